@@ -1,0 +1,401 @@
+//! The IR's operations and their attributes.
+//!
+//! Ops are opset-independent and fully static: every attribute that decides an output
+//! shape (reshape targets, slice bounds, pads, resize sizes, ...) is resolved to a
+//! concrete value at import. Operands are always tensors; their count is fixed per op
+//! except where noted (optional trailing operands). Names returned by [`Op::name`] are
+//! the IR text syntax.
+
+use crate::DType;
+
+/// An operation. See each variant for operands (in order) and results.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Element-wise `f(x)`; one operand, one result of the same shape.
+    Unary(UnaryOp),
+    /// Element-wise `f(a, b)` with numpy (multidirectional) broadcasting.
+    Binary(BinaryOp),
+    /// `where(cond, x, y)`, broadcast over all three; `cond` is bool.
+    Where,
+    /// Element-wise conversion to `to`. Float → int truncates toward zero (saturating);
+    /// anything → bool is `x != 0`.
+    Cast { to: DType },
+    /// numpy `matmul` semantics (1-D operands promoted and the added axis removed,
+    /// batch axes broadcast). Operands `a`, `b`.
+    MatMul,
+    /// N-d convolution, NCHW layout. Operands `x`, `w`, optional `bias`.
+    Conv(ConvAttrs),
+    /// N-d transposed convolution. Operands `x`, `w` (`C_in × C_out/group × k...`), optional `bias`.
+    ConvTranspose(ConvTransposeAttrs),
+    /// Inference batch norm over axis 1. Operands `x`, `scale`, `bias`, `mean`, `var`.
+    BatchNorm { epsilon: f32 },
+    /// Layer norm over axes `axis..rank`. Operands `x`, `scale`, optional `bias`.
+    /// Results `y`, and optionally `mean` and `inv_std_dev` (shape of `x` with the
+    /// normalized axes set to 1).
+    LayerNorm { axis: usize, epsilon: f32 },
+    /// Instance norm over the spatial axes. Operands `x`, `scale`, `bias`.
+    InstanceNorm { epsilon: f32 },
+    /// Local response normalization across channels.
+    Lrn { size: usize, alpha: f32, beta: f32, bias: f32 },
+    /// Max pooling. One operand; results `y` and optionally `indices` (i32, flattened
+    /// row-major or, with `storage_order = 1`, column-major per image).
+    MaxPool(PoolAttrs),
+    /// Average pooling. One operand, one result.
+    AveragePool(PoolAttrs),
+    /// Reduction over `axes` (sorted, unique). With `keepdims` the reduced axes stay as 1.
+    Reduce { op: ReduceOp, axes: Vec<usize>, keepdims: bool },
+    /// Softmax along `axis`.
+    Softmax { axis: usize },
+    /// Log-softmax along `axis`.
+    LogSoftmax { axis: usize },
+    /// Index (i32) of the max/min along `axis`.
+    ArgReduce { op: ArgOp, axis: usize, keepdims: bool, select_last_index: bool },
+    /// Same data, new shape `shape` (same element count; fully resolved, no 0 or -1).
+    Reshape { shape: Vec<usize> },
+    /// Permutes axes: result axis `i` is operand axis `perm[i]`.
+    Transpose { perm: Vec<usize> },
+    /// Concatenates all operands (one or more) along `axis`.
+    Concat { axis: usize },
+    /// Splits along `axis` into one result per entry of `sizes`.
+    Split { axis: usize, sizes: Vec<usize> },
+    /// Strided slice, one entry per axis: element `i` of result axis `a` is operand
+    /// element `starts[a] + i * steps[a]` (steps may be negative, never zero), for
+    /// `i < lens[a]`; every index touched is in bounds.
+    Slice { starts: Vec<usize>, steps: Vec<i64>, lens: Vec<usize> },
+    /// Gathers along `axis`. Operands `data`, `indices` (i32, negative counts from the end).
+    Gather { axis: usize },
+    /// Broadcasts the operand to `shape` (numpy rules; `shape` is the result shape).
+    Expand { shape: Vec<usize> },
+    /// Pads (or crops, with negative amounts). `pads` is `[begin_0.., end_0..]`, one
+    /// pair per axis. Operands `x` and optional scalar `value` (constant mode).
+    Pad { mode: PadMode, pads: Vec<i64> },
+    /// Repeats the operand `repeats[i]` times along axis `i`.
+    Tile { repeats: Vec<usize> },
+    /// Resize/upsample to `sizes` (see [`ResizeAttrs`]).
+    Resize(ResizeAttrs),
+    /// Rearranges depth blocks into spatial blocks (NCHW).
+    DepthToSpace { blocksize: usize, mode: DepthToSpaceMode },
+    /// Rearranges spatial blocks into depth (NCHW).
+    SpaceToDepth { blocksize: usize },
+    /// The operand's shape as a 1-D i32 tensor, dims `start..end`.
+    Shape { start: usize, end: usize },
+    /// Returns its operand.
+    Identity,
+}
+
+/// Element-wise unary functions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UnaryOp {
+    Neg,
+    Abs,
+    Sqrt,
+    Reciprocal,
+    Exp,
+    Log,
+    Erf,
+    Floor,
+    Ceil,
+    /// Round half to even.
+    Round,
+    Sign,
+    Sin,
+    Cos,
+    Tanh,
+    Sigmoid,
+    Relu,
+    Softplus,
+    Mish,
+    HardSwish,
+    /// Logical not (bool only).
+    Not,
+    LeakyRelu { alpha: f32 },
+    Elu { alpha: f32 },
+    Selu { alpha: f32, gamma: f32 },
+    HardSigmoid { alpha: f32, beta: f32 },
+    /// GELU; `tanh` selects the tanh approximation.
+    Gelu { tanh: bool },
+}
+
+/// Element-wise binary functions (broadcasting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    /// Integer division truncates toward zero.
+    Div,
+    Pow,
+    Max,
+    Min,
+    /// `a < 0 ? a * b : a` (b is the slope).
+    Prelu,
+    Equal,
+    Less,
+    Greater,
+    LessOrEqual,
+    GreaterOrEqual,
+    And,
+    Or,
+}
+
+impl BinaryOp {
+    /// Comparison and logic ops produce bool.
+    pub fn returns_bool(self) -> bool {
+        use BinaryOp::*;
+        matches!(self, Equal | Less | Greater | LessOrEqual | GreaterOrEqual | And | Or)
+    }
+}
+
+/// Reduction kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    Sum,
+    Mean,
+    Max,
+    Min,
+    Prod,
+    L2,
+    SumSquare,
+}
+
+/// ArgMax / ArgMin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ArgOp {
+    Max,
+    Min,
+}
+
+/// Pad modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PadMode {
+    Constant,
+    Reflect,
+    Edge,
+    Wrap,
+}
+
+/// DepthToSpace channel orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DepthToSpaceMode {
+    /// depth-column-row (the default).
+    Dcr,
+    /// column-row-depth.
+    Crd,
+}
+
+/// Convolution attributes; one entry per spatial axis, `pads` is `[begin.., end..]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConvAttrs {
+    pub strides: Vec<usize>,
+    pub pads: Vec<usize>,
+    pub dilations: Vec<usize>,
+    pub group: usize,
+}
+
+/// Transposed-convolution attributes; `pads` is `[begin.., end..]` and already
+/// accounts for `output_shape`/`auto_pad`; `output_padding` adds to the end.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConvTransposeAttrs {
+    pub strides: Vec<usize>,
+    pub pads: Vec<usize>,
+    pub dilations: Vec<usize>,
+    pub output_padding: Vec<usize>,
+    pub group: usize,
+}
+
+/// Pooling attributes; one entry per spatial axis, `pads` is `[begin.., end..]`.
+/// With `ceil_mode` the output extent rounds up; a window starting past the padded
+/// input is dropped. `count_include_pad` applies to average pooling, `storage_order`
+/// to max-pool indices.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PoolAttrs {
+    pub kernel: Vec<usize>,
+    pub strides: Vec<usize>,
+    pub pads: Vec<usize>,
+    pub dilations: Vec<usize>,
+    pub ceil_mode: bool,
+    pub count_include_pad: bool,
+    pub storage_order: usize,
+}
+
+/// Resize interpolation modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResizeMode {
+    Nearest,
+    Linear,
+    Cubic,
+}
+
+/// How an output coordinate maps back to an input coordinate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CoordTransform {
+    HalfPixel,
+    HalfPixelSymmetric,
+    PytorchHalfPixel,
+    AlignCorners,
+    Asymmetric,
+    TfCropAndResize,
+}
+
+/// How nearest mode rounds a fractional coordinate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NearestMode {
+    RoundPreferFloor,
+    RoundPreferCeil,
+    Floor,
+    Ceil,
+}
+
+/// Resize attributes. `sizes` is the result shape; `scales` has one entry per axis (the scale used in the
+/// coordinate transform: the given scale, or `out/in` when sizes were given);
+/// `roi` is `[start.., end..]` per axis, used by `TfCropAndResize` only.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResizeAttrs {
+    pub mode: ResizeMode,
+    pub coord: CoordTransform,
+    pub nearest: NearestMode,
+    pub cubic_coeff_a: f32,
+    pub exclude_outside: bool,
+    pub extrapolation_value: f32,
+    pub antialias: bool,
+    pub sizes: Vec<usize>,
+    pub scales: Vec<f32>,
+    pub roi: Vec<f32>,
+}
+
+impl UnaryOp {
+    /// The IR text name.
+    pub fn name(self) -> &'static str {
+        use UnaryOp::*;
+        match self {
+            Neg => "neg",
+            Abs => "abs",
+            Sqrt => "sqrt",
+            Reciprocal => "reciprocal",
+            Exp => "exp",
+            Log => "log",
+            Erf => "erf",
+            Floor => "floor",
+            Ceil => "ceil",
+            Round => "round",
+            Sign => "sign",
+            Sin => "sin",
+            Cos => "cos",
+            Tanh => "tanh",
+            Sigmoid => "sigmoid",
+            Relu => "relu",
+            Softplus => "softplus",
+            Mish => "mish",
+            HardSwish => "hard_swish",
+            Not => "not",
+            LeakyRelu { .. } => "leaky_relu",
+            Elu { .. } => "elu",
+            Selu { .. } => "selu",
+            HardSigmoid { .. } => "hard_sigmoid",
+            Gelu { .. } => "gelu",
+        }
+    }
+}
+
+impl BinaryOp {
+    /// The IR text name.
+    pub fn name(self) -> &'static str {
+        use BinaryOp::*;
+        match self {
+            Add => "add",
+            Sub => "sub",
+            Mul => "mul",
+            Div => "div",
+            Pow => "pow",
+            Max => "max",
+            Min => "min",
+            Prelu => "prelu",
+            Equal => "equal",
+            Less => "less",
+            Greater => "greater",
+            LessOrEqual => "less_or_equal",
+            GreaterOrEqual => "greater_or_equal",
+            And => "and",
+            Or => "or",
+        }
+    }
+}
+
+impl ReduceOp {
+    /// The IR text name (`reduce_sum`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "reduce_sum",
+            ReduceOp::Mean => "reduce_mean",
+            ReduceOp::Max => "reduce_max",
+            ReduceOp::Min => "reduce_min",
+            ReduceOp::Prod => "reduce_prod",
+            ReduceOp::L2 => "reduce_l2",
+            ReduceOp::SumSquare => "reduce_sum_square",
+        }
+    }
+}
+
+impl Op {
+    /// The IR text name of the op.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Unary(u) => u.name(),
+            Op::Binary(b) => b.name(),
+            Op::Where => "where",
+            Op::Cast { .. } => "cast",
+            Op::MatMul => "matmul",
+            Op::Conv(_) => "conv",
+            Op::ConvTranspose(_) => "conv_transpose",
+            Op::BatchNorm { .. } => "batch_norm",
+            Op::LayerNorm { .. } => "layer_norm",
+            Op::InstanceNorm { .. } => "instance_norm",
+            Op::Lrn { .. } => "lrn",
+            Op::MaxPool(_) => "max_pool",
+            Op::AveragePool(_) => "average_pool",
+            Op::Reduce { op, .. } => op.name(),
+            Op::Softmax { .. } => "softmax",
+            Op::LogSoftmax { .. } => "log_softmax",
+            Op::ArgReduce { op: ArgOp::Max, .. } => "arg_max",
+            Op::ArgReduce { op: ArgOp::Min, .. } => "arg_min",
+            Op::Reshape { .. } => "reshape",
+            Op::Transpose { .. } => "transpose",
+            Op::Concat { .. } => "concat",
+            Op::Split { .. } => "split",
+            Op::Slice { .. } => "slice",
+            Op::Gather { .. } => "gather",
+            Op::Expand { .. } => "expand",
+            Op::Pad { .. } => "pad",
+            Op::Tile { .. } => "tile",
+            Op::Resize(_) => "resize",
+            Op::DepthToSpace { .. } => "depth_to_space",
+            Op::SpaceToDepth { .. } => "space_to_depth",
+            Op::Shape { .. } => "shape",
+            Op::Identity => "identity",
+        }
+    }
+
+    /// True for ops whose every result element depends only on the operand elements
+    /// at the same (broadcast) index.
+    pub fn is_elementwise(&self) -> bool {
+        matches!(self, Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } | Op::Identity)
+    }
+
+    /// True for ops that only move or replicate elements (no arithmetic).
+    pub fn is_data_movement(&self) -> bool {
+        matches!(
+            self,
+            Op::Reshape { .. }
+                | Op::Transpose { .. }
+                | Op::Concat { .. }
+                | Op::Split { .. }
+                | Op::Slice { .. }
+                | Op::Gather { .. }
+                | Op::Expand { .. }
+                | Op::Tile { .. }
+                | Op::DepthToSpace { .. }
+                | Op::SpaceToDepth { .. }
+                | Op::Identity
+        )
+    }
+}

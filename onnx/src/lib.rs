@@ -1,0 +1,1 @@
+//! ONNX import: decodes models with `prost` and lowers them to kiln's IR.

@@ -1,0 +1,1 @@
+//! kiln's pass manager and canonicalization passes.

@@ -1,0 +1,1 @@
+//! kiln: compiles ONNX models to GPU kernels. This facade ties the pipeline together.
