@@ -13,7 +13,10 @@ impl<T> Handle<T> {
     /// The handle of the `index`-th item of an arena.
     pub fn new(index: usize) -> Self {
         let index = u32::try_from(index).expect("arena larger than u32::MAX items");
-        Self { index, _marker: PhantomData }
+        Self {
+            index,
+            _marker: PhantomData,
+        }
     }
 
     /// The position of the item in its arena.
@@ -92,7 +95,10 @@ impl<T> Arena<T> {
 
     /// Items with their handles, in arena order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (Handle<T>, &T)> {
-        self.items.iter().enumerate().map(|(i, item)| (Handle::new(i), item))
+        self.items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (Handle::new(i), item))
     }
 
     /// All handles, in arena order.

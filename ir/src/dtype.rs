@@ -17,8 +17,15 @@ pub enum DType {
 
 impl DType {
     /// Every dtype, in declaration order.
-    pub const ALL: [DType; 7] =
-        [DType::F32, DType::F16, DType::I32, DType::U32, DType::I8, DType::U8, DType::Bool];
+    pub const ALL: [DType; 7] = [
+        DType::F32,
+        DType::F16,
+        DType::I32,
+        DType::U32,
+        DType::I8,
+        DType::U8,
+        DType::Bool,
+    ];
 
     /// The name used in the IR text (`f32`, `bool`, ...).
     pub fn name(self) -> &'static str {

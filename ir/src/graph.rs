@@ -69,22 +69,37 @@ pub struct NodeError {
 impl Graph {
     /// An empty graph.
     pub fn new(name: impl Into<String>) -> Self {
-        Graph { name: name.into(), ..Default::default() }
+        Graph {
+            name: name.into(),
+            ..Default::default()
+        }
     }
 
     /// Adds a graph input of type `ty`.
-    pub fn add_input(&mut self, name: impl Into<String>, ty: TensorType, i64: bool) -> Handle<Value> {
+    pub fn add_input(
+        &mut self,
+        name: impl Into<String>,
+        ty: TensorType,
+        i64: bool,
+    ) -> Handle<Value> {
         let name = name.into();
         let index = self.inputs.len();
-        let value =
-            self.values.append(Value { ty, name: Some(name.clone()), def: ValueDef::Input(index) });
+        let value = self.values.append(Value {
+            ty,
+            name: Some(name.clone()),
+            def: ValueDef::Input(index),
+        });
         self.inputs.push(Port { name, value, i64 });
         value
     }
 
     /// Adds a constant value.
     pub fn add_const(&mut self, name: Option<String>, tensor: Tensor) -> Handle<Value> {
-        self.values.append(Value { ty: tensor.ty(), name, def: ValueDef::Const(tensor) })
+        self.values.append(Value {
+            ty: tensor.ty(),
+            name,
+            def: ValueDef::Const(tensor),
+        })
     }
 
     /// Adds a node applying `op` to `inputs`, with the first `num_outputs` results the
@@ -98,20 +113,36 @@ impl Graph {
     ) -> Result<Vec<Handle<Value>>, NodeError> {
         let name = name.into();
         let types: Vec<&TensorType> = inputs.iter().map(|&v| &self.values[v].ty).collect();
-        let err = |reason: String| NodeError { node: name.clone(), op: op.name(), reason };
+        let err = |reason: String| NodeError {
+            node: name.clone(),
+            op: op.name(),
+            reason,
+        };
         let mut out_types = infer::infer(&op, &types).map_err(|e| err(e.to_string()))?;
         if let Some(n) = num_outputs {
             if n > out_types.len() {
-                return Err(err(format!("asked for {n} results, the op has {}", out_types.len())));
+                return Err(err(format!(
+                    "asked for {n} results, the op has {}",
+                    out_types.len()
+                )));
             }
             out_types.truncate(n);
         }
-        let node = self.nodes.append(Node { op, inputs: inputs.to_vec(), outputs: Vec::new(), name });
+        let node = self.nodes.append(Node {
+            op,
+            inputs: inputs.to_vec(),
+            outputs: Vec::new(),
+            name,
+        });
         let outputs: Vec<Handle<Value>> = out_types
             .into_iter()
             .enumerate()
             .map(|(output, ty)| {
-                self.values.append(Value { ty, name: None, def: ValueDef::Node { node, output } })
+                self.values.append(Value {
+                    ty,
+                    name: None,
+                    def: ValueDef::Node { node, output },
+                })
             })
             .collect();
         self.nodes[node].outputs = outputs.clone();
@@ -130,7 +161,11 @@ impl Graph {
 
     /// Declares `value` a graph output named `name`.
     pub fn add_output(&mut self, name: impl Into<String>, value: Handle<Value>, i64: bool) {
-        self.outputs.push(Port { name: name.into(), value, i64 });
+        self.outputs.push(Port {
+            name: name.into(),
+            value,
+            i64,
+        });
     }
 
     /// The type of `value`.

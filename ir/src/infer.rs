@@ -834,7 +834,7 @@ mod tests {
     fn reshape_checks_element_count() {
         let x = t(DType::I32, &[2, 6]);
         assert_eq!(
-            shape_of(&Op::Reshape { shape: vec![3, 4] }, &[x.clone()]).unwrap(),
+            shape_of(&Op::Reshape { shape: vec![3, 4] }, std::slice::from_ref(&x)).unwrap(),
             [3, 4]
         );
         assert_eq!(
@@ -853,7 +853,7 @@ mod tests {
             steps: vec![-3],
             lens: vec![4],
         };
-        assert_eq!(shape_of(&ok, &[x.clone()]).unwrap(), [4]);
+        assert_eq!(shape_of(&ok, std::slice::from_ref(&x)).unwrap(), [4]);
         let bad = Op::Slice {
             starts: vec![9],
             steps: vec![-3],

@@ -28,6 +28,7 @@ mod tensor;
 pub mod dot;
 pub mod infer;
 pub mod interp;
+pub mod json;
 pub mod parse;
 pub mod print;
 pub mod verify;

@@ -36,20 +36,34 @@ pub enum Op {
     /// Instance norm over the spatial axes. Operands `x`, `scale`, `bias`.
     InstanceNorm { epsilon: f32 },
     /// Local response normalization across channels.
-    Lrn { size: usize, alpha: f32, beta: f32, bias: f32 },
+    Lrn {
+        size: usize,
+        alpha: f32,
+        beta: f32,
+        bias: f32,
+    },
     /// Max pooling. One operand; results `y` and optionally `indices` (i32, flattened
     /// row-major or, with `storage_order = 1`, column-major per image).
     MaxPool(PoolAttrs),
     /// Average pooling. One operand, one result.
     AveragePool(PoolAttrs),
     /// Reduction over `axes` (sorted, unique). With `keepdims` the reduced axes stay as 1.
-    Reduce { op: ReduceOp, axes: Vec<usize>, keepdims: bool },
+    Reduce {
+        op: ReduceOp,
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
     /// Softmax along `axis`.
     Softmax { axis: usize },
     /// Log-softmax along `axis`.
     LogSoftmax { axis: usize },
     /// Index (i32) of the max/min along `axis`.
-    ArgReduce { op: ArgOp, axis: usize, keepdims: bool, select_last_index: bool },
+    ArgReduce {
+        op: ArgOp,
+        axis: usize,
+        keepdims: bool,
+        select_last_index: bool,
+    },
     /// Same data, new shape `shape` (same element count; fully resolved, no 0 or -1).
     Reshape { shape: Vec<usize> },
     /// Permutes axes: result axis `i` is operand axis `perm[i]`.
@@ -61,7 +75,11 @@ pub enum Op {
     /// Strided slice, one entry per axis: element `i` of result axis `a` is operand
     /// element `starts[a] + i * steps[a]` (steps may be negative, never zero), for
     /// `i < lens[a]`; every index touched is in bounds.
-    Slice { starts: Vec<usize>, steps: Vec<i64>, lens: Vec<usize> },
+    Slice {
+        starts: Vec<usize>,
+        steps: Vec<i64>,
+        lens: Vec<usize>,
+    },
     /// Gathers along `axis`. Operands `data`, `indices` (i32, negative counts from the end).
     Gather { axis: usize },
     /// Broadcasts the operand to `shape` (numpy rules; `shape` is the result shape).
@@ -74,7 +92,10 @@ pub enum Op {
     /// Resize/upsample to `sizes` (see [`ResizeAttrs`]).
     Resize(ResizeAttrs),
     /// Rearranges depth blocks into spatial blocks (NCHW).
-    DepthToSpace { blocksize: usize, mode: DepthToSpaceMode },
+    DepthToSpace {
+        blocksize: usize,
+        mode: DepthToSpaceMode,
+    },
     /// Rearranges spatial blocks into depth (NCHW).
     SpaceToDepth { blocksize: usize },
     /// The operand's shape as a 1-D i32 tensor, dims `start..end`.
@@ -108,12 +129,24 @@ pub enum UnaryOp {
     HardSwish,
     /// Logical not (bool only).
     Not,
-    LeakyRelu { alpha: f32 },
-    Elu { alpha: f32 },
-    Selu { alpha: f32, gamma: f32 },
-    HardSigmoid { alpha: f32, beta: f32 },
+    LeakyRelu {
+        alpha: f32,
+    },
+    Elu {
+        alpha: f32,
+    },
+    Selu {
+        alpha: f32,
+        gamma: f32,
+    },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     /// GELU; `tanh` selects the tanh approximation.
-    Gelu { tanh: bool },
+    Gelu {
+        tanh: bool,
+    },
 }
 
 /// Element-wise binary functions (broadcasting).
@@ -142,7 +175,10 @@ impl BinaryOp {
     /// Comparison and logic ops produce bool.
     pub fn returns_bool(self) -> bool {
         use BinaryOp::*;
-        matches!(self, Equal | Less | Greater | LessOrEqual | GreaterOrEqual | And | Or)
+        matches!(
+            self,
+            Equal | Less | Greater | LessOrEqual | GreaterOrEqual | And | Or
+        )
     }
 }
 
@@ -378,7 +414,10 @@ impl Op {
     /// True for ops whose every result element depends only on the operand elements
     /// at the same (broadcast) index.
     pub fn is_elementwise(&self) -> bool {
-        matches!(self, Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } | Op::Identity)
+        matches!(
+            self,
+            Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } | Op::Identity
+        )
     }
 
     /// True for ops that only move or replicate elements (no arithmetic).

@@ -1,6 +1,37 @@
 //! The IR text printer; [`crate::parse`] reads its output back to an equal graph.
+//!
+//! The syntax, one item per line, in the order the printer writes them:
+//!
+//! ```text
+//! graph "name" {
+//!   input %v0 "x" : f32[1,3,8,8]
+//!   input %v1 "idx" : i32[3] (i64)
+//!   const %v2 "w" : f32[4,3,3,3] = splat(0.01)
+//!   const %v3 : i32[3] = [1, 2, -3]
+//!   %v4 "y" = conv{strides=[1,1], pads=[1,1,1,1], dilations=[1,1], group=1}(%v0, %v2) : f32[1,4,8,8] @"conv1"
+//!   %v5, %v6 = split{axis=1, sizes=[2,2]}(%v4) : f32[1,2,8,8], f32[1,2,8,8]
+//!   output "y" = %v4
+//! }
+//! ```
+//!
+//! Inputs come first in port order (the value name doubles as the port name unless a
+//! `port "name"` clause follows), then constants in arena order, then nodes in
+//! execution order, then outputs in port order. Values keep their arena index (`%v4`
+//! is arena slot 4). Every attribute of an op is printed (see [`attributes`]); floats
+//! use Rust's shortest round-trip form, with `nan`, `inf` and `-inf`. A node with no
+//! results prints `() = op(...)`; `@"name"` is omitted for unnamed nodes. `//` starts
+//! a comment.
 
-use crate::Graph;
+mod attrs;
+
+pub use attrs::{attributes, fmt_f32, AttrValue};
+pub(crate) use attrs::{
+    from_word, ARG, BINARY, COORD_TRANSFORMS, DEPTH_TO_SPACE_MODES, NEAREST_MODES, PAD_MODES,
+    PLAIN_UNARY, REDUCE, RESIZE_MODES,
+};
+
+use crate::{Data, Graph, Handle, Node, Op, Port, Tensor, Value, ValueDef};
+use std::fmt::Write;
 
 /// How to print constants.
 #[derive(Clone, Debug, Default)]
@@ -15,8 +46,186 @@ pub fn print(graph: &Graph) -> String {
     print_with(graph, &PrintOptions::default())
 }
 
-/// The text form of `graph` under `options`.
+/// The text form of `graph` under `options`. Never panics, even on a graph that fails
+/// [`crate::verify`]; parts that cannot be printed faithfully become `//` comments.
 pub fn print_with(graph: &Graph, options: &PrintOptions) -> String {
-    let _ = (graph, options);
-    String::new()
+    let mut out = String::new();
+    let p = Printer { graph, options };
+    let _ = writeln!(out, "graph {} {{", quote(&graph.name));
+    for (i, port) in graph.inputs.iter().enumerate() {
+        p.input(&mut out, i, port);
+    }
+    for (handle, value) in graph.values.iter() {
+        match &value.def {
+            ValueDef::Const(tensor) => p.constant(&mut out, handle, value, tensor),
+            ValueDef::Input(i) => {
+                if graph.inputs.get(*i).map(|port| port.value) != Some(handle) {
+                    let _ = writeln!(
+                        out,
+                        "  // %v{} is input {i}, which no input port holds",
+                        handle.index()
+                    );
+                }
+            }
+            ValueDef::Node { .. } => {}
+        }
+    }
+    for (_, node) in graph.nodes.iter() {
+        p.node(&mut out, node);
+    }
+    for port in &graph.outputs {
+        let _ = write!(
+            out,
+            "  output {} = %v{}",
+            quote(&port.name),
+            port.value.index()
+        );
+        let _ = writeln!(out, "{}", if port.i64 { " (i64)" } else { "" });
+    }
+    out.push_str("}\n");
+    out
+}
+
+struct Printer<'a> {
+    graph: &'a Graph,
+    options: &'a PrintOptions,
+}
+
+impl Printer<'_> {
+    fn value(&self, handle: Handle<Value>) -> Option<&Value> {
+        self.graph.values.get(handle)
+    }
+
+    fn ty(&self, handle: Handle<Value>) -> String {
+        self.value(handle)
+            .map_or_else(|| "?".to_string(), |v| v.ty.to_string())
+    }
+
+    /// `%v3` followed by ` "name"` when the value has a name.
+    fn def(&self, handle: Handle<Value>) -> String {
+        match self.value(handle).and_then(|v| v.name.as_ref()) {
+            Some(name) => format!("%v{} {}", handle.index(), quote(name)),
+            None => format!("%v{}", handle.index()),
+        }
+    }
+
+    fn input(&self, out: &mut String, index: usize, port: &Port) {
+        let Port { name, value, i64 } = port;
+        let Some(v) = self.value(*value) else {
+            let _ = writeln!(
+                out,
+                "  // input {index} {} holds %v{}, which does not exist",
+                quote(name),
+                value.index()
+            );
+            return;
+        };
+        let _ = write!(out, "  input %v{}", value.index());
+        let port_clause = match &v.name {
+            Some(n) if n == name => {
+                let _ = write!(out, " {}", quote(n));
+                false
+            }
+            Some(n) => {
+                let _ = write!(out, " {}", quote(n));
+                true
+            }
+            None => true,
+        };
+        let _ = write!(out, " : {}", v.ty);
+        if *i64 {
+            out.push_str(" (i64)");
+        }
+        if port_clause {
+            let _ = write!(out, " port {}", quote(name));
+        }
+        out.push('\n');
+    }
+
+    fn constant(&self, out: &mut String, handle: Handle<Value>, value: &Value, tensor: &Tensor) {
+        let _ = write!(out, "  const {} : {} = ", self.def(handle), value.ty);
+        if tensor.is_splat() {
+            let _ = writeln!(out, "splat({})", elements(tensor.stored()).join(", "));
+        } else if self
+            .options
+            .elide_constants_over
+            .is_some_and(|n| tensor.stored().len() > n)
+        {
+            let _ = writeln!(out, "<elided {} values>", tensor.stored().len());
+        } else {
+            let _ = writeln!(out, "[{}]", elements(tensor.stored()).join(", "));
+        }
+    }
+
+    fn node(&self, out: &mut String, node: &Node) {
+        let Node {
+            op,
+            inputs,
+            outputs,
+            name,
+        } = node;
+        out.push_str("  ");
+        if outputs.is_empty() {
+            out.push_str("()");
+        } else {
+            let defs: Vec<String> = outputs.iter().map(|&h| self.def(h)).collect();
+            out.push_str(&defs.join(", "));
+        }
+        let _ = write!(out, " = {}", op_text(op));
+        let operands: Vec<String> = inputs.iter().map(|h| format!("%v{}", h.index())).collect();
+        let _ = write!(out, "({})", operands.join(", "));
+        if !outputs.is_empty() {
+            let types: Vec<String> = outputs.iter().map(|&h| self.ty(h)).collect();
+            let _ = write!(out, " : {}", types.join(", "));
+        }
+        if !name.is_empty() {
+            let _ = write!(out, " @{}", quote(name));
+        }
+        out.push('\n');
+    }
+}
+
+/// The op name with its attributes: `conv{strides=[1,1], ..., group=1}`, or just the
+/// name for ops without attributes.
+pub fn op_text(op: &Op) -> String {
+    let attrs = attributes(op);
+    if attrs.is_empty() {
+        return op.name().to_string();
+    }
+    let list: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{}{{{}}}", op.name(), list.join(", "))
+}
+
+/// Each stored element in its text form.
+pub(crate) fn elements(data: &Data) -> Vec<String> {
+    match data {
+        Data::F32(v) => v.iter().map(|&x| fmt_f32(x)).collect(),
+        Data::F16(v) => v.iter().map(|&x| fmt_f32(x.to_f32())).collect(),
+        Data::I32(v) => v.iter().map(|x| x.to_string()).collect(),
+        Data::U32(v) => v.iter().map(|x| x.to_string()).collect(),
+        Data::I8(v) => v.iter().map(|x| x.to_string()).collect(),
+        Data::U8(v) => v.iter().map(|x| x.to_string()).collect(),
+        Data::Bool(v) => v.iter().map(|x| x.to_string()).collect(),
+    }
+}
+
+/// `s` in double quotes, with `"`, `\` and control characters escaped.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

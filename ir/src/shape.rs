@@ -79,7 +79,10 @@ pub struct TensorType {
 impl TensorType {
     /// A tensor type.
     pub fn new(dtype: DType, shape: impl Into<Shape>) -> Self {
-        TensorType { dtype, shape: shape.into() }
+        TensorType {
+            dtype,
+            shape: shape.into(),
+        }
     }
 
     /// Size in bytes of a dense host buffer of this type.

@@ -110,11 +110,15 @@ impl PartialEq for Data {
         match (self, other) {
             (Data::F32(a), Data::F32(b)) => {
                 a.len() == b.len()
-                    && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+                    && a.iter()
+                        .zip(b)
+                        .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
             }
             (Data::F16(a), Data::F16(b)) => {
                 a.len() == b.len()
-                    && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+                    && a.iter()
+                        .zip(b)
+                        .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
             }
             (Data::I32(a), Data::I32(b)) => a == b,
             (Data::U32(a), Data::U32(b)) => a == b,
@@ -151,18 +155,34 @@ impl Tensor {
     pub fn new(shape: impl Into<Shape>, data: Data) -> Result<Tensor, ShapeMismatch> {
         let shape = shape.into();
         if data.len() != shape.numel() {
-            return Err(ShapeMismatch { want: shape.numel(), got: data.len(), shape });
+            return Err(ShapeMismatch {
+                want: shape.numel(),
+                got: data.len(),
+                shape,
+            });
         }
-        Ok(Tensor { shape, data: Arc::new(data), splat: false })
+        Ok(Tensor {
+            shape,
+            data: Arc::new(data),
+            splat: false,
+        })
     }
 
     /// A tensor whose every element equals the single element of `value`.
     pub fn splat(shape: impl Into<Shape>, value: Data) -> Result<Tensor, ShapeMismatch> {
         let shape = shape.into();
         if value.len() != 1 {
-            return Err(ShapeMismatch { want: 1, got: value.len(), shape });
+            return Err(ShapeMismatch {
+                want: 1,
+                got: value.len(),
+                shape,
+            });
         }
-        Ok(Tensor { shape, data: Arc::new(value), splat: true })
+        Ok(Tensor {
+            shape,
+            data: Arc::new(value),
+            splat: true,
+        })
     }
 
     /// A scalar (rank-0) tensor.
@@ -222,7 +242,11 @@ impl Tensor {
     /// A dense copy of this tensor (a cheap clone unless it is a splat).
     pub fn to_dense(&self) -> Tensor {
         if self.splat {
-            Tensor { shape: self.shape.clone(), data: Arc::new(self.data().into_owned()), splat: false }
+            Tensor {
+                shape: self.shape.clone(),
+                data: Arc::new(self.data().into_owned()),
+                splat: false,
+            }
         } else {
             self.clone()
         }
@@ -232,9 +256,17 @@ impl Tensor {
     pub fn reshaped(&self, shape: impl Into<Shape>) -> Result<Tensor, ShapeMismatch> {
         let shape = shape.into();
         if shape.numel() != self.numel() {
-            return Err(ShapeMismatch { want: shape.numel(), got: self.numel(), shape });
+            return Err(ShapeMismatch {
+                want: shape.numel(),
+                got: self.numel(),
+                shape,
+            });
         }
-        Ok(Tensor { shape, data: self.data.clone(), splat: self.splat })
+        Ok(Tensor {
+            shape,
+            data: self.data.clone(),
+            splat: self.splat,
+        })
     }
 
     /// Every element as f64, expanded.

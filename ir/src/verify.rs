@@ -1,14 +1,276 @@
 //! The IR verifier: checks every invariant of [`crate::Graph`].
+//!
+//! Handles are checked first (so later checks may index freely), then definitions and
+//! back-pointers, ports, execution order, constants, and finally result types against
+//! [`crate::infer::infer`]. Structs are destructured field by field so that adding a
+//! field breaks the build here until the new field is checked (or explicitly ignored).
 
-use crate::Graph;
+use crate::print::quote;
+use crate::{infer, Graph, Handle, Node, Port, TensorType, Value, ValueDef};
 
 /// A broken invariant, naming the node or value involved.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]
 pub struct VerifyError(pub String);
 
-/// Checks handles first, then definitions, order and types.
+/// Checks every invariant: [`verify_structure`], then that each node's result types
+/// equal what [`infer::infer`] computes from its operand types (a node may keep only a
+/// prefix of the results the op defines).
 pub fn verify(graph: &Graph) -> Result<(), VerifyError> {
-    let _ = graph;
+    verify_structure(graph)?;
+    check_types(graph)
+}
+
+/// Checks everything but result types: handles in range, each value's definition and
+/// its back-pointer, ports, execution order and constant types.
+pub fn verify_structure(graph: &Graph) -> Result<(), VerifyError> {
+    check_handles(graph)?;
+    check_definitions(graph)?;
+    check_ports(graph)?;
+    check_order(graph)
+}
+
+fn fail<T>(message: String) -> Result<T, VerifyError> {
+    Err(VerifyError(message))
+}
+
+/// `node 3 (conv "conv1")`, or `node 3 (conv)` when unnamed.
+fn describe_node(graph: &Graph, handle: Handle<Node>) -> String {
+    match graph.nodes.get(handle) {
+        Some(n) if n.name.is_empty() => format!("node {} ({})", handle.index(), n.op.name()),
+        Some(n) => format!(
+            "node {} ({} {})",
+            handle.index(),
+            n.op.name(),
+            quote(&n.name)
+        ),
+        None => format!("node {}", handle.index()),
+    }
+}
+
+/// `%v4 "y"`, or `%v4` when unnamed.
+fn describe_value(graph: &Graph, handle: Handle<Value>) -> String {
+    match graph.values.get(handle).and_then(|v| v.name.as_ref()) {
+        Some(name) => format!("%v{} {}", handle.index(), quote(name)),
+        None => format!("%v{}", handle.index()),
+    }
+}
+
+fn describe_def(graph: &Graph, def: &ValueDef) -> String {
+    match def {
+        ValueDef::Input(i) => format!("input {i}"),
+        ValueDef::Const(_) => "a constant".into(),
+        ValueDef::Node { node, output } => {
+            format!("result {output} of {}", describe_node(graph, *node))
+        }
+    }
+}
+
+fn check_handles(graph: &Graph) -> Result<(), VerifyError> {
+    let Graph {
+        name: _,
+        values,
+        nodes,
+        inputs,
+        outputs,
+    } = graph;
+    let n_values = values.len();
+    let in_range = |v: Handle<Value>, what: &dyn Fn() -> String| {
+        if v.index() >= n_values {
+            return fail(format!(
+                "{} is %v{}, but the graph has {n_values} values",
+                what(),
+                v.index()
+            ));
+        }
+        Ok(())
+    };
+    for (kind, ports) in [("input", inputs), ("output", outputs)] {
+        for (
+            i,
+            Port {
+                name,
+                value,
+                i64: _,
+            },
+        ) in ports.iter().enumerate()
+        {
+            in_range(*value, &|| format!("{kind} port {i} {}", quote(name)))?;
+        }
+    }
+    for (handle, node) in nodes.iter() {
+        let Node {
+            op: _,
+            inputs,
+            outputs,
+            name: _,
+        } = node;
+        for (i, &v) in inputs.iter().enumerate() {
+            in_range(v, &|| {
+                format!("{}: operand {i}", describe_node(graph, handle))
+            })?;
+        }
+        for (i, &v) in outputs.iter().enumerate() {
+            in_range(v, &|| {
+                format!("{}: result {i}", describe_node(graph, handle))
+            })?;
+        }
+    }
+    for (handle, value) in values.iter() {
+        if let ValueDef::Node { node, output: _ } = value.def {
+            if node.index() >= nodes.len() {
+                return fail(format!(
+                    "{} is defined by node {}, but the graph has {} nodes",
+                    describe_value(graph, handle),
+                    node.index(),
+                    nodes.len()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Each value's definition and the node or port it names agree, both ways.
+fn check_definitions(graph: &Graph) -> Result<(), VerifyError> {
+    for (node_handle, node) in graph.nodes.iter() {
+        for (output, &v) in node.outputs.iter().enumerate() {
+            let def = &graph.values[v].def;
+            if *def
+                != (ValueDef::Node {
+                    node: node_handle,
+                    output,
+                })
+            {
+                return fail(format!(
+                    "{}: result {output} {} is defined as {}",
+                    describe_node(graph, node_handle),
+                    describe_value(graph, v),
+                    describe_def(graph, def)
+                ));
+            }
+        }
+    }
+    for (handle, value) in graph.values.iter() {
+        let Value { ty, name: _, def } = value;
+        let holds_it = match def {
+            ValueDef::Input(i) => graph.inputs.get(*i).map(|p| p.value) == Some(handle),
+            ValueDef::Node { node, output } => {
+                graph.nodes[*node].outputs.get(*output) == Some(&handle)
+            }
+            ValueDef::Const(tensor) => {
+                let data_ty = tensor.ty();
+                if data_ty != *ty {
+                    return fail(format!(
+                        "constant {} has type {ty} but its data is {data_ty}",
+                        describe_value(graph, handle)
+                    ));
+                }
+                true
+            }
+        };
+        if !holds_it {
+            return fail(format!(
+                "{} claims to be {}, which does not hold it",
+                describe_value(graph, handle),
+                describe_def(graph, def)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Input ports hold `ValueDef::Input` of their own position; port names are unique.
+fn check_ports(graph: &Graph) -> Result<(), VerifyError> {
+    for (
+        i,
+        Port {
+            name,
+            value,
+            i64: _,
+        },
+    ) in graph.inputs.iter().enumerate()
+    {
+        let def = &graph.values[*value].def;
+        if *def != ValueDef::Input(i) {
+            return fail(format!(
+                "input port {i} {} holds {}, which is {}",
+                quote(name),
+                describe_value(graph, *value),
+                describe_def(graph, def)
+            ));
+        }
+    }
+    for (kind, ports) in [("input", &graph.inputs), ("output", &graph.outputs)] {
+        for (i, port) in ports.iter().enumerate() {
+            if let Some(j) = ports[..i].iter().position(|p| p.name == port.name) {
+                return fail(format!(
+                    "{kind} ports {j} and {i} are both named {}",
+                    quote(&port.name)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Nodes read only inputs, constants and results of earlier nodes.
+fn check_order(graph: &Graph) -> Result<(), VerifyError> {
+    let mut defined: Vec<bool> = graph
+        .values
+        .iter()
+        .map(|(_, v)| !matches!(v.def, ValueDef::Node { .. }))
+        .collect();
+    for (handle, node) in graph.nodes.iter() {
+        for (i, &v) in node.inputs.iter().enumerate() {
+            if !defined[v.index()] {
+                return fail(format!(
+                    "{}: operand {i} {} is not defined before the node (nodes must be in execution order)",
+                    describe_node(graph, handle),
+                    describe_value(graph, v)
+                ));
+            }
+        }
+        for &v in &node.outputs {
+            defined[v.index()] = true;
+        }
+    }
+    Ok(())
+}
+
+/// Each node's result types equal the inferred ones (a prefix of them).
+fn check_types(graph: &Graph) -> Result<(), VerifyError> {
+    for (handle, node) in graph.nodes.iter() {
+        let Node {
+            op,
+            inputs,
+            outputs,
+            name: _,
+        } = node;
+        let operand_types: Vec<&TensorType> = inputs.iter().map(|&v| &graph.values[v].ty).collect();
+        let inferred = match infer::infer(op, &operand_types) {
+            Ok(types) => types,
+            Err(e) => return fail(format!("{}: {e}", describe_node(graph, handle))),
+        };
+        if outputs.len() > inferred.len() {
+            return fail(format!(
+                "{} has {} results, but `{}` defines {}",
+                describe_node(graph, handle),
+                outputs.len(),
+                op.name(),
+                inferred.len()
+            ));
+        }
+        for (i, (&v, want)) in outputs.iter().zip(&inferred).enumerate() {
+            let got = &graph.values[v].ty;
+            if got != want {
+                return fail(format!(
+                    "{}: result {i} {} has type {got}, but the op computes {want}",
+                    describe_node(graph, handle),
+                    describe_value(graph, v)
+                ));
+            }
+        }
+    }
     Ok(())
 }

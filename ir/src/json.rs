@@ -1,0 +1,124 @@
+//! A stable machine-readable JSON dump of a graph (not a serialization: constant data
+//! is summarized, not included).
+//!
+//! Shape of the document (keys are stable; values are referenced by arena index):
+//! `{"name", "inputs": [{"name","value","i64"}], "outputs": [...],
+//!   "values": [{"id","name","dtype","shape","def"}],
+//!   "nodes": [{"id","op","name","attributes":{..},"operands":[..],"results":[..]}]}`
+//! where `def` is `{"kind":"input","port":i}`, `{"kind":"node","node":n,"output":k}` or
+//! `{"kind":"const","splat":bool,"stored":count,"numel":count}` (a splat also has
+//! `"value"`). Non-finite floats are the strings `"nan"`, `"inf"`, `"-inf"`.
+
+use crate::print::{attributes, fmt_f32, AttrValue};
+use crate::{Data, Graph, Port, Tensor, ValueDef};
+use serde_json::{json, Map, Value as Json};
+
+/// The JSON dump of `graph`.
+pub fn to_json(graph: &Graph) -> Json {
+    let values: Vec<Json> = graph
+        .values
+        .iter()
+        .map(|(handle, v)| {
+            json!({
+                "id": handle.index(),
+                "name": v.name,
+                "dtype": v.ty.dtype.name(),
+                "shape": v.ty.shape.dims(),
+                "def": def_json(&v.def),
+            })
+        })
+        .collect();
+    let nodes: Vec<Json> = graph
+        .nodes
+        .iter()
+        .map(|(handle, node)| {
+            let attrs: Map<String, Json> = attributes(&node.op)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), attr_json(&v)))
+                .collect();
+            json!({
+                "id": handle.index(),
+                "op": node.op.name(),
+                "name": node.name,
+                "attributes": attrs,
+                "operands": node.inputs.iter().map(|h| h.index()).collect::<Vec<_>>(),
+                "results": node.outputs.iter().map(|h| h.index()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "name": graph.name,
+        "inputs": ports_json(&graph.inputs),
+        "outputs": ports_json(&graph.outputs),
+        "values": values,
+        "nodes": nodes,
+    })
+}
+
+fn ports_json(ports: &[Port]) -> Json {
+    ports
+        .iter()
+        .map(|p| json!({"name": p.name, "value": p.value.index(), "i64": p.i64}))
+        .collect()
+}
+
+fn def_json(def: &ValueDef) -> Json {
+    match def {
+        ValueDef::Input(i) => json!({"kind": "input", "port": i}),
+        ValueDef::Node { node, output } => {
+            json!({"kind": "node", "node": node.index(), "output": output})
+        }
+        ValueDef::Const(t) => const_json(t),
+    }
+}
+
+fn const_json(t: &Tensor) -> Json {
+    let numel = t
+        .shape()
+        .dims()
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d));
+    let mut obj = json!({
+        "kind": "const",
+        "splat": t.is_splat(),
+        "stored": t.stored().len(),
+        "numel": numel,
+    });
+    if t.is_splat() {
+        obj["value"] = first_element(t.stored());
+    }
+    obj
+}
+
+fn first_element(data: &Data) -> Json {
+    match data {
+        Data::F32(v) => v.first().map_or(Json::Null, |&x| float_json(x)),
+        Data::F16(v) => v.first().map_or(Json::Null, |&x| float_json(x.to_f32())),
+        Data::I32(v) => json!(v.first()),
+        Data::U32(v) => json!(v.first()),
+        Data::I8(v) => json!(v.first()),
+        Data::U8(v) => json!(v.first()),
+        Data::Bool(v) => json!(v.first()),
+    }
+}
+
+/// A float as its shortest decimal (0.1f32 is `0.1`, not `0.10000000149011612`).
+fn float_json(x: f32) -> Json {
+    let text = fmt_f32(x);
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() => json!(f),
+        _ => Json::String(text),
+    }
+}
+
+fn attr_json(value: &AttrValue) -> Json {
+    match value {
+        AttrValue::UInt(v) => json!(v),
+        AttrValue::Float(v) => float_json(*v),
+        AttrValue::Bool(v) => json!(v),
+        AttrValue::UInts(v) => json!(v),
+        AttrValue::Ints(v) => json!(v),
+        AttrValue::Floats(v) => v.iter().map(|&x| float_json(x)).collect(),
+        AttrValue::Word(w) => json!(w),
+    }
+}

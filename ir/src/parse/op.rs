@@ -1,0 +1,371 @@
+//! Builds an [`Op`] from its text name and parsed attributes.
+
+use super::ParseError;
+use crate::print::{
+    from_word, ARG, BINARY, COORD_TRANSFORMS, DEPTH_TO_SPACE_MODES, NEAREST_MODES, PAD_MODES,
+    PLAIN_UNARY, REDUCE, RESIZE_MODES,
+};
+use crate::{ConvAttrs, ConvTransposeAttrs, DType, Op, PoolAttrs, ResizeAttrs, UnaryOp};
+
+/// An attribute value as written: a word or number, or a list of them.
+#[derive(Clone, Debug)]
+pub(super) enum Lit {
+    Atom(String),
+    List(Vec<String>),
+}
+
+/// `name=value` inside an op's braces, with the position of the name.
+#[derive(Clone, Debug)]
+pub(super) struct Attr {
+    pub name: String,
+    pub line: usize,
+    pub col: usize,
+    pub value: Lit,
+}
+
+/// The op called `name` at `line:col`, with `attrs`. Every attribute of the op must be
+/// given exactly once, and no other.
+pub(super) fn build(
+    name: &str,
+    line: usize,
+    col: usize,
+    attrs: Vec<Attr>,
+) -> Result<Op, ParseError> {
+    let mut a = Attrs {
+        op: name.to_string(),
+        line,
+        col,
+        items: attrs.into_iter().map(Some).collect(),
+        error: None,
+        missing: None,
+    };
+    let Some(op) = op_named(name, &mut a) else {
+        return Err(ParseError {
+            line,
+            col,
+            message: format!("unknown op `{name}`"),
+        });
+    };
+    a.finish()?;
+    Ok(op)
+}
+
+fn conv_attrs(a: &mut Attrs) -> ConvAttrs {
+    ConvAttrs {
+        strides: a.usizes("strides"),
+        pads: a.usizes("pads"),
+        dilations: a.usizes("dilations"),
+        group: a.usize("group"),
+    }
+}
+
+fn pool_attrs(a: &mut Attrs) -> PoolAttrs {
+    PoolAttrs {
+        kernel: a.usizes("kernel"),
+        strides: a.usizes("strides"),
+        pads: a.usizes("pads"),
+        dilations: a.usizes("dilations"),
+        ceil_mode: a.bool("ceil_mode"),
+        count_include_pad: a.bool("count_include_pad"),
+        storage_order: a.usize("storage_order"),
+    }
+}
+
+fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
+    if let Some(u) = PLAIN_UNARY.into_iter().find(|u| u.name() == name) {
+        return Some(Op::Unary(u));
+    }
+    if let Some(b) = BINARY.into_iter().find(|b| b.name() == name) {
+        return Some(Op::Binary(b));
+    }
+    if let Some(op) = REDUCE.into_iter().find(|r| r.name() == name) {
+        return Some(Op::Reduce {
+            op,
+            axes: a.usizes("axes"),
+            keepdims: a.bool("keepdims"),
+        });
+    }
+    if let Some(op) = from_word(&ARG, name) {
+        return Some(Op::ArgReduce {
+            op,
+            axis: a.usize("axis"),
+            keepdims: a.bool("keepdims"),
+            select_last_index: a.bool("select_last_index"),
+        });
+    }
+    Some(match name {
+        "leaky_relu" => Op::Unary(UnaryOp::LeakyRelu {
+            alpha: a.f32("alpha"),
+        }),
+        "elu" => Op::Unary(UnaryOp::Elu {
+            alpha: a.f32("alpha"),
+        }),
+        "selu" => Op::Unary(UnaryOp::Selu {
+            alpha: a.f32("alpha"),
+            gamma: a.f32("gamma"),
+        }),
+        "hard_sigmoid" => Op::Unary(UnaryOp::HardSigmoid {
+            alpha: a.f32("alpha"),
+            beta: a.f32("beta"),
+        }),
+        "gelu" => Op::Unary(UnaryOp::Gelu {
+            tanh: a.bool("tanh"),
+        }),
+        "where" => Op::Where,
+        "cast" => Op::Cast { to: a.dtype("to") },
+        "matmul" => Op::MatMul,
+        "conv" => Op::Conv(conv_attrs(a)),
+        "conv_transpose" => Op::ConvTranspose(ConvTransposeAttrs {
+            strides: a.usizes("strides"),
+            pads: a.usizes("pads"),
+            dilations: a.usizes("dilations"),
+            output_padding: a.usizes("output_padding"),
+            group: a.usize("group"),
+        }),
+        "batch_norm" => Op::BatchNorm {
+            epsilon: a.f32("epsilon"),
+        },
+        "layer_norm" => Op::LayerNorm {
+            axis: a.usize("axis"),
+            epsilon: a.f32("epsilon"),
+        },
+        "instance_norm" => Op::InstanceNorm {
+            epsilon: a.f32("epsilon"),
+        },
+        "lrn" => Op::Lrn {
+            size: a.usize("size"),
+            alpha: a.f32("alpha"),
+            beta: a.f32("beta"),
+            bias: a.f32("bias"),
+        },
+        "max_pool" => Op::MaxPool(pool_attrs(a)),
+        "average_pool" => Op::AveragePool(pool_attrs(a)),
+        "softmax" => Op::Softmax {
+            axis: a.usize("axis"),
+        },
+        "log_softmax" => Op::LogSoftmax {
+            axis: a.usize("axis"),
+        },
+        "reshape" => Op::Reshape {
+            shape: a.usizes("shape"),
+        },
+        "transpose" => Op::Transpose {
+            perm: a.usizes("perm"),
+        },
+        "concat" => Op::Concat {
+            axis: a.usize("axis"),
+        },
+        "split" => Op::Split {
+            axis: a.usize("axis"),
+            sizes: a.usizes("sizes"),
+        },
+        "slice" => Op::Slice {
+            starts: a.usizes("starts"),
+            steps: a.i64s("steps"),
+            lens: a.usizes("lens"),
+        },
+        "gather" => Op::Gather {
+            axis: a.usize("axis"),
+        },
+        "expand" => Op::Expand {
+            shape: a.usizes("shape"),
+        },
+        "pad" => Op::Pad {
+            mode: a.word("mode", PAD_MODES),
+            pads: a.i64s("pads"),
+        },
+        "tile" => Op::Tile {
+            repeats: a.usizes("repeats"),
+        },
+        "resize" => Op::Resize(ResizeAttrs {
+            mode: a.word("mode", RESIZE_MODES),
+            coord: a.word("coord", COORD_TRANSFORMS),
+            nearest: a.word("nearest", NEAREST_MODES),
+            cubic_coeff_a: a.f32("cubic_coeff_a"),
+            exclude_outside: a.bool("exclude_outside"),
+            extrapolation_value: a.f32("extrapolation_value"),
+            antialias: a.bool("antialias"),
+            sizes: a.usizes("sizes"),
+            scales: a.f32s("scales"),
+            roi: a.f32s("roi"),
+        }),
+        "depth_to_space" => Op::DepthToSpace {
+            blocksize: a.usize("blocksize"),
+            mode: a.word("mode", DEPTH_TO_SPACE_MODES),
+        },
+        "space_to_depth" => Op::SpaceToDepth {
+            blocksize: a.usize("blocksize"),
+        },
+        "shape" => Op::Shape {
+            start: a.usize("start"),
+            end: a.usize("end"),
+        },
+        "identity" => Op::Identity,
+        _ => return None,
+    })
+}
+
+/// The attributes given to one op. Getters never fail: they return a placeholder and
+/// remember the first problem, which [`Attrs::finish`] reports once the op is built
+/// (unknown attributes first, then ill-typed ones, then missing ones).
+struct Attrs {
+    op: String,
+    line: usize,
+    col: usize,
+    items: Vec<Option<Attr>>,
+    error: Option<ParseError>,
+    missing: Option<&'static str>,
+}
+
+impl Attrs {
+    fn take(&mut self, key: &'static str) -> Option<Attr> {
+        let found = self
+            .items
+            .iter_mut()
+            .find(|a| a.as_ref().is_some_and(|a| a.name == key));
+        match found.and_then(Option::take) {
+            Some(attr) => Some(attr),
+            None => {
+                self.missing.get_or_insert(key);
+                None
+            }
+        }
+    }
+
+    /// Converts attribute `key` with `f`, which names what it expected on failure;
+    /// `placeholder` stands in for a missing or ill-typed value.
+    fn get<T>(
+        &mut self,
+        key: &'static str,
+        placeholder: T,
+        f: impl FnOnce(&Lit) -> Option<T>,
+        expected: impl FnOnce() -> String,
+    ) -> T {
+        let Some(attr) = self.take(key) else {
+            return placeholder;
+        };
+        if let Some(v) = f(&attr.value) {
+            return v;
+        }
+        let found = match &attr.value {
+            Lit::Atom(s) => format!("`{s}`"),
+            Lit::List(items) => format!("`[{}]`", items.join(",")),
+        };
+        let message = format!(
+            "attribute `{key}` of `{}` must be {}, found {found}",
+            self.op,
+            expected()
+        );
+        self.error.get_or_insert(ParseError {
+            line: attr.line,
+            col: attr.col,
+            message,
+        });
+        placeholder
+    }
+
+    fn usize(&mut self, key: &'static str) -> usize {
+        let f = |lit: &Lit| atom(lit).and_then(|s| s.parse().ok());
+        self.get(key, 0, f, || "an unsigned integer".into())
+    }
+
+    fn f32(&mut self, key: &'static str) -> f32 {
+        self.get(
+            key,
+            0.0,
+            |lit| atom(lit).and_then(parse_f32),
+            || "a number".into(),
+        )
+    }
+
+    fn bool(&mut self, key: &'static str) -> bool {
+        let f = |lit: &Lit| match atom(lit) {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            _ => None,
+        };
+        self.get(key, false, f, || "`true` or `false`".into())
+    }
+
+    fn usizes(&mut self, key: &'static str) -> Vec<usize> {
+        let f = |lit: &Lit| list(lit, |s| s.parse().ok());
+        self.get(key, Vec::new(), f, || {
+            "a list of unsigned integers like `[1,2]`".into()
+        })
+    }
+
+    fn i64s(&mut self, key: &'static str) -> Vec<i64> {
+        let f = |lit: &Lit| list(lit, |s| s.parse().ok());
+        self.get(key, Vec::new(), f, || {
+            "a list of integers like `[1,-2]`".into()
+        })
+    }
+
+    fn f32s(&mut self, key: &'static str) -> Vec<f32> {
+        let f = |lit: &Lit| list(lit, parse_f32);
+        self.get(key, Vec::new(), f, || {
+            "a list of numbers like `[0.5,2.0]`".into()
+        })
+    }
+
+    fn dtype(&mut self, key: &'static str) -> DType {
+        let f = |lit: &Lit| atom(lit).and_then(DType::from_name);
+        let names = || DType::ALL.map(|d| d.name()).join(", ");
+        self.get(key, DType::F32, f, || format!("one of {}", names()))
+    }
+
+    fn word<T: Copy>(&mut self, key: &'static str, table: &[(T, &'static str)]) -> T {
+        let f = |lit: &Lit| atom(lit).and_then(|w| from_word(table, w));
+        let words = || table.iter().map(|(_, w)| *w).collect::<Vec<_>>().join(", ");
+        self.get(key, table[0].0, f, || format!("one of {}", words()))
+    }
+
+    fn finish(self) -> Result<(), ParseError> {
+        if let Some(attr) = self.items.into_iter().flatten().next() {
+            return Err(ParseError {
+                line: attr.line,
+                col: attr.col,
+                message: format!("unknown attribute `{}` for `{}`", attr.name, self.op),
+            });
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if let Some(key) = self.missing {
+            return Err(ParseError {
+                line: self.line,
+                col: self.col,
+                message: format!("`{}` needs attribute `{key}`", self.op),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn atom(lit: &Lit) -> Option<&str> {
+    match lit {
+        Lit::Atom(s) => Some(s),
+        Lit::List(_) => None,
+    }
+}
+
+fn list<T>(lit: &Lit, f: impl Fn(&str) -> Option<T>) -> Option<Vec<T>> {
+    match lit {
+        Lit::Atom(_) => None,
+        Lit::List(items) => items.iter().map(|s| f(s)).collect(),
+    }
+}
+
+/// A finite f32 literal (`2`, `0.5`, `-1e-5`), or `nan`, `inf`, `-inf`. Rejects
+/// literals that overflow to infinity.
+pub(super) fn parse_f32(s: &str) -> Option<f32> {
+    match s {
+        "nan" => Some(f32::NAN),
+        "inf" => Some(f32::INFINITY),
+        "-inf" => Some(f32::NEG_INFINITY),
+        _ if s.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
+            s.parse::<f32>().ok().filter(|x| x.is_finite())
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,624 @@
+//! Round trips of the IR text: print → parse gives an equal graph for every op and
+//! dtype, and canonical text prints back unchanged.
+
+use half::f16;
+use kiln_ir::parse::parse;
+use kiln_ir::print::{print, print_with, PrintOptions};
+use kiln_ir::verify::{verify, verify_structure};
+use kiln_ir::*;
+
+fn ty(dtype: DType, dims: &[usize]) -> TensorType {
+    TensorType::new(dtype, dims)
+}
+
+/// Appends a node with results of the given types without shape inference.
+fn push(
+    g: &mut Graph,
+    op: Op,
+    inputs: &[Handle<Value>],
+    results: &[TensorType],
+    name: &str,
+) -> Vec<Handle<Value>> {
+    let node = Handle::new(g.nodes.len());
+    let outputs: Vec<Handle<Value>> = results
+        .iter()
+        .enumerate()
+        .map(|(output, ty)| {
+            let def = ValueDef::Node { node, output };
+            g.values.append(Value {
+                ty: ty.clone(),
+                name: None,
+                def,
+            })
+        })
+        .collect();
+    g.nodes.append(Node {
+        op,
+        inputs: inputs.to_vec(),
+        outputs: outputs.clone(),
+        name: name.into(),
+    });
+    outputs
+}
+
+/// Parses `print(g)` and checks it equals `g` and prints back to the same text.
+fn assert_round_trip(g: &Graph) -> String {
+    let text = print(g);
+    let back = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(&back, g, "{text}");
+    assert_eq!(print(&back), text);
+    text
+}
+
+/// A distinct number per `Op` variant; the match is exhaustive so a new variant
+/// breaks this test's build until `all_ops` covers it.
+fn variant(op: &Op) -> usize {
+    match op {
+        Op::Unary(_) => 0,
+        Op::Binary(_) => 1,
+        Op::Where => 2,
+        Op::Cast { .. } => 3,
+        Op::MatMul => 4,
+        Op::Conv(_) => 5,
+        Op::ConvTranspose(_) => 6,
+        Op::BatchNorm { .. } => 7,
+        Op::LayerNorm { .. } => 8,
+        Op::InstanceNorm { .. } => 9,
+        Op::Lrn { .. } => 10,
+        Op::MaxPool(_) => 11,
+        Op::AveragePool(_) => 12,
+        Op::Reduce { .. } => 13,
+        Op::Softmax { .. } => 14,
+        Op::LogSoftmax { .. } => 15,
+        Op::ArgReduce { .. } => 16,
+        Op::Reshape { .. } => 17,
+        Op::Transpose { .. } => 18,
+        Op::Concat { .. } => 19,
+        Op::Split { .. } => 20,
+        Op::Slice { .. } => 21,
+        Op::Gather { .. } => 22,
+        Op::Expand { .. } => 23,
+        Op::Pad { .. } => 24,
+        Op::Tile { .. } => 25,
+        Op::Resize(_) => 26,
+        Op::DepthToSpace { .. } => 27,
+        Op::SpaceToDepth { .. } => 28,
+        Op::Shape { .. } => 29,
+        Op::Identity => 30,
+    }
+}
+const VARIANTS: usize = 31;
+
+fn pool(ceil_mode: bool, count_include_pad: bool, storage_order: usize) -> PoolAttrs {
+    PoolAttrs {
+        kernel: vec![3, 2],
+        strides: vec![2, 1],
+        pads: vec![1, 0, 1, 0],
+        dilations: vec![1, 2],
+        ceil_mode,
+        count_include_pad,
+        storage_order,
+    }
+}
+
+fn resize(mode: ResizeMode, coord: CoordTransform, nearest: NearestMode) -> ResizeAttrs {
+    ResizeAttrs {
+        mode,
+        coord,
+        nearest,
+        cubic_coeff_a: -0.75,
+        exclude_outside: mode == ResizeMode::Cubic,
+        extrapolation_value: if coord == CoordTransform::TfCropAndResize {
+            -f32::INFINITY
+        } else {
+            0.0
+        },
+        antialias: mode == ResizeMode::Linear,
+        sizes: vec![1, 3, 7, 9],
+        scales: vec![1.0, 1.0, 1.75, 0.3],
+        roi: vec![0.0, 0.0, 0.1, 0.2, 1.0, 1.0, 0.9, 0.8],
+    }
+}
+
+/// Every op variant, every unary/binary/reduce/arg function, every enum word.
+fn all_ops() -> Vec<Op> {
+    use UnaryOp::*;
+    let unary = [
+        Neg,
+        Abs,
+        Sqrt,
+        Reciprocal,
+        Exp,
+        Log,
+        Erf,
+        Floor,
+        Ceil,
+        Round,
+        Sign,
+        Sin,
+        Cos,
+        Tanh,
+        Sigmoid,
+        Relu,
+        Softplus,
+        Mish,
+        HardSwish,
+        Not,
+        LeakyRelu { alpha: 0.01 },
+        Elu { alpha: 1.0 },
+        Selu {
+            alpha: 1.6732632,
+            gamma: 1.050_701,
+        },
+        HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5,
+        },
+        Gelu { tanh: true },
+        Gelu { tanh: false },
+    ];
+    use BinaryOp::*;
+    let binary = [
+        Add,
+        Sub,
+        Mul,
+        Div,
+        Pow,
+        BinaryOp::Max,
+        BinaryOp::Min,
+        Prelu,
+        Equal,
+        Less,
+        Greater,
+        LessOrEqual,
+        GreaterOrEqual,
+        And,
+        Or,
+    ];
+    let reduce = [
+        ReduceOp::Sum,
+        ReduceOp::Mean,
+        ReduceOp::Max,
+        ReduceOp::Min,
+        ReduceOp::Prod,
+        ReduceOp::L2,
+        ReduceOp::SumSquare,
+    ];
+    let mut ops: Vec<Op> = unary.into_iter().map(Op::Unary).collect();
+    ops.extend(binary.into_iter().map(Op::Binary));
+    ops.extend(DType::ALL.map(|to| Op::Cast { to }));
+    ops.extend(reduce.iter().enumerate().map(|(i, &op)| Op::Reduce {
+        op,
+        axes: (0..i % 3).collect(),
+        keepdims: i % 2 == 0,
+    }));
+    for (op, select_last_index) in [(ArgOp::Max, false), (ArgOp::Min, true)] {
+        ops.push(Op::ArgReduce {
+            op,
+            axis: 1,
+            keepdims: !select_last_index,
+            select_last_index,
+        });
+    }
+    for mode in [
+        PadMode::Constant,
+        PadMode::Reflect,
+        PadMode::Edge,
+        PadMode::Wrap,
+    ] {
+        ops.push(Op::Pad {
+            mode,
+            pads: vec![0, 1, -2, 0, 3, -1],
+        });
+    }
+    use CoordTransform::*;
+    let coords = [
+        HalfPixel,
+        HalfPixelSymmetric,
+        PytorchHalfPixel,
+        AlignCorners,
+        Asymmetric,
+        TfCropAndResize,
+    ];
+    let nearests = [
+        NearestMode::RoundPreferFloor,
+        NearestMode::RoundPreferCeil,
+        NearestMode::Floor,
+        NearestMode::Ceil,
+    ];
+    let modes = [ResizeMode::Nearest, ResizeMode::Linear, ResizeMode::Cubic];
+    for (i, coord) in coords.into_iter().enumerate() {
+        ops.push(Op::Resize(resize(modes[i % 3], coord, nearests[i % 4])));
+    }
+    ops.extend([
+        Op::Where,
+        Op::MatMul,
+        Op::Conv(ConvAttrs {
+            strides: vec![2, 2],
+            pads: vec![3, 3, 3, 3],
+            dilations: vec![1, 1],
+            group: 1,
+        }),
+        Op::Conv(ConvAttrs {
+            strides: vec![1],
+            pads: vec![0, 1],
+            dilations: vec![2],
+            group: 4,
+        }),
+        Op::ConvTranspose(ConvTransposeAttrs {
+            strides: vec![2, 3],
+            pads: vec![1, 0, 1, 2],
+            dilations: vec![1, 1],
+            output_padding: vec![1, 0],
+            group: 2,
+        }),
+        Op::BatchNorm { epsilon: 1e-5 },
+        Op::LayerNorm {
+            axis: 2,
+            epsilon: 1e-12,
+        },
+        Op::InstanceNorm { epsilon: 0.001 },
+        Op::Lrn {
+            size: 5,
+            alpha: 0.0001,
+            beta: 0.75,
+            bias: 2.0,
+        },
+        Op::MaxPool(pool(true, false, 1)),
+        Op::AveragePool(pool(false, true, 0)),
+        Op::Softmax { axis: 3 },
+        Op::LogSoftmax { axis: 0 },
+        Op::Reshape {
+            shape: vec![6, 1, 0],
+        },
+        Op::Reshape { shape: vec![] },
+        Op::Transpose {
+            perm: vec![0, 2, 3, 1],
+        },
+        Op::Concat { axis: 1 },
+        Op::Split {
+            axis: 0,
+            sizes: vec![1, 1],
+        },
+        Op::Slice {
+            starts: vec![0, 5],
+            steps: vec![1, -2],
+            lens: vec![2, 3],
+        },
+        Op::Gather { axis: 1 },
+        Op::Expand {
+            shape: vec![4, 2, 3],
+        },
+        Op::Tile {
+            repeats: vec![1, 2],
+        },
+        Op::DepthToSpace {
+            blocksize: 2,
+            mode: DepthToSpaceMode::Dcr,
+        },
+        Op::DepthToSpace {
+            blocksize: 3,
+            mode: DepthToSpaceMode::Crd,
+        },
+        Op::SpaceToDepth { blocksize: 2 },
+        Op::Shape { start: 1, end: 3 },
+        Op::Identity,
+    ]);
+    ops
+}
+
+#[test]
+fn all_ops_cover_every_variant_and_name() {
+    let ops = all_ops();
+    let mut seen = [false; VARIANTS];
+    for op in &ops {
+        seen[variant(op)] = true;
+    }
+    assert!(seen.iter().all(|&s| s), "variants not covered: {seen:?}");
+    let mut names: Vec<&str> = ops.iter().map(|op| op.name()).collect();
+    names.sort();
+    names.dedup();
+    // 25 unary + 15 binary + 7 reduce + 2 arg + 27 other op names.
+    assert_eq!(names.len(), 25 + 15 + 7 + 2 + 27);
+}
+
+#[test]
+fn every_op_round_trips() {
+    let mut g = Graph::new("every op");
+    let x = g.add_input("x", ty(DType::F32, &[2, 3]), false);
+    let w = g.add_const(
+        Some("w".into()),
+        Tensor::splat(vec![3, 3], Data::F32(vec![0.5])).unwrap(),
+    );
+    let mut prev = x;
+    for (i, op) in all_ops().into_iter().enumerate() {
+        let results = match op {
+            Op::Split { .. } => 2,
+            Op::MaxPool(_) => 2,
+            Op::LayerNorm { .. } => 3,
+            _ => 1,
+        };
+        let types = vec![ty(DType::F32, &[2, 3 + i % 2]); results];
+        let operands: Vec<Handle<Value>> = match &op {
+            Op::Unary(_) | Op::Cast { .. } | Op::Identity => vec![prev],
+            Op::Where => vec![prev, x, w],
+            Op::Concat { .. } => vec![prev, x, w, prev],
+            _ => vec![prev, w],
+        };
+        let name = if i % 3 == 0 {
+            format!("node{i}")
+        } else {
+            String::new()
+        };
+        prev = push(&mut g, op, &operands, &types, &name)[0];
+    }
+    g.add_output("y", prev, false);
+    let text = assert_round_trip(&g);
+    verify_structure(&g).unwrap();
+    assert!(
+        text.contains("= conv{strides=[2,2], pads=[3,3,3,3], dilations=[1,1], group=1}(%v"),
+        "{text}"
+    );
+    assert!(
+        text.contains("= slice{starts=[0,5], steps=[1,-2], lens=[2,3]}("),
+        "{text}"
+    );
+    assert!(text.contains("resize{mode=linear, coord=half_pixel_symmetric, nearest=round_prefer_ceil, cubic_coeff_a=-0.75, exclude_outside=false, extrapolation_value=0.0, antialias=true, sizes=[1,3,7,9], scales=[1.0,1.0,1.75,0.3], roi=[0.0,0.0,0.1,0.2,1.0,1.0,0.9,0.8]}"), "{text}");
+    assert!(text.contains("extrapolation_value=-inf"), "{text}");
+}
+
+/// Constants and inputs of every dtype, with the edge values of each.
+#[test]
+fn every_dtype_round_trips() {
+    let mut g = Graph::new("dtypes");
+    for (i, dtype) in DType::ALL.into_iter().enumerate() {
+        g.add_input(format!("in_{dtype}"), ty(dtype, &[i + 1, 2]), i % 2 == 0);
+    }
+    let f32s = vec![
+        0.1,
+        -0.0,
+        0.0,
+        1.0,
+        -2.5,
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MAX,
+        f32::MIN,
+        f32::MIN_POSITIVE,
+        1e-45,
+        3.4e-40,
+        1e20,
+        123456.79,
+    ];
+    let f16s: Vec<f16> = [
+        0.1f32,
+        -0.0,
+        65504.0,
+        -65504.0,
+        6e-8,
+        1e-5,
+        0.333,
+        f32::NAN,
+        f32::INFINITY,
+    ]
+    .iter()
+    .map(|&x| f16::from_f32(x))
+    .collect();
+    let dense = [
+        Data::F32(f32s),
+        Data::F16(f16s),
+        Data::I32(vec![i32::MIN, -1, 0, 7, i32::MAX]),
+        Data::U32(vec![0, 1, u32::MAX]),
+        Data::I8(vec![i8::MIN, -3, 0, i8::MAX]),
+        Data::U8(vec![0, 200, u8::MAX]),
+        Data::Bool(vec![true, false, false, true]),
+    ];
+    for (i, data) in dense.into_iter().enumerate() {
+        let name = (i % 2 == 0).then(|| format!("dense {i}"));
+        g.add_const(name, Tensor::new(vec![data.len()], data).unwrap());
+    }
+    let splats = [
+        Data::F32(vec![f32::NAN]),
+        Data::F16(vec![f16::from_f32(-1.5)]),
+        Data::I32(vec![-7]),
+        Data::U32(vec![4_000_000_000]),
+        Data::I8(vec![-128]),
+        Data::U8(vec![9]),
+        Data::Bool(vec![true]),
+    ];
+    for data in splats {
+        g.add_const(None, Tensor::splat(vec![2, 0, 3], data).unwrap());
+    }
+    g.add_const(
+        Some("scalar".into()),
+        Tensor::scalar(Data::F32(vec![-0.0])).unwrap(),
+    );
+    g.add_const(None, Tensor::new(vec![0], Data::I32(vec![])).unwrap());
+    g.add_const(
+        None,
+        Tensor::splat(Shape::scalar(), Data::U8(vec![1])).unwrap(),
+    );
+    let last = Handle::new(g.values.len() - 1);
+    g.add_output("o", last, true);
+    g.add_output("in", Handle::new(0), false);
+    let text = assert_round_trip(&g);
+    verify_structure(&g).unwrap();
+    assert!(text.contains("[0.1, -0.0, 0.0, 1.0, -2.5, nan, inf, -inf, 3.4028235e38, -3.4028235e38, 1.1754944e-38, 1e-45, 3.4e-40, 1e20, 123456.79]"), "{text}");
+    assert!(
+        text.contains("const %v15 : f16[2,0,3] = splat(-1.5)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("input %v0 \"in_f32\" : f32[1,2] (i64)\n"),
+        "{text}"
+    );
+}
+
+/// Arena order differs from text order: constants appended after nodes, inputs in a
+/// different arena order than their ports, node results not contiguous.
+#[test]
+fn arena_indices_are_kept() {
+    let mut g = Graph::new("order");
+    let c = g.add_const(None, Tensor::from_f32(vec![2], vec![1.0, 2.0]).unwrap());
+    let a = g.add_input("a", ty(DType::F32, &[2]), false);
+    let r = push(
+        &mut g,
+        Op::Binary(BinaryOp::Add),
+        &[a, c],
+        &[ty(DType::F32, &[2])],
+        "add",
+    );
+    let late = g.add_const(
+        Some("late".into()),
+        Tensor::from_f32(vec![2], vec![3.0, 4.0]).unwrap(),
+    );
+    let m = push(
+        &mut g,
+        Op::Binary(BinaryOp::Mul),
+        &[r[0], late],
+        &[ty(DType::F32, &[2])],
+        "",
+    );
+    g.add_output("m", m[0], false);
+    let text = assert_round_trip(&g);
+    assert_eq!(
+        text,
+        "graph \"order\" {
+  input %v1 \"a\" : f32[2]
+  const %v0 : f32[2] = [1.0, 2.0]
+  const %v3 \"late\" : f32[2] = [3.0, 4.0]
+  %v2 = add(%v1, %v0) : f32[2] @\"add\"
+  %v4 = mul(%v2, %v3) : f32[2]
+  output \"m\" = %v4
+}
+"
+    );
+}
+
+/// Names that need escaping, ports named apart from their values, unnamed inputs and
+/// a node without results.
+#[test]
+fn names_and_odd_shapes_round_trip() {
+    let mut g = Graph::new("quote \" back \\ nl \n tab \t bell \u{7} ünï");
+    let a = g.add_input("a", ty(DType::F32, &[1]), false);
+    let b = g.add_input("port b", ty(DType::F32, &[1]), true);
+    g.values[b].name = Some("value b".into());
+    let c = g.add_input("port c", ty(DType::Bool, &[]), false);
+    g.values[c].name = None;
+    push(&mut g, Op::Identity, &[a], &[], "no results \"here\"");
+    let r = push(
+        &mut g,
+        Op::Binary(BinaryOp::Add),
+        &[a, b],
+        &[ty(DType::F32, &[1])],
+        "",
+    );
+    g.values[r[0]].name = Some(String::new());
+    g.add_output("", r[0], true);
+    let text = assert_round_trip(&g);
+    assert_eq!(
+        text,
+        "graph \"quote \\\" back \\\\ nl \\n tab \\t bell \\u{7} ünï\" {
+  input %v0 \"a\" : f32[1]
+  input %v1 \"value b\" : f32[1] (i64) port \"port b\"
+  input %v2 : bool[] port \"port c\"
+  () = identity(%v0) @\"no results \\\"here\\\"\"
+  %v3 \"\" = add(%v0, %v1) : f32[1]
+  output \"\" = %v3 (i64)
+}
+"
+    );
+}
+
+/// Hand-written canonical text prints back byte for byte.
+#[test]
+fn canonical_text_prints_back_unchanged() {
+    let text = r#"graph "tiny" {
+  input %v0 "x" : f32[1,3,8,8]
+  input %v1 "idx" : i32[2] (i64)
+  const %v2 "w" : f32[4,3,3,3] = splat(0.01)
+  const %v3 : f32[4] = [0.5, -1.0, 1e-7, 2.0]
+  %v4 "y" = conv{strides=[1,1], pads=[1,1,1,1], dilations=[1,1], group=1}(%v0, %v2, %v3) : f32[1,4,8,8] @"conv1"
+  %v5, %v6 = split{axis=1, sizes=[2,2]}(%v4) : f32[1,2,8,8], f32[1,2,8,8]
+  %v7 = leaky_relu{alpha=0.01}(%v6) : f32[1,2,8,8]
+  %v8 = gather{axis=1}(%v7, %v1) : f32[1,2,8,8]
+  %v9, %v10 = max_pool{kernel=[2,2], strides=[2,2], pads=[0,0,0,0], dilations=[1,1], ceil_mode=false, count_include_pad=false, storage_order=0}(%v8) : f32[1,2,4,4], i32[1,2,4,4]
+  output "y" = %v9
+  output "indices" = %v10 (i64)
+}
+"#;
+    let g = parse(text).unwrap();
+    assert_eq!(print(&g), text);
+    verify(&g).unwrap();
+    assert_eq!(g.values.len(), 11);
+    assert_eq!(g.nodes.len(), 5);
+    assert_eq!(
+        g.values[Handle::new(10)].def,
+        ValueDef::Node {
+            node: Handle::new(4),
+            output: 1
+        }
+    );
+    assert_eq!(g.inputs[1].name, "idx");
+    assert!(g.inputs[1].i64);
+    let w = g.constant(Handle::new(3)).unwrap();
+    assert_eq!(w.to_f64_vec(), vec![0.5, -1.0, 1e-7f32 as f64, 2.0]);
+}
+
+/// Free-form text (comments, any spacing, attributes in any order, ints as floats)
+/// parses and prints in canonical form.
+#[test]
+fn free_form_text_is_canonicalized() {
+    let text = "// a comment\ngraph \"g\"{input %v0 \"x\":f32[2]   // trailing comment
+        const %v1 : f16 [ 2 ] = [ 1 , 0.1 ]
+        %v2=hard_sigmoid{beta=1,alpha=0.5}(%v0):f32[2]@\"hs\"
+        output \"y\"=%v2}";
+    let g = parse(text).unwrap();
+    assert_eq!(
+        print(&g),
+        "graph \"g\" {
+  input %v0 \"x\" : f32[2]
+  const %v1 : f16[2] = [1.0, 0.099975586]
+  %v2 = hard_sigmoid{alpha=0.5, beta=1.0}(%v0) : f32[2] @\"hs\"
+  output \"y\" = %v2
+}
+"
+    );
+}
+
+#[test]
+fn elided_constants_print_a_summary_and_do_not_parse() {
+    let mut g = Graph::new("big");
+    g.add_const(
+        Some("w".into()),
+        Tensor::from_f32(vec![2, 3], vec![1.0; 6]).unwrap(),
+    );
+    g.add_const(
+        None,
+        Tensor::from_f32(vec![3], vec![1.0, 2.0, 3.0]).unwrap(),
+    );
+    g.add_const(
+        None,
+        Tensor::splat(vec![100], Data::F32(vec![1.0])).unwrap(),
+    );
+    let text = print_with(
+        &g,
+        &PrintOptions {
+            elide_constants_over: Some(3),
+        },
+    );
+    assert_eq!(
+        text,
+        "graph \"big\" {
+  const %v0 \"w\" : f32[2,3] = <elided 6 values>
+  const %v1 : f32[3] = [1.0, 2.0, 3.0]
+  const %v2 : f32[100] = splat(1.0)
+}
+"
+    );
+    assert_eq!(
+        parse(&text).unwrap_err().to_string(),
+        "line 2:30: constant %v0 was printed with its data elided; print the graph with full constants to parse it back"
+    );
+}

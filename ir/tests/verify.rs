@@ -1,0 +1,213 @@
+//! The verifier on valid graphs and on graphs broken one invariant at a time.
+
+use kiln_ir::parse::parse;
+use kiln_ir::verify::{verify, verify_structure};
+use kiln_ir::*;
+
+const TEXT: &str = r#"graph "g" {
+  input %v0 "x" : f32[2,3]
+  input %v1 "y" : f32[2,3]
+  const %v2 "w" : f32[3] = [1.0, 2.0, 3.0]
+  %v3 = add(%v0, %v2) : f32[2,3] @"add"
+  %v4 "r" = relu(%v3) : f32[2,3]
+  %v5, %v6 = split{axis=0, sizes=[1,1]}(%v4) : f32[1,3], f32[1,3] @"split"
+  output "a" = %v5
+  output "b" = %v1
+}
+"#;
+
+fn graph() -> Graph {
+    parse(TEXT).unwrap()
+}
+
+fn structure_error(g: &Graph) -> String {
+    verify_structure(g).unwrap_err().to_string()
+}
+
+fn h<T>(i: usize) -> Handle<T> {
+    Handle::new(i)
+}
+
+#[test]
+fn a_parsed_graph_is_structurally_valid() {
+    verify_structure(&graph()).unwrap();
+}
+
+#[test]
+fn a_graph_without_nodes_verifies() {
+    let g = parse("graph \"e\" {\n  input %v0 \"x\" : f32[2]\n  output \"x\" = %v0\n}\n").unwrap();
+    verify(&g).unwrap();
+}
+
+#[test]
+fn handles_out_of_range() {
+    let mut g = graph();
+    g.nodes[h(1)].inputs[0] = h(9);
+    assert_eq!(
+        structure_error(&g),
+        "node 1 (relu): operand 0 is %v9, but the graph has 7 values"
+    );
+
+    let mut g = graph();
+    g.nodes[h(2)].outputs[1] = h(7);
+    assert_eq!(
+        structure_error(&g),
+        "node 2 (split \"split\"): result 1 is %v7, but the graph has 7 values"
+    );
+
+    let mut g = graph();
+    g.outputs[1].value = h(100);
+    assert_eq!(
+        structure_error(&g),
+        "output port 1 \"b\" is %v100, but the graph has 7 values"
+    );
+
+    let mut g = graph();
+    g.values[h(4)].def = ValueDef::Node {
+        node: h(3),
+        output: 0,
+    };
+    assert_eq!(
+        structure_error(&g),
+        "%v4 \"r\" is defined by node 3, but the graph has 3 nodes"
+    );
+}
+
+#[test]
+fn definitions_and_back_pointers_agree() {
+    let mut g = graph();
+    g.values[h(6)].def = ValueDef::Node {
+        node: h(2),
+        output: 0,
+    };
+    assert_eq!(
+        structure_error(&g),
+        "node 2 (split \"split\"): result 1 %v6 is defined as result 0 of node 2 (split \"split\")"
+    );
+
+    // A value claiming to be a node result the node does not list.
+    let mut g = graph();
+    g.values.append(Value {
+        ty: TensorType::new(DType::F32, vec![1, 3]),
+        name: None,
+        def: ValueDef::Node {
+            node: h(2),
+            output: 2,
+        },
+    });
+    assert_eq!(
+        structure_error(&g),
+        "%v7 claims to be result 2 of node 2 (split \"split\"), which does not hold it"
+    );
+
+    let mut g = graph();
+    g.values[h(2)].def = ValueDef::Input(2);
+    assert_eq!(
+        structure_error(&g),
+        "%v2 \"w\" claims to be input 2, which does not hold it"
+    );
+
+    let mut g = graph();
+    g.values[h(2)].ty = TensorType::new(DType::F16, vec![3]);
+    assert_eq!(
+        structure_error(&g),
+        "constant %v2 \"w\" has type f16[3] but its data is f32[3]"
+    );
+}
+
+#[test]
+fn ports_hold_their_own_inputs_with_unique_names() {
+    let mut g = graph();
+    g.inputs.swap(0, 1);
+    assert_eq!(
+        structure_error(&g),
+        "%v0 \"x\" claims to be input 0, which does not hold it"
+    );
+
+    let mut g = graph();
+    g.inputs[1].value = h(2);
+    assert_eq!(
+        structure_error(&g),
+        "%v1 \"y\" claims to be input 1, which does not hold it"
+    );
+
+    let mut g = graph();
+    g.outputs[1].name = "a".into();
+    assert_eq!(
+        structure_error(&g),
+        "output ports 0 and 1 are both named \"a\""
+    );
+
+    let mut g = graph();
+    g.inputs[1].name = "x".into();
+    assert_eq!(
+        structure_error(&g),
+        "input ports 0 and 1 are both named \"x\""
+    );
+}
+
+#[test]
+fn nodes_are_in_execution_order() {
+    let mut g = graph();
+    // Swap nodes 0 and 1 and repoint their results, so only the order is wrong.
+    let (a, b) = (g.nodes[h(0)].clone(), g.nodes[h(1)].clone());
+    g.nodes[h(0)] = b;
+    g.nodes[h(1)] = a;
+    g.values[h(3)].def = ValueDef::Node {
+        node: h(1),
+        output: 0,
+    };
+    g.values[h(4)].def = ValueDef::Node {
+        node: h(0),
+        output: 0,
+    };
+    assert_eq!(
+        structure_error(&g),
+        "node 0 (relu): operand 0 %v3 is not defined before the node (nodes must be in execution order)"
+    );
+}
+
+#[test]
+fn a_parsed_graph_verifies_with_types() {
+    verify(&graph()).unwrap();
+}
+
+#[test]
+fn result_types_match_inference() {
+    let mut g = graph();
+    g.values[h(4)].ty = TensorType::new(DType::F32, vec![3, 2]);
+    assert_eq!(
+        verify(&g).unwrap_err().to_string(),
+        "node 1 (relu): result 0 %v4 \"r\" has type f32[3,2], but the op computes f32[2,3]"
+    );
+
+    // Keeping only a prefix of the results is fine; more results than the op has is not.
+    let mut g = parse(&TEXT.replace(
+        "%v5, %v6 = split{axis=0, sizes=[1,1]}(%v4) : f32[1,3], f32[1,3]",
+        "%v5 = split{axis=0, sizes=[1,1]}(%v4) : f32[1,3]\n  %v6 = neg(%v5) : f32[1,3]",
+    ))
+    .unwrap();
+    verify(&g).unwrap();
+    g.nodes[h(1)].outputs.push(h(6));
+    g.values[h(6)].def = ValueDef::Node {
+        node: h(1),
+        output: 1,
+    };
+    g.nodes[h(3)].outputs.clear();
+    assert_eq!(
+        verify(&g).unwrap_err().to_string(),
+        "node 1 (relu) has 2 results, but `relu` defines 1"
+    );
+}
+
+#[test]
+fn operands_that_do_not_fit_name_the_node() {
+    let text = TEXT.replace(
+        "const %v2 \"w\" : f32[3] = [1.0, 2.0, 3.0]",
+        "const %v2 \"w\" : f32[4] = [1.0, 2.0, 3.0, 4.0]",
+    );
+    let g = parse(&text).unwrap();
+    verify_structure(&g).unwrap();
+    let err = verify(&g).unwrap_err().to_string();
+    assert!(err.starts_with("node 0 (add \"add\"): "), "{err}");
+}
