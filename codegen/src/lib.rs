@@ -1,1 +1,15 @@
-//! WGSL code generation: lowers an optimized graph to a kernel plan (the GPU-path issue builds it).
+//! WGSL code generation: lowers an IR graph to a [`KernelPlan`] of naga-validated
+//! kernels, and reads and writes kernel bundles.
+
+mod build;
+mod error;
+pub mod lower;
+mod plan;
+pub mod storage;
+mod validate;
+
+pub use build::{build_plan, CompiledPlan};
+pub use error::CodegenError;
+pub use lower::Limits;
+pub use plan::*;
+pub use validate::validate_wgsl;

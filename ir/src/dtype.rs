@@ -4,7 +4,10 @@ use std::fmt;
 
 /// The element type of a tensor. ONNX `int64` is narrowed to [`DType::I32`] at import
 /// (see [`crate::Port::i64`]); there is no 64-bit type in the IR because WGSL has none.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum DType {
     F32,
     F16,

@@ -1,0 +1,268 @@
+//! The plan builder: assigns buffers (with liveness-based reuse), lowers each node,
+//! dedupes and validates kernels, and records what the device must offer.
+
+use crate::lower::{lower_node, Limits, NodeCtx, Slot};
+use crate::plan::*;
+use crate::storage::data_words;
+use crate::{validate_wgsl, CodegenError};
+use kiln_ir::{Graph, Handle, Op, Value, ValueDef};
+use std::collections::HashMap;
+
+/// A plan and the constant data its `Constant` buffers point into.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompiledPlan {
+    pub plan: KernelPlan,
+    pub weights: Vec<u8>,
+}
+
+/// Alignment of each constant inside the weights blob.
+const WEIGHT_ALIGN: usize = 256;
+
+/// Lowers a verified graph to a kernel plan for a device with `limits`.
+pub fn build_plan(graph: &Graph, limits: &Limits) -> Result<CompiledPlan, CodegenError> {
+    let mut b = Builder::new(graph);
+    b.assign_ports_and_constants()?;
+    let last_use = last_uses(graph);
+    for (handle, node) in graph.nodes.iter() {
+        if matches!(node.op, Op::Reshape { .. } | Op::Identity) {
+            // Same elements in the same order: the result shares the operand's buffer.
+            let buffer = b.buffer_of(node.inputs[0])?;
+            b.bind_value(node.outputs[0], buffer);
+        } else {
+            for &out in &node.outputs {
+                let bytes = buffer_bytes(graph.values[out].ty.shape.numel());
+                let buffer = b.acquire(bytes);
+                b.bind_value(out, buffer);
+            }
+            let ctx = NodeCtx { graph, node: handle, limits };
+            let lowered = lower_node(&ctx)?;
+            let scratch: Vec<BufferId> = lowered.scratch_bytes.iter().map(|&s| b.acquire(s)).collect();
+            for k in lowered.kernels {
+                let mut bindings = Vec::with_capacity(k.bindings.len());
+                for binding in &k.bindings {
+                    let buffer = match binding.slot {
+                        Slot::Operand(i) => b.buffer_of(node.inputs[i])?,
+                        Slot::Result(i) => b.buffer_of(node.outputs[i])?,
+                        Slot::Scratch(i) => scratch[i],
+                    };
+                    let (offset, size) = match binding.range {
+                        Some((offset, size)) => (offset, Some(size)),
+                        None => (0, None),
+                    };
+                    bindings.push(BufferBinding { buffer, offset, size });
+                }
+                let access = k.bindings.iter().map(|b| b.access).collect();
+                let kernel = b.intern_kernel(k.name, node.op.name(), k.wgsl, k.entry_point, k.workgroup_size, access)?;
+                b.plan.dispatches.push(Dispatch { kernel, workgroups: k.workgroups, bindings });
+            }
+            for s in scratch {
+                b.release(s);
+            }
+        }
+        for &v in &node.inputs {
+            if last_use[v.index()] == Some(handle.index()) {
+                b.release_value(v);
+            }
+        }
+    }
+    for (i, port) in graph.outputs.iter().enumerate() {
+        let buffer = b.buffer_of(port.value)?;
+        b.plan.outputs.push(plan_port(graph, port, buffer));
+        let _ = i;
+    }
+    b.plan.requirements = requirements(&b.plan, limits);
+    b.plan.weights_len = b.weights.len() as u64;
+    Ok(CompiledPlan { plan: b.plan, weights: b.weights })
+}
+
+/// Bytes of a buffer holding `numel` 32-bit words (never zero: empty tensors get one word).
+fn buffer_bytes(numel: usize) -> u64 {
+    (numel.max(1) * 4) as u64
+}
+
+fn plan_port(graph: &Graph, port: &kiln_ir::Port, buffer: BufferId) -> PlanPort {
+    let ty = &graph.values[port.value].ty;
+    PlanPort { name: port.name.clone(), dtype: ty.dtype, shape: ty.shape.0.clone(), i64: port.i64, buffer }
+}
+
+/// For each value, the index of the last node that reads it; `None` when a graph
+/// output reads it or nothing does (its buffer is then never reused).
+fn last_uses(graph: &Graph) -> Vec<Option<usize>> {
+    let mut last = vec![None; graph.values.len()];
+    for (handle, node) in graph.nodes.iter() {
+        for &v in &node.inputs {
+            last[v.index()] = Some(handle.index());
+        }
+    }
+    for port in &graph.outputs {
+        last[port.value.index()] = None;
+    }
+    last
+}
+
+struct Builder<'g> {
+    graph: &'g Graph,
+    plan: KernelPlan,
+    weights: Vec<u8>,
+    value_buffer: HashMap<Handle<Value>, BufferId>,
+    /// How many live values share each buffer; pinned buffers are never freed.
+    refs: Vec<usize>,
+    pinned: Vec<bool>,
+    free: Vec<BufferId>,
+    kernel_ids: HashMap<(String, String, [u32; 3]), usize>,
+}
+
+impl<'g> Builder<'g> {
+    fn new(graph: &'g Graph) -> Self {
+        Builder {
+            graph,
+            plan: KernelPlan {
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+                buffers: Vec::new(),
+                kernels: Vec::new(),
+                dispatches: Vec::new(),
+                weights_len: 0,
+                requirements: Requirements::default(),
+            },
+            weights: Vec::new(),
+            value_buffer: HashMap::new(),
+            refs: Vec::new(),
+            pinned: Vec::new(),
+            free: Vec::new(),
+            kernel_ids: HashMap::new(),
+        }
+    }
+
+    fn new_buffer(&mut self, size: u64, kind: BufferKind, pinned: bool) -> BufferId {
+        self.plan.buffers.push(BufferDesc { size, kind });
+        self.refs.push(0);
+        self.pinned.push(pinned);
+        self.plan.buffers.len() - 1
+    }
+
+    /// Graph inputs get input buffers, constants constant or splat buffers.
+    fn assign_ports_and_constants(&mut self) -> Result<(), CodegenError> {
+        let graph = self.graph;
+        for (i, port) in graph.inputs.iter().enumerate() {
+            let bytes = buffer_bytes(graph.values[port.value].ty.shape.numel());
+            let buffer = self.new_buffer(bytes, BufferKind::Input(i), true);
+            self.bind_value(port.value, buffer);
+            self.plan.inputs.push(plan_port(graph, port, buffer));
+        }
+        for (handle, value) in graph.values.iter() {
+            let ValueDef::Const(tensor) = &value.def else { continue };
+            let bytes = buffer_bytes(tensor.numel());
+            let words = data_words(tensor.stored());
+            let kind = if tensor.is_splat() {
+                BufferKind::Splat { word: words[0] }
+            } else {
+                let offset = self.weights.len().next_multiple_of(WEIGHT_ALIGN);
+                self.weights.resize(offset, 0);
+                self.weights.extend(words.iter().flat_map(|w| w.to_le_bytes()));
+                if words.is_empty() {
+                    self.weights.extend([0u8; 4]);
+                }
+                BufferKind::Constant { offset: offset as u64 }
+            };
+            let buffer = self.new_buffer(bytes, kind, true);
+            self.bind_value(handle, buffer);
+        }
+        Ok(())
+    }
+
+    /// A free intermediate buffer of at least `bytes` (the smallest that fits), or a new one.
+    fn acquire(&mut self, bytes: u64) -> BufferId {
+        let best = self
+            .free
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| self.plan.buffers[b].size >= bytes && self.plan.buffers[b].size <= bytes * 2)
+            .min_by_key(|(_, &b)| self.plan.buffers[b].size)
+            .map(|(i, _)| i);
+        match best {
+            Some(i) => self.free.swap_remove(i),
+            None => self.new_buffer(bytes, BufferKind::Intermediate, false),
+        }
+    }
+
+    fn release(&mut self, buffer: BufferId) {
+        if !self.pinned[buffer] && self.refs[buffer] == 0 {
+            self.free.push(buffer);
+        }
+    }
+
+    fn bind_value(&mut self, value: Handle<Value>, buffer: BufferId) {
+        self.value_buffer.insert(value, buffer);
+        self.refs[buffer] += 1;
+    }
+
+    fn release_value(&mut self, value: Handle<Value>) {
+        if let Some(&buffer) = self.value_buffer.get(&value) {
+            self.refs[buffer] -= 1;
+            self.release(buffer);
+        }
+    }
+
+    fn buffer_of(&self, value: Handle<Value>) -> Result<BufferId, CodegenError> {
+        self.value_buffer.get(&value).copied().ok_or_else(|| {
+            CodegenError::Template(format!("value %v{} has no buffer (graph not in execution order?)", value.index()))
+        })
+    }
+
+    /// The index of an identical kernel already in the plan, or a new validated one.
+    fn intern_kernel(
+        &mut self,
+        name: String,
+        op: &str,
+        wgsl: String,
+        entry_point: String,
+        workgroup_size: [u32; 3],
+        bindings: Vec<Access>,
+    ) -> Result<usize, CodegenError> {
+        let key = (wgsl, entry_point, workgroup_size);
+        if let Some(&id) = self.kernel_ids.get(&key) {
+            return Ok(id);
+        }
+        let id = self.plan.kernels.len();
+        let name = format!("{name}_{id}");
+        validate_wgsl(&key.0).map_err(|message| CodegenError::Invalid { kernel: name.clone(), message })?;
+        self.plan.kernels.push(Kernel {
+            name,
+            op: op.to_string(),
+            wgsl: key.0.clone(),
+            entry_point: key.1.clone(),
+            workgroup_size,
+            bindings,
+        });
+        self.kernel_ids.insert(key, id);
+        Ok(id)
+    }
+}
+
+/// The limits the plan actually uses (never below WebGPU's defaults).
+fn requirements(plan: &KernelPlan, limits: &Limits) -> Requirements {
+    let defaults = Limits::default();
+    let _ = limits;
+    let max_bindings = plan.kernels.iter().map(|k| k.bindings.len() as u32).max().unwrap_or(0);
+    let max_binding = plan
+        .dispatches
+        .iter()
+        .flat_map(|d| d.bindings.iter().map(|b| b.size.unwrap_or(plan.buffers[b.buffer].size - b.offset)))
+        .max()
+        .unwrap_or(0);
+    let max_buffer = plan.buffers.iter().map(|b| b.size).max().unwrap_or(0);
+    let max_invocations =
+        plan.kernels.iter().map(|k| k.workgroup_size.iter().product::<u32>()).max().unwrap_or(0);
+    let max_groups =
+        plan.dispatches.iter().flat_map(|d| d.workgroups).max().unwrap_or(0);
+    Requirements {
+        features: Vec::new(),
+        max_storage_buffers_per_shader_stage: max_bindings.max(defaults.max_storage_buffers_per_shader_stage),
+        max_storage_buffer_binding_size: max_binding.max(defaults.max_storage_buffer_binding_size),
+        max_buffer_size: max_buffer.max(defaults.max_buffer_size),
+        max_compute_invocations_per_workgroup: max_invocations
+            .max(defaults.max_compute_invocations_per_workgroup),
+        max_compute_workgroups_per_dimension: max_groups.max(defaults.max_compute_workgroups_per_dimension),
+    }
+}

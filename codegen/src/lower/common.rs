@@ -1,0 +1,170 @@
+//! What every op family's lowering shares: the kernel description, binding slots,
+//! device limits, launch geometry and template rendering.
+
+use crate::plan::{Access, StorageType};
+use crate::CodegenError;
+use kiln_ir::{DType, TensorType};
+
+/// The device limits a plan is built for (WebGPU's defaults unless the caller asks
+/// for more; whatever is used beyond them is recorded in the plan's requirements).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    pub max_storage_buffers_per_shader_stage: u32,
+    pub max_storage_buffer_binding_size: u64,
+    pub max_buffer_size: u64,
+    pub max_compute_invocations_per_workgroup: u32,
+    pub max_compute_workgroups_per_dimension: u32,
+}
+
+impl Default for Limits {
+    /// WebGPU's default limits.
+    fn default() -> Self {
+        Limits {
+            max_storage_buffers_per_shader_stage: 8,
+            max_storage_buffer_binding_size: 128 << 20,
+            max_buffer_size: 256 << 20,
+            max_compute_invocations_per_workgroup: 256,
+            max_compute_workgroups_per_dimension: 65535,
+        }
+    }
+}
+
+/// What a kernel binding refers to, relative to the node being lowered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Slot {
+    /// Operand `i` of the node.
+    Operand(usize),
+    /// Result `i` of the node.
+    Result(usize),
+    /// Scratch buffer `i` of [`Lowered::scratch_bytes`], live only during this node.
+    Scratch(usize),
+}
+
+/// One binding of a kernel: binding `i` of group 0 is `bindings[i]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Binding {
+    pub slot: Slot,
+    pub access: Access,
+    /// A byte range of the slot's buffer (offset a multiple of 256), or all of it.
+    pub range: Option<(u64, u64)>,
+}
+
+impl Binding {
+    /// Reads the whole buffer of `slot`.
+    pub fn read(slot: Slot) -> Self {
+        Binding { slot, access: Access::Read, range: None }
+    }
+
+    /// Writes (and may read) the whole buffer of `slot`.
+    pub fn write(slot: Slot) -> Self {
+        Binding { slot, access: Access::ReadWrite, range: None }
+    }
+}
+
+/// One kernel launch produced for a node, in execution order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelSrc {
+    /// Short family name for the kernel's readable name (`conv`, `add`, ...).
+    pub name: String,
+    pub wgsl: String,
+    pub entry_point: String,
+    pub workgroup_size: [u32; 3],
+    pub workgroups: [u32; 3],
+    pub bindings: Vec<Binding>,
+}
+
+/// The kernels of one node plus the scratch buffers they need (bytes each).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Lowered {
+    pub kernels: Vec<KernelSrc>,
+    pub scratch_bytes: Vec<u64>,
+}
+
+/// The WGSL storage scalar of an IR dtype.
+pub fn wgsl_type(dtype: DType) -> &'static str {
+    StorageType::of(dtype).wgsl()
+}
+
+/// `var<storage, read> NAME: array<T>;` declarations for `bindings`, named by `names`.
+pub fn binding_decls(entries: &[(&str, DType, Access)]) -> String {
+    let mut out = String::new();
+    for (i, (name, dtype, access)) in entries.iter().enumerate() {
+        let mode = match access {
+            Access::Read => "read",
+            Access::ReadWrite => "read_write",
+        };
+        out.push_str(&format!(
+            "@group(0) @binding({i}) var<storage, {mode}> {name}: array<{}>;\n",
+            wgsl_type(*dtype)
+        ));
+    }
+    out
+}
+
+/// Workgroup counts for `threads` invocations in 1-D workgroups of `wg` threads,
+/// spread over x and y when x alone would exceed the per-dimension limit. The
+/// kernel recovers its linear index with [`LINEAR_INDEX`] (threads past `threads`
+/// must return early).
+pub fn grid_1d(threads: usize, wg: u32, limits: &Limits) -> Result<[u32; 3], CodegenError> {
+    let groups = threads.div_ceil(wg as usize).max(1);
+    let max = limits.max_compute_workgroups_per_dimension as usize;
+    if groups <= max {
+        return Ok([groups as u32, 1, 1]);
+    }
+    let y = groups.div_ceil(max);
+    if y > max {
+        return Err(CodegenError::TooLarge(format!("{threads} invocations exceed the dispatch limits")));
+    }
+    Ok([max as u32, y as u32, 1])
+}
+
+/// WGSL expression for the linear invocation index under [`grid_1d`]; needs the
+/// builtins `gid: vec3<u32>` (global_invocation_id) and `nwg: vec3<u32>` (num_workgroups)
+/// and a `WG` constant equal to the workgroup size.
+pub const LINEAR_INDEX: &str = "(gid.x + gid.y * nwg.x * WG)";
+
+/// Replaces every `{{KEY}}` in `template` with its value. Every placeholder must be
+/// given and every given key must occur (catches template/codegen drift at once).
+pub fn render(template: &str, values: &[(&str, String)]) -> Result<String, CodegenError> {
+    let mut out = template.to_string();
+    for (key, value) in values {
+        let pattern = format!("{{{{{key}}}}}");
+        if !out.contains(&pattern) {
+            return Err(CodegenError::Template(format!("placeholder {pattern} not in template")));
+        }
+        out = out.replace(&pattern, value);
+    }
+    if let Some(start) = out.find("{{") {
+        let end = out[start..].find("}}").map_or(out.len(), |e| start + e + 2);
+        return Err(CodegenError::Template(format!("placeholder {} not given", &out[start..end])));
+    }
+    Ok(out)
+}
+
+/// A WGSL `array<u32, N>(...)` literal of dims or strides, for baking shapes into kernels.
+pub fn u32_array(values: &[usize]) -> String {
+    if values.is_empty() {
+        return "array<u32, 1>(0u)".to_string();
+    }
+    let items: Vec<String> = values.iter().map(|v| format!("{v}u")).collect();
+    format!("array<u32, {}>({})", values.len(), items.join(", "))
+}
+
+/// A WGSL f32 literal that parses back to exactly `v` (non-finite values spelled via bitcast).
+pub fn f32_literal(v: f32) -> String {
+    if v.is_finite() {
+        let s = format!("{v:?}");
+        if s.contains('.') || s.contains('e') {
+            s
+        } else {
+            format!("{s}.0")
+        }
+    } else {
+        format!("bitcast<f32>({}u)", v.to_bits())
+    }
+}
+
+/// Row-major strides of a type's shape.
+pub fn strides(ty: &TensorType) -> Vec<usize> {
+    ty.shape.strides()
+}

@@ -1,0 +1,145 @@
+//! The kernel plan: everything the runtime needs to execute a compiled graph.
+//!
+//! A plan is data only (serde), so it can be written into a bundle and executed by a
+//! runtime that has no compiler in it. Buffers hold tensors in their *GPU storage
+//! type* ([`StorageType`]); the runtime converts host tensors at the boundary.
+
+use kiln_ir::DType;
+use serde::{Deserialize, Serialize};
+
+/// Index of a buffer in [`KernelPlan::buffers`].
+pub type BufferId = usize;
+
+/// How one element of a tensor of a given IR dtype is stored in a GPU buffer.
+///
+/// Every element occupies one 32-bit word: WGSL has no 8- or 16-bit storage types
+/// without extensions. `f16` is stored and computed as `f32` (rounded to f16 when
+/// read back); `i8`, `u8` and `bool` are widened to `i32`/`u32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StorageType {
+    F32,
+    I32,
+    U32,
+}
+
+impl StorageType {
+    /// The storage type of an IR dtype.
+    pub fn of(dtype: DType) -> StorageType {
+        match dtype {
+            DType::F32 | DType::F16 => StorageType::F32,
+            DType::I32 | DType::I8 => StorageType::I32,
+            DType::U32 | DType::U8 | DType::Bool => StorageType::U32,
+        }
+    }
+
+    /// The WGSL scalar type name.
+    pub fn wgsl(self) -> &'static str {
+        match self {
+            StorageType::F32 => "f32",
+            StorageType::I32 => "i32",
+            StorageType::U32 => "u32",
+        }
+    }
+}
+
+/// A compiled graph: buffers, kernels and the order to dispatch them in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KernelPlan {
+    /// Graph inputs, in order.
+    pub inputs: Vec<PlanPort>,
+    /// Graph outputs, in order.
+    pub outputs: Vec<PlanPort>,
+    pub buffers: Vec<BufferDesc>,
+    /// Distinct shader modules; dispatches refer to them by index.
+    pub kernels: Vec<Kernel>,
+    /// Executed in order, all in one compute pass.
+    pub dispatches: Vec<Dispatch>,
+    /// Size in bytes of the constant data the plan's constant buffers point into.
+    pub weights_len: u64,
+    pub requirements: Requirements,
+}
+
+/// A graph input or output and the buffer that holds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanPort {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    /// Declared `int64` by the source model (computed as i32).
+    pub i64: bool,
+    pub buffer: BufferId,
+}
+
+/// One GPU buffer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BufferDesc {
+    /// Size in bytes (a multiple of 4, at least 4).
+    pub size: u64,
+    pub kind: BufferKind,
+}
+
+/// What a buffer holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum BufferKind {
+    /// Written by the host from graph input `i` before each run.
+    Input(usize),
+    /// Uploaded once from `weights[offset..offset + size]`.
+    Constant { offset: u64 },
+    /// Filled once with one 32-bit word repeated (a splat constant).
+    Splat { word: u32 },
+    /// Produced by kernels; read back for the graph outputs that live in it.
+    Intermediate,
+}
+
+/// How a kernel accesses one of its bindings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// A shader module with one compute entry point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Kernel {
+    /// Unique, readable name (`conv_3`).
+    pub name: String,
+    /// The IR op (or fused ops) it computes, for `kiln inspect`.
+    pub op: String,
+    /// WGSL source, validated by naga.
+    pub wgsl: String,
+    pub entry_point: String,
+    pub workgroup_size: [u32; 3],
+    /// Access of binding `i` in group 0.
+    pub bindings: Vec<Access>,
+}
+
+/// One dispatch of a kernel over buffers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dispatch {
+    pub kernel: usize,
+    pub workgroups: [u32; 3],
+    /// What is bound at binding `i` of group 0.
+    pub bindings: Vec<BufferBinding>,
+}
+
+/// A buffer, or a byte range of one, bound to a kernel binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BufferBinding {
+    pub buffer: BufferId,
+    /// Byte offset (a multiple of 256, the WebGPU storage offset alignment).
+    pub offset: u64,
+    /// Bytes bound; `None` binds to the end of the buffer.
+    pub size: Option<u64>,
+}
+
+/// What a device must offer to run the plan.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Requirements {
+    /// wgpu feature names (e.g. `SHADER_F16`).
+    pub features: Vec<String>,
+    pub max_storage_buffers_per_shader_stage: u32,
+    pub max_storage_buffer_binding_size: u64,
+    pub max_buffer_size: u64,
+    pub max_compute_invocations_per_workgroup: u32,
+    pub max_compute_workgroups_per_dimension: u32,
+}
