@@ -1,0 +1,369 @@
+//! The import driver: initializers, graph inputs (dims bound, shape-like inputs
+//! specialised), nodes in order (registry lookup or function inlining), outputs.
+
+use crate::builder::{Cx, Importer, Scope};
+use crate::error::ImportError;
+use crate::model::{tensor_type, Dim, Model};
+use crate::proto::{
+    data_type, AttributeProto, FunctionProto, GraphProto, NodeProto, ValueInfoProto,
+};
+use crate::tensor_proto::{self, ir_dtype, Decoded};
+use crate::{ops, specialise};
+use kiln_ir::{Graph, Tensor, TensorType};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The newest ai.onnx opset kiln knows.
+pub const MAX_OPSET: i64 = 28;
+
+/// How to bind a model's free parameters at import.
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    /// Full dims per graph input name; binds its symbolic dims (and those of other
+    /// inputs that share the symbol names).
+    pub shapes: BTreeMap<String, Vec<usize>>,
+    /// Given input data. An input whose values decide a shape (Reshape shape, Slice
+    /// bounds, axes, pads, sizes, ...) becomes a constant and is removed from the
+    /// graph's inputs; any other given input stays an input, its dims taken from
+    /// the data. int64 data is given narrowed to i32.
+    pub values: BTreeMap<String, Tensor>,
+}
+
+/// Lowers a decoded model to a kiln graph with static shapes.
+pub fn import(model: &Model, opts: &ImportOptions) -> Result<Graph, ImportError> {
+    let g = model
+        .proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| ImportError::Model("the model has no graph".into()))?;
+    let mut imp = Importer::new(&g.name);
+    for o in &model.proto.opset_import {
+        let domain = if o.domain == "ai.onnx" {
+            String::new()
+        } else {
+            o.domain.clone()
+        };
+        imp.opsets.insert(domain, o.version);
+    }
+    let opset = *imp
+        .opsets
+        .get("")
+        .ok_or_else(|| ImportError::Model("the model imports no ai.onnx opset".into()))?;
+    if !(1..=MAX_OPSET).contains(&opset) {
+        return Err(ImportError::Model(format!(
+            "ai.onnx opset {opset} is not supported (kiln supports up to {MAX_OPSET})"
+        )));
+    }
+    for f in &model.proto.functions {
+        imp.functions.insert((f.domain.clone(), f.name.clone()), f);
+    }
+    let mut scope = Scope::new();
+    for t in &g.initializer {
+        let v = match tensor_proto::decode(t, model.dir.as_deref())? {
+            Decoded::Ir(tensor) => imp.graph.add_const(Some(t.name.clone()), tensor),
+            Decoded::I64(k) => imp.add_known(Some(t.name.clone()), k)?,
+        };
+        scope.insert(t.name.clone(), v);
+    }
+    add_inputs(&mut imp, &mut scope, g, opset, opts)?;
+    lower_nodes(&mut imp, &mut scope, &g.node, opset, 0)?;
+    for out in &g.output {
+        let v = *scope.get(&out.name).ok_or_else(|| {
+            ImportError::Model(format!(
+                "graph output '{}' is not computed by any node",
+                out.name
+            ))
+        })?;
+        let i64 = tensor_type(out).is_some_and(|(elem, _)| elem == data_type::INT64);
+        imp.graph.add_output(out.name.clone(), v, i64);
+    }
+    check_saturated(&imp)?;
+    Ok(imp.graph)
+}
+
+/// Adds graph inputs (those that are not initializers): specialised to constants
+/// when given and shape-like, real inputs with bound dims otherwise.
+fn add_inputs(
+    imp: &mut Importer,
+    scope: &mut Scope,
+    g: &GraphProto,
+    opset: i64,
+    opts: &ImportOptions,
+) -> Result<(), ImportError> {
+    let inputs: Vec<&ValueInfoProto> = g
+        .input
+        .iter()
+        .filter(|v| !scope.contains_key(&v.name))
+        .collect();
+    let needed = specialise::needed_values(&g.node, opset, &imp.functions, HashSet::new(), 0);
+    let mut symbols: HashMap<String, usize> = HashMap::new();
+    for vi in &inputs {
+        let given = opts
+            .shapes
+            .get(&vi.name)
+            .cloned()
+            .or_else(|| opts.values.get(&vi.name).map(|t| t.shape().dims().to_vec()));
+        if let (Some(dims), Some((_, Some(declared)))) = (given, tensor_type(vi)) {
+            for (d, &v) in declared.iter().zip(&dims) {
+                if let Dim::Symbolic(s) = d {
+                    symbols.entry(s.clone()).or_insert(v);
+                }
+            }
+        }
+    }
+    for vi in inputs {
+        let name = vi.name.as_str();
+        let err = |reason: String| ImportError::Input {
+            input: name.to_string(),
+            reason,
+        };
+        let (elem, declared) =
+            tensor_type(vi).ok_or_else(|| err("only tensor inputs are supported".into()))?;
+        let (dtype, i64) = ir_dtype(elem).ok_or_else(|| {
+            err(format!("dtype {} is not supported (kiln supports float, float16, int64, int32, uint32, int8, uint8, bool)", data_type::name(elem)))
+        })?;
+        let given_value = opts.values.get(name);
+        let dims = match opts
+            .shapes
+            .get(name)
+            .map(Vec::as_slice)
+            .or(given_value.map(|t| t.shape().dims()))
+        {
+            Some(dims) => check_given_dims(name, declared.as_deref(), dims)?,
+            None => bind_dims(name, declared.as_deref(), &symbols)?,
+        };
+        let ty = TensorType::new(dtype, dims);
+        let v = match given_value {
+            Some(t) if needed.contains(name) => {
+                if t.ty() != ty {
+                    return Err(err(format!(
+                        "given value is {} but the model declares {ty}",
+                        t.ty()
+                    )));
+                }
+                imp.graph.add_const(Some(name.to_string()), t.clone())
+            }
+            _ => imp.graph.add_input(name, ty, i64),
+        };
+        scope.insert(name.to_string(), v);
+    }
+    Ok(())
+}
+
+fn check_given_dims(
+    name: &str,
+    declared: Option<&[Dim]>,
+    dims: &[usize],
+) -> Result<Vec<usize>, ImportError> {
+    if let Some(declared) = declared {
+        let fixed_ok = declared
+            .iter()
+            .zip(dims)
+            .all(|(d, &v)| !matches!(d, Dim::Fixed(f) if *f != v));
+        if declared.len() != dims.len() || !fixed_ok {
+            let want: Vec<String> = declared.iter().map(|d| d.to_string()).collect();
+            return Err(ImportError::Input {
+                input: name.to_string(),
+                reason: format!(
+                    "given dims {dims:?} do not fit the declared [{}]",
+                    want.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(dims.to_vec())
+}
+
+fn bind_dims(
+    name: &str,
+    declared: Option<&[Dim]>,
+    symbols: &HashMap<String, usize>,
+) -> Result<Vec<usize>, ImportError> {
+    let fix = format!("pass its dims with --shape {name}=DIMS (e.g. --shape {name}=1x3x224x224)");
+    let declared = declared.ok_or_else(|| ImportError::Input {
+        input: name.to_string(),
+        reason: format!("the model declares no shape; {fix}"),
+    })?;
+    declared
+        .iter()
+        .enumerate()
+        .map(|(axis, d)| match d {
+            Dim::Fixed(v) => Ok(*v),
+            Dim::Symbolic(s) if symbols.contains_key(s) => Ok(symbols[s]),
+            _ if axis == 0 => Ok(1),
+            _ => Err(ImportError::Input {
+                input: name.to_string(),
+                reason: format!("dim {axis} ('{d}') is not fixed; {fix}"),
+            }),
+        })
+        .collect()
+}
+
+/// Lowers `nodes` in order, binding their results in `scope`.
+pub(crate) fn lower_nodes(
+    imp: &mut Importer,
+    scope: &mut Scope,
+    nodes: &[NodeProto],
+    opset: i64,
+    depth: usize,
+) -> Result<(), ImportError> {
+    for node in nodes {
+        let node_err = |reason: String| ImportError::Node {
+            node: if node.name.is_empty() {
+                crate::error::display_name(node.output.first().map_or("", |s| s))
+            } else {
+                node.name.clone()
+            },
+            op: node.op_type.clone(),
+            reason,
+        };
+        let key = (node.domain.clone(), node.op_type.clone());
+        if let Some(f) = imp.functions.get(&key).copied() {
+            inline(imp, scope, node, f, opset, depth)?;
+            continue;
+        }
+        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+            return Err(node_err(format!(
+                "ops of domain '{}' are not supported",
+                node.domain
+            )));
+        }
+        let lower = match node.op_type.as_str() {
+            "Loop" | "If" | "Scan" => return Err(node_err("control flow is not supported".into())),
+            op => ops::lookup(op).ok_or_else(|| node_err(format!("op '{op}' is not supported")))?,
+        };
+        let outs = {
+            let mut cx = Cx {
+                imp: &mut *imp,
+                scope,
+                node,
+                opset,
+            };
+            lower(&mut cx)?
+        };
+        for (i, name) in node.output.iter().enumerate() {
+            if name.is_empty() {
+                continue;
+            }
+            let v = *outs
+                .get(i)
+                .ok_or_else(|| node_err(format!("result #{i} ('{name}') is not supported")))?;
+            let value = &mut imp.graph.values[v];
+            if value.name.is_none() {
+                value.name = Some(name.clone());
+            }
+            scope.insert(name.clone(), v);
+        }
+    }
+    Ok(())
+}
+
+/// Inlines a call of a model-local function: its body is lowered in a fresh scope
+/// with formal inputs bound to the call's operands and attribute references resolved.
+fn inline(
+    imp: &mut Importer,
+    scope: &mut Scope,
+    node: &NodeProto,
+    f: &FunctionProto,
+    opset: i64,
+    depth: usize,
+) -> Result<(), ImportError> {
+    let err = |reason: String| ImportError::Node {
+        node: crate::error::display_name(if node.name.is_empty() {
+            node.output.first().map_or("", |s| s)
+        } else {
+            &node.name
+        }),
+        op: node.op_type.clone(),
+        reason,
+    };
+    if depth >= 32 {
+        return Err(err("functions nest too deeply (recursive?)".into()));
+    }
+    let mut inner = Scope::new();
+    for (formal, actual) in f.input.iter().zip(&node.input) {
+        if actual.is_empty() {
+            continue;
+        }
+        let v = *scope.get(actual).ok_or_else(|| {
+            err(format!(
+                "operand '{actual}' is not defined before this node"
+            ))
+        })?;
+        inner.insert(formal.clone(), v);
+    }
+    let attr_of = |name: &str| -> Option<AttributeProto> {
+        node.attribute
+            .iter()
+            .chain(&f.attribute_proto)
+            .find(|a| a.name == name)
+            .cloned()
+    };
+    let body: Vec<NodeProto> = f
+        .node
+        .iter()
+        .map(|n| {
+            let mut n = n.clone();
+            n.attribute = n
+                .attribute
+                .into_iter()
+                .filter_map(|a| {
+                    if a.ref_attr_name.is_empty() {
+                        return Some(a);
+                    }
+                    attr_of(&a.ref_attr_name).map(|mut r| {
+                        r.name = a.name.clone();
+                        r.ref_attr_name.clear();
+                        r
+                    })
+                })
+                .collect();
+            n
+        })
+        .collect();
+    let fopset = f
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(opset, |o| o.version);
+    lower_nodes(imp, &mut inner, &body, fopset, depth + 1)?;
+    for (formal, actual) in f.output.iter().zip(&node.output) {
+        if actual.is_empty() {
+            continue;
+        }
+        let v = *inner
+            .get(formal)
+            .ok_or_else(|| err(format!("function output '{formal}' is not computed")))?;
+        scope.insert(actual.clone(), v);
+    }
+    Ok(())
+}
+
+/// Fails when a constant whose int64 values were saturated to i32 is still read by
+/// the part of the graph that computes the outputs.
+fn check_saturated(imp: &Importer) -> Result<(), ImportError> {
+    if imp.saturated.is_empty() {
+        return Ok(());
+    }
+    let g = &imp.graph;
+    let mut live = vec![false; g.values.len()];
+    for p in &g.outputs {
+        live[p.value.index()] = true;
+    }
+    let nodes: Vec<_> = g.nodes.iter().collect();
+    for (_, node) in nodes.iter().rev() {
+        if node.outputs.iter().any(|o| live[o.index()]) {
+            for i in &node.inputs {
+                live[i.index()] = true;
+            }
+        }
+    }
+    for (v, label) in &imp.saturated {
+        if live[v.index()] {
+            return Err(ImportError::tensor(
+                label,
+                "int64 values do not fit in i32 (kiln computes int64 as i32)",
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! Element-wise ops: unary and binary math, variadic Sum/Max/Min/Mean, Clip, Where,
+//! Cast/CastLike, Identity and Dropout.
+
+use crate::builder::Cx;
+use crate::error::ImportError;
+use crate::proto::data_type;
+use crate::tensor_proto::ir_dtype;
+use kiln_ir::{BinaryOp, Data, Handle, Op, Tensor, UnaryOp, Value};
+
+type Outs = Result<Vec<Handle<Value>>, ImportError>;
+
+/// Rejects the pre-opset-7 `broadcast`/`axis` attributes, which kiln does not model.
+fn check_legacy_broadcast(cx: &Cx) -> Result<(), ImportError> {
+    if cx.opset < 7 && cx.attr("axis").is_some() {
+        return Err(
+            cx.err("legacy broadcast with an 'axis' attribute (opset < 7) is not supported")
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn binary(cx: &mut Cx, op: BinaryOp) -> Outs {
+    check_legacy_broadcast(cx)?;
+    let (a, b) = (cx.input(0)?, cx.input(1)?);
+    Ok(vec![cx.binary(op, a, b)?])
+}
+
+/// Pow allows an exponent of another numeric type: it is cast to the base's type.
+pub(super) fn pow(cx: &mut Cx) -> Outs {
+    check_legacy_broadcast(cx)?;
+    let (a, b) = (cx.input(0)?, cx.input(1)?);
+    let b = cx.cast(b, cx.ty(a).dtype)?;
+    Ok(vec![cx.binary(BinaryOp::Pow, a, b)?])
+}
+
+/// Sum/Max/Min/Mean: a chain of binaries over all operands (Mean then divides).
+pub(super) fn variadic(cx: &mut Cx, op: BinaryOp, mean: bool) -> Outs {
+    let xs = cx.inputs()?;
+    let Some((&first, rest)) = xs.split_first() else {
+        return Err(cx.err("needs at least one operand"));
+    };
+    let mut acc = first;
+    for &x in rest {
+        acc = cx.binary(op, acc, x)?;
+    }
+    if rest.is_empty() {
+        acc = cx.add(Op::Identity, &[acc])?;
+    }
+    if mean && !rest.is_empty() {
+        let n = cx.scalar(cx.ty(acc).dtype, xs.len() as f64)?;
+        acc = cx.binary(BinaryOp::Div, acc, n)?;
+    }
+    Ok(vec![acc])
+}
+
+pub(super) fn where_(cx: &mut Cx) -> Outs {
+    let (c, x, y) = (cx.input(0)?, cx.input(1)?, cx.input(2)?);
+    Ok(vec![cx.add(Op::Where, &[c, x, y])?])
+}
+
+/// Clip → max(x, min) then min(.., max); an absent bound is skipped.
+pub(super) fn clip(cx: &mut Cx) -> Outs {
+    let x = cx.input(0)?;
+    let dtype = cx.ty(x).dtype;
+    let (lo, hi) = if cx.opset < 11 {
+        let lo = cx.attr("min").map(|a| a.f);
+        let hi = cx.attr("max").map(|a| a.f);
+        let lo = lo.map(|v| cx.scalar(dtype, v as f64)).transpose()?;
+        let hi = hi.map(|v| cx.scalar(dtype, v as f64)).transpose()?;
+        (lo, hi)
+    } else {
+        (cx.opt_input(1)?, cx.opt_input(2)?)
+    };
+    let mut y = x;
+    if let Some(lo) = lo {
+        y = cx.binary(BinaryOp::Max, y, lo)?;
+    }
+    if let Some(hi) = hi {
+        y = cx.binary(BinaryOp::Min, y, hi)?;
+    }
+    if y == x {
+        y = cx.add(Op::Identity, &[x])?;
+    }
+    Ok(vec![y])
+}
+
+pub(super) fn unary(cx: &mut Cx, op: UnaryOp) -> Outs {
+    let x = cx.input(0)?;
+    Ok(vec![cx.unary(op, x)?])
+}
+
+pub(super) fn leaky_relu(cx: &mut Cx) -> Outs {
+    let alpha = cx.attr_f("alpha", 0.01)?;
+    unary(cx, UnaryOp::LeakyRelu { alpha })
+}
+
+pub(super) fn elu(cx: &mut Cx) -> Outs {
+    let alpha = cx.attr_f("alpha", 1.0)?;
+    unary(cx, UnaryOp::Elu { alpha })
+}
+
+pub(super) fn selu(cx: &mut Cx) -> Outs {
+    let alpha = cx.attr_f("alpha", 1.673_263_2)?;
+    let gamma = cx.attr_f("gamma", 1.050_701)?;
+    unary(cx, UnaryOp::Selu { alpha, gamma })
+}
+
+pub(super) fn hard_sigmoid(cx: &mut Cx) -> Outs {
+    let alpha = cx.attr_f("alpha", 0.2)?;
+    let beta = cx.attr_f("beta", 0.5)?;
+    unary(cx, UnaryOp::HardSigmoid { alpha, beta })
+}
+
+pub(super) fn gelu(cx: &mut Cx) -> Outs {
+    let tanh = match cx.attr_s("approximate")?.as_deref() {
+        None | Some("none") => false,
+        Some("tanh") => true,
+        Some(other) => return Err(cx.err(format!("approximate '{other}' is not supported"))),
+    };
+    unary(cx, UnaryOp::Gelu { tanh })
+}
+
+pub(super) fn cast(cx: &mut Cx) -> Outs {
+    let to = cx.attr_i("to", 0)? as i32;
+    let (to, _) = ir_dtype(to).ok_or_else(|| {
+        cx.err(format!(
+            "cast to {} is not supported (kiln has no such dtype)",
+            data_type::name(to)
+        ))
+    })?;
+    let x = cx.input(0)?;
+    Ok(vec![cx.add(Op::Cast { to }, &[x])?])
+}
+
+pub(super) fn cast_like(cx: &mut Cx) -> Outs {
+    let (x, like) = (cx.input(0)?, cx.input(1)?);
+    let to = cx.ty(like).dtype;
+    Ok(vec![cx.add(Op::Cast { to }, &[x])?])
+}
+
+pub(super) fn identity(cx: &mut Cx) -> Outs {
+    let x = cx.input(0)?;
+    Ok(vec![cx.add(Op::Identity, &[x])?])
+}
+
+/// Dropout at inference is the identity; the mask result is all true. In training
+/// mode only a zero ratio is supported (the mask is random otherwise).
+pub(super) fn dropout(cx: &mut Cx) -> Outs {
+    let x = cx.input(0)?;
+    let training = if cx.opset >= 12 {
+        match cx.opt_static_ints(2, "training_mode")? {
+            Some(v) => v.first().copied().unwrap_or(0) != 0,
+            None => false,
+        }
+    } else {
+        cx.attr_i("is_test", 1)? == 0 && cx.opset < 7
+    };
+    if training {
+        let ratio = match cx.opt_static_floats(1, "ratio")? {
+            Some(v) => v.first().copied().unwrap_or(0.5),
+            None => 0.5,
+        };
+        if ratio != 0.0 {
+            return Err(cx.err(format!(
+                "training mode with ratio {ratio} draws a random mask; not supported"
+            )));
+        }
+    }
+    let y = cx.add(Op::Identity, &[x])?;
+    let mut outs = vec![y];
+    if cx.num_outputs() > 1 {
+        let shape = cx.dims(x);
+        let mask =
+            Tensor::splat(shape, Data::Bool(vec![true])).map_err(|e| cx.err(e.to_string()))?;
+        outs.push(cx.constant(mask));
+    }
+    Ok(outs)
+}

@@ -1,0 +1,284 @@
+//! Linear algebra, convolution and normalization: MatMul, Gemm, Conv, ConvTranspose,
+//! BatchNormalization, LayerNormalization, InstanceNormalization, LRN.
+
+use super::{resolve_pads, spatial_attr};
+use crate::builder::Cx;
+use crate::error::ImportError;
+use kiln_ir::{BinaryOp, ConvAttrs, ConvTransposeAttrs, Handle, Op, ReduceOp, UnaryOp, Value};
+
+type Outs = Result<Vec<Handle<Value>>, ImportError>;
+
+pub(super) fn matmul(cx: &mut Cx) -> Outs {
+    let (a, b) = (cx.input(0)?, cx.input(1)?);
+    Ok(vec![cx.add(Op::MatMul, &[a, b])?])
+}
+
+/// Gemm → transpose / matmul / scale / add.
+pub(super) fn gemm(cx: &mut Cx) -> Outs {
+    let (mut a, mut b) = (cx.input(0)?, cx.input(1)?);
+    let c = cx.opt_input(2)?;
+    let alpha = cx.attr_f("alpha", 1.0)?;
+    let beta = cx.attr_f("beta", 1.0)?;
+    for (v, attr) in [(&mut a, "transA"), (&mut b, "transB")] {
+        if cx.rank(*v) != 2 {
+            return Err(cx.err(format!("operands must be 2-D, got {}", cx.ty(*v))));
+        }
+        if cx.attr_i(attr, 0)? != 0 {
+            *v = cx.add(Op::Transpose { perm: vec![1, 0] }, &[*v])?;
+        }
+    }
+    let mut y = cx.add(Op::MatMul, &[a, b])?;
+    let dtype = cx.ty(y).dtype;
+    if alpha != 1.0 {
+        let s = cx.scalar(dtype, alpha as f64)?;
+        y = cx.binary(BinaryOp::Mul, y, s)?;
+    }
+    if let Some(mut c) = c {
+        if beta != 1.0 {
+            let s = cx.scalar(dtype, beta as f64)?;
+            c = cx.binary(BinaryOp::Mul, c, s)?;
+        }
+        y = cx.binary(BinaryOp::Add, y, c)?;
+    }
+    Ok(vec![y])
+}
+
+/// Spatial extents of `x` and of the kernel `w` (NC... layouts), checked.
+fn spatial(
+    cx: &Cx,
+    x: Handle<Value>,
+    w: Handle<Value>,
+) -> Result<(Vec<usize>, Vec<usize>), ImportError> {
+    let (xd, wd) = (cx.dims(x), cx.dims(w));
+    if xd.len() < 3 || wd.len() != xd.len() {
+        return Err(cx.err(format!(
+            "expects N×C×spatial input and matching weights, got {} and {}",
+            cx.ty(x),
+            cx.ty(w)
+        )));
+    }
+    let kernel = match cx.attr_usizes("kernel_shape")? {
+        Some(k) => k,
+        None => wd[2..].to_vec(),
+    };
+    if kernel != wd[2..] {
+        return Err(cx.err(format!(
+            "kernel_shape {kernel:?} does not match weights {}",
+            cx.ty(w)
+        )));
+    }
+    Ok((xd[2..].to_vec(), kernel))
+}
+
+pub(super) fn conv(cx: &mut Cx) -> Outs {
+    let (x, w) = (cx.input(0)?, cx.input(1)?);
+    let (input, kernel) = spatial(cx, x, w)?;
+    let n = input.len();
+    let strides = spatial_attr(cx, "strides", n)?;
+    let dilations = spatial_attr(cx, "dilations", n)?;
+    let eff: Vec<usize> = kernel
+        .iter()
+        .zip(&dilations)
+        .map(|(&k, &d)| (k.max(1) - 1) * d + 1)
+        .collect();
+    let pads = resolve_pads(cx, &input, &eff, &strides)?;
+    let group = cx.attr_i("group", 1)?.max(1) as usize;
+    let mut ins = vec![x, w];
+    ins.extend(cx.opt_input(2)?);
+    Ok(vec![cx.add(
+        Op::Conv(ConvAttrs {
+            strides,
+            pads,
+            dilations,
+            group,
+        }),
+        &ins,
+    )?])
+}
+
+/// ConvTranspose; `output_shape` and `auto_pad` are resolved to explicit pads (a
+/// negative end pad becomes extra output padding).
+pub(super) fn conv_transpose(cx: &mut Cx) -> Outs {
+    let (x, w) = (cx.input(0)?, cx.input(1)?);
+    let (input, kernel) = spatial(cx, x, w)?;
+    let n = input.len();
+    let strides = spatial_attr(cx, "strides", n)?;
+    let dilations = spatial_attr(cx, "dilations", n)?;
+    let mut output_padding = cx
+        .attr_usizes("output_padding")?
+        .unwrap_or_else(|| vec![0; n]);
+    if output_padding.len() != n {
+        return Err(cx.err(format!(
+            "output_padding has {} entries, expected {n}",
+            output_padding.len()
+        )));
+    }
+    let auto_pad = cx.attr_s("auto_pad")?.unwrap_or_else(|| "NOTSET".into());
+    let output_shape = cx.attr_usizes("output_shape")?;
+    let full: Vec<i64> = (0..n)
+        .map(|i| {
+            (strides[i] * (input[i].max(1) - 1)
+                + output_padding[i]
+                + (kernel[i].max(1) - 1) * dilations[i]
+                + 1) as i64
+        })
+        .collect();
+    let mut pads = vec![0usize; 2 * n];
+    let same = auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
+    if output_shape.is_some() || same {
+        let target: Vec<usize> = match &output_shape {
+            Some(s) if s.len() >= n => s[s.len() - n..].to_vec(),
+            Some(s) => {
+                return Err(cx.err(format!(
+                    "output_shape {s:?} has fewer than {n} spatial dims"
+                )))
+            }
+            None => (0..n).map(|i| input[i] * strides[i]).collect(),
+        };
+        for i in 0..n {
+            let total = full[i] - target[i] as i64;
+            let half = total.div_euclid(2);
+            let (begin, end) = if auto_pad == "SAME_UPPER" {
+                (half, total - half)
+            } else {
+                (total - half, half)
+            };
+            if begin < 0 {
+                return Err(cx.err(format!(
+                    "output_shape {target:?} needs negative begin padding on axis {i}"
+                )));
+            }
+            pads[i] = begin as usize;
+            if end < 0 {
+                output_padding[i] += (-end) as usize;
+            } else {
+                pads[n + i] = end as usize;
+            }
+        }
+    } else if auto_pad == "NOTSET" || auto_pad == "VALID" || auto_pad.is_empty() {
+        if auto_pad != "VALID" {
+            pads = cx.attr_usizes("pads")?.unwrap_or_else(|| vec![0; 2 * n]);
+            if pads.len() != 2 * n {
+                return Err(cx.err(format!(
+                    "pads has {} entries, expected {}",
+                    pads.len(),
+                    2 * n
+                )));
+            }
+        }
+    } else {
+        return Err(cx.err(format!("auto_pad '{auto_pad}' is not supported")));
+    }
+    let group = cx.attr_i("group", 1)?.max(1) as usize;
+    let mut ins = vec![x, w];
+    ins.extend(cx.opt_input(2)?);
+    let attrs = ConvTransposeAttrs {
+        strides,
+        pads,
+        dilations,
+        output_padding,
+        group,
+    };
+    Ok(vec![cx.add(Op::ConvTranspose(attrs), &ins)?])
+}
+
+pub(super) fn batch_norm(cx: &mut Cx) -> Outs {
+    let epsilon = cx.attr_f("epsilon", 1e-5)?;
+    let ins: Vec<_> = (0..5).map(|i| cx.input(i)).collect::<Result<_, _>>()?;
+    let training = if cx.opset >= 14 {
+        cx.attr_i("training_mode", 0)? != 0
+    } else if cx.opset < 7 {
+        cx.attr_i("is_test", 0)? == 0 && cx.num_outputs() > 1
+    } else {
+        cx.num_outputs() > 1
+    };
+    if !training {
+        return Ok(vec![cx.add(Op::BatchNorm { epsilon }, &ins)?]);
+    }
+    if cx.opset < 14 {
+        return Err(cx.err("training-mode outputs before opset 14 are not supported"));
+    }
+    batch_norm_training(cx, &ins, epsilon)
+}
+
+/// Training-mode batch norm: normalizes with the batch statistics and returns the
+/// updated running mean and variance.
+fn batch_norm_training(cx: &mut Cx, ins: &[Handle<Value>], epsilon: f32) -> Outs {
+    let (x, scale, bias, mean, var) = (ins[0], ins[1], ins[2], ins[3], ins[4]);
+    let momentum = cx.attr_f("momentum", 0.9)? as f64;
+    let dims = cx.dims(x);
+    let rank = dims.len();
+    if rank < 2 {
+        return Err(cx.err(format!("input must have a channel axis, got {}", cx.ty(x))));
+    }
+    let dtype = cx.ty(x).dtype;
+    let axes: Vec<usize> = (0..rank).filter(|&a| a != 1).collect();
+    let reduce = Op::Reduce {
+        op: ReduceOp::Mean,
+        axes,
+        keepdims: true,
+    };
+    let batch_mean = cx.add(reduce.clone(), &[x])?;
+    let centered = cx.binary(BinaryOp::Sub, x, batch_mean)?;
+    let squared = cx.binary(BinaryOp::Mul, centered, centered)?;
+    let batch_var = cx.add(reduce, &[squared])?;
+    let eps = cx.scalar(dtype, epsilon as f64)?;
+    let denom = cx.binary(BinaryOp::Add, batch_var, eps)?;
+    let denom = cx.unary(UnaryOp::Sqrt, denom)?;
+    let normed = cx.binary(BinaryOp::Div, centered, denom)?;
+    let mut bshape = vec![1; rank];
+    bshape[1] = dims[1];
+    let scale_b = cx.reshape(scale, bshape.clone())?;
+    let bias_b = cx.reshape(bias, bshape)?;
+    let y = cx.binary(BinaryOp::Mul, normed, scale_b)?;
+    let y = cx.binary(BinaryOp::Add, y, bias_b)?;
+    let mut outs = vec![y];
+    if cx.num_outputs() > 1 {
+        let m = cx.scalar(dtype, momentum)?;
+        let one_minus = cx.scalar(dtype, 1.0 - momentum)?;
+        for (running, batch) in [(mean, batch_mean), (var, batch_var)] {
+            let flat = cx.reshape(batch, vec![dims[1]])?;
+            let a = cx.binary(BinaryOp::Mul, running, m)?;
+            let b = cx.binary(BinaryOp::Mul, flat, one_minus)?;
+            outs.push(cx.binary(BinaryOp::Add, a, b)?);
+        }
+    }
+    Ok(outs)
+}
+
+pub(super) fn layer_norm(cx: &mut Cx) -> Outs {
+    let x = cx.input(0)?;
+    let axis = cx.attr_i("axis", -1)?;
+    let axis = cx.axis(axis, cx.rank(x))?;
+    let epsilon = cx.attr_f("epsilon", 1e-5)?;
+    let mut ins = vec![x, cx.input(1)?];
+    ins.extend(cx.opt_input(2)?);
+    let n = cx.num_outputs().max(1);
+    cx.add_n(Op::LayerNorm { axis, epsilon }, &ins, Some(n))
+}
+
+pub(super) fn instance_norm(cx: &mut Cx) -> Outs {
+    let epsilon = cx.attr_f("epsilon", 1e-5)?;
+    let ins = [cx.input(0)?, cx.input(1)?, cx.input(2)?];
+    Ok(vec![cx.add(Op::InstanceNorm { epsilon }, &ins)?])
+}
+
+pub(super) fn lrn(cx: &mut Cx) -> Outs {
+    let size = cx.attr_i("size", 0)?;
+    if size <= 0 {
+        return Err(cx.err("attribute 'size' must be a positive int"));
+    }
+    let alpha = cx.attr_f("alpha", 1e-4)?;
+    let beta = cx.attr_f("beta", 0.75)?;
+    let bias = cx.attr_f("bias", 1.0)?;
+    let x = cx.input(0)?;
+    Ok(vec![cx.add(
+        Op::Lrn {
+            size: size as usize,
+            alpha,
+            beta,
+            bias,
+        },
+        &[x],
+    )?])
+}

@@ -1,0 +1,74 @@
+//! Pooling: MaxPool, AveragePool, and the global pools (lowered to reductions).
+
+use super::{resolve_pads, spatial_attr};
+use crate::builder::Cx;
+use crate::error::ImportError;
+use kiln_ir::{Handle, Op, PoolAttrs, ReduceOp, Value};
+
+type Outs = Result<Vec<Handle<Value>>, ImportError>;
+
+fn attrs(cx: &Cx, x: Handle<Value>) -> Result<PoolAttrs, ImportError> {
+    let dims = cx.dims(x);
+    if dims.len() < 3 {
+        return Err(cx.err(format!("expects an N×C×spatial input, got {}", cx.ty(x))));
+    }
+    let input = &dims[2..];
+    let n = input.len();
+    let kernel = cx
+        .attr_usizes("kernel_shape")?
+        .ok_or_else(|| cx.err("attribute 'kernel_shape' is required"))?;
+    if kernel.len() != n || kernel.contains(&0) {
+        return Err(cx.err(format!(
+            "kernel_shape {kernel:?} does not fit input {}",
+            cx.ty(x)
+        )));
+    }
+    let strides = spatial_attr(cx, "strides", n)?;
+    let dilations = spatial_attr(cx, "dilations", n)?;
+    let eff: Vec<usize> = kernel
+        .iter()
+        .zip(&dilations)
+        .map(|(&k, &d)| (k - 1) * d + 1)
+        .collect();
+    let pads = resolve_pads(cx, input, &eff, &strides)?;
+    let storage_order = cx.attr_i("storage_order", 0)?;
+    Ok(PoolAttrs {
+        kernel,
+        strides,
+        pads,
+        dilations,
+        ceil_mode: cx.attr_i("ceil_mode", 0)? != 0,
+        count_include_pad: cx.attr_i("count_include_pad", 0)? != 0,
+        storage_order: storage_order.clamp(0, 1) as usize,
+    })
+}
+
+pub(super) fn max_pool(cx: &mut Cx) -> Outs {
+    let x = cx.input(0)?;
+    let a = attrs(cx, x)?;
+    let n = cx.num_outputs().clamp(1, 2);
+    cx.add_n(Op::MaxPool(a), &[x], Some(n))
+}
+
+pub(super) fn average_pool(cx: &mut Cx) -> Outs {
+    let x = cx.input(0)?;
+    let a = attrs(cx, x)?;
+    Ok(vec![cx.add(Op::AveragePool(a), &[x])?])
+}
+
+/// GlobalAveragePool / GlobalMaxPool → reduction over the spatial axes, kept as 1.
+pub(super) fn global(cx: &mut Cx, op: ReduceOp) -> Outs {
+    let x = cx.input(0)?;
+    let rank = cx.rank(x);
+    if rank < 3 {
+        return Err(cx.err(format!("expects an N×C×spatial input, got {}", cx.ty(x))));
+    }
+    Ok(vec![cx.add(
+        Op::Reduce {
+            op,
+            axes: (2..rank).collect(),
+            keepdims: true,
+        },
+        &[x],
+    )?])
+}

@@ -1,0 +1,251 @@
+//! TensorProto decoding: typed fields, little-endian `raw_data`, external data files.
+
+use crate::error::ImportError;
+use crate::known::{KData, Known};
+use crate::proto::{data_type as dt, tensor_proto, TensorProto};
+use kiln_ir::{DType, Data, Tensor};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Component, Path};
+
+/// A decoded tensor: an IR tensor, or int64 data kept exact (narrowed later, where used).
+#[derive(Clone, Debug)]
+pub(crate) enum Decoded {
+    Ir(Tensor),
+    I64(Known),
+}
+
+impl Decoded {
+    /// The IR tensor, narrowing int64 to i32 (an error names the tensor when a value
+    /// does not fit).
+    pub(crate) fn into_tensor(self, name: &str) -> Result<Tensor, ImportError> {
+        match self {
+            Decoded::Ir(t) => Ok(t),
+            Decoded::I64(k) => narrow(&k, name),
+        }
+    }
+}
+
+/// Narrows known int64 data to the IR's i32, or fails naming the tensor.
+pub(crate) fn narrow(k: &Known, name: &str) -> Result<Tensor, ImportError> {
+    if let Some(v) = k.as_ints() {
+        if let Some(bad) = v
+            .iter()
+            .find(|&&x| x < i32::MIN as i64 || x > i32::MAX as i64)
+        {
+            return Err(ImportError::tensor(
+                name,
+                format!("int64 value {bad} does not fit in i32 (kiln computes int64 as i32)"),
+            ));
+        }
+    }
+    k.to_tensor().map_err(|e| ImportError::tensor(name, e))
+}
+
+/// The IR dtype of an ONNX element type, and whether it was int64.
+pub(crate) fn ir_dtype(elem: i32) -> Option<(DType, bool)> {
+    Some(match elem {
+        dt::FLOAT => (DType::F32, false),
+        dt::FLOAT16 => (DType::F16, false),
+        dt::INT32 => (DType::I32, false),
+        dt::INT64 => (DType::I32, true),
+        dt::UINT32 => (DType::U32, false),
+        dt::INT8 => (DType::I8, false),
+        dt::UINT8 => (DType::U8, false),
+        dt::BOOL => (DType::Bool, false),
+        _ => return None,
+    })
+}
+
+/// Decodes a TensorProto; `dir` is the model's directory, for external data.
+pub(crate) fn decode(t: &TensorProto, dir: Option<&Path>) -> Result<Decoded, ImportError> {
+    let name = t.name.as_str();
+    let err = |reason: String| ImportError::tensor(name, reason);
+    let shape = t
+        .dims
+        .iter()
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| err(format!("negative dimension {d} in {:?}", t.dims)))
+        })
+        .collect::<Result<Vec<usize>, _>>()?;
+    let numel = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= (1usize << 40))
+        .ok_or_else(|| err(format!("dims {:?} are too large", t.dims)))?;
+    if t.segment.is_some() {
+        return Err(err("segmented tensors are not supported".into()));
+    }
+    ir_dtype(t.data_type).ok_or_else(|| {
+        err(format!("dtype {} is not supported (kiln supports float, float16, int64, int32, uint32, int8, uint8, bool)", dt::name(t.data_type)))
+    })?;
+    let external;
+    let raw: Option<&[u8]> = if t.data_location == tensor_proto::EXTERNAL {
+        external = read_external(t, dir, numel * elem_bytes(t.data_type))?;
+        Some(&external)
+    } else {
+        t.raw_data.as_deref()
+    };
+    let count_err = |got: usize| {
+        err(format!(
+            "holds {got} elements but dims {:?} need {numel}",
+            t.dims
+        ))
+    };
+    let check = |len: usize| {
+        if len == numel {
+            Ok(())
+        } else {
+            Err(count_err(len))
+        }
+    };
+    if let Some(raw) = raw {
+        let size = elem_bytes(t.data_type);
+        if raw.len() != numel * size {
+            return Err(err(format!(
+                "raw data has {} bytes but dims {:?} of {} need {}",
+                raw.len(),
+                t.dims,
+                dt::name(t.data_type),
+                numel * size
+            )));
+        }
+        return from_raw(t.data_type, shape, raw).map_err(err);
+    }
+    let ints32 = || t.int32_data.iter();
+    let data = match t.data_type {
+        dt::FLOAT => {
+            check(t.float_data.len())?;
+            Data::F32(t.float_data.clone())
+        }
+        dt::FLOAT16 => {
+            check(t.int32_data.len())?;
+            Data::F16(ints32().map(|&b| half::f16::from_bits(b as u16)).collect())
+        }
+        dt::INT32 => {
+            check(t.int32_data.len())?;
+            Data::I32(t.int32_data.clone())
+        }
+        dt::INT8 => {
+            check(t.int32_data.len())?;
+            Data::I8(ints32().map(|&b| b as i8).collect())
+        }
+        dt::UINT8 => {
+            check(t.int32_data.len())?;
+            Data::U8(ints32().map(|&b| b as u8).collect())
+        }
+        dt::BOOL => {
+            check(t.int32_data.len())?;
+            Data::Bool(ints32().map(|&b| b != 0).collect())
+        }
+        dt::UINT32 => {
+            check(t.uint64_data.len())?;
+            Data::U32(t.uint64_data.iter().map(|&b| b as u32).collect())
+        }
+        _ => {
+            check(t.int64_data.len())?;
+            return Ok(Decoded::I64(Known::new(
+                DType::I32,
+                shape,
+                KData::Int(t.int64_data.clone()),
+            )));
+        }
+    };
+    Tensor::new(shape, data)
+        .map(Decoded::Ir)
+        .map_err(|e| err(e.to_string()))
+}
+
+fn elem_bytes(elem: i32) -> usize {
+    match elem {
+        dt::FLOAT | dt::INT32 | dt::UINT32 => 4,
+        dt::FLOAT16 => 2,
+        dt::INT64 => 8,
+        _ => 1,
+    }
+}
+
+fn from_raw(elem: i32, shape: Vec<usize>, raw: &[u8]) -> Result<Decoded, String> {
+    fn words<const N: usize>(raw: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
+        raw.chunks_exact(N).map(|c| {
+            let mut a = [0u8; N];
+            a.copy_from_slice(c);
+            a
+        })
+    }
+    let data = match elem {
+        dt::FLOAT => Data::F32(words::<4>(raw).map(f32::from_le_bytes).collect()),
+        dt::FLOAT16 => Data::F16(
+            words::<2>(raw)
+                .map(|b| half::f16::from_bits(u16::from_le_bytes(b)))
+                .collect(),
+        ),
+        dt::INT32 => Data::I32(words::<4>(raw).map(i32::from_le_bytes).collect()),
+        dt::UINT32 => Data::U32(words::<4>(raw).map(u32::from_le_bytes).collect()),
+        dt::INT8 => Data::I8(raw.iter().map(|&b| b as i8).collect()),
+        dt::UINT8 => Data::U8(raw.to_vec()),
+        dt::BOOL => Data::Bool(raw.iter().map(|&b| b != 0).collect()),
+        _ => {
+            let v = words::<8>(raw).map(i64::from_le_bytes).collect();
+            return Ok(Decoded::I64(Known::new(DType::I32, shape, KData::Int(v))));
+        }
+    };
+    Tensor::new(shape, data)
+        .map(Decoded::Ir)
+        .map_err(|e| e.to_string())
+}
+
+/// Reads `want` bytes of external data (`location`, `offset`, `length` keys).
+fn read_external(t: &TensorProto, dir: Option<&Path>, want: usize) -> Result<Vec<u8>, ImportError> {
+    let err = |reason: String| ImportError::tensor(&t.name, reason);
+    let key = |k: &str| {
+        t.external_data
+            .iter()
+            .find(|e| e.key == k)
+            .map(|e| e.value.as_str())
+    };
+    let location =
+        key("location").ok_or_else(|| err("external data without a 'location'".into()))?;
+    let number = |k: &str| -> Result<Option<u64>, ImportError> {
+        key(k)
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| err(format!("external data {k} '{v}' is not a number")))
+            })
+            .transpose()
+    };
+    let offset = number("offset")?.unwrap_or(0);
+    let length = number("length")?;
+    let rel = Path::new(location);
+    if rel
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(err(format!("external data location '{location}' must be a relative path inside the model's directory")));
+    }
+    let dir = dir.ok_or_else(|| {
+        err(format!("its data is in external file '{location}': load the model from a file (Model::load) so the file can be found"))
+    })?;
+    let path = dir.join(rel);
+    let io = |e: std::io::Error| ImportError::Io {
+        path: path.clone(),
+        reason: format!("external data of tensor '{}': {e}", t.name),
+    };
+    let mut file = std::fs::File::open(&path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    let length = length.unwrap_or_else(|| size.saturating_sub(offset));
+    if length != want as u64 {
+        return Err(err(format!(
+            "external data length {length} does not match the {want} bytes its dims and dtype need"
+        )));
+    }
+    if offset.checked_add(length).is_none_or(|end| end > size) {
+        return Err(err(format!(
+            "external data range {offset}..{} is past the end of '{location}' ({size} bytes)",
+            offset.saturating_add(length)
+        )));
+    }
+    file.seek(SeekFrom::Start(offset)).map_err(io)?;
+    let mut buf = vec![0u8; want];
+    file.read_exact(&mut buf).map_err(io)?;
+    Ok(buf)
+}

@@ -1,0 +1,260 @@
+//! Import of hand-built models: lowerings checked by value on the reference
+//! interpreter, specialisation of shape-like inputs, dims binding, functions.
+
+mod common;
+
+use common::*;
+use kiln_ir::{interp, Data, Op, Tensor};
+use kiln_onnx::proto::{data_type, AttributeProto, FunctionProto, OperatorSetIdProto};
+use kiln_onnx::{import, ImportOptions, Model};
+
+fn load(m: &kiln_onnx::proto::ModelProto) -> Model {
+    Model::decode(&bytes(m)).unwrap()
+}
+
+fn run(g: &kiln_ir::Graph, inputs: &[Tensor]) -> Vec<f64> {
+    interp::run(g, inputs).unwrap()[0].to_f64_vec()
+}
+
+#[test]
+fn gemm_lowers_to_transpose_matmul_scale_add() {
+    // Y = 2 * A^T B + 0.5 * C with A: 3x2 (transposed to 2x3), B: 3x2, C: [2].
+    let m = model(
+        vec![node(
+            "Gemm",
+            &["a", "b", "c"],
+            &["y"],
+            vec![
+                attr_i("transA", 1),
+                attr_f("alpha", 2.0),
+                attr_f("beta", 0.5),
+            ],
+        )],
+        vec![f32_input("a", &[3, 2])],
+        vec![f32_input("y", &[2, 2])],
+        vec![
+            f32_tensor("b", &[3, 2], &[1., 2., 3., 4., 5., 6.]),
+            f32_tensor("c", &[2], &[10., 20.]),
+        ],
+        13,
+    );
+    let g = import(&load(&m), &ImportOptions::default()).unwrap();
+    let a = Tensor::from_f32(vec![3, 2], vec![1., 4., 2., 5., 3., 6.]).unwrap(); // A^T = [[1,2,3],[4,5,6]]
+                                                                                 // A^T B = [[22, 28], [49, 64]]; *2 = [[44,56],[98,128]]; + [5, 10].
+    assert_eq!(run(&g, &[a]), vec![49., 66., 103., 138.]);
+}
+
+#[test]
+fn shape_like_input_is_specialised_and_data_input_stays() {
+    // y = Reshape(x, shape) where `shape` is an int64 graph input.
+    let m = model(
+        vec![node("Reshape", &["x", "shape"], &["y"], vec![])],
+        vec![
+            f32_input("x", &[2, 3]),
+            value_info("shape", data_type::INT64, &[D::N(2)]),
+        ],
+        vec![f32_input("y", &[3, 2])],
+        vec![],
+        14,
+    );
+    let model = load(&m);
+    let err = import(&model, &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "node 'Reshape_node' (Reshape): shape operand 'shape' must be a constant or a specialised input; pass its value with --input"
+    );
+    let mut opts = ImportOptions::default();
+    let x = Tensor::from_f32(vec![2, 3], vec![1., 2., 3., 4., 5., 6.]).unwrap();
+    opts.values.insert(
+        "shape".into(),
+        Tensor::from_i32(vec![2], vec![3, -1]).unwrap(),
+    );
+    opts.values.insert("x".into(), x.clone());
+    let g = import(&model, &opts).unwrap();
+    assert_eq!(
+        g.inputs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["x"]
+    );
+    assert_eq!(g.ty(g.outputs[0].value).shape.dims(), &[3, 2]);
+    assert_eq!(run(&g, &[x]), vec![1., 2., 3., 4., 5., 6.]);
+}
+
+#[test]
+fn shape_chain_is_known_and_int64_max_slice_end_works() {
+    // s = Shape(Relu(x)); n = Gather(s, 1); y = Slice(x, [1], [INT64_MAX], [1]) then Reshape to [-1, n-...]
+    let m = model(
+        vec![
+            node("Relu", &["x"], &["r"], vec![]),
+            node("Shape", &["r"], &["s"], vec![]),
+            node("Slice", &["r", "starts", "ends", "axes"], &["sl"], vec![]),
+            node("Reshape", &["sl", "s2"], &["y"], vec![]),
+            node(
+                "Concat",
+                &["minus1", "last"],
+                &["s2"],
+                vec![attr_i("axis", 0)],
+            ),
+            node("Gather", &["s", "one"], &["last"], vec![attr_i("axis", 0)]),
+        ],
+        vec![f32_input("x", &[3, 4])],
+        vec![f32_input("y", &[2, 4])],
+        vec![
+            i64_tensor("starts", &[1], &[1]),
+            i64_tensor("ends", &[1], &[i64::MAX]),
+            i64_tensor("axes", &[1], &[0]),
+            i64_tensor("minus1", &[1], &[-1]),
+            i64_tensor("one", &[1], &[1]),
+        ],
+        13,
+    );
+    // Nodes out of order: the importer requires topological order and says so.
+    let err = import(&load(&m), &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'s2' is not defined before this node"),
+        "{err}"
+    );
+    let mut m = m;
+    let nodes = &mut m.graph.as_mut().unwrap().node;
+    nodes.swap(3, 5); // Gather, Concat, Reshape
+    let g = import(&load(&m), &ImportOptions::default()).unwrap();
+    assert!(
+        g.nodes
+            .iter()
+            .any(|(_, n)| matches!(n.op, Op::Shape { .. })),
+        "Shape of a node result stays a node"
+    );
+    let x = Tensor::from_f32(vec![3, 4], (0..12).map(|i| i as f32 - 3.0).collect()).unwrap();
+    assert_eq!(g.ty(g.outputs[0].value).shape.dims(), &[2, 4]);
+    assert_eq!(run(&g, &[x]), vec![1., 2., 3., 4., 5., 6., 7., 8.]);
+}
+
+#[test]
+fn int64_constant_that_does_not_fit_is_an_error_when_computed_with() {
+    let m = model(
+        vec![node("Add", &["x", "big"], &["y"], vec![])],
+        vec![value_info("x", data_type::INT64, &[D::N(1)])],
+        vec![value_info("y", data_type::INT64, &[D::N(1)])],
+        vec![i64_tensor("big", &[1], &[1 << 40])],
+        13,
+    );
+    let err = import(&load(&m), &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "tensor 'big': int64 values do not fit in i32 (kiln computes int64 as i32)"
+    );
+}
+
+#[test]
+fn symbolic_dims_bind_from_options_and_batch_defaults_to_one() {
+    let m = model(
+        vec![node("Relu", &["x"], &["y"], vec![])],
+        vec![value_info(
+            "x",
+            data_type::FLOAT,
+            &[D::S("batch"), D::N(3), D::S("h")],
+        )],
+        vec![value_info(
+            "y",
+            data_type::FLOAT,
+            &[D::S("batch"), D::N(3), D::S("h")],
+        )],
+        vec![],
+        13,
+    );
+    let model = load(&m);
+    let err = import(&model, &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "input 'x': dim 2 ('h') is not fixed; pass its dims with --shape x=DIMS (e.g. --shape x=1x3x224x224)"
+    );
+    let mut opts = ImportOptions::default();
+    opts.shapes.insert("x".into(), vec![1, 3, 5]);
+    let g = import(&model, &opts).unwrap();
+    assert_eq!(g.ty(g.inputs[0].value).shape.dims(), &[1, 3, 5]);
+    opts.shapes.insert("x".into(), vec![1, 4, 5]);
+    let err = import(&model, &opts).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "input 'x': given dims [1, 4, 5] do not fit the declared [batch, 3, h]"
+    );
+}
+
+#[test]
+fn model_local_function_is_inlined_with_attribute_references() {
+    // ScaledAdd(a, b) = (a + b) * alpha, alpha an attribute reference.
+    let f = FunctionProto {
+        name: "ScaledAdd".into(),
+        domain: "custom".into(),
+        input: vec!["a".into(), "b".into()],
+        output: vec!["out".into()],
+        attribute: vec!["alpha".into()],
+        node: vec![
+            node("Add", &["a", "b"], &["s"], vec![]),
+            node(
+                "Constant",
+                &[],
+                &["k"],
+                vec![AttributeProto {
+                    name: "value_float".into(),
+                    ref_attr_name: "alpha".into(),
+                    r#type: 1,
+                    ..Default::default()
+                }],
+            ),
+            node("Mul", &["s", "k"], &["out"], vec![]),
+        ],
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        ..Default::default()
+    };
+    let mut call = node("ScaledAdd", &["x", "y"], &["z"], vec![attr_f("alpha", 3.0)]);
+    call.domain = "custom".into();
+    let mut m = model(
+        vec![call],
+        vec![f32_input("x", &[2]), f32_input("y", &[2])],
+        vec![f32_input("z", &[2])],
+        vec![],
+        13,
+    );
+    m.functions.push(f);
+    m.opset_import.push(OperatorSetIdProto {
+        domain: "custom".into(),
+        version: 1,
+    });
+    let g = import(&load(&m), &ImportOptions::default()).unwrap();
+    let x = Tensor::from_f32(vec![2], vec![1.5, -2.0]).unwrap();
+    let y = Tensor::from_f32(vec![2], vec![0.25, 4.0]).unwrap();
+    assert_eq!(run(&g, &[x, y]), vec![5.25, 6.0]);
+}
+
+#[test]
+fn clip_without_bounds_and_dropout_mask() {
+    let m = model(
+        vec![
+            node("Clip", &["x", "", "hi"], &["c"], vec![]),
+            node("Dropout", &["c"], &["y", "mask"], vec![]),
+        ],
+        vec![f32_input("x", &[3])],
+        vec![
+            f32_input("y", &[3]),
+            value_info("mask", data_type::BOOL, &[D::N(3)]),
+        ],
+        vec![f32_tensor("hi", &[], &[1.0])],
+        13,
+    );
+    let g = import(&load(&m), &ImportOptions::default()).unwrap();
+    let x = Tensor::from_f32(vec![3], vec![-5.0, 0.5, 7.0]).unwrap();
+    let out = interp::run(&g, &[x]).unwrap();
+    assert_eq!(out[0].to_f64_vec(), vec![-5.0, 0.5, 1.0]);
+    assert_eq!(*out[1].data(), Data::Bool(vec![true; 3]));
+}
