@@ -1,1 +1,289 @@
 //! kiln: compiles ONNX models to GPU kernels. This facade ties the pipeline together.
+//!
+//! The whole path from a model file to output files, for the CLI and for tests:
+//!
+//! ```no_run
+//! # fn main() -> kiln::Result<()> {
+//! let model = kiln::load_onnx("model.onnx")?;
+//! let input = kiln::read_tensor_file("input_0.npy")?;
+//! let mut options = kiln::CompileOptions::default();
+//! options.values.insert("x".to_string(), input.tensor.clone());
+//! let graph = kiln::compile_onnx(&model, &options)?; // import + canonicalize
+//! let inputs = kiln::bind_inputs(&graph, &options.values)?;
+//! let outputs = kiln::run_cpu(&graph, &inputs)?;
+//! kiln::write_outputs("out", &graph, &outputs)?; // out/output_0.npy, ...
+//! # Ok(()) }
+//! ```
+//!
+//! - [`load_onnx`] / [`load_onnx_bytes`]: decode a model (external data is found next
+//!   to the file).
+//! - [`compile_onnx`]: import with [`CompileOptions::shapes`] (symbolic dims) and
+//!   [`CompileOptions::values`] (given inputs; shape-like integer inputs become
+//!   constants and leave the graph's inputs), then run the pass pipeline.
+//!   [`compile_onnx_with_hook`] also reports the graph after import and each pass.
+//! - [`bind_inputs`]: orders named tensors as the graph's inputs, with clear errors.
+//! - [`run_cpu`]: runs a graph on the reference interpreter after checking the inputs.
+//! - Host I/O: [`read_tensor_file`] (`.npy` or ONNX `.pb`), [`write_outputs`],
+//!   [`npy::read_npy`] and [`npy::write_npy`].
+
+mod error;
+mod host_io;
+pub mod npy;
+
+pub use error::{Error, Result};
+pub use host_io::{output_path, read_tensor_file, summarize, write_outputs};
+pub use npy::HostTensor;
+
+pub use kiln_ir as ir;
+pub use kiln_ir::{DType, Graph, Tensor};
+pub use kiln_onnx as onnx;
+pub use kiln_onnx::Model;
+pub use kiln_passes as passes;
+pub use kiln_passes::PassOptions;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The built-in example model (`assets/example.onnx`, made by
+/// `scripts/make-example.py`): a tiny 8×8 image classifier with 10 classes.
+pub const EXAMPLE_ONNX: &[u8] = include_bytes!("../assets/example.onnx");
+
+/// How to compile a model.
+#[derive(Clone, Debug, Default)]
+pub struct CompileOptions {
+    /// Dims for graph inputs with symbolic dims, by input name (`--shape x=1x3x224x224`).
+    /// Symbolic dims left unbound default to 1 for batch-like dims.
+    pub shapes: BTreeMap<String, Vec<usize>>,
+    /// Input values known at compile time, by input name. Integer inputs that decide
+    /// shapes (reshape targets, slice bounds, ...) become constants and are removed
+    /// from the graph's inputs; the others stay inputs.
+    pub values: BTreeMap<String, Tensor>,
+    /// The passes to run after import, by name; `None` runs the standard
+    /// canonicalization pipeline, `Some(vec![])` only imports.
+    pub passes: Option<Vec<String>>,
+    /// Settings of the passes.
+    pub pass_options: PassOptions,
+}
+
+/// Reads and decodes an ONNX model file.
+pub fn load_onnx(path: impl AsRef<Path>) -> Result<Model> {
+    let path = path.as_ref();
+    Model::load(path).map_err(|source| match source {
+        kiln_onnx::ImportError::Io { .. } => Error::Import(source),
+        source => Error::Load {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
+}
+
+/// Decodes an ONNX model from bytes (external data cannot be resolved).
+pub fn load_onnx_bytes(bytes: &[u8]) -> Result<Model> {
+    Ok(Model::decode(bytes)?)
+}
+
+/// Imports `model` and runs the pass pipeline `options` asks for.
+pub fn compile_onnx(model: &Model, options: &CompileOptions) -> Result<Graph> {
+    compile_onnx_with_hook(model, options, &mut |_, _| {})
+}
+
+/// Like [`compile_onnx`], calling `hook(stage, graph)` with stage `"import"` after
+/// import and then with each pass's name after that pass (verified).
+pub fn compile_onnx_with_hook(
+    model: &Model,
+    options: &CompileOptions,
+    hook: &mut dyn FnMut(&str, &Graph),
+) -> Result<Graph> {
+    let import = kiln_onnx::ImportOptions {
+        shapes: options.shapes.clone(),
+        values: options.values.clone(),
+    };
+    let graph = kiln_onnx::import(model, &import)?;
+    kiln_ir::verify::verify(&graph).map_err(|source| kiln_passes::PassError::Verify {
+        pass: "import".to_string(),
+        source,
+    })?;
+    hook("import", &graph);
+    let manager = match &options.passes {
+        None => kiln_passes::PassManager::standard(&options.pass_options),
+        Some(names) => kiln_passes::PassManager::from_names(names, &options.pass_options)?,
+    };
+    Ok(manager.run_with_hook(graph, hook)?)
+}
+
+/// The tensors for `graph`'s inputs, in input order, taken from `values` by name.
+/// Names in `values` that are not graph inputs are ignored (they may have been
+/// specialised away at compile time). A missing input is an error naming it and its type.
+pub fn bind_inputs(graph: &Graph, values: &BTreeMap<String, Tensor>) -> Result<Vec<Tensor>> {
+    graph
+        .inputs
+        .iter()
+        .map(|port| {
+            values.get(&port.name).cloned().ok_or_else(|| {
+                Error::Input(format!(
+                    "missing input '{}' ({}{}): no value was given for it",
+                    port.name,
+                    graph.ty(port.value),
+                    if port.i64 { ", int64" } else { "" }
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Runs `graph` on the CPU reference interpreter. `inputs` are one tensor per graph
+/// input, in order, each of the port's dtype and shape (int64 ports take i32 data).
+/// Returns one tensor per graph output, in order (int64 ports hold i32 data).
+pub fn run_cpu(graph: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    check_inputs(graph, inputs)?;
+    Ok(kiln_ir::interp::run(graph, inputs)?)
+}
+
+/// Checks that `inputs` match `graph`'s input ports in count, dtype and shape.
+pub fn check_inputs(graph: &Graph, inputs: &[Tensor]) -> Result<()> {
+    if inputs.len() != graph.inputs.len() {
+        let names: Vec<&str> = graph.inputs.iter().map(|p| p.name.as_str()).collect();
+        return Err(Error::Input(format!(
+            "the graph takes {} inputs ({}) but {} were given",
+            graph.inputs.len(),
+            names.join(", "),
+            inputs.len()
+        )));
+    }
+    for (port, tensor) in graph.inputs.iter().zip(inputs) {
+        let want = graph.ty(port.value);
+        if tensor.dtype() != want.dtype {
+            let want_name = if port.i64 {
+                "int64".to_string()
+            } else {
+                want.dtype.to_string()
+            };
+            return Err(Error::Input(format!(
+                "input '{}' must be {want_name} but the given tensor is {}",
+                port.name,
+                tensor.dtype()
+            )));
+        }
+        if tensor.shape() != &want.shape {
+            return Err(Error::Input(format!(
+                "input '{}' must have shape {} but the given tensor has shape {}",
+                port.name,
+                want.shape,
+                tensor.shape()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The built-in example's deterministic input: an `f32[1,1,8,8]` image with
+/// `x[i] = ((i * 37) % 64) / 64 - 0.5`.
+pub fn example_input() -> Tensor {
+    let data = (0..64)
+        .map(|i| ((i * 37) % 64) as f32 / 64.0 - 0.5)
+        .collect();
+    Tensor::from_f32(vec![1, 1, 8, 8], data).expect("64 elements fit [1,1,8,8]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_model_matches_onnxruntime() {
+        let model = load_onnx_bytes(EXAMPLE_ONNX).unwrap();
+        let graph = compile_onnx(&model, &CompileOptions::default()).unwrap();
+        // Canonicalization folds the Shape -> Gather -> Unsqueeze -> Concat chain and
+        // removes the dropout: conv, relu, max_pool, reshape, gemm ops, softmax remain.
+        assert!(graph.nodes.iter().all(|(_, n)| !matches!(
+            n.op,
+            ir::Op::Shape { .. } | ir::Op::Identity | ir::Op::Gather { .. } | ir::Op::Concat { .. }
+        )));
+        let outputs = run_cpu(&graph, &[example_input()]).unwrap();
+        let expected = npy::read_npy(
+            Path::new("example-expected.npy"),
+            include_bytes!("../assets/example-expected.npy"),
+        )
+        .unwrap();
+        assert_eq!(outputs.len(), 1);
+        assert_eq!(outputs[0].ty(), expected.tensor.ty());
+        for (got, want) in outputs[0]
+            .to_f64_vec()
+            .iter()
+            .zip(expected.tensor.to_f64_vec())
+        {
+            approx::assert_abs_diff_eq!(*got, want, epsilon = 1e-6);
+        }
+    }
+
+    #[test]
+    fn every_stage_of_the_example_parses_back() {
+        let model = load_onnx_bytes(EXAMPLE_ONNX).unwrap();
+        let mut stages = Vec::new();
+        compile_onnx_with_hook(&model, &CompileOptions::default(), &mut |stage, graph| {
+            stages.push((stage.to_string(), graph.clone()))
+        })
+        .unwrap();
+        let names: Vec<&str> = stages.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "import",
+                "remove-identity",
+                "fold-shapes",
+                "fold-constants",
+                "dce"
+            ]
+        );
+        for (stage, graph) in &stages {
+            let text = ir::print::print(graph);
+            let back = ir::parse::parse(&text).unwrap_or_else(|e| panic!("{stage}: {e}"));
+            assert_eq!(
+                &back, graph,
+                "the IR after {stage} does not parse back equal"
+            );
+        }
+    }
+
+    #[test]
+    fn run_cpu_names_the_bad_input() {
+        let mut graph = Graph::new("g");
+        let x = graph.add_input("x", ir::TensorType::new(DType::F32, vec![2, 2]), false);
+        graph.add_output("y", x, false);
+        let wrong_shape = Tensor::from_f32(vec![4], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        let err = run_cpu(&graph, &[wrong_shape]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "input 'x' must have shape [2,2] but the given tensor has shape [4]"
+        );
+        let wrong_dtype = Tensor::from_i32(vec![2, 2], vec![1, 2, 3, 4]).unwrap();
+        let err = run_cpu(&graph, &[wrong_dtype]).unwrap_err().to_string();
+        assert_eq!(err, "input 'x' must be f32 but the given tensor is i32");
+        let err = run_cpu(&graph, &[]).unwrap_err().to_string();
+        assert_eq!(err, "the graph takes 1 inputs (x) but 0 were given");
+        let err = bind_inputs(&graph, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "missing input 'x' (f32[2,2]): no value was given for it"
+        );
+    }
+
+    #[test]
+    fn write_outputs_widens_int64_ports() {
+        let mut graph = Graph::new("g");
+        let a = graph.add_input("a", ir::TensorType::new(DType::I32, vec![2]), true);
+        graph.add_output("a_out", a, true);
+        let dir = tempfile::tempdir().unwrap();
+        let t = Tensor::from_i32(vec![2], vec![-3, 70000]).unwrap();
+        let paths =
+            write_outputs(dir.path().join("out"), &graph, std::slice::from_ref(&t)).unwrap();
+        assert_eq!(paths, [dir.path().join("out").join("output_0.npy")]);
+        let back = read_tensor_file(&paths[0]).unwrap();
+        assert!(back.i64, "an int64 port is written as int64");
+        assert_eq!(back.tensor, t);
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary files are left behind");
+    }
+}

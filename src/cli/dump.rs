@@ -1,0 +1,109 @@
+//! `kiln dump`: print the IR after import and after chosen passes, as text, DOT or JSON.
+
+use super::{args, usage};
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use kiln::ir::print::{print_with, PrintOptions};
+use kiln::passes::PASS_NAMES;
+use std::path::PathBuf;
+
+/// Output formats of `kiln dump`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// kiln's IR text (parses back when constants are printed in full).
+    Text,
+    /// Graphviz DOT.
+    Dot,
+    /// JSON: `{"stages": [{"after": STAGE, "graph": ...}, ...]}`.
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct DumpArgs {
+    /// The ONNX model file.
+    model: PathBuf,
+    /// Also print the IR after this pass (`all` for every pass). Repeatable or
+    /// comma-separated. The IR after import is always printed.
+    #[arg(long, value_name = "PASS|all", value_delimiter = ',')]
+    after: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Print every constant in full (text); by default dense constants of more than
+    /// 16 elements are elided, which does not parse back.
+    #[arg(long)]
+    full_constants: bool,
+    /// Bind an input's symbolic dims, e.g. `data=1x3x224x224`. Repeatable.
+    #[arg(long = "shape", value_name = "NAME=DIMS")]
+    shapes: Vec<String>,
+    /// Input values to specialise on, as for `kiln run`. Repeatable.
+    #[arg(long = "input", short = 'i', value_name = "[NAME=]PATH")]
+    inputs: Vec<String>,
+}
+
+pub fn run(a: DumpArgs) -> Result<()> {
+    let wanted = stages(&a.after)?;
+    let model = kiln::load_onnx(&a.model)?;
+    let shapes = args::shapes(&model, &a.shapes)?;
+    let values = args::inputs(&model, &a.inputs)?
+        .into_iter()
+        .map(|(name, t)| (name, t.tensor))
+        .collect();
+    let last = PASS_NAMES
+        .iter()
+        .rposition(|p| wanted.iter().any(|w| w == p));
+    let passes = last.map(|i| PASS_NAMES[..=i].iter().map(|s| s.to_string()).collect());
+    let options = kiln::CompileOptions {
+        shapes,
+        values,
+        passes: Some(passes.unwrap_or_default()),
+        ..Default::default()
+    };
+    let print_options = PrintOptions {
+        elide_constants_over: (!a.full_constants).then_some(16),
+    };
+    let mut out = String::new();
+    let mut json_stages = Vec::new();
+    kiln::compile_onnx_with_hook(&model, &options, &mut |stage, graph| {
+        if stage != "import" && !wanted.iter().any(|w| w == stage) {
+            return;
+        }
+        match a.format {
+            Format::Text => {
+                out.push_str(&format!("// after {stage}\n"));
+                out.push_str(&print_with(graph, &print_options));
+            }
+            Format::Dot => {
+                out.push_str(&format!("// after {stage}\n"));
+                out.push_str(&kiln::ir::dot::to_dot(graph));
+            }
+            Format::Json => json_stages.push(serde_json::json!({
+                "after": stage,
+                "graph": kiln::ir::json::to_json(graph),
+            })),
+        }
+    })?;
+    if a.format == Format::Json {
+        out = serde_json::to_string_pretty(&serde_json::json!({ "stages": json_stages }))?;
+        out.push('\n');
+    }
+    super::emit(&out)
+}
+
+/// The pass names `--after` asks for (`all` expands to every pass), checked.
+fn stages(after: &[String]) -> Result<Vec<String>> {
+    let mut wanted = Vec::new();
+    for name in after.iter().map(|s| s.trim()) {
+        if name == "all" {
+            wanted.extend(PASS_NAMES.iter().map(|s| s.to_string()));
+        } else if PASS_NAMES.contains(&name) {
+            wanted.push(name.to_string());
+        } else if name != "import" {
+            return Err(usage(format!(
+                "--after '{name}': no such pass (passes: {}, or all)",
+                PASS_NAMES.join(", ")
+            )));
+        }
+    }
+    Ok(wanted)
+}

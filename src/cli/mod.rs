@@ -1,0 +1,150 @@
+//! Command-line definition (clap) and dispatch; turns every error into one line.
+
+mod args;
+mod dump;
+mod example;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// kiln compiles ONNX models to GPU kernels. Run with no arguments for a demo.
+#[derive(Parser, Debug)]
+#[command(name = "kiln", version, about, long_about = None, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+const EXAMPLES: &str = "Examples:
+  kiln                                         run the built-in example model
+  kiln run model.onnx -i x=x.npy -o out        run on the CPU, write out/output_<i>.npy
+  kiln run model.onnx --shape x=1x3x224x224 -i x.npy
+  kiln dump model.onnx --after all             print the IR after import and every pass";
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Compile a model and run it, writing DIR/output_<i>.npy.
+    Run(run::RunArgs),
+    /// Print the IR after import and after the chosen passes.
+    Dump(dump::DumpArgs),
+    /// Run the built-in example model (the default with no arguments).
+    Example,
+}
+
+/// A mistake in the command line: exit status 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Shorthand for a usage error inside an `anyhow` result.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.into()))
+}
+
+/// Parses the command line, runs the command and reports any error on one line.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(e),
+    };
+    let result = match cli.command {
+        None | Some(Command::Example) => example::run(),
+        Some(Command::Run(args)) => run::run(args),
+        Some(Command::Dump(args)) => dump::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", crate::one_line(&describe(&e)));
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+/// The error and its causes as one message, skipping a cause whose text the message
+/// already contains (many errors print their source themselves).
+fn describe(e: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
+/// Writes `text` to stdout; a closed pipe (`kiln dump m.onnx | head`) is not an error.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Help and version go to stdout as clap writes them; a parse error becomes one
+/// line (clap's message plus its tip) and exit status 2.
+fn clap_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let text = e.render().to_string();
+            let mut message = String::new();
+            let lines = text.lines().map(str::trim).filter(|l| {
+                !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more")
+            });
+            for line in lines.map(|l| l.strip_prefix("error: ").unwrap_or(l)) {
+                if !message.is_empty() {
+                    message.push_str(if message.ends_with(':') { " " } else { "; " });
+                }
+                message.push_str(line);
+            }
+            eprintln!("error: {message}; see 'kiln --help'");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_arguments_parse() {
+        let cli =
+            Cli::try_parse_from(["kiln", "run", "m.onnx", "-i", "x=a.npy", "--shape", "x=1x2"]);
+        assert!(matches!(cli.map(|c| c.command), Ok(Some(Command::Run(_)))));
+        let err = Cli::try_parse_from(["kiln", "run", "m.onnx", "--backend", "tpu"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+    }
+}

@@ -1,0 +1,43 @@
+//! The facade's error type: one variant per stage, each message says what is wrong.
+
+use std::path::PathBuf;
+
+/// Why loading, compiling, running or host I/O failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The model file could not be read or decoded.
+    #[error("cannot load model {}: {source}", path.display())]
+    Load {
+        path: PathBuf,
+        #[source]
+        source: kiln_onnx::ImportError,
+    },
+    /// The ONNX graph could not be lowered to the IR.
+    #[error(transparent)]
+    Import(#[from] kiln_onnx::ImportError),
+    /// A pass failed, or the pipeline named an unknown pass.
+    #[error(transparent)]
+    Pass(#[from] kiln_passes::PassError),
+    /// The graph's inputs were wrong (missing, unknown, wrong dtype or shape).
+    #[error("{0}")]
+    Input(String),
+    /// The reference interpreter failed.
+    #[error(transparent)]
+    Eval(#[from] kiln_ir::interp::EvalError),
+    /// A tensor file could not be read, decoded or written.
+    #[error("{}: {message}", path.display())]
+    File { path: PathBuf, message: String },
+}
+
+impl Error {
+    /// A [`Error::File`] for `path`.
+    pub fn file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::File {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The facade's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,116 @@
+//! Host I/O: reading input tensors from `.npy` or ONNX `.pb` files, and writing a
+//! graph's outputs as `DIR/output_<i>.npy` atomically.
+
+use crate::npy::{read_npy, write_npy, HostTensor};
+use crate::{Error, Result};
+use kiln_ir::{Graph, Tensor};
+use std::path::{Path, PathBuf};
+
+const NPY_MAGIC: &[u8] = b"\x93NUMPY";
+
+/// Reads a tensor file: `.npy` (by its magic bytes) or an ONNX `TensorProto` (`.pb`).
+pub fn read_tensor_file(path: impl AsRef<Path>) -> Result<HostTensor> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read ({e})")))?;
+    if bytes.starts_with(NPY_MAGIC) || path.extension().is_some_and(|e| e == "npy") {
+        return read_npy(path, &bytes);
+    }
+    let named = kiln_onnx::decode_tensor(&bytes).map_err(|e| {
+        Error::file(
+            path,
+            format!("not a .npy file nor an ONNX TensorProto .pb file ({e})"),
+        )
+    })?;
+    let name = Some(named.name).filter(|n| !n.is_empty());
+    Ok(HostTensor {
+        name,
+        tensor: named.tensor,
+        i64: named.i64,
+    })
+}
+
+/// The path `output_<index>.npy` in `dir`.
+pub fn output_path(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("output_{index}.npy"))
+}
+
+/// Writes `outputs` (one per graph output, in order) to `dir/output_<i>.npy`, with the
+/// dtype and shape each output port declares (an `int64` port is written as int64).
+/// Creates `dir` if needed. Every file is written to a temporary name first and
+/// renamed only once all were written, so a failure leaves no partial output files.
+/// Returns the paths written.
+pub fn write_outputs(
+    dir: impl AsRef<Path>,
+    graph: &Graph,
+    outputs: &[Tensor],
+) -> Result<Vec<PathBuf>> {
+    let dir = dir.as_ref();
+    if outputs.len() != graph.outputs.len() {
+        return Err(Error::Input(format!(
+            "{} output tensors given for a graph with {} outputs",
+            outputs.len(),
+            graph.outputs.len()
+        )));
+    }
+    for (port, tensor) in graph.outputs.iter().zip(outputs) {
+        let want = graph.ty(port.value);
+        if tensor.ty() != *want {
+            return Err(Error::Input(format!(
+                "output '{}' is {} but the graph declares {want}",
+                port.name,
+                tensor.ty()
+            )));
+        }
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::file(dir, format!("cannot create the output directory ({e})")))?;
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let result = (|| {
+        for (i, (port, tensor)) in graph.outputs.iter().zip(outputs).enumerate() {
+            let path = output_path(dir, i);
+            let tmp = dir.join(format!(".output_{i}.npy.{}.tmp", std::process::id()));
+            staged.push((tmp.clone(), path));
+            write_file(&tmp, tensor, port.i64)?;
+        }
+        for (tmp, path) in &staged {
+            std::fs::rename(tmp, path)
+                .map_err(|e| Error::file(path, format!("cannot write ({e})")))?;
+        }
+        Ok(staged.iter().map(|(_, p)| p.clone()).collect())
+    })();
+    if result.is_err() {
+        for (tmp, _) in &staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+    result
+}
+
+fn write_file(path: &Path, tensor: &Tensor, as_i64: bool) -> Result<()> {
+    let err = |e: std::io::Error| Error::file(path, format!("cannot write ({e})"));
+    let file = std::fs::File::create(path).map_err(err)?;
+    let mut w = std::io::BufWriter::new(file);
+    write_npy(&mut w, tensor, as_i64).map_err(err)?;
+    let file = w.into_inner().map_err(|e| err(e.into_error()))?;
+    file.sync_all().map_err(err)
+}
+
+/// A one-line summary of a tensor's values: `min=.. max=.. mean=..` for numbers,
+/// `true=N/M` for bools, plus the first few elements.
+pub fn summarize(tensor: &Tensor) -> String {
+    let values = tensor.to_f64_vec();
+    let head: Vec<String> = values.iter().take(4).map(|x| format!("{x:.4}")).collect();
+    let more = if values.len() > 4 { ", ..." } else { "" };
+    let head = format!("[{}{more}]", head.join(", "));
+    if values.is_empty() {
+        return "empty".to_string();
+    }
+    if tensor.dtype() == kiln_ir::DType::Bool {
+        let trues = values.iter().filter(|&&x| x != 0.0).count();
+        return format!("true={trues}/{} {head}", values.len());
+    }
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    format!("min={min:.4} max={max:.4} mean={mean:.4} {head}")
+}

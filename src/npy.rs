@@ -1,0 +1,253 @@
+//! `.npy` reading and writing for host tensors (via `npyz`).
+//!
+//! Reads f32, f16, i32, u32, i8, u8, bool, and int64 (narrowed to i32; a value out of
+//! i32 range is an error). Float64 and other dtypes are refused with a hint. Fortran-
+//! order arrays are transposed to row-major. Writes any IR dtype, or int64 when asked.
+
+use crate::{Error, Result};
+use half::f16;
+use kiln_ir::{Data, Tensor};
+use npyz::{DType as NpyDType, NpyFile, NpyHeader, Order, TypeChar, WriterBuilder};
+use std::io::Write;
+use std::path::Path;
+
+/// A tensor read from a file, with the `int64` flag of its source dtype.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostTensor {
+    /// The tensor's name when the file carries one (ONNX `.pb`), else `None`.
+    pub name: Option<String>,
+    pub tensor: Tensor,
+    /// The file held int64 data (now narrowed to i32).
+    pub i64: bool,
+}
+
+/// Decodes the `.npy` bytes of `path` (the path only names errors).
+pub fn read_npy(path: &Path, bytes: &[u8]) -> Result<HostTensor> {
+    let err = |m: String| Error::file(path, m);
+    let mut data_bytes = bytes;
+    let header = NpyHeader::from_reader(&mut data_bytes)
+        .map_err(|e| err(format!("not a valid .npy file ({e})")))?;
+    let file = NpyFile::with_header(header, data_bytes);
+    let type_str = match file.dtype() {
+        NpyDType::Plain(t) => t,
+        other => {
+            return Err(err(format!(
+                "structured .npy dtype {} is not supported; save a plain numeric array",
+                other.descr()
+            )))
+        }
+    };
+    let dims: Vec<usize> = file
+        .shape()
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| err(format!("dimension {d} is too large"))))
+        .collect::<Result<_>>()?;
+    let numel = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| err("the shape's element count overflows".into()))?;
+    let need = numel.saturating_mul(type_str.num_bytes().unwrap_or(1));
+    if need > data_bytes.len() {
+        return Err(err(format!(
+            "the file is truncated: shape {dims:?} needs {need} bytes of data but {} remain",
+            data_bytes.len()
+        )));
+    }
+    let fortran = file.order() == Order::Fortran;
+    let read = |e: std::io::Error| err(format!("cannot read the array data ({e})"));
+    let mut i64 = false;
+    let data = match (type_str.type_char(), type_str.size_field()) {
+        (TypeChar::Float, 4) => Data::F32(file.into_vec::<f32>().map_err(read)?),
+        (TypeChar::Float, 2) => Data::F16(file.into_vec::<f16>().map_err(read)?),
+        (TypeChar::Int, 4) => Data::I32(file.into_vec::<i32>().map_err(read)?),
+        (TypeChar::Int, 8) => {
+            i64 = true;
+            let wide = file.into_vec::<i64>().map_err(read)?;
+            Data::I32(narrow_i64(&wide).map_err(err)?)
+        }
+        (TypeChar::Uint, 4) => Data::U32(file.into_vec::<u32>().map_err(read)?),
+        (TypeChar::Int, 1) => Data::I8(file.into_vec::<i8>().map_err(read)?),
+        (TypeChar::Uint, 1) => Data::U8(file.into_vec::<u8>().map_err(read)?),
+        (TypeChar::Bool, 1) => Data::Bool(file.into_vec::<bool>().map_err(read)?),
+        (TypeChar::Float, 8) => {
+            return Err(err(
+                "float64 arrays are not supported; save the array as float32 (x.astype(np.float32))"
+                    .into(),
+            ))
+        }
+        _ => {
+            return Err(err(format!(
+                "dtype '{type_str}' is not supported (use float32, float16, int64, int32, uint32, int8, uint8 or bool)"
+            )))
+        }
+    };
+    let tensor = if fortran {
+        let reversed: Vec<usize> = dims.iter().rev().copied().collect();
+        let t = Tensor::new(reversed, data).map_err(|e| err(e.to_string()))?;
+        reverse_axes(&t).map_err(|e| err(e.to_string()))?
+    } else {
+        Tensor::new(dims, data).map_err(|e| err(e.to_string()))?
+    };
+    Ok(HostTensor {
+        name: None,
+        tensor,
+        i64,
+    })
+}
+
+/// Narrows int64 values to i32, failing on the first value that does not fit.
+fn narrow_i64(wide: &[i64]) -> std::result::Result<Vec<i32>, String> {
+    wide.iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            i32::try_from(x).map_err(|_| {
+                format!("int64 element {i} ({x}) does not fit in i32, which kiln computes int64 as")
+            })
+        })
+        .collect()
+}
+
+/// The tensor with its axes in reverse order (a column-major array read as row-major).
+fn reverse_axes(t: &Tensor) -> std::result::Result<Tensor, kiln_ir::ShapeMismatch> {
+    let dims = t.shape().dims();
+    let out_dims: Vec<usize> = dims.iter().rev().copied().collect();
+    let in_strides = t.shape().strides();
+    let out_shape = kiln_ir::Shape::new(out_dims.clone());
+    let out_strides = out_shape.strides();
+    let n = t.numel();
+    // Output element at multi-index (j_0..j_r) is input element (j_r..j_0).
+    let source = |flat: usize| -> usize {
+        let mut rest = flat;
+        let mut at = 0;
+        for (axis, &stride) in out_strides.iter().enumerate() {
+            let j = rest / stride;
+            rest %= stride;
+            at += j * in_strides[dims.len() - 1 - axis];
+        }
+        at
+    };
+    let data = t.data();
+    let out = kiln_ir::map_data!(data.as_ref(), v => (0..n).map(|i| v[source(i)]).collect());
+    Tensor::new(out_shape, out)
+}
+
+/// Writes `tensor` as `.npy` to `w`; with `as_i64`, i32 data is widened to int64.
+pub fn write_npy(w: &mut impl Write, tensor: &Tensor, as_i64: bool) -> std::io::Result<()> {
+    let shape: Vec<u64> = tensor.shape().dims().iter().map(|&d| d as u64).collect();
+    let data = tensor.data();
+    match data.as_ref() {
+        Data::I32(v) if as_i64 => write_slice(w, &shape, v.iter().map(|&x| x as i64)),
+        Data::F32(v) => write_slice(w, &shape, v.iter().copied()),
+        Data::F16(v) => write_slice(w, &shape, v.iter().copied()),
+        Data::I32(v) => write_slice(w, &shape, v.iter().copied()),
+        Data::U32(v) => write_slice(w, &shape, v.iter().copied()),
+        Data::I8(v) => write_slice(w, &shape, v.iter().copied()),
+        Data::U8(v) => write_slice(w, &shape, v.iter().copied()),
+        Data::Bool(v) => write_slice(w, &shape, v.iter().copied()),
+    }
+}
+
+fn write_slice<T: npyz::AutoSerialize>(
+    w: &mut impl Write,
+    shape: &[u64],
+    items: impl Iterator<Item = T>,
+) -> std::io::Result<()> {
+    let mut writer = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(w)
+        .begin_nd()?;
+    writer.extend(items)?;
+    writer.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(t: &Tensor, as_i64: bool) -> HostTensor {
+        let mut bytes = Vec::new();
+        write_npy(&mut bytes, t, as_i64).unwrap();
+        read_npy(Path::new("t.npy"), &bytes).unwrap()
+    }
+
+    #[test]
+    fn every_dtype_round_trips() {
+        let cases = [
+            Tensor::from_f32(vec![2, 2], vec![1.5, -2.0, 3.25, 7.0]).unwrap(),
+            Tensor::new(
+                vec![3],
+                Data::F16(vec![f16::from_f32(0.5), f16::ONE, f16::from_f32(-3.0)]),
+            )
+            .unwrap(),
+            Tensor::from_i32(vec![3], vec![-7, 0, 123456]).unwrap(),
+            Tensor::new(vec![2], Data::U32(vec![3, 4_000_000_000])).unwrap(),
+            Tensor::new(vec![2], Data::I8(vec![-128, 5])).unwrap(),
+            Tensor::new(vec![1, 2], Data::U8(vec![255, 9])).unwrap(),
+            Tensor::new(vec![3], Data::Bool(vec![true, false, true])).unwrap(),
+            Tensor::from_f32(Vec::<usize>::new(), vec![42.0]).unwrap(),
+        ];
+        for t in &cases {
+            let back = round_trip(t, false);
+            assert_eq!(&back.tensor, t);
+            assert!(!back.i64);
+        }
+    }
+
+    #[test]
+    fn int64_is_narrowed_and_flagged() {
+        let t = Tensor::from_i32(vec![2], vec![-5, 1 << 30]).unwrap();
+        let back = round_trip(&t, true);
+        assert_eq!(back.tensor, t);
+        assert!(back.i64);
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let err = read_npy(Path::new("x.npy"), b"not numpy at all")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("x.npy: not a valid .npy file"), "{err}");
+
+        let mut bytes = Vec::new();
+        let t = Tensor::from_f32(vec![4], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        write_npy(&mut bytes, &t, false).unwrap();
+        bytes.truncate(bytes.len() - 3);
+        let err = read_npy(Path::new("x.npy"), &bytes)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("truncated"), "{err}");
+
+        let mut bytes = Vec::new();
+        write_slice(&mut bytes, &[2], [1.0f64, 2.0].into_iter()).unwrap();
+        let err = read_npy(Path::new("x.npy"), &bytes)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("float64 arrays are not supported"), "{err}");
+
+        let mut bytes = Vec::new();
+        write_slice(&mut bytes, &[1], [1i64 << 40].into_iter()).unwrap();
+        let err = read_npy(Path::new("x.npy"), &bytes)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not fit in i32"), "{err}");
+    }
+
+    #[test]
+    fn fortran_order_is_transposed() {
+        // np.asfortranarray([[1, 2, 3], [4, 5, 6]], dtype=np.float32) stores 1 4 2 5 3 6.
+        let mut bytes = Vec::new();
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&[2, 3])
+            .order(Order::Fortran)
+            .writer(&mut bytes)
+            .begin_nd()
+            .unwrap();
+        w.extend([1.0f32, 4.0, 2.0, 5.0, 3.0, 6.0]).unwrap();
+        w.finish().unwrap();
+        let back = read_npy(Path::new("f.npy"), &bytes).unwrap();
+        let want = Tensor::from_f32(vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        assert_eq!(back.tensor, want);
+    }
+}
