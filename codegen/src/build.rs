@@ -4,7 +4,7 @@
 use crate::lower::{lower_node, Limits, NodeCtx, Slot};
 use crate::plan::*;
 use crate::storage::data_words;
-use crate::{validate_wgsl, CodegenError};
+use crate::{workgroup_storage_bytes, CodegenError};
 use kiln_ir::{Graph, Handle, Op, Value, ValueDef};
 use std::collections::HashMap;
 
@@ -59,8 +59,10 @@ pub fn build_plan(graph: &Graph, limits: &Limits) -> Result<CompiledPlan, Codege
                 b.release(s);
             }
         }
+        let mut released = Vec::new();
         for &v in &node.inputs {
-            if last_use[v.index()] == Some(handle.index()) {
+            if last_use[v.index()] == Some(handle.index()) && !released.contains(&v) {
+                released.push(v);
                 b.release_value(v);
             }
         }
@@ -70,7 +72,7 @@ pub fn build_plan(graph: &Graph, limits: &Limits) -> Result<CompiledPlan, Codege
         b.plan.outputs.push(plan_port(graph, port, buffer));
         let _ = i;
     }
-    b.plan.requirements = requirements(&b.plan, limits);
+    b.plan.requirements = requirements(&b.plan);
     b.plan.weights_len = b.weights.len() as u64;
     Ok(CompiledPlan { plan: b.plan, weights: b.weights })
 }
@@ -226,7 +228,8 @@ impl<'g> Builder<'g> {
         }
         let id = self.plan.kernels.len();
         let name = format!("{name}_{id}");
-        validate_wgsl(&key.0).map_err(|message| CodegenError::Invalid { kernel: name.clone(), message })?;
+        let workgroup_storage_bytes = workgroup_storage_bytes(&key.0)
+            .map_err(|message| CodegenError::Invalid { kernel: name.clone(), message })?;
         self.plan.kernels.push(Kernel {
             name,
             op: op.to_string(),
@@ -234,6 +237,7 @@ impl<'g> Builder<'g> {
             entry_point: key.1.clone(),
             workgroup_size,
             bindings,
+            workgroup_storage_bytes,
         });
         self.kernel_ids.insert(key, id);
         Ok(id)
@@ -241,9 +245,8 @@ impl<'g> Builder<'g> {
 }
 
 /// The limits the plan actually uses (never below WebGPU's defaults).
-fn requirements(plan: &KernelPlan, limits: &Limits) -> Requirements {
+fn requirements(plan: &KernelPlan) -> Requirements {
     let defaults = Limits::default();
-    let _ = limits;
     let max_bindings = plan.kernels.iter().map(|k| k.bindings.len() as u32).max().unwrap_or(0);
     let max_binding = plan
         .dispatches
@@ -254,8 +257,8 @@ fn requirements(plan: &KernelPlan, limits: &Limits) -> Requirements {
     let max_buffer = plan.buffers.iter().map(|b| b.size).max().unwrap_or(0);
     let max_invocations =
         plan.kernels.iter().map(|k| k.workgroup_size.iter().product::<u32>()).max().unwrap_or(0);
-    let max_groups =
-        plan.dispatches.iter().flat_map(|d| d.workgroups).max().unwrap_or(0);
+    let max_groups = plan.dispatches.iter().flat_map(|d| d.workgroups).max().unwrap_or(0);
+    let max_shared = plan.kernels.iter().map(|k| k.workgroup_storage_bytes).max().unwrap_or(0);
     Requirements {
         features: Vec::new(),
         max_storage_buffers_per_shader_stage: max_bindings.max(defaults.max_storage_buffers_per_shader_stage),
@@ -264,5 +267,6 @@ fn requirements(plan: &KernelPlan, limits: &Limits) -> Requirements {
         max_compute_invocations_per_workgroup: max_invocations
             .max(defaults.max_compute_invocations_per_workgroup),
         max_compute_workgroups_per_dimension: max_groups.max(defaults.max_compute_workgroups_per_dimension),
+        max_compute_workgroup_storage_size: max_shared.max(defaults.max_compute_workgroup_storage_size),
     }
 }

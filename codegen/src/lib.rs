@@ -2,6 +2,7 @@
 //! kernels, and reads and writes kernel bundles.
 
 mod build;
+pub mod bundle;
 mod error;
 pub mod lower;
 mod plan;
@@ -12,4 +13,4 @@ pub use build::{build_plan, CompiledPlan};
 pub use error::CodegenError;
 pub use lower::Limits;
 pub use plan::*;
-pub use validate::validate_wgsl;
+pub use validate::{validate_wgsl, workgroup_storage_bytes};

@@ -111,6 +111,9 @@ pub struct Kernel {
     pub workgroup_size: [u32; 3],
     /// Access of binding `i` in group 0.
     pub bindings: Vec<Access>,
+    /// Bytes of workgroup memory the kernel declares.
+    #[serde(default)]
+    pub workgroup_storage_bytes: u32,
 }
 
 /// One dispatch of a kernel over buffers.
@@ -142,4 +145,6 @@ pub struct Requirements {
     pub max_buffer_size: u64,
     pub max_compute_invocations_per_workgroup: u32,
     pub max_compute_workgroups_per_dimension: u32,
+    #[serde(default)]
+    pub max_compute_workgroup_storage_size: u32,
 }

@@ -14,6 +14,7 @@ pub struct Limits {
     pub max_buffer_size: u64,
     pub max_compute_invocations_per_workgroup: u32,
     pub max_compute_workgroups_per_dimension: u32,
+    pub max_compute_workgroup_storage_size: u32,
 }
 
 impl Default for Limits {
@@ -25,6 +26,7 @@ impl Default for Limits {
             max_buffer_size: 256 << 20,
             max_compute_invocations_per_workgroup: 256,
             max_compute_workgroups_per_dimension: 65535,
+            max_compute_workgroup_storage_size: 16384,
         }
     }
 }

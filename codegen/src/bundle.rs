@@ -1,0 +1,202 @@
+//! Kernel bundles: one self-contained `.kiln` file per compiled model.
+//!
+//! Layout (all integers little-endian):
+//!
+//! ```text
+//! 0   magic            8 bytes  "KILNBNDL"
+//! 8   format version   u32
+//! 12  checksum         u32      CRC-32 of every byte from offset 16 to the end
+//! 16  manifest length  u64
+//! 24  weights offset   u64      (a multiple of 256)
+//! 32  weights length   u64
+//! 40  manifest         JSON (serde) of [`Manifest`]
+//! ..  zero padding to the weights offset
+//! ..  weights
+//! ```
+//!
+//! Writing is deterministic (same plan → same bytes) and atomic (temp file + rename).
+
+use crate::plan::{BufferKind, KernelPlan};
+use crate::CompiledPlan;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+
+/// The first bytes of every bundle.
+pub const MAGIC: &[u8; 8] = b"KILNBNDL";
+/// The bundle format this kiln writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 40;
+const WEIGHTS_ALIGN: usize = 256;
+
+/// Everything in a bundle but the weights.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The kiln version that wrote the bundle.
+    pub kiln_version: String,
+    /// The model's graph name.
+    pub model: String,
+    /// The compile options, as the compiler recorded them.
+    pub options: serde_json::Value,
+    pub plan: KernelPlan,
+}
+
+/// A bundle in memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bundle {
+    pub manifest: Manifest,
+    pub weights: Vec<u8>,
+}
+
+/// Why a bundle could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("not a kiln bundle (bad magic bytes)")]
+    NotABundle,
+    #[error("bundle format version {found} is newer than this kiln reads (version {FORMAT_VERSION}); upgrade kiln or recompile the model")]
+    NewerFormat { found: u32 },
+    #[error("bundle is truncated: {0}")]
+    Truncated(String),
+    #[error("bundle is corrupted: {0}")]
+    Corrupted(String),
+}
+
+impl Bundle {
+    /// A bundle of a compiled plan.
+    pub fn new(model: impl Into<String>, options: serde_json::Value, compiled: CompiledPlan) -> Self {
+        Bundle {
+            manifest: Manifest {
+                kiln_version: env!("CARGO_PKG_VERSION").to_string(),
+                model: model.into(),
+                options,
+                plan: compiled.plan,
+            },
+            weights: compiled.weights,
+        }
+    }
+
+    /// The bundle's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let manifest = serde_json::to_vec(&self.manifest).expect("a manifest always serializes");
+        let weights_offset = (HEADER_LEN + manifest.len()).next_multiple_of(WEIGHTS_ALIGN);
+        let mut out = Vec::with_capacity(weights_offset + self.weights.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&[0; 4]); // checksum, filled below
+        out.extend_from_slice(&(manifest.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(weights_offset as u64).to_le_bytes());
+        out.extend_from_slice(&(self.weights.len() as u64).to_le_bytes());
+        out.extend_from_slice(&manifest);
+        out.resize(weights_offset, 0);
+        out.extend_from_slice(&self.weights);
+        let crc = crc32fast::hash(&out[16..]);
+        out[12..16].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Parses and checks a bundle: magic, version, lengths, checksum, manifest, and
+    /// that every constant buffer lies inside the weights.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Bundle, BundleError> {
+        if bytes.len() < 8 || &bytes[..8] != MAGIC {
+            return Err(BundleError::NotABundle);
+        }
+        if bytes.len() < HEADER_LEN {
+            return Err(BundleError::Truncated(format!("{} bytes, the header alone is {HEADER_LEN}", bytes.len())));
+        }
+        let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
+        let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
+        let version = u32_at(8);
+        if version > FORMAT_VERSION {
+            return Err(BundleError::NewerFormat { found: version });
+        }
+        if version == 0 {
+            return Err(BundleError::Corrupted("format version 0".into()));
+        }
+        let (manifest_len, weights_offset, weights_len) = (u64_at(16), u64_at(24), u64_at(32));
+        let manifest_end = (HEADER_LEN as u64).checked_add(manifest_len);
+        let weights_end = weights_offset.checked_add(weights_len);
+        match (manifest_end, weights_end) {
+            (Some(m), Some(w)) if m <= weights_offset && w == bytes.len() as u64 => {}
+            (Some(_), Some(w)) if w > bytes.len() as u64 => {
+                return Err(BundleError::Truncated(format!("{} bytes, the header promises {w}", bytes.len())))
+            }
+            _ => return Err(BundleError::Corrupted("section lengths do not match the file".into())),
+        }
+        let crc = crc32fast::hash(&bytes[16..]);
+        if crc != u32_at(12) {
+            return Err(BundleError::Corrupted("checksum mismatch".into()));
+        }
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes[HEADER_LEN..HEADER_LEN + manifest_len as usize])
+                .map_err(|e| BundleError::Corrupted(format!("manifest: {e}")))?;
+        let weights = bytes[weights_offset as usize..].to_vec();
+        check_plan(&manifest.plan, weights.len() as u64)?;
+        Ok(Bundle { manifest, weights })
+    }
+
+    /// Writes the bundle to `path` atomically: a temp file in the same directory,
+    /// renamed over `path` only once fully written.
+    pub fn write(&self, path: &Path) -> Result<(), BundleError> {
+        let io = |source| BundleError::Io { path: path.display().to_string(), source };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        tmp.write_all(&self.to_bytes()).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(path).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+
+    /// Reads and checks the bundle at `path`.
+    pub fn read(path: &Path) -> Result<Bundle, BundleError> {
+        let bytes = std::fs::read(path)
+            .map_err(|source| BundleError::Io { path: path.display().to_string(), source })?;
+        Bundle::from_bytes(&bytes)
+    }
+}
+
+/// Cross-checks plan indices and sizes so a runtime can trust them.
+fn check_plan(plan: &KernelPlan, weights_len: u64) -> Result<(), BundleError> {
+    let bad = |what: String| Err(BundleError::Corrupted(what));
+    if plan.weights_len != weights_len {
+        return bad(format!("manifest expects {} weight bytes, found {weights_len}", plan.weights_len));
+    }
+    for (i, b) in plan.buffers.iter().enumerate() {
+        if b.size == 0 || b.size % 4 != 0 {
+            return bad(format!("buffer {i} has size {}", b.size));
+        }
+        if let BufferKind::Constant { offset } = b.kind {
+            if offset.checked_add(b.size).is_none_or(|end| end > weights_len) {
+                return bad(format!("constant buffer {i} lies outside the weights"));
+            }
+        }
+    }
+    let n = plan.buffers.len();
+    for port in plan.inputs.iter().chain(&plan.outputs) {
+        if port.buffer >= n {
+            return bad(format!("port '{}' names buffer {} of {n}", port.name, port.buffer));
+        }
+    }
+    for (i, d) in plan.dispatches.iter().enumerate() {
+        let Some(kernel) = plan.kernels.get(d.kernel) else {
+            return bad(format!("dispatch {i} names kernel {} of {}", d.kernel, plan.kernels.len()));
+        };
+        if kernel.bindings.len() != d.bindings.len() {
+            return bad(format!("dispatch {i} binds {} buffers, kernel '{}' has {}", d.bindings.len(), kernel.name, kernel.bindings.len()));
+        }
+        for b in &d.bindings {
+            let Some(buf) = plan.buffers.get(b.buffer) else {
+                return bad(format!("dispatch {i} binds buffer {} of {n}", b.buffer));
+            };
+            let end = b.offset.checked_add(b.size.unwrap_or(0));
+            if end.is_none_or(|e| e > buf.size) || b.offset >= buf.size {
+                return bad(format!("dispatch {i} binds bytes past the end of buffer {}", b.buffer));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! Choosing a wgpu adapter: honours `WGPU_BACKEND`, an optional name filter, and
+//! prefers real GPUs over software ones.
+
+use crate::RuntimeError;
+
+/// How to pick an adapter.
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeOptions {
+    /// Use an adapter whose description (name, backend, device type; see
+    /// [`describe`]) contains this text, ignoring case. `None`: the best one present.
+    pub adapter: Option<String>,
+}
+
+/// An adapter chosen to run kernel plans on. Cheap to share across threads; each
+/// [`Runtime::load`](crate::Runtime::load) creates its own device.
+pub struct Runtime {
+    pub(crate) adapter: wgpu::Adapter,
+    pub(crate) info: wgpu::AdapterInfo,
+    _instance: wgpu::Instance,
+}
+
+impl Runtime {
+    /// Picks an adapter among those of the backends `WGPU_BACKEND` allows (all by
+    /// default): the first whose description matches `options.adapter`, else by kind —
+    /// discrete GPU, integrated, virtual, CPU — and native APIs before OpenGL.
+    pub fn new(options: &RuntimeOptions) -> Result<Runtime, RuntimeError> {
+        let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        let backends = desc.backends;
+        let instance = wgpu::Instance::new(desc);
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        if adapters.is_empty() {
+            return Err(RuntimeError::NoAdapter {
+                backends: format!("{backends:?}"),
+            });
+        }
+        adapters.sort_by_key(|a| rank(&a.get_info()));
+        let chosen = match &options.adapter {
+            None => adapters.into_iter().next(),
+            Some(wanted) => {
+                let needle = wanted.to_lowercase();
+                let found = adapters
+                    .iter()
+                    .position(|a| describe(&a.get_info()).to_lowercase().contains(&needle));
+                match found {
+                    Some(i) => Some(adapters.swap_remove(i)),
+                    None => {
+                        let available = adapters.iter().map(|a| describe(&a.get_info())).collect();
+                        return Err(RuntimeError::AdapterNotFound {
+                            wanted: wanted.clone(),
+                            available,
+                        });
+                    }
+                }
+            }
+        };
+        let adapter = chosen.ok_or_else(|| RuntimeError::NoAdapter {
+            backends: format!("{backends:?}"),
+        })?;
+        let info = adapter.get_info();
+        Ok(Runtime {
+            adapter,
+            info,
+            _instance: instance,
+        })
+    }
+
+    /// What wgpu reports about the chosen adapter.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// One line naming the adapter, its backend and kind, for logs and `--adapter`.
+    pub fn describe(&self) -> String {
+        describe(&self.info)
+    }
+
+    /// The adapter's limits in the terms code generation plans for.
+    pub fn limits(&self) -> kiln_codegen::Limits {
+        let l = self.adapter.limits();
+        kiln_codegen::Limits {
+            max_storage_buffers_per_shader_stage: l.max_storage_buffers_per_shader_stage,
+            max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
+            max_buffer_size: l.max_buffer_size,
+            max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
+            max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
+            max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
+        }
+    }
+
+    /// Whether the adapter can time each dispatch on the GPU (see [`crate::TimingSource`]).
+    pub fn has_timestamps(&self) -> bool {
+        self.adapter
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+}
+
+/// `llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]`.
+pub fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("{} [{:?}, {:?}]", info.name, info.backend, info.device_type)
+}
+
+/// Sort key: smaller is preferred.
+fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    };
+    let api = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    };
+    (kind, api)
+}

@@ -1,0 +1,140 @@
+//! Running a loaded plan: check and write the inputs, record every dispatch into one
+//! compute pass, read the outputs back.
+
+use crate::scope::scoped;
+use crate::session::{port_bytes, Session};
+use crate::RuntimeError;
+use kiln_codegen::storage::{from_words, to_words};
+use kiln_ir::{Shape, Tensor, TensorType};
+use std::sync::mpsc;
+
+impl Session {
+    /// Runs the plan on `inputs` (one per plan input, in order, of exactly its dtype and
+    /// shape) and returns the outputs in order. Ports declared int64 hold i32 data.
+    pub fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>, RuntimeError> {
+        self.check_inputs(inputs)?;
+        scoped(&self.device, &self.sink, "running", || {
+            self.write_inputs(inputs);
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                for d in &self.dispatches {
+                    self.record(&mut pass, d);
+                }
+            }
+            self.record_readback(&mut encoder);
+            self.queue.submit([encoder.finish()]);
+            self.read_outputs()
+        })
+    }
+
+    pub(crate) fn check_inputs(&self, inputs: &[Tensor]) -> Result<(), RuntimeError> {
+        if inputs.len() != self.inputs.len() {
+            return Err(RuntimeError::Input(format!(
+                "expected {} inputs, got {}",
+                self.inputs.len(),
+                inputs.len()
+            )));
+        }
+        for (port, t) in self.inputs.iter().zip(inputs) {
+            let want = TensorType {
+                dtype: port.dtype,
+                shape: Shape(port.shape.clone()),
+            };
+            if t.ty() != want {
+                return Err(RuntimeError::Input(format!(
+                    "input '{}': expected {want}, got {}",
+                    port.name,
+                    t.ty()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write_inputs(&self, inputs: &[Tensor]) {
+        for (port, t) in self.inputs.iter().zip(inputs) {
+            if t.numel() > 0 {
+                self.queue.write_buffer(
+                    &self.buffers[port.buffer],
+                    0,
+                    bytemuck::cast_slice(&to_words(t)),
+                );
+            }
+        }
+    }
+
+    pub(crate) fn record(&self, pass: &mut wgpu::ComputePass<'_>, d: &crate::session::Prepared) {
+        pass.set_pipeline(&self.pipelines[d.kernel]);
+        pass.set_bind_group(0, &d.bind_group, &[]);
+        let [x, y, z] = d.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+
+    /// Copies every output into its staging buffer.
+    pub(crate) fn record_readback(&self, encoder: &mut wgpu::CommandEncoder) {
+        for (port, staging) in self.outputs.iter().zip(&self.staging) {
+            let bytes = port_bytes(port);
+            if bytes > 0 {
+                encoder.copy_buffer_to_buffer(&self.buffers[port.buffer], 0, staging, 0, bytes);
+            }
+        }
+    }
+
+    /// Waits for the submitted work and converts the staging buffers to tensors.
+    pub(crate) fn read_outputs(&self) -> Result<Vec<Tensor>, RuntimeError> {
+        let mapped = map_all(&self.device, &self.staging, "reading outputs")?;
+        let outputs = self
+            .outputs
+            .iter()
+            .zip(mapped)
+            .map(|(port, words)| {
+                let words = &words[..port.shape.iter().product::<usize>()];
+                from_words(words, port.dtype, Shape(port.shape.clone()))
+            })
+            .collect();
+        Ok(outputs)
+    }
+}
+
+/// Maps every buffer for reading, waits, and returns each one's words.
+pub(crate) fn map_all(
+    device: &wgpu::Device,
+    buffers: &[wgpu::Buffer],
+    stage: &'static str,
+) -> Result<Vec<Vec<u32>>, RuntimeError> {
+    let (tx, rx) = mpsc::channel();
+    for (i, b) in buffers.iter().enumerate() {
+        let tx = tx.clone();
+        b.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send((i, r));
+        });
+    }
+    drop(tx);
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| RuntimeError::Gpu {
+            stage,
+            message: e.to_string(),
+        })?;
+    let mut failed = None;
+    for (i, r) in rx.try_iter() {
+        if let Err(e) = r {
+            failed = Some(format!("mapping buffer {i}: {e}"));
+        }
+    }
+    let mut out = Vec::with_capacity(buffers.len());
+    for b in buffers {
+        if failed.is_none() {
+            match b.slice(..).get_mapped_range() {
+                Ok(view) => out.push(bytemuck::pod_collect_to_vec::<u8, u32>(&view)),
+                Err(e) => failed = Some(e.to_string()),
+            }
+        }
+        b.unmap();
+    }
+    match failed {
+        Some(message) => Err(RuntimeError::Gpu { stage, message }),
+        None => Ok(out),
+    }
+}

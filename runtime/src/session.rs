@@ -1,0 +1,267 @@
+//! Loading a plan onto a device: buffers, constants, pipelines and bind groups,
+//! created once per session.
+
+use crate::requirements::{device_needs, Timestamps};
+use crate::scope::{scoped, ErrorSink};
+use crate::validate::validate_plan;
+use crate::{Runtime, RuntimeError};
+use kiln_codegen::{Access, BufferKind, KernelPlan, PlanPort};
+use std::num::NonZeroU64;
+use std::sync::Arc;
+
+/// A plan loaded on its own device, ready to run any number of times.
+pub struct Session {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pub(crate) sink: Arc<ErrorSink>,
+    pub(crate) buffers: Vec<wgpu::Buffer>,
+    pub(crate) inputs: Vec<PlanPort>,
+    pub(crate) outputs: Vec<PlanPort>,
+    /// One mappable buffer per output, sized to it.
+    pub(crate) staging: Vec<wgpu::Buffer>,
+    pub(crate) pipelines: Vec<wgpu::ComputePipeline>,
+    pub(crate) kernel_names: Vec<String>,
+    pub(crate) dispatches: Vec<Prepared>,
+    pub(crate) timestamps: Timestamps,
+}
+
+/// A dispatch with its bind group.
+pub(crate) struct Prepared {
+    pub kernel: usize,
+    pub workgroups: [u32; 3],
+    pub bind_group: wgpu::BindGroup,
+}
+
+/// Bytes of the words of a tensor of `shape` (0 for an empty tensor).
+pub(crate) fn port_bytes(port: &PlanPort) -> u64 {
+    port.shape.iter().product::<usize>() as u64 * 4
+}
+
+impl Runtime {
+    /// Loads `plan` with the constant data `weights` it points into.
+    ///
+    /// Refuses, before creating anything, a plan whose features or limits the adapter
+    /// lacks or whose indices and byte ranges are inconsistent. Then creates a device
+    /// with exactly the limits the plan needs, uploads the constants once and compiles
+    /// every kernel.
+    pub fn load(&self, plan: &KernelPlan, weights: &[u8]) -> Result<Session, RuntimeError> {
+        let name = self.describe();
+        let needs = device_needs(plan, &self.adapter, &name)?;
+        validate_plan(
+            plan,
+            weights,
+            needs.limits.min_storage_buffer_offset_alignment.into(),
+        )?;
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("kiln"),
+            required_features: needs.features,
+            required_limits: needs.limits,
+            ..Default::default()
+        };
+        let (device, queue) =
+            pollster::block_on(self.adapter.request_device(&desc)).map_err(|e| {
+                RuntimeError::RequestDevice {
+                    adapter: name,
+                    reason: e.to_string(),
+                }
+            })?;
+        let sink = ErrorSink::attach(&device);
+        let buffers = scoped(&device, &sink, "creating buffers", || {
+            Ok(create_buffers(&device, &queue, plan, weights))
+        })?;
+        let staging = scoped(&device, &sink, "creating buffers", || {
+            Ok(plan
+                .outputs
+                .iter()
+                .map(|p| staging_buffer(&device, port_bytes(p)))
+                .collect())
+        })?;
+        let (pipelines, layouts) = scoped(&device, &sink, "compiling kernels", || {
+            Ok(create_pipelines(&device, plan))
+        })?;
+        let dispatches = scoped(&device, &sink, "binding buffers", || {
+            Ok(plan
+                .dispatches
+                .iter()
+                .map(|d| {
+                    let entries: Vec<wgpu::BindGroupEntry<'_>> = d
+                        .bindings
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| wgpu::BindGroupEntry {
+                            binding: i as u32,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &buffers[b.buffer],
+                                offset: b.offset,
+                                size: b.size.and_then(NonZeroU64::new),
+                            }),
+                        })
+                        .collect();
+                    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: None,
+                        layout: &layouts[d.kernel],
+                        entries: &entries,
+                    });
+                    Prepared {
+                        kernel: d.kernel,
+                        workgroups: d.workgroups,
+                        bind_group,
+                    }
+                })
+                .collect())
+        })?;
+        let session = Session {
+            device,
+            queue,
+            sink,
+            buffers,
+            inputs: plan.inputs.clone(),
+            outputs: plan.outputs.clone(),
+            staging,
+            pipelines,
+            kernel_names: plan.kernels.iter().map(|k| k.name.clone()).collect(),
+            dispatches,
+            timestamps: needs.timestamps,
+        };
+        session.flush("uploading constants")?;
+        Ok(session)
+    }
+}
+
+impl Session {
+    /// Submits queued writes and waits for the device to finish them.
+    pub(crate) fn flush(&self, stage: &'static str) -> Result<(), RuntimeError> {
+        scoped(&self.device, &self.sink, stage, || {
+            self.queue.submit([]);
+            self.wait(stage)
+        })
+    }
+
+    /// Blocks until all submitted work is done.
+    pub(crate) fn wait(&self, stage: &'static str) -> Result<(), RuntimeError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| RuntimeError::Gpu {
+                stage,
+                message: e.to_string(),
+            })
+    }
+
+    /// The names of the plan's kernels, by kernel index.
+    pub fn kernel_names(&self) -> &[String] {
+        &self.kernel_names
+    }
+}
+
+/// Largest chunk written at once when filling a splat buffer.
+const FILL_CHUNK: u64 = 1 << 22;
+
+fn create_buffers(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    plan: &KernelPlan,
+    weights: &[u8],
+) -> Vec<wgpu::Buffer> {
+    let usage =
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+    plan.buffers
+        .iter()
+        .enumerate()
+        .map(|(i, desc)| {
+            let label = format!("buffer {i}");
+            let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&label),
+                size: desc.size,
+                usage,
+                mapped_at_creation: false,
+            });
+            match desc.kind {
+                BufferKind::Constant { offset } => {
+                    // In range: `validate_plan` checked it.
+                    let bytes = &weights[offset as usize..(offset + desc.size) as usize];
+                    queue.write_buffer(&buffer, 0, bytes);
+                }
+                BufferKind::Splat { word } => {
+                    let chunk: Vec<u8> = std::iter::repeat_n(
+                        word.to_le_bytes(),
+                        (desc.size.min(FILL_CHUNK) / 4) as usize,
+                    )
+                    .flatten()
+                    .collect();
+                    let mut at = 0;
+                    while at < desc.size {
+                        let n = (desc.size - at).min(FILL_CHUNK);
+                        queue.write_buffer(&buffer, at, &chunk[..n as usize]);
+                        at += n;
+                    }
+                }
+                BufferKind::Input(_) | BufferKind::Intermediate => {}
+            }
+            buffer
+        })
+        .collect()
+}
+
+/// A host-readable buffer of `bytes` (at least 4).
+pub(crate) fn staging_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("staging"),
+        size: bytes.max(4),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// One pipeline per kernel, each with an explicit layout from its bindings' access.
+fn create_pipelines(
+    device: &wgpu::Device,
+    plan: &KernelPlan,
+) -> (Vec<wgpu::ComputePipeline>, Vec<wgpu::BindGroupLayout>) {
+    let mut pipelines = Vec::with_capacity(plan.kernels.len());
+    let mut layouts = Vec::with_capacity(plan.kernels.len());
+    for kernel in &plan.kernels {
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = kernel
+            .bindings
+            .iter()
+            .enumerate()
+            .map(|(i, access)| wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: *access == Access::Read,
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(&kernel.name),
+            entries: &entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(&kernel.name),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(&kernel.name),
+            source: wgpu::ShaderSource::Wgsl(kernel.wgsl.as_str().into()),
+        });
+        pipelines.push(
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&kernel.name),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(&kernel.entry_point),
+                compilation_options: Default::default(),
+                cache: None,
+            }),
+        );
+        layouts.push(layout);
+    }
+    (pipelines, layouts)
+}
