@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""Write the whole-model test data: the nine "light" models of the onnx wheel and random-weight copies.
+
+Usage: python3 make-model-data.py OUT_DIR [MODEL...]   (needs onnx==1.23.2, numpy, onnxruntime)
+
+OUT_DIR/light/<name>/          the shipped model, its shipped output, and the input it was made
+                               with: arange(n).reshape(shape) / n as float32.
+OUT_DIR/light-random/<name>/   the same model with every weight replaced by seeded random
+                               initializers, a random N(0, 1) input, and onnxruntime's output.
+OUT_DIR/cli/                   small models for the CLI's error tests.
+
+Each test folder holds model.onnx and test_data_set_0/{input_0.pb,input_0.npy,output_0.pb}.
+
+The light models build every weight with ConstantOfShape from an initializer holding the shape,
+so all weights are one constant (0.02) and the shipped outputs are nearly uniform. The random
+copies exercise the arithmetic: weights are He-scaled (std sqrt(2 / fan_in)) so activations stay
+O(1) through ReLU layers, and each BatchNormalization's mean and variance are set to the batch
+statistics onnxruntime measures at its input (like a trained network), so no layer blows up.
+The layer before the final Softmax is scaled so the logits have std 2: neither saturated nor
+uniform. Everything is seeded; the output files are the same on every run.
+"""
+import os
+import sys
+
+import numpy as np
+import onnx
+import onnx.helper as oh
+import onnx.numpy_helper as nh
+import onnxruntime as ort
+
+LIGHT = ["bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
+         "shufflenet", "squeezenet", "vgg19", "zfnet512"]
+# Random-weight copies. bvlc_alexnet (~240 MB), zfnet512 (~330 MB) and vgg19 (~550 MB) are left
+# out: their weights are mostly fully-connected layers whose random copies would be hundreds of MB
+# each, and they add no op the others lack (Conv, Gemm, LRN, MaxPool, Dropout, Softmax are covered
+# by inception_v1 and squeezenet).
+RANDOM = ["densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet", "squeezenet"]
+SEED = 20240601
+
+
+def light_dir():
+    return os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
+
+
+def real_inputs(graph):
+    inits = {i.name for i in graph.initializer}
+    return [i for i in graph.input if i.name not in inits]
+
+
+def input_shape(value_info):
+    return [d.dim_value if d.dim_value > 0 else 1 for d in value_info.type.tensor_type.shape.dim]
+
+
+def write_case(folder, model_bytes, inputs, outputs):
+    """inputs/outputs: lists of (name, array)."""
+    data = os.path.join(folder, "test_data_set_0")
+    os.makedirs(data, exist_ok=True)
+    with open(os.path.join(folder, "model.onnx"), "wb") as f:
+        f.write(model_bytes)
+    for kind, tensors in (("input", inputs), ("output", outputs)):
+        for i, (name, array) in enumerate(tensors):
+            with open(os.path.join(data, f"{kind}_{i}.pb"), "wb") as f:
+                f.write(nh.from_array(array, name).SerializeToString())
+            np.save(os.path.join(data, f"{kind}_{i}.npy"), array)
+
+
+def shipped(out, name):
+    src = os.path.join(light_dir(), f"light_{name}.onnx")
+    model = onnx.load(src)
+    (inp,) = real_inputs(model.graph)
+    shape = input_shape(inp)
+    n = int(np.prod(shape))
+    x = (np.arange(n, dtype=np.float32).reshape(shape) / np.float32(n)).astype(np.float32)
+    expected = nh.to_array(onnx.load_tensor(os.path.join(light_dir(), f"light_{name}_output_0.pb")))
+    with open(src, "rb") as f:
+        model_bytes = f.read()
+    write_case(os.path.join(out, "light", name), model_bytes, [(inp.name, x)],
+               [(model.graph.output[0].name, expected)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Random weights
+
+
+def consumers(graph):
+    uses = {}
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            uses.setdefault(name, []).append((node, i))
+    return uses
+
+
+def role(name, uses):
+    """(op, operand index, node) of the first real consumer, looking through reshaping ops."""
+    for node, i in uses.get(name, []):
+        if node.op_type in ("Unsqueeze", "Reshape", "Identity", "Flatten") and i == 0:
+            found = role(node.output[0], uses)
+            if found:
+                return found
+        else:
+            return node.op_type, i, node
+    return None
+
+
+def attr(node, key, default):
+    for a in node.attribute:
+        if a.name == key:
+            return oh.get_attribute_value(a)
+    return default
+
+
+def random_weight(rng, shape, found):
+    op, i, node = found if found else ("", -1, None)
+    shape = tuple(int(d) for d in shape)
+    normal = lambda std: (rng.standard_normal(shape) * std).astype(np.float32)  # noqa: E731
+    if op in ("Conv", "ConvTranspose") and i == 1:
+        fan_in = int(np.prod(shape[1:]))
+        return normal(np.sqrt(2.0 / fan_in))
+    if op in ("Gemm", "MatMul") and i == 1:
+        fan_in = shape[1] if (op == "Gemm" and attr(node, "transB", 0)) else shape[0]
+        return normal(np.sqrt(2.0 / fan_in))
+    if op == "BatchNormalization" and i in (1, 4):  # scale; variance (recalibrated later)
+        return rng.uniform(0.5, 1.5, shape).astype(np.float32)
+    if op == "Mul":
+        return rng.uniform(0.5, 1.5, shape).astype(np.float32)
+    return normal(0.1)  # biases, BatchNorm shift and mean, Add operands
+
+
+def randomize(model, rng):
+    """A copy of `model` whose weights are all seeded random initializers."""
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    uses = consumers(graph)
+    new_inits, nodes = [], []
+    for node in graph.node:
+        if node.op_type == "ConstantOfShape" and node.input[0] in inits:
+            shape = nh.to_array(inits[node.input[0]])
+            out = node.output[0]
+            new_inits.append(nh.from_array(random_weight(rng, shape, role(out, uses)), out))
+        else:
+            nodes.append(node)
+    used = {name for node in nodes for name in node.input}
+    for init in graph.initializer:
+        if init.name not in used:
+            continue  # the shapes ConstantOfShape read
+        array = nh.to_array(init)
+        if array.dtype == np.float32:
+            array = random_weight(rng, array.shape, role(init.name, uses))
+        new_inits.append(nh.from_array(array, init.name))
+    init_names = {i.name for i in new_inits}
+    inputs = [i for i in graph.input if i.name not in init_names and i.name in used]
+    new_graph = oh.make_graph(nodes, graph.name, inputs, list(graph.output), new_inits)
+    out = oh.make_model(new_graph, opset_imports=list(model.opset_import),
+                        producer_name="kiln make-model-data.py")
+    out.ir_version = max(model.ir_version, 4)  # initializers need not be graph inputs
+    return out
+
+
+def run_ort(model, feeds, outputs=None):
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.intra_op_num_threads = 2
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return sess.run(outputs, feeds)
+
+
+def probe(model, name):
+    """A model computing only `name`: the nodes it needs, all initializers, and the inputs."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    needed, stack = set(), [name]
+    while stack:
+        node = producer.get(stack.pop())
+        if node is not None and id(node) not in needed:
+            needed.add(id(node))
+            stack.extend(node.input)
+    graph = model.graph
+    nodes = [n for n in graph.node if id(n) in needed]
+    used = {i for n in nodes for i in n.input}
+    inits = [i for i in graph.initializer if i.name in used]
+    inputs = [i for i in graph.input if i.name in used]
+    out = oh.make_graph(nodes, "probe", inputs, [oh.make_empty_tensor_value_info(name)], inits)
+    result = oh.make_model(out, opset_imports=list(model.opset_import))
+    result.ir_version = model.ir_version
+    return result
+
+
+def calibrate(model, feeds):
+    """Sets each BatchNormalization's mean and variance to the statistics of its actual input,
+    in graph order (like a trained network), so every normalised activation has mean ~0 and
+    variance ~1 and nothing blows up through residual sums. One onnxruntime run per BN."""
+    inits = {i.name: i for i in model.graph.initializer}
+    for bn in [n for n in model.graph.node if n.op_type == "BatchNormalization"]:
+        (x,) = run_ort(probe(model, bn.input[0]), feeds)
+        x = x.astype(np.float64)
+        axes = tuple(a for a in range(x.ndim) if a != 1)
+        mean, var = x.mean(axis=axes), x.var(axis=axes) + 1e-3
+        for idx, array in ((3, mean), (4, var)):
+            inits[bn.input[idx]].CopyFrom(nh.from_array(array.astype(np.float32), bn.input[idx]))
+
+
+def temper_softmax(model, feeds, target=2.0):
+    """Scales the layer feeding each Softmax so its logits have std `target`: a saturated
+    (one-hot) or near-uniform softmax would hide most arithmetic errors from the comparison."""
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    for sm in [n for n in graph.node if n.op_type == "Softmax"]:
+        layer = producer.get(sm.input[0])
+        while layer is not None and layer.op_type in ("Reshape", "Flatten", "Identity"):
+            layer = producer.get(layer.input[0])
+        if layer is None or layer.op_type not in ("Gemm", "Conv", "MatMul"):
+            continue
+        (logits,) = run_ort(probe(model, sm.input[0]), feeds)
+        factor = target / max(float(logits.std()), 1e-6)
+        for name in layer.input[1:]:
+            while name not in inits and name in producer and producer[name].op_type == "Reshape":
+                name = producer[name].input[0]
+            if name in inits:
+                scaled = nh.to_array(inits[name]) * np.float32(factor)
+                inits[name].CopyFrom(nh.from_array(scaled.astype(np.float32), name))
+
+
+def random_copy(out, name):
+    rng = np.random.default_rng([SEED, RANDOM.index(name)])
+    model = onnx.load(os.path.join(light_dir(), f"light_{name}.onnx"))
+    model = randomize(model, rng)
+    (inp,) = real_inputs(model.graph)
+    x = rng.standard_normal(input_shape(inp)).astype(np.float32)
+    feeds = {inp.name: x}
+    calibrate(model, feeds)
+    temper_softmax(model, feeds)
+    outputs = run_ort(model, feeds)
+    print(f"light-random/{name}: output std {outputs[0].std():.3g}, max {outputs[0].max():.3g}")
+    names = [o.name for o in model.graph.output]
+    write_case(os.path.join(out, "light-random", name), model.SerializeToString(),
+               [(inp.name, x)], list(zip(names, outputs)))
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI error cases
+
+
+def cli_models(out):
+    folder = os.path.join(out, "cli")
+    os.makedirs(folder, exist_ok=True)
+    x = oh.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 3])
+    y = oh.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2, 3])
+    node = oh.make_node("NotARealOp", ["x"], ["y"], name="mystery")
+    graph = oh.make_graph([node], "unsupported", [x], [y])
+    model = oh.make_model(graph, opset_imports=[oh.make_opsetid("", 17)])
+    model.ir_version = 8
+    with open(os.path.join(folder, "unsupported_op.onnx"), "wb") as f:
+        f.write(model.SerializeToString())
+
+
+def main():
+    out = sys.argv[1]
+    only = sys.argv[2:]
+    for name in LIGHT:
+        if not only or name in only:
+            shipped(out, name)
+    for name in RANDOM:
+        if not only or name in only:
+            random_copy(out, name)
+    cli_models(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Creates the Python venv and writes the test data kiln's integration tests read. Idempotent:
+# a second run with the same scripts and pins returns in about a second.
+#
+#   KILN_VENV       the venv to create/use            (default: <repo>/.venv)
+#   KILN_TEST_DATA  where the test data goes          (default: <repo>/target/onnx-tests)
+#
+# Layout written: node/<test>/ (ONNX node tests), light/<model>/, light-random/<model>/, cli/.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv=${KILN_VENV:-$root/.venv}
+data=${KILN_TEST_DATA:-$root/target/onnx-tests}
+pins=(onnx==1.23.2 numpy==2.4.6 onnxruntime==1.32.0)
+
+# The venv: created once, reinstalled only when the pins are not what it holds.
+py=$venv/bin/python
+check_pins='
+import sys, importlib.metadata as m
+want = dict(p.split("==") for p in sys.argv[1:])
+sys.exit(any(m.version(k) != v for k, v in want.items()))'
+if ! { [ -x "$py" ] && "$py" -c "$check_pins" "${pins[@]}" 2>/dev/null; }; then
+    echo "setup-test-data: creating venv $venv with ${pins[*]}"
+    python3 -m venv "$venv"
+    "$py" -m pip install --quiet --disable-pip-version-check "${pins[@]}"
+fi
+
+# The data: regenerated when the generating scripts or the pins change.
+stamp=$( (cat "$root/scripts/gen-node-tests.py" "$root/scripts/make-model-data.py"; echo "${pins[*]}") \
+    | sha256sum | cut -d' ' -f1)
+if [ -f "$data/.stamp" ] && [ "$(cat "$data/.stamp")" = "$stamp" ]; then
+    echo "setup-test-data: $data is up to date"
+    exit 0
+fi
+echo "setup-test-data: writing $data"
+rm -rf "$data"
+mkdir -p "$data"
+PYTHONWARNINGS=ignore "$py" "$root/scripts/gen-node-tests.py" "$data" >/dev/null
+"$py" "$root/scripts/make-model-data.py" "$data"
+echo "$stamp" >"$data/.stamp"
+echo "setup-test-data: done ($(find "$data/node" -mindepth 1 -maxdepth 1 | wc -l) node tests)"

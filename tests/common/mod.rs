@@ -1,0 +1,252 @@
+//! Helpers shared by the integration tests: finding the generated test data, loading
+//! ONNX test cases, compiling and running them on the CPU, comparing outputs, and
+//! turning panics into failures.
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of these helpers"
+)]
+
+use kiln_ir::{Data, Graph, Tensor};
+use kiln_onnx::NamedTensor;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where `scripts/setup-test-data.sh` writes the test data.
+pub fn data_root() -> PathBuf {
+    match std::env::var_os("KILN_TEST_DATA") {
+        Some(dir) => PathBuf::from(dir),
+        None => repo().join("target/onnx-tests"),
+    }
+}
+
+/// The test-data folder `sub` (`node`, `light`, `light-random`, `cli`), or `None` when it
+/// has not been generated. Missing data is a failure when `KILN_REQUIRE_DATA=1` (CI sets
+/// it), so CI can never pass by skipping; otherwise the test prints how to make it.
+pub fn data_dir(sub: &str, test: &str) -> Option<PathBuf> {
+    let dir = data_root().join(sub);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let msg = format!(
+        "{test}: test data {} is missing; generate it with `scripts/setup-test-data.sh` \
+         (or point KILN_TEST_DATA at it)",
+        dir.display()
+    );
+    if std::env::var("KILN_REQUIRE_DATA").is_ok_and(|v| v == "1") {
+        panic!("{msg} (KILN_REQUIRE_DATA=1: missing data is a failure)");
+    }
+    show(&format!("SKIPPED {msg}"));
+    None
+}
+
+/// Prints `text` on stderr even when the test harness captures output (it captures only
+/// the `print!` macros), for messages a passing test must not hide.
+pub fn show(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// One ONNX test case: `model.onnx` and `test_data_set_0/{input,output}_<i>.pb`.
+pub struct Case {
+    pub name: String,
+    pub model: PathBuf,
+    pub inputs: Vec<NamedTensor>,
+    pub outputs: Vec<NamedTensor>,
+}
+
+/// Reads the `.pb` files `prefix_0.pb`, `prefix_1.pb`, ... of `dir`, in order.
+pub fn read_pbs(dir: &Path, prefix: &str) -> Result<Vec<NamedTensor>, String> {
+    let mut tensors = Vec::new();
+    for i in 0.. {
+        let path = dir.join(format!("{prefix}_{i}.pb"));
+        if !path.exists() {
+            break;
+        }
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let tensor =
+            kiln_onnx::decode_tensor(&bytes).map_err(|e| format!("{prefix}_{i}.pb: {e}"))?;
+        tensors.push(tensor);
+    }
+    Ok(tensors)
+}
+
+/// Loads the test case in folder `dir`.
+pub fn load_case(dir: &Path) -> Result<Case, String> {
+    let data = dir.join("test_data_set_0");
+    Ok(Case {
+        name: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        model: dir.join("model.onnx"),
+        inputs: read_pbs(&data, "input")?,
+        outputs: read_pbs(&data, "output")?,
+    })
+}
+
+/// The given inputs keyed by the model's input names: input `i` of the case is the
+/// model's `i`-th input (how the ONNX test runner feeds them, and what `kiln run` does
+/// with unnamed inputs).
+pub fn input_map(model: &kiln_onnx::Model, inputs: &[NamedTensor]) -> BTreeMap<String, Tensor> {
+    model
+        .inputs()
+        .iter()
+        .zip(inputs)
+        .map(|(info, t)| (info.name.clone(), t.tensor.clone()))
+        .collect()
+}
+
+/// Compiles the model as `kiln run` does: the given input values specialise shape-like
+/// integer inputs into constants, then the standard passes run. Returns the graph and
+/// the inputs by name.
+pub fn compile(
+    model_path: &Path,
+    inputs: &[NamedTensor],
+) -> Result<(Graph, BTreeMap<String, Tensor>), String> {
+    let model = kiln::load_onnx(model_path).map_err(|e| e.to_string())?;
+    let values = input_map(&model, inputs);
+    let options = kiln::CompileOptions {
+        shapes: values
+            .iter()
+            .map(|(k, t)| (k.clone(), t.shape().dims().to_vec()))
+            .collect(),
+        values: values.clone(),
+        ..Default::default()
+    };
+    let graph = kiln::compile_onnx(&model, &options).map_err(|e| e.to_string())?;
+    Ok((graph, values))
+}
+
+/// Runs `graph` on the CPU backend, feeding each graph input by name from `values`.
+pub fn run(graph: &Graph, values: &BTreeMap<String, Tensor>) -> Result<Vec<Tensor>, String> {
+    let inputs = kiln::bind_inputs(graph, values).map_err(|e| e.to_string())?;
+    kiln::run_cpu(graph, &inputs).map_err(|e| e.to_string())
+}
+
+/// Compiles and runs a case; returns each output with its declared-int64 flag.
+pub fn compile_and_run(case: &Case) -> Result<Vec<(Tensor, bool)>, String> {
+    let (graph, values) = compile(&case.model, &case.inputs)?;
+    let outputs = run(&graph, &values)?;
+    Ok(outputs
+        .into_iter()
+        .zip(graph.outputs.iter().map(|p| p.i64))
+        .collect())
+}
+
+/// The dtype name a test sees: `int64` for an i32 tensor the model declares int64.
+pub fn dtype_name(tensor: &Tensor, i64: bool) -> &'static str {
+    if i64 {
+        "int64"
+    } else {
+        tensor.dtype().name()
+    }
+}
+
+/// Checks shape and dtype, then values: floats within `|got - want| <= atol + rtol * |want|`
+/// (NaN matches NaN, an infinity only itself), integers and bools exactly.
+pub fn compare(
+    got: &Tensor,
+    got_i64: bool,
+    want: &NamedTensor,
+    atol: f64,
+    rtol: f64,
+) -> Result<(), String> {
+    if got.shape() != want.tensor.shape() {
+        return Err(format!(
+            "shape {} but expected {}",
+            got.shape(),
+            want.tensor.shape()
+        ));
+    }
+    let (gd, wd) = (dtype_name(got, got_i64), dtype_name(&want.tensor, want.i64));
+    if gd != wd {
+        return Err(format!("dtype {gd} but expected {wd}"));
+    }
+    let (g, w) = (got.data(), want.tensor.data());
+    let exact = !g.dtype().is_float();
+    let (g, w) = (g.to_f64_vec(), w.to_f64_vec());
+    let mut bad = 0;
+    let mut first = None;
+    for (i, (&a, &b)) in g.iter().zip(&w).enumerate() {
+        let ok = if exact {
+            a == b
+        } else {
+            a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= atol + rtol * b.abs()
+        };
+        if !ok {
+            bad += 1;
+            first.get_or_insert((i, a, b));
+        }
+    }
+    match first {
+        None => Ok(()),
+        Some((i, a, b)) => Err(format!(
+            "{bad} of {} elements differ; first at flat index {i}: got {a}, expected {b}",
+            g.len()
+        )),
+    }
+}
+
+/// `||got - want|| / ||want||` over all elements, as f64.
+pub fn relative_l2(got: &Tensor, want: &Tensor) -> f64 {
+    let (g, w) = (got.to_f64_vec(), want.to_f64_vec());
+    let diff: f64 = g.iter().zip(&w).map(|(a, b)| (a - b) * (a - b)).sum();
+    let norm: f64 = w.iter().map(|b| b * b).sum();
+    (diff / norm.max(f64::MIN_POSITIVE)).sqrt()
+}
+
+/// A tensor's elements as f32 (for building inputs in tests).
+pub fn f32s(tensor: &Tensor) -> Vec<f32> {
+    match &*tensor.data() {
+        Data::F32(v) => v.clone(),
+        other => other.to_f64_vec().into_iter().map(|x| x as f32).collect(),
+    }
+}
+
+thread_local! {
+    static CATCHING: Cell<bool> = const { Cell::new(false) };
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Runs `f`, turning a panic into `Err("PANIC: message at file:line")`. The panic is
+/// not printed (a conformance run would otherwise print hundreds of them).
+pub fn catch<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if CATCHING.with(Cell::get) {
+                let payload = info.payload();
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(non-string payload)".into());
+                let at = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{msg}{at}")));
+            } else {
+                default(info);
+            }
+        }));
+    });
+    CATCHING.with(|c| c.set(true));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    CATCHING.with(|c| c.set(false));
+    result.unwrap_or_else(|_| {
+        let msg = LAST_PANIC
+            .with(|p| p.borrow_mut().take())
+            .unwrap_or_default();
+        Err(format!("PANIC: {msg}"))
+    })
+}
