@@ -1,1 +1,40 @@
 //! Hand-written WGSL kernel templates, one per kernel family (the GPU-path issue fills it).
+
+/// Tiled matrix-product engine (matmul, implicit-GEMM conv and conv-transpose).
+pub const MATMUL_TILED: &str = include_str!("matmul_tiled.wgsl");
+/// One-output-per-invocation matrix-product engine (thin products, depthwise conv).
+pub const MATMUL_NAIVE: &str = include_str!("matmul_naive.wgsl");
+/// Max pooling, optional indices.
+pub const POOL_MAX: &str = include_str!("pool_max.wgsl");
+/// Average pooling.
+pub const POOL_AVG: &str = include_str!("pool_avg.wgsl");
+/// Resize with host-computed per-axis tap tables.
+pub const RESIZE: &str = include_str!("resize.wgsl");
+
+#[cfg(test)]
+mod tests_compute;
+// --- elementwise / reduce / norm / movement templates (GPU-path helper 1) ---
+/// Elementwise kernel (unary, binary with broadcasting, where, cast).
+pub const ELEMENTWISE: &str = include_str!("elementwise.wgsl");
+/// Math helpers WGSL lacks (erf, tanh, expm1, pow, f16 rounding...), spliced by name.
+pub const ELEMENTWISE_MATH: &str = include_str!("elementwise_math.wgsl");
+/// Row reduction (sum/mean/max/min/prod/l2/sum-square) over any axes.
+pub const REDUCE: &str = include_str!("reduce.wgsl");
+/// Arg max / arg min along one axis.
+pub const REDUCE_ARG: &str = include_str!("reduce_arg.wgsl");
+/// Softmax / log-softmax along one axis.
+pub const SOFTMAX: &str = include_str!("softmax.wgsl");
+/// Layer norm and instance norm (row statistics, then scale and shift).
+pub const NORM_ROWS: &str = include_str!("norm_rows.wgsl");
+/// Inference batch norm.
+pub const NORM_BATCH: &str = include_str!("norm_batch.wgsl");
+/// Local response normalization across channels.
+pub const NORM_LRN: &str = include_str!("norm_lrn.wgsl");
+/// Strided copy (transpose, slice, expand, tile, concat, split, depth/space).
+pub const MOVEMENT_COPY: &str = include_str!("movement_copy.wgsl");
+/// Pad in every mode.
+pub const MOVEMENT_PAD: &str = include_str!("movement_pad.wgsl");
+/// Gather along one axis.
+pub const MOVEMENT_GATHER: &str = include_str!("movement_gather.wgsl");
+/// Writes baked-in constant words (the Shape op).
+pub const MOVEMENT_SHAPE: &str = include_str!("movement_shape.wgsl");

@@ -1,9 +1,254 @@
-//! Lowering of conv ops to WGSL kernels.
+//! Lowering of N-d convolution (grouped, depthwise, strided, dilated, padded, with
+//! optional bias) as an implicit GEMM: per group, `y[m, (n, p)] = Σ_k w[m, k] ·
+//! col[k, (n, p)]` where `col` gathers input taps on the fly. Wide products use
+//! the tiled engine; thin ones (depthwise) the direct one-output-per-invocation engine.
 
-use super::{Lowered, NodeCtx};
+use super::matmul::engine::{self, GemmShape, GemmSource};
+use super::matmul::{Epilogue, EpilogueInput};
+use super::{binding_decls, Binding, KernelSrc, Lowered, NodeCtx, Slot};
+use crate::plan::Access;
 use crate::CodegenError;
+use kiln_ir::{ConvAttrs, DType};
 
-/// The kernels computing this node.
-pub fn lower(ctx: &NodeCtx<'_>, attrs: &kiln_ir::ConvAttrs) -> Result<Lowered, CodegenError> {
-    Err(ctx.error("the GPU backend has no kernel for this op yet"))
+/// The kernels computing a `Conv` node (bias, when present, added in the epilogue).
+pub fn lower(ctx: &NodeCtx<'_>, attrs: &ConvAttrs) -> Result<Lowered, CodegenError> {
+    lower_with(ctx, attrs, Epilogue::identity())
+}
+
+/// Shapes of a convolution-like node, checked: `x`, `w`, `y` dims and group sizes.
+pub(super) struct ConvGeometry {
+    pub n: usize,
+    pub c: usize,
+    /// Output channels in total.
+    pub m: usize,
+    pub cg: usize,
+    pub mg: usize,
+    pub group: usize,
+    pub in_sp: Vec<usize>,
+    pub k_sp: Vec<usize>,
+    pub out_sp: Vec<usize>,
+}
+
+impl ConvGeometry {
+    pub fn kk(&self) -> usize {
+        self.k_sp.iter().product()
+    }
+
+    pub fn p(&self) -> usize {
+        self.out_sp.iter().product()
+    }
+
+    pub fn pin(&self) -> usize {
+        self.in_sp.iter().product()
+    }
+}
+
+/// Checks dtypes (float), ranks, attribute lengths and that every binding fits.
+pub(super) fn check_common(
+    ctx: &NodeCtx<'_>,
+    strides: &[usize],
+    pads: &[usize],
+    dilations: &[usize],
+) -> Result<usize, CodegenError> {
+    let node = ctx.node();
+    for i in 0..node.inputs.len() {
+        if !matches!(ctx.operand(i).dtype, DType::F32 | DType::F16) {
+            return Err(ctx.error(format!(
+                "operand {i} must be f32 or f16, got {}",
+                ctx.operand(i).dtype
+            )));
+        }
+    }
+    let rank = ctx.operand(0).shape.rank();
+    if rank < 3 || ctx.operand(1).shape.rank() != rank || ctx.result(0).shape.rank() != rank {
+        return Err(ctx.error("x, w and y need equal rank >= 3"));
+    }
+    let sp = rank - 2;
+    if strides.len() != sp || dilations.len() != sp || pads.len() != 2 * sp {
+        return Err(ctx.error(format!("attributes do not fit {sp} spatial axes")));
+    }
+    if strides.contains(&0) || dilations.contains(&0) {
+        return Err(ctx.error("strides and dilations must be positive"));
+    }
+    check_binding_sizes(ctx)?;
+    Ok(sp)
+}
+
+/// Errors when an operand or result is larger than one binding may be.
+pub(super) fn check_binding_sizes(ctx: &NodeCtx<'_>) -> Result<(), CodegenError> {
+    let node = ctx.node();
+    let limit = ctx.limits.max_storage_buffer_binding_size;
+    let tys = (0..node.inputs.len())
+        .map(|i| ctx.operand(i))
+        .chain((0..node.outputs.len()).map(|i| ctx.result(i)));
+    for ty in tys {
+        let bytes = (ty.shape.numel() * 4) as u64;
+        if bytes > limit {
+            return Err(CodegenError::TooLarge(format!(
+                "node '{}': {ty} takes {bytes} bytes, over the {limit} byte binding limit",
+                node.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn geometry(ctx: &NodeCtx<'_>, a: &ConvAttrs) -> Result<ConvGeometry, CodegenError> {
+    check_common(ctx, &a.strides, &a.pads, &a.dilations)?;
+    let (xs, ws, ys) = (
+        ctx.operand(0).shape.dims(),
+        ctx.operand(1).shape.dims(),
+        ctx.result(0).shape.dims(),
+    );
+    let (n, c, m, g) = (xs[0], xs[1], ws[0], a.group);
+    if g == 0 || c % g != 0 || m % g != 0 || ws[1] * g != c || ys[0] != n || ys[1] != m {
+        return Err(ctx.error(format!(
+            "shapes do not fit group {g}: x {xs:?}, w {ws:?}, y {ys:?}"
+        )));
+    }
+    Ok(ConvGeometry {
+        n,
+        c,
+        m,
+        cg: c / g,
+        mg: m / g,
+        group: g,
+        in_sp: xs[2..].to_vec(),
+        k_sp: ws[2..].to_vec(),
+        out_sp: ys[2..].to_vec(),
+    })
+}
+
+/// The bias operand (if any) as an epilogue input added per output channel.
+pub(super) fn with_bias(
+    ctx: &NodeCtx<'_>,
+    mut epi: Epilogue,
+    channels: usize,
+) -> Result<Epilogue, CodegenError> {
+    if ctx.node().inputs.len() > 2 {
+        if ctx.operand(2).shape.numel() != channels {
+            return Err(ctx.error(format!(
+                "bias {} does not have {channels} elements",
+                ctx.operand(2)
+            )));
+        }
+        epi.pre.insert(0, "v = v + bias[row];".to_string());
+        epi.inputs.push(EpilogueInput {
+            name: "bias".to_string(),
+            dtype: DType::F32,
+            slot: Slot::Operand(2),
+        });
+    }
+    Ok(epi)
+}
+
+/// WGSL helpers shared by conv and conv-transpose: bindings `x`, `w`, `y`, the
+/// epilogue, and `store` scattering column `col = (n, p)` of channel row `z·MG + m`.
+pub(super) fn common_source(
+    g: &ConvGeometry,
+    epi: &Epilogue,
+    helpers: &str,
+) -> (String, Vec<Binding>, String) {
+    let f = DType::F32;
+    let mut decls = binding_decls(&[
+        ("x", f, Access::Read),
+        ("w", f, Access::Read),
+        ("y", f, Access::ReadWrite),
+    ]);
+    let mut bindings = vec![
+        Binding::read(Slot::Operand(0)),
+        Binding::read(Slot::Operand(1)),
+        Binding::write(Slot::Result(0)),
+    ];
+    decls.push_str(&epi.decls(bindings.len()));
+    bindings.extend(epi.bindings());
+    let mut src = format!(
+        "const C: u32 = {c}u;\nconst CG: u32 = {cg}u;\nconst MG: u32 = {mg}u;\nconst MT: u32 = {m}u;\n\
+         const KK: u32 = {kk}u;\nconst P: u32 = {p}u;\nconst PIN: u32 = {pin}u;\n",
+        c = g.c,
+        cg = g.cg,
+        mg = g.mg,
+        m = g.m,
+        kk = g.kk(),
+        p = g.p(),
+        pin = g.pin()
+    );
+    src.push_str(&epi.function());
+    src.push_str(helpers);
+    src.push_str(
+        "fn store(z: u32, m: u32, col: u32, v: f32) {\n    let row = z * MG + m;\n    \
+         y[((col / P) * MT + row) * P + col % P] = epilogue(v, row, col);\n}\n",
+    );
+    (decls, bindings, src)
+}
+
+/// Renders the product with the engine that fits and wraps it as the node's kernel.
+pub(super) fn gemm_kernel(
+    ctx: &NodeCtx<'_>,
+    name: &str,
+    g: &ConvGeometry,
+    decls: &str,
+    helpers: &str,
+    bindings: Vec<Binding>,
+) -> Result<Lowered, CodegenError> {
+    let shape = GemmShape {
+        z: g.group,
+        m: g.mg,
+        n: g.n * g.p(),
+        k: g.cg * g.kk(),
+    };
+    let kernel = engine::either(
+        shape,
+        &GemmSource {
+            bindings: decls,
+            helpers,
+        },
+        ctx.limits,
+    )?;
+    Ok(Lowered {
+        kernels: vec![KernelSrc {
+            name: name.to_string(),
+            wgsl: kernel.wgsl,
+            entry_point: "main".to_string(),
+            workgroup_size: kernel.workgroup_size,
+            workgroups: kernel.workgroups,
+            bindings,
+        }],
+        scratch_bytes: Vec::new(),
+    })
+}
+
+/// `Conv` with `epi` applied to each output (after the bias).
+pub fn lower_with(
+    ctx: &NodeCtx<'_>,
+    a: &ConvAttrs,
+    epi: Epilogue,
+) -> Result<Lowered, CodegenError> {
+    let g = geometry(ctx, a)?;
+    let epi = with_bias(ctx, epi, g.m)?;
+    let sp = g.in_sp.len();
+    let mut gather = String::from(
+        "fn load_a(z: u32, m: u32, k: u32) -> f32 {\n    return w[(z * MG + m) * (CG * KK) + k];\n}\n\
+         fn load_b(z: u32, k: u32, col: u32) -> f32 {\n    var tap = k % KK;\n    var pos = col % P;\n    \
+         var off = ((col / P) * C + z * CG + k / KK) * PIN;\n",
+    );
+    let mut in_stride = 1;
+    for ax in (0..sp).rev() {
+        let pad = a.pads[ax];
+        let lower = if pad > 0 { "c < 0 || " } else { "" };
+        gather.push_str(&format!(
+            "    {{\n        let kc = tap % {k}u;\n        tap = tap / {k}u;\n        let oc = pos % {o}u;\n        \
+             pos = pos / {o}u;\n        let c = i32(oc * {s}u + kc * {d}u) - {pad};\n        \
+             if ({lower}c >= {i}) {{\n            return 0.0;\n        }}\n        off += u32(c) * {in_stride}u;\n    }}\n",
+            k = g.k_sp[ax],
+            o = g.out_sp[ax],
+            s = a.strides[ax],
+            d = a.dilations[ax],
+            i = g.in_sp[ax],
+        ));
+        in_stride *= g.in_sp[ax];
+    }
+    gather.push_str("    return x[off];\n}\n");
+    let (decls, bindings, helpers) = common_source(&g, &epi, &gather);
+    gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings)
 }

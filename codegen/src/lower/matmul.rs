@@ -1,9 +1,266 @@
-//! Lowering of matmul ops to WGSL kernels.
+//! Lowering of `MatMul` (numpy semantics: 1-D operands promoted, batch axes
+//! broadcast) to the matrix-product engines, with an epilogue hook applied to each
+//! output before it is stored, and K/M splitting for operands over the binding limit.
 
-use super::{Lowered, NodeCtx};
+pub(super) mod engine;
+mod split;
+
+use super::{binding_decls, Binding, KernelSrc, Lowered, NodeCtx, Slot};
+use crate::plan::Access;
 use crate::CodegenError;
+use engine::{batch_offset_fn, GemmShape, GemmSource};
+use kiln_ir::DType;
+use split::{Chunk, Split};
 
-/// The kernels computing this node.
-pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
-    Err(ctx.error("the GPU backend has no kernel for this op yet"))
+/// A WGSL expression applied to every output value before it is stored: `v` is
+/// the value, `row` and `col` its row (output channel for convolutions) and column.
+/// Identity for plain ops; fusion supplies bias and activation here.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Epilogue {
+    /// WGSL statements run first, in order; they may update `v` (e.g. add a bias).
+    pub pre: Vec<String>,
+    /// WGSL expression of type f32 over `v: f32`, `row: u32`, `col: u32`.
+    pub expr: String,
+    /// Extra read-only buffers the expression reads, bound after the kernel's own.
+    pub inputs: Vec<EpilogueInput>,
 }
+
+/// A buffer an epilogue reads, declared as `array<T>` named `name`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpilogueInput {
+    pub name: String,
+    pub dtype: DType,
+    pub slot: Slot,
+}
+
+impl Epilogue {
+    /// Stores values unchanged.
+    pub fn identity() -> Self {
+        Epilogue {
+            pre: Vec::new(),
+            expr: "v".to_string(),
+            inputs: Vec::new(),
+        }
+    }
+
+    /// The WGSL function `epilogue(v, row, col)`.
+    pub fn function(&self) -> String {
+        let pre: String = self.pre.iter().map(|s| format!("    {s}\n")).collect();
+        format!(
+            "fn epilogue(value: f32, row: u32, col: u32) -> f32 {{\n    var v = value;\n{pre}    return {};\n}}\n",
+            self.expr
+        )
+    }
+
+    /// Declarations of the extra inputs, starting at binding `first`.
+    pub fn decls(&self, first: usize) -> String {
+        self.inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                format!(
+                    "@group(0) @binding({}) var<storage, read> {}: array<{}>;\n",
+                    first + i,
+                    input.name,
+                    super::wgsl_type(input.dtype)
+                )
+            })
+            .collect()
+    }
+
+    /// Bindings of the extra inputs.
+    pub fn bindings(&self) -> impl Iterator<Item = Binding> + '_ {
+        self.inputs.iter().map(|i| Binding::read(i.slot))
+    }
+}
+
+/// The kernels computing a `MatMul` node.
+pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
+    lower_with(ctx, &Epilogue::identity())
+}
+
+/// The problem a `MatMul` node poses, with 1-D operands promoted and batch axes of
+/// an `a` multiplied by an unbatched `b` folded into `a`'s rows.
+struct Problem {
+    m: usize,
+    k: usize,
+    n: usize,
+    batch: Vec<usize>,
+    a_batch: Vec<usize>,
+    b_batch: Vec<usize>,
+}
+
+fn problem(ctx: &NodeCtx<'_>) -> Result<Problem, CodegenError> {
+    let (a, b) = (ctx.operand(0), ctx.operand(1));
+    for (ty, what) in [(a, "a"), (b, "b"), (ctx.result(0), "the result")] {
+        if !matches!(ty.dtype, DType::F32 | DType::F16) {
+            return Err(ctx.error(format!("{what} must be f32 or f16, got {}", ty.dtype)));
+        }
+    }
+    let (ad, bd) = (a.shape.dims(), b.shape.dims());
+    if ad.is_empty() || bd.is_empty() {
+        return Err(ctx.error("operands must have rank >= 1"));
+    }
+    let (m, k) = if ad.len() == 1 {
+        (1, ad[0])
+    } else {
+        (ad[ad.len() - 2], ad[ad.len() - 1])
+    };
+    let (k2, n) = if bd.len() == 1 {
+        (bd[0], 1)
+    } else {
+        (bd[bd.len() - 2], bd[bd.len() - 1])
+    };
+    if k != k2 {
+        return Err(ctx.error(format!("inner dims differ: a is {ad:?}, b is {bd:?}")));
+    }
+    let a_batch = ad[..ad.len().saturating_sub(2)].to_vec();
+    let b_batch = bd[..bd.len().saturating_sub(2)].to_vec();
+    if b_batch.iter().product::<usize>() == 1 {
+        // b is one matrix: a's batch entries are just more rows.
+        let rows = a_batch.iter().product::<usize>() * m;
+        return Ok(Problem {
+            m: rows,
+            k,
+            n,
+            batch: Vec::new(),
+            a_batch: Vec::new(),
+            b_batch: Vec::new(),
+        });
+    }
+    let rank = a_batch.len().max(b_batch.len());
+    let mut batch = vec![1usize; rank];
+    for (i, slot) in batch.iter_mut().enumerate() {
+        let da = (i + a_batch.len())
+            .checked_sub(rank)
+            .map_or(1, |j| a_batch[j]);
+        let db = (i + b_batch.len())
+            .checked_sub(rank)
+            .map_or(1, |j| b_batch[j]);
+        *slot = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => {
+                return Err(ctx.error(format!(
+                    "batch dims do not broadcast: a is {ad:?}, b is {bd:?}"
+                )))
+            }
+        };
+    }
+    Ok(Problem {
+        m,
+        k,
+        n,
+        batch,
+        a_batch,
+        b_batch,
+    })
+}
+
+/// The kernels computing a `MatMul` node with `epi` applied to each output.
+pub fn lower_with(ctx: &NodeCtx<'_>, epi: &Epilogue) -> Result<Lowered, CodegenError> {
+    let p = problem(ctx)?;
+    let z: usize = p.batch.iter().product();
+    let node = ctx.node();
+    let same = node.inputs[0] == node.inputs[1];
+    let split = Split::plan(p.m, p.k, p.n, z, same, ctx.limits).map_err(|r| ctx.error(r))?;
+    let mut kernels = Vec::new();
+    for chunk in split.chunks() {
+        kernels.push(chunk_kernel(ctx, &p, z, same, &split, &chunk, epi)?);
+    }
+    Ok(Lowered {
+        kernels,
+        scratch_bytes: Vec::new(),
+    })
+}
+
+/// The kernel for one (row, k) chunk of the product.
+fn chunk_kernel(
+    ctx: &NodeCtx<'_>,
+    p: &Problem,
+    z: usize,
+    same: bool,
+    split: &Split,
+    chunk: &Chunk,
+    epi: &Epilogue,
+) -> Result<KernelSrc, CodegenError> {
+    let f = DType::F32;
+    let (mut decls, mut bindings) = if same {
+        (
+            binding_decls(&[("a", f, Access::Read), ("c", f, Access::ReadWrite)]),
+            vec![
+                Binding::read(Slot::Operand(0)),
+                Binding::write(Slot::Result(0)),
+            ],
+        )
+    } else {
+        (
+            binding_decls(&[
+                ("a", f, Access::Read),
+                ("b", f, Access::Read),
+                ("c", f, Access::ReadWrite),
+            ]),
+            vec![
+                Binding::read(Slot::Operand(0)),
+                Binding::read(Slot::Operand(1)),
+                Binding::write(Slot::Result(0)),
+            ],
+        )
+    };
+    // Element offsets of the chunk's first element inside what is bound.
+    let (a_off, b_off, c_off) = split.offsets(chunk, p.k, p.n);
+    if split.rows_bound {
+        bindings[0].range = Some(chunk.a_range(p.k));
+        let c = bindings.len() - 1;
+        bindings[c].range = Some(chunk.c_range(p.n));
+    }
+    if split.k_bound {
+        bindings[1].range = Some(chunk.b_range(p.n));
+    }
+    decls.push_str(&epi.decls(bindings.len()));
+    bindings.extend(epi.bindings());
+    let b_name = if same { "a" } else { "b" };
+    let stored = match (chunk.first_k, chunk.last_k) {
+        (true, true) => "epilogue(v, row, col)",
+        (true, false) => "v",
+        (false, false) => "c[i] + v",
+        (false, true) => "epilogue(c[i] + v, row, col)",
+    };
+    let mut helpers = String::new();
+    helpers.push_str(&batch_offset_fn("a_batch", &p.batch, &p.a_batch, p.m * p.k));
+    helpers.push_str(&batch_offset_fn("b_batch", &p.batch, &p.b_batch, p.k * p.n));
+    helpers.push_str(&epi.function());
+    helpers.push_str(&format!(
+        "const A_OFF: u32 = {a_off}u;\nconst B_OFF: u32 = {b_off}u;\nconst C_OFF: u32 = {c_off}u;\n\
+         const ROW0: u32 = {row0}u;\nconst KA: u32 = {ka}u;\n\
+         fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return a[a_batch(z) + A_OFF + m * KA + k];\n}}\n\
+         fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return {b_name}[b_batch(z) + B_OFF + k * N + n];\n}}\n\
+         fn store(z: u32, m: u32, n: u32, v: f32) {{\n    let i = C_OFF + (z * M + m) * N + n;\n    \
+         let row = ROW0 + m;\n    let col = n;\n    c[i] = {stored};\n}}\n",
+        row0 = chunk.m0,
+        ka = p.k,
+    ));
+    let shape = GemmShape {
+        z,
+        m: chunk.mlen,
+        n: p.n,
+        k: chunk.klen,
+    };
+    let src = GemmSource {
+        bindings: &decls,
+        helpers: &helpers,
+    };
+    let kernel = engine::tiled(shape, split.tile, &src, ctx.limits)?;
+    Ok(KernelSrc {
+        name: "matmul".to_string(),
+        wgsl: kernel.wgsl,
+        entry_point: "main".to_string(),
+        workgroup_size: kernel.workgroup_size,
+        workgroups: kernel.workgroups,
+        bindings,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,242 @@
+//! The matrix-product engines shared by matmul, conv and conv-transpose: a product
+//! `C[z, m, n] = Σ_k A(z, m, k) · B(z, k, n)` whose operand gathers and store are
+//! WGSL helper functions written by each op, rendered into the tiled template (for
+//! products at least a few rows and columns wide) or the one-output-per-invocation
+//! template (for thin ones).
+
+use crate::lower::{grid_1d, render, Limits, LINEAR_INDEX};
+use crate::CodegenError;
+
+/// The extent of a product: `z` independent products of `m × k` by `k × n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmShape {
+    pub z: usize,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+}
+
+/// The WGSL an op supplies: binding declarations and the helpers
+/// `fn load_a(z: u32, m: u32, k: u32) -> f32`, `fn load_b(z: u32, k: u32, n: u32) -> f32`
+/// and `fn store(z: u32, m: u32, n: u32, v: f32)` (which applies the epilogue).
+pub struct GemmSource<'a> {
+    pub bindings: &'a str,
+    pub helpers: &'a str,
+}
+
+/// How a tiled workgroup is shaped: `wx × wy` invocations, each computing
+/// `tm × tn` outputs, walking K in steps of `bk`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tile {
+    pub wx: usize,
+    pub wy: usize,
+    pub tm: usize,
+    pub tn: usize,
+    pub bk: usize,
+}
+
+impl Tile {
+    /// Output rows per workgroup.
+    pub fn bm(&self) -> usize {
+        self.wy * self.tm
+    }
+
+    /// Output columns per workgroup.
+    pub fn bn(&self) -> usize {
+        self.wx * self.tn
+    }
+}
+
+/// A tile fitting the product's aspect: wide tiles for few rows (matrix-vector),
+/// tall ones for few columns, 64 × 64 (4 × 4 per invocation) otherwise. Workgroup
+/// memory stays under WebGPU's 16 KiB default.
+pub fn choose_tile(m: usize, n: usize) -> Tile {
+    let bk = 16;
+    if m <= 4 {
+        Tile {
+            wx: 64,
+            wy: 1,
+            tm: m.max(1),
+            tn: 2,
+            bk,
+        }
+    } else if n <= 4 {
+        Tile {
+            wx: 1,
+            wy: 64,
+            tm: 2,
+            tn: n.max(1),
+            bk,
+        }
+    } else if m <= 32 || n <= 32 {
+        Tile {
+            wx: 16,
+            wy: 16,
+            tm: 2,
+            tn: 2,
+            bk,
+        }
+    } else {
+        Tile {
+            wx: 16,
+            wy: 16,
+            tm: 4,
+            tn: 4,
+            bk,
+        }
+    }
+}
+
+/// Whether a product is wide enough for the tiled engine: thin products (one
+/// output channel per group, as in depthwise convolution) waste most of a tile.
+pub fn worth_tiling(shape: GemmShape) -> bool {
+    shape.m >= 4 && shape.k >= 4
+}
+
+/// A rendered kernel: WGSL, workgroup size and counts.
+pub struct GemmKernel {
+    pub wgsl: String,
+    pub workgroup_size: [u32; 3],
+    pub workgroups: [u32; 3],
+}
+
+/// Renders the tiled engine for `shape` (batch entries on workgroup z).
+pub fn tiled(
+    shape: GemmShape,
+    tile: Tile,
+    src: &GemmSource,
+    limits: &Limits,
+) -> Result<GemmKernel, CodegenError> {
+    let max = limits.max_compute_workgroups_per_dimension as usize;
+    let groups = [
+        shape.n.div_ceil(tile.bn()),
+        shape.m.div_ceil(tile.bm()),
+        shape.z,
+    ];
+    if groups.iter().any(|&g| g > max) {
+        return Err(CodegenError::TooLarge(format!(
+            "a {}×{}×{} product in {} batches needs {groups:?} workgroups, over the limit of {max} per dimension",
+            shape.m, shape.k, shape.n, shape.z
+        )));
+    }
+    let wgsl = render(
+        kiln_shaders::MATMUL_TILED,
+        &[
+            ("BINDINGS", src.bindings.to_string()),
+            ("M", shape.m.to_string()),
+            ("N", shape.n.to_string()),
+            ("K", shape.k.to_string()),
+            ("TM", tile.tm.to_string()),
+            ("TN", tile.tn.to_string()),
+            ("WX", tile.wx.to_string()),
+            ("WY", tile.wy.to_string()),
+            ("BK", tile.bk.to_string()),
+            ("BM_BK", (tile.bm() * tile.bk).to_string()),
+            ("BK_BN", (tile.bk * tile.bn()).to_string()),
+            ("TM_TN", (tile.tm * tile.tn).to_string()),
+            ("HELPERS", src.helpers.to_string()),
+        ],
+    )?;
+    Ok(GemmKernel {
+        wgsl,
+        workgroup_size: [tile.wx as u32, tile.wy as u32, 1],
+        workgroups: groups.map(|g| g.max(1) as u32),
+    })
+}
+
+/// Workgroup size of the one-output-per-invocation engine.
+const NAIVE_WG: u32 = 64;
+
+/// Renders the one-output-per-invocation engine for `shape`.
+pub fn naive(
+    shape: GemmShape,
+    src: &GemmSource,
+    limits: &Limits,
+) -> Result<GemmKernel, CodegenError> {
+    let total = shape.z * shape.m * shape.n;
+    if total > u32::MAX as usize {
+        return Err(CodegenError::TooLarge(format!(
+            "{total} outputs exceed 32-bit indexing"
+        )));
+    }
+    let wgsl = render(
+        kiln_shaders::MATMUL_NAIVE,
+        &[
+            ("BINDINGS", src.bindings.to_string()),
+            ("M", shape.m.to_string()),
+            ("N", shape.n.to_string()),
+            ("K", shape.k.to_string()),
+            ("Z", shape.z.to_string()),
+            ("WG", NAIVE_WG.to_string()),
+            ("HELPERS", src.helpers.to_string()),
+            ("LINEAR_INDEX", LINEAR_INDEX.to_string()),
+        ],
+    )?;
+    Ok(GemmKernel {
+        wgsl,
+        workgroup_size: [NAIVE_WG, 1, 1],
+        workgroups: grid_1d(total, NAIVE_WG, limits)?,
+    })
+}
+
+/// The tiled engine when the product is wide enough, the direct one otherwise.
+pub fn either(
+    shape: GemmShape,
+    src: &GemmSource,
+    limits: &Limits,
+) -> Result<GemmKernel, CodegenError> {
+    if worth_tiling(shape) {
+        tiled(shape, choose_tile(shape.m, shape.n), src, limits)
+    } else {
+        naive(shape, src, limits)
+    }
+}
+
+/// A WGSL function `fn NAME(z: u32) -> u32` giving the element offset of batch entry
+/// `z` (row-major over `batch`) in an operand whose own batch dims are `dims`
+/// (right-aligned, size-1 dims broadcast) and whose matrices hold `matrix` elements.
+pub fn batch_offset_fn(name: &str, batch: &[usize], dims: &[usize], matrix: usize) -> String {
+    let mut body = String::from("    var r = z;\n    var off = 0u;\n");
+    let lead = batch.len() - dims.len();
+    // Row-major strides of the operand's own batch dims, in elements.
+    let mut stride = matrix;
+    let mut strides = vec![0usize; dims.len()];
+    for i in (0..dims.len()).rev() {
+        strides[i] = stride;
+        stride *= dims[i];
+    }
+    for axis in (0..batch.len()).rev() {
+        let d = batch[axis];
+        let s = if axis >= lead && dims[axis - lead] != 1 {
+            strides[axis - lead]
+        } else {
+            0
+        };
+        if s != 0 {
+            body.push_str(&format!("    off += (r % {d}u) * {s}u;\n"));
+        }
+        body.push_str(&format!("    r = r / {d}u;\n"));
+    }
+    format!("fn {name}(z: u32) -> u32 {{\n{body}    return off;\n}}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_offsets_broadcast_size_one_dims() {
+        let f = batch_offset_fn("a_batch", &[2, 3], &[3], 12);
+        assert!(f.contains("off += (r % 3u) * 12u;"), "{f}");
+        assert!(!f.contains("% 2u) *"), "{f}");
+    }
+
+    #[test]
+    fn tiles_follow_the_aspect() {
+        assert_eq!(choose_tile(1, 4096).bm(), 1);
+        assert_eq!(choose_tile(4096, 1).bn(), 1);
+        assert_eq!(choose_tile(256, 256).bm(), 64);
+        let t = choose_tile(7, 257);
+        assert!((t.bm() * t.bk + t.bk * t.bn()) * 4 <= 16384);
+    }
+}

@@ -1,0 +1,164 @@
+//! naga parses and validates the matmul, conv, pool and resize templates once their
+//! placeholders are filled with sample values.
+
+use super::*;
+
+/// Replaces each `{{KEY}}` with its value; panics on any placeholder left over.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (key, value) in values {
+        let pattern = format!("{{{{{key}}}}}");
+        assert!(out.contains(&pattern), "{pattern} not in template");
+        out = out.replace(&pattern, value);
+    }
+    assert!(!out.contains("{{"), "placeholder left in:\n{out}");
+    out
+}
+
+fn validate(source: &str) {
+    let module = naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)));
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)));
+}
+
+const LINEAR: &str = "(gid.x + gid.y * nwg.x * WG)";
+
+const GEMM_BINDINGS: &str = "@group(0) @binding(0) var<storage, read> a: array<f32>;\n\
+     @group(0) @binding(1) var<storage, read> b: array<f32>;\n\
+     @group(0) @binding(2) var<storage, read_write> c: array<f32>;";
+
+const GEMM_HELPERS: &str =
+    "fn load_a(z: u32, m: u32, k: u32) -> f32 { return a[(z * M + m) * K + k]; }\n\
+     fn load_b(z: u32, k: u32, n: u32) -> f32 { return b[k * N + n]; }\n\
+     fn store(z: u32, m: u32, n: u32, v: f32) { c[(z * M + m) * N + n] = v; }";
+
+#[test]
+fn matmul_tiled_validates() {
+    validate(&fill(
+        MATMUL_TILED,
+        &[
+            ("BINDINGS", GEMM_BINDINGS),
+            ("M", "7"),
+            ("N", "257"),
+            ("K", "33"),
+            ("TM", "4"),
+            ("TN", "4"),
+            ("WX", "16"),
+            ("WY", "16"),
+            ("BK", "16"),
+            ("BM_BK", "1024"),
+            ("BK_BN", "1024"),
+            ("TM_TN", "16"),
+            ("HELPERS", GEMM_HELPERS),
+        ],
+    ));
+}
+
+#[test]
+fn matmul_naive_validates() {
+    validate(&fill(
+        MATMUL_NAIVE,
+        &[
+            ("BINDINGS", GEMM_BINDINGS),
+            ("M", "1"),
+            ("N", "49"),
+            ("K", "9"),
+            ("Z", "32"),
+            ("WG", "64"),
+            ("HELPERS", GEMM_HELPERS),
+            ("LINEAR_INDEX", LINEAR),
+        ],
+    ));
+}
+
+const POOL_GEOMETRY: [(&str, &str); 9] = [
+    ("WG", "64"),
+    ("TOTAL", "98"),
+    ("P", "49"),
+    ("PIN", "196"),
+    ("KK", "9"),
+    ("OUT_DIMS", "array<u32, 2>(7u, 7u)"),
+    ("IN_DIMS", "array<u32, 2>(14u, 14u)"),
+    ("KERNEL", "array<u32, 2>(3u, 3u)"),
+    ("STRIDES", "array<u32, 2>(2u, 2u)"),
+];
+
+#[test]
+fn pool_templates_validate() {
+    let mut max: Vec<(&str, &str)> = POOL_GEOMETRY.to_vec();
+    max.extend([
+        ("RANK", "2"),
+        ("PADS", "array<u32, 2>(1u, 1u)"),
+        ("DILATIONS", "array<u32, 2>(1u, 1u)"),
+        ("IN_STRIDES", "array<u32, 2>(14u, 1u)"),
+        ("INDEX_STRIDES", "array<u32, 2>(1u, 14u)"),
+        ("T", "f32"),
+        ("LOWEST", "bitcast<f32>(0xff800000u)"),
+        ("LINEAR_INDEX", LINEAR),
+        ("STORE_INDEX", "indices[t] = i32(plane * PIN + best_index);"),
+        (
+            "BINDINGS",
+            "@group(0) @binding(0) var<storage, read> x: array<f32>;\n\
+             @group(0) @binding(1) var<storage, read_write> y: array<f32>;\n\
+             @group(0) @binding(2) var<storage, read_write> indices: array<i32>;",
+        ),
+    ]);
+    validate(&fill(POOL_MAX, &max));
+    let mut avg: Vec<(&str, &str)> = POOL_GEOMETRY.to_vec();
+    avg.extend([
+        ("RANK", "2"),
+        ("PADS", "array<u32, 2>(1u, 1u)"),
+        ("PADDED_DIMS", "array<u32, 2>(16u, 16u)"),
+        ("DILATIONS", "array<u32, 2>(1u, 1u)"),
+        ("IN_STRIDES", "array<u32, 2>(14u, 1u)"),
+        ("COUNT_INCLUDE_PAD", "true"),
+        ("LINEAR_INDEX", LINEAR),
+        (
+            "BINDINGS",
+            "@group(0) @binding(0) var<storage, read> x: array<f32>;\n\
+             @group(0) @binding(1) var<storage, read_write> y: array<f32>;",
+        ),
+    ]);
+    validate(&fill(POOL_AVG, &avg));
+}
+
+#[test]
+fn resize_validates() {
+    validate(&fill(
+        RESIZE,
+        &[
+            (
+                "BINDINGS",
+                "@group(0) @binding(0) var<storage, read> x: array<f32>;\n\
+                 @group(0) @binding(1) var<storage, read_write> y: array<f32>;",
+            ),
+            ("WG", "64"),
+            ("TOTAL", "12"),
+            ("RANK", "2"),
+            ("OUT_DIMS", "array<u32, 2>(3u, 4u)"),
+            ("IN_STRIDES", "array<u32, 2>(2u, 1u)"),
+            ("EXTRAPOLATION", "0.0"),
+            (
+                "TABLES",
+                "const TAPS_1: u32 = 2u;\n\
+                 const IDX_1 = array<i32, 8>(0, 1, 0, 1, 0, 1, 1, 1);\n\
+                 const W_1 = array<f32, 8>(1.0, 0.0, 0.5, 0.5, 0.25, 0.75, 1.0, 0.0);",
+            ),
+            ("LINEAR_INDEX", LINEAR),
+            (
+                "BODY",
+                "    var acc = 0.0;\n\
+                 for (var j = 0u; j < TAPS_1; j++) {\n\
+                     let e = oc[1] * TAPS_1 + j;\n\
+                     acc += W_1[e] * x[oc[0] * IN_STRIDES[0] + u32(IDX_1[e])];\n\
+                 }\n\
+                 y[t] = acc;",
+            ),
+        ],
+    ));
+}
