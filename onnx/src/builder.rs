@@ -12,6 +12,25 @@ use std::rc::Rc;
 /// Largest value (in elements) evaluated at import time.
 const FOLD_LIMIT: usize = 1 << 16;
 
+/// Largest element count of any value kiln imports; also bounds every dim, and the
+/// product of a value's non-zero dims (so no product of its dims overflows).
+pub(crate) const MAX_ELEMENTS: usize = 1 << 40;
+
+/// Largest entry of a size-like attribute (strides, pads, kernel, dilations, ...).
+pub(crate) const MAX_ATTR: usize = 1 << 20;
+
+/// The element count of `dims` when the product of its non-zero dims is at most
+/// [`MAX_ELEMENTS`]; `None` otherwise.
+pub(crate) fn checked_numel(dims: &[usize]) -> Option<usize> {
+    let mut nonzero: usize = 1;
+    for &d in dims {
+        nonzero = nonzero
+            .checked_mul(d.max(1))
+            .filter(|&n| n <= MAX_ELEMENTS)?;
+    }
+    Some(if dims.contains(&0) { 0 } else { nonzero })
+}
+
 /// ONNX value names in scope → IR values.
 pub(crate) type Scope = HashMap<String, Handle<Value>>;
 
@@ -27,6 +46,9 @@ pub(crate) struct Importer<'m> {
     pub functions: HashMap<(String, String), &'m FunctionProto>,
     /// Opset versions of the model, by domain (`""` for ai.onnx).
     pub opsets: HashMap<String, i64>,
+    /// ONNX nodes lowered so far (inlined function bodies and unrolled loop
+    /// iterations counted each time).
+    pub lowered: usize,
 }
 
 impl<'m> Importer<'m> {
@@ -37,6 +59,7 @@ impl<'m> Importer<'m> {
             saturated: Vec::new(),
             functions: HashMap::new(),
             opsets: HashMap::new(),
+            lowered: 0,
         }
     }
 
@@ -82,6 +105,19 @@ impl<'m> Importer<'m> {
         name: &str,
     ) -> Result<Vec<Handle<Value>>, kiln_ir::NodeError> {
         let outs = self.graph.add_node(op.clone(), inputs, num_outputs, name)?;
+        if let Some(&big) = outs
+            .iter()
+            .find(|&&v| checked_numel(self.graph.ty(v).shape.dims()).is_none())
+        {
+            return Err(kiln_ir::NodeError {
+                node: name.to_string(),
+                op: op.name(),
+                reason: format!(
+                    "result {} is too large (kiln imports values of at most 2^40 elements)",
+                    self.graph.ty(big)
+                ),
+            });
+        }
         let mut knowns = Vec::new();
         let shape_op = matches!(op, Op::Shape { .. });
         for &v in inputs {
@@ -261,7 +297,7 @@ impl Cx<'_, '_> {
     pub(crate) fn axis(&self, axis: i64, rank: usize) -> Result<usize, ImportError> {
         let r = rank as i64;
         let a = if axis < 0 { axis + r } else { axis };
-        if a < 0 || a >= r.max(1) {
+        if a < 0 || a >= r {
             return Err(self.err(format!("axis {axis} is out of range for rank {rank}")));
         }
         Ok(a as usize)
@@ -403,14 +439,21 @@ impl Cx<'_, '_> {
         }
     }
 
-    /// Non-negative ints attribute as usize.
+    /// Non-negative, size-like ints attribute as usize (entries at most [`MAX_ATTR`]).
     pub(crate) fn attr_usizes(&self, name: &str) -> Result<Option<Vec<usize>>, ImportError> {
         match self.attr_ints(name)? {
             Some(v) => v
                 .iter()
                 .map(|&x| {
-                    usize::try_from(x)
-                        .map_err(|_| self.err(format!("attribute '{name}' has negative entry {x}")))
+                    let u = usize::try_from(x).map_err(|_| {
+                        self.err(format!("attribute '{name}' has negative entry {x}"))
+                    })?;
+                    if u > MAX_ATTR {
+                        return Err(self.err(format!(
+                            "attribute '{name}' entry {x} is too large (at most {MAX_ATTR})"
+                        )));
+                    }
+                    Ok(u)
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),

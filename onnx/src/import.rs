@@ -1,19 +1,23 @@
 //! The import driver: initializers, graph inputs (dims bound, shape-like inputs
 //! specialised), nodes in order (registry lookup or function inlining), outputs.
 
-use crate::builder::{Cx, Importer, Scope};
+use crate::builder::{checked_numel, Cx, Importer, Scope};
 use crate::error::ImportError;
 use crate::model::{tensor_type, Dim, Model};
 use crate::proto::{
     data_type, AttributeProto, FunctionProto, GraphProto, NodeProto, ValueInfoProto,
 };
 use crate::tensor_proto::{self, ir_dtype, Decoded};
-use crate::{ops, specialise};
-use kiln_ir::{Graph, Tensor, TensorType};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use crate::{control, ops, specialise};
+use kiln_ir::{Graph, Handle, Tensor, TensorType, Value};
+use std::collections::{BTreeMap, HashMap};
 
 /// The newest ai.onnx opset kiln knows.
 pub const MAX_OPSET: i64 = 28;
+
+/// The most ONNX nodes import lowers, counting each inlined function body and each
+/// unrolled loop iteration again.
+const MAX_LOWERED_NODES: usize = 1 << 21;
 
 /// How to bind a model's free parameters at import.
 #[derive(Clone, Debug, Default)]
@@ -94,7 +98,8 @@ fn add_inputs(
         .iter()
         .filter(|v| !scope.contains_key(&v.name))
         .collect();
-    let needed = specialise::needed_values(&g.node, opset, &imp.functions, HashSet::new(), 0);
+    check_option_names(&inputs, opts)?;
+    let needed = specialise::needed_values(&g.node, opset, &imp.functions);
     let mut symbols: HashMap<String, usize> = HashMap::new();
     for vi in &inputs {
         let given = opts
@@ -131,20 +136,46 @@ fn add_inputs(
             Some(dims) => check_given_dims(name, declared.as_deref(), dims)?,
             None => bind_dims(name, declared.as_deref(), &symbols)?,
         };
+        if checked_numel(&dims).is_none() {
+            return Err(err(format!(
+                "dims {dims:?} are too large (kiln imports values of at most 2^40 elements)"
+            )));
+        }
         let ty = TensorType::new(dtype, dims);
+        if let Some(t) = given_value {
+            if t.ty() != ty {
+                return Err(err(format!(
+                    "given value is {} but the model declares {ty}",
+                    t.ty()
+                )));
+            }
+        }
         let v = match given_value {
             Some(t) if needed.contains(name) => {
-                if t.ty() != ty {
-                    return Err(err(format!(
-                        "given value is {} but the model declares {ty}",
-                        t.ty()
-                    )));
-                }
                 imp.graph.add_const(Some(name.to_string()), t.clone())
             }
             _ => imp.graph.add_input(name, ty, i64),
         };
         scope.insert(name.to_string(), v);
+    }
+    Ok(())
+}
+
+/// Fails when [`ImportOptions`] name something that is not a model input.
+fn check_option_names(inputs: &[&ValueInfoProto], opts: &ImportOptions) -> Result<(), ImportError> {
+    let names: Vec<&str> = inputs.iter().map(|v| v.name.as_str()).collect();
+    let given = opts
+        .shapes
+        .keys()
+        .map(|n| ("--shape", n))
+        .chain(opts.values.keys().map(|n| ("--input", n)));
+    for (flag, name) in given {
+        if !names.contains(&name.as_str()) {
+            return Err(ImportError::Model(format!(
+                "{flag} names '{name}', which is not an input of the model (inputs: {})",
+                names.join(", ")
+            )));
+        }
     }
     Ok(())
 }
@@ -155,6 +186,18 @@ fn check_given_dims(
     dims: &[usize],
 ) -> Result<Vec<usize>, ImportError> {
     if let Some(declared) = declared {
+        if declared.len() != dims.len() {
+            let want: Vec<String> = declared.iter().map(|d| d.to_string()).collect();
+            return Err(ImportError::Input {
+                input: name.to_string(),
+                reason: format!(
+                    "given dims {dims:?} have rank {} but the model declares rank {} ([{}])",
+                    dims.len(),
+                    declared.len(),
+                    want.join(", ")
+                ),
+            });
+        }
         let fixed_ok = declared
             .iter()
             .zip(dims)
@@ -207,6 +250,12 @@ pub(crate) fn lower_nodes(
     depth: usize,
 ) -> Result<(), ImportError> {
     for node in nodes {
+        imp.lowered += 1;
+        if imp.lowered > MAX_LOWERED_NODES {
+            return Err(ImportError::Model(format!(
+                "the model expands to more than {MAX_LOWERED_NODES} nodes (functions and unrolled loops included)"
+            )));
+        }
         let node_err = |reason: String| ImportError::Node {
             node: if node.name.is_empty() {
                 crate::error::display_name(node.output.first().map_or("", |s| s))
@@ -227,25 +276,29 @@ pub(crate) fn lower_nodes(
                 node.domain
             )));
         }
-        let lower = match node.op_type.as_str() {
-            "Loop" | "If" | "Scan" => return Err(node_err("control flow is not supported".into())),
-            op => ops::lookup(op).ok_or_else(|| node_err(format!("op '{op}' is not supported")))?,
-        };
-        let outs = {
-            let mut cx = Cx {
-                imp: &mut *imp,
-                scope,
-                node,
-                opset,
-            };
-            lower(&mut cx)?
+        let outs: Vec<Option<Handle<Value>>> = match node.op_type.as_str() {
+            "Loop" => control::unroll_loop(imp, scope, node, opset, depth)?,
+            op @ ("If" | "Scan") => return Err(node_err(control::unsupported(op))),
+            op => {
+                let lower = ops::lookup(op)
+                    .ok_or_else(|| node_err(format!("op '{op}' is not supported")))?;
+                let mut cx = Cx {
+                    imp: &mut *imp,
+                    scope,
+                    node,
+                    opset,
+                };
+                lower(&mut cx)?.into_iter().map(Some).collect()
+            }
         };
         for (i, name) in node.output.iter().enumerate() {
             if name.is_empty() {
                 continue;
             }
-            let v = *outs
+            let v = outs
                 .get(i)
+                .copied()
+                .flatten()
                 .ok_or_else(|| node_err(format!("result #{i} ('{name}') is not supported")))?;
             let value = &mut imp.graph.values[v];
             if value.name.is_none() {

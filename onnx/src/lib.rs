@@ -9,6 +9,7 @@
 //! as i32; values that do not fit are an error.
 
 mod builder;
+mod control;
 mod error;
 mod fold;
 mod import;

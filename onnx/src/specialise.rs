@@ -1,7 +1,7 @@
 //! Which ONNX values must be known at import: the shape-like operands of every node
 //! and, transitively, everything they are computed from.
 
-use crate::proto::{FunctionProto, NodeProto};
+use crate::proto::{FunctionProto, GraphProto, NodeProto};
 use std::collections::{HashMap, HashSet};
 
 /// Operand slots whose values decide a result shape (or otherwise must be static).
@@ -24,6 +24,7 @@ fn shape_slots(op: &str, opset: i64) -> &'static [usize] {
         "Range" => &[0, 1, 2],
         "ConstantOfShape" => &[0],
         "Dropout" if opset >= 12 => &[1, 2],
+        "Loop" => &[0, 1],
         _ => &[],
     }
 }
@@ -33,24 +34,41 @@ fn type_only(op: &str, slot: usize) -> bool {
     matches!((op, slot), ("Shape", 0) | ("Size", 0) | ("CastLike", 1))
 }
 
-/// The names of values in `nodes` whose contents must be known at import, given
-/// that the values in `seeds` (outputs of this body) must be.
+/// How many nodes (function bodies and loop bodies counted each time they are
+/// entered) the analysis walks before it stops entering bodies.
+const WALK_BUDGET: usize = 1 << 20;
+
+/// The names of values in graph `nodes` whose contents must be known at import.
 pub(crate) fn needed_values(
+    nodes: &[NodeProto],
+    opset: i64,
+    functions: &HashMap<(String, String), &FunctionProto>,
+) -> HashSet<String> {
+    let mut budget = WALK_BUDGET;
+    needed_in(nodes, opset, functions, HashSet::new(), 0, &mut budget)
+}
+
+/// The names of values in `nodes` whose contents must be known at import, given
+/// that the values in `seeds` (outputs of this body) must be. Each node walked
+/// spends one unit of `budget`; with none left, bodies are no longer entered.
+fn needed_in(
     nodes: &[NodeProto],
     opset: i64,
     functions: &HashMap<(String, String), &FunctionProto>,
     seeds: HashSet<String>,
     depth: usize,
+    budget: &mut usize,
 ) -> HashSet<String> {
     let mut needed = seeds;
     for node in nodes.iter().rev() {
+        *budget = budget.saturating_sub(1);
         let outputs_needed = node
             .output
             .iter()
             .any(|o| !o.is_empty() && needed.contains(o));
         let func = functions.get(&(node.domain.clone(), node.op_type.clone()));
         let func_slots: HashSet<usize> = match func {
-            Some(f) if depth < 16 => {
+            Some(f) if depth < 16 && *budget > 0 => {
                 let seeds = f
                     .output
                     .iter()
@@ -63,7 +81,7 @@ pub(crate) fn needed_values(
                     .iter()
                     .find(|o| o.domain.is_empty() || o.domain == "ai.onnx");
                 let fopset = fopset.map_or(opset, |o| o.version);
-                let inner = needed_values(&f.node, fopset, functions, seeds, depth + 1);
+                let inner = needed_in(&f.node, fopset, functions, seeds, depth + 1, budget);
                 f.input
                     .iter()
                     .enumerate()
@@ -73,16 +91,94 @@ pub(crate) fn needed_values(
             }
             _ => HashSet::new(),
         };
+        let loop_slots = match crate::control::loop_body(node) {
+            Some(body) if node.op_type == "Loop" && depth < 16 && *budget > 0 => {
+                loop_needs(node, body, opset, functions, &mut needed, depth, budget)
+            }
+            _ => HashSet::new(),
+        };
         let slots = shape_slots(&node.op_type, opset);
         for (i, input) in node.input.iter().enumerate() {
             if input.is_empty() || type_only(&node.op_type, i) {
                 continue;
             }
-            let shape_like = slots.contains(&i) || func_slots.contains(&i);
+            let shape_like =
+                slots.contains(&i) || func_slots.contains(&i) || loop_slots.contains(&i);
             if shape_like || (outputs_needed && func.is_none()) {
                 needed.insert(input.clone());
             }
         }
     }
     needed
+}
+
+/// What a `Loop` (unrolled at import) needs known: its condition, the loop-carried
+/// values the body's condition (or a needed result) is computed from, and the
+/// outer-scope values the body reads for them. Adds the outer names to `needed` and
+/// returns the needed operand slots of the loop.
+fn loop_needs(
+    node: &NodeProto,
+    body: &GraphProto,
+    opset: i64,
+    functions: &HashMap<(String, String), &FunctionProto>,
+    needed: &mut HashSet<String>,
+    depth: usize,
+    budget: &mut usize,
+) -> HashSet<usize> {
+    let n_carried = node.input.len().saturating_sub(2);
+    let mut seeds: HashSet<String> = body
+        .output
+        .first()
+        .map(|o| o.name.clone())
+        .into_iter()
+        .collect();
+    for (j, out) in node.output.iter().enumerate() {
+        if !out.is_empty() && needed.contains(out) {
+            seeds.extend(body.output.get(1 + j).map(|o| o.name.clone()));
+        }
+    }
+    let carried_input = |k: usize| body.input.get(2 + k).map(|v| v.name.as_str());
+    let mut inner;
+    loop {
+        inner = needed_in(
+            &body.node,
+            opset,
+            functions,
+            seeds.clone(),
+            depth + 1,
+            budget,
+        );
+        let mut changed = false;
+        for k in 0..n_carried {
+            if carried_input(k).is_some_and(|n| inner.contains(n)) {
+                if let Some(o) = body.output.get(1 + k) {
+                    changed |= seeds.insert(o.name.clone());
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let local: HashSet<&str> = body
+        .input
+        .iter()
+        .map(|v| v.name.as_str())
+        .chain(body.initializer.iter().map(|t| t.name.as_str()))
+        .chain(
+            body.node
+                .iter()
+                .flat_map(|n| n.output.iter().map(String::as_str)),
+        )
+        .collect();
+    needed.extend(
+        inner
+            .iter()
+            .filter(|n| !local.contains(n.as_str()))
+            .cloned(),
+    );
+    (0..n_carried)
+        .filter(|&k| carried_input(k).is_some_and(|n| inner.contains(n)))
+        .map(|k| 2 + k)
+        .collect()
 }

@@ -67,10 +67,7 @@ pub(crate) fn decode(t: &TensorProto, dir: Option<&Path>) -> Result<Decoded, Imp
             usize::try_from(d).map_err(|_| err(format!("negative dimension {d} in {:?}", t.dims)))
         })
         .collect::<Result<Vec<usize>, _>>()?;
-    let numel = shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .filter(|&n| n <= (1usize << 40))
+    let numel = crate::builder::checked_numel(&shape)
         .ok_or_else(|| err(format!("dims {:?} are too large", t.dims)))?;
     if t.segment.is_some() {
         return Err(err("segmented tensors are not supported".into()));

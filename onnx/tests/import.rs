@@ -258,3 +258,178 @@ fn clip_without_bounds_and_dropout_mask() {
     assert_eq!(out[0].to_f64_vec(), vec![-5.0, 0.5, 1.0]);
     assert_eq!(*out[1].data(), Data::Bool(vec![true; 3]));
 }
+
+#[test]
+fn options_naming_no_input_or_the_wrong_rank_are_errors() {
+    let m = model(
+        vec![node("Add", &["a", "b"], &["y"], vec![])],
+        vec![
+            value_info("a", data_type::FLOAT, &[D::S("n"), D::N(2)]),
+            f32_input("b", &[2]),
+        ],
+        vec![f32_input("y", &[1, 2])],
+        vec![],
+        13,
+    );
+    let model = load(&m);
+    let mut opts = ImportOptions::default();
+    opts.shapes.insert("foo".into(), vec![1, 2]);
+    assert_eq!(
+        import(&model, &opts).unwrap_err().to_string(),
+        "--shape names 'foo', which is not an input of the model (inputs: a, b)"
+    );
+    let mut opts = ImportOptions::default();
+    opts.values.insert(
+        "bar".into(),
+        Tensor::from_f32(vec![2], vec![1.0, 2.0]).unwrap(),
+    );
+    assert_eq!(
+        import(&model, &opts).unwrap_err().to_string(),
+        "--input names 'bar', which is not an input of the model (inputs: a, b)"
+    );
+    let mut opts = ImportOptions::default();
+    opts.shapes.insert("a".into(), vec![3]);
+    assert_eq!(
+        import(&model, &opts).unwrap_err().to_string(),
+        "input 'a': given dims [3] have rank 1 but the model declares rank 2 ([n, 2])"
+    );
+    let mut opts = ImportOptions::default();
+    opts.values
+        .insert("b".into(), Tensor::from_i32(vec![2], vec![1, 2]).unwrap());
+    assert_eq!(
+        import(&model, &opts).unwrap_err().to_string(),
+        "input 'b': given value is i32[2] but the model declares f32[2]"
+    );
+    let mut opts = ImportOptions::default();
+    opts.shapes.insert("a".into(), vec![3, 2]);
+    let g = import(&model, &opts).unwrap();
+    assert_eq!(g.ty(g.outputs[0].value).shape.dims(), &[3, 2]);
+}
+
+#[test]
+fn huge_constant_of_shape_is_a_splat_and_beyond_the_limit_an_error() {
+    let build = |dims: &[i64]| {
+        model(
+            vec![node("ConstantOfShape", &["shape"], &["y"], vec![])],
+            vec![],
+            vec![f32_input("y", dims)],
+            vec![i64_tensor("shape", &[dims.len() as i64], dims)],
+            13,
+        )
+    };
+    let g = import(
+        &load(&build(&[1_000_000, 1_000_000])),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let t = g.constant(g.outputs[0].value).unwrap();
+    assert!(t.is_splat());
+    assert_eq!(t.numel(), 1_000_000_000_000);
+    let err = import(
+        &load(&build(&[1 << 30, 1 << 30, 4])),
+        &ImportOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "node 'ConstantOfShape_node' (ConstantOfShape): shape [1073741824, 1073741824, 4] is too large (kiln imports values of at most 2^40 elements)"
+    );
+    // Dims whose product overflows usize, with a zero among them.
+    let err = import(
+        &load(&build(&[0, i64::MAX, i64::MAX])),
+        &ImportOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.ends_with("is too large (kiln imports values of at most 2^40 elements)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn hostile_attributes_are_errors() {
+    let conv = |strides: &[i64]| {
+        model(
+            vec![node(
+                "Conv",
+                &["x", "w"],
+                &["y"],
+                vec![attr_ints("strides", strides)],
+            )],
+            vec![f32_input("x", &[1, 1, 4, 4])],
+            vec![f32_input("y", &[1, 1, 2, 2])],
+            vec![f32_tensor("w", &[1, 1, 3, 3], &[0.5; 9])],
+            13,
+        )
+    };
+    let err = import(&load(&conv(&[i64::MAX, 1])), &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "node 'Conv_node' (Conv): attribute 'strides' entry 9223372036854775807 is too large (at most 1048576)"
+    );
+    let squeeze = model(
+        vec![node("Squeeze", &["x", "axes"], &["y"], vec![])],
+        vec![f32_input("x", &[])],
+        vec![f32_input("y", &[])],
+        vec![i64_tensor("axes", &[1], &[0])],
+        13,
+    );
+    let err = import(&load(&squeeze), &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "node 'Squeeze_node' (Squeeze): axis 0 is out of range for rank 0"
+    );
+}
+
+#[test]
+fn exponential_function_expansion_is_bounded() {
+    // f0 calls f1 twice, f1 calls f2 twice, ...: 2^30 leaf calls if inlined fully.
+    let call = |f: usize, a: &str, out: &str| {
+        let mut n = node(&format!("f{f}"), &[a], &[out], vec![]);
+        n.domain = "custom".into();
+        n
+    };
+    let mut m = model(
+        vec![call(0, "x", "y")],
+        vec![f32_input("x", &[2])],
+        vec![f32_input("y", &[2])],
+        vec![],
+        13,
+    );
+    for f in 0..30 {
+        let body = if f == 29 {
+            vec![node("Relu", &["a"], &["out"], vec![])]
+        } else {
+            vec![call(f + 1, "a", "t"), call(f + 1, "t", "out")]
+        };
+        m.functions.push(FunctionProto {
+            name: format!("f{f}"),
+            domain: "custom".into(),
+            input: vec!["a".into()],
+            output: vec!["out".into()],
+            node: body,
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: 13,
+            }],
+            ..Default::default()
+        });
+    }
+    m.opset_import.push(OperatorSetIdProto {
+        domain: "custom".into(),
+        version: 1,
+    });
+    let err = import(&load(&m), &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "the model expands to more than 2097152 nodes (functions and unrolled loops included)"
+    );
+}

@@ -120,7 +120,7 @@ fn core_models_import() {
 }
 
 /// Models of `node-core.txt` that must import with correctly typed outputs.
-const IMPORT_FLOOR: usize = 681;
+const IMPORT_FLOOR: usize = 684;
 
 /// Runs each imported model on the reference interpreter and compares with the
 /// expected outputs (ONNX tolerances). Diagnostic: prints failures, asserts a floor.

@@ -1,6 +1,9 @@
 //! Ops whose results are constants at import: Constant, ConstantOfShape, Range.
 
-use crate::builder::Cx;
+use crate::builder::{checked_numel, Cx};
+
+/// The most elements a Range may produce (it becomes a constant).
+const MAX_RANGE: usize = 1 << 24;
 use crate::error::ImportError;
 use crate::known::{round_float, KData, Known};
 use crate::tensor_proto::{self, Decoded};
@@ -47,6 +50,11 @@ pub(super) fn constant_of_shape(cx: &mut Cx) -> Outs {
             usize::try_from(d).map_err(|_| cx.err(format!("shape {shape:?} has a negative dim")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if checked_numel(&shape).is_none() {
+        return Err(cx.err(format!(
+            "shape {shape:?} is too large (kiln imports values of at most 2^40 elements)"
+        )));
+    }
     let value = match cx.attr("value").and_then(|a| a.t.as_ref()) {
         Some(t) => tensor_proto::decode(t, None)?.into_tensor(&t.name)?,
         None => Tensor::scalar(Data::F32(vec![0.0])).map_err(|e| cx.err(e.to_string()))?,
@@ -79,7 +87,7 @@ pub(super) fn range(cx: &mut Cx) -> Outs {
             get(cx, 2, "delta")?,
         );
         let n = ((limit - start) / delta).ceil();
-        if !n.is_finite() || n > 1e8 {
+        if !n.is_finite() || n > MAX_RANGE as f64 {
             return Err(cx.err(format!(
                 "range({start}, {limit}, {delta}) has no finite length"
             )));
@@ -111,7 +119,7 @@ pub(super) fn range(cx: &mut Cx) -> Outs {
             (-span, -(delta as i128))
         };
         let n = (p + q - 1).div_euclid(q).max(0);
-        if n > 100_000_000 {
+        if n > MAX_RANGE as i128 {
             return Err(cx.err(format!("range({start}, {limit}, {delta}) is too long")));
         }
         let v = (0..n as i64)

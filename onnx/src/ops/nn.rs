@@ -2,7 +2,7 @@
 //! BatchNormalization, LayerNormalization, InstanceNormalization, LRN.
 
 use super::{resolve_pads, spatial_attr};
-use crate::builder::Cx;
+use crate::builder::{Cx, MAX_ATTR};
 use crate::error::ImportError;
 use kiln_ir::{BinaryOp, ConvAttrs, ConvTransposeAttrs, Handle, Op, ReduceOp, UnaryOp, Value};
 
@@ -70,6 +70,15 @@ fn spatial(
     Ok((xd[2..].to_vec(), kernel))
 }
 
+/// The `group` attribute (at least 1, at most [`MAX_ATTR`]).
+fn group(cx: &Cx) -> Result<usize, ImportError> {
+    let g = cx.attr_i("group", 1)?;
+    if g > MAX_ATTR as i64 {
+        return Err(cx.err(format!("attribute 'group' {g} is too large")));
+    }
+    Ok(g.max(1) as usize)
+}
+
 pub(super) fn conv(cx: &mut Cx) -> Outs {
     let (x, w) = (cx.input(0)?, cx.input(1)?);
     let (input, kernel) = spatial(cx, x, w)?;
@@ -82,7 +91,7 @@ pub(super) fn conv(cx: &mut Cx) -> Outs {
         .map(|(&k, &d)| (k.max(1) - 1) * d + 1)
         .collect();
     let pads = resolve_pads(cx, &input, &eff, &strides)?;
-    let group = cx.attr_i("group", 1)?.max(1) as usize;
+    let group = group(cx)?;
     let mut ins = vec![x, w];
     ins.extend(cx.opt_input(2)?);
     Ok(vec![cx.add(
@@ -169,7 +178,7 @@ pub(super) fn conv_transpose(cx: &mut Cx) -> Outs {
     } else {
         return Err(cx.err(format!("auto_pad '{auto_pad}' is not supported")));
     }
-    let group = cx.attr_i("group", 1)?.max(1) as usize;
+    let group = group(cx)?;
     let mut ins = vec![x, w];
     ins.extend(cx.opt_input(2)?);
     let attrs = ConvTransposeAttrs {

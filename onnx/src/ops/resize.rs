@@ -1,7 +1,7 @@
 //! Resize: attributes and the static roi/scales/sizes operands resolved to
 //! [`ResizeAttrs`] (full-rank sizes, scales and roi).
 
-use crate::builder::Cx;
+use crate::builder::{checked_numel, Cx, MAX_ELEMENTS};
 use crate::error::ImportError;
 use kiln_ir::{CoordTransform, Handle, NearestMode, Op, ResizeAttrs, ResizeMode, Value};
 
@@ -93,7 +93,11 @@ pub(super) fn resize(cx: &mut Cx) -> Outs {
             }
             let z = z
                 .iter()
-                .map(|&v| usize::try_from(v).map_err(|_| cx.err(format!("size {v} is negative"))))
+                .map(|&v| match usize::try_from(v) {
+                    Ok(u) if u <= MAX_ELEMENTS => Ok(u),
+                    Ok(_) => Err(cx.err(format!("size {v} is too large"))),
+                    Err(_) => Err(cx.err(format!("size {v} is negative"))),
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let mut scales = vec![1.0f32; r];
             let mut sizes = dims.clone();
@@ -134,6 +138,11 @@ pub(super) fn resize(cx: &mut Cx) -> Outs {
             full_roi[a] = roi[i] as f32;
             full_roi[r + a] = roi[n + i] as f32;
         }
+    }
+    if checked_numel(&out_sizes).is_none() {
+        return Err(cx.err(format!(
+            "result dims {out_sizes:?} are too large (kiln imports values of at most 2^40 elements)"
+        )));
     }
     let attrs = ResizeAttrs {
         mode,

@@ -2,15 +2,30 @@
 //! Concat, Split, Slice, Gather, Expand, Pad, Tile, DepthToSpace, SpaceToDepth,
 //! Shape and Size. Shape-deciding operands are read as static values.
 
-use crate::builder::Cx;
+use crate::builder::{checked_numel, Cx, MAX_ATTR, MAX_ELEMENTS};
 use crate::error::ImportError;
 use crate::known::Known;
 use kiln_ir::{DType, DepthToSpaceMode, Handle, Op, PadMode, Value};
 
 type Outs = Result<Vec<Handle<Value>>, ImportError>;
 
+/// A non-negative extent (at most [`MAX_ELEMENTS`]).
 fn to_usize(cx: &Cx, v: i64, what: &str) -> Result<usize, ImportError> {
-    usize::try_from(v).map_err(|_| cx.err(format!("{what} {v} must not be negative")))
+    let u = usize::try_from(v).map_err(|_| cx.err(format!("{what} {v} must not be negative")))?;
+    if u > MAX_ELEMENTS {
+        return Err(cx.err(format!("{what} {v} is too large")));
+    }
+    Ok(u)
+}
+
+/// Fails unless a result of `dims` stays within kiln's value size limit.
+fn check_size(cx: &Cx, dims: &[usize]) -> Result<(), ImportError> {
+    match checked_numel(dims) {
+        Some(_) => Ok(()),
+        None => Err(cx.err(format!(
+            "result dims {dims:?} are too large (kiln imports values of at most 2^40 elements)"
+        ))),
+    }
 }
 
 pub(super) fn reshape(cx: &mut Cx) -> Outs {
@@ -40,6 +55,7 @@ pub(super) fn reshape(cx: &mut Cx) -> Outs {
             t => out.push(to_usize(cx, t, "shape entry")?),
         }
     }
+    check_size(cx, &out)?;
     if let Some(i) = infer_at {
         let rest: usize = out.iter().product();
         if rest == 0 || !numel.is_multiple_of(rest) {
@@ -171,13 +187,16 @@ pub(super) fn split(cx: &mut Cx) -> Outs {
             .collect::<Result<_, _>>()?,
         _ => {
             let parts = if cx.opset >= 18 {
-                cx.attr_i("num_outputs", n_out as i64)? as usize
+                cx.attr_i("num_outputs", n_out as i64)?
             } else {
-                n_out
+                n_out as i64
             };
-            if parts == 0 {
-                return Err(cx.err("cannot split into zero parts"));
+            if parts <= 0 || parts > n_out.max(1) as i64 {
+                return Err(cx.err(format!(
+                    "cannot split into {parts} parts for {n_out} results"
+                )));
             }
+            let parts = parts as usize;
             let chunk = dim.div_ceil(parts);
             if cx.opset < 18 && !dim.is_multiple_of(parts) {
                 return Err(cx.err(format!(
@@ -308,6 +327,7 @@ pub(super) fn expand(cx: &mut Cx) -> Outs {
             _ => return Err(cx.err(format!("cannot expand {} to {shape:?}", cx.ty(x)))),
         };
     }
+    check_size(cx, &out)?;
     Ok(vec![cx.add(Op::Expand { shape: out }, &[x])?])
 }
 
@@ -358,6 +378,12 @@ pub(super) fn pad(cx: &mut Cx) -> Outs {
             2 * axes.len()
         )));
     }
+    if let Some(&p) = given
+        .iter()
+        .find(|p| p.unsigned_abs() > MAX_ELEMENTS as u64)
+    {
+        return Err(cx.err(format!("pad {p} is too large")));
+    }
     let mut pads = vec![0i64; 2 * rank];
     for (i, &a) in axes.iter().enumerate() {
         pads[a] = given[i];
@@ -377,12 +403,34 @@ pub(super) fn tile(cx: &mut Cx) -> Outs {
         .iter()
         .map(|&r| to_usize(cx, r, "repeat"))
         .collect::<Result<Vec<_>, _>>()?;
+    let dims = cx.dims(x);
+    if repeats.len() != dims.len() {
+        return Err(cx.err(format!("{} repeats for rank {}", repeats.len(), dims.len())));
+    }
+    let out = dims
+        .iter()
+        .zip(&repeats)
+        .map(|(&d, &r)| d.checked_mul(r).filter(|&n| n <= MAX_ELEMENTS))
+        .collect::<Option<Vec<usize>>>()
+        .ok_or_else(|| cx.err(format!("repeats {repeats:?} make {} too large", cx.ty(x))))?;
+    check_size(cx, &out)?;
     Ok(vec![cx.add(Op::Tile { repeats }, &[x])?])
+}
+
+/// The `blocksize` attribute: positive and at most [`MAX_ATTR`].
+fn block_size(cx: &Cx) -> Result<usize, ImportError> {
+    let b = cx.attr_i("blocksize", 0)?;
+    if b <= 0 || b > MAX_ATTR as i64 {
+        return Err(cx.err(format!(
+            "attribute 'blocksize' must be in 1..={MAX_ATTR}, got {b}"
+        )));
+    }
+    Ok(b as usize)
 }
 
 pub(super) fn depth_to_space(cx: &mut Cx) -> Outs {
     let x = cx.input(0)?;
-    let blocksize = to_usize(cx, cx.attr_i("blocksize", 0)?, "blocksize")?;
+    let blocksize = block_size(cx)?;
     let mode = match cx.attr_s("mode")?.as_deref().unwrap_or("DCR") {
         "DCR" => DepthToSpaceMode::Dcr,
         "CRD" => DepthToSpaceMode::Crd,
@@ -394,7 +442,12 @@ pub(super) fn depth_to_space(cx: &mut Cx) -> Outs {
 /// SpaceToDepth; the opset-28 `CRD` mode is lowered to reshape/transpose/reshape.
 pub(super) fn space_to_depth(cx: &mut Cx) -> Outs {
     let x = cx.input(0)?;
-    let b = to_usize(cx, cx.attr_i("blocksize", 0)?, "blocksize")?;
+    let b = block_size(cx)?;
+    if let [_, c, ..] = cx.dims(x)[..] {
+        if c.checked_mul(b * b).is_none_or(|n| n > MAX_ELEMENTS) {
+            return Err(cx.err(format!("blocksize {b} is too large for {}", cx.ty(x))));
+        }
+    }
     match cx.attr_s("mode")?.as_deref().unwrap_or("DCR") {
         "DCR" => Ok(vec![cx.add(Op::SpaceToDepth { blocksize: b }, &[x])?]),
         "CRD" => {

@@ -1,0 +1,304 @@
+//! Control flow at import: a `Loop` whose trip count and condition are known at
+//! import is unrolled (its body inlined once per iteration); `If` and `Scan` are
+//! rejected.
+
+use crate::builder::{Importer, Scope};
+use crate::error::{display_name, ImportError};
+use crate::import::lower_nodes;
+use crate::known::{KData, Known};
+use crate::model::{tensor_type, Dim};
+use crate::proto::{attr_type, GraphProto, NodeProto};
+use crate::tensor_proto::{self, ir_dtype, Decoded};
+use kiln_ir::{DType, Handle, Op, Value};
+use std::collections::HashSet;
+
+/// The most iterations a `Loop` is unrolled to.
+pub const MAX_UNROLL_ITERATIONS: usize = 4096;
+/// The most nodes unrolling one `Loop` (nested loops included) may add.
+pub const MAX_UNROLL_NODES: usize = 1 << 16;
+/// The most nodes a graph may grow to while loops are unrolled.
+const MAX_GRAPH_NODES: usize = 1 << 20;
+/// How deeply loops (and functions) may nest.
+const MAX_DEPTH: usize = 32;
+
+/// The `body` graph attribute of a `Loop` (or `None` when it has none).
+pub(crate) fn loop_body(node: &NodeProto) -> Option<&GraphProto> {
+    node.attribute
+        .iter()
+        .find(|a| a.name == "body" && (a.r#type == 0 || a.r#type == attr_type::GRAPH))
+        .and_then(|a| a.g.as_ref())
+}
+
+/// The error for `If`, `Scan` and other control flow kiln does not import.
+pub(crate) fn unsupported(op: &str) -> String {
+    format!("control flow op '{op}' is not supported (kiln imports static graphs; only a Loop with a trip count known at import is unrolled)")
+}
+
+/// Unrolls `Loop` node `node`: the value of each of its results (`None` for results
+/// the model leaves unnamed), in order: final loop-carried values, then scan outputs.
+pub(crate) fn unroll_loop(
+    imp: &mut Importer,
+    scope: &Scope,
+    node: &NodeProto,
+    opset: i64,
+    depth: usize,
+) -> Result<Vec<Option<Handle<Value>>>, ImportError> {
+    let node_name = display_name(if node.name.is_empty() {
+        node.output.first().map_or("", String::as_str)
+    } else {
+        &node.name
+    });
+    let err = |reason: String| ImportError::Node {
+        node: node_name.clone(),
+        op: node.op_type.clone(),
+        reason,
+    };
+    if depth >= MAX_DEPTH {
+        return Err(err("loops and functions nest too deeply".into()));
+    }
+    let body =
+        loop_body(node).ok_or_else(|| err("attribute 'body' (a graph) is required".into()))?;
+    let n_carried = node.input.len().saturating_sub(2);
+    if body.input.len() != n_carried + 2 {
+        return Err(err(format!(
+            "the body takes {} inputs but the loop passes {} (iteration number, condition and {n_carried} loop-carried values)",
+            body.input.len(),
+            n_carried + 2
+        )));
+    }
+    let n_scan = body.output.len().checked_sub(1 + n_carried).ok_or_else(|| {
+        err(format!(
+            "the body has {} outputs but needs at least {} (condition and {n_carried} loop-carried values)",
+            body.output.len(),
+            1 + n_carried
+        ))
+    })?;
+    if node.output.len() > n_carried + n_scan {
+        return Err(err(format!(
+            "the loop has {} results but its body defines {}",
+            node.output.len(),
+            n_carried + n_scan
+        )));
+    }
+    let operand =
+        |i: usize| -> Result<Option<Handle<Value>>, ImportError> {
+            match node.input.get(i).filter(|n| !n.is_empty()) {
+                None => Ok(None),
+                Some(name) => scope.get(name).copied().map(Some).ok_or_else(|| {
+                    err(format!("operand '{name}' is not defined before this node"))
+                }),
+            }
+        };
+    let trip = match operand(0)? {
+        None => None,
+        Some(v) => Some(scalar_int(imp, v).ok_or_else(|| {
+            err(format!(
+                "trip count '{}' is not known at import; kiln unrolls loops, so it must be a constant, computed from constants and shapes, or a specialised input (pass its value with --input)",
+                node.input[0]
+            ))
+        })?),
+    };
+    let cond_in = operand(1)?;
+    let mut cond = match cond_in {
+        None => true,
+        Some(v) => {
+            scalar_int(imp, v).ok_or_else(|| {
+                err(format!(
+                    "condition '{}' is not known at import; kiln unrolls loops, so it must be a constant or computed from constants and shapes",
+                    node.input[1]
+                ))
+            })? != 0
+        }
+    };
+    if trip.is_none() && cond_in.is_none() {
+        return Err(err(
+            "has neither a trip count nor a condition (it never ends)".into(),
+        ));
+    }
+    let trip = trip.map(|m| m.max(0) as u64);
+    if cond_in.is_none() && trip.is_some_and(|m| m > MAX_UNROLL_ITERATIONS as u64) {
+        return Err(err(format!(
+            "trip count {} too large to unroll (at most {MAX_UNROLL_ITERATIONS} iterations)",
+            trip.unwrap_or(0)
+        )));
+    }
+    let mut carried = (0..n_carried)
+        .map(|k| {
+            operand(2 + k)?
+                .ok_or_else(|| err(format!("loop-carried value #{k} has no initial value")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut cond_value = match cond_in {
+        Some(v) => v,
+        None => imp.add_known(None, Known::new(DType::Bool, vec![], KData::Int(vec![1])))?,
+    };
+
+    // The scope of the body: the outer scope, its initializers, then per iteration
+    // its inputs and node results (restored to the base before the next iteration).
+    let mut inner = scope.clone();
+    for t in &body.initializer {
+        let v = match tensor_proto::decode(t, None)? {
+            Decoded::Ir(tensor) => imp.graph.add_const(Some(t.name.clone()), tensor),
+            Decoded::I64(k) => imp.add_known(Some(t.name.clone()), k)?,
+        };
+        inner.insert(t.name.clone(), v);
+    }
+    let base = inner.clone();
+    let defined: HashSet<&str> = body
+        .input
+        .iter()
+        .map(|v| v.name.as_str())
+        .chain(
+            body.node
+                .iter()
+                .flat_map(|n| n.output.iter().map(String::as_str)),
+        )
+        .collect();
+
+    let start_nodes = imp.graph.nodes.len();
+    let mut scans: Vec<Vec<Handle<Value>>> = vec![Vec::new(); n_scan];
+    let scan_used = |j: usize| {
+        node.output
+            .get(n_carried + j)
+            .is_some_and(|n| !n.is_empty())
+    };
+    let mut i: u64 = 0;
+    while trip.is_none_or(|m| i < m) && cond {
+        if i >= MAX_UNROLL_ITERATIONS as u64 {
+            return Err(err(match trip {
+                Some(m) => format!("trip count {m} too large to unroll (the condition is still true after {MAX_UNROLL_ITERATIONS} iterations)"),
+                None => format!("the condition is still true after {MAX_UNROLL_ITERATIONS} iterations; too many to unroll"),
+            }));
+        }
+        for name in &defined {
+            match base.get(*name) {
+                Some(&v) => inner.insert(name.to_string(), v),
+                None => inner.remove(*name),
+            };
+        }
+        let iter_value = imp.add_known(
+            None,
+            Known::new(DType::I32, vec![], KData::Int(vec![i as i64])),
+        )?;
+        let bindings = [iter_value, cond_value]
+            .into_iter()
+            .chain(carried.iter().copied());
+        for (vi, v) in body.input.iter().zip(bindings) {
+            if !vi.name.is_empty() {
+                inner.insert(vi.name.clone(), v);
+            }
+        }
+        lower_nodes(imp, &mut inner, &body.node, opset, depth + 1)?;
+        let outs = body
+            .output
+            .iter()
+            .map(|o| {
+                inner.get(&o.name).copied().ok_or_else(|| {
+                    err(format!(
+                        "body output '{}' is not computed by the body",
+                        o.name
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if cond_in.is_some() {
+            cond_value = outs[0];
+            cond = scalar_int(imp, cond_value).ok_or_else(|| {
+                err(format!(
+                    "the condition '{}' the body computes is not known at import (it depends on input data); kiln unrolls only loops whose condition is known",
+                    body.output[0].name
+                ))
+            })? != 0;
+        }
+        carried.copy_from_slice(&outs[1..1 + n_carried]);
+        for (j, scan) in scans.iter_mut().enumerate() {
+            if scan_used(j) {
+                scan.push(outs[1 + n_carried + j]);
+            }
+        }
+        i += 1;
+        let added = imp.graph.nodes.len() - start_nodes;
+        if added > MAX_UNROLL_NODES || imp.graph.nodes.len() > MAX_GRAPH_NODES {
+            return Err(err(format!(
+                "unrolling adds too many nodes ({added} after {i} iterations; at most {MAX_UNROLL_NODES})"
+            )));
+        }
+    }
+
+    let mut results: Vec<Option<Handle<Value>>> = carried.into_iter().map(Some).collect();
+    for (j, per_iter) in scans.into_iter().enumerate() {
+        results.push(if scan_used(j) {
+            let decl = &body.output[1 + n_carried + j];
+            Some(stack(imp, &node_name, &per_iter, decl).map_err(err)?)
+        } else {
+            None
+        });
+    }
+    results.truncate(node.output.len());
+    Ok(results)
+}
+
+/// The single integer of a known scalar (or one-element) value.
+fn scalar_int(imp: &mut Importer, v: Handle<Value>) -> Option<i64> {
+    let k = imp.known_of(v)?;
+    match k.as_ints()? {
+        [x] => Some(*x),
+        _ => None,
+    }
+}
+
+/// A scan output: the per-iteration values stacked along a new leading axis. With no
+/// iterations it is an empty constant of the body output's declared element type.
+fn stack(
+    imp: &mut Importer,
+    node_name: &str,
+    per_iter: &[Handle<Value>],
+    decl: &crate::proto::ValueInfoProto,
+) -> Result<Handle<Value>, String> {
+    let node_err = |e: kiln_ir::NodeError| format!("{}: {}", e.op, e.reason);
+    if per_iter.is_empty() {
+        let declared = tensor_type(decl).and_then(|(elem, dims)| {
+            let (dtype, _) = ir_dtype(elem)?;
+            let dims = dims?
+                .iter()
+                .map(|d| match d {
+                    Dim::Fixed(v) => Some(*v),
+                    _ => None,
+                })
+                .collect::<Option<Vec<usize>>>()?;
+            Some((dtype, dims))
+        });
+        let (dtype, dims) = declared.ok_or_else(|| {
+            format!(
+                "the loop runs no iterations and scan output '{}' declares no static type",
+                decl.name
+            )
+        })?;
+        let mut shape = vec![0];
+        shape.extend(dims);
+        if crate::builder::checked_numel(&shape).is_none() {
+            return Err(format!(
+                "scan output '{}' declares too large dims",
+                decl.name
+            ));
+        }
+        let empty = Known::new(dtype, shape, KData::Int(vec![]));
+        return imp.add_known(None, empty).map_err(|e| e.to_string());
+    }
+    let mut rows = Vec::with_capacity(per_iter.len());
+    for &v in per_iter {
+        let mut dims = vec![1];
+        dims.extend_from_slice(imp.graph.ty(v).shape.dims());
+        let r = imp
+            .add_node(Op::Reshape { shape: dims }, &[v], Some(1), node_name)
+            .map_err(node_err)?;
+        rows.push(r[0]);
+    }
+    if rows.len() == 1 {
+        return Ok(rows[0]);
+    }
+    let c = imp
+        .add_node(Op::Concat { axis: 0 }, &rows, Some(1), node_name)
+        .map_err(node_err)?;
+    Ok(c[0])
+}

@@ -1,0 +1,268 @@
+//! Control flow at import: `Loop` unrolled (carried values, scan outputs, outer-scope
+//! reads, iteration numbers, computed conditions), and the errors for loops that
+//! cannot be unrolled and for `If`.
+
+mod common;
+
+use common::*;
+use kiln_ir::{interp, Tensor};
+use kiln_onnx::proto::{
+    attr_type, data_type, AttributeProto, GraphProto, ModelProto, NodeProto, ValueInfoProto,
+};
+use kiln_onnx::{import, ImportError, ImportOptions, Model};
+
+fn body_attr(body: GraphProto) -> AttributeProto {
+    AttributeProto {
+        name: "body".into(),
+        r#type: attr_type::GRAPH,
+        g: Some(body),
+        ..Default::default()
+    }
+}
+
+fn graph(
+    nodes: Vec<NodeProto>,
+    inputs: Vec<ValueInfoProto>,
+    outputs: Vec<ValueInfoProto>,
+) -> GraphProto {
+    GraphProto {
+        name: "body".into(),
+        node: nodes,
+        input: inputs,
+        output: outputs,
+        ..Default::default()
+    }
+}
+
+/// Body `(i, cond, acc) -> (cond, acc + step, (acc + step) * i)`; `step` is read
+/// from the outer scope.
+fn accumulate_body() -> GraphProto {
+    graph(
+        vec![
+            node("Identity", &["cond"], &["cond_out"], vec![]),
+            node("Add", &["acc", "step"], &["acc_out"], vec![]),
+            node("Cast", &["i"], &["i_f"], vec![attr_i("to", 1)]),
+            node("Mul", &["acc_out", "i_f"], &["scan"], vec![]),
+        ],
+        vec![
+            value_info("i", data_type::INT64, &[]),
+            value_info("cond", data_type::BOOL, &[]),
+            f32_input("acc", &[2]),
+        ],
+        vec![
+            value_info("cond_out", data_type::BOOL, &[]),
+            f32_input("acc_out", &[2]),
+            f32_input("scan", &[2]),
+        ],
+    )
+}
+
+/// `final, scans = Loop(m, "", x)` with the accumulate body and trip count `m`.
+fn accumulate_model(m: i64, cond: Option<bool>) -> ModelProto {
+    let mut inits = vec![
+        i64_tensor("m", &[], &[m]),
+        f32_tensor("step", &[2], &[1.0, 2.0]),
+    ];
+    let cond_name = match cond {
+        Some(c) => {
+            inits.push(bool_tensor("c", c));
+            "c"
+        }
+        None => "",
+    };
+    model(
+        vec![node(
+            "Loop",
+            &["m", cond_name, "x"],
+            &["final", "scans"],
+            vec![body_attr(accumulate_body())],
+        )],
+        vec![f32_input("x", &[2])],
+        vec![f32_input("final", &[2]), f32_input("scans", &[m.max(0), 2])],
+        inits,
+        13,
+    )
+}
+
+fn bool_tensor(name: &str, v: bool) -> kiln_onnx::proto::TensorProto {
+    kiln_onnx::proto::TensorProto {
+        name: name.into(),
+        data_type: data_type::BOOL,
+        int32_data: vec![v as i32],
+        ..Default::default()
+    }
+}
+
+fn import_model(m: &ModelProto) -> Result<kiln_ir::Graph, ImportError> {
+    import(
+        &Model::decode(&bytes(m)).unwrap(),
+        &ImportOptions::default(),
+    )
+}
+
+#[test]
+fn loop_with_carried_value_and_scan_output_is_unrolled() {
+    let g = import_model(&accumulate_model(3, None)).unwrap();
+    kiln_ir::verify::verify(&g).unwrap();
+    assert_eq!(g.ty(g.outputs[1].value).shape.dims(), &[3, 2]);
+    let x = Tensor::from_f32(vec![2], vec![0.5, -1.0]).unwrap();
+    let out = interp::run(&g, &[x]).unwrap();
+    // acc: [1.5, 1], [2.5, 3], [3.5, 5]; scan = acc * i.
+    assert_eq!(out[0].to_f64_vec(), vec![3.5, 5.0]);
+    assert_eq!(out[1].to_f64_vec(), vec![0.0, 0.0, 2.5, 3.0, 7.0, 10.0]);
+}
+
+#[test]
+fn loop_with_a_false_condition_or_no_iterations_passes_values_through() {
+    for m in [accumulate_model(3, Some(false)), accumulate_model(0, None)] {
+        let g = import_model(&m).unwrap();
+        assert_eq!(g.ty(g.outputs[1].value).shape.dims(), &[0, 2]);
+        let x = Tensor::from_f32(vec![2], vec![0.5, -1.0]).unwrap();
+        let out = interp::run(&g, &[x]).unwrap();
+        assert_eq!(out[0].to_f64_vec(), vec![0.5, -1.0]);
+        assert!(out[1].to_f64_vec().is_empty());
+    }
+}
+
+#[test]
+fn while_loop_runs_until_its_computed_condition_is_false() {
+    // M = INT64_MAX (as exporters write while loops); the body stops at i = 3 and
+    // doubles x each iteration; the scan output collects i.
+    let body = graph(
+        vec![
+            node("Less", &["i", "three"], &["cond_out"], vec![]),
+            node("Add", &["acc", "acc"], &["acc_out"], vec![]),
+            node("Identity", &["i"], &["i_out"], vec![]),
+        ],
+        vec![
+            value_info("i", data_type::INT64, &[]),
+            value_info("cond", data_type::BOOL, &[]),
+            f32_input("acc", &[2]),
+        ],
+        vec![
+            value_info("cond_out", data_type::BOOL, &[]),
+            f32_input("acc_out", &[2]),
+            value_info("i_out", data_type::INT64, &[]),
+        ],
+    );
+    let m = model(
+        vec![node(
+            "Loop",
+            &["m", "c", "x"],
+            &["final", "iters"],
+            vec![body_attr(body)],
+        )],
+        vec![f32_input("x", &[2])],
+        vec![
+            f32_input("final", &[2]),
+            value_info("iters", data_type::INT64, &[D::N(4)]),
+        ],
+        vec![
+            i64_tensor("m", &[], &[i64::MAX]),
+            bool_tensor("c", true),
+            i64_tensor("three", &[], &[3]),
+        ],
+        13,
+    );
+    let g = import_model(&m).unwrap();
+    let x = Tensor::from_f32(vec![2], vec![1.0, -0.25]).unwrap();
+    let out = interp::run(&g, &[x]).unwrap();
+    // Iterations i = 0..=3 run (the condition computed at i = 3 is false).
+    assert_eq!(out[0].to_f64_vec(), vec![16.0, -4.0]);
+    assert_eq!(out[1].to_f64_vec(), vec![0.0, 1.0, 2.0, 3.0]);
+    assert!(g.outputs[1].i64);
+}
+
+#[test]
+fn trip_count_given_as_input_value_is_specialised() {
+    let mut m = accumulate_model(2, None);
+    let graph = m.graph.as_mut().unwrap();
+    graph.initializer.retain(|t| t.name != "m");
+    graph.input.push(value_info("m", data_type::INT64, &[]));
+    let model = Model::decode(&bytes(&m)).unwrap();
+    let err = import(&model, &ImportOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "node 'Loop_node' (Loop): trip count 'm' is not known at import; kiln unrolls loops, so it must be a constant, computed from constants and shapes, or a specialised input (pass its value with --input)"
+    );
+    let mut opts = ImportOptions::default();
+    opts.values
+        .insert("m".into(), Tensor::from_i32(vec![], vec![2]).unwrap());
+    let g = import(&model, &opts).unwrap();
+    assert_eq!(g.inputs.len(), 1, "m is specialised away");
+    let x = Tensor::from_f32(vec![2], vec![0.0, 0.0]).unwrap();
+    let out = interp::run(&g, &[x]).unwrap();
+    assert_eq!(out[1].to_f64_vec(), vec![0.0, 0.0, 2.0, 4.0]);
+}
+
+#[test]
+fn loops_that_cannot_be_unrolled_are_errors_naming_the_node() {
+    let err = import_model(&accumulate_model(1_000_000, None)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "node 'Loop_node' (Loop): trip count 1000000 too large to unroll (at most 4096 iterations)"
+    );
+    // A condition that stays true past the iteration limit.
+    let err = import_model(&accumulate_model(1_000_000, Some(true))).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "node 'Loop_node' (Loop): trip count 1000000 too large to unroll (the condition is still true after 4096 iterations)"
+    );
+    // A condition computed from data.
+    let mut m = accumulate_model(3, Some(true));
+    let body = m.graph.as_mut().unwrap().node[0].attribute[0]
+        .g
+        .as_mut()
+        .unwrap();
+    body.node[0] = node("ReduceMax", &["acc"], &["r"], vec![attr_i("keepdims", 0)]);
+    body.node
+        .push(node("Greater", &["r", "zero"], &["cond_out"], vec![]));
+    m.graph
+        .as_mut()
+        .unwrap()
+        .initializer
+        .push(f32_tensor("zero", &[], &[0.0]));
+    let err = import_model(&m).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "node 'Loop_node' (Loop): the condition 'cond_out' the body computes is not known at import (it depends on input data); kiln unrolls only loops whose condition is known"
+    );
+}
+
+#[test]
+fn unrolling_is_bounded_by_a_node_budget() {
+    let mut m = accumulate_model(4000, None);
+    let body = m.graph.as_mut().unwrap().node[0].attribute[0]
+        .g
+        .as_mut()
+        .unwrap();
+    let mut prev = "acc_out".to_string();
+    for k in 0..16 {
+        let next = format!("copy{k}");
+        body.node.push(node("Identity", &[&prev], &[&next], vec![]));
+        prev = next;
+    }
+    body.output[1].name = prev;
+    let err = import_model(&m).unwrap_err().to_string();
+    assert!(
+        err.starts_with("node 'Loop_node' (Loop): unrolling adds too many nodes ("),
+        "{err}"
+    );
+    assert!(err.ends_with("; at most 65536)"), "{err}");
+}
+
+#[test]
+fn if_is_a_clean_unsupported_error() {
+    let m = model(
+        vec![node("If", &["c"], &["y"], vec![])],
+        vec![value_info("c", data_type::BOOL, &[])],
+        vec![f32_input("y", &[2])],
+        vec![],
+        13,
+    );
+    let err = import_model(&m).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "node 'If_node' (If): control flow op 'If' is not supported (kiln imports static graphs; only a Loop with a trip count known at import is unrolled)"
+    );
+}
