@@ -23,6 +23,39 @@ macro_rules! bail {
 /// The types of every result `op` defines (including optional ones, in order), given
 /// its operand types. Fails, never panics, when the operands do not fit the op.
 pub fn infer(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
+    for t in inputs {
+        if t.shape.checked_numel().is_none() {
+            bail!(
+                "operand shape {} has more elements than fit in memory",
+                t.shape
+            );
+        }
+    }
+    let results = infer_unchecked(op, inputs)?;
+    for t in &results {
+        if t.shape.checked_numel().is_none() {
+            bail!(
+                "result shape {} has more elements than fit in memory",
+                t.shape
+            );
+        }
+    }
+    Ok(results)
+}
+
+/// `a * b`, or an error on overflow.
+fn mul(a: usize, b: usize) -> Result<usize> {
+    a.checked_mul(b)
+        .ok_or_else(|| InferError(format!("{a} × {b} overflows")))
+}
+
+/// `a + b`, or an error on overflow.
+fn add(a: usize, b: usize) -> Result<usize> {
+    a.checked_add(b)
+        .ok_or_else(|| InferError(format!("{a} + {b} overflows")))
+}
+
+fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
     match op {
         Op::Unary(u) => {
             let [x] = operands::<1>(inputs)?;
@@ -126,7 +159,7 @@ pub fn infer(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
         Op::Reshape { shape } => {
             let [x] = operands::<1>(inputs)?;
             let to = Shape::new(shape.clone());
-            if to.numel() != x.shape.numel() {
+            if to.checked_numel() != Some(x.shape.numel()) {
                 bail!(
                     "cannot reshape {} ({} elements) to {to}",
                     x.shape,
@@ -206,15 +239,8 @@ pub fn infer(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             if repeats.len() != x.shape.rank() {
                 bail!("{} repeats for rank {}", repeats.len(), x.shape.rank());
             }
-            one(
-                x.dtype,
-                x.shape
-                    .0
-                    .iter()
-                    .zip(repeats)
-                    .map(|(d, r)| d * r)
-                    .collect::<Vec<_>>(),
-            )
+            let dims = x.shape.0.iter().zip(repeats).map(|(&d, &r)| mul(d, r));
+            one(x.dtype, dims.collect::<Result<Vec<_>>>()?)
         }
         Op::Resize(attrs) => resize(attrs, inputs),
         Op::DepthToSpace { blocksize: b, .. } => {
@@ -222,10 +248,11 @@ pub fn infer(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             let &[n, c, h, w] = x.shape.dims() else {
                 bail!("expected a rank-4 operand, got {}", x.shape)
             };
-            if *b == 0 || c % (b * b) != 0 {
+            let bb = mul(*b, *b)?;
+            if bb == 0 || c % bb != 0 {
                 bail!("channels {c} are not a multiple of blocksize² ({b}²)");
             }
-            one(x.dtype, vec![n, c / (b * b), h * b, w * b])
+            one(x.dtype, vec![n, c / bb, mul(h, *b)?, mul(w, *b)?])
         }
         Op::SpaceToDepth { blocksize: b } => {
             let [x] = operands::<1>(inputs)?;
@@ -235,7 +262,7 @@ pub fn infer(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             if *b == 0 || h % b != 0 || w % b != 0 {
                 bail!("spatial dims {h}x{w} are not multiples of blocksize {b}");
             }
-            one(x.dtype, vec![n, c * b * b, h / b, w / b])
+            one(x.dtype, vec![n, mul(c, mul(*b, *b)?)?, h / b, w / b])
         }
         Op::Shape { start, end } => {
             let [x] = operands::<1>(inputs)?;
@@ -283,8 +310,10 @@ pub fn window_out(
     pad_end: usize,
     ceil: bool,
 ) -> Option<usize> {
-    let span = dilation * (kernel.checked_sub(1)?) + 1;
-    let padded = input + pad_begin + pad_end;
+    let span = dilation
+        .checked_mul(kernel.checked_sub(1)?)?
+        .checked_add(1)?;
+    let padded = input.checked_add(pad_begin)?.checked_add(pad_end)?;
     if padded < span || stride == 0 {
         return None;
     }
@@ -547,11 +576,16 @@ fn conv_transpose(attrs: &ConvTransposeAttrs, inputs: &[&TensorType]) -> Result<
     }
     let mut dims = vec![x.shape.0[0], m];
     for i in 0..spatial {
-        let full = attrs.strides[i] * (x.shape.0[2 + i].saturating_sub(1))
-            + attrs.output_padding[i]
-            + (w.shape.0[2 + i].saturating_sub(1)) * attrs.dilations[i]
-            + 1;
-        let pads = attrs.pads[i] + attrs.pads[spatial + i];
+        let full = mul(attrs.strides[i], x.shape.0[2 + i].saturating_sub(1))
+            .and_then(|v| add(v, attrs.output_padding[i]))
+            .and_then(|v| {
+                add(
+                    v,
+                    mul(w.shape.0[2 + i].saturating_sub(1), attrs.dilations[i])?,
+                )
+            })
+            .and_then(|v| add(v, 1))?;
+        let pads = add(attrs.pads[i], attrs.pads[spatial + i])?;
         if pads >= full {
             bail!("pads {:?} leave no output", attrs.pads);
         }
@@ -667,7 +701,7 @@ fn concat(axis: usize, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
                 t.shape
             );
         }
-        dims[axis] += t.shape.0[axis];
+        dims[axis] = add(dims[axis], t.shape.0[axis])?;
     }
     one(first.dtype, dims)
 }
@@ -684,10 +718,10 @@ fn slice(
     }
     for a in 0..rank {
         let (start, step, len, dim) = (
-            starts[a] as i64,
-            steps[a],
-            lens[a] as i64,
-            x.shape.0[a] as i64,
+            starts[a] as i128,
+            steps[a] as i128,
+            lens[a] as i128,
+            x.shape.0[a] as i128,
         );
         if step == 0 {
             bail!("step on axis {a} is zero");
@@ -718,14 +752,17 @@ fn pad(mode: PadMode, pads: &[i64], inputs: &[&TensorType]) -> Result<Vec<Tensor
     }
     let mut dims = Vec::with_capacity(rank);
     for a in 0..rank {
-        let d = x.shape.0[a] as i64 + pads[a] + pads[rank + a];
+        let d = x.shape.0[a] as i128 + pads[a] as i128 + pads[rank + a] as i128;
         if d < 0 {
             bail!("pads {pads:?} crop axis {a} below zero");
         }
         if mode != PadMode::Constant && x.shape.0[a] == 0 && d > 0 {
             bail!("{mode:?} padding of an empty axis");
         }
-        dims.push(d as usize);
+        dims.push(
+            usize::try_from(d)
+                .map_err(|_| InferError(format!("pads {pads:?} overflow axis {a}")))?,
+        );
     }
     one(x.dtype, dims)
 }
@@ -871,5 +908,25 @@ mod tests {
             infer(&Op::Binary(BinaryOp::Add), &[&a]).unwrap_err().0,
             "expected 2 operands, got 1"
         );
+    }
+
+    #[test]
+    fn overflowing_shapes_are_errors_not_panics() {
+        let x = t(DType::F32, &[1 << 20, 2]);
+        let tile = Op::Tile {
+            repeats: vec![usize::MAX / 4, 1],
+        };
+        assert!(shape_of(&tile, std::slice::from_ref(&x)).is_err());
+        let reshape = Op::Reshape {
+            shape: vec![usize::MAX, 2, 2],
+        };
+        assert!(shape_of(&reshape, std::slice::from_ref(&x)).is_err());
+        let pad = Op::Pad {
+            mode: crate::PadMode::Constant,
+            pads: vec![i64::MAX, 0, i64::MAX, 0],
+        };
+        assert!(shape_of(&pad, std::slice::from_ref(&x)).is_err());
+        let huge = t(DType::F32, &[usize::MAX, 3]);
+        assert!(shape_of(&Op::Identity, &[huge]).is_err());
     }
 }

@@ -28,9 +28,15 @@ impl Shape {
         &self.0
     }
 
-    /// Number of elements (1 for a scalar).
+    /// Number of elements (1 for a scalar). Shapes in a verified graph never overflow;
+    /// use [`Shape::checked_numel`] on shapes from untrusted input.
     pub fn numel(&self) -> usize {
         self.0.iter().product()
+    }
+
+    /// Number of elements, or `None` when the product overflows `usize`.
+    pub fn checked_numel(&self) -> Option<usize> {
+        self.0.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
     }
 
     /// Row-major strides, in elements.
