@@ -38,3 +38,5 @@ pub const MOVEMENT_PAD: &str = include_str!("movement_pad.wgsl");
 pub const MOVEMENT_GATHER: &str = include_str!("movement_gather.wgsl");
 /// Writes baked-in constant words (the Shape op).
 pub const MOVEMENT_SHAPE: &str = include_str!("movement_shape.wgsl");
+#[cfg(test)]
+mod tests_elementwise;

@@ -1,9 +1,121 @@
-//! Lowering of elementwise ops to WGSL kernels.
+//! Lowering of elementwise ops (Unary, Binary with numpy broadcasting, Where, Cast)
+//! to one `elementwise.wgsl` kernel each: one invocation per result element.
 
-use super::{Lowered, NodeCtx};
+#[path = "elementwise_expr.rs"]
+pub(super) mod expr;
+#[path = "elementwise_index.rs"]
+pub(super) mod index;
+#[path = "elementwise_math.rs"]
+pub(super) mod math;
+
+use super::{grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
+use crate::plan::Access;
 use crate::CodegenError;
+use expr::Expr;
+use index::{offsets_code, storage, Affine, BindingSet};
+use kiln_ir::Op;
+
+/// Invocations per workgroup of the one-thread-per-element kernels.
+pub(super) const WG: u32 = 256;
 
 /// The kernels computing this node.
 pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
-    Err(ctx.error("the GPU backend has no kernel for this op yet"))
+    let node = ctx.node();
+    let out = ctx.result(0);
+    let n = out.shape.numel();
+    if n == 0 {
+        return Ok(Lowered::default());
+    }
+    let dtypes: Vec<_> = (0..node.inputs.len())
+        .map(|i| ctx.operand(i).dtype)
+        .collect();
+    let want = match &node.op {
+        Op::Unary(_) | Op::Cast { .. } => 1,
+        Op::Binary(_) => 2,
+        _ => 3,
+    };
+    if dtypes.len() != want {
+        return Err(ctx.error(format!("expected {want} operands, got {}", dtypes.len())));
+    }
+    let xs: Vec<String> = (0..want).map(|i| format!("x{i}")).collect();
+    let e: Expr = match &node.op {
+        Op::Unary(u) => expr::unary(*u, dtypes[0], &xs[0]),
+        Op::Binary(b) => expr::binary(*b, dtypes[0], dtypes[1], &xs[0], &xs[1]),
+        // Where moves words: x and y are read as u32 whatever their dtype.
+        Op::Where => Ok(Expr {
+            code: format!("select({}, {}, {} != 0u)", xs[2], xs[1], xs[0]),
+            ..Expr::default()
+        }),
+        Op::Cast { to } => Ok(expr::cast(dtypes[0], *to, &xs[0])),
+        op => Err(format!("{} is not an elementwise op", op.name())),
+    }
+    .map_err(|reason| ctx.error(reason))?;
+    let word = |i: usize| {
+        if matches!(node.op, Op::Where) {
+            "u32"
+        } else {
+            storage(dtypes[i])
+        }
+    };
+    let dst_ty = if matches!(node.op, Op::Where) {
+        "u32"
+    } else {
+        storage(out.dtype)
+    };
+
+    let dims = out.shape.dims();
+    let mut set = BindingSet::new();
+    let names: Vec<String> = (0..want)
+        .map(|i| set.operand(i, &node.inputs, word(i)))
+        .collect();
+    let dst = set.add(Slot::Result(0), Access::ReadWrite, dst_ty);
+    let affines: Vec<Affine> = (0..want)
+        .map(|i| Affine::broadcast(ctx.operand(i).shape.dims(), dims))
+        .collect();
+    let mut maps: Vec<(String, &Affine)> = Vec::new();
+    let mut loads = String::new();
+    for (i, a) in affines.iter().enumerate() {
+        let off = if a.is_identity(dims) {
+            "i".to_string()
+        } else {
+            maps.push((format!("o{i}"), a));
+            format!("o{i}")
+        };
+        loads.push_str(&format!("    let {} = {}[{off}];\n", xs[i], names[i]));
+    }
+    let map_refs: Vec<(&str, &Affine)> = maps.iter().map(|(n, a)| (n.as_str(), *a)).collect();
+    let offsets = if map_refs.is_empty() {
+        String::new()
+    } else {
+        offsets_code("i", dims, &map_refs, "")
+    };
+    let wg = WG.min(ctx.limits.max_compute_invocations_per_workgroup);
+    let wgsl = render(
+        kiln_shaders::ELEMENTWISE,
+        &[
+            ("BINDINGS", set.decls()),
+            ("WG", wg.to_string()),
+            ("N", n.to_string()),
+            ("HELPERS", math::helpers(&e.helpers)?),
+            ("INDEX", LINEAR_INDEX.to_string()),
+            ("OFFSETS", format!("{offsets}{loads}")),
+            ("DST", dst),
+            ("EXPR", e.code),
+        ],
+    )?;
+    Ok(Lowered {
+        kernels: vec![KernelSrc {
+            name: node.op.name().to_string(),
+            wgsl,
+            entry_point: "main".into(),
+            workgroup_size: [wg, 1, 1],
+            workgroups: grid_1d(n, wg, ctx.limits)?,
+            bindings: set.bindings,
+        }],
+        scratch_bytes: Vec::new(),
+    })
 }
+
+#[cfg(test)]
+#[path = "elementwise_tests.rs"]
+pub(super) mod tests;

@@ -1,9 +1,210 @@
-//! Lowering of reduce ops to WGSL kernels.
+//! Lowering of reductions: Reduce (every kind, any axes, keepdims) as a row reduction
+//! (`reduce.wgsl`: one row per result element, lanes of a workgroup sharing a row);
+//! ArgReduce, Softmax and LogSoftmax live in `reduce_axis.rs`.
 
-use super::{Lowered, NodeCtx};
+#[path = "reduce_axis.rs"]
+mod axis;
+
+use super::elementwise::expr::{from_f32, saturate};
+use super::elementwise::index::{offset_fn, storage, Affine, BindingSet};
+use super::elementwise::math::helpers;
+use super::{grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot};
+use crate::plan::Access;
 use crate::CodegenError;
+use kiln_ir::{DType, Op, ReduceOp};
+use std::collections::BTreeSet;
+
+/// Invocations per workgroup of the row kernels (reductions, softmax, row norms).
+pub(super) const ROW_WG: u32 = 256;
 
 /// The kernels computing this node.
 pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
-    Err(ctx.error("the GPU backend has no kernel for this op yet"))
+    let kernels = match &ctx.node().op {
+        Op::Reduce { op, axes, .. } => reduce(ctx, *op, axes)?,
+        Op::ArgReduce {
+            op,
+            axis,
+            select_last_index,
+            ..
+        } => axis::arg_reduce(ctx, *op, *axis, *select_last_index)?,
+        Op::Softmax { axis } => axis::softmax(ctx, *axis, false)?,
+        Op::LogSoftmax { axis } => axis::softmax(ctx, *axis, true)?,
+        op => return Err(ctx.error(format!("{} is not a reduction", op.name()))),
+    };
+    Ok(Lowered {
+        kernels,
+        scratch_bytes: Vec::new(),
+    })
 }
+
+/// Lanes sharing one row of `count` elements: a power of two, at most the workgroup.
+pub(super) fn lanes_per_row(count: usize, wg: u32) -> u32 {
+    (count.max(1).next_power_of_two() as u32).min(wg)
+}
+
+/// The dispatch of `rows` rows with `tpr` lanes each in workgroups of `wg` invocations.
+pub(super) fn row_grid(
+    ctx: &NodeCtx<'_>,
+    rows: usize,
+    tpr: u32,
+    wg: u32,
+) -> Result<[u32; 3], CodegenError> {
+    let groups = rows.div_ceil((wg / tpr) as usize);
+    grid_1d(groups * wg as usize, wg, ctx.limits)
+}
+
+/// The row workgroup size under the device limits (a power of two).
+pub(super) fn row_wg(ctx: &NodeCtx<'_>) -> u32 {
+    let m = ROW_WG
+        .min(ctx.limits.max_compute_invocations_per_workgroup)
+        .max(1);
+    1 << (31 - m.leading_zeros())
+}
+
+/// WGSL of the identity of `op` on `dtype` (what an empty reduction gives).
+fn identity(op: ReduceOp, dtype: DType) -> &'static str {
+    use DType::*;
+    match (op, dtype) {
+        (ReduceOp::Max, F32 | F16) => "bitcast<f32>(0xff800000u)",
+        (ReduceOp::Min, F32 | F16) => "bitcast<f32>(0x7f800000u)",
+        (ReduceOp::Max, I32) => "(-2147483647 - 1)",
+        (ReduceOp::Max, I8) => "-128",
+        (ReduceOp::Max, U32 | U8 | Bool) => "0u",
+        (ReduceOp::Min, I32) => "2147483647",
+        (ReduceOp::Min, I8) => "127",
+        (ReduceOp::Min, U32) => "4294967295u",
+        (ReduceOp::Min, U8) => "255u",
+        (ReduceOp::Min, Bool) => "1u",
+        (ReduceOp::Prod, F32 | F16) => "1.0",
+        (ReduceOp::Prod, I32 | I8) => "1",
+        (ReduceOp::Prod, _) => "1u",
+        (_, F32 | F16) => "0.0",
+        (_, I32 | I8) => "0",
+        (_, _) => "0u",
+    }
+}
+
+/// Reduce over `axes`: rows are the kept positions, elements the reduced ones.
+fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Vec<KernelSrc>, CodegenError> {
+    let x = ctx.operand(0);
+    let dims = x.shape.dims();
+    if let Some(a) = axes.iter().find(|&&a| a >= dims.len()) {
+        return Err(ctx.error(format!("axis {a} is out of range for rank {}", dims.len())));
+    }
+    let dtype = x.dtype;
+    if dtype == DType::Bool && !matches!(op, ReduceOp::Max | ReduceOp::Min) {
+        return Err(ctx.error(format!("{} needs numbers, got bool", op.name())));
+    }
+    let strides = Affine::contiguous(dims).strides;
+    let (mut kept, mut kept_s, mut red, mut red_s) = (vec![], vec![], vec![], vec![]);
+    for (a, &d) in dims.iter().enumerate() {
+        if axes.contains(&a) {
+            red.push(d);
+            red_s.push(strides[a]);
+        } else {
+            kept.push(d);
+            kept_s.push(strides[a]);
+        }
+    }
+    let rows: usize = kept.iter().product();
+    let count: usize = red.iter().product();
+    if rows == 0 {
+        return Ok(Vec::new());
+    }
+    let float = dtype.is_float();
+    let acc = storage(dtype);
+    let mut used: BTreeSet<&'static str> = BTreeSet::new();
+    let combine = match op {
+        ReduceOp::Max if float => {
+            used.insert("k_max");
+            "k_max(a, b)"
+        }
+        ReduceOp::Min if float => {
+            used.insert("k_min");
+            "k_min(a, b)"
+        }
+        ReduceOp::Max => "max(a, b)",
+        ReduceOp::Min => "min(a, b)",
+        ReduceOp::Prod => "a * b",
+        _ => "a + b",
+    };
+    let load = match op {
+        ReduceOp::L2 | ReduceOp::SumSquare => "x * x",
+        _ => "x",
+    };
+    let finish = match op {
+        ReduceOp::Mean if count == 0 => {
+            if float {
+                "bitcast<f32>(0x7fc00000u)".to_string()
+            } else {
+                identity(op, dtype).to_string()
+            }
+        }
+        ReduceOp::Mean if float => format!("r / {}.0", count),
+        ReduceOp::Mean => {
+            let n = if acc == "u32" {
+                format!("{count}u")
+            } else {
+                format!("{count}")
+            };
+            saturate(dtype, &format!("r / {n}"))
+        }
+        ReduceOp::L2 if float => "sqrt(r)".to_string(),
+        ReduceOp::L2 => {
+            let e = from_f32(dtype, "sqrt(f32(r))");
+            used.extend(e.helpers);
+            e.code
+        }
+        _ if float => "r".to_string(),
+        _ => saturate(dtype, "r"),
+    };
+    let wg = row_wg(ctx);
+    let tpr = lanes_per_row(count, wg);
+    let mut set = BindingSet::new();
+    let src = set.operand(0, &ctx.node().inputs, acc);
+    let dst = set.add(
+        Slot::Result(0),
+        Access::ReadWrite,
+        storage(ctx.result(0).dtype),
+    );
+    let row_map = Affine {
+        base: 0,
+        strides: kept_s,
+    };
+    let elem_map = Affine {
+        base: 0,
+        strides: red_s,
+    };
+    let wgsl = render(
+        kiln_shaders::REDUCE,
+        &[
+            ("BINDINGS", set.decls()),
+            ("WG", wg.to_string()),
+            ("TPR", tpr.to_string()),
+            ("ROWS", rows.to_string()),
+            ("COUNT", count.to_string()),
+            ("ACC", acc.to_string()),
+            ("HELPERS", helpers(&used)?),
+            ("ROW_BASE", offset_fn("row_base", &kept, &row_map)),
+            ("ELEM_OFF", offset_fn("elem_off", &red, &elem_map)),
+            ("COMBINE", combine.to_string()),
+            ("INIT", identity(op, dtype).to_string()),
+            ("SRC", src),
+            ("LOAD", load.to_string()),
+            ("DST", dst),
+            ("FINISH", finish),
+        ],
+    )?;
+    Ok(vec![KernelSrc {
+        name: op.name().to_string(),
+        wgsl,
+        entry_point: "main".into(),
+        workgroup_size: [wg, 1, 1],
+        workgroups: row_grid(ctx, rows, tpr, wg)?,
+        bindings: set.bindings,
+    }])
+}
+
+#[cfg(test)]
+#[path = "reduce_tests.rs"]
+mod tests;

@@ -1,0 +1,289 @@
+//! WGSL expressions for each elementwise op on loaded operand values, matching the
+//! reference interpreter: floats in f32, integers in 32-bit storage with results
+//! narrowed like the reference (i8/u8 wrap, except where it saturates), bool as 0/1.
+
+use crate::lower::f32_literal;
+use kiln_ir::{BinaryOp, DType, UnaryOp};
+use std::collections::BTreeSet;
+
+/// An expression and the math helpers it calls.
+#[derive(Debug, Default)]
+pub struct Expr {
+    pub code: String,
+    pub helpers: BTreeSet<&'static str>,
+}
+
+impl Expr {
+    fn new(code: String, helpers: &[&'static str]) -> Expr {
+        Expr {
+            code,
+            helpers: helpers.iter().copied().collect(),
+        }
+    }
+}
+
+/// The storage class of a dtype: how its elements are held and computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Float,
+    Signed,
+    Unsigned,
+}
+
+fn class(dtype: DType) -> Class {
+    match dtype {
+        DType::F32 | DType::F16 => Class::Float,
+        DType::I32 | DType::I8 => Class::Signed,
+        DType::U32 | DType::U8 | DType::Bool => Class::Unsigned,
+    }
+}
+
+/// Wraps a 32-bit integer expression to `dtype`'s width (i8 sign-extends, u8 masks).
+pub fn wrap(dtype: DType, e: &str) -> String {
+    match dtype {
+        DType::I8 => format!("((({e}) << 24u) >> 24u)"),
+        DType::U8 => format!("(({e}) & 0xffu)"),
+        _ => e.to_string(),
+    }
+}
+
+/// Clamps a 32-bit integer expression into `dtype`'s range (the reference's saturation).
+pub fn saturate(dtype: DType, e: &str) -> String {
+    match dtype {
+        DType::I8 => format!("clamp({e}, -128, 127)"),
+        DType::U8 => format!("min({e}, 255u)"),
+        _ => e.to_string(),
+    }
+}
+
+/// An f32 expression converted to `to` the reference's way: f16 rounds to nearest,
+/// integers truncate toward zero and saturate (NaN is 0), bool is `x != 0`.
+pub fn from_f32(to: DType, e: &str) -> Expr {
+    match to {
+        DType::F32 => Expr::new(e.to_string(), &[]),
+        DType::F16 => Expr::new(format!("k_round_f16({e})"), &["k_round_f16"]),
+        DType::I32 => Expr::new(
+            format!("k_f32_to_i32({e}, -2147483647 - 1, 2147483647)"),
+            &["k_f32_to_i32"],
+        ),
+        DType::I8 => Expr::new(format!("k_f32_to_i32({e}, -128, 127)"), &["k_f32_to_i32"]),
+        DType::U32 => Expr::new(format!("k_f32_to_u32({e}, 4294967295u)"), &["k_f32_to_u32"]),
+        DType::U8 => Expr::new(format!("k_f32_to_u32({e}, 255u)"), &["k_f32_to_u32"]),
+        // Bits, not `!= 0.0`: NaN is true, and a compiler may assume no NaN.
+        DType::Bool => Expr::new(
+            format!("select(0u, 1u, (bitcast<u32>({e}) & 0x7fffffffu) != 0u)"),
+            &[],
+        ),
+    }
+}
+
+/// `x` (a value of `from`'s storage type) converted to `to`.
+pub fn cast(from: DType, to: DType, x: &str) -> Expr {
+    let plain = |s: String| Expr::new(s, &[]);
+    match (class(from), to) {
+        (Class::Float, to) => from_f32(to, x),
+        (Class::Signed, DType::Bool) => plain(format!("select(0u, 1u, {x} != 0)")),
+        (Class::Unsigned, DType::Bool) => plain(format!("select(0u, 1u, {x} != 0u)")),
+        (_, DType::F32) => plain(format!("f32({x})")),
+        (_, DType::F16) => Expr::new(format!("k_round_f16(f32({x}))"), &["k_round_f16"]),
+        (Class::Signed, DType::I32 | DType::I8) => plain(wrap(to, x)),
+        (Class::Signed, _) => plain(wrap(to, &format!("bitcast<u32>({x})"))),
+        (Class::Unsigned, DType::I32 | DType::I8) => plain(wrap(to, &format!("bitcast<i32>({x})"))),
+        (Class::Unsigned, _) => plain(wrap(to, x)),
+    }
+}
+
+/// `op(x)` on a value of `dtype`; `x` must be an identifier.
+pub fn unary(op: UnaryOp, dtype: DType, x: &str) -> Result<Expr, String> {
+    use UnaryOp::*;
+    let plain = |s: String| Ok(Expr::new(s, &[]));
+    let with = |s: String, h: &'static str| Ok(Expr::new(s, &[h]));
+    if op == Not {
+        return match dtype {
+            DType::Bool => plain(format!("1u - {x}")),
+            d => Err(format!("not needs bool, got {d}")),
+        };
+    }
+    match class(dtype) {
+        _ if dtype == DType::Bool => Err(format!("{} needs numbers, got bool", op.name())),
+        Class::Float => match op {
+            Neg => plain(format!("-{x}")),
+            Abs => plain(format!("abs({x})")),
+            Sqrt => plain(format!("sqrt({x})")),
+            Reciprocal => plain(format!("1.0 / {x}")),
+            Exp => plain(format!("exp({x})")),
+            Log => plain(format!("log({x})")),
+            Erf => with(format!("k_erf({x})"), "k_erf"),
+            Floor => plain(format!("floor({x})")),
+            Ceil => plain(format!("ceil({x})")),
+            Round => plain(format!("round({x})")),
+            Sign => plain(format!(
+                "select(select({x}, -1.0, {x} < 0.0), 1.0, {x} > 0.0)"
+            )),
+            Sin => plain(format!("sin({x})")),
+            Cos => plain(format!("cos({x})")),
+            Tanh => with(format!("k_tanh({x})"), "k_tanh"),
+            Sigmoid => with(format!("k_sigmoid({x})"), "k_sigmoid"),
+            Relu => plain(format!("select({x}, 0.0, {x} < 0.0)")),
+            Softplus => with(format!("k_softplus({x})"), "k_softplus"),
+            Mish => Ok(Expr::new(
+                format!("{x} * k_tanh(k_softplus({x}))"),
+                &["k_tanh", "k_softplus"],
+            )),
+            HardSwish => plain(format!("{x} * clamp({x} / 6.0 + 0.5, 0.0, 1.0)")),
+            LeakyRelu { alpha } => plain(format!(
+                "select({x}, {} * {x}, {x} < 0.0)",
+                f32_literal(alpha)
+            )),
+            Elu { alpha } => with(
+                format!(
+                    "select({x}, {} * k_expm1({x}), {x} < 0.0)",
+                    f32_literal(alpha)
+                ),
+                "k_expm1",
+            ),
+            Selu { alpha, gamma } => with(
+                format!(
+                    "{} * select({x}, {} * k_expm1({x}), {x} <= 0.0)",
+                    f32_literal(gamma),
+                    f32_literal(alpha)
+                ),
+                "k_expm1",
+            ),
+            HardSigmoid { alpha, beta } => plain(format!(
+                "clamp({} * {x} + {}, 0.0, 1.0)",
+                f32_literal(alpha),
+                f32_literal(beta)
+            )),
+            Gelu { tanh: false } => with(format!("k_gelu({x})"), "k_gelu"),
+            // 0.5·x·(1 + tanh(u)) = x·σ(2u), which does not cancel for negative x.
+            Gelu { tanh: true } => with(
+                format!("{x} * k_sigmoid(1.5957691216057308 * ({x} + 0.044715 * {x} * {x} * {x}))"),
+                "k_sigmoid",
+            ),
+            Not => unreachable_not(),
+        },
+        c => {
+            let signed = c == Class::Signed;
+            let e = match op {
+                Neg if signed => wrap(dtype, &format!("-{x}")),
+                Neg => wrap(dtype, &format!("0u - {x}")),
+                Abs if signed => wrap(dtype, &format!("abs({x})")),
+                Sign if signed => format!("sign({x})"),
+                Sign => format!("min({x}, 1u)"),
+                Relu if signed => format!("max({x}, 0)"),
+                Abs | Relu | Floor | Ceil | Round => x.to_string(),
+                _ => {
+                    return Err(format!(
+                        "{} is defined on floats only, got {dtype}",
+                        op.name()
+                    ))
+                }
+            };
+            plain(e)
+        }
+    }
+}
+
+fn unreachable_not() -> Result<Expr, String> {
+    Err("not is handled before dispatch on the dtype".into())
+}
+
+/// `op(a, b)` for operands of `at` and `bt`, giving `out`; `a` and `b` are identifiers.
+pub fn binary(op: BinaryOp, at: DType, bt: DType, a: &str, b: &str) -> Result<Expr, String> {
+    use BinaryOp::*;
+    let plain = |s: String| Ok(Expr::new(s, &[]));
+    if op == Pow {
+        return pow(at, bt, a, b);
+    }
+    if at != bt {
+        return Err(format!("{} operands differ: {at} and {bt}", op.name()));
+    }
+    // Float comparisons are false on NaN, checked on the bits (a compiler may assume no NaN).
+    let cmp = |sym: &str| {
+        if class(at) == Class::Float {
+            Ok(Expr::new(
+                format!("select(0u, 1u, {a} {sym} {b} && !k_is_nan({a}) && !k_is_nan({b}))"),
+                &["k_is_nan"],
+            ))
+        } else {
+            plain(format!("select(0u, 1u, {a} {sym} {b})"))
+        }
+    };
+    match op {
+        And | Or if at != DType::Bool => {
+            Err(format!("{} needs bool operands, got {at}", op.name()))
+        }
+        And => plain(format!("{a} & {b}")),
+        Or => plain(format!("{a} | {b}")),
+        Equal => cmp("=="),
+        Less => cmp("<"),
+        Greater => cmp(">"),
+        LessOrEqual => cmp("<="),
+        GreaterOrEqual => cmp(">="),
+        _ if at == DType::Bool => Err(format!("{} needs numbers, got bool", op.name())),
+        _ => match class(at) {
+            Class::Float => match op {
+                Add => plain(format!("{a} + {b}")),
+                Sub => plain(format!("{a} - {b}")),
+                Mul => plain(format!("{a} * {b}")),
+                Div => plain(format!("{a} / {b}")),
+                Max => Ok(Expr::new(format!("k_max({a}, {b})"), &["k_max"])),
+                Min => Ok(Expr::new(format!("k_min({a}, {b})"), &["k_min"])),
+                _ => plain(format!("select({a}, {a} * {b}, {a} < 0.0)")), // Prelu
+            },
+            c => {
+                let zero = if c == Class::Signed { "0" } else { "0u" };
+                let e = match op {
+                    Add => wrap(at, &format!("{a} + {b}")),
+                    Sub => wrap(at, &format!("{a} - {b}")),
+                    Mul => wrap(at, &format!("{a} * {b}")),
+                    // Truncating; WGSL defines x / 0 as x where the reference fails.
+                    Div => wrap(at, &format!("{a} / {b}")),
+                    Max => format!("max({a}, {b})"),
+                    Min => format!("min({a}, {b})"),
+                    _ => format!(
+                        "select({a}, {}, {a} < {zero})",
+                        wrap(at, &format!("{a} * {b}"))
+                    ),
+                };
+                plain(e)
+            }
+        },
+    }
+}
+
+/// `a ^ b`; the result has the base's type (integer results saturate like the reference).
+fn pow(at: DType, bt: DType, a: &str, b: &str) -> Result<Expr, String> {
+    if !at.is_numeric() || !bt.is_numeric() {
+        return Err(format!("pow needs numbers, got {at} and {bt}"));
+    }
+    let as_f32 = |t: DType, x: &str| {
+        if class(t) == Class::Float {
+            x.to_string()
+        } else {
+            format!("f32({x})")
+        }
+    };
+    let as_i32 = |t: DType, x: &str| match class(t) {
+        Class::Unsigned => format!("i32(min({x}, 2147483647u))"),
+        _ => x.to_string(),
+    };
+    let e = match (class(at), class(bt)) {
+        (Class::Float, _) => Expr::new(format!("k_pow({a}, {})", as_f32(bt, b)), &["k_pow"]),
+        (_, Class::Float) => {
+            let mut e = from_f32(at, &format!("k_pow(f32({a}), {b})"));
+            e.helpers.insert("k_pow");
+            e
+        }
+        (Class::Signed, _) => Expr::new(
+            saturate(at, &format!("k_ipow({a}, {})", as_i32(bt, b))),
+            &["k_ipow"],
+        ),
+        (Class::Unsigned, _) => Expr::new(
+            saturate(at, &format!("k_upow({a}, {})", as_i32(bt, b))),
+            &["k_upow"],
+        ),
+    };
+    Ok(e)
+}

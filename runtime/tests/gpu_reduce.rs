@@ -1,0 +1,237 @@
+//! GPU reductions (Reduce of every kind over every axis set, ArgMax/ArgMin, Softmax,
+//! LogSoftmax) against the CPU reference (which accumulates in f64).
+//!
+//! Tolerances: an f32 sum of n terms in any order is within about sqrt(n)·eps·Σ|x| of
+//! the exact sum for random data (n·eps worst case); we allow 2·sqrt(n)·eps·n·max|x|.
+//! Products: n·eps relative. Max/min, arg max/min and every integer result are exact.
+//! Softmax: exp is within 3 + 2|x| ulp (|x - max| ≤ 4 here), the sum adds log2(n)·eps,
+//! the division 2.5 ulp: 1e-5 relative. Log-softmax subtracts a log (3 ulp, or 2^-21
+//! absolute near 1).
+
+mod common;
+
+use common::{check_op, random_tensor, Tol};
+use kiln_ir::{ArgOp, DType, Data, Op, ReduceOp, Tensor};
+
+const KINDS: [ReduceOp; 7] = [
+    ReduceOp::Sum,
+    ReduceOp::Mean,
+    ReduceOp::Max,
+    ReduceOp::Min,
+    ReduceOp::Prod,
+    ReduceOp::L2,
+    ReduceOp::SumSquare,
+];
+
+/// Every subset of the axes of a rank-`rank` tensor, sorted.
+fn axis_sets(rank: usize) -> Vec<Vec<usize>> {
+    (0..1usize << rank)
+        .map(|m| (0..rank).filter(|a| m >> a & 1 == 1).collect())
+        .collect()
+}
+
+/// The tolerance of `op` over `n` elements of magnitude at most `max` (f32 arithmetic).
+fn tol(op: ReduceOp, n: usize, max: f64) -> Tol {
+    let eps = f32::EPSILON as f64;
+    let n = n.max(1) as f64;
+    match op {
+        ReduceOp::Max | ReduceOp::Min => Tol::EXACT,
+        ReduceOp::Prod => Tol::new(0.0, 2.0 * n * eps),
+        ReduceOp::SumSquare | ReduceOp::L2 => {
+            Tol::new(2.0 * n.sqrt() * eps * n * max * max, 4.0 * eps)
+        }
+        _ => Tol::new(2.0 * n.sqrt() * eps * n * max, 4.0 * eps),
+    }
+}
+
+#[test]
+fn every_kind_over_every_axis_set_f32() {
+    let dims = [3usize, 5, 7];
+    for (i, axes) in axis_sets(3).into_iter().enumerate() {
+        let n: usize = axes.iter().map(|&a| dims[a]).product();
+        for (k, op) in KINDS.into_iter().enumerate() {
+            for keepdims in [false, true] {
+                let x = random_tensor(DType::F32, &dims, (i * 16 + k) as u64);
+                let r = Op::Reduce {
+                    op,
+                    axes: axes.clone(),
+                    keepdims,
+                };
+                check_op(r, vec![x], tol(op, n, 2.0));
+            }
+        }
+    }
+}
+
+#[test]
+fn long_rows_use_many_lanes() {
+    // 1000-element rows: 256 lanes per row, contiguous and strided.
+    for (seed, dims, axes) in [
+        (1u64, vec![2usize, 1000], vec![1usize]),
+        (2, vec![1000, 3], vec![0]),
+    ] {
+        for op in [
+            ReduceOp::Sum,
+            ReduceOp::Mean,
+            ReduceOp::Max,
+            ReduceOp::Min,
+            ReduceOp::L2,
+        ] {
+            let x = random_tensor(DType::F32, &dims, seed);
+            check_op(
+                Op::Reduce {
+                    op,
+                    axes: axes.clone(),
+                    keepdims: false,
+                },
+                vec![x],
+                tol(op, 1000, 2.0),
+            );
+        }
+    }
+    let x = random_tensor(DType::F32, &[257], 3);
+    check_op(
+        Op::Reduce {
+            op: ReduceOp::Sum,
+            axes: vec![0],
+            keepdims: true,
+        },
+        vec![x],
+        tol(ReduceOp::Sum, 257, 2.0),
+    );
+}
+
+#[test]
+fn integer_reductions_are_exact() {
+    for (i, dtype) in [DType::I32, DType::I8, DType::U32, DType::U8]
+        .into_iter()
+        .enumerate()
+    {
+        for axes in [vec![1], vec![0, 2], vec![]] {
+            for op in KINDS {
+                let x = random_tensor(dtype, &[3, 5, 4], 30 + i as u64);
+                check_op(
+                    Op::Reduce {
+                        op,
+                        axes: axes.clone(),
+                        keepdims: false,
+                    },
+                    vec![x],
+                    Tol::EXACT,
+                );
+            }
+        }
+    }
+    // i8 sums saturate like the reference.
+    let x = Tensor::new([4usize].as_slice(), Data::I8(vec![100, 100, -100, 90])).unwrap();
+    check_op(
+        Op::Reduce {
+            op: ReduceOp::Sum,
+            axes: vec![0],
+            keepdims: false,
+        },
+        vec![x],
+        Tol::EXACT,
+    );
+}
+
+#[test]
+fn f16_reductions() {
+    for op in KINDS {
+        let x = random_tensor(DType::F16, &[5, 9], 50);
+        check_op(
+            Op::Reduce {
+                op,
+                axes: vec![1],
+                keepdims: false,
+            },
+            vec![x],
+            Tol::new(1e-3, 1e-3),
+        );
+    }
+}
+
+#[test]
+fn empty_reductions_give_identities() {
+    for op in KINDS {
+        for dtype in [DType::F32, DType::I32, DType::U8] {
+            let x = random_tensor(dtype, &[3, 0, 2], 60);
+            check_op(
+                Op::Reduce {
+                    op,
+                    axes: vec![1],
+                    keepdims: true,
+                },
+                vec![x],
+                Tol::EXACT,
+            );
+        }
+    }
+}
+
+#[test]
+fn arg_max_and_min_with_ties_and_nan() {
+    // Values on a coarse grid tie often; a NaN wins wherever it appears.
+    let mut v: Vec<f32> = (0..3 * 7 * 5)
+        .map(|i| ((i * 37 % 11) as f32 - 5.0) / 2.0)
+        .collect();
+    v[9] = f32::NAN;
+    v[50] = f32::NAN;
+    v[52] = f32::NAN;
+    let x = Tensor::new([3usize, 7, 5].as_slice(), Data::F32(v)).unwrap();
+    for op in [ArgOp::Max, ArgOp::Min] {
+        for axis in 0..3 {
+            for last in [false, true] {
+                for keepdims in [false, true] {
+                    let a = Op::ArgReduce {
+                        op,
+                        axis,
+                        keepdims,
+                        select_last_index: last,
+                    };
+                    check_op(a, vec![x.clone()], Tol::EXACT);
+                }
+            }
+        }
+    }
+    for (i, dtype) in [DType::F16, DType::I32, DType::I8, DType::U8, DType::U32]
+        .into_iter()
+        .enumerate()
+    {
+        let x = random_tensor(dtype, &[4, 257], 70 + i as u64);
+        for last in [false, true] {
+            let a = Op::ArgReduce {
+                op: ArgOp::Max,
+                axis: 1,
+                keepdims: true,
+                select_last_index: last,
+            };
+            check_op(a, vec![x.clone()], Tol::EXACT);
+        }
+    }
+}
+
+#[test]
+fn softmax_and_log_softmax_along_every_axis() {
+    for axis in 0..3 {
+        let x = random_tensor(DType::F32, &[3, 5, 7], 80 + axis as u64);
+        check_op(Op::Softmax { axis }, vec![x.clone()], Tol::new(1e-9, 1e-5));
+        check_op(Op::LogSoftmax { axis }, vec![x], Tol::new(1e-6, 2e-6));
+    }
+    let x = random_tensor(DType::F32, &[2, 1000], 90);
+    check_op(
+        Op::Softmax { axis: 1 },
+        vec![x.clone()],
+        Tol::new(1e-9, 1e-5),
+    );
+    check_op(Op::LogSoftmax { axis: 1 }, vec![x], Tol::new(1e-6, 2e-6));
+    let x = random_tensor(DType::F32, &[1], 91);
+    check_op(Op::Softmax { axis: 0 }, vec![x], Tol::EXACT);
+    let x = random_tensor(DType::F16, &[4, 33], 92);
+    check_op(
+        Op::Softmax { axis: 1 },
+        vec![x.clone()],
+        Tol::new(1e-4, 1e-3),
+    );
+    check_op(Op::LogSoftmax { axis: 0 }, vec![x], Tol::new(1e-4, 1e-3));
+}

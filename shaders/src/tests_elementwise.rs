@@ -1,0 +1,277 @@
+//! naga parses and validates the elementwise, math-library, reduction, softmax, norm
+//! and data-movement templates once their placeholders are filled with sample values.
+
+use super::*;
+
+/// Replaces each `{{KEY}}` with its value; panics on any placeholder left over.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (key, value) in values {
+        let pattern = format!("{{{{{key}}}}}");
+        assert!(out.contains(&pattern), "{pattern} not in template");
+        out = out.replace(&pattern, value);
+    }
+    assert!(!out.contains("{{"), "placeholder left in:\n{out}");
+    out
+}
+
+fn validate(source: &str) {
+    let module = naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)));
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)));
+}
+
+const LINEAR: &str = "(gid.x + gid.y * nwg.x * WG)";
+
+fn bindings(entries: &[(&str, &str, bool)]) -> String {
+    let mut out = String::new();
+    for (i, (name, ty, write)) in entries.iter().enumerate() {
+        let mode = if *write { "read_write" } else { "read" };
+        out += &format!("@group(0) @binding({i}) var<storage, {mode}> {name}: array<{ty}>;\n");
+    }
+    out
+}
+
+#[test]
+fn math_library_validates() {
+    validate(ELEMENTWISE_MATH);
+    // Every helper is introduced by a `// @fn` marker naming a function it defines.
+    for line in ELEMENTWISE_MATH
+        .lines()
+        .filter(|l| l.starts_with("// @fn "))
+    {
+        let name = line["// @fn ".len()..].split_whitespace().next().unwrap();
+        assert!(ELEMENTWISE_MATH.contains(&format!("fn {name}(")), "{name}");
+    }
+}
+
+#[test]
+fn elementwise_validates() {
+    let b = bindings(&[
+        ("src0", "f32", false),
+        ("src1", "f32", false),
+        ("dst0", "f32", true),
+    ]);
+    validate(&fill(
+        ELEMENTWISE,
+        &[
+            ("BINDINGS", &b),
+            ("WG", "256"),
+            ("N", "21"),
+            ("HELPERS", ELEMENTWISE_MATH),
+            ("INDEX", LINEAR),
+            (
+                "OFFSETS",
+                "    let o1 = i % 7u;\n    let x0 = src0[i];\n    let x1 = src1[o1];\n",
+            ),
+            ("DST", "dst0"),
+            ("EXPR", "k_erf(x0) + k_pow(x1, 2.0)"),
+        ],
+    ));
+}
+
+#[test]
+fn reduce_validates_for_each_accumulator() {
+    for (acc, init, combine) in [
+        ("f32", "0.0", "a + b"),
+        ("i32", "(-2147483647 - 1)", "max(a, b)"),
+        ("u32", "1u", "a * b"),
+    ] {
+        let b = bindings(&[("src0", acc, false), ("dst0", acc, true)]);
+        validate(&fill(
+            REDUCE,
+            &[
+                ("BINDINGS", &b),
+                ("WG", "256"),
+                ("TPR", "8"),
+                ("ROWS", "15"),
+                ("COUNT", "7"),
+                ("ACC", acc),
+                ("HELPERS", ""),
+                ("ROW_BASE", "fn row_base(i: u32) -> u32 { return i * 7u; }"),
+                ("ELEM_OFF", "fn elem_off(i: u32) -> u32 { return i; }"),
+                ("COMBINE", combine),
+                ("INIT", init),
+                ("SRC", "src0"),
+                ("LOAD", "x * x"),
+                ("DST", "dst0"),
+                ("FINISH", "r"),
+            ],
+        ));
+    }
+}
+
+#[test]
+fn arg_reduce_and_softmax_validate() {
+    let b = bindings(&[("src0", "f32", false), ("dst0", "i32", true)]);
+    validate(&fill(
+        REDUCE_ARG,
+        &[
+            ("BINDINGS", &b),
+            ("WG", "256"),
+            ("ROWS", "6"),
+            ("COUNT", "7"),
+            ("INNER", "3"),
+            ("HELPERS", ELEMENTWISE_MATH),
+            ("TYPE", "f32"),
+            (
+                "BETTER",
+                "    return v > best || (k_is_nan(v) && !k_is_nan(best));",
+            ),
+            ("INDEX", LINEAR),
+            ("SRC", "src0"),
+            ("DST", "dst0"),
+        ],
+    ));
+    let b = bindings(&[("src0", "f32", false), ("dst0", "f32", true)]);
+    for result in ["exp(d) / sum", "d - log(sum)"] {
+        validate(&fill(
+            SOFTMAX,
+            &[
+                ("BINDINGS", &b),
+                ("WG", "256"),
+                ("TPR", "256"),
+                ("ROWS", "6"),
+                ("COUNT", "1000"),
+                ("STRIDE", "3"),
+                ("HELPERS", ELEMENTWISE_MATH),
+                (
+                    "ROW_BASE",
+                    "fn row_base(i: u32) -> u32 { return (i / 3u) * 3000u + i % 3u; }",
+                ),
+                ("SRC", "src0"),
+                ("DST", "dst0"),
+                ("RESULT", result),
+            ],
+        ));
+    }
+}
+
+#[test]
+fn norms_validate() {
+    let b = bindings(&[
+        ("src0", "f32", false),
+        ("src1", "f32", false),
+        ("dst0", "f32", true),
+        ("dst1", "f32", true),
+    ]);
+    validate(&fill(
+        NORM_ROWS,
+        &[
+            ("BINDINGS", &b),
+            ("WG", "256"),
+            ("TPR", "32"),
+            ("ROWS", "5"),
+            ("COUNT", "21"),
+            ("EPS", "1e-5"),
+            ("OFFSETS", "fn scale_off(i: u32) -> u32 { return i % 21u; }"),
+            ("X", "src0"),
+            ("Y", "dst0"),
+            ("AFFINE", "(src0[i] - mean) * inv * src1[scale_off(i)]"),
+            ("STATS", "        if lane == 0u { dst1[row] = mean; }"),
+        ],
+    ));
+    let names = ["x", "scale", "bias", "mean", "variance"];
+    let mut entries: Vec<(&str, &str, bool)> = names.iter().map(|n| (*n, "f32", false)).collect();
+    entries.push(("y", "f32", true));
+    validate(&fill(
+        NORM_BATCH,
+        &[
+            ("BINDINGS", &bindings(&entries)),
+            ("WG", "256"),
+            ("N", "210"),
+            ("C", "3"),
+            ("S", "35"),
+            ("EPS", "1e-5"),
+            ("INDEX", LINEAR),
+            ("VAR", "variance"),
+            ("Y", "y"),
+            ("X", "x"),
+            ("MEAN", "mean"),
+            ("SCALE", "scale"),
+            ("BIAS", "bias"),
+        ],
+    ));
+    validate(&fill(
+        NORM_LRN,
+        &[
+            (
+                "BINDINGS",
+                &bindings(&[("x", "f32", false), ("y", "f32", true)]),
+            ),
+            ("WG", "256"),
+            ("N", "126"),
+            ("C", "7"),
+            ("S", "9"),
+            ("LO", "1"),
+            ("HI", "2"),
+            ("BIAS", "1.0"),
+            ("ALPHA_OVER_SIZE", "0.0001"),
+            ("BETA", "0.75"),
+            ("INDEX", LINEAR),
+            ("X", "x"),
+            ("Y", "y"),
+        ],
+    ));
+}
+
+#[test]
+fn movement_validates() {
+    validate(&fill(
+        MOVEMENT_COPY,
+        &[
+            ("WG", "256"),
+            ("N", "35"),
+            ("INDEX", LINEAR),
+            ("OFFSETS", "    let c1 = i % 7u;\n    let c0 = i / 7u;\n    let s: u32 = 34u + c0 * 4294967289u + c1;\n"),
+            ("DST", "i"),
+            ("SRC", "s"),
+        ],
+    ));
+    let axis = "    {\n        let o = i32(r);\n        var j = o - 2;\n        \
+                if j < 0 || j >= 5 {\n            inside = false;\n        }\n        \
+                s = s + u32(j + 0) * 1u;\n    }\n";
+    validate(&fill(
+        MOVEMENT_PAD,
+        &[
+            (
+                "VALUE_BINDING",
+                "@group(0) @binding(2) var<storage, read> value: array<u32>;",
+            ),
+            ("WG", "256"),
+            ("N", "9"),
+            ("INDEX", LINEAR),
+            ("AXES", axis),
+            ("FILL", "value[0]"),
+        ],
+    ));
+    let b = bindings(&[
+        ("src0", "u32", false),
+        ("src1", "u32", false),
+        ("dst0", "u32", true),
+    ]);
+    validate(&fill(
+        MOVEMENT_GATHER,
+        &[
+            ("BINDINGS", &b),
+            ("WG", "256"),
+            ("N", "24"),
+            ("K", "4"),
+            ("INNER", "3"),
+            ("EXTENT", "5"),
+            ("INDEX", LINEAR),
+            ("INDICES", "src1"),
+            ("DST", "dst0"),
+            ("DATA", "src0"),
+        ],
+    ));
+    validate(&fill(
+        MOVEMENT_SHAPE,
+        &[("STORES", "    dst[0] = 2u;\n    dst[1] = 3u;\n")],
+    ));
+}
