@@ -278,6 +278,53 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             let [x] = operands::<1>(inputs)?;
             Ok(vec![(*x).clone()])
         }
+        Op::Elementwise { program } => {
+            let dtypes: Vec<DType> = inputs.iter().map(|t| t.dtype).collect();
+            let dtype = program.result_type(&dtypes)?;
+            if program.num_inputs() > inputs.len() {
+                bail!(
+                    "program reads {} inputs, node has {}",
+                    program.num_inputs(),
+                    inputs.len()
+                );
+            }
+            let shapes: Vec<&Shape> = inputs.iter().map(|t| &t.shape).collect();
+            one(dtype, broadcast(&shapes)?)
+        }
+        Op::Fused {
+            anchor,
+            arity,
+            epilogue,
+        } => {
+            if matches!(**anchor, Op::Fused { .. }) {
+                bail!("a fused op cannot anchor another");
+            }
+            if *arity > inputs.len() {
+                bail!("anchor arity {arity} exceeds the {} operands", inputs.len());
+            }
+            let (anchor_in, extra) = inputs.split_at(*arity);
+            let base = infer_unchecked(anchor, anchor_in)?.swap_remove(0);
+            let mut dtypes = vec![base.dtype];
+            for t in extra {
+                if broadcast(&[&t.shape, &base.shape])? != base.shape {
+                    bail!(
+                        "epilogue operand {} does not broadcast to the anchor result {}",
+                        t.shape,
+                        base.shape
+                    );
+                }
+                dtypes.push(t.dtype);
+            }
+            if epilogue.num_inputs() > dtypes.len() {
+                bail!(
+                    "epilogue reads {} inputs, node provides {}",
+                    epilogue.num_inputs(),
+                    dtypes.len()
+                );
+            }
+            one(epilogue.result_type(&dtypes)?, base.shape)
+        }
+        Op::Attention { .. } => attention(inputs),
     }
 }
 
@@ -676,6 +723,37 @@ fn layer_norm(axis: usize, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
         TensorType::new(x.dtype, stats.clone()),
         TensorType::new(x.dtype, stats),
     ])
+}
+
+fn attention(inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
+    let (q, kt, v) = match inputs {
+        [q, kt, v] | [q, kt, v, _] => (*q, *kt, *v),
+        _ => bail!(
+            "expected 3 or 4 operands (q, kt, v, mask), got {}",
+            inputs.len()
+        ),
+    };
+    float(q)?;
+    let scores = matmul(q, kt)?.swap_remove(0);
+    if scores.shape.rank() < 2 || v.shape.rank() < 2 {
+        bail!(
+            "attention operands need rank ≥ 2, got {}, {} and {}",
+            q.shape,
+            kt.shape,
+            v.shape
+        );
+    }
+    if let [_, _, _, mask] = inputs {
+        same_dtype(q, mask)?;
+        if broadcast(&[&mask.shape, &scores.shape])? != scores.shape {
+            bail!(
+                "mask {} does not broadcast to the scores {}",
+                mask.shape,
+                scores.shape
+            );
+        }
+    }
+    matmul(&scores, v)
 }
 
 fn concat(axis: usize, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {

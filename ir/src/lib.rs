@@ -22,6 +22,7 @@ mod arena;
 mod dtype;
 mod graph;
 mod op;
+mod program;
 mod shape;
 mod tensor;
 
@@ -37,5 +38,6 @@ pub use arena::{Arena, Handle};
 pub use dtype::DType;
 pub use graph::{Graph, Node, NodeError, Port, Value, ValueDef};
 pub use op::*;
+pub use program::{Program, Step};
 pub use shape::{Shape, TensorType};
 pub use tensor::{Data, ShapeMismatch, Tensor};

@@ -6,7 +6,7 @@
 //! except where noted (optional trailing operands). Names returned by [`Op::name`] are
 //! the IR text syntax.
 
-use crate::DType;
+use crate::{DType, Program};
 
 /// An operation. See each variant for operands (in order) and results.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,6 +102,21 @@ pub enum Op {
     Shape { start: usize, end: usize },
     /// Returns its operand.
     Identity,
+    /// A fused element-wise kernel: `program` applied to the operands element by
+    /// element, operands broadcast (numpy rules) to the result shape.
+    Elementwise { program: Program },
+    /// `anchor` (on the first `arity` operands) followed by `epilogue` applied to each
+    /// element of the anchor's first result. Epilogue input 0 is that element; input
+    /// `1 + j` is operand `arity + j`, broadcast to the anchor's result shape.
+    Fused {
+        anchor: Box<Op>,
+        arity: usize,
+        epilogue: Program,
+    },
+    /// Scaled dot-product attention `softmax(q · kt · scale + mask) · v`, softmax over
+    /// the last axis. Operands `q` `[.., S, D]`, `kt` `[.., D, T]`, `v` `[.., T, E]` and
+    /// optional `mask` broadcastable to `[.., S, T]`; result `[.., S, E]`.
+    Attention { scale: f32 },
 }
 
 /// Element-wise unary functions.
@@ -147,6 +162,8 @@ pub enum UnaryOp {
     Gelu {
         tanh: bool,
     },
+    /// `x · sigmoid(x)`.
+    Silu,
 }
 
 /// Element-wise binary functions (broadcasting).
@@ -329,6 +346,7 @@ impl UnaryOp {
             Selu { .. } => "selu",
             HardSigmoid { .. } => "hard_sigmoid",
             Gelu { .. } => "gelu",
+            Silu => "silu",
         }
     }
 }
@@ -408,6 +426,9 @@ impl Op {
             Op::SpaceToDepth { .. } => "space_to_depth",
             Op::Shape { .. } => "shape",
             Op::Identity => "identity",
+            Op::Elementwise { .. } => "elementwise",
+            Op::Fused { .. } => "fused",
+            Op::Attention { .. } => "attention",
         }
     }
 
@@ -416,7 +437,12 @@ impl Op {
     pub fn is_elementwise(&self) -> bool {
         matches!(
             self,
-            Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } | Op::Identity
+            Op::Unary(_)
+                | Op::Binary(_)
+                | Op::Where
+                | Op::Cast { .. }
+                | Op::Identity
+                | Op::Elementwise { .. }
         )
     }
 

@@ -124,6 +124,7 @@ pub fn unary(op: UnaryOp, dtype: DType, x: &str) -> Result<Expr, String> {
             Cos => plain(format!("cos({x})")),
             Tanh => with(format!("k_tanh({x})"), "k_tanh"),
             Sigmoid => with(format!("k_sigmoid({x})"), "k_sigmoid"),
+            Silu => with(format!("({x} * k_sigmoid({x}))"), "k_sigmoid"),
             Relu => plain(format!("select({x}, 0.0, {x} < 0.0)")),
             Softplus => with(format!("k_softplus({x})"), "k_softplus"),
             Mish => Ok(Expr::new(

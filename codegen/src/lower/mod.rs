@@ -50,6 +50,9 @@ pub fn lower_node(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         | Op::Shape { .. }
         | Op::Reshape { .. }
         | Op::Identity => movement::lower(ctx),
+        Op::Elementwise { .. } | Op::Fused { .. } | Op::Attention { .. } => {
+            Err(ctx.error("the GPU backend has no kernel for this op yet"))
+        }
     }
 }
 

@@ -83,6 +83,7 @@ fn unary_float(op: UnaryOp, x: f64) -> f64 {
         Softplus => softplus(x),
         Mish => x * softplus(x).tanh(),
         HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+        Silu => x / (1.0 + (-x).exp()),
         Not => f64::NAN, // bool only; handled by the caller
         LeakyRelu { alpha } => {
             if x < 0.0 {

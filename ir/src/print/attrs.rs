@@ -39,6 +39,7 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
             _ => vec![],
         },
         Op::Binary(_) | Op::Where | Op::MatMul | Op::Identity => vec![],
+        Op::Elementwise { .. } | Op::Fused { .. } | Op::Attention { .. } => vec![],
         Op::Cast { to } => vec![("to", Word(to.name()))],
         Op::Conv(c) => vec![
             ("strides", uints(&c.strides)),

@@ -1,0 +1,117 @@
+//! Element-wise programs: the straight-line scalar code of fused kernels.
+//!
+//! A [`Program`] is a list of [`Step`]s in SSA form; each step reads earlier steps by
+//! index and the last step is the result. Steps are the IR's own element-wise ops,
+//! so a program means exactly what the chain of nodes it replaces means.
+
+use crate::infer::{infer, InferError};
+use crate::{BinaryOp, DType, Op, TensorType, UnaryOp};
+
+/// Straight-line element-wise code; the result is the last step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    pub steps: Vec<Step>,
+}
+
+/// One scalar operation of a [`Program`]; `usize` operands index earlier steps.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Program input `i`: the element of the `i`-th input at this position.
+    Input(usize),
+    /// A constant of type `dtype` (`value` is exact for every IR dtype).
+    Const {
+        dtype: DType,
+        value: f64,
+    },
+    Unary(UnaryOp, usize),
+    Binary(BinaryOp, usize, usize),
+    /// `where(cond, a, b)`.
+    Where(usize, usize, usize),
+    Cast(DType, usize),
+}
+
+impl Step {
+    /// The earlier steps this step reads.
+    pub fn operands(&self) -> Vec<usize> {
+        match *self {
+            Step::Input(_) | Step::Const { .. } => vec![],
+            Step::Unary(_, a) | Step::Cast(_, a) => vec![a],
+            Step::Binary(_, a, b) => vec![a, b],
+            Step::Where(c, a, b) => vec![c, a, b],
+        }
+    }
+
+    /// The IR op this step applies (`None` for inputs and constants).
+    pub fn op(&self) -> Option<Op> {
+        match *self {
+            Step::Input(_) | Step::Const { .. } => None,
+            Step::Unary(u, _) => Some(Op::Unary(u)),
+            Step::Binary(b, _, _) => Some(Op::Binary(b)),
+            Step::Where(..) => Some(Op::Where),
+            Step::Cast(to, _) => Some(Op::Cast { to }),
+        }
+    }
+}
+
+impl Program {
+    /// The program that returns input 0 unchanged.
+    pub fn identity() -> Program {
+        Program {
+            steps: vec![Step::Input(0)],
+        }
+    }
+
+    /// Number of inputs the program reads (one more than the largest input index).
+    pub fn num_inputs(&self) -> usize {
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Input(i) => Some(i + 1),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The dtype of every step given the input dtypes; errors on a malformed program
+    /// (forward references, missing inputs, ops that do not fit their operands).
+    pub fn step_types(&self, inputs: &[DType]) -> Result<Vec<DType>, InferError> {
+        if self.steps.is_empty() {
+            return Err(InferError("empty element-wise program".into()));
+        }
+        let mut types: Vec<DType> = Vec::with_capacity(self.steps.len());
+        for (i, step) in self.steps.iter().enumerate() {
+            if let Some(&bad) = step.operands().iter().find(|&&o| o >= i) {
+                return Err(InferError(format!(
+                    "program step {i} reads step {bad}, not an earlier one"
+                )));
+            }
+            let dtype = match step {
+                Step::Input(k) => *inputs.get(*k).ok_or_else(|| {
+                    InferError(format!("program reads input {k} of {}", inputs.len()))
+                })?,
+                Step::Const { dtype, .. } => *dtype,
+                _ => {
+                    let op = step.op().expect("not an input or constant");
+                    let scalars: Vec<TensorType> = step
+                        .operands()
+                        .iter()
+                        .map(|&o| TensorType::new(types[o], Vec::new()))
+                        .collect();
+                    let refs: Vec<&TensorType> = scalars.iter().collect();
+                    let out = infer(&op, &refs).map_err(|e| {
+                        InferError(format!("program step {i} ({}): {e}", op.name()))
+                    })?;
+                    out[0].dtype
+                }
+            };
+            types.push(dtype);
+        }
+        Ok(types)
+    }
+
+    /// The result dtype given the input dtypes.
+    pub fn result_type(&self, inputs: &[DType]) -> Result<DType, InferError> {
+        Ok(*self.step_types(inputs)?.last().expect("non-empty"))
+    }
+}
