@@ -2,10 +2,12 @@
 //!
 //! Inputs are `invhouse` shapes, constants `note`s, nodes boxes labelled with the op
 //! name and its attributes, outputs `house`s; each edge carries the value (`%v4`) and
-//! its type. Never panics, even for graphs that fail [`crate::verify`].
+//! its type. A fused op shows its anchor with the anchor's attributes and its program
+//! as a nested expression (`epilogue: relu(add(conv, in1))`), never shortened. Never
+//! panics, even for graphs that fail [`crate::verify`].
 
-use crate::print::{attributes, elements, AttrValue};
-use crate::{Graph, ValueDef};
+use crate::print::{attributes, elements, op_expression, AttrValue};
+use crate::{Graph, Op, ValueDef};
 use std::fmt::Write;
 
 /// Attribute values longer than this are shortened in node labels.
@@ -52,9 +54,7 @@ pub fn to_dot(graph: &Graph) -> String {
         if !node.name.is_empty() {
             let _ = write!(label, " \"{}\"", node.name);
         }
-        for (key, value) in attributes(&node.op) {
-            let _ = write!(label, "\n{key}={}", short(&value));
-        }
+        attribute_lines(&node.op, &mut label);
         let _ = writeln!(
             out,
             "  n{} [shape=box, label={}];",
@@ -90,6 +90,27 @@ fn edge(out: &mut String, graph: &Graph, value: crate::Handle<crate::Value>, to:
     };
     let label = format!("%v{} : {}", value.index(), v.ty);
     let _ = writeln!(out, "  {from} -> {to} [label={}];", dot_str(&label));
+}
+
+/// One line per attribute of `op`: `key=value` (long values shortened), an anchor as
+/// `anchor=conv` followed by its own attributes, a program as its expression lines.
+fn attribute_lines(op: &Op, label: &mut String) {
+    for (key, value) in attributes(op) {
+        match value {
+            AttrValue::Op(anchor) => {
+                let _ = write!(label, "\n{key}={}", anchor.name());
+                attribute_lines(&anchor, label);
+            }
+            AttrValue::Program(_) => {
+                for line in op_expression(op).unwrap_or_default() {
+                    let _ = write!(label, "\n{key}: {line}");
+                }
+            }
+            value => {
+                let _ = write!(label, "\n{key}={}", short(&value));
+            }
+        }
+    }
 }
 
 fn short(value: &AttrValue) -> String {

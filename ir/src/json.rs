@@ -8,9 +8,14 @@
 //! where `def` is `{"kind":"input","port":i}`, `{"kind":"node","node":n,"output":k}` or
 //! `{"kind":"const","splat":bool,"stored":count,"numel":count}` (a splat also has
 //! `"value"`). Non-finite floats are the strings `"nan"`, `"inf"`, `"-inf"`.
+//!
+//! Fused ops: a program attribute (`program`, `epilogue`) is the list of its steps in
+//! the IR text syntax (`["in0", "in1", "add(%0,%1)"]`), an `anchor` is
+//! `{"op", "attributes"}`, and the node has an extra `"expression"`: the program as
+//! nested calls (`"relu(add(conv, in1))"`, shared steps bound first as `t2 = ...; `).
 
-use crate::print::{attributes, fmt_f32, AttrValue};
-use crate::{Data, Graph, Port, Tensor, ValueDef};
+use crate::print::{attributes, fmt_f32, op_expression, AttrValue};
+use crate::{Data, Graph, Op, Port, Tensor, ValueDef};
 use serde_json::{json, Map, Value as Json};
 
 /// The JSON dump of `graph`.
@@ -32,18 +37,18 @@ pub fn to_json(graph: &Graph) -> Json {
         .nodes
         .iter()
         .map(|(handle, node)| {
-            let attrs: Map<String, Json> = attributes(&node.op)
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), attr_json(&v)))
-                .collect();
-            json!({
+            let mut obj = json!({
                 "id": handle.index(),
                 "op": node.op.name(),
                 "name": node.name,
-                "attributes": attrs,
+                "attributes": attrs_json(&node.op),
                 "operands": node.inputs.iter().map(|h| h.index()).collect::<Vec<_>>(),
                 "results": node.outputs.iter().map(|h| h.index()).collect::<Vec<_>>(),
-            })
+            });
+            if let Some(lines) = op_expression(&node.op) {
+                obj["expression"] = json!(lines.join("; "));
+            }
+            obj
         })
         .collect();
     json!({
@@ -111,6 +116,13 @@ fn float_json(x: f32) -> Json {
     }
 }
 
+fn attrs_json(op: &Op) -> Map<String, Json> {
+    attributes(op)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), attr_json(&v)))
+        .collect()
+}
+
 fn attr_json(value: &AttrValue) -> Json {
     match value {
         AttrValue::UInt(v) => json!(v),
@@ -120,5 +132,7 @@ fn attr_json(value: &AttrValue) -> Json {
         AttrValue::Ints(v) => json!(v),
         AttrValue::Floats(v) => v.iter().map(|&x| float_json(x)).collect(),
         AttrValue::Word(w) => json!(w),
+        AttrValue::Op(op) => json!({"op": op.name(), "attributes": attrs_json(op)}),
+        AttrValue::Program(p) => p.steps.iter().map(|s| json!(s.to_string())).collect(),
     }
 }

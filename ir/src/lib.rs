@@ -15,7 +15,7 @@
 //!   a graph port remembers that it was declared `int64` ([`Port::i64`]).
 //!
 //! The IR knows nothing of ONNX, egg, WGSL or wgpu. It has a text form
-//! ([`print`]/[`parse`] round-trip exactly), a DOT form, a [`verify`]er, and a CPU
+//! ([`print`](mod@print)/[`parse`](mod@parse) round-trip exactly), a DOT form, a [`verify`]er, and a CPU
 //! reference interpreter ([`interp`]) that defines what every op computes.
 
 mod arena;

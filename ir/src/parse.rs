@@ -7,11 +7,15 @@
 
 mod lexer;
 mod op;
+mod program;
 
 use crate::{DType, Data, Graph, Handle, Node, Port, Shape, Tensor, TensorType, Value, ValueDef};
 use half::f16;
 use lexer::{Tok, Token};
-use op::{parse_f32, Attr, Lit};
+use op::{parse_f32, Attr, Item, Lit};
+
+/// How deeply attribute braces may nest (a fused op's anchor is one level).
+const MAX_NESTING: usize = 8;
 use std::collections::BTreeMap;
 
 /// A syntax or consistency error in IR text, with its 1-based position.
@@ -31,6 +35,7 @@ pub fn parse(text: &str) -> Result<Graph, ParseError> {
     let mut p = Parser {
         tokens,
         pos: 0,
+        depth: 0,
         values: BTreeMap::new(),
         graph: Graph::default(),
     };
@@ -43,6 +48,8 @@ type Pos = (usize, usize);
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// How many attribute lists `{...}` enclose the current token.
+    depth: usize,
     /// Values defined so far, by arena index, with where each was defined.
     values: BTreeMap<usize, (Value, Pos)>,
     /// The graph being built; its `values` arena is filled in by [`Parser::finish`].
@@ -434,8 +441,20 @@ impl Parser {
         Ok(())
     }
 
-    /// `{name=value, ...}` where a value is a number, a word or a `[...]` list of them.
+    /// `{name=value, ...}` where a value is a number, a word, a nested op with
+    /// attributes (`conv{...}`) or a `[...]` list of numbers, words and program steps.
     fn attrs(&mut self) -> Result<Vec<Attr>, ParseError> {
+        if self.depth >= MAX_NESTING {
+            let msg = format!("attributes nest more than {MAX_NESTING} levels deep");
+            return self.error_at(self.here(), msg);
+        }
+        self.depth += 1;
+        let attrs = self.attr_list();
+        self.depth -= 1;
+        attrs
+    }
+
+    fn attr_list(&mut self) -> Result<Vec<Attr>, ParseError> {
         self.expect_punct('{')?;
         let mut attrs: Vec<Attr> = Vec::new();
         if self.eat_punct('}') {
@@ -456,7 +475,7 @@ impl Parser {
                 let mut items = Vec::new();
                 if !self.eat_punct(']') {
                     loop {
-                        items.push(self.atom()?);
+                        items.push(self.list_item()?);
                         if self.eat_punct(']') {
                             break;
                         }
@@ -464,6 +483,8 @@ impl Parser {
                     }
                 }
                 Lit::List(items)
+            } else if self.at_call('{') {
+                Lit::Op(Box::new(self.nested_op()?))
             } else {
                 Lit::Atom(self.atom()?)
             };
@@ -478,6 +499,30 @@ impl Parser {
             }
             self.expect_punct(',')?;
         }
+    }
+
+    /// True at a word followed by `open` (`conv{`, `add(`).
+    fn at_call(&self, open: char) -> bool {
+        matches!(self.peek(), Tok::Ident(_)) && *self.peek_at(1) == Tok::Punct(open)
+    }
+
+    /// A list entry: a program step (`add(%0,%1)`, `leaky_relu{alpha=0.1}(%0)`) or an atom.
+    fn list_item(&mut self) -> Result<Item, ParseError> {
+        if self.at_call('(') || self.at_call('{') {
+            return Ok(Item::Step(self.step()?));
+        }
+        Ok(Item::Atom(self.atom()?))
+    }
+
+    /// An op name with its attributes, as an attribute value: `conv{strides=[1,1], ...}`.
+    fn nested_op(&mut self) -> Result<crate::Op, ParseError> {
+        let (line, col) = self.here();
+        let name = match self.next().tok {
+            Tok::Ident(s) => s,
+            _ => return self.error_at((line, col), "expected an op name"),
+        };
+        let attrs = self.attrs()?;
+        op::build(&name, line, col, attrs)
     }
 
     fn atom(&mut self) -> Result<String, ParseError> {

@@ -21,14 +21,33 @@
 //! use Rust's shortest round-trip form, with `nan`, `inf` and `-inf`. A node with no
 //! results prints `() = op(...)`; `@"name"` is omitted for unnamed nodes. `//` starts
 //! a comment.
+//!
+//! Fused ops print their anchors and programs inside their attributes:
+//!
+//! ```text
+//! %v5 = elementwise{program=[in0, in1, add(%0,%1), const(f32 0.5), mul(%2,%3), relu(%4)]}(%v0, %v1) : f32[2,3]
+//! %v6 = fused{anchor=conv{strides=[1,1], pads=[0,0,0,0], dilations=[1,1], group=1}, arity=2, epilogue=[in0, in1, add(%0,%1), relu(%2)]}(%v0, %v2, %v3) : f32[1,4,8,8]
+//! %v7 = attention{scale=0.125}(%v0, %v1, %v2, %v3) : f32[2,4,16,8]
+//! ```
+//!
+//! In a program step `i` is the `i`-th list entry and `%i` reads it; `inK` is program
+//! input `K` (for an epilogue, `in0` is the anchor's result and `in1..` the operands
+//! after the anchor's); `const(DTYPE VALUE)` is a constant; other steps are unary,
+//! binary, `where` and `cast` ops in their op text (`leaky_relu{alpha=0.01}(%2)`).
+//! Constants are written in their dtype: `const(f16 0.099975586)`, `const(i32 -3)`,
+//! `const(bool true)`; floats in the shortest form that reads back to the same value
+//! (an f16 constant is rounded to f16 when read). [`expression`] renders a program as
+//! nested calls for readers (DOT, JSON).
 
 mod attrs;
+mod program;
 
 pub use attrs::{attributes, fmt_f32, AttrValue};
 pub(crate) use attrs::{
     from_word, ARG, BINARY, COORD_TRANSFORMS, DEPTH_TO_SPACE_MODES, NEAREST_MODES, PAD_MODES,
     PLAIN_UNARY, REDUCE, RESIZE_MODES,
 };
+pub use program::{expression, op_expression};
 
 use crate::{Data, Graph, Handle, Node, Op, Port, Tensor, Value, ValueDef};
 use std::fmt::Write;

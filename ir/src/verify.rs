@@ -1,12 +1,17 @@
 //! The IR verifier: checks every invariant of [`crate::Graph`].
 //!
 //! Handles are checked first (so later checks may index freely), then definitions and
-//! back-pointers, ports, execution order, constants, and finally result types against
-//! [`crate::infer::infer`]. Structs are destructured field by field so that adding a
+//! back-pointers, ports, execution order, constants, and finally each node's op: the
+//! constants of element-wise programs (exact in their dtype) and the result types
+//! against [`crate::infer::infer`], which also checks programs (operands read earlier
+//! steps, inputs exist, step dtypes fit) and fused ops (arity, epilogue broadcasting). Structs are destructured field by field so that adding a
 //! field breaks the build here until the new field is checked (or explicitly ignored).
 
 use crate::print::quote;
-use crate::{infer, Graph, Handle, Node, Port, TensorType, Value, ValueDef};
+use crate::{
+    infer, DType, Graph, Handle, Node, Op, Port, Program, Step, TensorType, Value, ValueDef,
+};
+use half::f16;
 
 /// A broken invariant, naming the node or value involved.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -238,7 +243,8 @@ fn check_order(graph: &Graph) -> Result<(), VerifyError> {
     Ok(())
 }
 
-/// Each node's result types equal the inferred ones (a prefix of them).
+/// Each node's programs are well formed and its result types equal the inferred ones
+/// (a prefix of them).
 fn check_types(graph: &Graph) -> Result<(), VerifyError> {
     for (handle, node) in graph.nodes.iter() {
         let Node {
@@ -247,6 +253,9 @@ fn check_types(graph: &Graph) -> Result<(), VerifyError> {
             outputs,
             name: _,
         } = node;
+        if let Err(e) = check_programs(op) {
+            return fail(format!("{}: {e}", describe_node(graph, handle)));
+        }
         let operand_types: Vec<&TensorType> = inputs.iter().map(|&v| &graph.values[v].ty).collect();
         let inferred = match infer::infer(op, &operand_types) {
             Ok(types) => types,
@@ -273,4 +282,49 @@ fn check_types(graph: &Graph) -> Result<(), VerifyError> {
         }
     }
     Ok(())
+}
+
+/// The programs of `op` (a fused op's anchor included) hold only constants their dtype
+/// represents exactly: the text form and generated kernels write them in that dtype.
+fn check_programs(op: &Op) -> Result<(), String> {
+    match op {
+        Op::Elementwise { program } => check_program(program, "program"),
+        Op::Fused {
+            anchor,
+            arity: _,
+            epilogue,
+        } => {
+            check_programs(anchor).map_err(|e| format!("anchor {e}"))?;
+            check_program(epilogue, "epilogue")
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_program(program: &Program, what: &str) -> Result<(), String> {
+    let Program { steps } = program;
+    for (i, step) in steps.iter().enumerate() {
+        if let Step::Const { dtype, value } = *step {
+            if !holds_exactly(dtype, value) {
+                return Err(format!(
+                    "{what} step {i}: constant {value:?} is not a {dtype} value"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `value` is one of `dtype`'s values (NaN for any float dtype).
+fn holds_exactly(dtype: DType, value: f64) -> bool {
+    let int_in = |min: f64, max: f64| value.fract() == 0.0 && (min..=max).contains(&value);
+    match dtype {
+        DType::F32 => value.is_nan() || value as f32 as f64 == value,
+        DType::F16 => value.is_nan() || f16::from_f64(value).to_f64() == value,
+        DType::I32 => int_in(i32::MIN as f64, i32::MAX as f64),
+        DType::U32 => int_in(0.0, u32::MAX as f64),
+        DType::I8 => int_in(i8::MIN as f64, i8::MAX as f64),
+        DType::U8 => int_in(0.0, u8::MAX as f64),
+        DType::Bool => value == 0.0 || value == 1.0,
+    }
 }

@@ -60,6 +60,26 @@ fn errors_are_rendered_with_position_and_reason() {
         (graph("  %v99999999999 = relu(%v0) : f32[2]"), "line 3:3: value index `%v99999999999` is too large"),
         (graph("  const %v1 : f32[1] = [1.5e]"), "line 3:25: malformed number `1.5e`: the exponent has no digits"),
         (graph("  const %v1 : f32[1] = [12abc]"), "line 3:25: malformed number `12abc`"),
+        (graph("  %v1 = elementwise{program=[in0, conv(%0)]}(%v0) : f32[2]"), "line 3:35: `conv` cannot be a program step (steps are `inK`, `const(...)`, unary and binary ops, `where` and `cast`)"),
+        (graph("  %v1 = elementwise{program=[in0, add(%0)]}(%v0) : f32[2]"), "line 3:35: program step `add` takes 2 operand(s), got 1"),
+        (graph("  %v1 = elementwise{program=[in0, relu(%v0)]}(%v0) : f32[2]"), "line 3:40: expected a program step like `%3`, found `%v0`"),
+        (graph("  %v1 = elementwise{program=[in0, relu]}(%v0) : f32[2]"), "line 3:21: attribute `program` of `elementwise` must be a program like `[in0, in1, add(%0,%1)]`, found `[in0,relu]`"),
+        (graph("  %v1 = elementwise{program=[x0, relu(%0)]}(%v0) : f32[2]"), "line 3:21: attribute `program` of `elementwise` must be a program like `[in0, in1, add(%0,%1)]`, found `[x0,relu(%0)]`"),
+        (graph("  %v1 = elementwise{program=in0}(%v0) : f32[2]"), "line 3:21: attribute `program` of `elementwise` must be a program like `[in0, in1, add(%0,%1)]`, found `in0`"),
+        (graph("  %v1 = elementwise{program=[in0, frob(%0)]}(%v0) : f32[2]"), "line 3:35: `frob` cannot be a program step (steps are `inK`, `const(...)`, unary and binary ops, `where` and `cast`)"),
+        (graph("  %v1 = elementwise{program=[in0, leaky_relu(%0)]}(%v0) : f32[2]"), "line 3:35: `leaky_relu` needs attribute `alpha`"),
+        (graph("  %v1 = elementwise{program=[in0, const(f64 1.0)]}(%v0) : f32[2]"), "line 3:41: expected a dtype like `f32`, found `f64`"),
+        (graph("  %v1 = elementwise{program=[in0, const(u8 256)]}(%v0) : f32[2]"), "line 3:44: `256` is not a u8"),
+        (graph("  %v1 = elementwise{program=[in0, const(f32)]}(%v0) : f32[2]"), "line 3:44: expected a number, `true` or `false`, found `)`"),
+        (graph("  %v1 = elementwise{program=[in0, const{f32 1.0}]}(%v0) : f32[2]"), "line 3:40: expected `(`, found `{`"),
+        (graph("  %v1 = elementwise{program=[in0, add(%0,%99999999999)]}(%v0) : f32[2]"), "line 3:42: step index `%99999999999` is too large"),
+        (graph("  %v1 = elementwise(%v0) : f32[2]"), "line 3:9: `elementwise` needs attribute `program`"),
+        (graph("  %v1 = fused{anchor=softmax, arity=1, epilogue=[in0]}(%v0) : f32[2]"), "line 3:15: `softmax` needs attribute `axis`"),
+        (graph("  %v1 = fused{anchor=frob{x=1}, arity=1, epilogue=[in0]}(%v0) : f32[2]"), "line 3:22: unknown op `frob`"),
+        (graph("  %v1 = fused{anchor=[1], arity=1, epilogue=[in0]}(%v0) : f32[2]"), "line 3:15: attribute `anchor` of `fused` must be an op like `matmul` or `softmax{axis=1}`, found a list"),
+        (graph("  %v1 = fused{anchor=softmax{axis=0}, epilogue=[in0]}(%v0) : f32[2]"), "line 3:9: `fused` needs attribute `arity`"),
+        (graph(&format!("  %v1 = {}relu{}(%v0) : f32[2]", "fused{anchor=".repeat(9), ", arity=1, epilogue=[in0]}".repeat(9))), "line 3:118: attributes nest more than 8 levels deep"),
+        (graph("  %v1 = attention{scale=x}(%v0) : f32[2]"), "line 3:19: attribute `scale` of `attention` must be a number, found `x`"),
     ];
     let mut failures = Vec::new();
     for (text, want) in cases {
@@ -81,6 +101,9 @@ const VALID: &str = r#"graph "tiny \"q\"" {
   %v6, %v7 = split{axis=1, sizes=[2,2]}(%v5) : f32[1,2,8,8], f32[1,2,8,8]
   %v8 = resize{mode=linear, coord=half_pixel, nearest=floor, cubic_coeff_a=-0.75, exclude_outside=false, extrapolation_value=0.0, antialias=false, sizes=[1,2,16,16], scales=[1.0,1.0,2.0,2.0], roi=[]}(%v7) : f32[1,2,16,16]
   () = identity(%v8)
+  %v9 = fused{anchor=conv{strides=[1,1], pads=[0,0,0,0], dilations=[1,1], group=1}, arity=2, epilogue=[in0, in1, const(f32 0.5), mul(%0,%2), leaky_relu{alpha=0.1}(%3), where(%1,%4,%0)]}(%v0, %v2, %v4) : f32[1,4,6,6]
+  %v10 = elementwise{program=[in0, const(i32 -3), cast{to=f32}(%1), add(%0,%2)]}(%v8) : f32[1,2,16,16]
+  %v11 = attention{scale=0.125}(%v8, %v8, %v8) : f32[1,2,16,16]
   output "y" = %v8
   output "i" = %v1 (i64)
 }
@@ -148,6 +171,15 @@ fn garbage_never_panics() {
         "split",
         "relu",
         "resize",
+        "fused",
+        "elementwise",
+        "anchor=",
+        "program=",
+        "in0",
+        "%0",
+        "%1",
+        "add(%0,%1)",
+        "const(f32 1.0)",
         "axis",
         "-1",
         "0",

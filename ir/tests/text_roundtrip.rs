@@ -85,9 +85,86 @@ fn variant(op: &Op) -> usize {
         Op::SpaceToDepth { .. } => 28,
         Op::Shape { .. } => 29,
         Op::Identity => 30,
+        Op::Elementwise { .. } => 31,
+        Op::Fused { .. } => 32,
+        Op::Attention { .. } => 33,
     }
 }
-const VARIANTS: usize = 31;
+const VARIANTS: usize = 34;
+
+/// A distinct number per `Step` variant; exhaustive like [`variant`].
+fn step_variant(step: &Step) -> usize {
+    match step {
+        Step::Input(_) => 0,
+        Step::Const { .. } => 1,
+        Step::Unary(..) => 2,
+        Step::Binary(..) => 3,
+        Step::Where(..) => 4,
+        Step::Cast(..) => 5,
+    }
+}
+const STEP_VARIANTS: usize = 6;
+
+fn konst(dtype: DType, value: f64) -> Step {
+    Step::Const { dtype, value }
+}
+
+/// Programs covering every step kind, every dtype's constants with their edge values,
+/// and unary functions with attributes.
+fn programs() -> Vec<Program> {
+    use BinaryOp::*;
+    let p = |steps: Vec<Step>| Program { steps };
+    vec![
+        Program::identity(),
+        p(vec![
+            Step::Input(0),
+            Step::Input(1),
+            Step::Binary(Add, 0, 1),
+            konst(DType::F32, 0.5),
+            Step::Binary(Mul, 2, 3),
+            Step::Unary(UnaryOp::Relu, 4),
+        ]),
+        p(vec![
+            Step::Input(0),
+            Step::Unary(UnaryOp::Sigmoid, 0),
+            Step::Binary(Mul, 0, 1),
+            Step::Unary(UnaryOp::LeakyRelu { alpha: 0.01 }, 2),
+            Step::Unary(UnaryOp::Gelu { tanh: true }, 3),
+            Step::Unary(
+                UnaryOp::Selu {
+                    alpha: 1.6732632,
+                    gamma: 1.050_701,
+                },
+                4,
+            ),
+            Step::Unary(UnaryOp::Silu, 5),
+            Step::Cast(DType::F16, 6),
+            Step::Cast(DType::Bool, 7),
+            Step::Input(2),
+            Step::Input(1),
+            Step::Where(8, 9, 10),
+        ]),
+        p(vec![
+            konst(DType::F32, 0.1f32 as f64),
+            konst(DType::F32, -0.0),
+            konst(DType::F32, f64::INFINITY),
+            konst(DType::F32, f64::NEG_INFINITY),
+            konst(DType::F32, f32::MAX as f64),
+            konst(DType::F32, 1e-45f32 as f64),
+            konst(DType::F16, f16::from_f32(0.1).to_f64()),
+            konst(DType::F16, 65504.0),
+            konst(DType::F16, f16::from_bits(1).to_f64()),
+            konst(DType::I32, i32::MIN as f64),
+            konst(DType::I32, i32::MAX as f64),
+            konst(DType::U32, u32::MAX as f64),
+            konst(DType::I8, -128.0),
+            konst(DType::U8, 255.0),
+            konst(DType::Bool, 1.0),
+            konst(DType::Bool, 0.0),
+            Step::Binary(And, 14, 15),
+        ]),
+    ]
+}
 
 fn pool(ceil_mode: bool, count_include_pad: bool, storage_order: usize) -> PoolAttrs {
     PoolAttrs {
@@ -144,6 +221,7 @@ fn all_ops() -> Vec<Op> {
         Mish,
         HardSwish,
         Not,
+        Silu,
         LeakyRelu { alpha: 0.01 },
         Elu { alpha: 1.0 },
         Selu {
@@ -303,8 +381,54 @@ fn all_ops() -> Vec<Op> {
         Op::SpaceToDepth { blocksize: 2 },
         Op::Shape { start: 1, end: 3 },
         Op::Identity,
+        Op::Attention { scale: 0.125 },
+        Op::Attention { scale: 0.088388346 },
     ]);
+    ops.extend(
+        programs()
+            .into_iter()
+            .map(|program| Op::Elementwise { program }),
+    );
+    let anchors = [
+        Op::Conv(ConvAttrs {
+            strides: vec![1, 1],
+            pads: vec![0, 0, 0, 0],
+            dilations: vec![1, 1],
+            group: 1,
+        }),
+        Op::MatMul,
+        Op::Reduce {
+            op: ReduceOp::Mean,
+            axes: vec![2, 3],
+            keepdims: true,
+        },
+        Op::Softmax { axis: 1 },
+        Op::MaxPool(pool(false, false, 0)),
+        Op::Attention { scale: 0.5 },
+        Op::Elementwise {
+            program: programs()[1].clone(),
+        },
+    ];
+    for (i, anchor) in anchors.into_iter().enumerate() {
+        let programs = programs();
+        ops.push(Op::Fused {
+            anchor: Box::new(anchor),
+            arity: i % 3 + 1,
+            epilogue: programs[i % programs.len()].clone(),
+        });
+    }
     ops
+}
+
+#[test]
+fn programs_cover_every_step_kind() {
+    let mut seen = [false; STEP_VARIANTS];
+    for program in programs() {
+        for step in &program.steps {
+            seen[step_variant(step)] = true;
+        }
+    }
+    assert!(seen.iter().all(|&s| s), "step kinds not covered: {seen:?}");
 }
 
 #[test]
@@ -318,8 +442,8 @@ fn all_ops_cover_every_variant_and_name() {
     let mut names: Vec<&str> = ops.iter().map(|op| op.name()).collect();
     names.sort();
     names.dedup();
-    // 25 unary + 15 binary + 7 reduce + 2 arg + 27 other op names.
-    assert_eq!(names.len(), 25 + 15 + 7 + 2 + 27);
+    // 26 unary + 15 binary + 7 reduce + 2 arg + 30 other op names.
+    assert_eq!(names.len(), 26 + 15 + 7 + 2 + 30);
 }
 
 #[test]
@@ -365,6 +489,25 @@ fn every_op_round_trips() {
     );
     assert!(text.contains("resize{mode=linear, coord=half_pixel_symmetric, nearest=round_prefer_ceil, cubic_coeff_a=-0.75, exclude_outside=false, extrapolation_value=0.0, antialias=true, sizes=[1,3,7,9], scales=[1.0,1.0,1.75,0.3], roi=[0.0,0.0,0.1,0.2,1.0,1.0,0.9,0.8]}"), "{text}");
     assert!(text.contains("extrapolation_value=-inf"), "{text}");
+    assert!(
+        text.contains("= elementwise{program=[in0, in1, add(%0,%1), const(f32 0.5), mul(%2,%3), relu(%4)]}(%v"),
+        "{text}"
+    );
+    assert!(text.contains("leaky_relu{alpha=0.01}(%2), gelu{tanh=true}(%3), selu{alpha=1.6732632, gamma=1.050701}(%4), silu(%5), cast{to=f16}(%6), cast{to=bool}(%7), in2, in1, where(%8,%9,%10)]"), "{text}");
+    assert!(text.contains("[const(f32 0.1), const(f32 -0.0), const(f32 inf), const(f32 -inf), const(f32 3.4028235e38), const(f32 1e-45), const(f16 0.099975586), const(f16 65504.0), const(f16 5.9604645e-8), const(i32 -2147483648), const(i32 2147483647), const(u32 4294967295), const(i8 -128), const(u8 255), const(bool true), const(bool false), and(%14,%15)]"), "{text}");
+    assert!(
+        text.contains("= fused{anchor=conv{strides=[1,1], pads=[0,0,0,0], dilations=[1,1], group=1}, arity=1, epilogue=[in0]}(%v"),
+        "{text}"
+    );
+    assert!(
+        text.contains("= fused{anchor=matmul, arity=2, epilogue=[in0, in1, add(%0,%1), const(f32 0.5), mul(%2,%3), relu(%4)]}(%v"),
+        "{text}"
+    );
+    assert!(
+        text.contains("= fused{anchor=elementwise{program=[in0, in1, add(%0,%1), const(f32 0.5), mul(%2,%3), relu(%4)]}, arity=1, epilogue=[in0, sigmoid(%0), "),
+        "{text}"
+    );
+    assert!(text.contains("= attention{scale=0.125}(%v"), "{text}");
 }
 
 /// Constants and inputs of every dtype, with the edge values of each.
@@ -620,5 +763,97 @@ fn elided_constants_print_a_summary_and_do_not_parse() {
     assert_eq!(
         parse(&text).unwrap_err().to_string(),
         "line 2:30: constant %v0 was printed with its data elided; print the graph with full constants to parse it back"
+    );
+}
+
+/// Hand-written fused ops in canonical text verify and print back byte for byte.
+#[test]
+fn fused_ops_in_canonical_text_print_back_unchanged() {
+    let text = r#"graph "fused" {
+  input %v0 "x" : f32[1,3,8,8]
+  input %v1 "q" : f16[2,4,16,8]
+  input %v2 "kt" : f16[2,4,8,16]
+  input %v3 "v" : f16[2,4,16,8]
+  const %v4 "w" : f32[4,3,3,3] = splat(0.01)
+  const %v5 "b" : f32[1,4,1,1] = [0.5, -1.0, 0.25, 2.0]
+  const %v6 "mask" : f16[1,1,16,16] = splat(-inf)
+  %v7 = fused{anchor=conv{strides=[1,1], pads=[1,1,1,1], dilations=[1,1], group=1}, arity=2, epilogue=[in0, in1, add(%0,%1), relu(%2)]}(%v0, %v4, %v5) : f32[1,4,8,8] @"conv1"
+  %v8 = elementwise{program=[in0, sigmoid(%0), mul(%0,%1), const(f32 0.5), greater(%2,%3), const(f32 0.0), where(%4,%2,%5), cast{to=f16}(%6)]}(%v7) : f16[1,4,8,8]
+  %v9 = attention{scale=0.35355338}(%v1, %v2, %v3, %v6) : f16[2,4,16,8]
+  %v10 = attention{scale=0.125}(%v1, %v2, %v3) : f16[2,4,16,8]
+  %v11 = fused{anchor=reduce_mean{axes=[3], keepdims=true}, arity=1, epilogue=[in0, const(f16 1.001358e-5), add(%0,%1), sqrt(%2), reciprocal(%3)]}(%v9) : f16[2,4,16,1]
+  output "y" = %v8
+  output "a" = %v10
+  output "r" = %v11
+}
+"#;
+    let g = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(print(&g), text);
+    verify(&g).unwrap();
+    let Op::Fused {
+        anchor,
+        arity,
+        epilogue,
+    } = &g.nodes[Handle::new(0)].op
+    else {
+        panic!("node 0 is not fused")
+    };
+    assert!(matches!(**anchor, Op::Conv(_)));
+    assert_eq!(*arity, 2);
+    assert_eq!(
+        epilogue.steps,
+        vec![
+            Step::Input(0),
+            Step::Input(1),
+            Step::Binary(BinaryOp::Add, 0, 1),
+            Step::Unary(UnaryOp::Relu, 2)
+        ]
+    );
+    let Op::Fused { epilogue, .. } = &g.nodes[Handle::new(4)].op else {
+        panic!("node 4 is not fused")
+    };
+    assert_eq!(
+        epilogue.steps[1],
+        konst(DType::F16, f16::from_f32(1e-5).to_f64())
+    );
+}
+
+/// A NaN constant prints and reads back (Step's `PartialEq` treats NaN as unequal, so
+/// compare the text).
+#[test]
+fn nan_program_constants_round_trip_as_text() {
+    let text = r#"graph "nan" {
+  input %v0 "x" : f32[2]
+  %v1 = elementwise{program=[in0, const(f32 nan), max(%0,%1)]}(%v0) : f32[2]
+  output "y" = %v1
+}
+"#;
+    let g = parse(text).unwrap();
+    assert_eq!(print(&g), text);
+    let Op::Elementwise { program } = &g.nodes[Handle::new(0)].op else {
+        panic!("not elementwise")
+    };
+    assert!(matches!(program.steps[1], Step::Const { dtype: DType::F32, value } if value.is_nan()));
+}
+
+/// Fused-op text in free form (spacing, attribute order, an f16 constant that is not
+/// exact) parses and prints canonically.
+#[test]
+fn free_form_fused_text_is_canonicalized() {
+    let text = "graph \"g\" { input %v0 \"x\" : f16[2]
+        %v1=fused{ epilogue = [ in0 , const( f16 0.1 ), add( %0 , %1 ) ], arity=1, anchor = softmax{axis=0} }(%v0):f16[2]
+        %v2 = elementwise{program=[in0,in0,max(%0,%1)]}(%v1) : f16[2]
+        output \"y\" = %v2 }";
+    let g = parse(text).unwrap();
+    verify(&g).unwrap();
+    assert_eq!(
+        print(&g),
+        "graph \"g\" {
+  input %v0 \"x\" : f16[2]
+  %v1 = fused{anchor=softmax{axis=0}, arity=1, epilogue=[in0, const(f16 0.099975586), add(%0,%1)]}(%v0) : f16[2]
+  %v2 = elementwise{program=[in0, in0, max(%0,%1)]}(%v1) : f16[2]
+  output \"y\" = %v2
+}
+"
     );
 }

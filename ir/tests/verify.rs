@@ -211,3 +211,133 @@ fn operands_that_do_not_fit_name_the_node() {
     let err = verify(&g).unwrap_err().to_string();
     assert!(err.starts_with("node 0 (add \"add\"): "), "{err}");
 }
+
+/// A graph with one fused op over `x : f32[2,3]` and `w : f32[3]`, its line given.
+fn fused_graph(node: &str) -> Graph {
+    let text = format!(
+        "graph \"f\" {{\n  input %v0 \"x\" : f32[2,3]\n  const %v1 \"w\" : f32[3] = [1.0, 2.0, 3.0]\n  {node}\n  output \"y\" = %v2\n}}\n"
+    );
+    parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+fn verify_error(node: &str) -> String {
+    let g = fused_graph(node);
+    verify_structure(&g).unwrap();
+    verify(&g).unwrap_err().to_string()
+}
+
+#[test]
+fn fused_ops_verify() {
+    for node in [
+        "%v2 = elementwise{program=[in0, in1, add(%0,%1), const(f32 0.5), mul(%2,%3)]}(%v0, %v1) : f32[2,3]",
+        "%v2 = elementwise{program=[in0, const(f32 0.0), greater(%0,%1)]}(%v0) : bool[2,3]",
+        "%v2 = fused{anchor=relu, arity=1, epilogue=[in0, in1, sub(%0,%1)]}(%v0, %v1) : f32[2,3]",
+        "%v2 = fused{anchor=reduce_sum{axes=[1], keepdims=true}, arity=1, epilogue=[in0, cast{to=i32}(%0)]}(%v0) : i32[2,1]",
+        "%v2 = fused{anchor=elementwise{program=[in0, neg(%0)]}, arity=1, epilogue=[in0, in1, mul(%0,%1)]}(%v0, %v1) : f32[2,3]",
+    ] {
+        let g = fused_graph(node);
+        verify(&g).unwrap_or_else(|e| panic!("{e}\n{node}"));
+    }
+}
+
+#[test]
+fn broken_fused_ops_name_the_node_and_reason() {
+    let cases = [
+        (
+            "%v2 = fused{anchor=relu, arity=3, epilogue=[in0]}(%v0, %v1) : f32[2,3]",
+            "node 0 (fused): anchor arity 3 exceeds the 2 operands",
+        ),
+        (
+            "%v2 = fused{anchor=fused{anchor=relu, arity=1, epilogue=[in0]}, arity=1, epilogue=[in0]}(%v0) : f32[2,3]",
+            "node 0 (fused): a fused op cannot anchor another",
+        ),
+        (
+            "%v2 = fused{anchor=reduce_sum{axes=[1], keepdims=false}, arity=1, epilogue=[in0, in1, add(%0,%1)]}(%v0, %v1) : f32[2]",
+            "node 0 (fused): shapes [3] and [2] do not broadcast",
+        ),
+        (
+            "%v2 = fused{anchor=relu, arity=1, epilogue=[in0, in2, add(%0,%1)]}(%v0, %v1) : f32[2,3]",
+            "node 0 (fused): epilogue reads 3 inputs, node provides 2",
+        ),
+        (
+            "%v2 = elementwise{program=[in0, add(%0,%2), in0]}(%v0) : f32[2,3]",
+            "node 0 (elementwise): program step 1 reads step 2, not an earlier one",
+        ),
+        (
+            "%v2 = elementwise{program=[in0, not(%0)]}(%v0) : f32[2,3]",
+            "node 0 (elementwise): program step 1 (not): not does not apply to f32",
+        ),
+        (
+            "%v2 = elementwise{program=[]}(%v0) : f32[2,3]",
+            "node 0 (elementwise): empty element-wise program",
+        ),
+        (
+            "%v2 = elementwise{program=[in0, in1, add(%0,%1)]}(%v0, %v1) : f16[2,3]",
+            "node 0 (elementwise): result 0 %v2 has type f16[2,3], but the op computes f32[2,3]",
+        ),
+        (
+            "%v2 = attention{scale=0.5}(%v0, %v1) : f32[2,3]",
+            "node 0 (attention): expected 3 or 4 operands (q, kt, v, mask), got 2",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (node, want) in cases {
+        let got = verify_error(node);
+        if got != want {
+            failures.push(format!("{node}\n  want: {want}\n  got:  {got}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn program_constants_must_be_exact_in_their_dtype() {
+    let g = fused_graph(
+        "%v2 = fused{anchor=elementwise{program=[in0, const(f32 0.5), mul(%0,%1)]}, arity=1, epilogue=[in0, const(f32 0.1), add(%0,%1)]}(%v0) : f32[2,3]",
+    );
+    verify(&g).unwrap();
+    // Replaces the constant of the epilogue (or of the anchor's program).
+    let with = |in_anchor: bool, dtype: DType, value: f64| {
+        let mut g = g.clone();
+        let Op::Fused {
+            anchor, epilogue, ..
+        } = &mut g.nodes[h(0)].op
+        else {
+            panic!("not fused")
+        };
+        let program = match &mut **anchor {
+            Op::Elementwise { program } if in_anchor => program,
+            _ => epilogue,
+        };
+        program.steps[1] = Step::Const { dtype, value };
+        verify(&g).map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        with(false, DType::F32, 0.1),
+        Err("node 0 (fused): epilogue step 1: constant 0.1 is not a f32 value".into())
+    );
+    assert_eq!(
+        with(true, DType::F32, 1e300),
+        Err("node 0 (fused): anchor program step 1: constant 1e300 is not a f32 value".into())
+    );
+    assert_eq!(with(false, DType::F32, f64::NAN), Ok(()));
+    assert_eq!(with(false, DType::F32, f64::NEG_INFINITY), Ok(()));
+    assert!(!with(false, DType::F16, 65504.0)
+        .unwrap_err()
+        .contains("constant"));
+    assert_eq!(
+        with(false, DType::F16, 0.1f32 as f64),
+        Err(
+            "node 0 (fused): epilogue step 1: constant 0.10000000149011612 is not a f16 value"
+                .into()
+        )
+    );
+    // The remaining dtypes change the epilogue's types; only the constant check matters.
+    let err = |dtype, value| with(false, dtype, value).unwrap_err();
+    assert!(err(DType::I32, 1.5).contains("constant 1.5 is not a i32 value"));
+    assert!(err(DType::U8, 256.0).contains("constant 256.0 is not a u8 value"));
+    assert!(err(DType::I8, -129.0).contains("constant -129.0 is not a i8 value"));
+    assert!(err(DType::U32, -1.0).contains("constant -1.0 is not a u32 value"));
+    assert!(err(DType::Bool, 2.0).contains("constant 2.0 is not a bool value"));
+    assert!(!err(DType::I32, -3.0).contains("constant"));
+}

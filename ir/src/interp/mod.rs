@@ -3,13 +3,15 @@
 //! [`eval_op`] defines the semantics of every [`Op`] on host tensors; [`run`] walks a
 //! graph's nodes in order. It is the oracle GPU kernels are tested against and the
 //! constant folder's engine. Float math on `f16` is done in `f32` and rounded back to
-//! `f16` once per op. Matrix products (MatMul, Conv via im2col, ConvTranspose via
+//! `f16` once per op; fused ops (Elementwise, Fused, Attention) are evaluated as the
+//! chains of ops they replace, rounding every intermediate. Matrix products (MatMul, Conv via im2col, ConvTranspose via
 //! col2im) go through `matrixmultiply`'s sgemm; everything else is plain loops over
 //! row-major indices.
 
 mod conv;
 mod conv_transpose;
 mod elementwise;
+mod fused;
 mod index;
 mod matmul;
 mod movement;
@@ -22,6 +24,8 @@ mod space;
 
 #[cfg(test)]
 mod expected;
+#[cfg(test)]
+mod fused_tests;
 #[cfg(test)]
 mod tests;
 
@@ -128,9 +132,13 @@ pub fn eval_op(
             operand(inputs, 0)?,
             out,
         )),
-        Op::Elementwise { .. } | Op::Fused { .. } | Op::Attention { .. } => {
-            Err(format!("{} is not evaluated yet", op.name()))
-        }
+        Op::Elementwise { program } => one(fused::elementwise(program, inputs, out)),
+        Op::Fused {
+            anchor,
+            arity,
+            epilogue,
+        } => one(fused::fused(anchor, *arity, epilogue, inputs, out)),
+        Op::Attention { scale } => one(fused::attention(*scale, inputs, out)),
         Op::Reshape { .. } | Op::Identity => {
             let x = operand(inputs, 0)?;
             x.reshaped(out.shape.clone())

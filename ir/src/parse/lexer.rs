@@ -9,6 +9,8 @@ pub(super) enum Tok {
     Ident(String),
     /// A value handle `%v3`, by arena index.
     Value(usize),
+    /// A program step reference `%3`, by step index.
+    Step(usize),
     /// A string literal, unescaped.
     Str(String),
     /// A number as written (`-3`, `0.5`, `1e-5`, `-inf`); parsed where its type is known.
@@ -24,6 +26,7 @@ impl Tok {
         match self {
             Tok::Ident(s) => format!("`{s}`"),
             Tok::Value(i) => format!("`%v{i}`"),
+            Tok::Step(i) => format!("`%{i}`"),
             Tok::Str(s) => format!("string {}", crate::print::quote(s)),
             Tok::Num(s) => format!("`{s}`"),
             Tok::Punct(c) => format!("`{c}`"),
@@ -177,19 +180,22 @@ impl Lexer {
         Ok(Tok::Num(s))
     }
 
-    /// `%v` followed by an arena index.
+    /// `%v` followed by an arena index, or `%` followed by a program step index.
     fn value(&mut self) -> Result<Tok, String> {
         self.bump();
         let prefix = self.take_while(|c| c.is_ascii_alphabetic());
         let digits = self.take_while(|c| c.is_ascii_digit());
-        if prefix != "v" || digits.is_empty() {
-            return Err(format!(
+        let index = || digits.parse::<u32>().map(|i| i as usize);
+        match prefix.as_str() {
+            "v" if !digits.is_empty() => index()
+                .map(Tok::Value)
+                .map_err(|_| format!("value index `%v{digits}` is too large")),
+            "" if !digits.is_empty() => index()
+                .map(Tok::Step)
+                .map_err(|_| format!("step index `%{digits}` is too large")),
+            _ => Err(format!(
                 "expected a value like `%v3`, found `%{prefix}{digits}`"
-            ));
-        }
-        match digits.parse::<u32>() {
-            Ok(i) => Ok(Tok::Value(i as usize)),
-            Err(_) => Err(format!("value index `%v{digits}` is too large")),
+            )),
         }
     }
 

@@ -1,17 +1,48 @@
 //! Builds an [`Op`] from its text name and parsed attributes.
 
 use super::ParseError;
+use crate::print::op_text;
 use crate::print::{
     from_word, ARG, BINARY, COORD_TRANSFORMS, DEPTH_TO_SPACE_MODES, NEAREST_MODES, PAD_MODES,
     PLAIN_UNARY, REDUCE, RESIZE_MODES,
 };
-use crate::{ConvAttrs, ConvTransposeAttrs, DType, Op, PoolAttrs, ResizeAttrs, UnaryOp};
+use crate::{
+    ConvAttrs, ConvTransposeAttrs, DType, Op, PoolAttrs, Program, ResizeAttrs, Step, UnaryOp,
+};
 
-/// An attribute value as written: a word or number, or a list of them.
+/// An attribute value as written: a word or number, a list, or a nested op with
+/// attributes (`conv{...}`; a nested op without attributes reads as a word).
 #[derive(Clone, Debug)]
 pub(super) enum Lit {
     Atom(String),
-    List(Vec<String>),
+    List(Vec<Item>),
+    Op(Box<Op>),
+}
+
+/// One entry of a `[...]` list: a word or number, or a program step with operands.
+#[derive(Clone, Debug)]
+pub(super) enum Item {
+    Atom(String),
+    Step(Step),
+}
+
+impl std::fmt::Display for Lit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lit::Atom(s) => f.write_str(s),
+            Lit::List(items) => {
+                let items: Vec<String> = items
+                    .iter()
+                    .map(|item| match item {
+                        Item::Atom(s) => s.clone(),
+                        Item::Step(step) => step.to_string(),
+                    })
+                    .collect();
+                write!(f, "[{}]", items.join(","))
+            }
+            Lit::Op(op) => f.write_str(&op_text(op)),
+        }
+    }
 }
 
 /// `name=value` inside an op's braces, with the position of the name.
@@ -48,6 +79,22 @@ pub(super) fn build(
     };
     a.finish()?;
     Ok(op)
+}
+
+/// Whether `name` is an op a program step may apply: unary, binary, `where`, `cast`.
+pub(super) fn is_step_op(name: &str) -> bool {
+    const WITH_ATTRS: [&str; 7] = [
+        "leaky_relu",
+        "elu",
+        "selu",
+        "hard_sigmoid",
+        "gelu",
+        "where",
+        "cast",
+    ];
+    PLAIN_UNARY.iter().any(|u| u.name() == name)
+        || BINARY.iter().any(|b| b.name() == name)
+        || WITH_ATTRS.contains(&name)
 }
 
 fn conv_attrs(a: &mut Attrs) -> ConvAttrs {
@@ -201,6 +248,17 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
             end: a.usize("end"),
         },
         "identity" => Op::Identity,
+        "elementwise" => Op::Elementwise {
+            program: a.program("program"),
+        },
+        "fused" => Op::Fused {
+            anchor: Box::new(a.op("anchor")),
+            arity: a.usize("arity"),
+            epilogue: a.program("epilogue"),
+        },
+        "attention" => Op::Attention {
+            scale: a.f32("scale"),
+        },
         _ => return None,
     })
 }
@@ -247,10 +305,7 @@ impl Attrs {
         if let Some(v) = f(&attr.value) {
             return v;
         }
-        let found = match &attr.value {
-            Lit::Atom(s) => format!("`{s}`"),
-            Lit::List(items) => format!("`[{}]`", items.join(",")),
-        };
+        let found = format!("`{}`", attr.value);
         let message = format!(
             "attribute `{key}` of `{}` must be {}, found {found}",
             self.op,
@@ -314,6 +369,51 @@ impl Attrs {
         self.get(key, DType::F32, f, || format!("one of {}", names()))
     }
 
+    /// A nested op: `conv{...}`, or a bare op name for an op without attributes.
+    fn op(&mut self, key: &'static str) -> Op {
+        let Some(attr) = self.take(key) else {
+            return Op::Identity;
+        };
+        let built = match attr.value {
+            Lit::Op(op) => return *op,
+            Lit::Atom(name) => build(&name, attr.line, attr.col, Vec::new()),
+            Lit::List(_) => Err(ParseError {
+                line: attr.line,
+                col: attr.col,
+                message: format!(
+                    "attribute `{key}` of `{}` must be an op like `matmul` or `softmax{{axis=1}}`, found a list",
+                    self.op
+                ),
+            }),
+        };
+        built.unwrap_or_else(|e| {
+            self.error.get_or_insert(e);
+            Op::Identity
+        })
+    }
+
+    /// A program: a list of steps like `[in0, in1, add(%0,%1)]`.
+    fn program(&mut self, key: &'static str) -> Program {
+        let f = |lit: &Lit| match lit {
+            Lit::List(items) => items
+                .iter()
+                .map(|item| match item {
+                    Item::Step(step) => Some(step.clone()),
+                    Item::Atom(s) => s
+                        .strip_prefix("in")
+                        .filter(|k| k.starts_with(|c: char| c.is_ascii_digit()))
+                        .and_then(|k| k.parse().ok())
+                        .map(Step::Input),
+                })
+                .collect::<Option<Vec<Step>>>()
+                .map(|steps| Program { steps }),
+            _ => None,
+        };
+        self.get(key, Program { steps: Vec::new() }, f, || {
+            "a program like `[in0, in1, add(%0,%1)]`".into()
+        })
+    }
+
     fn word<T: Copy>(&mut self, key: &'static str, table: &[(T, &'static str)]) -> T {
         let f = |lit: &Lit| atom(lit).and_then(|w| from_word(table, w));
         let words = || table.iter().map(|(_, w)| *w).collect::<Vec<_>>().join(", ");
@@ -345,14 +445,20 @@ impl Attrs {
 fn atom(lit: &Lit) -> Option<&str> {
     match lit {
         Lit::Atom(s) => Some(s),
-        Lit::List(_) => None,
+        _ => None,
     }
 }
 
 fn list<T>(lit: &Lit, f: impl Fn(&str) -> Option<T>) -> Option<Vec<T>> {
     match lit {
-        Lit::Atom(_) => None,
-        Lit::List(items) => items.iter().map(|s| f(s)).collect(),
+        Lit::List(items) => items
+            .iter()
+            .map(|item| match item {
+                Item::Atom(s) => f(s),
+                Item::Step(_) => None,
+            })
+            .collect(),
+        _ => None,
     }
 }
 

@@ -4,7 +4,7 @@
 //! same attributes the same way.
 
 use crate::{
-    ArgOp, BinaryOp, CoordTransform, DepthToSpaceMode, NearestMode, Op, PadMode, ReduceOp,
+    ArgOp, BinaryOp, CoordTransform, DepthToSpaceMode, NearestMode, Op, PadMode, Program, ReduceOp,
     ResizeMode, UnaryOp,
 };
 use std::fmt;
@@ -20,11 +20,15 @@ pub enum AttrValue {
     Floats(Vec<f32>),
     /// An enum value or a dtype, spelled as a lowercase word.
     Word(&'static str),
+    /// A nested op (a fused op's anchor), printed as op text: `conv{strides=[1,1], ...}`.
+    Op(Box<Op>),
+    /// An element-wise program, printed as its step list: `[in0, in1, add(%0,%1)]`.
+    Program(Program),
 }
 
 /// Every attribute of `op`, in field declaration order (empty for ops without any).
 pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
-    use AttrValue::*;
+    use AttrValue::{Bool, Float, Floats, Ints, UInt, UInts, Word};
     let uints = |v: &[usize]| UInts(v.to_vec());
     match op {
         Op::Unary(u) => match *u {
@@ -39,7 +43,17 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
             _ => vec![],
         },
         Op::Binary(_) | Op::Where | Op::MatMul | Op::Identity => vec![],
-        Op::Elementwise { .. } | Op::Fused { .. } | Op::Attention { .. } => vec![],
+        Op::Elementwise { program } => vec![("program", AttrValue::Program(program.clone()))],
+        Op::Fused {
+            anchor,
+            arity,
+            epilogue,
+        } => vec![
+            ("anchor", AttrValue::Op(anchor.clone())),
+            ("arity", UInt(*arity)),
+            ("epilogue", AttrValue::Program(epilogue.clone())),
+        ],
+        Op::Attention { scale } => vec![("scale", Float(*scale))],
         Op::Cast { to } => vec![("to", Word(to.name()))],
         Op::Conv(c) => vec![
             ("strides", uints(&c.strides)),
@@ -170,6 +184,8 @@ impl fmt::Display for AttrValue {
             AttrValue::Ints(v) => write!(f, "[{}]", join(v, |x| x.to_string())),
             AttrValue::Floats(v) => write!(f, "[{}]", join(v, |x| fmt_f32(*x))),
             AttrValue::Word(w) => f.write_str(w),
+            AttrValue::Op(op) => f.write_str(&super::op_text(op)),
+            AttrValue::Program(p) => write!(f, "{p}"),
         }
     }
 }
@@ -222,11 +238,11 @@ pub(crate) const NEAREST_MODES: &[(NearestMode, &str)] = &[
 ];
 
 /// Unary functions without parameters (the text names them by [`UnaryOp::name`]).
-pub(crate) const PLAIN_UNARY: [UnaryOp; 20] = {
+pub(crate) const PLAIN_UNARY: [UnaryOp; 21] = {
     use UnaryOp::*;
     [
         Neg, Abs, Sqrt, Reciprocal, Exp, Log, Erf, Floor, Ceil, Round, Sign, Sin, Cos, Tanh,
-        Sigmoid, Relu, Softplus, Mish, HardSwish, Not,
+        Sigmoid, Relu, Softplus, Mish, HardSwish, Not, Silu,
     ]
 };
 
