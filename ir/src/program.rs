@@ -14,7 +14,9 @@ pub struct Program {
 }
 
 /// One scalar operation of a [`Program`]; `usize` operands index earlier steps.
-#[derive(Clone, Debug, PartialEq)]
+/// Equality compares constants by bits (all NaNs equal), so graphs with NaN
+/// constants still compare equal to their round-tripped text.
+#[derive(Clone, Debug)]
 pub enum Step {
     /// Program input `i`: the element of the `i`-th input at this position.
     Input(usize),
@@ -28,6 +30,31 @@ pub enum Step {
     /// `where(cond, a, b)`.
     Where(usize, usize, usize),
     Cast(DType, usize),
+}
+
+impl PartialEq for Step {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                Step::Const {
+                    dtype: d1,
+                    value: v1,
+                },
+                Step::Const {
+                    dtype: d2,
+                    value: v2,
+                },
+            ) => d1 == d2 && (v1.to_bits() == v2.to_bits() || (v1.is_nan() && v2.is_nan())),
+            (Step::Input(a), Step::Input(b)) => a == b,
+            (Step::Unary(u1, a1), Step::Unary(u2, a2)) => u1 == u2 && a1 == a2,
+            (Step::Binary(b1, x1, y1), Step::Binary(b2, x2, y2)) => {
+                b1 == b2 && x1 == x2 && y1 == y2
+            }
+            (Step::Where(c1, a1, b1), Step::Where(c2, a2, b2)) => c1 == c2 && a1 == a2 && b1 == b2,
+            (Step::Cast(t1, a1), Step::Cast(t2, a2)) => t1 == t2 && a1 == a2,
+            _ => false,
+        }
+    }
 }
 
 impl Step {
