@@ -40,3 +40,8 @@ pub const MOVEMENT_GATHER: &str = include_str!("movement_gather.wgsl");
 pub const MOVEMENT_SHAPE: &str = include_str!("movement_shape.wgsl");
 #[cfg(test)]
 mod tests_elementwise;
+// --- fused kernels (issue 4) ---
+/// Scaled dot-product attention of one block of query rows in one kernel.
+pub const ATTENTION: &str = include_str!("attention.wgsl");
+#[cfg(test)]
+mod tests_fused;

@@ -1,5 +1,6 @@
 // kiln local response normalization across channels of an N × C × ... tensor:
-// y = x / (bias + alpha / size * Σ x[c']²)^beta over c' in [c - LO, c + HI] ∩ [0, C).
+// y = x / (bias + alpha / size * Σ x[c']²)^beta over c' in [c - LO, c + HI] ∩ [0, C);
+// STORE applies a fused epilogue to `v` (or is `v`).
 {{BINDINGS}}
 const WG: u32 = {{WG}}u;
 const N: u32 = {{N}}u;
@@ -11,6 +12,7 @@ const BIAS: f32 = {{BIAS}};
 const ALPHA_OVER_SIZE: f32 = {{ALPHA_OVER_SIZE}};
 const BETA: f32 = {{BETA}};
 
+{{HELPERS}}
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = {{INDEX}};
@@ -26,5 +28,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let v = {{X}}[base + ch * S];
         sq = sq + v * v;
     }
-    {{Y}}[i] = {{X}}[i] / pow(BIAS + ALPHA_OVER_SIZE * sq, BETA);
+    let v = {{X}}[i] / pow(BIAS + ALPHA_OVER_SIZE * sq, BETA);
+    {{Y}}[i] = {{STORE}};
 }

@@ -1,7 +1,7 @@
 // Average pooling (N-d) over NC-spatial tensors: one invocation per output element.
 // The divisor counts the taps inside the input, or with count_include_pad those
 // inside the explicitly padded input (never the extra region ceil_mode adds); a
-// window with no taps yields NaN.
+// window with no taps yields NaN. STORE applies a fused epilogue to `v` (or is `v`).
 
 {{BINDINGS}}
 const WG: u32 = {{WG}}u;
@@ -20,6 +20,7 @@ const PADDED_DIMS = {{PADDED_DIMS}};
 const DILATIONS = {{DILATIONS}};
 const IN_STRIDES = {{IN_STRIDES}};
 
+{{HELPERS}}
 @compute @workgroup_size({{WG}}, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = {{LINEAR_INDEX}};
@@ -68,9 +69,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             count *= n;
         }
     }
-    if (count == 0u) {
-        y[t] = bitcast<f32>(0x7fc00000u);
-    } else {
-        y[t] = sum / f32(count);
+    var v = bitcast<f32>(0x7fc00000u);
+    if (count != 0u) {
+        v = sum / f32(count);
     }
+    y[t] = {{STORE}};
 }

@@ -1,7 +1,8 @@
 // Max pooling (N-d) over NC-spatial tensors: one invocation per output element. The
 // window is walked in row-major kernel order and the first maximum wins; a window
 // entirely in padding yields the lowest value. Optionally writes the flattened index of the
-// maximum (row-major, or column-major per image with storage_order = 1).
+// maximum (row-major, or column-major per image with storage_order = 1). STORE
+// applies a fused epilogue to `best` (or is `best`).
 
 {{BINDINGS}}
 const WG: u32 = {{WG}}u;
@@ -19,6 +20,7 @@ const DILATIONS = {{DILATIONS}};
 const IN_STRIDES = {{IN_STRIDES}};
 const INDEX_STRIDES = {{INDEX_STRIDES}};
 
+{{HELPERS}}
 @compute @workgroup_size({{WG}}, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = {{LINEAR_INDEX}};
@@ -61,6 +63,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             }
         }
     }
-    y[t] = best;
+    y[t] = {{STORE}};
     {{STORE_INDEX}}
 }

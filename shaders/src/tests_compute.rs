@@ -101,6 +101,8 @@ fn pool_templates_validate() {
         ("LOWEST", "bitcast<f32>(0xff800000u)"),
         ("LINEAR_INDEX", LINEAR),
         ("STORE_INDEX", "indices[t] = i32(plane * PIN + best_index);"),
+        ("HELPERS", ""),
+        ("STORE", "best"),
         (
             "BINDINGS",
             "@group(0) @binding(0) var<storage, read> x: array<f32>;\n\
@@ -119,9 +121,15 @@ fn pool_templates_validate() {
         ("COUNT_INCLUDE_PAD", "true"),
         ("LINEAR_INDEX", LINEAR),
         (
+            "HELPERS",
+            "fn fused(x0: f32, idx: u32) -> f32 { return max(x0, e0[idx % 7u]); }",
+        ),
+        ("STORE", "fused(v, t)"),
+        (
             "BINDINGS",
             "@group(0) @binding(0) var<storage, read> x: array<f32>;\n\
-             @group(0) @binding(1) var<storage, read_write> y: array<f32>;",
+             @group(0) @binding(1) var<storage, read_write> y: array<f32>;\n\
+             @group(0) @binding(2) var<storage, read> e0: array<f32>;",
         ),
     ]);
     validate(&fill(POOL_AVG, &avg));

@@ -195,6 +195,8 @@ fn norms_validate() {
             ("MEAN", "mean"),
             ("SCALE", "scale"),
             ("BIAS", "bias"),
+            ("HELPERS", ""),
+            ("STORE", "v"),
         ],
     ));
     validate(&fill(
@@ -202,7 +204,7 @@ fn norms_validate() {
         &[
             (
                 "BINDINGS",
-                &bindings(&[("x", "f32", false), ("y", "f32", true)]),
+                &bindings(&[("x", "f32", false), ("y", "u32", true)]),
             ),
             ("WG", "256"),
             ("N", "126"),
@@ -216,6 +218,11 @@ fn norms_validate() {
             ("INDEX", LINEAR),
             ("X", "x"),
             ("Y", "y"),
+            (
+                "HELPERS",
+                "fn fused(x0: f32, idx: u32) -> u32 { return select(0u, 1u, x0 > f32(idx)); }",
+            ),
+            ("STORE", "fused(v, i)"),
         ],
     ));
 }

@@ -3,6 +3,7 @@
 //! col[k, (n, p)]` where `col` gathers input taps on the fly. Wide products use
 //! the tiled engine; thin ones (depthwise) the direct one-output-per-invocation engine.
 
+use super::epilogue::Tail;
 use super::matmul::engine::{self, GemmShape, GemmSource};
 use super::matmul::{Epilogue, EpilogueInput};
 use super::{binding_decls, Binding, KernelSrc, Lowered, NodeCtx, Slot};
@@ -10,9 +11,20 @@ use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::{ConvAttrs, DType};
 
-/// The kernels computing a `Conv` node (bias, when present, added in the epilogue).
+/// The kernels computing a `Conv` node (bias, when present, added in the epilogue),
+/// or a `Fused` node anchored on one.
 pub fn lower(ctx: &NodeCtx<'_>, attrs: &ConvAttrs) -> Result<Lowered, CodegenError> {
-    lower_with(ctx, attrs, Epilogue::identity())
+    lower_with(ctx, attrs, fused_epilogue(ctx)?)
+}
+
+/// The epilogue program of a `Fused` node anchored on a convolution (identity for a
+/// plain one), reusing the `x`, `w` and `bias` bindings for operands it reads again.
+pub(super) fn fused_epilogue(ctx: &NodeCtx<'_>) -> Result<Epilogue, CodegenError> {
+    let names = ["x", "w", "bias"];
+    let bound: Vec<(usize, String)> = (0..ctx.arity().min(3))
+        .map(|i| (i, names[i].to_string()))
+        .collect();
+    Epilogue::identity().then(&Tail::of(ctx, &bound)?)
 }
 
 /// Shapes of a convolution-like node, checked: `x`, `w`, `y` dims and group sizes.
@@ -50,8 +62,7 @@ pub(super) fn check_common(
     pads: &[usize],
     dilations: &[usize],
 ) -> Result<usize, CodegenError> {
-    let node = ctx.node();
-    for i in 0..node.inputs.len() {
+    for i in 0..ctx.arity() {
         if !matches!(ctx.operand(i).dtype, DType::F32 | DType::F16) {
             return Err(ctx.error(format!(
                 "operand {i} must be f32 or f16, got {}",
@@ -125,7 +136,7 @@ pub(super) fn with_bias(
     mut epi: Epilogue,
     channels: usize,
 ) -> Result<Epilogue, CodegenError> {
-    if ctx.node().inputs.len() > 2 {
+    if ctx.arity() > 2 {
         if ctx.operand(2).shape.numel() != channels {
             return Err(ctx.error(format!(
                 "bias {} does not have {channels} elements",
@@ -133,11 +144,14 @@ pub(super) fn with_bias(
             )));
         }
         epi.pre.insert(0, "v = v + bias[row];".to_string());
-        epi.inputs.push(EpilogueInput {
-            name: "bias".to_string(),
-            dtype: DType::F32,
-            slot: Slot::Operand(2),
-        });
+        epi.inputs.insert(
+            0,
+            EpilogueInput {
+                name: "bias".to_string(),
+                dtype: DType::F32,
+                slot: Slot::Operand(2),
+            },
+        );
     }
     Ok(epi)
 }
@@ -153,7 +167,7 @@ pub(super) fn common_source(
     let mut decls = binding_decls(&[
         ("x", f, Access::Read),
         ("w", f, Access::Read),
-        ("y", f, Access::ReadWrite),
+        ("y", epi.result, Access::ReadWrite),
     ]);
     let mut bindings = vec![
         Binding::read(Slot::Operand(0)),
@@ -177,7 +191,7 @@ pub(super) fn common_source(
     src.push_str(helpers);
     src.push_str(
         "fn store(z: u32, m: u32, col: u32, v: f32) {\n    let row = z * MG + m;\n    \
-         y[((col / P) * MT + row) * P + col % P] = epilogue(v, row, col);\n}\n",
+         let idx = ((col / P) * MT + row) * P + col % P;\n    y[idx] = epilogue(v, row, col, idx);\n}\n",
     );
     (decls, bindings, src)
 }

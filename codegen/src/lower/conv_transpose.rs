@@ -3,15 +3,18 @@
 //! position `o` takes input `i = (o + pad - k·dilation) / stride` when that divides
 //! exactly and lies inside the input, so no atomics or col2im pass are needed.
 
-use super::conv::{check_common, common_source, gemm_kernel, with_bias, ConvGeometry};
+use super::conv::{
+    check_common, common_source, fused_epilogue, gemm_kernel, with_bias, ConvGeometry,
+};
 use super::matmul::Epilogue;
 use super::{Lowered, NodeCtx};
 use crate::CodegenError;
 use kiln_ir::ConvTransposeAttrs;
 
-/// The kernels computing a `ConvTranspose` node (bias added in the epilogue).
+/// The kernels computing a `ConvTranspose` node (bias added in the epilogue), or a
+/// `Fused` node anchored on one.
 pub fn lower(ctx: &NodeCtx<'_>, attrs: &ConvTransposeAttrs) -> Result<Lowered, CodegenError> {
-    lower_with(ctx, attrs, Epilogue::identity())
+    lower_with(ctx, attrs, fused_epilogue(ctx)?)
 }
 
 fn geometry(ctx: &NodeCtx<'_>, a: &ConvTransposeAttrs) -> Result<ConvGeometry, CodegenError> {

@@ -183,6 +183,29 @@ impl BindingSet {
             Slot::Result(i) => format!("dst{i}"),
             Slot::Scratch(i) => format!("tmp{i}"),
         };
+        self.add_named(slot, access, ty, name)
+    }
+
+    /// The operands bound so far, as (operand index, WGSL name).
+    pub fn operands(&self) -> Vec<(usize, String)> {
+        self.bindings
+            .iter()
+            .zip(&self.decls)
+            .filter_map(|(b, d)| match b.slot {
+                Slot::Operand(i) => Some((i, d.0.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Binds `slot` with `access` under the WGSL variable `name`; returns the name.
+    pub fn add_named(
+        &mut self,
+        slot: Slot,
+        access: Access,
+        ty: &'static str,
+        name: String,
+    ) -> String {
         self.bindings.push(Binding {
             slot,
             access,

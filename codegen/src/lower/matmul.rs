@@ -5,6 +5,7 @@
 pub(super) mod engine;
 mod split;
 
+use super::epilogue::Tail;
 use super::{binding_decls, Binding, KernelSrc, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
@@ -13,16 +14,22 @@ use kiln_ir::DType;
 use split::{Chunk, Split};
 
 /// A WGSL expression applied to every output value before it is stored: `v` is
-/// the value, `row` and `col` its row (output channel for convolutions) and column.
-/// Identity for plain ops; fusion supplies bias and activation here.
+/// the value, `row` and `col` its row (output channel for convolutions) and column,
+/// `idx` its linear index in the result. Identity for plain ops; convolutions add
+/// their bias here and `Fused` nodes their epilogue program.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Epilogue {
     /// WGSL statements run first, in order; they may update `v` (e.g. add a bias).
     pub pre: Vec<String>,
-    /// WGSL expression of type f32 over `v: f32`, `row: u32`, `col: u32`.
+    /// WGSL expression of the result's storage type over `v: f32`, `row: u32`,
+    /// `col: u32` and `idx: u32`.
     pub expr: String,
     /// Extra read-only buffers the expression reads, bound after the kernel's own.
     pub inputs: Vec<EpilogueInput>,
+    /// Module-scope WGSL the expression calls (helper functions).
+    pub helpers: String,
+    /// The dtype of the stored result (f32 unless an epilogue program changes it).
+    pub result: DType,
 }
 
 /// A buffer an epilogue reads, declared as `array<T>` named `name`.
@@ -40,14 +47,36 @@ impl Epilogue {
             pre: Vec::new(),
             expr: "v".to_string(),
             inputs: Vec::new(),
+            helpers: String::new(),
+            result: DType::F32,
         }
     }
 
-    /// The WGSL function `epilogue(v, row, col)`.
+    /// The epilogue of a `Fused` node's program (see [`Tail`]) after `self`.
+    pub fn then(mut self, tail: &Tail) -> Result<Self, CodegenError> {
+        if tail.is_identity() {
+            return Ok(self);
+        }
+        self.helpers
+            .push_str(&tail.module_code(&std::collections::BTreeSet::new())?);
+        self.expr = tail.apply(&format!("({})", self.expr), "idx");
+        self.inputs.extend(tail.inputs.iter().cloned());
+        self.result = tail.result;
+        Ok(self)
+    }
+
+    /// The WGSL storage type of the stored result.
+    pub fn storage(&self) -> &'static str {
+        super::wgsl_type(self.result)
+    }
+
+    /// The WGSL helpers and function `epilogue(v, row, col, idx)`.
     pub fn function(&self) -> String {
         let pre: String = self.pre.iter().map(|s| format!("    {s}\n")).collect();
         format!(
-            "fn epilogue(value: f32, row: u32, col: u32) -> f32 {{\n    var v = value;\n{pre}    return {};\n}}\n",
+            "{}fn epilogue(value: f32, row: u32, col: u32, idx: u32) -> {} {{\n    var v = value;\n{pre}    return {};\n}}\n",
+            self.helpers,
+            self.storage(),
             self.expr
         )
     }
@@ -74,9 +103,17 @@ impl Epilogue {
     }
 }
 
-/// The kernels computing a `MatMul` node.
+/// The kernels computing a `MatMul` node (or a `Fused` one anchored on it).
 pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
-    lower_with(ctx, &Epilogue::identity())
+    let node = ctx.node();
+    let b = if node.inputs[0] == node.inputs[1] {
+        "a"
+    } else {
+        "b"
+    };
+    let bound = [(0, "a".to_string()), (1, b.to_string())];
+    let tail = Tail::of(ctx, &bound)?;
+    lower_with(ctx, &Epilogue::identity().then(&tail)?)
 }
 
 /// The problem a `MatMul` node poses, with 1-D operands promoted and batch axes of
@@ -92,7 +129,8 @@ struct Problem {
 
 fn problem(ctx: &NodeCtx<'_>) -> Result<Problem, CodegenError> {
     let (a, b) = (ctx.operand(0), ctx.operand(1));
-    for (ty, what) in [(a, "a"), (b, "b"), (ctx.result(0), "the result")] {
+    let c = ctx.anchor_result()?;
+    for (ty, what) in [(a, "a"), (b, "b"), (&c, "the result")] {
         if !matches!(ty.dtype, DType::F32 | DType::F16) {
             return Err(ctx.error(format!("{what} must be f32 or f16, got {}", ty.dtype)));
         }
@@ -165,6 +203,12 @@ pub fn lower_with(ctx: &NodeCtx<'_>, epi: &Epilogue) -> Result<Lowered, CodegenE
     let node = ctx.node();
     let same = node.inputs[0] == node.inputs[1];
     let split = Split::plan(p.m, p.k, p.n, z, same, ctx.limits).map_err(|r| ctx.error(r))?;
+    if split.k_bound && epi.result != DType::F32 {
+        return Err(ctx.error(format!(
+            "a product split along K accumulates in its result, which an epilogue giving {} cannot hold",
+            epi.result
+        )));
+    }
     let mut kernels = Vec::new();
     for chunk in split.chunks() {
         kernels.push(chunk_kernel(ctx, &p, z, same, &split, &chunk, epi)?);
@@ -188,7 +232,7 @@ fn chunk_kernel(
     let f = DType::F32;
     let (mut decls, mut bindings) = if same {
         (
-            binding_decls(&[("a", f, Access::Read), ("c", f, Access::ReadWrite)]),
+            binding_decls(&[("a", f, Access::Read), ("c", epi.result, Access::ReadWrite)]),
             vec![
                 Binding::read(Slot::Operand(0)),
                 Binding::write(Slot::Result(0)),
@@ -199,7 +243,7 @@ fn chunk_kernel(
             binding_decls(&[
                 ("a", f, Access::Read),
                 ("b", f, Access::Read),
-                ("c", f, Access::ReadWrite),
+                ("c", epi.result, Access::ReadWrite),
             ]),
             vec![
                 Binding::read(Slot::Operand(0)),
@@ -222,10 +266,10 @@ fn chunk_kernel(
     bindings.extend(epi.bindings());
     let b_name = if same { "a" } else { "b" };
     let stored = match (chunk.first_k, chunk.last_k) {
-        (true, true) => "epilogue(v, row, col)",
+        (true, true) => "epilogue(v, row, col, idx)",
         (true, false) => "v",
         (false, false) => "c[i] + v",
-        (false, true) => "epilogue(c[i] + v, row, col)",
+        (false, true) => "epilogue(c[i] + v, row, col, idx)",
     };
     let mut helpers = String::new();
     helpers.push_str(&batch_offset_fn("a_batch", &p.batch, &p.a_batch, p.m * p.k));
@@ -233,13 +277,14 @@ fn chunk_kernel(
     helpers.push_str(&epi.function());
     helpers.push_str(&format!(
         "const A_OFF: u32 = {a_off}u;\nconst B_OFF: u32 = {b_off}u;\nconst C_OFF: u32 = {c_off}u;\n\
-         const ROW0: u32 = {row0}u;\nconst KA: u32 = {ka}u;\n\
+         const ROW0: u32 = {row0}u;\nconst KA: u32 = {ka}u;\nconst MT: u32 = {mt}u;\n\
          fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return a[a_batch(z) + A_OFF + m * KA + k];\n}}\n\
          fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return {b_name}[b_batch(z) + B_OFF + k * N + n];\n}}\n\
          fn store(z: u32, m: u32, n: u32, v: f32) {{\n    let i = C_OFF + (z * M + m) * N + n;\n    \
-         let row = ROW0 + m;\n    let col = n;\n    c[i] = {stored};\n}}\n",
+         let row = ROW0 + m;\n    let col = n;\n    let idx = (z * MT + row) * N + col;\n    c[i] = {stored};\n}}\n",
         row0 = chunk.m0,
         ka = p.k,
+        mt = p.m,
     ));
     let shape = GemmShape {
         z,

@@ -5,14 +5,18 @@
 //! plan builder ([`crate::build`]) turns slots into buffers, dedupes identical
 //! kernels and validates every shader with naga.
 
+mod attention;
 mod common;
 mod conv;
 mod conv_transpose;
 mod elementwise;
+mod epilogue;
+mod fused;
 mod matmul;
 mod movement;
 mod norm;
 mod pool;
+mod program;
 mod reduce;
 mod resize;
 
@@ -50,9 +54,9 @@ pub fn lower_node(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         | Op::Shape { .. }
         | Op::Reshape { .. }
         | Op::Identity => movement::lower(ctx),
-        Op::Elementwise { .. } | Op::Fused { .. } | Op::Attention { .. } => {
-            Err(ctx.error("the GPU backend has no kernel for this op yet"))
-        }
+        Op::Elementwise { program } => fused::checked(ctx, program::lower(ctx, program)),
+        Op::Fused { anchor, .. } => fused::checked(ctx, fused::lower(ctx, anchor)),
+        Op::Attention { scale } => fused::checked(ctx, attention::lower(ctx, *scale)),
     }
 }
 
@@ -79,9 +83,47 @@ impl<'a> NodeCtx<'a> {
         &self.graph.values[self.node().outputs[i]].ty
     }
 
+    /// The op computing the node's first result before any epilogue: the anchor of a
+    /// `Fused` node, the node's own op otherwise.
+    pub fn op(&self) -> &'a Op {
+        match &self.node().op {
+            Op::Fused { anchor, .. } => anchor,
+            op => op,
+        }
+    }
+
+    /// How many operands [`NodeCtx::op`] reads: a `Fused` node's anchor arity, all
+    /// operands otherwise (the rest of a `Fused` node's operands feed its epilogue).
+    pub fn arity(&self) -> usize {
+        match &self.node().op {
+            Op::Fused { arity, .. } => (*arity).min(self.node().inputs.len()),
+            _ => self.node().inputs.len(),
+        }
+    }
+
+    /// Type of [`NodeCtx::op`]'s first result: the node's own result type unless an
+    /// epilogue changes it.
+    pub fn anchor_result(&self) -> Result<kiln_ir::TensorType, CodegenError> {
+        if !matches!(self.node().op, Op::Fused { .. }) {
+            return Ok(self.result(0).clone());
+        }
+        let inputs: Vec<&kiln_ir::TensorType> =
+            (0..self.arity()).map(|i| self.operand(i)).collect();
+        let mut types = kiln_ir::infer::infer(self.op(), &inputs)
+            .map_err(|e| self.error(format!("anchor {}: {e}", self.op().name())))?;
+        if types.is_empty() {
+            return Err(self.error("the anchor has no result"));
+        }
+        Ok(types.swap_remove(0))
+    }
+
     /// An error about this node.
     pub fn error(&self, reason: impl Into<String>) -> CodegenError {
         let node = self.node();
-        CodegenError::Node { node: node.name.clone(), op: node.op.name(), reason: reason.into() }
+        CodegenError::Node {
+            node: node.name.clone(),
+            op: node.op.name(),
+            reason: reason.into(),
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 use super::elementwise::index::{offset_fn, Affine, BindingSet};
 use super::elementwise::WG;
+use super::epilogue::Tail;
 use super::reduce::{lanes_per_row, row_grid, row_wg};
 use super::{f32_literal, grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
@@ -16,7 +17,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     if !x.dtype.is_float() {
         return Err(ctx.error(format!("needs f32 or f16, got {}", x.dtype)));
     }
-    let kernel = match ctx.node().op {
+    let kernel = match *ctx.op() {
         Op::LayerNorm { axis, epsilon } => layer_norm(ctx, axis, epsilon)?,
         Op::InstanceNorm { epsilon } => instance_norm(ctx, epsilon)?,
         Op::BatchNorm { epsilon } => batch_norm(ctx, epsilon)?,
@@ -85,7 +86,7 @@ fn rows_kernel(
         ],
     )?;
     Ok(Some(KernelSrc {
-        name: ctx.node().op.name().to_string(),
+        name: ctx.op().name().to_string(),
         wgsl,
         entry_point: "main".into(),
         workgroup_size: [wg, 1, 1],
@@ -116,8 +117,10 @@ fn layer_norm(
     let mut set = BindingSet::new();
     let x = set.operand(0, inputs, "f32");
     let scale = set.operand(1, inputs, "f32");
-    let bias = (inputs.len() > 2).then(|| set.operand(2, inputs, "f32"));
-    let y = set.add(Slot::Result(0), Access::ReadWrite, "f32");
+    let bias = (ctx.arity() > 2).then(|| set.operand(2, inputs, "f32"));
+    let tail = Tail::of(ctx, &set.operands())?;
+    tail.bind(&mut set);
+    let y = set.add(Slot::Result(0), Access::ReadWrite, tail.storage());
     let mut offsets = offset_fn(
         "scale_off",
         dims,
@@ -132,6 +135,8 @@ fn layer_norm(
         ));
         affine.push_str(&format!(" + {b}[bias_off(i)]"));
     }
+    offsets.push_str(&tail.module_code(&Default::default())?);
+    let affine = tail.apply(&affine, "i");
     let mut stats = String::new();
     let results = ctx.node().outputs.len();
     if results > 1 {
@@ -171,7 +176,9 @@ fn instance_norm(ctx: &NodeCtx<'_>, epsilon: f32) -> Result<Option<KernelSrc>, C
     let x = set.operand(0, inputs, "f32");
     let scale = set.operand(1, inputs, "f32");
     let bias = set.operand(2, inputs, "f32");
-    let y = set.add(Slot::Result(0), Access::ReadWrite, "f32");
+    let tail = Tail::of(ctx, &set.operands())?;
+    tail.bind(&mut set);
+    let y = set.add(Slot::Result(0), Access::ReadWrite, tail.storage());
     let affine = format!("({x}[i] - mean) * inv * {scale}[row % {c}u] + {bias}[row % {c}u]");
     rows_kernel(
         ctx,
@@ -180,8 +187,8 @@ fn instance_norm(ctx: &NodeCtx<'_>, epsilon: f32) -> Result<Option<KernelSrc>, C
         n * c,
         s,
         epsilon,
-        affine,
-        String::new(),
+        tail.apply(&affine, "i"),
+        tail.module_code(&Default::default())?,
         String::new(),
     )
 }
@@ -190,7 +197,7 @@ fn instance_norm(ctx: &NodeCtx<'_>, epsilon: f32) -> Result<Option<KernelSrc>, C
 fn batch_norm(ctx: &NodeCtx<'_>, epsilon: f32) -> Result<Option<KernelSrc>, CodegenError> {
     let (n, c, s) = nc_spatial(ctx)?;
     for (i, what) in [(1, "scale"), (2, "bias"), (3, "mean"), (4, "var")] {
-        if ctx.node().inputs.len() <= i {
+        if ctx.arity() <= i {
             return Err(ctx.error(format!("missing operand {what}")));
         }
         per_channel(ctx, i, what, c)?;
@@ -202,7 +209,9 @@ fn batch_norm(ctx: &NodeCtx<'_>, epsilon: f32) -> Result<Option<KernelSrc>, Code
     let inputs = &ctx.node().inputs;
     let mut set = BindingSet::new();
     let names: Vec<String> = (0..5).map(|i| set.operand(i, inputs, "f32")).collect();
-    let y = set.add(Slot::Result(0), Access::ReadWrite, "f32");
+    let tail = Tail::of(ctx, &set.operands())?;
+    tail.bind(&mut set);
+    let y = set.add(Slot::Result(0), Access::ReadWrite, tail.storage());
     let wg = WG.min(ctx.limits.max_compute_invocations_per_workgroup);
     let wgsl = render(
         kiln_shaders::NORM_BATCH,
@@ -220,6 +229,8 @@ fn batch_norm(ctx: &NodeCtx<'_>, epsilon: f32) -> Result<Option<KernelSrc>, Code
             ("MEAN", names[3].clone()),
             ("SCALE", names[1].clone()),
             ("BIAS", names[2].clone()),
+            ("HELPERS", tail.module_code(&Default::default())?),
+            ("STORE", tail.apply("v", "i")),
         ],
     )?;
     Ok(Some(elementwise_kernel(ctx, wgsl, total, wg, set)?))
@@ -243,7 +254,9 @@ fn lrn(
     }
     let mut set = BindingSet::new();
     let x = set.operand(0, &ctx.node().inputs, "f32");
-    let y = set.add(Slot::Result(0), Access::ReadWrite, "f32");
+    let tail = Tail::of(ctx, &set.operands())?;
+    tail.bind(&mut set);
+    let y = set.add(Slot::Result(0), Access::ReadWrite, tail.storage());
     let wg = WG.min(ctx.limits.max_compute_invocations_per_workgroup);
     let wgsl = render(
         kiln_shaders::NORM_LRN,
@@ -264,6 +277,8 @@ fn lrn(
             ("INDEX", LINEAR_INDEX.to_string()),
             ("X", x),
             ("Y", y),
+            ("HELPERS", tail.module_code(&Default::default())?),
+            ("STORE", tail.apply("v", "i")),
         ],
     )?;
     Ok(Some(elementwise_kernel(ctx, wgsl, total, wg, set)?))
@@ -278,7 +293,7 @@ fn elementwise_kernel(
     set: BindingSet,
 ) -> Result<KernelSrc, CodegenError> {
     Ok(KernelSrc {
-        name: ctx.node().op.name().to_string(),
+        name: ctx.op().name().to_string(),
         wgsl,
         entry_point: "main".into(),
         workgroup_size: [wg, 1, 1],

@@ -4,6 +4,7 @@
 //! one invocation per output element.
 
 use super::conv::check_binding_sizes;
+use super::epilogue::Tail;
 use super::{
     binding_decls, grid_1d, render, u32_array, Binding, KernelSrc, Lowered, NodeCtx, Slot,
     LINEAR_INDEX,
@@ -16,7 +17,7 @@ const WG: u32 = 64;
 
 /// The kernel computing a `MaxPool` or `AveragePool` node.
 pub fn lower(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Lowered, CodegenError> {
-    let max = matches!(ctx.node().op, Op::MaxPool(_));
+    let max = matches!(ctx.op(), Op::MaxPool(_));
     let (xs, ys) = (ctx.operand(0).shape.dims(), ctx.result(0).shape.dims());
     if xs.len() < 3 || ys.len() != xs.len() || xs[..2] != ys[..2] {
         return Err(ctx.error(format!(
@@ -64,7 +65,11 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Lowered, CodegenError> 
         ("IN_STRIDES", u32_array(&row_major)),
         ("LINEAR_INDEX", LINEAR_INDEX.to_string()),
     ];
-    let mut decls = vec![("x", dtype, Access::Read), ("y", dtype, Access::ReadWrite)];
+    let tail = Tail::of(ctx, &[(0, "x".to_string())])?;
+    let mut decls = vec![
+        ("x", dtype, Access::Read),
+        ("y", tail.result, Access::ReadWrite),
+    ];
     let mut bindings = vec![
         Binding::read(Slot::Operand(0)),
         Binding::write(Slot::Result(0)),
@@ -82,6 +87,7 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Lowered, CodegenError> 
                 "INDEX_STRIDES",
                 u32_array(&index_strides(in_sp, &row_major, a.storage_order)),
             ),
+            ("STORE", tail.apply("best", "t")),
             (
                 "STORE_INDEX",
                 if with_indices {
@@ -99,10 +105,15 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Lowered, CodegenError> 
         values.extend([
             ("COUNT_INCLUDE_PAD", a.count_include_pad.to_string()),
             ("PADDED_DIMS", u32_array(&padded)),
+            ("STORE", tail.apply("v", "t")),
         ]);
         (kiln_shaders::POOL_AVG, "average_pool")
     };
-    values.push(("BINDINGS", binding_decls(&decls)));
+    let mut binding_code = binding_decls(&decls);
+    binding_code.push_str(&tail.decls(bindings.len()));
+    bindings.extend(tail.bindings());
+    values.push(("BINDINGS", binding_code));
+    values.push(("HELPERS", tail.module_code(&Default::default())?));
     let wgsl = render(template, &values)?;
     Ok(Lowered {
         kernels: vec![KernelSrc {

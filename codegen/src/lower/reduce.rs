@@ -7,7 +7,7 @@ mod axis;
 
 use super::elementwise::expr::{from_f32, saturate};
 use super::elementwise::index::{offset_fn, storage, Affine, BindingSet};
-use super::elementwise::math::helpers;
+use super::epilogue::Tail;
 use super::{grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
@@ -19,7 +19,7 @@ pub(super) const ROW_WG: u32 = 256;
 
 /// The kernels computing this node.
 pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
-    let kernels = match &ctx.node().op {
+    let kernels = match ctx.op() {
         Op::Reduce { op, axes, .. } => reduce(ctx, *op, axes)?,
         Op::ArgReduce {
             op,
@@ -162,11 +162,9 @@ fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Vec<KernelS
     let tpr = lanes_per_row(count, wg);
     let mut set = BindingSet::new();
     let src = set.operand(0, &ctx.node().inputs, acc);
-    let dst = set.add(
-        Slot::Result(0),
-        Access::ReadWrite,
-        storage(ctx.result(0).dtype),
-    );
+    let tail = Tail::of(ctx, &set.operands())?;
+    tail.bind(&mut set);
+    let dst = set.add(Slot::Result(0), Access::ReadWrite, tail.storage());
     let row_map = Affine {
         base: 0,
         strides: kept_s,
@@ -184,7 +182,7 @@ fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Vec<KernelS
             ("ROWS", rows.to_string()),
             ("COUNT", count.to_string()),
             ("ACC", acc.to_string()),
-            ("HELPERS", helpers(&used)?),
+            ("HELPERS", tail.module_code(&used)?),
             ("ROW_BASE", offset_fn("row_base", &kept, &row_map)),
             ("ELEM_OFF", offset_fn("elem_off", &red, &elem_map)),
             ("COMBINE", combine.to_string()),
@@ -192,7 +190,7 @@ fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Vec<KernelS
             ("SRC", src),
             ("LOAD", load.to_string()),
             ("DST", dst),
-            ("FINISH", finish),
+            ("FINISH", tail.apply(&finish, "row")),
         ],
     )?;
     Ok(vec![KernelSrc {

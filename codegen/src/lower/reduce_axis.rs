@@ -5,6 +5,7 @@ use super::{lanes_per_row, row_grid, row_wg};
 use crate::lower::elementwise::index::{offset_fn, storage, Affine, BindingSet};
 use crate::lower::elementwise::math::helpers;
 use crate::lower::elementwise::WG;
+use crate::lower::epilogue::Tail;
 use crate::lower::{grid_1d, render, KernelSrc, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
 use crate::CodegenError;
@@ -102,7 +103,9 @@ pub(super) fn softmax(
     let tpr = lanes_per_row(n, wg);
     let mut set = BindingSet::new();
     let src = set.operand(0, &ctx.node().inputs, "f32");
-    let dst = set.add(Slot::Result(0), Access::ReadWrite, "f32");
+    let tail = Tail::of(ctx, &set.operands())?;
+    tail.bind(&mut set);
+    let dst = set.add(Slot::Result(0), Access::ReadWrite, tail.storage());
     let row_map = Affine {
         base: 0,
         strides: vec![(n * inner) as i64, 1],
@@ -117,15 +120,15 @@ pub(super) fn softmax(
             ("ROWS", rows.to_string()),
             ("COUNT", n.to_string()),
             ("STRIDE", inner.to_string()),
-            ("HELPERS", helpers(&BTreeSet::from(["k_max"]))?),
+            ("HELPERS", tail.module_code(&BTreeSet::from(["k_max"]))?),
             ("ROW_BASE", offset_fn("row_base", &[outer, inner], &row_map)),
             ("SRC", src),
             ("DST", dst),
-            ("RESULT", result.to_string()),
+            ("RESULT", tail.apply(result, "at")),
         ],
     )?;
     Ok(vec![KernelSrc {
-        name: ctx.node().op.name().to_string(),
+        name: ctx.op().name().to_string(),
         wgsl,
         entry_point: "main".into(),
         workgroup_size: [wg, 1, 1],

@@ -1,0 +1,180 @@
+//! The epilogue of a `Fused` node as WGSL: `fn fused(x0: V, idx: u32) -> R` applies the
+//! epilogue program to the anchor's value `x0` for output element `idx` (its linear
+//! index in the result), reading the extra operands at their broadcast offsets of `idx`.
+//!
+//! Every anchor family calls [`Tail::of`] with the names it already binds operands
+//! under, so an extra operand that is also an anchor operand (`x + relu(conv(x))`) is
+//! read through the anchor's binding instead of being bound twice, and stores
+//! `tail.apply(value, index)` instead of the value. For a node that is not `Fused` the
+//! tail is the identity and changes nothing in the kernel.
+
+use super::elementwise::index::{offsets_code, storage, Affine, BindingSet};
+use super::elementwise::math;
+use super::matmul::EpilogueInput;
+use super::program::{self, inline_constant};
+use super::{Binding, NodeCtx, Slot};
+use crate::plan::Access;
+use crate::CodegenError;
+use kiln_ir::{DType, Op};
+use std::collections::BTreeSet;
+
+/// A compiled epilogue (or the identity).
+#[derive(Clone, Debug)]
+pub struct Tail {
+    /// The `fn fused` definition (empty for the identity); math helpers are separate.
+    pub function: String,
+    /// Math helpers `function` calls (see [`math::helpers`]).
+    pub helpers: BTreeSet<&'static str>,
+    /// Operand buffers the epilogue reads that the anchor does not bind.
+    pub inputs: Vec<EpilogueInput>,
+    /// The dtype of the stored result.
+    pub result: DType,
+    identity: bool,
+}
+
+impl Tail {
+    /// The tail of `ctx`'s node: its epilogue program when it is `Fused`, the identity
+    /// otherwise. `bound` lists the anchor's operand bindings as (operand, WGSL name).
+    pub fn of(ctx: &NodeCtx<'_>, bound: &[(usize, String)]) -> Result<Tail, CodegenError> {
+        let anchor = ctx.anchor_result()?;
+        let Op::Fused { epilogue, .. } = &ctx.node().op else {
+            return Ok(Tail::identity(anchor.dtype));
+        };
+        let node = ctx.node();
+        let arity = ctx.arity();
+        let dims = anchor.shape.dims();
+        let mut inputs: Vec<(String, DType)> = vec![("x0".to_string(), anchor.dtype)];
+        let mut new_inputs: Vec<EpilogueInput> = Vec::new();
+        let mut loads = String::new();
+        let mut maps: Vec<(String, Affine)> = Vec::new();
+        for i in arity..node.inputs.len() {
+            let ty = ctx.operand(i);
+            let x = format!("x{}", 1 + i - arity);
+            inputs.push((x.clone(), ty.dtype));
+            if let Some(lit) = inline_constant(ctx, i) {
+                loads.push_str(&format!("    let {x}: {} = {lit};\n", storage(ty.dtype)));
+                continue;
+            }
+            let buf = if let Some((_, name)) = bound
+                .iter()
+                .find(|(j, _)| node.inputs[*j] == node.inputs[i])
+            {
+                name.clone()
+            } else if let Some(e) = new_inputs.iter().find(|e| match e.slot {
+                Slot::Operand(j) => node.inputs[j] == node.inputs[i],
+                _ => false,
+            }) {
+                e.name.clone()
+            } else {
+                let name = format!("ep{}", i - arity);
+                new_inputs.push(EpilogueInput {
+                    name: name.clone(),
+                    dtype: ty.dtype,
+                    slot: Slot::Operand(i),
+                });
+                name
+            };
+            let a = Affine::broadcast(ty.shape.dims(), dims);
+            let off = if a.is_identity(dims) {
+                "idx".to_string()
+            } else {
+                maps.push((format!("o{}", i - arity), a));
+                format!("o{}", i - arity)
+            };
+            loads.push_str(&format!("    let {x} = {buf}[{off}];\n"));
+        }
+        let code = program::code(epilogue, &inputs, "    ").map_err(|r| ctx.error(r))?;
+        let map_refs: Vec<(&str, &Affine)> = maps.iter().map(|(n, a)| (n.as_str(), a)).collect();
+        let offsets = if map_refs.is_empty() {
+            String::new()
+        } else {
+            offsets_code("idx", dims, &map_refs, "e")
+        };
+        let function = format!(
+            "fn fused(x0: {}, idx: u32) -> {} {{\n{offsets}{loads}{}    return {};\n}}\n",
+            storage(anchor.dtype),
+            storage(code.dtype),
+            code.body,
+            code.result
+        );
+        Ok(Tail {
+            function,
+            helpers: code.helpers,
+            inputs: new_inputs,
+            result: code.dtype,
+            identity: false,
+        })
+    }
+
+    /// The tail that stores values unchanged.
+    pub fn identity(dtype: DType) -> Tail {
+        Tail {
+            function: String::new(),
+            helpers: BTreeSet::new(),
+            inputs: Vec::new(),
+            result: dtype,
+            identity: true,
+        }
+    }
+
+    /// True when the tail stores values unchanged.
+    pub fn is_identity(&self) -> bool {
+        self.identity
+    }
+
+    /// The WGSL expression storing `value` (of the anchor's storage type) as output
+    /// element `idx` (a `u32` expression).
+    pub fn apply(&self, value: &str, idx: &str) -> String {
+        if self.identity {
+            value.to_string()
+        } else {
+            format!("fused({value}, {idx})")
+        }
+    }
+
+    /// The WGSL storage type of the stored result.
+    pub fn storage(&self) -> &'static str {
+        storage(self.result)
+    }
+
+    /// Module-scope WGSL: the math helpers of `family` and of the tail (each once),
+    /// then `fn fused`.
+    pub fn module_code(&self, family: &BTreeSet<&'static str>) -> Result<String, CodegenError> {
+        let mut all = family.clone();
+        all.extend(self.helpers.iter().copied());
+        Ok(format!("{}{}", math::helpers(&all)?, self.function))
+    }
+
+    /// Declarations of the tail's own inputs, from binding `first` on.
+    pub fn decls(&self, first: usize) -> String {
+        self.inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                format!(
+                    "@group(0) @binding({}) var<storage, read> {}: array<{}>;\n",
+                    first + i,
+                    input.name,
+                    storage(input.dtype)
+                )
+            })
+            .collect()
+    }
+
+    /// Bindings of the tail's own inputs.
+    pub fn bindings(&self) -> impl Iterator<Item = Binding> + '_ {
+        self.inputs.iter().map(|i| Binding::read(i.slot))
+    }
+
+    /// Adds the tail's own inputs to a kernel's binding set (after the anchor's).
+    pub fn bind(&self, set: &mut BindingSet) {
+        for input in &self.inputs {
+            set.add_named(
+                input.slot,
+                Access::Read,
+                storage(input.dtype),
+                input.name.clone(),
+            );
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Element-wise programs in WGSL: each [`Step`] of a [`Program`] becomes `let sN = ...;`
+//! through the elementwise lowering's expression generator, and `Op::Elementwise`
+//! becomes one `elementwise.wgsl` kernel (one invocation per result element).
+
+use super::elementwise::expr;
+use super::elementwise::index::{offsets_code, storage, Affine, BindingSet};
+use super::elementwise::{math, WG};
+use super::{f32_literal, grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
+use crate::plan::Access;
+use crate::CodegenError;
+use kiln_ir::{DType, Op, Program, Step};
+use std::collections::BTreeSet;
+
+/// A program's WGSL: statements, the name of the value holding the result, its dtype
+/// and the math helpers the statements call.
+#[derive(Debug)]
+pub struct Code {
+    pub body: String,
+    pub result: String,
+    pub dtype: DType,
+    pub helpers: BTreeSet<&'static str>,
+}
+
+/// The statements computing `program` on `inputs` (a WGSL identifier holding each input's
+/// value in its storage type, and its dtype), one typed `let` per step, indented by `indent`.
+pub fn code(program: &Program, inputs: &[(String, DType)], indent: &str) -> Result<Code, String> {
+    let dtypes: Vec<DType> = inputs.iter().map(|(_, d)| *d).collect();
+    let types = program.step_types(&dtypes).map_err(|e| e.to_string())?;
+    let name = |i: usize| format!("s{i}");
+    let mut body = String::new();
+    let mut helpers = BTreeSet::new();
+    for (i, step) in program.steps.iter().enumerate() {
+        let e = match *step {
+            Step::Input(k) => inputs[k].0.clone(),
+            Step::Const { dtype, value } => literal(dtype, value),
+            Step::Unary(op, a) => {
+                let e = expr::unary(op, types[a], &name(a))?;
+                helpers.extend(e.helpers);
+                e.code
+            }
+            Step::Binary(op, a, b) => {
+                let e = expr::binary(op, types[a], types[b], &name(a), &name(b))?;
+                helpers.extend(e.helpers);
+                e.code
+            }
+            Step::Where(c, a, b) => format!("select({}, {}, {} != 0u)", name(b), name(a), name(c)),
+            Step::Cast(to, a) => {
+                let e = expr::cast(types[a], to, &name(a));
+                helpers.extend(e.helpers);
+                e.code
+            }
+        };
+        body.push_str(&format!(
+            "{indent}let {}: {} = {e};\n",
+            name(i),
+            storage(types[i])
+        ));
+    }
+    let last = program.steps.len() - 1;
+    Ok(Code {
+        body,
+        result: name(last),
+        dtype: types[last],
+        helpers,
+    })
+}
+
+/// A WGSL literal of `value` in `dtype`'s storage type (`value` is exact for the dtype).
+pub fn literal(dtype: DType, value: f64) -> String {
+    match dtype {
+        DType::F32 | DType::F16 => f32_literal(value as f32),
+        DType::I32 | DType::I8 => match value as i64 {
+            v if v <= i32::MIN as i64 => "(-2147483647 - 1)".to_string(),
+            v => format!("{}", v.min(i32::MAX as i64)),
+        },
+        DType::U32 | DType::U8 => format!("{}u", value.max(0.0) as u32),
+        DType::Bool => if value != 0.0 { "1u" } else { "0u" }.to_string(),
+    }
+}
+
+/// The value of operand `i` as a WGSL literal when it is a constant holding one value
+/// everywhere (a scalar or splat): such operands are inlined, not bound.
+pub fn inline_constant(ctx: &NodeCtx<'_>, i: usize) -> Option<String> {
+    let t = ctx.graph.constant(ctx.node().inputs[i])?;
+    if !(t.is_splat() || t.numel() == 1) {
+        return None;
+    }
+    let value = *t.stored().to_f64_vec().first()?;
+    Some(literal(t.dtype(), value))
+}
+
+/// The program an element-wise `op` on `arity` operands computes, if it is one.
+pub fn of_op(op: &Op) -> Option<Program> {
+    let steps = match op {
+        Op::Elementwise { program } => return Some(program.clone()),
+        Op::Identity => vec![Step::Input(0)],
+        Op::Unary(u) => vec![Step::Input(0), Step::Unary(*u, 0)],
+        Op::Cast { to } => vec![Step::Input(0), Step::Cast(*to, 0)],
+        Op::Binary(b) => vec![Step::Input(0), Step::Input(1), Step::Binary(*b, 0, 1)],
+        Op::Where => vec![
+            Step::Input(0),
+            Step::Input(1),
+            Step::Input(2),
+            Step::Where(0, 1, 2),
+        ],
+        _ => return None,
+    };
+    Some(Program { steps })
+}
+
+/// `epilogue ∘ anchor` as one program: anchor inputs keep their indices, epilogue input 0
+/// is the anchor's result and epilogue input `1 + j` becomes input `arity + j`.
+pub fn compose(anchor: &Program, arity: usize, epilogue: &Program) -> Program {
+    let mut steps = anchor.steps.clone();
+    let result = steps.len().saturating_sub(1);
+    let mut map: Vec<usize> = Vec::with_capacity(epilogue.steps.len());
+    for step in &epilogue.steps {
+        let m = |i: usize| map.get(i).copied().unwrap_or(result);
+        let new = match *step {
+            Step::Input(0) => {
+                map.push(result);
+                continue;
+            }
+            Step::Input(j) => Step::Input(arity + j - 1),
+            Step::Const { dtype, value } => Step::Const { dtype, value },
+            Step::Unary(op, a) => Step::Unary(op, m(a)),
+            Step::Binary(op, a, b) => Step::Binary(op, m(a), m(b)),
+            Step::Where(c, a, b) => Step::Where(m(c), m(a), m(b)),
+            Step::Cast(to, a) => Step::Cast(to, m(a)),
+        };
+        steps.push(new);
+        map.push(steps.len() - 1);
+    }
+    // The result may be an earlier step (an epilogue returning one of its inputs):
+    // nothing after it can feed it, so the steps after it are dropped.
+    let last = map.last().copied().unwrap_or(result);
+    steps.truncate(last + 1);
+    Program { steps }
+}
+
+/// The kernel computing an `Elementwise` node (or an element-wise anchor composed with
+/// its epilogue): operands the program reads are bound once each (constant splats
+/// inlined), loaded at their broadcast offsets, and fed to the program.
+pub fn lower(ctx: &NodeCtx<'_>, program: &Program) -> Result<Lowered, CodegenError> {
+    let node = ctx.node();
+    let out = ctx.result(0);
+    let n = out.shape.numel();
+    if program.num_inputs() > node.inputs.len() {
+        return Err(ctx.error(format!(
+            "the program reads {} inputs, the node has {} operands",
+            program.num_inputs(),
+            node.inputs.len()
+        )));
+    }
+    if n == 0 {
+        return Ok(Lowered::default());
+    }
+    let used: BTreeSet<usize> = program
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Input(i) => Some(*i),
+            _ => None,
+        })
+        .collect();
+    let dims = out.shape.dims();
+    let mut set = BindingSet::new();
+    let mut inputs = Vec::new();
+    let mut loads = String::new();
+    let mut maps: Vec<(String, Affine)> = Vec::new();
+    for i in 0..node.inputs.len() {
+        let dtype = ctx.operand(i).dtype;
+        let x = format!("x{i}");
+        inputs.push((x.clone(), dtype));
+        if !used.contains(&i) {
+            continue;
+        }
+        if let Some(lit) = inline_constant(ctx, i) {
+            loads.push_str(&format!("    let {x}: {} = {lit};\n", storage(dtype)));
+            continue;
+        }
+        let buf = set.operand(i, &node.inputs, storage(dtype));
+        let a = Affine::broadcast(ctx.operand(i).shape.dims(), dims);
+        let off = if a.is_identity(dims) {
+            "i".to_string()
+        } else {
+            maps.push((format!("o{i}"), a));
+            format!("o{i}")
+        };
+        loads.push_str(&format!("    let {x} = {buf}[{off}];\n"));
+    }
+    let code = code(program, &inputs, "    ").map_err(|r| ctx.error(r))?;
+    if code.dtype != out.dtype {
+        return Err(ctx.error(format!(
+            "the program gives {}, the node's result is {}",
+            code.dtype, out.dtype
+        )));
+    }
+    let dst = set.add(Slot::Result(0), Access::ReadWrite, storage(out.dtype));
+    let map_refs: Vec<(&str, &Affine)> = maps.iter().map(|(n, a)| (n.as_str(), a)).collect();
+    let offsets = if map_refs.is_empty() {
+        String::new()
+    } else {
+        offsets_code("i", dims, &map_refs, "")
+    };
+    let wg = WG.min(ctx.limits.max_compute_invocations_per_workgroup);
+    let wgsl = render(
+        kiln_shaders::ELEMENTWISE,
+        &[
+            ("BINDINGS", set.decls()),
+            ("WG", wg.to_string()),
+            ("N", n.to_string()),
+            ("HELPERS", math::helpers(&code.helpers)?),
+            ("INDEX", LINEAR_INDEX.to_string()),
+            ("OFFSETS", format!("{offsets}{loads}{}", code.body)),
+            ("DST", dst),
+            ("EXPR", code.result),
+        ],
+    )?;
+    Ok(Lowered {
+        kernels: vec![KernelSrc {
+            name: "elementwise".to_string(),
+            wgsl,
+            entry_point: "main".into(),
+            workgroup_size: [wg, 1, 1],
+            workgroups: grid_1d(n, wg, ctx.limits)?,
+            bindings: set.bindings,
+        }],
+        scratch_bytes: Vec::new(),
+    })
+}

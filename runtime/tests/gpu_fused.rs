@@ -1,0 +1,559 @@
+//! Fused kernels on the GPU against the CPU reference (which evaluates a fused op as
+//! the chain of ops it replaces): `Elementwise` programs, `Fused` nodes on every
+//! anchor family, and `Attention` in its one-kernel and three-kernel forms.
+//!
+//! Bounds: a product anchor (matmul, conv, conv-transpose, the attention products)
+//! differs by the dot-product bound of `bounds` (2·K·u·Σ|a·b|); the epilogues used here
+//! (`relu(v + x)`, `0.5·v + x`) pass that error on with a factor ≤ 1 and add one
+//! rounding of the result on each side (2u·|result|). Other anchors carry the
+//! tolerances of their own GPU tests (see each test).
+
+mod bounds;
+mod common;
+
+use bounds::{abs, check_within, cpu, dot_bound, U};
+use common::{check_graph, check_op, random_tensor, Tol};
+use kiln_ir::{
+    BinaryOp, ConvAttrs, ConvTransposeAttrs, DType, Graph, Op, PoolAttrs, Program, ReduceOp, Step,
+    Tensor, UnaryOp,
+};
+
+const F: DType = DType::F32;
+
+/// `relu(x0 + x1)`.
+fn add_relu() -> Program {
+    Program {
+        steps: vec![
+            Step::Input(0),
+            Step::Input(1),
+            Step::Binary(BinaryOp::Add, 0, 1),
+            Step::Unary(UnaryOp::Relu, 2),
+        ],
+    }
+}
+
+/// `0.5·x0 + x1`.
+fn half_plus() -> Program {
+    Program {
+        steps: vec![
+            Step::Input(0),
+            Step::Const {
+                dtype: F,
+                value: 0.5,
+            },
+            Step::Binary(BinaryOp::Mul, 0, 1),
+            Step::Input(1),
+            Step::Binary(BinaryOp::Add, 2, 3),
+        ],
+    }
+}
+
+fn fused(anchor: Op, arity: usize, epilogue: Program) -> Op {
+    Op::Fused {
+        anchor: Box::new(anchor),
+        arity,
+        epilogue,
+    }
+}
+
+fn rand(dims: &[usize], seed: u64) -> Tensor {
+    random_tensor(F, dims, seed)
+}
+
+/// `t` with every element replaced by `|x| + add`.
+fn positive(t: Tensor, add: f32) -> Tensor {
+    let v: Vec<f32> = t
+        .to_f64_vec()
+        .iter()
+        .map(|x| x.abs() as f32 + add)
+        .collect();
+    Tensor::from_f32(t.shape().clone(), v).unwrap()
+}
+
+/// Checks `fused(anchor, epilogue)` on `inputs` (anchor operands first) within
+/// `anchor_bound` (the anchor's own error bound per result element) plus two roundings.
+fn check_fused(op: Op, inputs: Vec<Tensor>, anchor_bound: Vec<f64>) {
+    let want = cpu(&op, &inputs, 0);
+    let bound: Vec<f64> = anchor_bound
+        .iter()
+        .zip(&want)
+        .map(|(b, w)| b + 2.0 * U * w.abs() + 1e-30)
+        .collect();
+    check_within(op, &inputs, &[Some(bound)]);
+}
+
+#[test]
+fn elementwise_programs_match_the_reference() {
+    // where(x0 < x1, silu(x0), cast(x2)) with broadcasting: silu's exp and division are
+    // a few ulps (WGSL exp: 3 + 2|x| ulp for |x| < 2): 1e-6 relative.
+    let p = Program {
+        steps: vec![
+            Step::Input(0),
+            Step::Input(1),
+            Step::Binary(BinaryOp::Less, 0, 1),
+            Step::Unary(UnaryOp::Silu, 0),
+            Step::Input(2),
+            Step::Cast(F, 4),
+            Step::Where(2, 3, 5),
+        ],
+    };
+    let inputs = vec![
+        rand(&[3, 5, 7], 1),
+        rand(&[5, 1], 2),
+        random_tensor(DType::I8, &[7], 3),
+    ];
+    check_op(Op::Elementwise { program: p }, inputs, Tol::new(1e-7, 1e-6));
+    // Integers and bools are exact: not(max(x0, INT_MIN) * i32(x1) > 3).
+    let p = Program {
+        steps: vec![
+            Step::Input(0),
+            Step::Const {
+                dtype: DType::I32,
+                value: -2147483648.0,
+            },
+            Step::Binary(BinaryOp::Max, 0, 1),
+            Step::Input(1),
+            Step::Cast(DType::I32, 3),
+            Step::Binary(BinaryOp::Mul, 2, 4),
+            Step::Const {
+                dtype: DType::I32,
+                value: 3.0,
+            },
+            Step::Binary(BinaryOp::Greater, 5, 6),
+            Step::Unary(UnaryOp::Not, 7),
+        ],
+    };
+    let inputs = vec![
+        random_tensor(DType::I32, &[4, 9], 4),
+        random_tensor(DType::Bool, &[9], 5),
+    ];
+    check_op(Op::Elementwise { program: p }, inputs, Tol::EXACT);
+}
+
+#[test]
+fn elementwise_program_with_an_inlined_constant_and_a_repeated_operand() {
+    // tanh(x · x - 1.5): x bound once, the scalar inlined; tanh is a few ulps.
+    let x = rand(&[5, 11], 6);
+    let mut g = Graph::new("inline");
+    let xv = g.add_input("x", x.ty(), false);
+    let c = g.add_const(
+        None,
+        Tensor::from_f32([1usize].as_slice(), vec![1.5]).unwrap(),
+    );
+    let p = Program {
+        steps: vec![
+            Step::Input(0),
+            Step::Input(1),
+            Step::Binary(BinaryOp::Mul, 0, 1),
+            Step::Input(2),
+            Step::Binary(BinaryOp::Sub, 2, 3),
+            Step::Unary(UnaryOp::Tanh, 4),
+        ],
+    };
+    let y = g
+        .add(Op::Elementwise { program: p }, &[xv, xv, c], "e")
+        .unwrap();
+    g.add_output("y", y, false);
+    check_graph(&g, &[x], Tol::new(1e-7, 1e-6));
+}
+
+#[test]
+fn element_wise_anchor_composes_with_its_epilogue() {
+    let anchor = Op::Elementwise {
+        program: Program {
+            steps: vec![
+                Step::Input(0),
+                Step::Input(1),
+                Step::Binary(BinaryOp::Mul, 0, 1),
+            ],
+        },
+    };
+    // Products and sums of values in [-2, 2): a few roundings of magnitudes ≤ 6.
+    check_op(
+        fused(anchor, 2, add_relu()),
+        vec![rand(&[3, 7], 7), rand(&[7], 8), rand(&[3, 1], 9)],
+        Tol::new(1e-6, 1e-6),
+    );
+    check_op(
+        fused(Op::Unary(UnaryOp::Sigmoid), 1, half_plus()),
+        vec![rand(&[13], 10), rand(&[13], 11)],
+        Tol::new(1e-6, 1e-6),
+    );
+}
+
+#[test]
+fn fused_matmul_with_bias_and_relu() {
+    for (seed, (a, b, c)) in [
+        (1u64, (vec![7usize, 33], vec![33usize, 9], vec![9usize])),
+        (2, (vec![2, 3, 5, 17], vec![3, 17, 65], vec![2, 1, 5, 65])),
+        (3, (vec![1, 70], vec![70, 3], vec![1, 3])),
+    ] {
+        let k = a[a.len() - 1];
+        let (x, y) = (rand(&a, seed), rand(&b, seed + 100));
+        let bound = dot_bound(&cpu(&Op::MatMul, &[abs(&x), abs(&y)], 0), k, 0.0);
+        let op = fused(Op::MatMul, 2, add_relu());
+        check_fused(op, vec![x, y, rand(&c, seed + 200)], bound);
+    }
+}
+
+#[test]
+fn fused_conv_reads_its_own_input_again_for_a_residual() {
+    // (x + relu(conv(x, w, b))) · s: x is bound once, as the convolution's input.
+    let conv = ConvAttrs {
+        strides: vec![1, 1],
+        pads: vec![1, 1, 1, 1],
+        dilations: vec![1, 1],
+        group: 1,
+    };
+    let (x, w, b, s) = (
+        rand(&[2, 5, 7, 6], 1),
+        rand(&[5, 5, 3, 3], 2),
+        rand(&[5], 3),
+        rand(&[5, 1, 1], 4),
+    );
+    let mut g = Graph::new("residual");
+    let xv = g.add_input("x", x.ty(), false);
+    let wv = g.add_input("w", w.ty(), false);
+    let bv = g.add_input("b", b.ty(), false);
+    let sv = g.add_input("s", s.ty(), false);
+    let epilogue = Program {
+        steps: vec![
+            Step::Input(0),
+            Step::Unary(UnaryOp::Relu, 0),
+            Step::Input(1),
+            Step::Binary(BinaryOp::Add, 2, 1),
+            Step::Input(2),
+            Step::Binary(BinaryOp::Mul, 3, 4),
+        ],
+    };
+    let y = g
+        .add(
+            fused(Op::Conv(conv.clone()), 3, epilogue),
+            &[xv, wv, bv, xv, sv],
+            "f",
+        )
+        .unwrap();
+    g.add_output("y", y, false);
+    // conv error ≤ 2·(C·kk + 1)·u·(Σ|x·w| + |b|) ≤ 2·46·u·182; relu passes it on, the
+    // residual add rounds values below 184 on each side, the multiply by |s| < 2 doubles
+    // it and rounds values below 368.
+    let conv_err = 2.0 * 46.0 * U * 182.0;
+    let bound = 2.0 * (conv_err + 2.0 * U * 184.0) + 2.0 * U * 368.0;
+    check_graph(&g, &[x, w, b, s], Tol::new(bound, 0.0));
+}
+
+#[test]
+fn fused_convolutions_with_bias_and_epilogue_operands() {
+    let conv = ConvAttrs {
+        strides: vec![2, 1],
+        pads: vec![1, 0, 1, 2],
+        dilations: vec![1, 2],
+        group: 1,
+    };
+    let (x, w, b) = (
+        rand(&[2, 3, 9, 8], 1),
+        rand(&[10, 3, 3, 3], 2),
+        rand(&[10], 3),
+    );
+    let op = Op::Conv(conv);
+    let mag = cpu(&op, &[abs(&x), abs(&w), abs(&b)], 0);
+    let bound = dot_bound(&mag, 3 * 9 + 1, 0.0);
+    let out = cpu(&op, &[x.clone(), w.clone(), b.clone()], 0).len();
+    assert_eq!(out, 2 * 10 * 5 * 6);
+    check_fused(
+        fused(op, 3, add_relu()),
+        vec![x, w, b, rand(&[10, 1, 6], 4)],
+        bound,
+    );
+    // Depthwise (the direct engine), no bias.
+    let dw = ConvAttrs {
+        strides: vec![1, 1],
+        pads: vec![1, 1, 1, 1],
+        dilations: vec![1, 1],
+        group: 4,
+    };
+    let (x, w) = (rand(&[1, 4, 7, 7], 5), rand(&[4, 1, 3, 3], 6));
+    let op = Op::Conv(dw);
+    let bound = dot_bound(&cpu(&op, &[abs(&x), abs(&w)], 0), 9, 0.0);
+    check_fused(fused(op, 2, half_plus()), vec![x, w, rand(&[7], 7)], bound);
+    let ct = ConvTransposeAttrs {
+        strides: vec![2],
+        pads: vec![0, 1],
+        dilations: vec![1],
+        output_padding: vec![1],
+        group: 1,
+    };
+    let (x, w, b) = (rand(&[2, 3, 5], 8), rand(&[3, 4, 3], 9), rand(&[4], 10));
+    let op = Op::ConvTranspose(ct);
+    let mag = cpu(&op, &[abs(&x), abs(&w), abs(&b)], 0);
+    let bound = dot_bound(&mag, 3 * 3 + 1, 0.0);
+    check_fused(
+        fused(op, 3, add_relu()),
+        vec![x, w, b, rand(&[4, 1], 11)],
+        bound,
+    );
+}
+
+#[test]
+fn fused_reductions() {
+    let x = rand(&[3, 5, 7, 4], 1);
+    // Mean over 35 elements: the sum's bound (2·35·u·Σ|x|) divided by 35.
+    let mean = Op::Reduce {
+        op: ReduceOp::Mean,
+        axes: vec![1, 2],
+        keepdims: true,
+    };
+    let bound = dot_bound(&cpu(&mean, &[abs(&x)], 0), 35, 0.0);
+    check_fused(
+        fused(mean, 1, add_relu()),
+        vec![x.clone(), rand(&[3, 1, 1, 4], 2)],
+        bound,
+    );
+    let sum = Op::Reduce {
+        op: ReduceOp::Sum,
+        axes: vec![3],
+        keepdims: false,
+    };
+    let bound = dot_bound(&cpu(&sum, &[abs(&x)], 0), 4, 0.0);
+    check_fused(
+        fused(sum, 1, half_plus()),
+        vec![x.clone(), rand(&[7], 3)],
+        bound,
+    );
+    // Max is exact.
+    let max = Op::Reduce {
+        op: ReduceOp::Max,
+        axes: vec![0],
+        keepdims: false,
+    };
+    check_fused(
+        fused(max, 1, add_relu()),
+        vec![x, rand(&[5, 7, 4], 4)],
+        vec![0.0; 140],
+    );
+}
+
+#[test]
+fn fused_softmax_and_log_softmax() {
+    // Each exp is within 3 + 2·4 ulps (WGSL, |x - max| < 4), the row sum adds n·u, the
+    // division one more: probabilities ≤ 1 within (2·11 + n + 4)·u ≈ 2e-6 for n ≤ 9.
+    // log-softmax: d − log(sum) adds log's 2⁻²¹ absolute error to the same.
+    let x = rand(&[4, 9, 5], 1);
+    let tol = Tol::new(4e-6, 2.0 * U);
+    check_op(
+        fused(Op::Softmax { axis: 1 }, 1, half_plus()),
+        vec![x.clone(), rand(&[9, 1], 2)],
+        tol,
+    );
+    check_op(
+        fused(Op::Softmax { axis: 2 }, 1, add_relu()),
+        vec![x.clone(), rand(&[4, 1, 5], 3)],
+        tol,
+    );
+    check_op(
+        fused(Op::LogSoftmax { axis: 2 }, 1, add_relu()),
+        vec![x, rand(&[5], 4)],
+        Tol::new(4e-6 + 1.0 / 2097152.0, 4.0 * U),
+    );
+}
+
+#[test]
+fn fused_pools() {
+    let pool = PoolAttrs {
+        kernel: vec![3, 2],
+        strides: vec![2, 1],
+        pads: vec![1, 0, 1, 1],
+        dilations: vec![1, 1],
+        ceil_mode: true,
+        count_include_pad: false,
+        storage_order: 0,
+    };
+    let x = rand(&[2, 3, 7, 6], 1);
+    let max = Op::MaxPool(pool.clone());
+    let n = cpu(&max, std::slice::from_ref(&x), 0).len();
+    check_fused(
+        fused(max, 1, add_relu()),
+        vec![x.clone(), rand(&[3, 1, 1], 2)],
+        vec![0.0; n],
+    );
+    // Average of at most 6 taps: the sum's bound over the count.
+    let avg = Op::AveragePool(pool);
+    let bound = dot_bound(&cpu(&avg, &[abs(&x)], 0), 6, 0.0);
+    check_fused(fused(avg, 1, half_plus()), vec![x, rand(&[6], 3)], bound);
+}
+
+#[test]
+fn fused_normalizations() {
+    // The tolerances of gpu_norm (batch norm 1e-6 relative + 1e-6 absolute, row norms
+    // 1e-5, lrn 2e-6), on results of magnitude ≤ 10 before the epilogue.
+    let x = rand(&[2, 3, 5, 7], 1);
+    let [scale, bias, mean] = [10, 20, 30].map(|s| rand(&[3], s));
+    let var = positive(rand(&[3], 40), 0.1);
+    check_op(
+        fused(Op::BatchNorm { epsilon: 1e-5 }, 5, add_relu()),
+        vec![
+            x.clone(),
+            scale.clone(),
+            bias.clone(),
+            mean,
+            var,
+            rand(&[7], 2),
+        ],
+        Tol::new(1e-5, 1e-6),
+    );
+    check_op(
+        fused(Op::InstanceNorm { epsilon: 1e-5 }, 3, half_plus()),
+        vec![x.clone(), scale, bias, rand(&[2, 3, 5, 7], 3)],
+        Tol::new(1e-4, 1e-5),
+    );
+    let s = rand(&[5, 7], 4);
+    check_op(
+        fused(
+            Op::LayerNorm {
+                axis: 2,
+                epsilon: 1e-5,
+            },
+            3,
+            add_relu(),
+        ),
+        vec![x.clone(), s.clone(), rand(&[7], 5), rand(&[3, 1, 1], 6)],
+        Tol::new(1e-4, 1e-5),
+    );
+    // Without a bias operand.
+    check_op(
+        fused(
+            Op::LayerNorm {
+                axis: 3,
+                epsilon: 1e-5,
+            },
+            2,
+            half_plus(),
+        ),
+        vec![x.clone(), rand(&[7], 7), rand(&[5, 1], 8)],
+        Tol::new(1e-4, 1e-5),
+    );
+    let lrn = Op::Lrn {
+        size: 3,
+        alpha: 1e-2,
+        beta: 0.75,
+        bias: 1.0,
+    };
+    check_op(
+        fused(lrn, 1, add_relu()),
+        vec![x.clone(), x],
+        Tol::new(1e-5, 2e-6),
+    );
+}
+
+/// The bound of attention with depth `d`, `t` keys, `|q|, |k|, |v| < 2` and `scale`:
+/// scores within 2·d·u·4d·scale (+ the mask add); probabilities within
+/// 2·(score error) + (2·11 + t + 4)·u relative (exp, sum, division); the output
+/// Σ p·v within that times max|v| = 2, plus the product's 2·t·u·Σ p|v| ≤ 4·t·u.
+fn attention_bound(d: usize, t: usize, scale: f32) -> f64 {
+    let (d, t) = (d as f64, t as f64);
+    let score = 2.0 * d * U * 4.0 * d * scale as f64 + 2.0 * U * 8.0;
+    let p = 2.0 * score + (26.0 + t) * U;
+    2.0 * p + 4.0 * t * U
+}
+
+#[test]
+fn attention_in_one_kernel() {
+    // Plain, masked, and with batch axes broadcast between q, kt, v and the mask.
+    let (q, k, v) = (
+        rand(&[2, 3, 7, 5], 1),
+        rand(&[2, 3, 5, 9], 2),
+        rand(&[2, 3, 9, 6], 3),
+    );
+    let bound = attention_bound(5, 9, 0.4);
+    check_op(
+        Op::Attention { scale: 0.4 },
+        vec![q.clone(), k.clone(), v.clone()],
+        Tol::new(bound, 0.0),
+    );
+    check_op(
+        Op::Attention { scale: 0.4 },
+        vec![q, k, v, rand(&[1, 7, 9], 4)],
+        Tol::new(bound, 0.0),
+    );
+    let bound = attention_bound(4, 6, 0.5);
+    check_op(
+        Op::Attention { scale: 0.5 },
+        vec![
+            rand(&[3, 1, 2, 4], 5),
+            rand(&[2, 4, 6], 6),
+            rand(&[1, 2, 6, 5], 7),
+            rand(&[2, 1, 6], 8),
+        ],
+        Tol::new(bound, 0.0),
+    );
+    // One query row (decoding), many rows of one head.
+    check_op(
+        Op::Attention { scale: 0.25 },
+        vec![rand(&[1, 16], 9), rand(&[16, 33], 10), rand(&[33, 3], 11)],
+        Tol::new(attention_bound(16, 33, 0.25), 0.0),
+    );
+    check_op(
+        Op::Attention { scale: 0.3 },
+        vec![rand(&[37, 8], 12), rand(&[8, 13], 13), rand(&[13, 8], 14)],
+        Tol::new(attention_bound(8, 13, 0.3), 0.0),
+    );
+}
+
+#[test]
+fn fused_attention_with_epilogue() {
+    let bound = attention_bound(5, 9, 0.4) + 2.0 * 4.0 * U;
+    check_op(
+        fused(Op::Attention { scale: 0.4 }, 4, add_relu()),
+        vec![
+            rand(&[2, 7, 5], 1),
+            rand(&[2, 5, 9], 2),
+            rand(&[2, 9, 6], 3),
+            rand(&[7, 9], 4),
+            rand(&[6], 5),
+        ],
+        Tol::new(bound, 0.0),
+    );
+}
+
+#[test]
+fn long_attention_takes_three_kernels() {
+    // 4500 keys per row exceed 16 KiB of workgroup memory: scores go through scratch.
+    let t = 4500;
+    let bound = attention_bound(3, t, 0.5) + 2.0 * 4.0 * U;
+    let graph_inputs = vec![
+        rand(&[1, 5, 3], 1),
+        rand(&[1, 3, t], 2),
+        rand(&[1, t, 2], 3),
+        rand(&[t], 4),
+        rand(&[5, 1], 5),
+    ];
+    let op = fused(Op::Attention { scale: 0.5 }, 4, half_plus());
+    let graph = common::op_graph(op, &graph_inputs);
+    let plan = kiln_codegen::build_plan(&graph, &kiln_codegen::Limits::default()).unwrap();
+    assert_eq!(plan.plan.dispatches.len(), 3);
+    check_graph(&graph, &graph_inputs, Tol::new(bound, 0.0));
+}
+
+#[test]
+fn f16_epilogue_program() {
+    // f16 values computed in f32 on the GPU, each step rounded to f16 by the reference:
+    // three f16 roundings of magnitudes ≤ 6 (2⁻¹¹ relative each).
+    let p = Program {
+        steps: vec![
+            Step::Input(0),
+            Step::Input(1),
+            Step::Binary(BinaryOp::Mul, 0, 1),
+            Step::Input(0),
+            Step::Binary(BinaryOp::Sub, 2, 3),
+        ],
+    };
+    let inputs = vec![
+        random_tensor(DType::F16, &[3, 5], 1),
+        random_tensor(DType::F16, &[5], 2),
+    ];
+    check_op(
+        Op::Elementwise { program: p },
+        inputs,
+        Tol::new(3.0 * 6.0 / 2048.0, 0.0),
+    );
+}
