@@ -9,6 +9,7 @@
 //! `fold-constants`, `dce`.
 
 mod dce;
+pub mod egraph;
 mod error;
 mod fold_constants;
 mod fold_shapes;

@@ -24,6 +24,7 @@ pub fn pass_by_name(name: &str, options: &PassOptions) -> Option<Box<dyn Pass>> 
             max_elements: options.fold_max_elements,
         }),
         "dce" => Box::new(Dce),
+        crate::egraph::PASS_NAME => Box::new(crate::egraph::EgraphPass::default()),
         _ => return None,
     })
 }

@@ -1,0 +1,188 @@
+//! The device cost model: bytes moved / bandwidth + flops / rate + a launch cost per
+//! kernel, from a small [`DeviceProfile`].
+
+use kiln_ir::{Graph, Op, TensorType};
+use std::fmt;
+
+/// What one device costs: memory bandwidth, arithmetic rate and kernel launch overhead.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceProfile {
+    /// Name shown in reports (`cpu-emulation`, ...).
+    pub name: String,
+    /// Sustained memory bandwidth, GB/s.
+    pub bandwidth_gbs: f64,
+    /// Sustained f32 arithmetic rate, GFLOP/s.
+    pub gflops: f64,
+    /// Cost of one kernel dispatch, microseconds.
+    pub launch_us: f64,
+}
+
+impl DeviceProfile {
+    /// The preset names [`DeviceProfile::preset`] knows.
+    pub const PRESETS: [&'static str; 3] = ["discrete", "integrated", "cpu-emulation"];
+
+    /// A discrete GPU: fast memory, fast arithmetic, cheap launches.
+    pub fn discrete() -> Self {
+        DeviceProfile::new("discrete", 400.0, 10_000.0, 5.0)
+    }
+
+    /// An integrated GPU sharing system memory.
+    pub fn integrated() -> Self {
+        DeviceProfile::new("integrated", 50.0, 1_000.0, 10.0)
+    }
+
+    /// A CPU Vulkan implementation such as lavapipe: slow memory, slow arithmetic,
+    /// expensive launches. The default, since it is what kiln is tested on.
+    pub fn cpu_emulation() -> Self {
+        DeviceProfile::new("cpu-emulation", 3.0, 1.5, 20.0)
+    }
+
+    /// The preset called `name` (see [`DeviceProfile::PRESETS`]).
+    pub fn preset(name: &str) -> Option<Self> {
+        match name {
+            "discrete" => Some(Self::discrete()),
+            "integrated" => Some(Self::integrated()),
+            "cpu-emulation" => Some(Self::cpu_emulation()),
+            _ => None,
+        }
+    }
+
+    fn new(name: &str, bandwidth_gbs: f64, gflops: f64, launch_us: f64) -> Self {
+        DeviceProfile {
+            name: name.to_string(),
+            bandwidth_gbs,
+            gflops,
+            launch_us,
+        }
+    }
+
+    /// Microseconds one kernel takes that moves `bytes` and does `flops`.
+    pub fn kernel_us(&self, bytes: f64, flops: f64) -> f64 {
+        self.launch_us + bytes / (self.bandwidth_gbs * 1e3) + flops / (self.gflops * 1e3)
+    }
+}
+
+impl Default for DeviceProfile {
+    fn default() -> Self {
+        DeviceProfile::cpu_emulation()
+    }
+}
+
+impl fmt::Display for DeviceProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({} GB/s, {} GFLOP/s, {} µs/launch)",
+            self.name, self.bandwidth_gbs, self.gflops, self.launch_us
+        )
+    }
+}
+
+/// True for ops that launch no kernel: they alias their operand.
+pub fn is_alias(op: &Op) -> bool {
+    matches!(op, Op::Reshape { .. } | Op::Identity)
+}
+
+/// Arithmetic per result element of an element-wise program or op.
+fn program_flops(op: &Op) -> f64 {
+    match op {
+        Op::Elementwise { program } => program.steps.len() as f64,
+        Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } => 1.0,
+        _ => 0.0,
+    }
+}
+
+/// Floating-point operations of `op` (an estimate; data movement is 0).
+pub fn flops(op: &Op, inputs: &[&TensorType], out: &TensorType) -> f64 {
+    let n = out.shape.numel() as f64;
+    let in0 = inputs.first().map_or(0.0, |t| t.shape.numel() as f64);
+    match op {
+        Op::MatMul => {
+            let k = inputs
+                .first()
+                .and_then(|t| t.shape.dims().last().copied())
+                .unwrap_or(1);
+            2.0 * n * k as f64
+        }
+        Op::Conv(c) => {
+            let w = inputs.get(1).map(|t| t.shape.dims()).unwrap_or(&[]);
+            let per_out: usize = w.iter().skip(1).product();
+            let _ = c;
+            2.0 * n * per_out as f64
+        }
+        Op::ConvTranspose(_) => {
+            let w = inputs.get(1).map(|t| t.shape.dims()).unwrap_or(&[]);
+            let per_in: usize = w.iter().skip(1).product();
+            2.0 * in0 * per_in as f64
+        }
+        Op::MaxPool(p) | Op::AveragePool(p) => n * p.kernel.iter().product::<usize>() as f64,
+        Op::Lrn { size, .. } => n * (*size as f64 + 4.0),
+        Op::Reduce { .. } | Op::ArgReduce { .. } => in0,
+        Op::Softmax { .. } | Op::LogSoftmax { .. } => 4.0 * n,
+        Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::InstanceNorm { .. } => 5.0 * in0,
+        Op::Resize(_) => 8.0 * n,
+        Op::Attention { .. } => {
+            let q = inputs.first().map(|t| t.shape.dims()).unwrap_or(&[]);
+            let v = inputs.get(2).map(|t| t.shape.dims()).unwrap_or(&[]);
+            let d = q.last().copied().unwrap_or(1) as f64;
+            let t = v.iter().rev().nth(1).copied().unwrap_or(1) as f64;
+            let e = v.last().copied().unwrap_or(1) as f64;
+            let rows = n / e.max(1.0);
+            rows * t * (2.0 * d + 2.0 * e + 5.0)
+        }
+        Op::Fused {
+            anchor,
+            arity,
+            epilogue,
+        } => {
+            let anchor_in = &inputs[..(*arity).min(inputs.len())];
+            flops(anchor, anchor_in, out) + n * epilogue.steps.len() as f64
+        }
+        _ => n * program_flops(op),
+    }
+}
+
+/// Microseconds for one node: 0 for aliases, else launch + bytes + flops. Operands are
+/// read once each (`inputs` lists distinct operand values).
+pub fn node_cost(
+    profile: &DeviceProfile,
+    op: &Op,
+    inputs: &[&TensorType],
+    outputs: &[&TensorType],
+) -> f64 {
+    if is_alias(op) {
+        return 0.0;
+    }
+    let bytes: usize = inputs
+        .iter()
+        .chain(outputs.iter())
+        .map(|t| t.size_bytes())
+        .sum();
+    let out = outputs.first().copied();
+    let f = out.map_or(0.0, |o| flops(op, inputs, o));
+    profile.kernel_us(bytes as f64, f)
+}
+
+/// Nodes of `graph` that launch a kernel (every node but reshapes and identities).
+pub fn kernel_count(graph: &Graph) -> usize {
+    graph.nodes.iter().filter(|(_, n)| !is_alias(&n.op)).count()
+}
+
+/// The cost of running `graph` once under `profile`, in microseconds.
+pub fn graph_cost(graph: &Graph, profile: &DeviceProfile) -> f64 {
+    graph
+        .nodes
+        .iter()
+        .map(|(_, node)| {
+            let mut seen = Vec::new();
+            for &v in &node.inputs {
+                if !seen.contains(&v) {
+                    seen.push(v);
+                }
+            }
+            let inputs: Vec<&TensorType> = seen.iter().map(|&v| graph.ty(v)).collect();
+            let outputs: Vec<&TensorType> = node.outputs.iter().map(|&v| graph.ty(v)).collect();
+            node_cost(profile, &node.op, &inputs, &outputs)
+        })
+        .sum()
+}

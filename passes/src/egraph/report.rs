@@ -1,0 +1,118 @@
+//! What a run of the optimizer did, per phase: rules fired, e-graph size, why
+//! saturation stopped, time, cost and kernel count before and after.
+
+use super::analysis::KilnAnalysis;
+use super::cost::DeviceProfile;
+use super::lang::Kiln;
+use egg::{Runner, StopReason};
+use std::fmt;
+use std::time::Duration;
+
+/// One phase (rule sets saturated together).
+#[derive(Clone, Debug, Default)]
+pub struct PhaseReport {
+    /// The rule sets, joined by `+`.
+    pub name: String,
+    /// Rules that fired, with how many e-classes each changed, most first.
+    pub fired: Vec<(String, usize)>,
+    pub iterations: usize,
+    pub enodes: usize,
+    pub eclasses: usize,
+    /// Why saturation stopped: `saturated`, `iteration limit 32`, `node limit ...`,
+    /// `time limit ...`.
+    pub stop_reason: String,
+    pub time: Duration,
+    /// Cost (µs) and kernel count of the best program before and after the phase.
+    pub cost_before: f64,
+    pub cost_after: f64,
+    pub kernels_before: usize,
+    pub kernels_after: usize,
+}
+
+/// The report of one [`super::optimize`] call.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub profile: DeviceProfile,
+    pub phases: Vec<PhaseReport>,
+    pub cost_before: f64,
+    pub cost_after: f64,
+    pub kernels_before: usize,
+    pub kernels_after: usize,
+    pub extract_time: Duration,
+    pub total_time: Duration,
+}
+
+fn stop_text(reason: Option<&StopReason>) -> String {
+    match reason {
+        None => "not run".into(),
+        Some(StopReason::Saturated) => "saturated".into(),
+        Some(StopReason::IterationLimit(n)) => format!("iteration limit {n}"),
+        Some(StopReason::NodeLimit(n)) => format!("node limit {n}"),
+        Some(StopReason::TimeLimit(s)) => format!("time limit {s:.2} s"),
+        Some(StopReason::Other(s)) => s.clone(),
+    }
+}
+
+impl PhaseReport {
+    /// The counts and stop reason of a finished runner.
+    pub(super) fn from_runner(name: String, runner: &Runner<Kiln, KilnAnalysis>) -> Self {
+        let mut fired: Vec<(String, usize)> = Vec::new();
+        for it in &runner.iterations {
+            for (rule, &n) in &it.applied {
+                match fired.iter_mut().find(|(r, _)| r == rule.as_str()) {
+                    Some((_, c)) => *c += n,
+                    None => fired.push((rule.to_string(), n)),
+                }
+            }
+        }
+        fired.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        PhaseReport {
+            name,
+            fired,
+            iterations: runner.iterations.len(),
+            enodes: runner.egraph.total_number_of_nodes(),
+            eclasses: runner.egraph.number_of_classes(),
+            stop_reason: stop_text(runner.stop_reason.as_ref()),
+            ..PhaseReport::default()
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "egraph optimizer, cost model {}", self.profile)?;
+        for p in &self.phases {
+            writeln!(
+                f,
+                "  phase {}: {} iterations, {} e-nodes in {} e-classes, stopped: {}, {:.1} ms",
+                p.name,
+                p.iterations,
+                p.enodes,
+                p.eclasses,
+                p.stop_reason,
+                p.time.as_secs_f64() * 1e3
+            )?;
+            writeln!(
+                f,
+                "    cost {:.1} µs -> {:.1} µs, kernels {} -> {}",
+                p.cost_before, p.cost_after, p.kernels_before, p.kernels_after
+            )?;
+            if p.fired.is_empty() {
+                writeln!(f, "    no rule fired")?;
+            }
+            for (rule, n) in &p.fired {
+                writeln!(f, "    {rule:<24} {n}")?;
+            }
+        }
+        writeln!(
+            f,
+            "  total: cost {:.1} µs -> {:.1} µs, kernels {} -> {}, extraction {:.1} ms, {:.1} ms in all",
+            self.cost_before,
+            self.cost_after,
+            self.kernels_before,
+            self.kernels_after,
+            self.extract_time.as_secs_f64() * 1e3,
+            self.total_time.as_secs_f64() * 1e3
+        )
+    }
+}
