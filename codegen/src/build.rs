@@ -18,21 +18,56 @@ pub struct CompiledPlan {
 /// Alignment of each constant inside the weights blob.
 const WEIGHT_ALIGN: usize = 256;
 
-/// Lowers a verified graph to a kernel plan for a device with `limits`.
+/// Choices the plan builder makes beyond one kernel per node.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlanOptions {
+    /// Let the producers of a Concat's operands write straight into their slices of
+    /// the result (no copy dispatch) where the slices are contiguous and aligned.
+    pub concat_in_place: bool,
+}
+
+/// Lowers a verified graph to a kernel plan for a device with `limits`, one kernel
+/// (or a few) per node.
 pub fn build_plan(graph: &Graph, limits: &Limits) -> Result<CompiledPlan, CodegenError> {
+    build_plan_with(graph, limits, &PlanOptions::default())
+}
+
+/// [`build_plan`] with [`PlanOptions`].
+pub fn build_plan_with(
+    graph: &Graph,
+    limits: &Limits,
+    options: &PlanOptions,
+) -> Result<CompiledPlan, CodegenError> {
     let mut b = Builder::new(graph);
     b.assign_ports_and_constants()?;
     let last_use = last_uses(graph);
+    let members = if options.concat_in_place { in_place_concats(graph) } else { HashMap::new() };
     for (handle, node) in graph.nodes.iter() {
         if matches!(node.op, Op::Reshape { .. } | Op::Identity) {
             // Same elements in the same order: the result shares the operand's buffer.
-            let buffer = b.buffer_of(node.inputs[0])?;
-            b.bind_value(node.outputs[0], buffer);
+            let view = b.view_of(node.inputs[0])?;
+            b.bind_value(node.outputs[0], view);
+        } else if node.outputs.first().is_some_and(|o| b.value_buffer.contains_key(o)) {
+            // A concat whose operands were written in place: nothing to do.
         } else {
             for &out in &node.outputs {
+                if let Some(&(concat_out, offset)) = members.get(&out) {
+                    let base = match b.value_buffer.get(&concat_out) {
+                        Some(view) => view.buffer,
+                        None => {
+                            let bytes = buffer_bytes(graph.values[concat_out].ty.shape.numel());
+                            let buffer = b.acquire(bytes);
+                            b.bind_value(concat_out, View::whole(buffer));
+                            buffer
+                        }
+                    };
+                    let size = buffer_bytes(graph.values[out].ty.shape.numel());
+                    b.bind_value(out, View { buffer: base, offset, size: Some(size) });
+                    continue;
+                }
                 let bytes = buffer_bytes(graph.values[out].ty.shape.numel());
                 let buffer = b.acquire(bytes);
-                b.bind_value(out, buffer);
+                b.bind_value(out, View::whole(buffer));
             }
             let ctx = NodeCtx { graph, node: handle, limits };
             let lowered = lower_node(&ctx)?;
@@ -40,16 +75,16 @@ pub fn build_plan(graph: &Graph, limits: &Limits) -> Result<CompiledPlan, Codege
             for k in lowered.kernels {
                 let mut bindings = Vec::with_capacity(k.bindings.len());
                 for binding in &k.bindings {
-                    let buffer = match binding.slot {
-                        Slot::Operand(i) => b.buffer_of(node.inputs[i])?,
-                        Slot::Result(i) => b.buffer_of(node.outputs[i])?,
-                        Slot::Scratch(i) => scratch[i],
+                    let view = match binding.slot {
+                        Slot::Operand(i) => b.view_of(node.inputs[i])?,
+                        Slot::Result(i) => b.view_of(node.outputs[i])?,
+                        Slot::Scratch(i) => View::whole(scratch[i]),
                     };
                     let (offset, size) = match binding.range {
-                        Some((offset, size)) => (offset, Some(size)),
-                        None => (0, None),
+                        Some((offset, size)) => (view.offset + offset, Some(size)),
+                        None => (view.offset, view.size),
                     };
-                    bindings.push(BufferBinding { buffer, offset, size });
+                    bindings.push(BufferBinding { buffer: view.buffer, offset, size });
                 }
                 let access = k.bindings.iter().map(|b| b.access).collect();
                 let kernel = b.intern_kernel(k.name, node.op.name(), k.wgsl, k.entry_point, k.workgroup_size, access)?;
@@ -67,10 +102,12 @@ pub fn build_plan(graph: &Graph, limits: &Limits) -> Result<CompiledPlan, Codege
             }
         }
     }
-    for (i, port) in graph.outputs.iter().enumerate() {
-        let buffer = b.buffer_of(port.value)?;
-        b.plan.outputs.push(plan_port(graph, port, buffer));
-        let _ = i;
+    for port in &graph.outputs {
+        let view = b.view_of(port.value)?;
+        if view.offset != 0 {
+            return Err(CodegenError::Template(format!("output '{}' is a slice of a buffer", port.name)));
+        }
+        b.plan.outputs.push(plan_port(graph, port, view.buffer));
     }
     b.plan.requirements = requirements(&b.plan);
     b.plan.weights_len = b.weights.len() as u64;
@@ -85,6 +122,60 @@ fn buffer_bytes(numel: usize) -> u64 {
 fn plan_port(graph: &Graph, port: &kiln_ir::Port, buffer: BufferId) -> PlanPort {
     let ty = &graph.values[port.value].ty;
     PlanPort { name: port.name.clone(), dtype: ty.dtype, shape: ty.shape.0.clone(), i64: port.i64, buffer }
+}
+
+/// Where a value lives: a whole buffer, or `size` bytes of one from `offset`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct View {
+    buffer: BufferId,
+    offset: u64,
+    size: Option<u64>,
+}
+
+impl View {
+    fn whole(buffer: BufferId) -> View {
+        View { buffer, offset: 0, size: None }
+    }
+}
+
+/// WebGPU's storage-buffer offset alignment (`min_storage_buffer_offset_alignment`).
+const OFFSET_ALIGN: u64 = 256;
+
+/// Concat operands that can be written in place: operand value → (concat result,
+/// byte offset of its slice). A concat qualifies when every axis before the
+/// concatenation axis has extent 1 (so each operand is one contiguous slice), every
+/// slice starts at an aligned offset, and every operand is a kernel result read by
+/// nothing but this concat (not a graph output, input, constant or alias).
+fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<Value>, u64)> {
+    let uses = graph.use_counts();
+    let mut members = HashMap::new();
+    for (_, node) in graph.nodes.iter() {
+        let Op::Concat { axis } = node.op else { continue };
+        let out = node.outputs[0];
+        if graph.values[out].ty.shape.dims()[..axis].iter().any(|&d| d != 1) {
+            continue;
+        }
+        let mut offset = 0u64;
+        let mut slices = Vec::new();
+        for &v in &node.inputs {
+            let writable = match graph.values[v].def {
+                ValueDef::Node { node: producer, .. } => !matches!(
+                    graph.nodes[producer].op,
+                    Op::Reshape { .. } | Op::Identity | Op::Concat { .. }
+                ),
+                _ => false,
+            };
+            let numel = graph.values[v].ty.shape.numel();
+            if !writable || uses[v.index()] != 1 || numel == 0 || offset % OFFSET_ALIGN != 0 {
+                slices.clear();
+                break;
+            }
+            slices.push((v, (out, offset)));
+            offset += 4 * numel as u64;
+        }
+        members.extend(slices);
+    }
+    members
 }
 
 /// For each value, the index of the last node that reads it; `None` when a graph
@@ -106,7 +197,7 @@ struct Builder<'g> {
     graph: &'g Graph,
     plan: KernelPlan,
     weights: Vec<u8>,
-    value_buffer: HashMap<Handle<Value>, BufferId>,
+    value_buffer: HashMap<Handle<Value>, View>,
     /// How many live values share each buffer; pinned buffers are never freed.
     refs: Vec<usize>,
     pinned: Vec<bool>,
@@ -149,7 +240,7 @@ impl<'g> Builder<'g> {
         for (i, port) in graph.inputs.iter().enumerate() {
             let bytes = buffer_bytes(graph.values[port.value].ty.shape.numel());
             let buffer = self.new_buffer(bytes, BufferKind::Input(i), true);
-            self.bind_value(port.value, buffer);
+            self.bind_value(port.value, View::whole(buffer));
             self.plan.inputs.push(plan_port(graph, port, buffer));
         }
         for (handle, value) in graph.values.iter() {
@@ -168,7 +259,7 @@ impl<'g> Builder<'g> {
                 BufferKind::Constant { offset: offset as u64 }
             };
             let buffer = self.new_buffer(bytes, kind, true);
-            self.bind_value(handle, buffer);
+            self.bind_value(handle, View::whole(buffer));
         }
         Ok(())
     }
@@ -194,19 +285,19 @@ impl<'g> Builder<'g> {
         }
     }
 
-    fn bind_value(&mut self, value: Handle<Value>, buffer: BufferId) {
-        self.value_buffer.insert(value, buffer);
-        self.refs[buffer] += 1;
+    fn bind_value(&mut self, value: Handle<Value>, view: View) {
+        self.value_buffer.insert(value, view);
+        self.refs[view.buffer] += 1;
     }
 
     fn release_value(&mut self, value: Handle<Value>) {
-        if let Some(&buffer) = self.value_buffer.get(&value) {
-            self.refs[buffer] -= 1;
-            self.release(buffer);
+        if let Some(view) = self.value_buffer.get(&value).copied() {
+            self.refs[view.buffer] -= 1;
+            self.release(view.buffer);
         }
     }
 
-    fn buffer_of(&self, value: Handle<Value>) -> Result<BufferId, CodegenError> {
+    fn view_of(&self, value: Handle<Value>) -> Result<View, CodegenError> {
         self.value_buffer.get(&value).copied().ok_or_else(|| {
             CodegenError::Template(format!("value %v{} has no buffer (graph not in execution order?)", value.index()))
         })
