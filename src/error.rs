@@ -24,6 +24,25 @@ pub enum Error {
     /// The reference interpreter failed.
     #[error(transparent)]
     Eval(#[from] kiln_ir::interp::EvalError),
+    /// Code generation could not lower the graph to GPU kernels.
+    #[error(transparent)]
+    Codegen(#[from] kiln_codegen::CodegenError),
+    /// A bundle in memory could not be decoded.
+    #[error(transparent)]
+    Bundle(#[from] kiln_codegen::bundle::BundleError),
+    /// A bundle file could not be read, decoded or written.
+    #[error("{}: {source}", path.display())]
+    BundleFile {
+        path: PathBuf,
+        #[source]
+        source: kiln_codegen::bundle::BundleError,
+    },
+    /// The GPU runtime failed: no adapter, a missing feature, a device error.
+    #[error(transparent)]
+    Runtime(#[from] kiln_runtime::RuntimeError),
+    /// An option this version of kiln does not offer yet.
+    #[error("{0}")]
+    Unsupported(String),
     /// A tensor file could not be read, decoded or written.
     #[error("{}: {message}", path.display())]
     File { path: PathBuf, message: String },

@@ -1,9 +1,10 @@
 //! Host I/O: reading input tensors from `.npy` or ONNX `.pb` files, and writing a
-//! graph's outputs as `DIR/output_<i>.npy` atomically.
+//! graph's (or a kernel plan's) outputs as `DIR/output_<i>.npy` atomically.
 
 use crate::npy::{read_npy, write_npy, HostTensor};
 use crate::{Error, Result};
-use kiln_ir::{Graph, Tensor};
+use kiln_codegen::PlanPort;
+use kiln_ir::{Graph, Tensor, TensorType};
 use std::path::{Path, PathBuf};
 
 const NPY_MAGIC: &[u8] = b"\x93NUMPY";
@@ -44,20 +45,44 @@ pub fn write_outputs(
     graph: &Graph,
     outputs: &[Tensor],
 ) -> Result<Vec<PathBuf>> {
-    let dir = dir.as_ref();
-    if outputs.len() != graph.outputs.len() {
+    let ports: Vec<(&str, TensorType, bool)> = graph
+        .outputs
+        .iter()
+        .map(|p| (p.name.as_str(), graph.ty(p.value).clone(), p.i64))
+        .collect();
+    write_checked(dir.as_ref(), &ports, outputs)
+}
+
+/// Like [`write_outputs`] for the outputs of a kernel plan (a bundle carries no graph).
+pub fn write_plan_outputs(
+    dir: impl AsRef<Path>,
+    ports: &[PlanPort],
+    outputs: &[Tensor],
+) -> Result<Vec<PathBuf>> {
+    let ports: Vec<(&str, TensorType, bool)> = ports
+        .iter()
+        .map(|p| (p.name.as_str(), crate::gpu::port_type(p), p.i64))
+        .collect();
+    write_checked(dir.as_ref(), &ports, outputs)
+}
+
+/// Checks `outputs` against `(name, type, int64)` ports and writes them atomically.
+fn write_checked(
+    dir: &Path,
+    ports: &[(&str, TensorType, bool)],
+    outputs: &[Tensor],
+) -> Result<Vec<PathBuf>> {
+    if outputs.len() != ports.len() {
         return Err(Error::Input(format!(
             "{} output tensors given for a graph with {} outputs",
             outputs.len(),
-            graph.outputs.len()
+            ports.len()
         )));
     }
-    for (port, tensor) in graph.outputs.iter().zip(outputs) {
-        let want = graph.ty(port.value);
+    for ((name, want, _), tensor) in ports.iter().zip(outputs) {
         if tensor.ty() != *want {
             return Err(Error::Input(format!(
-                "output '{}' is {} but the graph declares {want}",
-                port.name,
+                "output '{name}' is {} but the graph declares {want}",
                 tensor.ty()
             )));
         }
@@ -66,11 +91,11 @@ pub fn write_outputs(
         .map_err(|e| Error::file(dir, format!("cannot create the output directory ({e})")))?;
     let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
     let result = (|| {
-        for (i, (port, tensor)) in graph.outputs.iter().zip(outputs).enumerate() {
+        for (i, ((_, _, i64), tensor)) in ports.iter().zip(outputs).enumerate() {
             let path = output_path(dir, i);
             let tmp = dir.join(format!(".output_{i}.npy.{}.tmp", std::process::id()));
             staged.push((tmp.clone(), path));
-            write_file(&tmp, tensor, port.i64)?;
+            write_file(&tmp, tensor, *i64)?;
         }
         for (tmp, path) in &staged {
             std::fs::rename(tmp, path)

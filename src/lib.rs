@@ -24,15 +24,56 @@
 //! - [`bind_inputs`]: orders named tensors as the graph's inputs, with clear errors.
 //! - [`run_cpu`]: runs a graph on the reference interpreter after checking the inputs.
 //! - Host I/O: [`read_tensor_file`] (`.npy` or ONNX `.pb`), [`write_outputs`],
-//!   [`npy::read_npy`] and [`npy::write_npy`].
+//!   [`write_plan_outputs`], [`npy::read_npy`] and [`npy::write_npy`].
+//!
+//! The GPU path:
+//!
+//! ```no_run
+//! # fn main() -> kiln::Result<()> {
+//! let model = kiln::load_onnx("model.onnx")?;
+//! let options = kiln::CompileOptions::default();
+//! let bundle = kiln::compile_bundle(&model, &options, &kiln::Limits::default())?;
+//! kiln::write_bundle(&bundle, "model.kiln")?; // atomic, deterministic bytes
+//! let bundle = kiln::read_bundle("model.kiln")?; // checksum and format checked
+//! let runtime = kiln::gpu_runtime(None)?; // the best adapter present
+//! let inputs = vec![kiln::example_input()];
+//! let outputs = kiln::run_gpu(&runtime, &bundle, &inputs)?;
+//! # Ok(()) }
+//! ```
+//!
+//! - [`compile_bundle`] / [`bundle_graph`]: import, canonicalize and lower to a kernel
+//!   plan for a device's [`Limits`]; the options are recorded in the manifest.
+//! - [`read_bundle`], [`write_bundle`], [`is_bundle_file`], [`BundleSummary`] (what
+//!   `kiln inspect` shows).
+//! - [`gpu_runtime`] picks an adapter; [`load_bundle`] makes a [`runtime::Session`] to
+//!   run many times; [`run_gpu`] loads and runs once; [`bind_plan_inputs`].
+//! - [`random_tensor`]: seeded, never-zero inputs for benchmarks.
 
 mod error;
+mod gpu;
 mod host_io;
 pub mod npy;
+mod random;
+mod summary;
 
 pub use error::{Error, Result};
-pub use host_io::{output_path, read_tensor_file, summarize, write_outputs};
+pub use gpu::{
+    bind_plan_inputs, bundle_graph, check_opt_level, compile_bundle, gpu_runtime, is_bundle_file,
+    load_bundle, options_manifest, port_type, read_bundle, run_gpu, write_bundle, MAX_OPT_LEVEL,
+};
+pub use host_io::{output_path, read_tensor_file, summarize, write_outputs, write_plan_outputs};
 pub use npy::HostTensor;
+pub use random::random_tensor;
+pub use summary::{
+    kind_name, BufferSummary, BundleSummary, DispatchSummary, KernelSummary, KindSummary,
+    PortSummary,
+};
+
+pub use kiln_codegen as codegen;
+pub use kiln_codegen::bundle::Bundle;
+pub use kiln_codegen::{KernelPlan, Limits};
+pub use kiln_runtime as runtime;
+pub use kiln_runtime::{Runtime, Session};
 
 pub use kiln_ir as ir;
 pub use kiln_ir::{DType, Graph, Tensor};
@@ -63,6 +104,9 @@ pub struct CompileOptions {
     pub passes: Option<Vec<String>>,
     /// Settings of the passes.
     pub pass_options: PassOptions,
+    /// Optimisation level for the GPU path (`--opt`); only 0 (one kernel per op)
+    /// exists yet, see [`check_opt_level`].
+    pub opt_level: u8,
 }
 
 /// Reads and decodes an ONNX model file.

@@ -1,5 +1,5 @@
 //! Parsing of `--shape NAME=DIMS` and `--input [NAME=]PATH`, and matching inputs to
-//! the model's graph inputs.
+//! the model's (or a bundle's) inputs.
 
 use super::usage;
 use anyhow::{Context, Result};
@@ -52,7 +52,11 @@ pub fn shapes(model: &Model, specs: &[String]) -> Result<BTreeMap<String, Vec<us
 /// Reads the `--input` files and assigns each to a model input: `NAME=PATH` by name,
 /// a bare `PATH` to the next model input not named explicitly, in order.
 pub fn inputs(model: &Model, specs: &[String]) -> Result<BTreeMap<String, HostTensor>> {
-    let names = input_names(model);
+    inputs_for(&input_names(model), specs)
+}
+
+/// Like [`inputs`] for inputs named `names` (a bundle's plan inputs).
+pub fn inputs_for(names: &[String], specs: &[String]) -> Result<BTreeMap<String, HostTensor>> {
     let mut named: Vec<(String, PathBuf)> = Vec::new();
     let mut positional: Vec<PathBuf> = Vec::new();
     for spec in specs {

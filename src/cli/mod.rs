@@ -1,9 +1,13 @@
 //! Command-line definition (clap) and dispatch; turns every error into one line.
 
 mod args;
+mod bench;
+mod compile;
 mod dump;
 mod example;
+mod inspect;
 mod run;
+mod target;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,14 +22,23 @@ struct Cli {
 
 const EXAMPLES: &str = "Examples:
   kiln                                         run the built-in example model
-  kiln run model.onnx -i x=x.npy -o out        run on the CPU, write out/output_<i>.npy
-  kiln run model.onnx --shape x=1x3x224x224 -i x.npy
+  kiln compile model.onnx -o model.kiln        compile to a kernel bundle
+  kiln inspect model.kiln                      kernels, buffers, requirements of a bundle
+  kiln run model.kiln -i x=x.npy -o out        run on the GPU, write out/output_<i>.npy
+  kiln run model.onnx -i x.npy --backend cpu   run on the CPU reference interpreter
+  kiln bench model.kiln --iters 50             latency and GPU time per kernel
   kiln dump model.onnx --after all             print the IR after import and every pass";
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Compile a model and run it, writing DIR/output_<i>.npy.
+    /// Compile an ONNX model to a .kiln kernel bundle.
+    Compile(compile::CompileArgs),
+    /// Run a model (.onnx or .kiln) on the GPU or the CPU, writing DIR/output_<i>.npy.
     Run(run::RunArgs),
+    /// Show what a .kiln bundle holds: ports, kernels, buffers, requirements.
+    Inspect(inspect::InspectArgs),
+    /// Measure a model's latency on a GPU adapter, and GPU time per kernel.
+    Bench(bench::BenchArgs),
     /// Print the IR after import and after the chosen passes.
     Dump(dump::DumpArgs),
     /// Run the built-in example model (the default with no arguments).
@@ -57,7 +70,10 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         None | Some(Command::Example) => example::run(),
+        Some(Command::Compile(args)) => compile::run(args),
         Some(Command::Run(args)) => run::run(args),
+        Some(Command::Inspect(args)) => inspect::run(args),
+        Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Dump(args)) => dump::run(args),
     };
     match result {
@@ -146,5 +162,21 @@ mod tests {
         assert!(matches!(cli.map(|c| c.command), Ok(Some(Command::Run(_)))));
         let err = Cli::try_parse_from(["kiln", "run", "m.onnx", "--backend", "tpu"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn gpu_commands_parse() {
+        for argv in [
+            &["kiln", "compile", "m.onnx", "-o", "m.kiln", "--opt", "0"][..],
+            &["kiln", "inspect", "m.kiln", "--json"],
+            &[
+                "kiln", "bench", "m.kiln", "--iters", "5", "--warmup", "1", "--json",
+            ],
+            &["kiln", "run", "m.kiln", "--adapter", "llvmpipe"],
+        ] {
+            assert!(Cli::try_parse_from(argv).is_ok(), "{argv:?}");
+        }
+        let err = Cli::try_parse_from(["kiln", "compile", "m.onnx", "--opt", "x"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
     }
 }

@@ -1,5 +1,7 @@
-//! `kiln run`: compile a model, run it on a backend, write and summarise the outputs.
+//! `kiln run`: run a model (ONNX, compiled in memory, or a `.kiln` bundle) on the GPU or
+//! the CPU reference, write and summarise the outputs.
 
+use super::target::{self, Missing};
 use super::{args, usage};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
@@ -9,19 +11,22 @@ use std::path::PathBuf;
 /// Where a model runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
+    /// WGSL kernels on a GPU adapter through wgpu.
+    Gpu,
     /// The CPU reference interpreter.
     Cpu,
-    /// WGSL kernels on a GPU (not built yet).
-    Gpu,
 }
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// The ONNX model file.
+    /// The model: an ONNX file (compiled in memory) or a `.kiln` bundle.
     model: PathBuf,
-    /// Where to run the model.
-    #[arg(long, value_enum, default_value = "cpu")]
+    /// Where to run the model (a bundle runs on the GPU only).
+    #[arg(long, value_enum, default_value = "gpu")]
     backend: Backend,
+    /// GPU: use the adapter whose description contains NAME (ignoring case).
+    #[arg(long, value_name = "NAME")]
+    adapter: Option<String>,
     /// An input tensor, `NAME=PATH` or `PATH` (matched to the model's inputs in
     /// order); `.npy` or ONNX TensorProto `.pb`. Repeat for each input.
     #[arg(long = "input", short = 'i', value_name = "[NAME=]PATH")]
@@ -29,17 +34,46 @@ pub struct RunArgs {
     /// Write the outputs to DIR/output_<i>.npy (in graph output order).
     #[arg(long, short = 'o', value_name = "DIR")]
     output_dir: Option<PathBuf>,
-    /// Bind an input's symbolic dims, e.g. `data=1x3x224x224`. Repeatable.
+    /// Bind an input's symbolic dims, e.g. `data=1x3x224x224` (ONNX models only).
+    /// Repeatable.
     #[arg(long = "shape", value_name = "NAME=DIMS")]
     shapes: Vec<String>,
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
-    if a.backend == Backend::Gpu {
-        return Err(usage(
-            "--backend gpu: the GPU backend is not built yet; use --backend cpu",
-        ));
+    match a.backend {
+        Backend::Gpu => run_on_gpu(a),
+        Backend::Cpu => {
+            if kiln::is_bundle_file(&a.model)? {
+                return Err(usage(format!(
+                    "--backend cpu cannot run {}: a bundle holds GPU kernels, not the model's \
+                     graph; run the .onnx model with --backend cpu, or the bundle with --backend gpu",
+                    a.model.display()
+                )));
+            }
+            if a.adapter.is_some() {
+                return Err(usage("--adapter applies to --backend gpu"));
+            }
+            run_on_cpu(a)
+        }
     }
+}
+
+fn run_on_gpu(a: RunArgs) -> Result<()> {
+    let model = target::load(&a.model, &a.inputs, &a.shapes, Missing::Error)?;
+    let runtime = target::runtime(a.adapter.as_deref())?;
+    let outputs = kiln::run_gpu(&runtime, &model.bundle, &model.inputs)?;
+    let ports = &model.bundle.manifest.plan.outputs;
+    let written = match &a.output_dir {
+        Some(dir) => Some(kiln::write_plan_outputs(dir, ports, &outputs)?),
+        None => None,
+    };
+    let names: Vec<(&str, bool)> = ports.iter().map(|p| (p.name.as_str(), p.i64)).collect();
+    print_outputs(&names, &outputs, written.as_deref());
+    Ok(())
+}
+
+fn run_on_cpu(a: RunArgs) -> Result<()> {
     let model = kiln::load_onnx(&a.model)?;
     let mut shapes = args::shapes(&model, &a.shapes)?;
     let given = args::inputs(&model, &a.inputs)?;
@@ -77,22 +111,31 @@ pub fn run(a: RunArgs) -> Result<()> {
         Some(dir) => Some(kiln::write_outputs(dir, &graph, &outputs)?),
         None => None,
     };
-    for (i, (port, tensor)) in graph.outputs.iter().zip(&outputs).enumerate() {
-        let dtype = if port.i64 {
+    let names: Vec<(&str, bool)> = graph
+        .outputs
+        .iter()
+        .map(|p| (p.name.as_str(), p.i64))
+        .collect();
+    print_outputs(&names, &outputs, written.as_deref());
+    Ok(())
+}
+
+/// One line per output: name, type (int64 ports as i64), value summary, file written.
+fn print_outputs(ports: &[(&str, bool)], outputs: &[kiln::Tensor], written: Option<&[PathBuf]>) {
+    for (i, ((name, i64), tensor)) in ports.iter().zip(outputs).enumerate() {
+        let dtype = if *i64 {
             "i64".to_string()
         } else {
             tensor.dtype().to_string()
         };
         let file = written
-            .as_ref()
-            .map(|w| format!(" -> {}", w[i].display()))
+            .and_then(|w| w.get(i))
+            .map(|p| format!(" -> {}", p.display()))
             .unwrap_or_default();
         println!(
-            "output {i} '{}': {dtype}{} {}{file}",
-            port.name,
+            "output {i} '{name}': {dtype}{} {}{file}",
             tensor.shape(),
             kiln::summarize(tensor)
         );
     }
-    Ok(())
 }

@@ -1,0 +1,245 @@
+//! `kiln bench`: wall time per run on a GPU adapter after warm-up (median, min, max),
+//! and GPU time per kernel and per op from timed runs.
+
+use super::target::{self, Missing};
+use super::usage;
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The model: an ONNX file (compiled in memory) or a `.kiln` bundle.
+    model: PathBuf,
+    /// Measured runs.
+    #[arg(long, default_value_t = 20)]
+    iters: usize,
+    /// Runs before measuring (pipelines warm, buffers resident).
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Print JSON (`median_ms`, `min_ms`, `max_ms`, `iters`, `adapter`, `kernels`, `ops`, ...).
+    #[arg(long)]
+    json: bool,
+    /// Use the adapter whose description contains NAME (ignoring case).
+    #[arg(long, value_name = "NAME")]
+    adapter: Option<String>,
+    /// An input tensor, as for `kiln run`; inputs not given are seeded random
+    /// values of the declared type (never zero). Repeatable.
+    #[arg(long = "input", short = 'i', value_name = "[NAME=]PATH")]
+    inputs: Vec<String>,
+    /// Bind an input's symbolic dims (ONNX models only). Repeatable.
+    #[arg(long = "shape", value_name = "NAME=DIMS")]
+    shapes: Vec<String>,
+    /// Kernels listed in the text output (all are in the JSON).
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+}
+
+/// Timed runs that the per-kernel table averages over (at most).
+const TIMED_RUNS: usize = 5;
+
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    origin: &'static str,
+    adapter: String,
+    iters: usize,
+    warmup: usize,
+    median_ms: f64,
+    min_ms: f64,
+    max_ms: f64,
+    mean_ms: f64,
+    kernel_count: usize,
+    dispatch_count: usize,
+    random_inputs: Vec<String>,
+    /// How the per-kernel times were measured.
+    timing_source: String,
+    timed_runs: usize,
+    /// Sum of the per-dispatch times of one run.
+    gpu_total_ms: f64,
+    /// Per kernel, slowest first.
+    kernels: Vec<KernelTime>,
+    /// Per op, slowest first.
+    ops: Vec<OpTime>,
+}
+
+#[derive(Serialize)]
+struct KernelTime {
+    kernel: String,
+    op: String,
+    dispatches: usize,
+    /// Per run (mean over the timed runs).
+    ms: f64,
+    percent: f64,
+}
+
+#[derive(Serialize)]
+struct OpTime {
+    op: String,
+    dispatches: usize,
+    ms: f64,
+    percent: f64,
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    if a.iters == 0 {
+        return Err(usage("--iters must be at least 1"));
+    }
+    let model = target::load(&a.model, &a.inputs, &a.shapes, Missing::Random)?;
+    let runtime = target::runtime(a.adapter.as_deref())?;
+    let mut session = kiln::load_bundle(&runtime, &model.bundle)?;
+    for _ in 0..a.warmup {
+        session.run(&model.inputs)?;
+    }
+    let mut ms = Vec::with_capacity(a.iters);
+    for _ in 0..a.iters {
+        let start = Instant::now();
+        session.run(&model.inputs)?;
+        ms.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    let median = if ms.len() % 2 == 1 {
+        ms[ms.len() / 2]
+    } else {
+        (ms[ms.len() / 2 - 1] + ms[ms.len() / 2]) / 2.0
+    };
+
+    let plan = &model.bundle.manifest.plan;
+    let op_of: BTreeMap<&str, &str> = plan
+        .kernels
+        .iter()
+        .map(|k| (k.name.as_str(), k.op.as_str()))
+        .collect();
+    let timed_runs = a.iters.min(TIMED_RUNS);
+    let mut per_kernel: BTreeMap<String, (usize, u64)> = BTreeMap::new();
+    let mut source = String::new();
+    for run in 0..timed_runs {
+        let timed = session.run_timed(&model.inputs)?;
+        source = timed.source.to_string();
+        for (kernel, ns) in timed.dispatches {
+            let entry = per_kernel.entry(kernel).or_default();
+            if run == 0 {
+                entry.0 += 1;
+            }
+            entry.1 += ns;
+        }
+    }
+    let runs = timed_runs as f64;
+    let total_ms: f64 = per_kernel.values().map(|(_, ns)| *ns as f64).sum::<f64>() / runs / 1e6;
+    let percent = |ms: f64| {
+        if total_ms > 0.0 {
+            100.0 * ms / total_ms
+        } else {
+            0.0
+        }
+    };
+    let mut kernels: Vec<KernelTime> = per_kernel
+        .iter()
+        .map(|(name, (dispatches, ns))| {
+            let ms = *ns as f64 / runs / 1e6;
+            KernelTime {
+                kernel: name.clone(),
+                op: op_of.get(name.as_str()).unwrap_or(&"?").to_string(),
+                dispatches: *dispatches,
+                ms,
+                percent: percent(ms),
+            }
+        })
+        .collect();
+    kernels.sort_by(|x, y| y.ms.total_cmp(&x.ms).then(x.kernel.cmp(&y.kernel)));
+    let mut by_op: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
+    for k in &kernels {
+        let entry = by_op.entry(&k.op).or_default();
+        entry.0 += k.dispatches;
+        entry.1 += k.ms;
+    }
+    let mut ops: Vec<OpTime> = by_op
+        .into_iter()
+        .map(|(op, (dispatches, ms))| OpTime {
+            op: op.to_string(),
+            dispatches,
+            ms,
+            percent: percent(ms),
+        })
+        .collect();
+    ops.sort_by(|x, y| y.ms.total_cmp(&x.ms).then(x.op.cmp(&y.op)));
+
+    let report = Report {
+        model: a.model.display().to_string(),
+        origin: model.origin,
+        adapter: runtime.describe(),
+        iters: a.iters,
+        warmup: a.warmup,
+        median_ms: median,
+        min_ms: ms[0],
+        max_ms: ms[ms.len() - 1],
+        mean_ms: ms.iter().sum::<f64>() / ms.len() as f64,
+        kernel_count: plan.kernels.len(),
+        dispatch_count: plan.dispatches.len(),
+        random_inputs: model.random,
+        timing_source: source,
+        timed_runs,
+        gpu_total_ms: total_ms,
+        kernels,
+        ops,
+    };
+    if a.json {
+        let mut text = serde_json::to_string_pretty(&report)?;
+        text.push('\n');
+        return super::emit(&text);
+    }
+    super::emit(&text(&report, a.top)?)
+}
+
+fn text(r: &Report, top: usize) -> Result<String> {
+    let mut out = String::new();
+    writeln!(
+        out,
+        "{} ({}): {} kernels, {} dispatches per run, on {}",
+        r.model, r.origin, r.kernel_count, r.dispatch_count, r.adapter
+    )?;
+    if !r.random_inputs.is_empty() {
+        writeln!(
+            out,
+            "inputs {}: seeded random values (give real ones with --input)",
+            r.random_inputs.join(", ")
+        )?;
+    }
+    writeln!(
+        out,
+        "wall time per run ({} runs after {} warm-up): median {:.3} ms, min {:.3} ms, max {:.3} ms",
+        r.iters, r.warmup, r.median_ms, r.min_ms, r.max_ms
+    )?;
+    writeln!(
+        out,
+        "GPU time per kernel ({}; mean of {} timed runs): {:.3} ms in all",
+        r.timing_source, r.timed_runs, r.gpu_total_ms
+    )?;
+    let width = r.kernels.iter().map(|k| k.kernel.len()).max().unwrap_or(6);
+    writeln!(
+        out,
+        "  {:width$}  {:<18}  {:>10}  {:>10}  {:>6}",
+        "kernel", "op", "dispatches", "ms", "%"
+    )?;
+    for k in r.kernels.iter().take(top) {
+        writeln!(
+            out,
+            "  {:width$}  {:<18}  {:>10}  {:>10.4}  {:>5.1}%",
+            k.kernel, k.op, k.dispatches, k.ms, k.percent
+        )?;
+    }
+    if r.kernels.len() > top {
+        writeln!(out, "  ... {} more kernels", r.kernels.len() - top)?;
+    }
+    let ops: Vec<String> = r
+        .ops
+        .iter()
+        .map(|o| format!("{} {:.1}%", o.op, o.percent))
+        .collect();
+    writeln!(out, "by op: {}", ops.join(", "))?;
+    Ok(out)
+}

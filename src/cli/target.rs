@@ -1,0 +1,120 @@
+//! A model named on the command line, made ready for the GPU: a `.kiln` bundle read
+//! from disk, or an `.onnx` model compiled to a bundle in memory; plus its inputs.
+
+use super::{args, usage};
+use anyhow::{Context, Result};
+use kiln::{Bundle, Tensor};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What to do about a plan input no `--input` gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// Fail, naming the input.
+    Error,
+    /// Fill it with seeded random values (`kiln bench`).
+    Random,
+}
+
+/// A bundle and the input tensors for it, in plan input order.
+pub struct GpuModel {
+    pub bundle: Bundle,
+    pub inputs: Vec<Tensor>,
+    /// `bundle` or `compiled in memory`.
+    pub origin: &'static str,
+    /// Names of the inputs filled with random values.
+    pub random: Vec<String>,
+}
+
+/// Reads `path` (a bundle, or an ONNX model compiled in memory with the default
+/// limits, specialised on the given inputs) and binds its inputs.
+pub fn load(
+    path: &Path,
+    input_specs: &[String],
+    shape_specs: &[String],
+    missing: Missing,
+) -> Result<GpuModel> {
+    if kiln::is_bundle_file(path)? {
+        if !shape_specs.is_empty() {
+            return Err(usage(
+                "--shape applies to .onnx models; a bundle's shapes were fixed by 'kiln compile'",
+            ));
+        }
+        let bundle = kiln::read_bundle(path)?;
+        let names: Vec<String> = bundle
+            .manifest
+            .plan
+            .inputs
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        let given = args::inputs_for(&names, input_specs)?;
+        let values = given.into_iter().map(|(n, t)| (n, t.tensor)).collect();
+        return bind(bundle, values, missing, "bundle");
+    }
+    let model = kiln::load_onnx(path)?;
+    let mut shapes = args::shapes(&model, shape_specs)?;
+    let given = args::inputs(&model, input_specs)?;
+    let values: BTreeMap<String, Tensor> = given
+        .iter()
+        .map(|(name, t)| (name.clone(), t.tensor.clone()))
+        .collect();
+    for (name, t) in &given {
+        shapes
+            .entry(name.clone())
+            .or_insert_with(|| t.tensor.shape().dims().to_vec());
+    }
+    let options = kiln::CompileOptions {
+        shapes,
+        values: values.clone(),
+        ..Default::default()
+    };
+    let graph = kiln::compile_onnx(&model, &options)?;
+    let bundle = kiln::bundle_graph(&graph, &options, &kiln::Limits::default())
+        .context("compiling for the GPU")?;
+    bind(bundle, values, missing, "compiled in memory")
+}
+
+fn bind(
+    bundle: Bundle,
+    mut values: BTreeMap<String, Tensor>,
+    missing: Missing,
+    origin: &'static str,
+) -> Result<GpuModel> {
+    let mut random = Vec::new();
+    for (i, port) in bundle.manifest.plan.inputs.iter().enumerate() {
+        if values.contains_key(&port.name) {
+            continue;
+        }
+        match missing {
+            Missing::Error => {
+                return Err(anyhow::anyhow!(
+                    "missing input '{}' ({}{}): give it with --input {}=FILE.npy",
+                    port.name,
+                    kiln::port_type(port),
+                    if port.i64 { ", int64" } else { "" },
+                    port.name
+                ))
+            }
+            Missing::Random => {
+                let t = kiln::random_tensor(port.dtype, &port.shape, i as u64);
+                values.insert(port.name.clone(), t);
+                random.push(port.name.clone());
+            }
+        }
+    }
+    let inputs = kiln::bind_plan_inputs(&bundle.manifest.plan, &values)?;
+    Ok(GpuModel {
+        bundle,
+        inputs,
+        origin,
+        random,
+    })
+}
+
+/// Picks the adapter and says which on stderr (one line).
+pub fn runtime(adapter: Option<&str>) -> Result<kiln::Runtime> {
+    let runtime = kiln::gpu_runtime(adapter)?;
+    eprintln!("kiln: using GPU adapter {}", runtime.describe());
+    Ok(runtime)
+}

@@ -1,0 +1,227 @@
+//! The GPU path of the facade: compiling a model to a kernel bundle, reading and
+//! writing bundles, picking an adapter, and running a bundle on it.
+
+use crate::{compile_onnx, CompileOptions, Error, Result};
+use kiln_codegen::bundle::{Bundle, BundleError, MAGIC};
+use kiln_codegen::{KernelPlan, Limits};
+use kiln_ir::{Graph, Tensor};
+use kiln_onnx::Model;
+use kiln_runtime::{Runtime, RuntimeOptions, Session};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+/// The highest optimisation level this kiln offers (`--opt`).
+pub const MAX_OPT_LEVEL: u8 = 0;
+
+/// Checks an optimisation level is one this kiln offers.
+pub fn check_opt_level(level: u8) -> Result<()> {
+    if level > MAX_OPT_LEVEL {
+        return Err(Error::Unsupported(format!(
+            "optimisation level {level} is not available yet: this kiln compiles one kernel \
+             per op (--opt 0); the kernel-fusing optimizer comes in a later version"
+        )));
+    }
+    Ok(())
+}
+
+/// Imports and canonicalizes `model` as [`compile_onnx`] does, then lowers it to a
+/// kernel plan for a device with `limits` ([`Limits::default`] is WebGPU's defaults,
+/// which every adapter offers). The bundle records the options in its manifest and is
+/// deterministic: the same model and options give byte-identical bundles.
+pub fn compile_bundle(model: &Model, options: &CompileOptions, limits: &Limits) -> Result<Bundle> {
+    check_opt_level(options.opt_level)?;
+    let graph = compile_onnx(model, options)?;
+    bundle_graph(&graph, options, limits)
+}
+
+/// Lowers an already compiled graph to a bundle (see [`compile_bundle`]).
+pub fn bundle_graph(graph: &Graph, options: &CompileOptions, limits: &Limits) -> Result<Bundle> {
+    check_opt_level(options.opt_level)?;
+    let compiled = kiln_codegen::build_plan(graph, limits)?;
+    Ok(Bundle::new(
+        graph.name.clone(),
+        options_manifest(options, limits),
+        compiled,
+    ))
+}
+
+/// The compile options as recorded in a bundle's manifest: keys sorted, no
+/// timestamps or paths, so equal options give equal bytes.
+pub fn options_manifest(options: &CompileOptions, limits: &Limits) -> Value {
+    let values: BTreeMap<&str, Value> = options
+        .values
+        .iter()
+        .map(|(name, t)| {
+            let mut v = json!({ "type": t.ty().to_string() });
+            let small_ints = t.numel() <= 64 && !t.dtype().is_float();
+            if let (true, Some(data)) = (small_ints, t.to_i64_vec()) {
+                v["data"] = json!(data);
+            }
+            (name.as_str(), v)
+        })
+        .collect();
+    json!({
+        "kiln_version": env!("CARGO_PKG_VERSION"),
+        "opt_level": options.opt_level,
+        "shapes": options.shapes,
+        "values": values,
+        "passes": options.passes,
+        "fold_max_elements": options.pass_options.fold_max_elements,
+        "limits": {
+            "max_storage_buffers_per_shader_stage": limits.max_storage_buffers_per_shader_stage,
+            "max_storage_buffer_binding_size": limits.max_storage_buffer_binding_size,
+            "max_buffer_size": limits.max_buffer_size,
+            "max_compute_invocations_per_workgroup": limits.max_compute_invocations_per_workgroup,
+            "max_compute_workgroups_per_dimension": limits.max_compute_workgroups_per_dimension,
+            "max_compute_workgroup_storage_size": limits.max_compute_workgroup_storage_size,
+        },
+    })
+}
+
+/// Reads and checks the bundle at `path` (magic, format version, checksum, plan).
+pub fn read_bundle(path: impl AsRef<Path>) -> Result<Bundle> {
+    let path = path.as_ref();
+    Bundle::read(path).map_err(|source| bundle_file_error(path, source))
+}
+
+/// Writes `bundle` to `path` atomically (temp file + rename).
+pub fn write_bundle(bundle: &Bundle, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    bundle
+        .write(path)
+        .map_err(|source| bundle_file_error(path, source))
+}
+
+fn bundle_file_error(path: &Path, source: BundleError) -> Error {
+    match source {
+        // Already names the path.
+        BundleError::Io { .. } => Error::Bundle(source),
+        source => Error::BundleFile {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+/// Whether `path` holds a kiln bundle: it starts with the bundle magic bytes, or it
+/// is named `*.kiln` (so that a damaged bundle is reported as one).
+pub fn is_bundle_file(path: impl AsRef<Path>) -> Result<bool> {
+    let path = path.as_ref();
+    if path.extension().is_some_and(|e| e == "kiln") {
+        return Ok(true);
+    }
+    let mut head = Vec::with_capacity(MAGIC.len());
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAGIC.len() as u64).read_to_end(&mut head))
+        .map_err(|e| Error::file(path, format!("cannot read ({e})")))?;
+    Ok(head == MAGIC)
+}
+
+/// Picks a GPU adapter: the best one present, or the first whose description
+/// contains `adapter` (ignoring case). Fails with the fix when there is none.
+pub fn gpu_runtime(adapter: Option<&str>) -> Result<Runtime> {
+    Ok(Runtime::new(&RuntimeOptions {
+        adapter: adapter.map(str::to_string),
+    })?)
+}
+
+/// Loads `bundle` on `runtime`'s adapter (requirements are checked first), ready to
+/// run any number of times.
+pub fn load_bundle(runtime: &Runtime, bundle: &Bundle) -> Result<Session> {
+    Ok(runtime.load(&bundle.manifest.plan, &bundle.weights)?)
+}
+
+/// Loads `bundle` and runs it once on `inputs` (one per plan input, in order).
+pub fn run_gpu(runtime: &Runtime, bundle: &Bundle, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    let mut session = load_bundle(runtime, bundle)?;
+    Ok(session.run(inputs)?)
+}
+
+/// The tensors for `plan`'s inputs, in input order, taken from `values` by name.
+pub fn bind_plan_inputs(
+    plan: &KernelPlan,
+    values: &BTreeMap<String, Tensor>,
+) -> Result<Vec<Tensor>> {
+    plan.inputs
+        .iter()
+        .map(|port| {
+            values.get(&port.name).cloned().ok_or_else(|| {
+                Error::Input(format!(
+                    "missing input '{}' ({}{}): no value was given for it",
+                    port.name,
+                    port_type(port),
+                    if port.i64 { ", int64" } else { "" }
+                ))
+            })
+        })
+        .collect()
+}
+
+/// `f32[1,3,224,224]` for a plan port.
+pub fn port_type(port: &kiln_codegen::PlanPort) -> kiln_ir::TensorType {
+    kiln_ir::TensorType::new(port.dtype, port.shape.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> Model {
+        crate::load_onnx_bytes(crate::EXAMPLE_ONNX).unwrap()
+    }
+
+    #[test]
+    fn bundles_are_deterministic_and_record_the_options() {
+        let mut options = CompileOptions::default();
+        options.shapes.insert("image".into(), vec![1, 1, 8, 8]);
+        let a = compile_bundle(&example(), &options, &Limits::default()).unwrap();
+        let b = compile_bundle(&example(), &options, &Limits::default()).unwrap();
+        assert_eq!(a.to_bytes(), b.to_bytes());
+        let recorded = &a.manifest.options;
+        assert_eq!(recorded["opt_level"], 0);
+        assert_eq!(recorded["shapes"]["image"], json!([1, 1, 8, 8]));
+        assert_eq!(recorded["kiln_version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(
+            recorded["limits"]["max_storage_buffers_per_shader_stage"],
+            8
+        );
+        let back = Bundle::from_bytes(&a.to_bytes()).unwrap();
+        assert_eq!(back, a);
+    }
+
+    #[test]
+    fn optimisation_levels_above_zero_are_refused() {
+        let options = CompileOptions {
+            opt_level: 1,
+            ..Default::default()
+        };
+        let err = compile_bundle(&example(), &options, &Limits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("optimisation level 1 is not available yet"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bundle_file_errors_name_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.kiln");
+        std::fs::write(&path, b"KILNBNDL\x01\0\0\0").unwrap();
+        let err = read_bundle(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: bundle is truncated: 12 bytes, the header alone is 40",
+                path.display()
+            )
+        );
+        assert!(is_bundle_file(&path).unwrap());
+        let onnx = dir.path().join("m.onnx");
+        std::fs::write(&onnx, crate::EXAMPLE_ONNX).unwrap();
+        assert!(!is_bundle_file(&onnx).unwrap());
+    }
+}

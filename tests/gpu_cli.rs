@@ -1,0 +1,370 @@
+//! The GPU path through the `kiln` binary: `compile` → `inspect --json` → `run`
+//! round trip on the built-in example against `--backend cpu`, byte-identical
+//! compiles, damaged bundles (flipped byte, truncated, newer format, absent feature),
+//! adapter errors, `bench --json` and the no-argument demo.
+//!
+//! These tests need a GPU adapter (lavapipe, Mesa's Vulkan on the CPU, is enough) and
+//! FAIL without one: a machine that cannot run kernels must not pass them.
+
+use kiln::Bundle;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A temp dir with the example model, its input and an XDG_RUNTIME_DIR for children.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("xdg")).unwrap();
+        std::fs::write(dir.path().join("example.onnx"), kiln::EXAMPLE_ONNX).unwrap();
+        let mut file = std::fs::File::create(dir.path().join("x.npy")).unwrap();
+        kiln::npy::write_npy(&mut file, &kiln::example_input(), false).unwrap();
+        Fixture { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `kiln ARGS` in the fixture's directory.
+    fn kiln(&self, args: &[&str]) -> Output {
+        self.kiln_env(args, &[])
+    }
+
+    fn kiln_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("XDG_RUNTIME_DIR", self.path("xdg"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// Runs `kiln ARGS`, which must succeed; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.kiln(args);
+        assert!(
+            out.status.success(),
+            "kiln {args:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Compiles the example to `name`.
+    fn compile(&self, name: &str) -> PathBuf {
+        let stdout = self.ok(&["compile", "example.onnx", "-o", name]);
+        assert!(stdout.starts_with(&format!("compiled example.onnx -> {name}: 6 kernels")));
+        self.path(name)
+    }
+}
+
+/// The one `error:` line of a failed command, checking its exit status.
+fn error_line(out: &Output, status: i32) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(status), "stderr: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one error line expected in: {stderr}");
+    assert!(
+        stderr.trim_end().ends_with(errors[0]),
+        "the error line comes last: {stderr}"
+    );
+    assert!(out.stdout.is_empty() || status == 0);
+    errors[0].to_string()
+}
+
+fn read_output(dir: &Path) -> Vec<f64> {
+    kiln::read_tensor_file(dir.join("output_0.npy"))
+        .unwrap()
+        .tensor
+        .to_f64_vec()
+}
+
+#[test]
+fn compile_inspect_run_round_trip_matches_the_cpu() {
+    let f = Fixture::new();
+    f.compile("ex.kiln");
+
+    let json: Value = serde_json::from_str(&f.ok(&["inspect", "ex.kiln", "--json"])).unwrap();
+    assert_eq!(json["kernels"], 6);
+    assert_eq!(json["dispatches"], 6);
+    assert_eq!(json["kernel_list"].as_array().unwrap().len(), 6);
+    assert_eq!(json["dispatch_list"].as_array().unwrap().len(), 6);
+    let ops: Vec<&str> = json["kernel_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ops,
+        ["conv", "relu", "max_pool", "matmul", "add", "softmax"]
+    );
+    assert_eq!(json["inputs"][0]["name"], "image");
+    assert_eq!(json["inputs"][0]["shape"], serde_json::json!([1, 1, 8, 8]));
+    assert_eq!(json["outputs"][0]["name"], "probs");
+    assert_eq!(json["outputs"][0]["dtype"], "f32");
+    // conv.weight 36 + conv.bias 4 + fc.weight 640 + fc.bias 10 floats, each at 256-byte alignment.
+    assert_eq!(json["weight_bytes"], 3328);
+    assert_eq!(json["options"]["opt_level"], 0);
+    let text = f.ok(&["inspect", "ex.kiln"]);
+    assert!(
+        text.contains("kernels: 6 distinct, 6 dispatches per run"),
+        "{text}"
+    );
+
+    let gpu = f.kiln(&["run", "ex.kiln", "-i", "x.npy", "-o", "gpu"]);
+    assert!(
+        gpu.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gpu.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&gpu.stderr);
+    assert!(stderr.contains("kiln: using GPU adapter "), "{stderr}");
+    f.ok(&["run", "example.onnx", "-i", "x.npy", "-o", "onnx-gpu"]);
+    f.ok(&[
+        "run",
+        "example.onnx",
+        "-i",
+        "x.npy",
+        "--backend",
+        "cpu",
+        "-o",
+        "cpu",
+    ]);
+
+    let cpu = read_output(&f.path("cpu"));
+    let expected = kiln::npy::read_npy(
+        Path::new("example-expected.npy"),
+        include_bytes!("../assets/example-expected.npy"),
+    )
+    .unwrap()
+    .tensor
+    .to_f64_vec();
+    for dir in ["gpu", "onnx-gpu"] {
+        let got = read_output(&f.path(dir));
+        assert_eq!(got.len(), 10);
+        for (i, ((g, c), e)) in got.iter().zip(&cpu).zip(&expected).enumerate() {
+            approx::assert_abs_diff_eq!(*g, *c, epsilon = 1e-6);
+            approx::assert_abs_diff_eq!(*g, *e, epsilon = 1e-6);
+            assert!(*g > 0.0, "{dir}: probability {i} is {g}");
+        }
+    }
+}
+
+#[test]
+fn two_compiles_are_byte_identical() {
+    let f = Fixture::new();
+    let a = std::fs::read(f.compile("a.kiln")).unwrap();
+    let b = std::fs::read(f.compile("b.kiln")).unwrap();
+    assert!(a == b, "two compiles of the same model differ");
+    let in_process = kiln::compile_bundle(
+        &kiln::load_onnx_bytes(kiln::EXAMPLE_ONNX).unwrap(),
+        &kiln::CompileOptions::default(),
+        &kiln::Limits::default(),
+    )
+    .unwrap();
+    assert!(in_process.to_bytes() == a, "the library and the CLI agree");
+    let names: Vec<_> = std::fs::read_dir(f.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".kiln") || n.starts_with('.'))
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary files are left: {names:?}");
+}
+
+#[test]
+fn damaged_bundles_give_one_clear_error() {
+    let f = Fixture::new();
+    let good = std::fs::read(f.compile("ex.kiln")).unwrap();
+
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x10;
+    std::fs::write(f.path("flipped.kiln"), &flipped).unwrap();
+    std::fs::write(f.path("truncated.kiln"), &good[..good.len() - 100]).unwrap();
+    let mut newer = good.clone();
+    newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+    std::fs::write(f.path("newer.kiln"), &newer).unwrap();
+
+    let cases = [
+        (
+            "flipped.kiln",
+            "flipped.kiln: bundle is corrupted: checksum mismatch",
+        ),
+        ("truncated.kiln", "truncated.kiln: bundle is truncated"),
+        (
+            "newer.kiln",
+            "newer.kiln: bundle format version 2 is newer than this kiln reads",
+        ),
+    ];
+    for (name, want) in cases {
+        for args in [
+            &["run", name, "-i", "x.npy"][..],
+            &["inspect", name],
+            &["bench", name, "--iters", "1"],
+        ] {
+            let line = error_line(&f.kiln(args), 1);
+            assert!(
+                line.starts_with(&format!("error: {want}")),
+                "kiln {args:?}: {line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_bundle_needing_an_absent_feature_is_refused_before_running() {
+    let f = Fixture::new();
+    let mut bundle = Bundle::read(&f.compile("ex.kiln")).unwrap();
+    // A Windows-only Vulkan extension: no adapter on Linux (or Metal, or DX12) has it.
+    let feature = "VULKAN_EXTERNAL_MEMORY_WIN32";
+    bundle
+        .manifest
+        .plan
+        .requirements
+        .features
+        .push(feature.to_string());
+    std::fs::write(f.path("needs.kiln"), bundle.to_bytes()).unwrap();
+
+    let json: Value = serde_json::from_str(&f.ok(&["inspect", "needs.kiln", "--json"])).unwrap();
+    assert_eq!(
+        json["requirements"]["features"],
+        serde_json::json!([feature])
+    );
+    let line = error_line(
+        &f.kiln(&["run", "needs.kiln", "-i", "x.npy", "-o", "out"]),
+        1,
+    );
+    assert!(line.contains("cannot run this plan"), "{line}");
+    assert!(line.contains(&format!("feature {feature}")), "{line}");
+    assert!(!f.path("out").exists(), "no outputs are written");
+
+    bundle.manifest.plan.requirements.features = vec!["NO_SUCH_FEATURE".to_string()];
+    std::fs::write(f.path("unknown.kiln"), bundle.to_bytes()).unwrap();
+    let line = error_line(&f.kiln(&["run", "unknown.kiln", "-i", "x.npy"]), 1);
+    assert!(
+        line.contains("unknown wgpu feature 'NO_SUCH_FEATURE'"),
+        "{line}"
+    );
+}
+
+#[test]
+fn adapter_and_backend_errors() {
+    let f = Fixture::new();
+    f.compile("ex.kiln");
+    let line = error_line(
+        &f.kiln(&[
+            "run",
+            "ex.kiln",
+            "-i",
+            "x.npy",
+            "--adapter",
+            "no-such-gpu-xyz",
+        ]),
+        1,
+    );
+    assert!(
+        line.starts_with("error: no adapter name contains 'no-such-gpu-xyz'; available: "),
+        "{line}"
+    );
+    // No Vulkan driver and no other backend: the fix is named, exit status 1.
+    let no_gpu = [
+        ("WGPU_BACKEND", "vulkan"),
+        ("VK_ICD_FILENAMES", "/nonexistent/icd.json"),
+        ("VK_DRIVER_FILES", "/nonexistent/icd.json"),
+    ];
+    let out = f.kiln_env(
+        &["run", "ex.kiln", "-i", "x.npy", "--backend", "gpu"],
+        &no_gpu,
+    );
+    let line = error_line(&out, 1);
+    assert!(line.starts_with("error: no GPU adapter found"), "{line}");
+    assert!(
+        line.contains("apt-get install mesa-vulkan-drivers"),
+        "{line}"
+    );
+    // The demo falls back to the CPU reference, saying why in one line.
+    let out = f.kiln_env(&[], &no_gpu);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let notes: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("no GPU adapter found"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{stdout}");
+    assert!(notes[0].contains("mesa-vulkan-drivers"), "{stdout}");
+    assert!(stdout.contains("top classes: class 9 (0.2348)"), "{stdout}");
+
+    let line = error_line(
+        &f.kiln(&["run", "ex.kiln", "-i", "x.npy", "--backend", "cpu"]),
+        2,
+    );
+    assert!(line.contains("a bundle holds GPU kernels"), "{line}");
+    let line = error_line(
+        &f.kiln(&["compile", "example.onnx", "-o", "o.kiln", "--opt", "1"]),
+        2,
+    );
+    assert!(
+        line.contains("optimisation level 1 is not available yet"),
+        "{line}"
+    );
+    assert!(!f.path("o.kiln").exists());
+    let line = error_line(&f.kiln(&["run", "ex.kiln", "--shape", "image=1x1x8x8"]), 2);
+    assert!(line.contains("--shape applies to .onnx models"), "{line}");
+}
+
+#[test]
+fn bench_reports_latency_and_kernel_times() {
+    let f = Fixture::new();
+    f.compile("ex.kiln");
+    let stdout = f.ok(&[
+        "bench", "ex.kiln", "--iters", "5", "--warmup", "1", "--json",
+    ]);
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    let (median, min, max) = (
+        json["median_ms"].as_f64().unwrap(),
+        json["min_ms"].as_f64().unwrap(),
+        json["max_ms"].as_f64().unwrap(),
+    );
+    assert!(0.0 < min && min <= median && median <= max, "{json}");
+    assert_eq!(json["iters"], 5);
+    assert!(!json["adapter"].as_str().unwrap().is_empty());
+    assert_eq!(json["random_inputs"], serde_json::json!(["image"]));
+    let kernels = json["kernels"].as_array().unwrap();
+    assert_eq!(kernels.len(), 6);
+    let dispatches: u64 = kernels
+        .iter()
+        .map(|k| k["dispatches"].as_u64().unwrap())
+        .sum();
+    assert_eq!(dispatches, 6);
+    assert!(kernels.iter().all(|k| k["ms"].as_f64().unwrap() >= 0.0));
+    let text = f.ok(&["bench", "example.onnx", "--iters", "3", "-i", "x.npy"]);
+    assert!(
+        text.contains("wall time per run (3 runs after 3 warm-up): median "),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_demo_runs_the_example_on_the_gpu() {
+    let f = Fixture::new();
+    let stdout = f.ok(&[]);
+    assert!(
+        stdout.contains("5. ran the bundle on the GPU adapter "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(agrees)"), "{stdout}");
+    let gpu_part = &stdout[stdout.find("5. ran the bundle").unwrap()..];
+    assert!(
+        gpu_part.contains("top classes: class 9 (0.2348), class 0 (0.1641)"),
+        "{stdout}"
+    );
+}
