@@ -166,7 +166,7 @@ fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<Value>, u64
                 _ => false,
             };
             let numel = graph.values[v].ty.shape.numel();
-            if !writable || uses[v.index()] != 1 || numel == 0 || offset % OFFSET_ALIGN != 0 {
+            if !writable || uses[v.index()] != 1 || numel == 0 || !offset.is_multiple_of(OFFSET_ALIGN) {
                 slices.clear();
                 break;
             }

@@ -32,6 +32,7 @@ pub mod interp;
 pub mod json;
 pub mod parse;
 pub mod print;
+pub mod resize_geometry;
 pub mod verify;
 
 pub use arena::{Arena, Handle};

@@ -4,8 +4,6 @@
 //! does and bakes them into the kernel as tables; one invocation per output blends
 //! them (or, for nearest, copies the one tap bit-exactly).
 
-mod taps;
-
 use super::conv::check_binding_sizes;
 use super::LINEAR_INDEX;
 use super::{
@@ -14,8 +12,8 @@ use super::{
 };
 use crate::plan::Access;
 use crate::CodegenError;
+use kiln_ir::resize_geometry::{axis_scale, axis_taps, is_close, AxisTaps};
 use kiln_ir::{CoordTransform, DType, ResizeAttrs};
-use taps::{axis_scale, axis_taps, is_close, AxisTaps};
 
 const WG: u32 = 64;
 

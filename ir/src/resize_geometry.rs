@@ -1,27 +1,12 @@
-//! Host-side resize geometry, in f64 exactly as the CPU reference computes it: for
-//! each output coordinate of one axis, the input indices and weights it blends, or
-//! none when tf_crop_and_resize maps it outside the input.
+//! Resize geometry shared by the CPU reference and the GPU lowering: for each output
+//! coordinate of one axis, the input indices and weights it blends, computed in f64
+//! exactly as ONNX's reference `op_resize.py` does.
 
-use kiln_ir::{CoordTransform, NearestMode, ResizeAttrs, ResizeMode};
+use crate::{CoordTransform, NearestMode, ResizeAttrs, ResizeMode};
 
-/// Per output coordinate of one axis: `(index, weight)` taps, or `None` (extrapolated).
+/// Per output coordinate of one axis: `(index, weight)` taps, or `None` where
+/// tf_crop_and_resize maps it outside the input (the extrapolation value).
 pub type AxisTaps = Vec<Option<Vec<(usize, f64)>>>;
-
-/// The scale as the reference sees it: when the stored f32 scale is exactly what
-/// `out / in` rounds to, the sizes were given and `out / in` is used in f64.
-pub fn axis_scale(scale: f32, out: usize, input: usize) -> f64 {
-    let exact = out as f64 / input as f64;
-    if input > 0 && exact as f32 == scale {
-        exact
-    } else {
-        scale as f64
-    }
-}
-
-/// `math.isclose` with its default relative tolerance.
-pub fn is_close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
-}
 
 /// The taps of every output coordinate of an axis resized from `iw` to `ow`.
 pub fn axis_taps(
@@ -36,6 +21,24 @@ pub fn axis_taps(
         .collect()
 }
 
+/// The scale as the reference sees it: when the stored f32 scale is exactly what
+/// `out / in` rounds to, the sizes were given and the reference uses `out / in` in f64.
+pub fn axis_scale(scale: f32, out: usize, input: usize) -> f64 {
+    let exact = out as f64 / input as f64;
+    if input > 0 && exact as f32 == scale {
+        exact
+    } else {
+        scale as f64
+    }
+}
+
+/// `math.isclose` with its default relative tolerance.
+pub fn is_close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+/// The input coordinate output coordinate `y` maps to, and whether it lies outside
+/// the input (tf_crop_and_resize only).
 fn source_coord(
     a: &ResizeAttrs,
     y: f64,
@@ -84,6 +87,7 @@ fn source_coord(
     }
 }
 
+/// Neighbour indices (clamped into the input) and weights for output coordinate `y`.
 fn taps_for(
     a: &ResizeAttrs,
     y: usize,
@@ -96,6 +100,7 @@ fn taps_for(
     if outside {
         return None;
     }
+    // ratio is in (0, 1]: an integral coordinate prefers the pixel on its left.
     let ratio = if x == x.floor() { 1.0 } else { x - x.floor() };
     let mut coeffs = coefficients(a, ratio, scale);
     let n = coeffs.len() as i64;
@@ -137,16 +142,20 @@ fn taps_for(
     )
 }
 
+/// Interpolation weights for the neighbours of a coordinate with fractional part `ratio`.
 fn coefficients(a: &ResizeAttrs, ratio: f64, scale: f64) -> Vec<f64> {
     match a.mode {
         ResizeMode::Nearest => {
-            let take_right = ratio == 1.0
-                || match a.nearest {
+            let take_right = if ratio == 1.0 {
+                true
+            } else {
+                match a.nearest {
                     NearestMode::RoundPreferFloor => ratio > 0.5,
                     NearestMode::RoundPreferCeil => ratio >= 0.5,
                     NearestMode::Floor => false,
                     NearestMode::Ceil => true,
-                };
+                }
+            };
             if take_right {
                 vec![0.0, 1.0]
             } else {
@@ -157,11 +166,10 @@ fn coefficients(a: &ResizeAttrs, ratio: f64, scale: f64) -> Vec<f64> {
             let s = scale.min(1.0);
             let start = (-1.0 / s).floor() as i64 + 1;
             let footprint = 2 - 2 * start;
-            normalized(
-                (start..start + footprint)
-                    .map(|i| (1.0 - ((i as f64 - ratio) * s).abs()).clamp(0.0, 1.0))
-                    .collect(),
-            )
+            let c: Vec<f64> = (start..start + footprint)
+                .map(|i| (1.0 - ((i as f64 - ratio) * s).abs()).clamp(0.0, 1.0))
+                .collect();
+            normalized(c)
         }
         ResizeMode::Linear => vec![1.0 - ratio, ratio],
         ResizeMode::Cubic if a.antialias => {
@@ -190,6 +198,7 @@ fn coefficients(a: &ResizeAttrs, ratio: f64, scale: f64) -> Vec<f64> {
     }
 }
 
+/// The cubic convolution kernel with parameter `a`.
 fn cubic_kernel(x: f64, a: f64) -> f64 {
     let x = x.abs();
     let (x2, x3) = (x * x, x * x * x);
