@@ -12,6 +12,8 @@ pub const POOL_AVG: &str = include_str!("pool_avg.wgsl");
 pub const RESIZE: &str = include_str!("resize.wgsl");
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests_compute;
 // --- elementwise / reduce / norm / movement templates (GPU-path helper 1) ---
 /// Elementwise kernel (unary, binary with broadcasting, where, cast).

@@ -1,30 +1,9 @@
 //! naga parses and validates the fused-kernel templates once their placeholders are
 //! filled with sample values.
 
+use super::test_support::{fill, validate};
 use super::*;
 
-/// Replaces each `{{KEY}}` with its value; panics on any placeholder left over.
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (key, value) in values {
-        let pattern = format!("{{{{{key}}}}}");
-        assert!(out.contains(&pattern), "{pattern} not in template");
-        out = out.replace(&pattern, value);
-    }
-    assert!(!out.contains("{{"), "placeholder left in:\n{out}");
-    out
-}
-
-fn validate(source: &str) {
-    let module = naga::front::wgsl::parse_str(source)
-        .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)));
-    naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::all(),
-    )
-    .validate(&module)
-    .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)));
-}
 
 const K_MAX: &str = "fn k_max(a: f32, b: f32) -> f32 { return max(a, b); }";
 
