@@ -6,7 +6,9 @@ Usage: python3 make-model-data.py OUT_DIR [MODEL...]   (needs onnx==1.23.2, nump
 OUT_DIR/light/<name>/          the shipped model, its shipped output, and the input it was made
                                with: arange(n).reshape(shape) / n as float32.
 OUT_DIR/light-random/<name>/   the same model with every weight replaced by seeded random
-                               initializers, a random N(0, 1) input, and onnxruntime's output.
+                               initializers, a random N(0, 1) input, and onnxruntime's outputs:
+                               output_0 is the model's own output; when that is a Softmax, its
+                               input (the logits) is added as a second graph output, output_1.
 OUT_DIR/cli/                   small models for the CLI's error tests.
 
 Each test folder holds model.onnx and test_data_set_0/{input_0.pb,input_0.npy,output_0.pb}.
@@ -221,6 +223,18 @@ def temper_softmax(model, feeds, target=2.0):
                 inits[name].CopyFrom(nh.from_array(scaled.astype(np.float32), name))
 
 
+def expose_logits(model):
+    """Adds the input of each Softmax that produces a graph output (the logits) as an extra
+    graph output after the model's own, so a runtime's logits can be compared directly: the
+    softmax of 1000 classes squashes most logit errors below what a comparison can see."""
+    graph = model.graph
+    outputs = {o.name for o in graph.output}
+    for sm in [n for n in graph.node if n.op_type == "Softmax" and n.output[0] in outputs]:
+        if sm.input[0] not in outputs:
+            graph.output.append(oh.make_tensor_value_info(sm.input[0], onnx.TensorProto.FLOAT, None))
+            outputs.add(sm.input[0])
+
+
 def random_copy(out, name):
     rng = np.random.default_rng([SEED, RANDOM.index(name)])
     model = onnx.load(os.path.join(light_dir(), f"light_{name}.onnx"))
@@ -230,8 +244,10 @@ def random_copy(out, name):
     feeds = {inp.name: x}
     calibrate(model, feeds)
     temper_softmax(model, feeds)
+    expose_logits(model)
     outputs = run_ort(model, feeds)
-    print(f"light-random/{name}: output std {outputs[0].std():.3g}, max {outputs[0].max():.3g}")
+    print(f"light-random/{name}: output std {outputs[0].std():.3g}, max {outputs[0].max():.3g}, "
+          f"logits std {outputs[-1].std():.3g}")
     names = [o.name for o in model.graph.output]
     write_case(os.path.join(out, "light-random", name), model.SerializeToString(),
                [(inp.name, x)], list(zip(names, outputs)))

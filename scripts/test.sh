@@ -10,13 +10,24 @@ scripts/setup-test-data.sh
 
 # Missing test data is a failure here, never a silent skip.
 export KILN_REQUIRE_DATA=1
-rm -f target/conformance-cpu.txt target/conformance-quant-cpu.txt
+# The conformance reports: node-core per backend and --opt level, the differential check
+# of each backend, node-quant (counted only).
+reports=(target/conformance-cpu-o0.txt target/conformance-cpu-o2.txt
+    target/conformance-gpu-o0.txt target/conformance-gpu-o2.txt
+    target/conformance-quant-cpu.txt)
+differentials=(target/conformance-cpu-differential.txt target/conformance-gpu-differential.txt)
+rm -f "${reports[@]}" "${differentials[@]}"
 status=0
 cargo test --workspace --release --no-fail-fast "$@" || status=$?
 
-for report in target/conformance-cpu.txt target/conformance-quant-cpu.txt; do
+for report in "${reports[@]}"; do
     if [ -f "$report" ]; then
         echo "$(head -n1 "$report" | cut -d: -f1): $(grep -m1 ' passed, ' "$report") (details: $report)"
+    fi
+done
+for report in "${differentials[@]}"; do
+    if [ -f "$report" ]; then
+        echo "$(head -n1 "$report"); $(sed -n 2p "$report")"
     fi
 done
 exit $status

@@ -1,7 +1,10 @@
 //! The GPU path of the facade: compiling a model to a kernel bundle, reading and
 //! writing bundles, picking an adapter, and running a bundle on it.
 
-use crate::{compile_onnx, CompileOptions, Error, Result};
+use crate::{
+    check_options, compile_onnx_with_report, egraph_manifest, plan_options, CompileOptions, Error,
+    Report, Result,
+};
 use kiln_codegen::bundle::{Bundle, BundleError, MAGIC};
 use kiln_codegen::{KernelPlan, Limits};
 use kiln_ir::{Graph, Tensor};
@@ -12,34 +15,31 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-/// The highest optimisation level this kiln offers (`--opt`).
-pub const MAX_OPT_LEVEL: u8 = 0;
-
-/// Checks an optimisation level is one this kiln offers.
-pub fn check_opt_level(level: u8) -> Result<()> {
-    if level > MAX_OPT_LEVEL {
-        return Err(Error::Unsupported(format!(
-            "optimisation level {level} is not available yet: this kiln compiles one kernel \
-             per op (--opt 0); the kernel-fusing optimizer comes in a later version"
-        )));
-    }
-    Ok(())
-}
-
-/// Imports and canonicalizes `model` as [`compile_onnx`] does, then lowers it to a
-/// kernel plan for a device with `limits` ([`Limits::default`] is WebGPU's defaults,
-/// which every adapter offers). The bundle records the options in its manifest and is
-/// deterministic: the same model and options give byte-identical bundles.
+/// Imports, canonicalizes and optimizes `model` as [`compile_onnx`] does (the e-graph
+/// optimizer at `options.opt_level` ≥ 1), then lowers it to a kernel plan for a device
+/// with `limits` ([`Limits::default`] is WebGPU's defaults, which every adapter
+/// offers). The bundle records the options in its manifest and is deterministic: the
+/// same model and options give byte-identical bundles (as long as saturation stops by
+/// its iteration or node bound, not by its wall-time bound).
 pub fn compile_bundle(model: &Model, options: &CompileOptions, limits: &Limits) -> Result<Bundle> {
-    check_opt_level(options.opt_level)?;
-    let graph = compile_onnx(model, options)?;
-    bundle_graph(&graph, options, limits)
+    compile_bundle_with_report(model, options, limits).map(|(bundle, _)| bundle)
 }
 
-/// Lowers an already compiled graph to a bundle (see [`compile_bundle`]).
+/// Like [`compile_bundle`], also returning the optimizer's report (`None` at level 0).
+pub fn compile_bundle_with_report(
+    model: &Model,
+    options: &CompileOptions,
+    limits: &Limits,
+) -> Result<(Bundle, Option<Report>)> {
+    let (graph, report) = compile_onnx_with_report(model, options, &mut |_, _| {})?;
+    Ok((bundle_graph(&graph, options, limits)?, report))
+}
+
+/// Lowers an already compiled (and, at levels 1 and 2, optimized) graph to a bundle
+/// (see [`compile_bundle`]), with the plan options of `options.opt_level`.
 pub fn bundle_graph(graph: &Graph, options: &CompileOptions, limits: &Limits) -> Result<Bundle> {
-    check_opt_level(options.opt_level)?;
-    let compiled = kiln_codegen::build_plan(graph, limits)?;
+    check_options(options)?;
+    let compiled = kiln_codegen::build_plan_with(graph, limits, &plan_options(options.opt_level))?;
     Ok(Bundle::new(
         graph.name.clone(),
         options_manifest(options, limits),
@@ -65,6 +65,7 @@ pub fn options_manifest(options: &CompileOptions, limits: &Limits) -> Value {
     json!({
         "kiln_version": env!("CARGO_PKG_VERSION"),
         "opt_level": options.opt_level,
+        "egraph": egraph_manifest(options),
         "shapes": options.shapes,
         "values": values,
         "passes": options.passes,
@@ -175,12 +176,14 @@ mod tests {
     #[test]
     fn bundles_are_deterministic_and_record_the_options() {
         let mut options = CompileOptions::default();
+        options.egraph.disabled_rules.push("silu".into());
         options.shapes.insert("image".into(), vec![1, 1, 8, 8]);
         let a = compile_bundle(&example(), &options, &Limits::default()).unwrap();
         let b = compile_bundle(&example(), &options, &Limits::default()).unwrap();
         assert_eq!(a.to_bytes(), b.to_bytes());
         let recorded = &a.manifest.options;
-        assert_eq!(recorded["opt_level"], 0);
+        assert_eq!(recorded["opt_level"], 2);
+        assert_eq!(recorded["egraph"]["disabled_rules"], json!(["silu"]));
         assert_eq!(recorded["shapes"]["image"], json!([1, 1, 8, 8]));
         assert_eq!(recorded["kiln_version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(
@@ -192,16 +195,29 @@ mod tests {
     }
 
     #[test]
-    fn optimisation_levels_above_zero_are_refused() {
+    fn higher_levels_give_fewer_dispatches_and_level_three_is_refused() {
+        let dispatches = |opt_level| {
+            let options = CompileOptions {
+                opt_level,
+                ..Default::default()
+            };
+            let bundle = compile_bundle(&example(), &options, &Limits::default()).unwrap();
+            bundle.manifest.plan.dispatches.len()
+        };
+        // conv, relu, max_pool, matmul, add, softmax; fused: conv+relu, max_pool,
+        // matmul+add, softmax.
+        assert_eq!(dispatches(0), 6);
+        assert!(dispatches(1) < 6, "{}", dispatches(1));
+        assert!(dispatches(2) <= dispatches(1));
         let options = CompileOptions {
-            opt_level: 1,
+            opt_level: 3,
             ..Default::default()
         };
         let err = compile_bundle(&example(), &options, &Limits::default())
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("optimisation level 1 is not available yet"),
+            err.starts_with("optimisation level 3 does not exist"),
             "{err}"
         );
     }

@@ -19,8 +19,10 @@
 //!   to the file).
 //! - [`compile_onnx`]: import with [`CompileOptions::shapes`] (symbolic dims) and
 //!   [`CompileOptions::values`] (given inputs; shape-like integer inputs become
-//!   constants and leave the graph's inputs), then run the pass pipeline.
-//!   [`compile_onnx_with_hook`] also reports the graph after import and each pass.
+//!   constants and leave the graph's inputs), run the pass pipeline, then the e-graph
+//!   optimizer at [`CompileOptions::opt_level`] 1 and 2 (see [`optimize_graph`]).
+//!   [`compile_onnx_with_hook`] also reports the graph after import and each pass;
+//!   [`compile_onnx_with_report`] also returns the optimizer's [`Report`].
 //! - [`bind_inputs`]: orders named tensors as the graph's inputs, with clear errors.
 //! - [`run_cpu`]: runs a graph on the reference interpreter after checking the inputs.
 //! - Host I/O: [`read_tensor_file`] (`.npy` or ONNX `.pb`), [`write_outputs`],
@@ -53,16 +55,21 @@ mod error;
 mod gpu;
 mod host_io;
 pub mod npy;
+mod optimize;
 mod random;
 mod summary;
 
 pub use error::{Error, Result};
 pub use gpu::{
-    bind_plan_inputs, bundle_graph, check_opt_level, compile_bundle, gpu_runtime, is_bundle_file,
-    load_bundle, options_manifest, port_type, read_bundle, run_gpu, write_bundle, MAX_OPT_LEVEL,
+    bind_plan_inputs, bundle_graph, compile_bundle, compile_bundle_with_report, gpu_runtime,
+    is_bundle_file, load_bundle, options_manifest, port_type, read_bundle, run_gpu, write_bundle,
 };
 pub use host_io::{output_path, read_tensor_file, summarize, write_outputs, write_plan_outputs};
 pub use npy::HostTensor;
+pub use optimize::{
+    check_opt_level, check_options, egraph_manifest, egraph_options, optimize_graph, plan_options,
+    DEFAULT_OPT_LEVEL, MAX_OPT_LEVEL,
+};
 pub use random::random_tensor;
 pub use summary::{
     kind_name, BufferSummary, BundleSummary, DispatchSummary, KernelSummary, KindSummary,
@@ -80,6 +87,7 @@ pub use kiln_ir::{DType, Graph, Tensor};
 pub use kiln_onnx as onnx;
 pub use kiln_onnx::Model;
 pub use kiln_passes as passes;
+pub use kiln_passes::egraph::{DeviceProfile, EgraphOptions, Report};
 pub use kiln_passes::PassOptions;
 
 use std::collections::BTreeMap;
@@ -90,7 +98,7 @@ use std::path::Path;
 pub const EXAMPLE_ONNX: &[u8] = include_bytes!("../assets/example.onnx");
 
 /// How to compile a model.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CompileOptions {
     /// Dims for graph inputs with symbolic dims, by input name (`--shape x=1x3x224x224`).
     /// Symbolic dims left unbound default to 1 for batch-like dims.
@@ -104,9 +112,27 @@ pub struct CompileOptions {
     pub passes: Option<Vec<String>>,
     /// Settings of the passes.
     pub pass_options: PassOptions,
-    /// Optimisation level for the GPU path (`--opt`); only 0 (one kernel per op)
-    /// exists yet, see [`check_opt_level`].
+    /// Optimisation level (`--opt`, default [`DEFAULT_OPT_LEVEL`]): 0 canonicalizes
+    /// only (one kernel per op); 1 adds the e-graph optimizer's algebra, layout and
+    /// fusion rules and in-place concat; 2 adds the composite rules. See
+    /// [`check_opt_level`].
     pub opt_level: u8,
+    /// The e-graph optimizer's bounds, disabled rules and sets, and device profile
+    /// (used at levels 1 and 2; its `level` is replaced by [`Self::opt_level`]).
+    pub egraph: EgraphOptions,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            shapes: BTreeMap::new(),
+            values: BTreeMap::new(),
+            passes: None,
+            pass_options: PassOptions::default(),
+            opt_level: DEFAULT_OPT_LEVEL,
+            egraph: EgraphOptions::default(),
+        }
+    }
 }
 
 /// Reads and decodes an ONNX model file.
@@ -126,18 +152,31 @@ pub fn load_onnx_bytes(bytes: &[u8]) -> Result<Model> {
     Ok(Model::decode(bytes)?)
 }
 
-/// Imports `model` and runs the pass pipeline `options` asks for.
+/// Imports `model`, runs the pass pipeline `options` asks for, then the e-graph
+/// optimizer at `options.opt_level` ≥ 1.
 pub fn compile_onnx(model: &Model, options: &CompileOptions) -> Result<Graph> {
     compile_onnx_with_hook(model, options, &mut |_, _| {})
 }
 
 /// Like [`compile_onnx`], calling `hook(stage, graph)` with stage `"import"` after
-/// import and then with each pass's name after that pass (verified).
+/// import, then with each pass's name after that pass (verified), then with
+/// `"egraph"` after the optimizer (levels 1 and 2 only).
 pub fn compile_onnx_with_hook(
     model: &Model,
     options: &CompileOptions,
     hook: &mut dyn FnMut(&str, &Graph),
 ) -> Result<Graph> {
+    compile_onnx_with_report(model, options, hook).map(|(graph, _)| graph)
+}
+
+/// Like [`compile_onnx_with_hook`], also returning the optimizer's report (`None` at
+/// level 0).
+pub fn compile_onnx_with_report(
+    model: &Model,
+    options: &CompileOptions,
+    hook: &mut dyn FnMut(&str, &Graph),
+) -> Result<(Graph, Option<Report>)> {
+    check_options(options)?;
     let import = kiln_onnx::ImportOptions {
         shapes: options.shapes.clone(),
         values: options.values.clone(),
@@ -152,7 +191,12 @@ pub fn compile_onnx_with_hook(
         None => kiln_passes::PassManager::standard(&options.pass_options),
         Some(names) => kiln_passes::PassManager::from_names(names, &options.pass_options)?,
     };
-    Ok(manager.run_with_hook(graph, hook)?)
+    let graph = manager.run_with_hook(graph, hook)?;
+    let (graph, report) = optimize_graph(graph, options)?;
+    if report.is_some() {
+        hook(kiln_passes::egraph::PASS_NAME, &graph);
+    }
+    Ok((graph, report))
 }
 
 /// The tensors for `graph`'s inputs, in input order, taken from `values` by name.
@@ -236,27 +280,36 @@ mod tests {
     #[test]
     fn example_model_matches_onnxruntime() {
         let model = load_onnx_bytes(EXAMPLE_ONNX).unwrap();
-        let graph = compile_onnx(&model, &CompileOptions::default()).unwrap();
-        // Canonicalization folds the Shape -> Gather -> Unsqueeze -> Concat chain and
-        // removes the dropout: conv, relu, max_pool, reshape, gemm ops, softmax remain.
-        assert!(graph.nodes.iter().all(|(_, n)| !matches!(
-            n.op,
-            ir::Op::Shape { .. } | ir::Op::Identity | ir::Op::Gather { .. } | ir::Op::Concat { .. }
-        )));
-        let outputs = run_cpu(&graph, &[example_input()]).unwrap();
         let expected = npy::read_npy(
             Path::new("example-expected.npy"),
             include_bytes!("../assets/example-expected.npy"),
         )
         .unwrap();
-        assert_eq!(outputs.len(), 1);
-        assert_eq!(outputs[0].ty(), expected.tensor.ty());
-        for (got, want) in outputs[0]
-            .to_f64_vec()
-            .iter()
-            .zip(expected.tensor.to_f64_vec())
-        {
-            approx::assert_abs_diff_eq!(*got, want, epsilon = 1e-6);
+        for opt_level in 0..=MAX_OPT_LEVEL {
+            let options = CompileOptions {
+                opt_level,
+                ..Default::default()
+            };
+            let graph = compile_onnx(&model, &options).unwrap();
+            // Canonicalization folds the Shape -> Gather -> Unsqueeze -> Concat chain and
+            // removes the dropout: conv, relu, max_pool, reshape, gemm ops, softmax remain.
+            assert!(graph.nodes.iter().all(|(_, n)| !matches!(
+                n.op,
+                ir::Op::Shape { .. }
+                    | ir::Op::Identity
+                    | ir::Op::Gather { .. }
+                    | ir::Op::Concat { .. }
+            )));
+            let outputs = run_cpu(&graph, &[example_input()]).unwrap();
+            assert_eq!(outputs.len(), 1);
+            assert_eq!(outputs[0].ty(), expected.tensor.ty());
+            for (got, want) in outputs[0]
+                .to_f64_vec()
+                .iter()
+                .zip(expected.tensor.to_f64_vec())
+            {
+                approx::assert_abs_diff_eq!(*got, want, epsilon = 1e-6);
+            }
         }
     }
 
@@ -276,7 +329,8 @@ mod tests {
                 "remove-identity",
                 "fold-shapes",
                 "fold-constants",
-                "dce"
+                "dce",
+                "egraph"
             ]
         );
         for (stage, graph) in &stages {

@@ -1,26 +1,48 @@
-//! ONNX conformance: runs the ONNX backend node tests listed in `conformance/` through
-//! the CPU reference interpreter and compares with the expected outputs.
+//! ONNX conformance: runs the ONNX backend node tests listed in `conformance/` in four
+//! configurations — the CPU reference interpreter and the GPU (a bundle compiled in
+//! memory, as `kiln run` does), each at `--opt 0` and `--opt 2` — and compares with the
+//! expected outputs. Each configuration has a committed pass-count floor
+//! (`conformance/floor-<backend>-o<level>.txt`) and a report in
+//! `target/conformance-<backend>-o<level>.txt`; per backend, `--opt 2` must pass exactly
+//! the tests `--opt 0` passes (differential: no rewrite breaks a test).
 //!
 //! Data: `scripts/setup-test-data.sh` generates the tests from the pinned `onnx` package.
-//! `KILN_CONFORMANCE_FILTER=substring` runs a subset (the floor is then not enforced).
+//! `KILN_CONFORMANCE_FILTER=substring` runs a subset (the floors are then not enforced,
+//! the differential check is). The GPU tests need an adapter (lavapipe is enough); they
+//! are skipped without one unless `KILN_REQUIRE_GPU=1`.
 
 mod common;
 
-use common::{catch, compare, compile_and_run, data_dir, load_case, repo};
-use std::collections::BTreeMap;
+use common::{catch, compare, compile_and_run, data_dir, load_case, repo, run_case, Backend};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// ONNX's backend test runner tolerances: `|got - want| <= ATOL + RTOL * |want|`.
 const ATOL: f64 = 1e-7;
 const RTOL: f64 = 1e-3;
 
-/// Runs one node test; `Err` holds why it failed.
-fn run_test(dir: &Path) -> Result<(), String> {
+/// The optimisation levels every backend is measured at.
+const LEVELS: [u8; 2] = [0, 2];
+
+/// The size of a passing test's compiled graph: ops, and fused ops among them.
+#[derive(Clone, Copy, Default)]
+struct Size {
+    ops: usize,
+    fused: usize,
+}
+
+/// Runs one node test on `backend` at `--opt opt_level`; `Err` holds why it failed.
+fn run_test(dir: &Path, backend: &Backend, opt_level: u8) -> Result<Size, String> {
     let case = load_case(dir)?;
-    let got = compile_and_run(&case)?;
+    let ran = run_case(&case, backend, opt_level)?;
+    let size = Size {
+        ops: ran.ops,
+        fused: ran.fused,
+    };
+    let got = ran.outputs;
     if got.len() != case.outputs.len() {
         return Err(format!(
             "{} outputs but expected {}",
@@ -31,7 +53,7 @@ fn run_test(dir: &Path) -> Result<(), String> {
     for (i, ((tensor, i64), want)) in got.iter().zip(&case.outputs).enumerate() {
         compare(tensor, *i64, want, ATOL, RTOL).map_err(|e| format!("output {i}: {e}"))?;
     }
-    Ok(())
+    Ok(size)
 }
 
 /// A test that runs longer than this is a failure (`TIMEOUT`); the run goes on.
@@ -39,12 +61,13 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs one test on its own thread, catching panics; a hung test is reported and left
 /// behind rather than hanging the whole run.
-fn run_with_timeout(dir: PathBuf) -> Result<(), String> {
+fn run_with_timeout(dir: PathBuf, backend: &Backend, opt_level: u8) -> Result<Size, String> {
     let (send, receive) = mpsc::channel();
+    let backend = backend.clone();
     let spawned = std::thread::Builder::new()
         .name("node-test".into())
         .spawn(move || {
-            let _ = send.send(catch(|| run_test(&dir)));
+            let _ = send.send(catch(|| run_test(&dir, &backend, opt_level)));
         });
     if let Err(e) = spawned {
         return Err(format!("cannot start a thread: {e}"));
@@ -108,34 +131,64 @@ fn op_of(test: &str) -> String {
         .unwrap_or_else(|| name.split('_').next().unwrap_or(name).to_string())
 }
 
-/// The outcome of a list: passed count and failures as (test, error).
+/// The outcome of a list in one configuration: the tests run, the failures as
+/// (test, error), how long it took, and the summed size of the passing tests' graphs.
 struct Report {
-    total: usize,
+    tests: Vec<String>,
     failures: Vec<(String, String)>,
+    elapsed: Duration,
+    size: Size,
 }
 
 impl Report {
     fn passed(&self) -> usize {
-        self.total - self.failures.len()
+        self.tests.len() - self.failures.len()
     }
 
-    /// `N passed, N failed`, then the failures grouped by op with each error's first line.
+    /// The tests that passed.
+    fn passing(&self) -> BTreeSet<&str> {
+        let failed: BTreeSet<&str> = self.failures.iter().map(|(t, _)| t.as_str()).collect();
+        self.tests
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !failed.contains(t))
+            .collect()
+    }
+
+    /// `title: N tests in T s`, `N passed, N failed`, then a table of failures per op and
+    /// the failures grouped by op with each error's first line.
     fn render(&self, title: &str) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "{title}: {} tests", self.total);
+        let _ = writeln!(
+            out,
+            "{title}: {} tests in {:.1} s",
+            self.tests.len(),
+            self.elapsed.as_secs_f64()
+        );
         let _ = writeln!(
             out,
             "{} passed, {} failed",
             self.passed(),
             self.failures.len()
         );
+        let _ = writeln!(
+            out,
+            "the passing tests compiled to {} ops, {} of them fused by the optimizer",
+            self.size.ops, self.size.fused
+        );
         let mut by_op: BTreeMap<String, Vec<&(String, String)>> = BTreeMap::new();
         for failure in &self.failures {
             by_op.entry(op_of(&failure.0)).or_default().push(failure);
         }
-        if !by_op.is_empty() {
-            let _ = writeln!(out, "failures by op:");
+        if by_op.is_empty() {
+            return out;
         }
+        let row: Vec<String> = by_op
+            .iter()
+            .map(|(op, f)| format!("{op} {}", f.len()))
+            .collect();
+        let _ = writeln!(out, "failures per op: {}", row.join(", "));
+        let _ = writeln!(out, "failures by op:");
         for (op, failures) in &by_op {
             let _ = writeln!(out, "  {op}: {}", failures.len());
             for (test, error) in failures {
@@ -146,35 +199,47 @@ impl Report {
     }
 }
 
-/// Runs every test of `conformance/<list>` that matches the filter.
-fn run_list(list: &str, node_dir: &Path, filter: Option<&str>) -> Report {
+/// The tests of `conformance/<list>` that match the filter.
+fn list_tests(list: &str, filter: Option<&str>) -> Vec<String> {
     let path = repo().join("conformance").join(list);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let tests: Vec<&str> = text
-        .lines()
+    text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .filter(|l| filter.is_none_or(|f| l.contains(f)))
-        .collect();
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs `tests` on `backend` at `--opt opt_level`.
+fn run_list(tests: &[String], node_dir: &Path, backend: &Backend, opt_level: u8) -> Report {
     let verbose = std::env::var_os("KILN_CONFORMANCE_VERBOSE").is_some();
+    let start = Instant::now();
     let mut failures = Vec::new();
-    for test in &tests {
+    let mut size = Size::default();
+    for test in tests {
         if verbose {
-            eprintln!("{test} ...");
+            eprintln!("{test} ({} --opt {opt_level}) ...", backend.name());
         }
         let dir = node_dir.join(test);
         let result = if dir.is_dir() {
-            run_with_timeout(dir)
+            run_with_timeout(dir, backend, opt_level)
         } else {
             Err(format!("test data {} is missing", dir.display()))
         };
-        if let Err(e) = result {
-            failures.push((test.to_string(), e));
+        match result {
+            Ok(s) => {
+                size.ops += s.ops;
+                size.fused += s.fused;
+            }
+            Err(e) => failures.push((test.clone(), e)),
         }
     }
     Report {
-        total: tests.len(),
+        tests: tests.to_vec(),
         failures,
+        elapsed: start.elapsed(),
+        size,
     }
 }
 
@@ -197,9 +262,9 @@ fn publish(text: &str, file: &str, table: bool) {
     }
 }
 
-/// The pass-count floor committed in `conformance/floor-cpu.txt`.
-fn floor() -> usize {
-    let path = repo().join("conformance/floor-cpu.txt");
+/// The pass-count floor committed in `conformance/floor-<config>.txt`.
+fn floor(config: &str) -> usize {
+    let path = repo().join(format!("conformance/floor-{config}.txt"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .map(str::trim)
@@ -208,12 +273,112 @@ fn floor() -> usize {
         .unwrap_or_else(|| panic!("{}: no floor number", path.display()))
 }
 
-/// A report's title: the list, the backend, and the filter if any.
-fn title(list: &str, filter: &Option<String>) -> String {
-    match filter {
-        Some(f) => format!("{list} (CPU, only tests containing '{f}')"),
-        None => format!("{list} (CPU)"),
+/// A report's title: the list, the backend and level, and the filter if any.
+fn title(list: &str, backend: &str, opt_level: Option<u8>, filter: &Option<String>) -> String {
+    let mut config = backend.to_uppercase();
+    if let Some(level) = opt_level {
+        config.push_str(&format!(", --opt {level}"));
     }
+    match filter {
+        Some(f) => format!("{list} ({config}, only tests containing '{f}')"),
+        None => format!("{list} ({config})"),
+    }
+}
+
+/// The differential check of one backend: the tests that pass at one level and not at
+/// the other. Empty when every level passes the same tests.
+fn differential(backend: &str, reports: &[(u8, Report)]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let Some(((base_level, base), rest)) = reports.split_first() else {
+        return lines;
+    };
+    let errors = |r: &Report, test: &str| {
+        r.failures
+            .iter()
+            .find(|(t, _)| t == test)
+            .map(|(_, e)| e.lines().next().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    for (level, report) in rest {
+        let (a, b) = (base.passing(), report.passing());
+        for test in a.difference(&b) {
+            lines.push(format!(
+                "{backend}: {test} passes at --opt {base_level}, fails at --opt {level}: {}",
+                errors(report, test)
+            ));
+        }
+        for test in b.difference(&a) {
+            lines.push(format!(
+                "{backend}: {test} passes at --opt {level}, fails at --opt {base_level}: {}",
+                errors(base, test)
+            ));
+        }
+    }
+    lines
+}
+
+/// Runs node-core on `backend` at every level: prints and writes each report, then
+/// checks each level's floor (without a filter) and that every level passes the same
+/// tests. All problems are reported together.
+fn node_core(backend: Backend, node_dir: &Path) {
+    let filter = std::env::var("KILN_CONFORMANCE_FILTER").ok();
+    let tests = list_tests("node-core.txt", filter.as_deref());
+    let name = backend.name();
+    let mut reports = Vec::new();
+    let mut problems = Vec::new();
+    for level in LEVELS {
+        let report = run_list(&tests, node_dir, &backend, level);
+        let config = format!("{name}-o{level}");
+        publish(
+            &report.render(&title("node-core", name, Some(level), &filter)),
+            &format!("conformance-{config}.txt"),
+            true,
+        );
+        if filter.is_none() {
+            let floor = floor(&config);
+            let passed = report.passed();
+            if passed < floor {
+                problems.push(format!(
+                    "node-core ({config}): {passed} passed, below the floor of {floor} in \
+                     conformance/floor-{config}.txt"
+                ));
+            } else if passed > floor {
+                common::show(&format!(
+                    "node-core ({config}): {passed} passed, above the floor of {floor}: raise \
+                     conformance/floor-{config}.txt"
+                ));
+            }
+        }
+        reports.push((level, report));
+    }
+    let diff = differential(name, &reports);
+    let counts: Vec<String> = reports
+        .iter()
+        .map(|(level, r)| format!("--opt {level}: {} passed", r.passed()))
+        .collect();
+    let mut text = format!(
+        "node-core differential ({}): {}\n",
+        name.to_uppercase(),
+        counts.join(", ")
+    );
+    if diff.is_empty() {
+        text.push_str("every level passes the same tests\n");
+    } else {
+        text.push_str(&format!(
+            "{} tests pass at one level and not the other:\n",
+            diff.len()
+        ));
+        for line in &diff {
+            text.push_str(&format!("  {line}\n"));
+        }
+        problems.push(format!(
+            "node-core ({name}): the levels pass different tests ({counts}):\n  {}",
+            diff.join("\n  "),
+            counts = counts.join(", ")
+        ));
+    }
+    publish(&text, &format!("conformance-{name}-differential.txt"), true);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
@@ -221,27 +386,18 @@ fn node_core_cpu() {
     let Some(node_dir) = data_dir("node", "node_core_cpu") else {
         return;
     };
-    let filter = std::env::var("KILN_CONFORMANCE_FILTER").ok();
-    let report = run_list("node-core.txt", &node_dir, filter.as_deref());
-    publish(
-        &report.render(&title("node-core", &filter)),
-        "conformance-cpu.txt",
-        true,
-    );
-    if filter.is_none() {
-        let floor = floor();
-        assert!(
-            report.passed() >= floor,
-            "node-core: {} passed, below the floor of {floor} in conformance/floor-cpu.txt",
-            report.passed()
-        );
-        if report.passed() > floor {
-            common::show(&format!(
-                "node-core: {} passed, above the floor of {floor}: raise conformance/floor-cpu.txt",
-                report.passed()
-            ));
-        }
-    }
+    node_core(Backend::Cpu, &node_dir);
+}
+
+#[test]
+fn node_core_gpu() {
+    let Some(node_dir) = data_dir("node", "node_core_gpu") else {
+        return;
+    };
+    let Some(runtime) = common::gpu("node_core_gpu") else {
+        return;
+    };
+    node_core(Backend::Gpu(runtime), &node_dir);
 }
 
 #[test]
@@ -250,9 +406,10 @@ fn node_quant_cpu() {
         return;
     };
     let filter = std::env::var("KILN_CONFORMANCE_FILTER").ok();
-    let report = run_list("node-quant.txt", &node_dir, filter.as_deref());
-    // Counted and printed only: quantized ops are not part of the foundation.
-    let text = report.render(&title("node-quant", &filter));
+    let tests = list_tests("node-quant.txt", filter.as_deref());
+    let report = run_list(&tests, &node_dir, &Backend::Cpu, 0);
+    // Counted and printed only: quantized ops come in a later issue.
+    let text = report.render(&title("node-quant", "cpu", None, &filter));
     publish(&text, "conformance-quant-cpu.txt", false);
 }
 
@@ -305,5 +462,36 @@ fn panics_become_failures() {
     assert!(
         error.starts_with("PANIC: boom 42 at tests/conformance.rs:"),
         "{error}"
+    );
+}
+
+/// The differential check names a test that passes at one level and not the other, in
+/// both directions, with the failing level's error; equal outcomes give no lines.
+#[test]
+fn differential_names_the_tests_that_differ() {
+    let report = |failures: &[(&str, &str)]| Report {
+        tests: ["test_a", "test_b", "test_c"].map(String::from).to_vec(),
+        failures: failures
+            .iter()
+            .map(|(t, e)| (t.to_string(), e.to_string()))
+            .collect(),
+        elapsed: Duration::ZERO,
+        size: Size::default(),
+    };
+    let same = [
+        (0, report(&[("test_c", "boom")])),
+        (2, report(&[("test_c", "boom")])),
+    ];
+    assert!(differential("cpu", &same).is_empty());
+    let differ = [
+        (0, report(&[("test_c", "unsupported\nmore")])),
+        (2, report(&[("test_a", "output 0: 1 of 4 elements differ")])),
+    ];
+    assert_eq!(
+        differential("gpu", &differ),
+        [
+            "gpu: test_a passes at --opt 0, fails at --opt 2: output 0: 1 of 4 elements differ",
+            "gpu: test_c passes at --opt 2, fails at --opt 0: unsupported",
+        ]
     );
 }

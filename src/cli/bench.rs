@@ -1,6 +1,7 @@
 //! `kiln bench`: wall time per run on a GPU adapter after warm-up (median, min, max),
 //! and GPU time per kernel and per op from timed runs.
 
+use super::opt::OptArgs;
 use super::target::{self, Missing};
 use super::usage;
 use anyhow::Result;
@@ -37,6 +38,8 @@ pub struct BenchArgs {
     /// Kernels listed in the text output (all are in the JSON).
     #[arg(long, default_value_t = 10)]
     top: usize,
+    #[command(flatten)]
+    opt: OptArgs,
 }
 
 /// Timed runs that the per-kernel table averages over (at most).
@@ -89,7 +92,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if a.iters == 0 {
         return Err(usage("--iters must be at least 1"));
     }
-    let model = target::load(&a.model, &a.inputs, &a.shapes, Missing::Random)?;
+    let model = target::load(&a.model, &a.inputs, &a.shapes, &a.opt, Missing::Random)?;
     let runtime = target::runtime(a.adapter.as_deref())?;
     let mut session = kiln::load_bundle(&runtime, &model.bundle)?;
     for _ in 0..a.warmup {

@@ -1,14 +1,18 @@
-//! `kiln compile`: an ONNX model to a `.kiln` kernel bundle, written atomically.
+//! `kiln compile`: an ONNX model to a `.kiln` kernel bundle, written atomically;
+//! `--report` prints what the optimizer did, `--list-rules` its rules.
 
+use super::opt::{self, OptArgs};
 use super::{args, usage};
 use anyhow::Result;
 use clap::Args;
+use std::fmt::Write;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct CompileArgs {
     /// The ONNX model file.
-    model: PathBuf,
+    #[arg(required_unless_present = "list_rules")]
+    model: Option<PathBuf>,
     /// The bundle to write (default: the model's path with the extension `.kiln`).
     #[arg(long, short = 'o', value_name = "OUT.kiln")]
     output: Option<PathBuf>,
@@ -19,24 +23,44 @@ pub struct CompileArgs {
     /// the others only fix their input's shape). Repeatable.
     #[arg(long = "input", short = 'i', value_name = "[NAME=]PATH")]
     inputs: Vec<String>,
-    /// Optimisation level; only 0 (one kernel per op) exists yet.
-    #[arg(long, value_name = "LEVEL", default_value_t = 0)]
-    opt: u8,
+    #[command(flatten)]
+    opt: OptArgs,
+    /// Print the optimizer's report: per rule set, the rules that fired and how often,
+    /// e-graph size, why saturation stopped, time, cost and kernels before and after.
+    #[arg(long)]
+    report: bool,
+    /// List every rewrite rule (name, set, identity) and exit; needs no model.
+    #[arg(long, conflicts_with_all = ["output", "shapes", "inputs", "report"])]
+    list_rules: bool,
 }
 
 pub fn run(a: CompileArgs) -> Result<()> {
-    kiln::check_opt_level(a.opt).map_err(|e| usage(format!("--opt {}: {e}", a.opt)))?;
+    if a.list_rules {
+        if a.model.is_some() || a.opt.any_given() {
+            return Err(usage(
+                "--list-rules takes no model and no optimizer options",
+            ));
+        }
+        return super::emit(&opt::rule_list()?);
+    }
+    let Some(model_path) = a.model.clone() else {
+        return Err(usage(
+            "no model given: kiln compile MODEL.onnx [-o OUT.kiln]",
+        ));
+    };
+    let mut options = kiln::CompileOptions::default();
+    a.opt.apply(&mut options)?;
     let out = a
         .output
         .clone()
-        .unwrap_or_else(|| a.model.with_extension("kiln"));
-    if out == a.model {
+        .unwrap_or_else(|| model_path.with_extension("kiln"));
+    if out == model_path {
         return Err(usage(format!(
             "the bundle would overwrite the model {}; choose another path with -o",
-            a.model.display()
+            model_path.display()
         )));
     }
-    let model = kiln::load_onnx(&a.model)?;
+    let model = kiln::load_onnx(&model_path)?;
     let mut shapes = args::shapes(&model, &a.shapes)?;
     let given = args::inputs(&model, &a.inputs)?;
     for (name, t) in &given {
@@ -44,25 +68,34 @@ pub fn run(a: CompileArgs) -> Result<()> {
             .entry(name.clone())
             .or_insert_with(|| t.tensor.shape().dims().to_vec());
     }
-    let options = kiln::CompileOptions {
-        shapes,
-        values: given.into_iter().map(|(n, t)| (n, t.tensor)).collect(),
-        opt_level: a.opt,
-        ..Default::default()
-    };
-    let bundle = kiln::compile_bundle(&model, &options, &kiln::Limits::default())?;
+    options.shapes = shapes;
+    options.values = given.into_iter().map(|(n, t)| (n, t.tensor)).collect();
+    let (bundle, report) =
+        kiln::compile_bundle_with_report(&model, &options, &kiln::Limits::default())?;
     kiln::write_bundle(&bundle, &out)?;
     let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     let s = kiln::BundleSummary::of(&bundle);
-    super::emit(&format!(
+    let mut text = format!(
         "compiled {} -> {}: {} kernels, {} dispatches, {} buffers ({} bytes), {} weight bytes, \
          {bytes} bytes in all\n",
-        a.model.display(),
+        model_path.display(),
         out.display(),
         s.kernels,
         s.dispatches,
         s.buffers.count,
         s.buffers.total_bytes,
         s.weight_bytes,
-    ))
+    );
+    if a.report {
+        match &report {
+            Some(r) => write!(text, "{r}")?,
+            None => writeln!(text, "egraph optimizer: off at --opt 0")?,
+        }
+        writeln!(
+            text,
+            "  plan: {} dispatches per run, {} distinct kernels",
+            s.dispatches, s.kernels
+        )?;
+    }
+    super::emit(&text)
 }

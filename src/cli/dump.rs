@@ -1,9 +1,12 @@
-//! `kiln dump`: print the IR after import and after chosen passes, as text, DOT or JSON.
+//! `kiln dump`: print the IR after import and after chosen passes (the canonicalization
+//! passes, then `egraph`, the optimizer's fused program), as text, DOT or JSON.
 
+use super::opt::OptArgs;
 use super::{args, usage};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use kiln::ir::print::{print_with, PrintOptions};
+use kiln::passes::egraph::PASS_NAME as EGRAPH;
 use kiln::passes::PASS_NAMES;
 use std::path::PathBuf;
 
@@ -22,7 +25,8 @@ pub enum Format {
 pub struct DumpArgs {
     /// The ONNX model file.
     model: PathBuf,
-    /// Also print the IR after this pass (`all` for every pass). Repeatable or
+    /// Also print the IR after this pass: a canonicalization pass, `egraph` (the
+    /// optimizer's result at --opt 1 and 2) or `all` for every one. Repeatable or
     /// comma-separated. The IR after import is always printed.
     #[arg(long, value_name = "PASS|all", value_delimiter = ',')]
     after: Vec<String>,
@@ -39,26 +43,31 @@ pub struct DumpArgs {
     /// Input values to specialise on, as for `kiln run`. Repeatable.
     #[arg(long = "input", short = 'i', value_name = "[NAME=]PATH")]
     inputs: Vec<String>,
+    #[command(flatten)]
+    opt: OptArgs,
 }
 
 pub fn run(a: DumpArgs) -> Result<()> {
-    let wanted = stages(&a.after)?;
+    let mut options = kiln::CompileOptions::default();
+    a.opt.apply(&mut options)?;
+    let wanted = stages(&a.after, options.opt_level)?;
     let model = kiln::load_onnx(&a.model)?;
     let shapes = args::shapes(&model, &a.shapes)?;
     let values = args::inputs(&model, &a.inputs)?
         .into_iter()
         .map(|(name, t)| (name, t.tensor))
         .collect();
-    let last = PASS_NAMES
-        .iter()
-        .rposition(|p| wanted.iter().any(|w| w == p));
-    let passes = last.map(|i| PASS_NAMES[..=i].iter().map(|s| s.to_string()).collect());
-    let options = kiln::CompileOptions {
-        shapes,
-        values,
-        passes: Some(passes.unwrap_or_default()),
-        ..Default::default()
-    };
+    options.shapes = shapes;
+    options.values = values;
+    if !wanted.iter().any(|w| w == EGRAPH) {
+        // Run the passes up to the last one asked for, and not the optimizer.
+        let last = PASS_NAMES
+            .iter()
+            .rposition(|p| wanted.iter().any(|w| w == p));
+        let passes = last.map(|i| PASS_NAMES[..=i].iter().map(|s| s.to_string()).collect());
+        options.passes = Some(passes.unwrap_or_default());
+        options.opt_level = 0;
+    }
     let print_options = PrintOptions {
         elide_constants_over: (!a.full_constants).then_some(16),
     };
@@ -90,20 +99,52 @@ pub fn run(a: DumpArgs) -> Result<()> {
     super::emit(&out)
 }
 
-/// The pass names `--after` asks for (`all` expands to every pass), checked.
-fn stages(after: &[String]) -> Result<Vec<String>> {
+/// The stages `--after` asks for (`all` expands to every pass, and `egraph` at
+/// `--opt` 1 and 2), checked.
+fn stages(after: &[String], opt_level: u8) -> Result<Vec<String>> {
     let mut wanted = Vec::new();
     for name in after.iter().map(|s| s.trim()) {
         if name == "all" {
             wanted.extend(PASS_NAMES.iter().map(|s| s.to_string()));
+            if opt_level >= 1 {
+                wanted.push(EGRAPH.to_string());
+            }
+        } else if name == EGRAPH {
+            if opt_level == 0 {
+                return Err(usage(
+                    "--after egraph: the e-graph optimizer does not run at --opt 0",
+                ));
+            }
+            wanted.push(name.to_string());
         } else if PASS_NAMES.contains(&name) {
             wanted.push(name.to_string());
         } else if name != "import" {
             return Err(usage(format!(
-                "--after '{name}': no such pass (passes: {}, or all)",
+                "--after '{name}': no such pass (passes: {}, {EGRAPH}, or all)",
                 PASS_NAMES.join(", ")
             )));
         }
     }
     Ok(wanted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_includes_the_optimizer_from_level_one() {
+        let all = ["all".to_string()];
+        assert_eq!(stages(&all, 0).unwrap(), PASS_NAMES);
+        let at2 = stages(&all, 2).unwrap();
+        assert_eq!(at2.last().map(String::as_str), Some(EGRAPH));
+        assert_eq!(at2.len(), PASS_NAMES.len() + 1);
+        let err = stages(&[EGRAPH.to_string()], 0).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "--after egraph: the e-graph optimizer does not run at --opt 0"
+        );
+        let err = stages(&["fuse".to_string()], 2).unwrap_err().to_string();
+        assert!(err.starts_with("--after 'fuse': no such pass"), "{err}");
+    }
 }

@@ -1,5 +1,5 @@
 //! `kiln` with no arguments: the built-in example model, end to end — import, dump,
-//! canonicalize, run on the CPU reference interpreter, compile to a kernel bundle and
+//! canonicalize, fuse with the e-graph optimizer, run on the CPU reference interpreter, compile to a kernel bundle and
 //! run that on the GPU, comparing the two — saying what it does. Without a GPU adapter
 //! it says so (with the fix) and keeps the CPU reference result.
 
@@ -37,13 +37,17 @@ pub fn run() -> Result<()> {
     let mut sizes = Vec::new();
     let graph = kiln::compile_onnx_with_hook(&model, &Default::default(), &mut |stage, graph| {
         sizes.push((stage.to_string(), graph.nodes.len(), graph.values.len()));
-        if stage == "import" || stage == "dce" {
+        if stage == "import" || stage == kiln::passes::egraph::PASS_NAME {
             let _ = writeln!(stages, "// after {stage}");
             stages.push_str(&print_with(graph, &print_options));
             stages.push('\n');
         }
     })?;
-    writeln!(out, "1. imported and canonicalized the model:")?;
+    writeln!(
+        out,
+        "1. imported, canonicalized and optimized the model (--opt {}: fused kernels):",
+        kiln::DEFAULT_OPT_LEVEL
+    )?;
     for (stage, nodes, values) in &sizes {
         writeln!(
             out,
@@ -52,7 +56,7 @@ pub fn run() -> Result<()> {
     }
     writeln!(
         out,
-        "\n2. the IR after import and after the last pass (large constants elided):\n"
+        "\n2. the IR after import and after the e-graph optimizer (large constants elided):\n"
     )?;
     out.push_str(&stages);
 

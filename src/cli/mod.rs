@@ -6,6 +6,7 @@ mod compile;
 mod dump;
 mod example;
 mod inspect;
+mod opt;
 mod run;
 mod target;
 
@@ -22,12 +23,16 @@ struct Cli {
 
 const EXAMPLES: &str = "Examples:
   kiln                                         run the built-in example model
-  kiln compile model.onnx -o model.kiln        compile to a kernel bundle
+  kiln compile model.onnx -o model.kiln        compile to a kernel bundle (--opt 2: fused)
+  kiln compile model.onnx --report             ... and say what the optimizer did
+  kiln compile --list-rules                    the optimizer's rewrite rules
   kiln inspect model.kiln                      kernels, buffers, requirements of a bundle
   kiln run model.kiln -i x=x.npy -o out        run on the GPU, write out/output_<i>.npy
   kiln run model.onnx -i x.npy --backend cpu   run on the CPU reference interpreter
   kiln bench model.kiln --iters 50             latency and GPU time per kernel
-  kiln dump model.onnx --after all             print the IR after import and every pass";
+  kiln dump model.onnx --after all             print the IR after import and every pass
+  kiln dump model.onnx --after egraph --disable-rule fuse-epilogue
+                                               the fused program, without one rule";
 
 #[derive(Subcommand, Debug)]
 enum Command {
@@ -168,6 +173,30 @@ mod tests {
     fn gpu_commands_parse() {
         for argv in [
             &["kiln", "compile", "m.onnx", "-o", "m.kiln", "--opt", "0"][..],
+            &[
+                "kiln",
+                "compile",
+                "m.onnx",
+                "--report",
+                "--disable-rule",
+                "silu",
+                "--disable-rule",
+                "gelu-erf",
+                "--disable-set",
+                "layout",
+                "--iter-limit",
+                "4",
+                "--node-limit",
+                "1000",
+                "--time-limit",
+                "0.5",
+                "--profile",
+                "discrete",
+            ],
+            &["kiln", "compile", "--list-rules"],
+            &["kiln", "dump", "m.onnx", "--after", "egraph", "--opt", "1"],
+            &["kiln", "bench", "m.onnx", "--opt", "0"],
+            &["kiln", "run", "m.onnx", "--backend", "cpu", "--opt", "1"],
             &["kiln", "inspect", "m.kiln", "--json"],
             &[
                 "kiln", "bench", "m.kiln", "--iters", "5", "--warmup", "1", "--json",
@@ -178,5 +207,11 @@ mod tests {
         }
         let err = Cli::try_parse_from(["kiln", "compile", "m.onnx", "--opt", "x"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        let err = Cli::try_parse_from(["kiln", "compile"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let err = Cli::try_parse_from(["kiln", "compile", "--list-rules", "--report"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let err = Cli::try_parse_from(["kiln", "run", "m.onnx", "--profile", "tpu"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
     }
 }

@@ -1,6 +1,7 @@
 //! `kiln run`: run a model (ONNX, compiled in memory, or a `.kiln` bundle) on the GPU or
 //! the CPU reference, write and summarise the outputs.
 
+use super::opt::OptArgs;
 use super::target::{self, Missing};
 use super::{args, usage};
 use anyhow::Result;
@@ -38,6 +39,8 @@ pub struct RunArgs {
     /// Repeatable.
     #[arg(long = "shape", value_name = "NAME=DIMS")]
     shapes: Vec<String>,
+    #[command(flatten)]
+    opt: OptArgs,
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
@@ -60,7 +63,7 @@ pub fn run(a: RunArgs) -> Result<()> {
 }
 
 fn run_on_gpu(a: RunArgs) -> Result<()> {
-    let model = target::load(&a.model, &a.inputs, &a.shapes, Missing::Error)?;
+    let model = target::load(&a.model, &a.inputs, &a.shapes, &a.opt, Missing::Error)?;
     let runtime = target::runtime(a.adapter.as_deref())?;
     let outputs = kiln::run_gpu(&runtime, &model.bundle, &model.inputs)?;
     let ports = &model.bundle.manifest.plan.outputs;
@@ -74,6 +77,8 @@ fn run_on_gpu(a: RunArgs) -> Result<()> {
 }
 
 fn run_on_cpu(a: RunArgs) -> Result<()> {
+    let mut options = kiln::CompileOptions::default();
+    a.opt.apply(&mut options)?;
     let model = kiln::load_onnx(&a.model)?;
     let mut shapes = args::shapes(&model, &a.shapes)?;
     let given = args::inputs(&model, &a.inputs)?;
@@ -86,11 +91,8 @@ fn run_on_cpu(a: RunArgs) -> Result<()> {
             .entry(name.clone())
             .or_insert_with(|| t.tensor.shape().dims().to_vec());
     }
-    let options = kiln::CompileOptions {
-        shapes,
-        values,
-        ..Default::default()
-    };
+    options.shapes = shapes;
+    options.values = values;
     let graph = kiln::compile_onnx(&model, &options)?;
     if let Some(port) = graph
         .inputs

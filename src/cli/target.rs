@@ -1,6 +1,7 @@
 //! A model named on the command line, made ready for the GPU: a `.kiln` bundle read
 //! from disk, or an `.onnx` model compiled to a bundle in memory; plus its inputs.
 
+use super::opt::OptArgs;
 use super::{args, usage};
 use anyhow::{Context, Result};
 use kiln::{Bundle, Tensor};
@@ -27,17 +28,25 @@ pub struct GpuModel {
 }
 
 /// Reads `path` (a bundle, or an ONNX model compiled in memory with the default
-/// limits, specialised on the given inputs) and binds its inputs.
+/// limits and the optimizer options `opt`, specialised on the given inputs) and binds
+/// its inputs.
 pub fn load(
     path: &Path,
     input_specs: &[String],
     shape_specs: &[String],
+    opt: &OptArgs,
     missing: Missing,
 ) -> Result<GpuModel> {
     if kiln::is_bundle_file(path)? {
         if !shape_specs.is_empty() {
             return Err(usage(
                 "--shape applies to .onnx models; a bundle's shapes were fixed by 'kiln compile'",
+            ));
+        }
+        if opt.any_given() {
+            return Err(usage(
+                "--opt and the optimizer options apply to .onnx models; a bundle was optimized \
+                 by 'kiln compile'",
             ));
         }
         let bundle = kiln::read_bundle(path)?;
@@ -52,6 +61,8 @@ pub fn load(
         let values = given.into_iter().map(|(n, t)| (n, t.tensor)).collect();
         return bind(bundle, values, missing, "bundle");
     }
+    let mut options = kiln::CompileOptions::default();
+    opt.apply(&mut options)?;
     let model = kiln::load_onnx(path)?;
     let mut shapes = args::shapes(&model, shape_specs)?;
     let given = args::inputs(&model, input_specs)?;
@@ -64,11 +75,8 @@ pub fn load(
             .entry(name.clone())
             .or_insert_with(|| t.tensor.shape().dims().to_vec());
     }
-    let options = kiln::CompileOptions {
-        shapes,
-        values: values.clone(),
-        ..Default::default()
-    };
+    options.shapes = shapes;
+    options.values = values.clone();
     let graph = kiln::compile_onnx(&model, &options)?;
     let bundle = kiln::bundle_graph(&graph, &options, &kiln::Limits::default())
         .context("compiling for the GPU")?;

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: finding the generated test data, loading
-//! ONNX test cases, compiling and running them on the CPU, comparing outputs, and
-//! turning panics into failures.
+//! ONNX test cases, compiling and running them on the CPU or the GPU at an optimisation
+//! level, comparing outputs, and turning panics into failures.
 #![allow(
     dead_code,
     reason = "each test binary uses a different part of these helpers"
@@ -12,7 +12,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::{Arc, Once, OnceLock};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -104,25 +104,55 @@ pub fn input_map(model: &kiln_onnx::Model, inputs: &[NamedTensor]) -> BTreeMap<S
         .collect()
 }
 
-/// Compiles the model as `kiln run` does: the given input values specialise shape-like
-/// integer inputs into constants, then the standard passes run. Returns the graph and
-/// the inputs by name.
+/// Where a compiled test runs, and at which optimisation level (`--opt`).
+#[derive(Clone)]
+pub enum Backend {
+    /// The CPU reference interpreter.
+    Cpu,
+    /// A bundle compiled in memory, loaded and run on this adapter.
+    Gpu(Arc<kiln::Runtime>),
+}
+
+impl Backend {
+    /// `cpu` or `gpu`, for file names and titles.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            Backend::Gpu(_) => "gpu",
+        }
+    }
+}
+
+/// The compile options `kiln run` uses for a model given these inputs: each given
+/// input binds its dims and its value (shape-like integer inputs become constants).
+pub fn run_options(
+    model: &kiln_onnx::Model,
+    inputs: &[NamedTensor],
+    opt_level: u8,
+) -> kiln::CompileOptions {
+    let values = input_map(model, inputs);
+    kiln::CompileOptions {
+        shapes: values
+            .iter()
+            .map(|(k, t)| (k.clone(), t.shape().dims().to_vec()))
+            .collect(),
+        values,
+        opt_level,
+        ..Default::default()
+    }
+}
+
+/// Compiles the model as `kiln run --backend cpu` does (at `--opt 0`): the given input
+/// values specialise shape-like integer inputs into constants, then the standard passes
+/// run. Returns the graph and the inputs by name.
 pub fn compile(
     model_path: &Path,
     inputs: &[NamedTensor],
 ) -> Result<(Graph, BTreeMap<String, Tensor>), String> {
     let model = kiln::load_onnx(model_path).map_err(|e| e.to_string())?;
-    let values = input_map(&model, inputs);
-    let options = kiln::CompileOptions {
-        shapes: values
-            .iter()
-            .map(|(k, t)| (k.clone(), t.shape().dims().to_vec()))
-            .collect(),
-        values: values.clone(),
-        ..Default::default()
-    };
+    let options = run_options(&model, inputs, 0);
     let graph = kiln::compile_onnx(&model, &options).map_err(|e| e.to_string())?;
-    Ok((graph, values))
+    Ok((graph, options.values))
 }
 
 /// Runs `graph` on the CPU backend, feeding each graph input by name from `values`.
@@ -131,14 +161,97 @@ pub fn run(graph: &Graph, values: &BTreeMap<String, Tensor>) -> Result<Vec<Tenso
     kiln::run_cpu(graph, &inputs).map_err(|e| e.to_string())
 }
 
-/// Compiles and runs a case; returns each output with its declared-int64 flag.
+/// Compiles and runs a case on the CPU at `--opt 0`; returns each output with its
+/// declared-int64 flag.
 pub fn compile_and_run(case: &Case) -> Result<Vec<(Tensor, bool)>, String> {
-    let (graph, values) = compile(&case.model, &case.inputs)?;
-    let outputs = run(&graph, &values)?;
-    Ok(outputs
-        .into_iter()
-        .zip(graph.outputs.iter().map(|p| p.i64))
-        .collect())
+    run_case(case, &Backend::Cpu, 0).map(|ran| ran.outputs)
+}
+
+/// What [`run_case`] ran: the outputs, and the size of the compiled graph.
+pub struct Ran {
+    /// Each output with its declared-int64 flag.
+    pub outputs: Vec<(Tensor, bool)>,
+    /// Ops in the compiled graph (each is one kernel or more on the GPU; reshapes none).
+    pub ops: usize,
+    /// Of those, ops the optimizer made: `Elementwise` programs, `Fused` kernels,
+    /// `Attention`.
+    pub fused: usize,
+    /// GPU: the bundle's dispatches.
+    pub dispatches: Option<usize>,
+}
+
+/// Compiles a case as `kiln run --backend B --opt L` does (specialised on the case's
+/// inputs) and runs it: on the CPU, the compiled graph on the reference interpreter; on
+/// the GPU, a bundle compiled in memory for WebGPU's default limits, loaded on the
+/// shared adapter and run once.
+pub fn run_case(case: &Case, backend: &Backend, opt_level: u8) -> Result<Ran, String> {
+    let model = kiln::load_onnx(&case.model).map_err(|e| e.to_string())?;
+    let options = run_options(&model, &case.inputs, opt_level);
+    let graph = kiln::compile_onnx(&model, &options).map_err(|e| e.to_string())?;
+    let ops = graph.nodes.len();
+    let fused = graph
+        .nodes
+        .iter()
+        .filter(|(_, n)| {
+            matches!(
+                n.op,
+                kiln_ir::Op::Elementwise { .. }
+                    | kiln_ir::Op::Fused { .. }
+                    | kiln_ir::Op::Attention { .. }
+            )
+        })
+        .count();
+    let mut dispatches = None;
+    let outputs = match backend {
+        Backend::Cpu => {
+            let outputs = run(&graph, &options.values)?;
+            outputs
+                .into_iter()
+                .zip(graph.outputs.iter().map(|p| p.i64))
+                .collect()
+        }
+        Backend::Gpu(runtime) => {
+            let bundle = kiln::bundle_graph(&graph, &options, &kiln::Limits::default())
+                .map_err(|e| format!("compiling for the GPU: {e}"))?;
+            let plan = &bundle.manifest.plan;
+            dispatches = Some(plan.dispatches.len());
+            let inputs =
+                kiln::bind_plan_inputs(plan, &options.values).map_err(|e| e.to_string())?;
+            let outputs = kiln::run_gpu(runtime, &bundle, &inputs).map_err(|e| e.to_string())?;
+            outputs
+                .into_iter()
+                .zip(plan.outputs.iter().map(|p| p.i64))
+                .collect()
+        }
+    };
+    Ok(Ran {
+        outputs,
+        ops,
+        fused,
+        dispatches,
+    })
+}
+
+/// The GPU adapter the GPU tests share, picked once per test binary, or `None` (with a
+/// message saying how to get one) when this machine has none. A missing adapter is a
+/// failure when `KILN_REQUIRE_GPU=1` (CI sets it), so CI never passes by skipping.
+pub fn gpu(test: &str) -> Option<Arc<kiln::Runtime>> {
+    static RUNTIME: OnceLock<Result<Arc<kiln::Runtime>, String>> = OnceLock::new();
+    let picked = RUNTIME.get_or_init(|| {
+        let runtime = kiln::gpu_runtime(None).map_err(|e| e.to_string())?;
+        show(&format!("GPU tests use {}", runtime.describe()));
+        Ok(Arc::new(runtime))
+    });
+    match picked {
+        Ok(runtime) => Some(runtime.clone()),
+        Err(e) => {
+            if std::env::var("KILN_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+                panic!("{test}: {e} (KILN_REQUIRE_GPU=1: a missing adapter is a failure)");
+            }
+            show(&format!("SKIPPED {test}: {e}"));
+            None
+        }
+    }
 }
 
 /// The dtype name a test sees: `int64` for an i32 tensor the model declares int64.

@@ -1,0 +1,223 @@
+//! The optimizer's command-line options, shared by `compile`, `run`, `bench` and
+//! `dump`: `--opt`, `--disable-rule`, `--disable-set`, the saturation bounds and
+//! `--profile`; and `kiln compile --list-rules`.
+
+use super::usage;
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use kiln::passes::egraph::{list_rules, RuleSet};
+use kiln::{CompileOptions, DeviceProfile};
+use std::fmt::Write;
+use std::time::Duration;
+
+/// Device profiles the cost model prices kernels for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    /// A discrete GPU: fast memory, cheap launches.
+    Discrete,
+    /// An integrated GPU sharing system memory.
+    Integrated,
+    /// A CPU Vulkan implementation such as lavapipe (the default).
+    CpuEmulation,
+}
+
+impl Profile {
+    fn device(self) -> DeviceProfile {
+        match self {
+            Profile::Discrete => DeviceProfile::discrete(),
+            Profile::Integrated => DeviceProfile::integrated(),
+            Profile::CpuEmulation => DeviceProfile::cpu_emulation(),
+        }
+    }
+}
+
+#[derive(Args, Debug, Default)]
+pub struct OptArgs {
+    /// Optimisation level: 0 one kernel per op; 1 algebra, layout and fusion
+    /// rewriting; 2 also composite ops (GELU, LayerNorm, attention, ...) [default: 2]
+    #[arg(long, value_name = "LEVEL")]
+    opt: Option<u8>,
+    /// Switch off one rewrite rule (`kiln compile --list-rules` lists them). Repeatable.
+    #[arg(long = "disable-rule", value_name = "NAME")]
+    disable_rules: Vec<String>,
+    /// Switch off a rule set: algebra, layout, composite or fusion. Repeatable.
+    #[arg(long = "disable-set", value_name = "NAME")]
+    disable_sets: Vec<String>,
+    /// Saturation bound: iterations per phase.
+    #[arg(long, value_name = "N")]
+    iter_limit: Option<usize>,
+    /// Saturation bound: e-nodes in the e-graph.
+    #[arg(long, value_name = "N")]
+    node_limit: Option<usize>,
+    /// Saturation bound: wall time over all phases, in seconds.
+    #[arg(long, value_name = "SECS")]
+    time_limit: Option<f64>,
+    /// The device the cost model prices kernels for [default: cpu-emulation]
+    #[arg(long, value_enum, value_name = "DEVICE")]
+    profile: Option<Profile>,
+}
+
+impl OptArgs {
+    /// Whether any optimizer option was given (they do not apply to a bundle).
+    pub fn any_given(&self) -> bool {
+        self.opt.is_some()
+            || !self.disable_rules.is_empty()
+            || !self.disable_sets.is_empty()
+            || self.iter_limit.is_some()
+            || self.node_limit.is_some()
+            || self.time_limit.is_some()
+            || self.profile.is_some()
+    }
+
+    /// The optimisation level asked for (the default when not given).
+    pub fn level(&self) -> u8 {
+        self.opt.unwrap_or(kiln::DEFAULT_OPT_LEVEL)
+    }
+
+    /// Checks the options and writes them into `options`.
+    pub fn apply(&self, options: &mut CompileOptions) -> Result<()> {
+        let level = self.level();
+        kiln::check_opt_level(level).map_err(|e| usage(format!("--opt {level}: {e}")))?;
+        options.opt_level = level;
+        let rules = list_rules();
+        for name in &self.disable_rules {
+            if !rules.iter().any(|r| r.name == name) {
+                return Err(usage(format!(
+                    "--disable-rule '{name}': no such rule; 'kiln compile --list-rules' lists \
+                     the {} rules",
+                    rules.len()
+                )));
+            }
+        }
+        for name in &self.disable_sets {
+            if RuleSet::from_name(name).is_none() {
+                let sets: Vec<&str> = RuleSet::ALL.iter().map(|s| s.name()).collect();
+                return Err(usage(format!(
+                    "--disable-set '{name}': no such rule set (sets: {})",
+                    sets.join(", ")
+                )));
+            }
+        }
+        let e = &mut options.egraph;
+        e.disabled_rules.extend(self.disable_rules.iter().cloned());
+        e.disabled_sets.extend(self.disable_sets.iter().cloned());
+        if let Some(n) = self.iter_limit {
+            e.iter_limit = n;
+        }
+        if let Some(n) = self.node_limit {
+            e.node_limit = n;
+        }
+        if let Some(secs) = self.time_limit {
+            e.time_limit = Duration::try_from_secs_f64(secs).map_err(|_| {
+                usage(format!(
+                    "--time-limit {secs}: expected a number of seconds, 0 or more"
+                ))
+            })?;
+        }
+        if let Some(p) = self.profile {
+            e.profile = p.device();
+        }
+        Ok(())
+    }
+}
+
+/// `kiln compile --list-rules`: every rule, grouped by set in phase order, with its
+/// identity.
+pub fn rule_list() -> Result<String> {
+    let rules = list_rules();
+    let width = rules.iter().map(|r| r.name.len()).max().unwrap_or(4);
+    let mut out = String::new();
+    writeln!(
+        out,
+        "{} rewrite rules in {} sets (switch one off with --disable-rule NAME, a set with \
+         --disable-set SET):",
+        rules.len(),
+        RuleSet::ALL.len()
+    )?;
+    for set in RuleSet::ALL {
+        let level = if set == RuleSet::Composite { 2 } else { 1 };
+        writeln!(out, "\n{set} (--opt {level} and up):")?;
+        for r in rules.iter().filter(|r| r.set == set) {
+            writeln!(out, "  {:width$}  {}", r.name, r.identity)?;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(opt: Option<u8>) -> OptArgs {
+        OptArgs {
+            opt,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn options_are_checked_and_applied() {
+        let mut options = CompileOptions::default();
+        let a = OptArgs {
+            opt: Some(1),
+            disable_rules: vec!["fuse-epilogue".into()],
+            disable_sets: vec!["layout".into()],
+            iter_limit: Some(3),
+            node_limit: Some(1000),
+            time_limit: Some(0.5),
+            profile: Some(Profile::Discrete),
+        };
+        assert!(a.any_given());
+        a.apply(&mut options).unwrap();
+        assert_eq!(options.opt_level, 1);
+        assert_eq!(options.egraph.disabled_rules, ["fuse-epilogue"]);
+        assert_eq!(options.egraph.disabled_sets, ["layout"]);
+        assert_eq!(options.egraph.iter_limit, 3);
+        assert_eq!(options.egraph.node_limit, 1000);
+        assert_eq!(options.egraph.time_limit, Duration::from_millis(500));
+        assert_eq!(options.egraph.profile.name, "discrete");
+
+        assert!(!args(None).any_given());
+        assert_eq!(args(None).level(), 2);
+        let err = args(Some(3))
+            .apply(&mut CompileOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("--opt 3: optimisation level 3 does not exist"),
+            "{err}"
+        );
+        let bad_rule = OptArgs {
+            disable_rules: vec!["fuse-everything".into()],
+            ..Default::default()
+        };
+        let err = bad_rule
+            .apply(&mut CompileOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "--disable-rule 'fuse-everything': no such rule; 'kiln compile --list-rules'"
+            ),
+            "{err}"
+        );
+        let bad_time = OptArgs {
+            time_limit: Some(-1.0),
+            ..Default::default()
+        };
+        assert!(bad_time.apply(&mut CompileOptions::default()).is_err());
+    }
+
+    #[test]
+    fn rule_list_names_every_rule_under_its_set() {
+        let text = rule_list().unwrap();
+        for r in list_rules() {
+            let line = text
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(r.name))
+                .unwrap_or_else(|| panic!("{} missing from:\n{text}", r.name));
+            assert!(line.contains(r.identity), "{line}");
+        }
+        assert!(text.contains("\ncomposite (--opt 2 and up):\n"), "{text}");
+    }
+}
