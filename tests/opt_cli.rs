@@ -254,6 +254,22 @@ fn report_says_why_each_phase_stopped() {
 }
 
 #[test]
+fn opt2_compiles_are_byte_identical() {
+    let f = Fixture::new();
+    f.ok(&["compile", "example.onnx", "-o", "a.kiln"]);
+    f.ok(&["compile", "example.onnx", "-o", "b.kiln", "--opt", "2"]);
+    let a = std::fs::read(f.path("a.kiln")).unwrap();
+    assert!(a == std::fs::read(f.path("b.kiln")).unwrap());
+    let in_process = kiln::compile_bundle(
+        &kiln::load_onnx_bytes(kiln::EXAMPLE_ONNX).unwrap(),
+        &kiln::CompileOptions::default(),
+        &kiln::Limits::default(),
+    )
+    .unwrap();
+    assert!(in_process.to_bytes() == a, "the library and the CLI agree");
+}
+
+#[test]
 fn bad_optimizer_options_are_one_error_line() {
     let f = Fixture::new();
     let line = f.usage_error(&[
