@@ -41,16 +41,22 @@ pub fn build_plan_with(
     let mut b = Builder::new(graph);
     b.assign_ports_and_constants()?;
     let last_use = last_uses(graph);
-    let members = if options.concat_in_place { in_place_concats(graph) } else { HashMap::new() };
+    let members = if options.concat_in_place {
+        in_place_concats(graph)
+    } else {
+        HashMap::new()
+    };
     for (handle, node) in graph.nodes.iter() {
         if matches!(node.op, Op::Reshape { .. } | Op::Identity) {
             // Same elements in the same order: the result shares the operand's buffer.
             let view = b.view_of(node.inputs[0])?;
             b.bind_value(node.outputs[0], view);
-        } else if node.outputs.first().is_some_and(|o| b.value_buffer.contains_key(o)) {
-            // A concat whose operands were written in place: nothing to do.
         } else {
             for &out in &node.outputs {
+                if b.value_buffer.contains_key(&out) {
+                    // A concat result allocated when its first in-place operand was made.
+                    continue;
+                }
                 if let Some(&(concat_out, offset)) = members.get(&out) {
                     let base = match b.value_buffer.get(&concat_out) {
                         Some(view) => view.buffer,
@@ -62,16 +68,41 @@ pub fn build_plan_with(
                         }
                     };
                     let size = buffer_bytes(graph.values[out].ty.shape.numel());
-                    b.bind_value(out, View { buffer: base, offset, size: Some(size) });
+                    b.bind_value(
+                        out,
+                        View {
+                            buffer: base,
+                            offset,
+                            size: Some(size),
+                        },
+                    );
                     continue;
                 }
                 let bytes = buffer_bytes(graph.values[out].ty.shape.numel());
                 let buffer = b.acquire(bytes);
                 b.bind_value(out, View::whole(buffer));
             }
-            let ctx = NodeCtx { graph, node: handle, limits };
-            let lowered = lower_node(&ctx)?;
-            let scratch: Vec<BufferId> = lowered.scratch_bytes.iter().map(|&s| b.acquire(s)).collect();
+            let ctx = NodeCtx {
+                graph,
+                node: handle,
+                limits,
+            };
+            let mut lowered = lower_node(&ctx)?;
+            if matches!(node.op, Op::Concat { .. }) {
+                // Operands written in place need no copy dispatch.
+                let in_place = |slot: &Slot| match *slot {
+                    Slot::Operand(i) => members.contains_key(&node.inputs[i]),
+                    _ => false,
+                };
+                lowered
+                    .kernels
+                    .retain(|k| !k.bindings.iter().any(|b| in_place(&b.slot)));
+            }
+            let scratch: Vec<BufferId> = lowered
+                .scratch_bytes
+                .iter()
+                .map(|&s| b.acquire(s))
+                .collect();
             for k in lowered.kernels {
                 let mut bindings = Vec::with_capacity(k.bindings.len());
                 for binding in &k.bindings {
@@ -84,11 +115,26 @@ pub fn build_plan_with(
                         Some((offset, size)) => (view.offset + offset, Some(size)),
                         None => (view.offset, view.size),
                     };
-                    bindings.push(BufferBinding { buffer: view.buffer, offset, size });
+                    bindings.push(BufferBinding {
+                        buffer: view.buffer,
+                        offset,
+                        size,
+                    });
                 }
                 let access = k.bindings.iter().map(|b| b.access).collect();
-                let kernel = b.intern_kernel(k.name, node.op.name(), k.wgsl, k.entry_point, k.workgroup_size, access)?;
-                b.plan.dispatches.push(Dispatch { kernel, workgroups: k.workgroups, bindings });
+                let kernel = b.intern_kernel(
+                    k.name,
+                    node.op.name(),
+                    k.wgsl,
+                    k.entry_point,
+                    k.workgroup_size,
+                    access,
+                )?;
+                b.plan.dispatches.push(Dispatch {
+                    kernel,
+                    workgroups: k.workgroups,
+                    bindings,
+                });
             }
             for s in scratch {
                 b.release(s);
@@ -105,13 +151,19 @@ pub fn build_plan_with(
     for port in &graph.outputs {
         let view = b.view_of(port.value)?;
         if view.offset != 0 {
-            return Err(CodegenError::Template(format!("output '{}' is a slice of a buffer", port.name)));
+            return Err(CodegenError::Template(format!(
+                "output '{}' is a slice of a buffer",
+                port.name
+            )));
         }
         b.plan.outputs.push(plan_port(graph, port, view.buffer));
     }
     b.plan.requirements = requirements(&b.plan);
     b.plan.weights_len = b.weights.len() as u64;
-    Ok(CompiledPlan { plan: b.plan, weights: b.weights })
+    Ok(CompiledPlan {
+        plan: b.plan,
+        weights: b.weights,
+    })
 }
 
 /// Bytes of a buffer holding `numel` 32-bit words (never zero: empty tensors get one word).
@@ -121,7 +173,13 @@ fn buffer_bytes(numel: usize) -> u64 {
 
 fn plan_port(graph: &Graph, port: &kiln_ir::Port, buffer: BufferId) -> PlanPort {
     let ty = &graph.values[port.value].ty;
-    PlanPort { name: port.name.clone(), dtype: ty.dtype, shape: ty.shape.0.clone(), i64: port.i64, buffer }
+    PlanPort {
+        name: port.name.clone(),
+        dtype: ty.dtype,
+        shape: ty.shape.0.clone(),
+        i64: port.i64,
+        buffer,
+    }
 }
 
 /// Where a value lives: a whole buffer, or `size` bytes of one from `offset`.
@@ -134,7 +192,11 @@ struct View {
 
 impl View {
     fn whole(buffer: BufferId) -> View {
-        View { buffer, offset: 0, size: None }
+        View {
+            buffer,
+            offset: 0,
+            size: None,
+        }
     }
 }
 
@@ -143,21 +205,29 @@ const OFFSET_ALIGN: u64 = 256;
 
 /// Concat operands that can be written in place: operand value → (concat result,
 /// byte offset of its slice). A concat qualifies when every axis before the
-/// concatenation axis has extent 1 (so each operand is one contiguous slice), every
-/// slice starts at an aligned offset, and every operand is a kernel result read by
-/// nothing but this concat (not a graph output, input, constant or alias).
+/// concatenation axis has extent 1 (so each operand is one contiguous slice); an
+/// operand of it qualifies when its slice starts at an aligned offset and it is a
+/// non-empty kernel result read by nothing but this concat (not a graph output,
+/// input, constant or alias). The other operands are still copied.
 fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<Value>, u64)> {
     let uses = graph.use_counts();
     let mut members = HashMap::new();
     for (_, node) in graph.nodes.iter() {
-        let Op::Concat { axis } = node.op else { continue };
+        let Op::Concat { axis } = node.op else {
+            continue;
+        };
         let out = node.outputs[0];
-        if graph.values[out].ty.shape.dims()[..axis].iter().any(|&d| d != 1) {
+        if graph.values[out].ty.shape.dims()[..axis]
+            .iter()
+            .any(|&d| d != 1)
+        {
             continue;
         }
         let mut offset = 0u64;
-        let mut slices = Vec::new();
         for &v in &node.inputs {
+            let numel = graph.values[v].ty.shape.numel();
+            let here = offset;
+            offset += 4 * numel as u64;
             let writable = match graph.values[v].def {
                 ValueDef::Node { node: producer, .. } => !matches!(
                     graph.nodes[producer].op,
@@ -165,15 +235,10 @@ fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<Value>, u64
                 ),
                 _ => false,
             };
-            let numel = graph.values[v].ty.shape.numel();
-            if !writable || uses[v.index()] != 1 || numel == 0 || !offset.is_multiple_of(OFFSET_ALIGN) {
-                slices.clear();
-                break;
+            if writable && uses[v.index()] == 1 && numel > 0 && here.is_multiple_of(OFFSET_ALIGN) {
+                members.insert(v, (out, here));
             }
-            slices.push((v, (out, offset)));
-            offset += 4 * numel as u64;
         }
-        members.extend(slices);
     }
     members
 }
@@ -244,7 +309,9 @@ impl<'g> Builder<'g> {
             self.plan.inputs.push(plan_port(graph, port, buffer));
         }
         for (handle, value) in graph.values.iter() {
-            let ValueDef::Const(tensor) = &value.def else { continue };
+            let ValueDef::Const(tensor) = &value.def else {
+                continue;
+            };
             let bytes = buffer_bytes(tensor.numel());
             let words = data_words(tensor.stored());
             let kind = if tensor.is_splat() {
@@ -252,11 +319,14 @@ impl<'g> Builder<'g> {
             } else {
                 let offset = self.weights.len().next_multiple_of(WEIGHT_ALIGN);
                 self.weights.resize(offset, 0);
-                self.weights.extend(words.iter().flat_map(|w| w.to_le_bytes()));
+                self.weights
+                    .extend(words.iter().flat_map(|w| w.to_le_bytes()));
                 if words.is_empty() {
                     self.weights.extend([0u8; 4]);
                 }
-                BufferKind::Constant { offset: offset as u64 }
+                BufferKind::Constant {
+                    offset: offset as u64,
+                }
             };
             let buffer = self.new_buffer(bytes, kind, true);
             self.bind_value(handle, View::whole(buffer));
@@ -270,7 +340,9 @@ impl<'g> Builder<'g> {
             .free
             .iter()
             .enumerate()
-            .filter(|(_, &b)| self.plan.buffers[b].size >= bytes && self.plan.buffers[b].size <= bytes * 2)
+            .filter(|(_, &b)| {
+                self.plan.buffers[b].size >= bytes && self.plan.buffers[b].size <= bytes * 2
+            })
             .min_by_key(|(_, &b)| self.plan.buffers[b].size)
             .map(|(i, _)| i);
         match best {
@@ -299,7 +371,10 @@ impl<'g> Builder<'g> {
 
     fn view_of(&self, value: Handle<Value>) -> Result<View, CodegenError> {
         self.value_buffer.get(&value).copied().ok_or_else(|| {
-            CodegenError::Template(format!("value %v{} has no buffer (graph not in execution order?)", value.index()))
+            CodegenError::Template(format!(
+                "value %v{} has no buffer (graph not in execution order?)",
+                value.index()
+            ))
         })
     }
 
@@ -319,8 +394,11 @@ impl<'g> Builder<'g> {
         }
         let id = self.plan.kernels.len();
         let name = format!("{name}_{id}");
-        let workgroup_storage_bytes = workgroup_storage_bytes(&key.0)
-            .map_err(|message| CodegenError::Invalid { kernel: name.clone(), message })?;
+        let workgroup_storage_bytes =
+            workgroup_storage_bytes(&key.0).map_err(|message| CodegenError::Invalid {
+                kernel: name.clone(),
+                message,
+            })?;
         self.plan.kernels.push(Kernel {
             name,
             op: op.to_string(),
@@ -338,26 +416,52 @@ impl<'g> Builder<'g> {
 /// The limits the plan actually uses (never below WebGPU's defaults).
 fn requirements(plan: &KernelPlan) -> Requirements {
     let defaults = Limits::default();
-    let max_bindings = plan.kernels.iter().map(|k| k.bindings.len() as u32).max().unwrap_or(0);
+    let max_bindings = plan
+        .kernels
+        .iter()
+        .map(|k| k.bindings.len() as u32)
+        .max()
+        .unwrap_or(0);
     let max_binding = plan
         .dispatches
         .iter()
-        .flat_map(|d| d.bindings.iter().map(|b| b.size.unwrap_or(plan.buffers[b.buffer].size - b.offset)))
+        .flat_map(|d| {
+            d.bindings
+                .iter()
+                .map(|b| b.size.unwrap_or(plan.buffers[b.buffer].size - b.offset))
+        })
         .max()
         .unwrap_or(0);
     let max_buffer = plan.buffers.iter().map(|b| b.size).max().unwrap_or(0);
-    let max_invocations =
-        plan.kernels.iter().map(|k| k.workgroup_size.iter().product::<u32>()).max().unwrap_or(0);
-    let max_groups = plan.dispatches.iter().flat_map(|d| d.workgroups).max().unwrap_or(0);
-    let max_shared = plan.kernels.iter().map(|k| k.workgroup_storage_bytes).max().unwrap_or(0);
+    let max_invocations = plan
+        .kernels
+        .iter()
+        .map(|k| k.workgroup_size.iter().product::<u32>())
+        .max()
+        .unwrap_or(0);
+    let max_groups = plan
+        .dispatches
+        .iter()
+        .flat_map(|d| d.workgroups)
+        .max()
+        .unwrap_or(0);
+    let max_shared = plan
+        .kernels
+        .iter()
+        .map(|k| k.workgroup_storage_bytes)
+        .max()
+        .unwrap_or(0);
     Requirements {
         features: Vec::new(),
-        max_storage_buffers_per_shader_stage: max_bindings.max(defaults.max_storage_buffers_per_shader_stage),
+        max_storage_buffers_per_shader_stage: max_bindings
+            .max(defaults.max_storage_buffers_per_shader_stage),
         max_storage_buffer_binding_size: max_binding.max(defaults.max_storage_buffer_binding_size),
         max_buffer_size: max_buffer.max(defaults.max_buffer_size),
         max_compute_invocations_per_workgroup: max_invocations
             .max(defaults.max_compute_invocations_per_workgroup),
-        max_compute_workgroups_per_dimension: max_groups.max(defaults.max_compute_workgroups_per_dimension),
-        max_compute_workgroup_storage_size: max_shared.max(defaults.max_compute_workgroup_storage_size),
+        max_compute_workgroups_per_dimension: max_groups
+            .max(defaults.max_compute_workgroups_per_dimension),
+        max_compute_workgroup_storage_size: max_shared
+            .max(defaults.max_compute_workgroup_storage_size),
     }
 }
