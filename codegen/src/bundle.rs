@@ -52,7 +52,10 @@ pub struct Bundle {
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("not a kiln bundle (bad magic bytes)")]
     NotABundle,
     #[error("bundle format version {found} is newer than this kiln reads (version {FORMAT_VERSION}); upgrade kiln or recompile the model")]
@@ -65,7 +68,11 @@ pub enum BundleError {
 
 impl Bundle {
     /// A bundle of a compiled plan.
-    pub fn new(model: impl Into<String>, options: serde_json::Value, compiled: CompiledPlan) -> Self {
+    pub fn new(
+        model: impl Into<String>,
+        options: serde_json::Value,
+        compiled: CompiledPlan,
+    ) -> Self {
         Bundle {
             manifest: Manifest {
                 kiln_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -103,7 +110,10 @@ impl Bundle {
             return Err(BundleError::NotABundle);
         }
         if bytes.len() < HEADER_LEN {
-            return Err(BundleError::Truncated(format!("{} bytes, the header alone is {HEADER_LEN}", bytes.len())));
+            return Err(BundleError::Truncated(format!(
+                "{} bytes, the header alone is {HEADER_LEN}",
+                bytes.len()
+            )));
         }
         let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().expect("4 bytes"));
         let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
@@ -120,9 +130,16 @@ impl Bundle {
         match (manifest_end, weights_end) {
             (Some(m), Some(w)) if m <= weights_offset && w == bytes.len() as u64 => {}
             (Some(_), Some(w)) if w > bytes.len() as u64 => {
-                return Err(BundleError::Truncated(format!("{} bytes, the header promises {w}", bytes.len())))
+                return Err(BundleError::Truncated(format!(
+                    "{} bytes, the header promises {w}",
+                    bytes.len()
+                )))
             }
-            _ => return Err(BundleError::Corrupted("section lengths do not match the file".into())),
+            _ => {
+                return Err(BundleError::Corrupted(
+                    "section lengths do not match the file".into(),
+                ))
+            }
         }
         let crc = crc32fast::hash(&bytes[16..]);
         if crc != u32_at(12) {
@@ -139,7 +156,10 @@ impl Bundle {
     /// Writes the bundle to `path` atomically: a temp file in the same directory,
     /// renamed over `path` only once fully written.
     pub fn write(&self, path: &Path) -> Result<(), BundleError> {
-        let io = |source| BundleError::Io { path: path.display().to_string(), source };
+        let io = |source| BundleError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -153,8 +173,10 @@ impl Bundle {
 
     /// Reads and checks the bundle at `path`.
     pub fn read(path: &Path) -> Result<Bundle, BundleError> {
-        let bytes = std::fs::read(path)
-            .map_err(|source| BundleError::Io { path: path.display().to_string(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| BundleError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         Bundle::from_bytes(&bytes)
     }
 }
@@ -163,14 +185,20 @@ impl Bundle {
 fn check_plan(plan: &KernelPlan, weights_len: u64) -> Result<(), BundleError> {
     let bad = |what: String| Err(BundleError::Corrupted(what));
     if plan.weights_len != weights_len {
-        return bad(format!("manifest expects {} weight bytes, found {weights_len}", plan.weights_len));
+        return bad(format!(
+            "manifest expects {} weight bytes, found {weights_len}",
+            plan.weights_len
+        ));
     }
     for (i, b) in plan.buffers.iter().enumerate() {
         if b.size == 0 || b.size % 4 != 0 {
             return bad(format!("buffer {i} has size {}", b.size));
         }
         if let BufferKind::Constant { offset } = b.kind {
-            if offset.checked_add(b.size).is_none_or(|end| end > weights_len) {
+            if offset
+                .checked_add(b.size)
+                .is_none_or(|end| end > weights_len)
+            {
                 return bad(format!("constant buffer {i} lies outside the weights"));
             }
         }
@@ -178,15 +206,27 @@ fn check_plan(plan: &KernelPlan, weights_len: u64) -> Result<(), BundleError> {
     let n = plan.buffers.len();
     for port in plan.inputs.iter().chain(&plan.outputs) {
         if port.buffer >= n {
-            return bad(format!("port '{}' names buffer {} of {n}", port.name, port.buffer));
+            return bad(format!(
+                "port '{}' names buffer {} of {n}",
+                port.name, port.buffer
+            ));
         }
     }
     for (i, d) in plan.dispatches.iter().enumerate() {
         let Some(kernel) = plan.kernels.get(d.kernel) else {
-            return bad(format!("dispatch {i} names kernel {} of {}", d.kernel, plan.kernels.len()));
+            return bad(format!(
+                "dispatch {i} names kernel {} of {}",
+                d.kernel,
+                plan.kernels.len()
+            ));
         };
         if kernel.bindings.len() != d.bindings.len() {
-            return bad(format!("dispatch {i} binds {} buffers, kernel '{}' has {}", d.bindings.len(), kernel.name, kernel.bindings.len()));
+            return bad(format!(
+                "dispatch {i} binds {} buffers, kernel '{}' has {}",
+                d.bindings.len(),
+                kernel.name,
+                kernel.bindings.len()
+            ));
         }
         for b in &d.bindings {
             let Some(buf) = plan.buffers.get(b.buffer) else {
@@ -194,7 +234,10 @@ fn check_plan(plan: &KernelPlan, weights_len: u64) -> Result<(), BundleError> {
             };
             let end = b.offset.checked_add(b.size.unwrap_or(0));
             if end.is_none_or(|e| e > buf.size) || b.offset >= buf.size {
-                return bad(format!("dispatch {i} binds bytes past the end of buffer {}", b.buffer));
+                return bad(format!(
+                    "dispatch {i} binds bytes past the end of buffer {}",
+                    b.buffer
+                ));
             }
         }
     }

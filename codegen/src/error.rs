@@ -5,7 +5,11 @@
 pub enum CodegenError {
     /// A node the GPU path cannot compute (yet), or attributes it does not support.
     #[error("node '{node}' ({op}): {reason}")]
-    Node { node: String, op: &'static str, reason: String },
+    Node {
+        node: String,
+        op: &'static str,
+        reason: String,
+    },
     /// A tensor or dispatch beyond what the device limits allow.
     #[error("{0}")]
     TooLarge(String),

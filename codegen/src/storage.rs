@@ -26,9 +26,12 @@ pub fn data_words(data: &Data) -> Vec<u32> {
 /// narrow integers wrap, as a WGSL kernel computing in 32 bits and storing would).
 pub fn from_words(words: &[u32], dtype: DType, shape: Shape) -> Tensor {
     let data = match StorageType::of(dtype) {
-        _ if dtype == DType::F16 => {
-            Data::F16(words.iter().map(|&w| f16::from_f32(f32::from_bits(w))).collect())
-        }
+        _ if dtype == DType::F16 => Data::F16(
+            words
+                .iter()
+                .map(|&w| f16::from_f32(f32::from_bits(w)))
+                .collect(),
+        ),
         StorageType::F32 => Data::F32(words.iter().map(|&w| f32::from_bits(w)).collect()),
         _ => match dtype {
             DType::I32 => Data::I32(words.iter().map(|&w| w as i32).collect()),
@@ -49,7 +52,11 @@ mod tests {
     fn words_round_trip_every_dtype() {
         let cases = [
             Data::F32(vec![1.5, -0.0, f32::INFINITY]),
-            Data::F16(vec![f16::from_f32(0.1), f16::from_f32(-3.0), f16::from_f32(65504.0)]),
+            Data::F16(vec![
+                f16::from_f32(0.1),
+                f16::from_f32(-3.0),
+                f16::from_f32(65504.0),
+            ]),
             Data::I32(vec![i32::MIN, -1, 7]),
             Data::U32(vec![u32::MAX, 0, 9]),
             Data::I8(vec![-128, 0, 127]),

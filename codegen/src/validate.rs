@@ -9,7 +9,9 @@ pub fn validate_wgsl(source: &str) -> Result<(), String> {
 pub fn workgroup_storage_bytes(source: &str) -> Result<u32, String> {
     let module = validated_module(source)?;
     let mut layouter = naga::proc::Layouter::default();
-    layouter.update(module.to_ctx()).map_err(|e| e.to_string())?;
+    layouter
+        .update(module.to_ctx())
+        .map_err(|e| e.to_string())?;
     Ok(module
         .global_variables
         .iter()
@@ -24,7 +26,9 @@ fn validated_module(source: &str) -> Result<naga::Module, String> {
         naga::valid::ValidationFlags::all(),
         naga::valid::Capabilities::all(),
     );
-    validator.validate(&module).map_err(|e| e.emit_to_string(source))?;
+    validator
+        .validate(&module)
+        .map_err(|e| e.emit_to_string(source))?;
     Ok(module)
 }
 

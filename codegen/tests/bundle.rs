@@ -6,12 +6,33 @@ use kiln_ir::DType;
 
 fn sample() -> Bundle {
     let plan = KernelPlan {
-        inputs: vec![PlanPort { name: "x".into(), dtype: DType::F32, shape: vec![3], i64: false, buffer: 0 }],
-        outputs: vec![PlanPort { name: "y".into(), dtype: DType::F32, shape: vec![3], i64: false, buffer: 2 }],
+        inputs: vec![PlanPort {
+            name: "x".into(),
+            dtype: DType::F32,
+            shape: vec![3],
+            i64: false,
+            buffer: 0,
+        }],
+        outputs: vec![PlanPort {
+            name: "y".into(),
+            dtype: DType::F32,
+            shape: vec![3],
+            i64: false,
+            buffer: 2,
+        }],
         buffers: vec![
-            BufferDesc { size: 12, kind: BufferKind::Input(0) },
-            BufferDesc { size: 12, kind: BufferKind::Constant { offset: 0 } },
-            BufferDesc { size: 12, kind: BufferKind::Intermediate },
+            BufferDesc {
+                size: 12,
+                kind: BufferKind::Input(0),
+            },
+            BufferDesc {
+                size: 12,
+                kind: BufferKind::Constant { offset: 0 },
+            },
+            BufferDesc {
+                size: 12,
+                kind: BufferKind::Intermediate,
+            },
         ],
         kernels: vec![Kernel {
             name: "add_0".into(),
@@ -25,13 +46,26 @@ fn sample() -> Bundle {
         dispatches: vec![Dispatch {
             kernel: 0,
             workgroups: [1, 1, 1],
-            bindings: [0, 1, 2].map(|buffer| BufferBinding { buffer, offset: 0, size: None }).to_vec(),
+            bindings: [0, 1, 2]
+                .map(|buffer| BufferBinding {
+                    buffer,
+                    offset: 0,
+                    size: None,
+                })
+                .to_vec(),
         }],
         weights_len: 12,
         requirements: Requirements::default(),
     };
-    let weights = [1.0f32, 2.0, 3.0].iter().flat_map(|x| x.to_le_bytes()).collect();
-    Bundle::new("sample", serde_json::json!({"opt": 0}), CompiledPlan { plan, weights })
+    let weights = [1.0f32, 2.0, 3.0]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    Bundle::new(
+        "sample",
+        serde_json::json!({"opt": 0}),
+        CompiledPlan { plan, weights },
+    )
 }
 
 #[test]
@@ -48,7 +82,10 @@ fn every_flipped_byte_is_detected() {
     for i in 0..bytes.len() {
         let mut damaged = bytes.clone();
         damaged[i] ^= 0x40;
-        assert!(Bundle::from_bytes(&damaged).is_err(), "flipping byte {i} went unnoticed");
+        assert!(
+            Bundle::from_bytes(&damaged).is_err(),
+            "flipping byte {i} went unnoticed"
+        );
     }
 }
 
@@ -58,18 +95,32 @@ fn damaged_files_give_clear_errors() {
     let err = Bundle::from_bytes(&bytes[..bytes.len() - 5]).unwrap_err();
     assert!(matches!(err, BundleError::Truncated(_)), "{err}");
     let err = Bundle::from_bytes(&bytes[..20]).unwrap_err();
-    assert_eq!(err.to_string(), "bundle is truncated: 20 bytes, the header alone is 40");
-    assert_eq!(Bundle::from_bytes(b"PK\x03\x04 a zip").unwrap_err().to_string(), "not a kiln bundle (bad magic bytes)");
+    assert_eq!(
+        err.to_string(),
+        "bundle is truncated: 20 bytes, the header alone is 40"
+    );
+    assert_eq!(
+        Bundle::from_bytes(b"PK\x03\x04 a zip")
+            .unwrap_err()
+            .to_string(),
+        "not a kiln bundle (bad magic bytes)"
+    );
 
     let mut newer = bytes.clone();
     newer[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
     let msg = Bundle::from_bytes(&newer).unwrap_err().to_string();
-    assert!(msg.starts_with("bundle format version 2 is newer than this kiln reads"), "{msg}");
+    assert!(
+        msg.starts_with("bundle format version 2 is newer than this kiln reads"),
+        "{msg}"
+    );
 
     let mut flipped = bytes;
     let last = flipped.len() - 1;
     flipped[last] ^= 1;
-    assert_eq!(Bundle::from_bytes(&flipped).unwrap_err().to_string(), "bundle is corrupted: checksum mismatch");
+    assert_eq!(
+        Bundle::from_bytes(&flipped).unwrap_err().to_string(),
+        "bundle is corrupted: checksum mismatch"
+    );
 }
 
 #[test]
@@ -78,7 +129,13 @@ fn writes_atomically_and_reads_back() {
     let path = dir.path().join("m.kiln");
     sample().write(&path).unwrap();
     assert_eq!(Bundle::read(&path).unwrap(), sample());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left behind");
-    let missing = Bundle::read(&dir.path().join("nope.kiln")).unwrap_err().to_string();
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temp file left behind"
+    );
+    let missing = Bundle::read(&dir.path().join("nope.kiln"))
+        .unwrap_err()
+        .to_string();
     assert!(missing.contains("nope.kiln"), "{missing}");
 }

@@ -104,10 +104,12 @@ pub(crate) fn device_needs(
         as u32;
     limits.max_compute_workgroup_storage_size = need(
         "max_compute_workgroup_storage_size",
-        used.workgroup_storage.max(plan.requirements.max_compute_workgroup_storage_size.into()),
+        used.workgroup_storage
+            .max(plan.requirements.max_compute_workgroup_storage_size.into()),
         have.max_compute_workgroup_storage_size.into(),
     )
-    .max(limits.max_compute_workgroup_storage_size.into()) as u32;
+    .max(limits.max_compute_workgroup_storage_size.into())
+        as u32;
     let sizes = [
         (
             "max_compute_workgroup_size_x",

@@ -4,7 +4,6 @@
 use super::test_support::{fill, validate};
 use super::*;
 
-
 const LINEAR: &str = "(gid.x + gid.y * nwg.x * WG)";
 
 const GEMM_BINDINGS: &str = "@group(0) @binding(0) var<storage, read> a: array<f32>;\n\

@@ -4,7 +4,6 @@
 use super::test_support::{fill, validate};
 use super::*;
 
-
 const LINEAR: &str = "(gid.x + gid.y * nwg.x * WG)";
 
 fn bindings(entries: &[(&str, &str, bool)]) -> String {

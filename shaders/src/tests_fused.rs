@@ -4,7 +4,6 @@
 use super::test_support::{fill, validate};
 use super::*;
 
-
 const K_MAX: &str = "fn k_max(a: f32, b: f32) -> f32 { return max(a, b); }";
 
 const OFFSETS: &str = "fn q_batch(z: u32) -> u32 { return z * 35u; }\n\

@@ -54,12 +54,20 @@ pub struct Binding {
 impl Binding {
     /// Reads the whole buffer of `slot`.
     pub fn read(slot: Slot) -> Self {
-        Binding { slot, access: Access::Read, range: None }
+        Binding {
+            slot,
+            access: Access::Read,
+            range: None,
+        }
     }
 
     /// Writes (and may read) the whole buffer of `slot`.
     pub fn write(slot: Slot) -> Self {
-        Binding { slot, access: Access::ReadWrite, range: None }
+        Binding {
+            slot,
+            access: Access::ReadWrite,
+            range: None,
+        }
     }
 }
 
@@ -115,7 +123,9 @@ pub fn grid_1d(threads: usize, wg: u32, limits: &Limits) -> Result<[u32; 3], Cod
     }
     let y = groups.div_ceil(max);
     if y > max {
-        return Err(CodegenError::TooLarge(format!("{threads} invocations exceed the dispatch limits")));
+        return Err(CodegenError::TooLarge(format!(
+            "{threads} invocations exceed the dispatch limits"
+        )));
     }
     Ok([max as u32, y as u32, 1])
 }
@@ -132,13 +142,18 @@ pub fn render(template: &str, values: &[(&str, String)]) -> Result<String, Codeg
     for (key, value) in values {
         let pattern = format!("{{{{{key}}}}}");
         if !out.contains(&pattern) {
-            return Err(CodegenError::Template(format!("placeholder {pattern} not in template")));
+            return Err(CodegenError::Template(format!(
+                "placeholder {pattern} not in template"
+            )));
         }
         out = out.replace(&pattern, value);
     }
     if let Some(start) = out.find("{{") {
         let end = out[start..].find("}}").map_or(out.len(), |e| start + e + 2);
-        return Err(CodegenError::Template(format!("placeholder {} not given", &out[start..end])));
+        return Err(CodegenError::Template(format!(
+            "placeholder {} not given",
+            &out[start..end]
+        )));
     }
     Ok(out)
 }
