@@ -534,7 +534,9 @@ fn matmul(a: &TensorType, b: &TensorType) -> Result<Vec<TensorType>> {
     one(a.dtype, dims)
 }
 
-fn conv(attrs: &ConvAttrs, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
+/// The `x` and `w` operands of a (transposed) convolution and its number of spatial
+/// axes, checking what both ops require of them.
+fn conv_operands<'a>(inputs: &[&'a TensorType]) -> Result<(&'a TensorType, &'a TensorType, usize)> {
     let (x, w) = match inputs {
         [x, w] | [x, w, _] => (*x, *w),
         _ => bail!(
@@ -545,7 +547,6 @@ fn conv(attrs: &ConvAttrs, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
     float(x)?;
     same_dtype(x, w)?;
     let rank = x.shape.rank();
-    let spatial = rank.saturating_sub(2);
     if rank < 3 || w.shape.rank() != rank {
         bail!(
             "x {} and w {} must both be N×C×spatial with equal rank",
@@ -553,6 +554,11 @@ fn conv(attrs: &ConvAttrs, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             w.shape
         );
     }
+    Ok((x, w, rank - 2))
+}
+
+fn conv(attrs: &ConvAttrs, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
+    let (x, w, spatial) = conv_operands(inputs)?;
     check_spatial_attrs(spatial, &attrs.strides, &attrs.pads, &attrs.dilations)?;
     let (c, m) = (x.shape.0[1], w.shape.0[0]);
     let g = attrs.group;
@@ -585,24 +591,7 @@ fn conv(attrs: &ConvAttrs, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
 }
 
 fn conv_transpose(attrs: &ConvTransposeAttrs, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
-    let (x, w) = match inputs {
-        [x, w] | [x, w, _] => (*x, *w),
-        _ => bail!(
-            "expected 2 or 3 operands (x, w, bias), got {}",
-            inputs.len()
-        ),
-    };
-    float(x)?;
-    same_dtype(x, w)?;
-    let rank = x.shape.rank();
-    let spatial = rank.saturating_sub(2);
-    if rank < 3 || w.shape.rank() != rank {
-        bail!(
-            "x {} and w {} must both be N×C×spatial with equal rank",
-            x.shape,
-            w.shape
-        );
-    }
+    let (x, w, spatial) = conv_operands(inputs)?;
     check_spatial_attrs(spatial, &attrs.strides, &attrs.pads, &attrs.dilations)?;
     if attrs.output_padding.len() != spatial {
         bail!(
