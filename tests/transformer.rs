@@ -268,7 +268,6 @@ fn block_compiles_to_composite_ops_with_half_the_dispatches() {
 
 /// PyTorch writes GELU's `1 + erf(..)` as `Add(Erf(..), 1)`, erf first.
 #[test]
-#[ignore = "the gelu-erf rules match Add(1, Erf(..)) only; PyTorch writes Add(Erf(..), 1)"]
 fn gelu_as_pytorch_exports_it() {
     let (g2, _) = compile(&transformer_block(GeluForm::ErfFirst), 2);
     let text = text(&g2);

@@ -28,6 +28,24 @@ pub(super) const RULES: &[RuleSpec] = &[
     pat("gelu-erf-half-last", "(mul (mul ?x (add ?one (erf (div ?x ?s)))) ?h)", GELU, &[Near("?h", 0.5), Is("?one", 1.0), Near("?s", SQRT_2), SameType("?x")], "(x·(1 + erf(x/√2)))·½ = gelu(x)"),
     // (½·x)·(1 + erf(x·(1/√2))) = gelu(x)
     pat("gelu-erf-mul", "(mul (mul ?h ?x) (add ?one (erf (mul ?x ?s))))", GELU, &[Near("?h", 0.5), Is("?one", 1.0), Near("?s", FRAC_1_SQRT_2), SameType("?x")], "½x·(1 + erf(x·(1/√2))) = gelu(x)"),
+    // ½x·(erf(x/√2) + 1) = gelu(x) (exporters writing the constant first)
+    pat("gelu-erf-erf-first", "(mul (mul ?h ?x) (add (erf (div ?x ?s)) ?one))", GELU, &[Near("?h", 0.5), Is("?one", 1.0), Near("?s", SQRT_2), SameType("?x")], "½x·(erf(x/√2) + 1) = gelu(x)"),
+    // (x·½)·(erf(x/√2) + 1) = gelu(x) (HuggingFace's `x * 0.5 * (1.0 + erf(x / sqrt(2)))`, traced)
+    pat("gelu-erf-x-half-erf-first", "(mul (mul ?x ?h) (add (erf (div ?x ?s)) ?one))", GELU, &[Near("?h", 0.5), Is("?one", 1.0), Near("?s", SQRT_2), SameType("?x")], "(x·½)·(erf(x/√2) + 1) = gelu(x)"),
+    // (x·(erf(x/√2) + 1))·½ = gelu(x) (torch.onnx's Gelu symbolic before opset 20)
+    pat("gelu-erf-half-last-erf-first", "(mul (mul ?x (add (erf (div ?x ?s)) ?one)) ?h)", GELU, &[Near("?h", 0.5), Is("?one", 1.0), Near("?s", SQRT_2), SameType("?x")], "(x·(erf(x/√2) + 1))·½ = gelu(x)"),
+    // x·(½·(1 + erf(x/√2))) = gelu(x)
+    pat("gelu-erf-half-inner", "(mul ?x (mul ?h (add ?one (erf (div ?x ?s)))))", GELU, &[Near("?h", 0.5), Is("?one", 1.0), Near("?s", SQRT_2), SameType("?x")], "x·(½·(1 + erf(x/√2))) = gelu(x)"),
+    // x·(½·(erf(x/√2) + 1)) = gelu(x)
+    pat("gelu-erf-half-inner-erf-first", "(mul ?x (mul ?h (add (erf (div ?x ?s)) ?one)))", GELU, &[Near("?h", 0.5), Is("?one", 1.0), Near("?s", SQRT_2), SameType("?x")], "x·(½·(erf(x/√2) + 1)) = gelu(x)"),
+    // ½x·(erf(x·(1/√2)) + 1) = gelu(x)
+    pat("gelu-erf-mul-erf-first", "(mul (mul ?h ?x) (add (erf (mul ?x ?s)) ?one))", GELU, &[Near("?h", 0.5), Is("?one", 1.0), Near("?s", FRAC_1_SQRT_2), SameType("?x")], "½x·(erf(x·(1/√2)) + 1) = gelu(x)"),
+    // (x·½)·(erf(x·(1/√2)) + 1) = gelu(x)
+    pat("gelu-erf-x-half-mul-erf-first", "(mul (mul ?x ?h) (add (erf (mul ?x ?s)) ?one))", GELU, &[Near("?h", 0.5), Is("?one", 1.0), Near("?s", FRAC_1_SQRT_2), SameType("?x")], "(x·½)·(erf(x·(1/√2)) + 1) = gelu(x)"),
+    // (x·(erf(x·(1/√2)) + 1))·½ = gelu(x)
+    pat("gelu-erf-half-last-mul-erf-first", "(mul (mul ?x (add (erf (mul ?x ?s)) ?one)) ?h)", GELU, &[Near("?h", 0.5), Is("?one", 1.0), Near("?s", FRAC_1_SQRT_2), SameType("?x")], "(x·(erf(x·(1/√2)) + 1))·½ = gelu(x)"),
+    // x·(½·(erf(x·(1/√2)) + 1)) = gelu(x)
+    pat("gelu-erf-half-inner-mul-erf-first", "(mul ?x (mul ?h (add (erf (mul ?x ?s)) ?one)))", GELU, &[Near("?h", 0.5), Is("?one", 1.0), Near("?s", FRAC_1_SQRT_2), SameType("?x")], "x·(½·(erf(x·(1/√2)) + 1)) = gelu(x)"),
     // (½·x)·(1 + tanh(√(2/π)·(x + 0.044715·x³))) = gelu_tanh(x)
     pat("gelu-tanh", "(mul (mul ?h ?x) (add ?one (tanh (mul ?k (add ?x (mul ?c (pow ?x ?three)))))))", GELU_TANH, &[Near("?h", 0.5), Is("?one", 1.0), Near("?k", SQRT_2_OVER_PI), Near("?c", 0.044715), Is("?three", 3.0), SameType("?x")], "½x·(1 + tanh(√(2/π)(x + 0.044715x³))) = gelu_tanh(x)"),
     // x·sigmoid(x) = silu(x)
@@ -44,6 +62,8 @@ pub(super) const RULES: &[RuleSpec] = &[
     code("softmax", softmax, "exp(x - reduce_max(x)) / reduce_sum(exp(..)) = softmax(x)"),
     // (x - mean(x)) / sqrt(mean((x - mean(x))²) + ε) = layer_norm(x, 1)
     code("layer-norm", layer_norm, "(x - E[x]) / √(E[(x - E[x])²] + ε) = layer_norm(x, 1)"),
+    // (x - E[x]) / sqrt(E[x²] - E[x]² + ε) = layer_norm(x, 1) (ONNX's LayerNormalization function body)
+    code("layer-norm-moments", layer_norm_moments, "(x - E[x]) / √(E[x²] - E[x]² + ε) = layer_norm(x, 1)"),
     // layer_norm(x, 1)·s = layer_norm(x, s)
     code("layer-norm-scale", layer_norm_scale, "layer_norm(x, 1)·s = layer_norm(x, s)"),
     // layer_norm(x, s) + b = layer_norm(x, s, b)
@@ -113,6 +133,38 @@ fn trailing_axes(axes: &[usize], rank: usize) -> Option<usize> {
 }
 
 fn layer_norm(egraph: &EGraph, _: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
+    // var = E[(x - E[x])²]
+    normalized(egraph, op, children, |var, _, _, d, axes| {
+        is_mean_of_square(egraph, var, d, axes)
+    })
+}
+
+fn layer_norm_moments(egraph: &EGraph, _: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
+    // var = E[x²] - E[x]²
+    normalized(egraph, op, children, |var, x, m, _, axes| {
+        find(egraph, var, |o| matches!(o, Op::Binary(BinaryOp::Sub)))
+            .any(|(_, k)| is_mean_of_square(egraph, k[0], x, axes) && is_square_of(egraph, k[1], m))
+    })
+}
+
+/// Class `c` holds `reduce_mean{axes, keepdims}(v²)`.
+fn is_mean_of_square(egraph: &EGraph, c: Id, v: Id, axes: &[usize]) -> bool {
+    find(
+        egraph,
+        c,
+        |o| matches!(o, Op::Reduce { op: ReduceOp::Mean, keepdims: true, axes: a } if a == axes),
+    )
+    .any(|(_, k)| is_square_of(egraph, k[0], v))
+}
+
+/// `layer_norm(x, 1)` for `(x - m) / sqrt(var + ε)` with `m = E[x]` over trailing axes,
+/// where `var_ok(var, x, m, x - m, axes)` says `var` is the variance.
+fn normalized(
+    egraph: &EGraph,
+    op: &IrOp,
+    children: &[Id],
+    var_ok: impl Fn(Id, Id, Id, Id, &[usize]) -> bool,
+) -> Vec<Term> {
     let (Op::Binary(BinaryOp::Div), [d, sd]) = (op.op(), children) else {
         return vec![];
     };
@@ -146,9 +198,7 @@ fn layer_norm(egraph: &EGraph, _: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
                 let Some(epsilon) = uniform_value(egraph, eps) else {
                     continue;
                 };
-                let var_ok = find(egraph, var, |o| matches!(o, Op::Reduce { op: ReduceOp::Mean, keepdims: true, axes: a } if *a == axes))
-                    .any(|(_, k)| is_square_of(egraph, k[0], *d));
-                if var_ok && ty(egraph, *d) == Some(xt) {
+                if var_ok(var, x, m, *d, &axes) && ty(egraph, *d) == Some(xt) {
                     let one = Tensor::scalar(Data::F32(vec![1.0]));
                     let Ok(one) = one else { continue };
                     let key = value_key(&one);
