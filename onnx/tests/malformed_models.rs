@@ -371,10 +371,7 @@ fn fuzz(
 }
 
 fn node_tests_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("KILN_ONNX_TESTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/tmp/onnx-tests/node".into());
-    dir.is_dir().then_some(dir)
+    kiln_testdata::data_dir("node", "malformed_models")
 }
 
 /// The model bytes and the test inputs (by model input name) of a node test.

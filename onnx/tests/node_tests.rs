@@ -6,25 +6,13 @@ use kiln_onnx::{decode_tensor, import, ImportOptions, Model, NamedTensor};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Where the generated node tests live (`KILN_ONNX_TESTS` overrides).
-fn tests_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("KILN_ONNX_TESTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/tmp/onnx-tests/node".into());
-    dir.is_dir().then_some(dir)
+/// Where the generated node tests live (see `kiln_testdata`).
+fn tests_dir(test: &str) -> Option<PathBuf> {
+    kiln_testdata::data_dir("node", test)
 }
 
 fn core_list() -> Vec<String> {
-    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/node-core.txt");
-    let alt = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/node-core.txt");
-    let text = std::fs::read_to_string(&list)
-        .or_else(|_| std::fs::read_to_string(&alt))
-        .unwrap_or_default();
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(String::from)
-        .collect()
+    kiln_testdata::conformance_list("node-core.txt")
 }
 
 fn pb_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
@@ -53,8 +41,7 @@ fn read_pb(path: &Path) -> NamedTensor {
 
 #[test]
 fn every_core_model_and_tensor_decodes() {
-    let Some(root) = tests_dir() else {
-        eprintln!("node tests not generated; skipping");
+    let Some(root) = tests_dir("every_core_model_and_tensor_decodes") else {
         return;
     };
     let list = core_list();
@@ -77,8 +64,7 @@ fn every_core_model_and_tensor_decodes() {
 
 #[test]
 fn core_models_import() {
-    let Some(root) = tests_dir() else {
-        eprintln!("node tests not generated; skipping");
+    let Some(root) = tests_dir("core_models_import") else {
         return;
     };
     let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -126,8 +112,7 @@ const IMPORT_FLOOR: usize = 684;
 /// expected outputs (ONNX tolerances). Diagnostic: prints failures, asserts a floor.
 #[test]
 fn core_models_run_on_the_interpreter() {
-    let Some(root) = tests_dir() else {
-        eprintln!("node tests not generated; skipping");
+    let Some(root) = tests_dir("core_models_run_on_the_interpreter") else {
         return;
     };
     let list = core_list();

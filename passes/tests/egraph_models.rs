@@ -1,4 +1,4 @@
-//! The optimizer on the light model zoo (skipped when the test data is absent):
+//! The optimizer on the light model zoo (test data from `kiln_testdata`):
 //! kernel counts before and after, compile time, and bounded saturation.
 
 mod common;
@@ -9,11 +9,15 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 fn model(name: &str) -> Option<PathBuf> {
-    let root = std::env::var("KILN_TEST_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/onnx-tests"));
-    let path = root.join("light").join(name).join("model.onnx");
-    path.exists().then_some(path)
+    let path = kiln_testdata::data_dir("light", name)?
+        .join(name)
+        .join("model.onnx");
+    assert!(
+        path.exists(),
+        "{} is missing from the test data",
+        path.display()
+    );
+    Some(path)
 }
 
 fn run(name: &str) -> Option<(usize, usize, f64)> {

@@ -1,20 +1,19 @@
-//! Differential check over the ONNX node tests (ignored by default; needs
-//! /tmp/onnx-tests or `KILN_NODE_TESTS`): every model that imports gives the same
+//! Differential check over the ONNX node tests (ignored by default: the conformance
+//! harness runs them at both levels; test data from `kiln_testdata`): every model that imports gives the same
 //! outputs on the reference interpreter before and after the optimizer.
 
 mod common;
 
 use kiln_passes::egraph::{optimize, EgraphOptions};
 use kiln_passes::{canonicalize, PassOptions};
-use std::path::PathBuf;
 
 #[test]
 #[ignore = "needs the generated ONNX node tests"]
 fn node_tests_keep_their_outputs() {
-    let dir =
-        PathBuf::from(std::env::var("KILN_NODE_TESTS").unwrap_or("/tmp/onnx-tests/node".into()));
-    let list =
-        std::fs::read_to_string("/work/shared/conformance/node-core.txt").unwrap_or_default();
+    let Some(dir) = kiln_testdata::data_dir("node", "node_tests_keep_their_outputs") else {
+        return;
+    };
+    let list = kiln_testdata::conformance_list("node-core.txt").join("\n");
     let (mut checked, mut changed) = (0, 0);
     let mut failures = Vec::new();
     for name in list

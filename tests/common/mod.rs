@@ -3,6 +3,7 @@
 //! level, comparing outputs, and turning panics into failures.
 #![allow(
     dead_code,
+    unused_imports,
     reason = "each test binary uses a different part of these helpers"
 )]
 
@@ -19,40 +20,7 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Where `scripts/setup-test-data.sh` writes the test data.
-pub fn data_root() -> PathBuf {
-    match std::env::var_os("KILN_TEST_DATA") {
-        Some(dir) => PathBuf::from(dir),
-        None => repo().join("target/onnx-tests"),
-    }
-}
-
-/// The test-data folder `sub` (`node`, `light`, `light-random`, `cli`), or `None` when it
-/// has not been generated. Missing data is a failure when `KILN_REQUIRE_DATA=1` (CI sets
-/// it), so CI can never pass by skipping; otherwise the test prints how to make it.
-pub fn data_dir(sub: &str, test: &str) -> Option<PathBuf> {
-    let dir = data_root().join(sub);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "{test}: test data {} is missing; generate it with `scripts/setup-test-data.sh` \
-         (or point KILN_TEST_DATA at it)",
-        dir.display()
-    );
-    if std::env::var("KILN_REQUIRE_DATA").is_ok_and(|v| v == "1") {
-        panic!("{msg} (KILN_REQUIRE_DATA=1: missing data is a failure)");
-    }
-    show(&format!("SKIPPED {msg}"));
-    None
-}
-
-/// Prints `text` on stderr even when the test harness captures output (it captures only
-/// the `print!` macros), for messages a passing test must not hide.
-pub fn show(text: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{text}");
-}
+pub use kiln_testdata::{data_dir, show};
 
 /// One ONNX test case: `model.onnx` and `test_data_set_0/{input,output}_<i>.pb`.
 pub struct Case {
