@@ -67,8 +67,8 @@ pub use gpu::{
 pub use host_io::{output_path, read_tensor_file, summarize, write_outputs, write_plan_outputs};
 pub use npy::HostTensor;
 pub use optimize::{
-    check_opt_level, check_options, egraph_manifest, egraph_options, optimize_graph, plan_options,
-    DEFAULT_OPT_LEVEL, MAX_OPT_LEVEL,
+    check_opt_level, check_options, egraph_manifest, egraph_options, optimize_graph,
+    optimize_graph_with_hook, plan_options, DEFAULT_OPT_LEVEL, MAX_OPT_LEVEL,
 };
 pub use random::random_tensor;
 pub use summary::{
@@ -160,7 +160,8 @@ pub fn compile_onnx(model: &Model, options: &CompileOptions) -> Result<Graph> {
 
 /// Like [`compile_onnx`], calling `hook(stage, graph)` with stage `"import"` after
 /// import, then with each pass's name after that pass (verified), then with
-/// `"egraph"` after the optimizer (levels 1 and 2 only).
+/// `"egraph"` after the optimizer (levels 1 and 2 only) and `"merge-siblings"` after
+/// the sibling-convolution merge (level 2 only).
 pub fn compile_onnx_with_hook(
     model: &Model,
     options: &CompileOptions,
@@ -192,11 +193,7 @@ pub fn compile_onnx_with_report(
         Some(names) => kiln_passes::PassManager::from_names(names, &options.pass_options)?,
     };
     let graph = manager.run_with_hook(graph, hook)?;
-    let (graph, report) = optimize_graph(graph, options)?;
-    if report.is_some() {
-        hook(kiln_passes::egraph::PASS_NAME, &graph);
-    }
-    Ok((graph, report))
+    optimize_graph_with_hook(graph, options, hook)
 }
 
 /// The tensors for `graph`'s inputs, in input order, taken from `values` by name.
@@ -330,7 +327,8 @@ mod tests {
                 "fold-shapes",
                 "fold-constants",
                 "dce",
-                "egraph"
+                "egraph",
+                "merge-siblings"
             ]
         );
         for (stage, graph) in &stages {

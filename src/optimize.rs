@@ -5,13 +5,14 @@
 //! | level | graph | plan |
 //! |-------|-------|------|
 //! | 0 | canonicalized only: one kernel per op | [`PlanOptions::default`] |
-//! | 1 | + e-graph with the `algebra`, `layout` and `fusion` rule sets | + in-place concat |
-//! | 2 (default) | + the `composite` rule set: every rule | + in-place concat |
+//! | 1 | + e-graph with the `algebra`, `layout` and `fusion` rule sets | + in-place concat, split views |
+//! | 2 (default) | + the `composite` rule set: every rule; then `merge-siblings` | + in-place concat, split views |
 
 use crate::{CompileOptions, Error, Result};
 use kiln_codegen::PlanOptions;
 use kiln_ir::Graph;
 use kiln_passes::egraph::{self, EgraphOptions, Report};
+use kiln_passes::{MergeSiblings, PassManager};
 use serde_json::{json, Value};
 
 /// The highest optimisation level (`--opt`).
@@ -52,19 +53,39 @@ pub fn egraph_options(options: &CompileOptions) -> EgraphOptions {
 /// at level 0 the graph is returned unchanged with no report; at 1 and 2 the result
 /// is verified and has the same ports, and the report says what the optimizer did.
 pub fn optimize_graph(graph: Graph, options: &CompileOptions) -> Result<(Graph, Option<Report>)> {
+    optimize_graph_with_hook(graph, options, &mut |_, _| {})
+}
+
+/// Like [`optimize_graph`], calling `hook(stage, graph)` after each stage that runs:
+/// `"egraph"` (levels 1 and 2), then `"merge-siblings"` (level 2: sibling
+/// convolutions that read one input merged into one, see
+/// [`kiln_passes::merge_siblings`]).
+pub fn optimize_graph_with_hook(
+    graph: Graph,
+    options: &CompileOptions,
+    hook: &mut dyn FnMut(&str, &Graph),
+) -> Result<(Graph, Option<Report>)> {
     check_options(options)?;
     if options.opt_level == 0 {
         return Ok((graph, None));
     }
     let (graph, report) = egraph::optimize(&graph, &egraph_options(options))?;
+    hook(egraph::PASS_NAME, &graph);
+    if options.opt_level < 2 {
+        return Ok((graph, Some(report)));
+    }
+    let mut manager = PassManager::new();
+    manager.add(Box::new(MergeSiblings));
+    let graph = manager.run_with_hook(graph, hook)?;
     Ok((graph, Some(report)))
 }
 
 /// How the kernel plan is built at `opt_level`: producers write straight into a
-/// Concat's result from level 1 on.
+/// Concat's result, and a Split's results alias its operand, from level 1 on.
 pub fn plan_options(opt_level: u8) -> PlanOptions {
     PlanOptions {
         concat_in_place: opt_level >= 1,
+        split_views: opt_level >= 1,
     }
 }
 

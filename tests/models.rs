@@ -165,7 +165,8 @@ fn check(
 }
 
 /// Every stage of the pipeline at `--opt 2`, printed, parses back to an equal graph:
-/// import, each canonicalization pass, and the e-graph optimizer's fused program.
+/// import, each canonicalization pass, the e-graph optimizer's fused program and
+/// the sibling-convolution merge.
 fn check_round_trip(dir: &Path) -> Result<(), String> {
     let case = load_case(dir)?;
     let model = kiln::load_onnx(&case.model).map_err(|e| e.to_string())?;
@@ -187,7 +188,10 @@ fn check_round_trip(dir: &Path) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let want: Vec<&str> = std::iter::once("import")
         .chain(kiln::passes::PASS_NAMES.iter().copied())
-        .chain(std::iter::once(kiln::passes::egraph::PASS_NAME))
+        .chain([
+            kiln::passes::egraph::PASS_NAME,
+            kiln::passes::merge_siblings::PASS_NAME,
+        ])
         .collect();
     if stages != want {
         return Err(format!("stages {stages:?}, expected {want:?}"));

@@ -24,6 +24,9 @@ pub struct PlanOptions {
     /// Let the producers of a Concat's operands write straight into their slices of
     /// the result (no copy dispatch) where the slices are contiguous and aligned.
     pub concat_in_place: bool,
+    /// Bind a Split's results as views into its operand's buffer (no dispatch) where
+    /// the slices are contiguous and aligned.
+    pub split_views: bool,
 }
 
 /// Lowers a verified graph to a kernel plan for a device with `limits`, one kernel
@@ -51,6 +54,22 @@ pub fn build_plan_with(
             // Same elements in the same order: the result shares the operand's buffer.
             let view = b.view_of(node.inputs[0])?;
             b.bind_value(node.outputs[0], view);
+        } else if let Some(offsets) = split_offsets(graph, node).filter(|_| options.split_views) {
+            // Each result is a contiguous, aligned slice of the operand: a view of it.
+            // The operand's buffer lives while any view of it does (each view holds a
+            // reference to it).
+            let view = b.view_of(node.inputs[0])?;
+            for (&out, offset) in node.outputs.iter().zip(offsets) {
+                let size = buffer_bytes(graph.values[out].ty.shape.numel());
+                b.bind_value(
+                    out,
+                    View {
+                        buffer: view.buffer,
+                        offset: view.offset + offset,
+                        size: Some(size),
+                    },
+                );
+            }
         } else {
             for &out in &node.outputs {
                 if b.value_buffer.contains_key(&out) {
@@ -208,7 +227,8 @@ const OFFSET_ALIGN: u64 = 256;
 /// concatenation axis has extent 1 (so each operand is one contiguous slice); an
 /// operand of it qualifies when its slice starts at an aligned offset and it is a
 /// non-empty kernel result read by nothing but this concat (not a graph output,
-/// input, constant or alias). The other operands are still copied.
+/// input, constant or alias, nor a Split result, which may be a view of the Split's
+/// operand). The other operands are still copied.
 fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<Value>, u64)> {
     let uses = graph.use_counts();
     let mut members = HashMap::new();
@@ -231,7 +251,7 @@ fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<Value>, u64
             let writable = match graph.values[v].def {
                 ValueDef::Node { node: producer, .. } => !matches!(
                     graph.nodes[producer].op,
-                    Op::Reshape { .. } | Op::Identity | Op::Concat { .. }
+                    Op::Reshape { .. } | Op::Identity | Op::Concat { .. } | Op::Split { .. }
                 ),
                 _ => false,
             };
@@ -241,6 +261,49 @@ fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<Value>, u64
         }
     }
     members
+}
+
+/// The byte offset of each result's slice in the operand when `node` is a Split whose
+/// results can be views of its operand: every axis before the split axis has extent
+/// 1 (so each slice is contiguous), every slice is non-empty and starts at an aligned
+/// offset, and no result is (an alias of) a graph output, which must own its buffer.
+fn split_offsets(graph: &Graph, node: &kiln_ir::Node) -> Option<Vec<u64>> {
+    let Op::Split { axis, .. } = node.op else {
+        return None;
+    };
+    let dims = graph.values[node.inputs[0]].ty.shape.dims();
+    if dims[..axis.min(dims.len())].iter().any(|&d| d != 1) {
+        return None;
+    }
+    let mut offsets = Vec::with_capacity(node.outputs.len());
+    let mut offset = 0u64;
+    for &out in &node.outputs {
+        let numel = graph.values[out].ty.shape.numel();
+        let is_output = graph.outputs.iter().any(|p| aliases(graph, p.value, out));
+        if numel == 0 || is_output || !offset.is_multiple_of(OFFSET_ALIGN) {
+            return None;
+        }
+        offsets.push(offset);
+        offset += 4 * numel as u64;
+    }
+    Some(offsets)
+}
+
+/// True when `value` is `target` or a Reshape/Identity alias of it.
+fn aliases(graph: &Graph, mut value: Handle<Value>, target: Handle<Value>) -> bool {
+    loop {
+        if value == target {
+            return true;
+        }
+        match graph.values[value].def {
+            ValueDef::Node { node, .. }
+                if matches!(graph.nodes[node].op, Op::Reshape { .. } | Op::Identity) =>
+            {
+                value = graph.nodes[node].inputs[0];
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// For each value, the index of the last node that reads it; `None` when a graph

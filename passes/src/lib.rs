@@ -14,6 +14,7 @@ mod error;
 mod fold_constants;
 mod fold_shapes;
 mod manager;
+pub mod merge_siblings;
 mod rebuild;
 mod remove_identity;
 
@@ -25,6 +26,7 @@ pub use error::PassError;
 pub use fold_constants::FoldConstants;
 pub use fold_shapes::FoldShapes;
 pub use manager::{pass_by_name, Pass, PassManager, PASS_NAMES};
+pub use merge_siblings::MergeSiblings;
 pub use rebuild::{rebuild, Edits};
 pub use remove_identity::RemoveIdentity;
 

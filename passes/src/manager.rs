@@ -25,6 +25,7 @@ pub fn pass_by_name(name: &str, options: &PassOptions) -> Option<Box<dyn Pass>> 
         }),
         "dce" => Box::new(Dce),
         crate::egraph::PASS_NAME => Box::new(crate::egraph::EgraphPass::default()),
+        crate::merge_siblings::PASS_NAME => Box::new(crate::MergeSiblings),
         _ => return None,
     })
 }

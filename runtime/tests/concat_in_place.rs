@@ -27,7 +27,10 @@ fn run_both(g: &Graph) -> (usize, usize) {
     let want = kiln_ir::interp::run(g, std::slice::from_ref(&x)).unwrap();
     let mut counts = Vec::new();
     for concat_in_place in [false, true] {
-        let options = PlanOptions { concat_in_place };
+        let options = PlanOptions {
+            concat_in_place,
+            ..Default::default()
+        };
         let compiled = build_plan_with(g, &Limits::default(), &options).unwrap();
         counts.push(compiled.plan.dispatches.len());
         let mut session = gpu().load(&compiled.plan, &compiled.weights).unwrap();

@@ -1,5 +1,6 @@
 //! `kiln dump`: print the IR after import and after chosen passes (the canonicalization
-//! passes, then `egraph`, the optimizer's fused program), as text, DOT or JSON.
+//! passes, then `egraph`, the optimizer's fused program, and `merge-siblings`), as
+//! text, DOT or JSON.
 
 use super::opt::OptArgs;
 use super::{args, usage};
@@ -7,6 +8,7 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use kiln::ir::print::{print_with, PrintOptions};
 use kiln::passes::egraph::PASS_NAME as EGRAPH;
+use kiln::passes::merge_siblings::PASS_NAME as MERGE;
 use kiln::passes::PASS_NAMES;
 use std::path::PathBuf;
 
@@ -26,7 +28,8 @@ pub struct DumpArgs {
     /// The ONNX model file.
     model: PathBuf,
     /// Also print the IR after this pass: a canonicalization pass, `egraph` (the
-    /// optimizer's result at --opt 1 and 2) or `all` for every one. Repeatable or
+    /// optimizer's result at --opt 1 and 2), `merge-siblings` (--opt 2) or `all`
+    /// for every one. Repeatable or
     /// comma-separated. The IR after import is always printed.
     #[arg(long, value_name = "PASS|all", value_delimiter = ',')]
     after: Vec<String>,
@@ -59,7 +62,7 @@ pub fn run(a: DumpArgs) -> Result<()> {
         .collect();
     options.shapes = shapes;
     options.values = values;
-    if !wanted.iter().any(|w| w == EGRAPH) {
+    if !wanted.iter().any(|w| w == EGRAPH || w == MERGE) {
         // Run the passes up to the last one asked for, and not the optimizer.
         let last = PASS_NAMES
             .iter()
@@ -109,6 +112,9 @@ fn stages(after: &[String], opt_level: u8) -> Result<Vec<String>> {
             if opt_level >= 1 {
                 wanted.push(EGRAPH.to_string());
             }
+            if opt_level >= 2 {
+                wanted.push(MERGE.to_string());
+            }
         } else if name == EGRAPH {
             if opt_level == 0 {
                 return Err(usage(
@@ -116,11 +122,18 @@ fn stages(after: &[String], opt_level: u8) -> Result<Vec<String>> {
                 ));
             }
             wanted.push(name.to_string());
+        } else if name == MERGE {
+            if opt_level < 2 {
+                return Err(usage(format!(
+                    "--after {MERGE}: sibling convolutions are merged at --opt 2 only"
+                )));
+            }
+            wanted.push(name.to_string());
         } else if PASS_NAMES.contains(&name) {
             wanted.push(name.to_string());
         } else if name != "import" {
             return Err(usage(format!(
-                "--after '{name}': no such pass (passes: {}, {EGRAPH}, or all)",
+                "--after '{name}': no such pass (passes: {}, {EGRAPH}, {MERGE}, or all)",
                 PASS_NAMES.join(", ")
             )));
         }
@@ -137,8 +150,12 @@ mod tests {
         let all = ["all".to_string()];
         assert_eq!(stages(&all, 0).unwrap(), PASS_NAMES);
         let at2 = stages(&all, 2).unwrap();
-        assert_eq!(at2.last().map(String::as_str), Some(EGRAPH));
-        assert_eq!(at2.len(), PASS_NAMES.len() + 1);
+        assert_eq!(at2[PASS_NAMES.len()..], [EGRAPH, MERGE]);
+        let at1 = stages(&all, 1).unwrap();
+        assert_eq!(at1.last().map(String::as_str), Some(EGRAPH));
+        assert_eq!(at1.len(), PASS_NAMES.len() + 1);
+        let err = stages(&[MERGE.to_string()], 1).unwrap_err().to_string();
+        assert!(err.contains("--opt 2 only"), "{err}");
         let err = stages(&[EGRAPH.to_string()], 0).unwrap_err().to_string();
         assert_eq!(
             err,
