@@ -28,6 +28,7 @@ fn odd_sizes_around_the_tiles() {
         (3, 9, 257),
         (65, 33, 63),
         (70, 130, 129),
+        (131, 17, 37),
     ];
     for (i, (m, k, n)) in sizes.into_iter().enumerate() {
         check(&[m, k], &[k, n], i as u64);

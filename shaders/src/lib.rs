@@ -2,6 +2,8 @@
 
 /// Tiled matrix-product engine (matmul, implicit-GEMM conv and conv-transpose).
 pub const MATMUL_TILED: &str = include_str!("matmul_tiled.wgsl");
+/// Tiled matrix-product engine with 4 x 4 outputs per invocation and vec4 workgroup tiles.
+pub const MATMUL_TILED_VEC4: &str = include_str!("matmul_tiled_vec4.wgsl");
 /// One-output-per-invocation matrix-product engine (thin products, depthwise conv).
 pub const MATMUL_NAIVE: &str = include_str!("matmul_naive.wgsl");
 /// Max pooling, optional indices.

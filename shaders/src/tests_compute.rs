@@ -38,6 +38,34 @@ fn matmul_tiled_validates() {
 }
 
 #[test]
+fn matmul_tiled_vec4_validates() {
+    validate(&fill(
+        MATMUL_TILED_VEC4,
+        &[
+            ("BINDINGS", GEMM_BINDINGS),
+            ("M", "7"),
+            ("N", "257"),
+            ("K", "33"),
+            ("WX", "8"),
+            ("WY", "8"),
+            ("BK", "16"),
+            ("RM", "1"),
+            ("RN", "1"),
+            ("BM_BK4", "128"),
+            ("BK_BN4", "128"),
+            ("ACC_DECL", "    var c0_0 = vec4<f32>(0.0);\n"),
+            (
+                "ACC_UPDATE",
+                "            let a0 = tile_a[ar];\n            let b0 = tile_b[br];\n            \
+                 c0_0 = fma(vec4<f32>(a0.x), b0, c0_0);\n",
+            ),
+            ("ACC_STORE", "    store(z, mb, nb, c0_0.x);\n"),
+            ("HELPERS", GEMM_HELPERS),
+        ],
+    ));
+}
+
+#[test]
 fn matmul_naive_validates() {
     validate(&fill(
         MATMUL_NAIVE,

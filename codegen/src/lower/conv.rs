@@ -246,8 +246,15 @@ pub fn lower_with(
          fn load_b(z: u32, k: u32, col: u32) -> f32 {\n    var tap = k % KK;\n    var pos = col % P;\n    \
          var off = ((col / P) * C + z * CG + k / KK) * PIN;\n",
     );
+    let pointwise = (0..sp).all(|ax| {
+        g.k_sp[ax] == 1
+            && a.strides[ax] == 1
+            && a.pads[ax] == 0
+            && a.pads[ax + sp] == 0
+            && g.in_sp[ax] == g.out_sp[ax]
+    });
     let mut in_stride = 1;
-    for ax in (0..sp).rev() {
+    for ax in (0..sp).rev().filter(|_| !pointwise) {
         let pad = a.pads[ax];
         let lower = if pad > 0 { "c < 0 || " } else { "" };
         gather.push_str(&format!(
@@ -262,7 +269,12 @@ pub fn lower_with(
         ));
         in_stride *= g.in_sp[ax];
     }
-    gather.push_str("    return x[off];\n}\n");
+    // A 1×1, stride-1, unpadded convolution reads the input position as it is.
+    gather.push_str(if pointwise {
+        "    return x[off + pos];\n}\n"
+    } else {
+        "    return x[off];\n}\n"
+    });
     let (decls, bindings, helpers) = common_source(&g, &epi, &gather);
     gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings)
 }

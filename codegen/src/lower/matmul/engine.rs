@@ -70,19 +70,27 @@ pub fn choose_tile(m: usize, n: usize) -> Tile {
         }
     } else if m <= 32 || n <= 32 {
         Tile {
-            wx: 16,
-            wy: 16,
-            tm: 2,
-            tn: 2,
-            bk,
+            wx: 8,
+            wy: 8,
+            tm: 4,
+            tn: 4,
+            bk: 32,
+        }
+    } else if m >= 128 {
+        Tile {
+            wx: 8,
+            wy: 8,
+            tm: 16,
+            tn: 8,
+            bk: 16,
         }
     } else {
         Tile {
-            wx: 16,
-            wy: 16,
-            tm: 4,
-            tn: 4,
-            bk,
+            wx: 8,
+            wy: 8,
+            tm: 8,
+            tn: 16,
+            bk: 16,
         }
     }
 }
@@ -119,29 +127,84 @@ pub fn tiled(
             shape.m, shape.k, shape.n, shape.z
         )));
     }
-    let wgsl = render(
-        kiln_shaders::MATMUL_TILED,
-        &[
-            ("BINDINGS", src.bindings.to_string()),
-            ("M", shape.m.to_string()),
-            ("N", shape.n.to_string()),
-            ("K", shape.k.to_string()),
-            ("TM", tile.tm.to_string()),
-            ("TN", tile.tn.to_string()),
-            ("WX", tile.wx.to_string()),
-            ("WY", tile.wy.to_string()),
-            ("BK", tile.bk.to_string()),
-            ("BM_BK", (tile.bm() * tile.bk).to_string()),
-            ("BK_BN", (tile.bk * tile.bn()).to_string()),
-            ("TM_TN", (tile.tm * tile.tn).to_string()),
-            ("HELPERS", src.helpers.to_string()),
-        ],
-    )?;
+    let wgsl = if tile.tm.is_multiple_of(4) && tile.tn.is_multiple_of(4) {
+        let (rm, rn) = (tile.tm / 4, tile.tn / 4);
+        let (decl, update, store) = vec4_accumulators(rm, rn);
+        render(
+            kiln_shaders::MATMUL_TILED_VEC4,
+            &[
+                ("BINDINGS", src.bindings.to_string()),
+                ("M", shape.m.to_string()),
+                ("N", shape.n.to_string()),
+                ("K", shape.k.to_string()),
+                ("WX", tile.wx.to_string()),
+                ("WY", tile.wy.to_string()),
+                ("BK", tile.bk.to_string()),
+                ("RM", rm.to_string()),
+                ("RN", rn.to_string()),
+                ("BM_BK4", (tile.bm() * tile.bk / 4).to_string()),
+                ("BK_BN4", (tile.bk * tile.bn() / 4).to_string()),
+                ("ACC_DECL", decl),
+                ("ACC_UPDATE", update),
+                ("ACC_STORE", store),
+                ("HELPERS", src.helpers.to_string()),
+            ],
+        )?
+    } else {
+        render(
+            kiln_shaders::MATMUL_TILED,
+            &[
+                ("BINDINGS", src.bindings.to_string()),
+                ("M", shape.m.to_string()),
+                ("N", shape.n.to_string()),
+                ("K", shape.k.to_string()),
+                ("TM", tile.tm.to_string()),
+                ("TN", tile.tn.to_string()),
+                ("WX", tile.wx.to_string()),
+                ("WY", tile.wy.to_string()),
+                ("BK", tile.bk.to_string()),
+                ("BM_BK", (tile.bm() * tile.bk).to_string()),
+                ("BK_BN", (tile.bk * tile.bn()).to_string()),
+                ("TM_TN", (tile.tm * tile.tn).to_string()),
+                ("HELPERS", src.helpers.to_string()),
+            ],
+        )?
+    };
     Ok(GemmKernel {
         wgsl,
         workgroup_size: [tile.wx as u32, tile.wy as u32, 1],
         workgroups: groups.map(|g| g.max(1) as u32),
     })
+}
+
+/// Unrolled WGSL for the vec4 engine's `4·rm × 4·rn` accumulators: declarations,
+/// the update for one step of k (reading vec4s `tile_a[ar + r]`, `tile_b[br + c]`)
+/// and the bounds-checked stores from rows `mb + i`, columns `nb + j`. Unrolled in
+/// text because CPU drivers keep dynamically indexed private arrays in memory.
+fn vec4_accumulators(rm: usize, rn: usize) -> (String, String, String) {
+    let (mut decl, mut update, mut store) = (String::new(), String::new(), String::new());
+    for r in 0..rm {
+        update.push_str(&format!("            let a{r} = tile_a[ar + {r}u];\n"));
+    }
+    for c in 0..rn {
+        update.push_str(&format!("            let b{c} = tile_b[br + {c}u];\n"));
+    }
+    for i in 0..4 * rm {
+        let (r, lane) = (i / 4, ["x", "y", "z", "w"][i % 4]);
+        for c in 0..rn {
+            decl.push_str(&format!("    var c{i}_{c} = vec4<f32>(0.0);\n"));
+            update.push_str(&format!(
+                "            c{i}_{c} = fma(vec4<f32>(a{r}.{lane}), b{c}, c{i}_{c});\n"
+            ));
+            for j in 0..4 {
+                store.push_str(&format!(
+                    "    if (mb + {i}u < M && nb + {n}u < N) {{\n        store(z, mb + {i}u, nb + {n}u, c{i}_{c}[{j}]);\n    }}\n",
+                    n = 4 * c + j
+                ));
+            }
+        }
+    }
+    (decl, update, store)
 }
 
 /// Workgroup size of the one-output-per-invocation engine.
@@ -235,8 +298,26 @@ mod tests {
     fn tiles_follow_the_aspect() {
         assert_eq!(choose_tile(1, 4096).bm(), 1);
         assert_eq!(choose_tile(4096, 1).bn(), 1);
-        assert_eq!(choose_tile(256, 256).bm(), 64);
-        let t = choose_tile(7, 257);
-        assert!((t.bm() * t.bk + t.bk * t.bn()) * 4 <= 16384);
+        assert_eq!(choose_tile(256, 256).bm(), 128);
+        assert_eq!(choose_tile(64, 256).bn(), 128);
+        for (m, n) in [(7, 257), (33, 33), (64, 256), (256, 256), (2, 9), (9, 2)] {
+            let t = choose_tile(m, n);
+            assert!((t.bm() * t.bk + t.bk * t.bn()) * 4 <= 16384, "{m}×{n}");
+        }
+    }
+
+    #[test]
+    fn vec4_accumulators_cover_every_output_once() {
+        let (decl, update, store) = vec4_accumulators(2, 1);
+        assert_eq!(decl.matches("var c").count(), 8);
+        assert!(
+            update.contains("c7_0 = fma(vec4<f32>(a1.w), b0, c7_0);"),
+            "{update}"
+        );
+        assert_eq!(store.matches("store(z,").count(), 32);
+        assert!(
+            store.contains("store(z, mb + 7u, nb + 3u, c7_0[3]);"),
+            "{store}"
+        );
     }
 }
