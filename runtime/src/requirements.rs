@@ -50,66 +50,53 @@ pub(crate) fn device_needs(
 
     let used = Used::measure(plan);
     let mut limits = wgpu::Limits::default().or_worse_values_from(&have);
-    let mut need = |what: &str, want: u64, offered: u64| -> u64 {
-        if want > offered {
-            missing.push(format!("{what} >= {want} (the adapter offers {offered})"));
-        }
-        want
-    };
-    limits.max_storage_buffers_per_shader_stage = need(
+    let req = &plan.requirements;
+    raise(
+        &mut missing,
         "max_storage_buffers_per_shader_stage",
-        used.storage_buffers.max(
-            plan.requirements
-                .max_storage_buffers_per_shader_stage
-                .into(),
-        ),
-        have.max_storage_buffers_per_shader_stage.into(),
-    )
-    .max(limits.max_storage_buffers_per_shader_stage.into())
-        as u32;
-    limits.max_storage_buffer_binding_size = need(
+        used.storage_buffers
+            .max(req.max_storage_buffers_per_shader_stage.into()),
+        have.max_storage_buffers_per_shader_stage,
+        &mut limits.max_storage_buffers_per_shader_stage,
+    );
+    raise(
+        &mut missing,
         "max_storage_buffer_binding_size",
-        used.binding_size
-            .max(plan.requirements.max_storage_buffer_binding_size),
+        used.binding_size.max(req.max_storage_buffer_binding_size),
         have.max_storage_buffer_binding_size,
-    )
-    .max(limits.max_storage_buffer_binding_size);
-    limits.max_buffer_size = need(
+        &mut limits.max_storage_buffer_binding_size,
+    );
+    raise(
+        &mut missing,
         "max_buffer_size",
-        used.buffer_size.max(plan.requirements.max_buffer_size),
+        used.buffer_size.max(req.max_buffer_size),
         have.max_buffer_size,
-    )
-    .max(limits.max_buffer_size);
-    limits.max_compute_invocations_per_workgroup = need(
+        &mut limits.max_buffer_size,
+    );
+    raise(
+        &mut missing,
         "max_compute_invocations_per_workgroup",
-        used.invocations.max(
-            plan.requirements
-                .max_compute_invocations_per_workgroup
-                .into(),
-        ),
-        have.max_compute_invocations_per_workgroup.into(),
-    )
-    .max(limits.max_compute_invocations_per_workgroup.into())
-        as u32;
-    limits.max_compute_workgroups_per_dimension = need(
+        used.invocations
+            .max(req.max_compute_invocations_per_workgroup.into()),
+        have.max_compute_invocations_per_workgroup,
+        &mut limits.max_compute_invocations_per_workgroup,
+    );
+    raise(
+        &mut missing,
         "max_compute_workgroups_per_dimension",
-        used.workgroups.max(
-            plan.requirements
-                .max_compute_workgroups_per_dimension
-                .into(),
-        ),
-        have.max_compute_workgroups_per_dimension.into(),
-    )
-    .max(limits.max_compute_workgroups_per_dimension.into())
-        as u32;
-    limits.max_compute_workgroup_storage_size = need(
+        used.workgroups
+            .max(req.max_compute_workgroups_per_dimension.into()),
+        have.max_compute_workgroups_per_dimension,
+        &mut limits.max_compute_workgroups_per_dimension,
+    );
+    raise(
+        &mut missing,
         "max_compute_workgroup_storage_size",
         used.workgroup_storage
-            .max(plan.requirements.max_compute_workgroup_storage_size.into()),
-        have.max_compute_workgroup_storage_size.into(),
-    )
-    .max(limits.max_compute_workgroup_storage_size.into())
-        as u32;
+            .max(req.max_compute_workgroup_storage_size.into()),
+        have.max_compute_workgroup_storage_size,
+        &mut limits.max_compute_workgroup_storage_size,
+    );
     let sizes = [
         (
             "max_compute_workgroup_size_x",
@@ -128,7 +115,13 @@ pub(crate) fn device_needs(
         ),
     ];
     for (axis, (what, offered, limit)) in sizes.into_iter().enumerate() {
-        *limit = need(what, used.workgroup_size[axis], offered.into()).max((*limit).into()) as u32;
+        raise(
+            &mut missing,
+            what,
+            used.workgroup_size[axis],
+            offered,
+            limit,
+        );
     }
 
     if !missing.is_empty() {
@@ -158,6 +151,22 @@ pub(crate) fn device_needs(
 }
 
 /// The limits a plan's own contents use.
+/// Raises `limit` to `want` (never lowering it), noting in `missing` when the adapter
+/// offers less than `want`.
+fn raise<T>(missing: &mut Vec<String>, what: &str, want: u64, offered: T, limit: &mut T)
+where
+    T: Copy + Into<u64> + TryFrom<u64>,
+{
+    let offered_wide: u64 = offered.into();
+    if want > offered_wide {
+        missing.push(format!(
+            "{what} >= {want} (the adapter offers {offered_wide})"
+        ));
+    }
+    let raised = want.max((*limit).into());
+    *limit = T::try_from(raised).unwrap_or(offered);
+}
+
 struct Used {
     storage_buffers: u64,
     binding_size: u64,
