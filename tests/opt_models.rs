@@ -17,14 +17,14 @@ use std::path::Path;
 
 /// Largest `--opt 2` / `--opt 0` dispatch ratio (issue 4's done-criterion).
 const MAX_DISPATCH_RATIO: f64 = 0.40;
-/// inception_v1 is at 78 / 169 = 46.2%: `merge-siblings` merges the 3×3- and
+/// inception_v1 is at 71 / 169 = 42.0%: `merge-siblings` merges the 3×3- and
 /// 5×5-reduce 1×1 convs in the 4 modules whose split slices start 256-byte aligned
-/// (the odd 27/13/6-pixel planes leave the others unaligned). What is left beyond the
-/// fused convs is 13 max-pools, 7 concat copies whose slices are not aligned, 2 LRNs
-/// and the head. Reaching 40% needs a pool as the prologue of the 1×1 conv after it
-/// (or padded merged channels, at most 5 more). Until then this bound guards the
-/// level reached against regressions.
-const INCEPTION_V1_RATIO: f64 = 0.47;
+/// (the odd 27/13/6-pixel planes leave the others unaligned); every concat operand is
+/// written in place (convolutions store at an unaligned base). What is left beyond the
+/// fused convs is 13 max-pools, 2 LRNs and the head. Reaching 40% needs a pool as the
+/// prologue of the 1×1 conv after it. Until then this bound guards the level reached
+/// against regressions.
+const INCEPTION_V1_RATIO: f64 = 0.43;
 /// Largest relative L2 error against onnxruntime.
 const MAX_REL_L2: f64 = 1e-4;
 

@@ -49,6 +49,8 @@ pub fn build_plan_with(
     } else {
         HashMap::new()
     };
+    // Elements between a result's (aligned) binding offset and its first element.
+    let mut result_base: HashMap<Handle<Value>, u32> = HashMap::new();
     for (handle, node) in graph.nodes.iter() {
         if matches!(node.op, Op::Reshape { .. } | Op::Identity) {
             // Same elements in the same order: the result shares the operand's buffer.
@@ -86,15 +88,22 @@ pub fn build_plan_with(
                             buffer
                         }
                     };
+                    // Bound from the aligned offset below the slice; a misaligned slice
+                    // starts `rem` bytes in, which the producer's kernel adds to its
+                    // stores (see `writes_at_base`).
+                    let rem = offset % OFFSET_ALIGN;
                     let size = buffer_bytes(graph.values[out].ty.shape.numel());
                     b.bind_value(
                         out,
                         View {
                             buffer: base,
-                            offset,
-                            size: Some(size),
+                            offset: offset - rem,
+                            size: Some(size + rem),
                         },
                     );
+                    if rem != 0 {
+                        result_base.insert(out, (rem / 4) as u32);
+                    }
                     continue;
                 }
                 let bytes = buffer_bytes(graph.values[out].ty.shape.numel());
@@ -105,6 +114,7 @@ pub fn build_plan_with(
                 graph,
                 node: handle,
                 limits,
+                result_base: result_base.get(&node.outputs[0]).copied().unwrap_or(0),
             };
             let mut lowered = lower_node(&ctx)?;
             if matches!(node.op, Op::Concat { .. }) {
@@ -222,13 +232,26 @@ impl View {
 /// WebGPU's storage-buffer offset alignment (`min_storage_buffer_offset_alignment`).
 const OFFSET_ALIGN: u64 = 256;
 
+/// True when the kernels lowered for `op` add [`NodeCtx::result_base`] to every store of
+/// their result, so the result may start at an unaligned offset of its binding: the
+/// convolution family, whose `store` is generated in one place
+/// (`lower::conv::common_source`).
+fn writes_at_base(op: &Op) -> bool {
+    match op {
+        Op::Conv(_) | Op::ConvTranspose(_) => true,
+        Op::Fused { anchor, .. } => writes_at_base(anchor),
+        _ => false,
+    }
+}
+
 /// Concat operands that can be written in place: operand value → (concat result,
 /// byte offset of its slice). A concat qualifies when every axis before the
 /// concatenation axis has extent 1 (so each operand is one contiguous slice); an
-/// operand of it qualifies when its slice starts at an aligned offset and it is a
-/// non-empty kernel result read by nothing but this concat (not a graph output,
-/// input, constant or alias, nor a Split result, which may be a view of the Split's
-/// operand). The other operands are still copied.
+/// operand of it qualifies when it is a non-empty kernel result read by nothing but
+/// this concat (not a graph output, input, constant or alias, nor a Split result,
+/// which may be a view of the Split's operand), and its slice starts at an aligned
+/// offset or its producer writes at a base offset ([`writes_at_base`]). The other
+/// operands are still copied.
 fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<Value>, u64)> {
     let uses = graph.use_counts();
     let mut members = HashMap::new();
@@ -249,13 +272,16 @@ fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<Value>, u64
             let here = offset;
             offset += 4 * numel as u64;
             let writable = match graph.values[v].def {
-                ValueDef::Node { node: producer, .. } => !matches!(
-                    graph.nodes[producer].op,
-                    Op::Reshape { .. } | Op::Identity | Op::Concat { .. } | Op::Split { .. }
-                ),
+                ValueDef::Node { node: producer, .. } => {
+                    let op = &graph.nodes[producer].op;
+                    !matches!(
+                        op,
+                        Op::Reshape { .. } | Op::Identity | Op::Concat { .. } | Op::Split { .. }
+                    ) && (here.is_multiple_of(OFFSET_ALIGN) || writes_at_base(op))
+                }
                 _ => false,
             };
-            if writable && uses[v.index()] == 1 && numel > 0 && here.is_multiple_of(OFFSET_ALIGN) {
+            if writable && uses[v.index()] == 1 && numel > 0 {
                 members.insert(v, (out, here));
             }
         }

@@ -157,8 +157,10 @@ pub(super) fn with_bias(
 }
 
 /// WGSL helpers shared by conv and conv-transpose: bindings `x`, `w`, `y`, the
-/// epilogue, and `store` scattering column `col = (n, p)` of channel row `z·MG + m`.
+/// epilogue, and `store` scattering column `col = (n, p)` of channel row `z·MG + m`
+/// to `y[idx]` (`Y_BASE` is [`NodeCtx::result_base`]).
 pub(super) fn common_source(
+    ctx: &NodeCtx<'_>,
     g: &ConvGeometry,
     epi: &Epilogue,
     helpers: &str,
@@ -178,20 +180,21 @@ pub(super) fn common_source(
     bindings.extend(epi.bindings());
     let mut src = format!(
         "const C: u32 = {c}u;\nconst CG: u32 = {cg}u;\nconst MG: u32 = {mg}u;\nconst MT: u32 = {m}u;\n\
-         const KK: u32 = {kk}u;\nconst P: u32 = {p}u;\nconst PIN: u32 = {pin}u;\n",
+         const KK: u32 = {kk}u;\nconst P: u32 = {p}u;\nconst PIN: u32 = {pin}u;\nconst Y_BASE: u32 = {base}u;\n",
         c = g.c,
         cg = g.cg,
         mg = g.mg,
         m = g.m,
         kk = g.kk(),
         p = g.p(),
-        pin = g.pin()
+        pin = g.pin(),
+        base = ctx.result_base,
     );
     src.push_str(&epi.function());
     src.push_str(helpers);
     src.push_str(
         "fn store(z: u32, m: u32, col: u32, v: f32) {\n    let row = z * MG + m;\n    \
-         let idx = ((col / P) * MT + row) * P + col % P;\n    y[idx] = epilogue(v, row, col, idx);\n}\n",
+         let idx = ((col / P) * MT + row) * P + col % P;\n    y[Y_BASE + idx] = epilogue(v, row, col, idx);\n}\n",
     );
     (decls, bindings, src)
 }
@@ -275,6 +278,6 @@ pub fn lower_with(
     } else {
         "    return x[off];\n}\n"
     });
-    let (decls, bindings, helpers) = common_source(&g, &epi, &gather);
+    let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &gather);
     gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings)
 }

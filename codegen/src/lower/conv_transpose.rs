@@ -80,6 +80,6 @@ pub fn lower_with(
         in_stride *= g.in_sp[ax];
     }
     gather.push_str("    return x[off];\n}\n");
-    let (decls, bindings, helpers) = common_source(&g, &epi, &gather);
+    let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &gather);
     gemm_kernel(ctx, "conv_transpose", &g, &decls, &helpers, bindings)
 }

@@ -50,6 +50,7 @@ pub(in crate::lower) fn lower_all(g: &Graph) -> Vec<crate::lower::Lowered> {
             graph: g,
             node,
             limits: &limits,
+            result_base: 0,
         };
         let lowered = crate::lower::lower_node(&ctx).unwrap();
         for k in &lowered.kernels {

@@ -65,6 +65,11 @@ pub struct NodeCtx<'a> {
     pub graph: &'a Graph,
     pub node: Handle<Node>,
     pub limits: &'a Limits,
+    /// Elements before result 0's first element in its binding: non-zero only when the
+    /// plan builder places the result in an unaligned slice of a larger buffer (an
+    /// in-place concat operand), and only for ops whose kernels honour it
+    /// (`build::writes_at_base`).
+    pub result_base: u32,
 }
 
 impl<'a> NodeCtx<'a> {

@@ -73,6 +73,7 @@ fn matmul_of_a_tensor_with_itself_binds_it_once() {
         graph: &g,
         node,
         limits: &limits,
+        result_base: 0,
     })
     .unwrap();
     let k = &lowered.kernels[0];
