@@ -51,6 +51,7 @@
 //!   run many times; [`run_gpu`] loads and runs once; [`bind_plan_inputs`].
 //! - [`random_tensor`]: seeded, never-zero inputs for benchmarks.
 
+mod calibrate;
 mod error;
 mod gpu;
 mod host_io;
@@ -59,6 +60,7 @@ mod optimize;
 mod random;
 mod summary;
 
+pub use calibrate::{calibrate, Calibration};
 pub use error::{Error, Result};
 pub use gpu::{
     bind_plan_inputs, bundle_graph, compile_bundle, compile_bundle_with_report, gpu_runtime,

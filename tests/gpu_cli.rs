@@ -371,3 +371,38 @@ fn the_demo_runs_the_example_on_the_gpu() {
         "{stdout}"
     );
 }
+
+#[test]
+fn bench_calibrates_a_device_profile_that_compile_reads() {
+    let f = Fixture::new();
+    let stdout = f.ok(&["bench", "--calibrate", "--json"]);
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    for key in ["bandwidth_gbs", "gflops", "launch_us"] {
+        let v = json[key].as_f64().unwrap();
+        assert!(v.is_finite() && v > 0.0, "{key}: {json}");
+    }
+    let adapter = json["name"].as_str().unwrap().to_string();
+    assert!(!adapter.is_empty());
+    std::fs::write(f.path("device.json"), &stdout).unwrap();
+    let report = f.ok(&[
+        "compile",
+        "example.onnx",
+        "-o",
+        "ex.kiln",
+        "--profile",
+        "device.json",
+        "--report",
+    ]);
+    assert!(
+        report.contains(&format!("cost model {adapter}")),
+        "{report}"
+    );
+    let text = f.ok(&["bench", "--calibrate"]);
+    assert!(text.contains("GFLOP/s"), "{text}");
+    std::fs::write(f.path("bad.json"), "{\"name\": 1}").unwrap();
+    let line = error_line(
+        &f.kiln(&["compile", "example.onnx", "--profile", "bad.json"]),
+        1,
+    );
+    assert!(line.contains("not a device profile"), "{line}");
+}

@@ -1,5 +1,6 @@
 //! `kiln bench`: wall time per run on a GPU adapter after warm-up (median, min, max),
-//! and GPU time per kernel and per op from timed runs.
+//! and GPU time per kernel and per op from timed runs; or, with `--calibrate`, the
+//! adapter's device profile for the optimizer's cost model.
 
 use super::opt::OptArgs;
 use super::target::{self, Missing};
@@ -15,7 +16,12 @@ use std::time::Instant;
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// The model: an ONNX file (compiled in memory) or a `.kiln` bundle.
-    model: PathBuf,
+    #[arg(required_unless_present = "calibrate")]
+    model: Option<PathBuf>,
+    /// Measure the adapter's device profile (bandwidth, arithmetic rate, dispatch cost)
+    /// instead of a model. With --json, prints the profile `--profile FILE` reads.
+    #[arg(long, conflicts_with_all = ["model", "inputs", "shapes"])]
+    calibrate: bool,
     /// Measured runs.
     #[arg(long, default_value_t = 20)]
     iters: usize,
@@ -89,10 +95,13 @@ struct OpTime {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    let Some(path) = a.model.as_ref().filter(|_| !a.calibrate) else {
+        return calibrate(&a);
+    };
     if a.iters == 0 {
         return Err(usage("--iters must be at least 1"));
     }
-    let model = target::load(&a.model, &a.inputs, &a.shapes, &a.opt, Missing::Random)?;
+    let model = target::load(path, &a.inputs, &a.shapes, &a.opt, Missing::Random)?;
     let runtime = target::runtime(a.adapter.as_deref())?;
     let mut session = kiln::load_bundle(&runtime, &model.bundle)?;
     for _ in 0..a.warmup {
@@ -172,7 +181,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     ops.sort_by(|x, y| y.ms.total_cmp(&x.ms).then(x.op.cmp(&y.op)));
 
     let report = Report {
-        model: a.model.display().to_string(),
+        model: path.display().to_string(),
         origin: model.origin,
         adapter: runtime.describe(),
         iters: a.iters,
@@ -196,6 +205,45 @@ pub fn run(a: BenchArgs) -> Result<()> {
         return super::emit(&text);
     }
     super::emit(&text(&report, a.top)?)
+}
+
+/// `kiln bench --calibrate`: measures and prints the adapter's device profile.
+fn calibrate(a: &BenchArgs) -> Result<()> {
+    if a.opt.any_given() {
+        return Err(usage(
+            "--calibrate measures the adapter; optimizer options do not apply to it",
+        ));
+    }
+    let runtime = target::runtime(a.adapter.as_deref())?;
+    let c = kiln::calibrate(&runtime)?;
+    if a.json {
+        let mut text = serde_json::to_string_pretty(&c)?;
+        text.push('\n');
+        return super::emit(&text);
+    }
+    let preset = kiln::DeviceProfile::cpu_emulation();
+    let mut out = String::new();
+    writeln!(out, "device profile of {} ({}):", c.name, c.timing)?;
+    writeln!(
+        out,
+        "  bandwidth   {:>10.2} GB/s     (preset cpu-emulation: {})",
+        c.bandwidth_gbs, preset.bandwidth_gbs
+    )?;
+    writeln!(
+        out,
+        "  arithmetic  {:>10.2} GFLOP/s  (preset cpu-emulation: {})",
+        c.gflops, preset.gflops
+    )?;
+    writeln!(
+        out,
+        "  dispatch    {:>10.2} µs       (preset cpu-emulation: {})",
+        c.launch_us, preset.launch_us
+    )?;
+    writeln!(
+        out,
+        "save it with 'kiln bench --calibrate --json > FILE' and compile with '--profile FILE'"
+    )?;
+    super::emit(&out)
 }
 
 fn text(r: &Report, top: usize) -> Result<String> {

@@ -211,7 +211,11 @@ mod tests {
         assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
         let err = Cli::try_parse_from(["kiln", "compile", "--list-rules", "--report"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
-        let err = Cli::try_parse_from(["kiln", "run", "m.onnx", "--profile", "tpu"]).unwrap_err();
-        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        // Not a preset: taken as a profile file, checked when the options are applied.
+        assert!(Cli::try_parse_from(["kiln", "run", "m.onnx", "--profile", "tpu"]).is_ok());
+        let err = Cli::try_parse_from(["kiln", "bench"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let err = Cli::try_parse_from(["kiln", "bench", "m.onnx", "--calibrate"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 }

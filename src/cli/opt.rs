@@ -10,7 +10,27 @@ use kiln::{CompileOptions, DeviceProfile};
 use std::fmt::Write;
 use std::time::Duration;
 
-/// Device profiles the cost model prices kernels for.
+/// Device profiles the cost model prices kernels for: a preset, or a file written by
+/// `kiln bench --calibrate --json`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProfileArg {
+    Preset(Profile),
+    File(std::path::PathBuf),
+}
+
+impl std::str::FromStr for ProfileArg {
+    type Err = String;
+
+    /// A preset name, else a path (checked when the options are applied).
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match Profile::from_str(s, true) {
+            Ok(p) => ProfileArg::Preset(p),
+            Err(_) => ProfileArg::File(s.into()),
+        })
+    }
+}
+
+/// The preset device profiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Profile {
     /// A discrete GPU: fast memory, cheap launches.
@@ -52,9 +72,11 @@ pub struct OptArgs {
     /// Saturation bound: wall time over all phases, in seconds.
     #[arg(long, value_name = "SECS")]
     time_limit: Option<f64>,
-    /// The device the cost model prices kernels for [default: cpu-emulation]
-    #[arg(long, value_enum, value_name = "DEVICE")]
-    profile: Option<Profile>,
+    /// The device the cost model prices kernels for: `discrete`, `integrated`,
+    /// `cpu-emulation` (lavapipe; the default), or a JSON file written by
+    /// `kiln bench --calibrate --json`
+    #[arg(long, value_name = "DEVICE|FILE")]
+    profile: Option<ProfileArg>,
 }
 
 impl OptArgs {
@@ -114,8 +136,19 @@ impl OptArgs {
                 ))
             })?;
         }
-        if let Some(p) = self.profile {
-            e.profile = p.device();
+        match &self.profile {
+            Some(ProfileArg::Preset(p)) => e.profile = p.device(),
+            Some(ProfileArg::File(path)) if path.is_file() => {
+                e.profile = kiln::Calibration::read(path)?.profile();
+            }
+            Some(ProfileArg::File(path)) => {
+                return Err(usage(format!(
+                    "--profile {}: neither a preset (discrete, integrated, cpu-emulation) nor \
+                     a file; write one with 'kiln bench --calibrate --json > FILE'",
+                    path.display()
+                )));
+            }
+            None => {}
         }
         Ok(())
     }
@@ -165,7 +198,7 @@ mod tests {
             iter_limit: Some(3),
             node_limit: Some(1000),
             time_limit: Some(0.5),
-            profile: Some(Profile::Discrete),
+            profile: Some(ProfileArg::Preset(Profile::Discrete)),
         };
         assert!(a.any_given());
         a.apply(&mut options).unwrap();
@@ -187,6 +220,15 @@ mod tests {
             err.starts_with("--opt 3: optimisation level 3 does not exist"),
             "{err}"
         );
+        let no_profile = OptArgs {
+            profile: Some("tpu".parse().unwrap()),
+            ..Default::default()
+        };
+        let err = no_profile
+            .apply(&mut CompileOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--profile tpu: neither a preset"), "{err}");
         let bad_rule = OptArgs {
             disable_rules: vec!["fuse-everything".into()],
             ..Default::default()

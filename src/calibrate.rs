@@ -1,0 +1,277 @@
+//! Device calibration: measures the three figures of a cost-model [`DeviceProfile`]
+//! (memory bandwidth, arithmetic rate, per-dispatch cost) on a GPU adapter by running
+//! kiln's own kernels, so the profile prices what kiln's kernels actually achieve.
+//!
+//! - bandwidth: an element-wise `neg` over 4 Mi f32 (16 MiB read, 16 MiB written),
+//!   timed per dispatch;
+//! - arithmetic: a 384×384×384 f32 matmul through the tiled engine, timed per dispatch;
+//! - dispatch cost: the wall time of a chain of 201 dependent one-element kernels minus
+//!   that of a chain of 1, per extra dispatch (what a kernel boundary costs a run).
+//!
+//! Each time is the least of [`RUNS`] measurements after warm-up runs: other work on a
+//! shared machine only ever adds time, so the minimum is the device's own figure.
+
+use crate::{Error, Result};
+use kiln_codegen::{build_plan, KernelPlan};
+use kiln_ir::{DType, Graph, Handle, Op, ReduceOp, Tensor, TensorType, UnaryOp, Value};
+use kiln_passes::egraph::DeviceProfile;
+use kiln_runtime::{Runtime, Session};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+
+/// Measured runs per figure (the least time is kept).
+const RUNS: usize = 9;
+/// Runs before measuring (pipelines compiled, buffers resident).
+const WARMUP: usize = 2;
+/// Elements of the bandwidth kernel's operand.
+const STREAM_ELEMENTS: usize = 4 << 20;
+/// Side of the matmul timed for the arithmetic rate.
+const MATMUL_SIDE: usize = 384;
+/// Extra dispatches in the long chain of the dispatch-cost measurement.
+const CHAIN: usize = 200;
+
+/// A measured device profile and how it was measured; the JSON form of it is what
+/// `--profile FILE` reads back.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Profile name shown in optimizer reports (the adapter's description).
+    pub name: String,
+    /// Sustained memory bandwidth, GB/s.
+    pub bandwidth_gbs: f64,
+    /// Sustained f32 arithmetic rate of the matmul engine, GFLOP/s.
+    pub gflops: f64,
+    /// Cost of one more dispatch in a run, microseconds.
+    pub launch_us: f64,
+    /// How kernel times were taken (GPU timestamps or host wall clock).
+    #[serde(default)]
+    pub timing: String,
+}
+
+impl Calibration {
+    /// The cost-model profile.
+    pub fn profile(&self) -> DeviceProfile {
+        DeviceProfile {
+            name: self.name.clone(),
+            bandwidth_gbs: self.bandwidth_gbs,
+            gflops: self.gflops,
+            launch_us: self.launch_us,
+        }
+    }
+
+    /// Reads a profile written by `kiln bench --calibrate --json`; every figure must be
+    /// a positive, finite number.
+    pub fn read(path: &Path) -> Result<Calibration> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::file(path, format!("cannot read device profile: {e}")))?;
+        let c: Calibration = serde_json::from_str(&text).map_err(|e| {
+            Error::file(
+                path,
+                format!(
+                    "not a device profile ({e}); write one with 'kiln bench --calibrate --json'"
+                ),
+            )
+        })?;
+        for (what, v) in [
+            ("bandwidth_gbs", c.bandwidth_gbs),
+            ("gflops", c.gflops),
+            ("launch_us", c.launch_us),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::file(
+                    path,
+                    format!("device profile: {what} must be a positive number, got {v}"),
+                ));
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Measures the profile of `runtime`'s adapter.
+pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
+    let f32_ty = |dims: Vec<usize>| TensorType::new(DType::F32, dims);
+
+    // Bandwidth: expand a scalar to STREAM_ELEMENTS, negate (the timed kernel), sum.
+    let mut g = Graph::new("calibrate_bandwidth");
+    let x = g.add_input("x", f32_ty(vec![1]), false);
+    let wide = add(
+        &mut g,
+        Op::Expand {
+            shape: vec![STREAM_ELEMENTS],
+        },
+        &[x],
+    )?;
+    let neg = add(&mut g, Op::Unary(UnaryOp::Neg), &[wide])?;
+    let sum = add(
+        &mut g,
+        Op::Reduce {
+            op: ReduceOp::Sum,
+            axes: vec![0],
+            keepdims: false,
+        },
+        &[neg],
+    )?;
+    g.add_output("y", sum, false);
+    let (stream_ns, timing) = kernel_ns(runtime, &g, "neg", &[scalar()])?;
+    let bandwidth_gbs = (8 * STREAM_ELEMENTS) as f64 / stream_ns;
+
+    // Arithmetic: one square matmul.
+    let n = MATMUL_SIDE;
+    let mut g = Graph::new("calibrate_matmul");
+    let a = g.add_input("a", f32_ty(vec![n, n]), false);
+    let b = g.add_input("b", f32_ty(vec![n, n]), false);
+    let c = add(&mut g, Op::MatMul, &[a, b])?;
+    g.add_output("c", c, false);
+    let inputs = [
+        crate::random_tensor(DType::F32, &[n, n], 1),
+        crate::random_tensor(DType::F32, &[n, n], 2),
+    ];
+    let (matmul_ns, _) = kernel_ns(runtime, &g, "matmul", &inputs)?;
+    let gflops = (2 * n * n * n) as f64 / matmul_ns;
+
+    // Dispatch cost: a long and a short chain of one-element kernels.
+    let chain = |len: usize| -> Result<f64> {
+        let mut g = Graph::new("calibrate_dispatch");
+        let mut v = g.add_input("x", f32_ty(vec![1]), false);
+        for _ in 0..len {
+            v = add(&mut g, Op::Unary(UnaryOp::Neg), &[v])?;
+        }
+        g.add_output("y", v, false);
+        let mut session = load(runtime, &g)?;
+        wall_ns(&mut session, &[scalar()])
+    };
+    let long = chain(CHAIN + 1)?;
+    let short = chain(1)?;
+    // A noisy host can make the difference tiny or negative; a dispatch costs something.
+    let launch_us = ((long - short) / CHAIN as f64 / 1e3).max(0.1);
+
+    Ok(Calibration {
+        name: runtime.describe(),
+        bandwidth_gbs,
+        gflops,
+        launch_us,
+        timing,
+    })
+}
+
+/// Adds `op` to a calibration graph (which kiln builds itself: an error is a bug).
+fn add(g: &mut Graph, op: Op, inputs: &[Handle<Value>]) -> Result<Handle<Value>> {
+    let name = op.name();
+    g.add(op, inputs, name)
+        .map_err(|e| Error::Unsupported(format!("calibration graph: {e}")))
+}
+
+/// The one-element input of the bandwidth and dispatch graphs.
+fn scalar() -> Tensor {
+    Tensor::from_f32(vec![1usize], vec![0.5]).expect("one element fits shape [1]")
+}
+
+/// Compiles `graph` one kernel per node and loads it on `runtime`.
+fn load(runtime: &Runtime, graph: &Graph) -> Result<Session> {
+    let compiled = build_plan(graph, &runtime.limits())?;
+    Ok(runtime.load(&compiled.plan, &compiled.weights)?)
+}
+
+/// Least nanoseconds of the dispatches of `graph`'s kernels computing `op`, and how
+/// they were timed.
+fn kernel_ns(
+    runtime: &Runtime,
+    graph: &Graph,
+    op: &str,
+    inputs: &[Tensor],
+) -> Result<(f64, String)> {
+    let compiled = build_plan(graph, &runtime.limits())?;
+    let names = kernels_of(&compiled.plan, op);
+    let mut session = runtime.load(&compiled.plan, &compiled.weights)?;
+    for _ in 0..WARMUP {
+        session.run(inputs)?;
+    }
+    let mut times = Vec::with_capacity(RUNS);
+    let mut source = String::new();
+    for _ in 0..RUNS {
+        let timed = session.run_timed(inputs)?;
+        source = timed.source.to_string();
+        let ns: u64 = timed
+            .dispatches
+            .iter()
+            .filter(|(k, _)| names.contains(k))
+            .map(|(_, ns)| ns)
+            .sum();
+        times.push(ns.max(1) as f64);
+    }
+    Ok((least(times), source))
+}
+
+/// Least wall-clock nanoseconds of one run of `session`.
+fn wall_ns(session: &mut Session, inputs: &[Tensor]) -> Result<f64> {
+    for _ in 0..WARMUP {
+        session.run(inputs)?;
+    }
+    let mut times = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        session.run(inputs)?;
+        times.push(start.elapsed().as_nanos() as f64);
+    }
+    Ok(least(times))
+}
+
+/// Names of the plan's kernels that compute `op`.
+fn kernels_of(plan: &KernelPlan, op: &str) -> Vec<String> {
+    plan.kernels
+        .iter()
+        .filter(|k| k.op == op)
+        .map(|k| k.name.clone())
+        .collect()
+}
+
+fn least(v: Vec<f64>) -> f64 {
+    v.into_iter().fold(f64::INFINITY, f64::min)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn a_written_profile_reads_back() {
+        let c = Calibration {
+            name: "test adapter".into(),
+            bandwidth_gbs: 2.5,
+            gflops: 12.0,
+            launch_us: 21.0,
+            timing: "GPU timestamps".into(),
+        };
+        let f = write(&serde_json::to_string(&c).unwrap());
+        let back = Calibration::read(f.path()).unwrap().profile();
+        assert_eq!(back.name, "test adapter");
+        assert_eq!(
+            (back.bandwidth_gbs, back.gflops, back.launch_us),
+            (2.5, 12.0, 21.0)
+        );
+    }
+
+    #[test]
+    fn bad_profiles_are_refused_with_the_reason() {
+        let f = write(r#"{"name": "x", "bandwidth_gbs": 0, "gflops": 1, "launch_us": 1}"#);
+        let err = Calibration::read(f.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("bandwidth_gbs must be a positive number"),
+            "{err}"
+        );
+        let f = write("not json");
+        let err = Calibration::read(f.path()).unwrap_err().to_string();
+        assert!(err.contains("not a device profile"), "{err}");
+        let err = Calibration::read(Path::new("/nonexistent/p.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot read device profile"), "{err}");
+    }
+}
