@@ -1,6 +1,7 @@
 //! MaxPool and AveragePool on the GPU against the CPU reference: 1-D/2-D/3-D,
 //! pads, strides, dilations, ceil_mode, max-pool indices in both storage orders,
-//! integer max pooling, count_include_pad. Max pooling is exact; an average of c
+//! integer max pooling (ties: the first maximum wins), count_include_pad, windows
+//! entirely in padding, kernel extent 1 on an axis. Max pooling is exact; an average of c
 //! taps differs from another summation order by at most 2·c·u·Σ|x|/c (+ the
 //! division's rounding).
 
@@ -141,4 +142,64 @@ fn average_pool_variants() {
         &[1, 1, 1, 1],
         15,
     );
+}
+
+#[test]
+fn max_pool_3d_dilated_column_major_indices_with_ties() {
+    // Integers in [-9, 9] tie often: the index is that of the first maximum.
+    let mut a = attrs(
+        &[3, 2, 2],
+        &[2, 1, 3],
+        &[1, 0, 2, 2, 1, 0],
+        &[2, 3, 1],
+        true,
+    );
+    a.storage_order = 1;
+    for (dtype, seed) in [(DType::I32, 21), (DType::F32, 22), (DType::U32, 23)] {
+        max_exact(a.clone(), dtype, &[2, 3, 7, 6, 9], seed);
+    }
+    a.storage_order = 0;
+    max_exact(a, DType::F16, &[1, 2, 7, 6, 9], 24);
+}
+
+#[test]
+fn windows_entirely_in_padding() {
+    // Pads as wide as the window: the first window on each axis lies in the padding
+    // (max: the lowest value and index 0; average: NaN, or with count_include_pad
+    // zero over the padded taps).
+    let a = attrs(&[2, 2], &[1, 3], &[2, 2, 3, 1], &[1, 1], false);
+    max_exact(a.clone(), DType::F32, &[1, 3, 5, 6], 25);
+    max_exact(a.clone(), DType::I8, &[1, 3, 5, 6], 26);
+    avg(a.clone(), &[1, 3, 5, 6], 27);
+    let mut include = a;
+    include.count_include_pad = true;
+    avg(include, &[1, 3, 5, 6], 28);
+}
+
+#[test]
+fn average_pool_3d_ceil_mode_count_include_pad() {
+    // ceil_mode adds windows that reach past the padded input; count_include_pad
+    // must not count those taps.
+    let mut a = attrs(
+        &[3, 2, 3],
+        &[2, 2, 2],
+        &[1, 0, 1, 1, 0, 0],
+        &[1, 2, 2],
+        true,
+    );
+    a.count_include_pad = true;
+    avg(a.clone(), &[2, 3, 8, 7, 10], 29);
+    a.count_include_pad = false;
+    avg(a, &[2, 3, 8, 7, 10], 30);
+    // Kernel extent 1 on the middle axis, strided.
+    let mut b = attrs(
+        &[2, 1, 3],
+        &[1, 2, 2],
+        &[0, 0, 1, 1, 0, 1],
+        &[1, 1, 1],
+        true,
+    );
+    b.count_include_pad = true;
+    avg(b.clone(), &[1, 2, 5, 5, 6], 31);
+    max_exact(b, DType::F32, &[1, 2, 5, 5, 6], 32);
 }

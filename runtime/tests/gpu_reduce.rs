@@ -65,11 +65,17 @@ fn every_kind_over_every_axis_set_f32() {
 
 #[test]
 fn long_rows_use_many_lanes() {
-    // 1000-element rows: 256 lanes per row, contiguous and strided.
+    // Lanes fold at least 16 elements each: 5000-element rows take 256 lanes per
+    // row, 1000-element rows 64 (4 rows per workgroup), contiguous and strided;
+    // 169-element rows (a global pool over 13×13) 16, 16 rows per workgroup with the
+    // last workgroup part-filled.
     for (seed, dims, axes) in [
         (1u64, vec![2usize, 1000], vec![1usize]),
         (2, vec![1000, 3], vec![0]),
+        (4, vec![5000, 2], vec![0]),
+        (5, vec![2, 37, 13, 13], vec![2, 3]),
     ] {
+        let n: usize = axes.iter().map(|&a| dims[a]).product();
         for op in [
             ReduceOp::Sum,
             ReduceOp::Mean,
@@ -85,7 +91,7 @@ fn long_rows_use_many_lanes() {
                     keepdims: false,
                 },
                 vec![x],
-                tol(op, 1000, 2.0),
+                tol(op, n, 2.0),
             );
         }
     }

@@ -6,10 +6,8 @@ pub const MATMUL_TILED: &str = include_str!("matmul_tiled.wgsl");
 pub const MATMUL_TILED_VEC4: &str = include_str!("matmul_tiled_vec4.wgsl");
 /// One-output-per-invocation matrix-product engine (thin products, depthwise conv).
 pub const MATMUL_NAIVE: &str = include_str!("matmul_naive.wgsl");
-/// Max pooling, optional indices.
-pub const POOL_MAX: &str = include_str!("pool_max.wgsl");
-/// Average pooling.
-pub const POOL_AVG: &str = include_str!("pool_avg.wgsl");
+/// Max and average pooling: a frame around the per-axis window walk codegen writes.
+pub const POOL: &str = include_str!("pool.wgsl");
 /// Resize with host-computed per-axis tap tables.
 pub const RESIZE: &str = include_str!("resize.wgsl");
 

@@ -82,63 +82,52 @@ fn matmul_naive_validates() {
     ));
 }
 
-const POOL_GEOMETRY: [(&str, &str); 9] = [
-    ("WG", "64"),
-    ("TOTAL", "98"),
-    ("P", "49"),
-    ("PIN", "196"),
-    ("KK", "9"),
-    ("OUT_DIMS", "array<u32, 2>(7u, 7u)"),
-    ("IN_DIMS", "array<u32, 2>(14u, 14u)"),
-    ("KERNEL", "array<u32, 2>(3u, 3u)"),
-    ("STRIDES", "array<u32, 2>(2u, 2u)"),
-];
-
 #[test]
-fn pool_templates_validate() {
-    let mut max: Vec<(&str, &str)> = POOL_GEOMETRY.to_vec();
-    max.extend([
-        ("RANK", "2"),
-        ("PADS", "array<u32, 2>(1u, 1u)"),
-        ("DILATIONS", "array<u32, 2>(1u, 1u)"),
-        ("IN_STRIDES", "array<u32, 2>(14u, 1u)"),
-        ("INDEX_STRIDES", "array<u32, 2>(1u, 14u)"),
-        ("T", "f32"),
-        ("LOWEST", "bitcast<f32>(0xff800000u)"),
-        ("LINEAR_INDEX", LINEAR),
-        ("STORE_INDEX", "indices[t] = i32(plane * PIN + best_index);"),
-        ("HELPERS", ""),
-        ("STORE", "best"),
-        (
-            "BINDINGS",
-            "@group(0) @binding(0) var<storage, read> x: array<f32>;\n\
-             @group(0) @binding(1) var<storage, read_write> y: array<f32>;\n\
-             @group(0) @binding(2) var<storage, read_write> indices: array<i32>;",
-        ),
-    ]);
-    validate(&fill(POOL_MAX, &max));
-    let mut avg: Vec<(&str, &str)> = POOL_GEOMETRY.to_vec();
-    avg.extend([
-        ("RANK", "2"),
-        ("PADS", "array<u32, 2>(1u, 1u)"),
-        ("PADDED_DIMS", "array<u32, 2>(16u, 16u)"),
-        ("DILATIONS", "array<u32, 2>(1u, 1u)"),
-        ("IN_STRIDES", "array<u32, 2>(14u, 1u)"),
-        ("COUNT_INCLUDE_PAD", "true"),
-        ("LINEAR_INDEX", LINEAR),
-        (
-            "HELPERS",
-            "fn fused(x0: f32, idx: u32) -> f32 { return max(x0, e0[idx % 7u]); }",
-        ),
-        ("STORE", "fused(v, t)"),
-        (
-            "BINDINGS",
-            "@group(0) @binding(0) var<storage, read> x: array<f32>;\n\
-             @group(0) @binding(1) var<storage, read_write> y: array<f32>;\n\
-             @group(0) @binding(2) var<storage, read> e0: array<f32>;",
-        ),
-    ]);
-    validate(&fill(POOL_AVG, &avg));
+fn pool_template_validates() {
+    // A 3-wide max-pool window over a padded 1-d axis, with indices and an epilogue,
+    // as the lowering writes it.
+    validate(&fill(
+        POOL,
+        &[
+            (
+                "BINDINGS",
+                "@group(0) @binding(0) var<storage, read> x: array<f32>;\n\
+                 @group(0) @binding(1) var<storage, read_write> y: array<f32>;\n\
+                 @group(0) @binding(2) var<storage, read_write> indices: array<i32>;\n\
+                 @group(0) @binding(3) var<storage, read> e0: array<f32>;",
+            ),
+            ("WG", "64"),
+            ("TOTAL", "98"),
+            (
+                "HELPERS",
+                "fn fused(x0: f32, idx: u32) -> f32 { return max(x0, e0[idx % 7u]); }",
+            ),
+            ("LINEAR_INDEX", LINEAR),
+            (
+                "COORDS",
+                "    var r = t;\n    let o0 = r % 7u;\n    r = r / 7u;\n    let base = r * 14u;\n",
+            ),
+            (
+                "STATE",
+                "    var best: f32 = bitcast<f32>(0xff800000u);\n    var found = false;\n    \
+                 var best_index = 0u;\n",
+            ),
+            (
+                "WINDOW",
+                "    for (var k0 = 0u; k0 < 3u; k0++) {\n        let c0 = i32(o0 * 2u) - 1 + i32(k0);\n        \
+                 if (c0 >= 0 && c0 < 14) {\n            let off = base + u32(c0);\n            \
+                 let xv = x[off];\n            if (!found || xv > best) {\n                \
+                 best = xv;\n                found = true;\n                best_index = off;\n            \
+                 }\n        }\n    }\n",
+            ),
+            ("RESULT", "    let v = best;\n"),
+            ("STORE", "fused(v, t)"),
+            (
+                "EXTRA",
+                "    indices[t] = select(0, i32(best_index), found);\n",
+            ),
+        ],
+    ));
 }
 
 #[test]

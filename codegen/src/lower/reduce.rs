@@ -17,6 +17,11 @@ use std::collections::BTreeSet;
 /// Invocations per workgroup of the row kernels (reductions, softmax, row norms).
 pub(super) const ROW_WG: u32 = 256;
 
+/// Elements each lane of a Reduce row folds before the tree, at least (rows shorter
+/// than a workgroup then share one, and the tree has fewer levels: on CPU drivers every
+/// level is a barrier that switches between all the workgroup's lanes).
+const REDUCE_PER_LANE: usize = 16;
+
 /// The kernels computing this node.
 pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     let kernels = match ctx.op() {
@@ -159,7 +164,7 @@ fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Vec<KernelS
         _ => saturate(dtype, "r"),
     };
     let wg = row_wg(ctx);
-    let tpr = lanes_per_row(count, wg);
+    let tpr = lanes_per_row(count.div_ceil(REDUCE_PER_LANE), wg);
     let mut set = BindingSet::new();
     let src = set.operand(0, &ctx.node().inputs, acc);
     let tail = Tail::of(ctx, &set.operands())?;
