@@ -47,8 +47,9 @@ impl Tile {
     }
 }
 
-/// A tile fitting the product's aspect: wide tiles for few rows (matrix-vector),
-/// tall ones for few columns, 64 × 64 (4 × 4 per invocation) otherwise. Workgroup
+/// A tile fitting the product's aspect: wide tiles for few rows (matrix-vector, or
+/// 16-row tiles up to 16 rows), tall ones for few columns, 64 × 64 (4 × 4 per
+/// invocation) for small products, 128 × 64 or 64 × 128 otherwise. Workgroup
 /// memory stays under WebGPU's 16 KiB default.
 pub fn choose_tile(m: usize, n: usize) -> Tile {
     let bk = 16;
@@ -67,6 +68,16 @@ pub fn choose_tile(m: usize, n: usize) -> Tile {
             tm: 2,
             tn: n.max(1),
             bk,
+        }
+    } else if m <= 16 {
+        // Few output rows (a squeeze 1×1 convolution): every row of a 16-row tile is
+        // used, and a wide one amortises each B tile over them.
+        Tile {
+            wx: 16,
+            wy: 4,
+            tm: 4,
+            tn: 8,
+            bk: 16,
         }
     } else if m <= 32 || n <= 32 {
         Tile {
@@ -300,6 +311,7 @@ mod tests {
         assert_eq!(choose_tile(4096, 1).bn(), 1);
         assert_eq!(choose_tile(256, 256).bm(), 128);
         assert_eq!(choose_tile(64, 256).bn(), 128);
+        assert_eq!(choose_tile(16, 3025).bm(), 16);
         for (m, n) in [(7, 257), (33, 33), (64, 256), (256, 256), (2, 9), (9, 2)] {
             let t = choose_tile(m, n);
             assert!((t.bm() * t.bk + t.bk * t.bn()) * 4 <= 16384, "{m}×{n}");
