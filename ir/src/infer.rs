@@ -856,6 +856,22 @@ fn resize(attrs: &ResizeAttrs, inputs: &[&TensorType]) -> Result<Vec<TensorType>
     one(x.dtype, attrs.sizes.clone())
 }
 
+/// The type the anchor of a fused op reads in place of operand 0: the first result of
+/// `prologue` on it. Only a max pool before a convolution is a prologue.
+pub fn prologue_type(prologue: &Op, anchor: &Op, anchor_in: &[&TensorType]) -> Result<TensorType> {
+    if !matches!(prologue, Op::MaxPool(_)) || !matches!(anchor, Op::Conv(_)) {
+        bail!(
+            "a {} prologue cannot precede a {} anchor (only max_pool before conv)",
+            prologue.name(),
+            anchor.name()
+        );
+    }
+    let Some(&first) = anchor_in.first() else {
+        bail!("a prologue needs an anchor operand");
+    };
+    Ok(infer_unchecked(prologue, &[first])?.swap_remove(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1005,20 +1021,4 @@ mod tests {
         let huge = t(DType::F32, &[usize::MAX, 3]);
         assert!(shape_of(&Op::Identity, &[huge]).is_err());
     }
-}
-
-/// The type the anchor of a fused op reads in place of operand 0: the first result of
-/// `prologue` on it. Only a max pool before a convolution is a prologue.
-pub fn prologue_type(prologue: &Op, anchor: &Op, anchor_in: &[&TensorType]) -> Result<TensorType> {
-    if !matches!(prologue, Op::MaxPool(_)) || !matches!(anchor, Op::Conv(_)) {
-        bail!(
-            "a {} prologue cannot precede a {} anchor (only max_pool before conv)",
-            prologue.name(),
-            anchor.name()
-        );
-    }
-    let Some(&first) = anchor_in.first() else {
-        bail!("a prologue needs an anchor operand");
-    };
-    Ok(infer_unchecked(prologue, &[first])?.swap_remove(0))
 }

@@ -324,14 +324,14 @@ fn max_pool_load_b(pool: &PoolAttrs, x_sp: &[usize], out_sp: &[usize]) -> String
     }
     src.push_str("    var best = bitcast<f32>(0xff800000u);\n    var found = false;\n");
     let mut indent = String::from("    ");
-    for ax in 0..sp {
+    for (ax, &extent) in x_sp.iter().enumerate() {
         src.push_str(&format!(
             "{indent}for (var t{ax} = 0; t{ax} < {k}; t{ax}++) {{\n{indent}    \
              let c{ax} = o{ax} + t{ax} * {d};\n{indent}    \
              if (c{ax} < 0 || c{ax} >= {i}) {{\n{indent}        continue;\n{indent}    }}\n",
             k = pool.kernel[ax],
             d = pool.dilations[ax],
-            i = x_sp[ax],
+            i = extent,
         ));
         indent.push_str("    ");
     }
