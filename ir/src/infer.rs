@@ -293,6 +293,7 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
         }
         Op::Fused {
             anchor,
+            prologue,
             arity,
             epilogue,
         } => {
@@ -303,7 +304,15 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
                 bail!("anchor arity {arity} exceeds the {} operands", inputs.len());
             }
             let (anchor_in, extra) = inputs.split_at(*arity);
-            let base = infer_unchecked(anchor, anchor_in)?.swap_remove(0);
+            let base = match prologue {
+                None => infer_unchecked(anchor, anchor_in)?.swap_remove(0),
+                Some(pro) => {
+                    let pooled = prologue_type(pro, anchor, anchor_in)?;
+                    let mut args = anchor_in.to_vec();
+                    args[0] = &pooled;
+                    infer_unchecked(anchor, &args)?.swap_remove(0)
+                }
+            };
             let mut dtypes = vec![base.dtype];
             for t in extra {
                 if broadcast(&[&t.shape, &base.shape])? != base.shape {
@@ -845,6 +854,22 @@ fn resize(attrs: &ResizeAttrs, inputs: &[&TensorType]) -> Result<Vec<TensorType>
         bail!("roi needs {} entries, got {}", 2 * rank, attrs.roi.len());
     }
     one(x.dtype, attrs.sizes.clone())
+}
+
+/// The type the anchor of a fused op reads in place of operand 0: the first result of
+/// `prologue` on it. Only a max pool before a convolution is a prologue.
+pub fn prologue_type(prologue: &Op, anchor: &Op, anchor_in: &[&TensorType]) -> Result<TensorType> {
+    if !matches!(prologue, Op::MaxPool(_)) || !matches!(anchor, Op::Conv(_)) {
+        bail!(
+            "a {} prologue cannot precede a {} anchor (only max_pool before conv)",
+            prologue.name(),
+            anchor.name()
+        );
+    }
+    let Some(&first) = anchor_in.first() else {
+        bail!("a prologue needs an anchor operand");
+    };
+    Ok(infer_unchecked(prologue, &[first])?.swap_remove(0))
 }
 
 #[cfg(test)]

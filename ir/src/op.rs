@@ -107,9 +107,13 @@ pub enum Op {
     Elementwise { program: Program },
     /// `anchor` (on the first `arity` operands) followed by `epilogue` applied to each
     /// element of the anchor's first result. Epilogue input 0 is that element; input
-    /// `1 + j` is operand `arity + j`, broadcast to the anchor's result shape.
+    /// `1 + j` is operand `arity + j`, broadcast to the anchor's result shape. With a
+    /// `prologue`, the anchor reads `prologue(operand 0)` (its first result) in place of
+    /// operand 0: the node computes `epilogue(anchor(prologue(in0), in1..))`. Only a
+    /// max pool before a convolution is a valid prologue (see [`crate::infer`]).
     Fused {
         anchor: Box<Op>,
+        prologue: Option<Box<Op>>,
         arity: usize,
         epilogue: Program,
     },

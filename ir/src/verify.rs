@@ -291,6 +291,8 @@ fn check_programs(op: &Op) -> Result<(), String> {
         Op::Elementwise { program } => check_program(program, "program"),
         Op::Fused {
             anchor,
+            // A prologue holds no program; infer checks its kind and types.
+            prologue: _,
             arity: _,
             epilogue,
         } => {

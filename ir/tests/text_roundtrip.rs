@@ -409,10 +409,17 @@ fn all_ops() -> Vec<Op> {
             program: programs()[1].clone(),
         },
     ];
+    ops.push(Op::Fused {
+        anchor: Box::new(anchors[0].clone()),
+        prologue: Some(Box::new(Op::MaxPool(pool(true, false, 0)))),
+        arity: 2,
+        epilogue: programs()[0].clone(),
+    });
     for (i, anchor) in anchors.into_iter().enumerate() {
         let programs = programs();
         ops.push(Op::Fused {
             anchor: Box::new(anchor),
+            prologue: None,
             arity: i % 3 + 1,
             epilogue: programs[i % programs.len()].clone(),
         });
@@ -508,6 +515,45 @@ fn every_op_round_trips() {
         "{text}"
     );
     assert!(text.contains("= attention{scale=0.125}(%v"), "{text}");
+    assert!(
+        text.contains("= fused{anchor=conv{strides=[1,1], pads=[0,0,0,0], dilations=[1,1], group=1}, prologue=max_pool{kernel=[3,2], strides=[2,1], pads=[1,0,1,0], dilations=[1,2], ceil_mode=true, count_include_pad=false, storage_order=0}, arity=2, epilogue=[in0"),
+        "{text}"
+    );
+}
+
+/// A fused conv with a max-pool prologue verifies (operand 0 is the pre-pool tensor,
+/// the conv reads the pooled one) and prints back byte for byte; other prologues and
+/// anchors are refused.
+#[test]
+fn fused_prologue_round_trips_and_verifies() {
+    let text = r#"graph "prologue" {
+  input %v0 "x" : f32[1,3,8,8]
+  const %v1 "w" : f32[5,3,1,1] = splat(0.01)
+  const %v2 "b" : f32[5] = splat(0.5)
+  %v3 = fused{anchor=conv{strides=[1,1], pads=[0,0,0,0], dilations=[1,1], group=1}, prologue=max_pool{kernel=[3,3], strides=[2,2], pads=[1,1,1,1], dilations=[1,1], ceil_mode=true, count_include_pad=false, storage_order=0}, arity=3, epilogue=[in0, relu(%0)]}(%v0, %v1, %v2) : f32[1,5,5,5]
+  output "y" = %v3
+}
+"#;
+    let g = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(print(&g), text);
+    verify(&g).unwrap();
+    let Op::Fused { prologue, .. } = &g.nodes[Handle::new(0)].op else {
+        panic!("node 0 is not fused")
+    };
+    assert!(matches!(prologue.as_deref(), Some(Op::MaxPool(_))));
+    // The pooled shape decides the result: a 4×4 result is wrong.
+    let wrong = text.replace(": f32[1,5,5,5]", ": f32[1,5,4,4]");
+    assert!(verify(&parse(&wrong).unwrap()).is_err());
+    let avg = text.replace("prologue=max_pool", "prologue=average_pool");
+    let err = verify(&parse(&avg).unwrap()).unwrap_err().to_string();
+    assert!(err.contains("only max_pool before conv"), "{err}");
+    let pool = "max_pool{kernel=[3,3], strides=[2,2], pads=[1,1,1,1], dilations=[1,1], ceil_mode=true, count_include_pad=false, storage_order=0}";
+    let not_op = text.replace(pool, "[1]");
+    let err = parse(&not_op).unwrap_err().to_string();
+    assert!(
+        err.contains("attribute `prologue` of `fused` must be an op"),
+        "{err}"
+    );
 }
 
 /// Constants and inputs of every dtype, with the edge values of each.
@@ -794,6 +840,7 @@ fn fused_ops_in_canonical_text_print_back_unchanged() {
         anchor,
         arity,
         epilogue,
+        ..
     } = &g.nodes[Handle::new(0)].op
     else {
         panic!("node 0 is not fused")

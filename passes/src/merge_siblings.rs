@@ -63,8 +63,10 @@ fn candidate<'g>(graph: &'g Graph, handle: Handle<Node>) -> Option<Candidate<'g>
     let node = &graph.nodes[handle];
     let (attrs, epilogue) = match &node.op {
         Op::Conv(attrs) => (attrs, None),
+        // A conv reading its input through a prologue is not merged.
         Op::Fused {
             anchor,
+            prologue: None,
             arity,
             epilogue,
         } => match anchor.as_ref() {

@@ -1,5 +1,5 @@
-//! Property test: random small graphs of element-wise, matmul, reduce and layout ops
-//! compute the same outputs before and after the optimizer (reference interpreter).
+//! Property test: random small graphs of element-wise, matmul, reduce and layout ops,
+//! with a max-pool → 1×1 conv chain on the side, compute the same outputs before and after the optimizer (reference interpreter).
 
 mod common;
 
@@ -19,6 +19,11 @@ fn random_graph(seed: u64) -> Graph {
     let w = g.add_input(
         "w",
         kiln_ir::TensorType::new(kiln_ir::DType::F32, vec![4, 4]),
+        false,
+    );
+    let pw = g.add_input(
+        "pw",
+        kiln_ir::TensorType::new(kiln_ir::DType::F32, vec![3, 3, 1]),
         false,
     );
     let mut pool: Vec<Handle<Value>> = vec![x];
@@ -99,11 +104,51 @@ fn random_graph(seed: u64) -> Graph {
     g.add_output("y", last, false);
     let other = pool[rng.gen_range(0..pool.len())];
     g.add_output("z", other, false);
+    // On its own stream, so the graphs above stay as they were.
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x9e37_79b9);
+    let from = pool[rng.gen_range(0..pool.len())];
+    let p = pool_conv(&mut g, &mut rng, from, pw);
+    g.add_output("p", p, false);
     g
+}
+
+/// A shape-keeping 1-d max pool of `a` read by a 1×1 conv with weights `pw` (a
+/// prologue candidate), then maybe a relu.
+fn pool_conv(
+    g: &mut Graph,
+    rng: &mut StdRng,
+    a: Handle<Value>,
+    pw: Handle<Value>,
+) -> Handle<Value> {
+    let (kernel, pads) =
+        [(3, vec![1, 1]), (2, vec![0, 1]), (2, vec![1, 0])][rng.gen_range(0..3)].clone();
+    let attrs = kiln_ir::PoolAttrs {
+        kernel: vec![kernel],
+        strides: vec![1],
+        pads,
+        dilations: vec![1],
+        ceil_mode: false,
+        count_include_pad: false,
+        storage_order: 0,
+    };
+    let p = g.add(Op::MaxPool(attrs), &[a], "pool").unwrap();
+    let conv = kiln_ir::ConvAttrs {
+        strides: vec![1],
+        pads: vec![0, 0],
+        dilations: vec![1],
+        group: 1,
+    };
+    let c = g.add(Op::Conv(conv), &[p, pw], "conv").unwrap();
+    if rng.gen_bool(0.5) {
+        g.add(Op::Unary(UnaryOp::Relu), &[c], "relu").unwrap()
+    } else {
+        c
+    }
 }
 
 #[test]
 fn random_graphs_keep_their_outputs() {
+    let mut prologues = 0;
     for seed in 0..300 {
         let g = random_graph(seed);
         kiln_ir::verify::verify(&g).expect("random graph verifies");
@@ -111,7 +156,22 @@ fn random_graphs_keep_their_outputs() {
             .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", kiln_ir::print::print(&g)));
         assert!(report.kernels_after <= report.kernels_before, "seed {seed}");
         common::assert_same_outputs(&g, &out, seed, 1e-4);
+        prologues += out
+            .nodes
+            .iter()
+            .filter(|(_, n)| {
+                matches!(
+                    &n.op,
+                    Op::Fused {
+                        prologue: Some(_),
+                        ..
+                    }
+                )
+            })
+            .count();
     }
+    // A pool whose only user is the conv is fused into it as a prologue.
+    assert!(prologues > 100, "{prologues} prologues fused in 300 graphs");
 }
 
 #[test]

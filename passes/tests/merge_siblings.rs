@@ -190,6 +190,21 @@ fn siblings_that_differ_stay_apart() {
 }
 
 #[test]
+fn siblings_reading_through_a_prologue_stay_apart() {
+    let x1 = r#"input %v0 "x" : f32[1,2,8,8]"#;
+    let pool = "max_pool{kernel=[3,3], strides=[1,1], pads=[1,1,1,1], dilations=[1,1], ceil_mode=false, count_include_pad=false, storage_order=0}";
+    let text = pair(x1, CONV, "[in0, relu(%0)]", "")
+        .replace("[N,", "[1,")
+        .replace(",S,S]", ",8,8]")
+        .replace(
+            &format!("anchor={CONV},"),
+            &format!("anchor={CONV}, prologue={pool},"),
+        );
+    assert_eq!(text.matches("prologue=").count(), 2, "{text}");
+    assert_unchanged(&text);
+}
+
+#[test]
 fn non_constant_weights_stay_apart() {
     let text = format!(
         r#"graph "t" {{

@@ -51,6 +51,7 @@ fn half_plus() -> Program {
 fn fused(anchor: Op, arity: usize, epilogue: Program) -> Op {
     Op::Fused {
         anchor: Box::new(anchor),
+        prologue: None,
         arity,
         epilogue,
     }
@@ -380,6 +381,102 @@ fn fused_pools() {
     let avg = Op::AveragePool(pool);
     let bound = dot_bound(&cpu(&avg, &[abs(&x)], 0), 6, 0.0);
     check_fused(fused(avg, 1, half_plus()), vec![x, rand(&[6], 3)], bound);
+}
+
+/// A `Fused` conv reading `max_pool(x)` through its prologue, checked against the
+/// reference (pool, conv, epilogue). Max pooling is exact, so the bound is the conv's
+/// on the pooled values: `2·(C/group + 1)·u·Σ|p·w|` (+ |b|), then two roundings.
+fn check_prologue(
+    pool: PoolAttrs,
+    conv: ConvAttrs,
+    anchor_in: Vec<Tensor>,
+    tail: (Program, Vec<Tensor>),
+) {
+    let pool = Op::MaxPool(pool);
+    let conv = Op::Conv(conv);
+    let x = &anchor_in[0];
+    let pooled_ty = kiln_ir::infer::infer(&pool, &[&x.ty()]).unwrap().remove(0);
+    let pooled: Vec<f32> = cpu(&pool, std::slice::from_ref(x), 0)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let pooled = Tensor::from_f32(pooled_ty.shape.clone(), pooled).unwrap();
+    assert_ne!(
+        pooled.to_f64_vec(),
+        x.to_f64_vec(),
+        "the pool changes its input"
+    );
+    let mut mag_in = vec![abs(&pooled)];
+    mag_in.extend(anchor_in[1..].iter().map(abs));
+    let terms = anchor_in[1].shape().dims()[1] + 1;
+    let bound = dot_bound(&cpu(&conv, &mag_in, 0), terms, 0.0);
+    let arity = anchor_in.len();
+    let op = Op::Fused {
+        anchor: Box::new(conv),
+        prologue: Some(Box::new(pool)),
+        arity,
+        epilogue: tail.0,
+    };
+    let mut inputs = anchor_in;
+    inputs.extend(tail.1);
+    check_fused(op, inputs, bound);
+}
+
+#[test]
+fn fused_max_pool_prologues_on_pointwise_convs() {
+    let pointwise = |group: usize| ConvAttrs {
+        strides: vec![1, 1],
+        pads: vec![0, 0, 0, 0],
+        dilations: vec![1, 1],
+        group,
+    };
+    let pool =
+        |kernel: usize, stride: usize, pads: [usize; 4], dilation: usize, ceil_mode| PoolAttrs {
+            kernel: vec![kernel, kernel],
+            strides: vec![stride, stride],
+            pads: pads.to_vec(),
+            dilations: vec![dilation, dilation],
+            ceil_mode,
+            count_include_pad: false,
+            storage_order: 0,
+        };
+    let relu = Program {
+        steps: vec![Step::Input(0), Step::Unary(UnaryOp::Relu, 0)],
+    };
+    // 3×3/1 pad 1 (inception's pool projection), bias and relu, 7 output channels.
+    check_prologue(
+        pool(3, 1, [1, 1, 1, 1], 1, false),
+        pointwise(1),
+        vec![
+            rand(&[2, 5, 11, 13], 1),
+            rand(&[7, 5, 1, 1], 2),
+            rand(&[7], 3),
+        ],
+        (relu, vec![]),
+    );
+    // 3×3/2 with ceil_mode taking effect (rows: (11 + 1 − 3)/2 = 4.5 → 6 windows),
+    // 70 output channels (two row blocks of the tiled engine), an epilogue operand.
+    let x = rand(&[1, 5, 11, 13], 4);
+    let ceil = pool(3, 2, [1, 0, 0, 0], 1, true);
+    let pooled = kiln_ir::infer::infer(&Op::MaxPool(ceil.clone()), &[&x.ty()]).unwrap();
+    assert_eq!(pooled[0].shape.dims(), &[1, 5, 6, 6]);
+    check_prologue(
+        ceil,
+        pointwise(1),
+        vec![x, rand(&[70, 5, 1, 1], 5)],
+        (half_plus(), vec![rand(&[70, 1, 1], 6)]),
+    );
+    // Dilated 2×2 pool, a depthwise 1×1 conv (group 5: the direct engine), add + relu.
+    check_prologue(
+        pool(2, 1, [1, 1, 0, 1], 2, false),
+        pointwise(5),
+        vec![
+            rand(&[1, 5, 11, 13], 7),
+            rand(&[5, 1, 1, 1], 8),
+            rand(&[5], 9),
+        ],
+        (add_relu(), vec![rand(&[1, 5, 1, 1], 10)]),
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use super::matmul::{Epilogue, EpilogueInput};
 use super::{binding_decls, Binding, KernelSrc, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
-use kiln_ir::{ConvAttrs, DType};
+use kiln_ir::{ConvAttrs, DType, Op, PoolAttrs, TensorType};
 
 /// The kernels computing a `Conv` node (bias, when present, added in the epilogue),
 /// or a `Fused` node anchored on one.
@@ -104,10 +104,16 @@ pub(super) fn check_binding_sizes(ctx: &NodeCtx<'_>) -> Result<(), CodegenError>
     Ok(())
 }
 
-fn geometry(ctx: &NodeCtx<'_>, a: &ConvAttrs) -> Result<ConvGeometry, CodegenError> {
+/// The geometry of the conv as it computes: over `x`, the operand or, with a prologue,
+/// the prologue's result.
+fn geometry(
+    ctx: &NodeCtx<'_>,
+    a: &ConvAttrs,
+    x: &TensorType,
+) -> Result<ConvGeometry, CodegenError> {
     check_common(ctx, &a.strides, &a.pads, &a.dilations)?;
     let (xs, ws, ys) = (
-        ctx.operand(0).shape.dims(),
+        x.shape.dims(),
         ctx.operand(1).shape.dims(),
         ctx.result(0).shape.dims(),
     );
@@ -241,7 +247,8 @@ pub fn lower_with(
     a: &ConvAttrs,
     epi: Epilogue,
 ) -> Result<Lowered, CodegenError> {
-    let g = geometry(ctx, a)?;
+    let pooled = ctx.prologue_input()?;
+    let g = geometry(ctx, a, pooled.as_ref().unwrap_or(ctx.operand(0)))?;
     let epi = with_bias(ctx, epi, g.m)?;
     let sp = g.in_sp.len();
     let mut gather = String::from(
@@ -256,6 +263,20 @@ pub fn lower_with(
             && a.pads[ax + sp] == 0
             && g.in_sp[ax] == g.out_sp[ax]
     });
+    if let Some(prologue) = ctx.prologue() {
+        let Op::MaxPool(pool) = prologue else {
+            return Err(ctx.error(format!(
+                "the GPU backend cannot run a {} prologue",
+                prologue.name()
+            )));
+        };
+        if !pointwise {
+            return Err(ctx.error("a prologue needs a 1×1, stride-1, unpadded conv"));
+        }
+        let gather = max_pool_load_b(pool, &ctx.operand(0).shape.dims()[2..], &g.in_sp);
+        let (decls, bindings, helpers) = common_source(&g, &epi, &gather);
+        return gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings);
+    }
     let mut in_stride = 1;
     for ax in (0..sp).rev().filter(|_| !pointwise) {
         let pad = a.pads[ax];
@@ -280,4 +301,58 @@ pub fn lower_with(
     });
     let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &gather);
     gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings)
+}
+
+/// `load_b` of a 1×1 conv whose input is `max_pool(x)`: element `k` (the input channel)
+/// of column `col` is the maximum of `x`'s window at that pooled position, computed
+/// where it is loaded. `x_sp` and `out_sp` are the pre- and post-pool spatial dims
+/// (the latter already reflecting `ceil_mode`). Taps in the padding are skipped; the
+/// first maximum in row-major window order wins, and a window entirely in padding
+/// yields -inf (as the interpreter's max pool).
+fn max_pool_load_b(pool: &PoolAttrs, x_sp: &[usize], out_sp: &[usize]) -> String {
+    let sp = x_sp.len();
+    let pin: usize = x_sp.iter().product();
+    let mut src = format!(
+        "fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return w[(z * MG + m) * CG + k];\n}}\n\
+         fn load_b(z: u32, k: u32, col: u32) -> f32 {{\n    var pos = col % P;\n    \
+         let base = ((col / P) * C + z * CG + k) * {pin}u;\n"
+    );
+    for ax in (0..sp).rev() {
+        src.push_str(&format!(
+            "    let o{ax} = i32(pos % {o}u) * {s} - {pad};\n    pos = pos / {o}u;\n",
+            o = out_sp[ax],
+            s = pool.strides[ax],
+            pad = pool.pads[ax],
+        ));
+    }
+    src.push_str("    var best = bitcast<f32>(0xff800000u);\n    var found = false;\n");
+    let mut indent = String::from("    ");
+    for (ax, &extent) in x_sp.iter().enumerate() {
+        src.push_str(&format!(
+            "{indent}for (var t{ax} = 0; t{ax} < {k}; t{ax}++) {{\n{indent}    \
+             let c{ax} = o{ax} + t{ax} * {d};\n{indent}    \
+             if (c{ax} < 0 || c{ax} >= {i}) {{\n{indent}        continue;\n{indent}    }}\n",
+            k = pool.kernel[ax],
+            d = pool.dilations[ax],
+            i = extent,
+        ));
+        indent.push_str("    ");
+    }
+    let offset: Vec<String> = (0..sp)
+        .map(|ax| {
+            let stride: usize = x_sp[ax + 1..].iter().product();
+            format!("u32(c{ax}) * {stride}u")
+        })
+        .collect();
+    src.push_str(&format!(
+        "{indent}let v = x[base + {}];\n{indent}if (!found || v > best) {{\n{indent}    \
+         best = v;\n{indent}    found = true;\n{indent}}}\n",
+        offset.join(" + ")
+    ));
+    for _ in 0..sp {
+        indent.truncate(indent.len() - 4);
+        src.push_str(&format!("{indent}}}\n"));
+    }
+    src.push_str("    return best;\n}\n");
+    src
 }

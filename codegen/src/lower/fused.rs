@@ -25,6 +25,15 @@ pub fn lower(ctx: &NodeCtx<'_>, anchor: &Op) -> Result<Lowered, CodegenError> {
     if ctx.node().outputs.len() != 1 {
         return Err(ctx.error("a fused node has exactly one result"));
     }
+    if let Some(p) = ctx.prologue() {
+        if !matches!(anchor, Op::Conv(_)) {
+            return Err(ctx.error(format!(
+                "the GPU backend cannot run a {} prologue before {}",
+                p.name(),
+                anchor.name()
+            )));
+        }
+    }
     if let Some(p) = program::of_op(anchor) {
         return program::lower(ctx, &program::compose(&p, *arity, epilogue));
     }

@@ -43,6 +43,7 @@ fn half_plus() -> Program {
 fn fused(anchor: Op, arity: usize, epilogue: Program) -> Op {
     Op::Fused {
         anchor: Box::new(anchor),
+        prologue: None,
         arity,
         epilogue,
     }
@@ -438,4 +439,73 @@ fn split_matmul_with_non_float_epilogue_is_refused() {
     );
     let err = build_plan(&g, &limits).unwrap_err().to_string();
     assert!(err.contains("split along K"), "{err}");
+}
+
+/// A 3×3 max pool with stride `stride`, padding 1.
+fn max_pool_3x3(stride: usize) -> Op {
+    Op::MaxPool(PoolAttrs {
+        kernel: vec![3, 3],
+        strides: vec![stride, stride],
+        pads: vec![1, 1, 1, 1],
+        dilations: vec![1, 1],
+        ceil_mode: true,
+        count_include_pad: false,
+        storage_order: 0,
+    })
+}
+
+fn with_prologue(conv: ConvAttrs, arity: usize, epilogue: Program) -> Op {
+    Op::Fused {
+        anchor: Box::new(Op::Conv(conv)),
+        prologue: Some(Box::new(max_pool_3x3(2))),
+        arity,
+        epilogue,
+    }
+}
+
+#[test]
+fn max_pool_prologue_on_a_pointwise_conv_is_one_kernel_reading_the_pre_pool_input() {
+    let conv = ConvAttrs {
+        strides: vec![1, 1],
+        pads: vec![0, 0, 0, 0],
+        dilations: vec![1, 1],
+        group: 1,
+    };
+    // x [1,5,11,13] pools to [1,5,6,7]; the conv's operand 0 is the pre-pool x.
+    let types = [
+        ty(F, &[1, 5, 11, 13]),
+        ty(F, &[6, 5, 1, 1]),
+        ty(F, &[6]),
+        ty(F, &[1, 6, 6, 7]),
+    ];
+    let g = one_node(with_prologue(conv, 3, add_relu()), &types);
+    let lowered = lower_all(&g);
+    assert_eq!(lowered.len(), 1);
+    let kernel = &lowered[0].kernels[..];
+    assert_eq!(kernel.len(), 1);
+    assert_eq!(kernel[0].bindings[0].slot, Slot::Operand(0));
+    // Straight per-axis window code with literal extents: 11 rows, 13 columns.
+    assert!(kernel[0].wgsl.contains("c0 >= 11"), "{}", kernel[0].wgsl);
+    assert!(kernel[0].wgsl.contains("c1 >= 13"), "{}", kernel[0].wgsl);
+    build_plan(&g, &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn max_pool_prologue_on_a_spatial_conv_is_refused_clearly() {
+    let conv = ConvAttrs {
+        strides: vec![1, 1],
+        pads: vec![1, 1, 1, 1],
+        dilations: vec![1, 1],
+        group: 1,
+    };
+    let types = [ty(F, &[1, 5, 11, 13]), ty(F, &[6, 5, 3, 3])];
+    let relu = Program {
+        steps: vec![Step::Input(0), Step::Unary(UnaryOp::Relu, 0)],
+    };
+    let g = one_node(with_prologue(conv, 2, relu), &types);
+    let err = build_plan(&g, &Limits::default()).unwrap_err().to_string();
+    assert!(
+        err.contains("a prologue needs a 1×1, stride-1, unpadded conv"),
+        "{err}"
+    );
 }

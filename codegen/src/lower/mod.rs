@@ -112,14 +112,40 @@ impl<'a> NodeCtx<'a> {
         if !matches!(self.node().op, Op::Fused { .. }) {
             return Ok(self.result(0).clone());
         }
-        let inputs: Vec<&kiln_ir::TensorType> =
+        let mut inputs: Vec<&kiln_ir::TensorType> =
             (0..self.arity()).map(|i| self.operand(i)).collect();
+        let pooled = self.prologue_input()?;
+        if let Some(pooled) = &pooled {
+            inputs[0] = pooled;
+        }
         let mut types = kiln_ir::infer::infer(self.op(), &inputs)
             .map_err(|e| self.error(format!("anchor {}: {e}", self.op().name())))?;
         if types.is_empty() {
             return Err(self.error("the anchor has no result"));
         }
         Ok(types.swap_remove(0))
+    }
+
+    /// The prologue of a `Fused` node, when it has one.
+    pub fn prologue(&self) -> Option<&'a Op> {
+        match &self.node().op {
+            Op::Fused { prologue, .. } => prologue.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The type [`NodeCtx::op`] reads as its operand 0 when a prologue computes it
+    /// from operand 0 (`None` without a prologue).
+    pub fn prologue_input(&self) -> Result<Option<kiln_ir::TensorType>, CodegenError> {
+        let Some(prologue) = self.prologue() else {
+            return Ok(None);
+        };
+        if self.arity() == 0 {
+            return Err(self.error("a prologue needs an anchor operand"));
+        }
+        kiln_ir::infer::prologue_type(prologue, self.op(), &[self.operand(0)])
+            .map(Some)
+            .map_err(|e| self.error(format!("prologue {}: {e}", prologue.name())))
     }
 
     /// An error about this node.

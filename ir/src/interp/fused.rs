@@ -80,10 +80,11 @@ pub(super) fn elementwise(
     broadcast_to(&result, out)
 }
 
-/// `anchor` on the first `arity` operands, then `epilogue` over the anchor's first
-/// result and the remaining operands.
+/// `prologue` (if any) on operand 0, then `anchor` on its result and operands
+/// `1..arity`, then `epilogue` over the anchor's first result and the remaining operands.
 pub(super) fn fused(
     anchor: &Op,
+    prologue: Option<&Op>,
     arity: usize,
     epilogue: &Program,
     inputs: &[&Tensor],
@@ -96,7 +97,18 @@ pub(super) fn fused(
         ));
     }
     let (anchor_in, extra) = inputs.split_at(arity);
-    let base = apply(anchor, anchor_in).map_err(|e| format!("anchor {e}"))?;
+    let pre = match (prologue, anchor_in.first()) {
+        (None, _) => None,
+        (Some(pro), Some(first)) => {
+            Some(apply(pro, &[first]).map_err(|e| format!("prologue {e}"))?)
+        }
+        (Some(_), None) => return Err("a prologue needs an anchor operand".into()),
+    };
+    let mut anchor_args = anchor_in.to_vec();
+    if let Some(pre) = &pre {
+        anchor_args[0] = pre;
+    }
+    let base = apply(anchor, &anchor_args).map_err(|e| format!("anchor {e}"))?;
     let mut epilogue_in = vec![&base];
     epilogue_in.extend_from_slice(extra);
     elementwise(epilogue, &epilogue_in, out).map_err(|e| format!("epilogue: {e}"))

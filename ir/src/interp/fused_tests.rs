@@ -319,6 +319,7 @@ fn fused_conv_bias_relu_equals_conv_then_add_then_relu() {
     let want = eval(Op::Unary(UnaryOp::Relu), &[&added]);
     let fused = Op::Fused {
         anchor: Box::new(Op::Conv(conv_3x3())),
+        prologue: None,
         arity: 2,
         epilogue: add_relu(),
     };
@@ -329,6 +330,57 @@ fn fused_conv_bias_relu_equals_conv_then_add_then_relu() {
     // Some outputs are clamped, some pass through.
     let v = got.to_f64_vec();
     assert!(v.contains(&0.0) && v.iter().any(|&y| y > 0.0));
+}
+
+/// A `kernel`×`kernel` max pool with `stride`, padding 1 and `ceil_mode`.
+fn max_pool(kernel: usize, stride: usize, ceil_mode: bool) -> Op {
+    Op::MaxPool(PoolAttrs {
+        kernel: vec![kernel, kernel],
+        strides: vec![stride, stride],
+        pads: vec![1, 1, 1, 1],
+        dilations: vec![1, 1],
+        ceil_mode,
+        count_include_pad: false,
+        storage_order: 0,
+    })
+}
+
+#[test]
+fn fused_max_pool_prologue_equals_pool_then_conv_then_epilogue() {
+    let pointwise = ConvAttrs {
+        strides: vec![1, 1],
+        pads: vec![0, 0, 0, 0],
+        dilations: vec![1, 1],
+        group: 1,
+    };
+    for (seed, pool) in [(30, max_pool(3, 1, false)), (31, max_pool(3, 2, true))] {
+        for dtype in [DType::F32, DType::F16] {
+            let types = [
+                ty(dtype, &[2, 5, 11, 13]),
+                ty(dtype, &[4, 5, 1, 1]),
+                ty(dtype, &[4]),
+            ];
+            let data = random_inputs(seed, &types);
+            let pooled = eval(pool.clone(), &[&data[0]]);
+            let conv = eval(Op::Conv(pointwise.clone()), &[&pooled, &data[1], &data[2]]);
+            let want = eval(Op::Unary(UnaryOp::Relu), &[&conv]);
+            let fused = Op::Fused {
+                anchor: Box::new(Op::Conv(pointwise.clone())),
+                prologue: Some(Box::new(pool.clone())),
+                arity: 3,
+                epilogue: Program {
+                    steps: vec![Input(0), Unary(UnaryOp::Relu, 0)],
+                },
+            };
+            let got = run(&single_node_graph(fused, &types), &data)
+                .unwrap()
+                .remove(0);
+            assert_eq!(got, want, "{pool:?} {dtype}");
+            assert_ne!(pooled, data[0], "the pool changes its operand");
+            let v = got.to_f64_vec();
+            assert!(v.contains(&0.0) && v.iter().any(|&y| y > 0.0));
+        }
+    }
 }
 
 #[test]
@@ -345,6 +397,7 @@ fn fused_conv_with_its_own_bias_and_a_residual() {
     let want = eval(Op::Unary(UnaryOp::Relu), &[&added]);
     let fused = Op::Fused {
         anchor: Box::new(Op::Conv(conv_3x3())),
+        prologue: None,
         arity: 3,
         epilogue: add_relu(),
     };
@@ -374,6 +427,7 @@ fn fused_matmul_f16_and_max_pool_and_reduce_anchors() {
     };
     let fused = Op::Fused {
         anchor: Box::new(Op::MatMul),
+        prologue: None,
         arity: 2,
         epilogue,
     };
@@ -395,6 +449,7 @@ fn fused_matmul_f16_and_max_pool_and_reduce_anchors() {
     let want = eval(Op::Unary(UnaryOp::Sigmoid), &[&pooled]);
     let fused = Op::Fused {
         anchor: Box::new(Op::MaxPool(pool)),
+        prologue: None,
         arity: 1,
         epilogue: Program {
             steps: vec![Input(0), Unary(UnaryOp::Sigmoid, 0)],
@@ -417,6 +472,7 @@ fn fused_matmul_f16_and_max_pool_and_reduce_anchors() {
     );
     let fused = Op::Fused {
         anchor: Box::new(reduce),
+        prologue: None,
         arity: 1,
         epilogue: Program {
             steps: vec![
@@ -513,6 +569,7 @@ fn fused_ops_reject_operands_that_do_not_fit() {
     let out = [ty(DType::F32, &[2])];
     let fused = Op::Fused {
         anchor: Box::new(Op::MatMul),
+        prologue: None,
         arity: 3,
         epilogue: Program::identity(),
     };

@@ -135,9 +135,17 @@ pub fn eval_op(
         Op::Elementwise { program } => one(fused::elementwise(program, inputs, out)),
         Op::Fused {
             anchor,
+            prologue,
             arity,
             epilogue,
-        } => one(fused::fused(anchor, *arity, epilogue, inputs, out)),
+        } => one(fused::fused(
+            anchor,
+            prologue.as_deref(),
+            *arity,
+            epilogue,
+            inputs,
+            out,
+        )),
         Op::Attention { scale } => one(fused::attention(*scale, inputs, out)),
         Op::Reshape { .. } | Op::Identity => {
             let x = operand(inputs, 0)?;

@@ -253,6 +253,7 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
         },
         "fused" => Op::Fused {
             anchor: Box::new(a.op("anchor")),
+            prologue: a.optional_op("prologue").map(Box::new),
             arity: a.usize("arity"),
             epilogue: a.program("epilogue"),
         },
@@ -390,6 +391,12 @@ impl Attrs {
             self.error.get_or_insert(e);
             Op::Identity
         })
+    }
+
+    /// An optional op attribute: `None` when absent (not a missing attribute).
+    fn optional_op(&mut self, key: &'static str) -> Option<Op> {
+        let present = self.items.iter().flatten().any(|a| a.name == key);
+        present.then(|| self.op(key))
     }
 
     /// A program: a list of steps like `[in0, in1, add(%0,%1)]`.

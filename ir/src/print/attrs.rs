@@ -46,13 +46,19 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
         Op::Elementwise { program } => vec![("program", AttrValue::Program(program.clone()))],
         Op::Fused {
             anchor,
+            prologue,
             arity,
             epilogue,
-        } => vec![
-            ("anchor", AttrValue::Op(anchor.clone())),
-            ("arity", UInt(*arity)),
-            ("epilogue", AttrValue::Program(epilogue.clone())),
-        ],
+        } => {
+            // `prologue` is optional: printed only when present.
+            let mut attrs = vec![("anchor", AttrValue::Op(anchor.clone()))];
+            if let Some(p) = prologue {
+                attrs.push(("prologue", AttrValue::Op(p.clone())));
+            }
+            attrs.push(("arity", UInt(*arity)));
+            attrs.push(("epilogue", AttrValue::Program(epilogue.clone())));
+            attrs
+        }
         Op::Attention { scale } => vec![("scale", Float(*scale))],
         Op::Cast { to } => vec![("to", Word(to.name()))],
         Op::Conv(c) => vec![

@@ -134,14 +134,44 @@ pub fn flops(op: &Op, inputs: &[&TensorType], out: &TensorType) -> f64 {
         }
         Op::Fused {
             anchor,
+            prologue,
             arity,
             epilogue,
         } => {
             let anchor_in = &inputs[..(*arity).min(inputs.len())];
-            flops(anchor, anchor_in, out) + n * epilogue.steps.len() as f64
+            let pro = prologue
+                .as_deref()
+                .map_or(0.0, |p| prologue_flops(p, anchor, anchor_in));
+            flops(anchor, anchor_in, out) + n * epilogue.steps.len() as f64 + pro
         }
         _ => n * program_flops(op),
     }
+}
+
+/// Arithmetic of a fused node's prologue. A max pool before a 1×1 conv is evaluated
+/// where the conv loads its input: once per pooled element for every block of output
+/// channels the conv's kernel computes together (32 up to 32 channels per group, 128
+/// from 128, 64 between, as the tiled engine picks its tiles), each a window of loads.
+fn prologue_flops(prologue: &Op, anchor: &Op, anchor_in: &[&TensorType]) -> f64 {
+    let Ok(pooled) = kiln_ir::infer::prologue_type(prologue, anchor, anchor_in) else {
+        return 0.0;
+    };
+    let (Op::MaxPool(p), Op::Conv(c)) = (prologue, anchor) else {
+        return 0.0;
+    };
+    let out_channels = anchor_in
+        .get(1)
+        .and_then(|w| w.shape.dims().first().copied())
+        .unwrap_or(1);
+    let per_group = out_channels / c.group.max(1);
+    let block = match per_group {
+        0..=32 => 32,
+        128.. => 128,
+        _ => 64,
+    };
+    let blocks = per_group.div_ceil(block).max(1) as f64;
+    let window = p.kernel.iter().product::<usize>() as f64;
+    pooled.shape.numel() as f64 * window * blocks
 }
 
 /// Microseconds for one node: 0 for aliases, else launch + bytes + flops. Operands are

@@ -1,5 +1,6 @@
-//! Fusion rules: element-wise chains become one `elementwise` program, and
-//! element-wise consumers move into the epilogue of an anchor kernel (`fused`).
+//! Fusion rules: element-wise chains become one `elementwise` program, element-wise
+//! consumers move into the epilogue of an anchor kernel (`fused`), and a max pool read
+//! only by a 1×1 conv becomes that conv's prologue (evaluated where the conv loads it).
 //!
 //! A consumer absorbs one producer per application; saturation builds whole chains.
 //! An anchor is only fused into its consumer when the consumer is its only user (and it
@@ -9,10 +10,10 @@
 
 use super::program::{program_of, Builder, MAX_OPERANDS};
 use super::{code, ops_in, RuleSpec, Term};
-use crate::egraph::analysis::EGraph;
-use crate::egraph::lang::IrOp;
+use crate::egraph::analysis::{ty, EGraph};
+use crate::egraph::lang::{IrOp, Kiln};
 use egg::Id;
-use kiln_ir::{Op, Program};
+use kiln_ir::{Op, Program, Step};
 
 #[rustfmt::skip]
 pub(super) const RULES: &[RuleSpec] = &[
@@ -20,6 +21,8 @@ pub(super) const RULES: &[RuleSpec] = &[
     code("fuse-elementwise", fuse_elementwise, "f(.., g(ys), ..) = elementwise{f∘g}(.., ys, ..)"),
     // f(.., a(xs), ..) = fused{a, epilogue f}(xs, ..) for an anchor a used once
     code("fuse-epilogue", fuse_epilogue, "f(.., a(xs), ..) = fused{a; f}(xs, ..)"),
+    // conv(max_pool(x), w, ..) = fused{conv, prologue max_pool}(x, w, ..) for a 1×1 conv
+    code("fuse-prologue", fuse_prologue, "conv₁ₓ₁(max_pool(x), w, ..) = fused{max_pool; conv₁ₓ₁}(x, w, ..)"),
 ];
 
 /// Ops whose result an epilogue can post-process element by element.
@@ -149,6 +152,7 @@ fn fuse_epilogue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
             let (anchor, arity, anchor_in, r) = match aop.op() {
                 Op::Fused {
                     anchor,
+                    prologue,
                     arity,
                     epilogue,
                 } => {
@@ -160,10 +164,12 @@ fn fuse_epilogue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
                     let Some(r) = b.inline(epilogue, &args) else {
                         continue;
                     };
-                    ((**anchor).clone(), *arity, &akids[..*arity], r)
+                    let anchor = ((**anchor).clone(), prologue.clone());
+                    (anchor, *arity, &akids[..*arity], r)
                 }
-                a => (a.clone(), akids.len(), akids, b.reserved(0)),
+                a => ((a.clone(), None), akids.len(), akids, b.reserved(0)),
             };
+            let (anchor, prologue) = anchor;
             let outer_args: Vec<usize> = children
                 .iter()
                 .map(|&k| {
@@ -192,6 +198,7 @@ fn fuse_epilogue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
             out.push(Term::Node(
                 Op::Fused {
                     anchor: Box::new(anchor),
+                    prologue,
                     arity,
                     epilogue,
                 },
@@ -200,4 +207,85 @@ fn fuse_epilogue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
         }
     }
     out
+}
+
+/// True for a convolution that reads each input position once: every kernel extent 1
+/// (from the weight type), strides and dilations 1, no padding. Its input can be
+/// produced per element by a prologue.
+fn is_pointwise_conv(egraph: &EGraph, op: &Op, children: &[Id]) -> bool {
+    let Op::Conv(c) = op else {
+        return false;
+    };
+    let Some(w) = children.get(1).and_then(|&w| ty(egraph, w)) else {
+        return false;
+    };
+    w.shape.rank() >= 3
+        && w.shape.dims()[2..].iter().all(|&k| k == 1)
+        && c.strides.iter().all(|&s| s == 1)
+        && c.dilations.iter().all(|&d| d == 1)
+        && c.pads.iter().all(|&p| p == 0)
+}
+
+/// The max-pool e-nodes of class `c` whose first result is all that is used of them:
+/// `(pool op, its operand)`. `c` must be used once (by the conv fusing it).
+fn single_result_pools(egraph: &EGraph, c: Id) -> Vec<(Op, Id)> {
+    if egraph[c].data.value.is_some() || !used_once(egraph, c) {
+        return vec![];
+    }
+    ops_in(egraph, c)
+        .filter(|(op, kids)| {
+            matches!(op.op(), Op::MaxPool(_)) && op.result() == 0 && kids.len() == 1
+        })
+        .filter(|(op, kids)| {
+            // The indices result, when the graph has it, must be unused.
+            let indices = Kiln::Op(IrOp::new(op.op().clone(), 1), kids.to_vec());
+            egraph.lookup(indices).is_none_or(|i| {
+                egraph[i].data.uses == Some(0)
+                    && !egraph.analysis.roots.iter().any(|&r| egraph.find(r) == i)
+            })
+        })
+        .map(|(op, kids)| (op.op().clone(), egraph.find(kids[0])))
+        .collect()
+}
+
+fn fuse_prologue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
+    if op.result() != 0 {
+        return vec![];
+    }
+    // A bare pointwise conv (identity epilogue), or one whose epilogue fused first.
+    let (anchor, arity, epilogue) = match op.op() {
+        conv @ Op::Conv(_) => (
+            conv,
+            children.len(),
+            Program {
+                steps: vec![Step::Input(0)],
+            },
+        ),
+        Op::Fused {
+            anchor,
+            prologue: None,
+            arity,
+            epilogue,
+        } if *arity <= children.len() => (&**anchor, *arity, epilogue.clone()),
+        _ => return vec![],
+    };
+    if arity < 2 || !is_pointwise_conv(egraph, anchor, &children[..arity]) {
+        return vec![];
+    }
+    single_result_pools(egraph, children[0])
+        .into_iter()
+        .map(|(pool, x)| {
+            let mut operands = vec![Term::Class(x)];
+            operands.extend(children[1..].iter().map(|&k| Term::Class(k)));
+            Term::Node(
+                Op::Fused {
+                    anchor: Box::new(anchor.clone()),
+                    prologue: Some(Box::new(pool)),
+                    arity,
+                    epilogue: epilogue.clone(),
+                },
+                operands,
+            )
+        })
+        .collect()
 }
