@@ -274,7 +274,7 @@ pub fn lower_with(
             return Err(ctx.error("a prologue needs a 1×1, stride-1, unpadded conv"));
         }
         let gather = max_pool_load_b(pool, &ctx.operand(0).shape.dims()[2..], &g.in_sp);
-        let (decls, bindings, helpers) = common_source(&g, &epi, &gather);
+        let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &gather);
         return gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings);
     }
     let mut in_stride = 1;

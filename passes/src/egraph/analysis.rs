@@ -156,6 +156,13 @@ impl Analysis<Kiln> for KilnAnalysis {
                 changed_a = true;
             }
             (Some(_), None) => changed_b = true,
+            (Some(x), Some(y)) if !same_bits(x, y) && self.conflict.is_none() => {
+                self.conflict = Some(format!(
+                    "a rule equated two different constants, {} and {}",
+                    summary(x),
+                    summary(y)
+                ));
+            }
             _ => {}
         }
         if a.constant != b.constant {
@@ -200,4 +207,23 @@ pub fn uniform_value(egraph: &EGraph, id: Id) -> Option<f64> {
 /// The type of e-class `id` (classes without one never match a rule).
 pub fn ty(egraph: &EGraph, id: Id) -> Option<&TensorType> {
     egraph[id].data.ty.as_ref()
+}
+
+/// Whether two constants hold the same elements bit for bit (so NaNs of one payload
+/// are equal, and 0.0 differs from -0.0).
+fn same_bits(x: &Tensor, y: &Tensor) -> bool {
+    let bits = |t: &Tensor| -> Vec<u64> { t.to_f64_vec().iter().map(|v| v.to_bits()).collect() };
+    x.ty() == y.ty() && bits(x) == bits(y)
+}
+
+/// A constant's type and first few elements, for error messages.
+fn summary(t: &Tensor) -> String {
+    let head: Vec<String> = t
+        .to_f64_vec()
+        .iter()
+        .take(4)
+        .map(|v| v.to_string())
+        .collect();
+    let more = if t.numel() > 4 { ", ..." } else { "" };
+    format!("{} [{}{more}]", t.ty(), head.join(", "))
 }

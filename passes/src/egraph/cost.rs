@@ -150,8 +150,8 @@ pub fn flops(op: &Op, inputs: &[&TensorType], out: &TensorType) -> f64 {
 
 /// Arithmetic of a fused node's prologue. A max pool before a 1×1 conv is evaluated
 /// where the conv loads its input: once per pooled element for every block of output
-/// channels the conv's kernel computes together (32 up to 32 channels per group, 128
-/// from 128, 64 between, as the tiled engine picks its tiles), each a window of loads.
+/// channels the conv's kernel computes together (16 up to 16 channels per group, 32 up
+/// to 32, 128 from 128, 64 between, as the tiled engine picks its tiles), each a window of loads.
 fn prologue_flops(prologue: &Op, anchor: &Op, anchor_in: &[&TensorType]) -> f64 {
     let Ok(pooled) = kiln_ir::infer::prologue_type(prologue, anchor, anchor_in) else {
         return 0.0;
@@ -165,7 +165,8 @@ fn prologue_flops(prologue: &Op, anchor: &Op, anchor_in: &[&TensorType]) -> f64 
         .unwrap_or(1);
     let per_group = out_channels / c.group.max(1);
     let block = match per_group {
-        0..=32 => 32,
+        0..=16 => 16,
+        17..=32 => 32,
         128.. => 128,
         _ => 64,
     };

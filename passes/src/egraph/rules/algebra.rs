@@ -1,7 +1,7 @@
 //! Algebraic identities: neutral elements, double negation, constant operands folded
 //! together, and casts that change nothing. Constant folding itself is the analysis.
 
-use super::Cond::{Float, Is, SameType, SmallConst};
+use super::Cond::{Float, Is, NotConst, SameType, SmallConst};
 use super::{code, pat, RuleSpec, Term};
 use crate::egraph::analysis::{ty, EGraph};
 use crate::egraph::lang::IrOp;
@@ -29,13 +29,13 @@ pub(super) const RULES: &[RuleSpec] = &[
     // -(-x) = x
     pat("neg-neg", "(neg (neg ?x))", "?x", &[], "-(-x) = x"),
     // (x · a) · b = x · (a · b) for constants a, b
-    pat("mul-mul-const", "(mul (mul ?x ?a) ?b)", "(mul ?x (mul ?a ?b))", &[SmallConst("?a"), SmallConst("?b"), SameType("?x")], "(x · a) · b = x · (a·b)"),
+    pat("mul-mul-const", "(mul (mul ?x ?a) ?b)", "(mul ?x (mul ?a ?b))", &[SmallConst("?a"), SmallConst("?b"), SameType("?x"), NotConst("?x")], "(x · a) · b = x · (a·b)"),
     // (a · x) · b = x · (a · b) for constants a, b
-    pat("const-mul-mul-const", "(mul (mul ?a ?x) ?b)", "(mul ?x (mul ?a ?b))", &[SmallConst("?a"), SmallConst("?b"), SameType("?x")], "(a · x) · b = x · (a·b)"),
+    pat("const-mul-mul-const", "(mul (mul ?a ?x) ?b)", "(mul ?x (mul ?a ?b))", &[SmallConst("?a"), SmallConst("?b"), SameType("?x"), NotConst("?x")], "(a · x) · b = x · (a·b)"),
     // (x + a) + b = x + (a + b) for constants a, b
-    pat("add-add-const", "(add (add ?x ?a) ?b)", "(add ?x (add ?a ?b))", &[SmallConst("?a"), SmallConst("?b"), SameType("?x")], "(x + a) + b = x + (a+b)"),
+    pat("add-add-const", "(add (add ?x ?a) ?b)", "(add ?x (add ?a ?b))", &[SmallConst("?a"), SmallConst("?b"), SameType("?x"), NotConst("?x")], "(x + a) + b = x + (a+b)"),
     // (x · a) / b = x · (a / b) for float constants a, b
-    pat("mul-div-const", "(div (mul ?x ?a) ?b)", "(mul ?x (div ?a ?b))", &[SmallConst("?a"), SmallConst("?b"), SameType("?x"), Float("?x")], "(x · a) / b = x · (a/b)"),
+    pat("mul-div-const", "(div (mul ?x ?a) ?b)", "(mul ?x (div ?a ?b))", &[SmallConst("?a"), SmallConst("?b"), SameType("?x"), NotConst("?x"), Float("?x")], "(x · a) / b = x · (a/b)"),
     // cast{to=T}(x) = x for x of type T
     code("cast-same-type", cast_same_type, "cast{to=T}(x: T) = x"),
 ];

@@ -81,6 +81,11 @@ pub enum Cond {
     SmallConst(&'static str),
     /// The variable is a float value.
     Float(&'static str),
+    /// The variable is not computed from constants alone. Reassociating constants
+    /// around a constant operand would fold the same value in two orders, which round
+    /// differently (and, around a cycle, run off to 0 and infinity); constant folding
+    /// evaluates such terms once instead.
+    NotConst(&'static str),
 }
 
 impl Cond {
@@ -99,6 +104,7 @@ impl Cond {
             Cond::Float(v) => id(v)
                 .and_then(|i| ty(egraph, i))
                 .is_some_and(|t| t.dtype.is_float()),
+            Cond::NotConst(v) => id(v).is_some_and(|i| !egraph[i].data.constant),
         }
     }
 }
