@@ -275,6 +275,27 @@ pub struct PoolAttrs {
     pub storage_order: usize,
 }
 
+impl PoolAttrs {
+    /// A window of `kernel` taps with `strides`, `pads` (`[begin.., end..]`) and
+    /// `dilations`: floor mode, padding left out of averages, row-major max indices.
+    pub fn window(
+        kernel: &[usize],
+        strides: &[usize],
+        pads: &[usize],
+        dilations: &[usize],
+    ) -> Self {
+        PoolAttrs {
+            kernel: kernel.to_vec(),
+            strides: strides.to_vec(),
+            pads: pads.to_vec(),
+            dilations: dilations.to_vec(),
+            ceil_mode: false,
+            count_include_pad: false,
+            storage_order: 0,
+        }
+    }
+}
+
 /// Resize interpolation modes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ResizeMode {

@@ -20,13 +20,8 @@ fn attrs(
     ceil_mode: bool,
 ) -> PoolAttrs {
     PoolAttrs {
-        kernel: kernel.to_vec(),
-        strides: strides.to_vec(),
-        pads: pads.to_vec(),
-        dilations: dilations.to_vec(),
         ceil_mode,
-        count_include_pad: false,
-        storage_order: 0,
+        ..PoolAttrs::window(kernel, strides, pads, dilations)
     }
 }
 

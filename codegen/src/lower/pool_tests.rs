@@ -6,15 +6,7 @@ use crate::lower::elementwise::tests::{accepted, compile, ty};
 use kiln_ir::{DType, Op, PoolAttrs};
 
 fn attrs(kernel: &[usize], strides: &[usize], pads: &[usize], dilations: &[usize]) -> PoolAttrs {
-    PoolAttrs {
-        kernel: kernel.to_vec(),
-        strides: strides.to_vec(),
-        pads: pads.to_vec(),
-        dilations: dilations.to_vec(),
-        ceil_mode: false,
-        count_include_pad: false,
-        storage_order: 0,
-    }
+    PoolAttrs::window(kernel, strides, pads, dilations)
 }
 
 /// (input shape, attributes) covering 1-d to 3-d, pads, strides, dilations, ceil mode,

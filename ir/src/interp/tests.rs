@@ -515,15 +515,7 @@ fn conv_transpose_1d() {
 // ---- pooling ----
 
 fn pool(kernel: &[usize], strides: &[usize], pads: &[usize], dilations: &[usize]) -> PoolAttrs {
-    PoolAttrs {
-        kernel: kernel.to_vec(),
-        strides: strides.to_vec(),
-        pads: pads.to_vec(),
-        dilations: dilations.to_vec(),
-        ceil_mode: false,
-        count_include_pad: false,
-        storage_order: 0,
-    }
+    PoolAttrs::window(kernel, strides, pads, dilations)
 }
 
 #[test]
