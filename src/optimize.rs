@@ -86,6 +86,7 @@ pub fn plan_options(opt_level: u8) -> PlanOptions {
     PlanOptions {
         concat_in_place: opt_level >= 1,
         split_views: opt_level >= 1,
+        fold_transposes: opt_level >= 1,
     }
 }
 

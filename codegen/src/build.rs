@@ -27,6 +27,9 @@ pub struct PlanOptions {
     /// Bind a Split's results as views into its operand's buffer (no dispatch) where
     /// the slices are contiguous and aligned.
     pub split_views: bool,
+    /// Let a transpose read by one op that can read permuted operands (attention's q,
+    /// kt and v) be an index map of that op instead of a copy kernel.
+    pub fold_transposes: bool,
 }
 
 /// Lowers a verified graph to a kernel plan for a device with `limits`, one kernel
@@ -49,11 +52,19 @@ pub fn build_plan_with(
     } else {
         HashMap::new()
     };
+    let folded = if options.fold_transposes {
+        folded_transposes(graph)
+    } else {
+        HashMap::new()
+    };
     // Elements between a result's (aligned) binding offset and its first element.
     let mut result_base: HashMap<Handle<Value>, u32> = HashMap::new();
     for (handle, node) in graph.nodes.iter() {
-        if matches!(node.op, Op::Reshape { .. } | Op::Identity) {
-            // Same elements in the same order: the result shares the operand's buffer.
+        if matches!(node.op, Op::Reshape { .. } | Op::Identity)
+            || folded.contains_key(&node.outputs[0])
+        {
+            // Same elements in the same order (or a transpose its reader folds into its
+            // index map): the result shares the operand's buffer.
             let view = b.view_of(node.inputs[0])?;
             b.bind_value(node.outputs[0], view);
         } else if let Some(offsets) = split_offsets(graph, node).filter(|_| options.split_views) {
@@ -110,11 +121,14 @@ pub fn build_plan_with(
                 let buffer = b.acquire(bytes);
                 b.bind_value(out, View::whole(buffer));
             }
+            let strides: Vec<Option<Vec<usize>>> =
+                node.inputs.iter().map(|v| folded.get(v).cloned()).collect();
             let ctx = NodeCtx {
                 graph,
                 node: handle,
                 limits,
                 result_base: result_base.get(&node.outputs[0]).copied().unwrap_or(0),
+                operand_strides: &strides,
             };
             let mut lowered = lower_node(&ctx)?;
             if matches!(node.op, Op::Concat { .. }) {
@@ -287,6 +301,47 @@ fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<Value>, u64
         }
     }
     members
+}
+
+/// True when the lowering of `op` reads operand `i` through
+/// [`NodeCtx::operand_strides`]: attention's q, kt and v.
+fn reads_strided(op: &Op, i: usize) -> bool {
+    match op {
+        Op::Attention { .. } => i < 3,
+        Op::Fused { anchor, arity, .. } => i < *arity && reads_strided(anchor, i),
+        _ => false,
+    }
+}
+
+/// Transposes folded into their reader: transpose result → the element strides of its
+/// axes in the transpose operand's (row-major) buffer. A transpose qualifies when its
+/// result is read once, by an op that reads that operand strided ([`reads_strided`]),
+/// is no graph output, and its operand is not itself a folded transpose.
+fn folded_transposes(graph: &Graph) -> HashMap<Handle<Value>, Vec<usize>> {
+    let uses = graph.use_counts();
+    let outputs: Vec<Handle<Value>> = graph.outputs.iter().map(|p| p.value).collect();
+    let mut folded = HashMap::new();
+    for (_, node) in graph.nodes.iter() {
+        for (i, &v) in node.inputs.iter().enumerate() {
+            let ValueDef::Node { node: producer, .. } = graph.values[v].def else {
+                continue;
+            };
+            let Op::Transpose { perm } = &graph.nodes[producer].op else {
+                continue;
+            };
+            let source = graph.nodes[producer].inputs[0];
+            if !reads_strided(&node.op, i)
+                || uses[v.index()] != 1
+                || outputs.contains(&v)
+                || folded.contains_key(&source)
+            {
+                continue;
+            }
+            let row_major = graph.values[source].ty.shape.strides();
+            folded.insert(v, perm.iter().map(|&p| row_major[p]).collect());
+        }
+    }
+    folded
 }
 
 /// The byte offset of each result's slice in the operand when `node` is a Split whose

@@ -49,6 +49,7 @@ fn run_all(g: &Graph) -> [[usize; 2]; 2] {
             let options = PlanOptions {
                 concat_in_place,
                 split_views,
+                ..Default::default()
             };
             let compiled = build_plan_with(g, &Limits::default(), &options).unwrap();
             counts[concat_in_place as usize][split_views as usize] = compiled.plan.dispatches.len();

@@ -4,6 +4,8 @@
 // lanes compute them (scaled, masked) and their maximum, replace them by exp(score -
 // max) and sum them, then each lane produces output columns e = lane, lane + TPR, ...
 // STORE applies a fused epilogue to `value` (or is `value`) for output element `idx`.
+// OFFSETS supplies q_batch/k_batch/v_batch and the strides of q, kt and v along their
+// last two axes (Q_S, Q_D, K_D, K_T, V_T, V_E): row-major, or a folded transpose.
 {{BINDINGS}}
 const WG: u32 = {{WG}}u;
 const TPR: u32 = {{TPR}}u;
@@ -59,7 +61,7 @@ fn main(
     var ko = 0u;
     var vo = 0u;
     if live {
-        qo = q_batch(z) + s * D;
+        qo = q_batch(z) + s * Q_S;
         ko = k_batch(z);
         vo = v_batch(z);
     }
@@ -70,7 +72,7 @@ fn main(
         for (var t = lane; t < T; t = t + TPR) {
             var acc = 0.0;
             for (var d = 0u; d < D; d = d + 1u) {
-                acc = fma({{Q}}[qo + d], {{K}}[ko + d * T + t], acc);
+                acc = fma({{Q}}[qo + d * Q_D], {{K}}[ko + d * K_D + t * K_T], acc);
             }
             let score = acc * SCALE + {{MASK}};
             p[row + t] = score;
@@ -95,7 +97,7 @@ fn main(
         for (var e = lane; e < E; e = e + TPR) {
             var acc = 0.0;
             for (var t = 0u; t < T; t = t + 1u) {
-                acc = fma(p[row + t], {{V}}[vo + t * E + e], acc);
+                acc = fma(p[row + t], {{V}}[vo + t * V_T + e * V_E], acc);
             }
             let value = acc / sum;
             let idx = (z * S + s) * E + e;

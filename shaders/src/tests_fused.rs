@@ -9,6 +9,8 @@ const K_MAX: &str = "fn k_max(a: f32, b: f32) -> f32 { return max(a, b); }";
 const OFFSETS: &str = "fn q_batch(z: u32) -> u32 { return z * 35u; }\n\
      fn k_batch(z: u32) -> u32 { return 0u; }\n\
      fn v_batch(z: u32) -> u32 { return z * 63u; }\n\
+     const Q_S: u32 = 5u;\nconst Q_D: u32 = 1u;\nconst K_D: u32 = 9u;\nconst K_T: u32 = 1u;\n\
+     const V_T: u32 = 7u;\nconst V_E: u32 = 1u;\n\
      fn mask_off(z: u32, s: u32, t: u32) -> u32 { return s * 9u + t; }";
 
 fn attention(mask: &str, store: &str, helpers: &str, bindings: &str) -> String {

@@ -80,19 +80,53 @@ fn geometry(ctx: &NodeCtx<'_>) -> Result<Geometry, CodegenError> {
     })
 }
 
-/// `fn NAME(z: u32) -> u32`: the offset of batch entry `z` (row-major over `full`'s
-/// leading axes) in an operand of `dims`, broadcast to `full` (batch axes + 2).
-fn batch_fn(name: &str, full: &[usize], dims: &[usize]) -> String {
-    let a = Affine::broadcast(dims, full);
+/// `fn NAME(z: u32) -> u32`: the offset of batch entry `z` (row-major over the leading
+/// axes of `full`, the batch axes + 2) under `map`.
+fn batch_fn(name: &str, full: &[usize], map: &Affine) -> String {
     let mut body = String::from("    var r = z;\n    var off = 0u;\n");
     for axis in (0..full.len() - 2).rev() {
         let d = full[axis];
-        if a.strides[axis] != 0 {
-            body.push_str(&format!("    off += (r % {d}u) * {}u;\n", a.strides[axis]));
+        if map.strides[axis] != 0 {
+            body.push_str(&format!(
+                "    off += (r % {d}u) * {}u;\n",
+                map.strides[axis]
+            ));
         }
         body.push_str(&format!("    r = r / {d}u;\n"));
     }
     format!("fn {name}(z: u32) -> u32 {{\n{body}    return off;\n}}\n")
+}
+
+/// Where each element of operand `i` broadcast to `full` lives in its buffer: row-major,
+/// or through the strides of a transpose folded into this node.
+fn operand_map(ctx: &NodeCtx<'_>, i: usize, full: &[usize]) -> Affine {
+    let dims = ctx.operand(i).shape.dims();
+    match ctx.operand_strides(i) {
+        Some(strides) => Affine::broadcast_strided(dims, strides, full),
+        None => Affine::broadcast(dims, full),
+    }
+}
+
+/// `q_batch`, `k_batch`, `v_batch` and the strides of q, kt and v along their last two
+/// axes (`Q_S`, `Q_D`, `K_D`, `K_T`, `V_T`, `V_E`).
+fn qkv_offsets(ctx: &NodeCtx<'_>, g: &Geometry) -> String {
+    let mut code = String::new();
+    let nb = g.batch.len();
+    for (i, name, rows, cols, (rs, cs)) in [
+        (0, "q", g.s, g.d, ("Q_S", "Q_D")),
+        (1, "k", g.d, g.t, ("K_D", "K_T")),
+        (2, "v", g.t, g.e, ("V_T", "V_E")),
+    ] {
+        let full = [&g.batch[..], &[rows, cols]].concat();
+        let map = operand_map(ctx, i, &full);
+        code.push_str(&batch_fn(&format!("{name}_batch"), &full, &map));
+        code.push_str(&format!(
+            "const {rs}: u32 = {}u;\nconst {cs}: u32 = {}u;\n",
+            map.strides[nb],
+            map.strides[nb + 1]
+        ));
+    }
+    code
 }
 
 /// Offset helpers of q, kt and v, and `fn mask_at(z, s, t) -> f32` (0 without a mask;
@@ -103,17 +137,7 @@ fn offsets(ctx: &NodeCtx<'_>, g: &Geometry, mask: Option<MaskSource>) -> String 
         f.extend([a, b]);
         f
     };
-    let mut code = batch_fn("q_batch", &with(g.s, g.d), ctx.operand(0).shape.dims());
-    code.push_str(&batch_fn(
-        "k_batch",
-        &with(g.d, g.t),
-        ctx.operand(1).shape.dims(),
-    ));
-    code.push_str(&batch_fn(
-        "v_batch",
-        &with(g.t, g.e),
-        ctx.operand(2).shape.dims(),
-    ));
+    let mut code = qkv_offsets(ctx, g);
     let body = match mask {
         None => "0.0".to_string(),
         Some(MaskSource::Literal(lit)) => lit,
@@ -122,7 +146,7 @@ fn offsets(ctx: &NodeCtx<'_>, g: &Geometry, mask: Option<MaskSource>) -> String 
             let dims = ctx.operand(3).shape.dims();
             let a = Affine::broadcast(dims, &full);
             let nb = g.batch.len();
-            code.push_str(&batch_fn("mask_batch", &full, dims));
+            code.push_str(&batch_fn("mask_batch", &full, &a));
             format!(
                 "{name}[mask_batch(z) + s * {}u + t * {}u]",
                 a.strides[nb],
@@ -274,8 +298,8 @@ fn three_kernels(ctx: &NodeCtx<'_>, g: &Geometry, scale: f32) -> Result<Lowered,
     let mask = bind_mask(ctx, &mut set);
     let tmp = set.add(Slot::Scratch(0), Access::ReadWrite, "f32");
     let helpers = format!(
-        "{}{}fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return {q}[q_batch(z) + m * A_D + k];\n}}\n\
-         fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return {k}[k_batch(z) + k * A_T + n];\n}}\n\
+        "{}{}fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return {q}[q_batch(z) + m * Q_S + k * Q_D];\n}}\n\
+         fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return {k}[k_batch(z) + k * K_D + n * K_T];\n}}\n\
          fn store(z: u32, m: u32, n: u32, v: f32) {{\n    \
          {tmp}[(z * A_S + m) * A_T + n] = v * A_SCALE + mask_at(z, m, n);\n}}\n",
         consts(g, scale),
@@ -335,12 +359,12 @@ fn three_kernels(ctx: &NodeCtx<'_>, g: &Geometry, scale: f32) -> Result<Lowered,
     let out = set3.add(Slot::Result(0), Access::ReadWrite, tail.storage());
     let helpers = format!(
         "{}{}{}fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return {probs}[(z * A_S + m) * A_T + k];\n}}\n\
-         fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return {v}[v_batch(z) + k * A_E + n];\n}}\n\
+         fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return {v}[v_batch(z) + k * V_T + n * V_E];\n}}\n\
          fn store(z: u32, m: u32, n: u32, value: f32) {{\n    let idx = (z * A_S + m) * A_E + n;\n    \
          {out}[idx] = {};\n}}\n",
         consts(g, scale),
         tail.module_code(&BTreeSet::new())?,
-        batch_fn("v_batch", &[&g.batch[..], &[g.t, g.e]].concat(), ctx.operand(2).shape.dims()),
+        qkv_offsets(ctx, g),
         tail.apply("value", "idx"),
     );
     let shape = GemmShape {

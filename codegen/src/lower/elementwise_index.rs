@@ -45,6 +45,22 @@ impl Affine {
         Affine { base: 0, strides }
     }
 
+    /// [`Affine::broadcast`] of an operand whose axes have element `strides` in its
+    /// buffer (not necessarily row-major: a transpose folded into its reader).
+    pub fn broadcast_strided(input: &[usize], strides: &[usize], out: &[usize]) -> Affine {
+        let lead = out.len().saturating_sub(input.len());
+        let mut map = vec![0i64; out.len()];
+        for (i, (&d, &s)) in input.iter().zip(strides).enumerate() {
+            if d != 1 && lead + i < out.len() {
+                map[lead + i] = s as i64;
+            }
+        }
+        Affine {
+            base: 0,
+            strides: map,
+        }
+    }
+
     /// True when this map is the identity on `dims` (offset = linear index).
     pub fn is_identity(&self, dims: &[usize]) -> bool {
         if self.base != 0 {

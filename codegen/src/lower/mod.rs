@@ -70,6 +70,11 @@ pub struct NodeCtx<'a> {
     /// in-place concat operand), and only for ops whose kernels honour it
     /// (`build::writes_at_base`).
     pub result_base: u32,
+    /// Per operand, the element strides of its axes in its buffer when the plan builder
+    /// folded a transpose into this node (the operand is then the transpose's input,
+    /// read through permuted strides); empty or `None` for row-major operands. Only
+    /// ops whose lowering honours it get one (`build::reads_strided`).
+    pub operand_strides: &'a [Option<Vec<usize>>],
 }
 
 impl<'a> NodeCtx<'a> {
@@ -81,6 +86,11 @@ impl<'a> NodeCtx<'a> {
     /// Type of operand `i`.
     pub fn operand(&self, i: usize) -> &'a kiln_ir::TensorType {
         &self.graph.values[self.node().inputs[i]].ty
+    }
+
+    /// The element strides of operand `i` when it is read through a folded transpose.
+    pub fn operand_strides(&self, i: usize) -> Option<&'a [usize]> {
+        self.operand_strides.get(i).and_then(|s| s.as_deref())
     }
 
     /// Type of result `i`.

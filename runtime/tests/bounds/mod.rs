@@ -88,3 +88,14 @@ pub fn check_within(op: Op, inputs: &[Tensor], bounds: &[Option<Vec<f64>>]) {
         }
     }
 }
+
+/// The bound of attention with depth `d`, `t` keys, `|q|, |k|, |v| < 2` and `scale`:
+/// scores within 2·d·u·4d·scale (+ the mask add); probabilities within
+/// 2·(score error) + (2·11 + t + 4)·u relative (exp, sum, division); the output
+/// Σ p·v within that times max|v| = 2, plus the product's 2·t·u·Σ p|v| ≤ 4·t·u.
+pub fn attention_bound(d: usize, t: usize, scale: f32) -> f64 {
+    let (d, t) = (d as f64, t as f64);
+    let score = 2.0 * d * U * 4.0 * d * scale as f64 + 2.0 * U * 8.0;
+    let p = 2.0 * score + (26.0 + t) * U;
+    2.0 * p + 4.0 * t * U
+}
