@@ -52,10 +52,14 @@ pub fn build_plan_with(
     } else {
         HashMap::new()
     };
-    let folded = if options.fold_transposes {
-        folded_transposes(graph)
+    let (folded, folded_results) = if options.fold_transposes {
+        {
+            let folded = folded_transposes(graph);
+            let results = folded_result_transposes(graph, &folded);
+            (folded, results)
+        }
     } else {
-        HashMap::new()
+        (HashMap::new(), HashMap::new())
     };
     // Elements between a result's (aligned) binding offset and its first element.
     let mut result_base: HashMap<Handle<Value>, u32> = HashMap::new();
@@ -67,6 +71,8 @@ pub fn build_plan_with(
             // index map): the result shares the operand's buffer.
             let view = b.view_of(node.inputs[0])?;
             b.bind_value(node.outputs[0], view);
+        } else if folded_results.values().any(|(t, _)| *t == node.outputs[0]) {
+            // A transpose its producer wrote already (see `folded_result_transposes`).
         } else if let Some(offsets) = split_offsets(graph, node).filter(|_| options.split_views) {
             // Each result is a contiguous, aligned slice of the operand: a view of it.
             // The operand's buffer lives while any view of it does (each view holds a
@@ -87,6 +93,15 @@ pub fn build_plan_with(
             for &out in &node.outputs {
                 if b.value_buffer.contains_key(&out) {
                     // A concat result allocated when its first in-place operand was made.
+                    continue;
+                }
+                if let Some((transposed, _)) = folded_results.get(&out) {
+                    // Written transposed, straight into the buffer of the transpose's
+                    // result.
+                    let bytes = buffer_bytes(graph.values[*transposed].ty.shape.numel());
+                    let buffer = b.acquire(bytes);
+                    b.bind_value(*transposed, View::whole(buffer));
+                    b.bind_value(out, View::whole(buffer));
                     continue;
                 }
                 if let Some(&(concat_out, offset)) = members.get(&out) {
@@ -129,6 +144,7 @@ pub fn build_plan_with(
                 limits,
                 result_base: result_base.get(&node.outputs[0]).copied().unwrap_or(0),
                 operand_strides: &strides,
+                result_strides: folded_results.get(&node.outputs[0]).map(|(_, s)| s.clone()),
             };
             let mut lowered = lower_node(&ctx)?;
             if matches!(node.op, Op::Concat { .. }) {
@@ -342,6 +358,63 @@ fn folded_transposes(graph: &Graph) -> HashMap<Handle<Value>, Vec<usize>> {
         }
     }
     folded
+}
+
+/// True when the lowering of `op` writes its result through
+/// [`NodeCtx::result_strides`]: attention.
+fn writes_strided(op: &Op) -> bool {
+    match op {
+        Op::Attention { .. } => true,
+        Op::Fused { anchor, .. } => writes_strided(anchor),
+        _ => false,
+    }
+}
+
+/// Transposes folded into the node that produces their operand: producer result →
+/// (transpose result, element strides of the producer result's axes in the transpose
+/// result's row-major buffer). A transpose qualifies when its operand is result 0 of
+/// an op that writes strided ([`writes_strided`]), read by nothing else and no graph
+/// output, and its own result is no in-place concat operand candidate (it must own a
+/// whole buffer) nor folded into its own reader.
+fn folded_result_transposes(
+    graph: &Graph,
+    folded: &HashMap<Handle<Value>, Vec<usize>>,
+) -> HashMap<Handle<Value>, (Handle<Value>, Vec<usize>)> {
+    let uses = graph.use_counts();
+    let concat_inputs: Vec<Handle<Value>> = graph
+        .nodes
+        .iter()
+        .filter(|(_, n)| matches!(n.op, Op::Concat { .. }))
+        .flat_map(|(_, n)| n.inputs.iter().copied())
+        .collect();
+    let mut results = HashMap::new();
+    for (_, node) in graph.nodes.iter() {
+        let Op::Transpose { perm } = &node.op else {
+            continue;
+        };
+        let (source, out) = (node.inputs[0], node.outputs[0]);
+        let ValueDef::Node {
+            node: producer,
+            output: 0,
+        } = graph.values[source].def
+        else {
+            continue;
+        };
+        if !writes_strided(&graph.nodes[producer].op)
+            || uses[source.index()] != 1
+            || concat_inputs.contains(&out)
+            || folded.contains_key(&out)
+        {
+            continue;
+        }
+        let out_strides = graph.values[out].ty.shape.strides();
+        let mut strides = vec![0; perm.len()];
+        for (j, &p) in perm.iter().enumerate() {
+            strides[p] = out_strides[j];
+        }
+        results.insert(source, (out, strides));
+    }
+    results
 }
 
 /// The byte offset of each result's slice in the operand when `node` is a Split whose

@@ -5,7 +5,8 @@
 // max) and sum them, then each lane produces output columns e = lane, lane + TPR, ...
 // STORE applies a fused epilogue to `value` (or is `value`) for output element `idx`.
 // OFFSETS supplies q_batch/k_batch/v_batch and the strides of q, kt and v along their
-// last two axes (Q_S, Q_D, K_D, K_T, V_T, V_E): row-major, or a folded transpose.
+// last two axes (Q_S, Q_D, K_D, K_T, V_T, V_E), and o_at(z, s, e), the result offset:
+// row-major, or through a folded transpose.
 {{BINDINGS}}
 const WG: u32 = {{WG}}u;
 const TPR: u32 = {{TPR}}u;
@@ -101,7 +102,7 @@ fn main(
             }
             let value = acc / sum;
             let idx = (z * S + s) * E + e;
-            {{OUT}}[idx] = {{STORE}};
+            {{OUT}}[o_at(z, s, e)] = {{STORE}};
         }
     }
 }

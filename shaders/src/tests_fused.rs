@@ -11,6 +11,7 @@ const OFFSETS: &str = "fn q_batch(z: u32) -> u32 { return z * 35u; }\n\
      fn v_batch(z: u32) -> u32 { return z * 63u; }\n\
      const Q_S: u32 = 5u;\nconst Q_D: u32 = 1u;\nconst K_D: u32 = 9u;\nconst K_T: u32 = 1u;\n\
      const V_T: u32 = 7u;\nconst V_E: u32 = 1u;\n\
+     fn o_at(z: u32, s: u32, e: u32) -> u32 { return (z * 7u + s) * 7u + e; }\n\
      fn mask_off(z: u32, s: u32, t: u32) -> u32 { return s * 9u + t; }";
 
 fn attention(mask: &str, store: &str, helpers: &str, bindings: &str) -> String {

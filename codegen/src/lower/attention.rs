@@ -107,6 +107,24 @@ fn operand_map(ctx: &NodeCtx<'_>, i: usize, full: &[usize]) -> Affine {
     }
 }
 
+/// `fn o_at(z, s, e) -> u32`: where result element `[z, s, e]` goes in the result's
+/// buffer (row-major, or transposed when the plan builder folded the transpose after
+/// this node into it).
+fn result_offset(ctx: &NodeCtx<'_>, g: &Geometry) -> String {
+    let full = [&g.batch[..], &[g.s, g.e]].concat();
+    let nb = g.batch.len();
+    let map = match &ctx.result_strides {
+        Some(strides) => Affine::broadcast_strided(&full, strides, &full),
+        None => Affine::contiguous(&full),
+    };
+    format!(
+        "{}fn o_at(z: u32, s: u32, e: u32) -> u32 {{\n    return o_batch(z) + s * {}u + e * {}u;\n}}\n",
+        batch_fn("o_batch", &full, &map),
+        map.strides[nb],
+        map.strides[nb + 1]
+    )
+}
+
 /// `q_batch`, `k_batch`, `v_batch` and the strides of q, kt and v along their last two
 /// axes (`Q_S`, `Q_D`, `K_D`, `K_T`, `V_T`, `V_E`).
 fn qkv_offsets(ctx: &NodeCtx<'_>, g: &Geometry) -> String {
@@ -138,6 +156,7 @@ fn offsets(ctx: &NodeCtx<'_>, g: &Geometry, mask: Option<MaskSource>) -> String 
         f
     };
     let mut code = qkv_offsets(ctx, g);
+    code.push_str(&result_offset(ctx, g));
     let body = match mask {
         None => "0.0".to_string(),
         Some(MaskSource::Literal(lit)) => lit,
@@ -361,10 +380,10 @@ fn three_kernels(ctx: &NodeCtx<'_>, g: &Geometry, scale: f32) -> Result<Lowered,
         "{}{}{}fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return {probs}[(z * A_S + m) * A_T + k];\n}}\n\
          fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return {v}[v_batch(z) + k * V_T + n * V_E];\n}}\n\
          fn store(z: u32, m: u32, n: u32, value: f32) {{\n    let idx = (z * A_S + m) * A_E + n;\n    \
-         {out}[idx] = {};\n}}\n",
+         {out}[o_at(z, m, n)] = {};\n}}\n",
         consts(g, scale),
         tail.module_code(&BTreeSet::new())?,
-        qkv_offsets(ctx, g),
+        qkv_offsets(ctx, g) + &result_offset(ctx, g),
         tail.apply("value", "idx"),
     );
     let shape = GemmShape {

@@ -52,6 +52,7 @@ pub(in crate::lower) fn lower_all(g: &Graph) -> Vec<crate::lower::Lowered> {
             limits: &limits,
             result_base: 0,
             operand_strides: &[],
+            result_strides: None,
         };
         let lowered = crate::lower::lower_node(&ctx).unwrap();
         for k in &lowered.kernels {

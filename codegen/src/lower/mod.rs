@@ -75,6 +75,11 @@ pub struct NodeCtx<'a> {
     /// read through permuted strides); empty or `None` for row-major operands. Only
     /// ops whose lowering honours it get one (`build::reads_strided`).
     pub operand_strides: &'a [Option<Vec<usize>>],
+    /// The element strides of result 0's axes in its buffer when the plan builder folded
+    /// the transpose that reads it into this node (the node then writes the transposed
+    /// tensor); `None` for a row-major result. Only for ops whose lowering honours it
+    /// (`build::writes_strided`).
+    pub result_strides: Option<Vec<usize>>,
 }
 
 impl<'a> NodeCtx<'a> {

@@ -75,6 +75,7 @@ fn matmul_of_a_tensor_with_itself_binds_it_once() {
         limits: &limits,
         result_base: 0,
         operand_strides: &[],
+        result_strides: None,
     })
     .unwrap();
     let k = &lowered.kernels[0];
