@@ -5,8 +5,8 @@
 //! | level | graph | plan |
 //! |-------|-------|------|
 //! | 0 | canonicalized only: one kernel per op | [`PlanOptions::default`] |
-//! | 1 | + e-graph with the `algebra`, `layout` and `fusion` rule sets | + in-place concat, split views |
-//! | 2 (default) | + the `composite` rule set: every rule; then `merge-siblings` | + in-place concat, split views |
+//! | 1 | + e-graph with the `algebra`, `layout` and `fusion` rule sets | + in-place concat, split views, transposes folded into attention |
+//! | 2 (default) | + the `composite` rule set: every rule; then `merge-siblings` | the same as level 1 |
 
 use crate::{CompileOptions, Error, Result};
 use kiln_codegen::PlanOptions;
