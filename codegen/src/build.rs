@@ -157,6 +157,11 @@ pub fn build_plan_with(
                     .kernels
                     .retain(|k| !k.bindings.iter().any(|b| in_place(&b.slot)));
             }
+            let tables: Vec<BufferId> = lowered
+                .tables
+                .iter()
+                .map(|words| b.constant_buffer(words))
+                .collect();
             let scratch: Vec<BufferId> = lowered
                 .scratch_bytes
                 .iter()
@@ -169,6 +174,7 @@ pub fn build_plan_with(
                         Slot::Operand(i) => b.view_of(node.inputs[i])?,
                         Slot::Result(i) => b.view_of(node.outputs[i])?,
                         Slot::Scratch(i) => View::whole(scratch[i]),
+                        Slot::Table(i) => View::whole(tables[i]),
                     };
                     let (offset, size) = match binding.range {
                         Some((offset, size)) => (view.offset + offset, Some(size)),
@@ -529,26 +535,31 @@ impl<'g> Builder<'g> {
             let ValueDef::Const(tensor) = &value.def else {
                 continue;
             };
-            let bytes = buffer_bytes(tensor.numel());
             let words = data_words(tensor.stored());
-            let kind = if tensor.is_splat() {
-                BufferKind::Splat { word: words[0] }
+            let buffer = if tensor.is_splat() {
+                let bytes = buffer_bytes(tensor.numel());
+                self.new_buffer(bytes, BufferKind::Splat { word: words[0] }, true)
             } else {
-                let offset = self.weights.len().next_multiple_of(WEIGHT_ALIGN);
-                self.weights.resize(offset, 0);
-                self.weights
-                    .extend(words.iter().flat_map(|w| w.to_le_bytes()));
-                if words.is_empty() {
-                    self.weights.extend([0u8; 4]);
-                }
-                BufferKind::Constant {
-                    offset: offset as u64,
-                }
+                self.constant_buffer(&words)
             };
-            let buffer = self.new_buffer(bytes, kind, true);
             self.bind_value(handle, View::whole(buffer));
         }
         Ok(())
+    }
+
+    /// A pinned constant buffer holding `words`, appended (aligned) to the weights.
+    fn constant_buffer(&mut self, words: &[u32]) -> BufferId {
+        let offset = self.weights.len().next_multiple_of(WEIGHT_ALIGN);
+        self.weights.resize(offset, 0);
+        self.weights
+            .extend(words.iter().flat_map(|w| w.to_le_bytes()));
+        if words.is_empty() {
+            self.weights.extend([0u8; 4]);
+        }
+        let kind = BufferKind::Constant {
+            offset: offset as u64,
+        };
+        self.new_buffer(buffer_bytes(words.len()), kind, true)
     }
 
     /// A free intermediate buffer of at least `bytes` (the smallest that fits), or a new one.

@@ -1,16 +1,14 @@
 // Resize (N-d): one invocation per output element. Per resized axis the host
-// precomputes, for every output coordinate, TAPS_a input indices and weights
-// (IDX_a / W_a; index -1 marks a coordinate outside the input, which yields the
-// extrapolation value). The generated BODY sums the weighted taps over the resized
-// axes (or copies the one tap of nearest mode) and stores the result.
+// precomputes, for every output coordinate, TAPS input indices and weights and binds
+// them as one table `tbl` of u32 words (an i32 index, -1 for a coordinate outside the
+// input, which yields the extrapolation value; then, when blending, the f32 weight's
+// bits). COORDS splits the output index into per-axis coordinates `oc0, oc1, ...`;
+// BODY sums the weighted taps over the resized axes (or copies the one tap of nearest
+// mode) and stores the result. Both are generated with literal strides and offsets.
 
 {{BINDINGS}}
 const WG: u32 = {{WG}}u;
 const TOTAL: u32 = {{TOTAL}}u;
-const RANK: u32 = {{RANK}}u;
-const OUT_DIMS = {{OUT_DIMS}};
-const IN_STRIDES = {{IN_STRIDES}};
-{{TABLES}}
 
 @compute @workgroup_size({{WG}}, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -19,11 +17,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let extrapolation: f32 = {{EXTRAPOLATION}};
-    var oc: array<u32, {{RANK}}>;
-    var rem = t;
-    for (var a = RANK; a > 0u; a--) {
-        oc[a - 1u] = rem % OUT_DIMS[a - 1u];
-        rem /= OUT_DIMS[a - 1u];
-    }
-{{BODY}}
+{{COORDS}}{{BODY}}
 }

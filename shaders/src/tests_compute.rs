@@ -138,27 +138,20 @@ fn resize_validates() {
             (
                 "BINDINGS",
                 "@group(0) @binding(0) var<storage, read> x: array<f32>;\n\
-                 @group(0) @binding(1) var<storage, read_write> y: array<f32>;",
+                 @group(0) @binding(1) var<storage, read_write> y: array<f32>;\n\
+                 @group(0) @binding(2) var<storage, read> tbl: array<u32>;",
             ),
             ("WG", "64"),
             ("TOTAL", "12"),
-            ("RANK", "2"),
-            ("OUT_DIMS", "array<u32, 2>(3u, 4u)"),
-            ("IN_STRIDES", "array<u32, 2>(2u, 1u)"),
             ("EXTRAPOLATION", "0.0"),
-            (
-                "TABLES",
-                "const TAPS_1: u32 = 2u;\n\
-                 const IDX_1 = array<i32, 8>(0, 1, 0, 1, 0, 1, 1, 1);\n\
-                 const W_1 = array<f32, 8>(1.0, 0.0, 0.5, 0.5, 0.25, 0.75, 1.0, 0.0);",
-            ),
             ("LINEAR_INDEX", LINEAR),
+            ("COORDS", "    let oc1 = t % 4u;\n    let oc0 = t / 4u;\n"),
             (
                 "BODY",
                 "    var acc = 0.0;\n\
-                 for (var j = 0u; j < TAPS_1; j++) {\n\
-                     let e = oc[1] * TAPS_1 + j;\n\
-                     acc += W_1[e] * x[oc[0] * IN_STRIDES[0] + u32(IDX_1[e])];\n\
+                 for (var j = 0u; j < 2u; j++) {\n\
+                     let e = 2u * (oc1 * 2u + j);\n\
+                     acc += bitcast<f32>(tbl[e + 1u]) * x[oc0 * 2u + u32(bitcast<i32>(tbl[e]))];\n\
                  }\n\
                  y[t] = acc;",
             ),

@@ -207,6 +207,7 @@ pub fn lower(ctx: &NodeCtx<'_>, scale: f32) -> Result<Lowered, CodegenError> {
         return Ok(Lowered {
             kernels: vec![kernel],
             scratch_bytes: Vec::new(),
+            tables: Vec::new(),
         });
     }
     three_kernels(ctx, &g, scale)
@@ -396,6 +397,7 @@ fn three_kernels(ctx: &NodeCtx<'_>, g: &Geometry, scale: f32) -> Result<Lowered,
     Ok(Lowered {
         kernels: vec![first, second, third],
         scratch_bytes: vec![scores.max(4)],
+        tables: Vec::new(),
     })
 }
 

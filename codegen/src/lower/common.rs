@@ -40,6 +40,8 @@ pub enum Slot {
     Result(usize),
     /// Scratch buffer `i` of [`Lowered::scratch_bytes`], live only during this node.
     Scratch(usize),
+    /// Constant table `i` of [`Lowered::tables`] (read-only).
+    Table(usize),
 }
 
 /// One binding of a kernel: binding `i` of group 0 is `bindings[i]`.
@@ -83,11 +85,13 @@ pub struct KernelSrc {
     pub bindings: Vec<Binding>,
 }
 
-/// The kernels of one node plus the scratch buffers they need (bytes each).
+/// The kernels of one node plus the scratch buffers they need (bytes each) and the
+/// constant tables the lowering computed (32-bit words each, uploaded with the weights).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Lowered {
     pub kernels: Vec<KernelSrc>,
     pub scratch_bytes: Vec<u64>,
+    pub tables: Vec<Vec<u32>>,
 }
 
 /// The WGSL storage scalar of an IR dtype.

@@ -238,6 +238,7 @@ pub(super) fn gemm_kernel(
             bindings,
         }],
         scratch_bytes: Vec::new(),
+        tables: Vec::new(),
     })
 }
 

@@ -113,6 +113,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
             bindings: set.bindings,
         }],
         scratch_bytes: Vec::new(),
+        tables: Vec::new(),
     })
 }
 

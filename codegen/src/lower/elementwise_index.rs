@@ -198,6 +198,7 @@ impl BindingSet {
             Slot::Operand(i) => format!("src{i}"),
             Slot::Result(i) => format!("dst{i}"),
             Slot::Scratch(i) => format!("tmp{i}"),
+            Slot::Table(i) => format!("tbl{i}"),
         };
         self.add_named(slot, access, ty, name)
     }

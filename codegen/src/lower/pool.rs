@@ -85,6 +85,7 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Lowered, CodegenError> 
             bindings,
         }],
         scratch_bytes: Vec::new(),
+        tables: Vec::new(),
     })
 }
 

@@ -227,5 +227,6 @@ pub fn lower(ctx: &NodeCtx<'_>, program: &Program) -> Result<Lowered, CodegenErr
             bindings: set.bindings,
         }],
         scratch_bytes: Vec::new(),
+        tables: Vec::new(),
     })
 }

@@ -39,6 +39,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     Ok(Lowered {
         kernels,
         scratch_bytes: Vec::new(),
+        tables: Vec::new(),
     })
 }
 

@@ -1,14 +1,15 @@
 //! Lowering of `Resize` (nearest with every rounding mode, linear and cubic in N-d,
 //! antialias, exclude_outside, every coordinate transform incl. tf_crop_and_resize):
 //! the host computes each resized axis's taps in f64 exactly as the CPU reference
-//! does and bakes them into the kernel as tables; one invocation per output blends
-//! them (or, for nearest, copies the one tap bit-exactly).
+//! does and uploads them as one constant table (`Slot::Table`); one invocation per
+//! output blends them (or, for nearest, copies the one tap bit-exactly). Coordinates,
+//! strides and table offsets are literals in the generated code: CPU drivers copy a
+//! WGSL `const` array indexed at run time for every access.
 
 use super::conv::check_binding_sizes;
 use super::LINEAR_INDEX;
 use super::{
-    binding_decls, f32_literal, grid_1d, render, u32_array, Binding, KernelSrc, Lowered, NodeCtx,
-    Slot,
+    binding_decls, f32_literal, grid_1d, render, Binding, KernelSrc, Lowered, NodeCtx, Slot,
 };
 use crate::plan::Access;
 use crate::CodegenError;
@@ -17,11 +18,13 @@ use kiln_ir::{CoordTransform, DType, ResizeAttrs};
 
 const WG: u32 = 64;
 
-/// One resized axis: its index and per-output-coordinate taps (all of one length).
+/// One resized axis: its index, per-output-coordinate taps (all of one length) and
+/// where its entries start in the kernel's table (in words).
 struct Table {
     axis: usize,
     taps: AxisTaps,
     width: usize,
+    offset: usize,
 }
 
 /// The kernel computing a `Resize` node.
@@ -66,43 +69,52 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &ResizeAttrs) -> Result<Lowered, CodegenError
         }
         let taps = axis_taps(a, dims[axis], a.sizes[axis], scale, axis_roi);
         let width = taps.iter().flatten().map(Vec::len).max().unwrap_or(1);
-        tables.push(Table { axis, taps, width });
+        tables.push(Table {
+            axis,
+            taps,
+            width,
+            offset: 0,
+        });
     }
     // Nearest (and any blend that is one-hot everywhere) copies one input element.
     let copy = tables
         .iter()
         .all(|t| t.taps.iter().flatten().all(|taps| one_hot(taps).is_some()));
+    let mut words = Vec::new();
+    for t in &mut tables {
+        t.offset = words.len();
+        words.extend(table_words(t, copy));
+    }
     let in_strides = x.shape.strides();
     let body = if copy {
-        copy_body(&tables, rank, y.dtype)
+        copy_body(&tables, &in_strides, y.dtype)
     } else {
-        blend_body(&tables, rank, y.dtype)
+        blend_body(&tables, &in_strides, y.dtype)
     };
-    let table_decls: String = tables.iter().map(|t| table_decl(t, copy)).collect();
+    let mut decls = vec![
+        ("x", x.dtype, Access::Read),
+        ("y", y.dtype, Access::ReadWrite),
+    ];
+    let mut bindings = vec![
+        Binding::read(Slot::Operand(0)),
+        Binding::write(Slot::Result(0)),
+    ];
+    let tables = if tables.is_empty() {
+        Vec::new()
+    } else {
+        decls.push(("tbl", DType::U32, Access::Read));
+        bindings.push(Binding::read(Slot::Table(0)));
+        vec![words]
+    };
     let wgsl = render(
         kiln_shaders::RESIZE,
         &[
-            (
-                "BINDINGS",
-                binding_decls(&[
-                    ("x", x.dtype, Access::Read),
-                    ("y", y.dtype, Access::ReadWrite),
-                ]),
-            ),
+            ("BINDINGS", binding_decls(&decls)),
             ("WG", WG.to_string()),
             ("TOTAL", total.to_string()),
-            ("RANK", rank.max(1).to_string()),
-            (
-                "OUT_DIMS",
-                u32_array(if rank == 0 { &[1] } else { y.shape.dims() }),
-            ),
-            (
-                "IN_STRIDES",
-                u32_array(if rank == 0 { &[1] } else { &in_strides }),
-            ),
             ("EXTRAPOLATION", f32_literal(a.extrapolation_value)),
-            ("TABLES", table_decls),
             ("LINEAR_INDEX", LINEAR_INDEX.to_string()),
+            ("COORDS", coords(y.shape.dims())),
             ("BODY", body),
         ],
     )?;
@@ -113,13 +125,26 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &ResizeAttrs) -> Result<Lowered, CodegenError
             entry_point: "main".to_string(),
             workgroup_size: [WG, 1, 1],
             workgroups: grid_1d(total, WG, ctx.limits)?,
-            bindings: vec![
-                Binding::read(Slot::Operand(0)),
-                Binding::write(Slot::Result(0)),
-            ],
+            bindings,
         }],
         scratch_bytes: Vec::new(),
+        tables,
     })
+}
+
+/// `let ocA = ...;` for every axis of the output `dims`, from the linear index `t`.
+fn coords(dims: &[usize]) -> String {
+    let mut out = String::from("    var rem = t;\n");
+    for (a, d) in dims.iter().enumerate().rev() {
+        if a == 0 {
+            out.push_str("    let oc0 = rem;\n");
+        } else {
+            out.push_str(&format!(
+                "    let oc{a} = rem % {d}u;\n    rem = rem / {d}u;\n"
+            ));
+        }
+    }
+    out
 }
 
 /// The index of the single weight-1 tap when all others weigh 0.
@@ -135,95 +160,94 @@ fn one_hot(taps: &[(usize, f64)]) -> Option<usize> {
     hit
 }
 
-/// `TAPS_a`, `IDX_a` (i32, -1 = outside) and, when blending, `W_a` for one axis.
-fn table_decl(t: &Table, copy: bool) -> String {
-    let a = t.axis;
+/// Words per tap in the table: the index, then (when blending) the weight's bits.
+fn words_per_tap(copy: bool) -> usize {
+    if copy {
+        1
+    } else {
+        2
+    }
+}
+
+/// One axis's table entries: per output coordinate, `width` taps (one when copying)
+/// of an i32 index (-1 = outside the input) and, when blending, an f32 weight.
+fn table_words(t: &Table, copy: bool) -> Vec<u32> {
     let width = if copy { 1 } else { t.width };
-    let (mut idx, mut w) = (Vec::new(), Vec::new());
+    let mut words = Vec::with_capacity(t.taps.len() * width * words_per_tap(copy));
     for taps in &t.taps {
-        match taps {
-            None => {
-                idx.extend(std::iter::repeat_n("-1".to_string(), width));
-                w.extend(std::iter::repeat_n("0.0".to_string(), width));
-            }
-            Some(taps) if copy => idx.push(format!("{}", one_hot(taps).unwrap_or(0))),
-            Some(taps) => {
-                for i in 0..width {
+        for i in 0..width {
+            let (index, weight) = match taps {
+                None => (-1i32, 0.0f32),
+                Some(taps) if copy => (one_hot(taps).unwrap_or(0) as i32, 1.0),
+                Some(taps) => {
                     let (j, c) = taps.get(i).copied().unwrap_or((0, 0.0));
-                    idx.push(j.to_string());
-                    w.push(f32_literal(c as f32));
+                    (j as i32, c as f32)
                 }
+            };
+            words.push(index as u32);
+            if !copy {
+                words.push(weight.to_bits());
             }
         }
     }
-    let len = idx.len().max(1);
-    let mut out = format!(
-        "const TAPS_{a}: u32 = {width}u;\nconst IDX_{a} = array<i32, {len}>({});\n",
-        if idx.is_empty() {
-            "0".to_string()
-        } else {
-            idx.join(", ")
-        }
-    );
-    if !copy {
-        out.push_str(&format!(
-            "const W_{a} = array<f32, {len}>({});\n",
-            if w.is_empty() {
-                "0.0".to_string()
-            } else {
-                w.join(", ")
-            }
-        ));
-    }
-    out
+    words
+}
+
+/// WGSL for the first word of output coordinate `ocA`'s entries of table `t`.
+fn entry(t: &Table, copy: bool) -> String {
+    let per = if copy { 1 } else { t.width } * words_per_tap(copy);
+    format!("{}u + oc{} * {per}u", t.offset, t.axis)
 }
 
 /// Offset of the identity axes and the early-out for extrapolated coordinates.
-fn prelude(tables: &[Table], rank: usize, extrapolated: &str) -> String {
+fn prelude(tables: &[Table], in_strides: &[usize], copy: bool, extrapolated: &str) -> String {
     let mut out = String::from("    var base = 0u;\n");
-    for axis in 0..rank {
+    for (axis, stride) in in_strides.iter().enumerate() {
         if !tables.iter().any(|t| t.axis == axis) {
-            out.push_str(&format!("    base += oc[{axis}] * IN_STRIDES[{axis}];\n"));
+            out.push_str(&format!("    base += oc{axis} * {stride}u;\n"));
         }
     }
     for t in tables {
         if t.taps.iter().any(Option::is_none) {
-            let a = t.axis;
             out.push_str(&format!(
-                "    if (IDX_{a}[oc[{a}] * TAPS_{a}] < 0) {{\n        y[t] = {extrapolated};\n        return;\n    }}\n"
+                "    if (bitcast<i32>(tbl[{}]) < 0) {{\n        y[t] = {extrapolated};\n        return;\n    }}\n",
+                entry(t, copy)
             ));
         }
     }
     out
 }
 
-fn copy_body(tables: &[Table], rank: usize, dtype: DType) -> String {
-    let mut out = prelude(tables, rank, &convert("extrapolation", dtype));
+fn copy_body(tables: &[Table], in_strides: &[usize], dtype: DType) -> String {
+    let mut out = prelude(tables, in_strides, true, &convert("extrapolation", dtype));
     for t in tables {
-        let a = t.axis;
         out.push_str(&format!(
-            "    base += u32(IDX_{a}[oc[{a}]]) * IN_STRIDES[{a}];\n"
+            "    base += u32(bitcast<i32>(tbl[{}])) * {}u;\n",
+            entry(t, true),
+            in_strides[t.axis]
         ));
     }
     out.push_str("    y[t] = x[base];\n");
     out
 }
 
-fn blend_body(tables: &[Table], rank: usize, dtype: DType) -> String {
-    let mut out = prelude(tables, rank, &convert("extrapolation", dtype));
+fn blend_body(tables: &[Table], in_strides: &[usize], dtype: DType) -> String {
+    let mut out = prelude(tables, in_strides, false, &convert("extrapolation", dtype));
     out.push_str("    var acc = 0.0;\n");
     let mut indent = String::from("    ");
     let mut weight = "1.0".to_string();
     let mut offset = "base".to_string();
     for (i, t) in tables.iter().enumerate() {
-        let a = t.axis;
         out.push_str(&format!(
-            "{indent}for (var j{i} = 0u; j{i} < TAPS_{a}; j{i}++) {{\n"
+            "{indent}for (var j{i} = 0u; j{i} < {w}u; j{i}++) {{\n",
+            w = t.width
         ));
         indent.push_str("    ");
         out.push_str(&format!(
-            "{indent}let e{i} = oc[{a}] * TAPS_{a} + j{i};\n{indent}let w{i} = {weight} * W_{a}[e{i}];\n\
-             {indent}let o{i} = {offset} + u32(IDX_{a}[e{i}]) * IN_STRIDES[{a}];\n"
+            "{indent}let e{i} = {} + j{i} * 2u;\n{indent}let w{i} = {weight} * bitcast<f32>(tbl[e{i} + 1u]);\n\
+             {indent}let o{i} = {offset} + u32(bitcast<i32>(tbl[e{i}])) * {}u;\n",
+            entry(t, false),
+            in_strides[t.axis]
         ));
         weight = format!("w{i}");
         offset = format!("o{i}");

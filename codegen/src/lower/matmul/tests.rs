@@ -216,7 +216,16 @@ fn resize_variants_validate() {
         coord: CoordTransform::HalfPixel,
         ..base.clone()
     };
-    plan(Op::Resize(linear.clone()), &[(F, &[1, 2, 4, 5])]);
+    let p = plan(Op::Resize(linear.clone()), &[(F, &[1, 2, 4, 5])]);
+    // The taps live in a constant table buffer, not in WGSL arrays indexed at run time:
+    // 7 + 9 output coordinates, 2 taps each, an index and a weight per tap.
+    let wgsl = &p.kernels[0].wgsl;
+    assert!(
+        !wgsl.contains("array<i32,") && !wgsl.contains("array<f32,"),
+        "{wgsl}"
+    );
+    let table = &p.buffers[p.dispatches[0].bindings[2].buffer];
+    assert_eq!(table.size, ((7 + 9) * 2 * 2 * 4) as u64);
     let cubic = ResizeAttrs {
         mode: ResizeMode::Cubic,
         exclude_outside: true,
