@@ -31,6 +31,9 @@ fn odd_sizes_around_the_tiles() {
         (131, 17, 37),
         (13, 29, 139),
         (16, 17, 129),
+        (1, 300, 257),
+        (3, 37, 65),
+        (4, 129, 33),
     ];
     for (i, (m, k, n)) in sizes.into_iter().enumerate() {
         check(&[m, k], &[k, n], i as u64);

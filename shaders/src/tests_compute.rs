@@ -71,13 +71,24 @@ fn matmul_naive_validates() {
         MATMUL_NAIVE,
         &[
             ("BINDINGS", GEMM_BINDINGS),
-            ("M", "1"),
+            ("M", "2"),
             ("N", "49"),
             ("K", "9"),
             ("Z", "32"),
+            ("RM", "2"),
             ("WG", "64"),
             ("HELPERS", GEMM_HELPERS),
             ("LINEAR_INDEX", LINEAR),
+            ("ACC_DECL", "    var acc0 = 0.0;\n    var acc1 = 0.0;\n"),
+            (
+                "ACC_UPDATE",
+                "        acc0 = fma(load_a(z, m0, k), b, acc0);\n        \
+                 acc1 = fma(load_a(z, m0 + 1u, k), b, acc1);\n",
+            ),
+            (
+                "ACC_STORE",
+                "    store(z, m0, n, acc0);\n    store(z, m0 + 1u, n, acc1);\n",
+            ),
         ],
     ));
 }

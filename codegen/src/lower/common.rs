@@ -162,15 +162,6 @@ pub fn render(template: &str, values: &[(&str, String)]) -> Result<String, Codeg
     Ok(out)
 }
 
-/// A WGSL `array<u32, N>(...)` literal of dims or strides, for baking shapes into kernels.
-pub fn u32_array(values: &[usize]) -> String {
-    if values.is_empty() {
-        return "array<u32, 1>(0u)".to_string();
-    }
-    let items: Vec<String> = values.iter().map(|v| format!("{v}u")).collect();
-    format!("array<u32, {}>({})", values.len(), items.join(", "))
-}
-
 /// A WGSL f32 literal that parses back to exactly `v` (non-finite values spelled via bitcast).
 pub fn f32_literal(v: f32) -> String {
     if v.is_finite() {

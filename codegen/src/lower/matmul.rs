@@ -297,7 +297,13 @@ fn chunk_kernel(
         bindings: &decls,
         helpers: &helpers,
     };
-    let kernel = engine::tiled(shape, split.tile, &src, ctx.limits)?;
+    // A matrix-vector product (a few rows) has nothing to share through workgroup
+    // memory: the direct engine reads each B element once for all rows.
+    let kernel = if shape.m <= engine::NAIVE_ROWS {
+        engine::naive(shape, &src, ctx.limits)?
+    } else {
+        engine::tiled(shape, split.tile, &src, ctx.limits)?
+    };
     Ok(KernelSrc {
         name: "matmul".to_string(),
         wgsl: kernel.wgsl,

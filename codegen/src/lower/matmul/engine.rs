@@ -218,10 +218,12 @@ fn vec4_accumulators(rm: usize, rn: usize) -> (String, String, String) {
     (decl, update, store)
 }
 
-/// Workgroup size of the one-output-per-invocation engine.
+/// Workgroup size of the direct engine.
 const NAIVE_WG: u32 = 64;
+/// Most rows one invocation of the direct engine computes (all of them, up to this).
+pub const NAIVE_ROWS: usize = 4;
 
-/// Renders the one-output-per-invocation engine for `shape`.
+/// Renders the direct engine for `shape`.
 pub fn naive(
     shape: GemmShape,
     src: &GemmSource,
@@ -233,6 +235,20 @@ pub fn naive(
             "{total} outputs exceed 32-bit indexing"
         )));
     }
+    // Up to NAIVE_ROWS rows per invocation: a matrix-vector product reads B once.
+    let rm = if shape.m <= NAIVE_ROWS {
+        shape.m.max(1)
+    } else {
+        1
+    };
+    let (mut decl, mut update, mut store) = (String::new(), String::new(), String::new());
+    for i in 0..rm {
+        decl.push_str(&format!("    var acc{i} = 0.0;\n"));
+        update.push_str(&format!(
+            "        acc{i} = fma(load_a(z, m0 + {i}u, k), b, acc{i});\n"
+        ));
+        store.push_str(&format!("    store(z, m0 + {i}u, n, acc{i});\n"));
+    }
     let wgsl = render(
         kiln_shaders::MATMUL_NAIVE,
         &[
@@ -241,15 +257,19 @@ pub fn naive(
             ("N", shape.n.to_string()),
             ("K", shape.k.to_string()),
             ("Z", shape.z.to_string()),
+            ("RM", rm.to_string()),
             ("WG", NAIVE_WG.to_string()),
             ("HELPERS", src.helpers.to_string()),
             ("LINEAR_INDEX", LINEAR_INDEX.to_string()),
+            ("ACC_DECL", decl),
+            ("ACC_UPDATE", update),
+            ("ACC_STORE", store),
         ],
     )?;
     Ok(GemmKernel {
         wgsl,
         workgroup_size: [NAIVE_WG, 1, 1],
-        workgroups: grid_1d(total, NAIVE_WG, limits)?,
+        workgroups: grid_1d(total / rm, NAIVE_WG, limits)?,
     })
 }
 
