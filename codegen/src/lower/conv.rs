@@ -164,7 +164,7 @@ pub(super) fn with_bias(
 
 /// WGSL helpers shared by conv and conv-transpose: bindings `x`, `w`, `y`, the
 /// epilogue, and `store` scattering column `col = (n, p)` of channel row `z·MG + m`
-/// to `y[idx]` (`Y_BASE` is [`NodeCtx::result_base`]).
+/// to `y[Y_BASE + idx]` (`Y_BASE` is [`NodeCtx::result_base`]).
 pub(super) fn common_source(
     ctx: &NodeCtx<'_>,
     g: &ConvGeometry,
@@ -304,56 +304,17 @@ pub fn lower_with(
     gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings)
 }
 
-/// `load_b` of a 1×1 conv whose input is `max_pool(x)`: element `k` (the input channel)
-/// of column `col` is the maximum of `x`'s window at that pooled position, computed
-/// where it is loaded. `x_sp` and `out_sp` are the pre- and post-pool spatial dims
-/// (the latter already reflecting `ceil_mode`). Taps in the padding are skipped; the
-/// first maximum in row-major window order wins, and a window entirely in padding
-/// yields -inf (as the interpreter's max pool).
+/// `load_a`, and the `load_b` of a 1×1 conv whose input is `max_pool(x)`: element `k`
+/// (the input channel) of column `col` is the maximum of `x`'s window at that pooled
+/// position, computed where it is loaded ([`super::pool::max_window`]). `x_sp` and
+/// `out_sp` are the pre- and post-pool spatial dims (the latter already reflecting
+/// `ceil_mode`).
 fn max_pool_load_b(pool: &PoolAttrs, x_sp: &[usize], out_sp: &[usize]) -> String {
-    let sp = x_sp.len();
     let pin: usize = x_sp.iter().product();
-    let mut src = format!(
+    format!(
         "fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return w[(z * MG + m) * CG + k];\n}}\n\
-         fn load_b(z: u32, k: u32, col: u32) -> f32 {{\n    var pos = col % P;\n    \
-         let base = ((col / P) * C + z * CG + k) * {pin}u;\n"
-    );
-    for ax in (0..sp).rev() {
-        src.push_str(&format!(
-            "    let o{ax} = i32(pos % {o}u) * {s} - {pad};\n    pos = pos / {o}u;\n",
-            o = out_sp[ax],
-            s = pool.strides[ax],
-            pad = pool.pads[ax],
-        ));
-    }
-    src.push_str("    var best = bitcast<f32>(0xff800000u);\n    var found = false;\n");
-    let mut indent = String::from("    ");
-    for (ax, &extent) in x_sp.iter().enumerate() {
-        src.push_str(&format!(
-            "{indent}for (var t{ax} = 0; t{ax} < {k}; t{ax}++) {{\n{indent}    \
-             let c{ax} = o{ax} + t{ax} * {d};\n{indent}    \
-             if (c{ax} < 0 || c{ax} >= {i}) {{\n{indent}        continue;\n{indent}    }}\n",
-            k = pool.kernel[ax],
-            d = pool.dilations[ax],
-            i = extent,
-        ));
-        indent.push_str("    ");
-    }
-    let offset: Vec<String> = (0..sp)
-        .map(|ax| {
-            let stride: usize = x_sp[ax + 1..].iter().product();
-            format!("u32(c{ax}) * {stride}u")
-        })
-        .collect();
-    src.push_str(&format!(
-        "{indent}let v = x[base + {}];\n{indent}if (!found || v > best) {{\n{indent}    \
-         best = v;\n{indent}    found = true;\n{indent}}}\n",
-        offset.join(" + ")
-    ));
-    for _ in 0..sp {
-        indent.truncate(indent.len() - 4);
-        src.push_str(&format!("{indent}}}\n"));
-    }
-    src.push_str("    return best;\n}\n");
-    src
+         fn load_b(z: u32, k: u32, col: u32) -> f32 {{\n    let pos = col % P;\n    \
+         let base = ((col / P) * C + z * CG + k) * {pin}u;\n{}    return v;\n}}\n",
+        super::pool::max_window(pool, x_sp, out_sp)
+    )
 }

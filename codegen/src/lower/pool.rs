@@ -66,7 +66,14 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Lowered, CodegenError> 
             ("TOTAL", total.to_string()),
             ("HELPERS", tail.module_code(&Default::default())?),
             ("LINEAR_INDEX", LINEAR_INDEX.to_string()),
-            ("COORDS", coords(&axes, pin)),
+            (
+                "COORDS",
+                format!(
+                    "{}    let base = {};\n",
+                    coords(&axes, "t"),
+                    times("r", pin)
+                ),
+            ),
             ("STATE", red.state),
             ("WINDOW", walk.code()),
             ("RESULT", red.result),
@@ -160,9 +167,6 @@ fn geometry(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Vec<Axis>, CodegenError>
         return Err(too_large());
     }
     let (in_sp, out_sp) = (&xs[2..], &ys[2..]);
-    let row_major = ctx.operand(0).shape.strides()[2..].to_vec();
-    let mut column = 1;
-    let mut axes = Vec::with_capacity(sp);
     for i in 0..sp {
         // Coordinates are i32 in the kernel: the furthest tap must fit.
         let reach = out_sp[i].saturating_sub(1) as u128 * a.strides[i] as u128
@@ -171,6 +175,21 @@ fn geometry(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Vec<Axis>, CodegenError>
         if reach > i32::MAX as u128 {
             return Err(too_large());
         }
+    }
+    Ok(axes(a, in_sp, out_sp))
+}
+
+/// The spatial axes of a pool with attributes `a` from `in_sp` to `out_sp`, outermost
+/// first.
+fn axes(a: &PoolAttrs, in_sp: &[usize], out_sp: &[usize]) -> Vec<Axis> {
+    let sp = in_sp.len();
+    let mut row_major = vec![1; sp];
+    for i in (0..sp.saturating_sub(1)).rev() {
+        row_major[i] = row_major[i + 1] * in_sp[i + 1];
+    }
+    let mut column = 1;
+    let mut axes = Vec::with_capacity(sp);
+    for i in 0..sp {
         axes.push(Axis {
             input: in_sp[i],
             output: out_sp[i],
@@ -184,7 +203,28 @@ fn geometry(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Vec<Axis>, CodegenError>
         });
         column *= in_sp[i];
     }
-    Ok(axes)
+    axes
+}
+
+/// Statements leaving `v`, the maximum of f32 `x` over the window of pooled position
+/// `pos` in the plane that starts at `base` (both in scope), with the attributes `a`
+/// pooling `in_sp` to `out_sp`: a max pool evaluated where a 1×1 convolution loads its
+/// input (a `Fused` prologue).
+pub(super) fn max_window(a: &PoolAttrs, in_sp: &[usize], out_sp: &[usize]) -> String {
+    let axes = axes(a, in_sp, out_sp);
+    let red = Reduction::max(DType::F32, false, false);
+    let walk = Walk {
+        axes: &axes,
+        column_major: false,
+        tap: &red.tap,
+    };
+    format!(
+        "{}{}{}{}",
+        coords(&axes, "pos"),
+        red.state,
+        walk.code(),
+        red.result
+    )
 }
 
 /// `expr * n`, without the product when `n` is 1.
@@ -196,10 +236,10 @@ fn times(expr: &str, n: usize) -> String {
     }
 }
 
-/// WGSL splitting `t` into output coordinates `o{a}` (innermost axis first) and
-/// `base`, the flat input offset of the plane.
-fn coords(axes: &[Axis], pin: usize) -> String {
-    let mut code = String::from("    var r = t;\n");
+/// WGSL splitting `from` into output coordinates `o{a}` (innermost axis first),
+/// leaving the plane index in `r`.
+fn coords(axes: &[Axis], from: &str) -> String {
+    let mut code = format!("    var r = {from};\n");
     for (i, ax) in axes.iter().enumerate().rev() {
         if ax.output <= 1 {
             code.push_str(&format!("    let o{i} = 0u;\n"));
@@ -210,7 +250,6 @@ fn coords(axes: &[Axis], pin: usize) -> String {
             ));
         }
     }
-    code.push_str(&format!("    let base = {};\n", times("r", pin)));
     code
 }
 
