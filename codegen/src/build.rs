@@ -61,8 +61,6 @@ pub fn build_plan_with(
     } else {
         (HashMap::new(), HashMap::new())
     };
-    // Elements between a result's (aligned) binding offset and its first element.
-    let mut result_base: HashMap<Handle<Value>, u32> = HashMap::new();
     for (handle, node) in graph.nodes.iter() {
         if matches!(node.op, Op::Reshape { .. } | Op::Identity)
             || folded.contains_key(&node.outputs[0])
@@ -74,20 +72,14 @@ pub fn build_plan_with(
         } else if folded_results.values().any(|(t, _)| *t == node.outputs[0]) {
             // A transpose its producer wrote already (see `folded_result_transposes`).
         } else if let Some(offsets) = split_offsets(graph, node).filter(|_| options.split_views) {
-            // Each result is a contiguous, aligned slice of the operand: a view of it.
-            // The operand's buffer lives while any view of it does (each view holds a
-            // reference to it).
+            // Each result is a contiguous slice of the operand: a view of it (see
+            // `View::slice` for unaligned ones). The operand's buffer lives while any view
+            // of it does (each view holds a reference to it).
             let view = b.view_of(node.inputs[0])?;
             for (&out, offset) in node.outputs.iter().zip(offsets) {
                 let size = buffer_bytes(graph.values[out].ty.shape.numel());
-                b.bind_value(
-                    out,
-                    View {
-                        buffer: view.buffer,
-                        offset: view.offset + offset,
-                        size: Some(size),
-                    },
-                );
+                let start = view.offset + 4 * view.elems as u64 + offset;
+                b.bind_value(out, View::slice(view.buffer, start, size));
             }
         } else {
             for &out in &node.outputs {
@@ -114,22 +106,10 @@ pub fn build_plan_with(
                             buffer
                         }
                     };
-                    // Bound from the aligned offset below the slice; a misaligned slice
-                    // starts `rem` bytes in, which the producer's kernel adds to its
-                    // stores (see `writes_at_base`).
-                    let rem = offset % OFFSET_ALIGN;
+                    // An unaligned slice is written at an element base by its producer
+                    // (see `writes_at_base`).
                     let size = buffer_bytes(graph.values[out].ty.shape.numel());
-                    b.bind_value(
-                        out,
-                        View {
-                            buffer: base,
-                            offset: offset - rem,
-                            size: Some(size + rem),
-                        },
-                    );
-                    if rem != 0 {
-                        result_base.insert(out, (rem / 4) as u32);
-                    }
+                    b.bind_value(out, View::slice(base, offset, size));
                     continue;
                 }
                 let bytes = buffer_bytes(graph.values[out].ty.shape.numel());
@@ -138,11 +118,17 @@ pub fn build_plan_with(
             }
             let strides: Vec<Option<Vec<usize>>> =
                 node.inputs.iter().map(|v| folded.get(v).cloned()).collect();
+            let bases = node
+                .inputs
+                .iter()
+                .map(|&v| b.view_of(v).map(|view| view.elems))
+                .collect::<Result<Vec<u32>, _>>()?;
             let ctx = NodeCtx {
                 graph,
                 node: handle,
                 limits,
-                result_base: result_base.get(&node.outputs[0]).copied().unwrap_or(0),
+                result_base: b.view_of(node.outputs[0])?.elems,
+                operand_base: &bases,
                 operand_strides: &strides,
                 result_strides: folded_results.get(&node.outputs[0]).map(|(_, s)| s.clone()),
             };
@@ -247,12 +233,14 @@ fn plan_port(graph: &Graph, port: &kiln_ir::Port, buffer: BufferId) -> PlanPort 
     }
 }
 
-/// Where a value lives: a whole buffer, or `size` bytes of one from `offset`.
+/// Where a value lives: a whole buffer, or `size` bytes of one bound from `offset`,
+/// the value starting `elems` 32-bit elements after it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct View {
     buffer: BufferId,
     offset: u64,
     size: Option<u64>,
+    elems: u32,
 }
 
 impl View {
@@ -261,6 +249,21 @@ impl View {
             buffer,
             offset: 0,
             size: None,
+            elems: 0,
+        }
+    }
+
+    /// The `size` bytes of `buffer` from byte `start`. A binding offset must be a
+    /// multiple of [`OFFSET_ALIGN`]: an unaligned slice is bound from the aligned offset
+    /// below it, and the kernels add `elems` to their indices (only kernels that do are
+    /// given one: see `writes_at_base` and `reads_at_base`).
+    fn slice(buffer: BufferId, start: u64, size: u64) -> View {
+        let rem = start % OFFSET_ALIGN;
+        View {
+            buffer,
+            offset: start - rem,
+            size: Some(size + rem),
+            elems: (rem / 4) as u32,
         }
     }
 }
@@ -423,10 +426,21 @@ fn folded_result_transposes(
     results
 }
 
+/// True when the kernels lowered for `op` add [`NodeCtx::operand_base`] to every read of
+/// operand `i`: a convolution's input (its `load_b`, with or without a prologue).
+fn reads_at_base(op: &Op, i: usize) -> bool {
+    match op {
+        Op::Conv(_) => i == 0,
+        Op::Fused { anchor, .. } => matches!(**anchor, Op::Conv(_)) && i == 0,
+        _ => false,
+    }
+}
+
 /// The byte offset of each result's slice in the operand when `node` is a Split whose
 /// results can be views of its operand: every axis before the split axis has extent
 /// 1 (so each slice is contiguous), every slice is non-empty and starts at an aligned
-/// offset, and no result is (an alias of) a graph output, which must own its buffer.
+/// offset or is read only by kernels that read at an element base ([`reads_at_base`]),
+/// and no result is (an alias of) a graph output, which must own its buffer.
 fn split_offsets(graph: &Graph, node: &kiln_ir::Node) -> Option<Vec<u64>> {
     let Op::Split { axis, .. } = node.op else {
         return None;
@@ -440,7 +454,15 @@ fn split_offsets(graph: &Graph, node: &kiln_ir::Node) -> Option<Vec<u64>> {
     for &out in &node.outputs {
         let numel = graph.values[out].ty.shape.numel();
         let is_output = graph.outputs.iter().any(|p| aliases(graph, p.value, out));
-        if numel == 0 || is_output || !offset.is_multiple_of(OFFSET_ALIGN) {
+        let readers_at_base = || {
+            graph.nodes.iter().all(|(_, n)| {
+                n.inputs
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &v)| v != out || reads_at_base(&n.op, i))
+            })
+        };
+        if numel == 0 || is_output || !(offset.is_multiple_of(OFFSET_ALIGN) || readers_at_base()) {
             return None;
         }
         offsets.push(offset);

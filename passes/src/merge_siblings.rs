@@ -9,8 +9,10 @@
 //! convolution's own, and whose result is not read by a Concat alone (that result is
 //! written into the concat in place, a merged slice would be copied). The merged
 //! weights and biases are new constants computed here.
-//! Members are ordered so every channel slice starts at an aligned offset
-//! ([`SLICE_ALIGN`]), which lets codegen bind the slices as views with no copy.
+//! Members are ordered so channel slices start at aligned offsets ([`SLICE_ALIGN`])
+//! where they can; a member whose slice cannot start aligned joins only when every
+//! reader of its result is a convolution's input, which codegen reads at an element
+//! base. Either way codegen binds the slices as views with no copy.
 //!
 //! This is an IR pass rather than an e-graph rule: the rewrite has several roots (every
 //! sibling's result is replaced by one result of a shared split), and egg's patterns
@@ -182,16 +184,38 @@ fn concat_only(graph: &Graph) -> Vec<bool> {
     only
 }
 
-/// `group` ordered so that every slice of the merged result starts at a multiple of
-/// [`SLICE_ALIGN`] bytes: members whose slice size is a multiple of it first (in graph
-/// order), then at most one other member last; further unaligned members stay apart.
+/// `group` ordered so that slices of the merged result start at multiples of
+/// [`SLICE_ALIGN`] bytes where they can: members whose slice size is a multiple of it
+/// first (in graph order), then the others. Past the first of those, slices start
+/// unaligned, so a further member joins only when convolutions alone read it
+/// ([`conv_inputs_only`]); the rest stay apart.
 fn aligned<'g>(graph: &Graph, group: Vec<Candidate<'g>>) -> Option<Vec<Candidate<'g>>> {
     let bytes = |c: &Candidate| 4 * graph.ty(graph.nodes[c.node].outputs[0]).shape.numel();
     let (mut ordered, rest): (Vec<_>, Vec<_>) = group
         .into_iter()
         .partition(|c| bytes(c).is_multiple_of(SLICE_ALIGN));
-    ordered.extend(rest.into_iter().next());
+    let mut rest = rest.into_iter();
+    ordered.extend(rest.next());
+    ordered.extend(rest.filter(|c| conv_inputs_only(graph, graph.nodes[c.node].outputs[0])));
     (ordered.len() >= 2).then_some(ordered)
+}
+
+/// True when every reader of `value` reads it as the input (operand 0) of a
+/// convolution, plain or fused (codegen's `reads_at_base`: such a kernel reads a slice
+/// that starts at any element), and it is no graph output.
+fn conv_inputs_only(graph: &Graph, value: Handle<Value>) -> bool {
+    let conv = |op: &Op| match op {
+        Op::Conv(_) => true,
+        Op::Fused { anchor, .. } => matches!(**anchor, Op::Conv(_)),
+        _ => false,
+    };
+    !graph.outputs.iter().any(|p| p.value == value)
+        && graph.nodes.iter().all(|(_, n)| {
+            n.inputs
+                .iter()
+                .enumerate()
+                .all(|(i, &v)| v != value || (i == 0 && conv(&n.op)))
+        })
 }
 
 /// Copies `value` (type and name) as result `output` of `node` in `out`.

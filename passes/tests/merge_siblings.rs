@@ -265,6 +265,25 @@ fn slices_are_ordered_to_start_aligned() {
         .replace("f32[1,4,4,4]", "f32[1,3,4,4]");
     let (_, after) = merged(&pair);
     assert_eq!(count(&after, |op| matches!(op, Op::Split { .. })), 0);
+    // A sibling read only as a convolution's input joins at an unaligned slice: codegen
+    // reads such a slice at an element base.
+    let conv_read = text
+        .replace(
+            "  output \"c\" = %v6\n",
+            "  const %v7 : f32[1,2,1,1] = [0.25, -0.5]\n  %v8 \"d\" = {CONV}(%v6, %v7) : f32[1,1,4,4]\n  output \"d\" = %v8\n",
+        )
+        .replace("{CONV}", CONV);
+    let (before, after) = merged(&conv_read);
+    let sizes: Vec<Vec<usize>> = after
+        .nodes
+        .iter()
+        .filter_map(|(_, n)| match &n.op {
+            Op::Split { sizes, .. } => Some(sizes.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sizes, [vec![4, 1, 2]]);
+    assert_same_outputs(&before, &after, 14, 1e-6);
 }
 
 #[test]

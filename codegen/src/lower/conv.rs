@@ -186,7 +186,7 @@ pub(super) fn common_source(
     bindings.extend(epi.bindings());
     let mut src = format!(
         "const C: u32 = {c}u;\nconst CG: u32 = {cg}u;\nconst MG: u32 = {mg}u;\nconst MT: u32 = {m}u;\n\
-         const KK: u32 = {kk}u;\nconst P: u32 = {p}u;\nconst PIN: u32 = {pin}u;\nconst Y_BASE: u32 = {base}u;\n",
+         const KK: u32 = {kk}u;\nconst P: u32 = {p}u;\nconst PIN: u32 = {pin}u;\nconst X_BASE: u32 = {x_base}u;\nconst Y_BASE: u32 = {base}u;\n",
         c = g.c,
         cg = g.cg,
         mg = g.mg,
@@ -195,6 +195,7 @@ pub(super) fn common_source(
         p = g.p(),
         pin = g.pin(),
         base = ctx.result_base,
+        x_base = ctx.operand_base(0),
     );
     src.push_str(&epi.function());
     src.push_str(helpers);
@@ -255,7 +256,7 @@ pub fn lower_with(
     let mut gather = String::from(
         "fn load_a(z: u32, m: u32, k: u32) -> f32 {\n    return w[(z * MG + m) * (CG * KK) + k];\n}\n\
          fn load_b(z: u32, k: u32, col: u32) -> f32 {\n    var tap = k % KK;\n    var pos = col % P;\n    \
-         var off = ((col / P) * C + z * CG + k / KK) * PIN;\n",
+         var off = X_BASE + ((col / P) * C + z * CG + k / KK) * PIN;\n",
     );
     let pointwise = (0..sp).all(|ax| {
         g.k_sp[ax] == 1
@@ -314,7 +315,7 @@ fn max_pool_load_b(pool: &PoolAttrs, x_sp: &[usize], out_sp: &[usize]) -> String
     format!(
         "fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return w[(z * MG + m) * CG + k];\n}}\n\
          fn load_b(z: u32, k: u32, col: u32) -> f32 {{\n    let pos = col % P;\n    \
-         let base = ((col / P) * C + z * CG + k) * {pin}u;\n{}    return v;\n}}\n",
+         let base = X_BASE + ((col / P) * C + z * CG + k) * {pin}u;\n{}    return v;\n}}\n",
         super::pool::max_window(pool, x_sp, out_sp)
     )
 }

@@ -51,6 +51,7 @@ pub(in crate::lower) fn lower_all(g: &Graph) -> Vec<crate::lower::Lowered> {
             node,
             limits: &limits,
             result_base: 0,
+            operand_base: &[],
             operand_strides: &[],
             result_strides: None,
         };

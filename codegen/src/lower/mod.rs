@@ -70,6 +70,10 @@ pub struct NodeCtx<'a> {
     /// in-place concat operand), and only for ops whose kernels honour it
     /// (`build::writes_at_base`).
     pub result_base: u32,
+    /// Per operand, the elements before its first element in its binding: non-zero only
+    /// for an unaligned Split view read by an op whose kernels honour it
+    /// (`build::reads_at_base`).
+    pub operand_base: &'a [u32],
     /// Per operand, the element strides of its axes in its buffer when the plan builder
     /// folded a transpose into this node (the operand is then the transpose's input,
     /// read through permuted strides); empty or `None` for row-major operands. Only
@@ -91,6 +95,12 @@ impl<'a> NodeCtx<'a> {
     /// Type of operand `i`.
     pub fn operand(&self, i: usize) -> &'a kiln_ir::TensorType {
         &self.graph.values[self.node().inputs[i]].ty
+    }
+
+    /// The elements before operand `i`'s first element in its binding (0 unless the
+    /// plan builder bound it as an unaligned slice).
+    pub fn operand_base(&self, i: usize) -> u32 {
+        self.operand_base.get(i).copied().unwrap_or(0)
     }
 
     /// The element strides of operand `i` when it is read through a folded transpose.

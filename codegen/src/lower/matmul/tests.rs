@@ -74,6 +74,7 @@ fn matmul_of_a_tensor_with_itself_binds_it_once() {
         node,
         limits: &limits,
         result_base: 0,
+        operand_base: &[],
         operand_strides: &[],
         result_strides: None,
     })
