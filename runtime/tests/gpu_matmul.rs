@@ -34,6 +34,8 @@ fn odd_sizes_around_the_tiles() {
         (1, 300, 257),
         (3, 37, 65),
         (4, 129, 33),
+        (131, 40, 133),
+        (67, 19, 131),
     ];
     for (i, (m, k, n)) in sizes.into_iter().enumerate() {
         check(&[m, k], &[k, n], i as u64);
