@@ -33,10 +33,10 @@ impl DeviceProfile {
 
     /// A CPU Vulkan implementation such as lavapipe: slow memory, slow arithmetic,
     /// expensive launches. The default, since it is what kiln is tested on. The figures
-    /// are `kiln bench --calibrate` on lavapipe (Mesa 22.3, llvmpipe on 2 x86-64 cores):
-    /// 2.45 GB/s, 9.5–9.9 GFLOP/s, 13.5–14 µs per dispatch.
+    /// are `kiln bench --calibrate` on lavapipe (Mesa 22.3, llvmpipe on 2 x86-64 cores,
+    /// quiet machine): 4.5–5.0 GB/s, 22–23 GFLOP/s, 27–35 µs per dispatch.
     pub fn cpu_emulation() -> Self {
-        DeviceProfile::new("cpu-emulation", 2.5, 10.0, 14.0)
+        DeviceProfile::new("cpu-emulation", 4.8, 23.0, 30.0)
     }
 
     /// The preset called `name` (see [`DeviceProfile::PRESETS`]).
