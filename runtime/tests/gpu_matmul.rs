@@ -36,6 +36,7 @@ fn odd_sizes_around_the_tiles() {
         (4, 129, 33),
         (131, 40, 133),
         (67, 19, 131),
+        (29, 40, 100),
     ];
     for (i, (m, k, n)) in sizes.into_iter().enumerate() {
         check(&[m, k], &[k, n], i as u64);
