@@ -69,21 +69,47 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         .map(|i| set.operand(i, &node.inputs, word(i)))
         .collect();
     let dst = set.add(Slot::Result(0), Access::ReadWrite, dst_ty);
-    let affines: Vec<Affine> = (0..want)
-        .map(|i| Affine::broadcast(ctx.operand(i).shape.dims(), dims))
-        .collect();
-    let mut maps: Vec<(String, &Affine)> = Vec::new();
+    let mut maps = Vec::new();
     let mut loads = String::new();
-    for (i, a) in affines.iter().enumerate() {
-        let off = if a.is_identity(dims) {
-            "i".to_string()
-        } else {
-            maps.push((format!("o{i}"), a));
-            format!("o{i}")
-        };
+    for i in 0..want {
+        let a = Affine::broadcast(ctx.operand(i).shape.dims(), dims);
+        let off = broadcast_offset(i, a, dims, &mut maps);
         loads.push_str(&format!("    let {} = {}[{off}];\n", xs[i], names[i]));
     }
-    let map_refs: Vec<(&str, &Affine)> = maps.iter().map(|(n, a)| (n.as_str(), *a)).collect();
+    kernel(ctx, node.op.name(), set, dst, &maps, &loads, e)
+}
+
+/// Where operand `i`, mapped by `a` onto the result's `dims`, is read: at `i` itself
+/// when the map is the identity, else at an offset `o{i}` added to `maps`.
+pub(super) fn broadcast_offset(
+    i: usize,
+    a: Affine,
+    dims: &[usize],
+    maps: &mut Vec<(String, Affine)>,
+) -> String {
+    if a.is_identity(dims) {
+        return "i".to_string();
+    }
+    let name = format!("o{i}");
+    maps.push((name.clone(), a));
+    name
+}
+
+/// The one-invocation-per-element kernel named `name` over result 0: the offsets of
+/// `maps`, then `body` (operand loads and any program steps), then `expr` (with the
+/// math helpers it uses) stored to `dst`; `set` holds the bindings.
+pub(super) fn kernel(
+    ctx: &NodeCtx<'_>,
+    name: &str,
+    set: BindingSet,
+    dst: String,
+    maps: &[(String, Affine)],
+    body: &str,
+    expr: Expr,
+) -> Result<Lowered, CodegenError> {
+    let out = ctx.result(0);
+    let (n, dims) = (out.shape.numel(), out.shape.dims());
+    let map_refs: Vec<(&str, &Affine)> = maps.iter().map(|(n, a)| (n.as_str(), a)).collect();
     let offsets = if map_refs.is_empty() {
         String::new()
     } else {
@@ -96,16 +122,16 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
             ("BINDINGS", set.decls()),
             ("WG", wg.to_string()),
             ("N", n.to_string()),
-            ("HELPERS", math::helpers(&e.helpers)?),
+            ("HELPERS", math::helpers(&expr.helpers)?),
             ("INDEX", LINEAR_INDEX.to_string()),
-            ("OFFSETS", format!("{offsets}{loads}")),
+            ("OFFSETS", format!("{offsets}{body}")),
             ("DST", dst),
-            ("EXPR", e.code),
+            ("EXPR", expr.code),
         ],
     )?;
     Ok(Lowered {
         kernels: vec![KernelSrc {
-            name: node.op.name().to_string(),
+            name: name.to_string(),
             wgsl,
             entry_point: "main".into(),
             workgroup_size: [wg, 1, 1],

@@ -3,9 +3,9 @@
 //! becomes one `elementwise.wgsl` kernel (one invocation per result element).
 
 use super::elementwise::expr;
-use super::elementwise::index::{offsets_code, storage, Affine, BindingSet};
-use super::elementwise::{math, WG};
-use super::{f32_literal, grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
+use super::elementwise::index::{storage, Affine, BindingSet};
+use super::elementwise::{broadcast_offset, kernel};
+use super::{f32_literal, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::{DType, Op, Program, Step};
@@ -181,12 +181,7 @@ pub fn lower(ctx: &NodeCtx<'_>, program: &Program) -> Result<Lowered, CodegenErr
         }
         let buf = set.operand(i, &node.inputs, storage(dtype));
         let a = Affine::broadcast(ctx.operand(i).shape.dims(), dims);
-        let off = if a.is_identity(dims) {
-            "i".to_string()
-        } else {
-            maps.push((format!("o{i}"), a));
-            format!("o{i}")
-        };
+        let off = broadcast_offset(i, a, dims, &mut maps);
         loads.push_str(&format!("    let {x} = {buf}[{off}];\n"));
     }
     let code = code(program, &inputs, "    ").map_err(|r| ctx.error(r))?;
@@ -197,36 +192,16 @@ pub fn lower(ctx: &NodeCtx<'_>, program: &Program) -> Result<Lowered, CodegenErr
         )));
     }
     let dst = set.add(Slot::Result(0), Access::ReadWrite, storage(out.dtype));
-    let map_refs: Vec<(&str, &Affine)> = maps.iter().map(|(n, a)| (n.as_str(), a)).collect();
-    let offsets = if map_refs.is_empty() {
-        String::new()
-    } else {
-        offsets_code("i", dims, &map_refs, "")
-    };
-    let wg = WG.min(ctx.limits.max_compute_invocations_per_workgroup);
-    let wgsl = render(
-        kiln_shaders::ELEMENTWISE,
-        &[
-            ("BINDINGS", set.decls()),
-            ("WG", wg.to_string()),
-            ("N", n.to_string()),
-            ("HELPERS", math::helpers(&code.helpers)?),
-            ("INDEX", LINEAR_INDEX.to_string()),
-            ("OFFSETS", format!("{offsets}{loads}{}", code.body)),
-            ("DST", dst),
-            ("EXPR", code.result),
-        ],
-    )?;
-    Ok(Lowered {
-        kernels: vec![KernelSrc {
-            name: "elementwise".to_string(),
-            wgsl,
-            entry_point: "main".into(),
-            workgroup_size: [wg, 1, 1],
-            workgroups: grid_1d(n, wg, ctx.limits)?,
-            bindings: set.bindings,
-        }],
-        scratch_bytes: Vec::new(),
-        tables: Vec::new(),
-    })
+    kernel(
+        ctx,
+        "elementwise",
+        set,
+        dst,
+        &maps,
+        &format!("{loads}{}", code.body),
+        expr::Expr {
+            code: code.result,
+            helpers: code.helpers,
+        },
+    )
 }
