@@ -138,7 +138,7 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
             v = add(&mut g, Op::Unary(UnaryOp::Neg), &[v])?;
         }
         g.add_output("y", v, false);
-        let mut session = load(runtime, &g)?;
+        let (mut session, _) = load(runtime, &g)?;
         wall_ns(&mut session, &[scalar()])
     };
     let long = chain(CHAIN + 1)?;
@@ -168,9 +168,10 @@ fn scalar() -> Tensor {
 }
 
 /// Compiles `graph` one kernel per node and loads it on `runtime`.
-fn load(runtime: &Runtime, graph: &Graph) -> Result<Session> {
+fn load(runtime: &Runtime, graph: &Graph) -> Result<(Session, KernelPlan)> {
     let compiled = build_plan(graph, &runtime.limits())?;
-    Ok(runtime.load(&compiled.plan, &compiled.weights)?)
+    let session = runtime.load(&compiled.plan, &compiled.weights)?;
+    Ok((session, compiled.plan))
 }
 
 /// Least nanoseconds of the dispatches of `graph`'s kernels computing `op`, and how
@@ -181,9 +182,8 @@ fn kernel_ns(
     op: &str,
     inputs: &[Tensor],
 ) -> Result<(f64, String)> {
-    let compiled = build_plan(graph, &runtime.limits())?;
-    let names = kernels_of(&compiled.plan, op);
-    let mut session = runtime.load(&compiled.plan, &compiled.weights)?;
+    let (mut session, plan) = load(runtime, graph)?;
+    let names = kernels_of(&plan, op);
     for _ in 0..WARMUP {
         session.run(inputs)?;
     }

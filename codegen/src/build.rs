@@ -6,7 +6,7 @@ use crate::plan::*;
 use crate::storage::data_words;
 use crate::{workgroup_storage_bytes, CodegenError};
 use kiln_ir::{Graph, Handle, Op, Value, ValueDef};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A plan and the constant data its `Constant` buffers point into.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,6 +61,9 @@ pub fn build_plan_with(
     } else {
         (HashMap::new(), HashMap::new())
     };
+    // Transpose results their operand's producer writes (no kernel of their own).
+    let written_transposed: HashSet<Handle<Value>> =
+        folded_results.values().map(|(t, _)| *t).collect();
     for (handle, node) in graph.nodes.iter() {
         if matches!(node.op, Op::Reshape { .. } | Op::Identity)
             || folded.contains_key(&node.outputs[0])
@@ -69,7 +72,7 @@ pub fn build_plan_with(
             // index map): the result shares the operand's buffer.
             let view = b.view_of(node.inputs[0])?;
             b.bind_value(node.outputs[0], view);
-        } else if folded_results.values().any(|(t, _)| *t == node.outputs[0]) {
+        } else if written_transposed.contains(&node.outputs[0]) {
             // A transpose its producer wrote already (see `folded_result_transposes`).
         } else if let Some(offsets) = split_offsets(graph, node).filter(|_| options.split_views) {
             // Each result is a contiguous slice of the operand: a view of it (see
