@@ -1,7 +1,7 @@
 //! The plan builder: assigns buffers (with liveness-based reuse), lowers each node,
 //! dedupes and validates kernels, and records what the device must offer.
 
-use crate::lower::{lower_node, Limits, NodeCtx, Slot};
+use crate::lower::{lower_node, Limits, NodeCtx, Placement, Slot};
 use crate::plan::*;
 use crate::storage::data_words;
 use crate::{workgroup_storage_bytes, CodegenError};
@@ -119,21 +119,25 @@ pub fn build_plan_with(
                 let buffer = b.acquire(bytes);
                 b.bind_value(out, View::whole(buffer));
             }
-            let strides: Vec<Option<Vec<usize>>> =
-                node.inputs.iter().map(|v| folded.get(v).cloned()).collect();
-            let bases = node
+            let places = node
                 .inputs
                 .iter()
-                .map(|&v| b.view_of(v).map(|view| view.elems))
-                .collect::<Result<Vec<u32>, _>>()?;
+                .map(|&v| {
+                    Ok(Placement {
+                        base: b.view_of(v)?.elems,
+                        strides: folded.get(&v).cloned(),
+                    })
+                })
+                .collect::<Result<Vec<Placement>, CodegenError>>()?;
             let ctx = NodeCtx {
                 graph,
                 node: handle,
                 limits,
-                result_base: b.view_of(node.outputs[0])?.elems,
-                operand_base: &bases,
-                operand_strides: &strides,
-                result_strides: folded_results.get(&node.outputs[0]).map(|(_, s)| s.clone()),
+                operand_places: &places,
+                result_place: Placement {
+                    base: b.view_of(node.outputs[0])?.elems,
+                    strides: folded_results.get(&node.outputs[0]).map(|(_, s)| s.clone()),
+                },
             };
             let mut lowered = lower_node(&ctx)?;
             if matches!(node.op, Op::Concat { .. }) {
@@ -274,8 +278,8 @@ impl View {
 /// WebGPU's storage-buffer offset alignment (`min_storage_buffer_offset_alignment`).
 const OFFSET_ALIGN: u64 = 256;
 
-/// True when the kernels lowered for `op` add [`NodeCtx::result_base`] to every store of
-/// their result, so the result may start at an unaligned offset of its binding: the
+/// True when the kernels lowered for `op` add the base of [`NodeCtx::result_place`] to
+/// every store of their result, so the result may start at an unaligned offset of its binding: the
 /// convolution family, whose `store` is generated in one place
 /// (`lower::conv::common_source`).
 fn writes_at_base(op: &Op) -> bool {
@@ -372,8 +376,8 @@ fn folded_transposes(graph: &Graph) -> HashMap<Handle<Value>, Vec<usize>> {
     folded
 }
 
-/// True when the lowering of `op` writes its result through
-/// [`NodeCtx::result_strides`]: attention.
+/// True when the lowering of `op` writes its result through the strides of
+/// [`NodeCtx::result_place`]: attention.
 fn writes_strided(op: &Op) -> bool {
     match op {
         Op::Attention { .. } => true,

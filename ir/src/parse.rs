@@ -31,16 +31,30 @@ pub struct ParseError {
 /// is an error naming the position and the problem. Values must be defined before use
 /// and numbered `%v0..%vN` without gaps or repeats.
 pub fn parse(text: &str) -> Result<Graph, ParseError> {
-    let tokens = lexer::lex(text)?;
-    let mut p = Parser {
-        tokens,
-        pos: 0,
-        depth: 0,
-        values: BTreeMap::new(),
-        graph: Graph::default(),
-    };
+    let mut p = Parser::new(lexer::lex(text)?);
     p.graph()?;
     p.finish()
+}
+
+impl std::str::FromStr for crate::Program {
+    type Err = ParseError;
+
+    /// Parses a program's step list as the IR text writes it:
+    /// `[in0, in1, add(%0,%1), relu(%2)]`. Never panics; the steps are not checked
+    /// against each other ([`crate::verify`] does that for a node's program).
+    fn from_str(text: &str) -> Result<Self, ParseError> {
+        let mut p = Parser::new(lexer::lex(text)?);
+        p.expect_punct('[')?;
+        let pos = p.here();
+        let items = p.list_rest()?;
+        if *p.peek() != Tok::Eof {
+            return p.expected("the end of the program");
+        }
+        match op::program_of(&items) {
+            Some(program) => Ok(program),
+            None => p.error_at(pos, "expected program steps like `in0` or `add(%0,%1)`"),
+        }
+    }
 }
 
 type Pos = (usize, usize);
@@ -57,6 +71,16 @@ struct Parser {
 }
 
 impl Parser {
+    fn new(tokens: Vec<Token>) -> Self {
+        Parser {
+            tokens,
+            pos: 0,
+            depth: 0,
+            values: BTreeMap::new(),
+            graph: Graph::default(),
+        }
+    }
+
     fn peek(&self) -> &Tok {
         self.peek_at(0)
     }
@@ -472,17 +496,7 @@ impl Parser {
             }
             self.expect_punct('=')?;
             let value = if self.eat_punct('[') {
-                let mut items = Vec::new();
-                if !self.eat_punct(']') {
-                    loop {
-                        items.push(self.list_item()?);
-                        if self.eat_punct(']') {
-                            break;
-                        }
-                        self.expect_punct(',')?;
-                    }
-                }
-                Lit::List(items)
+                Lit::List(self.list_rest()?)
             } else if self.at_call('{') {
                 Lit::Op(Box::new(self.nested_op()?))
             } else {
@@ -504,6 +518,21 @@ impl Parser {
     /// True at a word followed by `open` (`conv{`, `add(`).
     fn at_call(&self, open: char) -> bool {
         matches!(self.peek(), Tok::Ident(_)) && *self.peek_at(1) == Tok::Punct(open)
+    }
+
+    /// The entries of a `[...]` list after its `[`, through its `]`.
+    fn list_rest(&mut self) -> Result<Vec<Item>, ParseError> {
+        let mut items = Vec::new();
+        if !self.eat_punct(']') {
+            loop {
+                items.push(self.list_item()?);
+                if self.eat_punct(']') {
+                    break;
+                }
+                self.expect_punct(',')?;
+            }
+        }
+        Ok(items)
     }
 
     /// A list entry: a program step (`add(%0,%1)`, `leaky_relu{alpha=0.1}(%0)`) or an atom.

@@ -224,3 +224,29 @@ fn garbage_never_panics() {
         let _ = parse(&text);
     }
 }
+
+#[test]
+fn program_lists_report_errors_with_position() {
+    let cases = [
+        ("in0, in1]", "line 1:1: expected `[`, found `in0`"),
+        ("[in0, in1", "line 1:10: expected `,`, found end of input"),
+        (
+            "[in0] x",
+            "line 1:7: expected the end of the program, found `x`",
+        ),
+        (
+            "[in0, foo]",
+            "line 1:2: expected program steps like `in0` or `add(%0,%1)`",
+        ),
+        (
+            "[in0, conv(%0)]",
+            "line 1:7: `conv` cannot be a program step",
+        ),
+    ];
+    for (text, want) in cases {
+        match text.parse::<kiln_ir::Program>() {
+            Ok(p) => panic!("{text} parsed as {p}"),
+            Err(e) => assert!(e.to_string().starts_with(want), "{text}: {e}"),
+        }
+    }
+}

@@ -904,3 +904,12 @@ fn free_form_fused_text_is_canonicalized() {
 "
     );
 }
+
+#[test]
+fn programs_parse_back_from_their_step_lists() {
+    for program in programs() {
+        let text = program.to_string();
+        let back: Program = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(back, program, "{text}");
+    }
+}

@@ -22,30 +22,14 @@ const F: DType = DType::F32;
 
 /// `relu(x0 + x1)`.
 fn add_relu() -> Program {
-    Program {
-        steps: vec![
-            Step::Input(0),
-            Step::Input(1),
-            Step::Binary(BinaryOp::Add, 0, 1),
-            Step::Unary(UnaryOp::Relu, 2),
-        ],
-    }
+    "[in0, in1, add(%0,%1), relu(%2)]".parse().unwrap()
 }
 
 /// `0.5·x0 + x1`.
 fn half_plus() -> Program {
-    Program {
-        steps: vec![
-            Step::Input(0),
-            Step::Const {
-                dtype: F,
-                value: 0.5,
-            },
-            Step::Binary(BinaryOp::Mul, 0, 1),
-            Step::Input(1),
-            Step::Binary(BinaryOp::Add, 2, 3),
-        ],
-    }
+    "[in0, const(f32 0.5), mul(%0,%1), in1, add(%2,%3)]"
+        .parse()
+        .unwrap()
 }
 
 fn fused(anchor: Op, arity: usize, epilogue: Program) -> Op {

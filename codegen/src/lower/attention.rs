@@ -113,7 +113,7 @@ fn operand_map(ctx: &NodeCtx<'_>, i: usize, full: &[usize]) -> Affine {
 fn result_offset(ctx: &NodeCtx<'_>, g: &Geometry) -> String {
     let full = [&g.batch[..], &[g.s, g.e]].concat();
     let nb = g.batch.len();
-    let map = match &ctx.result_strides {
+    let map = match &ctx.result_place.strides {
         Some(strides) => Affine::broadcast_strided(&full, strides, &full),
         None => Affine::contiguous(&full),
     };

@@ -164,7 +164,7 @@ pub(super) fn with_bias(
 
 /// WGSL helpers shared by conv and conv-transpose: bindings `x`, `w`, `y`, the
 /// epilogue, and `store` scattering column `col = (n, p)` of channel row `z·MG + m`
-/// to `y[Y_BASE + idx]` (`Y_BASE` is [`NodeCtx::result_base`]).
+/// to `y[Y_BASE + idx]` (`Y_BASE` is the base of [`NodeCtx::result_place`]).
 pub(super) fn common_source(
     ctx: &NodeCtx<'_>,
     g: &ConvGeometry,
@@ -194,7 +194,7 @@ pub(super) fn common_source(
         kk = g.kk(),
         p = g.p(),
         pin = g.pin(),
-        base = ctx.result_base,
+        base = ctx.result_place.base,
         x_base = ctx.operand_base(0),
     );
     src.push_str(&epi.function());

@@ -46,15 +46,7 @@ pub(in crate::lower) fn lower_all(g: &Graph) -> Vec<crate::lower::Lowered> {
     let limits = Limits::default();
     let mut out = Vec::new();
     for (node, _) in g.nodes.iter() {
-        let ctx = crate::lower::NodeCtx {
-            graph: g,
-            node,
-            limits: &limits,
-            result_base: 0,
-            operand_base: &[],
-            operand_strides: &[],
-            result_strides: None,
-        };
+        let ctx = crate::lower::NodeCtx::new(g, node, &limits);
         let lowered = crate::lower::lower_node(&ctx).unwrap();
         for k in &lowered.kernels {
             crate::validate_wgsl(&k.wgsl).unwrap_or_else(|e| panic!("{e}\n{}", k.wgsl));

@@ -60,30 +60,31 @@ pub fn lower_node(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     }
 }
 
-/// The node being lowered, with its graph and the device limits to respect.
+/// Where a tensor sits in its binding when the plan builder did not give it a buffer of
+/// its own in row-major order. Only ops whose lowering honours a placement get one
+/// other than the default (`build::reads_at_base`, `writes_at_base`, `reads_strided`,
+/// `writes_strided`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// Elements before the tensor's first element: non-zero for an unaligned slice of a
+    /// larger buffer (a concat operand written in place, a Split view).
+    pub base: u32,
+    /// The element strides of its axes when the plan builder folded a transpose into
+    /// the node (an operand is then the transpose's input read through permuted
+    /// strides; a result is written transposed); `None` for row-major.
+    pub strides: Option<Vec<usize>>,
+}
+
+/// The node being lowered, with its graph, the device limits to respect and where its
+/// operands and result 0 sit in their bindings.
 pub struct NodeCtx<'a> {
     pub graph: &'a Graph,
     pub node: Handle<Node>,
     pub limits: &'a Limits,
-    /// Elements before result 0's first element in its binding: non-zero only when the
-    /// plan builder places the result in an unaligned slice of a larger buffer (an
-    /// in-place concat operand), and only for ops whose kernels honour it
-    /// (`build::writes_at_base`).
-    pub result_base: u32,
-    /// Per operand, the elements before its first element in its binding: non-zero only
-    /// for an unaligned Split view read by an op whose kernels honour it
-    /// (`build::reads_at_base`).
-    pub operand_base: &'a [u32],
-    /// Per operand, the element strides of its axes in its buffer when the plan builder
-    /// folded a transpose into this node (the operand is then the transpose's input,
-    /// read through permuted strides); empty or `None` for row-major operands. Only
-    /// ops whose lowering honours it get one (`build::reads_strided`).
-    pub operand_strides: &'a [Option<Vec<usize>>],
-    /// The element strides of result 0's axes in its buffer when the plan builder folded
-    /// the transpose that reads it into this node (the node then writes the transposed
-    /// tensor); `None` for a row-major result. Only for ops whose lowering honours it
-    /// (`build::writes_strided`).
-    pub result_strides: Option<Vec<usize>>,
+    /// Per operand (missing entries are the default placement).
+    pub operand_places: &'a [Placement],
+    /// Of result 0.
+    pub result_place: Placement,
 }
 
 impl<'a> NodeCtx<'a> {
@@ -97,15 +98,27 @@ impl<'a> NodeCtx<'a> {
         &self.graph.values[self.node().inputs[i]].ty
     }
 
-    /// The elements before operand `i`'s first element in its binding (0 unless the
-    /// plan builder bound it as an unaligned slice).
+    /// A node whose operands and result sit row-major at the start of their bindings.
+    pub fn new(graph: &'a Graph, node: Handle<Node>, limits: &'a Limits) -> Self {
+        NodeCtx {
+            graph,
+            node,
+            limits,
+            operand_places: &[],
+            result_place: Placement::default(),
+        }
+    }
+
+    /// The elements before operand `i`'s first element in its binding.
     pub fn operand_base(&self, i: usize) -> u32 {
-        self.operand_base.get(i).copied().unwrap_or(0)
+        self.operand_places.get(i).map_or(0, |p| p.base)
     }
 
     /// The element strides of operand `i` when it is read through a folded transpose.
     pub fn operand_strides(&self, i: usize) -> Option<&'a [usize]> {
-        self.operand_strides.get(i).and_then(|s| s.as_deref())
+        self.operand_places
+            .get(i)
+            .and_then(|p| p.strides.as_deref())
     }
 
     /// Type of result `i`.

@@ -295,14 +295,7 @@ fn conv_3x3() -> ConvAttrs {
 
 /// `[in0, in1, add(%0,%1), relu(%2)]`.
 fn add_relu() -> Program {
-    Program {
-        steps: vec![
-            Input(0),
-            Input(1),
-            Binary(Add, 0, 1),
-            Unary(UnaryOp::Relu, 2),
-        ],
-    }
+    "[in0, in1, add(%0,%1), relu(%2)]".parse().unwrap()
 }
 
 #[test]

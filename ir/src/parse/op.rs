@@ -26,6 +26,23 @@ pub(super) enum Item {
     Step(Step),
 }
 
+/// The program a `[...]` list spells (`[in0, in1, add(%0,%1)]`), or `None` when an
+/// entry is neither a step nor an input `inK`.
+pub(super) fn program_of(items: &[Item]) -> Option<Program> {
+    items
+        .iter()
+        .map(|item| match item {
+            Item::Step(step) => Some(step.clone()),
+            Item::Atom(s) => s
+                .strip_prefix("in")
+                .filter(|k| k.starts_with(|c: char| c.is_ascii_digit()))
+                .and_then(|k| k.parse().ok())
+                .map(Step::Input),
+        })
+        .collect::<Option<Vec<Step>>>()
+        .map(|steps| Program { steps })
+}
+
 impl std::fmt::Display for Lit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -402,18 +419,7 @@ impl Attrs {
     /// A program: a list of steps like `[in0, in1, add(%0,%1)]`.
     fn program(&mut self, key: &'static str) -> Program {
         let f = |lit: &Lit| match lit {
-            Lit::List(items) => items
-                .iter()
-                .map(|item| match item {
-                    Item::Step(step) => Some(step.clone()),
-                    Item::Atom(s) => s
-                        .strip_prefix("in")
-                        .filter(|k| k.starts_with(|c: char| c.is_ascii_digit()))
-                        .and_then(|k| k.parse().ok())
-                        .map(Step::Input),
-                })
-                .collect::<Option<Vec<Step>>>()
-                .map(|steps| Program { steps }),
+            Lit::List(items) => program_of(items),
             _ => None,
         };
         self.get(key, Program { steps: Vec::new() }, f, || {

@@ -69,16 +69,7 @@ fn matmul_of_a_tensor_with_itself_binds_it_once() {
     // Lowered directly: the node reads one value twice.
     let (node, _) = g.nodes.iter().next().unwrap();
     let limits = Limits::default();
-    let lowered = super::lower(&crate::lower::NodeCtx {
-        graph: &g,
-        node,
-        limits: &limits,
-        result_base: 0,
-        operand_base: &[],
-        operand_strides: &[],
-        result_strides: None,
-    })
-    .unwrap();
+    let lowered = super::lower(&crate::lower::NodeCtx::new(&g, node, &limits)).unwrap();
     let k = &lowered.kernels[0];
     let slots: Vec<_> = k.bindings.iter().map(|b| b.slot).collect();
     assert_eq!(slots, [Slot::Operand(0), Slot::Result(0)]);
