@@ -54,7 +54,7 @@ pub fn build_plan_with(
     };
     let (folded, folded_results) = if options.fold_transposes {
         {
-            let folded = folded_transposes(graph);
+            let folded = folded_transposes(graph, limits);
             let results = folded_result_transposes(graph, &folded);
             (folded, results)
         }
@@ -335,12 +335,21 @@ fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<Value>, u64
     members
 }
 
-/// True when the lowering of `op` reads operand `i` through
-/// [`NodeCtx::operand_strides`]: attention's q, kt and v.
-fn reads_strided(op: &Op, i: usize) -> bool {
-    match op {
+/// True when the lowering of `node` reads operand `i` through
+/// [`NodeCtx::operand_strides`]: attention's q, kt and v, and a product's operands when
+/// it runs as one dispatch over whole bindings.
+fn reads_strided(graph: &Graph, node: &kiln_ir::Node, i: usize, limits: &Limits) -> bool {
+    let anchor = match &node.op {
+        Op::Fused { anchor, arity, .. } if i < *arity => anchor,
+        Op::Fused { .. } => return false,
+        op => op,
+    };
+    match anchor {
         Op::Attention { .. } => i < 3,
-        Op::Fused { anchor, arity, .. } => i < *arity && reads_strided(anchor, i),
+        Op::MatMul => {
+            let ty = |j: usize| &graph.values[node.inputs[j]].ty;
+            i < 2 && crate::lower::matmul::reads_whole_operands(ty(0), ty(1), limits)
+        }
         _ => false,
     }
 }
@@ -349,7 +358,7 @@ fn reads_strided(op: &Op, i: usize) -> bool {
 /// axes in the transpose operand's (row-major) buffer. A transpose qualifies when its
 /// result is read once, by an op that reads that operand strided ([`reads_strided`]),
 /// is no graph output, and its operand is not itself a folded transpose.
-fn folded_transposes(graph: &Graph) -> HashMap<Handle<Value>, Vec<usize>> {
+fn folded_transposes(graph: &Graph, limits: &Limits) -> HashMap<Handle<Value>, Vec<usize>> {
     let uses = graph.use_counts();
     let outputs: Vec<Handle<Value>> = graph.outputs.iter().map(|p| p.value).collect();
     let mut folded = HashMap::new();
@@ -362,7 +371,7 @@ fn folded_transposes(graph: &Graph) -> HashMap<Handle<Value>, Vec<usize>> {
                 continue;
             };
             let source = graph.nodes[producer].inputs[0];
-            if !reads_strided(&node.op, i)
+            if !reads_strided(graph, node, i, limits)
                 || uses[v.index()] != 1
                 || outputs.contains(&v)
                 || folded.contains_key(&source)

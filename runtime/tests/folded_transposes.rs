@@ -1,15 +1,18 @@
-//! Transposes folded into attention: q, kt and v given as transposed head views of
-//! [batch, seq, heads·depth] projections are read through permuted strides, and the
-//! heads are merged back by writing the result transposed, with no transpose kernel,
-//! in the one-kernel and the three-kernel form of attention.
+//! Transposes folded into their readers. Attention: q, kt and v given as transposed
+//! head views of [batch, seq, heads·depth] projections are read through permuted
+//! strides, and the heads are merged back by writing the result transposed, with no
+//! transpose kernel, in the one-kernel and the three-kernel form of attention.
+//! Matrix products: either operand (batched, broadcast, or the anchor of a fused node)
+//! read through the strides of the transpose before it, unless the product must be
+//! split over bindings.
 
 mod bounds;
 mod common;
 
-use bounds::attention_bound;
+use bounds::{abs, attention_bound, dot_bound};
 use common::{compare, gpu, random_tensor, Tol};
 use kiln_codegen::{build_plan_with, Limits, PlanOptions};
-use kiln_ir::{DType, Graph, Handle, Op, TensorType, Value};
+use kiln_ir::{DType, Graph, Handle, Op, Tensor, TensorType, Value};
 
 /// Batch, sequence, heads, head depth.
 const B: usize = 2;
@@ -68,32 +71,42 @@ fn graph() -> Graph {
     g
 }
 
-/// Runs `graph()` under `limits` with and without folding; both match the reference.
-/// Returns the dispatch counts (unfolded, folded).
-fn run_both(limits: &Limits) -> (usize, usize) {
-    let g = graph();
-    let inputs: Vec<_> = (0..3)
-        .map(|i| random_tensor(DType::F32, &[B, S, H * DH], 40 + i))
-        .collect();
-    let want = kiln_ir::interp::run(&g, &inputs).unwrap();
+/// Runs `g` on `inputs` under `limits` with and without folding; every result matches
+/// the reference within `tol(i)` for result `i`. Returns the dispatch counts
+/// (unfolded, folded).
+fn run_both_on(
+    g: &Graph,
+    inputs: &[Tensor],
+    limits: &Limits,
+    tol: &dyn Fn(usize) -> Tol,
+) -> (usize, usize) {
+    let want = kiln_ir::interp::run(g, inputs).unwrap();
     let mut counts = Vec::new();
     for fold_transposes in [false, true] {
         let options = PlanOptions {
             fold_transposes,
             ..Default::default()
         };
-        let compiled = build_plan_with(&g, limits, &options).unwrap();
+        let compiled = build_plan_with(g, limits, &options).unwrap();
         counts.push(compiled.plan.dispatches.len());
         let mut session = gpu().load(&compiled.plan, &compiled.weights).unwrap();
-        let got = session.run(&inputs).unwrap();
-        compare(
-            &got[0],
-            &want[0],
-            Tol::new(attention_bound(DH, S, 0.5), 0.0),
-        )
-        .unwrap_or_else(|e| panic!("folded {fold_transposes}: {e}"));
+        let got = session.run(inputs).unwrap();
+        for (i, (got, want)) in got.iter().zip(&want).enumerate() {
+            compare(got, want, tol(i))
+                .unwrap_or_else(|e| panic!("folded {fold_transposes}, result {i}: {e}"));
+        }
     }
     (counts[0], counts[1])
+}
+
+/// Runs `graph()` under `limits` with and without folding; both match the reference.
+/// Returns the dispatch counts (unfolded, folded).
+fn run_both(limits: &Limits) -> (usize, usize) {
+    let inputs: Vec<_> = (0..3)
+        .map(|i| random_tensor(DType::F32, &[B, S, H * DH], 40 + i))
+        .collect();
+    let tol = |_| Tol::new(attention_bound(DH, S, 0.5), 0.0);
+    run_both_on(&graph(), &inputs, limits, &tol)
 }
 
 #[test]
@@ -114,4 +127,101 @@ fn head_transposes_fold_into_three_kernel_attention() {
     let (unfolded, folded) = run_both(&limits);
     assert_eq!(unfolded - folded, 4);
     assert_eq!(folded, 3);
+}
+
+/// Inner dimension of the products below.
+const K: usize = 7;
+
+/// Adds a random `[dims]` input to `g` and its value to `inputs`.
+fn add(g: &mut Graph, inputs: &mut Vec<Tensor>, dims: &[usize]) -> Handle<Value> {
+    let name = format!("x{}", inputs.len());
+    inputs.push(random_tensor(DType::F32, dims, 60 + inputs.len() as u64));
+    g.add_input(&name, TensorType::new(DType::F32, dims.to_vec()), false)
+}
+
+fn transpose(g: &mut Graph, x: Handle<Value>, perm: &[usize]) -> Handle<Value> {
+    let perm = perm.to_vec();
+    g.add(Op::Transpose { perm }, &[x], "t").unwrap()
+}
+
+/// `relu(p · wᵀ)` as a fused product, `p` of `rows × K`, `w` of `9 × K`.
+fn fused_product(g: &mut Graph, inputs: &mut Vec<Tensor>, rows: usize) -> Handle<Value> {
+    let p = add(g, inputs, &[rows, K]);
+    let w = add(g, inputs, &[9, K]);
+    let wt = transpose(g, w, &[1, 0]);
+    let relu = Op::Fused {
+        anchor: Box::new(Op::MatMul),
+        prologue: None,
+        arity: 2,
+        epilogue: "[in0, relu(%0)]".parse().unwrap(),
+    };
+    g.add(relu, &[p, wt], "fused").unwrap()
+}
+
+/// Runs `g` with and without folding, each result within the bound of a K-term dot
+/// product (from the products of absolute values; relu passes the error on with a
+/// factor ≤ 1). Returns the dispatch counts (unfolded, folded).
+fn run_products(g: &Graph, inputs: &[Tensor], limits: &Limits) -> (usize, usize) {
+    let magnitude_inputs: Vec<Tensor> = inputs.iter().map(abs).collect();
+    let magnitudes = kiln_ir::interp::run(g, &magnitude_inputs).unwrap();
+    // One tolerance per result: its largest per-element bound (the elements of a
+    // result have magnitudes of one order, so this is within a small factor of each).
+    let bounds: Vec<f64> = magnitudes
+        .iter()
+        .map(|m| {
+            dot_bound(&m.to_f64_vec(), K, 0.0)
+                .into_iter()
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    run_both_on(g, inputs, limits, &|i| Tol::new(bounds[i], 0.0))
+}
+
+#[test]
+fn transposes_fold_into_both_operands_of_products() {
+    // A batched transposed `a`; the fused product's unbatched transposed `b`; a
+    // batch-permuted `a` times a `b` broadcast over the batch; both operands transposed.
+    let mut g = Graph::new("products");
+    let mut inputs = Vec::new();
+    let x1 = add(&mut g, &mut inputs, &[2, K, 5]);
+    let z1 = add(&mut g, &mut inputs, &[2, K, 9]);
+    let a1 = transpose(&mut g, x1, &[0, 2, 1]);
+    let y1 = g.add(Op::MatMul, &[a1, z1], "y1").unwrap();
+    let y2 = fused_product(&mut g, &mut inputs, 5);
+    let x3 = add(&mut g, &mut inputs, &[3, 2, 5, K]);
+    let z3 = add(&mut g, &mut inputs, &[K, 9]);
+    let a3 = transpose(&mut g, x3, &[1, 0, 2, 3]);
+    let y3 = g.add(Op::MatMul, &[a3, z3], "y3").unwrap();
+    let x4 = add(&mut g, &mut inputs, &[2, K, 5]);
+    let z4 = add(&mut g, &mut inputs, &[2, 9, K]);
+    let a4 = transpose(&mut g, x4, &[0, 2, 1]);
+    let b4 = transpose(&mut g, z4, &[0, 2, 1]);
+    let y4 = g.add(Op::MatMul, &[a4, b4], "y4").unwrap();
+    for (i, y) in [y1, y2, y3, y4].into_iter().enumerate() {
+        g.add_output(&format!("y{}", i + 1), y, false);
+    }
+    let (unfolded, folded) = run_products(&g, &inputs, &Limits::default());
+    // Five transposes run no kernel; the four products are all that is left.
+    assert_eq!(unfolded - folded, 5);
+    assert_eq!(folded, 4);
+}
+
+#[test]
+fn transposes_stay_kernels_before_products_split_over_bindings() {
+    // `p` (200 × 7 floats) exceeds a 4 KiB binding: the product is split by rows and
+    // reads its operands row-major, so the transpose keeps its kernel.
+    let limits = Limits {
+        max_storage_buffer_binding_size: 4096,
+        ..Limits::default()
+    };
+    let mut g = Graph::new("split");
+    let mut inputs = Vec::new();
+    let y = fused_product(&mut g, &mut inputs, 200);
+    g.add_output("y", y, false);
+    let (unfolded, folded) = run_products(&g, &inputs, &limits);
+    assert_eq!(unfolded, folded);
+    assert!(
+        folded >= 3,
+        "a split product and the transpose: {folded} dispatches"
+    );
 }

@@ -6,7 +6,7 @@ pub(super) mod engine;
 mod split;
 
 use super::epilogue::Tail;
-use super::{binding_decls, Binding, KernelSrc, Lowered, NodeCtx, Slot};
+use super::{binding_decls, Binding, KernelSrc, Limits, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
 use engine::{batch_offset_fn, GemmShape, GemmSource};
@@ -117,7 +117,8 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
 }
 
 /// The problem a `MatMul` node poses, with 1-D operands promoted and batch axes of
-/// an `a` multiplied by an unbatched `b` folded into `a`'s rows.
+/// an `a` multiplied by an unbatched `b` folded into `a`'s rows (when `a` is
+/// row-major).
 struct Problem {
     m: usize,
     k: usize,
@@ -125,6 +126,46 @@ struct Problem {
     batch: Vec<usize>,
     a_batch: Vec<usize>,
     b_batch: Vec<usize>,
+    a: Strides,
+    b: Strides,
+}
+
+/// Where an operand's elements sit in its binding: the element strides of its own
+/// batch axes, of its row axis and of its column axis (row-major unless the plan
+/// builder folded a transpose into the product).
+#[derive(Clone, Debug, PartialEq)]
+struct Strides {
+    batch: Vec<usize>,
+    row: usize,
+    col: usize,
+}
+
+impl Strides {
+    /// Splits `strides` (one per axis of an operand of `rank`) into batch, row and
+    /// column strides; a promoted 1-D operand's missing axis gets stride 0 (`row` for
+    /// `a`, `col` for `b`).
+    fn of(strides: &[usize], is_a: bool) -> Strides {
+        match strides {
+            [s] if is_a => Strides {
+                batch: Vec::new(),
+                row: 0,
+                col: *s,
+            },
+            [s] => Strides {
+                batch: Vec::new(),
+                row: *s,
+                col: 0,
+            },
+            _ => {
+                let r = strides.len();
+                Strides {
+                    batch: strides[..r - 2].to_vec(),
+                    row: strides[r - 2],
+                    col: strides[r - 1],
+                }
+            }
+        }
+    }
 }
 
 fn problem(ctx: &NodeCtx<'_>) -> Result<Problem, CodegenError> {
@@ -135,9 +176,31 @@ fn problem(ctx: &NodeCtx<'_>) -> Result<Problem, CodegenError> {
             return Err(ctx.error(format!("{what} must be f32 or f16, got {}", ty.dtype)));
         }
     }
-    let (ad, bd) = (a.shape.dims(), b.shape.dims());
+    let strides = |i: usize, ty: &kiln_ir::TensorType| {
+        ctx.operand_strides(i)
+            .map_or_else(|| ty.shape.strides(), <[usize]>::to_vec)
+    };
+    problem_of(
+        a.shape.dims(),
+        b.shape.dims(),
+        Strides::of(&strides(0, a), true),
+        Strides::of(&strides(1, b), false),
+        ctx.operand_strides(0).is_none(),
+    )
+    .map_err(|e| ctx.error(e))
+}
+
+/// The problem of `a` (dims `ad`, laid out by `sa`) times `b`; `a_row_major` allows
+/// folding `a`'s batch axes into its rows.
+fn problem_of(
+    ad: &[usize],
+    bd: &[usize],
+    sa: Strides,
+    sb: Strides,
+    a_row_major: bool,
+) -> Result<Problem, String> {
     if ad.is_empty() || bd.is_empty() {
-        return Err(ctx.error("operands must have rank >= 1"));
+        return Err("operands must have rank >= 1".into());
     }
     let (m, k) = if ad.len() == 1 {
         (1, ad[0])
@@ -150,11 +213,11 @@ fn problem(ctx: &NodeCtx<'_>) -> Result<Problem, CodegenError> {
         (bd[bd.len() - 2], bd[bd.len() - 1])
     };
     if k != k2 {
-        return Err(ctx.error(format!("inner dims differ: a is {ad:?}, b is {bd:?}")));
+        return Err(format!("inner dims differ: a is {ad:?}, b is {bd:?}"));
     }
     let a_batch = ad[..ad.len().saturating_sub(2)].to_vec();
     let b_batch = bd[..bd.len().saturating_sub(2)].to_vec();
-    if b_batch.iter().product::<usize>() == 1 {
+    if b_batch.iter().product::<usize>() == 1 && a_row_major {
         // b is one matrix: a's batch entries are just more rows.
         let rows = a_batch.iter().product::<usize>() * m;
         return Ok(Problem {
@@ -164,6 +227,14 @@ fn problem(ctx: &NodeCtx<'_>) -> Result<Problem, CodegenError> {
             batch: Vec::new(),
             a_batch: Vec::new(),
             b_batch: Vec::new(),
+            a: Strides {
+                batch: Vec::new(),
+                ..sa
+            },
+            b: Strides {
+                batch: Vec::new(),
+                ..sb
+            },
         });
     }
     let rank = a_batch.len().max(b_batch.len());
@@ -180,9 +251,9 @@ fn problem(ctx: &NodeCtx<'_>) -> Result<Problem, CodegenError> {
             (1, y) => y,
             (x, 1) => x,
             _ => {
-                return Err(ctx.error(format!(
+                return Err(format!(
                     "batch dims do not broadcast: a is {ad:?}, b is {bd:?}"
-                )))
+                ))
             }
         };
     }
@@ -193,6 +264,32 @@ fn problem(ctx: &NodeCtx<'_>) -> Result<Problem, CodegenError> {
         batch,
         a_batch,
         b_batch,
+        a: sa,
+        b: sb,
+    })
+}
+
+/// True when a product of `a` by `b` runs as one dispatch over whole bindings whether
+/// or not `a`'s batch axes fold into its rows, so its operands may be read through
+/// the strides of a transpose folded into it (the plan builder asks before folding).
+pub(crate) fn reads_whole_operands(
+    a: &kiln_ir::TensorType,
+    b: &kiln_ir::TensorType,
+    limits: &Limits,
+) -> bool {
+    let (ad, bd) = (a.shape.dims(), b.shape.dims());
+    [true, false].iter().all(|&fold| {
+        let sa = Strides::of(&a.shape.strides(), true);
+        let sb = Strides::of(&b.shape.strides(), false);
+        let Ok(p) = problem_of(ad, bd, sa, sb, fold) else {
+            return false;
+        };
+        let z: usize = p.batch.iter().product();
+        z <= limits.max_compute_workgroups_per_dimension as usize
+            && matches!(
+                Split::plan(p.m, p.k, p.n, z, false, limits),
+                Ok(s) if !s.rows_bound && !s.k_bound && s.chunks().len() == 1
+            )
     })
 }
 
@@ -273,19 +370,26 @@ fn chunk_kernel(
         (false, true) => "epilogue(c[i] + v, row, col, idx)",
     };
     let mut helpers = String::new();
-    helpers.push_str(&batch_offset_fn("a_batch", &p.batch, &p.a_batch, p.m * p.k));
-    helpers.push_str(&batch_offset_fn("b_batch", &p.batch, &p.b_batch, p.k * p.n));
+    helpers.push_str(&batch_offset_fn(
+        "a_batch", &p.batch, &p.a_batch, &p.a.batch,
+    ));
+    helpers.push_str(&batch_offset_fn(
+        "b_batch", &p.batch, &p.b_batch, &p.b.batch,
+    ));
     helpers.push_str(&epi.function());
     helpers.push_str(&format!(
         "const A_OFF: u32 = {a_off}u;\nconst B_OFF: u32 = {b_off}u;\nconst C_OFF: u32 = {c_off}u;\n\
-         const ROW0: u32 = {row0}u;\nconst KA: u32 = {ka}u;\nconst MT: u32 = {mt}u;\n\
-         fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return a[a_batch(z) + A_OFF + m * KA + k];\n}}\n\
-         fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return {b_name}[b_batch(z) + B_OFF + k * N + n];\n}}\n\
+         const ROW0: u32 = {row0}u;\nconst MT: u32 = {mt}u;\n\
+         fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return a[a_batch(z) + A_OFF{am}{ak}];\n}}\n\
+         fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return {b_name}[b_batch(z) + B_OFF{bk}{bn}];\n}}\n\
          fn store(z: u32, m: u32, n: u32, v: f32) {{\n    let i = C_OFF + (z * M + m) * N + n;\n    \
          let row = ROW0 + m;\n    let col = n;\n    let idx = (z * MT + row) * N + col;\n    c[i] = {stored};\n}}\n",
         row0 = chunk.m0,
-        ka = p.k,
         mt = p.m,
+        am = term("m", p.a.row),
+        ak = term("k", p.a.col),
+        bk = term("k", p.b.row),
+        bn = term("n", p.b.col),
     ));
     let shape = GemmShape {
         z,
@@ -312,6 +416,15 @@ fn chunk_kernel(
         workgroups: kernel.workgroups,
         bindings,
     })
+}
+
+/// `+ var * stride` in an element offset (`+ var` for stride 1, nothing for 0).
+fn term(var: &str, stride: usize) -> String {
+    match stride {
+        0 => String::new(),
+        1 => format!(" + {var}"),
+        s => format!(" + {var} * {s}u"),
+    }
 }
 
 #[cfg(test)]

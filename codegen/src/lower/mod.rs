@@ -12,7 +12,7 @@ mod conv_transpose;
 mod elementwise;
 mod epilogue;
 mod fused;
-mod matmul;
+pub(crate) mod matmul;
 mod movement;
 mod norm;
 mod pool;

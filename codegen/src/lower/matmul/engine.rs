@@ -312,17 +312,10 @@ pub fn either(
 
 /// A WGSL function `fn NAME(z: u32) -> u32` giving the element offset of batch entry
 /// `z` (row-major over `batch`) in an operand whose own batch dims are `dims`
-/// (right-aligned, size-1 dims broadcast) and whose matrices hold `matrix` elements.
-pub fn batch_offset_fn(name: &str, batch: &[usize], dims: &[usize], matrix: usize) -> String {
+/// (right-aligned, size-1 dims broadcast) with element strides `strides`.
+pub fn batch_offset_fn(name: &str, batch: &[usize], dims: &[usize], strides: &[usize]) -> String {
     let mut body = String::from("    var r = z;\n    var off = 0u;\n");
     let lead = batch.len() - dims.len();
-    // Row-major strides of the operand's own batch dims, in elements.
-    let mut stride = matrix;
-    let mut strides = vec![0usize; dims.len()];
-    for i in (0..dims.len()).rev() {
-        strides[i] = stride;
-        stride *= dims[i];
-    }
     for axis in (0..batch.len()).rev() {
         let d = batch[axis];
         let s = if axis >= lead && dims[axis - lead] != 1 {
@@ -344,7 +337,7 @@ mod tests {
 
     #[test]
     fn batch_offsets_broadcast_size_one_dims() {
-        let f = batch_offset_fn("a_batch", &[2, 3], &[3], 12);
+        let f = batch_offset_fn("a_batch", &[2, 3], &[3], &[12]);
         assert!(f.contains("off += (r % 3u) * 12u;"), "{f}");
         assert!(!f.contains("% 2u) *"), "{f}");
     }
