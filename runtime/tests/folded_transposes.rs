@@ -198,7 +198,7 @@ fn transposes_fold_into_both_operands_of_products() {
     let b4 = transpose(&mut g, z4, &[0, 2, 1]);
     let y4 = g.add(Op::MatMul, &[a4, b4], "y4").unwrap();
     for (i, y) in [y1, y2, y3, y4].into_iter().enumerate() {
-        g.add_output(&format!("y{}", i + 1), y, false);
+        g.add_output(format!("y{}", i + 1), y, false);
     }
     let (unfolded, folded) = run_products(&g, &inputs, &Limits::default());
     // Five transposes run no kernel; the four products are all that is left.
