@@ -336,15 +336,17 @@ fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<Value>, u64
 }
 
 /// True when the lowering of `node` reads operand `i` through
-/// [`NodeCtx::operand_strides`]: attention's q, kt and v, and a product's operands when
-/// it runs as one dispatch over whole bindings.
+/// [`NodeCtx::operand_strides`]: element-wise ops and programs, the epilogue operands
+/// of fused nodes, attention's q, kt and v, and a product's operands when it runs as
+/// one dispatch over whole bindings.
 fn reads_strided(graph: &Graph, node: &kiln_ir::Node, i: usize, limits: &Limits) -> bool {
     let anchor = match &node.op {
         Op::Fused { anchor, arity, .. } if i < *arity => anchor,
-        Op::Fused { .. } => return false,
+        Op::Fused { .. } => return true,
         op => op,
     };
     match anchor {
+        Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } | Op::Elementwise { .. } => true,
         Op::Attention { .. } => i < 3,
         Op::MatMul => {
             let ty = |j: usize| &graph.values[node.inputs[j]].ty;

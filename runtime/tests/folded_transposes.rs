@@ -225,3 +225,55 @@ fn transposes_stay_kernels_before_products_split_over_bindings() {
         "a split product and the transpose: {folded} dispatches"
     );
 }
+
+#[test]
+fn transposes_fold_into_elementwise_reads_and_epilogue_operands() {
+    // A broadcast binary op, an element-wise program, and a fused product whose
+    // epilogue adds a transposed operand.
+    let mut g = Graph::new("elementwise");
+    let mut inputs = Vec::new();
+    let x1 = add(&mut g, &mut inputs, &[3, 5, K]);
+    let b1 = add(&mut g, &mut inputs, &[5]);
+    let t1 = transpose(&mut g, x1, &[2, 0, 1]);
+    let y1 = g
+        .add(Op::Binary(kiln_ir::BinaryOp::Add), &[t1, b1], "y1")
+        .unwrap();
+    let x2 = add(&mut g, &mut inputs, &[5, K]);
+    let z2 = add(&mut g, &mut inputs, &[K, 5]);
+    let t2 = transpose(&mut g, x2, &[1, 0]);
+    let program = Op::Elementwise {
+        program: "[in0, in1, mul(%0,%1), relu(%2)]".parse().unwrap(),
+    };
+    let y2 = g.add(program, &[t2, z2], "y2").unwrap();
+    let p = add(&mut g, &mut inputs, &[5, K]);
+    let q = add(&mut g, &mut inputs, &[K, 9]);
+    let r = add(&mut g, &mut inputs, &[9, 5]);
+    let rt = transpose(&mut g, r, &[1, 0]);
+    let plus = Op::Fused {
+        anchor: Box::new(Op::MatMul),
+        prologue: None,
+        arity: 2,
+        epilogue: "[in0, in1, add(%0,%1)]".parse().unwrap(),
+    };
+    let y3 = g.add(plus, &[p, q, rt], "y3").unwrap();
+    for (i, y) in [y1, y2, y3].into_iter().enumerate() {
+        g.add_output(format!("y{}", i + 1), y, false);
+    }
+    // y1 and y2 are one correctly rounded op (and a relu) per element: exact. y3: the
+    // K-term dot product bound plus one rounding of the added result on each side.
+    let magnitude_inputs: Vec<Tensor> = inputs.iter().map(abs).collect();
+    let magnitudes = kiln_ir::interp::run(&g, &magnitude_inputs).unwrap();
+    let largest = |t: &Tensor| t.to_f64_vec().into_iter().fold(0.0, f64::max);
+    let y3_bound = dot_bound(&[largest(&magnitudes[2])], K, 0.0)[0]
+        + 2.0 * bounds::U * largest(&magnitudes[2]);
+    let tol = |i: usize| {
+        if i < 2 {
+            Tol::EXACT
+        } else {
+            Tol::new(y3_bound, 0.0)
+        }
+    };
+    let (unfolded, folded) = run_both_on(&g, &inputs, &Limits::default(), &tol);
+    assert_eq!(unfolded - folded, 3);
+    assert_eq!(folded, 3);
+}

@@ -97,16 +97,6 @@ fn batch_fn(name: &str, full: &[usize], map: &Affine) -> String {
     format!("fn {name}(z: u32) -> u32 {{\n{body}    return off;\n}}\n")
 }
 
-/// Where each element of operand `i` broadcast to `full` lives in its buffer: row-major,
-/// or through the strides of a transpose folded into this node.
-fn operand_map(ctx: &NodeCtx<'_>, i: usize, full: &[usize]) -> Affine {
-    let dims = ctx.operand(i).shape.dims();
-    match ctx.operand_strides(i) {
-        Some(strides) => Affine::broadcast_strided(dims, strides, full),
-        None => Affine::broadcast(dims, full),
-    }
-}
-
 /// `fn o_at(z, s, e) -> u32`: where result element `[z, s, e]` goes in the result's
 /// buffer (row-major, or transposed when the plan builder folded the transpose after
 /// this node into it).
@@ -136,7 +126,7 @@ fn qkv_offsets(ctx: &NodeCtx<'_>, g: &Geometry) -> String {
         (2, "v", g.t, g.e, ("V_T", "V_E")),
     ] {
         let full = [&g.batch[..], &[rows, cols]].concat();
-        let map = operand_map(ctx, i, &full);
+        let map = ctx.operand_map(i, &full);
         code.push_str(&batch_fn(&format!("{name}_batch"), &full, &map));
         code.push_str(&format!(
             "const {rs}: u32 = {}u;\nconst {cs}: u32 = {}u;\n",

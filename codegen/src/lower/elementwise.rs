@@ -72,7 +72,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     let mut maps = Vec::new();
     let mut loads = String::new();
     for i in 0..want {
-        let a = Affine::broadcast(ctx.operand(i).shape.dims(), dims);
+        let a = ctx.operand_map(i, dims);
         let off = broadcast_offset(i, a, dims, &mut maps);
         loads.push_str(&format!("    let {} = {}[{off}];\n", xs[i], names[i]));
     }

@@ -74,7 +74,7 @@ impl Tail {
                 });
                 name
             };
-            let a = Affine::broadcast(ty.shape.dims(), dims);
+            let a = ctx.operand_map(i, dims);
             let off = if a.is_identity(dims) {
                 "idx".to_string()
             } else {

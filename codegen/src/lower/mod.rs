@@ -121,6 +121,16 @@ impl<'a> NodeCtx<'a> {
             .and_then(|p| p.strides.as_deref())
     }
 
+    /// Where each element of operand `i` broadcast to `full` lives in its binding:
+    /// row-major, or through the strides of a transpose folded into this node.
+    pub fn operand_map(&self, i: usize, full: &[usize]) -> elementwise::index::Affine {
+        let dims = self.operand(i).shape.dims();
+        match self.operand_strides(i) {
+            Some(strides) => elementwise::index::Affine::broadcast_strided(dims, strides, full),
+            None => elementwise::index::Affine::broadcast(dims, full),
+        }
+    }
+
     /// Type of result `i`.
     pub fn result(&self, i: usize) -> &'a kiln_ir::TensorType {
         &self.graph.values[self.node().outputs[i]].ty

@@ -180,7 +180,7 @@ pub fn lower(ctx: &NodeCtx<'_>, program: &Program) -> Result<Lowered, CodegenErr
             continue;
         }
         let buf = set.operand(i, &node.inputs, storage(dtype));
-        let a = Affine::broadcast(ctx.operand(i).shape.dims(), dims);
+        let a = ctx.operand_map(i, dims);
         let off = broadcast_offset(i, a, dims, &mut maps);
         loads.push_str(&format!("    let {x} = {buf}[{off}];\n"));
     }
