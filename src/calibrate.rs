@@ -46,6 +46,10 @@ pub struct Calibration {
     /// How kernel times were taken (GPU timestamps or host wall clock).
     #[serde(default)]
     pub timing: String,
+    /// Whether the adapter is a CPU driver (kernels are then shaped for one); files
+    /// written before this field read as a GPU.
+    #[serde(default)]
+    pub cpu: bool,
 }
 
 impl Calibration {
@@ -56,6 +60,7 @@ impl Calibration {
             bandwidth_gbs: self.bandwidth_gbs,
             gflops: self.gflops,
             launch_us: self.launch_us,
+            cpu: self.cpu,
         }
     }
 
@@ -152,6 +157,7 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
         gflops,
         launch_us,
         timing,
+        cpu: runtime.is_cpu(),
     })
 }
 
@@ -248,14 +254,18 @@ mod tests {
             gflops: 12.0,
             launch_us: 21.0,
             timing: "GPU timestamps".into(),
+            cpu: true,
         };
         let f = write(&serde_json::to_string(&c).unwrap());
         let back = Calibration::read(f.path()).unwrap().profile();
         assert_eq!(back.name, "test adapter");
         assert_eq!(
-            (back.bandwidth_gbs, back.gflops, back.launch_us),
-            (2.5, 12.0, 21.0)
+            (back.bandwidth_gbs, back.gflops, back.launch_us, back.cpu),
+            (2.5, 12.0, 21.0, true)
         );
+        // Files from before the `cpu` field read as a GPU.
+        let f = write(r#"{"name": "x", "bandwidth_gbs": 1, "gflops": 1, "launch_us": 1}"#);
+        assert!(!Calibration::read(f.path()).unwrap().cpu);
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub fn compile_bundle_with_report(
 /// (see [`compile_bundle`]), with the plan options of `options.opt_level`.
 pub fn bundle_graph(graph: &Graph, options: &CompileOptions, limits: &Limits) -> Result<Bundle> {
     check_options(options)?;
+    // Kernels are shaped for the device class of the profile the optimizer priced.
+    let limits = &Limits {
+        cpu_driver: options.egraph.profile.cpu,
+        ..limits.clone()
+    };
     let compiled = kiln_codegen::build_plan_with(graph, limits, &plan_options(options.opt_level))?;
     Ok(Bundle::new(
         graph.name.clone(),
@@ -118,6 +123,19 @@ pub fn is_bundle_file(path: impl AsRef<Path>) -> Result<bool> {
         .and_then(|f| f.take(MAGIC.len() as u64).read_to_end(&mut head))
         .map_err(|e| Error::file(path, format!("cannot read ({e})")))?;
     Ok(head == MAGIC)
+}
+
+/// The preset device profile for `runtime`'s adapter: `cpu-emulation` for a CPU
+/// driver, `integrated` for an integrated GPU, `discrete` for any other GPU.
+pub fn adapter_profile(runtime: &Runtime) -> kiln_passes::egraph::DeviceProfile {
+    use kiln_passes::egraph::DeviceProfile;
+    if runtime.is_cpu() {
+        DeviceProfile::cpu_emulation()
+    } else if runtime.is_integrated() {
+        DeviceProfile::integrated()
+    } else {
+        DeviceProfile::discrete()
+    }
 }
 
 /// Picks a GPU adapter: the best one present, or the first whose description

@@ -63,8 +63,9 @@ mod summary;
 pub use calibrate::{calibrate, Calibration};
 pub use error::{Error, Result};
 pub use gpu::{
-    bind_plan_inputs, bundle_graph, compile_bundle, compile_bundle_with_report, gpu_runtime,
-    is_bundle_file, load_bundle, options_manifest, port_type, read_bundle, run_gpu, write_bundle,
+    adapter_profile, bind_plan_inputs, bundle_graph, compile_bundle, compile_bundle_with_report,
+    gpu_runtime, is_bundle_file, load_bundle, options_manifest, port_type, read_bundle, run_gpu,
+    write_bundle,
 };
 pub use host_io::{output_path, read_tensor_file, summarize, write_outputs, write_plan_outputs};
 pub use npy::HostTensor;

@@ -84,7 +84,18 @@ impl Runtime {
             max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
             max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
             max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
+            cpu_driver: self.is_cpu(),
         }
+    }
+
+    /// Whether the adapter is a CPU driver (lavapipe, llvmpipe, WARP, ...).
+    pub fn is_cpu(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Whether the adapter is an integrated GPU (sharing system memory).
+    pub fn is_integrated(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::IntegratedGpu
     }
 
     /// Whether the adapter can time each dispatch on the GPU (see [`crate::TimingSource`]).

@@ -1,12 +1,13 @@
 //! Conv and ConvTranspose on the GPU against the CPU reference: 1-D, 2-D and 3-D,
 //! groups and depthwise, dilations, strides, asymmetric pads, output_padding, with
-//! and without bias, on both the tiled and the direct engine. Bounds: a K-term dot
+//! and without bias, on both the tiled and the direct engine, with the tiles of both
+//! device classes (GPU, CPU driver). Bounds: a K-term dot
 //! product (K = C/group · kernel taps, plus one for the bias), see `bounds`.
 
 mod bounds;
 mod common;
 
-use bounds::{abs, check_within, cpu, dot_bound};
+use bounds::{abs, check_within_both, cpu, dot_bound};
 use common::random_tensor;
 use kiln_ir::{ConvAttrs, ConvTransposeAttrs, DType, Op, Tensor};
 
@@ -24,7 +25,7 @@ fn inputs(x: &[usize], w: &[usize], bias: Option<usize>, seed: u64) -> Vec<Tenso
 fn check(op: Op, ins: Vec<Tensor>, terms: usize) {
     let mags: Vec<Tensor> = ins.iter().map(abs).collect();
     let mag = cpu(&op, &mags, 0);
-    check_within(op, &ins, &[Some(dot_bound(&mag, terms, 1e-30))]);
+    check_within_both(op, &ins, &[Some(dot_bound(&mag, terms, 1e-30))]);
 }
 
 fn conv(strides: &[usize], pads: &[usize], dilations: &[usize], group: usize) -> Op {

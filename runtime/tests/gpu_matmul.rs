@@ -1,11 +1,12 @@
 //! MatMul on the GPU against the CPU reference: odd sizes around the tile sizes,
 //! 1-D operands, batched products with broadcast batch dims, a tensor times itself,
-//! and a weight split over several K-range bindings. Bounds: see `bounds`.
+//! and a weight split over several K-range bindings, with the tiles of both device
+//! classes (GPU, CPU driver). Bounds: see `bounds`.
 
 mod bounds;
 mod common;
 
-use bounds::{abs, check_within, cpu, dot_bound};
+use bounds::{abs, check_within_both, cpu, dot_bound};
 use common::{random_tensor, run_gpu};
 use kiln_ir::{DType, Graph, Op};
 
@@ -15,7 +16,7 @@ fn check(a: &[usize], b: &[usize], seed: u64) {
     let y = random_tensor(DType::F32, b, seed + 1000);
     let k = if b.len() == 1 { b[0] } else { b[b.len() - 2] };
     let mag = cpu(&Op::MatMul, &[abs(&x), abs(&y)], 0);
-    check_within(Op::MatMul, &[x, y], &[Some(dot_bound(&mag, k, 1e-30))]);
+    check_within_both(Op::MatMul, &[x, y], &[Some(dot_bound(&mag, k, 1e-30))]);
 }
 
 #[test]
@@ -92,7 +93,7 @@ fn f16_operands_compute_in_f32() {
         .zip(&want)
         .map(|(b, w)| b + w.abs() / 1024.0 + 1e-7)
         .collect();
-    check_within(Op::MatMul, &[x, y], &[Some(bound)]);
+    check_within_both(Op::MatMul, &[x, y], &[Some(bound)]);
 }
 
 /// A weight over the binding limit is bound in K ranges accumulated into the result;

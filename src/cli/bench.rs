@@ -101,8 +101,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if a.iters == 0 {
         return Err(usage("--iters must be at least 1"));
     }
-    let model = target::load(path, &a.inputs, &a.shapes, &a.opt, Missing::Random)?;
-    let runtime = target::runtime(a.adapter.as_deref())?;
+    let (model, runtime) = target::load(
+        path,
+        &a.inputs,
+        &a.shapes,
+        &a.opt,
+        Missing::Random,
+        a.adapter.as_deref(),
+    )?;
     let mut session = kiln::load_bundle(&runtime, &model.bundle)?;
     for _ in 0..a.warmup {
         session.run(&model.inputs)?;

@@ -72,9 +72,10 @@ pub struct OptArgs {
     /// Saturation bound: wall time over all phases, in seconds.
     #[arg(long, value_name = "SECS")]
     time_limit: Option<f64>,
-    /// The device the cost model prices kernels for: `discrete`, `integrated`,
-    /// `cpu-emulation` (lavapipe; the default), or a JSON file written by
-    /// `kiln bench --calibrate --json`
+    /// The device the cost model prices and the engines shape kernels for: `discrete`,
+    /// `integrated`, `cpu-emulation` (lavapipe), or a JSON file written by
+    /// `kiln bench --calibrate --json`. Default: the adapter's kind for `run` and
+    /// `bench`, `cpu-emulation` for `compile`
     #[arg(long, value_name = "DEVICE|FILE")]
     profile: Option<ProfileArg>,
 }
@@ -89,6 +90,11 @@ impl OptArgs {
             || self.node_limit.is_some()
             || self.time_limit.is_some()
             || self.profile.is_some()
+    }
+
+    /// Whether `--profile` was given.
+    pub fn profile_given(&self) -> bool {
+        self.profile.is_some()
     }
 
     /// The optimisation level asked for (the default when not given).

@@ -63,8 +63,14 @@ pub fn run(a: RunArgs) -> Result<()> {
 }
 
 fn run_on_gpu(a: RunArgs) -> Result<()> {
-    let model = target::load(&a.model, &a.inputs, &a.shapes, &a.opt, Missing::Error)?;
-    let runtime = target::runtime(a.adapter.as_deref())?;
+    let (model, runtime) = target::load(
+        &a.model,
+        &a.inputs,
+        &a.shapes,
+        &a.opt,
+        Missing::Error,
+        a.adapter.as_deref(),
+    )?;
     let outputs = kiln::run_gpu(&runtime, &model.bundle, &model.inputs)?;
     let ports = &model.bundle.manifest.plan.outputs;
     let written = match &a.output_dir {

@@ -28,15 +28,18 @@ pub struct GpuModel {
 }
 
 /// Reads `path` (a bundle, or an ONNX model compiled in memory with the default
-/// limits and the optimizer options `opt`, specialised on the given inputs) and binds
-/// its inputs.
+/// limits and the optimizer options `opt`, specialised on the given inputs, and priced
+/// and shaped for the adapter unless `--profile` says otherwise), binds its inputs and
+/// opens the GPU adapter (`adapter`, or the best one) to run it on. Bad options and
+/// inputs are reported before the adapter is opened.
 pub fn load(
     path: &Path,
     input_specs: &[String],
     shape_specs: &[String],
     opt: &OptArgs,
     missing: Missing,
-) -> Result<GpuModel> {
+    adapter: Option<&str>,
+) -> Result<(GpuModel, kiln::Runtime)> {
     if kiln::is_bundle_file(path)? {
         if !shape_specs.is_empty() {
             return Err(usage(
@@ -59,7 +62,8 @@ pub fn load(
             .collect();
         let given = args::inputs_for(&names, input_specs)?;
         let values = given.into_iter().map(|(n, t)| (n, t.tensor)).collect();
-        return bind(bundle, values, missing, "bundle");
+        let model = bind(bundle, values, missing, "bundle")?;
+        return Ok((model, runtime(adapter)?));
     }
     let mut options = kiln::CompileOptions::default();
     opt.apply(&mut options)?;
@@ -77,10 +81,18 @@ pub fn load(
     }
     options.shapes = shapes;
     options.values = values.clone();
+    let runtime = runtime(adapter)?;
+    if !opt.profile_given() {
+        // Priced, and its kernels shaped, for the adapter that will run it.
+        options.egraph.profile = kiln::adapter_profile(&runtime);
+    }
     let graph = kiln::compile_onnx(&model, &options)?;
     let bundle = kiln::bundle_graph(&graph, &options, &kiln::Limits::default())
         .context("compiling for the GPU")?;
-    bind(bundle, values, missing, "compiled in memory")
+    Ok((
+        bind(bundle, values, missing, "compiled in memory")?,
+        runtime,
+    ))
 }
 
 fn bind(

@@ -5,8 +5,9 @@ use crate::plan::{Access, StorageType};
 use crate::CodegenError;
 use kiln_ir::{DType, TensorType};
 
-/// The device limits a plan is built for (WebGPU's defaults unless the caller asks
-/// for more; whatever is used beyond them is recorded in the plan's requirements).
+/// The device a plan is built for: its limits (WebGPU's defaults unless the caller
+/// asks for more; whatever is used beyond them is recorded in the plan's
+/// requirements) and whether it is a CPU driver, which kernels are shaped for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
     pub max_storage_buffers_per_shader_stage: u32,
@@ -15,6 +16,10 @@ pub struct Limits {
     pub max_compute_invocations_per_workgroup: u32,
     pub max_compute_workgroups_per_dimension: u32,
     pub max_compute_workgroup_storage_size: u32,
+    /// A CPU driver (lavapipe): product engines compute larger register blocks per
+    /// invocation, which such drivers reward and GPUs (register files of a few dozen
+    /// words per thread) punish. Correct either way; only speed differs.
+    pub cpu_driver: bool,
 }
 
 impl Default for Limits {
@@ -27,6 +32,7 @@ impl Default for Limits {
             max_compute_invocations_per_workgroup: 256,
             max_compute_workgroups_per_dimension: 65535,
             max_compute_workgroup_storage_size: 16384,
+            cpu_driver: false,
         }
     }
 }

@@ -15,6 +15,9 @@ pub struct DeviceProfile {
     pub gflops: f64,
     /// Cost of one kernel dispatch, microseconds.
     pub launch_us: f64,
+    /// A CPU driver (lavapipe and the like) rather than a GPU: code generation shapes
+    /// kernels for it (larger register blocks per invocation).
+    pub cpu: bool,
 }
 
 impl DeviceProfile {
@@ -23,12 +26,12 @@ impl DeviceProfile {
 
     /// A discrete GPU: fast memory, fast arithmetic, cheap launches.
     pub fn discrete() -> Self {
-        DeviceProfile::new("discrete", 400.0, 10_000.0, 5.0)
+        DeviceProfile::new("discrete", 400.0, 10_000.0, 5.0, false)
     }
 
     /// An integrated GPU sharing system memory.
     pub fn integrated() -> Self {
-        DeviceProfile::new("integrated", 50.0, 1_000.0, 10.0)
+        DeviceProfile::new("integrated", 50.0, 1_000.0, 10.0, false)
     }
 
     /// A CPU Vulkan implementation such as lavapipe: slow memory, slow arithmetic,
@@ -36,7 +39,7 @@ impl DeviceProfile {
     /// are `kiln bench --calibrate` on lavapipe (Mesa 22.3, llvmpipe on 2 x86-64 cores,
     /// quiet machine): 4.5–5.0 GB/s, 22–23 GFLOP/s, 27–35 µs per dispatch.
     pub fn cpu_emulation() -> Self {
-        DeviceProfile::new("cpu-emulation", 4.8, 23.0, 30.0)
+        DeviceProfile::new("cpu-emulation", 4.8, 23.0, 30.0, true)
     }
 
     /// The preset called `name` (see [`DeviceProfile::PRESETS`]).
@@ -49,12 +52,13 @@ impl DeviceProfile {
         }
     }
 
-    fn new(name: &str, bandwidth_gbs: f64, gflops: f64, launch_us: f64) -> Self {
+    fn new(name: &str, bandwidth_gbs: f64, gflops: f64, launch_us: f64, cpu: bool) -> Self {
         DeviceProfile {
             name: name.to_string(),
             bandwidth_gbs,
             gflops,
             launch_us,
+            cpu,
         }
     }
 
@@ -74,8 +78,12 @@ impl fmt::Display for DeviceProfile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} ({} GB/s, {} GFLOP/s, {} µs/launch)",
-            self.name, self.bandwidth_gbs, self.gflops, self.launch_us
+            "{} ({} GB/s, {} GFLOP/s, {} µs/launch{})",
+            self.name,
+            self.bandwidth_gbs,
+            self.gflops,
+            self.launch_us,
+            if self.cpu { ", CPU driver" } else { "" }
         )
     }
 }

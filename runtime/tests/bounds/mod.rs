@@ -7,7 +7,8 @@
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
-use super::common::{op_graph, run_gpu};
+use super::common::{op_graph, run_gpu_with};
+use kiln_codegen::Limits;
 use kiln_ir::{Op, Tensor};
 
 /// The f32 unit roundoff.
@@ -37,10 +38,27 @@ pub fn dot_bound(mag: &[f64], terms: usize, floor: f64) -> Vec<f64> {
 /// Runs `op` on the GPU and the CPU reference and asserts that result `i` agrees
 /// within `bounds[i]` per element (`None`: exactly, bit for bit or both NaN).
 pub fn check_within(op: Op, inputs: &[Tensor], bounds: &[Option<Vec<f64>>]) {
+    check_within_with(op, inputs, bounds, &Limits::default());
+}
+
+/// [`check_within`] for each device class kernels are shaped for (GPU and CPU
+/// driver tiles of the product engines).
+pub fn check_within_both(op: Op, inputs: &[Tensor], bounds: &[Option<Vec<f64>>]) {
+    for cpu_driver in [false, true] {
+        let limits = Limits {
+            cpu_driver,
+            ..Limits::default()
+        };
+        check_within_with(op.clone(), inputs, bounds, &limits);
+    }
+}
+
+/// [`check_within`] with the plan built for `limits`.
+pub fn check_within_with(op: Op, inputs: &[Tensor], bounds: &[Option<Vec<f64>>], limits: &Limits) {
     let graph = op_graph(op.clone(), inputs);
     let want =
         kiln_ir::interp::run(&graph, inputs).unwrap_or_else(|e| panic!("CPU reference: {e}"));
-    let got = run_gpu(&graph, inputs);
+    let got = run_gpu_with(&graph, inputs, limits);
     assert_eq!(got.len(), want.len());
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(g.ty(), w.ty(), "{op:?} result {i}");
@@ -75,11 +93,12 @@ pub fn check_within(op: Op, inputs: &[Tensor], bounds: &[Option<Vec<f64>>]) {
                 })
                 .collect();
             panic!(
-                "{op:?} on {:?}: result {i} ({}): {} of {} elements out of bounds\n{}",
+                "{op:?} on {:?} (CPU-driver tiles: {}): result {i} ({}): {} of {} elements out of bounds\n{}",
                 inputs
                     .iter()
                     .map(|t| t.ty().to_string())
                     .collect::<Vec<_>>(),
+                limits.cpu_driver,
                 w.ty(),
                 bad.len(),
                 wv.len(),

@@ -47,20 +47,27 @@ impl Tile {
     }
 }
 
-/// A tile fitting the product's aspect: wide tiles for few rows (matrix-vector, or
-/// 16-row tiles up to 16 rows, 32 × 64 up to 32), tall ones for few columns, 32 × 32
-/// (4 × 4 per invocation) for small products, 128 × 128 or 64 × 128 (16 × 16 per invocation)
-/// for large ones, 128 × 64 for many rows and fewer than 128 columns. Workgroup
-/// memory stays under WebGPU's 16 KiB default.
-pub fn choose_tile(m: usize, n: usize) -> Tile {
-    let bk = 16;
+/// 32 × 32 tiles, 4 × 4 outputs per invocation: products with few rows or columns.
+const SMALL: Tile = Tile {
+    wx: 8,
+    wy: 8,
+    tm: 4,
+    tn: 4,
+    bk: 32,
+};
+
+/// A tile fitting the product's aspect and the device: wide tiles for few rows
+/// (matrix-vector), tall ones for few columns, 32 × 32 for small products; larger
+/// ones as [`gpu_tile`] or [`cpu_tile`] choose. Workgroup memory stays under
+/// WebGPU's 16 KiB default.
+pub fn choose_tile(m: usize, n: usize, cpu_driver: bool) -> Tile {
     if m <= 4 {
         Tile {
             wx: 64,
             wy: 1,
             tm: m.max(1),
             tn: 2,
-            bk,
+            bk: 16,
         }
     } else if n <= 4 {
         Tile {
@@ -68,9 +75,35 @@ pub fn choose_tile(m: usize, n: usize) -> Tile {
             wy: 64,
             tm: 2,
             tn: n.max(1),
-            bk,
+            bk: 16,
         }
-    } else if m <= 16 {
+    } else if cpu_driver {
+        cpu_tile(m, n)
+    } else {
+        gpu_tile(m, n)
+    }
+}
+
+/// GPUs: 64 × 64 tiles of 16 × 16 invocations with 4 × 4 outputs each (16
+/// accumulators per thread, well inside any register file), 32 × 32 for small products.
+fn gpu_tile(m: usize, n: usize) -> Tile {
+    if m <= 32 || n <= 32 {
+        return SMALL;
+    }
+    Tile {
+        wx: 16,
+        wy: 16,
+        tm: 4,
+        tn: 4,
+        bk: 16,
+    }
+}
+
+/// CPU drivers (llvmpipe), which run a workgroup's invocations as SIMD lanes and read
+/// workgroup memory lane by lane: large register blocks (fewer workgroup-memory reads
+/// per multiply) outweigh their spills. Figures are from lavapipe (Mesa 22.3, 2 cores).
+fn cpu_tile(m: usize, n: usize) -> Tile {
+    if m <= 16 {
         // Few output rows (a squeeze 1×1 convolution): every row of a 16-row tile is
         // used, and a wide one amortises each B tile over them.
         Tile {
@@ -91,17 +124,10 @@ pub fn choose_tile(m: usize, n: usize) -> Tile {
             bk: 32,
         }
     } else if m <= 32 || n <= 32 {
-        Tile {
-            wx: 8,
-            wy: 8,
-            tm: 4,
-            tn: 4,
-            bk: 32,
-        }
+        SMALL
     } else if m >= 128 && n >= 128 {
-        // 16 × 16 outputs per invocation: on CPU drivers the larger register block
-        // (fewer workgroup-memory reads per multiply) outweighs its spills; 1.2–1.4×
-        // on resnet50's convolutions against 16 × 8.
+        // 16 × 16 outputs per invocation: 1.2–1.4× on resnet50's convolutions against
+        // 16 × 8.
         Tile {
             wx: 8,
             wy: 8,
@@ -304,7 +330,12 @@ pub fn either(
     limits: &Limits,
 ) -> Result<GemmKernel, CodegenError> {
     if worth_tiling(shape) {
-        tiled(shape, choose_tile(shape.m, shape.n), src, limits)
+        tiled(
+            shape,
+            choose_tile(shape.m, shape.n, limits.cpu_driver),
+            src,
+            limits,
+        )
     } else {
         naive(shape, src, limits)
     }
@@ -344,30 +375,35 @@ mod tests {
 
     #[test]
     fn tiles_follow_the_aspect() {
-        assert_eq!(choose_tile(1, 4096).bm(), 1);
-        assert_eq!(choose_tile(4096, 1).bn(), 1);
-        assert_eq!(choose_tile(256, 256).bm(), 128);
-        assert_eq!(choose_tile(256, 256).bn(), 128);
-        assert_eq!(choose_tile(256, 49).bn(), 64);
-        assert_eq!(choose_tile(64, 256).bn(), 128);
-        assert_eq!(choose_tile(16, 3025).bm(), 16);
-        assert_eq!(
-            (choose_tile(32, 729).bm(), choose_tile(32, 729).bn()),
-            (32, 64)
-        );
-        assert_eq!(choose_tile(32, 40).bn(), 32);
-        for (m, n) in [
-            (7, 257),
-            (30, 300),
-            (33, 33),
-            (64, 256),
-            (256, 256),
-            (2, 9),
-            (9, 2),
-        ] {
-            let t = choose_tile(m, n);
-            assert!((t.bm() * t.bk + t.bk * t.bn()) * 4 <= 16384, "{m}×{n}");
+        for cpu in [false, true] {
+            let tile = |m, n| choose_tile(m, n, cpu);
+            assert_eq!(tile(1, 4096).bm(), 1);
+            assert_eq!(tile(4096, 1).bn(), 1);
+            assert_eq!((tile(32, 40).bm(), tile(32, 40).bn()), (32, 32));
+            for (m, n) in [
+                (7, 257),
+                (30, 300),
+                (33, 33),
+                (64, 256),
+                (256, 256),
+                (2, 9),
+                (9, 2),
+            ] {
+                let t = tile(m, n);
+                assert!((t.bm() * t.bk + t.bk * t.bn()) * 4 <= 16384, "{m}×{n}");
+                assert!(t.wx * t.wy <= 256, "{m}×{n}");
+            }
         }
+        // GPUs: 64 × 64 tiles, 16 accumulators per invocation.
+        let t = choose_tile(256, 256, false);
+        assert_eq!((t.bm(), t.bn(), t.tm * t.tn), (64, 64, 16));
+        // CPU drivers: larger blocks.
+        let cpu = |m, n| choose_tile(m, n, true);
+        assert_eq!((cpu(256, 256).bm(), cpu(256, 256).bn()), (128, 128));
+        assert_eq!(cpu(256, 49).bn(), 64);
+        assert_eq!(cpu(64, 256).bn(), 128);
+        assert_eq!(cpu(16, 3025).bm(), 16);
+        assert_eq!((cpu(32, 729).bm(), cpu(32, 729).bn()), (32, 64));
     }
 
     #[test]

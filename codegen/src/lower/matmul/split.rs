@@ -60,7 +60,7 @@ impl Split {
         limits: &Limits,
     ) -> Result<Split, String> {
         let words = (limits.max_storage_buffer_binding_size / 4) as usize;
-        let tile = choose_tile(m, n);
+        let tile = choose_tile(m, n, limits.cpu_driver);
         let (a_big, b_big, c_big) = (z * m * k > words, z * k * n > words, z * m * n > words);
         let over = |what: &str| {
             format!(
