@@ -1,10 +1,12 @@
 //! The GPU path through the `kiln` binary: `compile` → `inspect --json` → `run`
 //! round trip on the built-in example against `--backend cpu`, byte-identical
 //! compiles, damaged bundles (flipped byte, truncated, newer format, absent feature),
-//! adapter errors, `bench --json` and the no-argument demo.
+//! adapter errors, out-of-range gather indices, `bench --json` and the no-argument demo.
 //!
 //! These tests need a GPU adapter (lavapipe, Mesa's Vulkan on the CPU, is enough) and
 //! FAIL without one: a machine that cannot run kernels must not pass them.
+
+mod onnx_build;
 
 use kiln::Bundle;
 use serde_json::Value;
@@ -405,4 +407,32 @@ fn bench_calibrates_a_device_profile_that_compile_reads() {
         1,
     );
     assert!(line.contains("not a device profile"), "{line}");
+}
+
+#[test]
+fn out_of_range_gather_indices_are_one_error_line() {
+    // An embedding lookup: a 5-row table gathered at int64 ids given at run time.
+    let f = Fixture::new();
+    let mut b = onnx_build::OnnxBuilder::new("embed");
+    let ids = b.input("ids", kiln_onnx::proto::data_type::INT64, &[3]);
+    let table = b.f32s(&[5, 4], onnx_build::random(20, 1.0, 3));
+    let rows = b.node(
+        "Gather",
+        &[&table, &ids],
+        &[("axis", onnx_build::Attr::Int(0))],
+    );
+    b.output(&rows, kiln_onnx::proto::data_type::FLOAT, &[3, 4]);
+    std::fs::write(f.path("embed.onnx"), b.encode(17)).unwrap();
+    for (name, ids) in [("good.npy", vec![4, -5, 0]), ("bad.npy", vec![1, 7, 2])] {
+        let t = kiln::Tensor::new([3usize].as_slice(), kiln::ir::Data::I32(ids)).unwrap();
+        let mut file = std::fs::File::create(f.path(name)).unwrap();
+        kiln::npy::write_npy(&mut file, &t, true).unwrap();
+    }
+    f.ok(&["compile", "embed.onnx", "-o", "embed.kiln"]);
+    f.ok(&["run", "embed.kiln", "-i", "ids=good.npy"]);
+    let line = error_line(&f.kiln(&["run", "embed.kiln", "-i", "ids=bad.npy"]), 1);
+    assert!(
+        line.contains("an index is out of range [-5, 5) (got 7)"),
+        "{line}"
+    );
 }

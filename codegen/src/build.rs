@@ -160,6 +160,22 @@ pub fn build_plan_with(
                 .iter()
                 .map(|&s| b.acquire(s))
                 .collect();
+            // Each device check gets two words of its own, never reused, so nothing
+            // but its kernel writes them during a run.
+            let checks: Vec<BufferId> = lowered
+                .checks
+                .iter()
+                .map(|what| {
+                    let buffer = b.new_buffer(8, BufferKind::Intermediate, true);
+                    b.plan.checks.push(Check {
+                        buffer,
+                        node: node.name.clone(),
+                        op: node.op.name().to_string(),
+                        what: what.clone(),
+                    });
+                    buffer
+                })
+                .collect();
             for k in lowered.kernels {
                 let mut bindings = Vec::with_capacity(k.bindings.len());
                 for binding in &k.bindings {
@@ -168,6 +184,7 @@ pub fn build_plan_with(
                         Slot::Result(i) => b.view_of(node.outputs[i])?,
                         Slot::Scratch(i) => View::whole(scratch[i]),
                         Slot::Table(i) => View::whole(tables[i]),
+                        Slot::Check(i) => View::whole(checks[i]),
                     };
                     let (offset, size) = match binding.range {
                         Some((offset, size)) => (view.offset + offset, Some(size)),
@@ -545,6 +562,7 @@ impl<'g> Builder<'g> {
                 dispatches: Vec::new(),
                 weights_len: 0,
                 requirements: Requirements::default(),
+                checks: Vec::new(),
             },
             weights: Vec::new(),
             value_buffer: HashMap::new(),

@@ -57,6 +57,24 @@ pub struct KernelPlan {
     /// Size in bytes of the constant data the plan's constant buffers point into.
     pub weights_len: u64,
     pub requirements: Requirements,
+    /// Conditions kernels check on the device; a run fails when one does not hold.
+    #[serde(default)]
+    pub checks: Vec<Check>,
+}
+
+/// A condition a kernel checks on the device (an index in range): when it fails, the
+/// kernel sets word 0 of `buffer` non-zero and stores the offending value (i32 bits)
+/// in word 1. The runtime clears both words before each run and, when word 0 is set
+/// after it, fails the run with `node`, `op` and `what`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub buffer: BufferId,
+    /// The IR node whose kernel checks.
+    pub node: String,
+    /// Its op name.
+    pub op: String,
+    /// The condition, as the error says it failed: `an index is out of range [-5, 5)`.
+    pub what: String,
 }
 
 /// A graph input or output and the buffer that holds it.

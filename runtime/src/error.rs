@@ -25,6 +25,15 @@ pub enum RuntimeError {
     /// The inputs given to a run do not fit the plan's inputs.
     #[error("{0}")]
     Input(String),
+    /// A condition a kernel checks on the device failed (an index out of range): the
+    /// inputs are invalid for the model, as the CPU reference would also report.
+    #[error("{op} '{node}': {what} (got {value})")]
+    Check {
+        node: String,
+        op: String,
+        what: String,
+        value: i32,
+    },
     /// The adapter refused to create a device.
     #[error("could not create a device on '{adapter}': {reason}")]
     RequestDevice { adapter: String, reason: String },

@@ -52,7 +52,13 @@ impl Session {
         Ok(())
     }
 
+    /// Writes the inputs and clears every device check's words (before any dispatch
+    /// of the run, which is submitted after these writes).
     pub(crate) fn write_inputs(&self, inputs: &[Tensor]) {
+        for (check, _) in &self.checks {
+            self.queue
+                .write_buffer(&self.buffers[check.buffer], 0, &[0u8; 8]);
+        }
         for (port, t) in self.inputs.iter().zip(inputs) {
             if t.numel() > 0 {
                 self.queue.write_buffer(
@@ -71,8 +77,11 @@ impl Session {
         pass.dispatch_workgroups(x, y, z);
     }
 
-    /// Copies every output into its staging buffer.
+    /// Copies every output, and every device check's words, into its staging buffer.
     pub(crate) fn record_readback(&self, encoder: &mut wgpu::CommandEncoder) {
+        for (check, staging) in &self.checks {
+            encoder.copy_buffer_to_buffer(&self.buffers[check.buffer], 0, staging, 0, 8);
+        }
         for (port, staging) in self.outputs.iter().zip(&self.staging) {
             let bytes = port_bytes(port);
             if bytes > 0 {
@@ -81,8 +90,21 @@ impl Session {
         }
     }
 
-    /// Waits for the submitted work and converts the staging buffers to tensors.
+    /// Waits for the submitted work and converts the staging buffers to tensors; fails
+    /// with the first device check that did not hold.
     pub(crate) fn read_outputs(&self) -> Result<Vec<Tensor>, RuntimeError> {
+        if !self.checks.is_empty() {
+            let staging: Vec<wgpu::Buffer> = self.checks.iter().map(|(_, b)| b.clone()).collect();
+            let words = map_all(&self.device, &staging, "reading checks")?;
+            if let Some(((check, _), w)) = self.checks.iter().zip(&words).find(|(_, w)| w[0] != 0) {
+                return Err(RuntimeError::Check {
+                    node: check.node.clone(),
+                    op: check.op.clone(),
+                    what: check.what.clone(),
+                    value: w[1] as i32,
+                });
+            }
+        }
         let mapped = map_all(&self.device, &self.staging, "reading outputs")?;
         let outputs = self
             .outputs

@@ -19,6 +19,8 @@ pub struct Session {
     pub(crate) outputs: Vec<PlanPort>,
     /// One mappable buffer per output, sized to it.
     pub(crate) staging: Vec<wgpu::Buffer>,
+    /// The plan's device checks, each with a mappable copy of its two words.
+    pub(crate) checks: Vec<(kiln_codegen::Check, wgpu::Buffer)>,
     pub(crate) pipelines: Vec<wgpu::ComputePipeline>,
     pub(crate) kernel_names: Vec<String>,
     pub(crate) dispatches: Vec<Prepared>,
@@ -76,6 +78,13 @@ impl Runtime {
                 .map(|p| staging_buffer(&device, port_bytes(p)))
                 .collect())
         })?;
+        let checks = scoped(&device, &sink, "creating buffers", || {
+            Ok(plan
+                .checks
+                .iter()
+                .map(|c| (c.clone(), staging_buffer(&device, 8)))
+                .collect())
+        })?;
         let (pipelines, layouts) = scoped(&device, &sink, "compiling kernels", || {
             Ok(create_pipelines(&device, plan))
         })?;
@@ -118,6 +127,7 @@ impl Runtime {
             inputs: plan.inputs.clone(),
             outputs: plan.outputs.clone(),
             staging,
+            checks,
             pipelines,
             kernel_names: plan.kernels.iter().map(|k| k.name.clone()).collect(),
             dispatches,

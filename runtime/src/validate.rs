@@ -47,6 +47,18 @@ pub(crate) fn validate_plan(
             BufferKind::Splat { .. } | BufferKind::Intermediate => {}
         }
     }
+    for (i, check) in plan.checks.iter().enumerate() {
+        match plan.buffers.get(check.buffer) {
+            Some(b) if b.size >= 8 && b.kind == BufferKind::Intermediate => {}
+            _ => {
+                return bad(format!(
+                    "check {i} ({} '{}') reports into buffer {}, which is not an intermediate \
+                     buffer of at least 8 bytes",
+                    check.op, check.node, check.buffer
+                ))
+            }
+        }
+    }
     for (what, ports) in [("input", &plan.inputs), ("output", &plan.outputs)] {
         for (i, port) in ports.iter().enumerate() {
             check_port(plan, what, i, port)?;

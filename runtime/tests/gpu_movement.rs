@@ -1,13 +1,14 @@
 //! GPU data movement (Transpose, Concat, Split, Slice with negative steps, Gather with
-//! negative indices, Expand, Pad in every mode with negative pads, Tile, DepthToSpace,
+//! negative indices and its out-of-range check, Expand, Pad in every mode with negative pads, Tile, DepthToSpace,
 //! SpaceToDepth, Shape) against the CPU reference. Moving words is exact: every
 //! comparison is bit for bit, on several dtypes (the kernels copy 32-bit words, so one
 //! kernel serves all of them).
 
 mod common;
 
-use common::{check_op, random_tensor, Tol};
-use kiln_ir::{DType, Data, DepthToSpaceMode, Op, PadMode, Tensor};
+use common::{check_op, compare, gpu, op_graph, random_tensor, Tol};
+use kiln_codegen::{build_plan, Limits};
+use kiln_ir::{DType, Data, DepthToSpaceMode, Graph, Op, PadMode, Tensor, TensorType};
 
 const DTYPES: [DType; 4] = [DType::F32, DType::F16, DType::I8, DType::Bool];
 
@@ -92,6 +93,44 @@ fn gather_with_negative_indices_on_every_axis() {
     )
     .unwrap();
     check_op(Op::Gather { axis: 0 }, vec![x, idx], Tol::EXACT);
+}
+
+#[test]
+fn out_of_range_gather_indices_fail_the_run_and_the_next_run_is_clean() {
+    let x = random_tensor(DType::F32, &[4, 5, 3], 22);
+    let good = Tensor::new([3usize].as_slice(), Data::I32(vec![4, -5, 0])).unwrap();
+    let graph = op_graph(Op::Gather { axis: 1 }, &[x.clone(), good.clone()]);
+    let compiled = build_plan(&graph, &Limits::default()).unwrap();
+    assert_eq!(compiled.plan.checks.len(), 1);
+    let mut session = gpu().load(&compiled.plan, &compiled.weights).unwrap();
+    let want = kiln_ir::interp::run(&graph, &[x.clone(), good.clone()]).unwrap();
+    for bad in [5, -6, i32::MAX, i32::MIN] {
+        let indices = Tensor::new([3usize].as_slice(), Data::I32(vec![1, bad, 2])).unwrap();
+        // The reference refuses these indices, and so does the GPU run.
+        assert!(kiln_ir::interp::run(&graph, &[x.clone(), indices.clone()]).is_err());
+        let err = session.run(&[x.clone(), indices]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("gather 'node': an index is out of range [-5, 5) (got {bad})")
+        );
+        // Valid indices afterwards: the check words were cleared.
+        let got = session.run(&[x.clone(), good.clone()]).unwrap();
+        compare(&got[0], &want[0], Tol::EXACT).unwrap();
+    }
+}
+
+#[test]
+fn constant_gather_indices_are_checked_when_compiling() {
+    let mut g = Graph::new("g");
+    let x = g.add_input("x", TensorType::new(DType::F32, vec![4, 5]), false);
+    let idx = g.add_const(
+        None,
+        Tensor::new([2usize].as_slice(), Data::I32(vec![0, 4])).unwrap(),
+    );
+    let y = g.add(Op::Gather { axis: 0 }, &[x, idx], "pick").unwrap();
+    g.add_output("y", y, false);
+    let err = build_plan(&g, &Limits::default()).unwrap_err().to_string();
+    assert!(err.contains("index 4 is out of range [-4, 4)"), "{err}");
 }
 
 #[test]

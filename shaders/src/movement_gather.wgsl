@@ -1,5 +1,6 @@
 // kiln gather along one axis: result (outer, k, inner) reads data (outer, indices[k], inner);
-// negative indices count from the end, out-of-range ones are clamped (the reference fails).
+// negative indices count from the end. An out-of-range one is reported through the
+// node's check words (CHECK; the run then fails) and clamped so the read stays in bounds.
 {{BINDINGS}}
 const WG: u32 = {{WG}}u;
 const N: u32 = {{N}}u;
@@ -17,10 +18,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let t = i / INNER;
     let k = t % K;
     let o = t / K;
-    var j = bitcast<i32>({{INDICES}}[k]);
-    if j < 0 {
-        j = j + i32(EXTENT);
+    let j = bitcast<i32>({{INDICES}}[k]);
+    var jj = j;
+    if jj < 0 {
+        jj = jj + i32(EXTENT);
     }
-    let jj = u32(clamp(j, 0, i32(EXTENT) - 1));
-    {{DST}}[i] = {{DATA}}[(o * EXTENT + jj) * INNER + inner];
+    if jj < 0 || jj >= i32(EXTENT) {
+{{CHECK}}        jj = clamp(jj, 0, i32(EXTENT) - 1);
+    }
+    {{DST}}[i] = {{DATA}}[(o * EXTENT + u32(jj)) * INNER + inner];
 }

@@ -198,6 +198,7 @@ pub fn lower(ctx: &NodeCtx<'_>, scale: f32) -> Result<Lowered, CodegenError> {
             kernels: vec![kernel],
             scratch_bytes: Vec::new(),
             tables: Vec::new(),
+            checks: Vec::new(),
         });
     }
     three_kernels(ctx, &g, scale)
@@ -388,6 +389,7 @@ fn three_kernels(ctx: &NodeCtx<'_>, g: &Geometry, scale: f32) -> Result<Lowered,
         kernels: vec![first, second, third],
         scratch_bytes: vec![scores.max(4)],
         tables: Vec::new(),
+        checks: Vec::new(),
     })
 }
 

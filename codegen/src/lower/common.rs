@@ -48,6 +48,9 @@ pub enum Slot {
     Scratch(usize),
     /// Constant table `i` of [`Lowered::tables`] (read-only).
     Table(usize),
+    /// The two words where check `i` of [`Lowered::checks`] reports: the kernel sets
+    /// word 0 non-zero when the condition fails and stores the offending value in word 1.
+    Check(usize),
 }
 
 /// One binding of a kernel: binding `i` of group 0 is `bindings[i]`.
@@ -98,6 +101,9 @@ pub struct Lowered {
     pub kernels: Vec<KernelSrc>,
     pub scratch_bytes: Vec<u64>,
     pub tables: Vec<Vec<u32>>,
+    /// Conditions the kernels check on the device (see [`Slot::Check`]), each as the
+    /// text of the error a run fails with when it does not hold.
+    pub checks: Vec<String>,
 }
 
 /// The WGSL storage scalar of an IR dtype.

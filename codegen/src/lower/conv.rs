@@ -240,6 +240,7 @@ pub(super) fn gemm_kernel(
         }],
         scratch_bytes: Vec::new(),
         tables: Vec::new(),
+        checks: Vec::new(),
     })
 }
 

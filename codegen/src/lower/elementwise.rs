@@ -140,6 +140,7 @@ pub(super) fn kernel(
         }],
         scratch_bytes: Vec::new(),
         tables: Vec::new(),
+        checks: Vec::new(),
     })
 }
 

@@ -199,6 +199,7 @@ impl BindingSet {
             Slot::Result(i) => format!("dst{i}"),
             Slot::Scratch(i) => format!("tmp{i}"),
             Slot::Table(i) => format!("tbl{i}"),
+            Slot::Check(i) => format!("chk{i}"),
         };
         self.add_named(slot, access, ty, name)
     }

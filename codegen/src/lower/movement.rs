@@ -78,7 +78,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
             copy(o, &Affine::contiguous(o), &Affine::contiguous(o))?
         }
         Op::Pad { mode, pads } => pad::lower(ctx, *mode, pads)?,
-        Op::Gather { axis } => pad::gather(ctx, *axis)?,
+        Op::Gather { axis } => return pad::gather(ctx, *axis),
         Op::Shape { .. } => pad::shape(ctx)?,
         op => return Err(ctx.error(format!("{} is not a data-movement op", op.name()))),
     };
@@ -86,6 +86,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         kernels,
         scratch_bytes: Vec::new(),
         tables: Vec::new(),
+        checks: Vec::new(),
     })
 }
 

@@ -4,7 +4,7 @@
 use super::bindings_for;
 use crate::lower::elementwise::WG;
 use crate::lower::Binding;
-use crate::lower::{grid_1d, render, KernelSrc, NodeCtx, Slot, LINEAR_INDEX};
+use crate::lower::{grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::PadMode;
@@ -122,8 +122,11 @@ pub(super) fn lower(
     Ok(vec![kernel(ctx, wgsl, n, bindings)?])
 }
 
-/// Gather along `axis` with i32 indices (negative ones count from the end).
-pub(super) fn gather(ctx: &NodeCtx<'_>, axis: usize) -> Result<Vec<KernelSrc>, CodegenError> {
+/// Gather along `axis` with i32 indices (negative ones count from the end). Constant
+/// indices are checked here; others on the device, where an index outside
+/// `[-extent, extent)` fails the run ([`Slot::Check`]; the read is clamped so it stays
+/// in bounds).
+pub(super) fn gather(ctx: &NodeCtx<'_>, axis: usize) -> Result<Lowered, CodegenError> {
     let dims = ctx.operand(0).shape.dims();
     if axis >= dims.len() {
         return Err(ctx.error(format!(
@@ -131,14 +134,31 @@ pub(super) fn gather(ctx: &NodeCtx<'_>, axis: usize) -> Result<Vec<KernelSrc>, C
             dims.len()
         )));
     }
+    let extent = dims[axis];
+    let range = format!("[-{extent}, {extent})");
     let n = ctx.result(0).shape.numel();
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok(Lowered::default());
     }
-    if dims[axis] == 0 {
+    if extent == 0 {
         return Err(ctx.error(format!("cannot gather from axis {axis} of extent 0")));
     }
-    let (set, names, dst) = bindings_for(ctx, 2);
+    let constant = ctx.graph.constant(ctx.node().inputs[1]);
+    if let Some(indices) = constant.and_then(|t| t.to_i64_vec()) {
+        if let Some(bad) = indices
+            .iter()
+            .find(|&&i| i < -(extent as i64) || i >= extent as i64)
+        {
+            return Err(ctx.error(format!("index {bad} is out of range {range}")));
+        }
+    }
+    let (mut set, names, dst) = bindings_for(ctx, 2);
+    let check = if constant.is_none() {
+        let chk = set.add(Slot::Check(0), Access::ReadWrite, "u32");
+        format!("        {chk}[0] = 1u;\n        {chk}[1] = bitcast<u32>(j);\n")
+    } else {
+        String::new()
+    };
     let wg = WG.min(ctx.limits.max_compute_invocations_per_workgroup);
     let wgsl = render(
         kiln_shaders::MOVEMENT_GATHER,
@@ -151,14 +171,23 @@ pub(super) fn gather(ctx: &NodeCtx<'_>, axis: usize) -> Result<Vec<KernelSrc>, C
                 "INNER",
                 dims[axis + 1..].iter().product::<usize>().to_string(),
             ),
-            ("EXTENT", dims[axis].to_string()),
+            ("EXTENT", extent.to_string()),
             ("INDEX", LINEAR_INDEX.to_string()),
             ("INDICES", names[1].clone()),
             ("DST", dst),
             ("DATA", names[0].clone()),
+            ("CHECK", check.clone()),
         ],
     )?;
-    Ok(vec![kernel(ctx, wgsl, n, set.bindings)?])
+    Ok(Lowered {
+        kernels: vec![kernel(ctx, wgsl, n, set.bindings)?],
+        checks: if check.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!("an index is out of range {range}")]
+        },
+        ..Lowered::default()
+    })
 }
 
 /// Shape: the result's values are known at compile time; one invocation stores them.

@@ -33,6 +33,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         kernels: kernel.into_iter().collect(),
         scratch_bytes: Vec::new(),
         tables: Vec::new(),
+        checks: Vec::new(),
     })
 }
 

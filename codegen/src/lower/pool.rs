@@ -93,6 +93,7 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Lowered, CodegenError> 
         }],
         scratch_bytes: Vec::new(),
         tables: Vec::new(),
+        checks: Vec::new(),
     })
 }
 

@@ -129,6 +129,7 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &ResizeAttrs) -> Result<Lowered, CodegenError
         }],
         scratch_bytes: Vec::new(),
         tables,
+        checks: Vec::new(),
     })
 }
 
