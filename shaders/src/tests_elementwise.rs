@@ -239,6 +239,7 @@ fn movement_validates() {
         ("src0", "u32", false),
         ("src1", "u32", false),
         ("dst0", "u32", true),
+        ("chk0", "u32", true),
     ]);
     validate(&fill(
         MOVEMENT_GATHER,
@@ -253,6 +254,10 @@ fn movement_validates() {
             ("INDICES", "src1"),
             ("DST", "dst0"),
             ("DATA", "src0"),
+            (
+                "CHECK",
+                "        chk0[0] = 1u;\n        chk0[1] = bitcast<u32>(j);\n",
+            ),
         ],
     ));
     validate(&fill(

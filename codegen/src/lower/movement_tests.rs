@@ -1,6 +1,7 @@
 //! Unit tests of the data-movement lowering: generated WGSL validates, dispatch counts.
 
 use crate::lower::elementwise::tests::{compile, lower_all, ty};
+use crate::lower::Slot;
 use kiln_ir::{DType, DepthToSpaceMode, Op, PadMode};
 
 #[test]
@@ -114,5 +115,11 @@ fn gather_with_itself_as_indices_binds_once() {
     let y = g.add(Op::Gather { axis: 0 }, &[x, x], "g").unwrap();
     g.add_output("y", y, false);
     let lowered = lower_all(&g);
-    assert_eq!(lowered[0].kernels[0].bindings.len(), 2);
+    // x once, the result, and the index check's words.
+    let slots: Vec<Slot> = lowered[0].kernels[0]
+        .bindings
+        .iter()
+        .map(|b| b.slot)
+        .collect();
+    assert_eq!(slots, [Slot::Operand(0), Slot::Result(0), Slot::Check(0)]);
 }
