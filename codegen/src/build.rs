@@ -61,12 +61,21 @@ pub fn build_plan_with(
     } else {
         (HashMap::new(), HashMap::new())
     };
+    let shuffles = if options.fold_transposes {
+        channel_shuffles(graph)
+    } else {
+        HashMap::new()
+    };
+    // Transposes of channel shuffles read through a remap: they alias their operand.
+    let shuffle_transposes: HashSet<Handle<Value>> =
+        shuffles.values().map(|s| s.transposed).collect();
     // Transpose results their operand's producer writes (no kernel of their own).
     let written_transposed: HashSet<Handle<Value>> =
         folded_results.values().map(|(t, _)| *t).collect();
     for (handle, node) in graph.nodes.iter() {
         if matches!(node.op, Op::Reshape { .. } | Op::Identity)
             || folded.contains_key(&node.outputs[0])
+            || shuffle_transposes.contains(&node.outputs[0])
         {
             // Same elements in the same order (or a transpose its reader folds into its
             // index map): the result shares the operand's buffer.
@@ -126,6 +135,7 @@ pub fn build_plan_with(
                     Ok(Placement {
                         base: b.view_of(v)?.elems,
                         strides: folded.get(&v).cloned(),
+                        shuffle: shuffles.get(&v).map(|s| (s.groups, s.per_group)),
                     })
                 })
                 .collect::<Result<Vec<Placement>, CodegenError>>()?;
@@ -137,6 +147,7 @@ pub fn build_plan_with(
                 result_place: Placement {
                     base: b.view_of(node.outputs[0])?.elems,
                     strides: folded_results.get(&node.outputs[0]).map(|(_, s)| s.clone()),
+                    shuffle: None,
                 },
             };
             let mut lowered = lower_node(&ctx)?;
@@ -459,6 +470,72 @@ fn folded_result_transposes(
         results.insert(source, (out, strides));
     }
     results
+}
+
+/// A channel shuffle folded into the convolution that reads it.
+struct Shuffle {
+    /// The transpose in the middle, which runs no kernel.
+    transposed: Handle<Value>,
+    groups: usize,
+    per_group: usize,
+}
+
+/// Channel shuffles (`reshape [N, G, C/G, ...] → transpose(0, 2, 1, ...) → reshape
+/// [N, C, ...]`) read only as a convolution's input ([`reads_at_base`]; a max-pool
+/// prologue reads through the same channel index), by the shuffle's result: the
+/// convolution reads the unshuffled tensor through a channel remap
+/// ([`Placement::shuffle`]) and the transpose runs no kernel. Every value of the chain
+/// is read once and none is a graph output.
+fn channel_shuffles(graph: &Graph) -> HashMap<Handle<Value>, Shuffle> {
+    let uses = graph.use_counts();
+    let once = |v: Handle<Value>| uses[v.index()] == 1;
+    let producer = |v: Handle<Value>| match graph.values[v].def {
+        ValueDef::Node { node, .. } => Some(&graph.nodes[node]),
+        _ => None,
+    };
+    let mut found = HashMap::new();
+    for (_, reader) in graph.nodes.iter() {
+        if !reads_at_base(&reader.op, 0) {
+            continue;
+        }
+        let shuffled = reader.inputs[0];
+        let Some(merge) = producer(shuffled).filter(|n| matches!(n.op, Op::Reshape { .. })) else {
+            continue;
+        };
+        let transposed = merge.inputs[0];
+        let Some(transpose) = producer(transposed) else {
+            continue;
+        };
+        let Op::Transpose { perm } = &transpose.op else {
+            continue;
+        };
+        let grouped = transpose.inputs[0];
+        let Some(split) = producer(grouped).filter(|n| matches!(n.op, Op::Reshape { .. })) else {
+            continue;
+        };
+        let source = split.inputs[0];
+        let dims = |v: Handle<Value>| graph.values[v].ty.shape.dims();
+        let (x, g, y) = (dims(source), dims(grouped), dims(shuffled));
+        let swap: Vec<usize> = [0, 2, 1].into_iter().chain(3..g.len()).collect();
+        let is_shuffle = x.len() >= 3
+            && x == y
+            && g.len() == x.len() + 1
+            && g[0] == x[0]
+            && g[1] * g[2] == x[1]
+            && g[3..] == x[2..]
+            && *perm == swap;
+        if is_shuffle && [shuffled, transposed, grouped].into_iter().all(once) {
+            found.insert(
+                shuffled,
+                Shuffle {
+                    transposed,
+                    groups: g[1],
+                    per_group: g[2],
+                },
+            );
+        }
+    }
+    found
 }
 
 /// True when the kernels lowered for `op` add [`NodeCtx::operand_base`] to every read of

@@ -4,7 +4,9 @@
 //! transpose kernel, in the one-kernel and the three-kernel form of attention.
 //! Matrix products: either operand (batched, broadcast, or the anchor of a fused node)
 //! read through the strides of the transpose before it, unless the product must be
-//! split over bindings.
+//! split over bindings. Convolutions: a channel shuffle (ShuffleNet's reshape →
+//! transpose → reshape) before a plain, depthwise or fused conv is a channel remap of
+//! its input reads.
 
 mod bounds;
 mod common;
@@ -162,14 +164,25 @@ fn fused_product(g: &mut Graph, inputs: &mut Vec<Tensor>, rows: usize) -> Handle
 /// product (from the products of absolute values; relu passes the error on with a
 /// factor ≤ 1). Returns the dispatch counts (unfolded, folded).
 fn run_products(g: &Graph, inputs: &[Tensor], limits: &Limits) -> (usize, usize) {
+    run_dot_products(g, inputs, limits, &[K; 8])
+}
+
+/// [`run_products`] for results that are dot products of `terms[i]` terms each.
+fn run_dot_products(
+    g: &Graph,
+    inputs: &[Tensor],
+    limits: &Limits,
+    terms: &[usize],
+) -> (usize, usize) {
     let magnitude_inputs: Vec<Tensor> = inputs.iter().map(abs).collect();
     let magnitudes = kiln_ir::interp::run(g, &magnitude_inputs).unwrap();
     // One tolerance per result: its largest per-element bound (the elements of a
     // result have magnitudes of one order, so this is within a small factor of each).
     let bounds: Vec<f64> = magnitudes
         .iter()
-        .map(|m| {
-            dot_bound(&m.to_f64_vec(), K, 0.0)
+        .zip(terms)
+        .map(|(m, &k)| {
+            dot_bound(&m.to_f64_vec(), k, 0.0)
                 .into_iter()
                 .fold(0.0, f64::max)
         })
@@ -274,6 +287,78 @@ fn transposes_fold_into_elementwise_reads_and_epilogue_operands() {
         }
     };
     let (unfolded, folded) = run_both_on(&g, &inputs, &Limits::default(), &tol);
+    assert_eq!(unfolded - folded, 3);
+    assert_eq!(folded, 3);
+}
+
+/// Channels, shuffle groups and spatial size of the shuffle tests.
+const C: usize = 12;
+const G: usize = 3;
+const HW: [usize; 2] = [5, 7];
+
+/// `x` `[1, C, 5, 7]` with its channels shuffled in `G` groups.
+fn shuffle(g: &mut Graph, x: Handle<Value>) -> Handle<Value> {
+    let split = Op::Reshape {
+        shape: vec![1, G, C / G, HW[0], HW[1]],
+    };
+    let grouped = g.add(split, &[x], "split").unwrap();
+    let swapped = transpose(g, grouped, &[0, 2, 1, 3, 4]);
+    let merge = Op::Reshape {
+        shape: vec![1, C, HW[0], HW[1]],
+    };
+    g.add(merge, &[swapped], "merge").unwrap()
+}
+
+fn conv_attrs(k: usize, group: usize) -> kiln_ir::ConvAttrs {
+    kiln_ir::ConvAttrs {
+        strides: vec![1, 1],
+        pads: vec![k / 2; 4],
+        dilations: vec![1, 1],
+        group,
+    }
+}
+
+#[test]
+fn channel_shuffles_fold_into_the_convolutions_reading_them() {
+    // A depthwise 3×3 conv with bias, a plain 1×1 conv, and a fused 1×1 conv with a
+    // max-pool prologue and a relu epilogue, each reading a shuffled input.
+    let mut g = Graph::new("shuffles");
+    let mut inputs = Vec::new();
+    let x = [C, HW[0], HW[1]];
+    let x1 = add(&mut g, &mut inputs, &[1, x[0], x[1], x[2]]);
+    let w1 = add(&mut g, &mut inputs, &[C, 1, 3, 3]);
+    let b1 = add(&mut g, &mut inputs, &[C]);
+    let s1 = shuffle(&mut g, x1);
+    let y1 = g
+        .add(Op::Conv(conv_attrs(3, C)), &[s1, w1, b1], "depthwise")
+        .unwrap();
+    let x2 = add(&mut g, &mut inputs, &[1, x[0], x[1], x[2]]);
+    let w2 = add(&mut g, &mut inputs, &[5, C, 1, 1]);
+    let s2 = shuffle(&mut g, x2);
+    let y2 = g
+        .add(Op::Conv(conv_attrs(1, 1)), &[s2, w2], "pointwise")
+        .unwrap();
+    let x3 = add(&mut g, &mut inputs, &[1, x[0], x[1], x[2]]);
+    let w3 = add(&mut g, &mut inputs, &[5, C, 1, 1]);
+    let s3 = shuffle(&mut g, x3);
+    let pooled = Op::Fused {
+        anchor: Box::new(Op::Conv(conv_attrs(1, 1))),
+        prologue: Some(Box::new(Op::MaxPool(kiln_ir::PoolAttrs::window(
+            &[3, 3],
+            &[1, 1],
+            &[1, 1, 1, 1],
+            &[1, 1],
+        )))),
+        arity: 2,
+        epilogue: "[in0, relu(%0)]".parse().unwrap(),
+    };
+    let y3 = g.add(pooled, &[s3, w3], "pooled").unwrap();
+    for (i, y) in [y1, y2, y3].into_iter().enumerate() {
+        g.add_output(format!("y{}", i + 1), y, false);
+    }
+    // Dot products of 9 taps and the bias, and of C channels.
+    let (unfolded, folded) = run_dot_products(&g, &inputs, &Limits::default(), &[9 + 1, C, C]);
+    // Three transposes run no kernel; the three convolutions are left.
     assert_eq!(unfolded - folded, 3);
     assert_eq!(folded, 3);
 }

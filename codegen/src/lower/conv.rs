@@ -254,10 +254,11 @@ pub fn lower_with(
     let g = geometry(ctx, a, pooled.as_ref().unwrap_or(ctx.operand(0)))?;
     let epi = with_bias(ctx, epi, g.m)?;
     let sp = g.in_sp.len();
-    let mut gather = String::from(
-        "fn load_a(z: u32, m: u32, k: u32) -> f32 {\n    return w[(z * MG + m) * (CG * KK) + k];\n}\n\
-         fn load_b(z: u32, k: u32, col: u32) -> f32 {\n    var tap = k % KK;\n    var pos = col % P;\n    \
-         var off = X_BASE + ((col / P) * C + z * CG + k / KK) * PIN;\n",
+    let mut gather = format!(
+        "fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return w[(z * MG + m) * (CG * KK) + k];\n}}\n\
+         fn load_b(z: u32, k: u32, col: u32) -> f32 {{\n    var tap = k % KK;\n    var pos = col % P;\n    \
+         var off = X_BASE + ((col / P) * C + {}) * PIN;\n",
+        x_channel(ctx, "z * CG + k / KK")
     );
     let pointwise = (0..sp).all(|ax| {
         g.k_sp[ax] == 1
@@ -276,7 +277,8 @@ pub fn lower_with(
         if !pointwise {
             return Err(ctx.error("a prologue needs a 1×1, stride-1, unpadded conv"));
         }
-        let gather = max_pool_load_b(pool, &ctx.operand(0).shape.dims()[2..], &g.in_sp);
+        let channel = x_channel(ctx, "z * CG + k");
+        let gather = max_pool_load_b(pool, &ctx.operand(0).shape.dims()[2..], &g.in_sp, &channel);
         let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &gather);
         return gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings);
     }
@@ -310,13 +312,22 @@ pub fn lower_with(
 /// (the input channel) of column `col` is the maximum of `x`'s window at that pooled
 /// position, computed where it is loaded ([`super::pool::max_window`]). `x_sp` and
 /// `out_sp` are the pre- and post-pool spatial dims (the latter already reflecting
-/// `ceil_mode`).
-fn max_pool_load_b(pool: &PoolAttrs, x_sp: &[usize], out_sp: &[usize]) -> String {
+/// `ceil_mode`); `channel` is the input channel's expression.
+fn max_pool_load_b(pool: &PoolAttrs, x_sp: &[usize], out_sp: &[usize], channel: &str) -> String {
     let pin: usize = x_sp.iter().product();
     format!(
         "fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return w[(z * MG + m) * CG + k];\n}}\n\
          fn load_b(z: u32, k: u32, col: u32) -> f32 {{\n    let pos = col % P;\n    \
-         let base = X_BASE + ((col / P) * C + z * CG + k) * {pin}u;\n{}    return v;\n}}\n",
+         let base = X_BASE + ((col / P) * C + {channel}) * {pin}u;\n{}    return v;\n}}\n",
         super::pool::max_window(pool, x_sp, out_sp)
     )
+}
+
+/// The WGSL channel of the input binding holding input channel `c` (an expression):
+/// `c` itself, or through a folded channel shuffle ([`NodeCtx::operand_shuffle`]).
+fn x_channel(ctx: &NodeCtx<'_>, c: &str) -> String {
+    match ctx.operand_shuffle(0) {
+        Some((groups, per)) => format!("(({c}) % {groups}u) * {per}u + ({c}) / {groups}u"),
+        None => c.to_string(),
+    }
 }

@@ -73,6 +73,10 @@ pub struct Placement {
     /// the node (an operand is then the transpose's input read through permuted
     /// strides; a result is written transposed); `None` for row-major.
     pub strides: Option<Vec<usize>>,
+    /// `(groups, per group)` when the operand is a channel shuffle (ShuffleNet's
+    /// reshape → transpose → reshape) of the tensor in its binding: its channel `c`
+    /// is channel `(c % groups) · per_group + c / groups` there.
+    pub shuffle: Option<(usize, usize)>,
 }
 
 /// The node being lowered, with its graph, the device limits to respect and where its
@@ -119,6 +123,12 @@ impl<'a> NodeCtx<'a> {
         self.operand_places
             .get(i)
             .and_then(|p| p.strides.as_deref())
+    }
+
+    /// The channel shuffle operand `i` is read through, if any (see
+    /// [`Placement::shuffle`]).
+    pub fn operand_shuffle(&self, i: usize) -> Option<(usize, usize)> {
+        self.operand_places.get(i).and_then(|p| p.shuffle)
     }
 
     /// Where each element of operand `i` broadcast to `full` lives in its binding:
