@@ -46,10 +46,11 @@ pub struct Calibration {
     /// How kernel times were taken (GPU timestamps or host wall clock).
     #[serde(default)]
     pub timing: String,
-    /// Whether the adapter is a CPU driver (kernels are then shaped for one); files
-    /// written before this field read as a GPU.
-    #[serde(default)]
-    pub cpu: bool,
+    /// Whether the adapter is a CPU driver (kernels are then shaped for one). Files
+    /// written before this field have none: the adapter description says it
+    /// (`... [Vulkan, Cpu]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<bool>,
 }
 
 impl Calibration {
@@ -60,7 +61,7 @@ impl Calibration {
             bandwidth_gbs: self.bandwidth_gbs,
             gflops: self.gflops,
             launch_us: self.launch_us,
-            cpu: self.cpu,
+            cpu: self.cpu.unwrap_or_else(|| self.name.ends_with(", Cpu]")),
         }
     }
 
@@ -157,7 +158,7 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
         gflops,
         launch_us,
         timing,
-        cpu: runtime.is_cpu(),
+        cpu: Some(runtime.is_cpu()),
     })
 }
 
@@ -254,7 +255,7 @@ mod tests {
             gflops: 12.0,
             launch_us: 21.0,
             timing: "GPU timestamps".into(),
-            cpu: true,
+            cpu: Some(true),
         };
         let f = write(&serde_json::to_string(&c).unwrap());
         let back = Calibration::read(f.path()).unwrap().profile();
@@ -263,9 +264,13 @@ mod tests {
             (back.bandwidth_gbs, back.gflops, back.launch_us, back.cpu),
             (2.5, 12.0, 21.0, true)
         );
-        // Files from before the `cpu` field read as a GPU.
-        let f = write(r#"{"name": "x", "bandwidth_gbs": 1, "gflops": 1, "launch_us": 1}"#);
-        assert!(!Calibration::read(f.path()).unwrap().cpu);
+        // Files from before the `cpu` field: the adapter description says it.
+        for (name, cpu) in [("llvmpipe (LLVM 15) [Vulkan, Cpu]", true), ("x", false)] {
+            let text =
+                format!(r#"{{"name": "{name}", "bandwidth_gbs": 1, "gflops": 1, "launch_us": 1}}"#);
+            let f = write(&text);
+            assert_eq!(Calibration::read(f.path()).unwrap().profile().cpu, cpu);
+        }
     }
 
     #[test]
