@@ -1,8 +1,9 @@
 //! What a bundle holds, summarised for `kiln inspect`: ports, kernels and their
-//! dispatches, buffers by kind, requirements and weight bytes (serde for `--json`).
+//! dispatches, buffers by kind, requirements, weight bytes and the plan builder's
+//! layout decisions (serde for `--json`).
 
 use kiln_codegen::bundle::Bundle;
-use kiln_codegen::{BufferKind, PlanPort, Requirements};
+use kiln_codegen::{BufferKind, PlanDecisions, PlanPort, Requirements};
 use serde::Serialize;
 
 /// A bundle's contents in numbers.
@@ -23,6 +24,8 @@ pub struct BundleSummary {
     pub buffers: BufferSummary,
     pub requirements: Requirements,
     pub weight_bytes: u64,
+    /// The plan builder's layout decisions.
+    pub decisions: PlanDecisions,
 }
 
 /// A graph input or output.
@@ -180,6 +183,7 @@ impl BundleSummary {
             buffers,
             requirements: plan.requirements.clone(),
             weight_bytes: bundle.weights.len() as u64,
+            decisions: bundle.manifest.decisions.clone(),
         }
     }
 }

@@ -162,6 +162,8 @@ fn disabling_fuse_epilogue_changes_the_dump_and_the_report() {
     assert_eq!(fired(&report, "fuse-epilogue"), Some(2), "{report}");
     assert_eq!(total_kernels(&report), (6, 4), "{report}");
     assert!(report.contains("  plan: 4 dispatches per run"), "{report}");
+    // The example has nothing for the plan builder to fold.
+    assert!(report.contains("; layout decisions: none\n"), "{report}");
     let report = f.ok(&[
         "compile",
         "example.onnx",
@@ -175,8 +177,9 @@ fn disabling_fuse_epilogue_changes_the_dump_and_the_report() {
     assert_eq!(total_kernels(&report), (6, 6), "{report}");
     assert!(report.contains("  plan: 6 dispatches per run"), "{report}");
 
-    // The manifest records the disabled rule.
+    // The manifest records the disabled rule, and the plan's layout decisions.
     let json: Value = serde_json::from_str(&f.ok(&["inspect", "b.kiln", "--json"])).unwrap();
+    assert_eq!(json["decisions"]["transposes_read_strided"], 0);
     assert_eq!(json["options"]["opt_level"], 2);
     assert_eq!(
         json["options"]["egraph"]["disabled_rules"],

@@ -13,6 +13,70 @@ use std::collections::{HashMap, HashSet};
 pub struct CompiledPlan {
     pub plan: KernelPlan,
     pub weights: Vec<u8>,
+    /// What the builder did beyond one kernel and one buffer per node.
+    pub decisions: PlanDecisions,
+}
+
+/// The layout decisions of the plan builder, for reports: values that got no kernel
+/// or no buffer of their own.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanDecisions {
+    /// Transposes read through permuted strides by their reader.
+    pub transposes_read_strided: usize,
+    /// Transposes written directly by the producer of their operand.
+    pub transposes_written_by_producer: usize,
+    /// Channel shuffles remapped by the convolution reading them.
+    pub channel_shuffles: usize,
+    /// Concat operands written in place into the concat's result.
+    pub concat_operands_in_place: usize,
+    /// Split results that are views of the split's operand.
+    pub split_views: usize,
+    /// Conditions kernels check on the device.
+    pub device_checks: usize,
+}
+
+impl std::fmt::Display for PlanDecisions {
+    /// `5 transposes read through strides, 1 concat operand written in place`, or
+    /// `none`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = [
+            (
+                self.transposes_read_strided,
+                "transpose read through strides",
+                "transposes read through strides",
+            ),
+            (
+                self.transposes_written_by_producer,
+                "transpose written by its producer",
+                "transposes written by their producers",
+            ),
+            (
+                self.channel_shuffles,
+                "channel shuffle remapped by its conv",
+                "channel shuffles remapped by their convs",
+            ),
+            (
+                self.concat_operands_in_place,
+                "concat operand written in place",
+                "concat operands written in place",
+            ),
+            (
+                self.split_views,
+                "split result as a view",
+                "split results as views",
+            ),
+            (self.device_checks, "device check", "device checks"),
+        ]
+        .into_iter()
+        .filter(|(n, ..)| *n > 0)
+        .map(|(n, one, many)| format!("{n} {}", if n == 1 { one } else { many }))
+        .collect();
+        if parts.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
 }
 
 /// Alignment of each constant inside the weights blob.
@@ -72,6 +136,7 @@ pub fn build_plan_with(
     // Transpose results their operand's producer writes (no kernel of their own).
     let written_transposed: HashSet<Handle<Value>> =
         folded_results.values().map(|(t, _)| *t).collect();
+    let mut split_views = 0;
     for (handle, node) in graph.nodes.iter() {
         if matches!(node.op, Op::Reshape { .. } | Op::Identity)
             || folded.contains_key(&node.outputs[0])
@@ -88,6 +153,7 @@ pub fn build_plan_with(
             // `View::slice` for unaligned ones). The operand's buffer lives while any view
             // of it does (each view holds a reference to it).
             let view = b.view_of(node.inputs[0])?;
+            split_views += node.outputs.len();
             for (&out, offset) in node.outputs.iter().zip(offsets) {
                 let size = buffer_bytes(graph.values[out].ty.shape.numel());
                 let start = view.offset + 4 * view.elems as u64 + offset;
@@ -246,9 +312,18 @@ pub fn build_plan_with(
     }
     b.plan.requirements = requirements(&b.plan);
     b.plan.weights_len = b.weights.len() as u64;
+    let decisions = PlanDecisions {
+        transposes_read_strided: folded.len(),
+        transposes_written_by_producer: folded_results.len(),
+        channel_shuffles: shuffles.len(),
+        concat_operands_in_place: members.len(),
+        split_views,
+        device_checks: b.plan.checks.len(),
+    };
     Ok(CompiledPlan {
         plan: b.plan,
         weights: b.weights,
+        decisions,
     })
 }
 

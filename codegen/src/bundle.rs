@@ -39,6 +39,9 @@ pub struct Manifest {
     /// The compile options, as the compiler recorded them.
     pub options: serde_json::Value,
     pub plan: KernelPlan,
+    /// The plan builder's layout decisions (absent from bundles written before them).
+    #[serde(default)]
+    pub decisions: crate::PlanDecisions,
 }
 
 /// A bundle in memory.
@@ -79,6 +82,7 @@ impl Bundle {
                 model: model.into(),
                 options,
                 plan: compiled.plan,
+                decisions: compiled.decisions,
             },
             weights: compiled.weights,
         }

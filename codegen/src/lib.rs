@@ -9,7 +9,7 @@ mod plan;
 pub mod storage;
 mod validate;
 
-pub use build::{build_plan, build_plan_with, CompiledPlan, PlanOptions};
+pub use build::{build_plan, build_plan_with, CompiledPlan, PlanDecisions, PlanOptions};
 pub use error::CodegenError;
 pub use lower::Limits;
 pub use plan::*;

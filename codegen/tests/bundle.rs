@@ -65,7 +65,11 @@ fn sample() -> Bundle {
     Bundle::new(
         "sample",
         serde_json::json!({"opt": 0}),
-        CompiledPlan { plan, weights },
+        CompiledPlan {
+            plan,
+            weights,
+            decisions: Default::default(),
+        },
     )
 }
 

@@ -101,6 +101,17 @@ fn run_both_on(
     (counts[0], counts[1])
 }
 
+/// The plan builder's decisions for `g` with folding on.
+fn decisions(g: &Graph) -> kiln_codegen::PlanDecisions {
+    let options = PlanOptions {
+        fold_transposes: true,
+        ..Default::default()
+    };
+    build_plan_with(g, &Limits::default(), &options)
+        .unwrap()
+        .decisions
+}
+
 /// Runs `graph()` under `limits` with and without folding; both match the reference.
 /// Returns the dispatch counts (unfolded, folded).
 fn run_both(limits: &Limits) -> (usize, usize) {
@@ -217,6 +228,7 @@ fn transposes_fold_into_both_operands_of_products() {
     // Five transposes run no kernel; the four products are all that is left.
     assert_eq!(unfolded - folded, 5);
     assert_eq!(folded, 4);
+    assert_eq!(decisions(&g).transposes_read_strided, 5);
 }
 
 #[test]
@@ -361,4 +373,7 @@ fn channel_shuffles_fold_into_the_convolutions_reading_them() {
     // Three transposes run no kernel; the three convolutions are left.
     assert_eq!(unfolded - folded, 3);
     assert_eq!(folded, 3);
+    let d = decisions(&g);
+    assert_eq!((d.channel_shuffles, d.transposes_read_strided), (3, 0));
+    assert_eq!(d.to_string(), "3 channel shuffles remapped by their convs");
 }

@@ -93,8 +93,8 @@ pub fn run(a: CompileArgs) -> Result<()> {
         }
         writeln!(
             text,
-            "  plan: {} dispatches per run, {} distinct kernels",
-            s.dispatches, s.kernels
+            "  plan: {} dispatches per run, {} distinct kernels; layout decisions: {}",
+            s.dispatches, s.kernels, s.decisions
         )?;
     }
     super::emit(&text)

@@ -11,7 +11,8 @@ pub struct InspectArgs {
     /// The `.kiln` bundle.
     bundle: PathBuf,
     /// Print JSON: `kernels` and `dispatches` counts, `kernel_list`, `dispatch_list`,
-    /// `inputs`, `outputs`, `buffers`, `requirements`, `weight_bytes`, `options`.
+    /// `inputs`, `outputs`, `buffers`, `requirements`, `weight_bytes`, `options`,
+    /// `decisions`.
     #[arg(long)]
     json: bool,
     /// Also print every kernel's WGSL source (text output).
@@ -141,5 +142,6 @@ fn text(path: &str, s: &BundleSummary) -> Result<String> {
         r.max_compute_workgroup_storage_size
     )?;
     writeln!(out, "weights: {} bytes", s.weight_bytes)?;
+    writeln!(out, "layout decisions: {}", s.decisions)?;
     Ok(out)
 }
