@@ -1,5 +1,6 @@
 //! The runtime on hand-written plans: a WGSL add kernel, and plans that must be
-//! refused (absent feature, excessive limit, corrupt weights offset, bad bindings).
+//! refused (absent feature, excessive limit, corrupt weights offset, bad bindings, a
+//! device check outside the plan).
 
 mod common;
 
@@ -173,38 +174,6 @@ fn conflicting_bindings_fail_at_run_time() {
     assert!(matches!(err, RuntimeError::Gpu { .. }), "{err}");
 }
 
-/// Per-dispatch overhead: a run of 1000 tiny dispatches against a run of one.
-#[test]
-#[ignore = "a measurement, not a check: cargo test -p kiln-runtime --test plans -- --ignored --nocapture"]
-fn measure_dispatch_overhead() {
-    let time = |steps: usize| {
-        let (plan, weights) = chain_plan(64, steps);
-        let mut session = gpu().load(&plan, &weights).unwrap();
-        let x = Tensor::from_f32([64usize].as_slice(), vec![0.0; 64]).unwrap();
-        session.run(std::slice::from_ref(&x)).unwrap();
-        let runs: Vec<f64> = (0..10)
-            .map(|_| {
-                let start = std::time::Instant::now();
-                session.run(std::slice::from_ref(&x)).unwrap();
-                start.elapsed().as_secs_f64()
-            })
-            .collect();
-        let best = runs.iter().copied().fold(f64::INFINITY, f64::min);
-        let timed = session.run_timed(&[x]).unwrap();
-        let gpu_ns: u64 = timed.dispatches.iter().map(|d| d.1).sum();
-        (best, gpu_ns as f64 / steps as f64, timed.source)
-    };
-    let (one, _, _) = time(1);
-    let (many, gpu_each, source) = time(1000);
-    eprintln!(
-        "run of 1 dispatch: {:.3} ms; of 1000: {:.3} ms; overhead per dispatch {:.1} us; {source}: {:.1} us each",
-        one * 1e3,
-        many * 1e3,
-        (many - one) / 999.0 * 1e6,
-        gpu_each / 1e3
-    );
-}
-
 #[test]
 fn runs_repeat_with_new_inputs() {
     let (plan, weights) = add_plan(3);
@@ -288,6 +257,26 @@ fn corrupt_weights_offset_is_an_error() {
         err,
         "invalid plan: the weights are 100 bytes, the plan expects 272"
     );
+}
+
+#[test]
+fn a_device_check_outside_the_plan_is_an_error() {
+    for (buffer, what) in [(7, "buffer 7"), (0, "buffer 0")] {
+        let (mut plan, weights) = add_plan(4);
+        plan.checks.push(kiln_codegen::Check {
+            buffer,
+            node: "g".into(),
+            op: "gather".into(),
+            what: "an index is out of range [-2, 2)".into(),
+        });
+        assert_eq!(
+            load_err(&plan, &weights),
+            format!(
+                "invalid plan: check 0 (gather 'g') reports into {what}, which is not an \
+                 intermediate buffer of at least 8 bytes"
+            )
+        );
+    }
 }
 
 #[test]
