@@ -1,0 +1,370 @@
+//! The plan builder's layout decisions: which values get no kernel or no buffer of
+//! their own (concat operands written in place, split results as views, transposes and
+//! channel shuffles read through index maps or written by their producer), each
+//! decided from the graph and from what the lowerings honour.
+
+use crate::build::OFFSET_ALIGN;
+use crate::lower::Limits;
+use kiln_ir::{Graph, Handle, Op, Value, ValueDef};
+use std::collections::HashMap;
+
+/// The layout decisions of the plan builder, for reports: values that got no kernel
+/// or no buffer of their own.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanDecisions {
+    /// Transposes read through permuted strides by their reader.
+    pub transposes_read_strided: usize,
+    /// Transposes written directly by the producer of their operand.
+    pub transposes_written_by_producer: usize,
+    /// Channel shuffles remapped by the convolution reading them.
+    pub channel_shuffles: usize,
+    /// Concat operands written in place into the concat's result.
+    pub concat_operands_in_place: usize,
+    /// Split results that are views of the split's operand.
+    pub split_views: usize,
+    /// Conditions kernels check on the device.
+    pub device_checks: usize,
+}
+
+impl std::fmt::Display for PlanDecisions {
+    /// `5 transposes read through strides, 1 concat operand written in place`, or
+    /// `none`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = [
+            (
+                self.transposes_read_strided,
+                "transpose read through strides",
+                "transposes read through strides",
+            ),
+            (
+                self.transposes_written_by_producer,
+                "transpose written by its producer",
+                "transposes written by their producers",
+            ),
+            (
+                self.channel_shuffles,
+                "channel shuffle remapped by its conv",
+                "channel shuffles remapped by their convs",
+            ),
+            (
+                self.concat_operands_in_place,
+                "concat operand written in place",
+                "concat operands written in place",
+            ),
+            (
+                self.split_views,
+                "split result as a view",
+                "split results as views",
+            ),
+            (self.device_checks, "device check", "device checks"),
+        ]
+        .into_iter()
+        .filter(|(n, ..)| *n > 0)
+        .map(|(n, one, many)| format!("{n} {}", if n == 1 { one } else { many }))
+        .collect();
+        if parts.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
+}
+
+/// True when the kernels lowered for `op` add the base of
+/// [`NodeCtx::result_place`](crate::lower::NodeCtx::result_place) to every store of
+/// their result, so the result may start at an unaligned offset of its binding: the
+/// convolution family, whose `store` is generated in one place
+/// (`lower::conv::common_source`).
+fn writes_at_base(op: &Op) -> bool {
+    match op {
+        Op::Conv(_) | Op::ConvTranspose(_) => true,
+        Op::Fused { anchor, .. } => writes_at_base(anchor),
+        _ => false,
+    }
+}
+
+/// Concat operands that can be written in place: operand value → (concat result,
+/// byte offset of its slice). A concat qualifies when every axis before the
+/// concatenation axis has extent 1 (so each operand is one contiguous slice); an
+/// operand of it qualifies when it is a non-empty kernel result read by nothing but
+/// this concat (not a graph output, input, constant or alias, nor a Split result,
+/// which may be a view of the Split's operand), and its slice starts at an aligned
+/// offset or its producer writes at a base offset ([`writes_at_base`]). The other
+/// operands are still copied.
+pub(crate) fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<Value>, u64)> {
+    let uses = graph.use_counts();
+    let mut members = HashMap::new();
+    for (_, node) in graph.nodes.iter() {
+        let Op::Concat { axis } = node.op else {
+            continue;
+        };
+        let out = node.outputs[0];
+        if graph.values[out].ty.shape.dims()[..axis]
+            .iter()
+            .any(|&d| d != 1)
+        {
+            continue;
+        }
+        let mut offset = 0u64;
+        for &v in &node.inputs {
+            let numel = graph.values[v].ty.shape.numel();
+            let here = offset;
+            offset += 4 * numel as u64;
+            let writable = match graph.values[v].def {
+                ValueDef::Node { node: producer, .. } => {
+                    let op = &graph.nodes[producer].op;
+                    !matches!(
+                        op,
+                        Op::Reshape { .. } | Op::Identity | Op::Concat { .. } | Op::Split { .. }
+                    ) && (here.is_multiple_of(OFFSET_ALIGN) || writes_at_base(op))
+                }
+                _ => false,
+            };
+            if writable && uses[v.index()] == 1 && numel > 0 {
+                members.insert(v, (out, here));
+            }
+        }
+    }
+    members
+}
+
+/// True when the lowering of `node` reads operand `i` through
+/// [`NodeCtx::operand_strides`](crate::lower::NodeCtx::operand_strides): element-wise
+/// ops and programs, the epilogue operands of fused nodes, attention's q, kt and v, and
+/// a product's operands when it runs as one dispatch over whole bindings.
+fn reads_strided(graph: &Graph, node: &kiln_ir::Node, i: usize, limits: &Limits) -> bool {
+    let anchor = match &node.op {
+        Op::Fused { anchor, arity, .. } if i < *arity => anchor,
+        Op::Fused { .. } => return true,
+        op => op,
+    };
+    match anchor {
+        Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } | Op::Elementwise { .. } => true,
+        Op::Attention { .. } => i < 3,
+        Op::MatMul => {
+            let ty = |j: usize| &graph.values[node.inputs[j]].ty;
+            i < 2 && crate::lower::matmul::reads_whole_operands(ty(0), ty(1), limits)
+        }
+        _ => false,
+    }
+}
+
+/// Transposes folded into their reader: transpose result → the element strides of its
+/// axes in the transpose operand's (row-major) buffer. A transpose qualifies when its
+/// result is read once, by an op that reads that operand strided ([`reads_strided`]),
+/// is no graph output, and its operand is not itself a folded transpose.
+pub(crate) fn folded_transposes(
+    graph: &Graph,
+    limits: &Limits,
+) -> HashMap<Handle<Value>, Vec<usize>> {
+    let uses = graph.use_counts();
+    let outputs: Vec<Handle<Value>> = graph.outputs.iter().map(|p| p.value).collect();
+    let mut folded = HashMap::new();
+    for (_, node) in graph.nodes.iter() {
+        for (i, &v) in node.inputs.iter().enumerate() {
+            let ValueDef::Node { node: producer, .. } = graph.values[v].def else {
+                continue;
+            };
+            let Op::Transpose { perm } = &graph.nodes[producer].op else {
+                continue;
+            };
+            let source = graph.nodes[producer].inputs[0];
+            if !reads_strided(graph, node, i, limits)
+                || uses[v.index()] != 1
+                || outputs.contains(&v)
+                || folded.contains_key(&source)
+            {
+                continue;
+            }
+            let row_major = graph.values[source].ty.shape.strides();
+            folded.insert(v, perm.iter().map(|&p| row_major[p]).collect());
+        }
+    }
+    folded
+}
+
+/// True when the lowering of `op` writes its result through the strides of
+/// [`NodeCtx::result_place`](crate::lower::NodeCtx::result_place): attention.
+fn writes_strided(op: &Op) -> bool {
+    match op {
+        Op::Attention { .. } => true,
+        Op::Fused { anchor, .. } => writes_strided(anchor),
+        _ => false,
+    }
+}
+
+/// Transposes folded into the node that produces their operand: producer result →
+/// (transpose result, element strides of the producer result's axes in the transpose
+/// result's row-major buffer). A transpose qualifies when its operand is result 0 of
+/// an op that writes strided ([`writes_strided`]), read by nothing else and no graph
+/// output, and its own result is no in-place concat operand candidate (it must own a
+/// whole buffer) nor folded into its own reader.
+pub(crate) fn folded_result_transposes(
+    graph: &Graph,
+    folded: &HashMap<Handle<Value>, Vec<usize>>,
+) -> HashMap<Handle<Value>, (Handle<Value>, Vec<usize>)> {
+    let uses = graph.use_counts();
+    let concat_inputs: Vec<Handle<Value>> = graph
+        .nodes
+        .iter()
+        .filter(|(_, n)| matches!(n.op, Op::Concat { .. }))
+        .flat_map(|(_, n)| n.inputs.iter().copied())
+        .collect();
+    let mut results = HashMap::new();
+    for (_, node) in graph.nodes.iter() {
+        let Op::Transpose { perm } = &node.op else {
+            continue;
+        };
+        let (source, out) = (node.inputs[0], node.outputs[0]);
+        let ValueDef::Node {
+            node: producer,
+            output: 0,
+        } = graph.values[source].def
+        else {
+            continue;
+        };
+        if !writes_strided(&graph.nodes[producer].op)
+            || uses[source.index()] != 1
+            || concat_inputs.contains(&out)
+            || folded.contains_key(&out)
+        {
+            continue;
+        }
+        let out_strides = graph.values[out].ty.shape.strides();
+        let mut strides = vec![0; perm.len()];
+        for (j, &p) in perm.iter().enumerate() {
+            strides[p] = out_strides[j];
+        }
+        results.insert(source, (out, strides));
+    }
+    results
+}
+
+/// A channel shuffle folded into the convolution that reads it.
+pub(crate) struct Shuffle {
+    /// The transpose in the middle, which runs no kernel.
+    pub transposed: Handle<Value>,
+    pub groups: usize,
+    pub per_group: usize,
+}
+
+/// Channel shuffles (`reshape [N, G, C/G, ...] → transpose(0, 2, 1, ...) → reshape [N,
+/// C, ...]`) read only as a convolution's input ([`reads_at_base`]; a max-pool prologue
+/// reads through the same channel index), by the shuffle's result: the convolution
+/// reads the unshuffled tensor through a channel remap
+/// ([`Placement::shuffle`](crate::lower::Placement::shuffle)) and the transpose runs no
+/// kernel. Every value of the chain is read once and none is a graph output.
+pub(crate) fn channel_shuffles(graph: &Graph) -> HashMap<Handle<Value>, Shuffle> {
+    let uses = graph.use_counts();
+    let once = |v: Handle<Value>| uses[v.index()] == 1;
+    let producer = |v: Handle<Value>| match graph.values[v].def {
+        ValueDef::Node { node, .. } => Some(&graph.nodes[node]),
+        _ => None,
+    };
+    let mut found = HashMap::new();
+    for (_, reader) in graph.nodes.iter() {
+        if !reads_at_base(&reader.op, 0) {
+            continue;
+        }
+        let shuffled = reader.inputs[0];
+        let Some(merge) = producer(shuffled).filter(|n| matches!(n.op, Op::Reshape { .. })) else {
+            continue;
+        };
+        let transposed = merge.inputs[0];
+        let Some(transpose) = producer(transposed) else {
+            continue;
+        };
+        let Op::Transpose { perm } = &transpose.op else {
+            continue;
+        };
+        let grouped = transpose.inputs[0];
+        let Some(split) = producer(grouped).filter(|n| matches!(n.op, Op::Reshape { .. })) else {
+            continue;
+        };
+        let source = split.inputs[0];
+        let dims = |v: Handle<Value>| graph.values[v].ty.shape.dims();
+        let (x, g, y) = (dims(source), dims(grouped), dims(shuffled));
+        let swap: Vec<usize> = [0, 2, 1].into_iter().chain(3..g.len()).collect();
+        let is_shuffle = x.len() >= 3
+            && x == y
+            && g.len() == x.len() + 1
+            && g[0] == x[0]
+            && g[1] * g[2] == x[1]
+            && g[3..] == x[2..]
+            && *perm == swap;
+        if is_shuffle && [shuffled, transposed, grouped].into_iter().all(once) {
+            found.insert(
+                shuffled,
+                Shuffle {
+                    transposed,
+                    groups: g[1],
+                    per_group: g[2],
+                },
+            );
+        }
+    }
+    found
+}
+
+/// True when the kernels lowered for `op` add
+/// [`NodeCtx::operand_base`](crate::lower::NodeCtx::operand_base) to every read of
+/// operand `i`: a convolution's input (its `load_b`, with or without a prologue).
+fn reads_at_base(op: &Op, i: usize) -> bool {
+    match op {
+        Op::Conv(_) => i == 0,
+        Op::Fused { anchor, .. } => matches!(**anchor, Op::Conv(_)) && i == 0,
+        _ => false,
+    }
+}
+
+/// The byte offset of each result's slice in the operand when `node` is a Split whose
+/// results can be views of its operand: every axis before the split axis has extent
+/// 1 (so each slice is contiguous), every slice is non-empty and starts at an aligned
+/// offset or is read only by kernels that read at an element base ([`reads_at_base`]),
+/// and no result is (an alias of) a graph output, which must own its buffer.
+pub(crate) fn split_offsets(graph: &Graph, node: &kiln_ir::Node) -> Option<Vec<u64>> {
+    let Op::Split { axis, .. } = node.op else {
+        return None;
+    };
+    let dims = graph.values[node.inputs[0]].ty.shape.dims();
+    if dims[..axis.min(dims.len())].iter().any(|&d| d != 1) {
+        return None;
+    }
+    let mut offsets = Vec::with_capacity(node.outputs.len());
+    let mut offset = 0u64;
+    for &out in &node.outputs {
+        let numel = graph.values[out].ty.shape.numel();
+        let is_output = graph.outputs.iter().any(|p| aliases(graph, p.value, out));
+        let readers_at_base = || {
+            graph.nodes.iter().all(|(_, n)| {
+                n.inputs
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &v)| v != out || reads_at_base(&n.op, i))
+            })
+        };
+        if numel == 0 || is_output || !(offset.is_multiple_of(OFFSET_ALIGN) || readers_at_base()) {
+            return None;
+        }
+        offsets.push(offset);
+        offset += 4 * numel as u64;
+    }
+    Some(offsets)
+}
+
+/// True when `value` is `target` or a Reshape/Identity alias of it.
+fn aliases(graph: &Graph, mut value: Handle<Value>, target: Handle<Value>) -> bool {
+    loop {
+        if value == target {
+            return true;
+        }
+        match graph.values[value].def {
+            ValueDef::Node { node, .. }
+                if matches!(graph.nodes[node].op, Op::Reshape { .. } | Op::Identity) =>
+            {
+                value = graph.nodes[node].inputs[0];
+            }
+            _ => return false,
+        }
+    }
+}
