@@ -62,10 +62,10 @@ pub struct KernelPlan {
     pub checks: Vec<Check>,
 }
 
-/// A condition a kernel checks on the device (an index in range): when it fails, the
-/// kernel sets word 0 of `buffer` non-zero and stores the offending value (i32 bits)
-/// in word 1. The runtime clears both words before each run and, when word 0 is set
-/// after it, fails the run with `node`, `op` and `what`.
+/// A condition a kernel checks on the device (an index in range, a non-zero integer
+/// divisor): when it fails, the kernel sets word 0 of `buffer` non-zero and may store
+/// the offending value (i32 bits) in word 1. The runtime clears both words before each
+/// run and, when word 0 is set after it, fails the run with `node`, `op` and `what`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     pub buffer: BufferId,
@@ -73,7 +73,8 @@ pub struct Check {
     pub node: String,
     /// Its op name.
     pub op: String,
-    /// The condition, as the error says it failed: `an index is out of range [-5, 5)`.
+    /// The condition, as the error says it failed; `{value}` stands for word 1:
+    /// `an index is out of range [-5, 5) (got {value})`.
     pub what: String,
 }
 

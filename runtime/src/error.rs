@@ -25,14 +25,14 @@ pub enum RuntimeError {
     /// The inputs given to a run do not fit the plan's inputs.
     #[error("{0}")]
     Input(String),
-    /// A condition a kernel checks on the device failed (an index out of range): the
-    /// inputs are invalid for the model, as the CPU reference would also report.
-    #[error("{op} '{node}': {what} (got {value})")]
+    /// A condition a kernel checks on the device failed (an index out of range, an
+    /// integer division by zero): the inputs are invalid for the model, as the CPU
+    /// reference would also report.
+    #[error("{op} '{node}': {message}")]
     Check {
         node: String,
         op: String,
-        what: String,
-        value: i32,
+        message: String,
     },
     /// The adapter refused to create a device.
     #[error("could not create a device on '{adapter}': {reason}")]

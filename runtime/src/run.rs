@@ -100,8 +100,7 @@ impl Session {
                 return Err(RuntimeError::Check {
                     node: check.node.clone(),
                     op: check.op.clone(),
-                    what: check.what.clone(),
-                    value: w[1] as i32,
+                    message: check.what.replace("{value}", &(w[1] as i32).to_string()),
                 });
             }
         }

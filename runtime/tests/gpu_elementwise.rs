@@ -1,5 +1,6 @@
 //! GPU elementwise kernels (Unary, Binary with broadcasting, Where, Cast) against the
-//! CPU reference, on fresh random inputs of odd sizes and every dtype each op accepts.
+//! CPU reference, on fresh random inputs of odd sizes and every dtype each op accepts,
+//! and the device check of integer division by zero.
 //!
 //! Tolerances follow the arithmetic. WGSL's `+ - *` are correctly rounded, as is the
 //! reference's f32 (or f64-then-rounded) result, so those and every integer, bool,
@@ -11,8 +12,9 @@
 
 mod common;
 
-use common::{check_graph, random_tensor, Tol};
+use common::{check_graph, compare, gpu, random_tensor, Tol};
 use half::f16;
+use kiln_codegen::{build_plan, Limits};
 use kiln_ir::{BinaryOp, DType, Data, Graph, Op, Tensor, UnaryOp};
 
 const TRANSCENDENTAL: Tol = Tol::new(1e-6, 2e-6);
@@ -437,4 +439,45 @@ fn cast_between_every_pair_of_dtypes() {
             .collect();
         check("cast", vec![x], &nodes, Tol::EXACT);
     }
+}
+
+#[test]
+fn integer_division_by_zero_fails_the_run_and_the_next_run_is_clean() {
+    use BinaryOp::{Add, Div};
+    // A plain division, and one inside a program; a float division and a program
+    // dividing by a constant step need no check.
+    let a = tensor(&[5], Data::I32(vec![7, -8, 9, 10, -11]));
+    let good = tensor(&[5], Data::I32(vec![2, 3, -4, 5, 1]));
+    let divide: kiln_ir::Program = "[in0, in1, div(%0,%1), in0, add(%2,%3)]".parse().unwrap();
+    let halve: kiln_ir::Program = "[in0, const(i32 2), div(%0,%1)]".parse().unwrap();
+    let nodes = [
+        (Op::Binary(Div), vec![0, 1]),
+        (Op::Elementwise { program: divide }, vec![0, 1]),
+        (Op::Elementwise { program: halve }, vec![0]),
+        (Op::Binary(Add), vec![0, 1]),
+    ];
+    let g = graph("divide", &[a.clone(), good.clone()], &nodes);
+    let compiled = build_plan(&g, &Limits::default()).unwrap();
+    assert_eq!(compiled.plan.checks.len(), 2);
+    let mut session = gpu().load(&compiled.plan, &compiled.weights).unwrap();
+    let want = kiln_ir::interp::run(&g, &[a.clone(), good.clone()]).unwrap();
+    for zero_at in [0, 4] {
+        let mut b = vec![2, 3, -4, 5, 1];
+        b[zero_at] = 0;
+        let bad = tensor(&[5], Data::I32(b));
+        assert!(kiln_ir::interp::run(&g, &[a.clone(), bad.clone()]).is_err());
+        let err = session.run(&[a.clone(), bad]).unwrap_err().to_string();
+        assert_eq!(err, "div 'n0': an integer is divided by zero");
+        let got = session.run(&[a.clone(), good.clone()]).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            compare(g, w, Tol::EXACT).unwrap();
+        }
+    }
+    let f = random_tensor(DType::F32, &[5], 3);
+    let floats = graph("fdiv", &[f.clone(), f], &[(Op::Binary(Div), vec![0, 1])]);
+    assert!(build_plan(&floats, &Limits::default())
+        .unwrap()
+        .plan
+        .checks
+        .is_empty());
 }

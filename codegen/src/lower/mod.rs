@@ -23,12 +23,17 @@ mod resize;
 pub use common::*;
 
 use crate::CodegenError;
-use kiln_ir::{Graph, Handle, Node, Op};
+use kiln_ir::{BinaryOp, Graph, Handle, Node, Op};
 
 /// Lowers `node`; `Op::Reshape` and `Op::Identity` never reach here (the builder
 /// aliases their buffers).
 pub fn lower_node(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     match &ctx.node().op {
+        // An integer division is a one-step program, which checks its divisor.
+        op @ Op::Binary(BinaryOp::Div) if !ctx.operand(1).dtype.is_float() => {
+            let divide = program::of_op(op).ok_or_else(|| ctx.error("not a program"))?;
+            fused::checked(ctx, program::lower(ctx, &divide))
+        }
         Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } => elementwise::lower(ctx),
         Op::MatMul => matmul::lower(ctx),
         Op::Conv(attrs) => conv::lower(ctx, attrs),

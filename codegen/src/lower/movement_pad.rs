@@ -184,7 +184,7 @@ pub(super) fn gather(ctx: &NodeCtx<'_>, axis: usize) -> Result<Lowered, CodegenE
         checks: if check.is_empty() {
             Vec::new()
         } else {
-            vec![format!("an index is out of range {range}")]
+            vec![format!("an index is out of range {range} (got {{value}})")]
         },
         ..Lowered::default()
     })

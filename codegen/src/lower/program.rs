@@ -8,7 +8,7 @@ use super::elementwise::{broadcast_offset, kernel};
 use super::{f32_literal, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
-use kiln_ir::{DType, Op, Program, Step};
+use kiln_ir::{BinaryOp, DType, Op, Program, Step};
 use std::collections::BTreeSet;
 
 /// A program's WGSL: statements, the name of the value holding the result, its dtype
@@ -19,6 +19,9 @@ pub struct Code {
     pub result: String,
     pub dtype: DType,
     pub helpers: BTreeSet<&'static str>,
+    /// The values integer divisions divide by, unless a constant step: each must be
+    /// checked for zero (WGSL's `x / 0` is `x`, the reference fails).
+    pub divisors: Vec<String>,
 }
 
 /// The statements computing `program` on `inputs` (a WGSL identifier holding each input's
@@ -29,7 +32,14 @@ pub fn code(program: &Program, inputs: &[(String, DType)], indent: &str) -> Resu
     let name = |i: usize| format!("s{i}");
     let mut body = String::new();
     let mut helpers = BTreeSet::new();
+    let mut divisors = Vec::new();
     for (i, step) in program.steps.iter().enumerate() {
+        if let Step::Binary(BinaryOp::Div, _, b) = *step {
+            let constant = matches!(program.steps.get(b), Some(Step::Const { .. }));
+            if !types[b].is_float() && !constant {
+                divisors.push(name(b));
+            }
+        }
         let e = match *step {
             Step::Input(k) => inputs[k].0.clone(),
             Step::Const { dtype, value } => literal(dtype, value),
@@ -62,6 +72,7 @@ pub fn code(program: &Program, inputs: &[(String, DType)], indent: &str) -> Resu
         result: name(last),
         dtype: types[last],
         helpers,
+        divisors,
     })
 }
 
@@ -192,16 +203,29 @@ pub fn lower(ctx: &NodeCtx<'_>, program: &Program) -> Result<Lowered, CodegenErr
         )));
     }
     let dst = set.add(Slot::Result(0), Access::ReadWrite, storage(out.dtype));
-    kernel(
+    let mut checks = String::new();
+    if !code.divisors.is_empty() {
+        let chk = set.add(Slot::Check(0), Access::ReadWrite, "u32");
+        for d in &code.divisors {
+            checks.push_str(&format!(
+                "    if ({d} == 0) {{\n        {chk}[0] = 1u;\n    }}\n"
+            ));
+        }
+    }
+    let mut lowered = kernel(
         ctx,
         "elementwise",
         set,
         dst,
         &maps,
-        &format!("{loads}{}", code.body),
+        &format!("{loads}{}{checks}", code.body),
         expr::Expr {
             code: code.result,
             helpers: code.helpers,
         },
-    )
+    )?;
+    if !checks.is_empty() {
+        lowered.checks = vec!["an integer is divided by zero".to_string()];
+    }
+    Ok(lowered)
 }

@@ -13,7 +13,7 @@ use super::{code, ops_in, RuleSpec, Term};
 use crate::egraph::analysis::{ty, EGraph};
 use crate::egraph::lang::{IrOp, Kiln};
 use egg::Id;
-use kiln_ir::{Op, Program, Step};
+use kiln_ir::{BinaryOp, Op, Program, Step};
 
 #[rustfmt::skip]
 pub(super) const RULES: &[RuleSpec] = &[
@@ -136,6 +136,11 @@ fn fuse_epilogue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
     let Some(outer) = consumer(op) else {
         return vec![];
     };
+    if divides_integers(egraph, &outer, children) {
+        // Element-wise kernels check integer divisors for zero on the device; anchor
+        // kernels' epilogues do not, so such a division stays element-wise.
+        return vec![];
+    }
     let mut out = Vec::new();
     let mut seen = Vec::new();
     for &c in children {
@@ -207,6 +212,24 @@ fn fuse_epilogue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
         }
     }
     out
+}
+
+/// True when `program`, on the values of `children`, divides integers by something
+/// other than a constant step.
+fn divides_integers(egraph: &EGraph, program: &Program, children: &[Id]) -> bool {
+    let dtypes: Option<Vec<_>> = children
+        .iter()
+        .map(|&k| egraph[egraph.find(k)].data.ty.as_ref().map(|t| t.dtype))
+        .collect();
+    let Some(types) = dtypes.and_then(|d| program.step_types(&d).ok()) else {
+        return true;
+    };
+    program.steps.iter().any(|step| match *step {
+        Step::Binary(BinaryOp::Div, _, b) => {
+            !types[b].is_float() && !matches!(program.steps[b], Step::Const { .. })
+        }
+        _ => false,
+    })
 }
 
 /// True for a convolution that reads each input position once: every kernel extent 1
