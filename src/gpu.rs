@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-/// Imports, canonicalizes and optimizes `model` as [`compile_onnx`] does (the e-graph
+/// Imports, canonicalizes and optimizes `model` as [`crate::compile_onnx`] does (the e-graph
 /// optimizer at `options.opt_level` ≥ 1), then lowers it to a kernel plan for a device
 /// with `limits` ([`Limits::default`] is WebGPU's defaults, which every adapter
 /// offers). The bundle records the options in its manifest and is deterministic: the

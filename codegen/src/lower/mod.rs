@@ -2,7 +2,7 @@
 //!
 //! Each op family lives in its own file and returns [`Lowered`]: kernels whose
 //! bindings name the node's operands, results and scratch buffers by [`Slot`]. The
-//! plan builder ([`crate::build`]) turns slots into buffers, dedupes identical
+//! plan builder (`build.rs`) turns slots into buffers, dedupes identical
 //! kernels and validates every shader with naga.
 
 mod attention;

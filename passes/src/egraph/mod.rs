@@ -1,11 +1,11 @@
 //! The e-graph optimizer: fusion, layout, algebra and composite-op rewriting with egg.
 //!
-//! [`optimize`] turns a graph into an e-graph ([`convert`]), saturates it with the rule
+//! [`optimize`] turns a graph into an e-graph (`convert`), saturates it with the rule
 //! sets as phases (`algebra`+`layout`, then `composite`, then `fusion`), each bounded
 //! by iterations, e-nodes and wall time, then extracts the cheapest program under a
-//! device cost model ([`cost`]) and rebuilds a verified graph with the same ports.
+//! device cost model (`cost`) and rebuilds a verified graph with the same ports.
 //!
-//! Extraction is DAG-aware and greedy (see [`extract`] for the algorithm): a value
+//! Extraction is DAG-aware and greedy (see `extract` for the algorithm): a value
 //! used twice is counted once, and a fused kernel that would recompute an anchor
 //! another consumer needs loses to the unfused pair. It is a heuristic, not optimal.
 //!
