@@ -114,6 +114,7 @@ pub fn egraph_manifest(options: &CompileOptions) -> Value {
             "bandwidth_gbs": e.profile.bandwidth_gbs,
             "gflops": e.profile.gflops,
             "launch_us": e.profile.launch_us,
+            "cpu": e.profile.cpu,
         },
     })
 }
@@ -183,6 +184,7 @@ mod tests {
         let m = egraph_manifest(&options);
         assert_eq!(m["disabled_rules"], json!(["fuse-epilogue", "silu"]));
         assert_eq!(m["profile"]["name"], "cpu-emulation");
+        assert_eq!(m["profile"]["cpu"], true);
         assert_eq!(m["iter_limit"], options.egraph.iter_limit);
         options.opt_level = 0;
         assert_eq!(egraph_manifest(&options), Value::Null);
