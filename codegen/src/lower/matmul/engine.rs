@@ -238,18 +238,22 @@ pub fn tiled(
     })
 }
 
-/// Unrolled WGSL for the vec4 engine's `4·rm × 4·rn` accumulators: declarations,
-/// the update for one step of k (reading vec4s `tile_a[ar + r]`, `tile_b[br + c]`)
-/// and the bounds-checked stores from rows `mb + i`, columns `nb + j`. Unrolled in
-/// text because CPU drivers keep dynamically indexed private arrays in memory.
+/// WGSL for the vec4 engine's `4·rm × 4·rn` accumulators: declarations and the update
+/// for one step of k (reading vec4s `tile_a[ar + r]`, `tile_b[br + c]`), unrolled in
+/// text because CPU drivers keep dynamically indexed private arrays in memory; and the
+/// bounds-checked stores from rows `mb + i`, columns `nb + j`, as a loop that picks
+/// each accumulator with a `switch`, so the store (and the epilogue inlined into it)
+/// appears once in the kernel rather than once per output: unrolled, it made large
+/// blocks slow for drivers to compile.
 fn vec4_accumulators(rm: usize, rn: usize) -> (String, String, String) {
-    let (mut decl, mut update, mut store) = (String::new(), String::new(), String::new());
+    let (mut decl, mut update) = (String::new(), String::new());
     for r in 0..rm {
         update.push_str(&format!("            let a{r} = tile_a[ar + {r}u];\n"));
     }
     for c in 0..rn {
         update.push_str(&format!("            let b{c} = tile_b[br + {c}u];\n"));
     }
+    let mut cases = String::new();
     for i in 0..4 * rm {
         let (r, lane) = (i / 4, ["x", "y", "z", "w"][i % 4]);
         for c in 0..rn {
@@ -257,14 +261,20 @@ fn vec4_accumulators(rm: usize, rn: usize) -> (String, String, String) {
             update.push_str(&format!(
                 "            c{i}_{c} = fma(vec4<f32>(a{r}.{lane}), b{c}, c{i}_{c});\n"
             ));
-            for j in 0..4 {
-                store.push_str(&format!(
-                    "    if (mb + {i}u < M && nb + {n}u < N) {{\n        store(z, mb + {i}u, nb + {n}u, c{i}_{c}[{j}]);\n    }}\n",
-                    n = 4 * c + j
-                ));
-            }
+            cases.push_str(&format!(
+                "            case {}u: {{ acc = c{i}_{c}; }}\n",
+                i * rn + c
+            ));
         }
     }
+    let store = format!(
+        "    for (var t = 0u; t < {blocks}u; t++) {{\n        var acc = vec4<f32>(0.0);\n        \
+         switch t {{\n{cases}            default: {{}}\n        }}\n        \
+         let m = mb + t / {rn}u;\n        let n = nb + (t % {rn}u) * 4u;\n        \
+         for (var j = 0u; j < 4u; j++) {{\n            if (m < M && n + j < N) {{\n                \
+         store(z, m, n + j, acc[j]);\n            }}\n        }}\n    }}\n",
+        blocks = 4 * rm * rn,
+    );
     (decl, update, store)
 }
 
@@ -414,10 +424,10 @@ mod tests {
             update.contains("c7_0 = fma(vec4<f32>(a1.w), b0, c7_0);"),
             "{update}"
         );
-        assert_eq!(store.matches("store(z,").count(), 32);
-        assert!(
-            store.contains("store(z, mb + 7u, nb + 3u, c7_0[3]);"),
-            "{store}"
-        );
+        // One store site; eight accumulators picked in turn, the last one for row 7.
+        assert_eq!(store.matches("store(z,").count(), 1);
+        assert_eq!(store.matches("case ").count(), 8);
+        assert!(store.contains("case 7u: { acc = c7_0; }"), "{store}");
+        assert!(store.contains("t < 8u"), "{store}");
     }
 }
