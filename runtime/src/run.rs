@@ -55,7 +55,7 @@ impl Session {
     /// Writes the inputs and clears every device check's words (before any dispatch
     /// of the run, which is submitted after these writes).
     pub(crate) fn write_inputs(&self, inputs: &[Tensor]) {
-        for (check, _) in &self.checks {
+        for check in &self.checks {
             self.queue
                 .write_buffer(&self.buffers[check.buffer], 0, &[0u8; 8]);
         }
@@ -79,7 +79,8 @@ impl Session {
 
     /// Copies every output, and every device check's words, into its staging buffer.
     pub(crate) fn record_readback(&self, encoder: &mut wgpu::CommandEncoder) {
-        for (check, staging) in &self.checks {
+        let check_staging = &self.staging[self.outputs.len()..];
+        for (check, staging) in self.checks.iter().zip(check_staging) {
             encoder.copy_buffer_to_buffer(&self.buffers[check.buffer], 0, staging, 0, 8);
         }
         for (port, staging) in self.outputs.iter().zip(&self.staging) {
@@ -93,18 +94,15 @@ impl Session {
     /// Waits for the submitted work and converts the staging buffers to tensors; fails
     /// with the first device check that did not hold.
     pub(crate) fn read_outputs(&self) -> Result<Vec<Tensor>, RuntimeError> {
-        if !self.checks.is_empty() {
-            let staging: Vec<wgpu::Buffer> = self.checks.iter().map(|(_, b)| b.clone()).collect();
-            let words = map_all(&self.device, &staging, "reading checks")?;
-            if let Some(((check, _), w)) = self.checks.iter().zip(&words).find(|(_, w)| w[0] != 0) {
-                return Err(RuntimeError::Check {
-                    node: check.node.clone(),
-                    op: check.op.clone(),
-                    message: check.what.replace("{value}", &(w[1] as i32).to_string()),
-                });
-            }
+        let mut mapped = map_all(&self.device, &self.staging, "reading outputs")?;
+        let checked = mapped.split_off(self.outputs.len());
+        if let Some((check, w)) = self.checks.iter().zip(&checked).find(|(_, w)| w[0] != 0) {
+            return Err(RuntimeError::Check {
+                node: check.node.clone(),
+                op: check.op.clone(),
+                message: check.what.replace("{value}", &(w[1] as i32).to_string()),
+            });
         }
-        let mapped = map_all(&self.device, &self.staging, "reading outputs")?;
         let outputs = self
             .outputs
             .iter()

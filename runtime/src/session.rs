@@ -17,10 +17,11 @@ pub struct Session {
     pub(crate) buffers: Vec<wgpu::Buffer>,
     pub(crate) inputs: Vec<PlanPort>,
     pub(crate) outputs: Vec<PlanPort>,
-    /// One mappable buffer per output, sized to it.
+    /// One mappable buffer per output, sized to it, then one per device check (its
+    /// two words), so a run maps them all at once.
     pub(crate) staging: Vec<wgpu::Buffer>,
-    /// The plan's device checks, each with a mappable copy of its two words.
-    pub(crate) checks: Vec<(kiln_codegen::Check, wgpu::Buffer)>,
+    /// The plan's device checks.
+    pub(crate) checks: Vec<kiln_codegen::Check>,
     pub(crate) pipelines: Vec<wgpu::ComputePipeline>,
     pub(crate) kernel_names: Vec<String>,
     pub(crate) dispatches: Vec<Prepared>,
@@ -72,17 +73,11 @@ impl Runtime {
             Ok(create_buffers(&device, &queue, plan, weights))
         })?;
         let staging = scoped(&device, &sink, "creating buffers", || {
-            Ok(plan
-                .outputs
-                .iter()
-                .map(|p| staging_buffer(&device, port_bytes(p)))
-                .collect())
-        })?;
-        let checks = scoped(&device, &sink, "creating buffers", || {
-            Ok(plan
-                .checks
-                .iter()
-                .map(|c| (c.clone(), staging_buffer(&device, 8)))
+            let outputs = plan.outputs.iter().map(port_bytes);
+            let checks = plan.checks.iter().map(|_| 8);
+            Ok(outputs
+                .chain(checks)
+                .map(|bytes| staging_buffer(&device, bytes))
                 .collect())
         })?;
         let (pipelines, layouts) = scoped(&device, &sink, "compiling kernels", || {
@@ -127,7 +122,7 @@ impl Runtime {
             inputs: plan.inputs.clone(),
             outputs: plan.outputs.clone(),
             staging,
-            checks,
+            checks: plan.checks.clone(),
             pipelines,
             kernel_names: plan.kernels.iter().map(|k| k.name.clone()).collect(),
             dispatches,
