@@ -141,4 +141,22 @@ impl Program {
     pub fn result_type(&self, inputs: &[DType]) -> Result<DType, InferError> {
         Ok(*self.step_types(inputs)?.last().expect("non-empty"))
     }
+
+    /// The steps an integer division divides by, other than constant steps, given the
+    /// dtype of every step (from [`Program::step_types`]): the divisors a zero may
+    /// reach at run time, which a GPU must check (WGSL's integer `x / 0` is `x`).
+    pub fn integer_divisors(&self, types: &[DType]) -> Vec<usize> {
+        self.steps
+            .iter()
+            .filter_map(|step| match *step {
+                Step::Binary(BinaryOp::Div, _, b)
+                    if !types[b].is_float()
+                        && !matches!(self.steps.get(b), Some(Step::Const { .. })) =>
+                {
+                    Some(b)
+                }
+                _ => None,
+            })
+            .collect()
+    }
 }

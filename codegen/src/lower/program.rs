@@ -8,7 +8,7 @@ use super::elementwise::{broadcast_offset, kernel};
 use super::{f32_literal, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
-use kiln_ir::{BinaryOp, DType, Op, Program, Step};
+use kiln_ir::{DType, Op, Program, Step};
 use std::collections::BTreeSet;
 
 /// A program's WGSL: statements, the name of the value holding the result, its dtype
@@ -32,14 +32,7 @@ pub fn code(program: &Program, inputs: &[(String, DType)], indent: &str) -> Resu
     let name = |i: usize| format!("s{i}");
     let mut body = String::new();
     let mut helpers = BTreeSet::new();
-    let mut divisors = Vec::new();
     for (i, step) in program.steps.iter().enumerate() {
-        if let Step::Binary(BinaryOp::Div, _, b) = *step {
-            let constant = matches!(program.steps.get(b), Some(Step::Const { .. }));
-            if !types[b].is_float() && !constant {
-                divisors.push(name(b));
-            }
-        }
         let e = match *step {
             Step::Input(k) => inputs[k].0.clone(),
             Step::Const { dtype, value } => literal(dtype, value),
@@ -72,7 +65,11 @@ pub fn code(program: &Program, inputs: &[(String, DType)], indent: &str) -> Resu
         result: name(last),
         dtype: types[last],
         helpers,
-        divisors,
+        divisors: program
+            .integer_divisors(&types)
+            .into_iter()
+            .map(name)
+            .collect(),
     })
 }
 

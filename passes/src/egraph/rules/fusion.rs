@@ -13,7 +13,7 @@ use super::{code, ops_in, RuleSpec, Term};
 use crate::egraph::analysis::{ty, EGraph};
 use crate::egraph::lang::{IrOp, Kiln};
 use egg::Id;
-use kiln_ir::{BinaryOp, Op, Program, Step};
+use kiln_ir::{Op, Program, Step};
 
 #[rustfmt::skip]
 pub(super) const RULES: &[RuleSpec] = &[
@@ -215,21 +215,16 @@ fn fuse_epilogue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
 }
 
 /// True when `program`, on the values of `children`, divides integers by something
-/// other than a constant step.
+/// other than a constant step ([`Program::integer_divisors`]).
 fn divides_integers(egraph: &EGraph, program: &Program, children: &[Id]) -> bool {
     let dtypes: Option<Vec<_>> = children
         .iter()
-        .map(|&k| egraph[egraph.find(k)].data.ty.as_ref().map(|t| t.dtype))
+        .map(|&k| ty(egraph, k).map(|t| t.dtype))
         .collect();
-    let Some(types) = dtypes.and_then(|d| program.step_types(&d).ok()) else {
-        return true;
-    };
-    program.steps.iter().any(|step| match *step {
-        Step::Binary(BinaryOp::Div, _, b) => {
-            !types[b].is_float() && !matches!(program.steps[b], Step::Const { .. })
-        }
-        _ => false,
-    })
+    match dtypes.and_then(|d| program.step_types(&d).ok()) {
+        Some(types) => !program.integer_divisors(&types).is_empty(),
+        None => true,
+    }
 }
 
 /// True for a convolution that reads each input position once: every kernel extent 1
