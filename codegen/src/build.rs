@@ -33,8 +33,9 @@ pub struct PlanOptions {
     /// Bind a Split's results as views into its operand's buffer (no dispatch) where
     /// the slices are contiguous and aligned.
     pub split_views: bool,
-    /// Let a transpose read by one op that can read permuted operands (attention's q,
-    /// kt and v) be an index map of that op instead of a copy kernel.
+    /// Let a transpose (or a channel shuffle) be an index map of the op that reads it,
+    /// or be written by the op that produces its operand, instead of a copy kernel
+    /// (see `layout.rs` for which ops can).
     pub fold_transposes: bool,
 }
 
@@ -58,19 +59,12 @@ pub fn build_plan_with(
     } else {
         HashMap::new()
     };
-    let (folded, folded_results) = if options.fold_transposes {
-        {
-            let folded = folded_transposes(graph, limits);
-            let results = folded_result_transposes(graph, &folded);
-            (folded, results)
-        }
+    let (folded, folded_results, shuffles) = if options.fold_transposes {
+        let folded = folded_transposes(graph, limits);
+        let results = folded_result_transposes(graph, &folded);
+        (folded, results, channel_shuffles(graph))
     } else {
-        (HashMap::new(), HashMap::new())
-    };
-    let shuffles = if options.fold_transposes {
-        channel_shuffles(graph)
-    } else {
-        HashMap::new()
+        Default::default()
     };
     // Transposes of channel shuffles read through a remap: they alias their operand.
     let shuffle_transposes: HashSet<Handle<Value>> =

@@ -196,9 +196,7 @@ pub fn lower(ctx: &NodeCtx<'_>, scale: f32) -> Result<Lowered, CodegenError> {
     if let Some(kernel) = fused_kernel(ctx, &g, scale)? {
         return Ok(Lowered {
             kernels: vec![kernel],
-            scratch_bytes: Vec::new(),
-            tables: Vec::new(),
-            checks: Vec::new(),
+            ..Lowered::default()
         });
     }
     three_kernels(ctx, &g, scale)
@@ -388,8 +386,7 @@ fn three_kernels(ctx: &NodeCtx<'_>, g: &Geometry, scale: f32) -> Result<Lowered,
     Ok(Lowered {
         kernels: vec![first, second, third],
         scratch_bytes: vec![scores.max(4)],
-        tables: Vec::new(),
-        checks: Vec::new(),
+        ..Lowered::default()
     })
 }
 

@@ -238,9 +238,7 @@ pub(super) fn gemm_kernel(
             workgroups: kernel.workgroups,
             bindings,
         }],
-        scratch_bytes: Vec::new(),
-        tables: Vec::new(),
-        checks: Vec::new(),
+        ..Lowered::default()
     })
 }
 

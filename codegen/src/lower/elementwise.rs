@@ -138,9 +138,7 @@ pub(super) fn kernel(
             workgroups: grid_1d(n, wg, ctx.limits)?,
             bindings: set.bindings,
         }],
-        scratch_bytes: Vec::new(),
-        tables: Vec::new(),
-        checks: Vec::new(),
+        ..Lowered::default()
     })
 }
 

@@ -312,9 +312,7 @@ pub fn lower_with(ctx: &NodeCtx<'_>, epi: &Epilogue) -> Result<Lowered, CodegenE
     }
     Ok(Lowered {
         kernels,
-        scratch_bytes: Vec::new(),
-        tables: Vec::new(),
-        checks: Vec::new(),
+        ..Lowered::default()
     })
 }
 

@@ -67,8 +67,8 @@ pub fn lower_node(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
 
 /// Where a tensor sits in its binding when the plan builder did not give it a buffer of
 /// its own in row-major order. Only ops whose lowering honours a placement get one
-/// other than the default (`build::reads_at_base`, `writes_at_base`, `reads_strided`,
-/// `writes_strided`).
+/// other than the default (`layout.rs`: `reads_at_base`, `writes_at_base`,
+/// `reads_strided`, `writes_strided`, `channel_shuffles`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Placement {
     /// Elements before the tensor's first element: non-zero for an unaligned slice of a

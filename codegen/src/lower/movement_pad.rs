@@ -153,7 +153,9 @@ pub(super) fn gather(ctx: &NodeCtx<'_>, axis: usize) -> Result<Lowered, CodegenE
         }
     }
     let (mut set, names, dst) = bindings_for(ctx, 2);
-    let check = if constant.is_none() {
+    // Run-time indices are checked on the device.
+    let checked = constant.is_none();
+    let check = if checked {
         let chk = set.add(Slot::Check(0), Access::ReadWrite, "u32");
         format!("        {chk}[0] = 1u;\n        {chk}[1] = bitcast<u32>(j);\n")
     } else {
@@ -176,15 +178,15 @@ pub(super) fn gather(ctx: &NodeCtx<'_>, axis: usize) -> Result<Lowered, CodegenE
             ("INDICES", names[1].clone()),
             ("DST", dst),
             ("DATA", names[0].clone()),
-            ("CHECK", check.clone()),
+            ("CHECK", check),
         ],
     )?;
     Ok(Lowered {
         kernels: vec![kernel(ctx, wgsl, n, set.bindings)?],
-        checks: if check.is_empty() {
-            Vec::new()
-        } else {
+        checks: if checked {
             vec![format!("an index is out of range {range} (got {{value}})")]
+        } else {
+            Vec::new()
         },
         ..Lowered::default()
     })

@@ -31,9 +31,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     };
     Ok(Lowered {
         kernels: kernel.into_iter().collect(),
-        scratch_bytes: Vec::new(),
-        tables: Vec::new(),
-        checks: Vec::new(),
+        ..Lowered::default()
     })
 }
 

@@ -91,9 +91,7 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Lowered, CodegenError> 
             workgroups: grid_1d(total, WG, ctx.limits)?,
             bindings,
         }],
-        scratch_bytes: Vec::new(),
-        tables: Vec::new(),
-        checks: Vec::new(),
+        ..Lowered::default()
     })
 }
 

@@ -127,9 +127,8 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &ResizeAttrs) -> Result<Lowered, CodegenError
             workgroups: grid_1d(total, WG, ctx.limits)?,
             bindings,
         }],
-        scratch_bytes: Vec::new(),
         tables,
-        checks: Vec::new(),
+        ..Lowered::default()
     })
 }
 
