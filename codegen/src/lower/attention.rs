@@ -83,18 +83,8 @@ fn geometry(ctx: &NodeCtx<'_>) -> Result<Geometry, CodegenError> {
 /// `fn NAME(z: u32) -> u32`: the offset of batch entry `z` (row-major over the leading
 /// axes of `full`, the batch axes + 2) under `map`.
 fn batch_fn(name: &str, full: &[usize], map: &Affine) -> String {
-    let mut body = String::from("    var r = z;\n    var off = 0u;\n");
-    for axis in (0..full.len() - 2).rev() {
-        let d = full[axis];
-        if map.strides[axis] != 0 {
-            body.push_str(&format!(
-                "    off += (r % {d}u) * {}u;\n",
-                map.strides[axis]
-            ));
-        }
-        body.push_str(&format!("    r = r / {d}u;\n"));
-    }
-    format!("fn {name}(z: u32) -> u32 {{\n{body}    return off;\n}}\n")
+    let nb = full.len() - 2;
+    engine::batch_strides_fn(name, &full[..nb], &map.strides[..nb])
 }
 
 /// `fn o_at(z, s, e) -> u32`: where result element `[z, s, e]` goes in the result's

@@ -355,15 +355,22 @@ pub fn either(
 /// `z` (row-major over `batch`) in an operand whose own batch dims are `dims`
 /// (right-aligned, size-1 dims broadcast) with element strides `strides`.
 pub fn batch_offset_fn(name: &str, batch: &[usize], dims: &[usize], strides: &[usize]) -> String {
-    let mut body = String::from("    var r = z;\n    var off = 0u;\n");
     let lead = batch.len() - dims.len();
-    for axis in (0..batch.len()).rev() {
-        let d = batch[axis];
-        let s = if axis >= lead && dims[axis - lead] != 1 {
-            strides[axis - lead]
-        } else {
-            0
-        };
+    let aligned: Vec<i64> = (0..batch.len())
+        .map(|axis| match axis.checked_sub(lead) {
+            Some(i) if dims[i] != 1 => strides[i] as i64,
+            _ => 0,
+        })
+        .collect();
+    batch_strides_fn(name, batch, &aligned)
+}
+
+/// A WGSL function `fn NAME(z: u32) -> u32` giving the element offset of batch entry
+/// `z` (row-major over `batch`) where batch axis `i` moves the offset by `strides[i]`
+/// (0 for a broadcast axis).
+pub fn batch_strides_fn(name: &str, batch: &[usize], strides: &[i64]) -> String {
+    let mut body = String::from("    var r = z;\n    var off = 0u;\n");
+    for (&d, &s) in batch.iter().zip(strides).rev() {
         if s != 0 {
             body.push_str(&format!("    off += (r % {d}u) * {s}u;\n"));
         }
