@@ -123,5 +123,5 @@ fn compile(model: &kiln::Model, inputs: &[Tensor], names: &[String]) -> Result<B
             .collect(),
         ..Default::default()
     };
-    kiln::compile_bundle(model, &options, &kiln::Limits::default()).map_err(|e| e.to_string())
+    kiln::compile_bundle(model, &options).map_err(|e| e.to_string())
 }

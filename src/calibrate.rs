@@ -61,8 +61,13 @@ impl Calibration {
             bandwidth_gbs: self.bandwidth_gbs,
             gflops: self.gflops,
             launch_us: self.launch_us,
-            cpu: self.cpu.unwrap_or_else(|| self.name.ends_with(", Cpu]")),
         }
+    }
+
+    /// Whether the adapter measured is a CPU driver (codegen shapes kernels for one:
+    /// [`crate::Limits::cpu_driver`]).
+    pub fn cpu_driver(&self) -> bool {
+        self.cpu.unwrap_or_else(|| self.name.ends_with(", Cpu]"))
     }
 
     /// Reads a profile written by `kiln bench --calibrate --json`; every figure must be
@@ -258,10 +263,16 @@ mod tests {
             cpu: Some(true),
         };
         let f = write(&serde_json::to_string(&c).unwrap());
-        let back = Calibration::read(f.path()).unwrap().profile();
+        let read = Calibration::read(f.path()).unwrap();
+        let back = read.profile();
         assert_eq!(back.name, "test adapter");
         assert_eq!(
-            (back.bandwidth_gbs, back.gflops, back.launch_us, back.cpu),
+            (
+                back.bandwidth_gbs,
+                back.gflops,
+                back.launch_us,
+                read.cpu_driver()
+            ),
             (2.5, 12.0, 21.0, true)
         );
         // Files from before the `cpu` field: the adapter description says it.
@@ -269,7 +280,7 @@ mod tests {
             let text =
                 format!(r#"{{"name": "{name}", "bandwidth_gbs": 1, "gflops": 1, "launch_us": 1}}"#);
             let f = write(&text);
-            assert_eq!(Calibration::read(f.path()).unwrap().profile().cpu, cpu);
+            assert_eq!(Calibration::read(f.path()).unwrap().cpu_driver(), cpu);
         }
     }
 

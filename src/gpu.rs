@@ -6,7 +6,7 @@ use crate::{
     Report, Result,
 };
 use kiln_codegen::bundle::{Bundle, BundleError, MAGIC};
-use kiln_codegen::{KernelPlan, Limits};
+use kiln_codegen::KernelPlan;
 use kiln_ir::{Graph, Tensor};
 use kiln_onnx::Model;
 use kiln_runtime::{Runtime, RuntimeOptions, Session};
@@ -15,46 +15,47 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-/// Imports, canonicalizes and optimizes `model` as [`crate::compile_onnx`] does (the e-graph
-/// optimizer at `options.opt_level` ≥ 1), then lowers it to a kernel plan for a device
-/// with `limits` ([`Limits::default`] is WebGPU's defaults, which every adapter
-/// offers). The bundle records the options in its manifest and is deterministic: the
-/// same model and options give byte-identical bundles (as long as saturation stops by
-/// its iteration or node bound, not by its wall-time bound).
-pub fn compile_bundle(model: &Model, options: &CompileOptions, limits: &Limits) -> Result<Bundle> {
-    compile_bundle_with_report(model, options, limits).map(|(bundle, _)| bundle)
+/// Compiles `model` as [`crate::compile_onnx`] does, then lowers it to a kernel plan for
+/// the device `options.target` describes (its default is WebGPU's limits, which every
+/// adapter offers). The bundle records the options in its manifest and is
+/// deterministic: the same model and options give byte-identical bundles, unless the
+/// optimizer's wall-time bound stopped a phase, which the manifest then records
+/// (`egraph.time_limited_phases`).
+pub fn compile_bundle(model: &Model, options: &CompileOptions) -> Result<Bundle> {
+    compile_bundle_with_report(model, options).map(|(bundle, _)| bundle)
 }
 
 /// Like [`compile_bundle`], also returning the optimizer's report (`None` at level 0).
 pub fn compile_bundle_with_report(
     model: &Model,
     options: &CompileOptions,
-    limits: &Limits,
 ) -> Result<(Bundle, Option<Report>)> {
     let (graph, report) = compile_onnx_with_report(model, options, &mut |_, _| {})?;
-    Ok((bundle_graph(&graph, options, limits)?, report))
+    Ok((bundle_graph(&graph, options, report.as_ref())?, report))
 }
 
-/// Lowers an already compiled (and, at levels 1 and 2, optimized) graph to a bundle
-/// (see [`compile_bundle`]), with the plan options of `options.opt_level`.
-pub fn bundle_graph(graph: &Graph, options: &CompileOptions, limits: &Limits) -> Result<Bundle> {
+/// Lowers an already compiled graph to a bundle (see [`compile_bundle`]) for
+/// `options.target`, with the plan options of `options.opt_level`; `report` is what
+/// the optimizer said when it compiled `graph` (recorded in the manifest).
+pub fn bundle_graph(
+    graph: &Graph,
+    options: &CompileOptions,
+    report: Option<&Report>,
+) -> Result<Bundle> {
     check_options(options)?;
-    // Kernels are shaped for the device class of the profile the optimizer priced.
-    let limits = &Limits {
-        cpu_driver: options.egraph.profile.cpu,
-        ..limits.clone()
-    };
+    let limits = &options.target;
     let compiled = kiln_codegen::build_plan_with(graph, limits, &plan_options(options.opt_level))?;
     Ok(Bundle::new(
         graph.name.clone(),
-        options_manifest(options, limits),
+        options_manifest(options, report),
         compiled,
     ))
 }
 
 /// The compile options as recorded in a bundle's manifest: keys sorted, no
-/// timestamps or paths, so equal options give equal bytes.
-pub fn options_manifest(options: &CompileOptions, limits: &Limits) -> Value {
+/// timestamps or paths, so equal options give equal bytes; with the pass list and
+/// the phases the optimizer's wall-time bound stopped, if any.
+pub fn options_manifest(options: &CompileOptions, report: Option<&Report>) -> Value {
     let values: BTreeMap<&str, Value> = options
         .values
         .iter()
@@ -67,13 +68,17 @@ pub fn options_manifest(options: &CompileOptions, limits: &Limits) -> Value {
             (name.as_str(), v)
         })
         .collect();
+    let passes = crate::pipeline(options)
+        .map(|p| p.names())
+        .unwrap_or_default();
+    let limits = &options.target;
     json!({
         "kiln_version": env!("CARGO_PKG_VERSION"),
         "opt_level": options.opt_level,
-        "egraph": egraph_manifest(options),
+        "egraph": egraph_manifest(options, report),
         "shapes": options.shapes,
         "values": values,
-        "passes": options.passes,
+        "passes": passes,
         "fold_max_elements": options.pass_options.fold_max_elements,
         "limits": {
             "max_storage_buffers_per_shader_stage": limits.max_storage_buffers_per_shader_stage,
@@ -82,6 +87,7 @@ pub fn options_manifest(options: &CompileOptions, limits: &Limits) -> Value {
             "max_compute_invocations_per_workgroup": limits.max_compute_invocations_per_workgroup,
             "max_compute_workgroups_per_dimension": limits.max_compute_workgroups_per_dimension,
             "max_compute_workgroup_storage_size": limits.max_compute_workgroup_storage_size,
+            "cpu_driver": limits.cpu_driver,
         },
     })
 }
@@ -196,14 +202,17 @@ mod tests {
         let mut options = CompileOptions::default();
         options.egraph.disabled_rules.push("silu".into());
         options.shapes.insert("image".into(), vec![1, 1, 8, 8]);
-        let a = compile_bundle(&example(), &options, &Limits::default()).unwrap();
-        let b = compile_bundle(&example(), &options, &Limits::default()).unwrap();
+        let a = compile_bundle(&example(), &options).unwrap();
+        let b = compile_bundle(&example(), &options).unwrap();
         assert_eq!(a.to_bytes(), b.to_bytes());
         let recorded = &a.manifest.options;
         assert_eq!(recorded["opt_level"], 2);
         assert_eq!(recorded["egraph"]["disabled_rules"], json!(["silu"]));
         assert_eq!(recorded["shapes"]["image"], json!([1, 1, 8, 8]));
         assert_eq!(recorded["kiln_version"], env!("CARGO_PKG_VERSION"));
+        let passes = crate::pipeline(&options).unwrap().names();
+        assert_eq!(recorded["passes"], json!(passes));
+        assert_eq!(recorded["limits"]["cpu_driver"], true);
         assert_eq!(
             recorded["limits"]["max_storage_buffers_per_shader_stage"],
             8
@@ -219,7 +228,7 @@ mod tests {
                 opt_level,
                 ..Default::default()
             };
-            let bundle = compile_bundle(&example(), &options, &Limits::default()).unwrap();
+            let bundle = compile_bundle(&example(), &options).unwrap();
             bundle.manifest.plan.dispatches.len()
         };
         // conv, relu, max_pool, matmul, add, softmax; fused: conv+relu, max_pool,
@@ -231,7 +240,7 @@ mod tests {
             opt_level: 3,
             ..Default::default()
         };
-        let err = compile_bundle(&example(), &options, &Limits::default())
+        let err = compile_bundle(&example(), &options)
             .unwrap_err()
             .to_string();
         assert!(

@@ -8,7 +8,7 @@
 //! let input = kiln::read_tensor_file("input_0.npy")?;
 //! let mut options = kiln::CompileOptions::default();
 //! options.values.insert("x".to_string(), input.tensor.clone());
-//! let graph = kiln::compile_onnx(&model, &options)?; // import + canonicalize
+//! let graph = kiln::compile_onnx(&model, &options)?; // import + the pass pipeline
 //! let inputs = kiln::bind_inputs(&graph, &options.values)?;
 //! let outputs = kiln::run_cpu(&graph, &inputs)?;
 //! kiln::write_outputs("out", &graph, &outputs)?; // out/output_0.npy, ...
@@ -17,12 +17,13 @@
 //!
 //! - [`load_onnx`] / [`load_onnx_bytes`]: decode a model (external data is found next
 //!   to the file).
-//! - [`compile_onnx`]: import with [`CompileOptions::shapes`] (symbolic dims) and
+//! - [`compile_onnx`]: [`import`] with [`CompileOptions::shapes`] (symbolic dims) and
 //!   [`CompileOptions::values`] (given inputs; shape-like integer inputs become
-//!   constants and leave the graph's inputs), run the pass pipeline, then the e-graph
-//!   optimizer at [`CompileOptions::opt_level`] 1 and 2 (see [`optimize_graph`]).
-//!   [`compile_onnx_with_hook`] also reports the graph after import and each pass;
-//!   [`compile_onnx_with_report`] also returns the optimizer's [`Report`].
+//!   constants and leave the graph's inputs), then run the passes of [`pipeline`]:
+//!   canonicalization, the e-graph optimizer's phases at [`CompileOptions::opt_level`]
+//!   1 and 2, `merge-siblings` at 2. [`compile_onnx_with_hook`] also reports the graph
+//!   after import and each pass; [`compile_onnx_with_report`] also returns the
+//!   optimizer's [`Report`].
 //! - [`bind_inputs`]: orders named tensors as the graph's inputs, with clear errors.
 //! - [`run_cpu`]: runs a graph on the reference interpreter after checking the inputs.
 //! - Host I/O: [`read_tensor_file`] (`.npy` or ONNX `.pb`), [`write_outputs`],
@@ -34,7 +35,7 @@
 //! # fn main() -> kiln::Result<()> {
 //! let model = kiln::load_onnx("model.onnx")?;
 //! let options = kiln::CompileOptions::default();
-//! let bundle = kiln::compile_bundle(&model, &options, &kiln::Limits::default())?;
+//! let bundle = kiln::compile_bundle(&model, &options)?;
 //! kiln::write_bundle(&bundle, "model.kiln")?; // atomic, deterministic bytes
 //! let bundle = kiln::read_bundle("model.kiln")?; // checksum and format checked
 //! let runtime = kiln::gpu_runtime(None)?; // the best adapter present
@@ -43,8 +44,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - [`compile_bundle`] / [`bundle_graph`]: import, canonicalize and lower to a kernel
-//!   plan for a device's [`Limits`]; the options are recorded in the manifest.
+//! - [`compile_bundle`] / [`bundle_graph`]: compile and lower to a kernel plan for the
+//!   device [`CompileOptions::target`] describes; the options are recorded in the
+//!   manifest.
 //! - [`read_bundle`], [`write_bundle`], [`is_bundle_file`], [`BundleSummary`] (what
 //!   `kiln inspect` shows).
 //! - [`gpu_runtime`] picks an adapter; [`load_bundle`] makes a [`runtime::Session`] to
@@ -70,8 +72,8 @@ pub use gpu::{
 pub use host_io::{output_path, read_tensor_file, summarize, write_outputs, write_plan_outputs};
 pub use npy::HostTensor;
 pub use optimize::{
-    check_opt_level, check_options, egraph_manifest, egraph_options, optimize_graph,
-    optimize_graph_with_hook, plan_options, DEFAULT_OPT_LEVEL, MAX_OPT_LEVEL,
+    check_opt_level, check_options, egraph_manifest, pipeline, plan_options, DEFAULT_OPT_LEVEL,
+    MAX_OPT_LEVEL,
 };
 pub use random::random_tensor;
 pub use summary::{
@@ -110,19 +112,21 @@ pub struct CompileOptions {
     /// shapes (reshape targets, slice bounds, ...) become constants and are removed
     /// from the graph's inputs; the others stay inputs.
     pub values: BTreeMap<String, Tensor>,
-    /// The passes to run after import, by name; `None` runs the standard
-    /// canonicalization pipeline, `Some(vec![])` only imports.
-    pub passes: Option<Vec<String>>,
-    /// Settings of the passes.
+    /// Settings of the canonicalization passes.
     pub pass_options: PassOptions,
     /// Optimisation level (`--opt`, default [`DEFAULT_OPT_LEVEL`]): 0 canonicalizes
     /// only (one kernel per op); 1 adds the e-graph optimizer's algebra, layout and
     /// fusion rules and in-place concat; 2 adds the composite rules. See
-    /// [`check_opt_level`].
+    /// [`check_opt_level`] and [`pipeline`].
     pub opt_level: u8,
-    /// The e-graph optimizer's bounds, disabled rules and sets, and device profile
+    /// The e-graph optimizer's bounds, disabled rules and sets, and cost profile
     /// (used at levels 1 and 2; its `level` is replaced by [`Self::opt_level`]).
     pub egraph: EgraphOptions,
+    /// The device the kernels are generated for: its limits and whether it is a CPU
+    /// driver (which shapes the product engines' tiles). The passes ask it what
+    /// kernels can do. Default: WebGPU's limits on a CPU driver, matching the
+    /// default `cpu-emulation` profile.
+    pub target: Limits,
 }
 
 impl Default for CompileOptions {
@@ -130,10 +134,13 @@ impl Default for CompileOptions {
         CompileOptions {
             shapes: BTreeMap::new(),
             values: BTreeMap::new(),
-            passes: None,
             pass_options: PassOptions::default(),
             opt_level: DEFAULT_OPT_LEVEL,
             egraph: EgraphOptions::default(),
+            target: Limits {
+                cpu_driver: true,
+                ..Limits::default()
+            },
         }
     }
 }
@@ -155,16 +162,27 @@ pub fn load_onnx_bytes(bytes: &[u8]) -> Result<Model> {
     Ok(Model::decode(bytes)?)
 }
 
-/// Imports `model`, runs the pass pipeline `options` asks for, then the e-graph
-/// optimizer at `options.opt_level` ≥ 1.
+/// Imports `model` with the shapes and values of `options`, verified.
+pub fn import(model: &Model, options: &CompileOptions) -> Result<Graph> {
+    let import = kiln_onnx::ImportOptions {
+        shapes: options.shapes.clone(),
+        values: options.values.clone(),
+    };
+    let graph = kiln_onnx::import(model, &import)?;
+    kiln_ir::verify::verify(&graph).map_err(|source| kiln_passes::PassError::Verify {
+        pass: "import".to_string(),
+        source,
+    })?;
+    Ok(graph)
+}
+
+/// Imports `model` and runs the passes of [`pipeline`] for `options`.
 pub fn compile_onnx(model: &Model, options: &CompileOptions) -> Result<Graph> {
     compile_onnx_with_hook(model, options, &mut |_, _| {})
 }
 
 /// Like [`compile_onnx`], calling `hook(stage, graph)` with stage `"import"` after
-/// import, then with each pass's name after that pass (verified), then with
-/// `"egraph"` after the optimizer (levels 1 and 2 only) and `"merge-siblings"` after
-/// the sibling-convolution merge (level 2 only).
+/// import, then with each pass's name after that pass has run and verified.
 pub fn compile_onnx_with_hook(
     model: &Model,
     options: &CompileOptions,
@@ -180,23 +198,10 @@ pub fn compile_onnx_with_report(
     options: &CompileOptions,
     hook: &mut dyn FnMut(&str, &Graph),
 ) -> Result<(Graph, Option<Report>)> {
-    check_options(options)?;
-    let import = kiln_onnx::ImportOptions {
-        shapes: options.shapes.clone(),
-        values: options.values.clone(),
-    };
-    let graph = kiln_onnx::import(model, &import)?;
-    kiln_ir::verify::verify(&graph).map_err(|source| kiln_passes::PassError::Verify {
-        pass: "import".to_string(),
-        source,
-    })?;
+    let passes = pipeline(options)?;
+    let graph = import(model, options)?;
     hook("import", &graph);
-    let manager = match &options.passes {
-        None => kiln_passes::PassManager::standard(&options.pass_options),
-        Some(names) => kiln_passes::PassManager::from_names(names, &options.pass_options)?,
-    };
-    let graph = manager.run_with_hook(graph, hook)?;
-    optimize_graph_with_hook(graph, options, hook)
+    Ok(passes.run_with_hook(graph, hook)?)
 }
 
 /// The tensors for `graph`'s inputs, in input order, taken from `values` by name.
@@ -330,7 +335,9 @@ mod tests {
                 "fold-shapes",
                 "fold-constants",
                 "dce",
-                "egraph",
+                "egraph-algebra",
+                "egraph-composite",
+                "egraph-fusion",
                 "merge-siblings"
             ]
         );

@@ -1,22 +1,21 @@
-//! Optimisation levels: what `--opt 0|1|2` runs after canonicalization (the e-graph
-//! optimizer), how the plan is built at each level, and how the optimizer's options
-//! are recorded in a bundle's manifest.
+//! The compiler's pass list for a set of options, and what `--opt 0|1|2` means for the
+//! graph and the plan; how the optimizer's options are recorded in a bundle's manifest.
 //!
-//! | level | graph | plan |
+//! | level | passes ([`pipeline`]) | plan |
 //! |-------|-------|------|
-//! | 0 | canonicalized only: one kernel per op | [`PlanOptions::default`] |
-//! | 1 | + e-graph with the `algebra`, `layout` and `fusion` rule sets | + in-place concat, split views, transposes folded into attention |
-//! | 2 (default) | + the `composite` rule set: every rule; then `merge-siblings` | the same as level 1 |
+//! | 0 | canonicalization only: one kernel per op | [`PlanOptions::default`] |
+//! | 1 | + the e-graph phases `egraph-algebra` and `egraph-fusion` | + in-place concat, split views, transposes folded into their readers |
+//! | 2 (default) | + `egraph-composite` (composite ops) between them, then `merge-siblings` | the same as level 1 |
 
 use crate::{CompileOptions, Error, Result};
 use kiln_codegen::PlanOptions;
-use kiln_ir::Graph;
-use kiln_passes::egraph::{self, EgraphOptions, Report};
-use kiln_passes::{MergeSiblings, PassManager};
+use kiln_ir::KernelTarget;
+use kiln_passes::egraph::Report;
+use kiln_passes::{PassManager, PipelineOptions};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
-/// The highest optimisation level (`--opt`).
-pub const MAX_OPT_LEVEL: u8 = 2;
+pub use kiln_passes::MAX_OPT_LEVEL;
 
 /// The level [`CompileOptions::default`] and the CLI use.
 pub const DEFAULT_OPT_LEVEL: u8 = 2;
@@ -40,48 +39,23 @@ pub fn check_options(options: &CompileOptions) -> Result<()> {
     Ok(())
 }
 
-/// The e-graph optimizer's options at `options.opt_level` (its `level` field is
-/// replaced by the optimisation level).
-pub fn egraph_options(options: &CompileOptions) -> EgraphOptions {
-    EgraphOptions {
-        level: options.opt_level,
-        ..options.egraph.clone()
-    }
-}
-
-/// Runs the e-graph optimizer on a canonicalized graph as `options.opt_level` asks:
-/// at level 0 the graph is returned unchanged with no report; at 1 and 2 the result
-/// is verified and has the same ports, and the report says what the optimizer did.
-pub fn optimize_graph(graph: Graph, options: &CompileOptions) -> Result<(Graph, Option<Report>)> {
-    optimize_graph_with_hook(graph, options, &mut |_, _| {})
-}
-
-/// Like [`optimize_graph`], calling `hook(stage, graph)` after each stage that runs:
-/// `"egraph"` (levels 1 and 2), then `"merge-siblings"` (level 2: sibling
-/// convolutions that read one input merged into one, see
-/// [`kiln_passes::merge_siblings`]).
-pub fn optimize_graph_with_hook(
-    graph: Graph,
-    options: &CompileOptions,
-    hook: &mut dyn FnMut(&str, &Graph),
-) -> Result<(Graph, Option<Report>)> {
+/// The passes a compile with `options` runs after import, in order: the one list that
+/// compiling, `kiln dump --after` and `--list-passes` use. Passes ask
+/// `options.target` (codegen's [`kiln_codegen::Limits`]) what kernels can do.
+pub fn pipeline(options: &CompileOptions) -> Result<PassManager> {
     check_options(options)?;
-    if options.opt_level == 0 {
-        return Ok((graph, None));
-    }
-    let (graph, report) = egraph::optimize(&graph, &egraph_options(options))?;
-    hook(egraph::PASS_NAME, &graph);
-    if options.opt_level < 2 {
-        return Ok((graph, Some(report)));
-    }
-    let mut manager = PassManager::new();
-    manager.add(Box::new(MergeSiblings));
-    let graph = manager.run_with_hook(graph, hook)?;
-    Ok((graph, Some(report)))
+    let target: Arc<dyn KernelTarget> = Arc::new(options.target.clone());
+    let pipeline_options = PipelineOptions {
+        opt_level: options.opt_level,
+        pass_options: options.pass_options.clone(),
+        egraph: options.egraph.clone(),
+    };
+    Ok(kiln_passes::pipeline(&pipeline_options, &target)?)
 }
 
 /// How the kernel plan is built at `opt_level`: producers write straight into a
-/// Concat's result, and a Split's results alias its operand, from level 1 on.
+/// Concat's result, a Split's results alias its operand, and transposes are folded
+/// into their readers, from level 1 on.
 pub fn plan_options(opt_level: u8) -> PlanOptions {
     PlanOptions {
         concat_in_place: opt_level >= 1,
@@ -91,8 +65,10 @@ pub fn plan_options(opt_level: u8) -> PlanOptions {
 }
 
 /// The optimizer's options as recorded in a manifest (`null` at level 0, where it
-/// does not run): bounds, disabled rules and sets (sorted, deduplicated), profile.
-pub fn egraph_manifest(options: &CompileOptions) -> Value {
+/// does not run): bounds, disabled rules and sets (sorted, deduplicated), profile,
+/// and the phases the wall-time bound stopped (whose result depends on the machine's
+/// speed; empty when the iteration and node bounds decided, as they should).
+pub fn egraph_manifest(options: &CompileOptions, report: Option<&Report>) -> Value {
     if options.opt_level == 0 {
         return Value::Null;
     }
@@ -103,10 +79,12 @@ pub fn egraph_manifest(options: &CompileOptions) -> Value {
         v.dedup();
         v
     };
+    let time_limited = report.map(|r| r.time_limited()).unwrap_or_default();
     json!({
         "iter_limit": e.iter_limit,
         "node_limit": e.node_limit,
         "time_limit_s": e.time_limit.as_secs_f64(),
+        "time_limited_phases": time_limited,
         "disabled_rules": sorted(&e.disabled_rules),
         "disabled_sets": sorted(&e.disabled_sets),
         "profile": {
@@ -114,7 +92,6 @@ pub fn egraph_manifest(options: &CompileOptions) -> Value {
             "bandwidth_gbs": e.profile.bandwidth_gbs,
             "gflops": e.profile.gflops,
             "launch_us": e.profile.launch_us,
-            "cpu": e.profile.cpu,
         },
     })
 }
@@ -122,7 +99,7 @@ pub fn egraph_manifest(options: &CompileOptions) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kiln_ir::Op;
+    use kiln_ir::{Graph, Op};
 
     fn example_graph(opt_level: u8) -> (Graph, Option<Report>) {
         let model = crate::load_onnx_bytes(crate::EXAMPLE_ONNX).unwrap();
@@ -181,12 +158,66 @@ mod tests {
     fn manifest_records_sorted_names_and_nothing_at_level_zero() {
         let mut options = CompileOptions::default();
         options.egraph.disabled_rules = vec!["silu".into(), "fuse-epilogue".into(), "silu".into()];
-        let m = egraph_manifest(&options);
+        let m = egraph_manifest(&options, None);
         assert_eq!(m["disabled_rules"], json!(["fuse-epilogue", "silu"]));
         assert_eq!(m["profile"]["name"], "cpu-emulation");
-        assert_eq!(m["profile"]["cpu"], true);
         assert_eq!(m["iter_limit"], options.egraph.iter_limit);
+        assert_eq!(m["time_limited_phases"], json!([]));
         options.opt_level = 0;
-        assert_eq!(egraph_manifest(&options), Value::Null);
+        assert_eq!(egraph_manifest(&options, None), Value::Null);
+    }
+
+    #[test]
+    fn the_pass_list_follows_the_level() {
+        let names = |opt_level| {
+            let options = CompileOptions {
+                opt_level,
+                ..Default::default()
+            };
+            pipeline(&options).unwrap().names()
+        };
+        let canonical = ["remove-identity", "fold-shapes", "fold-constants", "dce"];
+        assert_eq!(names(0), canonical);
+        let one: Vec<&str> = canonical
+            .iter()
+            .copied()
+            .chain(["egraph-algebra", "egraph-fusion"])
+            .collect();
+        assert_eq!(names(1), one);
+        let two: Vec<&str> = canonical
+            .iter()
+            .copied()
+            .chain(["egraph-algebra", "egraph-composite", "egraph-fusion"])
+            .chain(["merge-siblings"])
+            .collect();
+        assert_eq!(names(2), two);
+        let mut options = CompileOptions::default();
+        options.egraph.disabled_sets.push("fusion".into());
+        let without_fusion = pipeline(&options).unwrap().names();
+        assert!(
+            !without_fusion.contains(&"egraph-fusion"),
+            "{without_fusion:?}"
+        );
+    }
+
+    #[test]
+    fn a_time_limited_phase_is_in_the_report_and_the_manifest() {
+        let model = crate::load_onnx_bytes(crate::EXAMPLE_ONNX).unwrap();
+        let mut options = CompileOptions::default();
+        options.egraph.time_limit = std::time::Duration::ZERO;
+        let (_, report) =
+            crate::compile_onnx_with_report(&model, &options, &mut |_, _| {}).unwrap();
+        let report = report.expect("level 2 reports");
+        assert!(!report.time_limited().is_empty(), "{report}");
+        assert!(
+            report.to_string().contains("note: the time limit stopped"),
+            "{report}"
+        );
+        let m = egraph_manifest(&options, Some(&report));
+        assert_eq!(
+            m["time_limited_phases"],
+            json!(report.time_limited()),
+            "the manifest names the phases the wall-time bound stopped"
+        );
     }
 }

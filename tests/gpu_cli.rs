@@ -174,7 +174,6 @@ fn two_compiles_are_byte_identical() {
             opt_level: 0,
             ..Default::default()
         },
-        &kiln::Limits::default(),
     )
     .unwrap();
     assert!(in_process.to_bytes() == a, "the library and the CLI agree");

@@ -1,6 +1,6 @@
 //! The optimizer through the `kiln` binary: `--list-rules`, `--disable-rule` changing
 //! the dump and the report, `--report` saying why saturation stopped, option errors as
-//! one line, `kiln dump --after egraph`, and an `--opt 2` bundle of the built-in example
+//! one line, `kiln dump --after egraph` and `--list-passes`, and an `--opt 2` bundle of the built-in example
 //! run on the GPU against the CPU reference at `--opt 0`.
 
 mod common;
@@ -140,7 +140,7 @@ fn list_rules_needs_no_model_and_lists_every_rule() {
 fn disabling_fuse_epilogue_changes_the_dump_and_the_report() {
     let f = Fixture::new();
     let fused = f.ok(&["dump", "example.onnx", "--after", "egraph"]);
-    let fused = stage(&fused, "egraph");
+    let fused = stage(&fused, "egraph-fusion");
     assert!(fused.contains("fused{anchor=conv"), "{fused}");
     assert!(
         fused.contains("fused{anchor=matmul, arity=2, epilogue=[in0, in1, add(%0,%1)]}"),
@@ -154,7 +154,7 @@ fn disabling_fuse_epilogue_changes_the_dump_and_the_report() {
         "--disable-rule",
         "fuse-epilogue",
     ]);
-    let plain = stage(&plain, "egraph");
+    let plain = stage(&plain, "egraph-fusion");
     assert!(!plain.contains("fused{"), "{plain}");
     assert!(plain.contains(" = conv{"), "{plain}");
 
@@ -266,7 +266,6 @@ fn opt2_compiles_are_byte_identical() {
     let in_process = kiln::compile_bundle(
         &kiln::load_onnx_bytes(kiln::EXAMPLE_ONNX).unwrap(),
         &kiln::CompileOptions::default(),
-        &kiln::Limits::default(),
     )
     .unwrap();
     assert!(in_process.to_bytes() == a, "the library and the CLI agree");
@@ -324,7 +323,7 @@ fn dump_after_egraph_shows_fused_programs() {
     for op in ["add(", "mul(", "relu(", "sigmoid("] {
         assert!(before.contains(op), "{before}");
     }
-    let after = stage(&dump, "egraph");
+    let after = stage(&dump, "egraph-fusion");
     let ops: Vec<&str> = after.lines().filter(|l| l.contains(" = ")).collect();
     let nodes: Vec<&&str> = ops
         .iter()
@@ -336,16 +335,22 @@ fn dump_after_egraph_shows_fused_programs() {
         nodes[0].contains("sigmoid(") && nodes[0].contains("relu("),
         "the program is visible:\n{after}"
     );
-    // `all` ends with the optimizer's stages at the default level, not at --opt 0.
-    let all = f.ok(&["dump", "chain.onnx", "--after", "all"]);
-    let stages: Vec<&str> = all.lines().filter(|l| l.starts_with("// after ")).collect();
-    assert_eq!(
-        stages[stages.len() - 2..],
-        ["// after egraph", "// after merge-siblings"],
-        "{all}"
-    );
-    let all0 = f.ok(&["dump", "chain.onnx", "--after", "all", "--opt", "0"]);
-    assert!(!all0.contains("// after egraph"), "{all0}");
+    // `all` is import and every pass of the list `--list-passes` prints, in order: the
+    // optimizer's phases at the default level, none at --opt 0.
+    for opt in ["2", "1", "0"] {
+        let list = f.ok(&["dump", "--list-passes", "--opt", opt]);
+        let all = f.ok(&["dump", "chain.onnx", "--after", "all", "--opt", opt]);
+        let stages: Vec<&str> = all
+            .lines()
+            .filter_map(|l| l.strip_prefix("// after "))
+            .collect();
+        let want: Vec<&str> = std::iter::once("import").chain(list.lines()).collect();
+        assert_eq!(stages, want, "--opt {opt}:\n{all}");
+        assert_eq!(list.lines().any(|p| p.starts_with("egraph-")), opt != "0");
+        assert_eq!(list.lines().any(|p| p == "merge-siblings"), opt == "2");
+    }
+    let with_model = f.ok(&["dump", "chain.onnx", "--list-passes"]);
+    assert_eq!(with_model, f.ok(&["dump", "--list-passes"]));
     // The optimized graph computes the same on the CPU reference.
     let x = kiln::Tensor::from_f32(vec![2, 8], onnx_build::random(16, 3.0, 9)).unwrap();
     let mut file = std::fs::File::create(f.path("chain-x.npy")).unwrap();

@@ -23,9 +23,8 @@ const MAX_REL_L2: f64 = 1e-4;
 fn bundle(case: &Case, opt_level: u8) -> Result<Bundle, String> {
     let model = kiln::load_onnx(&case.model).map_err(|e| e.to_string())?;
     let options = run_options(&model, &case.inputs, opt_level);
-    let (bundle, report) =
-        kiln::compile_bundle_with_report(&model, &options, &kiln::Limits::default())
-            .map_err(|e| format!("--opt {opt_level}: {e}"))?;
+    let (bundle, report) = kiln::compile_bundle_with_report(&model, &options)
+        .map_err(|e| format!("--opt {opt_level}: {e}"))?;
     if let Some(report) = report {
         let stops: Vec<String> = report
             .phases

@@ -192,7 +192,7 @@ fn bundle(graph: &Graph, opt_level: u8) -> kiln::Bundle {
         opt_level,
         ..Default::default()
     };
-    kiln::bundle_graph(graph, &options, &kiln::Limits::default()).unwrap()
+    kiln::bundle_graph(graph, &options, None).unwrap()
 }
 
 /// The IR text with large constants elided.

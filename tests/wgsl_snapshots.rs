@@ -18,7 +18,9 @@ fn render(text: &str, opt_level: u8) -> String {
         opt_level,
         ..Default::default()
     };
-    let (graph, _) = kiln::optimize_graph(graph, &options).expect("optimize");
+    let graph = kiln::pipeline(&options)
+        .and_then(|p| Ok(p.run(graph)?))
+        .expect("optimize");
     let compiled =
         kiln::codegen::build_plan_with(&graph, &Limits::default(), &kiln::plan_options(opt_level))
             .expect("build the plan");
@@ -168,7 +170,7 @@ fn kernel_counts() {
             opt_level,
             ..Default::default()
         };
-        let (graph, _) = kiln::optimize_graph(graph, &options).unwrap();
+        let graph = kiln::pipeline(&options).unwrap().run(graph).unwrap();
         let compiled = kiln::codegen::build_plan_with(
             &graph,
             &Limits::default(),

@@ -309,7 +309,7 @@ pub(crate) fn channel_shuffles(graph: &Graph) -> HashMap<Handle<Value>, Shuffle>
 /// True when the kernels lowered for `op` add
 /// [`NodeCtx::operand_base`](crate::lower::NodeCtx::operand_base) to every read of
 /// operand `i`: a convolution's input (its `load_b`, with or without a prologue).
-fn reads_at_base(op: &Op, i: usize) -> bool {
+pub(crate) fn reads_at_base(op: &Op, i: usize) -> bool {
     match op {
         Op::Conv(_) => i == 0,
         Op::Fused { anchor, .. } => matches!(**anchor, Op::Conv(_)) && i == 0,

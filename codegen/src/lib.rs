@@ -8,6 +8,7 @@ mod layout;
 pub mod lower;
 mod plan;
 pub mod storage;
+mod target;
 mod validate;
 
 pub use build::{build_plan, build_plan_with, CompiledPlan, PlanOptions};

@@ -33,6 +33,7 @@ pub mod json;
 pub mod parse;
 pub mod print;
 pub mod resize_geometry;
+pub mod target;
 pub mod verify;
 
 pub use arena::{Arena, Handle};
@@ -41,4 +42,5 @@ pub use graph::{Graph, Node, NodeError, Port, Value, ValueDef};
 pub use op::*;
 pub use program::{Program, Step};
 pub use shape::{Shape, TensorType};
+pub use target::KernelTarget;
 pub use tensor::{Data, ShapeMismatch, Tensor};

@@ -416,6 +416,13 @@ impl ReduceOp {
 }
 
 impl Op {
+    /// True for ops whose result is their operand's elements unchanged, only
+    /// reinterpreted (`reshape`, `identity`): they compute nothing, and a backend
+    /// aliases the operand's storage instead of running a kernel.
+    pub fn is_view(&self) -> bool {
+        matches!(self, Op::Reshape { .. } | Op::Identity)
+    }
+
     /// The IR text name of the op.
     pub fn name(&self) -> &'static str {
         match self {

@@ -81,6 +81,26 @@ impl Step {
 }
 
 impl Program {
+    /// The program an element-wise `op` computes as one step over its operands in
+    /// order (`Identity` as the program returning input 0); `None` for any other op.
+    pub fn of_op(op: &Op) -> Option<Program> {
+        let steps = match op {
+            Op::Elementwise { program } => return Some(program.clone()),
+            Op::Identity => vec![Step::Input(0)],
+            Op::Unary(u) => vec![Step::Input(0), Step::Unary(*u, 0)],
+            Op::Cast { to } => vec![Step::Input(0), Step::Cast(*to, 0)],
+            Op::Binary(b) => vec![Step::Input(0), Step::Input(1), Step::Binary(*b, 0, 1)],
+            Op::Where => vec![
+                Step::Input(0),
+                Step::Input(1),
+                Step::Input(2),
+                Step::Where(0, 1, 2),
+            ],
+            _ => return None,
+        };
+        Some(Program { steps })
+    }
+
     /// The program that returns input 0 unchanged.
     pub fn identity() -> Program {
         Program {

@@ -5,9 +5,6 @@ use kiln_ir::verify::VerifyError;
 /// Why a pass or a pipeline failed. Every variant names the pass involved.
 #[derive(Debug, thiserror::Error)]
 pub enum PassError {
-    /// A pipeline named a pass that does not exist.
-    #[error("unknown pass '{name}' (known passes: {known})")]
-    UnknownPass { name: String, known: String },
     /// A pass could not transform the graph.
     #[error("pass {pass}: {message}")]
     Failed { pass: String, message: String },

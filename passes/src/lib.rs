@@ -1,12 +1,15 @@
-//! kiln's pass manager and canonicalization passes.
+//! kiln's passes: canonicalization, the e-graph optimizer, `merge-siblings`, and the
+//! one list they run in ([`pipeline`]).
 //!
-//! A [`Pass`] maps a [`Graph`] to a new graph; the [`PassManager`] runs passes by name
-//! in order, verifies the IR after each (naming the pass on failure) and can call a
-//! hook after each for dumps. Passes record their changes as [`Edits`] and [`rebuild`]
-//! a compact graph, so every pass result is dense and in canonical order.
+//! A [`Pass`] maps a [`Graph`] to a new graph; the [`PassManager`] runs a list of
+//! passes in order, verifies the IR after each (naming the pass on failure) and can
+//! call a hook after each for dumps. Passes record their changes as [`Edits`] and
+//! [`rebuild`] a compact graph, so every pass result is dense and in canonical order.
+//! What a pass must know of the kernels the graph becomes it asks a
+//! [`kiln_ir::KernelTarget`] (codegen implements it).
 //!
-//! [`canonicalize`] is the standard pipeline: `remove-identity`, `fold-shapes`,
-//! `fold-constants`, `dce`.
+//! [`canonicalize`] runs the canonicalization passes alone: `remove-identity`,
+//! `fold-shapes`, `fold-constants`, `dce`.
 
 mod dce;
 pub mod egraph;
@@ -15,6 +18,7 @@ mod fold_constants;
 mod fold_shapes;
 mod manager;
 pub mod merge_siblings;
+mod pipeline;
 mod rebuild;
 mod remove_identity;
 
@@ -25,8 +29,9 @@ pub use dce::Dce;
 pub use error::PassError;
 pub use fold_constants::FoldConstants;
 pub use fold_shapes::FoldShapes;
-pub use manager::{pass_by_name, Pass, PassManager, PASS_NAMES};
+pub use manager::{Pass, PassContext, PassManager};
 pub use merge_siblings::MergeSiblings;
+pub use pipeline::{canonical_passes, pipeline, PipelineOptions, MAX_OPT_LEVEL};
 pub use rebuild::{rebuild, Edits};
 pub use remove_identity::RemoveIdentity;
 
@@ -48,7 +53,11 @@ impl Default for PassOptions {
     }
 }
 
-/// Runs the standard canonicalization pipeline on `graph`.
+/// Runs the canonicalization passes on `graph`.
 pub fn canonicalize(graph: Graph, options: &PassOptions) -> Result<Graph, PassError> {
-    PassManager::standard(options).run(graph)
+    let mut manager = PassManager::new();
+    for pass in canonical_passes(options) {
+        manager.add(pass);
+    }
+    manager.run(graph)
 }

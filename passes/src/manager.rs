@@ -1,33 +1,37 @@
-//! The [`Pass`] trait and the [`PassManager`] that runs named passes in order,
-//! verifying the graph after each.
+//! The [`Pass`] trait and the [`PassManager`] that runs a list of passes in order,
+//! verifying the graph after each, with a [`PassContext`] the passes share.
 
-use crate::{Dce, FoldConstants, FoldShapes, PassError, PassOptions, RemoveIdentity};
+use crate::egraph::{Report, Session};
+use crate::PassError;
 use kiln_ir::Graph;
 
 /// A graph-to-graph transformation with a kebab-case name.
 pub trait Pass {
-    /// The pass's name as written in pipelines and `kiln dump --after`.
+    /// The pass's name as `kiln dump --after` and `--list-passes` write it.
     fn name(&self) -> &'static str;
+
     /// Transforms `graph`. The result must verify; the manager checks it.
     fn run(&self, graph: Graph) -> Result<Graph, PassError>;
+
+    /// Like [`Pass::run`], with the state the passes of one pipeline share (the
+    /// e-graph optimizer's phases keep their e-graph and report there). Passes that
+    /// need no shared state keep this default.
+    fn run_in(&self, graph: Graph, ctx: &mut PassContext) -> Result<Graph, PassError> {
+        let _ = ctx;
+        self.run(graph)
+    }
 }
 
-/// Every pass [`pass_by_name`] knows, in the order of the standard pipeline.
-pub const PASS_NAMES: [&str; 4] = ["remove-identity", "fold-shapes", "fold-constants", "dce"];
-
-/// The pass called `name`, configured by `options`; `None` for an unknown name.
-pub fn pass_by_name(name: &str, options: &PassOptions) -> Option<Box<dyn Pass>> {
-    Some(match name {
-        "remove-identity" => Box::new(RemoveIdentity),
-        "fold-shapes" => Box::new(FoldShapes),
-        "fold-constants" => Box::new(FoldConstants {
-            max_elements: options.fold_max_elements,
-        }),
-        "dce" => Box::new(Dce),
-        crate::egraph::PASS_NAME => Box::new(crate::egraph::EgraphPass::default()),
-        crate::merge_siblings::PASS_NAME => Box::new(crate::MergeSiblings),
-        _ => return None,
-    })
+/// State shared by the passes of one pipeline run.
+#[derive(Default)]
+pub struct PassContext {
+    /// Passes that have run so far.
+    pub(crate) passes_run: usize,
+    /// The e-graph of the last e-graph phase, with the count of passes run when it
+    /// was extracted: the next phase continues from it when no pass ran in between.
+    pub(crate) egraph: Option<(usize, Session)>,
+    /// What the e-graph phases did (`None` when none ran).
+    pub report: Option<Report>,
 }
 
 /// Runs passes in order. After each pass it verifies the graph (an invalid graph is
@@ -43,34 +47,6 @@ impl PassManager {
         PassManager::default()
     }
 
-    /// The standard canonicalization pipeline ([`PASS_NAMES`] in order).
-    pub fn standard(options: &PassOptions) -> Self {
-        let mut manager = PassManager::new();
-        for name in PASS_NAMES {
-            if let Some(pass) = pass_by_name(name, options) {
-                manager.add(pass);
-            }
-        }
-        manager
-    }
-
-    /// A pipeline of the named passes, in the given order.
-    pub fn from_names<S: AsRef<str>>(
-        names: &[S],
-        options: &PassOptions,
-    ) -> Result<Self, PassError> {
-        let mut manager = PassManager::new();
-        for name in names {
-            let name = name.as_ref();
-            let pass = pass_by_name(name, options).ok_or_else(|| PassError::UnknownPass {
-                name: name.to_string(),
-                known: PASS_NAMES.join(", "),
-            })?;
-            manager.add(pass);
-        }
-        Ok(manager)
-    }
-
     /// Appends `pass` to the pipeline.
     pub fn add(&mut self, pass: Box<dyn Pass>) -> &mut Self {
         self.passes.push(pass);
@@ -82,26 +58,41 @@ impl PassManager {
         self.passes.iter().map(|p| p.name()).collect()
     }
 
+    /// Drops every pass after the one called `name`; `false` (and no change) when no
+    /// pass has that name.
+    pub fn truncate_after(&mut self, name: &str) -> bool {
+        match self.passes.iter().position(|p| p.name() == name) {
+            Some(i) => {
+                self.passes.truncate(i + 1);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Runs every pass on `graph`, verifying after each.
     pub fn run(&self, graph: Graph) -> Result<Graph, PassError> {
-        self.run_with_hook(graph, &mut |_, _| {})
+        self.run_with_hook(graph, &mut |_, _| {}).map(|(g, _)| g)
     }
 
     /// Like [`PassManager::run`], calling `hook(pass_name, graph)` after each pass
-    /// has run and verified (for dumps and statistics).
+    /// has run and verified (for dumps and statistics); also returns the e-graph
+    /// optimizer's report when one of its phases ran.
     pub fn run_with_hook(
         &self,
         mut graph: Graph,
         hook: &mut dyn FnMut(&str, &Graph),
-    ) -> Result<Graph, PassError> {
+    ) -> Result<(Graph, Option<Report>), PassError> {
+        let mut ctx = PassContext::default();
         for pass in &self.passes {
-            graph = pass.run(graph)?;
+            graph = pass.run_in(graph, &mut ctx)?;
+            ctx.passes_run += 1;
             kiln_ir::verify::verify(&graph).map_err(|source| PassError::Verify {
                 pass: pass.name().to_string(),
                 source,
             })?;
             hook(pass.name(), &graph);
         }
-        Ok(graph)
+        Ok((graph, ctx.report))
     }
 }

@@ -9,10 +9,11 @@
 //! convolution's own, and whose result is not read by a Concat alone (that result is
 //! written into the concat in place, a merged slice would be copied). The merged
 //! weights and biases are new constants computed here.
-//! Members are ordered so channel slices start at aligned offsets ([`SLICE_ALIGN`])
-//! where they can; a member whose slice cannot start aligned joins only when every
-//! reader of its result is a convolution's input, which codegen reads at an element
-//! base. Either way codegen binds the slices as views with no copy.
+//! Members are ordered so channel slices start at offsets the target binds views at
+//! ([`KernelTarget::view_alignment`]) where they can; a member whose slice cannot
+//! start aligned joins only when every reader of its result reads it at any element
+//! offset ([`KernelTarget::reads_at_element_offset`]: a convolution's input). Either
+//! way codegen binds the slices as views with no copy.
 //!
 //! This is an IR pass rather than an e-graph rule: the rewrite has several roots (every
 //! sibling's result is replaced by one result of a shared split), and egg's patterns
@@ -20,19 +21,21 @@
 
 use crate::rebuild::{rebuild, Edits};
 use crate::{Pass, PassError};
-use kiln_ir::{ConvAttrs, Data, Graph, Handle, Node, Op, Port, Program, Tensor, Value, ValueDef};
+use kiln_ir::{
+    ConvAttrs, Data, Graph, Handle, KernelTarget, Node, Op, Port, Program, Tensor, Value, ValueDef,
+};
+use std::sync::Arc;
 
 /// The pass name in pipelines and `kiln dump --after`.
 pub const PASS_NAME: &str = "merge-siblings";
 
-/// Codegen binds a split's results as views of its operand (no copy) only when every
-/// slice starts at a multiple of this many bytes (WebGPU's storage-buffer offset
-/// alignment; every element is one 32-bit word on the GPU). Merging siblings whose
-/// slices cannot all be aligned would trade convolutions for copies.
-pub const SLICE_ALIGN: usize = 256;
-
-/// Merges sibling 1-group convolutions (plain or fused) that read one input.
-pub struct MergeSiblings;
+/// Merges sibling 1-group convolutions (plain or fused) that read one input. Codegen
+/// binds a split's results as views of its operand (no copy) only where the target
+/// can read each slice in place; merging siblings whose slices cannot all be read in
+/// place would trade convolutions for copies, so `target` decides.
+pub struct MergeSiblings {
+    pub target: Arc<dyn KernelTarget>,
+}
 
 /// What must be identical for two convolutions to merge.
 struct Candidate<'g> {
@@ -145,7 +148,7 @@ fn concat0(parts: &[&Tensor]) -> Option<Tensor> {
 }
 
 /// Sibling groups of two or more members, in merged-channel order.
-fn groups(graph: &Graph) -> Vec<Vec<Candidate<'_>>> {
+fn groups<'g>(graph: &'g Graph, target: &dyn KernelTarget) -> Vec<Vec<Candidate<'g>>> {
     let concat_only = concat_only(graph);
     let mut groups: Vec<Vec<Candidate>> = Vec::new();
     for (handle, node) in graph.nodes.iter() {
@@ -162,7 +165,7 @@ fn groups(graph: &Graph) -> Vec<Vec<Candidate<'_>>> {
     }
     let mut ordered: Vec<Vec<Candidate>> = groups
         .into_iter()
-        .filter_map(|g| aligned(graph, g))
+        .filter_map(|g| aligned(graph, target, g))
         .collect();
     ordered.retain(|g| g.len() >= 2);
     ordered
@@ -185,36 +188,34 @@ fn concat_only(graph: &Graph) -> Vec<bool> {
 }
 
 /// `group` ordered so that slices of the merged result start at multiples of
-/// [`SLICE_ALIGN`] bytes where they can: members whose slice size is a multiple of it
-/// first (in graph order), then the others. Past the first of those, slices start
-/// unaligned, so a further member joins only when convolutions alone read it
-/// ([`conv_inputs_only`]); the rest stay apart.
-fn aligned<'g>(graph: &Graph, group: Vec<Candidate<'g>>) -> Option<Vec<Candidate<'g>>> {
-    let bytes = |c: &Candidate| 4 * graph.ty(graph.nodes[c.node].outputs[0]).shape.numel();
+/// the target's view alignment where they can: members whose slice size is a
+/// multiple of it first (in graph order), then the others. Past the first of those,
+/// slices start unaligned, so a further member joins only when every reader reads it
+/// at any element offset ([`read_in_place`]); the rest stay apart.
+fn aligned<'g>(
+    graph: &Graph,
+    target: &dyn KernelTarget,
+    group: Vec<Candidate<'g>>,
+) -> Option<Vec<Candidate<'g>>> {
+    let bytes = |c: &Candidate| target.stored_bytes(graph.ty(graph.nodes[c.node].outputs[0]));
     let (mut ordered, rest): (Vec<_>, Vec<_>) = group
         .into_iter()
-        .partition(|c| bytes(c).is_multiple_of(SLICE_ALIGN));
+        .partition(|c| bytes(c).is_multiple_of(target.view_alignment()));
     let mut rest = rest.into_iter();
     ordered.extend(rest.next());
-    ordered.extend(rest.filter(|c| conv_inputs_only(graph, graph.nodes[c.node].outputs[0])));
+    ordered.extend(rest.filter(|c| read_in_place(graph, target, graph.nodes[c.node].outputs[0])));
     (ordered.len() >= 2).then_some(ordered)
 }
 
-/// True when every reader of `value` reads it as the input (operand 0) of a
-/// convolution, plain or fused (codegen's `reads_at_base`: such a kernel reads a slice
-/// that starts at any element), and it is no graph output.
-fn conv_inputs_only(graph: &Graph, value: Handle<Value>) -> bool {
-    let conv = |op: &Op| match op {
-        Op::Conv(_) => true,
-        Op::Fused { anchor, .. } => matches!(**anchor, Op::Conv(_)),
-        _ => false,
-    };
+/// True when every reader of `value` reads it at any element offset (the target
+/// says which operands of which ops are), and it is no graph output.
+fn read_in_place(graph: &Graph, target: &dyn KernelTarget, value: Handle<Value>) -> bool {
     !graph.outputs.iter().any(|p| p.value == value)
         && graph.nodes.iter().all(|(_, n)| {
             n.inputs
                 .iter()
                 .enumerate()
-                .all(|(i, &v)| v != value || (i == 0 && conv(&n.op)))
+                .all(|(i, &v)| v != value || target.reads_at_element_offset(&n.op, i))
         })
 }
 
@@ -229,7 +230,7 @@ fn copy_result(out: &mut Graph, old: &Value, node: Handle<Node>, output: usize) 
 
 impl MergeSiblings {
     fn merge(&self, graph: &Graph) -> Result<Option<Graph>, String> {
-        let groups = groups(graph);
+        let groups = groups(graph, &*self.target);
         if groups.is_empty() {
             return Ok(None);
         }

@@ -26,7 +26,8 @@ fn run(name: &str) -> Option<(usize, usize, f64)> {
     let g = kiln_onnx::import(&m, &Default::default()).expect("model imports");
     let g = canonicalize(g, &PassOptions::default()).expect("canonicalizes");
     let start = Instant::now();
-    let (out, report) = optimize(&g, &EgraphOptions::default()).expect("optimizes");
+    let (out, report) =
+        optimize(&g, &EgraphOptions::default(), &common::target()).expect("optimizes");
     let secs = start.elapsed().as_secs_f64();
     println!("== {name}\n{report}");
     kiln_ir::verify::verify(&out).expect("optimized graph verifies");

@@ -152,7 +152,7 @@ fn random_graphs_keep_their_outputs() {
     for seed in 0..300 {
         let g = random_graph(seed);
         kiln_ir::verify::verify(&g).expect("random graph verifies");
-        let (out, report) = optimize(&g, &EgraphOptions::default())
+        let (out, report) = optimize(&g, &EgraphOptions::default(), &common::target())
             .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{}", kiln_ir::print::print(&g)));
         assert!(report.kernels_after <= report.kernels_before, "seed {seed}");
         common::assert_same_outputs(&g, &out, seed, 1e-4);
@@ -186,7 +186,7 @@ fn an_anchor_used_twice_is_not_recomputed() {
   output "z" = %v4
 }"#;
     let g = kiln_ir::parse::parse(text).unwrap();
-    let (out, _) = optimize(&g, &EgraphOptions::default()).unwrap();
+    let (out, _) = optimize(&g, &EgraphOptions::default(), &common::target()).unwrap();
     let matmuls = out
         .nodes
         .iter()
@@ -206,7 +206,7 @@ fn saturation_stops_by_its_bounds_and_says_why() {
         iter_limit: 1,
         ..EgraphOptions::default()
     };
-    let (_, report) = optimize(&g, &options).unwrap();
+    let (_, report) = optimize(&g, &options, &common::target()).unwrap();
     for p in &report.phases {
         assert!(
             p.stop_reason == "saturated" || p.stop_reason == "iteration limit 1",
@@ -225,6 +225,8 @@ fn unknown_rule_names_are_errors() {
         disabled_rules: vec!["no-such-rule".into()],
         ..EgraphOptions::default()
     };
-    let err = optimize(&g, &options).unwrap_err().to_string();
+    let err = optimize(&g, &options, &common::target())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unknown rule 'no-such-rule'"), "{err}");
 }

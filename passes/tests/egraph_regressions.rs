@@ -9,7 +9,7 @@ use kiln_passes::egraph::{optimize, EgraphOptions};
 /// Optimizes `text` with the default options and checks the outputs are kept.
 fn keeps_outputs(text: &str) {
     let g = kiln_ir::parse::parse(text).unwrap();
-    let (out, report) = optimize(&g, &EgraphOptions::default()).unwrap();
+    let (out, report) = optimize(&g, &EgraphOptions::default(), &common::target()).unwrap();
     assert_same_outputs(&g, &out, 3, 1e-6);
     assert!(
         out.nodes.len() <= g.nodes.len(),

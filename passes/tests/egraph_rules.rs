@@ -74,7 +74,7 @@ fn rule_files() {
     for case in cases() {
         let input = kiln_ir::parse::parse(&case.input)
             .unwrap_or_else(|e| panic!("{:?}: input: {e}", case.path));
-        let (out, report) = optimize(&input, &options_for(&case.rules))
+        let (out, report) = optimize(&input, &options_for(&case.rules), &common::target())
             .unwrap_or_else(|e| panic!("{:?}: {e}", case.path));
         let actual = kiln_ir::print::print(&out);
         common::assert_same_outputs(&input, &out, 7, 1e-5);

@@ -12,7 +12,10 @@ const CONV: &str = "conv{strides=[1,1], pads=[0,0,0,0], dilations=[1,1], group=1
 fn merged(text: &str) -> (Graph, Graph) {
     let before = parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     kiln_ir::verify::verify(&before).expect("input verifies");
-    let after = MergeSiblings.run(before.clone()).expect("pass runs");
+    let pass = MergeSiblings {
+        target: common::target(),
+    };
+    let after = pass.run(before.clone()).expect("pass runs");
     kiln_ir::verify::verify(&after).expect("result verifies");
     (before, after)
 }
@@ -311,9 +314,20 @@ fn a_sibling_read_only_by_a_concat_stays_apart() {
 }
 
 #[test]
-fn registered_by_name() {
-    let pass = kiln_passes::pass_by_name("merge-siblings", &Default::default()).expect("known");
-    assert_eq!(pass.name(), "merge-siblings");
+fn in_the_pipeline_at_level_two_only_and_idempotent() {
+    for (level, present) in [(1, false), (2, true)] {
+        let options = kiln_passes::PipelineOptions {
+            opt_level: level,
+            ..Default::default()
+        };
+        let names = kiln_passes::pipeline(&options, &common::target())
+            .unwrap()
+            .names();
+        assert_eq!(names.contains(&"merge-siblings"), present, "{names:?}");
+    }
+    let pass = MergeSiblings {
+        target: common::target(),
+    };
     let (_, after) = merged(&two_siblings());
     let again = pass.run(after.clone()).unwrap();
     assert_eq!(again, after, "a second run finds nothing to merge");

@@ -70,8 +70,7 @@ pub fn run(a: CompileArgs) -> Result<()> {
     }
     options.shapes = shapes;
     options.values = given.into_iter().map(|(n, t)| (n, t.tensor)).collect();
-    let (bundle, report) =
-        kiln::compile_bundle_with_report(&model, &options, &kiln::Limits::default())?;
+    let (bundle, report) = kiln::compile_bundle_with_report(&model, &options)?;
     kiln::write_bundle(&bundle, &out)?;
     let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     let s = kiln::BundleSummary::of(&bundle);
@@ -87,6 +86,8 @@ pub fn run(a: CompileArgs) -> Result<()> {
         s.weight_bytes,
     );
     if a.report {
+        let passes = kiln::pipeline(&options)?.names();
+        writeln!(text, "passes: {}", passes.join(", "))?;
         match &report {
             Some(r) => write!(text, "{r}")?,
             None => writeln!(text, "egraph optimizer: off at --opt 0")?,

@@ -1,6 +1,6 @@
-//! `kiln dump`: print the IR after import and after chosen passes (the canonicalization
-//! passes, then `egraph`, the optimizer's fused program, and `merge-siblings`), as
-//! text, DOT or JSON.
+//! `kiln dump`: print the IR after import and after chosen passes of the compiler's
+//! pass list (`--list-passes` prints that list for the given options), as text, DOT or
+//! JSON.
 
 use super::opt::OptArgs;
 use super::{args, usage};
@@ -8,8 +8,6 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use kiln::ir::print::{print_with, PrintOptions};
 use kiln::passes::egraph::PASS_NAME as EGRAPH;
-use kiln::passes::merge_siblings::PASS_NAME as MERGE;
-use kiln::passes::PASS_NAMES;
 use std::path::PathBuf;
 
 /// Output formats of `kiln dump`.
@@ -26,13 +24,17 @@ pub enum Format {
 #[derive(Args, Debug)]
 pub struct DumpArgs {
     /// The ONNX model file.
-    model: PathBuf,
-    /// Also print the IR after this pass: a canonicalization pass, `egraph` (the
-    /// optimizer's result at --opt 1 and 2), `merge-siblings` (--opt 2) or `all`
-    /// for every one. Repeatable or
-    /// comma-separated. The IR after import is always printed.
+    #[arg(required_unless_present = "list_passes")]
+    model: Option<PathBuf>,
+    /// Also print the IR after this pass: a name `--list-passes` prints, `egraph` (the
+    /// IR after the e-graph optimizer's last phase, --opt 1 and 2) or `all` for every
+    /// pass. Repeatable or comma-separated. The IR after import is always printed.
     #[arg(long, value_name = "PASS|all", value_delimiter = ',')]
     after: Vec<String>,
+    /// Print the passes the compiler runs for the given options, one per line, in
+    /// order, and exit (the list depends on the options, not on the model).
+    #[arg(long, conflicts_with_all = ["after", "format", "full_constants", "shapes", "inputs"])]
+    list_passes: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -53,31 +55,37 @@ pub struct DumpArgs {
 pub fn run(a: DumpArgs) -> Result<()> {
     let mut options = kiln::CompileOptions::default();
     a.opt.apply(&mut options)?;
-    let wanted = stages(&a.after, options.opt_level)?;
-    let model = kiln::load_onnx(&a.model)?;
-    let shapes = args::shapes(&model, &a.shapes)?;
-    let values = args::inputs(&model, &a.inputs)?
+    let mut pipeline = kiln::pipeline(&options)?;
+    let names = pipeline.names();
+    if a.list_passes {
+        let mut out = names.join("\n");
+        out.push('\n');
+        return super::emit(&out);
+    }
+    let Some(model_path) = &a.model else {
+        return Err(usage("no model given: kiln dump MODEL.onnx [--after PASS]"));
+    };
+    let wanted = stages(&a.after, &names, &options)?;
+    // Run the passes up to the last one asked for.
+    match names.iter().rev().find(|n| wanted.contains(n)) {
+        Some(last) => {
+            pipeline.truncate_after(last);
+        }
+        None => pipeline = kiln::passes::PassManager::new(),
+    }
+    let model = kiln::load_onnx(model_path)?;
+    options.shapes = args::shapes(&model, &a.shapes)?;
+    options.values = args::inputs(&model, &a.inputs)?
         .into_iter()
         .map(|(name, t)| (name, t.tensor))
         .collect();
-    options.shapes = shapes;
-    options.values = values;
-    if !wanted.iter().any(|w| w == EGRAPH || w == MERGE) {
-        // Run the passes up to the last one asked for, and not the optimizer.
-        let last = PASS_NAMES
-            .iter()
-            .rposition(|p| wanted.iter().any(|w| w == p));
-        let passes = last.map(|i| PASS_NAMES[..=i].iter().map(|s| s.to_string()).collect());
-        options.passes = Some(passes.unwrap_or_default());
-        options.opt_level = 0;
-    }
     let print_options = PrintOptions {
         elide_constants_over: (!a.full_constants).then_some(16),
     };
     let mut out = String::new();
     let mut json_stages = Vec::new();
-    kiln::compile_onnx_with_hook(&model, &options, &mut |stage, graph| {
-        if stage != "import" && !wanted.iter().any(|w| w == stage) {
+    let mut print = |stage: &str, graph: &kiln::Graph| {
+        if stage != "import" && !wanted.iter().any(|w| *w == stage) {
             return;
         }
         match a.format {
@@ -94,7 +102,10 @@ pub fn run(a: DumpArgs) -> Result<()> {
                 "graph": kiln::ir::json::to_json(graph),
             })),
         }
-    })?;
+    };
+    let graph = kiln::import(&model, &options)?;
+    print("import", &graph);
+    pipeline.run_with_hook(graph, &mut print)?;
     if a.format == Format::Json {
         out = serde_json::to_string_pretty(&serde_json::json!({ "stages": json_stages }))?;
         out.push('\n');
@@ -102,40 +113,47 @@ pub fn run(a: DumpArgs) -> Result<()> {
     super::emit(&out)
 }
 
-/// The stages `--after` asks for (`all` expands to every pass, and `egraph` at
-/// `--opt` 1 and 2), checked.
-fn stages(after: &[String], opt_level: u8) -> Result<Vec<String>> {
+/// The passes `--after` asks for, checked against `passes` (the list for
+/// `options`): `all` is every pass, `egraph` the optimizer's last phase.
+fn stages(
+    after: &[String],
+    passes: &[&'static str],
+    options: &kiln::CompileOptions,
+) -> Result<Vec<&'static str>> {
+    let level = options.opt_level;
     let mut wanted = Vec::new();
     for name in after.iter().map(|s| s.trim()) {
         if name == "all" {
-            wanted.extend(PASS_NAMES.iter().map(|s| s.to_string()));
-            if opt_level >= 1 {
-                wanted.push(EGRAPH.to_string());
-            }
-            if opt_level >= 2 {
-                wanted.push(MERGE.to_string());
-            }
+            wanted.extend(passes.iter().copied());
         } else if name == EGRAPH {
-            if opt_level == 0 {
-                return Err(usage(
-                    "--after egraph: the e-graph optimizer does not run at --opt 0",
-                ));
-            }
-            wanted.push(name.to_string());
-        } else if name == MERGE {
-            if opt_level < 2 {
+            let last = passes.iter().rev().find(|p| p.starts_with("egraph-"));
+            let Some(&last) = last else {
                 return Err(usage(format!(
-                    "--after {MERGE}: sibling convolutions are merged at --opt 2 only"
+                    "--after {EGRAPH}: the e-graph optimizer does not run at --opt {level}"
                 )));
-            }
-            wanted.push(name.to_string());
-        } else if PASS_NAMES.contains(&name) {
-            wanted.push(name.to_string());
+            };
+            wanted.push(last);
+        } else if let Some(&p) = passes.iter().find(|&&p| p == name) {
+            wanted.push(p);
         } else if name != "import" {
-            return Err(usage(format!(
-                "--after '{name}': no such pass (passes: {}, {EGRAPH}, {MERGE}, or all)",
-                PASS_NAMES.join(", ")
-            )));
+            let every = kiln::pipeline(&kiln::CompileOptions {
+                opt_level: kiln::MAX_OPT_LEVEL,
+                egraph: Default::default(),
+                ..options.clone()
+            })?
+            .names();
+            return Err(usage(if every.contains(&name) {
+                format!(
+                    "--after {name}: the pass does not run at --opt {level} with these options \
+                     (it runs: {})",
+                    passes.join(", ")
+                )
+            } else {
+                format!(
+                    "--after '{name}': no such pass (at --opt {level}: {}, or {EGRAPH}, all)",
+                    passes.join(", ")
+                )
+            }));
         }
     }
     Ok(wanted)
@@ -145,23 +163,41 @@ fn stages(after: &[String], opt_level: u8) -> Result<Vec<String>> {
 mod tests {
     use super::*;
 
+    fn stages_at(after: &str, opt_level: u8) -> Result<Vec<&'static str>> {
+        let options = kiln::CompileOptions {
+            opt_level,
+            ..Default::default()
+        };
+        let passes = kiln::pipeline(&options).unwrap().names();
+        stages(&[after.to_string()], &passes, &options)
+    }
+
     #[test]
-    fn all_includes_the_optimizer_from_level_one() {
-        let all = ["all".to_string()];
-        assert_eq!(stages(&all, 0).unwrap(), PASS_NAMES);
-        let at2 = stages(&all, 2).unwrap();
-        assert_eq!(at2[PASS_NAMES.len()..], [EGRAPH, MERGE]);
-        let at1 = stages(&all, 1).unwrap();
-        assert_eq!(at1.last().map(String::as_str), Some(EGRAPH));
-        assert_eq!(at1.len(), PASS_NAMES.len() + 1);
-        let err = stages(&[MERGE.to_string()], 1).unwrap_err().to_string();
-        assert!(err.contains("--opt 2 only"), "{err}");
-        let err = stages(&[EGRAPH.to_string()], 0).unwrap_err().to_string();
+    fn after_names_come_from_the_pass_list() {
+        for level in 0..=kiln::MAX_OPT_LEVEL {
+            let options = kiln::CompileOptions {
+                opt_level: level,
+                ..Default::default()
+            };
+            let passes = kiln::pipeline(&options).unwrap().names();
+            assert_eq!(stages_at("all", level).unwrap(), passes);
+            for &p in &passes {
+                assert_eq!(
+                    stages_at(p, level).unwrap(),
+                    [p],
+                    "every listed pass is accepted"
+                );
+            }
+        }
+        assert_eq!(stages_at(EGRAPH, 1).unwrap(), ["egraph-fusion"]);
+        let err = stages_at("merge-siblings", 1).unwrap_err().to_string();
+        assert!(err.contains("does not run at --opt 1"), "{err}");
+        let err = stages_at(EGRAPH, 0).unwrap_err().to_string();
         assert_eq!(
             err,
             "--after egraph: the e-graph optimizer does not run at --opt 0"
         );
-        let err = stages(&["fuse".to_string()], 2).unwrap_err().to_string();
+        let err = stages_at("fuse", 2).unwrap_err().to_string();
         assert!(err.starts_with("--after 'fuse': no such pass"), "{err}");
     }
 }

@@ -33,11 +33,14 @@ pub fn run() -> Result<()> {
     let print_options = PrintOptions {
         elide_constants_over: Some(16),
     };
+    let options = kiln::CompileOptions::default();
+    let passes = kiln::pipeline(&options)?.names();
+    let last = passes.last().copied().unwrap_or("import");
     let mut stages = String::new();
     let mut sizes = Vec::new();
-    let graph = kiln::compile_onnx_with_hook(&model, &Default::default(), &mut |stage, graph| {
+    let graph = kiln::compile_onnx_with_hook(&model, &options, &mut |stage, graph| {
         sizes.push((stage.to_string(), graph.nodes.len(), graph.values.len()));
-        if stage == "import" || stage == kiln::passes::egraph::PASS_NAME {
+        if stage == "import" || stage == last {
             let _ = writeln!(stages, "// after {stage}");
             stages.push_str(&print_with(graph, &print_options));
             stages.push('\n');
@@ -56,7 +59,7 @@ pub fn run() -> Result<()> {
     }
     writeln!(
         out,
-        "\n2. the IR after import and after the e-graph optimizer (large constants elided):\n"
+        "\n2. the IR after import and after the last pass, {last} (large constants elided):\n"
     )?;
     out.push_str(&stages);
 
@@ -83,8 +86,7 @@ pub fn run() -> Result<()> {
         writeln!(out, "   top classes: {}", top_classes(tensor))?;
     }
 
-    let options = kiln::CompileOptions::default();
-    let bundle = kiln::bundle_graph(&graph, &options, &kiln::Limits::default())?;
+    let bundle = kiln::bundle_graph(&graph, &options, None)?;
     let bytes = bundle.to_bytes();
     let bundle = kiln::Bundle::from_bytes(&bytes)?;
     let summary = kiln::BundleSummary::of(&bundle);

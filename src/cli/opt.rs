@@ -49,6 +49,11 @@ impl Profile {
             Profile::CpuEmulation => DeviceProfile::cpu_emulation(),
         }
     }
+
+    /// Whether the device is a CPU driver (codegen shapes its kernels for it).
+    fn cpu_driver(self) -> bool {
+        self == Profile::CpuEmulation
+    }
 }
 
 #[derive(Args, Debug, Default)]
@@ -143,9 +148,14 @@ impl OptArgs {
             })?;
         }
         match &self.profile {
-            Some(ProfileArg::Preset(p)) => e.profile = p.device(),
+            Some(ProfileArg::Preset(p)) => {
+                e.profile = p.device();
+                options.target.cpu_driver = p.cpu_driver();
+            }
             Some(ProfileArg::File(path)) if path.is_file() => {
-                e.profile = kiln::Calibration::read(path)?.profile();
+                let calibration = kiln::Calibration::read(path)?;
+                e.profile = calibration.profile();
+                options.target.cpu_driver = calibration.cpu_driver();
             }
             Some(ProfileArg::File(path)) => {
                 return Err(usage(format!(

@@ -85,10 +85,9 @@ pub fn load(
     if !opt.profile_given() {
         // Priced, and its kernels shaped, for the adapter that will run it.
         options.egraph.profile = kiln::adapter_profile(&runtime);
+        options.target.cpu_driver = runtime.is_cpu();
     }
-    let graph = kiln::compile_onnx(&model, &options)?;
-    let bundle = kiln::bundle_graph(&graph, &options, &kiln::Limits::default())
-        .context("compiling for the GPU")?;
+    let bundle = kiln::compile_bundle(&model, &options).context("compiling for the GPU")?;
     Ok((
         bind(bundle, values, missing, "compiled in memory")?,
         runtime,

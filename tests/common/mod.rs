@@ -179,7 +179,7 @@ pub fn run_case(case: &Case, backend: &Backend, opt_level: u8) -> Result<Ran, St
                 .collect()
         }
         Backend::Gpu(runtime) => {
-            let bundle = kiln::bundle_graph(&graph, &options, &kiln::Limits::default())
+            let bundle = kiln::bundle_graph(&graph, &options, None)
                 .map_err(|e| format!("compiling for the GPU: {e}"))?;
             let plan = &bundle.manifest.plan;
             dispatches = Some(plan.dispatches.len());

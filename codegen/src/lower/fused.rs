@@ -34,8 +34,14 @@ pub fn lower(ctx: &NodeCtx<'_>, anchor: &Op) -> Result<Lowered, CodegenError> {
             )));
         }
     }
-    if let Some(p) = program::of_op(anchor) {
+    if let Some(p) = kiln_ir::Program::of_op(anchor) {
         return program::lower(ctx, &program::compose(&p, *arity, epilogue));
+    }
+    if !takes_epilogue(anchor) || matches!(anchor, Op::Fused { .. }) {
+        return Err(ctx.error(format!(
+            "the GPU backend cannot fuse an epilogue into {}",
+            anchor.name()
+        )));
     }
     match anchor {
         Op::MatMul => matmul::lower(ctx),
@@ -52,6 +58,29 @@ pub fn lower(ctx: &NodeCtx<'_>, anchor: &Op) -> Result<Lowered, CodegenError> {
             op.name()
         ))),
     }
+}
+
+/// Whether a kernel computing `op` can store each result element through an
+/// epilogue: the anchors [`lower`] takes (a fused node takes a longer epilogue).
+/// Element-wise ops compose into one program instead (`fuse-elementwise`).
+pub fn takes_epilogue(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::MatMul
+            | Op::Conv(_)
+            | Op::ConvTranspose(_)
+            | Op::Reduce { .. }
+            | Op::Softmax { .. }
+            | Op::LogSoftmax { .. }
+            | Op::MaxPool(_)
+            | Op::AveragePool(_)
+            | Op::BatchNorm { .. }
+            | Op::LayerNorm { .. }
+            | Op::InstanceNorm { .. }
+            | Op::Lrn { .. }
+            | Op::Attention { .. }
+            | Op::Fused { .. }
+    )
 }
 
 /// `lowered`, refused with a clear error when a kernel binds more storage buffers than

@@ -2,7 +2,7 @@
 //! broadcast) to the matrix-product engines, with an epilogue hook applied to each
 //! output before it is stored, and K/M splitting for operands over the binding limit.
 
-pub(super) mod engine;
+pub(crate) mod engine;
 mod split;
 
 use super::epilogue::Tail;

@@ -11,7 +11,7 @@ mod conv;
 mod conv_transpose;
 mod elementwise;
 mod epilogue;
-mod fused;
+pub(crate) mod fused;
 pub(crate) mod matmul;
 mod movement;
 mod norm;
@@ -31,7 +31,7 @@ pub fn lower_node(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     match &ctx.node().op {
         // An integer division is a one-step program, which checks its divisor.
         op @ Op::Binary(BinaryOp::Div) if !ctx.operand(1).dtype.is_float() => {
-            let divide = program::of_op(op).ok_or_else(|| ctx.error("not a program"))?;
+            let divide = kiln_ir::Program::of_op(op).ok_or_else(|| ctx.error("not a program"))?;
             fused::checked(ctx, program::lower(ctx, &divide))
         }
         Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } => elementwise::lower(ctx),

@@ -8,7 +8,7 @@ use super::elementwise::{broadcast_offset, kernel};
 use super::{f32_literal, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
-use kiln_ir::{DType, Op, Program, Step};
+use kiln_ir::{DType, Program, Step};
 use std::collections::BTreeSet;
 
 /// A program's WGSL: statements, the name of the value holding the result, its dtype
@@ -95,25 +95,6 @@ pub fn inline_constant(ctx: &NodeCtx<'_>, i: usize) -> Option<String> {
     }
     let value = *t.stored().to_f64_vec().first()?;
     Some(literal(t.dtype(), value))
-}
-
-/// The program an element-wise `op` on `arity` operands computes, if it is one.
-pub fn of_op(op: &Op) -> Option<Program> {
-    let steps = match op {
-        Op::Elementwise { program } => return Some(program.clone()),
-        Op::Identity => vec![Step::Input(0)],
-        Op::Unary(u) => vec![Step::Input(0), Step::Unary(*u, 0)],
-        Op::Cast { to } => vec![Step::Input(0), Step::Cast(*to, 0)],
-        Op::Binary(b) => vec![Step::Input(0), Step::Input(1), Step::Binary(*b, 0, 1)],
-        Op::Where => vec![
-            Step::Input(0),
-            Step::Input(1),
-            Step::Input(2),
-            Step::Where(0, 1, 2),
-        ],
-        _ => return None,
-    };
-    Some(Program { steps })
 }
 
 /// `epilogue ∘ anchor` as one program: anchor inputs keep their indices, epilogue input 0

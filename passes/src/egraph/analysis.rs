@@ -3,8 +3,11 @@
 
 use super::lang::{ConstLeaf, Kiln};
 use egg::{Analysis, DidMerge, Id};
-use kiln_ir::{infer::infer, interp::eval_op, Data as TensorData, Op, Tensor, TensorType};
+use kiln_ir::{
+    infer::infer, interp::eval_op, Data as TensorData, KernelTarget, Op, Tensor, TensorType,
+};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The e-graph type of the optimizer.
 pub type EGraph = egg::EGraph<Kiln, KilnAnalysis>;
@@ -30,10 +33,12 @@ pub struct Data {
     pub uses: Option<usize>,
 }
 
-/// The analysis state: graph input types, the constant table, memoized derived
-/// constants, and the first type conflict a union ran into (a rule bug).
-#[derive(Debug, Default)]
+/// The analysis state: the kernel target the rules ask about kernels, graph input
+/// types, the constant table, memoized derived constants, and the first type
+/// conflict a union ran into (a rule bug).
+#[derive(Debug)]
 pub struct KilnAnalysis {
+    pub target: Arc<dyn KernelTarget>,
     pub inputs: Vec<TensorType>,
     pub consts: Vec<Tensor>,
     /// Constant-table index of a value derived at compile time, by a recipe key
@@ -45,6 +50,18 @@ pub struct KilnAnalysis {
 }
 
 impl KilnAnalysis {
+    /// An empty analysis for a graph with `inputs`, asking `target` about kernels.
+    pub fn new(target: Arc<dyn KernelTarget>, inputs: Vec<TensorType>) -> Self {
+        KilnAnalysis {
+            target,
+            inputs,
+            consts: Vec::new(),
+            memo: HashMap::new(),
+            conflict: None,
+            roots: Vec::new(),
+        }
+    }
+
     /// Adds `tensor` to the constant table under `key` (or finds the entry made before).
     pub fn intern(&mut self, key: String, tensor: impl FnOnce() -> Tensor) -> usize {
         if let Some(&i) = self.memo.get(&key) {

@@ -10,8 +10,9 @@ use super::analysis::{EGraph, KilnAnalysis};
 use super::extract::Selection;
 use super::lang::{ConstLeaf, InputLeaf, IrOp, Kiln};
 use egg::{Id, Language};
-use kiln_ir::{Graph, Handle, Value, ValueDef};
+use kiln_ir::{Graph, Handle, KernelTarget, Value, ValueDef};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Source names of values and nodes, by the e-class that first held them.
 #[derive(Default)]
@@ -21,15 +22,13 @@ pub struct Names {
 }
 
 /// Builds the e-graph of `graph`; returns it (roots in `analysis.roots`) and the names.
-pub fn to_egraph(graph: &Graph) -> Result<(EGraph, Names), String> {
-    let analysis = KilnAnalysis {
-        inputs: graph
-            .inputs
-            .iter()
-            .map(|p| graph.ty(p.value).clone())
-            .collect(),
-        ..Default::default()
-    };
+pub fn to_egraph(graph: &Graph, target: Arc<dyn KernelTarget>) -> Result<(EGraph, Names), String> {
+    let inputs = graph
+        .inputs
+        .iter()
+        .map(|p| graph.ty(p.value).clone())
+        .collect();
+    let analysis = KilnAnalysis::new(target, inputs);
     let mut egraph = EGraph::new(analysis);
     let mut names = Names::default();
     let mut class: Vec<Option<Id>> = vec![None; graph.values.len()];

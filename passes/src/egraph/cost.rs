@@ -1,7 +1,8 @@
 //! The device cost model: bytes moved / bandwidth + flops / rate + a launch cost per
-//! kernel, from a small [`DeviceProfile`].
+//! kernel, from a small [`DeviceProfile`]; what depends on how codegen's engines
+//! compute an op is asked of the [`KernelTarget`].
 
-use kiln_ir::{Graph, Op, TensorType};
+use kiln_ir::{Graph, KernelTarget, Op, TensorType};
 use std::fmt;
 
 /// What one device costs: memory bandwidth, arithmetic rate and kernel launch overhead.
@@ -15,9 +16,6 @@ pub struct DeviceProfile {
     pub gflops: f64,
     /// Cost of one kernel dispatch, microseconds.
     pub launch_us: f64,
-    /// A CPU driver (lavapipe and the like) rather than a GPU: code generation shapes
-    /// kernels for it (larger register blocks per invocation).
-    pub cpu: bool,
 }
 
 impl DeviceProfile {
@@ -26,12 +24,12 @@ impl DeviceProfile {
 
     /// A discrete GPU: fast memory, fast arithmetic, cheap launches.
     pub fn discrete() -> Self {
-        DeviceProfile::new("discrete", 400.0, 10_000.0, 5.0, false)
+        DeviceProfile::new("discrete", 400.0, 10_000.0, 5.0)
     }
 
     /// An integrated GPU sharing system memory.
     pub fn integrated() -> Self {
-        DeviceProfile::new("integrated", 50.0, 1_000.0, 10.0, false)
+        DeviceProfile::new("integrated", 50.0, 1_000.0, 10.0)
     }
 
     /// A CPU Vulkan implementation such as lavapipe: slow memory, slow arithmetic,
@@ -39,7 +37,7 @@ impl DeviceProfile {
     /// are `kiln bench --calibrate` on lavapipe (Mesa 22.3, llvmpipe on 2 x86-64 cores,
     /// quiet machine): 4.5–5.0 GB/s, 22–23 GFLOP/s, 27–35 µs per dispatch.
     pub fn cpu_emulation() -> Self {
-        DeviceProfile::new("cpu-emulation", 4.8, 23.0, 30.0, true)
+        DeviceProfile::new("cpu-emulation", 4.8, 23.0, 30.0)
     }
 
     /// The preset called `name` (see [`DeviceProfile::PRESETS`]).
@@ -52,13 +50,12 @@ impl DeviceProfile {
         }
     }
 
-    fn new(name: &str, bandwidth_gbs: f64, gflops: f64, launch_us: f64, cpu: bool) -> Self {
+    fn new(name: &str, bandwidth_gbs: f64, gflops: f64, launch_us: f64) -> Self {
         DeviceProfile {
             name: name.to_string(),
             bandwidth_gbs,
             gflops,
             launch_us,
-            cpu,
         }
     }
 
@@ -78,19 +75,10 @@ impl fmt::Display for DeviceProfile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} ({} GB/s, {} GFLOP/s, {} µs/launch{})",
-            self.name,
-            self.bandwidth_gbs,
-            self.gflops,
-            self.launch_us,
-            if self.cpu { ", CPU driver" } else { "" }
+            "{} ({} GB/s, {} GFLOP/s, {} µs/launch)",
+            self.name, self.bandwidth_gbs, self.gflops, self.launch_us
         )
     }
-}
-
-/// True for ops that launch no kernel: they alias their operand.
-pub fn is_alias(op: &Op) -> bool {
-    matches!(op, Op::Reshape { .. } | Op::Identity)
 }
 
 /// Arithmetic per result element of an element-wise program or op.
@@ -103,7 +91,7 @@ fn program_flops(op: &Op) -> f64 {
 }
 
 /// Floating-point operations of `op` (an estimate; data movement is 0).
-pub fn flops(op: &Op, inputs: &[&TensorType], out: &TensorType) -> f64 {
+pub fn flops(target: &dyn KernelTarget, op: &Op, inputs: &[&TensorType], out: &TensorType) -> f64 {
     let n = out.shape.numel() as f64;
     let in0 = inputs.first().map_or(0.0, |t| t.shape.numel() as f64);
     match op {
@@ -149,49 +137,47 @@ pub fn flops(op: &Op, inputs: &[&TensorType], out: &TensorType) -> f64 {
             let anchor_in = &inputs[..(*arity).min(inputs.len())];
             let pro = prologue
                 .as_deref()
-                .map_or(0.0, |p| prologue_flops(p, anchor, anchor_in));
-            flops(anchor, anchor_in, out) + n * epilogue.steps.len() as f64 + pro
+                .map_or(0.0, |p| prologue_flops(target, p, anchor, anchor_in));
+            flops(target, anchor, anchor_in, out) + n * epilogue.steps.len() as f64 + pro
         }
         _ => n * program_flops(op),
     }
 }
 
-/// Arithmetic of a fused node's prologue. A max pool before a 1×1 conv is evaluated
-/// where the conv loads its input: once per pooled element for every block of output
-/// channels the conv's kernel computes together (16 up to 16 channels per group, 32 up
-/// to 32, 128 from 128, 64 between, as the tiled engine picks its tiles), each a window of loads.
-fn prologue_flops(prologue: &Op, anchor: &Op, anchor_in: &[&TensorType]) -> f64 {
+/// Arithmetic of a fused node's prologue (a max pool before a 1×1 conv): evaluated
+/// where the anchor's engine loads its input, a window of loads per pooled element
+/// each time the engine loads it ([`KernelTarget::prologue_evaluations`]).
+fn prologue_flops(
+    target: &dyn KernelTarget,
+    prologue: &Op,
+    anchor: &Op,
+    anchor_in: &[&TensorType],
+) -> f64 {
     let Ok(pooled) = kiln_ir::infer::prologue_type(prologue, anchor, anchor_in) else {
         return 0.0;
     };
-    let (Op::MaxPool(p), Op::Conv(c)) = (prologue, anchor) else {
+    let Op::MaxPool(p) = prologue else {
         return 0.0;
     };
-    let out_channels = anchor_in
-        .get(1)
-        .and_then(|w| w.shape.dims().first().copied())
-        .unwrap_or(1);
-    let per_group = out_channels / c.group.max(1);
-    let block = match per_group {
-        0..=16 => 16,
-        17..=32 => 32,
-        128.. => 128,
-        _ => 64,
-    };
-    let blocks = per_group.div_ceil(block).max(1) as f64;
+    let mut engine_in = anchor_in.to_vec();
+    if let Some(first) = engine_in.first_mut() {
+        *first = &pooled;
+    }
+    let loads = target.prologue_evaluations(anchor, &engine_in) as f64;
     let window = p.kernel.iter().product::<usize>() as f64;
-    pooled.shape.numel() as f64 * window * blocks
+    pooled.shape.numel() as f64 * window * loads
 }
 
 /// Microseconds for one node: 0 for aliases, else launch + bytes + flops. Operands are
 /// read once each (`inputs` lists distinct operand values).
 pub fn node_cost(
     profile: &DeviceProfile,
+    target: &dyn KernelTarget,
     op: &Op,
     inputs: &[&TensorType],
     outputs: &[&TensorType],
 ) -> f64 {
-    if is_alias(op) {
+    if op.is_view() {
         return 0.0;
     }
     let bytes: usize = inputs
@@ -200,17 +186,17 @@ pub fn node_cost(
         .map(|t| t.size_bytes())
         .sum();
     let out = outputs.first().copied();
-    let f = out.map_or(0.0, |o| flops(op, inputs, o));
+    let f = out.map_or(0.0, |o| flops(target, op, inputs, o));
     profile.kernel_us(bytes as f64, f)
 }
 
 /// Nodes of `graph` that launch a kernel (every node but reshapes and identities).
 pub fn kernel_count(graph: &Graph) -> usize {
-    graph.nodes.iter().filter(|(_, n)| !is_alias(&n.op)).count()
+    graph.nodes.iter().filter(|(_, n)| !n.op.is_view()).count()
 }
 
 /// The cost of running `graph` once under `profile`, in microseconds.
-pub fn graph_cost(graph: &Graph, profile: &DeviceProfile) -> f64 {
+pub fn graph_cost(graph: &Graph, profile: &DeviceProfile, target: &dyn KernelTarget) -> f64 {
     graph
         .nodes
         .iter()
@@ -223,7 +209,7 @@ pub fn graph_cost(graph: &Graph, profile: &DeviceProfile) -> f64 {
             }
             let inputs: Vec<&TensorType> = seen.iter().map(|&v| graph.ty(v)).collect();
             let outputs: Vec<&TensorType> = node.outputs.iter().map(|&v| graph.ty(v)).collect();
-            node_cost(profile, &node.op, &inputs, &outputs)
+            node_cost(profile, target, &node.op, &inputs, &outputs)
         })
         .sum()
 }

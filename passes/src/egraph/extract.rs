@@ -31,10 +31,9 @@ struct Cand {
 }
 
 /// The extracted program: the chosen e-node (index into the class' nodes) per class
-/// reachable from the roots, and its DAG cost in microseconds.
+/// reachable from the roots.
 pub struct Selection {
     pub choice: HashMap<Id, usize>,
-    pub cost: f64,
 }
 
 fn candidates(egraph: &EGraph, profile: &DeviceProfile) -> HashMap<Id, Vec<Cand>> {
@@ -73,7 +72,13 @@ fn candidates(egraph: &EGraph, profile: &DeviceProfile) -> HashMap<Id, Vec<Cand>
                         }
                     }
                     let outs: Vec<&TensorType> = results.iter().collect();
-                    let own = node_cost(profile, op.op(), &distinct_types, &outs[..1]);
+                    let own = node_cost(
+                        profile,
+                        &*egraph.analysis.target,
+                        op.op(),
+                        &distinct_types,
+                        &outs[..1],
+                    );
                     cands.push(Cand {
                         index,
                         own,
@@ -207,5 +212,5 @@ pub fn extract(
         .iter()
         .map(|&id| (id, cands[&id][pick[&id]].index))
         .collect();
-    Ok(Selection { choice, cost })
+    Ok(Selection { choice })
 }

@@ -1,9 +1,13 @@
 //! The e-graph optimizer: fusion, layout, algebra and composite-op rewriting with egg.
 //!
-//! [`optimize`] turns a graph into an e-graph (`convert`), saturates it with the rule
-//! sets as phases (`algebra`+`layout`, then `composite`, then `fusion`), each bounded
-//! by iterations, e-nodes and wall time, then extracts the cheapest program under a
-//! device cost model (`cost`) and rebuilds a verified graph with the same ports.
+//! The optimizer runs as passes, one per phase ([`PHASES`]: `egraph-algebra` saturates
+//! the `algebra`+`layout` sets, `egraph-composite` adds `composite`, `egraph-fusion`
+//! runs `fusion`). The first phase turns the graph into an e-graph (`convert`); each
+//! phase saturates it, bounded by iterations, e-nodes and wall time, extracts the
+//! cheapest program under a device cost model (`cost`) and rebuilds a verified graph
+//! with the same ports. A phase that directly follows another continues from its
+//! e-graph (kept in the [`PassContext`]), so phases see every alternative found
+//! before them. [`optimize`] runs every enabled phase on its own.
 //!
 //! Extraction is DAG-aware and greedy (see `extract` for the algorithm): a value
 //! used twice is counted once, and a fused kernel that would recompute an anchor
@@ -25,10 +29,11 @@ pub use lang::{ConstLeaf, InputLeaf, IrOp, Kiln};
 pub use report::{PhaseReport, Report};
 pub use rules::{RuleInfo, RuleSet};
 
-use crate::{Pass, PassError};
+use crate::{Pass, PassContext, PassError, PassManager};
 use analysis::EGraph;
 use egg::{Rewrite, Runner};
-use kiln_ir::Graph;
+use kiln_ir::{Graph, KernelTarget};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How the optimizer runs.
@@ -38,7 +43,9 @@ pub struct EgraphOptions {
     pub iter_limit: usize,
     /// E-nodes in the e-graph, over all phases.
     pub node_limit: usize,
-    /// Wall time for saturation, over all phases.
+    /// Wall time for saturation, over all phases. Unlike the other bounds it makes
+    /// the result depend on the machine's speed: when it stops a phase, the report
+    /// says so ([`Report::time_limited`]) and the bundle manifest records it.
     pub time_limit: Duration,
     /// Rules switched off by name.
     pub disabled_rules: Vec<String>,
@@ -101,7 +108,8 @@ impl EgraphOptions {
     }
 }
 
-/// The pass name.
+/// The optimizer's name in errors and in `kiln dump --after egraph` (the IR after its
+/// last phase).
 pub const PASS_NAME: &str = "egraph";
 
 /// Every rule: name, set and identity, in phase order.
@@ -109,85 +117,162 @@ pub fn list_rules() -> Vec<RuleInfo> {
     rules::list()
 }
 
-/// The phases: each is a list of rule sets saturated together.
-const PHASES: [&[RuleSet]; 3] = [
-    &[RuleSet::Algebra, RuleSet::Layout],
-    &[RuleSet::Composite, RuleSet::Algebra, RuleSet::Layout],
-    &[RuleSet::Fusion],
+/// One phase of the optimizer: rule sets saturated together, run as one pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Phase {
+    /// The pass name.
+    pub name: &'static str,
+    /// The rule sets; the phase runs when its first set is enabled, and the later
+    /// ones (when enabled) ride along.
+    pub sets: &'static [RuleSet],
+}
+
+/// The phases, in order.
+pub const PHASES: [Phase; 3] = [
+    Phase {
+        name: "egraph-algebra",
+        sets: &[RuleSet::Algebra, RuleSet::Layout],
+    },
+    Phase {
+        name: "egraph-composite",
+        sets: &[RuleSet::Composite, RuleSet::Algebra, RuleSet::Layout],
+    },
+    Phase {
+        name: "egraph-fusion",
+        sets: &[RuleSet::Fusion],
+    },
 ];
 
-/// Optimizes `graph`: saturates its e-graph under the bounds of `options` and extracts
-/// the cheapest equivalent graph, with the same ports. The report says what happened.
-pub fn optimize(graph: &Graph, options: &EgraphOptions) -> Result<(Graph, Report), PassError> {
+/// The passes of the phases `options` enables, in order (none at level 0).
+pub fn phase_passes(options: &EgraphOptions, target: &Arc<dyn KernelTarget>) -> Vec<Box<dyn Pass>> {
+    PHASES
+        .iter()
+        .filter(|phase| options.set_enabled(phase.sets[0]))
+        .map(|&phase| {
+            Box::new(EgraphPhase {
+                phase,
+                options: options.clone(),
+                target: target.clone(),
+            }) as Box<dyn Pass>
+        })
+        .collect()
+}
+
+/// Optimizes `graph` with every phase `options` enables, as passes of their own
+/// pipeline: the cheapest equivalent graph, with the same ports, and what happened.
+pub fn optimize(
+    graph: &Graph,
+    options: &EgraphOptions,
+    target: &Arc<dyn KernelTarget>,
+) -> Result<(Graph, Report), PassError> {
     options.check()?;
-    let fail = |m: String| PassError::failed(PASS_NAME, m);
-    let start = Instant::now();
-    let mut report = Report {
-        profile: options.profile.clone(),
-        cost_before: graph_cost(graph, &options.profile),
-        kernels_before: kernel_count(graph),
-        ..Report::default()
-    };
-    if options.level == 0 {
-        report.cost_after = report.cost_before;
-        report.kernels_after = report.kernels_before;
-        return Ok((graph.clone(), report));
+    let mut manager = PassManager::new();
+    for pass in phase_passes(options, target) {
+        manager.add(pass);
     }
-    let (mut egraph, names) = convert::to_egraph(graph).map_err(fail)?;
-    let mut cost = report.cost_before;
-    let mut kernels = report.kernels_before;
-    for phase in PHASES {
-        // A phase runs when its first set is enabled; later sets ride along.
-        if !options.set_enabled(phase[0]) {
-            continue;
-        }
-        let rules: Vec<Rewrite<_, _>> = phase
+    let (out, report) = manager.run_with_hook(graph.clone(), &mut |_, _| {})?;
+    let report = report.unwrap_or_else(|| {
+        let cost = graph_cost(graph, &options.profile, &**target);
+        let kernels = kernel_count(graph);
+        Report::start(options.profile.clone(), cost, kernels)
+    });
+    Ok((out, report))
+}
+
+/// An e-graph carried from one phase to the next: the graph it was built from (whose
+/// ports and names extraction restores), and when saturation started.
+pub(crate) struct Session {
+    egraph: EGraph,
+    names: convert::Names,
+    source: Graph,
+    start: Instant,
+}
+
+/// One phase of the optimizer as a pass.
+pub struct EgraphPhase {
+    phase: Phase,
+    options: EgraphOptions,
+    target: Arc<dyn KernelTarget>,
+}
+
+impl Pass for EgraphPhase {
+    fn name(&self) -> &'static str {
+        self.phase.name
+    }
+
+    fn run(&self, graph: Graph) -> Result<Graph, PassError> {
+        self.run_in(graph, &mut PassContext::default())
+    }
+
+    fn run_in(&self, graph: Graph, ctx: &mut PassContext) -> Result<Graph, PassError> {
+        let fail = |m: String| PassError::failed(self.phase.name, m);
+        let options = &self.options;
+        let session = match ctx.egraph.take() {
+            Some((after, session)) if after == ctx.passes_run => session,
+            _ => {
+                let (egraph, names) =
+                    convert::to_egraph(&graph, self.target.clone()).map_err(fail)?;
+                Session {
+                    egraph,
+                    names,
+                    source: graph.clone(),
+                    start: Instant::now(),
+                }
+            }
+        };
+        let report = ctx.report.get_or_insert_with(|| {
+            let cost = graph_cost(&graph, &options.profile, &*self.target);
+            Report::start(options.profile.clone(), cost, kernel_count(&graph))
+        });
+        let enabled: Vec<RuleSet> = self
+            .phase
+            .sets
             .iter()
-            .filter(|&&s| options.set_enabled(s))
+            .copied()
+            .filter(|&s| options.set_enabled(s))
+            .collect();
+        let rules: Vec<Rewrite<_, _>> = enabled
+            .iter()
             .flat_map(|&s| {
                 rules::build(s, |name| !options.disabled_rules.iter().any(|d| d == name))
             })
             .collect();
-        let name = phase
+        let name = enabled
             .iter()
-            .filter(|&&s| options.set_enabled(s))
             .map(|s| s.name())
             .collect::<Vec<_>>()
             .join("+");
         let phase_start = Instant::now();
-        let remaining = options.time_limit.saturating_sub(start.elapsed());
-        let runner = Runner::default()
-            .with_egraph(egraph)
+        let remaining = options.time_limit.saturating_sub(session.start.elapsed());
+        // The runner's own e-graph is replaced by the session's at once.
+        let placeholder = analysis::KilnAnalysis::new(self.target.clone(), Vec::new());
+        let runner = Runner::new(placeholder)
+            .with_egraph(session.egraph)
             .with_iter_limit(options.iter_limit)
             .with_node_limit(options.node_limit)
             .with_time_limit(remaining)
             .run(&rules);
         let mut phase_report = PhaseReport::from_runner(name, &runner);
-        egraph = runner.egraph;
+        let egraph = runner.egraph;
         if let Some(conflict) = &egraph.analysis.conflict {
             return Err(fail(format!("phase {}: {conflict}", phase_report.name)));
         }
-        let (g, _) = extract_graph(&egraph, graph, &names, &options.profile).map_err(fail)?;
-        phase_report.cost_before = cost;
-        phase_report.kernels_before = kernels;
-        phase_report.cost_after = graph_cost(&g, &options.profile);
-        phase_report.kernels_after = kernel_count(&g);
+        let extract_start = Instant::now();
+        let out = extract_graph(&egraph, &session.source, &session.names, &options.profile)
+            .map_err(fail)?;
+        report.extract_time = extract_start.elapsed();
+        phase_report.cost_before = report.cost_after;
+        phase_report.kernels_before = report.kernels_after;
+        phase_report.cost_after = graph_cost(&out, &options.profile, &*self.target);
+        phase_report.kernels_after = kernel_count(&out);
         phase_report.time = phase_start.elapsed();
-        cost = phase_report.cost_after;
-        kernels = phase_report.kernels_after;
+        report.cost_after = phase_report.cost_after;
+        report.kernels_after = phase_report.kernels_after;
+        report.total_time += phase_report.time;
         report.phases.push(phase_report);
+        ctx.egraph = Some((ctx.passes_run + 1, Session { egraph, ..session }));
+        Ok(out)
     }
-    let extract_start = Instant::now();
-    let (out, _) = extract_graph(&egraph, graph, &names, &options.profile).map_err(fail)?;
-    report.extract_time = extract_start.elapsed();
-    kiln_ir::verify::verify(&out).map_err(|source| PassError::Verify {
-        pass: PASS_NAME.to_string(),
-        source,
-    })?;
-    report.cost_after = graph_cost(&out, &options.profile);
-    report.kernels_after = kernel_count(&out);
-    report.total_time = start.elapsed();
-    Ok((out, report))
 }
 
 fn extract_graph(
@@ -195,25 +280,8 @@ fn extract_graph(
     source: &Graph,
     names: &convert::Names,
     profile: &DeviceProfile,
-) -> Result<(Graph, f64), String> {
+) -> Result<Graph, String> {
     let roots = egraph.analysis.roots.clone();
     let selection = extract::extract(egraph, &roots, profile)?;
-    let graph = convert::to_graph(egraph, &selection, source, names)?;
-    Ok((graph, selection.cost))
-}
-
-/// The `egraph` pass: [`optimize`] with fixed options, discarding the report.
-#[derive(Clone, Debug, Default)]
-pub struct EgraphPass {
-    pub options: EgraphOptions,
-}
-
-impl Pass for EgraphPass {
-    fn name(&self) -> &'static str {
-        PASS_NAME
-    }
-
-    fn run(&self, graph: Graph) -> Result<Graph, PassError> {
-        optimize(&graph, &self.options).map(|(g, _)| g)
-    }
+    convert::to_graph(egraph, &selection, source, names)
 }

@@ -21,6 +21,8 @@ pub struct PhaseReport {
     /// Why saturation stopped: `saturated`, `iteration limit 32`, `node limit ...`,
     /// `time limit ...`.
     pub stop_reason: String,
+    /// The wall-time bound stopped saturation (the result depends on machine speed).
+    pub time_limited: bool,
     pub time: Duration,
     /// Cost (µs) and kernel count of the best program before and after the phase.
     pub cost_before: f64,
@@ -29,7 +31,7 @@ pub struct PhaseReport {
     pub kernels_after: usize,
 }
 
-/// The report of one [`super::optimize`] call.
+/// What the optimizer's phases did in one pipeline run.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub profile: DeviceProfile,
@@ -40,6 +42,30 @@ pub struct Report {
     pub kernels_after: usize,
     pub extract_time: Duration,
     pub total_time: Duration,
+}
+
+impl Report {
+    /// The report before any phase has run: `cost` and `kernels` of the graph.
+    pub fn start(profile: DeviceProfile, cost: f64, kernels: usize) -> Self {
+        Report {
+            profile,
+            cost_before: cost,
+            cost_after: cost,
+            kernels_before: kernels,
+            kernels_after: kernels,
+            ..Report::default()
+        }
+    }
+
+    /// The phases the wall-time bound stopped: their result depends on the machine's
+    /// speed, so two compiles may differ (the bundle manifest records them).
+    pub fn time_limited(&self) -> Vec<&str> {
+        self.phases
+            .iter()
+            .filter(|p| p.time_limited)
+            .map(|p| p.name.as_str())
+            .collect()
+    }
 }
 
 fn stop_text(reason: Option<&StopReason>) -> String {
@@ -73,6 +99,7 @@ impl PhaseReport {
             enodes: runner.egraph.total_number_of_nodes(),
             eclasses: runner.egraph.number_of_classes(),
             stop_reason: stop_text(runner.stop_reason.as_ref()),
+            time_limited: matches!(runner.stop_reason, Some(StopReason::TimeLimit(_))),
             ..PhaseReport::default()
         }
     }
@@ -113,6 +140,17 @@ impl fmt::Display for Report {
             self.kernels_after,
             self.extract_time.as_secs_f64() * 1e3,
             self.total_time.as_secs_f64() * 1e3
-        )
+        )?;
+        let limited = self.time_limited();
+        if !limited.is_empty() {
+            writeln!(
+                f,
+                "  note: the time limit stopped phase {}: the result depends on this \
+                 machine's speed (the bundle manifest records it); raise --time-limit to \
+                 let the iteration and node limits decide",
+                limited.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }

@@ -3,9 +3,10 @@
 
 #![allow(dead_code, reason = "each test binary uses some of these helpers")]
 
-use kiln_ir::{interp, DType, Data, Graph, Tensor};
+use kiln_ir::{interp, DType, Data, Graph, KernelTarget, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::sync::Arc;
 
 /// Random non-zero inputs for every graph input (floats in ±[0.1, 2], ints in 1..=3,
 /// bools random).
@@ -53,4 +54,13 @@ pub fn assert_same_outputs(before: &Graph, after: &Graph, seed: u64, tol: f64) {
             assert!(ok, "output {i} element {j}: {p} before, {q} after");
         }
     }
+}
+
+/// The kernel target the optimizer tests compile for: codegen's own answers, for
+/// WebGPU's default limits on a CPU driver (the default of `kiln compile`).
+pub fn target() -> Arc<dyn KernelTarget> {
+    Arc::new(kiln_codegen::Limits {
+        cpu_driver: true,
+        ..kiln_codegen::Limits::default()
+    })
 }

@@ -295,12 +295,7 @@ pub fn naive(
             "{total} outputs exceed 32-bit indexing"
         )));
     }
-    // Up to NAIVE_ROWS rows per invocation: a matrix-vector product reads B once.
-    let rm = if shape.m <= NAIVE_ROWS {
-        shape.m.max(1)
-    } else {
-        1
-    };
+    let rm = naive_rows(shape.m);
     let (mut decl, mut update, mut store) = (String::new(), String::new(), String::new());
     for i in 0..rm {
         decl.push_str(&format!("    var acc{i} = 0.0;\n"));
@@ -331,6 +326,27 @@ pub fn naive(
         workgroup_size: [NAIVE_WG, 1, 1],
         workgroups: grid_1d(total / rm, NAIVE_WG, limits)?,
     })
+}
+
+/// Rows one invocation of the direct engine computes: up to [`NAIVE_ROWS`], so a
+/// matrix-vector product reads B once.
+fn naive_rows(m: usize) -> usize {
+    if m <= NAIVE_ROWS {
+        m.max(1)
+    } else {
+        1
+    }
+}
+
+/// How many times the engine [`either`] picks for `shape` loads each element of B
+/// (the right operand): once per block of output rows it computes together.
+pub fn b_loads(shape: GemmShape, cpu_driver: bool) -> usize {
+    let rows = if worth_tiling(shape) {
+        choose_tile(shape.m, shape.n, cpu_driver).bm()
+    } else {
+        naive_rows(shape.m)
+    };
+    shape.m.div_ceil(rows).max(1)
 }
 
 /// The tiled engine when the product is wide enough, the direct one otherwise.

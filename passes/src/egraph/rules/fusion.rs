@@ -8,7 +8,7 @@
 //! Element-wise producers may be inlined into several consumers: recomputing a cheap
 //! program beats a round trip through memory, and extraction decides.
 
-use super::program::{program_of, Builder, MAX_OPERANDS};
+use super::program::Builder;
 use super::{code, ops_in, RuleSpec, Term};
 use crate::egraph::analysis::{ty, EGraph};
 use crate::egraph::lang::{IrOp, Kiln};
@@ -24,27 +24,6 @@ pub(super) const RULES: &[RuleSpec] = &[
     // conv(max_pool(x), w, ..) = fused{conv, prologue max_pool}(x, w, ..) for a 1×1 conv
     code("fuse-prologue", fuse_prologue, "conv₁ₓ₁(max_pool(x), w, ..) = fused{max_pool; conv₁ₓ₁}(x, w, ..)"),
 ];
-
-/// Ops whose result an epilogue can post-process element by element.
-pub fn is_anchor(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::MatMul
-            | Op::Conv(_)
-            | Op::ConvTranspose(_)
-            | Op::Reduce { .. }
-            | Op::Softmax { .. }
-            | Op::LogSoftmax { .. }
-            | Op::MaxPool(_)
-            | Op::AveragePool(_)
-            | Op::BatchNorm { .. }
-            | Op::LayerNorm { .. }
-            | Op::InstanceNorm { .. }
-            | Op::Lrn { .. }
-            | Op::Attention { .. }
-            | Op::Fused { .. }
-    )
-}
 
 /// True when `c` has exactly one user and is no graph output.
 pub fn used_once(egraph: &EGraph, c: Id) -> bool {
@@ -68,7 +47,7 @@ fn consumer(op: &IrOp) -> Option<Program> {
     if op.result() != 0 {
         return None;
     }
-    program_of(op.op())
+    Program::of_op(op.op())
 }
 
 /// The element-wise e-node of class `c` to inline: its largest program.
@@ -150,7 +129,7 @@ fn fuse_epilogue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
         }
         seen.push(c);
         for (aop, akids) in ops_in(egraph, c) {
-            if aop.result() != 0 || !is_anchor(aop.op()) {
+            if aop.result() != 0 || !egraph.analysis.target.takes_epilogue(aop.op()) {
                 continue;
             }
             let mut b = Builder::new(1);
@@ -192,7 +171,7 @@ fn fuse_epilogue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
             let Some((epilogue, extras)) = b.finish(egraph, result) else {
                 continue;
             };
-            if arity + extras.len() > MAX_OPERANDS {
+            if arity + extras.len() > egraph.analysis.target.max_kernel_operands() {
                 continue;
             }
             let operands = anchor_in

@@ -1,13 +1,11 @@
 //! Layout rules: transposes, reshapes and broadcasts that cancel, compose, or fold
 //! into their consumer's indexing.
 
-use super::fusion::is_anchor;
-use super::program::program_of;
 use super::{code, ops_in, RuleSpec, Term};
 use crate::egraph::analysis::{ty, EGraph};
 use crate::egraph::lang::IrOp;
 use egg::Id;
-use kiln_ir::Op;
+use kiln_ir::{Op, Program};
 
 #[rustfmt::skip]
 pub(super) const RULES: &[RuleSpec] = &[
@@ -107,7 +105,7 @@ fn expand_identity(egraph: &EGraph, _: Id, op: &IrOp, children: &[Id]) -> Vec<Te
 }
 
 fn expand_broadcast(egraph: &EGraph, class: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
-    if op.result() != 0 || program_of(op.op()).is_none() || is_anchor(op.op()) {
+    if op.result() != 0 || Program::of_op(op.op()).is_none() {
         return vec![];
     }
     let mut out = Vec::new();

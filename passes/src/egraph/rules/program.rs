@@ -3,32 +3,11 @@
 
 use super::super::analysis::EGraph;
 use egg::Id;
-use kiln_ir::{Op, Program, Step};
+use kiln_ir::{Program, Step};
 use std::collections::HashMap;
 
 /// Largest program the fusion rules build.
 pub const MAX_STEPS: usize = 48;
-/// Most operands of a fused kernel: WebGPU guarantees 8 storage buffers per stage and
-/// one holds the result.
-pub const MAX_OPERANDS: usize = 7;
-
-/// The program of an element-wise op (inputs are the op's operands in order).
-pub fn program_of(op: &Op) -> Option<Program> {
-    let steps = match op {
-        Op::Unary(u) => vec![Step::Input(0), Step::Unary(*u, 0)],
-        Op::Binary(b) => vec![Step::Input(0), Step::Input(1), Step::Binary(*b, 0, 1)],
-        Op::Where => vec![
-            Step::Input(0),
-            Step::Input(1),
-            Step::Input(2),
-            Step::Where(0, 1, 2),
-        ],
-        Op::Cast { to } => vec![Step::Input(0), Step::Cast(*to, 0)],
-        Op::Elementwise { program } => return Some(program.clone()),
-        _ => return None,
-    };
-    Some(Program { steps })
-}
 
 /// Builds one program over e-class operands. The first `reserved` inputs have no
 /// e-class (the anchor element of an epilogue); operand e-classes get the inputs after.
@@ -138,7 +117,9 @@ impl Builder {
             }
         }
         let program = prune(&steps, result)?;
-        if program.steps.len() > MAX_STEPS || keep.len() > MAX_OPERANDS {
+        if program.steps.len() > MAX_STEPS
+            || keep.len() > egraph.analysis.target.max_kernel_operands()
+        {
             return None;
         }
         Some((program, keep))

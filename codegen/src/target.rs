@@ -1,0 +1,55 @@
+//! Codegen's answers to the optimizer's questions about kernels ([`KernelTarget`]),
+//! given by [`Limits`]: the passes ask these rather than restating codegen's facts.
+
+use crate::build::OFFSET_ALIGN;
+use crate::layout::reads_at_base;
+use crate::lower::matmul::engine::{self, GemmShape};
+use crate::lower::Limits;
+use kiln_ir::infer::infer;
+use kiln_ir::{KernelTarget, Op, TensorType};
+
+impl KernelTarget for Limits {
+    /// Every operand and the result is a storage binding of its own.
+    fn max_kernel_operands(&self) -> usize {
+        (self.max_storage_buffers_per_shader_stage as usize).saturating_sub(1)
+    }
+
+    /// Every element is one 32-bit storage word ([`crate::StorageType`]).
+    fn stored_bytes(&self, ty: &TensorType) -> usize {
+        4 * ty.shape.numel()
+    }
+
+    fn view_alignment(&self) -> usize {
+        OFFSET_ALIGN as usize
+    }
+
+    fn reads_at_element_offset(&self, op: &Op, operand: usize) -> bool {
+        reads_at_base(op, operand)
+    }
+
+    fn takes_epilogue(&self, op: &Op) -> bool {
+        crate::lower::fused::takes_epilogue(op)
+    }
+
+    /// A convolution runs on the product engine with its output channels (per group)
+    /// as rows and its output positions as columns; its input is the engine's B.
+    fn prologue_evaluations(&self, anchor: &Op, anchor_in: &[&TensorType]) -> usize {
+        let Op::Conv(attrs) = anchor else {
+            return 1;
+        };
+        let (Some(w), Ok(out)) = (anchor_in.get(1), infer(anchor, anchor_in)) else {
+            return 1;
+        };
+        let (Some(&m), Some(out)) = (w.shape.dims().first(), out.first()) else {
+            return 1;
+        };
+        let group = attrs.group.max(1);
+        let shape = GemmShape {
+            z: group,
+            m: m / group,
+            n: out.shape.numel() / m.max(1),
+            k: w.shape.dims()[1..].iter().product(),
+        };
+        engine::b_loads(shape, self.cpu_driver)
+    }
+}

@@ -1,0 +1,89 @@
+//! The one list of passes kiln runs for a set of options ([`pipeline`]): compile,
+//! `--report`, `kiln dump --after` and `--list-passes` all take it from here, and a
+//! new pass family joins the compiler by being added here and nowhere else.
+
+use crate::egraph::{self, EgraphOptions};
+use crate::{Dce, FoldConstants, FoldShapes, MergeSiblings, Pass, PassError, PassManager};
+use crate::{PassOptions, RemoveIdentity};
+use kiln_ir::KernelTarget;
+use std::sync::Arc;
+
+/// The highest optimisation level.
+pub const MAX_OPT_LEVEL: u8 = 2;
+
+/// What decides the pass list.
+#[derive(Clone, Debug)]
+pub struct PipelineOptions {
+    /// 0: canonicalize only (one kernel per op); 1: and the e-graph optimizer's
+    /// algebra, layout and fusion phases; 2: and its composite phase, then
+    /// `merge-siblings`.
+    pub opt_level: u8,
+    /// Settings of the canonicalization passes.
+    pub pass_options: PassOptions,
+    /// The e-graph optimizer's bounds, disabled rules and sets, and cost profile (its
+    /// `level` is replaced by `opt_level`).
+    pub egraph: EgraphOptions,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            opt_level: MAX_OPT_LEVEL,
+            pass_options: PassOptions::default(),
+            egraph: EgraphOptions::default(),
+        }
+    }
+}
+
+/// The canonicalization passes, in order: `remove-identity`, `fold-shapes`,
+/// `fold-constants`, `dce`.
+pub fn canonical_passes(options: &PassOptions) -> Vec<Box<dyn Pass>> {
+    vec![
+        Box::new(RemoveIdentity),
+        Box::new(FoldShapes),
+        Box::new(FoldConstants {
+            max_elements: options.fold_max_elements,
+        }),
+        Box::new(Dce),
+    ]
+}
+
+/// The passes kiln runs after import for `options`, asking `target` what its kernels
+/// can do. Fails on an optimisation level that does not exist or a disabled rule or
+/// set with an unknown name (at every level, so a typo is never silently ignored).
+pub fn pipeline(
+    options: &PipelineOptions,
+    target: &Arc<dyn KernelTarget>,
+) -> Result<PassManager, PassError> {
+    if options.opt_level > MAX_OPT_LEVEL {
+        return Err(PassError::failed(
+            "pipeline",
+            format!(
+                "optimisation level {} does not exist: 0 compiles one kernel per op, 1 adds \
+                 algebra, layout and fusion rewriting, 2 (the default) adds composite ops",
+                options.opt_level
+            ),
+        ));
+    }
+    let egraph = EgraphOptions {
+        level: options.opt_level,
+        ..options.egraph.clone()
+    };
+    egraph.check()?;
+    let mut manager = PassManager::new();
+    // Canonical form: no identities, shapes and constants folded, nothing dead.
+    for pass in canonical_passes(&options.pass_options) {
+        manager.add(pass);
+    }
+    // The e-graph optimizer, one pass per phase (levels 1 and 2).
+    for pass in egraph::phase_passes(&egraph, target) {
+        manager.add(pass);
+    }
+    // Sibling convolutions over one input become one (level 2).
+    if options.opt_level >= 2 {
+        manager.add(Box::new(MergeSiblings {
+            target: target.clone(),
+        }));
+    }
+    Ok(manager)
+}
