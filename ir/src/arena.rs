@@ -58,6 +58,19 @@ impl<T> fmt::Debug for Handle<T> {
     }
 }
 
+/// What a handle to `Self` is written as: the prefix before its index.
+pub trait HandlePrefix {
+    /// `%v` for values (as the text IR writes them), `n` for nodes.
+    const PREFIX: &'static str;
+}
+
+/// `%v3` for a value, `n3` for a node: how every message names an IR item.
+impl<T: HandlePrefix> fmt::Display for Handle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", T::PREFIX, self.index)
+    }
+}
+
 /// An append-only vector of `T` addressed by [`Handle<T>`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Arena<T> {

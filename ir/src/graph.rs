@@ -1,5 +1,6 @@
 //! The graph: arenas of values and nodes, graph inputs and outputs, and the builder API.
 
+use crate::arena::HandlePrefix;
 use crate::{infer, Arena, Handle, Op, Tensor, TensorType};
 
 /// How a value comes to exist.
@@ -30,6 +31,14 @@ pub struct Node {
     pub outputs: Vec<Handle<Value>>,
     /// The source model's node name (may be empty), for error messages.
     pub name: String,
+}
+
+impl HandlePrefix for Value {
+    const PREFIX: &'static str = "%v";
+}
+
+impl HandlePrefix for Node {
+    const PREFIX: &'static str = "n";
 }
 
 /// A graph input or output.

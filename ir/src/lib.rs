@@ -36,7 +36,7 @@ pub mod resize_geometry;
 pub mod target;
 pub mod verify;
 
-pub use arena::{Arena, Handle};
+pub use arena::{Arena, Handle, HandlePrefix};
 pub use dtype::DType;
 pub use graph::{Graph, Node, NodeError, Port, Value, ValueDef};
 pub use op::*;

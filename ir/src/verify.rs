@@ -13,10 +13,42 @@ use crate::{
 };
 use half::f16;
 
-/// A broken invariant, naming the node or value involved.
+/// A broken invariant: the node, value or port it is about, and a message naming it
+/// (handles written `n3` and `%v3`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct VerifyError(pub String);
+pub enum VerifyError {
+    /// A node breaks an invariant: an operand or result out of range or defined
+    /// after it, an op that does not accept its operands, a wrong result type.
+    #[error("{message}")]
+    Node { node: Handle<Node>, message: String },
+    /// A value's definition, or a constant's data, is inconsistent.
+    #[error("{message}")]
+    Value {
+        value: Handle<Value>,
+        message: String,
+    },
+    /// A graph input or output port is inconsistent.
+    #[error("{message}")]
+    Port { message: String },
+}
+
+impl VerifyError {
+    /// The node the error is about, if it is about one.
+    pub fn node(&self) -> Option<Handle<Node>> {
+        match self {
+            VerifyError::Node { node, .. } => Some(*node),
+            _ => None,
+        }
+    }
+
+    /// The value the error is about, if it is about one.
+    pub fn value(&self) -> Option<Handle<Value>> {
+        match self {
+            VerifyError::Value { value, .. } => Some(*value),
+            _ => None,
+        }
+    }
+}
 
 /// Checks every invariant: [`verify_structure`], then that each node's result types
 /// equal what [`infer::infer`] computes from its operand types (a node may keep only a
@@ -35,29 +67,32 @@ pub fn verify_structure(graph: &Graph) -> Result<(), VerifyError> {
     check_order(graph)
 }
 
-fn fail<T>(message: String) -> Result<T, VerifyError> {
-    Err(VerifyError(message))
+fn node_fail<T>(node: Handle<Node>, message: String) -> Result<T, VerifyError> {
+    Err(VerifyError::Node { node, message })
 }
 
-/// `node 3 (conv "conv1")`, or `node 3 (conv)` when unnamed.
+fn value_fail<T>(value: Handle<Value>, message: String) -> Result<T, VerifyError> {
+    Err(VerifyError::Value { value, message })
+}
+
+fn port_fail<T>(message: String) -> Result<T, VerifyError> {
+    Err(VerifyError::Port { message })
+}
+
+/// `n3 (conv "conv1")`, or `n3 (conv)` when unnamed.
 fn describe_node(graph: &Graph, handle: Handle<Node>) -> String {
     match graph.nodes.get(handle) {
-        Some(n) if n.name.is_empty() => format!("node {} ({})", handle.index(), n.op.name()),
-        Some(n) => format!(
-            "node {} ({} {})",
-            handle.index(),
-            n.op.name(),
-            quote(&n.name)
-        ),
-        None => format!("node {}", handle.index()),
+        Some(n) if n.name.is_empty() => format!("{handle} ({})", n.op.name()),
+        Some(n) => format!("{handle} ({} {})", n.op.name(), quote(&n.name)),
+        None => handle.to_string(),
     }
 }
 
 /// `%v4 "y"`, or `%v4` when unnamed.
 fn describe_value(graph: &Graph, handle: Handle<Value>) -> String {
     match graph.values.get(handle).and_then(|v| v.name.as_ref()) {
-        Some(name) => format!("%v{} {}", handle.index(), quote(name)),
-        None => format!("%v{}", handle.index()),
+        Some(name) => format!("{handle} {}", quote(name)),
+        None => handle.to_string(),
     }
 }
 
@@ -80,13 +115,13 @@ fn check_handles(graph: &Graph) -> Result<(), VerifyError> {
         outputs,
     } = graph;
     let n_values = values.len();
-    let in_range = |v: Handle<Value>, what: &dyn Fn() -> String| {
+    let in_range = |v: Handle<Value>, node: Option<Handle<Node>>, what: &dyn Fn() -> String| {
         if v.index() >= n_values {
-            return fail(format!(
-                "{} is %v{}, but the graph has {n_values} values",
-                what(),
-                v.index()
-            ));
+            let message = format!("{} is {v}, but the graph has {n_values} values", what());
+            return match node {
+                Some(node) => node_fail(node, message),
+                None => port_fail(message),
+            };
         }
         Ok(())
     };
@@ -100,7 +135,7 @@ fn check_handles(graph: &Graph) -> Result<(), VerifyError> {
             },
         ) in ports.iter().enumerate()
         {
-            in_range(*value, &|| format!("{kind} port {i} {}", quote(name)))?;
+            in_range(*value, None, &|| format!("{kind} port {i} {}", quote(name)))?;
         }
     }
     for (handle, node) in nodes.iter() {
@@ -111,12 +146,12 @@ fn check_handles(graph: &Graph) -> Result<(), VerifyError> {
             name: _,
         } = node;
         for (i, &v) in inputs.iter().enumerate() {
-            in_range(v, &|| {
+            in_range(v, Some(handle), &|| {
                 format!("{}: operand {i}", describe_node(graph, handle))
             })?;
         }
         for (i, &v) in outputs.iter().enumerate() {
-            in_range(v, &|| {
+            in_range(v, Some(handle), &|| {
                 format!("{}: result {i}", describe_node(graph, handle))
             })?;
         }
@@ -124,12 +159,14 @@ fn check_handles(graph: &Graph) -> Result<(), VerifyError> {
     for (handle, value) in values.iter() {
         if let ValueDef::Node { node, output: _ } = value.def {
             if node.index() >= nodes.len() {
-                return fail(format!(
-                    "{} is defined by node {}, but the graph has {} nodes",
-                    describe_value(graph, handle),
-                    node.index(),
-                    nodes.len()
-                ));
+                return value_fail(
+                    handle,
+                    format!(
+                        "{} is defined by {node}, but the graph has {} nodes",
+                        describe_value(graph, handle),
+                        nodes.len()
+                    ),
+                );
             }
         }
     }
@@ -147,12 +184,15 @@ fn check_definitions(graph: &Graph) -> Result<(), VerifyError> {
                     output,
                 })
             {
-                return fail(format!(
-                    "{}: result {output} {} is defined as {}",
-                    describe_node(graph, node_handle),
-                    describe_value(graph, v),
-                    describe_def(graph, def)
-                ));
+                return node_fail(
+                    node_handle,
+                    format!(
+                        "{}: result {output} {} is defined as {}",
+                        describe_node(graph, node_handle),
+                        describe_value(graph, v),
+                        describe_def(graph, def)
+                    ),
+                );
             }
         }
     }
@@ -166,20 +206,26 @@ fn check_definitions(graph: &Graph) -> Result<(), VerifyError> {
             ValueDef::Const(tensor) => {
                 let data_ty = tensor.ty();
                 if data_ty != *ty {
-                    return fail(format!(
-                        "constant {} has type {ty} but its data is {data_ty}",
-                        describe_value(graph, handle)
-                    ));
+                    return value_fail(
+                        handle,
+                        format!(
+                            "constant {} has type {ty} but its data is {data_ty}",
+                            describe_value(graph, handle)
+                        ),
+                    );
                 }
                 true
             }
         };
         if !holds_it {
-            return fail(format!(
-                "{} claims to be {}, which does not hold it",
-                describe_value(graph, handle),
-                describe_def(graph, def)
-            ));
+            return value_fail(
+                handle,
+                format!(
+                    "{} claims to be {}, which does not hold it",
+                    describe_value(graph, handle),
+                    describe_def(graph, def)
+                ),
+            );
         }
     }
     Ok(())
@@ -198,7 +244,7 @@ fn check_ports(graph: &Graph) -> Result<(), VerifyError> {
     {
         let def = &graph.values[*value].def;
         if *def != ValueDef::Input(i) {
-            return fail(format!(
+            return port_fail(format!(
                 "input port {i} {} holds {}, which is {}",
                 quote(name),
                 describe_value(graph, *value),
@@ -209,7 +255,7 @@ fn check_ports(graph: &Graph) -> Result<(), VerifyError> {
     for (kind, ports) in [("input", &graph.inputs), ("output", &graph.outputs)] {
         for (i, port) in ports.iter().enumerate() {
             if let Some(j) = ports[..i].iter().position(|p| p.name == port.name) {
-                return fail(format!(
+                return port_fail(format!(
                     "{kind} ports {j} and {i} are both named {}",
                     quote(&port.name)
                 ));
@@ -229,11 +275,15 @@ fn check_order(graph: &Graph) -> Result<(), VerifyError> {
     for (handle, node) in graph.nodes.iter() {
         for (i, &v) in node.inputs.iter().enumerate() {
             if !defined[v.index()] {
-                return fail(format!(
-                    "{}: operand {i} {} is not defined before the node (nodes must be in execution order)",
-                    describe_node(graph, handle),
-                    describe_value(graph, v)
-                ));
+                return node_fail(
+                    handle,
+                    format!(
+                        "{}: operand {i} {} is not defined before the node (nodes must be in \
+                         execution order)",
+                        describe_node(graph, handle),
+                        describe_value(graph, v)
+                    ),
+                );
             }
         }
         for &v in &node.outputs {
@@ -254,30 +304,36 @@ fn check_types(graph: &Graph) -> Result<(), VerifyError> {
             name: _,
         } = node;
         if let Err(e) = check_programs(op) {
-            return fail(format!("{}: {e}", describe_node(graph, handle)));
+            return node_fail(handle, format!("{}: {e}", describe_node(graph, handle)));
         }
         let operand_types: Vec<&TensorType> = inputs.iter().map(|&v| &graph.values[v].ty).collect();
         let inferred = match infer::infer(op, &operand_types) {
             Ok(types) => types,
-            Err(e) => return fail(format!("{}: {e}", describe_node(graph, handle))),
+            Err(e) => return node_fail(handle, format!("{}: {e}", describe_node(graph, handle))),
         };
         if outputs.len() > inferred.len() {
-            return fail(format!(
-                "{} has {} results, but `{}` defines {}",
-                describe_node(graph, handle),
-                outputs.len(),
-                op.name(),
-                inferred.len()
-            ));
+            return node_fail(
+                handle,
+                format!(
+                    "{} has {} results, but `{}` defines {}",
+                    describe_node(graph, handle),
+                    outputs.len(),
+                    op.name(),
+                    inferred.len()
+                ),
+            );
         }
         for (i, (&v, want)) in outputs.iter().zip(&inferred).enumerate() {
             let got = &graph.values[v].ty;
             if got != want {
-                return fail(format!(
-                    "{}: result {i} {} has type {got}, but the op computes {want}",
-                    describe_node(graph, handle),
-                    describe_value(graph, v)
-                ));
+                return node_fail(
+                    handle,
+                    format!(
+                        "{}: result {i} {} has type {got}, but the op computes {want}",
+                        describe_node(graph, handle),
+                        describe_value(graph, v)
+                    ),
+                );
             }
         }
     }

@@ -45,14 +45,14 @@ fn handles_out_of_range() {
     g.nodes[h(1)].inputs[0] = h(9);
     assert_eq!(
         structure_error(&g),
-        "node 1 (relu): operand 0 is %v9, but the graph has 7 values"
+        "n1 (relu): operand 0 is %v9, but the graph has 7 values"
     );
 
     let mut g = graph();
     g.nodes[h(2)].outputs[1] = h(7);
     assert_eq!(
         structure_error(&g),
-        "node 2 (split \"split\"): result 1 is %v7, but the graph has 7 values"
+        "n2 (split \"split\"): result 1 is %v7, but the graph has 7 values"
     );
 
     let mut g = graph();
@@ -69,7 +69,7 @@ fn handles_out_of_range() {
     };
     assert_eq!(
         structure_error(&g),
-        "%v4 \"r\" is defined by node 3, but the graph has 3 nodes"
+        "%v4 \"r\" is defined by n3, but the graph has 3 nodes"
     );
 }
 
@@ -82,7 +82,7 @@ fn definitions_and_back_pointers_agree() {
     };
     assert_eq!(
         structure_error(&g),
-        "node 2 (split \"split\"): result 1 %v6 is defined as result 0 of node 2 (split \"split\")"
+        "n2 (split \"split\"): result 1 %v6 is defined as result 0 of n2 (split \"split\")"
     );
 
     // A value claiming to be a node result the node does not list.
@@ -97,7 +97,7 @@ fn definitions_and_back_pointers_agree() {
     });
     assert_eq!(
         structure_error(&g),
-        "%v7 claims to be result 2 of node 2 (split \"split\"), which does not hold it"
+        "%v7 claims to be result 2 of n2 (split \"split\"), which does not hold it"
     );
 
     let mut g = graph();
@@ -163,7 +163,7 @@ fn nodes_are_in_execution_order() {
     };
     assert_eq!(
         structure_error(&g),
-        "node 0 (relu): operand 0 %v3 is not defined before the node (nodes must be in execution order)"
+        "n0 (relu): operand 0 %v3 is not defined before the node (nodes must be in execution order)"
     );
 }
 
@@ -178,7 +178,7 @@ fn result_types_match_inference() {
     g.values[h(4)].ty = TensorType::new(DType::F32, vec![3, 2]);
     assert_eq!(
         verify(&g).unwrap_err().to_string(),
-        "node 1 (relu): result 0 %v4 \"r\" has type f32[3,2], but the op computes f32[2,3]"
+        "n1 (relu): result 0 %v4 \"r\" has type f32[3,2], but the op computes f32[2,3]"
     );
 
     // Keeping only a prefix of the results is fine; more results than the op has is not.
@@ -196,7 +196,7 @@ fn result_types_match_inference() {
     g.nodes[h(3)].outputs.clear();
     assert_eq!(
         verify(&g).unwrap_err().to_string(),
-        "node 1 (relu) has 2 results, but `relu` defines 1"
+        "n1 (relu) has 2 results, but `relu` defines 1"
     );
 }
 
@@ -209,7 +209,7 @@ fn operands_that_do_not_fit_name_the_node() {
     let g = parse(&text).unwrap();
     verify_structure(&g).unwrap();
     let err = verify(&g).unwrap_err().to_string();
-    assert!(err.starts_with("node 0 (add \"add\"): "), "{err}");
+    assert!(err.starts_with("n0 (add \"add\"): "), "{err}");
 }
 
 /// A graph with one fused op over `x : f32[2,3]` and `w : f32[3]`, its line given.
@@ -245,39 +245,39 @@ fn broken_fused_ops_name_the_node_and_reason() {
     let cases = [
         (
             "%v2 = fused{anchor=relu, arity=3, epilogue=[in0]}(%v0, %v1) : f32[2,3]",
-            "node 0 (fused): anchor arity 3 exceeds the 2 operands",
+            "n0 (fused): anchor arity 3 exceeds the 2 operands",
         ),
         (
             "%v2 = fused{anchor=fused{anchor=relu, arity=1, epilogue=[in0]}, arity=1, epilogue=[in0]}(%v0) : f32[2,3]",
-            "node 0 (fused): a fused op cannot anchor another",
+            "n0 (fused): a fused op cannot anchor another",
         ),
         (
             "%v2 = fused{anchor=reduce_sum{axes=[1], keepdims=false}, arity=1, epilogue=[in0, in1, add(%0,%1)]}(%v0, %v1) : f32[2]",
-            "node 0 (fused): shapes [3] and [2] do not broadcast",
+            "n0 (fused): shapes [3] and [2] do not broadcast",
         ),
         (
             "%v2 = fused{anchor=relu, arity=1, epilogue=[in0, in2, add(%0,%1)]}(%v0, %v1) : f32[2,3]",
-            "node 0 (fused): epilogue reads 3 inputs, node provides 2",
+            "n0 (fused): epilogue reads 3 inputs, node provides 2",
         ),
         (
             "%v2 = elementwise{program=[in0, add(%0,%2), in0]}(%v0) : f32[2,3]",
-            "node 0 (elementwise): program step 1 reads step 2, not an earlier one",
+            "n0 (elementwise): program step 1 reads step 2, not an earlier one",
         ),
         (
             "%v2 = elementwise{program=[in0, not(%0)]}(%v0) : f32[2,3]",
-            "node 0 (elementwise): program step 1 (not): not does not apply to f32",
+            "n0 (elementwise): program step 1 (not): not does not apply to f32",
         ),
         (
             "%v2 = elementwise{program=[]}(%v0) : f32[2,3]",
-            "node 0 (elementwise): empty element-wise program",
+            "n0 (elementwise): empty element-wise program",
         ),
         (
             "%v2 = elementwise{program=[in0, in1, add(%0,%1)]}(%v0, %v1) : f16[2,3]",
-            "node 0 (elementwise): result 0 %v2 has type f16[2,3], but the op computes f32[2,3]",
+            "n0 (elementwise): result 0 %v2 has type f16[2,3], but the op computes f32[2,3]",
         ),
         (
             "%v2 = attention{scale=0.5}(%v0, %v1) : f32[2,3]",
-            "node 0 (attention): expected 3 or 4 operands (q, kt, v, mask), got 2",
+            "n0 (attention): expected 3 or 4 operands (q, kt, v, mask), got 2",
         ),
     ];
     let mut failures = Vec::new();
@@ -314,11 +314,11 @@ fn program_constants_must_be_exact_in_their_dtype() {
     };
     assert_eq!(
         with(false, DType::F32, 0.1),
-        Err("node 0 (fused): epilogue step 1: constant 0.1 is not a f32 value".into())
+        Err("n0 (fused): epilogue step 1: constant 0.1 is not a f32 value".into())
     );
     assert_eq!(
         with(true, DType::F32, 1e300),
-        Err("node 0 (fused): anchor program step 1: constant 1e300 is not a f32 value".into())
+        Err("n0 (fused): anchor program step 1: constant 1e300 is not a f32 value".into())
     );
     assert_eq!(with(false, DType::F32, f64::NAN), Ok(()));
     assert_eq!(with(false, DType::F32, f64::NEG_INFINITY), Ok(()));
@@ -327,10 +327,7 @@ fn program_constants_must_be_exact_in_their_dtype() {
         .contains("constant"));
     assert_eq!(
         with(false, DType::F16, 0.1f32 as f64),
-        Err(
-            "node 0 (fused): epilogue step 1: constant 0.10000000149011612 is not a f16 value"
-                .into()
-        )
+        Err("n0 (fused): epilogue step 1: constant 0.10000000149011612 is not a f16 value".into())
     );
     // The remaining dtypes change the epilogue's types; only the constant check matters.
     let err = |dtype, value| with(false, dtype, value).unwrap_err();

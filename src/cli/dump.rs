@@ -85,7 +85,7 @@ pub fn run(a: DumpArgs) -> Result<()> {
     let mut out = String::new();
     let mut json_stages = Vec::new();
     let mut print = |stage: &str, graph: &kiln::Graph| {
-        if stage != "import" && !wanted.iter().any(|w| *w == stage) {
+        if stage != "import" && !wanted.contains(&stage) {
             return;
         }
         match a.format {
