@@ -443,5 +443,4 @@ fn lowest(dtype: DType) -> &'static str {
 }
 
 #[cfg(test)]
-#[path = "pool_tests.rs"]
 mod tests;

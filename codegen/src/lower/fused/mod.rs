@@ -74,5 +74,4 @@ pub fn checked(
 }
 
 #[cfg(test)]
-#[path = "fused_tests.rs"]
 mod tests;

@@ -1,11 +1,8 @@
 //! Lowering of elementwise ops (Unary, Binary with numpy broadcasting, Where, Cast)
 //! to one `elementwise.wgsl` kernel each: one invocation per result element.
 
-#[path = "elementwise_expr.rs"]
 pub(super) mod expr;
-#[path = "elementwise_index.rs"]
 pub(super) mod index;
-#[path = "elementwise_math.rs"]
 pub(super) mod math;
 
 use super::{grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
@@ -143,5 +140,4 @@ pub(super) fn kernel(
 }
 
 #[cfg(test)]
-#[path = "elementwise_tests.rs"]
 pub(super) mod tests;
