@@ -16,7 +16,7 @@ pub enum PlanError {
     WeightsLength { expected: u64, found: u64 },
     #[error("buffer {buffer} has size {size}, not a positive multiple of 4")]
     BufferSize { buffer: usize, size: u64 },
-    #[error("constant buffer {buffer} reads weight bytes {offset}..{offset}+{size}, beyond the {weights_len}-byte blob")]
+    #[error("constant buffer {buffer} reads weights bytes {offset}..{offset}+{size}, beyond the {weights_len}-byte blob")]
     ConstantOutsideWeights {
         buffer: usize,
         offset: u64,
@@ -107,12 +107,13 @@ pub enum PlanError {
         size: u64,
         buffer_size: u64,
     },
-    #[error("dispatch {dispatch} binding {binding}: offset {offset} into buffer {buffer} is not a multiple of {BINDING_ALIGN}")]
+    #[error("dispatch {dispatch} binding {binding}: bytes {offset}..+{size} of buffer {buffer} start at an offset that is not a multiple of {BINDING_ALIGN}")]
     BindingMisaligned {
         dispatch: usize,
         binding: usize,
         buffer: usize,
         offset: u64,
+        size: u64,
     },
     #[error("dispatch {dispatch} (kernel '{kernel}') binds buffer {buffer} at bindings {first} and {second} and writes it")]
     BoundTwice {
@@ -315,6 +316,7 @@ fn verify_dispatch(plan: &KernelPlan, dispatch: usize) -> Result<(), PlanError> 
                 binding,
                 buffer: b.buffer,
                 offset: b.offset,
+                size,
             });
         }
         let earlier = d.bindings[..binding]

@@ -220,3 +220,6 @@ pub(crate) fn refuse(ctx: &super::NodeCtx<'_>, reason: String) -> CodegenError {
         reason,
     }
 }
+
+#[cfg(test)]
+mod tests;
