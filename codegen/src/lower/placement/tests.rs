@@ -139,7 +139,7 @@ fn a_supported_placement_reaches_the_kernel() {
         base: 5,
         ..Placement::default()
     };
-    let lowered = lower_placed(&g, &[at_offset.clone()], at_offset).unwrap();
+    let lowered = lower_placed(&g, std::slice::from_ref(&at_offset), at_offset.clone()).unwrap();
     let wgsl = &lowered.kernels[0].wgsl;
     assert!(wgsl.contains("const X_BASE: u32 = 5u;"), "{wgsl}");
     assert!(wgsl.contains("const Y_BASE: u32 = 5u;"), "{wgsl}");
