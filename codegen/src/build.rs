@@ -1,18 +1,16 @@
-//! The plan builder: assigns buffers (with liveness-based reuse), lowers each node,
-//! dedupes and validates kernels, and records what the device must offer.
+//! The plan builder: assigns buffers (with liveness-based reuse) as the layout decisions
+//! say, lowers each node, dedupes and validates kernels, records what the device must
+//! offer and verifies the plan.
 
-use crate::layout::Shuffle;
-use crate::layout::{
-    channel_shuffles, folded_result_transposes, folded_transposes, in_place_concats, split_offsets,
-    PlanDecisions,
-};
+use crate::layout::{split_offsets, Layout, PlanDecisions, PlanOptions};
 use crate::lower::{lower_node, Limits, Lowered, NodeCtx, Placement, Slot};
 use crate::plan::*;
+use crate::requirements::requirements;
 use crate::storage::data_words;
 use crate::verify::verify_layout;
 use crate::{validated_workgroup_storage_bytes, CodegenError};
 use kiln_ir::{Graph, Handle, Op, Value, ValueDef};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// A plan and the constant data its `Constant` buffers point into.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,21 +19,6 @@ pub struct CompiledPlan {
     pub weights: Vec<u8>,
     /// What the builder did beyond one kernel and one buffer per node.
     pub decisions: PlanDecisions,
-}
-
-/// Choices the plan builder makes beyond one kernel per node.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PlanOptions {
-    /// Let the producers of a Concat's operands write straight into their slices of
-    /// the result (no copy dispatch) where the slices are contiguous and aligned.
-    pub concat_in_place: bool,
-    /// Bind a Split's results as views into its operand's buffer (no dispatch) where
-    /// the slices are contiguous and aligned.
-    pub split_views: bool,
-    /// Let a transpose (or a channel shuffle) be an index map of the op that reads it,
-    /// or be written by the op that produces its operand, instead of a copy kernel
-    /// (see `layout.rs` for which ops can).
-    pub fold_transposes: bool,
 }
 
 /// Lowers a verified graph to a kernel plan for a device with `limits`, one kernel
@@ -75,59 +58,6 @@ pub fn build_plan_with(
         b.release_last_uses(handle, node, &last_use);
     }
     b.finish(layout.decisions(split_views))
-}
-
-/// The plan builder's layout decisions for one graph (`layout.rs`), as it applies them.
-#[derive(Default)]
-struct Layout {
-    /// Concat operands written in place: operand → (concat result, byte offset).
-    members: HashMap<Handle<Value>, (Handle<Value>, u64)>,
-    /// Transposes read through strides by their reader: result → strides.
-    folded: HashMap<Handle<Value>, Vec<usize>>,
-    /// Transposes written by their operand's producer: operand → (result, strides).
-    folded_results: HashMap<Handle<Value>, (Handle<Value>, Vec<usize>)>,
-    /// Channel shuffles remapped by their convolution: shuffled value → shuffle.
-    shuffles: HashMap<Handle<Value>, Shuffle>,
-    /// Transposes of channel shuffles read through a remap: they alias their operand.
-    shuffle_transposes: HashSet<Handle<Value>>,
-    /// Transpose results their operand's producer writes (no kernel of their own).
-    written_transposed: HashSet<Handle<Value>>,
-}
-
-impl Layout {
-    fn decide(graph: &Graph, limits: &Limits, options: &PlanOptions) -> Layout {
-        let mut layout = Layout::default();
-        if options.concat_in_place {
-            layout.members = in_place_concats(graph);
-        }
-        if options.fold_transposes {
-            layout.folded = folded_transposes(graph, limits);
-            layout.folded_results = folded_result_transposes(graph, &layout.folded);
-            layout.shuffles = channel_shuffles(graph);
-        }
-        layout.shuffle_transposes = layout.shuffles.values().map(|s| s.transposed).collect();
-        layout.written_transposed = layout.folded_results.values().map(|(t, _)| *t).collect();
-        layout
-    }
-
-    /// True when `node`'s result shares its operand's buffer: a reshape, an identity, a
-    /// transpose folded into its reader or the transpose of a channel shuffle.
-    fn is_alias(&self, node: &kiln_ir::Node) -> bool {
-        matches!(node.op, Op::Reshape { .. } | Op::Identity)
-            || self.folded.contains_key(&node.outputs[0])
-            || self.shuffle_transposes.contains(&node.outputs[0])
-    }
-
-    fn decisions(&self, split_views: usize) -> PlanDecisions {
-        PlanDecisions {
-            transposes_read_strided: self.folded.len(),
-            transposes_written_by_producer: self.folded_results.len(),
-            channel_shuffles: self.shuffles.len(),
-            concat_operands_in_place: self.members.len(),
-            split_views,
-            device_checks: 0,
-        }
-    }
 }
 
 /// Bytes of a buffer holding `numel` 32-bit words (never zero: empty tensors get one word).
@@ -586,58 +516,5 @@ impl<'g> Builder<'g> {
         });
         self.kernel_ids.insert(key, id);
         Ok(id)
-    }
-}
-
-/// The limits the plan actually uses (never below WebGPU's defaults).
-fn requirements(plan: &KernelPlan) -> Requirements {
-    let defaults = Limits::default();
-    let max_bindings = plan
-        .kernels
-        .iter()
-        .map(|k| k.bindings.len() as u32)
-        .max()
-        .unwrap_or(0);
-    let max_binding = plan
-        .dispatches
-        .iter()
-        .flat_map(|d| {
-            d.bindings
-                .iter()
-                .map(|b| b.size.unwrap_or(plan.buffers[b.buffer].size - b.offset))
-        })
-        .max()
-        .unwrap_or(0);
-    let max_buffer = plan.buffers.iter().map(|b| b.size).max().unwrap_or(0);
-    let max_invocations = plan
-        .kernels
-        .iter()
-        .map(|k| k.workgroup_size.iter().product::<u32>())
-        .max()
-        .unwrap_or(0);
-    let max_groups = plan
-        .dispatches
-        .iter()
-        .flat_map(|d| d.workgroups)
-        .max()
-        .unwrap_or(0);
-    let max_shared = plan
-        .kernels
-        .iter()
-        .map(|k| k.workgroup_storage_bytes)
-        .max()
-        .unwrap_or(0);
-    Requirements {
-        features: Vec::new(),
-        max_storage_buffers_per_shader_stage: max_bindings
-            .max(defaults.max_storage_buffers_per_shader_stage),
-        max_storage_buffer_binding_size: max_binding.max(defaults.max_storage_buffer_binding_size),
-        max_buffer_size: max_buffer.max(defaults.max_buffer_size),
-        max_compute_invocations_per_workgroup: max_invocations
-            .max(defaults.max_compute_invocations_per_workgroup),
-        max_compute_workgroups_per_dimension: max_groups
-            .max(defaults.max_compute_workgroups_per_dimension),
-        max_compute_workgroup_storage_size: max_shared
-            .max(defaults.max_compute_workgroup_storage_size),
     }
 }

@@ -6,7 +6,22 @@
 use crate::lower::{node_placement_support, placement_support, Limits};
 use crate::plan::BINDING_ALIGN;
 use kiln_ir::{Graph, Handle, Op, Value, ValueDef};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+/// Choices the plan builder makes beyond one kernel per node.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlanOptions {
+    /// Let the producers of a Concat's operands write straight into their slices of
+    /// the result (no copy dispatch) where the slices are contiguous and aligned.
+    pub concat_in_place: bool,
+    /// Bind a Split's results as views into its operand's buffer (no dispatch) where
+    /// the slices are contiguous and aligned.
+    pub split_views: bool,
+    /// Let a transpose (or a channel shuffle) be an index map of the op that reads it,
+    /// or be written by the op that produces its operand, instead of a copy kernel
+    /// (see `layout.rs` for which ops can).
+    pub fold_transposes: bool,
+}
 
 /// The layout decisions of the plan builder, for reports: values that got no kernel
 /// or no buffer of their own.
@@ -317,6 +332,59 @@ fn aliases(graph: &Graph, mut value: Handle<Value>, target: Handle<Value>) -> bo
                 value = graph.nodes[node].inputs[0];
             }
             _ => return false,
+        }
+    }
+}
+
+/// The layout decisions for one graph, as the plan builder applies them.
+#[derive(Default)]
+pub(crate) struct Layout {
+    /// Concat operands written in place: operand → (concat result, byte offset).
+    pub(crate) members: HashMap<Handle<Value>, (Handle<Value>, u64)>,
+    /// Transposes read through strides by their reader: result → strides.
+    pub(crate) folded: HashMap<Handle<Value>, Vec<usize>>,
+    /// Transposes written by their operand's producer: operand → (result, strides).
+    pub(crate) folded_results: HashMap<Handle<Value>, (Handle<Value>, Vec<usize>)>,
+    /// Channel shuffles remapped by their convolution: shuffled value → shuffle.
+    pub(crate) shuffles: HashMap<Handle<Value>, Shuffle>,
+    /// Transposes of channel shuffles read through a remap: they alias their operand.
+    pub(crate) shuffle_transposes: HashSet<Handle<Value>>,
+    /// Transpose results their operand's producer writes (no kernel of their own).
+    pub(crate) written_transposed: HashSet<Handle<Value>>,
+}
+
+impl Layout {
+    pub(crate) fn decide(graph: &Graph, limits: &Limits, options: &PlanOptions) -> Layout {
+        let mut layout = Layout::default();
+        if options.concat_in_place {
+            layout.members = in_place_concats(graph);
+        }
+        if options.fold_transposes {
+            layout.folded = folded_transposes(graph, limits);
+            layout.folded_results = folded_result_transposes(graph, &layout.folded);
+            layout.shuffles = channel_shuffles(graph);
+        }
+        layout.shuffle_transposes = layout.shuffles.values().map(|s| s.transposed).collect();
+        layout.written_transposed = layout.folded_results.values().map(|(t, _)| *t).collect();
+        layout
+    }
+
+    /// True when `node`'s result shares its operand's buffer: a reshape, an identity, a
+    /// transpose folded into its reader or the transpose of a channel shuffle.
+    pub(crate) fn is_alias(&self, node: &kiln_ir::Node) -> bool {
+        matches!(node.op, Op::Reshape { .. } | Op::Identity)
+            || self.folded.contains_key(&node.outputs[0])
+            || self.shuffle_transposes.contains(&node.outputs[0])
+    }
+
+    pub(crate) fn decisions(&self, split_views: usize) -> PlanDecisions {
+        PlanDecisions {
+            transposes_read_strided: self.folded.len(),
+            transposes_written_by_producer: self.folded_results.len(),
+            channel_shuffles: self.shuffles.len(),
+            concat_operands_in_place: self.members.len(),
+            split_views,
+            device_checks: 0,
         }
     }
 }

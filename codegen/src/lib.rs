@@ -13,13 +13,14 @@ mod error;
 mod layout;
 pub mod lower;
 mod plan;
+mod requirements;
 pub mod storage;
 mod validate;
 mod verify;
 
-pub use build::{build_plan, build_plan_with, CompiledPlan, PlanOptions};
+pub use build::{build_plan, build_plan_with, CompiledPlan};
 pub use error::CodegenError;
-pub use layout::PlanDecisions;
+pub use layout::{PlanDecisions, PlanOptions};
 pub use lower::{
     conv_output_channel_block, node_placement_support, placement_support, Limits, OperandSet,
     PlacementSupport, MAX_KERNEL_OPERANDS, MAX_STORAGE_BUFFERS,
