@@ -67,7 +67,8 @@ pub enum Slot {
 pub struct Binding {
     pub slot: Slot,
     pub access: Access,
-    /// A byte range of the slot's buffer (offset a multiple of 256), or all of it.
+    /// A byte range of the slot's buffer (offset a multiple of
+    /// [`crate::BINDING_ALIGN`]), or all of it.
     pub range: Option<(u64, u64)>,
 }
 

@@ -1,6 +1,6 @@
 //! Splitting a product whose operands exceed the per-binding size limit: rows of
 //! `a` and `c` in row chunks bound as byte ranges, rows of `b` (the K axis) in K
-//! chunks accumulated into `c`. Range offsets stay multiples of 256 bytes.
+//! chunks accumulated into `c`. Range offsets stay multiples of [`BINDING_ALIGN`].
 
 use super::engine::{choose_tile, Tile};
 use crate::lower::Limits;
