@@ -1,16 +1,16 @@
-//! The plan builder: assigns buffers (with liveness-based reuse), lowers each node,
-//! dedupes and validates kernels, and records what the device must offer.
+//! The plan builder: assigns buffers (with liveness-based reuse) as the layout decisions
+//! say, lowers each node, dedupes and validates kernels, records what the device must
+//! offer and verifies the plan.
 
-use crate::layout::{
-    channel_shuffles, folded_result_transposes, folded_transposes, in_place_concats, split_offsets,
-    PlanDecisions,
-};
-use crate::lower::{lower_node, Limits, NodeCtx, Placement, Slot};
+use crate::layout::{split_offsets, Layout, PlanDecisions, PlanOptions};
+use crate::lower::{lower_node, Limits, Lowered, NodeCtx, Placement, Slot};
 use crate::plan::*;
+use crate::requirements::requirements;
 use crate::storage::data_words;
-use crate::{workgroup_storage_bytes, CodegenError};
+use crate::verify::verify_layout;
+use crate::{validated_workgroup_storage_bytes, CodegenError};
 use kiln_ir::{Graph, Handle, Op, Value, ValueDef};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// A plan and the constant data its `Constant` buffers point into.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,246 +21,43 @@ pub struct CompiledPlan {
     pub decisions: PlanDecisions,
 }
 
-/// Alignment of each constant inside the weights blob.
-const WEIGHT_ALIGN: usize = 256;
-
-/// Choices the plan builder makes beyond one kernel per node.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PlanOptions {
-    /// Let the producers of a Concat's operands write straight into their slices of
-    /// the result (no copy dispatch) where the slices are contiguous and aligned.
-    pub concat_in_place: bool,
-    /// Bind a Split's results as views into its operand's buffer (no dispatch) where
-    /// the slices are contiguous and aligned.
-    pub split_views: bool,
-    /// Let a transpose (or a channel shuffle) be an index map of the op that reads it,
-    /// or be written by the op that produces its operand, instead of a copy kernel
-    /// (see `layout.rs` for which ops can).
-    pub fold_transposes: bool,
-}
-
 /// Lowers a verified graph to a kernel plan for a device with `limits`, one kernel
 /// (or a few) per node.
 pub fn build_plan(graph: &Graph, limits: &Limits) -> Result<CompiledPlan, CodegenError> {
     build_plan_with(graph, limits, &PlanOptions::default())
 }
 
-/// [`build_plan`] with [`PlanOptions`].
+/// [`build_plan`] with [`PlanOptions`]: decides the layout, places and lowers every
+/// node in execution order, then records the outputs and requirements and verifies the
+/// plan.
 pub fn build_plan_with(
     graph: &Graph,
     limits: &Limits,
     options: &PlanOptions,
 ) -> Result<CompiledPlan, CodegenError> {
+    let layout = Layout::decide(graph, limits, options);
     let mut b = Builder::new(graph);
     b.assign_ports_and_constants()?;
     let last_use = last_uses(graph);
-    let members = if options.concat_in_place {
-        in_place_concats(graph)
-    } else {
-        HashMap::new()
-    };
-    let (folded, folded_results, shuffles) = if options.fold_transposes {
-        let folded = folded_transposes(graph, limits);
-        let results = folded_result_transposes(graph, &folded);
-        (folded, results, channel_shuffles(graph))
-    } else {
-        Default::default()
-    };
-    // Transposes of channel shuffles read through a remap: they alias their operand.
-    let shuffle_transposes: HashSet<Handle<Value>> =
-        shuffles.values().map(|s| s.transposed).collect();
-    // Transpose results their operand's producer writes (no kernel of their own).
-    let written_transposed: HashSet<Handle<Value>> =
-        folded_results.values().map(|(t, _)| *t).collect();
     let mut split_views = 0;
     for (handle, node) in graph.nodes.iter() {
-        if matches!(node.op, Op::Reshape { .. } | Op::Identity)
-            || folded.contains_key(&node.outputs[0])
-            || shuffle_transposes.contains(&node.outputs[0])
-        {
+        if layout.is_alias(node) {
             // Same elements in the same order (or a transpose its reader folds into its
             // index map): the result shares the operand's buffer.
             let view = b.view_of(node.inputs[0])?;
             b.bind_value(node.outputs[0], view);
-        } else if written_transposed.contains(&node.outputs[0]) {
+        } else if layout.written_transposed.contains(&node.outputs[0]) {
             // A transpose its producer wrote already (see `folded_result_transposes`).
         } else if let Some(offsets) = split_offsets(graph, node).filter(|_| options.split_views) {
-            // Each result is a contiguous slice of the operand: a view of it (see
-            // `View::slice` for unaligned ones). The operand's buffer lives while any view
-            // of it does (each view holds a reference to it).
-            let view = b.view_of(node.inputs[0])?;
+            b.bind_split_views(node, offsets)?;
             split_views += node.outputs.len();
-            for (&out, offset) in node.outputs.iter().zip(offsets) {
-                let size = buffer_bytes(graph.values[out].ty.shape.numel());
-                let start = view.offset + 4 * view.elems as u64 + offset;
-                b.bind_value(out, View::slice(view.buffer, start, size));
-            }
         } else {
-            for &out in &node.outputs {
-                if b.value_buffer.contains_key(&out) {
-                    // A concat result allocated when its first in-place operand was made.
-                    continue;
-                }
-                if let Some((transposed, _)) = folded_results.get(&out) {
-                    // Written transposed, straight into the buffer of the transpose's
-                    // result.
-                    let bytes = buffer_bytes(graph.values[*transposed].ty.shape.numel());
-                    let buffer = b.acquire(bytes);
-                    b.bind_value(*transposed, View::whole(buffer));
-                    b.bind_value(out, View::whole(buffer));
-                    continue;
-                }
-                if let Some(&(concat_out, offset)) = members.get(&out) {
-                    let base = match b.value_buffer.get(&concat_out) {
-                        Some(view) => view.buffer,
-                        None => {
-                            let bytes = buffer_bytes(graph.values[concat_out].ty.shape.numel());
-                            let buffer = b.acquire(bytes);
-                            b.bind_value(concat_out, View::whole(buffer));
-                            buffer
-                        }
-                    };
-                    // An unaligned slice is written at an element base by its producer
-                    // (see `writes_at_base`).
-                    let size = buffer_bytes(graph.values[out].ty.shape.numel());
-                    b.bind_value(out, View::slice(base, offset, size));
-                    continue;
-                }
-                let bytes = buffer_bytes(graph.values[out].ty.shape.numel());
-                let buffer = b.acquire(bytes);
-                b.bind_value(out, View::whole(buffer));
-            }
-            let places = node
-                .inputs
-                .iter()
-                .map(|&v| {
-                    Ok(Placement {
-                        base: b.view_of(v)?.elems,
-                        strides: folded.get(&v).cloned(),
-                        shuffle: shuffles.get(&v).map(|s| (s.groups, s.per_group)),
-                    })
-                })
-                .collect::<Result<Vec<Placement>, CodegenError>>()?;
-            let ctx = NodeCtx {
-                graph,
-                node: handle,
-                limits,
-                operand_places: &places,
-                result_place: Placement {
-                    base: b.view_of(node.outputs[0])?.elems,
-                    strides: folded_results.get(&node.outputs[0]).map(|(_, s)| s.clone()),
-                    shuffle: None,
-                },
-            };
-            let mut lowered = lower_node(&ctx)?;
-            if matches!(node.op, Op::Concat { .. }) {
-                // Operands written in place need no copy dispatch.
-                let in_place = |slot: &Slot| match *slot {
-                    Slot::Operand(i) => members.contains_key(&node.inputs[i]),
-                    _ => false,
-                };
-                lowered
-                    .kernels
-                    .retain(|k| !k.bindings.iter().any(|b| in_place(&b.slot)));
-            }
-            let tables: Vec<BufferId> = lowered
-                .tables
-                .iter()
-                .map(|words| b.constant_buffer(words))
-                .collect();
-            let scratch: Vec<BufferId> = lowered
-                .scratch_bytes
-                .iter()
-                .map(|&s| b.acquire(s))
-                .collect();
-            // Each device check gets two words of its own, never reused, so nothing
-            // but its kernel writes them during a run.
-            let checks: Vec<BufferId> = lowered
-                .checks
-                .iter()
-                .map(|what| {
-                    let buffer = b.new_buffer(8, BufferKind::Intermediate, true);
-                    b.plan.checks.push(Check {
-                        buffer,
-                        node: node.name.clone(),
-                        op: node.op.name().to_string(),
-                        what: what.clone(),
-                    });
-                    buffer
-                })
-                .collect();
-            for k in lowered.kernels {
-                let mut bindings = Vec::with_capacity(k.bindings.len());
-                for binding in &k.bindings {
-                    let view = match binding.slot {
-                        Slot::Operand(i) => b.view_of(node.inputs[i])?,
-                        Slot::Result(i) => b.view_of(node.outputs[i])?,
-                        Slot::Scratch(i) => View::whole(scratch[i]),
-                        Slot::Table(i) => View::whole(tables[i]),
-                        Slot::Check(i) => View::whole(checks[i]),
-                    };
-                    let (offset, size) = match binding.range {
-                        Some((offset, size)) => (view.offset + offset, Some(size)),
-                        None => (view.offset, view.size),
-                    };
-                    bindings.push(BufferBinding {
-                        buffer: view.buffer,
-                        offset,
-                        size,
-                    });
-                }
-                let access = k.bindings.iter().map(|b| b.access).collect();
-                let kernel = b.intern_kernel(
-                    k.name,
-                    node.op.name(),
-                    k.wgsl,
-                    k.entry_point,
-                    k.workgroup_size,
-                    access,
-                )?;
-                b.plan.dispatches.push(Dispatch {
-                    kernel,
-                    workgroups: k.workgroups,
-                    bindings,
-                });
-            }
-            for s in scratch {
-                b.release(s);
-            }
+            b.place_results(node, &layout);
+            b.lower(handle, node, &layout, limits)?;
         }
-        let mut released = Vec::new();
-        for &v in &node.inputs {
-            if last_use[v.index()] == Some(handle.index()) && !released.contains(&v) {
-                released.push(v);
-                b.release_value(v);
-            }
-        }
+        b.release_last_uses(handle, node, &last_use);
     }
-    for port in &graph.outputs {
-        let view = b.view_of(port.value)?;
-        if view.offset != 0 {
-            return Err(CodegenError::Template(format!(
-                "output '{}' is a slice of a buffer",
-                port.name
-            )));
-        }
-        b.plan.outputs.push(plan_port(graph, port, view.buffer));
-    }
-    b.plan.requirements = requirements(&b.plan);
-    b.plan.weights_len = b.weights.len() as u64;
-    let decisions = PlanDecisions {
-        transposes_read_strided: folded.len(),
-        transposes_written_by_producer: folded_results.len(),
-        channel_shuffles: shuffles.len(),
-        concat_operands_in_place: members.len(),
-        split_views,
-        device_checks: b.plan.checks.len(),
-    };
-    Ok(CompiledPlan {
-        plan: b.plan,
-        weights: b.weights,
-        decisions,
-    })
+    b.finish(layout.decisions(split_views))
 }
 
 /// Bytes of a buffer holding `numel` 32-bit words (never zero: empty tensors get one word).
@@ -300,11 +97,11 @@ impl View {
     }
 
     /// The `size` bytes of `buffer` from byte `start`. A binding offset must be a
-    /// multiple of [`OFFSET_ALIGN`]: an unaligned slice is bound from the aligned offset
+    /// multiple of [`BINDING_ALIGN`]: an unaligned slice is bound from the aligned offset
     /// below it, and the kernels add `elems` to their indices (only kernels that do are
-    /// given one: see `writes_at_base` and `reads_at_base`).
+    /// given one: see [`crate::PlacementSupport`]).
     fn slice(buffer: BufferId, start: u64, size: u64) -> View {
-        let rem = start % OFFSET_ALIGN;
+        let rem = start % BINDING_ALIGN;
         View {
             buffer,
             offset: start - rem,
@@ -313,9 +110,6 @@ impl View {
         }
     }
 }
-
-/// WebGPU's storage-buffer offset alignment (`min_storage_buffer_offset_alignment`).
-pub(crate) const OFFSET_ALIGN: u64 = 256;
 
 /// For each value, the index of the last node that reads it; `None` when a graph
 /// output reads it or nothing does (its buffer is then never reused).
@@ -401,7 +195,7 @@ impl<'g> Builder<'g> {
 
     /// A pinned constant buffer holding `words`, appended (aligned) to the weights.
     fn constant_buffer(&mut self, words: &[u32]) -> BufferId {
-        let offset = self.weights.len().next_multiple_of(WEIGHT_ALIGN);
+        let offset = self.weights.len().next_multiple_of(BINDING_ALIGN as usize);
         self.weights.resize(offset, 0);
         self.weights
             .extend(words.iter().flat_map(|w| w.to_le_bytes()));
@@ -450,11 +244,243 @@ impl<'g> Builder<'g> {
     }
 
     fn view_of(&self, value: Handle<Value>) -> Result<View, CodegenError> {
-        self.value_buffer.get(&value).copied().ok_or_else(|| {
-            CodegenError::Template(format!(
-                "value %v{} has no buffer (graph not in execution order?)",
-                value.index()
-            ))
+        self.value_buffer
+            .get(&value)
+            .copied()
+            .ok_or(CodegenError::Unplaced { value })
+    }
+
+    /// Binds each result of a Split as a contiguous slice of its operand (see
+    /// [`View::slice`] for unaligned ones). The operand's buffer lives while any view of
+    /// it does (each view holds a reference to it).
+    fn bind_split_views(
+        &mut self,
+        node: &kiln_ir::Node,
+        offsets: Vec<u64>,
+    ) -> Result<(), CodegenError> {
+        let graph = self.graph;
+        let view = self.view_of(node.inputs[0])?;
+        for (&out, offset) in node.outputs.iter().zip(offsets) {
+            let size = buffer_bytes(graph.values[out].ty.shape.numel());
+            let start = view.offset + 4 * view.elems as u64 + offset;
+            self.bind_value(out, View::slice(view.buffer, start, size));
+        }
+        Ok(())
+    }
+
+    /// Gives each result of `node` its buffer: its own, the buffer of the transpose its
+    /// producer writes, or its slice of a concat result it is written into in place.
+    fn place_results(&mut self, node: &kiln_ir::Node, layout: &Layout) {
+        let graph = self.graph;
+        for &out in &node.outputs {
+            if self.value_buffer.contains_key(&out) {
+                // A concat result allocated when its first in-place operand was made.
+                continue;
+            }
+            if let Some((transposed, _)) = layout.folded_results.get(&out) {
+                // Written transposed, straight into the buffer of the transpose's result.
+                let bytes = buffer_bytes(graph.values[*transposed].ty.shape.numel());
+                let buffer = self.acquire(bytes);
+                self.bind_value(*transposed, View::whole(buffer));
+                self.bind_value(out, View::whole(buffer));
+                continue;
+            }
+            if let Some(&(concat_out, offset)) = layout.members.get(&out) {
+                let base = match self.value_buffer.get(&concat_out) {
+                    Some(view) => view.buffer,
+                    None => {
+                        let bytes = buffer_bytes(graph.values[concat_out].ty.shape.numel());
+                        let buffer = self.acquire(bytes);
+                        self.bind_value(concat_out, View::whole(buffer));
+                        buffer
+                    }
+                };
+                // An unaligned slice is written at an element base by its producer
+                // (see `PlacementSupport::writes_at_offset`).
+                let size = buffer_bytes(graph.values[out].ty.shape.numel());
+                self.bind_value(out, View::slice(base, offset, size));
+                continue;
+            }
+            let bytes = buffer_bytes(graph.values[out].ty.shape.numel());
+            let buffer = self.acquire(bytes);
+            self.bind_value(out, View::whole(buffer));
+        }
+    }
+
+    /// Where each operand of `node` and its result 0 sit in their bindings. A concat
+    /// operand written in place gets the default: no kernel of the concat reads it.
+    fn placements(
+        &self,
+        node: &kiln_ir::Node,
+        layout: &Layout,
+    ) -> Result<(Vec<Placement>, Placement), CodegenError> {
+        let in_place = |v: &Handle<Value>| {
+            matches!(node.op, Op::Concat { .. }) && layout.members.contains_key(v)
+        };
+        let operands = node
+            .inputs
+            .iter()
+            .map(|v| {
+                if in_place(v) {
+                    return Ok(Placement::default());
+                }
+                Ok(Placement {
+                    base: self.view_of(*v)?.elems,
+                    strides: layout.folded.get(v).cloned(),
+                    shuffle: layout.shuffles.get(v).map(|s| (s.groups, s.per_group)),
+                })
+            })
+            .collect::<Result<Vec<Placement>, CodegenError>>()?;
+        let result = Placement {
+            base: self.view_of(node.outputs[0])?.elems,
+            strides: layout
+                .folded_results
+                .get(&node.outputs[0])
+                .map(|(_, s)| s.clone()),
+            shuffle: None,
+        };
+        Ok((operands, result))
+    }
+
+    /// Lowers `node` and adds its kernels, tables, scratch buffers, device checks and
+    /// dispatches to the plan.
+    fn lower(
+        &mut self,
+        handle: Handle<kiln_ir::Node>,
+        node: &kiln_ir::Node,
+        layout: &Layout,
+        limits: &Limits,
+    ) -> Result<(), CodegenError> {
+        let (places, result_place) = self.placements(node, layout)?;
+        let ctx = NodeCtx {
+            graph: self.graph,
+            node: handle,
+            limits,
+            operand_places: &places,
+            result_place,
+        };
+        let mut lowered = lower_node(&ctx)?;
+        if matches!(node.op, Op::Concat { .. }) {
+            // Operands written in place need no copy dispatch.
+            let in_place = |slot: &Slot| match *slot {
+                Slot::Operand(i) => layout.members.contains_key(&node.inputs[i]),
+                _ => false,
+            };
+            lowered
+                .kernels
+                .retain(|k| !k.bindings.iter().any(|b| in_place(&b.slot)));
+        }
+        self.emit(node, lowered)
+    }
+
+    /// Adds `lowered`'s constant tables, scratch buffers (released after its
+    /// dispatches), device checks, kernels and dispatches to the plan.
+    fn emit(&mut self, node: &kiln_ir::Node, lowered: Lowered) -> Result<(), CodegenError> {
+        let tables: Vec<BufferId> = lowered
+            .tables
+            .iter()
+            .map(|words| self.constant_buffer(words))
+            .collect();
+        let scratch: Vec<BufferId> = lowered
+            .scratch_bytes
+            .iter()
+            .map(|&s| self.acquire(s))
+            .collect();
+        // Each device check gets two words of its own, never reused, so nothing but its
+        // kernel writes them during a run.
+        let checks: Vec<BufferId> = lowered
+            .checks
+            .iter()
+            .map(|what| {
+                let buffer = self.new_buffer(8, BufferKind::Intermediate, true);
+                self.plan.checks.push(Check {
+                    buffer,
+                    node: node.name.clone(),
+                    op: node.op.name().to_string(),
+                    what: what.clone(),
+                });
+                buffer
+            })
+            .collect();
+        for k in lowered.kernels {
+            let mut bindings = Vec::with_capacity(k.bindings.len());
+            for binding in &k.bindings {
+                let view = match binding.slot {
+                    Slot::Operand(i) => self.view_of(node.inputs[i])?,
+                    Slot::Result(i) => self.view_of(node.outputs[i])?,
+                    Slot::Scratch(i) => View::whole(scratch[i]),
+                    Slot::Table(i) => View::whole(tables[i]),
+                    Slot::Check(i) => View::whole(checks[i]),
+                };
+                let (offset, size) = match binding.range {
+                    Some((offset, size)) => (view.offset + offset, Some(size)),
+                    None => (view.offset, view.size),
+                };
+                bindings.push(BufferBinding {
+                    buffer: view.buffer,
+                    offset,
+                    size,
+                });
+            }
+            let access = k.bindings.iter().map(|b| b.access).collect();
+            let kernel = self.intern_kernel(
+                k.name,
+                node.op.name(),
+                k.wgsl,
+                k.entry_point,
+                k.workgroup_size,
+                access,
+            )?;
+            self.plan.dispatches.push(Dispatch {
+                kernel,
+                workgroups: k.workgroups,
+                bindings,
+            });
+        }
+        for s in scratch {
+            self.release(s);
+        }
+        Ok(())
+    }
+
+    /// Releases the operands `node` (at `handle`) is the last reader of.
+    fn release_last_uses(
+        &mut self,
+        handle: Handle<kiln_ir::Node>,
+        node: &kiln_ir::Node,
+        last_use: &[Option<usize>],
+    ) {
+        let mut released = Vec::new();
+        for &v in &node.inputs {
+            if last_use[v.index()] == Some(handle.index()) && !released.contains(&v) {
+                released.push(v);
+                self.release_value(v);
+            }
+        }
+    }
+
+    /// Records the outputs, requirements and weights length, and verifies the plan.
+    fn finish(mut self, mut decisions: PlanDecisions) -> Result<CompiledPlan, CodegenError> {
+        let graph = self.graph;
+        for port in &graph.outputs {
+            let view = self.view_of(port.value)?;
+            if view.offset != 0 {
+                return Err(CodegenError::OutputSlice {
+                    port: port.name.clone(),
+                    value: port.value,
+                });
+            }
+            self.plan.outputs.push(plan_port(graph, port, view.buffer));
+        }
+        self.plan.requirements = requirements(&self.plan);
+        self.plan.weights_len = self.weights.len() as u64;
+        // Every kernel was validated by naga as it was interned.
+        verify_layout(&self.plan, self.weights.len() as u64)?;
+        decisions.device_checks = self.plan.checks.len();
+        Ok(CompiledPlan {
+            plan: self.plan,
+            weights: self.weights,
+            decisions,
         })
     }
 
@@ -475,7 +501,7 @@ impl<'g> Builder<'g> {
         let id = self.plan.kernels.len();
         let name = format!("{name}_{id}");
         let workgroup_storage_bytes =
-            workgroup_storage_bytes(&key.0).map_err(|message| CodegenError::Invalid {
+            validated_workgroup_storage_bytes(&key.0).map_err(|message| CodegenError::Invalid {
                 kernel: name.clone(),
                 message,
             })?;
@@ -490,58 +516,5 @@ impl<'g> Builder<'g> {
         });
         self.kernel_ids.insert(key, id);
         Ok(id)
-    }
-}
-
-/// The limits the plan actually uses (never below WebGPU's defaults).
-fn requirements(plan: &KernelPlan) -> Requirements {
-    let defaults = Limits::default();
-    let max_bindings = plan
-        .kernels
-        .iter()
-        .map(|k| k.bindings.len() as u32)
-        .max()
-        .unwrap_or(0);
-    let max_binding = plan
-        .dispatches
-        .iter()
-        .flat_map(|d| {
-            d.bindings
-                .iter()
-                .map(|b| b.size.unwrap_or(plan.buffers[b.buffer].size - b.offset))
-        })
-        .max()
-        .unwrap_or(0);
-    let max_buffer = plan.buffers.iter().map(|b| b.size).max().unwrap_or(0);
-    let max_invocations = plan
-        .kernels
-        .iter()
-        .map(|k| k.workgroup_size.iter().product::<u32>())
-        .max()
-        .unwrap_or(0);
-    let max_groups = plan
-        .dispatches
-        .iter()
-        .flat_map(|d| d.workgroups)
-        .max()
-        .unwrap_or(0);
-    let max_shared = plan
-        .kernels
-        .iter()
-        .map(|k| k.workgroup_storage_bytes)
-        .max()
-        .unwrap_or(0);
-    Requirements {
-        features: Vec::new(),
-        max_storage_buffers_per_shader_stage: max_bindings
-            .max(defaults.max_storage_buffers_per_shader_stage),
-        max_storage_buffer_binding_size: max_binding.max(defaults.max_storage_buffer_binding_size),
-        max_buffer_size: max_buffer.max(defaults.max_buffer_size),
-        max_compute_invocations_per_workgroup: max_invocations
-            .max(defaults.max_compute_invocations_per_workgroup),
-        max_compute_workgroups_per_dimension: max_groups
-            .max(defaults.max_compute_workgroups_per_dimension),
-        max_compute_workgroup_storage_size: max_shared
-            .max(defaults.max_compute_workgroup_storage_size),
     }
 }

@@ -16,7 +16,8 @@
 //!
 //! Writing is deterministic (same plan → same bytes) and atomic (temp file + rename).
 
-use crate::plan::{BufferKind, KernelPlan};
+use crate::plan::KernelPlan;
+use crate::verify::{verify_plan, PlanError};
 use crate::CompiledPlan;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -67,6 +68,9 @@ pub enum BundleError {
     Truncated(String),
     #[error("bundle is corrupted: {0}")]
     Corrupted(String),
+    /// The manifest parses but its plan is not self-consistent.
+    #[error("bundle is corrupted: invalid plan: {0}")]
+    Plan(#[from] PlanError),
 }
 
 impl Bundle {
@@ -107,8 +111,8 @@ impl Bundle {
         out
     }
 
-    /// Parses and checks a bundle: magic, version, lengths, checksum, manifest, and
-    /// that every constant buffer lies inside the weights.
+    /// Parses and checks a bundle: magic, version, lengths, checksum, manifest, and its
+    /// plan ([`verify_plan`]: every index and view in range, every kernel valid WGSL).
     pub fn from_bytes(bytes: &[u8]) -> Result<Bundle, BundleError> {
         if bytes.len() < 8 || &bytes[..8] != MAGIC {
             return Err(BundleError::NotABundle);
@@ -153,7 +157,7 @@ impl Bundle {
             serde_json::from_slice(&bytes[HEADER_LEN..HEADER_LEN + manifest_len as usize])
                 .map_err(|e| BundleError::Corrupted(format!("manifest: {e}")))?;
         let weights = bytes[weights_offset as usize..].to_vec();
-        check_plan(&manifest.plan, weights.len() as u64)?;
+        verify_plan(&manifest.plan, weights.len() as u64)?;
         Ok(Bundle { manifest, weights })
     }
 
@@ -183,67 +187,4 @@ impl Bundle {
         })?;
         Bundle::from_bytes(&bytes)
     }
-}
-
-/// Cross-checks plan indices and sizes so a runtime can trust them.
-fn check_plan(plan: &KernelPlan, weights_len: u64) -> Result<(), BundleError> {
-    let bad = |what: String| Err(BundleError::Corrupted(what));
-    if plan.weights_len != weights_len {
-        return bad(format!(
-            "manifest expects {} weight bytes, found {weights_len}",
-            plan.weights_len
-        ));
-    }
-    for (i, b) in plan.buffers.iter().enumerate() {
-        if b.size == 0 || b.size % 4 != 0 {
-            return bad(format!("buffer {i} has size {}", b.size));
-        }
-        if let BufferKind::Constant { offset } = b.kind {
-            if offset
-                .checked_add(b.size)
-                .is_none_or(|end| end > weights_len)
-            {
-                return bad(format!("constant buffer {i} lies outside the weights"));
-            }
-        }
-    }
-    let n = plan.buffers.len();
-    for port in plan.inputs.iter().chain(&plan.outputs) {
-        if port.buffer >= n {
-            return bad(format!(
-                "port '{}' names buffer {} of {n}",
-                port.name, port.buffer
-            ));
-        }
-    }
-    for (i, d) in plan.dispatches.iter().enumerate() {
-        let Some(kernel) = plan.kernels.get(d.kernel) else {
-            return bad(format!(
-                "dispatch {i} names kernel {} of {}",
-                d.kernel,
-                plan.kernels.len()
-            ));
-        };
-        if kernel.bindings.len() != d.bindings.len() {
-            return bad(format!(
-                "dispatch {i} binds {} buffers, kernel '{}' has {}",
-                d.bindings.len(),
-                kernel.name,
-                kernel.bindings.len()
-            ));
-        }
-        for b in &d.bindings {
-            let Some(buf) = plan.buffers.get(b.buffer) else {
-                return bad(format!("dispatch {i} binds buffer {} of {n}", b.buffer));
-            };
-            let end = b.offset.checked_add(b.size.unwrap_or(0));
-            if end.is_none_or(|e| e > buf.size) || b.offset >= buf.size {
-                return bad(format!(
-                    "dispatch {i} binds bytes past the end of buffer {}",
-                    b.buffer
-                ));
-            }
-        }
-    }
-    Ok(())
 }

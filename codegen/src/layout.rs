@@ -3,10 +3,25 @@
 //! channel shuffles read through index maps or written by their producer), each
 //! decided from the graph and from what the lowerings honour.
 
-use crate::build::OFFSET_ALIGN;
-use crate::lower::Limits;
+use crate::lower::{node_placement_support, placement_support, Limits};
+use crate::plan::BINDING_ALIGN;
 use kiln_ir::{Graph, Handle, Op, Value, ValueDef};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+/// Choices the plan builder makes beyond one kernel per node.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlanOptions {
+    /// Let the producers of a Concat's operands write straight into their slices of
+    /// the result (no copy dispatch) where the slices are contiguous and aligned.
+    pub concat_in_place: bool,
+    /// Bind a Split's results as views into its operand's buffer (no dispatch) where
+    /// the slices are contiguous and aligned.
+    pub split_views: bool,
+    /// Let a transpose (or a channel shuffle) be an index map of the op that reads it,
+    /// or be written by the op that produces its operand, instead of a copy kernel
+    /// (see `layout.rs` for which ops can).
+    pub fold_transposes: bool,
+}
 
 /// The layout decisions of the plan builder, for reports: values that got no kernel
 /// or no buffer of their own.
@@ -70,26 +85,14 @@ impl std::fmt::Display for PlanDecisions {
     }
 }
 
-/// True when the kernels lowered for `op` add the base of
-/// [`NodeCtx::result_place`](crate::lower::NodeCtx::result_place) to every store of
-/// their result, so the result may start at an unaligned offset of its binding: the
-/// convolution family, whose `store` is generated in one place
-/// (`lower::conv::common_source`).
-fn writes_at_base(op: &Op) -> bool {
-    match op {
-        Op::Conv(_) | Op::ConvTranspose(_) => true,
-        Op::Fused { anchor, .. } => writes_at_base(anchor),
-        _ => false,
-    }
-}
-
 /// Concat operands that can be written in place: operand value → (concat result,
 /// byte offset of its slice). A concat qualifies when every axis before the
 /// concatenation axis has extent 1 (so each operand is one contiguous slice); an
 /// operand of it qualifies when it is a non-empty kernel result read by nothing but
 /// this concat (not a graph output, input, constant or alias, nor a Split result,
 /// which may be a view of the Split's operand), and its slice starts at an aligned
-/// offset or its producer writes at a base offset ([`writes_at_base`]). The other
+/// offset or its producer writes at an element offset
+/// ([`PlacementSupport::writes_at_offset`](crate::PlacementSupport::writes_at_offset)). The other
 /// operands are still copied.
 pub(crate) fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<Value>, u64)> {
     let uses = graph.use_counts();
@@ -113,10 +116,9 @@ pub(crate) fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<
             let writable = match graph.values[v].def {
                 ValueDef::Node { node: producer, .. } => {
                     let op = &graph.nodes[producer].op;
-                    !matches!(
-                        op,
-                        Op::Reshape { .. } | Op::Identity | Op::Concat { .. } | Op::Split { .. }
-                    ) && (here.is_multiple_of(OFFSET_ALIGN) || writes_at_base(op))
+                    !(op.is_view() || matches!(op, Op::Concat { .. } | Op::Split { .. }))
+                        && (here.is_multiple_of(BINDING_ALIGN)
+                            || placement_support(op).writes_at_offset())
                 }
                 _ => false,
             };
@@ -128,30 +130,10 @@ pub(crate) fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<
     members
 }
 
-/// True when the lowering of `node` reads operand `i` through
-/// [`NodeCtx::operand_strides`](crate::lower::NodeCtx::operand_strides): element-wise
-/// ops and programs, the epilogue operands of fused nodes, attention's q, kt and v, and
-/// a product's operands when it runs as one dispatch over whole bindings.
-fn reads_strided(graph: &Graph, node: &kiln_ir::Node, i: usize, limits: &Limits) -> bool {
-    let anchor = match &node.op {
-        Op::Fused { anchor, arity, .. } if i < *arity => anchor,
-        Op::Fused { .. } => return true,
-        op => op,
-    };
-    match anchor {
-        Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } | Op::Elementwise { .. } => true,
-        Op::Attention { .. } => i < 3,
-        Op::MatMul => {
-            let ty = |j: usize| &graph.values[node.inputs[j]].ty;
-            i < 2 && crate::lower::matmul::reads_whole_operands(ty(0), ty(1), limits)
-        }
-        _ => false,
-    }
-}
-
 /// Transposes folded into their reader: transpose result → the element strides of its
 /// axes in the transpose operand's (row-major) buffer. A transpose qualifies when its
-/// result is read once, by an op that reads that operand strided ([`reads_strided`]),
+/// result is read once, by a node whose lowering reads that operand strided
+/// ([`PlacementSupport::reads_strided`](crate::PlacementSupport::reads_strided)),
 /// is no graph output, and its operand is not itself a folded transpose.
 pub(crate) fn folded_transposes(
     graph: &Graph,
@@ -160,7 +142,8 @@ pub(crate) fn folded_transposes(
     let uses = graph.use_counts();
     let outputs: Vec<Handle<Value>> = graph.outputs.iter().map(|p| p.value).collect();
     let mut folded = HashMap::new();
-    for (_, node) in graph.nodes.iter() {
+    for (handle, node) in graph.nodes.iter() {
+        let support = node_placement_support(graph, handle, limits);
         for (i, &v) in node.inputs.iter().enumerate() {
             let ValueDef::Node { node: producer, .. } = graph.values[v].def else {
                 continue;
@@ -169,7 +152,7 @@ pub(crate) fn folded_transposes(
                 continue;
             };
             let source = graph.nodes[producer].inputs[0];
-            if !reads_strided(graph, node, i, limits)
+            if !support.reads_strided(i)
                 || uses[v.index()] != 1
                 || outputs.contains(&v)
                 || folded.contains_key(&source)
@@ -183,20 +166,11 @@ pub(crate) fn folded_transposes(
     folded
 }
 
-/// True when the lowering of `op` writes its result through the strides of
-/// [`NodeCtx::result_place`](crate::lower::NodeCtx::result_place): attention.
-fn writes_strided(op: &Op) -> bool {
-    match op {
-        Op::Attention { .. } => true,
-        Op::Fused { anchor, .. } => writes_strided(anchor),
-        _ => false,
-    }
-}
-
 /// Transposes folded into the node that produces their operand: producer result →
 /// (transpose result, element strides of the producer result's axes in the transpose
 /// result's row-major buffer). A transpose qualifies when its operand is result 0 of
-/// an op that writes strided ([`writes_strided`]), read by nothing else and no graph
+/// an op whose lowering writes strided
+/// ([`PlacementSupport::writes_strided`](crate::PlacementSupport::writes_strided)), read by nothing else and no graph
 /// output, and its own result is no in-place concat operand candidate (it must own a
 /// whole buffer) nor folded into its own reader.
 pub(crate) fn folded_result_transposes(
@@ -223,7 +197,7 @@ pub(crate) fn folded_result_transposes(
         else {
             continue;
         };
-        if !writes_strided(&graph.nodes[producer].op)
+        if !placement_support(&graph.nodes[producer].op).writes_strided()
             || uses[source.index()] != 1
             || concat_inputs.contains(&out)
             || folded.contains_key(&out)
@@ -249,8 +223,9 @@ pub(crate) struct Shuffle {
 }
 
 /// Channel shuffles (`reshape [N, G, C/G, ...] → transpose(0, 2, 1, ...) → reshape [N,
-/// C, ...]`) read only as a convolution's input ([`reads_at_base`]; a max-pool prologue
-/// reads through the same channel index), by the shuffle's result: the convolution
+/// C, ...]`) read only as an operand 0 whose lowering remaps its channels
+/// ([`PlacementSupport::reads_shuffled`](crate::PlacementSupport::reads_shuffled): a
+/// convolution's input, with or without a max-pool prologue), by the shuffle's result: the convolution
 /// reads the unshuffled tensor through a channel remap
 /// ([`Placement::shuffle`](crate::lower::Placement::shuffle)) and the transpose runs no
 /// kernel. Every value of the chain is read once and none is a graph output.
@@ -263,7 +238,7 @@ pub(crate) fn channel_shuffles(graph: &Graph) -> HashMap<Handle<Value>, Shuffle>
     };
     let mut found = HashMap::new();
     for (_, reader) in graph.nodes.iter() {
-        if !reads_at_base(&reader.op, 0) {
+        if !placement_support(&reader.op).reads_shuffled(0) {
             continue;
         }
         let shuffled = reader.inputs[0];
@@ -306,21 +281,11 @@ pub(crate) fn channel_shuffles(graph: &Graph) -> HashMap<Handle<Value>, Shuffle>
     found
 }
 
-/// True when the kernels lowered for `op` add
-/// [`NodeCtx::operand_base`](crate::lower::NodeCtx::operand_base) to every read of
-/// operand `i`: a convolution's input (its `load_b`, with or without a prologue).
-pub(crate) fn reads_at_base(op: &Op, i: usize) -> bool {
-    match op {
-        Op::Conv(_) => i == 0,
-        Op::Fused { anchor, .. } => matches!(**anchor, Op::Conv(_)) && i == 0,
-        _ => false,
-    }
-}
-
 /// The byte offset of each result's slice in the operand when `node` is a Split whose
 /// results can be views of its operand: every axis before the split axis has extent
 /// 1 (so each slice is contiguous), every slice is non-empty and starts at an aligned
-/// offset or is read only by kernels that read at an element base ([`reads_at_base`]),
+/// offset or is read only by kernels that read at an element offset
+/// ([`PlacementSupport::reads_at_offset`](crate::PlacementSupport::reads_at_offset)),
 /// and no result is (an alias of) a graph output, which must own its buffer.
 pub(crate) fn split_offsets(graph: &Graph, node: &kiln_ir::Node) -> Option<Vec<u64>> {
     let Op::Split { axis, .. } = node.op else {
@@ -340,10 +305,10 @@ pub(crate) fn split_offsets(graph: &Graph, node: &kiln_ir::Node) -> Option<Vec<u
                 n.inputs
                     .iter()
                     .enumerate()
-                    .all(|(i, &v)| v != out || reads_at_base(&n.op, i))
+                    .all(|(i, &v)| v != out || placement_support(&n.op).reads_at_offset(i))
             })
         };
-        if numel == 0 || is_output || !(offset.is_multiple_of(OFFSET_ALIGN) || readers_at_base()) {
+        if numel == 0 || is_output || !(offset.is_multiple_of(BINDING_ALIGN) || readers_at_base()) {
             return None;
         }
         offsets.push(offset);
@@ -359,12 +324,63 @@ fn aliases(graph: &Graph, mut value: Handle<Value>, target: Handle<Value>) -> bo
             return true;
         }
         match graph.values[value].def {
-            ValueDef::Node { node, .. }
-                if matches!(graph.nodes[node].op, Op::Reshape { .. } | Op::Identity) =>
-            {
+            ValueDef::Node { node, .. } if graph.nodes[node].op.is_view() => {
                 value = graph.nodes[node].inputs[0];
             }
             _ => return false,
+        }
+    }
+}
+
+/// The layout decisions for one graph, as the plan builder applies them.
+#[derive(Default)]
+pub(crate) struct Layout {
+    /// Concat operands written in place: operand → (concat result, byte offset).
+    pub(crate) members: HashMap<Handle<Value>, (Handle<Value>, u64)>,
+    /// Transposes read through strides by their reader: result → strides.
+    pub(crate) folded: HashMap<Handle<Value>, Vec<usize>>,
+    /// Transposes written by their operand's producer: operand → (result, strides).
+    pub(crate) folded_results: HashMap<Handle<Value>, (Handle<Value>, Vec<usize>)>,
+    /// Channel shuffles remapped by their convolution: shuffled value → shuffle.
+    pub(crate) shuffles: HashMap<Handle<Value>, Shuffle>,
+    /// Transposes of channel shuffles read through a remap: they alias their operand.
+    pub(crate) shuffle_transposes: HashSet<Handle<Value>>,
+    /// Transpose results their operand's producer writes (no kernel of their own).
+    pub(crate) written_transposed: HashSet<Handle<Value>>,
+}
+
+impl Layout {
+    pub(crate) fn decide(graph: &Graph, limits: &Limits, options: &PlanOptions) -> Layout {
+        let mut layout = Layout::default();
+        if options.concat_in_place {
+            layout.members = in_place_concats(graph);
+        }
+        if options.fold_transposes {
+            layout.folded = folded_transposes(graph, limits);
+            layout.folded_results = folded_result_transposes(graph, &layout.folded);
+            layout.shuffles = channel_shuffles(graph);
+        }
+        layout.shuffle_transposes = layout.shuffles.values().map(|s| s.transposed).collect();
+        layout.written_transposed = layout.folded_results.values().map(|(t, _)| *t).collect();
+        layout
+    }
+
+    /// True when `node`'s result shares its operand's buffer: a reshape, an identity, a
+    /// transpose folded into its reader or the transpose of a channel shuffle.
+    pub(crate) fn is_alias(&self, node: &kiln_ir::Node) -> bool {
+        node.op.is_view()
+            || self.folded.contains_key(&node.outputs[0])
+            || self.shuffle_transposes.contains(&node.outputs[0])
+    }
+
+    pub(crate) fn decisions(&self, split_views: usize) -> PlanDecisions {
+        PlanDecisions {
+            transposes_read_strided: self.folded.len(),
+            transposes_written_by_producer: self.folded_results.len(),
+            channel_shuffles: self.shuffles.len(),
+            concat_operands_in_place: self.members.len(),
+            split_views,
+            device_checks: 0,
         }
     }
 }

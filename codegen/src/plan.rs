@@ -144,11 +144,18 @@ pub struct Dispatch {
     pub bindings: Vec<BufferBinding>,
 }
 
+/// WebGPU's storage-buffer offset alignment (`min_storage_buffer_offset_alignment`), in
+/// bytes: every [`BufferBinding::offset`] in a plan and every constant's offset in the
+/// weights is a multiple of it. A value whose slice starts elsewhere is bound from the
+/// aligned offset below and read or written at an element base (see
+/// [`PlacementSupport`](crate::PlacementSupport)).
+pub const BINDING_ALIGN: u64 = 256;
+
 /// A buffer, or a byte range of one, bound to a kernel binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BufferBinding {
     pub buffer: BufferId,
-    /// Byte offset (a multiple of 256, the WebGPU storage offset alignment).
+    /// Byte offset (a multiple of [`BINDING_ALIGN`]).
     pub offset: u64,
     /// Bytes bound; `None` binds to the end of the buffer.
     pub size: Option<u64>,

@@ -1,10 +1,9 @@
 //! Codegen's answers to the optimizer's questions about kernels ([`KernelTarget`]),
 //! given by [`Limits`]: the passes ask these rather than restating codegen's facts.
 
-use crate::build::OFFSET_ALIGN;
-use crate::layout::reads_at_base;
 use crate::lower::matmul::engine::{self, GemmShape};
-use crate::lower::Limits;
+use crate::lower::{fused, placement_support, Limits};
+use crate::BINDING_ALIGN;
 use kiln_ir::infer::infer;
 use kiln_ir::{KernelTarget, Op, TensorType};
 
@@ -20,15 +19,15 @@ impl KernelTarget for Limits {
     }
 
     fn view_alignment(&self) -> usize {
-        OFFSET_ALIGN as usize
+        BINDING_ALIGN as usize
     }
 
     fn reads_at_element_offset(&self, op: &Op, operand: usize) -> bool {
-        reads_at_base(op, operand)
+        placement_support(op).reads_at_offset(operand)
     }
 
     fn takes_epilogue(&self, op: &Op) -> bool {
-        crate::lower::fused::takes_epilogue(op)
+        fused::takes_epilogue(op)
     }
 
     /// A convolution runs on the product engine with its output channels (per group)

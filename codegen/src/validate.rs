@@ -5,8 +5,9 @@ pub fn validate_wgsl(source: &str) -> Result<(), String> {
     validated_module(source).map(|_| ())
 }
 
-/// Bytes of workgroup (shared) memory a valid WGSL module declares.
-pub fn workgroup_storage_bytes(source: &str) -> Result<u32, String> {
+/// Validates `source` as WGSL with naga ([`validate_wgsl`]) and returns the bytes of
+/// workgroup (shared) memory it declares.
+pub fn validated_workgroup_storage_bytes(source: &str) -> Result<u32, String> {
     let module = validated_module(source)?;
     let mut layouter = naga::proc::Layouter::default();
     layouter
@@ -43,9 +44,9 @@ mod tests {
         validate_wgsl(ok).unwrap();
         let bad = "@compute @workgroup_size(64) fn main() { let x: f32 = 1u; }";
         assert!(validate_wgsl(bad).is_err());
-        assert_eq!(workgroup_storage_bytes(ok).unwrap(), 0);
+        assert_eq!(validated_workgroup_storage_bytes(ok).unwrap(), 0);
         let shared = "var<workgroup> tile: array<f32, 256>;\nvar<workgroup> n: u32;\n\
                       @compute @workgroup_size(1) fn main() { tile[0] = f32(n); }";
-        assert_eq!(workgroup_storage_bytes(shared).unwrap(), 1028);
+        assert_eq!(validated_workgroup_storage_bytes(shared).unwrap(), 1028);
     }
 }

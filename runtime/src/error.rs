@@ -19,7 +19,11 @@ pub enum RuntimeError {
     /// The plan needs a feature or limit the adapter lacks (checked before creating anything).
     #[error("adapter '{adapter}' cannot run this plan: {reason}")]
     Unsupported { adapter: String, reason: String },
-    /// The plan or its weights are inconsistent (a corrupt or hand-edited bundle).
+    /// The plan or its weights are inconsistent (a corrupt or hand-edited bundle): the
+    /// plan verifier's rejection.
+    #[error("invalid plan: {0}")]
+    Plan(#[from] kiln_codegen::PlanError),
+    /// The plan names something no device has (an unknown wgpu feature).
     #[error("invalid plan: {0}")]
     InvalidPlan(String),
     /// The inputs given to a run do not fit the plan's inputs.

@@ -54,6 +54,7 @@ impl Runtime {
             plan,
             weights,
             needs.limits.min_storage_buffer_offset_alignment.into(),
+            &name,
         )?;
         let desc = wgpu::DeviceDescriptor {
             label: Some("kiln"),

@@ -5,11 +5,12 @@
 //! the scores product with scale and mask in its store, softmax in place, and the
 //! product with `v` storing through the epilogue (the unfused chain takes five).
 
-use super::conv::check_binding_sizes;
+use super::check_binding_sizes;
 use super::elementwise::index::{Affine, BindingSet};
 use super::elementwise::math;
 use super::epilogue::Tail;
 use super::matmul::engine::{self, GemmShape, GemmSource};
+use super::placement::{OperandSet, PlacementSupport};
 use super::program::inline_constant;
 use super::reduce::{lanes_per_row, row_grid, row_wg};
 use super::{f32_literal, grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot};
@@ -176,6 +177,15 @@ fn bind_mask(ctx: &NodeCtx<'_>, set: &mut BindingSet) -> Option<MaskSource> {
     })
 }
 
+/// q, kt and v (operands 0 to 2) are read through [`NodeCtx::operand_map`] (the
+/// strides of a folded transpose) and the result is stored through the strides of
+/// [`NodeCtx::result_place`] (a transpose of it written directly).
+pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
+    strided_reads: OperandSet::first(3),
+    strided_write: true,
+    ..PlacementSupport::NONE
+};
+
 /// The kernels computing an `Attention` node (or a `Fused` node anchored on one).
 pub fn lower(ctx: &NodeCtx<'_>, scale: f32) -> Result<Lowered, CodegenError> {
     let g = geometry(ctx)?;
@@ -280,12 +290,9 @@ fn consts(g: &Geometry, scale: f32) -> String {
 fn three_kernels(ctx: &NodeCtx<'_>, g: &Geometry, scale: f32) -> Result<Lowered, CodegenError> {
     let scores = (g.z * g.s * g.t * 4) as u64;
     if scores > ctx.limits.max_storage_buffer_binding_size {
-        return Err(CodegenError::TooLarge(format!(
-            "node '{}': the {}×{}×{} attention scores take {scores} bytes, over the binding limit",
-            ctx.node().name,
-            g.z,
-            g.s,
-            g.t
+        return Err(ctx.too_large(format!(
+            "the {}×{}×{} attention scores take {scores} bytes, over the binding limit",
+            g.z, g.s, g.t
         )));
     }
     let inputs = &ctx.node().inputs;

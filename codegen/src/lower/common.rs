@@ -5,6 +5,10 @@ use crate::plan::{Access, StorageType};
 use crate::CodegenError;
 use kiln_ir::{DType, TensorType};
 
+/// Storage buffers one shader stage may bind under WebGPU's default limits, which
+/// plans are built within unless the caller raises [`Limits`].
+pub const MAX_STORAGE_BUFFERS: u32 = 8;
+
 /// The device a plan is built for: its limits (WebGPU's defaults unless the caller
 /// asks for more; whatever is used beyond them is recorded in the plan's
 /// requirements) and whether it is a CPU driver, which kernels are shaped for.
@@ -26,7 +30,7 @@ impl Default for Limits {
     /// WebGPU's default limits.
     fn default() -> Self {
         Limits {
-            max_storage_buffers_per_shader_stage: 8,
+            max_storage_buffers_per_shader_stage: MAX_STORAGE_BUFFERS,
             max_storage_buffer_binding_size: 128 << 20,
             max_buffer_size: 256 << 20,
             max_compute_invocations_per_workgroup: 256,
@@ -58,7 +62,8 @@ pub enum Slot {
 pub struct Binding {
     pub slot: Slot,
     pub access: Access,
-    /// A byte range of the slot's buffer (offset a multiple of 256), or all of it.
+    /// A byte range of the slot's buffer (offset a multiple of
+    /// [`crate::BINDING_ALIGN`]), or all of it.
     pub range: Option<(u64, u64)>,
 }
 
@@ -139,7 +144,7 @@ pub fn grid_1d(threads: usize, wg: u32, limits: &Limits) -> Result<[u32; 3], Cod
     }
     let y = groups.div_ceil(max);
     if y > max {
-        return Err(CodegenError::TooLarge(format!(
+        return Err(CodegenError::too_large(format!(
             "{threads} invocations exceed the dispatch limits"
         )));
     }

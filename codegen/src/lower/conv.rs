@@ -4,12 +4,24 @@
 //! the tiled engine; thin ones (depthwise) the direct one-output-per-invocation engine.
 
 use super::epilogue::Tail;
+use super::epilogue::{Epilogue, EpilogueInput};
 use super::matmul::engine::{self, GemmShape, GemmSource};
-use super::matmul::{Epilogue, EpilogueInput};
-use super::{binding_decls, Binding, KernelSrc, Lowered, NodeCtx, Slot};
+use super::placement::{OperandSet, PlacementSupport};
+use super::{binding_decls, check_binding_sizes, Binding, KernelSrc, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::{ConvAttrs, DType, Op, PoolAttrs, TensorType};
+
+/// The input (operand 0) is read at `X_BASE` (the operand's element base) through
+/// [`x_channel`] (a folded channel shuffle), with or without a max-pool prologue; the
+/// result is stored at `Y_BASE` (the result's element base) by the `store` of
+/// [`common_source`].
+pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
+    base_reads: OperandSet::first(1),
+    shuffled_reads: OperandSet::first(1),
+    base_write: true,
+    ..PlacementSupport::NONE
+};
 
 /// The kernels computing a `Conv` node (bias, when present, added in the epilogue),
 /// or a `Fused` node anchored on one.
@@ -83,25 +95,6 @@ pub(super) fn check_common(
     }
     check_binding_sizes(ctx)?;
     Ok(sp)
-}
-
-/// Errors when an operand or result is larger than one binding may be.
-pub(super) fn check_binding_sizes(ctx: &NodeCtx<'_>) -> Result<(), CodegenError> {
-    let node = ctx.node();
-    let limit = ctx.limits.max_storage_buffer_binding_size;
-    let tys = (0..node.inputs.len())
-        .map(|i| ctx.operand(i))
-        .chain((0..node.outputs.len()).map(|i| ctx.result(i)));
-    for ty in tys {
-        let bytes = (ty.shape.numel() * 4) as u64;
-        if bytes > limit {
-            return Err(CodegenError::TooLarge(format!(
-                "node '{}': {ty} takes {bytes} bytes, over the {limit} byte binding limit",
-                node.name
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The geometry of the conv as it computes: over `x`, the operand or, with a prologue,

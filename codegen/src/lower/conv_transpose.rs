@@ -6,10 +6,18 @@
 use super::conv::{
     check_common, common_source, fused_epilogue, gemm_kernel, with_bias, ConvGeometry,
 };
-use super::matmul::Epilogue;
+use super::epilogue::Epilogue;
+use super::placement::PlacementSupport;
 use super::{Lowered, NodeCtx};
 use crate::CodegenError;
 use kiln_ir::ConvTransposeAttrs;
+
+/// The result is stored at `Y_BASE` (its element base) by the convolutions' shared
+/// `store` ([`common_source`]); operands are read row-major from their bindings' start.
+pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
+    base_write: true,
+    ..PlacementSupport::NONE
+};
 
 /// The kernels computing a `ConvTranspose` node (bias added in the epilogue), or a
 /// `Fused` node anchored on one.

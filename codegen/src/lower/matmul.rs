@@ -5,7 +5,8 @@
 pub(crate) mod engine;
 mod split;
 
-use super::epilogue::Tail;
+use super::epilogue::{Epilogue, Tail};
+use super::placement::{OperandSet, PlacementSupport};
 use super::{binding_decls, Binding, KernelSrc, Limits, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
@@ -13,93 +14,29 @@ use engine::{batch_offset_fn, GemmShape, GemmSource};
 use kiln_ir::DType;
 use split::{Chunk, Split};
 
-/// A WGSL expression applied to every output value before it is stored: `v` is
-/// the value, `row` and `col` its row (output channel for convolutions) and column,
-/// `idx` its linear index in the result. Identity for plain ops; convolutions add
-/// their bias here and `Fused` nodes their epilogue program.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Epilogue {
-    /// WGSL statements run first, in order; they may update `v` (e.g. add a bias).
-    pub pre: Vec<String>,
-    /// WGSL expression of the result's storage type over `v: f32`, `row: u32`,
-    /// `col: u32` and `idx: u32`.
-    pub expr: String,
-    /// Extra read-only buffers the expression reads, bound after the kernel's own.
-    pub inputs: Vec<EpilogueInput>,
-    /// Module-scope WGSL the expression calls (helper functions).
-    pub helpers: String,
-    /// The dtype of the stored result (f32 unless an epilogue program changes it).
-    pub result: DType,
-}
+/// Both operands are read through the strides of a folded transpose when the product
+/// runs as one dispatch over whole bindings ([`reads_whole_operands`]; [`placement`]
+/// answers for a node's operand types); nothing else but the default placement.
+pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
+    strided_reads: OperandSet::first(2),
+    ..PlacementSupport::NONE
+};
 
-/// A buffer an epilogue reads, declared as `array<T>` named `name`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EpilogueInput {
-    pub name: String,
-    pub dtype: DType,
-    pub slot: Slot,
-}
-
-impl Epilogue {
-    /// Stores values unchanged.
-    pub fn identity() -> Self {
-        Epilogue {
-            pre: Vec::new(),
-            expr: "v".to_string(),
-            inputs: Vec::new(),
-            helpers: String::new(),
-            result: DType::F32,
+/// [`PLACEMENT`] for a product of `a` by `b` on a device with `limits`: strided reads
+/// only when it runs as one dispatch over whole bindings.
+pub(crate) fn placement(
+    support: PlacementSupport,
+    a: &kiln_ir::TensorType,
+    b: &kiln_ir::TensorType,
+    limits: &Limits,
+) -> PlacementSupport {
+    if reads_whole_operands(a, b, limits) {
+        support
+    } else {
+        PlacementSupport {
+            strided_reads: support.strided_reads.from_on(2),
+            ..support
         }
-    }
-
-    /// The epilogue of a `Fused` node's program (see [`Tail`]) after `self`.
-    pub fn then(mut self, tail: &Tail) -> Result<Self, CodegenError> {
-        if tail.is_identity() {
-            return Ok(self);
-        }
-        self.helpers
-            .push_str(&tail.module_code(&std::collections::BTreeSet::new())?);
-        self.expr = tail.apply(&format!("({})", self.expr), "idx");
-        self.inputs.extend(tail.inputs.iter().cloned());
-        self.result = tail.result;
-        Ok(self)
-    }
-
-    /// The WGSL storage type of the stored result.
-    pub fn storage(&self) -> &'static str {
-        super::wgsl_type(self.result)
-    }
-
-    /// The WGSL helpers and function `epilogue(v, row, col, idx)`.
-    pub fn function(&self) -> String {
-        let pre: String = self.pre.iter().map(|s| format!("    {s}\n")).collect();
-        format!(
-            "{}fn epilogue(value: f32, row: u32, col: u32, idx: u32) -> {} {{\n    var v = value;\n{pre}    return {};\n}}\n",
-            self.helpers,
-            self.storage(),
-            self.expr
-        )
-    }
-
-    /// Declarations of the extra inputs, starting at binding `first`.
-    pub fn decls(&self, first: usize) -> String {
-        self.inputs
-            .iter()
-            .enumerate()
-            .map(|(i, input)| {
-                format!(
-                    "@group(0) @binding({}) var<storage, read> {}: array<{}>;\n",
-                    first + i,
-                    input.name,
-                    super::wgsl_type(input.dtype)
-                )
-            })
-            .collect()
-    }
-
-    /// Bindings of the extra inputs.
-    pub fn bindings(&self) -> impl Iterator<Item = Binding> + '_ {
-        self.inputs.iter().map(|i| Binding::read(i.slot))
     }
 }
 

@@ -15,19 +15,71 @@ pub(crate) mod fused;
 pub(crate) mod matmul;
 mod movement;
 mod norm;
+mod placement;
 mod pool;
 mod program;
 mod reduce;
 mod resize;
 
 pub use common::*;
+pub use placement::{OperandSet, Placement, PlacementSupport};
 
 use crate::CodegenError;
 use kiln_ir::{BinaryOp, Graph, Handle, Node, Op};
 
 /// Lowers `node`; `Op::Reshape` and `Op::Identity` never reach here (the builder
-/// aliases their buffers).
+/// aliases their buffers). Refuses, naming the node, operand or result placements its
+/// lowering does not honour ([`node_placement_support`]).
 pub fn lower_node(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
+    let support = node_placement_support(ctx.graph, ctx.node, ctx.limits);
+    if let Some(reason) = support.refusal(ctx.operand_places, &ctx.result_place) {
+        return Err(placement::refuse(ctx, reason));
+    }
+    lower_family(ctx).map_err(|e| e.about_node(ctx.node, &ctx.node().name))
+}
+
+/// What the kernels lowered for `op` honour of a non-default [`Placement`], as each
+/// lowering family declares it. A `MatMul`'s strided reads hold only when the product
+/// runs as one dispatch over whole bindings: [`node_placement_support`] answers for a
+/// node of a graph.
+pub fn placement_support(op: &Op) -> PlacementSupport {
+    match op {
+        Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } => elementwise::PLACEMENT,
+        Op::Elementwise { .. } => program::PLACEMENT,
+        Op::MatMul => matmul::PLACEMENT,
+        Op::Conv(_) => conv::PLACEMENT,
+        Op::ConvTranspose(_) => conv_transpose::PLACEMENT,
+        Op::Attention { .. } => attention::PLACEMENT,
+        Op::Fused { anchor, arity, .. } => {
+            PlacementSupport::fused(placement_support(anchor), *arity)
+        }
+        _ => PlacementSupport::NONE,
+    }
+}
+
+/// [`placement_support`] of `node`'s op, refined by its operand types and the device:
+/// exactly what its lowering honours.
+pub fn node_placement_support(
+    graph: &Graph,
+    node: Handle<Node>,
+    limits: &Limits,
+) -> PlacementSupport {
+    let node = &graph.nodes[node];
+    let support = placement_support(&node.op);
+    let anchor = match &node.op {
+        Op::Fused { anchor, .. } => anchor,
+        op => op,
+    };
+    match (anchor, node.inputs.first(), node.inputs.get(1)) {
+        (Op::MatMul, Some(&a), Some(&b)) => {
+            matmul::placement(support, &graph.values[a].ty, &graph.values[b].ty, limits)
+        }
+        _ => support,
+    }
+}
+
+/// Lowers `node` with its family's lowering.
+fn lower_family(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     match &ctx.node().op {
         // An integer division is a one-step program, which checks its divisor.
         op @ Op::Binary(BinaryOp::Div) if !ctx.operand(1).dtype.is_float() => {
@@ -63,25 +115,6 @@ pub fn lower_node(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         Op::Fused { anchor, .. } => fused::checked(ctx, fused::lower(ctx, anchor)),
         Op::Attention { scale } => fused::checked(ctx, attention::lower(ctx, *scale)),
     }
-}
-
-/// Where a tensor sits in its binding when the plan builder did not give it a buffer of
-/// its own in row-major order. Only ops whose lowering honours a placement get one
-/// other than the default (`layout.rs`: `reads_at_base`, `writes_at_base`,
-/// `reads_strided`, `writes_strided`, `channel_shuffles`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Placement {
-    /// Elements before the tensor's first element: non-zero for an unaligned slice of a
-    /// larger buffer (a concat operand written in place, a Split view).
-    pub base: u32,
-    /// The element strides of its axes when the plan builder folded a transpose into
-    /// the node (an operand is then the transpose's input read through permuted
-    /// strides; a result is written transposed); `None` for row-major.
-    pub strides: Option<Vec<usize>>,
-    /// `(groups, per group)` when the operand is a channel shuffle (ShuffleNet's
-    /// reshape → transpose → reshape) of the tensor in its binding: its channel `c`
-    /// is channel `(c % groups) · per_group + c / groups` there.
-    pub shuffle: Option<(usize, usize)>,
 }
 
 /// The node being lowered, with its graph, the device limits to respect and where its
@@ -215,9 +248,37 @@ impl<'a> NodeCtx<'a> {
     pub fn error(&self, reason: impl Into<String>) -> CodegenError {
         let node = self.node();
         CodegenError::Node {
-            node: node.name.clone(),
+            node: self.node,
+            name: node.name.clone(),
             op: node.op.name(),
             reason: reason.into(),
         }
     }
+
+    /// A [`CodegenError::TooLarge`] about this node.
+    pub fn too_large(&self, reason: impl Into<String>) -> CodegenError {
+        CodegenError::TooLarge {
+            node: Some(self.node),
+            name: self.node().name.clone(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Errors when an operand or result is larger than one binding may be.
+pub fn check_binding_sizes(ctx: &NodeCtx<'_>) -> Result<(), CodegenError> {
+    let node = ctx.node();
+    let limit = ctx.limits.max_storage_buffer_binding_size;
+    let tys = (0..node.inputs.len())
+        .map(|i| ctx.operand(i))
+        .chain((0..node.outputs.len()).map(|i| ctx.result(i)));
+    for ty in tys {
+        let bytes = (ty.shape.numel() * 4) as u64;
+        if bytes > limit {
+            return Err(ctx.too_large(format!(
+                "{ty} takes {bytes} bytes, over the {limit} byte binding limit"
+            )));
+        }
+    }
+    Ok(())
 }

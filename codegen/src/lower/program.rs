@@ -5,6 +5,7 @@
 use super::elementwise::expr;
 use super::elementwise::index::{storage, Affine, BindingSet};
 use super::elementwise::{broadcast_offset, kernel};
+use super::placement::{OperandSet, PlacementSupport};
 use super::{f32_literal, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
@@ -126,6 +127,13 @@ pub fn compose(anchor: &Program, arity: usize, epilogue: &Program) -> Program {
     steps.truncate(last + 1);
     Program { steps }
 }
+
+/// Every operand the program reads is loaded through [`NodeCtx::operand_map`], so
+/// through the strides of a transpose folded into the node.
+pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
+    strided_reads: OperandSet::ALL,
+    ..PlacementSupport::NONE
+};
 
 /// The kernel computing an `Elementwise` node (or an element-wise anchor composed with
 /// its epilogue): operands the program reads are bound once each (constant splats

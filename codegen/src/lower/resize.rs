@@ -6,7 +6,7 @@
 //! strides and table offsets are literals in the generated code: CPU drivers copy a
 //! WGSL `const` array indexed at run time for every access.
 
-use super::conv::check_binding_sizes;
+use super::check_binding_sizes;
 use super::LINEAR_INDEX;
 use super::{
     binding_decls, f32_literal, grid_1d, render, Binding, KernelSrc, Lowered, NodeCtx, Slot,
@@ -49,10 +49,7 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &ResizeAttrs) -> Result<Lowered, CodegenError
     check_binding_sizes(ctx)?;
     let total = y.shape.numel();
     if total > u32::MAX as usize {
-        return Err(CodegenError::TooLarge(format!(
-            "node '{}': result too large to index",
-            ctx.node().name
-        )));
+        return Err(ctx.too_large("result too large to index"));
     }
     let mut tables = Vec::new();
     for axis in 0..rank {

@@ -183,7 +183,7 @@ pub fn tiled(
         shape.z,
     ];
     if groups.iter().any(|&g| g > max) {
-        return Err(CodegenError::TooLarge(format!(
+        return Err(CodegenError::too_large(format!(
             "a {}×{}×{} product in {} batches needs {groups:?} workgroups, over the limit of {max} per dimension",
             shape.m, shape.k, shape.n, shape.z
         )));
@@ -291,7 +291,7 @@ pub fn naive(
 ) -> Result<GemmKernel, CodegenError> {
     let total = shape.z * shape.m * shape.n;
     if total > u32::MAX as usize {
-        return Err(CodegenError::TooLarge(format!(
+        return Err(CodegenError::too_large(format!(
             "{total} outputs exceed 32-bit indexing"
         )));
     }

@@ -1,9 +1,10 @@
 //! Splitting a product whose operands exceed the per-binding size limit: rows of
 //! `a` and `c` in row chunks bound as byte ranges, rows of `b` (the K axis) in K
-//! chunks accumulated into `c`. Range offsets stay multiples of 256 bytes.
+//! chunks accumulated into `c`. Range offsets stay multiples of [`BINDING_ALIGN`].
 
 use super::engine::{choose_tile, Tile};
 use crate::lower::Limits;
+use crate::plan::BINDING_ALIGN;
 
 /// How one product is cut into dispatches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,9 +41,10 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
-/// Rows of `cols` f32 columns whose byte size is a multiple of 256.
+/// Rows of `cols` f32 columns whose byte size is a multiple of [`BINDING_ALIGN`].
 fn row_align(cols: usize) -> usize {
-    64 / gcd(cols.max(1), 64)
+    let words = (BINDING_ALIGN / 4) as usize;
+    words / gcd(cols.max(1), words)
 }
 
 fn round_down(x: usize, align: usize) -> usize {

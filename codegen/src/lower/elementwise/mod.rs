@@ -1,13 +1,11 @@
 //! Lowering of elementwise ops (Unary, Binary with numpy broadcasting, Where, Cast)
 //! to one `elementwise.wgsl` kernel each: one invocation per result element.
 
-#[path = "elementwise_expr.rs"]
 pub(super) mod expr;
-#[path = "elementwise_index.rs"]
 pub(super) mod index;
-#[path = "elementwise_math.rs"]
 pub(super) mod math;
 
+use super::placement::{OperandSet, PlacementSupport};
 use super::{grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
 use crate::CodegenError;
@@ -17,6 +15,13 @@ use kiln_ir::Op;
 
 /// Invocations per workgroup of the one-thread-per-element kernels.
 pub(super) const WG: u32 = 256;
+
+/// Every operand is read through [`NodeCtx::operand_map`], so through the strides of
+/// a transpose folded into the node; nothing else but the default placement.
+pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
+    strided_reads: OperandSet::ALL,
+    ..PlacementSupport::NONE
+};
 
 /// The kernels computing this node.
 pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
@@ -143,5 +148,4 @@ pub(super) fn kernel(
 }
 
 #[cfg(test)]
-#[path = "elementwise_tests.rs"]
 pub(super) mod tests;

@@ -41,9 +41,10 @@ pub fn helpers(names: &BTreeSet<&str>) -> Result<String, CodegenError> {
         if !want.insert(n) {
             continue;
         }
-        let h = lib.iter().find(|h| h.name == n).ok_or_else(|| {
-            CodegenError::Template(format!("math helper {n} is not in the library"))
-        })?;
+        let h = lib
+            .iter()
+            .find(|h| h.name == n)
+            .ok_or_else(|| CodegenError::MissingHelper(n.to_string()))?;
         stack.extend(h.uses.iter().copied());
     }
     let mut out = String::new();

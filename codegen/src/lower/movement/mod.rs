@@ -5,7 +5,6 @@
 //! own templates. Concat and Split take one dispatch per operand / result, so any
 //! number of them fits the 8-storage-buffer limit.
 
-#[path = "movement_pad.rs"]
 mod pad;
 
 use super::elementwise::index::{offsets_code, Affine, BindingSet};
@@ -287,5 +286,4 @@ fn rearrange(
 }
 
 #[cfg(test)]
-#[path = "movement_tests.rs"]
 mod tests;

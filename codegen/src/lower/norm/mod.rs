@@ -303,5 +303,4 @@ fn elementwise_kernel(
 }
 
 #[cfg(test)]
-#[path = "norm_tests.rs"]
 mod tests;

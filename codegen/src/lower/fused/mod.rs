@@ -103,5 +103,4 @@ pub fn checked(
 }
 
 #[cfg(test)]
-#[path = "fused_tests.rs"]
 mod tests;

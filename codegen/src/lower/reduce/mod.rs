@@ -2,7 +2,6 @@
 //! (`reduce.wgsl`: one row per result element, lanes of a workgroup sharing a row);
 //! ArgReduce, Softmax and LogSoftmax live in `reduce_axis.rs`.
 
-#[path = "reduce_axis.rs"]
 mod axis;
 
 use super::elementwise::expr::{from_f32, saturate};
@@ -209,5 +208,4 @@ fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Vec<KernelS
 }
 
 #[cfg(test)]
-#[path = "reduce_tests.rs"]
 mod tests;

@@ -6,7 +6,7 @@
 //! indexed at run time, which naga turns into a local copy per access), and each
 //! pooling kind supplies a [`Reduction`] run at every tap.
 
-use super::conv::check_binding_sizes;
+use super::check_binding_sizes;
 use super::epilogue::Tail;
 use super::{
     binding_decls, grid_1d, render, Binding, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX,
@@ -154,12 +154,7 @@ fn geometry(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Vec<Axis>, CodegenError>
         return Err(ctx.error("strides and dilations must be positive"));
     }
     check_binding_sizes(ctx)?;
-    let too_large = || {
-        CodegenError::TooLarge(format!(
-            "node '{}': tensor too large to index",
-            ctx.node().name
-        ))
-    };
+    let too_large = || ctx.too_large("tensor too large to index");
     if ctx.result(0).shape.numel() > u32::MAX as usize
         || ctx.operand(0).shape.numel() > u32::MAX as usize
     {
@@ -443,5 +438,4 @@ fn lowest(dtype: DType) -> &'static str {
 }
 
 #[cfg(test)]
-#[path = "pool_tests.rs"]
 mod tests;
