@@ -256,9 +256,8 @@ light_model!(
     zfnet512
 );
 
-/// Random-weight copies against onnxruntime on both backends at both levels
-/// (`scripts/make-model-data.py` says which models have one and why the
-/// fully-connected-heavy ones do not).
+/// Random-weight copies of all nine against onnxruntime on both backends at both levels
+/// (`scripts/make-model-data.py`: alexnet, vgg19 and zfnet512 with a smaller input).
 mod random_weights {
     macro_rules! random_model {
         ($($name:ident),*) => {$(
@@ -289,12 +288,15 @@ mod random_weights {
     }
 
     random_model!(
+        bvlc_alexnet,
         densenet121,
         inception_v1,
         inception_v2,
         resnet50,
         shufflenet,
-        squeezenet
+        squeezenet,
+        vgg19,
+        zfnet512
     );
 }
 
