@@ -65,12 +65,12 @@ fn compare(got: &Tensor, want: &Tensor) -> Result<(), String> {
     let g = got.cast_to::<f64>().map_err(|e| e.to_string())?;
     let w = want.cast_to::<f64>().map_err(|e| e.to_string())?;
     let (g, w) = (
-        g.as_slice::<f64>().map_err(|e| e.to_string())?,
-        w.as_slice::<f64>().map_err(|e| e.to_string())?,
+        g.to_plain_array_view::<f64>().map_err(|e| e.to_string())?,
+        w.to_plain_array_view::<f64>().map_err(|e| e.to_string())?,
     );
     let bad = g
         .iter()
-        .zip(w)
+        .zip(w.iter())
         .filter(|&(&a, &b)| {
             !(a == b
                 || (a.is_nan() && b.is_nan())
