@@ -6,7 +6,8 @@ Usage: python3 make-model-data.py OUT_DIR [MODEL...]   (needs onnx==1.23.2, nump
 OUT_DIR/light/<name>/          the shipped model, its shipped output, and the input it was made
                                with: arange(n).reshape(shape) / n as float32.
 OUT_DIR/light-random/<name>/   the same model with every weight replaced by seeded random
-                               initializers, a random N(0, 1) input, and onnxruntime's outputs:
+                               initializers (alexnet, vgg19 and zfnet512 with a smaller input:
+                               see SHRINK), a random N(0, 1) input, and onnxruntime's outputs:
                                output_0 is the model's own output; when that is a Softmax, its
                                input (the logits) is added as a second graph output, output_1.
 OUT_DIR/cli/                   small models for the CLI's error tests.
@@ -14,12 +15,15 @@ OUT_DIR/cli/                   small models for the CLI's error tests.
 Each test folder holds model.onnx and test_data_set_0/{input_0.pb,input_0.npy,output_0.pb}.
 
 The light models build every weight with ConstantOfShape from an initializer holding the shape,
-so all weights are one constant (0.02) and the shipped outputs are nearly uniform. The random
+so all weights are one constant (0.02), every channel of a layer is the same, and the shipped
+outputs are uniform: eight of the nine are a softmax of 1000 equal logits, 1000 copies of 0.001
+whatever the logits' value; densenet121's is 1000 copies of 0.460955. The random
 copies exercise the arithmetic: weights are He-scaled (std sqrt(2 / fan_in)) so activations stay
 O(1) through ReLU layers, and each BatchNormalization's mean and variance are set to the batch
 statistics onnxruntime measures at its input (like a trained network), so no layer blows up.
 The layer before the final Softmax is scaled so the logits have std 2: neither saturated nor
-uniform. Everything is seeded; the output files are the same on every run.
+uniform. The script fails if any reference output is near-uniform (check_spread). Everything is
+seeded; the output files are the same on every run.
 """
 import os
 import sys
@@ -32,11 +36,16 @@ import onnxruntime as ort
 
 LIGHT = ["bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
          "shufflenet", "squeezenet", "vgg19", "zfnet512"]
-# Random-weight copies. bvlc_alexnet (~240 MB), zfnet512 (~330 MB) and vgg19 (~550 MB) are left
-# out: their weights are mostly fully-connected layers whose random copies would be hundreds of MB
-# each, and they add no op the others lack (Conv, Gemm, LRN, MaxPool, Dropout, Softmax are covered
-# by inception_v1 and squeezenet).
-RANDOM = ["densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet", "squeezenet"]
+# Random-weight copies (the index in this list seeds each one: append, never reorder).
+RANDOM = ["densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet", "squeezenet",
+          "bvlc_alexnet", "vgg19", "zfnet512"]
+# Input side of the random copies made smaller than the shipped 224: at 224 the first Gemm of these
+# three holds 38M (alexnet), 75M (zfnet512) and 103M (vgg19) weights, and vgg19's convolutions
+# cost 20 GMAC, too much for CPU test drivers. Each side leaves a 2 x 2 map before the flattening
+# Reshape (so the flatten order is tested); alexnet's last MaxPool (end pad 1) still reads its pad,
+# as at 224 (its input is 4 x 4, even). The Reshape target and the first Gemm's weight follow the
+# smaller feature map; every other layer keeps its shape (model.onnx: 105, 189 and 78 MB).
+SHRINK = {"bvlc_alexnet": 83, "vgg19": 64, "zfnet512": 91}
 SEED = 20240601
 
 
@@ -235,9 +244,44 @@ def expose_logits(model):
             outputs.add(sm.input[0])
 
 
+def shrink(model, side):
+    """`model` with a side x side input: the flattening Reshape's target and the weight shape of
+    the Gemm after it (both initializers: the target, and the shape ConstantOfShape reads) set to
+    the smaller feature map, found by onnx's shape inference."""
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    (inp,) = real_inputs(graph)
+    for axis in (2, 3):
+        inp.type.tensor_type.shape.dim[axis].dim_value = side
+    (reshape,) = [n for n in graph.node if n.op_type == "Reshape"]
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
+    features = int(np.prod(shapes[reshape.input[0]][1:]))
+    (gemm,) = [n for n in graph.node if n.op_type == "Gemm" and n.input[0] == reshape.output[0]]
+    assert attr(gemm, "transB", 0) == 1, "the first Gemm's weight is [out, in]"
+    (weight,) = [n for n in graph.node if n.op_type == "ConstantOfShape" and n.output[0] == gemm.input[1]]
+    for init, new in ((inits[reshape.input[1]], [1, features]),
+                      (inits[weight.input[0]], [int(nh.to_array(inits[weight.input[0]])[0]), features])):
+        init.CopyFrom(nh.from_array(np.array(new, dtype=np.int64), init.name))
+    return model
+
+
+def check_spread(name, outputs):
+    """Fails unless every reference output varies: a near-uniform output (like the shipped
+    light outputs, 1000 copies of one value) would let arithmetic errors pass unseen."""
+    for i, y in enumerate(outputs):
+        y = y.astype(np.float64)
+        std, distinct = float(y.std()), len(np.unique(y))
+        if not (std > 0.5 * abs(float(y.mean())) and distinct > y.size // 2):
+            raise SystemExit(f"light-random/{name} output {i}: near-uniform (mean {y.mean():.3g}, "
+                             f"std {std:.3g}, {distinct} distinct of {y.size})")
+
+
 def random_copy(out, name):
     rng = np.random.default_rng([SEED, RANDOM.index(name)])
     model = onnx.load(os.path.join(light_dir(), f"light_{name}.onnx"))
+    if name in SHRINK:
+        model = shrink(model, SHRINK[name])
     model = randomize(model, rng)
     (inp,) = real_inputs(model.graph)
     x = rng.standard_normal(input_shape(inp)).astype(np.float32)
@@ -246,6 +290,7 @@ def random_copy(out, name):
     temper_softmax(model, feeds)
     expose_logits(model)
     outputs = run_ort(model, feeds)
+    check_spread(name, outputs)
     print(f"light-random/{name}: output std {outputs[0].std():.3g}, max {outputs[0].max():.3g}, "
           f"logits std {outputs[-1].std():.3g}")
     names = [o.name for o in model.graph.output]

@@ -22,7 +22,9 @@ cargo test --workspace --release --no-fail-fast "$@" || status=$?
 
 for report in "${reports[@]}"; do
     if [ -f "$report" ]; then
-        echo "$(head -n1 "$report" | cut -d: -f1): $(grep -m1 ' passed, ' "$report") (details: $report)"
+        # GPU reports also say how many passing tests ran no dispatch (folded while compiling).
+        folded=$(grep -m1 -o '^[0-9]* of the [0-9]* passing tests ran no GPU dispatch' "$report" || true)
+        echo "$(head -n1 "$report" | cut -d: -f1): $(grep -m1 ' passed, ' "$report")${folded:+; $folded} (details: $report)"
     fi
 done
 for report in "${differentials[@]}"; do

@@ -27,11 +27,13 @@ const RTOL: f64 = 1e-3;
 /// The optimisation levels every backend is measured at.
 const LEVELS: [u8; 2] = [0, 2];
 
-/// The size of a passing test's compiled graph: ops, and fused ops among them.
+/// The size of a passing test's compiled graph: ops, and fused ops among them; on the
+/// GPU, whether its plan has no dispatch at all (everything was computed while compiling).
 #[derive(Clone, Copy, Default)]
 struct Size {
     ops: usize,
     fused: usize,
+    no_dispatch: bool,
 }
 
 /// Runs one node test on `backend` at `--opt opt_level`; `Err` holds why it failed.
@@ -41,6 +43,7 @@ fn run_test(dir: &Path, backend: &Backend, opt_level: u8) -> Result<Size, String
     let size = Size {
         ops: ran.ops,
         fused: ran.fused,
+        no_dispatch: ran.dispatches == Some(0),
     };
     let got = ran.outputs;
     if got.len() != case.outputs.len() {
@@ -132,12 +135,14 @@ fn op_of(test: &str) -> String {
 }
 
 /// The outcome of a list in one configuration: the tests run, the failures as
-/// (test, error), how long it took, and the summed size of the passing tests' graphs.
+/// (test, error), how long it took, the summed size of the passing tests' graphs, and
+/// the passing tests that ran no GPU dispatch.
 struct Report {
     tests: Vec<String>,
     failures: Vec<(String, String)>,
     elapsed: Duration,
     size: Size,
+    no_dispatch: Vec<String>,
 }
 
 impl Report {
@@ -155,9 +160,10 @@ impl Report {
             .collect()
     }
 
-    /// `title: N tests in T s`, `N passed, N failed`, then a table of failures per op and
-    /// the failures grouped by op with each error's first line.
-    fn render(&self, title: &str) -> String {
+    /// `title: N tests in T s`, `N passed, N failed`, the size of the passing tests'
+    /// graphs (on the GPU, how many of them ran no dispatch), then a table of failures per
+    /// op and the failures grouped by op with each error's first line.
+    fn render(&self, title: &str, backend: &str) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -176,24 +182,47 @@ impl Report {
             "the passing tests compiled to {} ops, {} of them fused by the optimizer",
             self.size.ops, self.size.fused
         );
+        if backend == "gpu" {
+            let _ = writeln!(
+                out,
+                "{} of the {} passing tests ran no GPU dispatch: each output is an input \
+                 passed through (Identity, Reshape, inference Dropout, ...), a value folded \
+                 while compiling (Shape, Range, ...) or empty; they test import and folding, \
+                 not a GPU kernel",
+                self.no_dispatch.len(),
+                self.passed()
+            );
+        }
         let mut by_op: BTreeMap<String, Vec<&(String, String)>> = BTreeMap::new();
         for failure in &self.failures {
             by_op.entry(op_of(&failure.0)).or_default().push(failure);
         }
-        if by_op.is_empty() {
-            return out;
-        }
-        let row: Vec<String> = by_op
-            .iter()
-            .map(|(op, f)| format!("{op} {}", f.len()))
-            .collect();
-        let _ = writeln!(out, "failures per op: {}", row.join(", "));
-        let _ = writeln!(out, "failures by op:");
-        for (op, failures) in &by_op {
-            let _ = writeln!(out, "  {op}: {}", failures.len());
-            for (test, error) in failures {
-                let _ = writeln!(out, "    {test}: {}", error.lines().next().unwrap_or(""));
+        if !by_op.is_empty() {
+            let row: Vec<String> = by_op
+                .iter()
+                .map(|(op, f)| format!("{op} {}", f.len()))
+                .collect();
+            let _ = writeln!(out, "failures per op: {}", row.join(", "));
+            let _ = writeln!(out, "failures by op:");
+            for (op, failures) in &by_op {
+                let _ = writeln!(out, "  {op}: {}", failures.len());
+                for (test, error) in failures {
+                    let _ = writeln!(out, "    {test}: {}", error.lines().next().unwrap_or(""));
+                }
             }
+        }
+        if backend == "gpu" && !self.no_dispatch.is_empty() {
+            let _ = writeln!(out, "passing tests that ran no GPU dispatch:");
+            let mut line = String::new();
+            for test in &self.no_dispatch {
+                if !line.is_empty() && line.len() + test.len() > 96 {
+                    let _ = writeln!(out, " {line}");
+                    line.clear();
+                }
+                line.push(' ');
+                line.push_str(test);
+            }
+            let _ = writeln!(out, " {line}");
         }
         out
     }
@@ -217,6 +246,7 @@ fn run_list(tests: &[String], node_dir: &Path, backend: &Backend, opt_level: u8)
     let start = Instant::now();
     let mut failures = Vec::new();
     let mut size = Size::default();
+    let mut no_dispatch = Vec::new();
     for test in tests {
         if verbose {
             eprintln!("{test} ({} --opt {opt_level}) ...", backend.name());
@@ -231,6 +261,9 @@ fn run_list(tests: &[String], node_dir: &Path, backend: &Backend, opt_level: u8)
             Ok(s) => {
                 size.ops += s.ops;
                 size.fused += s.fused;
+                if s.no_dispatch {
+                    no_dispatch.push(test.clone());
+                }
             }
             Err(e) => failures.push((test.clone(), e)),
         }
@@ -240,6 +273,7 @@ fn run_list(tests: &[String], node_dir: &Path, backend: &Backend, opt_level: u8)
         failures,
         elapsed: start.elapsed(),
         size,
+        no_dispatch,
     }
 }
 
@@ -330,7 +364,7 @@ fn node_core(backend: Backend, node_dir: &Path) {
         let report = run_list(&tests, node_dir, &backend, level);
         let config = format!("{name}-o{level}");
         publish(
-            &report.render(&title("node-core", name, Some(level), &filter)),
+            &report.render(&title("node-core", name, Some(level), &filter), name),
             &format!("conformance-{config}.txt"),
             true,
         );
@@ -409,7 +443,7 @@ fn node_quant_cpu() {
     let tests = list_tests("node-quant.txt", filter.as_deref());
     let report = run_list(&tests, &node_dir, &Backend::Cpu, 0);
     // Counted and printed only: quantized ops come in a later issue.
-    let text = report.render(&title("node-quant", "cpu", None, &filter));
+    let text = report.render(&title("node-quant", "cpu", None, &filter), "cpu");
     publish(&text, "conformance-quant-cpu.txt", false);
 }
 
@@ -455,6 +489,35 @@ fn harness_rejects_wrong_outputs() {
     assert!(compare(&far, false, want, ATOL, RTOL).is_err());
 }
 
+/// An expected infinity matches only itself: `RTOL * inf` is infinite, so the tolerance
+/// alone would let any finite value (say `-f32::MAX` for `-inf`) pass. NaN matches NaN.
+#[test]
+fn infinities_match_only_themselves() {
+    let want = |values: Vec<f32>| kiln_onnx::NamedTensor {
+        name: "y".into(),
+        tensor: kiln::Tensor::from_f32(vec![values.len()], values).unwrap(),
+        i64: false,
+    };
+    let got = |values: Vec<f32>| kiln::Tensor::from_f32(vec![values.len()], values).unwrap();
+    let expected = want(vec![f32::NEG_INFINITY, f32::INFINITY, f32::NAN, 1.0]);
+    let same = got(vec![f32::NEG_INFINITY, f32::INFINITY, f32::NAN, 1.0005]);
+    compare(&same, false, &expected, ATOL, RTOL).expect("equal infinities and NaNs match");
+    for wrong in [
+        got(vec![-f32::MAX, f32::INFINITY, f32::NAN, 1.0]),
+        got(vec![f32::NEG_INFINITY, f32::MAX, f32::NAN, 1.0]),
+        got(vec![f32::INFINITY, f32::INFINITY, f32::NAN, 1.0]),
+        got(vec![f32::NEG_INFINITY, f32::INFINITY, 0.0, 1.0]),
+        got(vec![
+            f32::NEG_INFINITY,
+            f32::INFINITY,
+            f32::NAN,
+            f32::INFINITY,
+        ]),
+    ] {
+        assert!(compare(&wrong, false, &expected, ATOL, RTOL).is_err());
+    }
+}
+
 #[test]
 fn panics_become_failures() {
     let result: Result<(), String> = catch(|| panic!("boom {}", 42));
@@ -477,6 +540,7 @@ fn differential_names_the_tests_that_differ() {
             .collect(),
         elapsed: Duration::ZERO,
         size: Size::default(),
+        no_dispatch: Vec::new(),
     };
     let same = [
         (0, report(&[("test_c", "boom")])),
@@ -494,4 +558,28 @@ fn differential_names_the_tests_that_differ() {
             "gpu: test_c passes at --opt 2, fails at --opt 0: unsupported",
         ]
     );
+}
+
+/// A GPU report counts and names the passing tests that ran no dispatch (the line
+/// `scripts/test.sh` summarises); a CPU report has no such line.
+#[test]
+fn gpu_report_counts_tests_without_dispatches() {
+    let report = Report {
+        tests: ["test_a", "test_b", "test_c"].map(String::from).to_vec(),
+        failures: vec![("test_c".into(), "boom".into())],
+        elapsed: Duration::ZERO,
+        size: Size::default(),
+        no_dispatch: vec!["test_b".into()],
+    };
+    let gpu = report.render("node-core (GPU, --opt 0)", "gpu");
+    assert!(
+        gpu.contains("\n1 of the 2 passing tests ran no GPU dispatch: "),
+        "{gpu}"
+    );
+    assert!(
+        gpu.ends_with("passing tests that ran no GPU dispatch:\n  test_b\n"),
+        "{gpu}"
+    );
+    let cpu = report.render("node-core (CPU, --opt 0)", "cpu");
+    assert!(!cpu.contains("no GPU dispatch"), "{cpu}");
 }

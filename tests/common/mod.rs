@@ -260,7 +260,11 @@ pub fn compare(
         let ok = if exact {
             a == b
         } else {
-            a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= atol + rtol * b.abs()
+            // `rtol * inf` is inf: without `is_finite`, any finite value would match an
+            // infinity.
+            a == b
+                || (a.is_nan() && b.is_nan())
+                || (b.is_finite() && (a - b).abs() <= atol + rtol * b.abs())
         };
         if !ok {
             bad += 1;
