@@ -208,7 +208,10 @@ fn report_says_why_each_phase_stopped() {
     for p in &phases {
         assert!(p.contains(", stopped: saturated, "), "{p}");
     }
-    assert!(phases[2].starts_with("  phase fusion: "), "{report}");
+    assert!(
+        phases[2].starts_with("  phase egraph-fusion (fusion): "),
+        "{report}"
+    );
 
     // Bounds from the command line: one iteration cannot finish the fusion phase.
     let report = f.ok(&[
@@ -225,7 +228,7 @@ fn report_says_why_each_phase_stopped() {
     assert!(report.contains("cost model discrete"), "{report}");
     let fusion = report
         .lines()
-        .find(|l| l.starts_with("  phase fusion: "))
+        .find(|l| l.starts_with("  phase egraph-fusion (fusion): "))
         .unwrap();
     assert!(fusion.contains("stopped: iteration limit 1"), "{report}");
 

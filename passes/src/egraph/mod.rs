@@ -237,7 +237,7 @@ impl Pass for EgraphPhase {
                 rules::build(s, |name| !options.disabled_rules.iter().any(|d| d == name))
             })
             .collect();
-        let name = enabled
+        let sets = enabled
             .iter()
             .map(|s| s.name())
             .collect::<Vec<_>>()
@@ -252,10 +252,10 @@ impl Pass for EgraphPhase {
             .with_node_limit(options.node_limit)
             .with_time_limit(remaining)
             .run(&rules);
-        let mut phase_report = PhaseReport::from_runner(name, &runner);
+        let mut phase_report = PhaseReport::from_runner(self.phase.name, sets, &runner);
         let egraph = runner.egraph;
         if let Some(conflict) = &egraph.analysis.conflict {
-            return Err(fail(format!("phase {}: {conflict}", phase_report.name)));
+            return Err(fail(format!("rule sets {}: {conflict}", phase_report.sets)));
         }
         let extract_start = Instant::now();
         let out = extract_graph(&egraph, &session.source, &session.names, &options.profile)

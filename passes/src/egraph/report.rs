@@ -11,8 +11,10 @@ use std::time::Duration;
 /// One phase (rule sets saturated together).
 #[derive(Clone, Debug, Default)]
 pub struct PhaseReport {
-    /// The rule sets, joined by `+`.
+    /// The phase's pass name (`egraph-algebra`, ...).
     pub name: String,
+    /// The rule sets it saturated, joined by `+`.
+    pub sets: String,
     /// Rules that fired, with how many e-classes each changed, most first.
     pub fired: Vec<(String, usize)>,
     pub iterations: usize,
@@ -81,7 +83,11 @@ fn stop_text(reason: Option<&StopReason>) -> String {
 
 impl PhaseReport {
     /// The counts and stop reason of a finished runner.
-    pub(super) fn from_runner(name: String, runner: &Runner<Kiln, KilnAnalysis>) -> Self {
+    pub(super) fn from_runner(
+        name: &str,
+        sets: String,
+        runner: &Runner<Kiln, KilnAnalysis>,
+    ) -> Self {
         let mut fired: Vec<(String, usize)> = Vec::new();
         for it in &runner.iterations {
             for (rule, &n) in &it.applied {
@@ -93,7 +99,8 @@ impl PhaseReport {
         }
         fired.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         PhaseReport {
-            name,
+            name: name.to_string(),
+            sets,
             fired,
             iterations: runner.iterations.len(),
             enodes: runner.egraph.total_number_of_nodes(),
@@ -111,8 +118,9 @@ impl fmt::Display for Report {
         for p in &self.phases {
             writeln!(
                 f,
-                "  phase {}: {} iterations, {} e-nodes in {} e-classes, stopped: {}, {:.1} ms",
+                "  phase {} ({}): {} iterations, {} e-nodes in {} e-classes, stopped: {}, {:.1} ms",
                 p.name,
+                p.sets,
                 p.iterations,
                 p.enodes,
                 p.eclasses,
