@@ -9,7 +9,7 @@ use crate::proto::{data_type, GraphProto, ValueInfoProto};
 use crate::specialise;
 use crate::tensor_proto::{self, ir_dtype, Decoded};
 use kiln_ir::{Graph, Tensor, TensorType};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The newest ai.onnx opset kiln knows.
 pub const MAX_OPSET: i64 = 28;
@@ -65,7 +65,14 @@ pub fn import(model: &Model, opts: &ImportOptions) -> Result<Graph, ImportError>
     }
     add_inputs(&mut imp, &mut scope, g, opset, opts)?;
     lower_nodes(&mut imp, &mut scope, &g.node, opset, 0)?;
+    let mut output_names = HashSet::new();
     for out in &g.output {
+        if !output_names.insert(out.name.as_str()) {
+            return Err(ImportError::Model(format!(
+                "graph output '{}' is declared twice",
+                out.name
+            )));
+        }
         let v = *scope.get(&out.name).ok_or_else(|| {
             ImportError::Model(format!(
                 "graph output '{}' is not computed by any node",
