@@ -100,6 +100,13 @@ fn add_inputs(
         .iter()
         .filter(|v| !scope.contains_key(&v.name))
         .collect();
+    let mut input_names = HashSet::new();
+    if let Some(dup) = inputs.iter().find(|v| !input_names.insert(v.name.as_str())) {
+        return Err(ImportError::Input {
+            input: dup.name.clone(),
+            reason: "the graph declares this input twice".into(),
+        });
+    }
     check_option_names(&inputs, opts)?;
     let needed = specialise::needed_values(&g.node, opset, &imp.functions);
     let mut symbols: HashMap<String, usize> = HashMap::new();

@@ -20,3 +20,16 @@ fn duplicate_graph_output_is_an_error() {
         .to_string();
     assert!(err.contains("'output_2' is declared twice"), "{err}");
 }
+
+/// A node-test model whose graph declares input `x` twice: import built a graph
+/// with two input ports of one name.
+#[test]
+fn duplicate_graph_input_is_an_error() {
+    let err = import_bytes(include_bytes!("fuzz/duplicate_input.onnx"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'x'") && err.contains("declares this input twice"),
+        "{err}"
+    );
+}
