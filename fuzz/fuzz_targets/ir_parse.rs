@@ -21,5 +21,9 @@ fuzz_target!(|data: &[u8]| {
         Ok(back) => back,
         Err(e) => panic!("printed text of a parsed graph does not parse: {e}\n{printed}"),
     };
-    assert_eq!(print(&back), printed, "print → parse → print changed the text");
+    assert_eq!(
+        print(&back),
+        printed,
+        "print → parse → print changed the text"
+    );
 });
