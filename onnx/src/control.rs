@@ -1,16 +1,21 @@
-//! Control flow at import: a `Loop` whose trip count and condition are known at
-//! import is unrolled (its body inlined once per iteration); `If` and `Scan` are
-//! rejected.
+//! Lowering node lists, control flow included: each node goes to its op's lowering
+//! in the registry, a call of a model-local function is inlined, a `Loop` whose trip
+//! count and condition are known at import is unrolled (its body lowered once per
+//! iteration); `If` and `Scan` are rejected.
 
-use crate::builder::{Importer, Scope};
+use crate::builder::{Cx, Importer, Scope};
 use crate::error::{display_name, ImportError};
-use crate::import::lower_nodes;
 use crate::known::{KData, Known};
 use crate::model::{tensor_type, Dim};
-use crate::proto::{attr_type, GraphProto, NodeProto};
+use crate::ops;
+use crate::proto::{AttributeProto, FunctionProto, NodeProto};
 use crate::tensor_proto::{self, ir_dtype, Decoded};
 use kiln_ir::{DType, Handle, Op, Value};
 use std::collections::HashSet;
+
+/// The most ONNX nodes import lowers, counting each inlined function body and each
+/// unrolled loop iteration again.
+const MAX_LOWERED_NODES: usize = 1 << 21;
 
 /// The most iterations a `Loop` is unrolled to.
 pub const MAX_UNROLL_ITERATIONS: usize = 4096;
@@ -21,12 +26,154 @@ const MAX_GRAPH_NODES: usize = 1 << 20;
 /// How deeply loops (and functions) may nest.
 const MAX_DEPTH: usize = 32;
 
-/// The `body` graph attribute of a `Loop` (or `None` when it has none).
-pub(crate) fn loop_body(node: &NodeProto) -> Option<&GraphProto> {
-    node.attribute
+/// Lowers `nodes` in order, binding their results in `scope`.
+pub(crate) fn lower_nodes(
+    imp: &mut Importer,
+    scope: &mut Scope,
+    nodes: &[NodeProto],
+    opset: i64,
+    depth: usize,
+) -> Result<(), ImportError> {
+    for node in nodes {
+        imp.lowered += 1;
+        if imp.lowered > MAX_LOWERED_NODES {
+            return Err(ImportError::Model(format!(
+                "the model expands to more than {MAX_LOWERED_NODES} nodes (functions and unrolled loops included)"
+            )));
+        }
+        let node_err = |reason: String| ImportError::Node {
+            node: if node.name.is_empty() {
+                crate::error::display_name(node.output.first().map_or("", |s| s))
+            } else {
+                node.name.clone()
+            },
+            op: node.op_type.clone(),
+            reason,
+        };
+        let key = (node.domain.clone(), node.op_type.clone());
+        if let Some(f) = imp.functions.get(&key).copied() {
+            inline(imp, scope, node, f, opset, depth)?;
+            continue;
+        }
+        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+            return Err(node_err(format!(
+                "ops of domain '{}' are not supported",
+                node.domain
+            )));
+        }
+        let outs: Vec<Option<Handle<Value>>> = match node.op_type.as_str() {
+            "Loop" => unroll_loop(imp, scope, node, opset, depth)?,
+            op @ ("If" | "Scan") => return Err(node_err(unsupported(op))),
+            op => {
+                let lower = ops::lookup(op)
+                    .ok_or_else(|| node_err(format!("op '{op}' is not supported")))?;
+                let mut cx = Cx {
+                    imp: &mut *imp,
+                    scope,
+                    node,
+                    opset,
+                };
+                lower(&mut cx)?.into_iter().map(Some).collect()
+            }
+        };
+        for (i, name) in node.output.iter().enumerate() {
+            if name.is_empty() {
+                continue;
+            }
+            let v = outs
+                .get(i)
+                .copied()
+                .flatten()
+                .ok_or_else(|| node_err(format!("result #{i} ('{name}') is not supported")))?;
+            let value = &mut imp.graph.values[v];
+            if value.name.is_none() {
+                value.name = Some(name.clone());
+            }
+            scope.insert(name.clone(), v);
+        }
+    }
+    Ok(())
+}
+
+/// Inlines a call of a model-local function: its body is lowered in a fresh scope
+/// with formal inputs bound to the call's operands and attribute references resolved.
+fn inline(
+    imp: &mut Importer,
+    scope: &mut Scope,
+    node: &NodeProto,
+    f: &FunctionProto,
+    opset: i64,
+    depth: usize,
+) -> Result<(), ImportError> {
+    let err = |reason: String| ImportError::Node {
+        node: crate::error::display_name(if node.name.is_empty() {
+            node.output.first().map_or("", |s| s)
+        } else {
+            &node.name
+        }),
+        op: node.op_type.clone(),
+        reason,
+    };
+    if depth >= 32 {
+        return Err(err("functions nest too deeply (recursive?)".into()));
+    }
+    let mut inner = Scope::new();
+    for (formal, actual) in f.input.iter().zip(&node.input) {
+        if actual.is_empty() {
+            continue;
+        }
+        let v = *scope.get(actual).ok_or_else(|| {
+            err(format!(
+                "operand '{actual}' is not defined before this node"
+            ))
+        })?;
+        inner.insert(formal.clone(), v);
+    }
+    let attr_of = |name: &str| -> Option<AttributeProto> {
+        node.attribute
+            .iter()
+            .chain(&f.attribute_proto)
+            .find(|a| a.name == name)
+            .cloned()
+    };
+    let body: Vec<NodeProto> = f
+        .node
         .iter()
-        .find(|a| a.name == "body" && (a.r#type == 0 || a.r#type == attr_type::GRAPH))
-        .and_then(|a| a.g.as_ref())
+        .map(|n| {
+            let mut n = n.clone();
+            n.attribute = n
+                .attribute
+                .into_iter()
+                .filter_map(|a| {
+                    if a.ref_attr_name.is_empty() {
+                        return Some(a);
+                    }
+                    attr_of(&a.ref_attr_name).map(|mut r| {
+                        r.name = a.name.clone();
+                        r.ref_attr_name.clear();
+                        r
+                    })
+                })
+                .collect();
+            n
+        })
+        .collect();
+    let fopset = f
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(opset, |o| o.version);
+    lower_nodes(imp, &mut inner, &body, fopset, depth + 1)?;
+    for (formal, actual) in f.output.iter().zip(&node.output) {
+        if actual.is_empty() {
+            continue;
+        }
+        let v = *inner
+            .get(formal)
+            .ok_or_else(|| err(format!("function output '{formal}' is not computed")))?;
+        scope.insert(actual.clone(), v);
+    }
+    Ok(())
 }
 
 /// The error for `If`, `Scan` and other control flow kiln does not import.
@@ -56,8 +203,9 @@ pub(crate) fn unroll_loop(
     if depth >= MAX_DEPTH {
         return Err(err("loops and functions nest too deeply".into()));
     }
-    let body =
-        loop_body(node).ok_or_else(|| err("attribute 'body' (a graph) is required".into()))?;
+    let body = node
+        .graph_attr("body")
+        .ok_or_else(|| err("attribute 'body' (a graph) is required".into()))?;
     let n_carried = node.input.len().saturating_sub(2);
     if body.input.len() != n_carried + 2 {
         return Err(err(format!(

@@ -1,23 +1,18 @@
 //! The import driver: initializers, graph inputs (dims bound, shape-like inputs
-//! specialised), nodes in order (registry lookup or function inlining), outputs.
+//! specialised), the node list (lowered by [`crate::control::lower_nodes`]), outputs.
 
-use crate::builder::{checked_numel, Cx, Importer, Scope};
+use crate::builder::{checked_numel, Importer, Scope};
+use crate::control::lower_nodes;
 use crate::error::ImportError;
 use crate::model::{tensor_type, Dim, Model};
-use crate::proto::{
-    data_type, AttributeProto, FunctionProto, GraphProto, NodeProto, ValueInfoProto,
-};
+use crate::proto::{data_type, GraphProto, ValueInfoProto};
+use crate::specialise;
 use crate::tensor_proto::{self, ir_dtype, Decoded};
-use crate::{control, ops, specialise};
-use kiln_ir::{Graph, Handle, Tensor, TensorType, Value};
-use std::collections::{BTreeMap, HashMap};
+use kiln_ir::{Graph, Tensor, TensorType};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The newest ai.onnx opset kiln knows.
 pub const MAX_OPSET: i64 = 28;
-
-/// The most ONNX nodes import lowers, counting each inlined function body and each
-/// unrolled loop iteration again.
-const MAX_LOWERED_NODES: usize = 1 << 21;
 
 /// How to bind a model's free parameters at import.
 #[derive(Clone, Debug, Default)]
@@ -70,7 +65,14 @@ pub fn import(model: &Model, opts: &ImportOptions) -> Result<Graph, ImportError>
     }
     add_inputs(&mut imp, &mut scope, g, opset, opts)?;
     lower_nodes(&mut imp, &mut scope, &g.node, opset, 0)?;
+    let mut output_names = HashSet::new();
     for out in &g.output {
+        if !output_names.insert(out.name.as_str()) {
+            return Err(ImportError::Model(format!(
+                "graph output '{}' is declared twice",
+                out.name
+            )));
+        }
         let v = *scope.get(&out.name).ok_or_else(|| {
             ImportError::Model(format!(
                 "graph output '{}' is not computed by any node",
@@ -98,6 +100,13 @@ fn add_inputs(
         .iter()
         .filter(|v| !scope.contains_key(&v.name))
         .collect();
+    let mut input_names = HashSet::new();
+    if let Some(dup) = inputs.iter().find(|v| !input_names.insert(v.name.as_str())) {
+        return Err(ImportError::Input {
+            input: dup.name.clone(),
+            reason: "the graph declares this input twice".into(),
+        });
+    }
     check_option_names(&inputs, opts)?;
     let needed = specialise::needed_values(&g.node, opset, &imp.functions);
     let mut symbols: HashMap<String, usize> = HashMap::new();
@@ -239,156 +248,6 @@ fn bind_dims(
             }),
         })
         .collect()
-}
-
-/// Lowers `nodes` in order, binding their results in `scope`.
-pub(crate) fn lower_nodes(
-    imp: &mut Importer,
-    scope: &mut Scope,
-    nodes: &[NodeProto],
-    opset: i64,
-    depth: usize,
-) -> Result<(), ImportError> {
-    for node in nodes {
-        imp.lowered += 1;
-        if imp.lowered > MAX_LOWERED_NODES {
-            return Err(ImportError::Model(format!(
-                "the model expands to more than {MAX_LOWERED_NODES} nodes (functions and unrolled loops included)"
-            )));
-        }
-        let node_err = |reason: String| ImportError::Node {
-            node: if node.name.is_empty() {
-                crate::error::display_name(node.output.first().map_or("", |s| s))
-            } else {
-                node.name.clone()
-            },
-            op: node.op_type.clone(),
-            reason,
-        };
-        let key = (node.domain.clone(), node.op_type.clone());
-        if let Some(f) = imp.functions.get(&key).copied() {
-            inline(imp, scope, node, f, opset, depth)?;
-            continue;
-        }
-        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
-            return Err(node_err(format!(
-                "ops of domain '{}' are not supported",
-                node.domain
-            )));
-        }
-        let outs: Vec<Option<Handle<Value>>> = match node.op_type.as_str() {
-            "Loop" => control::unroll_loop(imp, scope, node, opset, depth)?,
-            op @ ("If" | "Scan") => return Err(node_err(control::unsupported(op))),
-            op => {
-                let lower = ops::lookup(op)
-                    .ok_or_else(|| node_err(format!("op '{op}' is not supported")))?;
-                let mut cx = Cx {
-                    imp: &mut *imp,
-                    scope,
-                    node,
-                    opset,
-                };
-                lower(&mut cx)?.into_iter().map(Some).collect()
-            }
-        };
-        for (i, name) in node.output.iter().enumerate() {
-            if name.is_empty() {
-                continue;
-            }
-            let v = outs
-                .get(i)
-                .copied()
-                .flatten()
-                .ok_or_else(|| node_err(format!("result #{i} ('{name}') is not supported")))?;
-            let value = &mut imp.graph.values[v];
-            if value.name.is_none() {
-                value.name = Some(name.clone());
-            }
-            scope.insert(name.clone(), v);
-        }
-    }
-    Ok(())
-}
-
-/// Inlines a call of a model-local function: its body is lowered in a fresh scope
-/// with formal inputs bound to the call's operands and attribute references resolved.
-fn inline(
-    imp: &mut Importer,
-    scope: &mut Scope,
-    node: &NodeProto,
-    f: &FunctionProto,
-    opset: i64,
-    depth: usize,
-) -> Result<(), ImportError> {
-    let err = |reason: String| ImportError::Node {
-        node: crate::error::display_name(if node.name.is_empty() {
-            node.output.first().map_or("", |s| s)
-        } else {
-            &node.name
-        }),
-        op: node.op_type.clone(),
-        reason,
-    };
-    if depth >= 32 {
-        return Err(err("functions nest too deeply (recursive?)".into()));
-    }
-    let mut inner = Scope::new();
-    for (formal, actual) in f.input.iter().zip(&node.input) {
-        if actual.is_empty() {
-            continue;
-        }
-        let v = *scope.get(actual).ok_or_else(|| {
-            err(format!(
-                "operand '{actual}' is not defined before this node"
-            ))
-        })?;
-        inner.insert(formal.clone(), v);
-    }
-    let attr_of = |name: &str| -> Option<AttributeProto> {
-        node.attribute
-            .iter()
-            .chain(&f.attribute_proto)
-            .find(|a| a.name == name)
-            .cloned()
-    };
-    let body: Vec<NodeProto> = f
-        .node
-        .iter()
-        .map(|n| {
-            let mut n = n.clone();
-            n.attribute = n
-                .attribute
-                .into_iter()
-                .filter_map(|a| {
-                    if a.ref_attr_name.is_empty() {
-                        return Some(a);
-                    }
-                    attr_of(&a.ref_attr_name).map(|mut r| {
-                        r.name = a.name.clone();
-                        r.ref_attr_name.clear();
-                        r
-                    })
-                })
-                .collect();
-            n
-        })
-        .collect();
-    let fopset = f
-        .opset_import
-        .iter()
-        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-        .map_or(opset, |o| o.version);
-    lower_nodes(imp, &mut inner, &body, fopset, depth + 1)?;
-    for (formal, actual) in f.output.iter().zip(&node.output) {
-        if actual.is_empty() {
-            continue;
-        }
-        let v = *inner
-            .get(formal)
-            .ok_or_else(|| err(format!("function output '{formal}' is not computed")))?;
-        scope.insert(actual.clone(), v);
-    }
-    Ok(())
 }
 
 /// Fails when a constant whose int64 values were saturated to i32 is still read by

@@ -142,6 +142,17 @@ pub struct NodeProto {
     pub doc_string: String,
 }
 
+impl NodeProto {
+    /// The graph attribute `name` (`None` when the node has no such graph attribute;
+    /// an attribute with no declared type counts when it holds a graph).
+    pub(crate) fn graph_attr(&self, name: &str) -> Option<&GraphProto> {
+        self.attribute
+            .iter()
+            .find(|a| a.name == name && (a.r#type == 0 || a.r#type == attr_type::GRAPH))
+            .and_then(|a| a.g.as_ref())
+    }
+}
+
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct AttributeProto {
     #[prost(string, tag = "1")]

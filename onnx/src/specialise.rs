@@ -91,7 +91,7 @@ fn needed_in(
             }
             _ => HashSet::new(),
         };
-        let loop_slots = match crate::control::loop_body(node) {
+        let loop_slots = match node.graph_attr("body") {
             Some(body) if node.op_type == "Loop" && depth < 16 && *budget > 0 => {
                 loop_needs(node, body, opset, functions, &mut needed, depth, budget)
             }
