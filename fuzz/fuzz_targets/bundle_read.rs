@@ -1,26 +1,14 @@
-//! Fuzz target: the bundle reader (`Bundle::from_bytes`) and the runtime's structural
-//! plan checks. Two input forms: a whole bundle (starts with the magic bytes; its
+//! Fuzz target: the bundle reader (`Bundle::from_bytes`), which runs the plan verifier
+//! (`kiln_codegen::verify_plan`) on every plan it reads. Two input forms: a whole bundle (starts with the magic bytes; its
 //! checksum is patched first so mutations reach the manifest), or a bare manifest
 //! (JSON) that is wrapped into a bundle with zeroed weights of the size it declares.
 #![no_main]
 
 use kiln_codegen::bundle::{Bundle, MAGIC};
+use kiln_codegen::verify_plan;
 use libfuzzer_sys::fuzz_target;
 
-/// The runtime's plan checks (`runtime/src/validate.rs`) need no GPU but live in the
-/// wgpu crate; they are compiled here on their own until the plan verifier moves
-/// into codegen, when this module and [`RuntimeError`] become one call of it.
-#[path = "../../runtime/src/validate.rs"]
-#[allow(dead_code)]
-mod validate;
-
-/// The one `RuntimeError` variant `validate.rs` builds.
-#[derive(Debug)]
-#[allow(dead_code)]
-enum RuntimeError {
-    InvalidPlan(String),
-}
-
+/// The bundle header's length and the weights' alignment in the file (`bundle.rs`).
 const HEADER_LEN: usize = 40;
 const WEIGHTS_ALIGN: usize = 256;
 /// The most zeroed weight bytes a bare manifest may ask for.
@@ -61,7 +49,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // 256: the storage-binding offset alignment wgpu's default limits promise.
-    let _ = validate::validate_plan(&bundle.manifest.plan, &bundle.weights, 256);
+    // Reading ran the plan verifier: a bundle that reads is one it accepts.
+    if let Err(e) = verify_plan(&bundle.manifest.plan, bundle.weights.len() as u64) {
+        panic!("a bundle that reads does not verify: {e}");
+    }
     // A bundle that reads must write back to bytes that read as the same plan,
     // decisions and weights. (Not the same bytes: the free-form `options` record is a
     // `serde_json::Value`, whose floats serde_json re-prints to the nearest digits
