@@ -146,18 +146,7 @@ impl Tail {
 
     /// Declarations of the tail's own inputs, from binding `first` on.
     pub fn decls(&self, first: usize) -> String {
-        self.inputs
-            .iter()
-            .enumerate()
-            .map(|(i, input)| {
-                format!(
-                    "@group(0) @binding({}) var<storage, read> {}: array<{}>;\n",
-                    first + i,
-                    input.name,
-                    storage(input.dtype)
-                )
-            })
-            .collect()
+        input_decls(&self.inputs, first)
     }
 
     /// Bindings of the tail's own inputs.
@@ -247,22 +236,27 @@ impl Epilogue {
 
     /// Declarations of the extra inputs, starting at binding `first`.
     pub fn decls(&self, first: usize) -> String {
-        self.inputs
-            .iter()
-            .enumerate()
-            .map(|(i, input)| {
-                format!(
-                    "@group(0) @binding({}) var<storage, read> {}: array<{}>;\n",
-                    first + i,
-                    input.name,
-                    super::wgsl_type(input.dtype)
-                )
-            })
-            .collect()
+        input_decls(&self.inputs, first)
     }
 
     /// Bindings of the extra inputs.
     pub fn bindings(&self) -> impl Iterator<Item = Binding> + '_ {
         self.inputs.iter().map(|i| Binding::read(i.slot))
     }
+}
+
+/// `var<storage, read>` declarations of epilogue `inputs`, from binding `first` on.
+fn input_decls(inputs: &[EpilogueInput], first: usize) -> String {
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| {
+            format!(
+                "@group(0) @binding({}) var<storage, read> {}: array<{}>;\n",
+                first + i,
+                input.name,
+                storage(input.dtype)
+            )
+        })
+        .collect()
 }
