@@ -2,44 +2,23 @@
 //! writer's manifest): `kiln inspect` and `kiln run` each refuse them with exactly one
 //! `error:` line naming what the plan verifier found, and a non-zero exit.
 
+mod common;
+
 use kiln::codegen::{Access, Check, KernelPlan};
 use kiln::Bundle;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-/// A temp dir with the example model compiled to `ex.kiln`, and its input.
-struct Fixture {
-    dir: tempfile::TempDir,
-}
+/// The CLI tests' directory ([`CliDir`]: the example model, its input, an
+/// XDG_RUNTIME_DIR for children), here with the example compiled to `ex.kiln`.
+use common::cli::CliDir as Fixture;
 
 impl Fixture {
-    fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("xdg")).unwrap();
-        std::fs::write(dir.path().join("example.onnx"), kiln::EXAMPLE_ONNX).unwrap();
-        let mut file = std::fs::File::create(dir.path().join("x.npy")).unwrap();
-        kiln::npy::write_npy(&mut file, &kiln::example_input(), false).unwrap();
-        let f = Fixture { dir };
-        let out = f.kiln(&["compile", "example.onnx", "-o", "ex.kiln", "--opt", "0"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    /// The directory, with the example compiled to `ex.kiln` at `--opt 0`.
+    fn with_bundle() -> Fixture {
+        let f = Fixture::new();
+        f.ok(&["compile", "example.onnx", "-o", "ex.kiln", "--opt", "0"]);
         f
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn kiln(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_kiln"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("XDG_RUNTIME_DIR", self.path("xdg"))
-            .output()
-            .unwrap()
     }
 
     /// Writes the example's bundle with its plan changed by `corrupt` to `name`; the
@@ -98,7 +77,7 @@ fn written_and_read(plan: &KernelPlan) -> (usize, usize, usize) {
 
 #[test]
 fn a_good_bundle_inspects() {
-    let f = Fixture::new();
+    let f = Fixture::with_bundle();
     let out = f.kiln(&["inspect", "ex.kiln"]);
     assert!(
         out.status.success(),
@@ -109,7 +88,7 @@ fn a_good_bundle_inspects() {
 
 #[test]
 fn a_buffer_bound_twice_in_a_dispatch_is_refused() {
-    let f = Fixture::new();
+    let f = Fixture::with_bundle();
     let mut at = String::new();
     f.corrupted("twice.kiln", |plan| {
         let (d, written, read) = written_and_read(plan);
@@ -122,7 +101,7 @@ fn a_buffer_bound_twice_in_a_dispatch_is_refused() {
 
 #[test]
 fn a_view_outside_its_buffer_is_refused() {
-    let f = Fixture::new();
+    let f = Fixture::with_bundle();
     f.corrupted("outside.kiln", |plan| {
         let b = &mut plan.dispatches[0].bindings[0];
         b.size = Some(plan.buffers[b.buffer].size + 4);
@@ -132,7 +111,7 @@ fn a_view_outside_its_buffer_is_refused() {
 
 #[test]
 fn a_misaligned_view_is_refused() {
-    let f = Fixture::new();
+    let f = Fixture::with_bundle();
     f.corrupted("misaligned.kiln", |plan| {
         let b = &mut plan.dispatches[0].bindings[0];
         b.offset = 4;
@@ -143,7 +122,7 @@ fn a_misaligned_view_is_refused() {
 
 #[test]
 fn an_out_of_range_check_slot_is_refused() {
-    let f = Fixture::new();
+    let f = Fixture::with_bundle();
     f.corrupted("check.kiln", |plan| {
         plan.checks.push(Check {
             buffer: plan.buffers.len() + 3,
@@ -157,7 +136,7 @@ fn an_out_of_range_check_slot_is_refused() {
 
 #[test]
 fn a_corrupted_bundle_is_named_in_the_error() {
-    let f = Fixture::new();
+    let f = Fixture::with_bundle();
     f.corrupted("named.kiln", |plan| plan.dispatches[0].kernel = 999);
     let line = error_line(&f.kiln(&["inspect", "named.kiln"]));
     let path: &Path = Path::new("named.kiln");

@@ -6,61 +6,19 @@
 //! These tests need a GPU adapter (lavapipe, Mesa's Vulkan on the CPU, is enough) and
 //! FAIL without one: a machine that cannot run kernels must not pass them.
 
+mod common;
 mod onnx_build;
 
 use kiln::Bundle;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-/// A temp dir with the example model, its input and an XDG_RUNTIME_DIR for children.
-struct Fixture {
-    dir: tempfile::TempDir,
-}
+/// The CLI tests' directory ([`CliDir`]: the example model, its input, an
+/// XDG_RUNTIME_DIR for children).
+use common::cli::CliDir as Fixture;
 
 impl Fixture {
-    fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("xdg")).unwrap();
-        std::fs::write(dir.path().join("example.onnx"), kiln::EXAMPLE_ONNX).unwrap();
-        let mut file = std::fs::File::create(dir.path().join("x.npy")).unwrap();
-        kiln::npy::write_npy(&mut file, &kiln::example_input(), false).unwrap();
-        Fixture { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Runs `kiln ARGS` in the fixture's directory.
-    fn kiln(&self, args: &[&str]) -> Output {
-        self.kiln_env(args, &[])
-    }
-
-    fn kiln_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env("XDG_RUNTIME_DIR", self.path("xdg"));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.output().unwrap()
-    }
-
-    /// Runs `kiln ARGS`, which must succeed; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.kiln(args);
-        assert!(
-            out.status.success(),
-            "kiln {args:?} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
     /// Compiles the example to `name` at `--opt 0` (one kernel per op).
     fn compile(&self, name: &str) -> PathBuf {
         let stdout = self.ok(&["compile", "example.onnx", "-o", name, "--opt", "0"]);

@@ -7,54 +7,18 @@ mod common;
 mod onnx_build;
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-/// A temp dir with the example model, its input, a small element-wise chain model and
-/// an XDG_RUNTIME_DIR for children.
-struct Fixture {
-    dir: tempfile::TempDir,
-}
+/// The CLI tests' directory ([`CliDir`]: the example model, its input, an
+/// XDG_RUNTIME_DIR for children), here with a small element-wise chain model too.
+use common::cli::CliDir as Fixture;
 
 impl Fixture {
-    fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("xdg")).unwrap();
-        std::fs::write(dir.path().join("example.onnx"), kiln::EXAMPLE_ONNX).unwrap();
-        std::fs::write(
-            dir.path().join("chain.onnx"),
-            onnx_build::elementwise_chain(),
-        )
-        .unwrap();
-        let mut file = std::fs::File::create(dir.path().join("x.npy")).unwrap();
-        kiln::npy::write_npy(&mut file, &kiln::example_input(), false).unwrap();
-        Fixture { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn kiln(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_kiln"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("XDG_RUNTIME_DIR", self.path("xdg"))
-            .output()
-            .unwrap()
-    }
-
-    /// Runs `kiln ARGS`, which must succeed; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.kiln(args);
-        assert!(
-            out.status.success(),
-            "kiln {args:?} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+    /// The directory, with `chain.onnx` added.
+    fn with_chain() -> Fixture {
+        let f = Fixture::new();
+        std::fs::write(f.path("chain.onnx"), onnx_build::elementwise_chain()).unwrap();
+        f
     }
 
     /// Runs `kiln ARGS`, which must fail with exit status 2 and one `error:` line,
@@ -112,7 +76,7 @@ fn total_kernels(report: &str) -> (usize, usize) {
 
 #[test]
 fn list_rules_needs_no_model_and_lists_every_rule() {
-    let f = Fixture::new();
+    let f = Fixture::with_chain();
     let text = f.ok(&["compile", "--list-rules"]);
     let rules = kiln::passes::egraph::list_rules();
     assert!(
@@ -138,7 +102,7 @@ fn list_rules_needs_no_model_and_lists_every_rule() {
 
 #[test]
 fn disabling_fuse_epilogue_changes_the_dump_and_the_report() {
-    let f = Fixture::new();
+    let f = Fixture::with_chain();
     let fused = f.ok(&["dump", "example.onnx", "--after", "egraph"]);
     let fused = stage(&fused, "egraph-fusion");
     assert!(fused.contains("fused{anchor=conv"), "{fused}");
@@ -190,7 +154,7 @@ fn disabling_fuse_epilogue_changes_the_dump_and_the_report() {
 
 #[test]
 fn report_says_why_each_phase_stopped() {
-    let f = Fixture::new();
+    let f = Fixture::with_chain();
     let report = f.ok(&["compile", "example.onnx", "-o", "a.kiln", "--report"]);
     assert!(
         report.starts_with("compiled example.onnx -> a.kiln: 4 kernels, 4 dispatches"),
@@ -261,7 +225,7 @@ fn report_says_why_each_phase_stopped() {
 
 #[test]
 fn opt2_compiles_are_byte_identical() {
-    let f = Fixture::new();
+    let f = Fixture::with_chain();
     f.ok(&["compile", "example.onnx", "-o", "a.kiln"]);
     f.ok(&["compile", "example.onnx", "-o", "b.kiln", "--opt", "2"]);
     let a = std::fs::read(f.path("a.kiln")).unwrap();
@@ -276,7 +240,7 @@ fn opt2_compiles_are_byte_identical() {
 
 #[test]
 fn bad_optimizer_options_are_one_error_line() {
-    let f = Fixture::new();
+    let f = Fixture::with_chain();
     let line = f.usage_error(&[
         "compile",
         "example.onnx",
@@ -320,7 +284,7 @@ fn bad_optimizer_options_are_one_error_line() {
 
 #[test]
 fn dump_after_egraph_shows_fused_programs() {
-    let f = Fixture::new();
+    let f = Fixture::with_chain();
     let dump = f.ok(&["dump", "chain.onnx", "--after", "egraph"]);
     let before = stage(&dump, "import");
     for op in ["add(", "mul(", "relu(", "sigmoid("] {
@@ -388,7 +352,7 @@ fn opt2_bundle_on_the_gpu_matches_the_cpu_reference_at_opt0() {
     if common::gpu("opt2_bundle_on_the_gpu_matches_the_cpu_reference_at_opt0").is_none() {
         return;
     }
-    let f = Fixture::new();
+    let f = Fixture::with_chain();
     let out = f.ok(&["compile", "example.onnx", "-o", "ex.kiln", "--opt", "2"]);
     assert!(out.contains(": 4 kernels, 4 dispatches"), "{out}");
     f.ok(&["run", "ex.kiln", "-i", "x.npy", "-o", "gpu"]);

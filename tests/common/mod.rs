@@ -7,6 +7,8 @@
     reason = "each test binary uses a different part of these helpers"
 )]
 
+pub mod cli;
+
 use kiln_ir::{Data, Graph, Tensor};
 use kiln_onnx::NamedTensor;
 use std::cell::{Cell, RefCell};

@@ -1,0 +1,57 @@
+//! A temp dir to run the `kiln` binary in: the built-in example model (`example.onnx`)
+//! and its input (`x.npy`), and an XDG_RUNTIME_DIR of its own for wgpu.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The directory the CLI tests run `kiln` in.
+pub struct CliDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl CliDir {
+    /// A fresh directory holding `example.onnx`, `x.npy` and `xdg/`.
+    pub fn new() -> CliDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("xdg")).unwrap();
+        std::fs::write(dir.path().join("example.onnx"), kiln::EXAMPLE_ONNX).unwrap();
+        let mut file = std::fs::File::create(dir.path().join("x.npy")).unwrap();
+        kiln::npy::write_npy(&mut file, &kiln::example_input(), false).unwrap();
+        CliDir { dir }
+    }
+
+    /// `name` inside the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `kiln ARGS` in the directory.
+    pub fn kiln(&self, args: &[&str]) -> Output {
+        self.kiln_env(args, &[])
+    }
+
+    /// Runs `kiln ARGS` in the directory with extra environment variables.
+    pub fn kiln_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("XDG_RUNTIME_DIR", self.path("xdg"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// Runs `kiln ARGS`, which must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kiln(args);
+        assert!(
+            out.status.success(),
+            "kiln {args:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
