@@ -55,9 +55,5 @@ impl Default for PassOptions {
 
 /// Runs the canonicalization passes on `graph`.
 pub fn canonicalize(graph: Graph, options: &PassOptions) -> Result<Graph, PassError> {
-    let mut manager = PassManager::new();
-    for pass in canonical_passes(options) {
-        manager.add(pass);
-    }
-    manager.run(graph)
+    PassManager::from_iter(canonical_passes(options)).run(graph)
 }

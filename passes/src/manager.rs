@@ -96,3 +96,19 @@ impl PassManager {
         Ok((graph, ctx.report))
     }
 }
+
+impl Extend<Box<dyn Pass>> for PassManager {
+    /// Appends the passes, in order.
+    fn extend<I: IntoIterator<Item = Box<dyn Pass>>>(&mut self, passes: I) {
+        self.passes.extend(passes);
+    }
+}
+
+impl FromIterator<Box<dyn Pass>> for PassManager {
+    /// A pipeline of the passes, in order.
+    fn from_iter<I: IntoIterator<Item = Box<dyn Pass>>>(passes: I) -> Self {
+        PassManager {
+            passes: passes.into_iter().collect(),
+        }
+    }
+}

@@ -70,15 +70,10 @@ pub fn pipeline(
         ..options.egraph.clone()
     };
     egraph.check()?;
-    let mut manager = PassManager::new();
     // Canonical form: no identities, shapes and constants folded, nothing dead.
-    for pass in canonical_passes(&options.pass_options) {
-        manager.add(pass);
-    }
+    let mut manager = PassManager::from_iter(canonical_passes(&options.pass_options));
     // The e-graph optimizer, one pass per phase (levels 1 and 2).
-    for pass in egraph::phase_passes(&egraph, target) {
-        manager.add(pass);
-    }
+    manager.extend(egraph::phase_passes(&egraph, target));
     // Sibling convolutions over one input become one (level 2).
     if options.opt_level >= 2 {
         manager.add(Box::new(MergeSiblings {

@@ -8,14 +8,15 @@ use kiln_ir::{parse::parse, print::print, Graph};
 /// that it parses back to the same graph.
 fn run_passes(names: &[&str], input: &str) -> String {
     let graph = parse(input).unwrap_or_else(|e| panic!("test input does not parse: {e}"));
-    let mut manager = PassManager::new();
-    for name in names {
-        let pass = canonical_passes(&PassOptions::default())
-            .into_iter()
-            .find(|p| p.name() == *name)
-            .unwrap_or_else(|| panic!("no canonicalization pass '{name}'"));
-        manager.add(pass);
-    }
+    let manager: PassManager = names
+        .iter()
+        .map(|name| {
+            canonical_passes(&PassOptions::default())
+                .into_iter()
+                .find(|p| p.name() == *name)
+                .unwrap_or_else(|| panic!("no canonicalization pass '{name}'"))
+        })
+        .collect();
     let out = manager.run(graph).unwrap_or_else(|e| panic!("{e}"));
     round_trip(&out)
 }
@@ -228,10 +229,7 @@ fn remove_identity_bypasses_identities_and_keeps_ports() {
 
 #[test]
 fn a_pipeline_can_stop_after_a_named_pass() {
-    let mut manager = PassManager::new();
-    for pass in canonical_passes(&PassOptions::default()) {
-        manager.add(pass);
-    }
+    let mut manager = PassManager::from_iter(canonical_passes(&PassOptions::default()));
     assert!(!manager.truncate_after("no-such-pass"));
     assert_eq!(manager.names().len(), 4, "an unknown name changes nothing");
     assert!(manager.truncate_after("fold-shapes"));
@@ -249,10 +247,7 @@ fn hook_sees_every_pass_in_order() {
     )
     .unwrap();
     let mut seen = Vec::new();
-    let mut manager = PassManager::new();
-    for pass in canonical_passes(&PassOptions::default()) {
-        manager.add(pass);
-    }
+    let manager = PassManager::from_iter(canonical_passes(&PassOptions::default()));
     let (_, report) = manager
         .run_with_hook(graph, &mut |name, _| seen.push(name.to_string()))
         .unwrap();

@@ -166,10 +166,7 @@ pub fn optimize(
     target: &Arc<dyn KernelTarget>,
 ) -> Result<(Graph, Report), PassError> {
     options.check()?;
-    let mut manager = PassManager::new();
-    for pass in phase_passes(options, target) {
-        manager.add(pass);
-    }
+    let manager: PassManager = phase_passes(options, target).into_iter().collect();
     let (out, report) = manager.run_with_hook(graph.clone(), &mut |_, _| {})?;
     let report = report.unwrap_or_else(|| {
         let cost = graph_cost(graph, &options.profile, &**target);
