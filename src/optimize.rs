@@ -22,13 +22,7 @@ pub const DEFAULT_OPT_LEVEL: u8 = 2;
 
 /// Checks an optimisation level is one kiln offers (0, 1 or 2).
 pub fn check_opt_level(level: u8) -> Result<()> {
-    if level > MAX_OPT_LEVEL {
-        return Err(Error::Unsupported(format!(
-            "optimisation level {level} does not exist: 0 compiles one kernel per op, \
-             1 adds algebra, layout and fusion rewriting, 2 (the default) adds composite ops"
-        )));
-    }
-    Ok(())
+    kiln_passes::check_opt_level(level).map_err(Error::Unsupported)
 }
 
 /// Checks `options` before any work: the level exists and every disabled rule and

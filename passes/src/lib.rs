@@ -31,7 +31,7 @@ pub use fold_constants::FoldConstants;
 pub use fold_shapes::FoldShapes;
 pub use manager::{Pass, PassContext, PassManager};
 pub use merge_siblings::MergeSiblings;
-pub use pipeline::{canonical_passes, pipeline, PipelineOptions, MAX_OPT_LEVEL};
+pub use pipeline::{canonical_passes, check_opt_level, pipeline, PipelineOptions, MAX_OPT_LEVEL};
 pub use rebuild::{rebuild, Edits};
 pub use remove_identity::RemoveIdentity;
 

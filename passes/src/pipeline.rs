@@ -35,6 +35,18 @@ impl Default for PipelineOptions {
     }
 }
 
+/// Checks an optimisation level is one the pipeline has (0, 1 or 2); the error says
+/// what each level does.
+pub fn check_opt_level(level: u8) -> Result<(), String> {
+    if level > MAX_OPT_LEVEL {
+        return Err(format!(
+            "optimisation level {level} does not exist: 0 compiles one kernel per op, 1 adds \
+             algebra, layout and fusion rewriting, 2 (the default) adds composite ops"
+        ));
+    }
+    Ok(())
+}
+
 /// The canonicalization passes, in order: `remove-identity`, `fold-shapes`,
 /// `fold-constants`, `dce`.
 pub fn canonical_passes(options: &PassOptions) -> Vec<Box<dyn Pass>> {
@@ -55,16 +67,7 @@ pub fn pipeline(
     options: &PipelineOptions,
     target: &Arc<dyn KernelTarget>,
 ) -> Result<PassManager, PassError> {
-    if options.opt_level > MAX_OPT_LEVEL {
-        return Err(PassError::failed(
-            "pipeline",
-            format!(
-                "optimisation level {} does not exist: 0 compiles one kernel per op, 1 adds \
-                 algebra, layout and fusion rewriting, 2 (the default) adds composite ops",
-                options.opt_level
-            ),
-        ));
-    }
+    check_opt_level(options.opt_level).map_err(|m| PassError::failed("pipeline", m))?;
     let egraph = EgraphOptions {
         level: options.opt_level,
         ..options.egraph.clone()
