@@ -47,15 +47,16 @@ pub fn bundle_graph(
     let compiled = kiln_codegen::build_plan_with(graph, limits, &plan_options(options.opt_level))?;
     Ok(Bundle::new(
         graph.name.clone(),
-        options_manifest(options, report),
+        options_manifest(options, report)?,
         compiled,
     ))
 }
 
 /// The compile options as recorded in a bundle's manifest: keys sorted, no
 /// timestamps or paths, so equal options give equal bytes; with the pass list and
-/// the phases the optimizer's wall-time bound stopped, if any.
-pub fn options_manifest(options: &CompileOptions, report: Option<&Report>) -> Value {
+/// the phases the optimizer's wall-time bound stopped, if any. Fails on options
+/// [`crate::pipeline`] refuses.
+pub fn options_manifest(options: &CompileOptions, report: Option<&Report>) -> Result<Value> {
     let values: BTreeMap<&str, Value> = options
         .values
         .iter()
@@ -68,11 +69,9 @@ pub fn options_manifest(options: &CompileOptions, report: Option<&Report>) -> Va
             (name.as_str(), v)
         })
         .collect();
-    let passes = crate::pipeline(options)
-        .map(|p| p.names())
-        .unwrap_or_default();
+    let passes = crate::pipeline(options)?.names();
     let limits = &options.target;
-    json!({
+    Ok(json!({
         "kiln_version": env!("CARGO_PKG_VERSION"),
         "opt_level": options.opt_level,
         "egraph": egraph_manifest(options, report),
@@ -89,7 +88,7 @@ pub fn options_manifest(options: &CompileOptions, report: Option<&Report>) -> Va
             "max_compute_workgroup_storage_size": limits.max_compute_workgroup_storage_size,
             "cpu_driver": limits.cpu_driver,
         },
-    })
+    }))
 }
 
 /// Reads and checks the bundle at `path` (magic, format version, checksum, plan).

@@ -38,7 +38,7 @@ pub fn run() -> Result<()> {
     let last = passes.last().copied().unwrap_or("import");
     let mut stages = String::new();
     let mut sizes = Vec::new();
-    let graph = kiln::compile_onnx_with_hook(&model, &options, &mut |stage, graph| {
+    let (graph, report) = kiln::compile_onnx_with_report(&model, &options, &mut |stage, graph| {
         sizes.push((stage.to_string(), graph.nodes.len(), graph.values.len()));
         if stage == "import" || stage == last {
             let _ = writeln!(stages, "// after {stage}");
@@ -86,7 +86,7 @@ pub fn run() -> Result<()> {
         writeln!(out, "   top classes: {}", top_classes(tensor))?;
     }
 
-    let bundle = kiln::bundle_graph(&graph, &options, None)?;
+    let bundle = kiln::bundle_graph(&graph, &options, report.as_ref())?;
     let bytes = bundle.to_bytes();
     let bundle = kiln::Bundle::from_bytes(&bytes)?;
     let summary = kiln::BundleSummary::of(&bundle);
