@@ -131,7 +131,9 @@ fn reverse_axes(t: &Tensor) -> std::result::Result<Tensor, kiln_ir::ShapeMismatc
     Tensor::new(out_shape, out)
 }
 
-/// Writes `tensor` as `.npy` to `w`; with `as_i64`, i32 data is widened to int64.
+/// Writes `tensor` as `.npy` to `w`; with `as_i64`, i32 data is widened to int64. Types
+/// numpy lacks are written as the nearest it has: 4- and 2-bit integers as int8/uint8,
+/// minifloats as their float32 values.
 pub fn write_npy(w: &mut impl Write, tensor: &Tensor, as_i64: bool) -> std::io::Result<()> {
     let shape: Vec<u64> = tensor.shape().dims().iter().map(|&d| d as u64).collect();
     let data = tensor.data();
@@ -144,6 +146,15 @@ pub fn write_npy(w: &mut impl Write, tensor: &Tensor, as_i64: bool) -> std::io::
         Data::I8(v) => write_slice(w, &shape, v.iter().copied()),
         Data::U8(v) => write_slice(w, &shape, v.iter().copied()),
         Data::Bool(v) => write_slice(w, &shape, v.iter().copied()),
+        Data::I16(v) => write_slice(w, &shape, v.iter().copied()),
+        Data::U16(v) => write_slice(w, &shape, v.iter().copied()),
+        // numpy has no 4- or 2-bit integers: one per byte, as int8/uint8.
+        Data::I4(v) | Data::I2(v) => write_slice(w, &shape, v.iter().copied()),
+        Data::U4(v) | Data::U2(v) => write_slice(w, &shape, v.iter().copied()),
+        // Nor minifloats (without ml_dtypes): their values, as float32.
+        d @ (Data::F8E4M3FN(_) | Data::F8E5M2(_) | Data::F4E2M1(_)) => {
+            write_slice(w, &shape, d.to_f64_vec().into_iter().map(|x| x as f32))
+        }
     }
 }
 

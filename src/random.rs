@@ -33,6 +33,18 @@ pub fn random_tensor(dtype: DType, dims: &[usize], seed: u64) -> Tensor {
         DType::U32 => Data::U32((0..n).map(|_| (next() % 7 + 1) as u32).collect()),
         DType::U8 => Data::U8((0..n).map(|_| (next() % 7 + 1) as u8).collect()),
         DType::Bool => Data::Bool((0..n).map(|_| next() & 1 == 1).collect()),
+        // Narrower integers: 1..=7 where the type holds it, else its nonzero values.
+        d if d.is_int() => {
+            let (lo, hi) = d.int_range().expect("an integer type");
+            let span = (hi.min(7) - lo.max(1) + 1) as u64;
+            let v = (0..n).map(|_| lo.max(1) + (next() % span) as i64);
+            Data::from_i64s(d, v).expect("an integer type")
+        }
+        d => {
+            let f = kiln_ir::minifloat::Format::of(d).expect("a minifloat");
+            let bits = (0..n).map(|_| f.encode(float() as f32, true)).collect();
+            Data::minifloats(d, bits).expect("a minifloat")
+        }
     };
     Tensor::new(dims, data).expect("one element per position")
 }

@@ -14,7 +14,8 @@ pub type BufferId = usize;
 ///
 /// Every element occupies one 32-bit word: WGSL has no 8- or 16-bit storage types
 /// without extensions. `f16` is stored and computed as `f32` (rounded to f16 when
-/// read back); `i8`, `u8` and `bool` are widened to `i32`/`u32`.
+/// read back); the narrow integers and `bool` are widened to `i32`/`u32` (signed ones
+/// sign-extended); the minifloats are held as their bit patterns in a `u32`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum StorageType {
     F32,
@@ -25,10 +26,13 @@ pub enum StorageType {
 impl StorageType {
     /// The storage type of an IR dtype.
     pub fn of(dtype: DType) -> StorageType {
-        match dtype {
-            DType::F32 | DType::F16 => StorageType::F32,
-            DType::I32 | DType::I8 => StorageType::I32,
-            DType::U32 | DType::U8 | DType::Bool => StorageType::U32,
+        if dtype.is_float() {
+            StorageType::F32
+        } else if dtype.is_signed_int() {
+            StorageType::I32
+        } else {
+            // Unsigned integers, bool, and the minifloats' bit patterns.
+            StorageType::U32
         }
     }
 

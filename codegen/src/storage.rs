@@ -14,11 +14,17 @@ pub fn data_words(data: &Data) -> Vec<u32> {
     match data {
         Data::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
         Data::F16(v) => v.iter().map(|x| x.to_f32().to_bits()).collect(),
-        Data::I32(v) => v.iter().map(|&x| x as u32).collect(),
         Data::U32(v) => v.clone(),
-        Data::I8(v) => v.iter().map(|&x| x as i32 as u32).collect(),
-        Data::U8(v) => v.iter().map(|&x| x as u32).collect(),
-        Data::Bool(v) => v.iter().map(|&x| x as u32).collect(),
+        Data::F8E4M3FN(v) | Data::F8E5M2(v) | Data::F4E2M1(v) => {
+            v.iter().map(|&x| x as u32).collect()
+        }
+        // Integers and bool: sign-extended or zero-extended to 32 bits.
+        d => d
+            .to_i64_vec()
+            .expect("integer data")
+            .into_iter()
+            .map(|x| x as u32)
+            .collect(),
     }
 }
 
@@ -34,11 +40,13 @@ pub fn from_words(words: &[u32], dtype: DType, shape: Shape) -> Tensor {
         ),
         StorageType::F32 => Data::F32(words.iter().map(|&w| f32::from_bits(w)).collect()),
         _ => match dtype {
-            DType::I32 => Data::I32(words.iter().map(|&w| w as i32).collect()),
             DType::U32 => Data::U32(words.to_vec()),
-            DType::I8 => Data::I8(words.iter().map(|&w| w as i32 as i8).collect()),
-            DType::U8 => Data::U8(words.iter().map(|&w| w as u8).collect()),
-            _ => Data::Bool(words.iter().map(|&w| w != 0).collect()),
+            DType::Bool => Data::Bool(words.iter().map(|&w| w != 0).collect()),
+            d if d.is_signed_int() => {
+                Data::from_i64s(d, words.iter().map(|&w| w as i32 as i64)).expect("an int")
+            }
+            d if d.is_int() => Data::from_i64s(d, words.iter().map(|&w| w as i64)).expect("an int"),
+            d => Data::minifloats(d, words.iter().map(|&w| w as u8).collect()).expect("minifloat"),
         },
     };
     Tensor::new(shape, data).expect("one word per element")
@@ -62,6 +70,15 @@ mod tests {
             Data::I8(vec![-128, 0, 127]),
             Data::U8(vec![255, 0, 1]),
             Data::Bool(vec![true, false, true]),
+            Data::I16(vec![-32768, 0, 32767]),
+            Data::U16(vec![65535, 0, 1]),
+            Data::I4(vec![-8, 0, 7]),
+            Data::U4(vec![15, 0, 3]),
+            Data::I2(vec![-2, -1, 1]),
+            Data::U2(vec![3, 0, 2]),
+            Data::F8E4M3FN(vec![0x7e, 0xff, 0x01]),
+            Data::F8E5M2(vec![0x7c, 0x80, 0x3d]),
+            Data::F4E2M1(vec![0x7, 0x9, 0x0]),
         ];
         for data in cases {
             let t = Tensor::new([3usize].as_slice(), data).unwrap();

@@ -74,6 +74,12 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
         }
         Op::Cast { to } => {
             let [x] = operands::<1>(inputs)?;
+            // Minifloats convert to and from f32 and f16 only.
+            if (x.dtype.is_minifloat() && !to.is_float() && *to != x.dtype)
+                || (to.is_minifloat() && !x.dtype.is_float() && *to != x.dtype)
+            {
+                bail!("cannot cast {} to {to}", x.dtype);
+            }
             one(*to, x.shape.clone())
         }
         Op::MatMul => {
@@ -334,7 +340,97 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             one(epilogue.result_type(&dtypes)?, base.shape)
         }
         Op::Attention { .. } => attention(inputs),
+        Op::Quantize { axis, block, .. } => {
+            let [x, scale, zero] = operands::<3>(inputs)?;
+            float(x)?;
+            float(scale)?;
+            if !zero.dtype.is_quantized() {
+                bail!("cannot quantize to {}", zero.dtype);
+            }
+            quant_params(x, scale, zero, *axis, *block)?;
+            one(zero.dtype, x.shape.clone())
+        }
+        Op::Dequantize { axis, block } => {
+            let [x, scale, zero] = operands::<3>(inputs)?;
+            if !(x.dtype.is_quantized() || x.dtype == DType::I32) {
+                bail!("cannot dequantize {}", x.dtype);
+            }
+            float(scale)?;
+            same_dtype(x, zero)?;
+            quant_params(x, scale, zero, *axis, *block)?;
+            one(scale.dtype, x.shape.clone())
+        }
+        Op::MatMulInteger => {
+            let [a, b, a_zero, b_zero] = operands::<4>(inputs)?;
+            int8(a, a_zero)?;
+            int8(b, b_zero)?;
+            let mut result = matmul(a, b)?;
+            let dims = result[0].shape.dims().to_vec();
+            let rows = if a.shape.rank() >= 2 {
+                a.shape.0[a.shape.rank() - 2]
+            } else {
+                1
+            };
+            let cols = if b.shape.rank() >= 2 {
+                *b.shape.0.last().unwrap_or(&1)
+            } else {
+                1
+            };
+            for (zero, n, what) in [(a_zero, rows, "a_zero"), (b_zero, cols, "b_zero")] {
+                if zero.shape.numel() != 1 && zero.shape.dims() != [n] {
+                    bail!("{what} must have one element or [{n}], got {}", zero.shape);
+                }
+            }
+            result[0] = TensorType::new(DType::I32, dims);
+            Ok(result)
+        }
+        Op::ConvInteger(attrs) => {
+            let [x, w, x_zero, w_zero] = operands::<4>(inputs)?;
+            int8(x, x_zero)?;
+            int8(w, w_zero)?;
+            let as_float = |t: &TensorType| TensorType::new(DType::F32, t.shape.clone());
+            let (xf, wf) = (as_float(x), as_float(w));
+            let shape = conv(attrs, &[&xf, &wf])?.remove(0).shape;
+            let m = w.shape.0[0];
+            if x_zero.shape.numel() != 1 {
+                bail!("x_zero must have one element, got {}", x_zero.shape);
+            }
+            if w_zero.shape.numel() != 1 && w_zero.shape.dims() != [m] {
+                bail!(
+                    "w_zero must have one element or [{m}], got {}",
+                    w_zero.shape
+                );
+            }
+            one(DType::I32, shape)
+        }
     }
+}
+
+/// `scale` and `zero` fit `x` as the scale and zero point of a (de)quantization.
+fn quant_params(
+    x: &TensorType,
+    scale: &TensorType,
+    zero: &TensorType,
+    axis: usize,
+    block: usize,
+) -> Result<()> {
+    if zero.shape != scale.shape {
+        bail!(
+            "zero point {} and scale {} differ in shape",
+            zero.shape,
+            scale.shape
+        );
+    }
+    crate::quant::QuantLayout::of(&x.shape, &scale.shape, axis, block).map_err(InferError)?;
+    Ok(())
+}
+
+/// `t` is an 8-bit integer and `zero` (its zero point) has its dtype.
+fn int8(t: &TensorType, zero: &TensorType) -> Result<()> {
+    if !matches!(t.dtype, DType::I8 | DType::U8) {
+        bail!("expected an i8 or u8 operand, got {}", t.dtype);
+    }
+    same_dtype(t, zero)
 }
 
 /// The numpy broadcast of `shapes`.

@@ -99,11 +99,13 @@ fn first_element(data: &Data) -> Json {
     match data {
         Data::F32(v) => v.first().map_or(Json::Null, |&x| float_json(x)),
         Data::F16(v) => v.first().map_or(Json::Null, |&x| float_json(x.to_f32())),
-        Data::I32(v) => json!(v.first()),
-        Data::U32(v) => json!(v.first()),
-        Data::I8(v) => json!(v.first()),
-        Data::U8(v) => json!(v.first()),
         Data::Bool(v) => json!(v.first()),
+        d if d.dtype().is_int() => json!(d.to_i64_vec().and_then(|v| v.first().copied())),
+        // Minifloats: their value.
+        d => d
+            .to_f64_vec()
+            .first()
+            .map_or(Json::Null, |&x| float_json(x as f32)),
     }
 }
 

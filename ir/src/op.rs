@@ -121,6 +121,30 @@ pub enum Op {
     /// the last axis. Operands `q` `[.., S, D]`, `kt` `[.., D, T]`, `v` `[.., T, E]` and
     /// optional `mask` broadcastable to `[.., S, T]`; result `[.., S, E]`.
     Attention { scale: f32 },
+    /// ONNX `QuantizeLinear`: `saturate(round_half_even(x / scale) + zero_point)` in the
+    /// dtype of `zero_point` (integers clamp to their range; minifloats round to nearest
+    /// even, beyond their range as [`crate::minifloat::Format::encode`] says with
+    /// `saturate`). Operands `x` (float), `scale` (float) and `zero_point`; `scale` and
+    /// `zero_point` have one shape: one element (per tensor), `[x.dims[axis]]` (per
+    /// axis) or, with `block > 0`, `x`'s shape with `ceil(x.dims[axis] / block)` on
+    /// `axis` (blocked). `x / scale` is computed in f32.
+    Quantize {
+        axis: usize,
+        block: usize,
+        saturate: bool,
+    },
+    /// ONNX `DequantizeLinear`: `(x - zero_point) * scale` computed in f32 and rounded
+    /// to `scale`'s dtype. Operands `x` (a quantized type or i32), `scale`, `zero_point`
+    /// (of `x`'s dtype), laid out as for [`Op::Quantize`].
+    Dequantize { axis: usize, block: usize },
+    /// Integer matmul: `(a - a_zero) · (b - b_zero)` accumulated exactly in i32 (numpy
+    /// `matmul` shapes). Operands `a`, `b` (8-bit integers), `a_zero` (one element or one
+    /// per row of `a`: `[M]`), `b_zero` (one element or one per column of `b`: `[N]`).
+    MatMulInteger,
+    /// Integer convolution: `(x - x_zero) * (w - w_zero)` accumulated exactly in i32.
+    /// Operands `x`, `w` (8-bit integers), `x_zero` (one element), `w_zero` (one element
+    /// or one per output channel).
+    ConvInteger(ConvAttrs),
 }
 
 /// Element-wise unary functions.
@@ -461,6 +485,10 @@ impl Op {
             Op::Elementwise { .. } => "elementwise",
             Op::Fused { .. } => "fused",
             Op::Attention { .. } => "attention",
+            Op::Quantize { .. } => "quantize",
+            Op::Dequantize { .. } => "dequantize",
+            Op::MatMulInteger => "matmul_integer",
+            Op::ConvInteger(_) => "conv_integer",
         }
     }
 

@@ -610,14 +610,32 @@ fn data_of(dtype: DType, items: &[(String, Pos)]) -> Result<Data, ParseError> {
             let h = f16::from_f32(x);
             (h.is_finite() || !x.is_finite()).then_some(h)
         })?),
-        DType::I32 => Data::I32(each(items, "an i32", int)?),
-        DType::U32 => Data::U32(each(items, "a u32", int)?),
-        DType::I8 => Data::I8(each(items, "an i8", int)?),
-        DType::U8 => Data::U8(each(items, "a u8", int)?),
         DType::Bool => Data::Bool(each(items, "a bool (`true` or `false`)", |s| match s {
             "true" => Some(true),
             "false" => Some(false),
             _ => None,
         })?),
+        d => match (d.int_range(), crate::minifloat::Format::of(d)) {
+            (Some((lo, hi)), _) => {
+                let article = if d.is_signed_int() { "an" } else { "a" };
+                let what = format!("{article} {d}");
+                let v = each(items, &what, |s| {
+                    int::<i64>(s).filter(|x| (lo..=hi).contains(x))
+                })?;
+                Data::from_i64s(d, v.into_iter()).expect("an integer type")
+            }
+            (None, Some(f)) => {
+                // Every printed value is exactly representable; anything else is refused.
+                let what = format!("a {d} value");
+                let bits = each(items, &what, |s| {
+                    let x = parse_f32(s)?;
+                    let b = f.encode(x, false);
+                    let back = f.decode(b);
+                    (back == x || (back.is_nan() && x.is_nan())).then_some(b)
+                })?;
+                Data::minifloats(d, bits).expect("a minifloat type")
+            }
+            (None, None) => unreachable!("every dtype is float, int, bool or minifloat"),
+        },
     })
 }

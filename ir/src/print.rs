@@ -220,11 +220,18 @@ pub(crate) fn elements(data: &Data) -> Vec<String> {
     match data {
         Data::F32(v) => v.iter().map(|&x| fmt_f32(x)).collect(),
         Data::F16(v) => v.iter().map(|&x| fmt_f32(x.to_f32())).collect(),
-        Data::I32(v) => v.iter().map(|x| x.to_string()).collect(),
-        Data::U32(v) => v.iter().map(|x| x.to_string()).collect(),
-        Data::I8(v) => v.iter().map(|x| x.to_string()).collect(),
-        Data::U8(v) => v.iter().map(|x| x.to_string()).collect(),
         Data::Bool(v) => v.iter().map(|x| x.to_string()).collect(),
+        Data::F8E4M3FN(_) | Data::F8E5M2(_) | Data::F4E2M1(_) => data
+            .to_f64_vec()
+            .into_iter()
+            .map(|x| fmt_f32(x as f32))
+            .collect(),
+        d => d
+            .to_i64_vec()
+            .expect("integer data")
+            .iter()
+            .map(|x| x.to_string())
+            .collect(),
     }
 }
 

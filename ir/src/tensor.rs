@@ -14,6 +14,22 @@ pub enum Data {
     I8(Vec<i8>),
     U8(Vec<u8>),
     Bool(Vec<bool>),
+    I16(Vec<i16>),
+    U16(Vec<u16>),
+    /// One element per byte, in `-8..=7`.
+    I4(Vec<i8>),
+    /// One element per byte, in `0..=15`.
+    U4(Vec<u8>),
+    /// One element per byte, in `-2..=1`.
+    I2(Vec<i8>),
+    /// One element per byte, in `0..=3`.
+    U2(Vec<u8>),
+    /// Bit patterns (see [`crate::minifloat`]).
+    F8E4M3FN(Vec<u8>),
+    /// Bit patterns.
+    F8E5M2(Vec<u8>),
+    /// Bit patterns in the low 4 bits.
+    F4E2M1(Vec<u8>),
 }
 
 /// Applies `$body` to the vector inside a [`Data`], binding it as `$v`.
@@ -29,6 +45,15 @@ macro_rules! dispatch_data {
             $crate::Data::I8($v) => $body,
             $crate::Data::U8($v) => $body,
             $crate::Data::Bool($v) => $body,
+            $crate::Data::I16($v) => $body,
+            $crate::Data::U16($v) => $body,
+            $crate::Data::I4($v) => $body,
+            $crate::Data::U4($v) => $body,
+            $crate::Data::I2($v) => $body,
+            $crate::Data::U2($v) => $body,
+            $crate::Data::F8E4M3FN($v) => $body,
+            $crate::Data::F8E5M2($v) => $body,
+            $crate::Data::F4E2M1($v) => $body,
         }
     };
 }
@@ -45,6 +70,15 @@ macro_rules! map_data {
             $crate::Data::I8($v) => $crate::Data::I8($body),
             $crate::Data::U8($v) => $crate::Data::U8($body),
             $crate::Data::Bool($v) => $crate::Data::Bool($body),
+            $crate::Data::I16($v) => $crate::Data::I16($body),
+            $crate::Data::U16($v) => $crate::Data::U16($body),
+            $crate::Data::I4($v) => $crate::Data::I4($body),
+            $crate::Data::U4($v) => $crate::Data::U4($body),
+            $crate::Data::I2($v) => $crate::Data::I2($body),
+            $crate::Data::U2($v) => $crate::Data::U2($body),
+            $crate::Data::F8E4M3FN($v) => $crate::Data::F8E4M3FN($body),
+            $crate::Data::F8E5M2($v) => $crate::Data::F8E5M2($body),
+            $crate::Data::F4E2M1($v) => $crate::Data::F4E2M1($body),
         }
     };
 }
@@ -60,6 +94,15 @@ impl Data {
             Data::I8(_) => DType::I8,
             Data::U8(_) => DType::U8,
             Data::Bool(_) => DType::Bool,
+            Data::I16(_) => DType::I16,
+            Data::U16(_) => DType::U16,
+            Data::I4(_) => DType::I4,
+            Data::U4(_) => DType::U4,
+            Data::I2(_) => DType::I2,
+            Data::U2(_) => DType::U2,
+            Data::F8E4M3FN(_) => DType::F8E4M3FN,
+            Data::F8E5M2(_) => DType::F8E5M2,
+            Data::F4E2M1(_) => DType::F4E2M1,
         }
     }
 
@@ -73,28 +116,84 @@ impl Data {
         self.len() == 0
     }
 
-    /// Every element converted to f64 (bool as 0/1). For printing, comparing and folding.
+    /// Every element converted to f64 (bool as 0/1, minifloats decoded). For printing,
+    /// comparing and folding.
     pub fn to_f64_vec(&self) -> Vec<f64> {
         match self {
             Data::F32(v) => v.iter().map(|&x| x as f64).collect(),
             Data::F16(v) => v.iter().map(|&x| x.to_f64()).collect(),
-            Data::I32(v) => v.iter().map(|&x| x as f64).collect(),
-            Data::U32(v) => v.iter().map(|&x| x as f64).collect(),
-            Data::I8(v) => v.iter().map(|&x| x as f64).collect(),
-            Data::U8(v) => v.iter().map(|&x| x as f64).collect(),
-            Data::Bool(v) => v.iter().map(|&x| x as u8 as f64).collect(),
+            Data::F8E4M3FN(v) | Data::F8E5M2(v) | Data::F4E2M1(v) => {
+                let f = crate::minifloat::Format::of(self.dtype()).expect("a minifloat");
+                v.iter().map(|&b| f.decode(b) as f64).collect()
+            }
+            _ => self
+                .to_i64_vec()
+                .expect("integer data")
+                .into_iter()
+                .map(|x| x as f64)
+                .collect(),
         }
     }
 
     /// Every element as i64, for integer and bool data; `None` for floats.
     pub fn to_i64_vec(&self) -> Option<Vec<i64>> {
+        fn all<T: Copy + Into<i64>>(v: &[T]) -> Vec<i64> {
+            v.iter().map(|&x| x.into()).collect()
+        }
         Some(match self {
-            Data::F32(_) | Data::F16(_) => return None,
-            Data::I32(v) => v.iter().map(|&x| x as i64).collect(),
-            Data::U32(v) => v.iter().map(|&x| x as i64).collect(),
-            Data::I8(v) => v.iter().map(|&x| x as i64).collect(),
-            Data::U8(v) => v.iter().map(|&x| x as i64).collect(),
+            Data::F32(_) | Data::F16(_) | Data::F8E4M3FN(_) | Data::F8E5M2(_) | Data::F4E2M1(_) => {
+                return None
+            }
+            Data::I32(v) => all(v),
+            Data::U32(v) => all(v),
+            Data::I8(v) | Data::I4(v) | Data::I2(v) => all(v),
+            Data::U8(v) | Data::U4(v) | Data::U2(v) => all(v),
+            Data::I16(v) => all(v),
+            Data::U16(v) => all(v),
             Data::Bool(v) => v.iter().map(|&x| x as i64).collect(),
+        })
+    }
+
+    /// Integers of `dtype` (an integer type or bool) from i64 values, wrapping to its
+    /// width as a two's-complement store would.
+    pub fn from_i64s(dtype: DType, v: impl Iterator<Item = i64>) -> Option<Data> {
+        let (lo, hi) = match dtype.int_range() {
+            Some(r) => r,
+            None if dtype == DType::Bool => return Some(Data::Bool(v.map(|x| x != 0).collect())),
+            None => return None,
+        };
+        let bits = dtype.bits();
+        let wrap = move |x: i64| {
+            let m = x & ((1i64 << bits) - 1);
+            if lo < 0 && m > hi {
+                m - (1 << bits)
+            } else {
+                m
+            }
+        };
+        let v = v.map(wrap);
+        Some(match dtype {
+            DType::I32 => Data::I32(v.map(|x| x as i32).collect()),
+            DType::U32 => Data::U32(v.map(|x| x as u32).collect()),
+            DType::I16 => Data::I16(v.map(|x| x as i16).collect()),
+            DType::U16 => Data::U16(v.map(|x| x as u16).collect()),
+            DType::I8 => Data::I8(v.map(|x| x as i8).collect()),
+            DType::U8 => Data::U8(v.map(|x| x as u8).collect()),
+            DType::I4 => Data::I4(v.map(|x| x as i8).collect()),
+            DType::U4 => Data::U4(v.map(|x| x as u8).collect()),
+            DType::I2 => Data::I2(v.map(|x| x as i8).collect()),
+            DType::U2 => Data::U2(v.map(|x| x as u8).collect()),
+            _ => return None,
+        })
+    }
+
+    /// Minifloat bit patterns of `dtype`; `None` for the other types.
+    pub fn minifloats(dtype: DType, bits: Vec<u8>) -> Option<Data> {
+        Some(match dtype {
+            DType::F8E4M3FN => Data::F8E4M3FN(bits),
+            DType::F8E5M2 => Data::F8E5M2(bits),
+            DType::F4E2M1 => Data::F4E2M1(bits),
+            _ => return None,
         })
     }
 
@@ -125,6 +224,19 @@ impl PartialEq for Data {
             (Data::I8(a), Data::I8(b)) => a == b,
             (Data::U8(a), Data::U8(b)) => a == b,
             (Data::Bool(a), Data::Bool(b)) => a == b,
+            (Data::I16(a), Data::I16(b)) => a == b,
+            (Data::U16(a), Data::U16(b)) => a == b,
+            (Data::I4(a), Data::I4(b)) | (Data::I2(a), Data::I2(b)) => a == b,
+            (Data::U4(a), Data::U4(b)) | (Data::U2(a), Data::U2(b)) => a == b,
+            (Data::F8E4M3FN(_), Data::F8E4M3FN(_))
+            | (Data::F8E5M2(_), Data::F8E5M2(_))
+            | (Data::F4E2M1(_), Data::F4E2M1(_)) => {
+                let (a, b) = (self.to_f64_vec(), other.to_f64_vec());
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(&b)
+                        .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+            }
             _ => false,
         }
     }

@@ -379,10 +379,13 @@ fn holds_exactly(dtype: DType, value: f64) -> bool {
     match dtype {
         DType::F32 => value.is_nan() || value as f32 as f64 == value,
         DType::F16 => value.is_nan() || f16::from_f64(value).to_f64() == value,
-        DType::I32 => int_in(i32::MIN as f64, i32::MAX as f64),
-        DType::U32 => int_in(0.0, u32::MAX as f64),
-        DType::I8 => int_in(i8::MIN as f64, i8::MAX as f64),
-        DType::U8 => int_in(0.0, u8::MAX as f64),
         DType::Bool => value == 0.0 || value == 1.0,
+        d => match (d.int_range(), crate::minifloat::Format::of(d)) {
+            (Some((lo, hi)), _) => int_in(lo as f64, hi as f64),
+            (None, Some(f)) => {
+                value.is_nan() || f.decode(f.encode(value as f32, false)) as f64 == value
+            }
+            (None, None) => false,
+        },
     }
 }

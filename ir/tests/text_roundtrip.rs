@@ -88,9 +88,13 @@ fn variant(op: &Op) -> usize {
         Op::Elementwise { .. } => 31,
         Op::Fused { .. } => 32,
         Op::Attention { .. } => 33,
+        Op::Quantize { .. } => 34,
+        Op::Dequantize { .. } => 35,
+        Op::MatMulInteger => 36,
+        Op::ConvInteger(_) => 37,
     }
 }
-const VARIANTS: usize = 34;
+const VARIANTS: usize = 38;
 
 /// A distinct number per `Step` variant; exhaustive like [`variant`].
 fn step_variant(step: &Step) -> usize {
@@ -383,6 +387,24 @@ fn all_ops() -> Vec<Op> {
         Op::Identity,
         Op::Attention { scale: 0.125 },
         Op::Attention { scale: 0.088388346 },
+        Op::Quantize {
+            axis: 1,
+            block: 0,
+            saturate: true,
+        },
+        Op::Quantize {
+            axis: 0,
+            block: 32,
+            saturate: false,
+        },
+        Op::Dequantize { axis: 1, block: 16 },
+        Op::MatMulInteger,
+        Op::ConvInteger(ConvAttrs {
+            strides: vec![1, 2],
+            pads: vec![1, 0, 1, 0],
+            dilations: vec![1, 1],
+            group: 2,
+        }),
     ]);
     ops.extend(
         programs()
@@ -449,8 +471,8 @@ fn all_ops_cover_every_variant_and_name() {
     let mut names: Vec<&str> = ops.iter().map(|op| op.name()).collect();
     names.sort();
     names.dedup();
-    // 26 unary + 15 binary + 7 reduce + 2 arg + 30 other op names.
-    assert_eq!(names.len(), 26 + 15 + 7 + 2 + 30);
+    // 26 unary + 15 binary + 7 reduce + 2 arg + 34 other op names.
+    assert_eq!(names.len(), 26 + 15 + 7 + 2 + 34);
 }
 
 #[test]
@@ -602,6 +624,18 @@ fn every_dtype_round_trips() {
         Data::I8(vec![i8::MIN, -3, 0, i8::MAX]),
         Data::U8(vec![0, 200, u8::MAX]),
         Data::Bool(vec![true, false, false, true]),
+        Data::I16(vec![i16::MIN, -1, 0, i16::MAX]),
+        Data::U16(vec![0, 7, u16::MAX]),
+        Data::I4(vec![-8, -1, 0, 7]),
+        Data::U4(vec![0, 9, 15]),
+        Data::I2(vec![-2, -1, 0, 1]),
+        Data::U2(vec![0, 1, 2, 3]),
+        // 448, -NaN, the smallest subnormal, -0.
+        Data::F8E4M3FN(vec![0x7e, 0xff, 0x01, 0x80, 0x7f]),
+        // inf, -inf, NaN, 57344, 1.25.
+        Data::F8E5M2(vec![0x7c, 0xfc, 0x7f, 0x7b, 0x3d]),
+        // 6, -0.5, 0.
+        Data::F4E2M1(vec![0x7, 0x9, 0x0]),
     ];
     for (i, data) in dense.into_iter().enumerate() {
         let name = (i % 2 == 0).then(|| format!("dense {i}"));
@@ -615,6 +649,8 @@ fn every_dtype_round_trips() {
         Data::I8(vec![-128]),
         Data::U8(vec![9]),
         Data::Bool(vec![true]),
+        Data::I4(vec![-3]),
+        Data::F8E5M2(vec![0x3c]),
     ];
     for data in splats {
         g.add_const(None, Tensor::splat(vec![2, 0, 3], data).unwrap());
@@ -635,7 +671,7 @@ fn every_dtype_round_trips() {
     verify_structure(&g).unwrap();
     assert!(text.contains("[0.1, -0.0, 0.0, 1.0, -2.5, nan, inf, -inf, 3.4028235e38, -3.4028235e38, 1.1754944e-38, 1e-45, 3.4e-40, 1e20, 123456.79]"), "{text}");
     assert!(
-        text.contains("const %v15 : f16[2,0,3] = splat(-1.5)"),
+        text.contains("const %v33 : f16[2,0,3] = splat(-1.5)"),
         "{text}"
     );
     assert!(

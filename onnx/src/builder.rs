@@ -383,11 +383,13 @@ impl Cx<'_, '_> {
         let data = match dtype {
             DType::F32 => Data::F32(vec![v as f32]),
             DType::F16 => Data::F16(vec![half::f16::from_f64(v)]),
-            DType::I32 => Data::I32(vec![v as i32]),
-            DType::U32 => Data::U32(vec![v as u32]),
-            DType::I8 => Data::I8(vec![v as i8]),
-            DType::U8 => Data::U8(vec![v as u8]),
-            DType::Bool => Data::Bool(vec![v != 0.0]),
+            d if d.is_int() || d == DType::Bool => {
+                Data::from_i64s(d, std::iter::once(v as i64)).expect("an integer type")
+            }
+            d => {
+                let f = kiln_ir::minifloat::Format::of(d).expect("a minifloat");
+                Data::minifloats(d, vec![f.encode(v as f32, true)]).expect("a minifloat")
+            }
         };
         let t = Tensor::scalar(data).map_err(|e| self.err(e.to_string()))?;
         Ok(self.constant(t))

@@ -116,11 +116,15 @@ impl Known {
                     .map(|&x| half::f16::from_f64(x))
                     .collect(),
             ),
-            DType::I32 => Data::I32(ints().into_iter().map(|x| x as i32).collect()),
-            DType::U32 => Data::U32(ints().into_iter().map(|x| x as u32).collect()),
-            DType::I8 => Data::I8(ints().into_iter().map(|x| x as i8).collect()),
-            DType::U8 => Data::U8(ints().into_iter().map(|x| x as u8).collect()),
-            DType::Bool => Data::Bool(ints().into_iter().map(|x| x != 0).collect()),
+            d if d.is_int() || d == DType::Bool => {
+                Data::from_i64s(d, ints().into_iter()).expect("an integer type")
+            }
+            d => {
+                let f = kiln_ir::minifloat::Format::of(d).expect("a minifloat");
+                let values = self.data.to_f64();
+                let bits = values.iter().map(|&x| f.encode(x as f32, true)).collect();
+                Data::minifloats(d, bits).expect("a minifloat")
+            }
         };
         Tensor::new(self.shape.clone(), data).map_err(|e| e.to_string())
     }
@@ -128,13 +132,10 @@ impl Known {
 
 /// The value range of an integer IR dtype (floats: all of i64).
 pub(crate) fn int_range(dtype: DType) -> (i64, i64) {
-    match dtype {
-        DType::I32 => (i32::MIN as i64, i32::MAX as i64),
-        DType::U32 => (0, u32::MAX as i64),
-        DType::I8 => (i8::MIN as i64, i8::MAX as i64),
-        DType::U8 => (0, u8::MAX as i64),
-        DType::Bool => (0, 1),
-        DType::F32 | DType::F16 => (i64::MIN, i64::MAX),
+    match dtype.int_range() {
+        Some(range) => range,
+        None if dtype == DType::Bool => (0, 1),
+        None => (i64::MIN, i64::MAX),
     }
 }
 

@@ -22,6 +22,13 @@ pub mod data_type {
     pub const COMPLEX64: i32 = 14;
     pub const COMPLEX128: i32 = 15;
     pub const BFLOAT16: i32 = 16;
+    pub const FLOAT8E4M3FN: i32 = 17;
+    pub const FLOAT8E5M2: i32 = 19;
+    pub const UINT4: i32 = 21;
+    pub const INT4: i32 = 22;
+    pub const FLOAT4E2M1: i32 = 23;
+    pub const UINT2: i32 = 25;
+    pub const INT2: i32 = 26;
 
     /// The ONNX name of an element type (`float`, `int64`, ...).
     pub fn name(t: i32) -> &'static str {
@@ -43,9 +50,16 @@ pub mod data_type {
             COMPLEX64 => "complex64",
             COMPLEX128 => "complex128",
             BFLOAT16 => "bfloat16",
-            17..=20 => "float8",
-            21 | 22 | 25 | 26 => "int4/int2",
-            23 | 27 | 28 => "float4/float6",
+            FLOAT8E4M3FN => "float8e4m3fn",
+            18 => "float8e4m3fnuz",
+            FLOAT8E5M2 => "float8e5m2",
+            20 => "float8e5m2fnuz",
+            UINT4 => "uint4",
+            INT4 => "int4",
+            FLOAT4E2M1 => "float4e2m1",
+            UINT2 => "uint2",
+            INT2 => "int2",
+            27 | 28 => "float6",
             24 => "float8e8m0",
             _ => "unknown",
         }

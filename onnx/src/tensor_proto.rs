@@ -52,8 +52,47 @@ pub(crate) fn ir_dtype(elem: i32) -> Option<(DType, bool)> {
         dt::INT8 => (DType::I8, false),
         dt::UINT8 => (DType::U8, false),
         dt::BOOL => (DType::Bool, false),
+        dt::INT16 => (DType::I16, false),
+        dt::UINT16 => (DType::U16, false),
+        dt::INT4 => (DType::I4, false),
+        dt::UINT4 => (DType::U4, false),
+        dt::INT2 => (DType::I2, false),
+        dt::UINT2 => (DType::U2, false),
+        dt::FLOAT8E4M3FN => (DType::F8E4M3FN, false),
+        dt::FLOAT8E5M2 => (DType::F8E5M2, false),
+        dt::FLOAT4E2M1 => (DType::F4E2M1, false),
         _ => return None,
     })
+}
+
+/// The elements of a sub-byte type packed `8 / bits` to a byte, lowest bits first (as
+/// ONNX stores int4, uint4, float4e2m1, int2 and uint2), unpacked to one per byte;
+/// signed types sign-extended.
+fn unpack(dtype: DType, bytes: impl Iterator<Item = u8>, numel: usize) -> Data {
+    let bits = dtype.bits() as usize;
+    let per = 8 / bits;
+    let mask = ((1u16 << bits) - 1) as u8;
+    let fields = bytes
+        .flat_map(|b| (0..per).map(move |j| (b >> (j * bits)) & mask))
+        .take(numel);
+    if dtype.is_signed_int() {
+        let shift = 8 - bits as u32;
+        let v = fields.map(|f| ((f << shift) as i8 >> shift) as i64);
+        Data::from_i64s(dtype, v).expect("an integer type")
+    } else if dtype.is_int() {
+        Data::from_i64s(dtype, fields.map(|f| f as i64)).expect("an integer type")
+    } else {
+        Data::minifloats(dtype, fields.collect()).expect("a minifloat type")
+    }
+}
+
+/// Bytes of `numel` elements of ONNX type `elem` in `raw_data`.
+fn raw_len(elem: i32, numel: usize) -> usize {
+    match elem {
+        dt::INT4 | dt::UINT4 | dt::FLOAT4E2M1 => numel.div_ceil(2),
+        dt::INT2 | dt::UINT2 => numel.div_ceil(4),
+        _ => numel * elem_bytes(elem),
+    }
 }
 
 /// Decodes a TensorProto; `dir` is the model's directory, for external data.
@@ -73,11 +112,11 @@ pub(crate) fn decode(t: &TensorProto, dir: Option<&Path>) -> Result<Decoded, Imp
         return Err(err("segmented tensors are not supported".into()));
     }
     ir_dtype(t.data_type).ok_or_else(|| {
-        err(format!("dtype {} is not supported (kiln supports float, float16, int64, int32, uint32, int8, uint8, bool)", dt::name(t.data_type)))
+        err(format!("dtype {} is not supported (kiln supports float, float16, int64, int32, uint32, int16, uint16, int8, uint8, int4, uint4, int2, uint2, float8e4m3fn, float8e5m2, float4e2m1, bool)", dt::name(t.data_type)))
     })?;
     let external;
     let raw: Option<&[u8]> = if t.data_location == tensor_proto::EXTERNAL {
-        external = read_external(t, dir, numel * elem_bytes(t.data_type))?;
+        external = read_external(t, dir, raw_len(t.data_type, numel))?;
         Some(&external)
     } else {
         t.raw_data.as_deref()
@@ -96,14 +135,13 @@ pub(crate) fn decode(t: &TensorProto, dir: Option<&Path>) -> Result<Decoded, Imp
         }
     };
     if let Some(raw) = raw {
-        let size = elem_bytes(t.data_type);
-        if raw.len() != numel * size {
+        let want = raw_len(t.data_type, numel);
+        if raw.len() != want {
             return Err(err(format!(
-                "raw data has {} bytes but dims {:?} of {} need {}",
+                "raw data has {} bytes but dims {:?} of {} need {want}",
                 raw.len(),
                 t.dims,
                 dt::name(t.data_type),
-                numel * size
             )));
         }
         return from_raw(t.data_type, shape, raw).map_err(err);
@@ -138,6 +176,27 @@ pub(crate) fn decode(t: &TensorProto, dir: Option<&Path>) -> Result<Decoded, Imp
             check(t.uint64_data.len())?;
             Data::U32(t.uint64_data.iter().map(|&b| b as u32).collect())
         }
+        dt::INT16 => {
+            check(t.int32_data.len())?;
+            Data::I16(ints32().map(|&b| b as i16).collect())
+        }
+        dt::UINT16 => {
+            check(t.int32_data.len())?;
+            Data::U16(ints32().map(|&b| b as u16).collect())
+        }
+        dt::FLOAT8E4M3FN | dt::FLOAT8E5M2 => {
+            check(t.int32_data.len())?;
+            let (dtype, _) = ir_dtype(t.data_type).expect("a known dtype");
+            Data::minifloats(dtype, ints32().map(|&b| b as u8).collect()).expect("float8")
+        }
+        dt::INT4 | dt::UINT4 | dt::FLOAT4E2M1 | dt::INT2 | dt::UINT2 => {
+            // int32_data holds the packed bytes, one per entry.
+            let (dtype, _) = ir_dtype(t.data_type).expect("a known dtype");
+            if t.int32_data.len() != raw_len(t.data_type, numel) {
+                return Err(count_err(t.int32_data.len() * 8 / dtype.bits() as usize));
+            }
+            unpack(dtype, ints32().map(|&b| b as u8), numel)
+        }
         _ => {
             check(t.int64_data.len())?;
             return Ok(Decoded::I64(Known::new(
@@ -155,7 +214,7 @@ pub(crate) fn decode(t: &TensorProto, dir: Option<&Path>) -> Result<Decoded, Imp
 fn elem_bytes(elem: i32) -> usize {
     match elem {
         dt::FLOAT | dt::INT32 | dt::UINT32 => 4,
-        dt::FLOAT16 => 2,
+        dt::FLOAT16 | dt::INT16 | dt::UINT16 => 2,
         dt::INT64 => 8,
         _ => 1,
     }
@@ -181,6 +240,14 @@ fn from_raw(elem: i32, shape: Vec<usize>, raw: &[u8]) -> Result<Decoded, String>
         dt::INT8 => Data::I8(raw.iter().map(|&b| b as i8).collect()),
         dt::UINT8 => Data::U8(raw.to_vec()),
         dt::BOOL => Data::Bool(raw.iter().map(|&b| b != 0).collect()),
+        dt::INT16 => Data::I16(words::<2>(raw).map(i16::from_le_bytes).collect()),
+        dt::UINT16 => Data::U16(words::<2>(raw).map(u16::from_le_bytes).collect()),
+        dt::FLOAT8E4M3FN => Data::F8E4M3FN(raw.to_vec()),
+        dt::FLOAT8E5M2 => Data::F8E5M2(raw.to_vec()),
+        dt::INT4 | dt::UINT4 | dt::FLOAT4E2M1 | dt::INT2 | dt::UINT2 => {
+            let (dtype, _) = ir_dtype(elem).expect("a known dtype");
+            unpack(dtype, raw.iter().copied(), shape.iter().product())
+        }
         _ => {
             let v = words::<8>(raw).map(i64::from_le_bytes).collect();
             return Ok(Decoded::I64(Known::new(DType::I32, shape, KData::Int(v))));

@@ -81,6 +81,82 @@ fn k_f32_to_u32(x: f32, hi: u32) -> u32 {
     return u32(x);
 }
 
+// @fn k_pow2
+// 2^p as an f32, built from its bits (exact; p in -126..=127).
+fn k_pow2(p: i32) -> f32 {
+    return bitcast<f32>(u32(p + 127) << 23u);
+}
+
+// @fn k_minifloat_to_f32 uses k_pow2
+// The value of minifloat bit pattern b: sign, e exponent bits with bias, m mantissa
+// bits; ieee: the all-ones exponent holds infinities and NaNs (f8e5m2); nan: else the
+// all-ones pattern is NaN (f8e4m3fn); neither: every pattern is finite (f4e2m1).
+fn k_minifloat_to_f32(b: u32, e: u32, m: u32, bias: i32, ieee: bool, nan: bool) -> f32 {
+    let negative = ((b >> (e + m)) & 1u) != 0u;
+    let s = select(1.0, -1.0, negative);
+    let ef = (b >> m) & ((1u << e) - 1u);
+    let mf = b & ((1u << m) - 1u);
+    let all_e = (1u << e) - 1u;
+    if (ieee && ef == all_e && mf != 0u) || (!ieee && nan && ef == all_e && mf == (1u << m) - 1u) {
+        return bitcast<f32>(0x7fc00000u | (b & 0u));
+    }
+    if ieee && ef == all_e {
+        return bitcast<f32>(select(0x7f800000u, 0xff800000u, negative));
+    }
+    if ef == 0u {
+        return s * f32(mf) * k_pow2(1 - bias - i32(m));
+    }
+    return s * (1.0 + f32(mf) * k_pow2(-i32(m))) * k_pow2(i32(ef) - bias);
+}
+
+// @fn k_f32_to_minifloat uses k_is_nan k_pow2 k_minifloat_to_f32
+// The minifloat bit pattern nearest to x, ties to even (the layout as for
+// k_minifloat_to_f32). Beyond the largest finite value: that value when saturate (or
+// when the format has no NaN), else infinity (ieee) or NaN. A NaN stays NaN; without
+// one it becomes a zero of the opposite sign, as ONNX's reference does.
+fn k_f32_to_minifloat(x: f32, e: u32, m: u32, bias: i32, ieee: bool, nan: bool, saturate: bool) -> u32 {
+    let sign_bit = 1u << (e + m);
+    let sign = select(0u, sign_bit, (bitcast<u32>(x) >> 31u) != 0u);
+    let nan_bits = sign_bit - 1u;
+    var max_bits = nan_bits;
+    if ieee {
+        max_bits = nan_bits - (1u << m);
+    } else if nan {
+        max_bits = nan_bits - 1u;
+    }
+    if k_is_nan(x) {
+        if nan {
+            return sign | nan_bits;
+        }
+        return sign ^ sign_bit;
+    }
+    var overflow = sign | max_bits;
+    if !saturate && nan {
+        overflow = select(sign | nan_bits, sign | (((1u << e) - 1u) << m), ieee);
+    }
+    let a = abs(x);
+    let max_value = k_minifloat_to_f32(max_bits, e, m, bias, ieee, nan);
+    if a > 2.0 * max_value {
+        return overflow;
+    }
+    // Round to a multiple of the spacing at a's exponent (subnormals share the
+    // smallest normal exponent's): a / q is exact, round() ties to even.
+    let min_exp = 1 - bias;
+    let ex = max(i32((bitcast<u32>(a) >> 23u) & 0xffu) - 127, min_exp);
+    let q = k_pow2(ex - i32(m));
+    let r = round(a / q) * q;
+    if r > max_value {
+        return overflow;
+    }
+    let k = u32(r / k_pow2(min_exp - i32(m)));
+    if k < (1u << m) {
+        return sign | k;
+    }
+    let er = max(i32((bitcast<u32>(r) >> 23u) & 0xffu) - 127, min_exp);
+    let mant = u32(r / k_pow2(er - i32(m))) - (1u << m);
+    return sign | (u32(er + bias) << m) | mant;
+}
+
 // @fn k_erfc_tail
 // erfc(t) for t > 0.927734375: exp of a minimax polynomial (coefficients after
 // N. Juffa's erff; erf = 1 - erfc_tail is within ~1 ulp).

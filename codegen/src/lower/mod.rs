@@ -18,6 +18,7 @@ mod norm;
 mod placement;
 mod pool;
 mod program;
+mod quant;
 mod reduce;
 mod resize;
 
@@ -114,6 +115,8 @@ fn lower_family(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         Op::Elementwise { program } => fused::checked(ctx, program::lower(ctx, program)),
         Op::Fused { anchor, .. } => fused::checked(ctx, fused::lower(ctx, anchor)),
         Op::Attention { scale } => fused::checked(ctx, attention::lower(ctx, *scale)),
+        Op::Quantize { .. } | Op::Dequantize { .. } => quant::lower(ctx),
+        Op::MatMulInteger | Op::ConvInteger(_) => Err(ctx.error("not yet on the GPU")),
     }
 }
 

@@ -78,12 +78,13 @@ pub fn code(program: &Program, inputs: &[(String, DType)], indent: &str) -> Resu
 pub fn literal(dtype: DType, value: f64) -> String {
     match dtype {
         DType::F32 | DType::F16 => f32_literal(value as f32),
-        DType::I32 | DType::I8 => match value as i64 {
-            v if v <= i32::MIN as i64 => "(-2147483647 - 1)".to_string(),
-            v => format!("{}", v.min(i32::MAX as i64)),
-        },
-        DType::U32 | DType::U8 => format!("{}u", value.max(0.0) as u32),
         DType::Bool => if value != 0.0 { "1u" } else { "0u" }.to_string(),
+        d if d.is_int() => super::elementwise::expr::int_literal(d, value as i64),
+        // A minifloat: its bit pattern.
+        d => {
+            let f = kiln_ir::minifloat::Format::of(d).expect("a minifloat");
+            format!("{}u", f.encode(value as f32, false))
+        }
     }
 }
 

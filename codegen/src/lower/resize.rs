@@ -261,12 +261,12 @@ fn blend_body(tables: &[Table], in_strides: &[usize], dtype: DType) -> String {
 /// WGSL converting f32 `v` to the storage of `dtype` as the reference does
 /// (integers round half to even and saturate).
 fn convert(v: &str, dtype: DType) -> String {
-    match dtype {
-        DType::F32 | DType::F16 => v.to_string(),
-        DType::I32 => format!("i32(round({v}))"),
-        DType::I8 => format!("i32(clamp(round({v}), -128.0, 127.0))"),
-        DType::U32 => format!("u32(round({v}))"),
-        DType::U8 => format!("u32(clamp(round({v}), 0.0, 255.0))"),
-        DType::Bool => format!("u32({v} != 0.0)"),
+    match (dtype, dtype.int_range()) {
+        (DType::F32 | DType::F16, _) => v.to_string(),
+        (DType::I32, _) => format!("i32(round({v}))"),
+        (DType::U32, _) => format!("u32(round({v}))"),
+        (_, Some((lo, hi))) if lo < 0 => format!("i32(clamp(round({v}), {lo}.0, {hi}.0))"),
+        (_, Some((_, hi))) => format!("u32(clamp(round({v}), 0.0, {hi}.0))"),
+        _ => format!("u32({v} != 0.0)"),
     }
 }

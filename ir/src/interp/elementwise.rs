@@ -326,11 +326,13 @@ pub(super) fn where_(
     };
     let (xd, yd) = (x.data(), y.data());
     fn pick<T: Elem>(c: &[bool], o: [&[usize]; 3], x: &[T], y: &Data) -> Result<Data, String> {
+        let y_dtype = y.dtype();
         let y = T::slice(y).ok_or("x and y differ in dtype")?;
         Ok(T::wrap(
             (0..o[0].len())
                 .map(|i| if c[o[0][i]] { x[o[1][i]] } else { y[o[2][i]] })
                 .collect(),
+            y_dtype,
         ))
     }
     let data = dispatch_data!(&*xd, v => pick(c, [&co, &xo, &yo], v, &yd))?;
@@ -355,13 +357,9 @@ pub(super) fn cast(x: &Tensor, to: DType, out: &TensorType) -> Result<Tensor, St
 /// Integers to `dtype`, wrapping like a C cast.
 pub(super) fn ints(dtype: DType, v: impl Iterator<Item = i64>) -> Result<Data, String> {
     Ok(match dtype {
-        DType::I32 => Data::I32(v.map(|x| x as i32).collect()),
-        DType::U32 => Data::U32(v.map(|x| x as u32).collect()),
-        DType::I8 => Data::I8(v.map(|x| x as i8).collect()),
-        DType::U8 => Data::U8(v.map(|x| x as u8).collect()),
         DType::F32 => Data::F32(v.map(|x| x as f32).collect()),
         DType::F16 => Data::F16(v.map(|x| f16::from_f64(x as f64)).collect()),
-        DType::Bool => Data::Bool(v.map(|x| x != 0).collect()),
+        d => Data::from_i64s(d, v).ok_or_else(|| format!("no integer conversion to {d}"))?,
     })
 }
 
@@ -371,10 +369,24 @@ pub(super) fn from_f64(dtype: DType, v: Vec<f64>) -> Data {
     match dtype {
         DType::F32 => Data::F32(v.into_iter().map(|x| x as f32).collect()),
         DType::F16 => Data::F16(v.into_iter().map(f16::from_f64).collect()),
-        DType::I32 => Data::I32(v.into_iter().map(|x| x as i32).collect()),
-        DType::U32 => Data::U32(v.into_iter().map(|x| x as u32).collect()),
-        DType::I8 => Data::I8(v.into_iter().map(|x| x as i8).collect()),
-        DType::U8 => Data::U8(v.into_iter().map(|x| x as u8).collect()),
         DType::Bool => Data::Bool(v.into_iter().map(|x| x != 0.0).collect()),
+        d => match (d.int_range(), crate::minifloat::Format::of(d)) {
+            (Some((lo, hi)), _) => Data::from_i64s(
+                d,
+                v.into_iter().map(|x| {
+                    if x.is_nan() {
+                        0
+                    } else {
+                        x.trunc().clamp(lo as f64, hi as f64) as i64
+                    }
+                }),
+            )
+            .expect("an integer type"),
+            (None, Some(f)) => {
+                let bits = v.into_iter().map(|x| f.encode(x as f32, true)).collect();
+                Data::minifloats(d, bits).expect("a minifloat type")
+            }
+            (None, None) => unreachable!("every dtype is float, int, bool or minifloat"),
+        },
     }
 }

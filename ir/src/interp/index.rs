@@ -1,6 +1,6 @@
 //! Index helpers shared by the interpreter: broadcasting maps and typed element access.
 
-use crate::Data;
+use crate::{DType, Data};
 use half::f16;
 
 /// For each element of `out` (row-major), the flat offset of the element of `input`
@@ -65,25 +65,30 @@ pub(super) fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
-/// An element type of [`Data`], for code written once over all dtypes.
+/// An element type of [`Data`], for code written once over all dtypes. One Rust type
+/// may stand for several dtypes (`i8` for i8, i4 and i2; `u8` for u8, u4, u2 and the
+/// minifloats' bit patterns).
 pub(super) trait Elem: Copy + Default + 'static {
     /// The elements of `d` when it holds this type.
     fn slice(d: &Data) -> Option<&[Self]>;
-    /// Wraps elements back into [`Data`].
-    fn wrap(v: Vec<Self>) -> Data;
+    /// Wraps elements back into the [`Data`] of `dtype` (one this type stands for).
+    fn wrap(v: Vec<Self>, dtype: DType) -> Data;
 }
 
 macro_rules! elem {
-    ($t:ty, $variant:ident) => {
+    ($t:ty, $first:ident $(| $variant:ident)*) => {
         impl Elem for $t {
             fn slice(d: &Data) -> Option<&[Self]> {
                 match d {
-                    Data::$variant(v) => Some(v),
+                    Data::$first(v) $(| Data::$variant(v))* => Some(v),
                     _ => None,
                 }
             }
-            fn wrap(v: Vec<Self>) -> Data {
-                Data::$variant(v)
+            fn wrap(v: Vec<Self>, dtype: DType) -> Data {
+                match dtype {
+                    $(DType::$variant => Data::$variant(v),)*
+                    _ => Data::$first(v),
+                }
             }
         }
     };
@@ -93,8 +98,10 @@ elem!(f32, F32);
 elem!(f16, F16);
 elem!(i32, I32);
 elem!(u32, U32);
-elem!(i8, I8);
-elem!(u8, U8);
+elem!(i16, I16);
+elem!(u16, U16);
+elem!(i8, I8 | I4 | I2);
+elem!(u8, U8 | U4 | U2 | F8E4M3FN | F8E5M2 | F4E2M1);
 elem!(bool, Bool);
 
 /// The numpy broadcast of two shapes.

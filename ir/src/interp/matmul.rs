@@ -63,41 +63,64 @@ pub(super) fn sgemm(
 /// axes broadcast.
 pub(super) fn matmul(a: &Tensor, b: &Tensor, out: &TensorType) -> Result<Tensor, String> {
     let (x, y) = (floats(a, "a")?, floats(b, "b")?);
-    let (ad, bd) = (a.shape().dims(), b.shape().dims());
-    if ad.is_empty() || bd.is_empty() {
-        return Err("matmul operands must have rank >= 1".into());
-    }
-    let (m, k) = if ad.len() == 1 {
-        (1, ad[0])
-    } else {
-        (ad[ad.len() - 2], ad[ad.len() - 1])
-    };
-    let (k2, n) = if bd.len() == 1 {
-        (bd[0], 1)
-    } else {
-        (bd[bd.len() - 2], bd[bd.len() - 1])
-    };
-    if k != k2 {
-        return Err(format!("inner dims differ: a is {ad:?}, b is {bd:?}"));
-    }
-    let (ab, bb) = (
-        &ad[..ad.len().saturating_sub(2)],
-        &bd[..bd.len().saturating_sub(2)],
-    );
-    let batch = broadcast_shape(ab, bb)?;
-    let (ao, bo) = (
-        broadcast_offsets(ab, &batch)?,
-        broadcast_offsets(bb, &batch)?,
-    );
-    let total = ao.len() * m * n;
-    if total != out.shape.numel() {
-        return Err(format!("result {} does not hold {total} elements", out));
-    }
-    let mut c = vec![0.0f32; total];
-    for (i, (&ia, &ib)) in ao.iter().zip(&bo).enumerate() {
+    let p = Product::of(a, b, out)?;
+    let (m, k, n) = (p.m, p.k, p.n);
+    let mut c = vec![0.0f32; p.batches.len() * m * n];
+    for (i, &(ia, ib)) in p.batches.iter().enumerate() {
         let am = Mat::rows(&x[ia * m * k..(ia + 1) * m * k], k);
         let bm = Mat::rows(&y[ib * k * n..(ib + 1) * k * n], n);
         sgemm(m, k, n, am, bm, &mut c[i * m * n..(i + 1) * m * n])?;
     }
     from_floats(out, c)
+}
+
+/// The shape of a numpy `matmul`: `m × k` times `k × n` for each pair of batch
+/// matrices (indices into `a`'s and `b`'s batches, in result order).
+pub(super) struct Product {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub batches: Vec<(usize, usize)>,
+}
+
+impl Product {
+    /// The product of `a` and `b` (1-D operands promoted), checked against `out`.
+    pub fn of(a: &Tensor, b: &Tensor, out: &TensorType) -> Result<Product, String> {
+        let (ad, bd) = (a.shape().dims(), b.shape().dims());
+        if ad.is_empty() || bd.is_empty() {
+            return Err("matmul operands must have rank >= 1".into());
+        }
+        let (m, k) = if ad.len() == 1 {
+            (1, ad[0])
+        } else {
+            (ad[ad.len() - 2], ad[ad.len() - 1])
+        };
+        let (k2, n) = if bd.len() == 1 {
+            (bd[0], 1)
+        } else {
+            (bd[bd.len() - 2], bd[bd.len() - 1])
+        };
+        if k != k2 {
+            return Err(format!("inner dims differ: a is {ad:?}, b is {bd:?}"));
+        }
+        let (ab, bb) = (
+            &ad[..ad.len().saturating_sub(2)],
+            &bd[..bd.len().saturating_sub(2)],
+        );
+        let batch = broadcast_shape(ab, bb)?;
+        let (ao, bo) = (
+            broadcast_offsets(ab, &batch)?,
+            broadcast_offsets(bb, &batch)?,
+        );
+        let total = ao.len() * m * n;
+        if total != out.shape.numel() {
+            return Err(format!("result {} does not hold {total} elements", out));
+        }
+        Ok(Product {
+            m,
+            k,
+            n,
+            batches: ao.into_iter().zip(bo).collect(),
+        })
+    }
 }

@@ -18,6 +18,7 @@ mod movement;
 mod norm;
 mod pad;
 mod pool;
+mod quant;
 mod reduce;
 mod resize;
 mod space;
@@ -76,6 +77,41 @@ pub fn eval_op(
             out,
         )),
         Op::Cast { to } => one(elementwise::cast(operand(inputs, 0)?, *to, out)),
+        Op::Quantize {
+            axis,
+            block,
+            saturate,
+        } => one(quant::quantize(
+            operand(inputs, 0)?,
+            operand(inputs, 1)?,
+            operand(inputs, 2)?,
+            (*axis, *block, *saturate),
+            out,
+        )),
+        Op::Dequantize { axis, block } => one(quant::dequantize(
+            operand(inputs, 0)?,
+            operand(inputs, 1)?,
+            operand(inputs, 2)?,
+            (*axis, *block),
+            out,
+        )),
+        Op::MatMulInteger => one(quant::matmul_integer(
+            operand(inputs, 0)?,
+            operand(inputs, 1)?,
+            operand(inputs, 2)?,
+            operand(inputs, 3)?,
+            out,
+        )),
+        Op::ConvInteger(a) => one(quant::conv_integer(
+            a,
+            [
+                operand(inputs, 0)?,
+                operand(inputs, 1)?,
+                operand(inputs, 2)?,
+                operand(inputs, 3)?,
+            ],
+            out,
+        )),
         Op::MatMul => one(matmul::matmul(
             operand(inputs, 0)?,
             operand(inputs, 1)?,

@@ -189,7 +189,7 @@ pub(super) fn concat(axis: usize, inputs: &[&Tensor], out: &TensorType) -> Resul
                 v.extend_from_slice(&s[o * chunk..(o + 1) * chunk]);
             }
         }
-        Ok(T::wrap(v))
+        Ok(T::wrap(v, parts[0].0.dtype()))
     }
     let data = dispatch_data!(&*parts[0].0, v => join(v, &parts))?;
     tensor(out, data)

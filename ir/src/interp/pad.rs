@@ -4,7 +4,7 @@ use super::conv::OUTSIDE;
 use super::index::{strides, Elem};
 use super::movement::separable;
 use super::tensor;
-use crate::{dispatch_data, Data, PadMode, Tensor, TensorType};
+use crate::{dispatch_data, DType, Data, PadMode, Tensor, TensorType};
 
 /// Pads `x` by `pads = [begin_0.., end_0..]`. A negative amount first crops that
 /// side; the positive amounts then pad the cropped operand by `mode` (reflect
@@ -90,7 +90,7 @@ pub(super) fn pad(
         Some(v) => Some(v.data().into_owned()),
         None => None,
     };
-    fn fill<T: Elem>(x: &[T], offs: &[usize], value: Option<&Data>) -> Data {
+    fn fill<T: Elem>(x: &[T], dtype: DType, offs: &[usize], value: Option<&Data>) -> Data {
         let v = value
             .and_then(|d| T::slice(d))
             .map_or(T::default(), |s| s[0]);
@@ -98,11 +98,12 @@ pub(super) fn pad(
             offs.iter()
                 .map(|&o| if o == OUTSIDE { v } else { x[o] })
                 .collect(),
+            dtype,
         )
     }
     let xd = x.data();
     tensor(
         out,
-        dispatch_data!(&*xd, v => fill(v, &offs, fill_value.as_ref())),
+        dispatch_data!(&*xd, v => fill(v, x.dtype(), &offs, fill_value.as_ref())),
     )
 }

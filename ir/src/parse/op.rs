@@ -179,6 +179,17 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
         "cast" => Op::Cast { to: a.dtype("to") },
         "matmul" => Op::MatMul,
         "conv" => Op::Conv(conv_attrs(a)),
+        "conv_integer" => Op::ConvInteger(conv_attrs(a)),
+        "matmul_integer" => Op::MatMulInteger,
+        "quantize" => Op::Quantize {
+            axis: a.usize("axis"),
+            block: a.usize("block"),
+            saturate: a.bool("saturate"),
+        },
+        "dequantize" => Op::Dequantize {
+            axis: a.usize("axis"),
+            block: a.usize("block"),
+        },
         "conv_transpose" => Op::ConvTranspose(ConvTransposeAttrs {
             strides: a.usizes("strides"),
             pads: a.usizes("pads"),

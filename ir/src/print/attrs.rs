@@ -42,7 +42,17 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
             UnaryOp::Gelu { tanh } => vec![("tanh", Bool(tanh))],
             _ => vec![],
         },
-        Op::Binary(_) | Op::Where | Op::MatMul | Op::Identity => vec![],
+        Op::Binary(_) | Op::Where | Op::MatMul | Op::Identity | Op::MatMulInteger => vec![],
+        Op::Quantize {
+            axis,
+            block,
+            saturate,
+        } => vec![
+            ("axis", UInt(*axis)),
+            ("block", UInt(*block)),
+            ("saturate", Bool(*saturate)),
+        ],
+        Op::Dequantize { axis, block } => vec![("axis", UInt(*axis)), ("block", UInt(*block))],
         Op::Elementwise { program } => vec![("program", AttrValue::Program(program.clone()))],
         Op::Fused {
             anchor,
@@ -61,7 +71,7 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
         }
         Op::Attention { scale } => vec![("scale", Float(*scale))],
         Op::Cast { to } => vec![("to", Word(to.name()))],
-        Op::Conv(c) => vec![
+        Op::Conv(c) | Op::ConvInteger(c) => vec![
             ("strides", uints(&c.strides)),
             ("pads", uints(&c.pads)),
             ("dilations", uints(&c.dilations)),

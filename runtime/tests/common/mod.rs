@@ -221,6 +221,32 @@ pub fn random_tensor(dtype: DType, shape: &[usize], seed: u64) -> Tensor {
         DType::U32 => Data::U32((0..n).map(|_| rng.gen_range(1..=9)).collect()),
         DType::U8 => Data::U8((0..n).map(|_| rng.gen_range(1..=9)).collect()),
         DType::Bool => Data::Bool((0..n).map(|_| rng.gen()).collect()),
+        // Narrower integers: any value of the type but 0.
+        d if d.is_int() => {
+            let (lo, hi) = d.int_range().expect("an integer type");
+            let v: Vec<i64> = (0..n)
+                .map(|_| loop {
+                    let x = rng.gen_range(lo.max(-9)..=hi.min(9));
+                    if x != 0 {
+                        break x;
+                    }
+                })
+                .collect();
+            Data::from_i64s(d, v.into_iter()).expect("an integer type")
+        }
+        // Minifloats: any finite bit pattern.
+        d => {
+            let f = kiln_ir::minifloat::Format::of(d).expect("a minifloat");
+            let bits = (0..n)
+                .map(|_| loop {
+                    let b: u8 = rng.gen_range(0..=((1u16 << d.bits()) - 1) as u8);
+                    if f.decode(b).is_finite() {
+                        break b;
+                    }
+                })
+                .collect();
+            Data::minifloats(d, bits).expect("a minifloat")
+        }
     };
     Tensor::new(shape, data).expect("data has one element per index")
 }

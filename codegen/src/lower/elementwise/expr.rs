@@ -30,47 +30,97 @@ enum Class {
     Unsigned,
 }
 
+/// Minifloats are held as their bit patterns (unsigned words).
 fn class(dtype: DType) -> Class {
-    match dtype {
-        DType::F32 | DType::F16 => Class::Float,
-        DType::I32 | DType::I8 => Class::Signed,
-        DType::U32 | DType::U8 | DType::Bool => Class::Unsigned,
+    if dtype.is_float() {
+        Class::Float
+    } else if dtype.is_signed_int() {
+        Class::Signed
+    } else {
+        Class::Unsigned
     }
 }
 
-/// Wraps a 32-bit integer expression to `dtype`'s width (i8 sign-extends, u8 masks).
+/// The bits of a narrow (< 32-bit) integer type.
+fn narrow_bits(dtype: DType) -> Option<u32> {
+    dtype.int_range().map(|_| dtype.bits()).filter(|&b| b < 32)
+}
+
+/// A WGSL literal of integer `v` in the storage of an integer `dtype`.
+pub fn int_literal(dtype: DType, v: i64) -> String {
+    if dtype.is_signed_int() {
+        match v {
+            v if v <= i32::MIN as i64 => "(-2147483647 - 1)".to_string(),
+            v => format!("{}", v.min(i32::MAX as i64)),
+        }
+    } else {
+        format!("{}u", v.clamp(0, u32::MAX as i64))
+    }
+}
+
+/// Wraps a 32-bit integer expression to `dtype`'s width (signed types sign-extend,
+/// unsigned ones mask).
 pub fn wrap(dtype: DType, e: &str) -> String {
-    match dtype {
-        DType::I8 => format!("((({e}) << 24u) >> 24u)"),
-        DType::U8 => format!("(({e}) & 0xffu)"),
-        _ => e.to_string(),
+    match narrow_bits(dtype) {
+        Some(b) if dtype.is_signed_int() => format!("((({e}) << {s}u) >> {s}u)", s = 32 - b),
+        Some(b) => format!("(({e}) & {:#x}u)", (1u64 << b) - 1),
+        None => e.to_string(),
     }
 }
 
 /// Clamps a 32-bit integer expression into `dtype`'s range (the reference's saturation).
 pub fn saturate(dtype: DType, e: &str) -> String {
-    match dtype {
-        DType::I8 => format!("clamp({e}, -128, 127)"),
-        DType::U8 => format!("min({e}, 255u)"),
+    match (narrow_bits(dtype), dtype.int_range()) {
+        (Some(_), Some((lo, hi))) if lo < 0 => format!("clamp({e}, {lo}, {hi})"),
+        (Some(_), Some((_, hi))) => format!("min({e}, {hi}u)"),
         _ => e.to_string(),
     }
+}
+
+/// The arguments after the value of `k_f32_to_minifloat` / `k_minifloat_to_f32` for a
+/// minifloat dtype: exponent and mantissa bits, bias, IEEE specials, NaN.
+pub fn minifloat_args(dtype: DType) -> Option<String> {
+    let f = kiln_ir::minifloat::Format::of(dtype)?;
+    Some(format!(
+        "{}u, {}u, {}, {}, {}",
+        f.exp, f.man, f.bias, f.ieee, f.nan
+    ))
+}
+
+/// A minifloat bit pattern `x` of `dtype` as an f32 expression.
+pub fn minifloat_to_f32(dtype: DType, x: &str) -> Option<Expr> {
+    let args = minifloat_args(dtype)?;
+    Some(Expr::new(
+        format!("k_minifloat_to_f32({x}, {args})"),
+        &["k_minifloat_to_f32"],
+    ))
 }
 
 /// An f32 expression converted to `to` the reference's way: f16 rounds to nearest,
 /// integers truncate toward zero and saturate (NaN is 0), bool is `x != 0`.
 pub fn from_f32(to: DType, e: &str) -> Expr {
-    match to {
-        DType::F32 => Expr::new(e.to_string(), &[]),
-        DType::F16 => Expr::new(format!("k_round_f16({e})"), &["k_round_f16"]),
-        DType::I32 => Expr::new(
-            format!("k_f32_to_i32({e}, -2147483647 - 1, 2147483647)"),
+    match (to, to.int_range(), minifloat_args(to)) {
+        (DType::F32, ..) => Expr::new(e.to_string(), &[]),
+        (DType::F16, ..) => Expr::new(format!("k_round_f16({e})"), &["k_round_f16"]),
+        (_, Some((lo, hi)), _) if lo < 0 => Expr::new(
+            format!(
+                "k_f32_to_i32({e}, {}, {})",
+                int_literal(to, lo),
+                int_literal(to, hi)
+            ),
             &["k_f32_to_i32"],
         ),
-        DType::I8 => Expr::new(format!("k_f32_to_i32({e}, -128, 127)"), &["k_f32_to_i32"]),
-        DType::U32 => Expr::new(format!("k_f32_to_u32({e}, 4294967295u)"), &["k_f32_to_u32"]),
-        DType::U8 => Expr::new(format!("k_f32_to_u32({e}, 255u)"), &["k_f32_to_u32"]),
+        (_, Some((_, hi)), _) => Expr::new(
+            format!("k_f32_to_u32({e}, {})", int_literal(to, hi)),
+            &["k_f32_to_u32"],
+        ),
+        // ONNX's Cast saturates by default.
+        (_, None, Some(args)) => Expr::new(
+            format!("k_f32_to_minifloat({e}, {args}, true)"),
+            &["k_f32_to_minifloat"],
+        ),
         // Bits, not `!= 0.0`: NaN is true, and a compiler may assume no NaN.
-        DType::Bool => Expr::new(
+        _ => Expr::new(
             format!("select(0u, 1u, (bitcast<u32>({e}) & 0x7fffffffu) != 0u)"),
             &[],
         ),
@@ -80,15 +130,22 @@ pub fn from_f32(to: DType, e: &str) -> Expr {
 /// `x` (a value of `from`'s storage type) converted to `to`.
 pub fn cast(from: DType, to: DType, x: &str) -> Expr {
     let plain = |s: String| Expr::new(s, &[]);
+    if let Some(value) = minifloat_to_f32(from, x) {
+        let mut e = from_f32(to, &value.code);
+        e.helpers.extend(value.helpers);
+        return e;
+    }
     match (class(from), to) {
         (Class::Float, to) => from_f32(to, x),
         (Class::Signed, DType::Bool) => plain(format!("select(0u, 1u, {x} != 0)")),
         (Class::Unsigned, DType::Bool) => plain(format!("select(0u, 1u, {x} != 0u)")),
         (_, DType::F32) => plain(format!("f32({x})")),
         (_, DType::F16) => Expr::new(format!("k_round_f16(f32({x}))"), &["k_round_f16"]),
-        (Class::Signed, DType::I32 | DType::I8) => plain(wrap(to, x)),
+        (Class::Signed, to) if to.is_signed_int() => plain(wrap(to, x)),
         (Class::Signed, _) => plain(wrap(to, &format!("bitcast<u32>({x})"))),
-        (Class::Unsigned, DType::I32 | DType::I8) => plain(wrap(to, &format!("bitcast<i32>({x})"))),
+        (Class::Unsigned, to) if to.is_signed_int() => {
+            plain(wrap(to, &format!("bitcast<i32>({x})")))
+        }
         (Class::Unsigned, _) => plain(wrap(to, x)),
     }
 }

@@ -428,12 +428,11 @@ impl Reduction {
 
 /// The value of a window entirely in padding, as the reference stores it (-inf
 /// converted to the dtype, saturating).
-fn lowest(dtype: DType) -> &'static str {
-    match dtype {
-        DType::F32 | DType::F16 => "bitcast<f32>(0xff800000u)",
-        DType::I32 => "bitcast<i32>(0x80000000u)",
-        DType::I8 => "-128i",
-        DType::U32 | DType::U8 | DType::Bool => "0u",
+fn lowest(dtype: DType) -> String {
+    match dtype.int_range() {
+        _ if dtype.is_float() => "bitcast<f32>(0xff800000u)".to_string(),
+        Some((lo, _)) => super::elementwise::expr::int_literal(dtype, lo),
+        None => "0u".to_string(),
     }
 }
 
