@@ -55,7 +55,7 @@ pub(crate) fn lower_nodes(
             inline(imp, scope, node, f, opset, depth)?;
             continue;
         }
-        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+        if !matches!(node.domain.as_str(), "" | "ai.onnx" | "com.microsoft") {
             return Err(node_err(format!(
                 "ops of domain '{}' are not supported",
                 node.domain
@@ -65,8 +65,12 @@ pub(crate) fn lower_nodes(
             "Loop" => unroll_loop(imp, scope, node, opset, depth)?,
             op @ ("If" | "Scan") => return Err(node_err(unsupported(op))),
             op => {
-                let lower = ops::lookup(op)
-                    .ok_or_else(|| node_err(format!("op '{op}' is not supported")))?;
+                let lower = ops::lookup(&node.domain, op).ok_or_else(|| {
+                    node_err(match node.domain.as_str() {
+                        "com.microsoft" => format!("op 'com.microsoft.{op}' is not supported"),
+                        _ => format!("op '{op}' is not supported"),
+                    })
+                })?;
                 let mut cx = Cx {
                     imp: &mut *imp,
                     scope,

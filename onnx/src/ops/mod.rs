@@ -7,6 +7,7 @@ mod constant;
 mod elementwise;
 mod nn;
 mod pool;
+mod quant;
 mod reduce;
 mod resize;
 mod shape_ops;
@@ -117,11 +118,41 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("Constant",        constant::constant),
     ("ConstantOfShape", constant::constant_of_shape),
     ("Range",           constant::range),
+    // quantization
+    ("QuantizeLinear",  quant::quantize_linear),
+    ("DequantizeLinear", quant::dequantize_linear),
+    ("DynamicQuantizeLinear", quant::dynamic_quantize_linear),
+    ("MatMulInteger",   quant::matmul_integer),
+    ("ConvInteger",     quant::conv_integer),
+    ("QLinearMatMul",   quant::qlinear_matmul),
+    ("QLinearConv",     quant::qlinear_conv),
 ];
 
-/// The lowering of an ai.onnx op, if kiln supports it.
-pub(crate) fn lookup(op_type: &str) -> Option<Lower> {
-    REGISTRY
+/// The `com.microsoft` ops kiln lowers: those onnxruntime's quantizer writes.
+#[rustfmt::skip]
+static MICROSOFT: &[(&str, Lower)] = &[
+    ("QLinearAdd",      |cx| quant::qlinear_binary(cx, B::Add)),
+    ("QLinearMul",      |cx| quant::qlinear_binary(cx, B::Mul)),
+    ("QLinearSigmoid",  |cx| quant::qlinear_unary(cx, U::Sigmoid)),
+    ("QLinearLeakyRelu", |cx| quant::qlinear_unary(cx, U::LeakyRelu { alpha: 0.01 })),
+    ("QLinearGlobalAveragePool", quant::qlinear_global_average_pool),
+    ("QLinearAveragePool", quant::qlinear_average_pool),
+    ("QLinearConcat",   quant::qlinear_concat),
+    ("QGemm",           quant::qgemm),
+    ("MatMulNBits",     quant::matmul_nbits),
+    // The ai.onnx ops onnxruntime also registers under its domain.
+    ("QuantizeLinear",  quant::quantize_linear),
+    ("DequantizeLinear", quant::dequantize_linear),
+];
+
+/// The lowering of an op of `domain` (`""` for ai.onnx), if kiln supports it.
+pub(crate) fn lookup(domain: &str, op_type: &str) -> Option<Lower> {
+    let registry = match domain {
+        "" | "ai.onnx" => REGISTRY,
+        "com.microsoft" => MICROSOFT,
+        _ => return None,
+    };
+    registry
         .iter()
         .find(|(name, _)| *name == op_type)
         .map(|&(_, f)| f)

@@ -81,6 +81,18 @@ fn group(cx: &Cx) -> Result<usize, ImportError> {
 
 pub(super) fn conv(cx: &mut Cx) -> Outs {
     let (x, w) = (cx.input(0)?, cx.input(1)?);
+    let attrs = conv_attrs(cx, x, w)?;
+    let mut ins = vec![x, w];
+    ins.extend(cx.opt_input(2)?);
+    Ok(vec![cx.add(Op::Conv(attrs), &ins)?])
+}
+
+/// The convolution attributes of the node for input `x` and weights `w`.
+pub(super) fn conv_attrs(
+    cx: &Cx,
+    x: Handle<Value>,
+    w: Handle<Value>,
+) -> Result<ConvAttrs, ImportError> {
     let (input, kernel) = spatial(cx, x, w)?;
     let n = input.len();
     let strides = spatial_attr(cx, "strides", n)?;
@@ -92,17 +104,12 @@ pub(super) fn conv(cx: &mut Cx) -> Outs {
         .collect();
     let pads = resolve_pads(cx, &input, &eff, &strides)?;
     let group = group(cx)?;
-    let mut ins = vec![x, w];
-    ins.extend(cx.opt_input(2)?);
-    Ok(vec![cx.add(
-        Op::Conv(ConvAttrs {
-            strides,
-            pads,
-            dilations,
-            group,
-        }),
-        &ins,
-    )?])
+    Ok(ConvAttrs {
+        strides,
+        pads,
+        dilations,
+        group,
+    })
 }
 
 /// ConvTranspose; `output_shape` and `auto_pad` are resolved to explicit pads (a

@@ -7,7 +7,8 @@ use kiln_ir::{Handle, Op, PoolAttrs, ReduceOp, Value};
 
 type Outs = Result<Vec<Handle<Value>>, ImportError>;
 
-fn attrs(cx: &Cx, x: Handle<Value>) -> Result<PoolAttrs, ImportError> {
+/// The pooling attributes of the node for input `x`.
+pub(super) fn attrs(cx: &Cx, x: Handle<Value>) -> Result<PoolAttrs, ImportError> {
     let dims = cx.dims(x);
     if dims.len() < 3 {
         return Err(cx.err(format!("expects an N×C×spatial input, got {}", cx.ty(x))));
