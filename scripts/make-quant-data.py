@@ -42,7 +42,9 @@ Weights are N(0, 2 / fan_in) (He), each output channel then scaled by U(0.5, 2) 
 quantization has different ranges to find; biases N(0, 0.1^2). In cnn and ocr, each Conv, Gemm
 and MatMul is then rescaled in graph order so its output has std 1 on the calibration input
 (a data-dependent initialisation), the last one to std 2 (logits neither saturated nor flat);
-bert's LayerNormalizations keep its activations O(1) and its attention scores have std ~1.
+bert's LayerNormalizations keep its activations O(1); its Q/K/V weights are N(0, 1 / 64) without
+the per-channel spread, so its attention scores have std ~1; its embeddings are N(0, 1) (tokens)
+and N(0, 0.25) (positions).
 
 Each float model goes through onnxruntime.quantization.shape_inference.quant_pre_process first:
 ONNX shape inference and onnxruntime's basic graph optimisations (BatchNormalization folded into
