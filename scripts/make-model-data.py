@@ -32,7 +32,9 @@ import numpy as np
 import onnx
 import onnx.helper as oh
 import onnx.numpy_helper as nh
-import onnxruntime as ort
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testdata_io import calibrate, probe, run_ort, write_case  # noqa: E402
 
 LIGHT = ["bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
          "shufflenet", "squeezenet", "vgg19", "zfnet512"]
@@ -60,19 +62,6 @@ def real_inputs(graph):
 
 def input_shape(value_info):
     return [d.dim_value if d.dim_value > 0 else 1 for d in value_info.type.tensor_type.shape.dim]
-
-
-def write_case(folder, model_bytes, inputs, outputs):
-    """inputs/outputs: lists of (name, array)."""
-    data = os.path.join(folder, "test_data_set_0")
-    os.makedirs(data, exist_ok=True)
-    with open(os.path.join(folder, "model.onnx"), "wb") as f:
-        f.write(model_bytes)
-    for kind, tensors in (("input", inputs), ("output", outputs)):
-        for i, (name, array) in enumerate(tensors):
-            with open(os.path.join(data, f"{kind}_{i}.pb"), "wb") as f:
-                f.write(nh.from_array(array, name).SerializeToString())
-            np.save(os.path.join(data, f"{kind}_{i}.npy"), array)
 
 
 def shipped(out, name):
@@ -165,49 +154,6 @@ def randomize(model, rng):
                         producer_name="kiln make-model-data.py")
     out.ir_version = max(model.ir_version, 4)  # initializers need not be graph inputs
     return out
-
-
-def run_ort(model, feeds, outputs=None):
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    opts.intra_op_num_threads = 2
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    return sess.run(outputs, feeds)
-
-
-def probe(model, name):
-    """A model computing only `name`: the nodes it needs, all initializers, and the inputs."""
-    producer = {out: node for node in model.graph.node for out in node.output}
-    needed, stack = set(), [name]
-    while stack:
-        node = producer.get(stack.pop())
-        if node is not None and id(node) not in needed:
-            needed.add(id(node))
-            stack.extend(node.input)
-    graph = model.graph
-    nodes = [n for n in graph.node if id(n) in needed]
-    used = {i for n in nodes for i in n.input}
-    inits = [i for i in graph.initializer if i.name in used]
-    inputs = [i for i in graph.input if i.name in used]
-    out = oh.make_graph(nodes, "probe", inputs, [oh.make_empty_tensor_value_info(name)], inits)
-    result = oh.make_model(out, opset_imports=list(model.opset_import))
-    result.ir_version = model.ir_version
-    return result
-
-
-def calibrate(model, feeds):
-    """Sets each BatchNormalization's mean and variance to the statistics of its actual input,
-    in graph order (like a trained network), so every normalised activation has mean ~0 and
-    variance ~1 and nothing blows up through residual sums. One onnxruntime run per BN."""
-    inits = {i.name: i for i in model.graph.initializer}
-    for bn in [n for n in model.graph.node if n.op_type == "BatchNormalization"]:
-        (x,) = run_ort(probe(model, bn.input[0]), feeds)
-        x = x.astype(np.float64)
-        axes = tuple(a for a in range(x.ndim) if a != 1)
-        mean, var = x.mean(axis=axes), x.var(axis=axes) + 1e-3
-        for idx, array in ((3, mean), (4, var)):
-            inits[bn.input[idx]].CopyFrom(nh.from_array(array.astype(np.float32), bn.input[idx]))
 
 
 def temper_softmax(model, feeds, target=2.0):

@@ -5,7 +5,8 @@
 #   KILN_VENV       the venv to create/use            (default: <repo>/.venv)
 #   KILN_TEST_DATA  where the test data goes          (default: <repo>/target/onnx-tests)
 #
-# Layout written: node/<test>/ (ONNX node tests), light/<model>/, light-random/<model>/, cli/.
+# Layout written: node/<test>/ (ONNX node tests), light/<model>/, light-random/<model>/, cli/,
+# quant/<case>/ (quantized models: scripts/make-quant-data.py).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,7 +27,8 @@ if ! { [ -x "$py" ] && "$py" -c "$check_pins" "${pins[@]}" 2>/dev/null; }; then
 fi
 
 # The data: regenerated when the generating scripts or the pins change.
-stamp=$( (cat "$root/scripts/gen-node-tests.py" "$root/scripts/make-model-data.py"; echo "${pins[*]}") \
+stamp=$( (cat "$root/scripts/gen-node-tests.py" "$root/scripts/make-model-data.py" \
+    "$root/scripts/make-quant-data.py" "$root/scripts/testdata_io.py"; echo "${pins[*]}") \
     | sha256sum | cut -d' ' -f1)
 if [ -f "$data/.stamp" ] && [ "$(cat "$data/.stamp")" = "$stamp" ]; then
     echo "setup-test-data: $data is up to date"
@@ -37,5 +39,6 @@ rm -rf "$data"
 mkdir -p "$data"
 PYTHONWARNINGS=ignore "$py" "$root/scripts/gen-node-tests.py" "$data" >/dev/null
 "$py" "$root/scripts/make-model-data.py" "$data"
+"$py" "$root/scripts/make-quant-data.py" "$data"
 echo "$stamp" >"$data/.stamp"
 echo "setup-test-data: done ($(find "$data/node" -mindepth 1 -maxdepth 1 | wc -l) node tests)"
