@@ -1,10 +1,11 @@
-//! ONNX conformance: runs the ONNX backend node tests listed in `conformance/` in four
+//! ONNX conformance: runs the ONNX backend node tests listed in `conformance/`
+//! (node-core, and node-quant: every Q/DQ dtype and the integer ops) in four
 //! configurations — the CPU reference interpreter and the GPU (a bundle compiled in
 //! memory, as `kiln run` does), each at `--opt 0` and `--opt 2` — and compares with the
 //! expected outputs. Each configuration has a committed pass-count floor
-//! (`conformance/floor-<backend>-o<level>.txt`) and a report in
-//! `target/conformance-<backend>-o<level>.txt`; per backend, `--opt 2` must pass exactly
-//! the tests `--opt 0` passes (differential: no rewrite breaks a test).
+//! (`conformance/floor-[quant-]<backend>-o<level>.txt`) and a report in
+//! `target/conformance-[quant-]<backend>-o<level>.txt`; per backend, `--opt 2` must pass
+//! exactly the tests `--opt 0` passes (differential: no rewrite breaks a test).
 //!
 //! Data: `scripts/setup-test-data.sh` generates the tests from the pinned `onnx` package.
 //! `KILN_CONFORMANCE_FILTER=substring` runs a subset (the floors are then not enforced,
@@ -351,20 +352,38 @@ fn differential(backend: &str, reports: &[(u8, Report)]) -> Vec<String> {
     lines
 }
 
-/// Runs node-core on `backend` at every level: prints and writes each report, then
+/// A node-test list kiln is measured on: its name, the file of its reports and floors
+/// (`conformance-{prefix}{backend}-o{level}.txt`, `conformance/floor-{prefix}...`).
+struct Suite {
+    list: &'static str,
+    prefix: &'static str,
+}
+
+const NODE_CORE: Suite = Suite {
+    list: "node-core",
+    prefix: "",
+};
+
+const NODE_QUANT: Suite = Suite {
+    list: "node-quant",
+    prefix: "quant-",
+};
+
+/// Runs `suite` on `backend` at every level: prints and writes each report, then
 /// checks each level's floor (without a filter) and that every level passes the same
 /// tests. All problems are reported together.
-fn node_core(backend: Backend, node_dir: &Path) {
+fn node_suite(suite: &Suite, backend: Backend, node_dir: &Path) {
     let filter = std::env::var("KILN_CONFORMANCE_FILTER").ok();
-    let tests = list_tests("node-core.txt", filter.as_deref());
+    let tests = list_tests(&format!("{}.txt", suite.list), filter.as_deref());
+    let (list, prefix) = (suite.list, suite.prefix);
     let name = backend.name();
     let mut reports = Vec::new();
     let mut problems = Vec::new();
     for level in LEVELS {
         let report = run_list(&tests, node_dir, &backend, level);
-        let config = format!("{name}-o{level}");
+        let config = format!("{prefix}{name}-o{level}");
         publish(
-            &report.render(&title("node-core", name, Some(level), &filter), name),
+            &report.render(&title(list, name, Some(level), &filter), name),
             &format!("conformance-{config}.txt"),
             true,
         );
@@ -373,12 +392,12 @@ fn node_core(backend: Backend, node_dir: &Path) {
             let passed = report.passed();
             if passed < floor {
                 problems.push(format!(
-                    "node-core ({config}): {passed} passed, below the floor of {floor} in \
+                    "{list} ({config}): {passed} passed, below the floor of {floor} in \
                      conformance/floor-{config}.txt"
                 ));
             } else if passed > floor {
                 common::show(&format!(
-                    "node-core ({config}): {passed} passed, above the floor of {floor}: raise \
+                    "{list} ({config}): {passed} passed, above the floor of {floor}: raise \
                      conformance/floor-{config}.txt"
                 ));
             }
@@ -391,7 +410,7 @@ fn node_core(backend: Backend, node_dir: &Path) {
         .map(|(level, r)| format!("--opt {level}: {} passed", r.passed()))
         .collect();
     let mut text = format!(
-        "node-core differential ({}): {}\n",
+        "{list} differential ({}): {}\n",
         name.to_uppercase(),
         counts.join(", ")
     );
@@ -406,12 +425,16 @@ fn node_core(backend: Backend, node_dir: &Path) {
             text.push_str(&format!("  {line}\n"));
         }
         problems.push(format!(
-            "node-core ({name}): the levels pass different tests ({counts}):\n  {}",
+            "{list} ({name}): the levels pass different tests ({counts}):\n  {}",
             diff.join("\n  "),
             counts = counts.join(", ")
         ));
     }
-    publish(&text, &format!("conformance-{name}-differential.txt"), true);
+    publish(
+        &text,
+        &format!("conformance-{prefix}{name}-differential.txt"),
+        true,
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -420,7 +443,7 @@ fn node_core_cpu() {
     let Some(node_dir) = data_dir("node", "node_core_cpu") else {
         return;
     };
-    node_core(Backend::Cpu, &node_dir);
+    node_suite(&NODE_CORE, Backend::Cpu, &node_dir);
 }
 
 #[test]
@@ -431,7 +454,7 @@ fn node_core_gpu() {
     let Some(runtime) = common::gpu("node_core_gpu") else {
         return;
     };
-    node_core(Backend::Gpu(runtime), &node_dir);
+    node_suite(&NODE_CORE, Backend::Gpu(runtime), &node_dir);
 }
 
 #[test]
@@ -439,12 +462,18 @@ fn node_quant_cpu() {
     let Some(node_dir) = data_dir("node", "node_quant_cpu") else {
         return;
     };
-    let filter = std::env::var("KILN_CONFORMANCE_FILTER").ok();
-    let tests = list_tests("node-quant.txt", filter.as_deref());
-    let report = run_list(&tests, &node_dir, &Backend::Cpu, 0);
-    // Counted and printed only: quantized ops come in a later issue.
-    let text = report.render(&title("node-quant", "cpu", None, &filter), "cpu");
-    publish(&text, "conformance-quant-cpu.txt", false);
+    node_suite(&NODE_QUANT, Backend::Cpu, &node_dir);
+}
+
+#[test]
+fn node_quant_gpu() {
+    let Some(node_dir) = data_dir("node", "node_quant_gpu") else {
+        return;
+    };
+    let Some(runtime) = common::gpu("node_quant_gpu") else {
+        return;
+    };
+    node_suite(&NODE_QUANT, Backend::Gpu(runtime), &node_dir);
 }
 
 #[test]

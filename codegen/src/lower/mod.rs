@@ -12,6 +12,7 @@ mod conv_transpose;
 mod elementwise;
 mod epilogue;
 pub(crate) mod fused;
+mod integer;
 pub(crate) mod matmul;
 mod movement;
 mod norm;
@@ -116,7 +117,7 @@ fn lower_family(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         Op::Fused { anchor, .. } => fused::checked(ctx, fused::lower(ctx, anchor)),
         Op::Attention { scale } => fused::checked(ctx, attention::lower(ctx, *scale)),
         Op::Quantize { .. } | Op::Dequantize { .. } => quant::lower(ctx),
-        Op::MatMulInteger | Op::ConvInteger(_) => Err(ctx.error("not yet on the GPU")),
+        Op::MatMulInteger | Op::ConvInteger(_) => integer::lower(ctx),
     }
 }
 
