@@ -90,6 +90,7 @@ pub fn kind_name(kind: &BufferKind) -> &'static str {
     match kind {
         BufferKind::Input(_) => "input",
         BufferKind::Constant { .. } => "constant",
+        BufferKind::Packed { .. } => "packed constant",
         BufferKind::Splat { .. } => "splat",
         BufferKind::Intermediate => "intermediate",
     }

@@ -6,7 +6,7 @@ use crate::layout::{split_offsets, Layout, PlanDecisions, PlanOptions};
 use crate::lower::{lower_node, Limits, Lowered, NodeCtx, Placement, Slot};
 use crate::plan::*;
 use crate::requirements::requirements;
-use crate::storage::data_words;
+use crate::storage::{data_words, pack};
 use crate::verify::verify_layout;
 use crate::{validated_workgroup_storage_bytes, CodegenError};
 use kiln_ir::{Graph, Handle, Op, Value, ValueDef};
@@ -185,6 +185,16 @@ impl<'g> Builder<'g> {
             let buffer = if tensor.is_splat() {
                 let bytes = buffer_bytes(tensor.numel());
                 self.new_buffer(bytes, BufferKind::Splat { word: words[0] }, true)
+            } else if let Some((packed, bits, signed)) = pack(tensor.stored()) {
+                // Low-bit weights stay packed in the bundle (unpacked when uploaded).
+                let offset = self.weights.len() as u64;
+                self.weights.extend(packed);
+                let kind = BufferKind::Packed {
+                    offset,
+                    bits,
+                    signed,
+                };
+                self.new_buffer(buffer_bytes(words.len()), kind, true)
             } else {
                 self.constant_buffer(&words)
             };
@@ -193,9 +203,11 @@ impl<'g> Builder<'g> {
         Ok(())
     }
 
-    /// A pinned constant buffer holding `words`, appended (aligned) to the weights.
+    /// A pinned constant buffer holding `words`, appended (word-aligned) to the weights.
     fn constant_buffer(&mut self, words: &[u32]) -> BufferId {
-        let offset = self.weights.len().next_multiple_of(BINDING_ALIGN as usize);
+        // Each constant is uploaded into a buffer of its own, so its bytes need only
+        // word alignment in the weights (no per-constant padding in the bundle).
+        let offset = self.weights.len().next_multiple_of(4);
         self.weights.resize(offset, 0);
         self.weights
             .extend(words.iter().flat_map(|w| w.to_le_bytes()));

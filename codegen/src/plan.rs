@@ -110,6 +110,11 @@ pub enum BufferKind {
     Constant { offset: u64 },
     /// Filled once with one 32-bit word repeated (a splat constant).
     Splat { word: u32 },
+    /// A constant of a low-bit type (8-, 16-, 4- or 2-bit), stored in the weights
+    /// packed `bits` to an element, lowest bits first, from `offset`; uploaded once,
+    /// unpacked to one word per element (sign-extended when `signed`). The buffer holds
+    /// `size / 4` elements; the weights `ceil(size / 4 · bits / 8)` bytes.
+    Packed { offset: u64, bits: u8, signed: bool },
     /// Produced by kernels; read back for the graph outputs that live in it.
     Intermediate,
 }

@@ -52,6 +52,56 @@ pub fn from_words(words: &[u32], dtype: DType, shape: Shape) -> Tensor {
     Tensor::new(shape, data).expect("one word per element")
 }
 
+/// `data` packed for a bundle's weights, when its dtype is a low-bit integer or a
+/// minifloat (8 bits or fewer, or 16-bit integers): the bytes (elements `bits` wide,
+/// lowest bits first), `bits`, and whether the words sign-extend. `None` for the rest.
+pub fn pack(data: &Data) -> Option<(Vec<u8>, u8, bool)> {
+    let dtype = data.dtype();
+    let bits = dtype.bits();
+    if !(dtype.is_int() || dtype.is_minifloat()) || bits > 16 {
+        return None;
+    }
+    let words = data_words(data);
+    let mask = (1u32 << bits) - 1;
+    let mut bytes = vec![0u8; (words.len() * bits as usize).div_ceil(8)];
+    for (i, w) in words.iter().enumerate() {
+        let at = i * bits as usize;
+        let field = (w & mask) << (at % 8);
+        for (j, b) in field.to_le_bytes().iter().enumerate().take(3) {
+            if let Some(byte) = bytes.get_mut(at / 8 + j) {
+                *byte |= b;
+            }
+        }
+    }
+    Some((bytes, bits as u8, dtype.is_signed_int()))
+}
+
+/// The `count` storage words of elements packed by [`pack`].
+pub fn unpack_words(bytes: &[u8], bits: u8, signed: bool, count: usize) -> Vec<u32> {
+    let bits = bits as usize;
+    let mask = (1u32 << bits) - 1;
+    (0..count)
+        .map(|i| {
+            let at = i * bits;
+            let mut window = [0u8; 4];
+            for (j, w) in window.iter_mut().enumerate().take(3) {
+                *w = bytes.get(at / 8 + j).copied().unwrap_or(0);
+            }
+            let field = (u32::from_le_bytes(window) >> (at % 8)) & mask;
+            if signed {
+                (((field << (32 - bits)) as i32) >> (32 - bits)) as u32
+            } else {
+                field
+            }
+        })
+        .collect()
+}
+
+/// Bytes [`pack`] gives `count` elements of `bits` bits.
+pub fn packed_len(bits: u8, count: u64) -> u64 {
+    (count * bits as u64).div_ceil(8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,8 +132,18 @@ mod tests {
         ];
         for data in cases {
             let t = Tensor::new([3usize].as_slice(), data).unwrap();
-            let back = from_words(&to_words(&t), t.dtype(), t.shape().clone());
+            let words = to_words(&t);
+            let back = from_words(&words, t.dtype(), t.shape().clone());
             assert_eq!(back, t);
+            if let Some((bytes, bits, signed)) = pack(t.stored()) {
+                assert_eq!(bytes.len() as u64, packed_len(bits, 3));
+                assert_eq!(
+                    unpack_words(&bytes, bits, signed, 3),
+                    words,
+                    "{}",
+                    t.dtype()
+                );
+            }
         }
     }
 }

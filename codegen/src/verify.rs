@@ -23,7 +23,9 @@ pub enum PlanError {
         size: u64,
         weights_len: u64,
     },
-    #[error("constant buffer {buffer} starts at weight byte {offset}, not a multiple of {BINDING_ALIGN}")]
+    #[error("packed constant buffer {buffer} has {bits}-bit elements (2, 4, 8 or 16 are valid)")]
+    PackedBits { buffer: usize, bits: u8 },
+    #[error("constant buffer {buffer} starts at weight byte {offset}, not a multiple of 4")]
     ConstantMisaligned { buffer: usize, offset: u64 },
     #[error("buffer {buffer} claims to hold input {port}, which does not use it")]
     InputBuffer { buffer: usize, port: usize },
@@ -227,8 +229,25 @@ fn verify_buffers(plan: &KernelPlan) -> Result<(), PlanError> {
                         weights_len: plan.weights_len,
                     });
                 }
-                if !offset.is_multiple_of(BINDING_ALIGN) {
+                if !offset.is_multiple_of(4) {
                     return Err(PlanError::ConstantMisaligned { buffer, offset });
+                }
+            }
+            BufferKind::Packed { offset, bits, .. } => {
+                let len = crate::storage::packed_len(bits, b.size / 4);
+                if !matches!(bits, 2 | 4 | 8 | 16) {
+                    return Err(PlanError::PackedBits { buffer, bits });
+                }
+                if offset
+                    .checked_add(len)
+                    .is_none_or(|end| end > plan.weights_len)
+                {
+                    return Err(PlanError::ConstantOutsideWeights {
+                        buffer,
+                        offset,
+                        size: len,
+                        weights_len: plan.weights_len,
+                    });
                 }
             }
             BufferKind::Splat { .. } | BufferKind::Intermediate => {}

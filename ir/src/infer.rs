@@ -364,7 +364,8 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             let [a, b, a_zero, b_zero] = operands::<4>(inputs)?;
             int8(a, a_zero)?;
             int8(b, b_zero)?;
-            let mut result = matmul(a, b)?;
+            let as_float = |t: &TensorType| TensorType::new(DType::F32, t.shape.clone());
+            let mut result = matmul(&as_float(a), &as_float(b))?;
             let dims = result[0].shape.dims().to_vec();
             let rows = if a.shape.rank() >= 2 {
                 a.shape.0[a.shape.rank() - 2]

@@ -7,6 +7,10 @@
 //! element) and the op is element-wise or pure data movement, the result is computed
 //! from one element and stays a splat of any size — weights built by
 //! `ConstantOfShape` stay one element however large their shape.
+//!
+//! Quantized weights are not expanded: a `dequantize` of a dense constant of more than
+//! [`KEEP_QUANTIZED`] elements stays, so the weights stay low-bit in the bundle (packed)
+//! and are dequantized when the model runs.
 
 use crate::rebuild::{rebuild, Edits};
 use crate::{Pass, PassError};
@@ -65,15 +69,24 @@ impl Pass for FoldConstants {
     }
 }
 
+/// The most elements a constant's `dequantize` may have and still be folded.
+pub const KEEP_QUANTIZED: usize = 64;
+
 impl FoldConstants {
-    /// The folded results of `node`, or `None` when it should stay (too large, or
-    /// the interpreter cannot evaluate it: any error then shows when the graph runs).
+    /// The folded results of `node`, or `None` when it should stay (too large, a
+    /// quantized weight, or the interpreter cannot evaluate it: any error then shows
+    /// when the graph runs).
     fn fold(
         &self,
         node: &Node,
         operands: &[&Tensor],
         out_types: &[TensorType],
     ) -> Option<Vec<Tensor>> {
+        if let (Op::Dequantize { .. }, Some(x)) = (&node.op, operands.first()) {
+            if !x.is_splat() && x.numel() > KEEP_QUANTIZED {
+                return None;
+            }
+        }
         if operands.iter().all(|t| is_single_valued(t)) && splat_preserving(&node.op) {
             return fold_splat(&node.op, operands, out_types);
         }

@@ -188,6 +188,18 @@ fn create_buffers(
                     let bytes = &weights[offset as usize..(offset + desc.size) as usize];
                     queue.write_buffer(&buffer, 0, bytes);
                 }
+                BufferKind::Packed {
+                    offset,
+                    bits,
+                    signed,
+                } => {
+                    // In range: `validate_plan` checked it.
+                    let count = (desc.size / 4) as usize;
+                    let len = kiln_codegen::storage::packed_len(bits, count as u64) as usize;
+                    let packed = &weights[offset as usize..offset as usize + len];
+                    let words = kiln_codegen::storage::unpack_words(packed, bits, signed, count);
+                    queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&words));
+                }
                 BufferKind::Splat { word } => {
                     let chunk: Vec<u8> = std::iter::repeat_n(
                         word.to_le_bytes(),

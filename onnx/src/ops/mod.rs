@@ -138,6 +138,7 @@ static MICROSOFT: &[(&str, Lower)] = &[
     ("QLinearGlobalAveragePool", quant::qlinear_global_average_pool),
     ("QLinearAveragePool", quant::qlinear_average_pool),
     ("QLinearConcat",   quant::qlinear_concat),
+    ("QLinearSoftmax",  quant::qlinear_softmax),
     ("QGemm",           quant::qgemm),
     ("MatMulNBits",     quant::matmul_nbits),
     // The ai.onnx ops onnxruntime also registers under its domain.

@@ -2,6 +2,7 @@
 //! MatMulInteger, ConvInteger, QLinearMatMul, QLinearConv; the `com.microsoft` ops
 //! onnxruntime's quantizer writes in QOperator format (QLinearAdd, QLinearMul,
 //! QLinearConcat, QLinearGlobalAveragePool, QLinearAveragePool, QLinearSigmoid,
+//! QLinearSoftmax,
 //! QLinearLeakyRelu, QGemm) and MatMulNBits (blocked 4- and 8-bit weights).
 //!
 //! Each lowers to the IR's `quantize` / `dequantize` and exact integer products. A
@@ -286,6 +287,23 @@ pub(super) fn qlinear_unary(cx: &mut Cx, op: UnaryOp) -> Outs {
         op => op,
     };
     let y = cx.unary(op, x)?;
+    Ok(vec![q_out(cx, y, 3, 4)?])
+}
+
+/// com.microsoft QLinearSoftmax: `(X, sx, zx, sy, zy)`; `axis` (default -1) and the
+/// `opset` whose Softmax it follows (before 13: over the axes from `axis` on, flattened).
+pub(super) fn qlinear_softmax(cx: &mut Cx) -> Outs {
+    let x = dq_triple(cx, 0)?;
+    let dims = cx.dims(x);
+    let axis = cx.axis(cx.attr_i("axis", -1)?, dims.len())?;
+    let y = if cx.attr_i("opset", 13)? < 13 {
+        let outer: usize = dims[..axis].iter().product();
+        let flat = cx.reshape(x, vec![outer, dims[axis..].iter().product()])?;
+        let y = cx.add(Op::Softmax { axis: 1 }, &[flat])?;
+        cx.reshape(y, dims)?
+    } else {
+        cx.add(Op::Softmax { axis }, &[x])?
+    };
     Ok(vec![q_out(cx, y, 3, 4)?])
 }
 
