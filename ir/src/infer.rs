@@ -415,14 +415,17 @@ fn quant_params(
     axis: usize,
     block: usize,
 ) -> Result<()> {
-    if zero.shape != scale.shape {
+    // Blocked: both have the blocks' shape; else each broadcasts to `x` on its own.
+    if block > 0 && zero.shape != scale.shape {
         bail!(
             "zero point {} and scale {} differ in shape",
             zero.shape,
             scale.shape
         );
     }
-    crate::quant::QuantLayout::of(&x.shape, &scale.shape, axis, block).map_err(InferError)?;
+    for t in [scale, zero] {
+        crate::quant::QuantLayout::of(&x.shape, &t.shape, axis, block).map_err(InferError)?;
+    }
     Ok(())
 }
 

@@ -125,9 +125,10 @@ pub enum Op {
     /// dtype of `zero_point` (integers clamp to their range; minifloats round to nearest
     /// even, beyond their range as [`crate::minifloat::Format::encode`] says with
     /// `saturate`). Operands `x` (float), `scale` (float) and `zero_point`; `scale` and
-    /// `zero_point` have one shape: one element (per tensor), `[x.dims[axis]]` (per
-    /// axis) or, with `block > 0`, `x`'s shape with `ceil(x.dims[axis] / block)` on
-    /// `axis` (blocked). `x / scale` is computed in f32.
+    /// `zero_point` have one shape, which broadcasts to `x` (numpy rules; `axis` is then
+    /// 0: ONNX's per-axis scales are reshaped to broadcast) or, with `block > 0`, is `x`'s
+    /// shape with `ceil(x.dims[axis] / block)` on `axis` (blocked). `x / scale` is
+    /// computed in f32. Without blocks it is element-wise (a program step).
     Quantize {
         axis: usize,
         block: usize,
@@ -503,6 +504,8 @@ impl Op {
                 | Op::Cast { .. }
                 | Op::Identity
                 | Op::Elementwise { .. }
+                | Op::Quantize { block: 0, .. }
+                | Op::Dequantize { block: 0, .. }
         )
     }
 

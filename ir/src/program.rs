@@ -30,6 +30,13 @@ pub enum Step {
     /// `where(cond, a, b)`.
     Where(usize, usize, usize),
     Cast(DType, usize),
+    /// `quantize(x, scale, zero)` (see [`Op::Quantize`]).
+    Quantize {
+        saturate: bool,
+        args: [usize; 3],
+    },
+    /// `dequantize(x, scale, zero)` (see [`Op::Dequantize`]).
+    Dequantize([usize; 3]),
 }
 
 impl PartialEq for Step {
@@ -52,6 +59,17 @@ impl PartialEq for Step {
             }
             (Step::Where(c1, a1, b1), Step::Where(c2, a2, b2)) => c1 == c2 && a1 == a2 && b1 == b2,
             (Step::Cast(t1, a1), Step::Cast(t2, a2)) => t1 == t2 && a1 == a2,
+            (
+                Step::Quantize {
+                    saturate: s1,
+                    args: a1,
+                },
+                Step::Quantize {
+                    saturate: s2,
+                    args: a2,
+                },
+            ) => s1 == s2 && a1 == a2,
+            (Step::Dequantize(a1), Step::Dequantize(a2)) => a1 == a2,
             _ => false,
         }
     }
@@ -65,7 +83,34 @@ impl Step {
             Step::Unary(_, a) | Step::Cast(_, a) => vec![a],
             Step::Binary(_, a, b) => vec![a, b],
             Step::Where(c, a, b) => vec![c, a, b],
+            Step::Quantize { args, .. } | Step::Dequantize(args) => args.to_vec(),
         }
+    }
+
+    /// The same step reading `f(i)` wherever it reads step `i` (`None` from `f` fails).
+    pub fn try_map_operands(&self, mut f: impl FnMut(usize) -> Option<usize>) -> Option<Step> {
+        Some(match *self {
+            Step::Input(k) => Step::Input(k),
+            Step::Const { dtype, value } => Step::Const { dtype, value },
+            Step::Unary(u, a) => Step::Unary(u, f(a)?),
+            Step::Cast(to, a) => Step::Cast(to, f(a)?),
+            Step::Binary(b, x, y) => Step::Binary(b, f(x)?, f(y)?),
+            Step::Where(c, x, y) => Step::Where(f(c)?, f(x)?, f(y)?),
+            Step::Quantize {
+                saturate,
+                args: [x, s, z],
+            } => Step::Quantize {
+                saturate,
+                args: [f(x)?, f(s)?, f(z)?],
+            },
+            Step::Dequantize([x, s, z]) => Step::Dequantize([f(x)?, f(s)?, f(z)?]),
+        })
+    }
+
+    /// The same step reading `f(i)` wherever it reads step `i`.
+    pub fn map_operands(&self, mut f: impl FnMut(usize) -> usize) -> Step {
+        self.try_map_operands(|i| Some(f(i)))
+            .expect("a total map never fails")
     }
 
     /// The IR op this step applies (`None` for inputs and constants).
@@ -76,6 +121,12 @@ impl Step {
             Step::Binary(b, _, _) => Some(Op::Binary(b)),
             Step::Where(..) => Some(Op::Where),
             Step::Cast(to, _) => Some(Op::Cast { to }),
+            Step::Quantize { saturate, .. } => Some(Op::Quantize {
+                axis: 0,
+                block: 0,
+                saturate,
+            }),
+            Step::Dequantize(_) => Some(Op::Dequantize { axis: 0, block: 0 }),
         }
     }
 }
@@ -95,6 +146,24 @@ impl Program {
                 Step::Input(1),
                 Step::Input(2),
                 Step::Where(0, 1, 2),
+            ],
+            // Blocked scales are not element-wise.
+            Op::Quantize {
+                block: 0, saturate, ..
+            } => vec![
+                Step::Input(0),
+                Step::Input(1),
+                Step::Input(2),
+                Step::Quantize {
+                    saturate: *saturate,
+                    args: [0, 1, 2],
+                },
+            ],
+            Op::Dequantize { block: 0, .. } => vec![
+                Step::Input(0),
+                Step::Input(1),
+                Step::Input(2),
+                Step::Dequantize([0, 1, 2]),
             ],
             _ => return None,
         };

@@ -1,40 +1,41 @@
 //! How the scale and zero point of `Quantize`/`Dequantize` map onto the elements of
-//! `x`: one for all (per tensor), one per index of an axis (per axis), or one per block
-//! of `block` consecutive indices along an axis (blocked). Shared by shape inference,
-//! the interpreter and the kernels.
+//! `x`: broadcast to `x` like any element-wise operand (one for all, or one per index
+//! of some axes: ONNX's per-axis scales are reshaped to broadcast at import), or one
+//! per block of `block` consecutive indices along an axis (blocked). Shared by shape
+//! inference, the interpreter and the kernels.
 
 use crate::Shape;
 
 /// Which scale element applies to each element of `x`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QuantLayout {
-    /// One scale for the whole tensor.
-    PerTensor,
-    /// Scale `i` for index `i` of `axis`.
-    PerAxis { axis: usize },
+    /// The scale broadcasts to `x` (numpy rules).
+    Broadcast,
     /// The scale tensor has `x`'s shape with `ceil(dims[axis] / block)` on `axis`.
     Blocked { axis: usize, block: usize },
 }
 
 impl QuantLayout {
     /// The layout a scale of shape `scale` gives `x`, with the op's `axis` and `block`
-    /// (0: not blocked); `Err` says why the shapes do not fit.
+    /// (0: not blocked, and `axis` is then 0); `Err` says why the shapes do not fit.
     pub fn of(x: &Shape, scale: &Shape, axis: usize, block: usize) -> Result<QuantLayout, String> {
         let (xd, sd) = (x.dims(), scale.dims());
-        if block == 0 && scale.numel() == 1 && sd.len() <= 1 {
-            return Ok(QuantLayout::PerTensor);
+        if block == 0 {
+            let fits = sd.len() <= xd.len()
+                && sd
+                    .iter()
+                    .rev()
+                    .zip(xd.iter().rev())
+                    .all(|(&s, &d)| s == d || s == 1);
+            if axis != 0 || !fits {
+                return Err(format!(
+                    "a scale {scale} must broadcast to x {x} (axis {axis} must be 0 unless blocked)"
+                ));
+            }
+            return Ok(QuantLayout::Broadcast);
         }
         if axis >= xd.len() {
             return Err(format!("axis {axis} out of range for x {x}"));
-        }
-        if block == 0 {
-            if sd != [xd[axis]] {
-                return Err(format!(
-                    "a per-axis scale must be [{}] (x {x}, axis {axis}), got {scale}",
-                    xd[axis]
-                ));
-            }
-            return Ok(QuantLayout::PerAxis { axis });
         }
         let mut want = xd.to_vec();
         want[axis] = xd[axis].div_ceil(block);
@@ -47,15 +48,31 @@ impl QuantLayout {
         Ok(QuantLayout::Blocked { axis, block })
     }
 
-    /// The scale element of every element of `x` (row-major), as flat indices.
-    pub fn scale_indices(&self, x: &Shape) -> Vec<usize> {
+    /// The scale element of every element of `x` (row-major), as flat indices into a
+    /// scale of shape `scale`.
+    pub fn scale_indices(&self, x: &Shape, scale: &Shape) -> Vec<usize> {
         let dims = x.dims();
         let n = x.numel();
         match *self {
-            QuantLayout::PerTensor => vec![0; n],
-            QuantLayout::PerAxis { axis } => {
-                let inner: usize = dims[axis + 1..].iter().product();
-                (0..n).map(|i| (i / inner) % dims[axis]).collect()
+            QuantLayout::Broadcast => {
+                let (rank, sd) = (dims.len(), scale.dims());
+                let mut strides = vec![0usize; rank];
+                let mut stride = 1;
+                for (k, &s) in sd.iter().enumerate().rev() {
+                    let axis = rank - sd.len() + k;
+                    strides[axis] = if s == 1 { 0 } else { stride };
+                    stride *= s;
+                }
+                (0..n)
+                    .map(|mut i| {
+                        let mut at = 0;
+                        for axis in (0..rank).rev() {
+                            at += (i % dims[axis]) * strides[axis];
+                            i /= dims[axis];
+                        }
+                        at
+                    })
+                    .collect()
             }
             QuantLayout::Blocked { axis, block } => {
                 let inner: usize = dims[axis + 1..].iter().product();
@@ -78,14 +95,23 @@ mod tests {
     #[test]
     fn layouts_and_indices() {
         let x = Shape::from(vec![2usize, 5, 3]);
-        let per_tensor = QuantLayout::of(&x, &Shape::from(vec![1usize]), 1, 0).unwrap();
-        assert_eq!(per_tensor, QuantLayout::PerTensor);
-        let per_axis = QuantLayout::of(&x, &Shape::from(vec![5usize]), 1, 0).unwrap();
-        assert_eq!(per_axis.scale_indices(&x)[..6], [0, 0, 0, 1, 1, 1]);
-        assert!(QuantLayout::of(&x, &Shape::from(vec![3usize]), 1, 0).is_err());
+        let one = Shape::from(vec![1usize]);
+        assert_eq!(
+            QuantLayout::of(&x, &one, 0, 0).unwrap(),
+            QuantLayout::Broadcast
+        );
+        assert_eq!(QuantLayout::Broadcast.scale_indices(&x, &one), vec![0; 30]);
+        let per_axis = Shape::from(vec![5usize, 1]);
+        QuantLayout::of(&x, &per_axis, 0, 0).unwrap();
+        let idx = QuantLayout::Broadcast.scale_indices(&x, &per_axis);
+        assert_eq!(idx[..7], [0, 0, 0, 1, 1, 1, 2]);
+        assert_eq!(idx[15..18], [0, 0, 0]);
+        assert!(QuantLayout::of(&x, &Shape::from(vec![5usize]), 0, 0).is_err());
+        assert!(QuantLayout::of(&x, &per_axis, 1, 0).is_err());
         // Blocks of 2 along axis 1 (5 → 3 blocks, the last one short).
-        let blocked = QuantLayout::of(&x, &Shape::from(vec![2usize, 3, 3]), 1, 2).unwrap();
-        let idx = blocked.scale_indices(&x);
+        let bs = Shape::from(vec![2usize, 3, 3]);
+        let blocked = QuantLayout::of(&x, &bs, 1, 2).unwrap();
+        let idx = blocked.scale_indices(&x, &bs);
         // x[0, 4, 2] → scale[0, 2, 2]; x[1, 1, 0] → scale[1, 0, 0].
         assert_eq!(idx[4 * 3 + 2], 2 * 3 + 2);
         assert_eq!(idx[15 + 3], 9);

@@ -105,9 +105,11 @@ fn step_variant(step: &Step) -> usize {
         Step::Binary(..) => 3,
         Step::Where(..) => 4,
         Step::Cast(..) => 5,
+        Step::Quantize { .. } => 6,
+        Step::Dequantize(..) => 7,
     }
 }
-const STEP_VARIANTS: usize = 6;
+const STEP_VARIANTS: usize = 8;
 
 fn konst(dtype: DType, value: f64) -> Step {
     Step::Const { dtype, value }
@@ -166,6 +168,17 @@ fn programs() -> Vec<Program> {
             konst(DType::Bool, 1.0),
             konst(DType::Bool, 0.0),
             Step::Binary(And, 14, 15),
+        ]),
+        // Fake quantization: x → u8 → f32.
+        p(vec![
+            Step::Input(0),
+            Step::Input(1),
+            konst(DType::U8, 128.0),
+            Step::Quantize {
+                saturate: true,
+                args: [0, 1, 2],
+            },
+            Step::Dequantize([3, 1, 2]),
         ]),
     ]
 }
@@ -388,7 +401,7 @@ fn all_ops() -> Vec<Op> {
         Op::Attention { scale: 0.125 },
         Op::Attention { scale: 0.088388346 },
         Op::Quantize {
-            axis: 1,
+            axis: 0,
             block: 0,
             saturate: true,
         },
@@ -533,10 +546,14 @@ fn every_op_round_trips() {
         "{text}"
     );
     assert!(
-        text.contains("= fused{anchor=elementwise{program=[in0, in1, add(%0,%1), const(f32 0.5), mul(%2,%3), relu(%4)]}, arity=1, epilogue=[in0, sigmoid(%0), "),
+        text.contains("= fused{anchor=elementwise{program=[in0, in1, add(%0,%1), const(f32 0.5), mul(%2,%3), relu(%4)]}, arity=1, epilogue=[in0, in1, add(%0,%1), "),
         "{text}"
     );
     assert!(text.contains("= attention{scale=0.125}(%v"), "{text}");
+    assert!(
+        text.contains("= elementwise{program=[in0, in1, const(u8 128), quantize{axis=0, block=0, saturate=true}(%0,%1,%2), dequantize{axis=0, block=0}(%3,%1,%2)]}(%v"),
+        "{text}"
+    );
     assert!(
         text.contains("= fused{anchor=conv{strides=[1,1], pads=[0,0,0,0], dilations=[1,1], group=1}, prologue=max_pool{kernel=[3,2], strides=[2,1], pads=[1,0,1,0], dilations=[1,2], ceil_mode=true, count_include_pad=false, storage_order=0}, arity=2, epilogue=[in0"),
         "{text}"

@@ -47,7 +47,9 @@ pub fn lower_node(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
 pub fn placement_support(op: &Op) -> PlacementSupport {
     match op {
         Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } => elementwise::PLACEMENT,
-        Op::Elementwise { .. } => program::PLACEMENT,
+        Op::Elementwise { .. }
+        | Op::Quantize { block: 0, .. }
+        | Op::Dequantize { block: 0, .. } => program::PLACEMENT,
         Op::MatMul => matmul::PLACEMENT,
         Op::Conv(_) => conv::PLACEMENT,
         Op::ConvTranspose(_) => conv_transpose::PLACEMENT,
@@ -116,6 +118,11 @@ fn lower_family(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         Op::Elementwise { program } => fused::checked(ctx, program::lower(ctx, program)),
         Op::Fused { anchor, .. } => fused::checked(ctx, fused::lower(ctx, anchor)),
         Op::Attention { scale } => fused::checked(ctx, attention::lower(ctx, *scale)),
+        // Scales that broadcast: a one-step program.
+        op @ (Op::Quantize { block: 0, .. } | Op::Dequantize { block: 0, .. }) => {
+            let step = kiln_ir::Program::of_op(op).ok_or_else(|| ctx.error("not a program"))?;
+            program::lower(ctx, &step)
+        }
         Op::Quantize { .. } | Op::Dequantize { .. } => quant::lower(ctx),
         Op::MatMulInteger | Op::ConvInteger(_) => integer::lower(ctx),
     }

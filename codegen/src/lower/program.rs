@@ -53,6 +53,20 @@ pub fn code(program: &Program, inputs: &[(String, DType)], indent: &str) -> Resu
                 helpers.extend(e.helpers);
                 e.code
             }
+            Step::Quantize { saturate, args } => {
+                let operands = args.map(|a| (name(a), types[a]));
+                let refs = [0, 1, 2].map(|j| (operands[j].0.as_str(), operands[j].1));
+                let e = expr::quantize(types[i], saturate, refs)?;
+                helpers.extend(e.helpers);
+                e.code
+            }
+            Step::Dequantize(args) => {
+                let operands = args.map(|a| (name(a), types[a]));
+                let refs = [0, 1, 2].map(|j| (operands[j].0.as_str(), operands[j].1));
+                let e = expr::dequantize(types[i], refs);
+                helpers.extend(e.helpers);
+                e.code
+            }
         };
         body.push_str(&format!(
             "{indent}let {}: {} = {e};\n",
@@ -106,18 +120,13 @@ pub fn compose(anchor: &Program, arity: usize, epilogue: &Program) -> Program {
     let result = steps.len().saturating_sub(1);
     let mut map: Vec<usize> = Vec::with_capacity(epilogue.steps.len());
     for step in &epilogue.steps {
-        let m = |i: usize| map.get(i).copied().unwrap_or(result);
         let new = match *step {
             Step::Input(0) => {
                 map.push(result);
                 continue;
             }
             Step::Input(j) => Step::Input(arity + j - 1),
-            Step::Const { dtype, value } => Step::Const { dtype, value },
-            Step::Unary(op, a) => Step::Unary(op, m(a)),
-            Step::Binary(op, a, b) => Step::Binary(op, m(a), m(b)),
-            Step::Where(c, a, b) => Step::Where(m(c), m(a), m(b)),
-            Step::Cast(to, a) => Step::Cast(to, m(a)),
+            ref s => s.map_operands(|i| map.get(i).copied().unwrap_or(result)),
         };
         steps.push(new);
         map.push(steps.len() - 1);

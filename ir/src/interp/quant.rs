@@ -9,7 +9,8 @@ use crate::quant::QuantLayout;
 use crate::{ConvAttrs, DType, Data, Tensor, TensorType};
 use half::f16;
 
-/// The scale element (as f32) and zero point (as f64) of every element of `x`.
+/// The scale (as f32) and zero point (as f64) of every element of `x`; each
+/// broadcasts on its own unless blocked.
 fn params(
     x: &Tensor,
     scale: &Tensor,
@@ -17,12 +18,18 @@ fn params(
     axis: usize,
     block: usize,
 ) -> Result<(Vec<f32>, Vec<f64>), String> {
-    let layout = QuantLayout::of(x.shape(), scale.shape(), axis, block)?;
-    let (s, z) = (scale.to_f64_vec(), zero.to_f64_vec());
-    let idx = layout.scale_indices(x.shape());
+    let at = |t: &Tensor| -> Result<Vec<f64>, String> {
+        let layout = QuantLayout::of(x.shape(), t.shape(), axis, block)?;
+        let v = t.to_f64_vec();
+        Ok(layout
+            .scale_indices(x.shape(), t.shape())
+            .into_iter()
+            .map(|i| v[i])
+            .collect())
+    };
     Ok((
-        idx.iter().map(|&i| s[i] as f32).collect(),
-        idx.iter().map(|&i| z[i]).collect(),
+        at(scale)?.into_iter().map(|s| s as f32).collect(),
+        at(zero)?,
     ))
 }
 

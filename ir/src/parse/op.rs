@@ -98,9 +98,12 @@ pub(super) fn build(
     Ok(op)
 }
 
-/// Whether `name` is an op a program step may apply: unary, binary, `where`, `cast`.
+/// Whether `name` is an op a program step may apply: unary, binary, `where`, `cast`,
+/// `quantize`, `dequantize`.
 pub(super) fn is_step_op(name: &str) -> bool {
-    const WITH_ATTRS: [&str; 7] = [
+    const WITH_ATTRS: [&str; 9] = [
+        "quantize",
+        "dequantize",
         "leaky_relu",
         "elu",
         "selu",

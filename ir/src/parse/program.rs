@@ -19,7 +19,7 @@ impl Parser {
         if !op::is_step_op(&name) {
             let msg = format!(
                 "`{name}` cannot be a program step (steps are `inK`, `const(...)`, \
-                 unary and binary ops, `where` and `cast`)"
+                 unary and binary ops, `where`, `cast`, `quantize` and `dequantize`)"
             );
             return self.error_at(pos, msg);
         }
@@ -46,7 +46,7 @@ impl Parser {
         }
         let want = match op {
             Op::Binary(_) => 2,
-            Op::Where => 3,
+            Op::Where | Op::Quantize { .. } | Op::Dequantize { .. } => 3,
             _ => 1,
         };
         let step = match (op, args.as_slice()) {
@@ -54,6 +54,18 @@ impl Parser {
             (Op::Cast { to }, &[a]) => Step::Cast(to, a),
             (Op::Binary(b), &[a, c]) => Step::Binary(b, a, c),
             (Op::Where, &[c, a, b]) => Step::Where(c, a, b),
+            (
+                Op::Quantize {
+                    axis: 0,
+                    block: 0,
+                    saturate,
+                },
+                &[x, s, z],
+            ) => Step::Quantize {
+                saturate,
+                args: [x, s, z],
+            },
+            (Op::Dequantize { axis: 0, block: 0 }, &[x, s, z]) => Step::Dequantize([x, s, z]),
             _ => {
                 let msg = format!(
                     "program step `{name}` takes {want} operand(s), got {}",

@@ -71,6 +71,37 @@ fn same_shape(cx: &mut Cx, zero: V, scale: V) -> Result<V, ImportError> {
     Ok(zero)
 }
 
+/// Scale and zero point laid out for the IR: ONNX's per-axis form (a 1-D scale of
+/// `x.dims[axis]` entries) reshaped to broadcast along `axis`, a one-element scale to
+/// a scalar; the axis the op keeps (0 unless blocked).
+fn layout(
+    cx: &mut Cx,
+    x: V,
+    scale: V,
+    zero: Option<V>,
+    (axis, block): (usize, usize),
+) -> Result<(V, Option<V>, usize), ImportError> {
+    if block > 0 {
+        return Ok((scale, zero, axis));
+    }
+    let (n, rank) = (cx.ty(scale).shape.numel(), cx.rank(x));
+    let dims = if n == 1 {
+        vec![]
+    } else if cx.rank(scale) == 1 && axis < rank {
+        let mut d = vec![n];
+        d.resize(rank - axis, 1);
+        d
+    } else {
+        return Ok((scale, zero, 0));
+    };
+    let scale = cx.reshape(scale, dims.clone())?;
+    let zero = match zero {
+        Some(z) if cx.ty(z).shape.numel() == n => Some(cx.reshape(z, dims)?),
+        z => z,
+    };
+    Ok((scale, zero, 0))
+}
+
 /// `quantize(x, scale, zero)`, the zero point defaulting to zeros of `dtype`.
 fn quantize(
     cx: &mut Cx,
@@ -80,6 +111,7 @@ fn quantize(
     dtype: DType,
     (axis, block, saturate): (usize, usize, bool),
 ) -> Result<V, ImportError> {
+    let (scale, zero, axis) = layout(cx, x, scale, zero, (axis, block))?;
     let zero = match zero {
         Some(z) => same_shape(cx, z, scale)?,
         None => splat(cx, dtype, &cx.dims(scale), 0.0)?,
@@ -102,6 +134,7 @@ fn dequantize(
     zero: Option<V>,
     (axis, block): (usize, usize),
 ) -> Result<V, ImportError> {
+    let (scale, zero, axis) = layout(cx, x, scale, zero, (axis, block))?;
     let zero = match zero {
         Some(z) => same_shape(cx, z, scale)?,
         None => {
@@ -338,7 +371,7 @@ pub(super) fn qlinear_average_pool(cx: &mut Cx) -> Outs {
 /// com.microsoft QLinearConcat: `(sy, zy, X0, s0, z0, X1, s1, z1, ...)`.
 pub(super) fn qlinear_concat(cx: &mut Cx) -> Outs {
     let n = cx.num_inputs();
-    if n < 5 || (n - 2) % 3 != 0 {
+    if n < 5 || !(n - 2).is_multiple_of(3) {
         return Err(cx.err(format!(
             "expects y_scale, y_zero_point and triples, got {n} inputs"
         )));
@@ -431,7 +464,7 @@ pub(super) fn matmul_nbits(cx: &mut Cx) -> Outs {
     let per_byte = 8 / bits as usize;
     let blob = block / per_byte;
     let packed = const_ints(cx, 1, "B")?;
-    if packed.len() != n * blocks * blob || block % per_byte != 0 {
+    if packed.len() != n * blocks * blob || !block.is_multiple_of(per_byte) {
         return Err(cx.err(format!(
             "B holds {} bytes but N={n}, K={k}, block_size={block} need {}",
             packed.len(),

@@ -345,3 +345,61 @@ fn pow(at: DType, bt: DType, a: &str, b: &str) -> Result<Expr, String> {
     };
     Ok(e)
 }
+
+/// `saturate(round(x / s) + z)` in `to` (the zero point's dtype) for values `x`, `s` of
+/// float dtypes and `z` of `to`, as the reference computes it: the quotient in f32,
+/// round half to even, integers clamped to their range, minifloats encoded.
+pub fn quantize(to: DType, saturate: bool, [x, s, z]: [(&str, DType); 3]) -> Result<Expr, String> {
+    let (xf, sf, zf) = (
+        cast(x.1, DType::F32, x.0),
+        cast(s.1, DType::F32, s.0),
+        cast(z.1, DType::F32, z.0),
+    );
+    let q = format!("(({}) / ({}))", xf.code, sf.code);
+    let mut e = match (to.int_range(), minifloat_args(to)) {
+        // round() ties to even; the sum is an integer, so the conversion only clamps.
+        (Some((lo, hi)), _) if lo < 0 => Expr::new(
+            format!(
+                "k_f32_to_i32(round({q}) + {}, {}, {})",
+                zf.code,
+                int_literal(to, lo),
+                int_literal(to, hi)
+            ),
+            &["k_f32_to_i32"],
+        ),
+        (Some((_, hi)), _) => Expr::new(
+            format!(
+                "k_f32_to_u32(round({q}) + {}, {})",
+                zf.code,
+                int_literal(to, hi)
+            ),
+            &["k_f32_to_u32"],
+        ),
+        (None, Some(args)) => Expr::new(
+            format!("k_f32_to_minifloat({q} + {}, {args}, {saturate})", zf.code),
+            &["k_f32_to_minifloat"],
+        ),
+        (None, None) => return Err(format!("cannot quantize to {to}")),
+    };
+    for h in [xf, sf, zf] {
+        e.helpers.extend(h.helpers);
+    }
+    Ok(e)
+}
+
+/// `(x - z) * s` computed in f32 and converted to `to` (the scale's dtype).
+pub fn dequantize(to: DType, [x, s, z]: [(&str, DType); 3]) -> Expr {
+    let (xf, sf, zf) = (
+        cast(x.1, DType::F32, x.0),
+        cast(s.1, DType::F32, s.0),
+        cast(z.1, DType::F32, z.0),
+    );
+    let mut e = from_f32(
+        to,
+        &format!("(({}) - ({})) * ({})", xf.code, zf.code, sf.code),
+    );
+    for h in [xf, sf, zf] {
+        e.helpers.extend(h.helpers);
+    }
+    e
+}

@@ -208,7 +208,11 @@ fn where_and_cast_validate() {
         )
         .unwrap();
         for to in DType::ALL {
-            compile(Op::Cast { to }, &[ty(dtype, &[7])]).unwrap();
+            let x = [ty(dtype, &[7])];
+            // Minifloats convert to and from floats only (inference refuses the rest).
+            if accepted(&Op::Cast { to }, &x) {
+                compile(Op::Cast { to }, &x).unwrap();
+            }
         }
     }
 }

@@ -66,25 +66,21 @@ pub(super) fn row_wg(ctx: &NodeCtx<'_>) -> u32 {
 }
 
 /// WGSL of the identity of `op` on `dtype` (what an empty reduction gives).
-fn identity(op: ReduceOp, dtype: DType) -> &'static str {
-    use DType::*;
-    match (op, dtype) {
-        (ReduceOp::Max, F32 | F16) => "bitcast<f32>(0xff800000u)",
-        (ReduceOp::Min, F32 | F16) => "bitcast<f32>(0x7f800000u)",
-        (ReduceOp::Max, I32) => "(-2147483647 - 1)",
-        (ReduceOp::Max, I8) => "-128",
-        (ReduceOp::Max, U32 | U8 | Bool) => "0u",
-        (ReduceOp::Min, I32) => "2147483647",
-        (ReduceOp::Min, I8) => "127",
-        (ReduceOp::Min, U32) => "4294967295u",
-        (ReduceOp::Min, U8) => "255u",
-        (ReduceOp::Min, Bool) => "1u",
-        (ReduceOp::Prod, F32 | F16) => "1.0",
-        (ReduceOp::Prod, I32 | I8) => "1",
-        (ReduceOp::Prod, _) => "1u",
-        (_, F32 | F16) => "0.0",
-        (_, I32 | I8) => "0",
-        (_, _) => "0u",
+fn identity(op: ReduceOp, dtype: DType) -> String {
+    use super::elementwise::expr::int_literal;
+    let float = dtype.is_float();
+    match (op, dtype.int_range()) {
+        (ReduceOp::Max, _) if float => "bitcast<f32>(0xff800000u)".into(),
+        (ReduceOp::Min, _) if float => "bitcast<f32>(0x7f800000u)".into(),
+        (ReduceOp::Prod, _) if float => "1.0".into(),
+        (_, _) if float => "0.0".into(),
+        (ReduceOp::Max, Some((lo, _))) => int_literal(dtype, lo),
+        (ReduceOp::Min, Some((_, hi))) => int_literal(dtype, hi),
+        (ReduceOp::Prod, Some(_)) => int_literal(dtype, 1),
+        (_, Some(_)) => int_literal(dtype, 0),
+        // bool
+        (ReduceOp::Min | ReduceOp::Prod, None) => "1u".into(),
+        (_, None) => "0u".into(),
     }
 }
 
@@ -141,7 +137,7 @@ fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Vec<KernelS
             if float {
                 "bitcast<f32>(0x7fc00000u)".to_string()
             } else {
-                identity(op, dtype).to_string()
+                identity(op, dtype)
             }
         }
         ReduceOp::Mean if float => format!("r / {}.0", count),
@@ -190,7 +186,7 @@ fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Vec<KernelS
             ("ROW_BASE", offset_fn("row_base", &kept, &row_map)),
             ("ELEM_OFF", offset_fn("elem_off", &red, &elem_map)),
             ("COMBINE", combine.to_string()),
-            ("INIT", identity(op, dtype).to_string()),
+            ("INIT", identity(op, dtype)),
             ("SRC", src),
             ("LOAD", load.to_string()),
             ("DST", dst),

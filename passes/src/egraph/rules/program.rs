@@ -62,14 +62,12 @@ impl Builder {
     pub fn inline(&mut self, program: &Program, args: &[usize]) -> Option<usize> {
         let mut map: Vec<usize> = Vec::with_capacity(program.steps.len());
         for step in &program.steps {
-            let m = |i: usize| map.get(i).copied();
             let index = match *step {
                 Step::Input(i) => *args.get(i)?,
-                Step::Const { dtype, value } => self.push(Step::Const { dtype, value }),
-                Step::Unary(u, a) => self.push(Step::Unary(u, m(a)?)),
-                Step::Binary(b, x, y) => self.push(Step::Binary(b, m(x)?, m(y)?)),
-                Step::Where(c, x, y) => self.push(Step::Where(m(c)?, m(x)?, m(y)?)),
-                Step::Cast(to, a) => self.push(Step::Cast(to, m(a)?)),
+                ref s => {
+                    let step = s.try_map_operands(|i| map.get(i).copied())?;
+                    self.push(step)
+                }
             };
             map.push(index);
         }
@@ -143,15 +141,7 @@ fn prune(steps: &[Step], result: usize) -> Option<Program> {
         if !live[i] {
             continue;
         }
-        let m = |a: usize| map[a];
-        let step = match *s {
-            Step::Input(k) => Step::Input(k),
-            Step::Const { dtype, value } => Step::Const { dtype, value },
-            Step::Unary(u, a) => Step::Unary(u, m(a)),
-            Step::Binary(b, x, y) => Step::Binary(b, m(x), m(y)),
-            Step::Where(c, x, y) => Step::Where(m(c), m(x), m(y)),
-            Step::Cast(to, a) => Step::Cast(to, m(a)),
-        };
+        let step = s.map_operands(|a| map[a]);
         map[i] = out.len();
         out.push(step);
     }
