@@ -91,6 +91,7 @@ pub fn kind_name(kind: &BufferKind) -> &'static str {
         BufferKind::Input(_) => "input",
         BufferKind::Constant { .. } => "constant",
         BufferKind::Packed { .. } => "packed constant",
+        BufferKind::Dequantized(_) => "dequantized constant",
         BufferKind::Splat { .. } => "splat",
         BufferKind::Intermediate => "intermediate",
     }

@@ -9,7 +9,7 @@ use crate::requirements::requirements;
 use crate::storage::{data_words, pack};
 use crate::verify::verify_layout;
 use crate::{validated_workgroup_storage_bytes, CodegenError};
-use kiln_ir::{Graph, Handle, Op, Value, ValueDef};
+use kiln_ir::{Graph, Handle, Op, Tensor, Value, ValueDef};
 use std::collections::HashMap;
 
 /// A plan and the constant data its `Constant` buffers point into.
@@ -41,7 +41,10 @@ pub fn build_plan_with(
     let last_use = last_uses(graph);
     let mut split_views = 0;
     for (handle, node) in graph.nodes.iter() {
-        if layout.is_alias(node) {
+        if let Some(parts) = load_time_dequantize(graph, node) {
+            // Computed when the plan is uploaded: no kernel, no per-run cost.
+            b.bind_dequantized(node, parts);
+        } else if layout.is_alias(node) {
             // Same elements in the same order (or a transpose its reader folds into its
             // index map): the result shares the operand's buffer.
             let view = b.view_of(node.inputs[0])?;
@@ -58,6 +61,38 @@ pub fn build_plan_with(
         b.release_last_uses(handle, node, &last_use);
     }
     b.finish(layout.decisions(split_views))
+}
+
+/// The constants of a `dequantize` the runtime computes when it uploads the plan: dense
+/// integer weights of at most 16 bits (stored packed), f32 or f16 scales, integer zero
+/// points. `None` for any other node (it runs as a kernel).
+fn load_time_dequantize<'g>(graph: &'g Graph, node: &kiln_ir::Node) -> Option<[&'g Tensor; 3]> {
+    let Op::Dequantize { .. } = node.op else {
+        return None;
+    };
+    let [x, s, z] = node.inputs[..] else {
+        return None;
+    };
+    let (x, s, z) = (graph.constant(x)?, graph.constant(s)?, graph.constant(z)?);
+    let fits = x.dtype().is_int()
+        && x.dtype().bits() <= 16
+        && !x.is_splat()
+        && s.dtype().is_float()
+        && z.dtype().is_int();
+    fits.then_some([x, s, z])
+}
+
+/// True when every reader of `value` is a [`load_time_dequantize`] (and it is no
+/// graph output): its data lives in that constant, and it needs no buffer of its own.
+fn only_dequantized(graph: &Graph, value: Handle<Value>) -> bool {
+    let mut readers = graph
+        .nodes
+        .iter()
+        .filter(|(_, n)| n.inputs.contains(&value))
+        .peekable();
+    readers.peek().is_some()
+        && readers.all(|(_, n)| load_time_dequantize(graph, n).is_some())
+        && graph.outputs.iter().all(|p| p.value != value)
 }
 
 /// Bytes of a buffer holding `numel` 32-bit words (never zero: empty tensors get one word).
@@ -181,6 +216,9 @@ impl<'g> Builder<'g> {
             let ValueDef::Const(tensor) = &value.def else {
                 continue;
             };
+            if only_dequantized(graph, handle) {
+                continue;
+            }
             let words = data_words(tensor.stored());
             let buffer = if tensor.is_splat() {
                 let bytes = buffer_bytes(tensor.numel());
@@ -201,6 +239,43 @@ impl<'g> Builder<'g> {
             self.bind_value(handle, View::whole(buffer));
         }
         Ok(())
+    }
+
+    /// Binds the result of a load-time `dequantize` (see [`load_time_dequantize`]) to a
+    /// pinned [`BufferKind::Dequantized`] buffer, its parts appended to the weights.
+    fn bind_dequantized(&mut self, node: &kiln_ir::Node, [x, s, z]: [&Tensor; 3]) {
+        let (axis, block) = match node.op {
+            Op::Dequantize { axis, block } => (axis, block),
+            _ => (0, 0),
+        };
+        let (packed, bits, signed) = pack(x.stored()).expect("an integer of at most 16 bits");
+        let q = self.weights.len() as u64;
+        self.weights.extend(packed);
+        let mut floats = |t: &Tensor| {
+            let offset = self.weights.len().next_multiple_of(4);
+            self.weights.resize(offset, 0);
+            for v in t.to_f64_vec() {
+                self.weights.extend((v as f32).to_le_bytes());
+            }
+            offset as u64
+        };
+        let (scales, zeros) = (floats(s), floats(z));
+        let out = node.outputs[0];
+        let kind = BufferKind::Dequantized(Box::new(DequantizedConst {
+            q,
+            bits,
+            signed,
+            scales,
+            zeros,
+            x_dims: x.shape().dims().to_vec(),
+            scale_dims: s.shape().dims().to_vec(),
+            zero_dims: z.shape().dims().to_vec(),
+            axis,
+            block,
+            half: self.graph.values[out].ty.dtype == kiln_ir::DType::F16,
+        }));
+        let buffer = self.new_buffer(buffer_bytes(x.numel()), kind, true);
+        self.bind_value(out, View::whole(buffer));
     }
 
     /// A pinned constant buffer holding `words`, appended (word-aligned) to the weights.

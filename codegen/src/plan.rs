@@ -115,8 +115,31 @@ pub enum BufferKind {
     /// unpacked to one word per element (sign-extended when `signed`). The buffer holds
     /// `size / 4` elements; the weights `ceil(size / 4 · bits / 8)` bytes.
     Packed { offset: u64, bits: u8, signed: bool },
+    /// A constant `dequantize` computed when uploaded, as the reference does (see
+    /// [`crate::storage::dequantized_words`]): `(q - zero) * scale` in f32 (rounded to
+    /// f16 when `half`), `q` the integers stored packed at `q`, the scales and zero
+    /// points f32 words at `scales` and `zeros`, laid out by `axis` and `block` as
+    /// `kiln_ir::quant::QuantLayout` says for `x_dims`, `scale_dims` and `zero_dims`.
+    /// Quantized weights stay small in the bundle and cost nothing per run.
+    Dequantized(Box<DequantizedConst>),
     /// Produced by kernels; read back for the graph outputs that live in it.
     Intermediate,
+}
+
+/// The parts of a [`BufferKind::Dequantized`] constant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DequantizedConst {
+    pub q: u64,
+    pub bits: u8,
+    pub signed: bool,
+    pub scales: u64,
+    pub zeros: u64,
+    pub x_dims: Vec<usize>,
+    pub scale_dims: Vec<usize>,
+    pub zero_dims: Vec<usize>,
+    pub axis: usize,
+    pub block: usize,
+    pub half: bool,
 }
 
 /// How a kernel accesses one of its bindings.

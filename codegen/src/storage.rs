@@ -1,7 +1,8 @@
 //! Host ⇄ GPU element conversion: every element is one 32-bit word (see [`StorageType`]).
 
-use crate::plan::StorageType;
+use crate::plan::{DequantizedConst, StorageType};
 use half::f16;
+use kiln_ir::quant::QuantLayout;
 use kiln_ir::{DType, Data, Shape, Tensor};
 
 /// The 32-bit storage words of a dense tensor (a splat is expanded).
@@ -95,6 +96,81 @@ pub fn unpack_words(bytes: &[u8], bits: u8, signed: bool, count: usize) -> Vec<u
             }
         })
         .collect()
+}
+
+/// The storage words of a [`crate::plan::BufferKind::Dequantized`] constant, from the
+/// weights: exactly what the interpreter's `dequantize` gives. `Err` names what is
+/// out of range or inconsistent (the plan verifier checks the same).
+pub fn dequantized_words(d: &DequantizedConst, weights: &[u8]) -> Result<Vec<u32>, String> {
+    let count: usize = d.x_dims.iter().product();
+    let slice = |offset: u64, len: u64| {
+        let end = offset
+            .checked_add(len)
+            .filter(|&e| e <= weights.len() as u64);
+        end.map(|e| &weights[offset as usize..e as usize])
+            .ok_or_else(|| format!("bytes {offset}..+{len} are outside the weights"))
+    };
+    let q = unpack_words(
+        slice(d.q, packed_len(d.bits, count as u64))?,
+        d.bits,
+        d.signed,
+        count,
+    );
+    let floats = |offset: u64, dims: &[usize]| -> Result<Vec<f32>, String> {
+        let n: usize = dims.iter().product();
+        let bytes = slice(offset, 4 * n as u64)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    };
+    let (scales, zeros) = (
+        floats(d.scales, &d.scale_dims)?,
+        floats(d.zeros, &d.zero_dims)?,
+    );
+    let x = Shape::from(d.x_dims.clone());
+    let index = |dims: &[usize]| -> Result<Vec<usize>, String> {
+        let s = Shape::from(dims.to_vec());
+        Ok(QuantLayout::of(&x, &s, d.axis, d.block)?.scale_indices(&x, &s))
+    };
+    let (si, zi) = (index(&d.scale_dims)?, index(&d.zero_dims)?);
+    Ok((0..count)
+        .map(|i| {
+            let q = if d.signed {
+                q[i] as i32 as f32
+            } else {
+                q[i] as f32
+            };
+            let v = (q - zeros[zi[i]]) * scales[si[i]];
+            let v = if d.half { f16::from_f32(v).to_f32() } else { v };
+            v.to_bits()
+        })
+        .collect())
+}
+
+/// Checks what [`dequantized_words`] relies on without computing it: the element width,
+/// the parts' ranges in `weights_len` bytes and the layout. Returns the element count.
+pub fn check_dequantized(d: &DequantizedConst, weights_len: u64) -> Result<usize, String> {
+    if !matches!(d.bits, 2 | 4 | 8 | 16) {
+        return Err(format!("{}-bit elements (2, 4, 8 or 16 are valid)", d.bits));
+    }
+    let numel = |dims: &[usize]| dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    let count = numel(&d.x_dims).ok_or("too many elements")?;
+    let x = Shape::from(d.x_dims.clone());
+    let mut parts = vec![(d.q, packed_len(d.bits, count as u64))];
+    for (offset, dims) in [(d.scales, &d.scale_dims), (d.zeros, &d.zero_dims)] {
+        let n = numel(dims).ok_or("too many scales")?;
+        QuantLayout::of(&x, &Shape::from(dims.clone()), d.axis, d.block)?;
+        parts.push((offset, 4 * n as u64));
+    }
+    for (offset, len) in parts {
+        if offset.checked_add(len).is_none_or(|end| end > weights_len) {
+            return Err(format!(
+                "bytes {offset}..+{len} are outside the {weights_len} bytes of weights"
+            ));
+        }
+    }
+    Ok(count)
 }
 
 /// Bytes [`pack`] gives `count` elements of `bits` bits.

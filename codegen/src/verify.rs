@@ -23,6 +23,8 @@ pub enum PlanError {
         size: u64,
         weights_len: u64,
     },
+    #[error("dequantized constant buffer {buffer}: {reason}")]
+    Dequantized { buffer: usize, reason: String },
     #[error("packed constant buffer {buffer} has {bits}-bit elements (2, 4, 8 or 16 are valid)")]
     PackedBits { buffer: usize, bits: u8 },
     #[error("constant buffer {buffer} starts at weight byte {offset}, not a multiple of 4")]
@@ -248,6 +250,14 @@ fn verify_buffers(plan: &KernelPlan) -> Result<(), PlanError> {
                         size: len,
                         weights_len: plan.weights_len,
                     });
+                }
+            }
+            BufferKind::Dequantized(ref d) => {
+                let count = crate::storage::check_dequantized(d, plan.weights_len)
+                    .map_err(|reason| PlanError::Dequantized { buffer, reason })?;
+                if b.size != 4 * count.max(1) as u64 {
+                    let reason = format!("{count} elements but {} bytes", b.size);
+                    return Err(PlanError::Dequantized { buffer, reason });
                 }
             }
             BufferKind::Splat { .. } | BufferKind::Intermediate => {}

@@ -200,6 +200,12 @@ fn create_buffers(
                     let words = kiln_codegen::storage::unpack_words(packed, bits, signed, count);
                     queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&words));
                 }
+                BufferKind::Dequantized(ref d) => {
+                    // Consistent: `validate_plan` checked it.
+                    let words = kiln_codegen::storage::dequantized_words(d, weights)
+                        .expect("validate_plan checked every part of it");
+                    queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&words));
+                }
                 BufferKind::Splat { word } => {
                     let chunk: Vec<u8> = std::iter::repeat_n(
                         word.to_le_bytes(),

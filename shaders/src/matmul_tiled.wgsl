@@ -21,8 +21,8 @@ const BN: u32 = WX * TN;
 const WG: u32 = WX * WY;
 
 // tile_a is stored k-major ([BK][BM]) so the inner loop reads rows contiguously.
-var<workgroup> tile_a: array<f32, {{BM_BK}}>;
-var<workgroup> tile_b: array<f32, {{BK_BN}}>;
+var<workgroup> tile_a: array<{{T}}, {{BM_BK}}>;
+var<workgroup> tile_b: array<{{T}}, {{BK_BN}}>;
 
 {{HELPERS}}
 
@@ -35,15 +35,15 @@ fn main(
     let z = wid.z;
     let m0 = wid.y * BM;
     let n0 = wid.x * BN;
-    var acc: array<f32, {{TM_TN}}>;
+    var acc: array<{{T}}, {{TM_TN}}>;
     for (var i = 0u; i < TM * TN; i++) {
-        acc[i] = 0.0;
+        acc[i] = {{ZERO}};
     }
     for (var kt = 0u; kt < K; kt += BK) {
         for (var e = li; e < BM * BK; e += WG) {
             let r = e / BK;
             let c = e % BK;
-            var v = 0.0;
+            var v = {{ZERO}};
             if (m0 + r < M && kt + c < K) {
                 v = load_a(z, m0 + r, kt + c);
             }
@@ -52,7 +52,7 @@ fn main(
         for (var e = li; e < BK * BN; e += WG) {
             let r = e / BN;
             let c = e % BN;
-            var v = 0.0;
+            var v = {{ZERO}};
             if (kt + r < K && n0 + c < N) {
                 v = load_b(z, kt + r, n0 + c);
             }
@@ -60,8 +60,8 @@ fn main(
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            var av: array<f32, {{TM}}>;
-            var bv: array<f32, {{TN}}>;
+            var av: array<{{T}}, {{TM}}>;
+            var bv: array<{{T}}, {{TN}}>;
             for (var i = 0u; i < TM; i++) {
                 av[i] = tile_a[kk * BM + lid.y + i * WY];
             }
@@ -70,7 +70,7 @@ fn main(
             }
             for (var i = 0u; i < TM; i++) {
                 for (var j = 0u; j < TN; j++) {
-                    acc[i * TN + j] = fma(av[i], bv[j], acc[i * TN + j]);
+                    acc[i * TN + j] = {{FMA}}(av[i], bv[j], acc[i * TN + j]);
                 }
             }
         }

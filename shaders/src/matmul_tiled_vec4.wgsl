@@ -26,23 +26,23 @@ const WG: u32 = WX * WY;
 
 // tile_a is stored k-major ([BK][BM/4] vec4s of four consecutive rows), tile_b
 // [BK][BN/4] vec4s of four consecutive columns.
-var<workgroup> tile_a: array<vec4<f32>, {{BM_BK4}}>;
-var<workgroup> tile_b: array<vec4<f32>, {{BK_BN4}}>;
+var<workgroup> tile_a: array<vec4<{{T}}>, {{BM_BK4}}>;
+var<workgroup> tile_b: array<vec4<{{T}}>, {{BK_BN4}}>;
 
 {{HELPERS}}
 
-fn a_at(z: u32, m: u32, k: u32) -> f32 {
+fn a_at(z: u32, m: u32, k: u32) -> {{T}} {
     if (m < M && k < K) {
         return load_a(z, m, k);
     }
-    return 0.0;
+    return {{ZERO}};
 }
 
-fn b_at(z: u32, k: u32, n: u32) -> f32 {
+fn b_at(z: u32, k: u32, n: u32) -> {{T}} {
     if (k < K && n < N) {
         return load_b(z, k, n);
     }
-    return 0.0;
+    return {{ZERO}};
 }
 
 @compute @workgroup_size({{WX}}, {{WY}}, 1)
@@ -59,12 +59,12 @@ fn main(
             let c = e / BM4;
             let m = m0 + (e % BM4) * 4u;
             let k = kt + c;
-            tile_a[e] = vec4<f32>(a_at(z, m, k), a_at(z, m + 1u, k), a_at(z, m + 2u, k), a_at(z, m + 3u, k));
+            tile_a[e] = vec4<{{T}}>(a_at(z, m, k), a_at(z, m + 1u, k), a_at(z, m + 2u, k), a_at(z, m + 3u, k));
         }
         for (var e = li; e < BK * BN4; e += WG) {
             let k = kt + e / BN4;
             let n = n0 + (e % BN4) * 4u;
-            tile_b[e] = vec4<f32>(b_at(z, k, n), b_at(z, k, n + 1u), b_at(z, k, n + 2u), b_at(z, k, n + 3u));
+            tile_b[e] = vec4<{{T}}>(b_at(z, k, n), b_at(z, k, n + 1u), b_at(z, k, n + 2u), b_at(z, k, n + 3u));
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {

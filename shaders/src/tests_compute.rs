@@ -32,6 +32,9 @@ fn matmul_tiled_validates() {
             ("BM_BK", "1024"),
             ("BK_BN", "1024"),
             ("TM_TN", "16"),
+            ("T", "f32"),
+            ("ZERO", "0.0"),
+            ("FMA", "fma"),
             ("HELPERS", GEMM_HELPERS),
         ],
     ));
@@ -53,6 +56,8 @@ fn matmul_tiled_vec4_validates() {
             ("RN", "1"),
             ("BM_BK4", "128"),
             ("BK_BN4", "128"),
+            ("T", "f32"),
+            ("ZERO", "0.0"),
             ("ACC_DECL", "    var c0_0 = vec4<f32>(0.0);\n"),
             (
                 "ACC_UPDATE",

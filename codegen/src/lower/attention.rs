@@ -400,6 +400,7 @@ fn gemm(
         &GemmSource {
             bindings: &set.decls(),
             helpers,
+            acc: engine::Acc::F32,
         },
         ctx.limits,
     )?;

@@ -74,12 +74,17 @@ pub(super) fn check_common(
     pads: &[usize],
     dilations: &[usize],
 ) -> Result<usize, CodegenError> {
+    let integer = matches!(ctx.op(), Op::ConvInteger(_));
     for i in 0..ctx.arity() {
-        if !matches!(ctx.operand(i).dtype, DType::F32 | DType::F16) {
-            return Err(ctx.error(format!(
-                "operand {i} must be f32 or f16, got {}",
-                ctx.operand(i).dtype
-            )));
+        let d = ctx.operand(i).dtype;
+        let ok = if integer {
+            matches!(d, DType::I8 | DType::U8)
+        } else {
+            matches!(d, DType::F32 | DType::F16)
+        };
+        if !ok {
+            let want = if integer { "i8 or u8" } else { "f32 or f16" };
+            return Err(ctx.error(format!("operand {i} must be {want}, got {d}")));
         }
     }
     let rank = ctx.operand(0).shape.rank();
@@ -177,19 +182,7 @@ pub(super) fn common_source(
     ];
     decls.push_str(&epi.decls(bindings.len()));
     bindings.extend(epi.bindings());
-    let mut src = format!(
-        "const C: u32 = {c}u;\nconst CG: u32 = {cg}u;\nconst MG: u32 = {mg}u;\nconst MT: u32 = {m}u;\n\
-         const KK: u32 = {kk}u;\nconst P: u32 = {p}u;\nconst PIN: u32 = {pin}u;\nconst X_BASE: u32 = {x_base}u;\nconst Y_BASE: u32 = {base}u;\n",
-        c = g.c,
-        cg = g.cg,
-        mg = g.mg,
-        m = g.m,
-        kk = g.kk(),
-        p = g.p(),
-        pin = g.pin(),
-        base = ctx.result_place.base,
-        x_base = ctx.operand_base(0),
-    );
+    let mut src = constants(g, ctx.operand_base(0), ctx.result_place.base);
     src.push_str(&epi.function());
     src.push_str(helpers);
     src.push_str(
@@ -197,6 +190,22 @@ pub(super) fn common_source(
          let idx = ((col / P) * MT + row) * P + col % P;\n    y[Y_BASE + idx] = epilogue(v, row, col, idx);\n}\n",
     );
     (decls, bindings, src)
+}
+
+/// The WGSL constants of the geometry the gathers and stores use; `x_base` and `y_base`
+/// are the elements before `x` and `y` in their bindings.
+fn constants(g: &ConvGeometry, x_base: u32, y_base: u32) -> String {
+    format!(
+        "const C: u32 = {c}u;\nconst CG: u32 = {cg}u;\nconst MG: u32 = {mg}u;\nconst MT: u32 = {m}u;\n\
+         const KK: u32 = {kk}u;\nconst P: u32 = {p}u;\nconst PIN: u32 = {pin}u;\nconst X_BASE: u32 = {x_base}u;\nconst Y_BASE: u32 = {y_base}u;\n",
+        c = g.c,
+        cg = g.cg,
+        mg = g.mg,
+        m = g.m,
+        kk = g.kk(),
+        p = g.p(),
+        pin = g.pin(),
+    )
 }
 
 /// Renders the product with the engine that fits and wraps it as the node's kernel.
@@ -207,6 +216,19 @@ pub(super) fn gemm_kernel(
     decls: &str,
     helpers: &str,
     bindings: Vec<Binding>,
+) -> Result<Lowered, CodegenError> {
+    gemm_kernel_with(ctx, name, g, decls, helpers, bindings, engine::Acc::F32)
+}
+
+/// [`gemm_kernel`] accumulating in `acc`.
+fn gemm_kernel_with(
+    ctx: &NodeCtx<'_>,
+    name: &str,
+    g: &ConvGeometry,
+    decls: &str,
+    helpers: &str,
+    bindings: Vec<Binding>,
+    acc: engine::Acc,
 ) -> Result<Lowered, CodegenError> {
     let shape = GemmShape {
         z: g.group,
@@ -219,6 +241,7 @@ pub(super) fn gemm_kernel(
         &GemmSource {
             bindings: decls,
             helpers,
+            acc,
         },
         ctx.limits,
     )?;
@@ -244,20 +267,6 @@ pub fn lower_with(
     let pooled = ctx.prologue_input()?;
     let g = geometry(ctx, a, pooled.as_ref().unwrap_or(ctx.operand(0)))?;
     let epi = with_bias(ctx, epi, g.m)?;
-    let sp = g.in_sp.len();
-    let mut gather = format!(
-        "fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return w[(z * MG + m) * (CG * KK) + k];\n}}\n\
-         fn load_b(z: u32, k: u32, col: u32) -> f32 {{\n    var tap = k % KK;\n    var pos = col % P;\n    \
-         var off = X_BASE + ((col / P) * C + {}) * PIN;\n",
-        x_channel(ctx, "z * CG + k / KK")
-    );
-    let pointwise = (0..sp).all(|ax| {
-        g.k_sp[ax] == 1
-            && a.strides[ax] == 1
-            && a.pads[ax] == 0
-            && a.pads[ax + sp] == 0
-            && g.in_sp[ax] == g.out_sp[ax]
-    });
     if let Some(prologue) = ctx.prologue() {
         let Op::MaxPool(pool) = prologue else {
             return Err(ctx.error(format!(
@@ -265,7 +274,7 @@ pub fn lower_with(
                 prologue.name()
             )));
         };
-        if !pointwise {
+        if !pointwise(a, &g) {
             return Err(ctx.error("a prologue needs a 1×1, stride-1, unpadded conv"));
         }
         let channel = x_channel(ctx, "z * CG + k");
@@ -273,6 +282,44 @@ pub fn lower_with(
         let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &gather);
         return gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings);
     }
+    let plain = |e: &str| e.to_string();
+    let gather = gathers(ctx, a, &g, engine::Acc::F32, [&plain, &plain]);
+    let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &gather);
+    gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings)
+}
+
+/// A 1×1, stride-1, unpadded convolution: it reads the input position as it is.
+fn pointwise(a: &ConvAttrs, g: &ConvGeometry) -> bool {
+    let sp = g.in_sp.len();
+    (0..sp).all(|ax| {
+        g.k_sp[ax] == 1
+            && a.strides[ax] == 1
+            && a.pads[ax] == 0
+            && a.pads[ax + sp] == 0
+            && g.in_sp[ax] == g.out_sp[ax]
+    })
+}
+
+/// The implicit-GEMM operand gathers `load_a` (a weight) and `load_b` (an input
+/// element, or zero in the padding) returning `acc`'s type; `read_w` and `read_x` wrap
+/// an element read (`w[..]`, `x[..]`) into the value the product multiplies.
+fn gathers(
+    ctx: &NodeCtx<'_>,
+    a: &ConvAttrs,
+    g: &ConvGeometry,
+    acc: engine::Acc,
+    [read_w, read_x]: [&dyn Fn(&str) -> String; 2],
+) -> String {
+    let (t, zero) = (acc.ty(), acc.zero());
+    let mut gather = format!(
+        "fn load_a(z: u32, m: u32, k: u32) -> {t} {{\n    return {};\n}}\n\
+         fn load_b(z: u32, k: u32, col: u32) -> {t} {{\n    var tap = k % KK;\n    var pos = col % P;\n    \
+         var off = X_BASE + ((col / P) * C + {}) * PIN;\n",
+        read_w("w[(z * MG + m) * (CG * KK) + k]"),
+        x_channel(ctx, "z * CG + k / KK")
+    );
+    let pointwise = pointwise(a, g);
+    let sp = g.in_sp.len();
     let mut in_stride = 1;
     for ax in (0..sp).rev().filter(|_| !pointwise) {
         let pad = a.pads[ax];
@@ -280,7 +327,7 @@ pub fn lower_with(
         gather.push_str(&format!(
             "    {{\n        let kc = tap % {k}u;\n        tap = tap / {k}u;\n        let oc = pos % {o}u;\n        \
              pos = pos / {o}u;\n        let c = i32(oc * {s}u + kc * {d}u) - {pad};\n        \
-             if ({lower}c >= {i}) {{\n            return 0.0;\n        }}\n        off += u32(c) * {in_stride}u;\n    }}\n",
+             if ({lower}c >= {i}) {{\n            return {zero};\n        }}\n        off += u32(c) * {in_stride}u;\n    }}\n",
             k = g.k_sp[ax],
             o = g.out_sp[ax],
             s = a.strides[ax],
@@ -289,14 +336,60 @@ pub fn lower_with(
         ));
         in_stride *= g.in_sp[ax];
     }
-    // A 1×1, stride-1, unpadded convolution reads the input position as it is.
-    gather.push_str(if pointwise {
-        "    return x[off + pos];\n}\n"
+    let x = if pointwise { "x[off + pos]" } else { "x[off]" };
+    gather.push_str(&format!("    return {};\n}}\n", read_x(x)));
+    gather
+}
+
+/// `ConvInteger`: the implicit-GEMM engine accumulating `(x - x_zero) · (w - w_zero)`
+/// in i32 (padding adds nothing); a `Fused` node's epilogue (a requantization) applies
+/// to each i32 result before it is stored.
+pub fn lower_integer(ctx: &NodeCtx<'_>, a: &ConvAttrs) -> Result<Lowered, CodegenError> {
+    let g = geometry(ctx, a, ctx.operand(0))?;
+    let wz = if ctx.operand(3).shape.numel() > 1 {
+        "wz[z * MG + m]"
     } else {
-        "    return x[off];\n}\n"
-    });
-    let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &gather);
-    gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings)
+        "wz[0]"
+    };
+    let read_w = |e: &str| format!("i32({e}) - i32({wz})");
+    let read_x = |e: &str| format!("i32({e}) - i32(xz[0])");
+    let gather = gathers(ctx, a, &g, engine::Acc::I32, [&read_w, &read_x]);
+    let names = ["x", "w", "xz", "wz"];
+    let bound: Vec<(usize, String)> = (0..4).map(|i| (i, names[i].to_string())).collect();
+    let tail = Tail::of(ctx, &bound)?;
+    let int = |i: usize| ctx.operand(i).dtype;
+    let mut decls = binding_decls(&[
+        ("x", int(0), Access::Read),
+        ("w", int(1), Access::Read),
+        ("xz", int(2), Access::Read),
+        ("wz", int(3), Access::Read),
+        ("y", tail.result, Access::ReadWrite),
+    ]);
+    decls.push_str(&tail.decls(5));
+    let mut bindings = vec![
+        Binding::read(Slot::Operand(0)),
+        Binding::read(Slot::Operand(1)),
+        Binding::read(Slot::Operand(2)),
+        Binding::read(Slot::Operand(3)),
+        Binding::write(Slot::Result(0)),
+    ];
+    bindings.extend(tail.bindings());
+    let helpers = format!(
+        "{}{}{gather}fn store(z: u32, m: u32, col: u32, v: i32) {{\n    let row = z * MG + m;\n    \
+         let idx = ((col / P) * MT + row) * P + col % P;\n    y[idx] = {};\n}}\n",
+        tail.module_code(&Default::default())?,
+        constants(&g, 0, 0),
+        tail.apply("v", "idx"),
+    );
+    gemm_kernel_with(
+        ctx,
+        "conv_integer",
+        &g,
+        &decls,
+        &helpers,
+        bindings,
+        engine::Acc::I32,
+    )
 }
 
 /// `load_a`, and the `load_b` of a 1×1 conv whose input is `max_pool(x)`: element `k`

@@ -1,69 +1,22 @@
-//! Lowering of the exact integer products `MatMulInteger` and `ConvInteger`: one
-//! invocation per output element accumulates `(a - a_zero) · (b - b_zero)` in i32 (which
-//! wraps as the reference's i32 result does). This is the plain integer core; packed
-//! 8-bit loads with `dot4I8Packed` and the tiled engines are not used yet.
+//! Lowering of `MatMulInteger` to the matrix-product engines accumulating in i32:
+//! `(a - a_zero) · (b - b_zero)` exactly (wrapping as the reference's i32 result
+//! does), batch axes broadcast; a `Fused` node's epilogue (a requantization) applies
+//! to each i32 result before it is stored. `ConvInteger` is the implicit-GEMM convolution's
+//! integer form (`conv::lower_integer`). Operands stay one word per element; packed
+//! 8-bit loads with `dot4I8Packed` are not used yet.
 
-use super::elementwise::expr::Expr;
-use super::elementwise::{index::storage, kernel};
-use super::{Lowered, NodeCtx, Slot};
+use super::epilogue::Tail;
+use super::matmul::engine::{self, batch_offset_fn, GemmShape, GemmSource};
+use super::{binding_decls, check_binding_sizes, Binding, KernelSrc, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
-use kiln_ir::{ConvAttrs, Op};
 
-/// The kernel computing a `MatMulInteger` or `ConvInteger` node.
+/// The kernel computing a `MatMulInteger` node.
 pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
-    let node = ctx.node();
     if ctx.result(0).shape.numel() == 0 {
         return Ok(Lowered::default());
     }
-    if node.inputs.len() != 4 {
-        return Err(ctx.error(format!("expected 4 operands, got {}", node.inputs.len())));
-    }
-    let mut set = super::elementwise::index::BindingSet::new();
-    let names: Vec<String> = (0..4)
-        .map(|i| set.operand(i, &node.inputs, storage(ctx.operand(i).dtype)))
-        .collect();
-    let dst = set.add(
-        Slot::Result(0),
-        Access::ReadWrite,
-        storage(kiln_ir::DType::I32),
-    );
-    let body = match &node.op {
-        Op::MatMulInteger => matmul_body(ctx, &names)?,
-        Op::ConvInteger(a) => conv_body(ctx, a, &names)?,
-        op => return Err(ctx.error(format!("{} is not an integer product", op.name()))),
-    };
-    let expr = Expr {
-        code: "acc".to_string(),
-        helpers: Default::default(),
-    };
-    kernel(ctx, node.op.name(), set, dst, &[], &body, expr)
-}
-
-/// Statements adding to `var` the offset of batch entry `z` (row-major over `batch`)
-/// in an operand with batch dims `dims` (right-aligned; size-1 dims broadcast) whose
-/// batch matrices are `size` elements apart.
-fn batch_offset(var: &str, z: &str, batch: &[usize], dims: &[usize], size: usize) -> String {
-    let lead = batch.len() - dims.len();
-    let mut code = format!("    var {var}_z = {z};\n");
-    let mut stride = size;
-    for axis in (0..batch.len()).rev() {
-        let own = axis.checked_sub(lead).map_or(1, |i| dims[i]);
-        code.push_str(&format!(
-            "    {{\n        let c = {var}_z % {b}u;\n        {var}_z = {var}_z / {b}u;\n",
-            b = batch[axis]
-        ));
-        if own != 1 {
-            code.push_str(&format!("        {var} += c * {stride}u;\n"));
-        }
-        code.push_str("    }\n");
-        stride *= own;
-    }
-    code
-}
-
-/// `MatMulInteger` with numpy shapes: batch axes broadcast, 1-D operands promoted.
-fn matmul_body(ctx: &NodeCtx<'_>, names: &[String]) -> Result<String, CodegenError> {
+    check_binding_sizes(ctx)?;
     let (ad, bd) = (ctx.operand(0).shape.dims(), ctx.operand(1).shape.dims());
     let (m, k) = match ad {
         [k] => (1, *k),
@@ -86,78 +39,80 @@ fn matmul_body(ctx: &NodeCtx<'_>, names: &[String]) -> Result<String, CodegenErr
             dim(ab).max(dim(bb))
         })
         .collect();
-    let (za_n, zb_n) = (ctx.operand(2).shape.numel(), ctx.operand(3).shape.numel());
-    let mut code = format!(
-        "    let n = i % {n}u;\n    let m = (i / {n}u) % {m}u;\n    let z = i / {mn}u;\n    \
-         var a_off = 0u;\n    var b_off = 0u;\n",
-        mn = m * n
+    // Element strides of each operand's batch axes (row-major over its own dims).
+    let strides = |dims: &[usize], matrix: usize| -> Vec<usize> {
+        let mut s = vec![0; dims.len()];
+        let mut stride = matrix;
+        for i in (0..dims.len()).rev() {
+            s[i] = stride;
+            stride *= dims[i];
+        }
+        s
+    };
+    let zero = |i: usize, index: &str| {
+        if ctx.operand(i).shape.numel() > 1 {
+            format!("i32({}[{index}])", ["", "", "za", "zb"][i])
+        } else {
+            format!("i32({}[0])", ["", "", "za", "zb"][i])
+        }
+    };
+    let names = ["a", "b", "za", "zb"];
+    let bound: Vec<(usize, String)> = (0..4).map(|i| (i, names[i].to_string())).collect();
+    let tail = Tail::of(ctx, &bound)?;
+    let helpers = format!(
+        "{}{}\
+         fn load_a(z: u32, m: u32, k: u32) -> i32 {{\n    return i32(a[a_off(z) + m * K + k]) - {};\n}}\n\
+         fn load_b(z: u32, k: u32, n: u32) -> i32 {{\n    return i32(b[b_off(z) + k * N + n]) - {};\n}}\n\
+         fn store(z: u32, m: u32, n: u32, v: i32) {{\n    let idx = (z * M + m) * N + n;\n    \
+         y[idx] = {};\n}}\n",
+        batch_offset_fn("a_off", &batch, ab, &strides(ab, m * k)),
+        batch_offset_fn("b_off", &batch, bb, &strides(bb, k * n)),
+        zero(2, "m"),
+        zero(3, "n"),
+        tail.apply("v", "idx"),
     );
-    code.push_str(&batch_offset("a_off", "z", &batch, ab, m * k));
-    code.push_str(&batch_offset("b_off", "z", &batch, bb, k * n));
-    code.push_str(&format!(
-        "    let za = i32({za}[{ia}]);\n    let zb = i32({zb}[{ib}]);\n    var acc = 0i;\n    \
-         for (var l = 0u; l < {k}u; l++) {{\n        \
-         acc += (i32({a}[a_off + m * {k}u + l]) - za) * (i32({b}[b_off + l * {n}u + n]) - zb);\n    }}\n",
-        za = names[2],
-        zb = names[3],
-        a = names[0],
-        b = names[1],
-        ia = if za_n == 1 { "0u".to_string() } else { "m".to_string() },
-        ib = if zb_n == 1 { "0u".to_string() } else { "n".to_string() },
-    ));
-    Ok(code)
-}
-
-/// `ConvInteger` in N-d with groups, strides, dilations and padding (padding adds 0).
-fn conv_body(ctx: &NodeCtx<'_>, a: &ConvAttrs, names: &[String]) -> Result<String, CodegenError> {
-    let (xd, wd, yd) = (
-        ctx.operand(0).shape.dims(),
-        ctx.operand(1).shape.dims(),
-        ctx.result(0).shape.dims(),
-    );
-    let sp = xd.len() - 2;
-    let (c, m, g) = (xd[1], wd[0], a.group);
-    let (cg, mg) = (c / g, m / g);
-    let p: usize = yd[2..].iter().product();
-    let pin: usize = xd[2..].iter().product();
-    let kk: usize = wd[2..].iter().product();
-    let zw_n = ctx.operand(3).shape.numel();
-    let mut code = format!(
-        "    let pos = i % {p}u;\n    let oc = (i / {p}u) % {m}u;\n    let img = i / {mp}u;\n    \
-         let grp = oc / {mg}u;\n    let zx = i32({zx}[0]);\n    let zw = i32({zw}[{iw}]);\n    \
-         var acc = 0i;\n    for (var ci = 0u; ci < {cg}u; ci++) {{\n        \
-         let x_base = (img * {c}u + grp * {cg}u + ci) * {pin}u;\n        \
-         let w_base = (oc * {cg}u + ci) * {kk}u;\n        \
-         for (var tap = 0u; tap < {kk}u; tap++) {{\n            \
-         var t = tap;\n            var q = pos;\n            var off = 0u;\n            var inside = true;\n",
-        mp = m * p,
-        zx = names[2],
-        zw = names[3],
-        iw = if zw_n == 1 { "0u" } else { "oc" },
-    );
-    let mut in_stride = 1;
-    for ax in (0..sp).rev() {
-        code.push_str(&format!(
-            "            {{\n                let kc = t % {k}u;\n                t = t / {k}u;\n                \
-             let o = q % {o}u;\n                q = q / {o}u;\n                \
-             let coord = i32(o * {s}u + kc * {d}u) - {pad};\n                \
-             inside = inside && coord >= 0 && coord < {i};\n                \
-             off += u32(max(coord, 0)) * {in_stride}u;\n            }}\n",
-            k = wd[2 + ax],
-            o = yd[2 + ax],
-            s = a.strides[ax],
-            d = a.dilations[ax],
-            pad = a.pads[ax],
-            i = xd[2 + ax],
-        ));
-        in_stride *= xd[2 + ax];
-    }
-    code.push_str(&format!(
-        "            if inside {{\n                \
-         acc += (i32({x}[x_base + off]) - zx) * (i32({w}[w_base + tap]) - zw);\n            }}\n        \
-         }}\n    }}\n",
-        x = names[0],
-        w = names[1],
-    ));
-    Ok(code)
+    let helpers = format!("{}{helpers}", tail.module_code(&Default::default())?);
+    let dtype = |i: usize| ctx.operand(i).dtype;
+    let mut decls = binding_decls(&[
+        ("a", dtype(0), Access::Read),
+        ("b", dtype(1), Access::Read),
+        ("za", dtype(2), Access::Read),
+        ("zb", dtype(3), Access::Read),
+        ("y", tail.result, Access::ReadWrite),
+    ]);
+    decls.push_str(&tail.decls(5));
+    let mut bindings = vec![
+        Binding::read(Slot::Operand(0)),
+        Binding::read(Slot::Operand(1)),
+        Binding::read(Slot::Operand(2)),
+        Binding::read(Slot::Operand(3)),
+        Binding::write(Slot::Result(0)),
+    ];
+    bindings.extend(tail.bindings());
+    let shape = GemmShape {
+        z: batch.iter().product(),
+        m,
+        n,
+        k,
+    };
+    let kernel = engine::either(
+        shape,
+        &GemmSource {
+            bindings: &decls,
+            helpers: &helpers,
+            acc: engine::Acc::I32,
+        },
+        ctx.limits,
+    )?;
+    Ok(Lowered {
+        kernels: vec![KernelSrc {
+            name: "matmul_integer".to_string(),
+            wgsl: kernel.wgsl,
+            entry_point: "main".to_string(),
+            workgroup_size: kernel.workgroup_size,
+            workgroups: kernel.workgroups,
+            bindings,
+        }],
+        ..Lowered::default()
+    })
 }

@@ -336,6 +336,7 @@ fn chunk_kernel(
     let src = GemmSource {
         bindings: &decls,
         helpers: &helpers,
+        acc: engine::Acc::F32,
     };
     // A matrix-vector product (a few rows) has nothing to share through workgroup
     // memory: the direct engine reads each B element once for all rows.

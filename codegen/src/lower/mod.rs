@@ -124,7 +124,8 @@ fn lower_family(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
             program::lower(ctx, &step)
         }
         Op::Quantize { .. } | Op::Dequantize { .. } => quant::lower(ctx),
-        Op::MatMulInteger | Op::ConvInteger(_) => integer::lower(ctx),
+        Op::MatMulInteger => integer::lower(ctx),
+        Op::ConvInteger(attrs) => conv::lower_integer(ctx, attrs),
     }
 }
 

@@ -166,7 +166,8 @@ pub fn compare(got: &Tensor, want: &Tensor, tol: Tol) -> Result<(), String> {
                     || (a.is_nan() && b.is_nan())
                     || (a - b).abs() <= tol.abs + tol.rel * b.abs())
             } else {
-                a != b
+                // Minifloats decode to NaN in more than one pattern.
+                a != b && !(a.is_nan() && b.is_nan())
             }
         })
         .collect();

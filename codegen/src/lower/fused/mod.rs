@@ -53,6 +53,8 @@ pub fn lower(ctx: &NodeCtx<'_>, anchor: &Op) -> Result<Lowered, CodegenError> {
             norm::lower(ctx)
         }
         Op::Attention { scale } => attention::lower(ctx, *scale),
+        Op::MatMulInteger => super::integer::lower(ctx),
+        Op::ConvInteger(a) => conv::lower_integer(ctx, a),
         op => Err(ctx.error(format!(
             "the GPU backend cannot fuse an epilogue into {}",
             op.name()
@@ -79,6 +81,8 @@ pub fn takes_epilogue(op: &Op) -> bool {
             | Op::InstanceNorm { .. }
             | Op::Lrn { .. }
             | Op::Attention { .. }
+            | Op::MatMulInteger
+            | Op::ConvInteger(_)
             | Op::Fused { .. }
     )
 }

@@ -17,11 +17,64 @@ pub struct GemmShape {
 }
 
 /// The WGSL an op supplies: binding declarations and the helpers
-/// `fn load_a(z: u32, m: u32, k: u32) -> f32`, `fn load_b(z: u32, k: u32, n: u32) -> f32`
-/// and `fn store(z: u32, m: u32, n: u32, v: f32)` (which applies the epilogue).
+/// `fn load_a(z: u32, m: u32, k: u32) -> T`, `fn load_b(z: u32, k: u32, n: u32) -> T`
+/// and `fn store(z: u32, m: u32, n: u32, v: T)` (which applies the epilogue), `T` the
+/// type the product accumulates in.
 pub struct GemmSource<'a> {
     pub bindings: &'a str,
     pub helpers: &'a str,
+    pub acc: Acc,
+}
+
+/// What a product multiplies and accumulates in: f32 (fused multiply-add), or i32 for
+/// the exact integer products (wrapping as the reference's i32 result does).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Acc {
+    #[default]
+    F32,
+    I32,
+}
+
+impl Acc {
+    /// The WGSL scalar type.
+    pub fn ty(self) -> &'static str {
+        match self {
+            Acc::F32 => "f32",
+            Acc::I32 => "i32",
+        }
+    }
+
+    /// Its zero literal.
+    pub fn zero(self) -> &'static str {
+        match self {
+            Acc::F32 => "0.0",
+            Acc::I32 => "0i",
+        }
+    }
+
+    /// WGSL of `c + a · b` (scalars or vectors of the type).
+    pub fn mac(self, a: &str, b: &str, c: &str) -> String {
+        match self {
+            Acc::F32 => format!("fma({a}, {b}, {c})"),
+            Acc::I32 => format!("{c} + {a} * {b}"),
+        }
+    }
+
+    /// The name of a function computing [`Acc::mac`] (the tiled template calls it).
+    fn mac_fn(self) -> &'static str {
+        match self {
+            Acc::F32 => "fma",
+            Acc::I32 => "k_imac",
+        }
+    }
+
+    /// Helpers the templates need beyond the op's: `k_imac` for i32.
+    fn helpers(self) -> &'static str {
+        match self {
+            Acc::F32 => "",
+            Acc::I32 => "fn k_imac(a: i32, b: i32, c: i32) -> i32 {\n    return c + a * b;\n}\n",
+        }
+    }
 }
 
 /// How a tiled workgroup is shaped: `wx × wy` invocations, each computing
@@ -188,9 +241,11 @@ pub fn tiled(
             shape.m, shape.k, shape.n, shape.z
         )));
     }
+    let acc = src.acc;
+    let helpers = format!("{}{}", src.helpers, acc.helpers());
     let wgsl = if tile.tm.is_multiple_of(4) && tile.tn.is_multiple_of(4) {
         let (rm, rn) = (tile.tm / 4, tile.tn / 4);
-        let (decl, update, store) = vec4_accumulators(rm, rn);
+        let (decl, update, store) = vec4_accumulators(rm, rn, acc);
         render(
             kiln_shaders::MATMUL_TILED_VEC4,
             &[
@@ -208,7 +263,9 @@ pub fn tiled(
                 ("ACC_DECL", decl),
                 ("ACC_UPDATE", update),
                 ("ACC_STORE", store),
-                ("HELPERS", src.helpers.to_string()),
+                ("T", acc.ty().to_string()),
+                ("ZERO", acc.zero().to_string()),
+                ("HELPERS", helpers),
             ],
         )?
     } else {
@@ -227,7 +284,10 @@ pub fn tiled(
                 ("BM_BK", (tile.bm() * tile.bk).to_string()),
                 ("BK_BN", (tile.bk * tile.bn()).to_string()),
                 ("TM_TN", (tile.tm * tile.tn).to_string()),
-                ("HELPERS", src.helpers.to_string()),
+                ("T", acc.ty().to_string()),
+                ("ZERO", acc.zero().to_string()),
+                ("FMA", acc.mac_fn().to_string()),
+                ("HELPERS", helpers),
             ],
         )?
     };
@@ -245,7 +305,8 @@ pub fn tiled(
 /// each accumulator with a `switch`, so the store (and the epilogue inlined into it)
 /// appears once in the kernel rather than once per output: unrolled, it made large
 /// blocks slow for drivers to compile.
-fn vec4_accumulators(rm: usize, rn: usize) -> (String, String, String) {
+fn vec4_accumulators(rm: usize, rn: usize, acc: Acc) -> (String, String, String) {
+    let (t, zero) = (acc.ty(), acc.zero());
     let (mut decl, mut update) = (String::new(), String::new());
     for r in 0..rm {
         update.push_str(&format!("            let a{r} = tile_a[ar + {r}u];\n"));
@@ -257,10 +318,13 @@ fn vec4_accumulators(rm: usize, rn: usize) -> (String, String, String) {
     for i in 0..4 * rm {
         let (r, lane) = (i / 4, ["x", "y", "z", "w"][i % 4]);
         for c in 0..rn {
-            decl.push_str(&format!("    var c{i}_{c} = vec4<f32>(0.0);\n"));
-            update.push_str(&format!(
-                "            c{i}_{c} = fma(vec4<f32>(a{r}.{lane}), b{c}, c{i}_{c});\n"
-            ));
+            decl.push_str(&format!("    var c{i}_{c} = vec4<{t}>({zero});\n"));
+            let mac = acc.mac(
+                &format!("vec4<{t}>(a{r}.{lane})"),
+                &format!("b{c}"),
+                &format!("c{i}_{c}"),
+            );
+            update.push_str(&format!("            c{i}_{c} = {mac};\n"));
             cases.push_str(&format!(
                 "            case {}u: {{ acc = c{i}_{c}; }}\n",
                 i * rn + c
@@ -268,7 +332,7 @@ fn vec4_accumulators(rm: usize, rn: usize) -> (String, String, String) {
         }
     }
     let store = format!(
-        "    for (var t = 0u; t < {blocks}u; t++) {{\n        var acc = vec4<f32>(0.0);\n        \
+        "    for (var t = 0u; t < {blocks}u; t++) {{\n        var acc = vec4<{t}>({zero});\n        \
          switch t {{\n{cases}            default: {{}}\n        }}\n        \
          let m = mb + t / {rn}u;\n        let n = nb + (t % {rn}u) * 4u;\n        \
          for (var j = 0u; j < 4u; j++) {{\n            if (m < M && n + j < N) {{\n                \
@@ -296,12 +360,12 @@ pub fn naive(
         )));
     }
     let rm = naive_rows(shape.m);
+    let acc = src.acc;
     let (mut decl, mut update, mut store) = (String::new(), String::new(), String::new());
     for i in 0..rm {
-        decl.push_str(&format!("    var acc{i} = 0.0;\n"));
-        update.push_str(&format!(
-            "        acc{i} = fma(load_a(z, m0 + {i}u, k), b, acc{i});\n"
-        ));
+        decl.push_str(&format!("    var acc{i} = {};\n", acc.zero()));
+        let mac = acc.mac(&format!("load_a(z, m0 + {i}u, k)"), "b", &format!("acc{i}"));
+        update.push_str(&format!("        acc{i} = {mac};\n"));
         store.push_str(&format!("    store(z, m0 + {i}u, n, acc{i});\n"));
     }
     let wgsl = render(
@@ -314,7 +378,7 @@ pub fn naive(
             ("Z", shape.z.to_string()),
             ("RM", rm.to_string()),
             ("WG", NAIVE_WG.to_string()),
-            ("HELPERS", src.helpers.to_string()),
+            ("HELPERS", format!("{}{}", src.helpers, acc.helpers())),
             ("LINEAR_INDEX", LINEAR_INDEX.to_string()),
             ("ACC_DECL", decl),
             ("ACC_UPDATE", update),
@@ -441,7 +505,7 @@ mod tests {
 
     #[test]
     fn vec4_accumulators_cover_every_output_once() {
-        let (decl, update, store) = vec4_accumulators(2, 1);
+        let (decl, update, store) = vec4_accumulators(2, 1, Acc::F32);
         assert_eq!(decl.matches("var c").count(), 8);
         assert!(
             update.contains("c7_0 = fma(vec4<f32>(a1.w), b0, c7_0);"),

@@ -1,0 +1,310 @@
+//! GPU quantization kernels against the CPU reference on fresh random data of odd
+//! sizes: quantize and dequantize for every quantized dtype (integers of 16, 8, 4 and 2
+//! bits, signed and unsigned; f8e4m3fn, f8e5m2, f4e2m1 with and without saturation),
+//! per tensor, per axis (a scale broadcast along one axis) and blocked; the exact
+//! integer products MatMulInteger (direct and tiled engines, batch broadcast, per-row
+//! and per-column zero points, mixed signedness) and ConvInteger (groups, padding,
+//! strides, dilations, per-channel weight zero points); a fused program of quantize
+//! and dequantize steps.
+//!
+//! Tolerance: none. Dequantization is `(x - z) · s`, one exact subtraction and one
+//! correctly rounded multiply on both sides; quantization divides in f32 (correctly
+//! rounded on lavapipe, as in the reference), rounds half to even and clamps; integer
+//! products accumulate exactly in i32.
+
+mod common;
+
+use common::{check_graph, check_op, random_tensor, Tol};
+use kiln_ir::{ConvAttrs, DType, Data, Graph, Op, Program, Step, Tensor};
+
+/// A seeded stream of 64-bit values (splitmix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn int(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+}
+
+/// Integers of `dtype` over its whole range (or a float type's bit-free stand-in).
+fn ints(dtype: DType, dims: &[usize], seed: u64) -> Tensor {
+    let mut rng = Rng(seed);
+    let n: usize = dims.iter().product();
+    let data = match (dtype.int_range(), kiln_ir::minifloat::Format::of(dtype)) {
+        (Some((lo, hi)), _) => {
+            Data::from_i64s(dtype, (0..n).map(|_| rng.int(lo, hi.min(lo + 65535)))).unwrap()
+        }
+        (None, Some(f)) => {
+            // Every finite pattern.
+            let bits = (0..n)
+                .map(|_| loop {
+                    let b = rng.int(0, (1 << dtype.bits()) - 1) as u8;
+                    if f.decode(b).is_finite() {
+                        break b;
+                    }
+                })
+                .collect();
+            Data::minifloats(dtype, bits).unwrap()
+        }
+        _ => panic!("{dtype} is not quantized"),
+    };
+    Tensor::new(dims, data).unwrap()
+}
+
+/// Positive scales of `dims` (f32 or f16), between 0.01 and 0.26.
+fn scales(dtype: DType, dims: &[usize], seed: u64) -> Tensor {
+    let mut rng = Rng(seed);
+    let n: usize = dims.iter().product();
+    let v: Vec<f64> = (0..n)
+        .map(|_| 0.01 + rng.int(0, 1000) as f64 / 4000.0)
+        .collect();
+    let data = match dtype {
+        DType::F16 => Data::F16(v.into_iter().map(half::f16::from_f64).collect()),
+        _ => Data::F32(v.into_iter().map(|x| x as f32).collect()),
+    };
+    Tensor::new(dims, data).unwrap()
+}
+
+/// Zero points of `dtype` and `dims`: anywhere in an integer type's range, 0 for
+/// minifloats (ONNX requires it).
+fn zeros(dtype: DType, dims: &[usize], seed: u64) -> Tensor {
+    if dtype.is_minifloat() {
+        let n = dims.iter().product();
+        return Tensor::new(dims, Data::minifloats(dtype, vec![0; n]).unwrap()).unwrap();
+    }
+    ints(dtype, dims, seed)
+}
+
+/// `x` of `dims` and, for each layout, the scale dims, axis and block.
+const LAYOUTS: [(&[usize], usize, usize); 3] = [
+    // Per tensor.
+    (&[], 0, 0),
+    // Per axis 1 of [3, 7, 5]: a [7, 1] scale broadcast.
+    (&[7, 1], 0, 0),
+    // Blocks of 3 along axis 1 (7 → 3 blocks, the last one short).
+    (&[3, 3, 5], 1, 3),
+];
+
+const QUANTIZED: [DType; 11] = [
+    DType::U8,
+    DType::I8,
+    DType::U16,
+    DType::I16,
+    DType::U4,
+    DType::I4,
+    DType::U2,
+    DType::I2,
+    DType::F8E4M3FN,
+    DType::F8E5M2,
+    DType::F4E2M1,
+];
+
+#[test]
+fn quantize_every_dtype_and_layout() {
+    let dims = [3usize, 7, 5];
+    for (seed, dtype) in QUANTIZED.into_iter().enumerate() {
+        for (layout, &(sdims, axis, block)) in LAYOUTS.iter().enumerate() {
+            for saturate in [true, false] {
+                if !saturate && !dtype.is_minifloat() {
+                    continue;
+                }
+                let seed = (seed * 10 + layout) as u64;
+                // Values up to 4 / 0.01 = 400 scale steps: every type saturates somewhere.
+                let x = random_tensor(DType::F32, &dims, seed);
+                let x = Tensor::new(
+                    dims.as_slice(),
+                    Data::F32(x.to_f64_vec().iter().map(|v| (v * 2.0) as f32).collect()),
+                )
+                .unwrap();
+                let s = scales(DType::F32, sdims, seed + 1);
+                let z = zeros(dtype, sdims, seed + 2);
+                let op = Op::Quantize {
+                    axis,
+                    block,
+                    saturate,
+                };
+                check_op(op, vec![x, s, z], Tol::EXACT);
+            }
+        }
+    }
+}
+
+#[test]
+fn dequantize_every_dtype_and_layout() {
+    let dims = [3usize, 7, 5];
+    for (seed, dtype) in QUANTIZED.into_iter().chain([DType::I32]).enumerate() {
+        for (layout, &(sdims, axis, block)) in LAYOUTS.iter().enumerate() {
+            for scale in [DType::F32, DType::F16] {
+                let seed = (seed * 10 + layout) as u64;
+                let x = if dtype == DType::I32 {
+                    random_tensor(DType::I32, &dims, seed)
+                } else {
+                    ints(dtype, &dims, seed)
+                };
+                let s = scales(scale, sdims, seed + 1);
+                let z = if dtype == DType::I32 {
+                    random_tensor(DType::I32, sdims, seed + 2)
+                } else {
+                    zeros(dtype, sdims, seed + 2)
+                };
+                check_op(Op::Dequantize { axis, block }, vec![x, s, z], Tol::EXACT);
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_fake_quantization_program() {
+    // x → u8 → f32, with a per-channel scale and zero point, as one element-wise kernel.
+    let program = Program {
+        steps: vec![
+            Step::Input(0),
+            Step::Input(1),
+            Step::Input(2),
+            Step::Quantize {
+                saturate: true,
+                args: [0, 1, 2],
+            },
+            Step::Dequantize([3, 1, 2]),
+        ],
+    };
+    let x = random_tensor(DType::F32, &[2, 5, 9], 41);
+    let s = scales(DType::F32, &[5, 1], 42);
+    let z = ints(DType::U8, &[5, 1], 43);
+    check_op(Op::Elementwise { program }, vec![x, s, z], Tol::EXACT);
+}
+
+/// MatMulInteger of `a` and `b` (dtypes and dims) with zero points of `za`, `zb` dims.
+fn matmul_integer(
+    (ta, da): (DType, &[usize]),
+    (tb, db): (DType, &[usize]),
+    (za, zb): (&[usize], &[usize]),
+    seed: u64,
+) {
+    let inputs = vec![
+        ints(ta, da, seed),
+        ints(tb, db, seed + 1),
+        ints(ta, za, seed + 2),
+        ints(tb, zb, seed + 3),
+    ];
+    check_op(Op::MatMulInteger, inputs, Tol::EXACT);
+}
+
+#[test]
+fn matmul_integer_engines_batches_and_zero_points() {
+    use DType::{I8, U8};
+    // Thin (the direct engine), 1-D operands, scalar zero points.
+    matmul_integer((U8, &[3, 13]), (U8, &[13, 5]), (&[], &[]), 1);
+    matmul_integer((U8, &[13]), (I8, &[13, 6]), (&[1], &[1]), 2);
+    matmul_integer((I8, &[4, 9]), (I8, &[9]), (&[4], &[]), 3);
+    // Wide enough to tile, odd sizes, per-row and per-column zero points, mixed signs.
+    matmul_integer((U8, &[33, 70]), (I8, &[70, 65]), (&[33], &[65]), 4);
+    // Batch broadcast: [2, 1, 9, 17] × [3, 17, 11].
+    matmul_integer((I8, &[2, 1, 9, 17]), (U8, &[3, 17, 11]), (&[], &[11]), 5);
+    // Long reductions wrap nothing: |sum| < 2^31 for K = 300.
+    matmul_integer((U8, &[5, 300]), (U8, &[300, 37]), (&[], &[]), 6);
+}
+
+/// ConvInteger with `attrs` on `x` and `w` dims (u8 input, i8 weights), a per-channel
+/// weight zero point when `per_channel`.
+fn conv_integer(attrs: ConvAttrs, x: &[usize], w: &[usize], per_channel: bool, seed: u64) {
+    let wz: &[usize] = if per_channel { &w[..1] } else { &[] };
+    let inputs = vec![
+        ints(DType::U8, x, seed),
+        ints(DType::I8, w, seed + 1),
+        ints(DType::U8, &[], seed + 2),
+        ints(DType::I8, wz, seed + 3),
+    ];
+    check_op(Op::ConvInteger(attrs), inputs, Tol::EXACT);
+}
+
+#[test]
+fn conv_integer_geometry_and_zero_points() {
+    let attrs = |strides: [usize; 2], pads: [usize; 4], dilations: [usize; 2], group| ConvAttrs {
+        strides: strides.to_vec(),
+        pads: pads.to_vec(),
+        dilations: dilations.to_vec(),
+        group,
+    };
+    // 3×3, padded, grouped, per-channel weight zero points.
+    conv_integer(
+        attrs([1, 1], [1, 1, 1, 1], [1, 1], 2),
+        &[1, 6, 11, 9],
+        &[4, 3, 3, 3],
+        true,
+        1,
+    );
+    // Strided, dilated, asymmetric padding, two images.
+    conv_integer(
+        attrs([2, 1], [0, 2, 1, 0], [1, 2], 1),
+        &[2, 3, 13, 10],
+        &[5, 3, 3, 2],
+        false,
+        2,
+    );
+    // 1×1 with enough channels and positions to tile; depthwise.
+    conv_integer(
+        attrs([1, 1], [0, 0, 0, 0], [1, 1], 1),
+        &[1, 40, 9, 7],
+        &[36, 40, 1, 1],
+        true,
+        3,
+    );
+    conv_integer(
+        attrs([1, 1], [1, 1, 1, 1], [1, 1], 8),
+        &[1, 8, 7, 7],
+        &[8, 1, 3, 3],
+        true,
+        4,
+    );
+}
+
+#[test]
+fn requantized_integer_product_matches() {
+    // QLinearMatMul's lowering: dequantize(matmul_integer(..), multiplier) → quantize.
+    let mut g = Graph::new("requantize");
+    let a = g.add_input("a", ints(DType::U8, &[6, 21], 1).ty(), false);
+    let b = g.add_input("b", ints(DType::I8, &[21, 10], 2).ty(), false);
+    let za = g.add_input("za", ints(DType::U8, &[], 3).ty(), false);
+    let zb = g.add_input("zb", ints(DType::I8, &[], 4).ty(), false);
+    let m = g.add_input("m", scales(DType::F32, &[10], 5).ty(), false);
+    let zy = g.add_input("zy", ints(DType::U8, &[], 6).ty(), false);
+    let acc = g.add(Op::MatMulInteger, &[a, b, za, zb], "mm").unwrap();
+    let zi = g.add_input("zi", random_tensor(DType::I32, &[], 7).ty(), false);
+    let real = g
+        .add(Op::Dequantize { axis: 0, block: 0 }, &[acc, m, zi], "dq")
+        .unwrap();
+    let one = g.add_input("one", scales(DType::F32, &[], 8).ty(), false);
+    let y = g
+        .add(
+            Op::Quantize {
+                axis: 0,
+                block: 0,
+                saturate: true,
+            },
+            &[real, one, zy],
+            "q",
+        )
+        .unwrap();
+    g.add_output("y", y, false);
+    let inputs = vec![
+        ints(DType::U8, &[6, 21], 1),
+        ints(DType::I8, &[21, 10], 2),
+        ints(DType::U8, &[], 3),
+        ints(DType::I8, &[], 4),
+        scales(DType::F32, &[10], 5),
+        ints(DType::U8, &[], 6),
+        random_tensor(DType::I32, &[], 7),
+        scales(DType::F32, &[], 8),
+    ];
+    check_graph(&g, &inputs, Tol::EXACT);
+}
