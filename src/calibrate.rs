@@ -4,7 +4,9 @@
 //!
 //! - bandwidth: an element-wise `neg` over 4 Mi f32 (16 MiB read, 16 MiB written),
 //!   timed per dispatch;
-//! - arithmetic: a 384×384×384 f32 matmul through the tiled engine, timed per dispatch;
+//! - arithmetic: a 384×384×384 f32 matmul through the tiled engine, timed per dispatch,
+//!   and the same product as an exact integer product (u8 × i8, i32 accumulators: what
+//!   quantized models run), for the integer rate;
 //! - dispatch cost: the wall time of a chain of 201 dependent one-element kernels minus
 //!   that of a chain of 1, per extra dispatch (what a kernel boundary costs a run).
 //!
@@ -41,6 +43,10 @@ pub struct Calibration {
     pub bandwidth_gbs: f64,
     /// Sustained f32 arithmetic rate of the matmul engine, GFLOP/s.
     pub gflops: f64,
+    /// Sustained rate of the integer matmul engine, G multiply-adds ×2 per second.
+    /// Files written before this field have none: the f32 rate stands in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub int_gops: Option<f64>,
     /// Cost of one more dispatch in a run, microseconds.
     pub launch_us: f64,
     /// How kernel times were taken (GPU timestamps or host wall clock).
@@ -60,6 +66,7 @@ impl Calibration {
             name: self.name.clone(),
             bandwidth_gbs: self.bandwidth_gbs,
             gflops: self.gflops,
+            int_gops: self.int_gops.unwrap_or(self.gflops),
             launch_us: self.launch_us,
         }
     }
@@ -86,6 +93,7 @@ impl Calibration {
         for (what, v) in [
             ("bandwidth_gbs", c.bandwidth_gbs),
             ("gflops", c.gflops),
+            ("int_gops", c.int_gops.unwrap_or(c.gflops)),
             ("launch_us", c.launch_us),
         ] {
             if !(v.is_finite() && v > 0.0) {
@@ -141,6 +149,24 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
     let (matmul_ns, _) = kernel_ns(runtime, &g, "matmul", &inputs)?;
     let gflops = (2 * n * n * n) as f64 / matmul_ns;
 
+    // Integer arithmetic: the same product of u8 × i8 with zero points.
+    let mut g = Graph::new("calibrate_matmul_integer");
+    let ty = |dtype, dims: Vec<usize>| TensorType::new(dtype, dims);
+    let a = g.add_input("a", ty(DType::U8, vec![n, n]), false);
+    let b = g.add_input("b", ty(DType::I8, vec![n, n]), false);
+    let za = g.add_input("za", ty(DType::U8, vec![]), false);
+    let zb = g.add_input("zb", ty(DType::I8, vec![]), false);
+    let c = add(&mut g, Op::MatMulInteger, &[a, b, za, zb])?;
+    g.add_output("c", c, false);
+    let inputs = [
+        crate::random_tensor(DType::U8, &[n, n], 3),
+        crate::random_tensor(DType::I8, &[n, n], 4),
+        crate::random_tensor(DType::U8, &[], 5),
+        crate::random_tensor(DType::I8, &[], 6),
+    ];
+    let (int_ns, _) = kernel_ns(runtime, &g, "matmul_integer", &inputs)?;
+    let int_gops = Some((2 * n * n * n) as f64 / int_ns);
+
     // Dispatch cost: a long and a short chain of one-element kernels.
     let chain = |len: usize| -> Result<f64> {
         let mut g = Graph::new("calibrate_dispatch");
@@ -161,6 +187,7 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
         name: runtime.describe(),
         bandwidth_gbs,
         gflops,
+        int_gops,
         launch_us,
         timing,
         cpu: Some(runtime.is_cpu()),
@@ -258,6 +285,7 @@ mod tests {
             name: "test adapter".into(),
             bandwidth_gbs: 2.5,
             gflops: 12.0,
+            int_gops: Some(7.5),
             launch_us: 21.0,
             timing: "GPU timestamps".into(),
             cpu: Some(true),
@@ -270,17 +298,21 @@ mod tests {
             (
                 back.bandwidth_gbs,
                 back.gflops,
+                back.int_gops,
                 back.launch_us,
                 read.cpu_driver()
             ),
-            (2.5, 12.0, 21.0, true)
+            (2.5, 12.0, 7.5, 21.0, true)
         );
-        // Files from before the `cpu` field: the adapter description says it.
+        // Files from before the `cpu` and `int_gops` fields: the adapter description
+        // says the first, the f32 rate stands in for the second.
         for (name, cpu) in [("llvmpipe (LLVM 15) [Vulkan, Cpu]", true), ("x", false)] {
             let text =
-                format!(r#"{{"name": "{name}", "bandwidth_gbs": 1, "gflops": 1, "launch_us": 1}}"#);
+                format!(r#"{{"name": "{name}", "bandwidth_gbs": 1, "gflops": 2, "launch_us": 1}}"#);
             let f = write(&text);
-            assert_eq!(Calibration::read(f.path()).unwrap().cpu_driver(), cpu);
+            let c = Calibration::read(f.path()).unwrap();
+            assert_eq!(c.cpu_driver(), cpu);
+            assert_eq!(c.profile().int_gops, 2.0);
         }
     }
 

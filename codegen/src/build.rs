@@ -6,7 +6,7 @@ use crate::layout::{split_offsets, Layout, PlanDecisions, PlanOptions};
 use crate::lower::{lower_node, Limits, Lowered, NodeCtx, Placement, Slot};
 use crate::plan::*;
 use crate::requirements::requirements;
-use crate::storage::{data_words, pack};
+use crate::storage::{data_words, dequantized_at_upload, pack};
 use crate::verify::verify_layout;
 use crate::{validated_workgroup_storage_bytes, CodegenError};
 use kiln_ir::{Graph, Handle, Op, Tensor, Value, ValueDef};
@@ -74,11 +74,7 @@ fn load_time_dequantize<'g>(graph: &'g Graph, node: &kiln_ir::Node) -> Option<[&
         return None;
     };
     let (x, s, z) = (graph.constant(x)?, graph.constant(s)?, graph.constant(z)?);
-    let fits = x.dtype().is_int()
-        && x.dtype().bits() <= 16
-        && !x.is_splat()
-        && s.dtype().is_float()
-        && z.dtype().is_int();
+    let fits = !x.is_splat() && dequantized_at_upload(x.dtype(), s.dtype(), z.dtype());
     fits.then_some([x, s, z])
 }
 

@@ -148,6 +148,13 @@ pub fn dequantized_words(d: &DequantizedConst, weights: &[u8]) -> Result<Vec<u32
         .collect())
 }
 
+/// Whether a `dequantize` with operands of these dtypes, all constants, is computed
+/// when the plan is uploaded ([`crate::plan::BufferKind::Dequantized`]): integer
+/// weights of at most 16 bits, float scales, integer zero points.
+pub fn dequantized_at_upload(x: DType, scale: DType, zero: DType) -> bool {
+    x.is_int() && x.bits() <= 16 && scale.is_float() && zero.is_int()
+}
+
 /// Checks what [`dequantized_words`] relies on without computing it: the element width,
 /// the parts' ranges in `weights_len` bytes and the layout. Returns the element count.
 pub fn check_dequantized(d: &DequantizedConst, weights_len: u64) -> Result<usize, String> {

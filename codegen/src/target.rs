@@ -32,6 +32,16 @@ impl KernelTarget for Limits {
 
     /// A convolution runs on the product engine with its output channels (per group)
     /// as rows and its output positions as columns; its input is the engine's B.
+    /// A constant `dequantize` of dense low-bit weights (see `build.rs`).
+    fn computed_at_upload(&self, op: &Op, inputs: &[&TensorType]) -> bool {
+        match (op, inputs) {
+            (Op::Dequantize { .. }, [x, s, z]) => {
+                crate::storage::dequantized_at_upload(x.dtype, s.dtype, z.dtype)
+            }
+            _ => false,
+        }
+    }
+
     fn prologue_evaluations(&self, anchor: &Op, anchor_in: &[&TensorType]) -> usize {
         let Op::Conv(attrs) = anchor else {
             return 1;

@@ -31,4 +31,12 @@ pub trait KernelTarget: fmt::Debug + Send + Sync {
     /// operand: the product engine computing `anchor` (with operands `anchor_in`)
     /// loads each input element once per block of output rows it computes together.
     fn prologue_evaluations(&self, anchor: &Op, anchor_in: &[&TensorType]) -> usize;
+
+    /// Whether `op` on operands of types `inputs`, all of them constants, is computed
+    /// once when the plan is uploaded rather than by a kernel on every run (a constant
+    /// `dequantize` of low-bit weights): it then costs nothing per run.
+    fn computed_at_upload(&self, op: &Op, inputs: &[&TensorType]) -> bool {
+        let _ = (op, inputs);
+        false
+    }
 }

@@ -240,6 +240,13 @@ fn calibrate(a: &BenchArgs) -> Result<()> {
         "  arithmetic  {:>10.2} GFLOP/s  (preset cpu-emulation: {})",
         c.gflops, preset.gflops
     )?;
+    if let Some(int_gops) = c.int_gops {
+        writeln!(
+            out,
+            "  integer     {:>10.2} G ops/s  (preset cpu-emulation: {}; i32 products, no packed dot product)",
+            int_gops, preset.int_gops
+        )?;
+    }
     writeln!(
         out,
         "  dispatch    {:>10.2} µs       (preset cpu-emulation: {})",

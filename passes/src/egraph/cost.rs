@@ -14,6 +14,11 @@ pub struct DeviceProfile {
     pub bandwidth_gbs: f64,
     /// Sustained f32 arithmetic rate, GFLOP/s.
     pub gflops: f64,
+    /// Sustained rate of the integer products (i32 multiply-adds of `matmul_integer`
+    /// and `conv_integer`), G/s: what decides between an integer kernel and its exact
+    /// f32 form. wgpu cannot say whether a device's integer dot products are fast;
+    /// `kiln bench --calibrate` measures it.
+    pub int_gops: f64,
     /// Cost of one kernel dispatch, microseconds.
     pub launch_us: f64,
 }
@@ -35,9 +40,13 @@ impl DeviceProfile {
     /// A CPU Vulkan implementation such as lavapipe: slow memory, slow arithmetic,
     /// expensive launches. The default, since it is what kiln is tested on. The figures
     /// are `kiln bench --calibrate` on lavapipe (Mesa 22.3, llvmpipe on 2 x86-64 cores,
-    /// quiet machine): 4.5–5.0 GB/s, 22–23 GFLOP/s, 27–35 µs per dispatch.
+    /// quiet machine): 4.5–5.0 GB/s, 22–23 GFLOP/s, 27–35 µs per dispatch; the i32
+    /// products run at about 0.6 of the f32 rate there (no integer dot-product unit).
     pub fn cpu_emulation() -> Self {
-        DeviceProfile::new("cpu-emulation", 4.8, 23.0, 30.0)
+        DeviceProfile {
+            int_gops: 14.0,
+            ..DeviceProfile::new("cpu-emulation", 4.8, 23.0, 30.0)
+        }
     }
 
     /// The preset called `name` (see [`DeviceProfile::PRESETS`]).
@@ -50,11 +59,14 @@ impl DeviceProfile {
         }
     }
 
-    fn new(name: &str, bandwidth_gbs: f64, gflops: f64, launch_us: f64) -> Self {
+    /// A profile whose integer products run at the f32 rate (a GPU preset: nothing
+    /// is known of its integer units until `kiln bench --calibrate` measures them).
+    pub fn new(name: &str, bandwidth_gbs: f64, gflops: f64, launch_us: f64) -> Self {
         DeviceProfile {
             name: name.to_string(),
             bandwidth_gbs,
             gflops,
+            int_gops: gflops,
             launch_us,
         }
     }
@@ -62,6 +74,11 @@ impl DeviceProfile {
     /// Microseconds one kernel takes that moves `bytes` and does `flops`.
     pub fn kernel_us(&self, bytes: f64, flops: f64) -> f64 {
         self.launch_us + bytes / (self.bandwidth_gbs * 1e3) + flops / (self.gflops * 1e3)
+    }
+
+    /// `flops` of integer products as the f32 operations that take as long.
+    pub fn as_f32_flops(&self, int_ops: f64) -> f64 {
+        int_ops * self.gflops / self.int_gops
     }
 }
 
@@ -75,8 +92,8 @@ impl fmt::Display for DeviceProfile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} ({} GB/s, {} GFLOP/s, {} µs/launch)",
-            self.name, self.bandwidth_gbs, self.gflops, self.launch_us
+            "{} ({} GB/s, {} GFLOP/s, {} G int ops/s, {} µs/launch)",
+            self.name, self.bandwidth_gbs, self.gflops, self.int_gops, self.launch_us
         )
     }
 }
@@ -95,17 +112,16 @@ pub fn flops(target: &dyn KernelTarget, op: &Op, inputs: &[&TensorType], out: &T
     let n = out.shape.numel() as f64;
     let in0 = inputs.first().map_or(0.0, |t| t.shape.numel() as f64);
     match op {
-        Op::MatMul => {
+        Op::MatMul | Op::MatMulInteger => {
             let k = inputs
                 .first()
                 .and_then(|t| t.shape.dims().last().copied())
                 .unwrap_or(1);
             2.0 * n * k as f64
         }
-        Op::Conv(c) => {
+        Op::Conv(_) | Op::ConvInteger(_) => {
             let w = inputs.get(1).map(|t| t.shape.dims()).unwrap_or(&[]);
             let per_out: usize = w.iter().skip(1).product();
-            let _ = c;
             2.0 * n * per_out as f64
         }
         Op::ConvTranspose(_) => {
@@ -187,7 +203,31 @@ pub fn node_cost(
         .sum();
     let out = outputs.first().copied();
     let f = out.map_or(0.0, |o| flops(target, op, inputs, o));
+    let anchor = match op {
+        Op::Fused { anchor, .. } => anchor,
+        op => op,
+    };
+    let f = if matches!(anchor, Op::MatMulInteger | Op::ConvInteger(_)) {
+        profile.as_f32_flops(f)
+    } else {
+        f
+    };
     profile.kernel_us(bytes as f64, f)
+}
+
+/// Nodes of `graph` computing an exact integer product (fused or not).
+pub fn integer_products(graph: &Graph) -> usize {
+    graph
+        .nodes
+        .iter()
+        .filter(|(_, n)| {
+            let anchor = match &n.op {
+                Op::Fused { anchor, .. } => anchor,
+                op => op,
+            };
+            matches!(anchor, Op::MatMulInteger | Op::ConvInteger(_))
+        })
+        .count()
 }
 
 /// Nodes of `graph` that launch a kernel (every node but reshapes and identities).

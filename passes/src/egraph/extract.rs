@@ -72,13 +72,15 @@ fn candidates(egraph: &EGraph, profile: &DeviceProfile) -> HashMap<Id, Vec<Cand>
                         }
                     }
                     let outs: Vec<&TensorType> = results.iter().collect();
-                    let own = node_cost(
-                        profile,
-                        &*egraph.analysis.target,
-                        op.op(),
-                        &distinct_types,
-                        &outs[..1],
-                    );
+                    let target = &*egraph.analysis.target;
+                    // Computed once when the plan is uploaded: free per run.
+                    let at_upload = children.iter().all(|&c| egraph[c].data.constant)
+                        && target.computed_at_upload(op.op(), &types);
+                    let own = if at_upload {
+                        0.0
+                    } else {
+                        node_cost(profile, target, op.op(), &distinct_types, &outs[..1])
+                    };
                     cands.push(Cand {
                         index,
                         own,

@@ -24,7 +24,7 @@ mod lang;
 mod report;
 mod rules;
 
-pub use cost::{graph_cost, kernel_count, DeviceProfile};
+pub use cost::{graph_cost, integer_products, kernel_count, DeviceProfile};
 pub use lang::{ConstLeaf, InputLeaf, IrOp, Kiln};
 pub use report::{PhaseReport, Report};
 pub use rules::{RuleInfo, RuleSet};
@@ -171,7 +171,12 @@ pub fn optimize(
     let report = report.unwrap_or_else(|| {
         let cost = graph_cost(graph, &options.profile, &**target);
         let kernels = kernel_count(graph);
-        Report::start(options.profile.clone(), cost, kernels)
+        Report::start(
+            options.profile.clone(),
+            cost,
+            kernels,
+            integer_products(graph),
+        )
     });
     Ok((out, report))
 }
@@ -219,7 +224,13 @@ impl Pass for EgraphPhase {
         };
         let report = ctx.report.get_or_insert_with(|| {
             let cost = graph_cost(&graph, &options.profile, &*self.target);
-            Report::start(options.profile.clone(), cost, kernel_count(&graph))
+            let products = integer_products(&graph);
+            Report::start(
+                options.profile.clone(),
+                cost,
+                kernel_count(&graph),
+                products,
+            )
         });
         let enabled: Vec<RuleSet> = self
             .phase
@@ -265,6 +276,7 @@ impl Pass for EgraphPhase {
         phase_report.time = phase_start.elapsed();
         report.cost_after = phase_report.cost_after;
         report.kernels_after = phase_report.kernels_after;
+        report.integer_products_after = integer_products(&out);
         report.total_time += phase_report.time;
         report.phases.push(phase_report);
         ctx.egraph = Some((ctx.passes_run + 1, Session { egraph, ..session }));

@@ -42,19 +42,26 @@ pub struct Report {
     pub cost_after: f64,
     pub kernels_before: usize,
     pub kernels_after: usize,
+    /// Exact integer products (`matmul_integer`, `conv_integer`, fused or not) in the
+    /// input and after extraction: the others run as their exact f32 form, which the
+    /// cost model found faster on this device (`integer-product-in-f32`).
+    pub integer_products_before: usize,
+    pub integer_products_after: usize,
     pub extract_time: Duration,
     pub total_time: Duration,
 }
 
 impl Report {
     /// The report before any phase has run: `cost` and `kernels` of the graph.
-    pub fn start(profile: DeviceProfile, cost: f64, kernels: usize) -> Self {
+    pub fn start(profile: DeviceProfile, cost: f64, kernels: usize, products: usize) -> Self {
         Report {
             profile,
             cost_before: cost,
             cost_after: cost,
             kernels_before: kernels,
             kernels_after: kernels,
+            integer_products_before: products,
+            integer_products_after: products,
             ..Report::default()
         }
     }
@@ -149,6 +156,17 @@ impl fmt::Display for Report {
             self.extract_time.as_secs_f64() * 1e3,
             self.total_time.as_secs_f64() * 1e3
         )?;
+        if self.integer_products_before > 0 {
+            let (before, after) = (self.integer_products_before, self.integer_products_after);
+            writeln!(
+                f,
+                "  integer products: {after} of {before} run as integer kernels, {} in exact f32 \
+                 (cheaper at {} G int ops/s against {} GFLOP/s)",
+                before.saturating_sub(after),
+                self.profile.int_gops,
+                self.profile.gflops
+            )?;
+        }
         let limited = self.time_limited();
         if !limited.is_empty() {
             writeln!(

@@ -33,6 +33,12 @@ pub fn random_inputs(graph: &Graph, seed: u64) -> Vec<Tensor> {
                 ),
                 DType::I32 => Data::I32((0..n).map(|_| rng.gen_range(1..=3)).collect()),
                 DType::Bool => Data::Bool((0..n).map(|_| rng.gen_bool(0.5)).collect()),
+                // Other integers: anywhere in their range.
+                d if d.is_int() => {
+                    let (lo, hi) = d.int_range().expect("an integer type");
+                    let v: Vec<i64> = (0..n).map(|_| rng.gen_range(lo..=hi)).collect();
+                    Data::from_i64s(d, v.into_iter()).expect("an integer type")
+                }
                 d => panic!("no random inputs of {d}"),
             };
             Tensor::new(ty.shape.clone(), data).expect("sizes match")

@@ -7,6 +7,7 @@ mod composite;
 mod fusion;
 mod layout;
 pub(crate) mod program;
+mod quant;
 
 use super::analysis::{ty, uniform_value, EGraph, KilnAnalysis};
 use super::lang::{ConstLeaf, IrOp, Kiln};
@@ -165,10 +166,11 @@ pub const fn code(name: &'static str, finder: Finder, identity: &'static str) ->
     }
 }
 
-/// Every rule table with its set.
-fn tables() -> [(RuleSet, &'static [RuleSpec]); 4] {
+/// Every rule table with its set (a set may have several tables).
+fn tables() -> [(RuleSet, &'static [RuleSpec]); 5] {
     [
         (RuleSet::Algebra, algebra::RULES),
+        (RuleSet::Algebra, quant::RULES),
         (RuleSet::Layout, layout::RULES),
         (RuleSet::Composite, composite::RULES),
         (RuleSet::Fusion, fusion::RULES),
@@ -191,12 +193,10 @@ pub fn list() -> Vec<RuleInfo> {
 
 /// The rewrites of `set` that `enabled` accepts by name.
 pub fn build(set: RuleSet, enabled: impl Fn(&str) -> bool) -> Vec<Rewrite<Kiln, KilnAnalysis>> {
-    let table = tables()
+    tables()
         .into_iter()
-        .find(|(s, _)| *s == set)
-        .map_or(&[][..], |(_, t)| t);
-    table
-        .iter()
+        .filter(|(s, _)| *s == set)
+        .flat_map(|(_, table)| table.iter())
         .filter(|r| enabled(r.name))
         .map(|r| match &r.body {
             Body::Pattern { lhs, rhs, when } => {
