@@ -262,10 +262,7 @@ quant_cases!(
     ocr_dyn => "ocr-dyn",
     bert_f32 => "bert-f32",
     bert_qdq => "bert-qdq",
-    // bert-qop is not here yet: kiln's output is 2.8e-2 (relative L2) from onnxruntime's
-    // where the rule allows 1e-2 (onnxruntime runs the same kernels at both levels, so its
-    // own distance is 0). Open in issue 10: find which QOperator kernel of onnxruntime
-    // rounds apart from ONNX's definition (the cnn and ocr QOperator cases match).
+    bert_qop => "bert-qop",
     bert_dyn => "bert-dyn",
     matmulnbits => "matmulnbits",
 );

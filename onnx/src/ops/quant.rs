@@ -302,12 +302,55 @@ fn q_out(cx: &mut Cx, y: V, scale: usize, zero: usize) -> Result<V, ImportError>
     quantize(cx, y, s, z, dtype, (0, 0, true))
 }
 
-/// com.microsoft QLinearAdd / QLinearMul: `(A, sa, za, B, sb, zb, sc, zc)`.
+/// com.microsoft QLinearAdd / QLinearMul: `(A, sa, za, B, sb, zb, sc, zc)`, in the
+/// arithmetic of onnxruntime's kernels, which define these ops: the scales enter as
+/// ratios to `sc` (`(a - za)·(sa/sc) + (b - zb)·(sb/sc) + zc`, and
+/// `(a - za)·(b - zb)·(sa·sb/sc) + zc`), rounded half to even. (Dequantizing, adding
+/// and quantizing rounds differently wherever the sum lands on a half step: a quarter
+/// of a Gelu's `erf + 1` in one test.)
 pub(super) fn qlinear_binary(cx: &mut Cx, op: BinaryOp) -> Outs {
-    let a = dq_triple(cx, 0)?;
-    let b = dq_triple(cx, 3)?;
-    let y = cx.binary(op, a, b)?;
-    Ok(vec![q_out(cx, y, 6, 7)?])
+    let [sa, sb, sc] = [1, 4, 6].map(|i| cx.input(i));
+    let (sa, sb, sc) = (sa?, sb?, sc?);
+    let y = match op {
+        BinaryOp::Mul => {
+            let a = dq_with(cx, 0, None)?;
+            let b = dq_with(cx, 3, None)?;
+            let ab = cx.binary(BinaryOp::Mul, a, b)?;
+            let s = cx.binary(BinaryOp::Mul, sa, sb)?;
+            let ratio = cx.binary(BinaryOp::Div, s, sc)?;
+            let ratio = cx.cast(ratio, DType::F32)?;
+            cx.binary(BinaryOp::Mul, ab, ratio)?
+        }
+        _ => {
+            let ra = cx.binary(BinaryOp::Div, sa, sc)?;
+            let rb = cx.binary(BinaryOp::Div, sb, sc)?;
+            let a = dq_with(cx, 0, Some(ra))?;
+            let b = dq_with(cx, 3, Some(rb))?;
+            cx.binary(op, a, b)?
+        }
+    };
+    let one = cx.scalar(DType::F32, 1.0)?;
+    let zc = cx.opt_input(7)?;
+    let dtype = zc.map_or(DType::U8, |z| cx.ty(z).dtype);
+    Ok(vec![quantize(cx, y, one, zc, dtype, (0, 0, true))?])
+}
+
+/// Operand `first` dequantized with its zero point (operand `first + 2`) and `scale`
+/// (1 when `None`), per tensor.
+fn dq_with(cx: &mut Cx, first: usize, scale: Option<V>) -> Result<V, ImportError> {
+    let (x, z) = (cx.input(first)?, cx.opt_input(first + 2)?);
+    let scale = match scale {
+        Some(s) => {
+            let s = cx.cast(s, DType::F32)?;
+            cx.reshape(s, vec![])?
+        }
+        None => cx.scalar(DType::F32, 1.0)?,
+    };
+    let z = match z {
+        Some(z) => Some(cx.reshape(z, vec![])?),
+        None => None,
+    };
+    dequantize(cx, x, scale, z, (0, 0))
 }
 
 /// com.microsoft QLinearSigmoid / QLinearLeakyRelu: `(X, sx, zx, sy, zy)`.
@@ -340,21 +383,38 @@ pub(super) fn qlinear_softmax(cx: &mut Cx) -> Outs {
     Ok(vec![q_out(cx, y, 3, 4)?])
 }
 
-/// com.microsoft QLinearGlobalAveragePool: `(X, sx, zx, sy, zy)`, NCHW.
+/// com.microsoft QLinearGlobalAveragePool: `(X, sx, zx, sy, zy)`, NCHW, in
+/// onnxruntime's arithmetic: the integer sum of `x - zx` over each image (exact in f32
+/// below 2^24) times `sx / (sy · count)`, rounded half to even, plus `zy`.
 pub(super) fn qlinear_global_average_pool(cx: &mut Cx) -> Outs {
     if cx.attr_i("channels_last", 0)? != 0 {
         return Err(cx.err("channels_last is not supported"));
     }
-    let x = dq_triple(cx, 0)?;
-    let y = cx.add(
+    let x = dq_with(cx, 0, None)?;
+    let dims = cx.dims(x);
+    let count: usize = dims.iter().skip(2).product();
+    let sum = cx.add(
         Op::Reduce {
-            op: ReduceOp::Mean,
-            axes: (2..cx.rank(x)).collect(),
+            op: ReduceOp::Sum,
+            axes: (2..dims.len()).collect(),
             keepdims: true,
         },
         &[x],
     )?;
-    Ok(vec![q_out(cx, y, 3, 4)?])
+    let (sx, sy) = (cx.input(1)?, cx.input(3)?);
+    let (sx, sy) = (cx.cast(sx, DType::F32)?, cx.cast(sy, DType::F32)?);
+    let n = cx.scalar(DType::F32, count as f64)?;
+    let per = cx.binary(BinaryOp::Mul, sy, n)?;
+    let ratio = cx.binary(BinaryOp::Div, sx, per)?;
+    let ratio = cx.reshape(ratio, vec![])?;
+    let y = cx.binary(BinaryOp::Mul, sum, ratio)?;
+    let one = cx.scalar(DType::F32, 1.0)?;
+    let zy = match cx.opt_input(4)? {
+        Some(z) => Some(cx.reshape(z, vec![])?),
+        None => None,
+    };
+    let dtype = zy.map_or(DType::U8, |z| cx.ty(z).dtype);
+    Ok(vec![quantize(cx, y, one, zy, dtype, (0, 0, true))?])
 }
 
 /// com.microsoft QLinearAveragePool: `(X, sx, zx, sy, zy)`, AveragePool's attributes.
