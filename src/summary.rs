@@ -73,7 +73,8 @@ pub struct BufferSummary {
     pub total_bytes: u64,
     /// Bytes of the buffers kernels write, after liveness-based reuse.
     pub intermediate_bytes: u64,
-    /// Count and bytes per kind: input, constant, splat, intermediate.
+    /// Count and bytes (on the device) per kind: input, constant, packed constant and
+    /// dequantized constant (when present), splat, intermediate.
     pub by_kind: Vec<KindSummary>,
 }
 
@@ -151,17 +152,26 @@ impl BundleSummary {
                 }
             })
             .collect();
-        let by_kind = ["input", "constant", "splat", "intermediate"]
-            .into_iter()
-            .map(|kind| {
-                let of_kind = plan.buffers.iter().filter(|b| kind_name(&b.kind) == kind);
-                KindSummary {
-                    kind,
-                    count: of_kind.clone().count(),
-                    bytes: of_kind.map(|b| b.size).sum(),
-                }
-            })
-            .collect::<Vec<_>>();
+        // The low-bit kinds only when the plan has them.
+        let by_kind = [
+            "input",
+            "constant",
+            "packed constant",
+            "dequantized constant",
+            "splat",
+            "intermediate",
+        ]
+        .into_iter()
+        .map(|kind| {
+            let of_kind = plan.buffers.iter().filter(|b| kind_name(&b.kind) == kind);
+            KindSummary {
+                kind,
+                count: of_kind.clone().count(),
+                bytes: of_kind.map(|b| b.size).sum(),
+            }
+        })
+        .filter(|k| k.count > 0 || !k.kind.ends_with(" constant"))
+        .collect::<Vec<_>>();
         let buffers = BufferSummary {
             count: plan.buffers.len(),
             total_bytes: plan.buffers.iter().map(|b| b.size).sum(),

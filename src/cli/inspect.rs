@@ -112,14 +112,17 @@ fn text(path: &str, s: &BundleSummary) -> Result<String> {
     let b = &s.buffers;
     writeln!(out, "buffers: {}, {} bytes in all", b.count, b.total_bytes)?;
     for k in &b.by_kind {
-        let note = if k.kind == "intermediate" {
-            " (after liveness-based reuse)"
-        } else {
-            ""
+        let note = match k.kind {
+            "intermediate" => " (after liveness-based reuse)",
+            "packed constant" => " (low-bit, packed in the bundle, widened when uploaded)",
+            "dequantized constant" => {
+                " (f32, computed when uploaded from low-bit weights packed in the bundle)"
+            }
+            _ => "",
         };
         writeln!(
             out,
-            "  {:<12} {:>5} buffers {:>12} bytes{note}",
+            "  {:<20} {:>5} buffers {:>12} bytes{note}",
             k.kind, k.count, k.bytes
         )?;
     }
