@@ -235,12 +235,18 @@ pub fn kernel_count(graph: &Graph) -> usize {
     graph.nodes.iter().filter(|(_, n)| !n.op.is_view()).count()
 }
 
-/// The cost of running `graph` once under `profile`, in microseconds.
+/// The cost of running `graph` once under `profile`, in microseconds. A node the plan
+/// computes when it is uploaded ([`KernelTarget::computed_at_upload`]) costs nothing.
 pub fn graph_cost(graph: &Graph, profile: &DeviceProfile, target: &dyn KernelTarget) -> f64 {
     graph
         .nodes
         .iter()
         .map(|(_, node)| {
+            let types: Vec<&TensorType> = node.inputs.iter().map(|&v| graph.ty(v)).collect();
+            let constant = node.inputs.iter().all(|&v| graph.constant(v).is_some());
+            if constant && target.computed_at_upload(&node.op, &types) {
+                return 0.0;
+            }
             let mut seen = Vec::new();
             for &v in &node.inputs {
                 if !seen.contains(&v) {

@@ -226,6 +226,10 @@ pub enum Term {
     Node(Op, Vec<Term>),
     /// A compile-time constant, interned under `key`: the recipe runs once per key.
     Const(String, Recipe),
+    /// A term whose value the enclosing term alone reads: a class the rule creates gets
+    /// one use (classes of the source graph keep their count), so the fusion rules may
+    /// fold it into that reader's kernel (see `fusion::used_once`).
+    ReadOnce(Box<Term>),
 }
 
 /// Looks at one op e-node (`op` on `children`, in e-class `class`) and returns the
@@ -311,6 +315,12 @@ pub fn add_term(egraph: &mut EGraph, term: &Term) -> Option<Id> {
                 }
             };
             Some(egraph.add(Kiln::Const(ConstLeaf(index))))
+        }
+        Term::ReadOnce(inner) => {
+            let id = add_term(egraph, inner)?;
+            let data = &mut egraph[id].data;
+            data.uses = data.uses.or(Some(1));
+            Some(id)
         }
         Term::Node(op, args) => {
             let ids: Option<Vec<Id>> = args.iter().map(|a| add_term(egraph, a)).collect();

@@ -113,7 +113,7 @@ fn float_form(egraph: &EGraph, op: &Op, children: &[Id]) -> Option<Term> {
                 return None;
             }
             let operands = vec![
-                dequantized(egraph, x, zx, 0, rank(x))?,
+                Term::ReadOnce(Box::new(dequantized(egraph, x, zx, 0, rank(x))?)),
                 dequantized(egraph, w, zw, 0, rank(w))?,
             ];
             Term::Node(Op::Conv(attrs.clone()), operands)
@@ -131,12 +131,23 @@ fn float_form(egraph: &EGraph, op: &Op, children: &[Id]) -> Option<Term> {
             // a's zero point is one per row, b's one per column.
             let (ra, rb) = (rank(x), rank(w));
             let operands = vec![
-                dequantized(egraph, x, zx, ra.saturating_sub(2), ra)?,
+                Term::ReadOnce(Box::new(dequantized(
+                    egraph,
+                    x,
+                    zx,
+                    ra.saturating_sub(2),
+                    ra,
+                )?)),
                 dequantized(egraph, w, zw, rb.saturating_sub(1), rb)?,
             ];
             Term::Node(Op::MatMul, operands)
         }
         _ => return None,
     };
-    Some(Term::Node(Op::Cast { to: DType::I32 }, vec![product]))
+    // The product and the activations' dequantize are read once each, by the cast and
+    // the product: the fusion rules may fold them into one kernel with its neighbours.
+    Some(Term::Node(
+        Op::Cast { to: DType::I32 },
+        vec![Term::ReadOnce(Box::new(product))],
+    ))
 }
