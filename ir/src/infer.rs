@@ -957,11 +957,14 @@ fn resize(attrs: &ResizeAttrs, inputs: &[&TensorType]) -> Result<Vec<TensorType>
 }
 
 /// The type the anchor of a fused op reads in place of operand 0: the first result of
-/// `prologue` on it. Only a max pool before a convolution is a prologue.
+/// `prologue` on it. A prologue precedes a convolution: a max pool, or an element-wise
+/// program of one input (a dequantization of the conv's input, say).
 pub fn prologue_type(prologue: &Op, anchor: &Op, anchor_in: &[&TensorType]) -> Result<TensorType> {
-    if !matches!(prologue, Op::MaxPool(_)) || !matches!(anchor, Op::Conv(_)) {
+    let elementwise = matches!(prologue, Op::Elementwise { program } if program.num_inputs() == 1);
+    if !(matches!(prologue, Op::MaxPool(_)) || elementwise) || !matches!(anchor, Op::Conv(_)) {
         bail!(
-            "a {} prologue cannot precede a {} anchor (only max_pool before conv)",
+            "a {} prologue cannot precede a {} anchor (only max_pool or a one-input \
+             element-wise program before conv)",
             prologue.name(),
             anchor.name()
         );

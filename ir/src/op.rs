@@ -110,7 +110,8 @@ pub enum Op {
     /// `1 + j` is operand `arity + j`, broadcast to the anchor's result shape. With a
     /// `prologue`, the anchor reads `prologue(operand 0)` (its first result) in place of
     /// operand 0: the node computes `epilogue(anchor(prologue(in0), in1..))`. Only a
-    /// max pool before a convolution is a valid prologue (see [`crate::infer`]).
+    /// max pool or a one-input element-wise program (a dequantization) before a
+    /// convolution is a valid prologue (see [`crate::infer`]).
     Fused {
         anchor: Box<Op>,
         prologue: Option<Box<Op>>,

@@ -585,7 +585,10 @@ fn fused_prologue_round_trips_and_verifies() {
     assert!(verify(&parse(&wrong).unwrap()).is_err());
     let avg = text.replace("prologue=max_pool", "prologue=average_pool");
     let err = verify(&parse(&avg).unwrap()).unwrap_err().to_string();
-    assert!(err.contains("only max_pool before conv"), "{err}");
+    assert!(
+        err.contains("only max_pool or a one-input element-wise program before conv"),
+        "{err}"
+    );
     let pool = "max_pool{kernel=[3,3], strides=[2,2], pads=[1,1,1,1], dilations=[1,1], ceil_mode=true, count_include_pad=false, storage_order=0}";
     let not_op = text.replace(pool, "[1]");
     let err = parse(&not_op).unwrap_err().to_string();

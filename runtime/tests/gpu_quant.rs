@@ -308,3 +308,38 @@ fn requantized_integer_product_matches() {
     ];
     check_graph(&g, &inputs, Tol::EXACT);
 }
+
+#[test]
+fn conv_dequantizing_its_input_where_it_loads_it() {
+    // fused{conv; prologue dequantize}: u8 input, padded, strided, grouped; the padding
+    // reads as 0 after dequantization. f32 sums in another order: Tol::F32.
+    let program = Program {
+        steps: vec![
+            Step::Input(0),
+            Step::Const {
+                dtype: DType::F32,
+                value: 0.0625,
+            },
+            Step::Const {
+                dtype: DType::U8,
+                value: 131.0,
+            },
+            Step::Dequantize([0, 1, 2]),
+        ],
+    };
+    let attrs = ConvAttrs {
+        strides: vec![2, 1],
+        pads: vec![1, 0, 1, 2],
+        dilations: vec![1, 1],
+        group: 2,
+    };
+    let op = Op::Fused {
+        anchor: Box::new(Op::Conv(attrs)),
+        prologue: Some(Box::new(Op::Elementwise { program })),
+        arity: 2,
+        epilogue: Program::identity(),
+    };
+    let x = ints(DType::U8, &[1, 6, 11, 9], 51);
+    let w = random_tensor(DType::F32, &[4, 3, 3, 3], 52);
+    check_op(op, vec![x, w], Tol::F32);
+}

@@ -75,8 +75,12 @@ pub(super) fn check_common(
     dilations: &[usize],
 ) -> Result<usize, CodegenError> {
     let integer = matches!(ctx.op(), Op::ConvInteger(_));
+    let pooled = ctx.prologue_input()?;
     for i in 0..ctx.arity() {
-        let d = ctx.operand(i).dtype;
+        let d = match (i, &pooled) {
+            (0, Some(p)) => p.dtype,
+            _ => ctx.operand(i).dtype,
+        };
         let ok = if integer {
             matches!(d, DType::I8 | DType::U8)
         } else {
@@ -170,8 +174,9 @@ pub(super) fn common_source(
     helpers: &str,
 ) -> (String, Vec<Binding>, String) {
     let f = DType::F32;
+    // `x` as stored: f32, or what an element-wise prologue converts (a quantized type).
     let mut decls = binding_decls(&[
-        ("x", f, Access::Read),
+        ("x", ctx.operand(0).dtype, Access::Read),
         ("w", f, Access::Read),
         ("y", epi.result, Access::ReadWrite),
     ]);
@@ -267,6 +272,24 @@ pub fn lower_with(
     let pooled = ctx.prologue_input()?;
     let g = geometry(ctx, a, pooled.as_ref().unwrap_or(ctx.operand(0)))?;
     let epi = with_bias(ctx, epi, g.m)?;
+    if let Some(Op::Elementwise { program }) = ctx.prologue() {
+        // Applied to every input element the gather loads (padding stays 0).
+        let x = [("x0".to_string(), ctx.operand(0).dtype)];
+        let code = super::program::code(program, &x, "    ").map_err(|e| ctx.error(e))?;
+        let function = format!(
+            "{}fn k_prologue(x0: {}) -> f32 {{\n{}    return {};\n}}\n",
+            super::elementwise::math::helpers(&code.helpers)?,
+            super::wgsl_type(ctx.operand(0).dtype),
+            code.body,
+            code.result
+        );
+        let plain = |e: &str| e.to_string();
+        let prologue = |e: &str| format!("k_prologue({e})");
+        let gather = gathers(ctx, a, &g, engine::Acc::F32, [&plain, &prologue]);
+        let (decls, bindings, helpers) =
+            common_source(ctx, &g, &epi, &format!("{function}{gather}"));
+        return gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings);
+    }
     if let Some(prologue) = ctx.prologue() {
         let Op::MaxPool(pool) = prologue else {
             return Err(ctx.error(format!(

@@ -160,7 +160,8 @@ pub fn flops(target: &dyn KernelTarget, op: &Op, inputs: &[&TensorType], out: &T
     }
 }
 
-/// Arithmetic of a fused node's prologue (a max pool before a 1×1 conv): evaluated
+/// Arithmetic of a fused node's prologue (a max pool before a 1×1 conv, or an
+/// element-wise program such as a dequantization before any conv): evaluated
 /// where the anchor's engine loads its input, a window of loads per pooled element
 /// each time the engine loads it ([`KernelTarget::prologue_evaluations`]).
 fn prologue_flops(
@@ -172,16 +173,17 @@ fn prologue_flops(
     let Ok(pooled) = kiln_ir::infer::prologue_type(prologue, anchor, anchor_in) else {
         return 0.0;
     };
-    let Op::MaxPool(p) = prologue else {
-        return 0.0;
+    // Work per evaluation: a max pool's window, an element-wise program's steps.
+    let per = match prologue {
+        Op::MaxPool(p) => p.kernel.iter().product::<usize>() as f64,
+        op => program_flops(op),
     };
     let mut engine_in = anchor_in.to_vec();
     if let Some(first) = engine_in.first_mut() {
         *first = &pooled;
     }
     let loads = target.prologue_evaluations(anchor, &engine_in) as f64;
-    let window = p.kernel.iter().product::<usize>() as f64;
-    pooled.shape.numel() as f64 * window * loads
+    pooled.shape.numel() as f64 * per * loads
 }
 
 /// Microseconds for one node: 0 for aliases, else launch + bytes + flops. Operands are

@@ -22,7 +22,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     // f(.., a(xs), ..) = fused{a, epilogue f}(xs, ..) for an anchor a used once
     code("fuse-epilogue", fuse_epilogue, "f(.., a(xs), ..) = fused{a; f}(xs, ..)"),
     // conv(max_pool(x), w, ..) = fused{conv, prologue max_pool}(x, w, ..) for a 1×1 conv
-    code("fuse-prologue", fuse_prologue, "conv₁ₓ₁(max_pool(x), w, ..) = fused{max_pool; conv₁ₓ₁}(x, w, ..)"),
+    code("fuse-prologue", fuse_prologue, "conv₁ₓ₁(max_pool(x), w, ..) = fused{max_pool; conv₁ₓ₁}(x, w, ..); conv(dequantize(x), w, ..) = fused{dequantize; conv}(x, w, ..)"),
 ];
 
 /// True when `c` has exactly one user and is no graph output.
@@ -245,6 +245,44 @@ fn single_result_pools(egraph: &EGraph, c: Id) -> Vec<(Op, Id)> {
         .collect()
 }
 
+/// The `dequantize{block=0}(x, s, z)` nodes of class `c` (read only by the conv) whose
+/// scale and zero point are single known values: each as a one-input program on `x`.
+fn dequantize_prologues(egraph: &EGraph, c: Id) -> Vec<(Op, Id)> {
+    if !used_once(egraph, c) {
+        return vec![];
+    }
+    ops_in(egraph, c)
+        .filter_map(|(op, kids)| {
+            let Op::Dequantize { block: 0, .. } = op.op() else {
+                return None;
+            };
+            let [x, s, z] = kids[..] else {
+                return None;
+            };
+            let value = |k: Id| {
+                let t = egraph[k].data.value.as_ref()?;
+                (t.numel() == 1 || t.is_splat()).then(|| (t.dtype(), t.to_f64_vec()[0]))
+            };
+            let ((sd, sv), (zd, zv)) = (value(s)?, value(z)?);
+            let program = Program {
+                steps: vec![
+                    Step::Input(0),
+                    Step::Const {
+                        dtype: sd,
+                        value: sv,
+                    },
+                    Step::Const {
+                        dtype: zd,
+                        value: zv,
+                    },
+                    Step::Dequantize([0, 1, 2]),
+                ],
+            };
+            Some((Op::Elementwise { program }, egraph.find(x)))
+        })
+        .collect()
+}
+
 fn fuse_prologue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
     if op.result() != 0 {
         return vec![];
@@ -266,10 +304,16 @@ fn fuse_prologue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
         } if *arity <= children.len() => (&**anchor, *arity, epilogue.clone()),
         _ => return vec![],
     };
-    if arity < 2 || !is_pointwise_conv(egraph, anchor, &children[..arity]) {
+    if arity < 2 {
         return vec![];
     }
-    single_result_pools(egraph, children[0])
+    // Any conv may dequantize its input where it loads it; only a pointwise one can
+    // pool it there.
+    let mut prologues = dequantize_prologues(egraph, children[0]);
+    if is_pointwise_conv(egraph, anchor, &children[..arity]) {
+        prologues.extend(single_result_pools(egraph, children[0]));
+    }
+    prologues
         .into_iter()
         .map(|(pool, x)| {
             let mut operands = vec![Term::Class(x)];
