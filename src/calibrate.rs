@@ -5,7 +5,7 @@
 //! - bandwidth: an element-wise `neg` over 4 Mi f32 (16 MiB read, 16 MiB written),
 //!   timed per dispatch;
 //! - arithmetic: a 384×384×384 f32 matmul through the tiled engine, timed per dispatch,
-//!   and the same product as an exact integer product (u8 × i8, i32 accumulators: what
+//!   and the same product as an exact integer product (u8 × i8 with zero points: what
 //!   quantized models run), for the integer rate;
 //! - dispatch cost: the wall time of a chain of 201 dependent one-element kernels minus
 //!   that of a chain of 1, per extra dispatch (what a kernel boundary costs a run).

@@ -210,8 +210,10 @@ fn matmul_integer_engines_batches_and_zero_points() {
     matmul_integer((U8, &[33, 70]), (I8, &[70, 65]), (&[33], &[65]), 4);
     // Batch broadcast: [2, 1, 9, 17] × [3, 17, 11].
     matmul_integer((I8, &[2, 1, 9, 17]), (U8, &[3, 17, 11]), (&[], &[11]), 5);
-    // Long reductions wrap nothing: |sum| < 2^31 for K = 300.
+    // Long reductions: sums far beyond 2^24 (f32's exact integers) stay exact, both in
+    // the tiled engine (flushed every tile of k) and in the direct one (every 256 k).
     matmul_integer((U8, &[5, 300]), (U8, &[300, 37]), (&[], &[]), 6);
+    matmul_integer((U8, &[3, 700]), (U8, &[700, 5]), (&[], &[]), 7);
 }
 
 /// ConvInteger with `attrs` on `x` and `w` dims (u8 input, i8 weights), a per-channel

@@ -39,7 +39,7 @@ fn main(
     for (var i = 0u; i < TM * TN; i++) {
         acc[i] = {{ZERO}};
     }
-    for (var kt = 0u; kt < K; kt += BK) {
+{{TOTAL_DECL}}    for (var kt = 0u; kt < K; kt += BK) {
         for (var e = li; e < BM * BK; e += WG) {
             let r = e / BK;
             let c = e % BK;
@@ -74,14 +74,14 @@ fn main(
                 }
             }
         }
-        workgroupBarrier();
+{{FLUSH}}        workgroupBarrier();
     }
     for (var i = 0u; i < TM; i++) {
         let m = m0 + lid.y + i * WY;
         for (var j = 0u; j < TN; j++) {
             let n = n0 + lid.x + j * WX;
             if (m < M && n < N) {
-                store(z, m, n, acc[i * TN + j]);
+                store(z, m, n, {{RESULT}}[i * TN + j]);
             }
         }
     }

@@ -71,7 +71,7 @@ fn main(
             let ar = kk * BM4 + lid.y * RM;
             let br = kk * BN4 + lid.x * RN;
 {{ACC_UPDATE}}        }
-        workgroupBarrier();
+{{ACC_FLUSH}}        workgroupBarrier();
     }
     let mb = m0 + lid.y * RM * 4u;
     let nb = n0 + lid.x * RN * 4u;

@@ -35,6 +35,9 @@ fn matmul_tiled_validates() {
             ("T", "f32"),
             ("ZERO", "0.0"),
             ("FMA", "fma"),
+            ("TOTAL_DECL", ""),
+            ("FLUSH", ""),
+            ("RESULT", "acc"),
             ("HELPERS", GEMM_HELPERS),
         ],
     ));
@@ -58,6 +61,7 @@ fn matmul_tiled_vec4_validates() {
             ("BK_BN4", "128"),
             ("T", "f32"),
             ("ZERO", "0.0"),
+            ("ACC_FLUSH", ""),
             ("ACC_DECL", "    var c0_0 = vec4<f32>(0.0);\n"),
             (
                 "ACC_UPDATE",

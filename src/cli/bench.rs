@@ -243,7 +243,7 @@ fn calibrate(a: &BenchArgs) -> Result<()> {
     if let Some(int_gops) = c.int_gops {
         writeln!(
             out,
-            "  integer     {:>10.2} G ops/s  (preset cpu-emulation: {}; i32 products, no packed dot product)",
+            "  integer     {:>10.2} G ops/s  (preset cpu-emulation: {}; exact integer products)",
             int_gops, preset.int_gops
         )?;
     }

@@ -285,7 +285,7 @@ pub fn lower_with(
         );
         let plain = |e: &str| e.to_string();
         let prologue = |e: &str| format!("k_prologue({e})");
-        let gather = gathers(ctx, a, &g, engine::Acc::F32, [&plain, &prologue]);
+        let gather = gathers(ctx, a, &g, [&plain, &prologue]);
         let (decls, bindings, helpers) =
             common_source(ctx, &g, &epi, &format!("{function}{gather}"));
         return gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings);
@@ -306,7 +306,7 @@ pub fn lower_with(
         return gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings);
     }
     let plain = |e: &str| e.to_string();
-    let gather = gathers(ctx, a, &g, engine::Acc::F32, [&plain, &plain]);
+    let gather = gathers(ctx, a, &g, [&plain, &plain]);
     let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &gather);
     gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings)
 }
@@ -324,16 +324,15 @@ fn pointwise(a: &ConvAttrs, g: &ConvGeometry) -> bool {
 }
 
 /// The implicit-GEMM operand gathers `load_a` (a weight) and `load_b` (an input
-/// element, or zero in the padding) returning `acc`'s type; `read_w` and `read_x` wrap
-/// an element read (`w[..]`, `x[..]`) into the value the product multiplies.
+/// element, or zero in the padding), both f32; `read_w` and `read_x` wrap an element
+/// read (`w[..]`, `x[..]`) into the value the product multiplies.
 fn gathers(
     ctx: &NodeCtx<'_>,
     a: &ConvAttrs,
     g: &ConvGeometry,
-    acc: engine::Acc,
     [read_w, read_x]: [&dyn Fn(&str) -> String; 2],
 ) -> String {
-    let (t, zero) = (acc.ty(), acc.zero());
+    let (t, zero) = ("f32", "0.0");
     let mut gather = format!(
         "fn load_a(z: u32, m: u32, k: u32) -> {t} {{\n    return {};\n}}\n\
          fn load_b(z: u32, k: u32, col: u32) -> {t} {{\n    var tap = k % KK;\n    var pos = col % P;\n    \
@@ -374,9 +373,10 @@ pub fn lower_integer(ctx: &NodeCtx<'_>, a: &ConvAttrs) -> Result<Lowered, Codege
     } else {
         "wz[0]"
     };
-    let read_w = |e: &str| format!("i32({e}) - i32({wz})");
-    let read_x = |e: &str| format!("i32({e}) - i32(xz[0])");
-    let gather = gathers(ctx, a, &g, engine::Acc::I32, [&read_w, &read_x]);
+    // Exact small integers in f32 (the engine accumulates them exactly, see `Acc::I32`).
+    let read_w = |e: &str| format!("f32(i32({e}) - i32({wz}))");
+    let read_x = |e: &str| format!("f32(i32({e}) - i32(xz[0]))");
+    let gather = gathers(ctx, a, &g, [&read_w, &read_x]);
     let names = ["x", "w", "xz", "wz"];
     let bound: Vec<(usize, String)> = (0..4).map(|i| (i, names[i].to_string())).collect();
     let tail = Tail::of(ctx, &bound)?;

@@ -1,6 +1,7 @@
-//! Lowering of `MatMulInteger` to the matrix-product engines accumulating in i32:
-//! `(a - a_zero) · (b - b_zero)` exactly (wrapping as the reference's i32 result
-//! does), batch axes broadcast; a `Fused` node's epilogue (a requantization) applies
+//! Lowering of `MatMulInteger` to the matrix-product engines' exact integer mode
+//! (`engine::Acc::I32`: f32 arithmetic flushed into i32 totals while exact):
+//! `(a - a_zero) · (b - b_zero)`, wrapping as the reference's i32 result does, batch
+//! axes broadcast; a `Fused` node's epilogue (a requantization) applies
 //! to each i32 result before it is stored. `ConvInteger` is the implicit-GEMM convolution's
 //! integer form (`conv::lower_integer`). Operands stay one word per element; packed
 //! 8-bit loads with `dot4I8Packed` are not used yet.
@@ -61,8 +62,8 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     let tail = Tail::of(ctx, &bound)?;
     let helpers = format!(
         "{}{}\
-         fn load_a(z: u32, m: u32, k: u32) -> i32 {{\n    return i32(a[a_off(z) + m * K + k]) - {};\n}}\n\
-         fn load_b(z: u32, k: u32, n: u32) -> i32 {{\n    return i32(b[b_off(z) + k * N + n]) - {};\n}}\n\
+         fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return f32(i32(a[a_off(z) + m * K + k]) - {});\n}}\n\
+         fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return f32(i32(b[b_off(z) + k * N + n]) - {});\n}}\n\
          fn store(z: u32, m: u32, n: u32, v: i32) {{\n    let idx = (z * M + m) * N + n;\n    \
          y[idx] = {};\n}}\n",
         batch_offset_fn("a_off", &batch, ab, &strides(ab, m * k)),

@@ -17,17 +17,21 @@ pub struct GemmShape {
 }
 
 /// The WGSL an op supplies: binding declarations and the helpers
-/// `fn load_a(z: u32, m: u32, k: u32) -> T`, `fn load_b(z: u32, k: u32, n: u32) -> T`
-/// and `fn store(z: u32, m: u32, n: u32, v: T)` (which applies the epilogue), `T` the
-/// type the product accumulates in.
+/// `fn load_a(z: u32, m: u32, k: u32) -> f32`, `fn load_b(z: u32, k: u32, n: u32) -> f32`
+/// and `fn store(z: u32, m: u32, n: u32, v: R)` (which applies the epilogue), `R` the
+/// result type of [`Acc`].
 pub struct GemmSource<'a> {
     pub bindings: &'a str,
     pub helpers: &'a str,
     pub acc: Acc,
 }
 
-/// What a product multiplies and accumulates in: f32 (fused multiply-add), or i32 for
-/// the exact integer products (wrapping as the reference's i32 result does).
+/// What a product's result is. `F32`: fused multiply-adds in f32. `I32`: an exact
+/// integer product of small integers (operands within ±2^16, as `x - zero` of 8-bit
+/// values are): the engine still multiplies and adds in f32, where CPU drivers and GPUs
+/// are fastest, but flushes each accumulator into an i32 total at least every
+/// [`Acc::FLUSH_STEPS`] steps of k, while every partial sum is an integer below 2^24 and
+/// so exact; the totals wrap as the reference's i32 result does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Acc {
     #[default]
@@ -36,44 +40,34 @@ pub enum Acc {
 }
 
 impl Acc {
-    /// The WGSL scalar type.
-    pub fn ty(self) -> &'static str {
-        match self {
-            Acc::F32 => "f32",
-            Acc::I32 => "i32",
-        }
-    }
+    /// Most k-steps an i32 product accumulates in f32 between flushes: 256 products of
+    /// at most 255 · 255 stay below 2^24.
+    pub const FLUSH_STEPS: usize = 256;
 
-    /// Its zero literal.
-    pub fn zero(self) -> &'static str {
-        match self {
-            Acc::F32 => "0.0",
-            Acc::I32 => "0i",
+    /// The i32 totals' declarations and flush (empty for f32), for `n` accumulators
+    /// named by `acc(i)` and totals by `total(i)` of WGSL type `vec` (`i32`,
+    /// `vec4<i32>`); `fzero` resets an accumulator.
+    fn totals(
+        self,
+        n: usize,
+        acc: impl Fn(usize) -> String,
+        total: impl Fn(usize) -> String,
+        (vec, fzero, indent): (&str, &str, &str),
+    ) -> (String, String) {
+        if self == Acc::F32 {
+            return (String::new(), String::new());
         }
-    }
-
-    /// WGSL of `c + a · b` (scalars or vectors of the type).
-    pub fn mac(self, a: &str, b: &str, c: &str) -> String {
-        match self {
-            Acc::F32 => format!("fma({a}, {b}, {c})"),
-            Acc::I32 => format!("{c} + {a} * {b}"),
+        let mut decl = String::new();
+        let mut flush = String::new();
+        for i in 0..n {
+            decl.push_str(&format!("    var {} = {vec}();\n", total(i)));
+            flush.push_str(&format!(
+                "{indent}{t} += {vec}({a});\n{indent}{a} = {fzero};\n",
+                t = total(i),
+                a = acc(i)
+            ));
         }
-    }
-
-    /// The name of a function computing [`Acc::mac`] (the tiled template calls it).
-    fn mac_fn(self) -> &'static str {
-        match self {
-            Acc::F32 => "fma",
-            Acc::I32 => "k_imac",
-        }
-    }
-
-    /// Helpers the templates need beyond the op's: `k_imac` for i32.
-    fn helpers(self) -> &'static str {
-        match self {
-            Acc::F32 => "",
-            Acc::I32 => "fn k_imac(a: i32, b: i32, c: i32) -> i32 {\n    return c + a * b;\n}\n",
-        }
+        (decl, flush)
     }
 }
 
@@ -242,10 +236,17 @@ pub fn tiled(
         )));
     }
     let acc = src.acc;
-    let helpers = format!("{}{}", src.helpers, acc.helpers());
+    if acc == Acc::I32 && tile.bk > Acc::FLUSH_STEPS {
+        return Err(CodegenError::too_large(format!(
+            "an integer product flushes every {} steps of k, not {}",
+            Acc::FLUSH_STEPS,
+            tile.bk
+        )));
+    }
+    let helpers = src.helpers.to_string();
     let wgsl = if tile.tm.is_multiple_of(4) && tile.tn.is_multiple_of(4) {
         let (rm, rn) = (tile.tm / 4, tile.tn / 4);
-        let (decl, update, store) = vec4_accumulators(rm, rn, acc);
+        let (decl, update, flush, store) = vec4_accumulators(rm, rn, acc);
         render(
             kiln_shaders::MATMUL_TILED_VEC4,
             &[
@@ -262,9 +263,10 @@ pub fn tiled(
                 ("BK_BN4", (tile.bk * tile.bn() / 4).to_string()),
                 ("ACC_DECL", decl),
                 ("ACC_UPDATE", update),
+                ("ACC_FLUSH", flush),
                 ("ACC_STORE", store),
-                ("T", acc.ty().to_string()),
-                ("ZERO", acc.zero().to_string()),
+                ("T", "f32".to_string()),
+                ("ZERO", "0.0".to_string()),
                 ("HELPERS", helpers),
             ],
         )?
@@ -284,9 +286,15 @@ pub fn tiled(
                 ("BM_BK", (tile.bm() * tile.bk).to_string()),
                 ("BK_BN", (tile.bk * tile.bn()).to_string()),
                 ("TM_TN", (tile.tm * tile.tn).to_string()),
-                ("T", acc.ty().to_string()),
-                ("ZERO", acc.zero().to_string()),
-                ("FMA", acc.mac_fn().to_string()),
+                ("T", "f32".to_string()),
+                ("ZERO", "0.0".to_string()),
+                ("FMA", "fma".to_string()),
+                ("TOTAL_DECL", scalar_totals(acc, tile.tm * tile.tn).0),
+                ("FLUSH", scalar_totals(acc, tile.tm * tile.tn).1),
+                (
+                    "RESULT",
+                    if acc == Acc::F32 { "acc" } else { "total" }.to_string(),
+                ),
                 ("HELPERS", helpers),
             ],
         )?
@@ -305,8 +313,7 @@ pub fn tiled(
 /// each accumulator with a `switch`, so the store (and the epilogue inlined into it)
 /// appears once in the kernel rather than once per output: unrolled, it made large
 /// blocks slow for drivers to compile.
-fn vec4_accumulators(rm: usize, rn: usize, acc: Acc) -> (String, String, String) {
-    let (t, zero) = (acc.ty(), acc.zero());
+fn vec4_accumulators(rm: usize, rn: usize, acc: Acc) -> (String, String, String, String) {
     let (mut decl, mut update) = (String::new(), String::new());
     for r in 0..rm {
         update.push_str(&format!("            let a{r} = tile_a[ar + {r}u];\n"));
@@ -318,19 +325,30 @@ fn vec4_accumulators(rm: usize, rn: usize, acc: Acc) -> (String, String, String)
     for i in 0..4 * rm {
         let (r, lane) = (i / 4, ["x", "y", "z", "w"][i % 4]);
         for c in 0..rn {
-            decl.push_str(&format!("    var c{i}_{c} = vec4<{t}>({zero});\n"));
-            let mac = acc.mac(
-                &format!("vec4<{t}>(a{r}.{lane})"),
-                &format!("b{c}"),
-                &format!("c{i}_{c}"),
-            );
-            update.push_str(&format!("            c{i}_{c} = {mac};\n"));
+            decl.push_str(&format!("    var c{i}_{c} = vec4<f32>(0.0);\n"));
+            update.push_str(&format!(
+                "            c{i}_{c} = fma(vec4<f32>(a{r}.{lane}), b{c}, c{i}_{c});\n"
+            ));
+            // The store reads the f32 accumulators or the i32 totals.
+            let read = if acc == Acc::F32 { "c" } else { "t" };
             cases.push_str(&format!(
-                "            case {}u: {{ acc = c{i}_{c}; }}\n",
+                "            case {}u: {{ acc = {read}{i}_{c}; }}\n",
                 i * rn + c
             ));
         }
     }
+    let names: Vec<(usize, usize)> = (0..4 * rm)
+        .flat_map(|i| (0..rn).map(move |c| (i, c)))
+        .collect();
+    let (total_decl, flush) = acc.totals(
+        names.len(),
+        |k| format!("c{}_{}", names[k].0, names[k].1),
+        |k| format!("t{}_{}", names[k].0, names[k].1),
+        ("vec4<i32>", "vec4<f32>(0.0)", "        "),
+    );
+    decl.push_str(&total_decl);
+    let t = if acc == Acc::F32 { "f32" } else { "i32" };
+    let zero = if acc == Acc::F32 { "0.0" } else { "0i" };
     let store = format!(
         "    for (var t = 0u; t < {blocks}u; t++) {{\n        var acc = vec4<{t}>({zero});\n        \
          switch t {{\n{cases}            default: {{}}\n        }}\n        \
@@ -339,7 +357,22 @@ fn vec4_accumulators(rm: usize, rn: usize, acc: Acc) -> (String, String, String)
          store(z, m, n + j, acc[j]);\n            }}\n        }}\n    }}\n",
         blocks = 4 * rm * rn,
     );
-    (decl, update, store)
+    (decl, update, flush, store)
+}
+
+/// The scalar tiled engine's i32 totals (`TOTAL_DECL`) and their flush after each tile
+/// of k (`FLUSH`); both empty for f32.
+fn scalar_totals(acc: Acc, n: usize) -> (String, String) {
+    if acc == Acc::F32 {
+        return (String::new(), String::new());
+    }
+    (
+        format!("    var total: array<i32, {n}>;\n"),
+        format!(
+            "        for (var i = 0u; i < {n}u; i++) {{\n            total[i] += i32(acc[i]);\n            \
+             acc[i] = 0.0;\n        }}\n"
+        ),
+    )
 }
 
 /// Workgroup size of the direct engine.
@@ -363,10 +396,31 @@ pub fn naive(
     let acc = src.acc;
     let (mut decl, mut update, mut store) = (String::new(), String::new(), String::new());
     for i in 0..rm {
-        decl.push_str(&format!("    var acc{i} = {};\n", acc.zero()));
-        let mac = acc.mac(&format!("load_a(z, m0 + {i}u, k)"), "b", &format!("acc{i}"));
-        update.push_str(&format!("        acc{i} = {mac};\n"));
-        store.push_str(&format!("    store(z, m0 + {i}u, n, acc{i});\n"));
+        decl.push_str(&format!("    var acc{i} = 0.0;\n"));
+        update.push_str(&format!(
+            "        acc{i} = fma(load_a(z, m0 + {i}u, k), b, acc{i});\n"
+        ));
+        if acc == Acc::F32 {
+            store.push_str(&format!("    store(z, m0 + {i}u, n, acc{i});\n"));
+        } else {
+            store.push_str(&format!(
+                "    store(z, m0 + {i}u, n, total{i} + i32(acc{i}));\n"
+            ));
+        }
+    }
+    let (totals, flush) = acc.totals(
+        rm,
+        |i| format!("acc{i}"),
+        |i| format!("total{i}"),
+        ("i32", "0.0", "            "),
+    );
+    decl.push_str(&totals);
+    if !flush.is_empty() {
+        update.push_str(&format!(
+            "        if ((k % {steps}u) == {last}u) {{\n{flush}        }}\n",
+            steps = Acc::FLUSH_STEPS,
+            last = Acc::FLUSH_STEPS - 1
+        ));
     }
     let wgsl = render(
         kiln_shaders::MATMUL_NAIVE,
@@ -378,7 +432,7 @@ pub fn naive(
             ("Z", shape.z.to_string()),
             ("RM", rm.to_string()),
             ("WG", NAIVE_WG.to_string()),
-            ("HELPERS", format!("{}{}", src.helpers, acc.helpers())),
+            ("HELPERS", src.helpers.to_string()),
             ("LINEAR_INDEX", LINEAR_INDEX.to_string()),
             ("ACC_DECL", decl),
             ("ACC_UPDATE", update),
@@ -505,7 +559,7 @@ mod tests {
 
     #[test]
     fn vec4_accumulators_cover_every_output_once() {
-        let (decl, update, store) = vec4_accumulators(2, 1, Acc::F32);
+        let (decl, update, _, store) = vec4_accumulators(2, 1, Acc::F32);
         assert_eq!(decl.matches("var c").count(), 8);
         assert!(
             update.contains("c7_0 = fma(vec4<f32>(a1.w), b0, c7_0);"),
