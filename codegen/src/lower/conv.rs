@@ -377,26 +377,7 @@ pub fn lower_integer(ctx: &NodeCtx<'_>, a: &ConvAttrs) -> Result<Lowered, Codege
     let read_w = |e: &str| format!("f32(i32({e}) - i32({wz}))");
     let read_x = |e: &str| format!("f32(i32({e}) - i32(xz[0]))");
     let gather = gathers(ctx, a, &g, [&read_w, &read_x]);
-    let names = ["x", "w", "xz", "wz"];
-    let bound: Vec<(usize, String)> = (0..4).map(|i| (i, names[i].to_string())).collect();
-    let tail = Tail::of(ctx, &bound)?;
-    let int = |i: usize| ctx.operand(i).dtype;
-    let mut decls = binding_decls(&[
-        ("x", int(0), Access::Read),
-        ("w", int(1), Access::Read),
-        ("xz", int(2), Access::Read),
-        ("wz", int(3), Access::Read),
-        ("y", tail.result, Access::ReadWrite),
-    ]);
-    decls.push_str(&tail.decls(5));
-    let mut bindings = vec![
-        Binding::read(Slot::Operand(0)),
-        Binding::read(Slot::Operand(1)),
-        Binding::read(Slot::Operand(2)),
-        Binding::read(Slot::Operand(3)),
-        Binding::write(Slot::Result(0)),
-    ];
-    bindings.extend(tail.bindings());
+    let (tail, decls, bindings) = super::integer::bindings(ctx, ["x", "w", "xz", "wz"])?;
     let helpers = format!(
         "{}{}{gather}fn store(z: u32, m: u32, col: u32, v: i32) {{\n    let row = z * MG + m;\n    \
          let idx = ((col / P) * MT + row) * P + col % P;\n    y[idx] = {};\n}}\n",

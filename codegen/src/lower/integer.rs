@@ -12,6 +12,30 @@ use super::{binding_decls, check_binding_sizes, Binding, KernelSrc, Lowered, Nod
 use crate::plan::Access;
 use crate::CodegenError;
 
+/// The epilogue and the bindings of an integer product: its four operands (value,
+/// value, zero point, zero point) under `names`, the result `y` of the epilogue's dtype,
+/// then the epilogue's own inputs.
+pub(super) fn bindings(
+    ctx: &NodeCtx<'_>,
+    names: [&str; 4],
+) -> Result<(Tail, String, Vec<Binding>), CodegenError> {
+    let bound: Vec<(usize, String)> = (0..4).map(|i| (i, names[i].to_string())).collect();
+    let tail = Tail::of(ctx, &bound)?;
+    let dtype = |i: usize| ctx.operand(i).dtype;
+    let mut decls = binding_decls(&[
+        (names[0], dtype(0), Access::Read),
+        (names[1], dtype(1), Access::Read),
+        (names[2], dtype(2), Access::Read),
+        (names[3], dtype(3), Access::Read),
+        ("y", tail.result, Access::ReadWrite),
+    ]);
+    decls.push_str(&tail.decls(5));
+    let mut bindings: Vec<Binding> = (0..4).map(|i| Binding::read(Slot::Operand(i))).collect();
+    bindings.push(Binding::write(Slot::Result(0)));
+    bindings.extend(tail.bindings());
+    Ok((tail, decls, bindings))
+}
+
 /// The kernel computing a `MatMulInteger` node.
 pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     if ctx.result(0).shape.numel() == 0 {
@@ -57,9 +81,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
             format!("i32({}[0])", ["", "", "za", "zb"][i])
         }
     };
-    let names = ["a", "b", "za", "zb"];
-    let bound: Vec<(usize, String)> = (0..4).map(|i| (i, names[i].to_string())).collect();
-    let tail = Tail::of(ctx, &bound)?;
+    let (tail, decls, bindings) = bindings(ctx, ["a", "b", "za", "zb"])?;
     let helpers = format!(
         "{}{}\
          fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return f32(i32(a[a_off(z) + m * K + k]) - {});\n}}\n\
@@ -73,23 +95,6 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         tail.apply("v", "idx"),
     );
     let helpers = format!("{}{helpers}", tail.module_code(&Default::default())?);
-    let dtype = |i: usize| ctx.operand(i).dtype;
-    let mut decls = binding_decls(&[
-        ("a", dtype(0), Access::Read),
-        ("b", dtype(1), Access::Read),
-        ("za", dtype(2), Access::Read),
-        ("zb", dtype(3), Access::Read),
-        ("y", tail.result, Access::ReadWrite),
-    ]);
-    decls.push_str(&tail.decls(5));
-    let mut bindings = vec![
-        Binding::read(Slot::Operand(0)),
-        Binding::read(Slot::Operand(1)),
-        Binding::read(Slot::Operand(2)),
-        Binding::read(Slot::Operand(3)),
-        Binding::write(Slot::Result(0)),
-    ];
-    bindings.extend(tail.bindings());
     let shape = GemmShape {
         z: batch.iter().product(),
         m,

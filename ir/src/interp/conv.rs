@@ -119,6 +119,76 @@ pub(super) fn add_bias(
     Ok(())
 }
 
+/// The extents of a convolution of `x` by `w` into `out`, checked: images, channels
+/// (in, out, per group), spatial dims and their element counts.
+pub(super) struct Geometry<'a> {
+    pub n: usize,
+    pub c: usize,
+    pub m: usize,
+    pub g: usize,
+    pub cg: usize,
+    pub mg: usize,
+    pub in_sp: &'a [usize],
+    pub k_sp: &'a [usize],
+    pub out_sp: &'a [usize],
+    /// Elements per input channel, per kernel, per output channel.
+    pub pin: usize,
+    pub kk: usize,
+    pub p: usize,
+}
+
+impl<'a> Geometry<'a> {
+    pub fn of(
+        a: &ConvAttrs,
+        x: &'a Tensor,
+        w: &'a Tensor,
+        out: &'a TensorType,
+    ) -> Result<Geometry<'a>, String> {
+        let (xs, ws, ys) = (x.shape().dims(), w.shape().dims(), out.shape.dims());
+        if xs.len() < 3 || ws.len() != xs.len() || ys.len() != xs.len() {
+            return Err(format!(
+                "conv needs x, w and y of equal rank >= 3, got {xs:?}, {ws:?}, {ys:?}"
+            ));
+        }
+        check_attrs(xs.len() - 2, &a.strides, &a.pads, &a.dilations)?;
+        let (n, c, m, g) = (xs[0], xs[1], ws[0], a.group);
+        if g == 0 || c % g != 0 || m % g != 0 || ws[1] * g != c || ys[0] != n || ys[1] != m {
+            return Err(format!(
+                "shapes do not fit group {g}: x {xs:?}, w {ws:?}, y {ys:?}"
+            ));
+        }
+        let (in_sp, k_sp, out_sp) = (&xs[2..], &ws[2..], &ys[2..]);
+        Ok(Geometry {
+            n,
+            c,
+            m,
+            g,
+            cg: c / g,
+            mg: m / g,
+            in_sp,
+            k_sp,
+            out_sp,
+            pin: in_sp.iter().product(),
+            kk: k_sp.iter().product(),
+            p: out_sp.iter().product(),
+        })
+    }
+
+    /// Per kernel position, the input offset each output position reads (or
+    /// [`OUTSIDE`], in the padding).
+    pub fn taps(&self, a: &ConvAttrs) -> Vec<Vec<usize>> {
+        Window {
+            grid: self.out_sp,
+            kernel: self.k_sp,
+            target: self.in_sp,
+            strides: &a.strides,
+            pads: &a.pads,
+            dilations: &a.dilations,
+        }
+        .taps()
+    }
+}
+
 /// `y = conv(x, w) + bias`.
 pub(super) fn conv(
     a: &ConvAttrs,
@@ -127,43 +197,23 @@ pub(super) fn conv(
     bias: Option<&Tensor>,
     out: &TensorType,
 ) -> Result<Tensor, String> {
-    let (xs, ws, ys) = (x.shape().dims(), w.shape().dims(), out.shape.dims());
-    if xs.len() < 3 || ws.len() != xs.len() || ys.len() != xs.len() {
-        return Err(format!(
-            "conv needs x, w and y of equal rank >= 3, got {xs:?}, {ws:?}, {ys:?}"
-        ));
-    }
-    let rank = xs.len() - 2;
-    check_attrs(rank, &a.strides, &a.pads, &a.dilations)?;
-    let (n, c, m, g) = (xs[0], xs[1], ws[0], a.group);
-    if g == 0 || c % g != 0 || m % g != 0 || ws[1] * g != c || ys[0] != n || ys[1] != m {
-        return Err(format!(
-            "shapes do not fit group {g}: x {xs:?}, w {ws:?}, y {ys:?}"
-        ));
-    }
-    let (cg, mg) = (c / g, m / g);
-    let (in_sp, k_sp, out_sp) = (&xs[2..], &ws[2..], &ys[2..]);
-    let (pin, kk, p): (usize, usize, usize) = (
-        in_sp.iter().product(),
-        k_sp.iter().product(),
-        out_sp.iter().product(),
-    );
+    let geo = Geometry::of(a, x, w, out)?;
+    let Geometry {
+        n,
+        c,
+        m,
+        g,
+        cg,
+        mg,
+        pin,
+        kk,
+        p,
+        ..
+    } = geo;
     let (xv, wv) = (floats(x, "x")?, floats(w, "w")?);
     let pointwise =
         kk == 1 && a.strides.iter().all(|&s| s == 1) && a.pads.iter().all(|&q| q == 0) && pin == p;
-    let taps = if pointwise {
-        Vec::new()
-    } else {
-        Window {
-            grid: out_sp,
-            kernel: k_sp,
-            target: in_sp,
-            strides: &a.strides,
-            pads: &a.pads,
-            dilations: &a.dilations,
-        }
-        .taps()
-    };
+    let taps = if pointwise { Vec::new() } else { geo.taps(a) };
     let mut y = vec![0.0f32; n * m * p];
     let mut col = vec![0.0f32; if pointwise { 0 } else { cg * kk * p }];
     for ni in 0..n {

@@ -1,7 +1,7 @@
 //! Quantization: `Quantize`, `Dequantize` (per tensor, per axis, blocked; integer and
 //! minifloat types) and the exact integer products `MatMulInteger` and `ConvInteger`.
 
-use super::conv::{check_attrs, Window, OUTSIDE};
+use super::conv::{Geometry, OUTSIDE};
 use super::matmul::Product;
 use super::tensor;
 use crate::minifloat::Format;
@@ -138,35 +138,19 @@ pub(super) fn conv_integer(
     [x, w, x_zero, w_zero]: [&Tensor; 4],
     out: &TensorType,
 ) -> Result<Tensor, String> {
-    let (xs, ws, ys) = (x.shape().dims(), w.shape().dims(), out.shape.dims());
-    if xs.len() < 3 || ws.len() != xs.len() || ys.len() != xs.len() {
-        return Err(format!(
-            "conv needs x, w and y of equal rank >= 3, got {xs:?}, {ws:?}, {ys:?}"
-        ));
-    }
-    check_attrs(xs.len() - 2, &a.strides, &a.pads, &a.dilations)?;
-    let (n, c, m, g) = (xs[0], xs[1], ws[0], a.group);
-    if g == 0 || c % g != 0 || m % g != 0 || ws[1] * g != c || ys[0] != n || ys[1] != m {
-        return Err(format!(
-            "shapes do not fit group {g}: x {xs:?}, w {ws:?}, y {ys:?}"
-        ));
-    }
-    let (cg, mg) = (c / g, m / g);
-    let (in_sp, k_sp, out_sp) = (&xs[2..], &ws[2..], &ys[2..]);
-    let (pin, kk, p): (usize, usize, usize) = (
-        in_sp.iter().product(),
-        k_sp.iter().product(),
-        out_sp.iter().product(),
-    );
-    let taps = Window {
-        grid: out_sp,
-        kernel: k_sp,
-        target: in_sp,
-        strides: &a.strides,
-        pads: &a.pads,
-        dilations: &a.dilations,
-    }
-    .taps();
+    let geo = Geometry::of(a, x, w, out)?;
+    let taps = geo.taps(a);
+    let Geometry {
+        n,
+        c,
+        m,
+        cg,
+        mg,
+        pin,
+        kk,
+        p,
+        ..
+    } = geo;
     let (xv, wv) = (ints(x, "x")?, ints(w, "w")?);
     let (xz, wz) = (ints(x_zero, "x_zero")?[0], ints(w_zero, "w_zero")?);
     let mut y = vec![0i64; n * m * p];

@@ -5,7 +5,7 @@ use crate::builder::Cx;
 use crate::error::ImportError;
 use crate::proto::data_type;
 use crate::tensor_proto::ir_dtype;
-use kiln_ir::{BinaryOp, Data, Handle, Op, Tensor, UnaryOp, Value};
+use kiln_ir::{BinaryOp, DType, Data, Handle, Op, Tensor, UnaryOp, Value};
 
 type Outs = Result<Vec<Handle<Value>>, ImportError>;
 
@@ -129,13 +129,31 @@ pub(super) fn cast(cx: &mut Cx) -> Outs {
         ))
     })?;
     let x = cx.input(0)?;
-    Ok(vec![cx.add(Op::Cast { to }, &[x])?])
+    Ok(vec![cast_saturating(cx, x, to)?])
 }
 
 pub(super) fn cast_like(cx: &mut Cx) -> Outs {
     let (x, like) = (cx.input(0)?, cx.input(1)?);
     let to = cx.ty(like).dtype;
-    Ok(vec![cx.add(Op::Cast { to }, &[x])?])
+    Ok(vec![cast_saturating(cx, x, to)?])
+}
+
+/// `x` cast to `to`. A float cast to an 8-bit float saturates unless the `saturate`
+/// attribute is 0 (opset 19): then out-of-range values become infinity or NaN, as
+/// `quantize` with scale 1 and saturation off computes it.
+fn cast_saturating(cx: &mut Cx, x: Handle<Value>, to: DType) -> Result<Handle<Value>, ImportError> {
+    if to.is_minifloat() && cx.ty(x).dtype.is_float() && cx.attr_i("saturate", 1)? == 0 {
+        let x = cx.cast(x, DType::F32)?;
+        let one = cx.scalar(DType::F32, 1.0)?;
+        let zero = cx.scalar(to, 0.0)?;
+        let q = Op::Quantize {
+            axis: 0,
+            block: 0,
+            saturate: false,
+        };
+        return cx.add(q, &[x, one, zero]);
+    }
+    cx.add(Op::Cast { to }, &[x])
 }
 
 pub(super) fn identity(cx: &mut Cx) -> Outs {
