@@ -97,8 +97,12 @@ dequantization (relative error < 1e-5; failing otherwise).
 
 The script fails if any reference output is near-uniform (check_spread). Everything is seeded;
 the output files are the same on every run on the same machine.
+
+OUT_DIR/quant/bad/  malformed quantized models for the CLI's error tests, with expected.json
+                    naming the phrase each one-line error must contain.
 """
 import collections
+import json
 import logging
 import math
 import os
@@ -478,6 +482,54 @@ def matmulnbits(out):
     print(f"quant/matmulnbits: onnxruntime vs numpy dequantization {err:.2e}")
 
 
+def bad_models(out):
+    """OUT_DIR/quant/bad/: malformed quantized models for the CLI's error tests, and
+    expected.json mapping each file to a phrase its one-line error must contain."""
+    folder = os.path.join(out, "quant", "bad")
+    os.makedirs(folder, exist_ok=True)
+    T = onnx.TensorProto
+    x = oh.make_tensor_value_info("x", T.FLOAT, [2, 5])
+    y8 = oh.make_tensor_value_info("y", T.UINT8, [2, 5])
+    yf = oh.make_tensor_value_info("y", T.FLOAT, [2, 5])
+    a = oh.make_tensor_value_info("a", T.FLOAT, [1, 64])
+    yn = oh.make_tensor_value_info("y", T.FLOAT, [1, 8])
+    ones = lambda shape: nh.from_array(np.ones(shape, np.float32), "s")
+    cases = {
+        "scale_wrong_length": ([oh.make_node("QuantizeLinear", ["x", "s"], ["y"], axis=1)],
+                               [x], [y8], [ones([3])], "per-axis scale"),
+        "negative_block": ([oh.make_node("QuantizeLinear", ["x", "s"], ["y"], axis=1, block_size=-2)],
+                           [x], [y8], [ones([2, 3])], "block_size"),
+        "zero_point_dtype": ([oh.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], output_dtype=T.INT8)],
+                             [x], [y8], [ones([1]), nh.from_array(np.zeros(1, np.uint8), "z")],
+                             "output_dtype"),
+        "dequantize_float": ([oh.make_node("DequantizeLinear", ["x", "s"], ["y"])],
+                             [x], [yf], [ones([1])], "cannot dequantize"),
+        "nbits_wrong_size": ([oh.make_node("MatMulNBits", ["a", "B", "s"], ["y"], domain="com.microsoft",
+                                           K=64, N=8, bits=4, block_size=32)],
+                             [a], [yn], [nh.from_array(np.zeros((8, 2, 7), np.uint8), "B"), ones([16])],
+                             "B holds"),
+        "nbits_3_bits": ([oh.make_node("MatMulNBits", ["a", "B", "s"], ["y"], domain="com.microsoft",
+                                       K=64, N=8, bits=3, block_size=32)],
+                         [a], [yn], [nh.from_array(np.zeros((8, 2, 12), np.uint8), "B"), ones([16])],
+                         "3-bit"),
+        "unknown_microsoft_op": ([oh.make_node("FusedConv", ["x"], ["y"], domain="com.microsoft")],
+                                 [x], [yf], [], "com.microsoft.FusedConv"),
+        "matmul_integer_float": ([oh.make_node("MatMulInteger", ["x", "x"], ["y"])],
+                                 [x], [oh.make_tensor_value_info("y", T.INT32, [2, 2])], [], "i8 or u8"),
+    }
+    expected = {}
+    for name, (nodes, inputs, outputs, inits, phrase) in cases.items():
+        graph = oh.make_graph(nodes, name, inputs, outputs, inits)
+        model = oh.make_model(graph, opset_imports=[oh.make_opsetid("", 21),
+                                                    oh.make_opsetid("com.microsoft", 1)])
+        model.ir_version = 10
+        with open(os.path.join(folder, f"{name}.onnx"), "wb") as f:
+            f.write(model.SerializeToString())
+        expected[f"{name}.onnx"] = phrase
+    with open(os.path.join(folder, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1, sort_keys=True)
+
+
 def main():
     out, only = sys.argv[1], sys.argv[2:]
     start = time.time()
@@ -486,6 +538,8 @@ def main():
             quant_cases(out, name, only)
     if not only or "matmulnbits" in only:
         matmulnbits(out)
+    if not only or "bad" in only:
+        bad_models(out)
     print(f"quant: {time.time() - start:.1f} s")
 
 

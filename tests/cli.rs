@@ -224,6 +224,33 @@ fn unsupported_op_from_python() {
 }
 
 #[test]
+fn malformed_quantized_models_fail_with_one_line() {
+    // quant/bad/ (scripts/make-quant-data.py): a per-axis scale of the wrong length, a
+    // negative block size, a zero point of another dtype than output_dtype, dequantizing
+    // a float, MatMulNBits with a short B or 3-bit weights, an unknown com.microsoft op,
+    // MatMulInteger of floats. Each names what is wrong in one line; nothing is written.
+    let Some(dir) = common::data_dir("quant", "malformed_quantized_models") else {
+        return;
+    };
+    let dir = dir.join("bad");
+    let text = std::fs::read_to_string(dir.join("expected.json")).expect("expected.json");
+    let expected: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&text).expect("expected.json maps files to phrases");
+    assert!(expected.len() >= 8, "{expected:?}");
+    let s = Scratch::new();
+    for (file, phrase) in &expected {
+        let model = dir.join(file).to_string_lossy().into_owned();
+        let out = s.path("bad.kiln");
+        let line = fails_cleanly(
+            &["compile", &model, "-o", &s.str("bad.kiln")],
+            &s.path("none"),
+        );
+        assert!(line.contains(phrase), "{file}: `{phrase}` not in: {line}");
+        assert!(!out.exists(), "{file}: a bundle was written");
+    }
+}
+
+#[test]
 fn wrong_input_shape() {
     let s = Scratch::new();
     let x = s.npy("x.npy", &image(DType::F32, &[1, 1, 4, 4]));

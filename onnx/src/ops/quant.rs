@@ -71,7 +71,8 @@ fn same_shape(cx: &mut Cx, zero: V, scale: V) -> Result<V, ImportError> {
     Ok(zero)
 }
 
-/// Scale and zero point laid out for the IR: ONNX's per-axis form (a 1-D scale of
+/// Scale and zero point laid out for the IR (a per-axis scale of the wrong length is
+/// refused here, where its axis is known): ONNX's per-axis form (a 1-D scale of
 /// `x.dims[axis]` entries) reshaped to broadcast along `axis`, a one-element scale to
 /// a scalar; the axis the op keeps (0 unless blocked).
 fn layout(
@@ -88,6 +89,13 @@ fn layout(
     let dims = if n == 1 {
         vec![]
     } else if cx.rank(scale) == 1 && axis < rank {
+        let want = cx.dims(x)[axis];
+        if n != want {
+            return Err(cx.err(format!(
+                "a per-axis scale must have one entry per index of axis {axis} of {} ({want}), got {n}",
+                cx.ty(x)
+            )));
+        }
         let mut d = vec![n];
         d.resize(rank - axis, 1);
         d
