@@ -442,6 +442,20 @@ impl ReduceOp {
 }
 
 impl Op {
+    /// The op computing the first result before any epilogue: a `Fused` op's anchor,
+    /// any other op itself.
+    pub fn anchor(&self) -> &Op {
+        match self {
+            Op::Fused { anchor, .. } => anchor,
+            op => op,
+        }
+    }
+
+    /// An exact integer product (`matmul_integer`, `conv_integer`), fused or not.
+    pub fn is_integer_product(&self) -> bool {
+        matches!(self.anchor(), Op::MatMulInteger | Op::ConvInteger(_))
+    }
+
     /// True for ops whose result is their operand's elements unchanged, only
     /// reinterpreted (`reshape`, `identity`): they compute nothing, and a backend
     /// aliases the operand's storage instead of running a kernel.

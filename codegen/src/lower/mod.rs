@@ -70,11 +70,7 @@ pub fn node_placement_support(
 ) -> PlacementSupport {
     let node = &graph.nodes[node];
     let support = placement_support(&node.op);
-    let anchor = match &node.op {
-        Op::Fused { anchor, .. } => anchor,
-        op => op,
-    };
-    match (anchor, node.inputs.first(), node.inputs.get(1)) {
+    match (node.op.anchor(), node.inputs.first(), node.inputs.get(1)) {
         (Op::MatMul, Some(&a), Some(&b)) => {
             matmul::placement(support, &graph.values[a].ty, &graph.values[b].ty, limits)
         }
@@ -199,10 +195,7 @@ impl<'a> NodeCtx<'a> {
     /// The op computing the node's first result before any epilogue: the anchor of a
     /// `Fused` node, the node's own op otherwise.
     pub fn op(&self) -> &'a Op {
-        match &self.node().op {
-            Op::Fused { anchor, .. } => anchor,
-            op => op,
-        }
+        self.node().op.anchor()
     }
 
     /// How many operands [`NodeCtx::op`] reads: a `Fused` node's anchor arity, all

@@ -206,11 +206,7 @@ pub fn node_cost(
         .sum();
     let out = outputs.first().copied();
     let f = out.map_or(0.0, |o| flops(target, op, inputs, o));
-    let anchor = match op {
-        Op::Fused { anchor, .. } => anchor,
-        op => op,
-    };
-    let f = if matches!(anchor, Op::MatMulInteger | Op::ConvInteger(_)) {
+    let f = if op.is_integer_product() {
         profile.as_f32_flops(f)
     } else {
         f
@@ -223,13 +219,7 @@ pub fn integer_products(graph: &Graph) -> usize {
     graph
         .nodes
         .iter()
-        .filter(|(_, n)| {
-            let anchor = match &n.op {
-                Op::Fused { anchor, .. } => anchor,
-                op => op,
-            };
-            matches!(anchor, Op::MatMulInteger | Op::ConvInteger(_))
-        })
+        .filter(|(_, n)| n.op.is_integer_product())
         .count()
 }
 
