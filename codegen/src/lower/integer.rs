@@ -8,6 +8,7 @@
 
 use super::epilogue::Tail;
 use super::matmul::engine::{self, batch_offset_fn, GemmShape, GemmSource};
+use super::matmul::{problem_of, Strides};
 use super::{binding_decls, check_binding_sizes, Binding, KernelSrc, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
@@ -42,64 +43,49 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         return Ok(Lowered::default());
     }
     check_binding_sizes(ctx)?;
-    let (ad, bd) = (ctx.operand(0).shape.dims(), ctx.operand(1).shape.dims());
-    let (m, k) = match ad {
-        [k] => (1, *k),
-        [.., m, k] => (*m, *k),
-        [] => return Err(ctx.error("a must have rank >= 1")),
-    };
-    let n = match bd {
-        [_] => 1,
-        [.., n] => *n,
-        [] => return Err(ctx.error("b must have rank >= 1")),
-    };
-    let (ab, bb) = (
-        &ad[..ad.len().saturating_sub(2)],
-        &bd[..bd.len().saturating_sub(2)],
-    );
-    let rank = ab.len().max(bb.len());
-    let batch: Vec<usize> = (0..rank)
-        .map(|i| {
-            let dim = |d: &[usize]| (i + d.len()).checked_sub(rank).map_or(1, |j| d[j]);
-            dim(ab).max(dim(bb))
-        })
-        .collect();
-    // Element strides of each operand's batch axes (row-major over its own dims).
-    let strides = |dims: &[usize], matrix: usize| -> Vec<usize> {
-        let mut s = vec![0; dims.len()];
-        let mut stride = matrix;
-        for i in (0..dims.len()).rev() {
-            s[i] = stride;
-            stride *= dims[i];
-        }
-        s
-    };
+    // The geometry of a float matmul of these shapes; rows never fold (a's zero point
+    // may be one per row).
+    let (a, b) = (ctx.operand(0), ctx.operand(1));
+    let p = problem_of(
+        a.shape.dims(),
+        b.shape.dims(),
+        Strides::of(&a.shape.strides(), true),
+        Strides::of(&b.shape.strides(), false),
+        false,
+    )
+    .map_err(|e| ctx.error(e))?;
     let zero = |i: usize, index: &str| {
-        if ctx.operand(i).shape.numel() > 1 {
-            format!("i32({}[{index}])", ["", "", "za", "zb"][i])
+        let name = ["za", "zb"][i - 2];
+        let at = if ctx.operand(i).shape.numel() > 1 {
+            index
         } else {
-            format!("i32({}[0])", ["", "", "za", "zb"][i])
-        }
+            "0u"
+        };
+        format!("i32({name}[{at}])")
     };
     let (tail, decls, bindings) = bindings(ctx, ["a", "b", "za", "zb"])?;
     let helpers = format!(
         "{}{}\
-         fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return f32(i32(a[a_off(z) + m * K + k]) - {});\n}}\n\
-         fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return f32(i32(b[b_off(z) + k * N + n]) - {});\n}}\n\
+         fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return f32(i32(a[a_off(z) + m * {}u + k * {}u]) - {});\n}}\n\
+         fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return f32(i32(b[b_off(z) + k * {}u + n * {}u]) - {});\n}}\n\
          fn store(z: u32, m: u32, n: u32, v: i32) {{\n    let idx = (z * M + m) * N + n;\n    \
          y[idx] = {};\n}}\n",
-        batch_offset_fn("a_off", &batch, ab, &strides(ab, m * k)),
-        batch_offset_fn("b_off", &batch, bb, &strides(bb, k * n)),
+        batch_offset_fn("a_off", &p.batch, &p.a_batch, &p.a.batch),
+        batch_offset_fn("b_off", &p.batch, &p.b_batch, &p.b.batch),
+        p.a.row,
+        p.a.col,
         zero(2, "m"),
+        p.b.row,
+        p.b.col,
         zero(3, "n"),
         tail.apply("v", "idx"),
     );
     let helpers = format!("{}{helpers}", tail.module_code(&Default::default())?);
     let shape = GemmShape {
-        z: batch.iter().product(),
-        m,
-        n,
-        k,
+        z: p.batch.iter().product(),
+        m: p.m,
+        n: p.n,
+        k: p.k,
     };
     let kernel = engine::either(
         shape,

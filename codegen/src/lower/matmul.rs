@@ -56,32 +56,32 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
 /// The problem a `MatMul` node poses, with 1-D operands promoted and batch axes of
 /// an `a` multiplied by an unbatched `b` folded into `a`'s rows (when `a` is
 /// row-major).
-struct Problem {
-    m: usize,
-    k: usize,
-    n: usize,
-    batch: Vec<usize>,
-    a_batch: Vec<usize>,
-    b_batch: Vec<usize>,
-    a: Strides,
-    b: Strides,
+pub(super) struct Problem {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub batch: Vec<usize>,
+    pub a_batch: Vec<usize>,
+    pub b_batch: Vec<usize>,
+    pub a: Strides,
+    pub b: Strides,
 }
 
 /// Where an operand's elements sit in its binding: the element strides of its own
 /// batch axes, of its row axis and of its column axis (row-major unless the plan
 /// builder folded a transpose into the product).
 #[derive(Clone, Debug, PartialEq)]
-struct Strides {
-    batch: Vec<usize>,
-    row: usize,
-    col: usize,
+pub(super) struct Strides {
+    pub batch: Vec<usize>,
+    pub row: usize,
+    pub col: usize,
 }
 
 impl Strides {
     /// Splits `strides` (one per axis of an operand of `rank`) into batch, row and
     /// column strides; a promoted 1-D operand's missing axis gets stride 0 (`row` for
     /// `a`, `col` for `b`).
-    fn of(strides: &[usize], is_a: bool) -> Strides {
+    pub fn of(strides: &[usize], is_a: bool) -> Strides {
         match strides {
             [s] if is_a => Strides {
                 batch: Vec::new(),
@@ -129,7 +129,7 @@ fn problem(ctx: &NodeCtx<'_>) -> Result<Problem, CodegenError> {
 
 /// The problem of `a` (dims `ad`, laid out by `sa`) times `b`; `a_row_major` allows
 /// folding `a`'s batch axes into its rows.
-fn problem_of(
+pub(super) fn problem_of(
     ad: &[usize],
     bd: &[usize],
     sa: Strides,
