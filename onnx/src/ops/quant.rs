@@ -250,20 +250,30 @@ fn requantize(
 ) -> Result<V, ImportError> {
     let ab = cx.binary(BinaryOp::Mul, sa, sb)?;
     let m = cx.binary(BinaryOp::Div, ab, sy)?;
-    let m = cx.cast(m, DType::F32)?;
-    let n = cx.ty(m).shape.numel();
-    let m = cx.reshape(m, if n == 1 { vec![] } else { vec![n] })?;
+    let m = flat_f32(cx, m)?;
     let real = dequantize(cx, acc, m, None, (axis, 0))?;
+    rounded(cx, real, zy)
+}
+
+/// A combined scale as f32: a scalar when it holds one element, else 1-D (one per
+/// output channel).
+fn flat_f32(cx: &mut Cx, s: V) -> Result<V, ImportError> {
+    let s = cx.cast(s, DType::F32)?;
+    let n = cx.ty(s).shape.numel();
+    cx.reshape(s, if n == 1 { vec![] } else { vec![n] })
+}
+
+/// `saturate(round_half_even(y) + zero)`: `y` already in quantization steps (a
+/// requantization), quantized with scale 1 and the per-tensor output zero point (u8 0
+/// when absent).
+fn rounded(cx: &mut Cx, y: V, zero: Option<V>) -> Result<V, ImportError> {
     let one = cx.scalar(DType::F32, 1.0)?;
-    let dtype = match zy {
-        Some(z) => cx.ty(z).dtype,
-        None => DType::U8,
-    };
-    let zy = match zy {
+    let dtype = zero.map_or(DType::U8, |z| cx.ty(z).dtype);
+    let zero = match zero {
         Some(z) => Some(cx.reshape(z, vec![])?),
         None => None,
     };
-    quantize(cx, real, one, zy, dtype, (0, 0, true))
+    quantize(cx, y, one, zero, dtype, (0, 0, true))
 }
 
 pub(super) fn qlinear_matmul(cx: &mut Cx) -> Outs {
@@ -303,10 +313,7 @@ fn dq_triple(cx: &mut Cx, first: usize) -> Result<V, ImportError> {
 /// `y` quantized per tensor with operands `scale`, `zero` (zero optional).
 fn q_out(cx: &mut Cx, y: V, scale: usize, zero: usize) -> Result<V, ImportError> {
     let (s, z) = (cx.input(scale)?, cx.opt_input(zero)?);
-    let dtype = match z {
-        Some(z) => cx.ty(z).dtype,
-        None => DType::U8,
-    };
+    let dtype = z.map_or(DType::U8, |z| cx.ty(z).dtype);
     quantize(cx, y, s, z, dtype, (0, 0, true))
 }
 
@@ -337,10 +344,8 @@ pub(super) fn qlinear_binary(cx: &mut Cx, op: BinaryOp) -> Outs {
             cx.binary(op, a, b)?
         }
     };
-    let one = cx.scalar(DType::F32, 1.0)?;
     let zc = cx.opt_input(7)?;
-    let dtype = zc.map_or(DType::U8, |z| cx.ty(z).dtype);
-    Ok(vec![quantize(cx, y, one, zc, dtype, (0, 0, true))?])
+    Ok(vec![rounded(cx, y, zc)?])
 }
 
 /// Operand `first` dequantized with its zero point (operand `first + 2`) and `scale`
@@ -416,13 +421,8 @@ pub(super) fn qlinear_global_average_pool(cx: &mut Cx) -> Outs {
     let ratio = cx.binary(BinaryOp::Div, sx, per)?;
     let ratio = cx.reshape(ratio, vec![])?;
     let y = cx.binary(BinaryOp::Mul, sum, ratio)?;
-    let one = cx.scalar(DType::F32, 1.0)?;
-    let zy = match cx.opt_input(4)? {
-        Some(z) => Some(cx.reshape(z, vec![])?),
-        None => None,
-    };
-    let dtype = zy.map_or(DType::U8, |z| cx.ty(z).dtype);
-    Ok(vec![quantize(cx, y, one, zy, dtype, (0, 0, true))?])
+    let zy = cx.opt_input(4)?;
+    Ok(vec![rounded(cx, y, zy)?])
 }
 
 /// com.microsoft QLinearAveragePool: `(X, sx, zx, sy, zy)`, AveragePool's attributes.
@@ -484,9 +484,7 @@ pub(super) fn qgemm(cx: &mut Cx) -> Outs {
         }
         None => {
             let s = cx.binary(BinaryOp::Mul, sa, sb)?;
-            let s = cx.cast(s, DType::F32)?;
-            let n = cx.ty(s).shape.numel();
-            let s = cx.reshape(s, if n == 1 { vec![] } else { vec![n] })?;
+            let s = flat_f32(cx, s)?;
             Ok(vec![dequantize(cx, acc, s, None, (1, 0))?])
         }
     }
