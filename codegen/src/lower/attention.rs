@@ -404,12 +404,5 @@ fn gemm(
         },
         ctx.limits,
     )?;
-    Ok(KernelSrc {
-        name: name.to_string(),
-        wgsl: kernel.wgsl,
-        entry_point: "main".into(),
-        workgroup_size: kernel.workgroup_size,
-        workgroups: kernel.workgroups,
-        bindings: set.bindings.clone(),
-    })
+    Ok(kernel.into_src(name, set.bindings.clone()))
 }

@@ -7,7 +7,7 @@ use super::epilogue::Tail;
 use super::epilogue::{Epilogue, EpilogueInput};
 use super::matmul::engine::{self, GemmShape, GemmSource};
 use super::placement::{OperandSet, PlacementSupport};
-use super::{binding_decls, check_binding_sizes, Binding, KernelSrc, Lowered, NodeCtx, Slot};
+use super::{binding_decls, check_binding_sizes, Binding, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::{ConvAttrs, DType, Op, PoolAttrs, TensorType};
@@ -251,14 +251,7 @@ fn gemm_kernel_with(
         ctx.limits,
     )?;
     Ok(Lowered {
-        kernels: vec![KernelSrc {
-            name: name.to_string(),
-            wgsl: kernel.wgsl,
-            entry_point: "main".to_string(),
-            workgroup_size: kernel.workgroup_size,
-            workgroups: kernel.workgroups,
-            bindings,
-        }],
+        kernels: vec![kernel.into_src(name, bindings)],
         ..Lowered::default()
     })
 }

@@ -9,7 +9,7 @@
 use super::epilogue::Tail;
 use super::matmul::engine::{self, batch_offset_fn, GemmShape, GemmSource};
 use super::matmul::{problem_of, Strides};
-use super::{binding_decls, check_binding_sizes, Binding, KernelSrc, Lowered, NodeCtx, Slot};
+use super::{binding_decls, check_binding_sizes, Binding, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
 
@@ -97,14 +97,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         ctx.limits,
     )?;
     Ok(Lowered {
-        kernels: vec![KernelSrc {
-            name: "matmul_integer".to_string(),
-            wgsl: kernel.wgsl,
-            entry_point: "main".to_string(),
-            workgroup_size: kernel.workgroup_size,
-            workgroups: kernel.workgroups,
-            bindings,
-        }],
+        kernels: vec![kernel.into_src("matmul_integer", bindings)],
         ..Lowered::default()
     })
 }

@@ -345,14 +345,7 @@ fn chunk_kernel(
     } else {
         engine::tiled(shape, split.tile, &src, ctx.limits)?
     };
-    Ok(KernelSrc {
-        name: "matmul".to_string(),
-        wgsl: kernel.wgsl,
-        entry_point: "main".to_string(),
-        workgroup_size: kernel.workgroup_size,
-        workgroups: kernel.workgroups,
-        bindings,
-    })
+    Ok(kernel.into_src("matmul", bindings))
 }
 
 /// `+ var * stride` in an element offset (`+ var` for stride 1, nothing for 0).

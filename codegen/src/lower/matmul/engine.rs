@@ -4,7 +4,7 @@
 //! products at least a few rows and columns wide) or the one-output-per-invocation
 //! template (for thin ones).
 
-use crate::lower::{grid_1d, render, Limits, LINEAR_INDEX};
+use crate::lower::{grid_1d, render, Binding, KernelSrc, Limits, LINEAR_INDEX};
 use crate::CodegenError;
 
 /// The extent of a product: `z` independent products of `m × k` by `k × n`.
@@ -214,6 +214,20 @@ pub struct GemmKernel {
     pub wgsl: String,
     pub workgroup_size: [u32; 3],
     pub workgroups: [u32; 3],
+}
+
+impl GemmKernel {
+    /// The kernel named `name` with `bindings`, entry point `main`.
+    pub fn into_src(self, name: &str, bindings: Vec<Binding>) -> KernelSrc {
+        KernelSrc {
+            name: name.to_string(),
+            wgsl: self.wgsl,
+            entry_point: "main".to_string(),
+            workgroup_size: self.workgroup_size,
+            workgroups: self.workgroups,
+            bindings,
+        }
+    }
 }
 
 /// Renders the tiled engine for `shape` (batch entries on workgroup z).
