@@ -10,7 +10,7 @@ use crate::storage::{data_words, dequantized_at_upload, pack};
 use crate::verify::verify_layout;
 use crate::{validated_workgroup_storage_bytes, CodegenError};
 use kiln_ir::{Graph, Handle, Op, Tensor, Value, ValueDef};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A plan and the constant data its `Constant` buffers point into.
 #[derive(Clone, Debug, PartialEq)]
@@ -66,8 +66,8 @@ pub fn build_plan_with(
 /// The constants of a `dequantize` the runtime computes when it uploads the plan: dense
 /// integer weights of at most 16 bits (stored packed), f32 or f16 scales, integer zero
 /// points. `None` for any other node (it runs as a kernel).
-fn load_time_dequantize<'g>(graph: &'g Graph, node: &kiln_ir::Node) -> Option<[&'g Tensor; 3]> {
-    let Op::Dequantize { .. } = node.op else {
+fn load_time_dequantize<'g>(graph: &'g Graph, node: &kiln_ir::Node) -> Option<Dequantized<'g>> {
+    let Op::Dequantize { axis, block } = node.op else {
         return None;
     };
     let [x, s, z] = node.inputs[..] else {
@@ -75,20 +75,37 @@ fn load_time_dequantize<'g>(graph: &'g Graph, node: &kiln_ir::Node) -> Option<[&
     };
     let (x, s, z) = (graph.constant(x)?, graph.constant(s)?, graph.constant(z)?);
     let fits = !x.is_splat() && dequantized_at_upload(x.dtype(), s.dtype(), z.dtype());
-    fits.then_some([x, s, z])
+    fits.then_some(Dequantized {
+        parts: [x, s, z],
+        axis,
+        block,
+    })
 }
 
-/// True when every reader of `value` is a [`load_time_dequantize`] (and it is no
-/// graph output): its data lives in that constant, and it needs no buffer of its own.
-fn only_dequantized(graph: &Graph, value: Handle<Value>) -> bool {
-    let mut readers = graph
-        .nodes
-        .iter()
-        .filter(|(_, n)| n.inputs.contains(&value))
-        .peekable();
-    readers.peek().is_some()
-        && readers.all(|(_, n)| load_time_dequantize(graph, n).is_some())
-        && graph.outputs.iter().all(|p| p.value != value)
+/// The constant operands (weights, scales, zero points) and layout of a
+/// [`load_time_dequantize`].
+struct Dequantized<'g> {
+    parts: [&'g Tensor; 3],
+    axis: usize,
+    block: usize,
+}
+
+/// The values every reader of which is a [`load_time_dequantize`] (and that are no
+/// graph output): their data lives in those constants, and they need no buffer of their
+/// own. One pass over the nodes.
+fn only_dequantized(graph: &Graph) -> HashSet<Handle<Value>> {
+    let (mut dequantized, mut other) = (HashSet::new(), HashSet::new());
+    for (_, node) in graph.nodes.iter() {
+        let readers = if load_time_dequantize(graph, node).is_some() {
+            &mut dequantized
+        } else {
+            &mut other
+        };
+        readers.extend(node.inputs.iter().copied());
+    }
+    other.extend(graph.outputs.iter().map(|p| p.value));
+    dequantized.retain(|v| !other.contains(v));
+    dequantized
 }
 
 /// Bytes of a buffer holding `numel` 32-bit words (never zero: empty tensors get one word).
@@ -208,11 +225,12 @@ impl<'g> Builder<'g> {
             self.bind_value(port.value, View::whole(buffer));
             self.plan.inputs.push(plan_port(graph, port, buffer));
         }
+        let dequantized = only_dequantized(graph);
         for (handle, value) in graph.values.iter() {
             let ValueDef::Const(tensor) = &value.def else {
                 continue;
             };
-            if only_dequantized(graph, handle) {
+            if dequantized.contains(&handle) {
                 continue;
             }
             let words = data_words(tensor.stored());
@@ -239,11 +257,8 @@ impl<'g> Builder<'g> {
 
     /// Binds the result of a load-time `dequantize` (see [`load_time_dequantize`]) to a
     /// pinned [`BufferKind::Dequantized`] buffer, its parts appended to the weights.
-    fn bind_dequantized(&mut self, node: &kiln_ir::Node, [x, s, z]: [&Tensor; 3]) {
-        let (axis, block) = match node.op {
-            Op::Dequantize { axis, block } => (axis, block),
-            _ => (0, 0),
-        };
+    fn bind_dequantized(&mut self, node: &kiln_ir::Node, d: Dequantized<'_>) {
+        let ([x, s, z], axis, block) = (d.parts, d.axis, d.block);
         let (packed, bits, signed) = pack(x.stored()).expect("an integer of at most 16 bits");
         let q = self.weights.len() as u64;
         self.weights.extend(packed);
