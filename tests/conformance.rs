@@ -1,10 +1,11 @@
 //! ONNX conformance: runs the ONNX backend node tests listed in `conformance/`
-//! (node-core, and node-quant: every Q/DQ dtype and the integer ops) in four
+//! (node-core; node-quant: every Q/DQ dtype and the integer ops; node-all: the whole
+//! node suite an inference compiler should run) in four
 //! configurations — the CPU reference interpreter and the GPU (a bundle compiled in
 //! memory, as `kiln run` does), each at `--opt 0` and `--opt 2` — and compares with the
 //! expected outputs. Each configuration has a committed pass-count floor
-//! (`conformance/floor-[quant-]<backend>-o<level>.txt`) and a report in
-//! `target/conformance-[quant-]<backend>-o<level>.txt`; per backend, `--opt 2` must pass
+//! (`conformance/floor-[quant-|all-]<backend>-o<level>.txt`) and a report in
+//! `target/conformance-[quant-|all-]<backend>-o<level>.txt`; per backend, `--opt 2` must pass
 //! exactly the tests `--opt 0` passes (differential: no rewrite breaks a test).
 //!
 //! Data: `scripts/setup-test-data.sh` generates the tests from the pinned `onnx` package.
@@ -369,6 +370,11 @@ const NODE_QUANT: Suite = Suite {
     prefix: "quant-",
 };
 
+const NODE_ALL: Suite = Suite {
+    list: "node-all",
+    prefix: "all-",
+};
+
 /// Runs `suite` on `backend` at every level: prints and writes each report, then
 /// checks each level's floor (without a filter) and that every level passes the same
 /// tests. All problems are reported together.
@@ -474,6 +480,25 @@ fn node_quant_gpu() {
         return;
     };
     node_suite(&NODE_QUANT, Backend::Gpu(runtime), &node_dir);
+}
+
+#[test]
+fn node_all_cpu() {
+    let Some(node_dir) = data_dir("node", "node_all_cpu") else {
+        return;
+    };
+    node_suite(&NODE_ALL, Backend::Cpu, &node_dir);
+}
+
+#[test]
+fn node_all_gpu() {
+    let Some(node_dir) = data_dir("node", "node_all_gpu") else {
+        return;
+    };
+    let Some(runtime) = common::gpu("node_all_gpu") else {
+        return;
+    };
+    node_suite(&NODE_ALL, Backend::Gpu(runtime), &node_dir);
 }
 
 #[test]
