@@ -8,6 +8,7 @@ mod fusion;
 mod layout;
 pub(crate) mod program;
 mod quant;
+mod roundtrip;
 
 use super::analysis::{ty, uniform_value, EGraph, KilnAnalysis};
 use super::lang::{ConstLeaf, IrOp, Kiln};
@@ -167,10 +168,11 @@ pub const fn code(name: &'static str, finder: Finder, identity: &'static str) ->
 }
 
 /// Every rule table with its set (a set may have several tables).
-fn tables() -> [(RuleSet, &'static [RuleSpec]); 5] {
+fn tables() -> [(RuleSet, &'static [RuleSpec]); 6] {
     [
         (RuleSet::Algebra, algebra::RULES),
         (RuleSet::Algebra, quant::RULES),
+        (RuleSet::Algebra, roundtrip::RULES),
         (RuleSet::Layout, layout::RULES),
         (RuleSet::Composite, composite::RULES),
         (RuleSet::Fusion, fusion::RULES),

@@ -26,7 +26,7 @@ pub(super) const RULES: &[RuleSpec] = &[code(
 const EXACT: f64 = (1u64 << 24) as f64;
 
 /// The tensor of a constant class, of any size.
-fn constant(egraph: &EGraph, id: Id) -> Option<&Tensor> {
+pub(super) fn constant(egraph: &EGraph, id: Id) -> Option<&Tensor> {
     egraph[id].nodes.iter().find_map(|n| match n {
         Kiln::Const(c) => egraph.analysis.consts.get(c.0),
         _ => None,
