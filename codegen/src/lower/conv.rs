@@ -361,14 +361,11 @@ fn gathers(
 /// to each i32 result before it is stored.
 pub fn lower_integer(ctx: &NodeCtx<'_>, a: &ConvAttrs) -> Result<Lowered, CodegenError> {
     let g = geometry(ctx, a, ctx.operand(0))?;
-    let wz = if ctx.operand(3).shape.numel() > 1 {
-        "wz[z * MG + m]"
-    } else {
-        "wz[0]"
-    };
+    let wz = super::integer::zero_point(ctx, 3, "wz", "z * MG + m");
+    let xz = super::integer::zero_point(ctx, 2, "xz", "0u");
     // Exact small integers in f32 (the engine accumulates them exactly, see `Acc::I32`).
-    let read_w = |e: &str| format!("f32(i32({e}) - i32({wz}))");
-    let read_x = |e: &str| format!("f32(i32({e}) - i32(xz[0]))");
+    let read_w = |e: &str| format!("f32(i32({e}) - {wz})");
+    let read_x = |e: &str| format!("f32(i32({e}) - {xz})");
     let gather = gathers(ctx, a, &g, [&read_w, &read_x]);
     let (tail, decls, bindings) = super::integer::bindings(ctx, ["x", "w", "xz", "wz"])?;
     let helpers = format!(

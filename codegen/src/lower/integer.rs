@@ -37,6 +37,18 @@ pub(super) fn bindings(
     Ok((tail, decls, bindings))
 }
 
+/// Operand `i`'s zero point as an i32 WGSL expression: a literal when it is one
+/// constant value (most models), so the inner loop loads nothing for it; else element
+/// `index` of binding `name` (element 0 when it holds one value).
+pub(super) fn zero_point(ctx: &NodeCtx<'_>, i: usize, name: &str, index: &str) -> String {
+    let one = ctx.operand(i).shape.numel() == 1;
+    let value = ctx.graph.constant(ctx.node().inputs[i]);
+    match value.map(|t| t.to_f64_vec()) {
+        Some(v) if one => format!("{}i", v[0] as i64),
+        _ => format!("i32({name}[{}])", if one { "0u" } else { index }),
+    }
+}
+
 /// The kernel computing a `MatMulInteger` node.
 pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     if ctx.result(0).shape.numel() == 0 {
@@ -54,15 +66,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         false,
     )
     .map_err(|e| ctx.error(e))?;
-    let zero = |i: usize, index: &str| {
-        let name = ["za", "zb"][i - 2];
-        let at = if ctx.operand(i).shape.numel() > 1 {
-            index
-        } else {
-            "0u"
-        };
-        format!("i32({name}[{at}])")
-    };
+    let zero = |i: usize, index: &str| zero_point(ctx, i, ["za", "zb"][i - 2], index);
     let (tail, decls, bindings) = bindings(ctx, ["a", "b", "za", "zb"])?;
     let helpers = format!(
         "{}{}\

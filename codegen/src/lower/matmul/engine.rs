@@ -412,7 +412,7 @@ pub fn naive(
     for i in 0..rm {
         decl.push_str(&format!("    var acc{i} = 0.0;\n"));
         update.push_str(&format!(
-            "        acc{i} = fma(load_a(z, m0 + {i}u, k), b, acc{i});\n"
+            "            acc{i} = fma(load_a(z, m0 + {i}u, k), b, acc{i});\n"
         ));
         if acc == Acc::F32 {
             store.push_str(&format!("    store(z, m0 + {i}u, n, acc{i});\n"));
@@ -426,16 +426,15 @@ pub fn naive(
         rm,
         |i| format!("acc{i}"),
         |i| format!("total{i}"),
-        ("i32", "0.0", "            "),
+        ("i32", "0.0", "        "),
     );
     decl.push_str(&totals);
-    if !flush.is_empty() {
-        update.push_str(&format!(
-            "        if ((k % {steps}u) == {last}u) {{\n{flush}        }}\n",
-            steps = Acc::FLUSH_STEPS,
-            last = Acc::FLUSH_STEPS - 1
-        ));
-    }
+    // K is walked in steps between flushes (one step for f32 accumulators), so the
+    // inner loop carries no flush test.
+    let kstep = match acc {
+        Acc::F32 => shape.k.max(1),
+        Acc::I32 => Acc::FLUSH_STEPS,
+    };
     let wgsl = render(
         kiln_shaders::MATMUL_NAIVE,
         &[
@@ -450,6 +449,8 @@ pub fn naive(
             ("LINEAR_INDEX", LINEAR_INDEX.to_string()),
             ("ACC_DECL", decl),
             ("ACC_UPDATE", update),
+            ("ACC_FLUSH", flush),
+            ("KSTEP", format!("{kstep}u")),
             ("ACC_STORE", store),
         ],
     )?;
