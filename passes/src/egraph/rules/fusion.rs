@@ -1,6 +1,7 @@
 //! Fusion rules: element-wise chains become one `elementwise` program, element-wise
 //! consumers move into the epilogue of an anchor kernel (`fused`), and a max pool read
 //! only by a 1×1 conv becomes that conv's prologue (evaluated where the conv loads it).
+//! A one-element element-wise value an epilogue reads is computed in the epilogue.
 //!
 //! A consumer absorbs one producer per application; saturation builds whole chains.
 //! An anchor is only fused into its consumer when the consumer is its only user (and it
@@ -22,6 +23,8 @@ pub(super) const RULES: &[RuleSpec] = &[
     // f(.., a(xs), ..) = fused{a, epilogue f}(xs, ..) for an anchor a used once
     code("fuse-epilogue", fuse_epilogue, "f(.., a(xs), ..) = fused{a; f}(xs, ..)"),
     // conv(max_pool(x), w, ..) = fused{conv, prologue max_pool}(x, w, ..) for a 1×1 conv
+    // fused{a; f}(xs, .., g(ys), ..) = fused{a; f ∘ g}(xs, .., ys, ..) for a one-element g
+    code("fuse-epilogue-input", fuse_epilogue_input, "fused{a; f}(xs, .., g(ys), ..) = fused{a; f∘g}(xs, .., ys, ..) for element-wise g of one element"),
     code("fuse-prologue", fuse_prologue, "conv₁ₓ₁(max_pool(x), w, ..) = fused{max_pool; conv₁ₓ₁}(x, w, ..); conv(dequantize(x), w, ..) = fused{dequantize; conv}(x, w, ..)"),
 ];
 
@@ -60,40 +63,75 @@ fn producer(egraph: &EGraph, c: Id) -> Option<(Program, Vec<Id>)> {
         .max_by_key(|(p, _)| p.steps.len())
 }
 
+/// Whether class `c` holds one element: such a producer (a scale computed at run
+/// time) is always worth recomputing, so it is inlined together with every other
+/// one-element producer of the same consumer, never one at a time (one at a time,
+/// the chains of scalar arithmetic dynamic quantization writes give every consumer
+/// one e-node per subset of them).
+fn one_element(egraph: &EGraph, c: Id) -> bool {
+    ty(egraph, c).is_some_and(|t| t.shape.numel() == 1)
+}
+
+/// The sets of producer classes among `children` to inline per application: each
+/// multi-element producer alone, and all one-element producers together.
+fn inline_sets(egraph: &EGraph, children: &[Id]) -> Vec<Vec<Id>> {
+    let mut classes: Vec<Id> = Vec::new();
+    for &c in children {
+        let c = egraph.find(c);
+        if !classes.contains(&c) && producer(egraph, c).is_some() {
+            classes.push(c);
+        }
+    }
+    let (scalars, tensors): (Vec<Id>, Vec<Id>) =
+        classes.into_iter().partition(|&c| one_element(egraph, c));
+    let mut sets: Vec<Vec<Id>> = tensors.into_iter().map(|c| vec![c]).collect();
+    if !scalars.is_empty() {
+        sets.push(scalars);
+    }
+    sets
+}
+
+/// `outer` applied to `args` (program inputs of `b`, one per child), with the
+/// producers of the classes in `set` inlined in place of their inputs.
+fn inline_producers(
+    egraph: &EGraph,
+    b: &mut Builder,
+    children: &[Id],
+    set: &[Id],
+) -> Option<Vec<usize>> {
+    let mut inlined: Vec<(Id, usize)> = Vec::new();
+    for &c in set {
+        let (inner, inner_kids) = producer(egraph, c)?;
+        let args: Vec<usize> = inner_kids
+            .iter()
+            .map(|&k| b.operand(egraph.find(k)))
+            .collect();
+        inlined.push((c, b.inline(&inner, &args)?));
+    }
+    Some(
+        children
+            .iter()
+            .map(|&k| {
+                let k = egraph.find(k);
+                match inlined.iter().find(|(c, _)| *c == k) {
+                    Some(&(_, r)) => r,
+                    None => b.operand(k),
+                }
+            })
+            .collect(),
+    )
+}
+
 fn fuse_elementwise(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
     let Some(outer) = consumer(op) else {
         return vec![];
     };
     let mut out = Vec::new();
-    let mut seen = Vec::new();
-    for &c in children {
-        let c = egraph.find(c);
-        if seen.contains(&c) {
-            continue;
-        }
-        seen.push(c);
-        let Some((inner, inner_kids)) = producer(egraph, c) else {
-            continue;
-        };
+    for set in inline_sets(egraph, children) {
         let mut b = Builder::new(0);
-        let args: Vec<usize> = inner_kids
-            .iter()
-            .map(|&k| b.operand(egraph.find(k)))
-            .collect();
-        let Some(r) = b.inline(&inner, &args) else {
+        let Some(outer_args) = inline_producers(egraph, &mut b, children, &set) else {
             continue;
         };
-        let outer_args: Vec<usize> = children
-            .iter()
-            .map(|&k| {
-                let k = egraph.find(k);
-                if k == c {
-                    r
-                } else {
-                    b.operand(k)
-                }
-            })
-            .collect();
         let Some(result) = b.inline(&outer, &outer_args) else {
             continue;
         };
@@ -191,6 +229,65 @@ fn fuse_epilogue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
         }
     }
     out
+}
+
+/// A one-element element-wise value an epilogue reads (a scale computed at run time
+/// from reductions, as dynamic quantization does) is computed inside the epilogue
+/// instead of by a kernel of its own: recomputing it per element costs a few
+/// instructions, a dispatch costs far more.
+fn fuse_epilogue_input(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
+    let Op::Fused {
+        anchor,
+        prologue,
+        arity,
+        epilogue,
+    } = op.op()
+    else {
+        return vec![];
+    };
+    let Some(extra) = children.get(*arity..).filter(|_| op.result() == 0) else {
+        return vec![];
+    };
+    let scalars: Vec<Id> = inline_sets(egraph, extra)
+        .into_iter()
+        .flatten()
+        .filter(|&c| one_element(egraph, c))
+        .filter(|&c| {
+            producer(egraph, c).is_some_and(|(p, kids)| !divides_integers(egraph, &p, &kids))
+        })
+        .collect();
+    if scalars.is_empty() {
+        return vec![];
+    }
+    let mut b = Builder::new(1);
+    let mut args = vec![b.reserved(0)];
+    let Some(inputs) = inline_producers(egraph, &mut b, extra, &scalars) else {
+        return vec![];
+    };
+    args.extend(inputs);
+    let Some(result) = b.inline(epilogue, &args) else {
+        return vec![];
+    };
+    let Some((epilogue, extras)) = b.finish(egraph, result) else {
+        return vec![];
+    };
+    if arity + extras.len() > egraph.analysis.target.max_kernel_operands() {
+        return vec![];
+    }
+    let operands = children[..*arity]
+        .iter()
+        .chain(&extras)
+        .map(|&k| Term::Class(k))
+        .collect();
+    vec![Term::Node(
+        Op::Fused {
+            anchor: anchor.clone(),
+            prologue: prologue.clone(),
+            arity: *arity,
+            epilogue,
+        },
+        operands,
+    )]
 }
 
 /// True when `program`, on the values of `children`, divides integers by something
