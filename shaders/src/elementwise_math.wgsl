@@ -69,6 +69,17 @@ fn k_f32_to_i32(x: f32, lo: i32, hi: i32) -> i32 {
     return i32(x);
 }
 
+// @fn k_f32_to_small_int uses k_is_nan
+// Truncation toward zero for the 4- and 2-bit integers (held in an i32): a value
+// outside [lo, hi], or NaN, is 0, as ONNX's Cast expects.
+fn k_f32_to_small_int(x: f32, lo: i32, hi: i32) -> i32 {
+    let t = trunc(x);
+    if k_is_nan(x) || t < f32(lo) || t > f32(hi) {
+        return 0;
+    }
+    return i32(t);
+}
+
 // @fn k_f32_to_u32 uses k_is_nan
 // Truncation toward zero, saturating to [0, hi]; NaN is 0.
 fn k_f32_to_u32(x: f32, hi: u32) -> u32 {

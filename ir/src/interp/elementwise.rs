@@ -364,7 +364,9 @@ pub(super) fn ints(dtype: DType, v: impl Iterator<Item = i64>) -> Result<Data, S
 }
 
 /// Reals to `dtype`: floats round to nearest, integers truncate toward zero and
-/// saturate (NaN becomes 0), bool is `x != 0`.
+/// saturate (NaN becomes 0), bool is `x != 0`. The 4- and 2-bit integers give 0 for a
+/// value outside their range instead, as ONNX's Cast tests expect (its reference
+/// converts through ml_dtypes); QuantizeLinear saturates them on its own path.
 pub(super) fn from_f64(dtype: DType, v: Vec<f64>) -> Data {
     match dtype {
         DType::F32 => Data::F32(v.into_iter().map(|x| x as f32).collect()),
@@ -374,10 +376,11 @@ pub(super) fn from_f64(dtype: DType, v: Vec<f64>) -> Data {
             (Some((lo, hi)), _) => Data::from_i64s(
                 d,
                 v.into_iter().map(|x| {
-                    if x.is_nan() {
+                    let t = x.trunc();
+                    if x.is_nan() || (d.bits() < 8 && !(lo as f64..=hi as f64).contains(&t)) {
                         0
                     } else {
-                        x.trunc().clamp(lo as f64, hi as f64) as i64
+                        t.clamp(lo as f64, hi as f64) as i64
                     }
                 }),
             )

@@ -313,6 +313,20 @@ fn cast_rules() {
         &eval1(Op::Cast { to: DType::Bool }, &[&x], ty(DType::Bool, &[6])),
         &[1, 1, 1, 1, 1, 0],
     );
+    // The 4- and 2-bit integers: out of range is 0 (ONNX's Cast tests), not saturation.
+    let n = f32t(&[7], &[-9.0, -8.9, 7.9, 8.0, 15.5, f32::NAN, -2.5]);
+    assert_ints(
+        &eval1(Op::Cast { to: DType::I4 }, &[&n], ty(DType::I4, &[7])),
+        &[0, -8, 7, 0, 0, 0, -2],
+    );
+    assert_ints(
+        &eval1(Op::Cast { to: DType::U4 }, &[&n], ty(DType::U4, &[7])),
+        &[0, 0, 7, 8, 15, 0, 0],
+    );
+    assert_ints(
+        &eval1(Op::Cast { to: DType::I2 }, &[&n], ty(DType::I2, &[7])),
+        &[0, 0, 0, 0, 0, 0, -2],
+    );
     let b = Tensor::new(vec![2], Data::Bool(vec![true, false])).unwrap();
     assert_close(
         &eval1(Op::Cast { to: DType::F32 }, &[&b], f32ty(&[2])),

@@ -97,11 +97,17 @@ pub fn minifloat_to_f32(dtype: DType, x: &str) -> Option<Expr> {
 }
 
 /// An f32 expression converted to `to` the reference's way: f16 rounds to nearest,
-/// integers truncate toward zero and saturate (NaN is 0), bool is `x != 0`.
+/// integers truncate toward zero and saturate (NaN is 0; 4- and 2-bit integers give 0
+/// out of range instead), bool is `x != 0`.
 pub fn from_f32(to: DType, e: &str) -> Expr {
     match (to, to.int_range(), minifloat_args(to)) {
         (DType::F32, ..) => Expr::new(e.to_string(), &[]),
         (DType::F16, ..) => Expr::new(format!("k_round_f16({e})"), &["k_round_f16"]),
+        (_, Some((lo, hi)), _) if to.bits() < 8 => {
+            let v = format!("k_f32_to_small_int({e}, {lo}, {hi})");
+            let v = if lo < 0 { v } else { format!("u32({v})") };
+            Expr::new(v, &["k_f32_to_small_int"])
+        }
         (_, Some((lo, hi)), _) if lo < 0 => Expr::new(
             format!(
                 "k_f32_to_i32({e}, {}, {})",
