@@ -152,7 +152,11 @@ pub fn write_npy(w: &mut impl Write, tensor: &Tensor, as_i64: bool) -> std::io::
         Data::I4(v) | Data::I2(v) => write_slice(w, &shape, v.iter().copied()),
         Data::U4(v) | Data::U2(v) => write_slice(w, &shape, v.iter().copied()),
         // Nor minifloats (without ml_dtypes): their values, as float32.
-        d @ (Data::F8E4M3FN(_) | Data::F8E5M2(_) | Data::F4E2M1(_)) => {
+        d @ (Data::F8E4M3FN(_)
+        | Data::F8E5M2(_)
+        | Data::F4E2M1(_)
+        | Data::F8E4M3FNUZ(_)
+        | Data::F8E5M2FNUZ(_)) => {
             write_slice(w, &shape, d.to_f64_vec().into_iter().map(|x| x as f32))
         }
     }

@@ -16,9 +16,11 @@ pub fn data_words(data: &Data) -> Vec<u32> {
         Data::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
         Data::F16(v) => v.iter().map(|x| x.to_f32().to_bits()).collect(),
         Data::U32(v) => v.clone(),
-        Data::F8E4M3FN(v) | Data::F8E5M2(v) | Data::F4E2M1(v) => {
-            v.iter().map(|&x| x as u32).collect()
-        }
+        Data::F8E4M3FN(v)
+        | Data::F8E5M2(v)
+        | Data::F4E2M1(v)
+        | Data::F8E4M3FNUZ(v)
+        | Data::F8E5M2FNUZ(v) => v.iter().map(|&x| x as u32).collect(),
         // Integers and bool: sign-extended or zero-extended to 32 bits.
         d => d
             .to_i64_vec()

@@ -30,11 +30,13 @@ pub enum DType {
     F8E4M3FN,
     F8E5M2,
     F4E2M1,
+    F8E4M3FNUZ,
+    F8E5M2FNUZ,
 }
 
 impl DType {
     /// Every dtype, in declaration order.
-    pub const ALL: [DType; 16] = [
+    pub const ALL: [DType; 18] = [
         DType::F32,
         DType::F16,
         DType::I32,
@@ -51,6 +53,8 @@ impl DType {
         DType::F8E4M3FN,
         DType::F8E5M2,
         DType::F4E2M1,
+        DType::F8E4M3FNUZ,
+        DType::F8E5M2FNUZ,
     ];
 
     /// The name used in the IR text (`f32`, `bool`, ...).
@@ -72,6 +76,8 @@ impl DType {
             DType::F8E4M3FN => "f8e4m3fn",
             DType::F8E5M2 => "f8e5m2",
             DType::F4E2M1 => "f4e2m1",
+            DType::F8E4M3FNUZ => "f8e4m3fnuz",
+            DType::F8E5M2FNUZ => "f8e5m2fnuz",
         }
     }
 
@@ -105,7 +111,10 @@ impl DType {
 
     /// An 8- or 4-bit float of quantized models (no arithmetic on it).
     pub fn is_minifloat(self) -> bool {
-        matches!(self, DType::F8E4M3FN | DType::F8E5M2 | DType::F4E2M1)
+        matches!(
+            self,
+            DType::F8E4M3FN | DType::F8E5M2 | DType::F4E2M1 | DType::F8E4M3FNUZ | DType::F8E5M2FNUZ
+        )
     }
 
     /// A signed or unsigned integer type of any width (not bool).

@@ -1,10 +1,13 @@
-//! The 8- and 4-bit floats of quantized models (`f8e4m3fn`, `f8e5m2`, `f4e2m1`):
-//! conversion from f32 rounding to nearest even, with ONNX's saturation rules, and back.
+//! The 8- and 4-bit floats of quantized models (`f8e4m3fn`, `f8e5m2`, `f4e2m1`, and the
+//! `fnuz` variants `f8e4m3fnuz`, `f8e5m2fnuz`): conversion from f32 rounding to nearest
+//! even, with ONNX's saturation rules, and back.
 //!
 //! Stored as bit patterns (`u8`, the low 4 bits for `f4e2m1`). ONNX defines: with
 //! `saturate`, a value beyond the largest finite one (infinity included) becomes that
 //! value; without it, `f8e4m3fn` (no infinity) gives NaN and `f8e5m2` infinity.
 //! `f4e2m1` has neither infinity nor NaN and always saturates (see [`Format::encode`]).
+//! The `fnuz` formats have no infinity and no negative zero: their one NaN is the
+//! pattern of negative zero (`0x80`), overflow without `saturate` gives it.
 
 use crate::DType;
 
@@ -18,6 +21,8 @@ pub struct Format {
     pub ieee: bool,
     /// NaN exists: only the all-ones pattern (`f8e4m3fn`), or IEEE's.
     pub nan: bool,
+    /// "Unsigned zero" (`fnuz`): no negative zero, its pattern `0x80` is the one NaN.
+    pub uz: bool,
 }
 
 /// `f8e4m3fn`: max 448, NaN = `s.1111.111`, no infinity.
@@ -27,6 +32,7 @@ pub const E4M3FN: Format = Format {
     bias: 7,
     ieee: false,
     nan: true,
+    uz: false,
 };
 
 /// `f8e5m2`: max 57344, IEEE infinities and NaNs.
@@ -36,6 +42,7 @@ pub const E5M2: Format = Format {
     bias: 15,
     ieee: true,
     nan: true,
+    uz: false,
 };
 
 /// `f4e2m1`: values 0, 0.5, 1, 1.5, 2, 3, 4, 6; no infinity, no NaN.
@@ -45,6 +52,27 @@ pub const E2M1: Format = Format {
     bias: 1,
     ieee: false,
     nan: false,
+    uz: false,
+};
+
+/// `f8e4m3fnuz`: max 240, NaN = `0x80`, no infinity, no negative zero.
+pub const E4M3FNUZ: Format = Format {
+    exp: 4,
+    man: 3,
+    bias: 8,
+    ieee: false,
+    nan: true,
+    uz: true,
+};
+
+/// `f8e5m2fnuz`: max 57344, NaN = `0x80`, no infinity, no negative zero.
+pub const E5M2FNUZ: Format = Format {
+    exp: 5,
+    man: 2,
+    bias: 16,
+    ieee: false,
+    nan: true,
+    uz: true,
 };
 
 impl Format {
@@ -54,6 +82,8 @@ impl Format {
             DType::F8E4M3FN => Some(E4M3FN),
             DType::F8E5M2 => Some(E5M2),
             DType::F4E2M1 => Some(E2M1),
+            DType::F8E4M3FNUZ => Some(E4M3FNUZ),
+            DType::F8E5M2FNUZ => Some(E5M2FNUZ),
             _ => None,
         }
     }
@@ -69,7 +99,7 @@ impl Format {
     /// The largest finite value's bit pattern (positive).
     fn max_bits(self) -> u8 {
         let all = (1u8 << (self.exp + self.man)) - 1;
-        match (self.ieee, self.nan) {
+        match (self.ieee, self.nan && !self.uz) {
             // The all-ones exponent is reserved.
             (true, _) => all - (1 << self.man),
             // Only the all-ones pattern is NaN.
@@ -86,6 +116,9 @@ impl Format {
     /// The value of bit pattern `b`.
     pub fn decode(self, b: u8) -> f32 {
         let b = b & ((1u16 << self.bits()) - 1) as u8;
+        if self.uz && b == self.sign_bit() {
+            return f32::NAN;
+        }
         let sign = if b & self.sign_bit() != 0 { -1.0 } else { 1.0 };
         let e = ((b >> self.man) & ((1 << self.exp) - 1)) as i32;
         let m = (b & ((1 << self.man) - 1)) as i32;
@@ -97,7 +130,7 @@ impl Format {
                 f32::NAN
             };
         }
-        if !self.ieee && self.nan && e == all_e && m == (1 << self.man) - 1 {
+        if !self.ieee && self.nan && !self.uz && e == all_e && m == (1 << self.man) - 1 {
             return f32::NAN;
         }
         let scale = |p: i32| (p as f32).exp2();
@@ -122,7 +155,9 @@ impl Format {
         // All ones but the sign: a NaN in both formats that have one.
         let nan_bits = self.sign_bit() - 1;
         if x.is_nan() {
-            return if self.nan {
+            return if self.uz {
+                self.sign_bit()
+            } else if self.nan {
                 sign | nan_bits
             } else {
                 sign ^ self.sign_bit()
@@ -132,6 +167,8 @@ impl Format {
         let overflow = || {
             if saturate || !self.nan {
                 sign | self.max_bits()
+            } else if self.uz {
+                self.sign_bit()
             } else if self.ieee {
                 sign | (((1u8 << self.exp) - 1) << self.man)
             } else {
@@ -164,6 +201,10 @@ impl Format {
             let m = (r / ((e - self.man as i32) as f64).exp2()) as u32 - (1 << self.man);
             (((e + self.bias) as u32) << self.man) | m
         };
+        if self.uz && bits == 0 {
+            // No negative zero.
+            return 0;
+        }
         sign | bits as u8
     }
 }
@@ -177,11 +218,32 @@ mod tests {
         assert_eq!(E4M3FN.max(), 448.0);
         assert_eq!(E5M2.max(), 57344.0);
         assert_eq!(E2M1.max(), 6.0);
+        assert_eq!(E4M3FNUZ.max(), 240.0);
+        assert_eq!(E5M2FNUZ.max(), 57344.0);
+    }
+
+    #[test]
+    fn fnuz_has_one_nan_and_no_negative_zero() {
+        for f in [E4M3FNUZ, E5M2FNUZ] {
+            assert!(f.decode(0x80).is_nan());
+            assert_eq!(f.encode(f32::NAN, true), 0x80);
+            assert_eq!(f.encode(-f32::NAN, false), 0x80);
+            assert_eq!(f.encode(-0.0, true), 0x00);
+            assert_eq!(f.encode(-1e-30, true), 0x00);
+            assert_eq!(f.encode(f32::INFINITY, false), 0x80);
+            assert_eq!(f.encode(f32::NEG_INFINITY, false), 0x80);
+            assert_eq!(f.encode(f32::NEG_INFINITY, true), 0xff);
+            assert_eq!(f.decode(f.encode(1e9, true)), f.max());
+            assert_eq!(f.encode(1e9, false), 0x80);
+        }
+        // Smallest subnormal of f8e4m3fnuz: 2^-10 (bias 8).
+        assert_eq!(E4M3FNUZ.decode(0x01), 2f32.powi(-10));
+        assert_eq!(E4M3FNUZ.decode(E4M3FNUZ.encode(-1.3, true)), -1.25);
     }
 
     #[test]
     fn every_pattern_round_trips() {
-        for f in [E4M3FN, E5M2, E2M1] {
+        for f in [E4M3FN, E5M2, E2M1, E4M3FNUZ, E5M2FNUZ] {
             for b in 0..(1u16 << f.bits()) as u8 {
                 let v = f.decode(b);
                 if v.is_nan() {

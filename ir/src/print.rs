@@ -221,7 +221,11 @@ pub(crate) fn elements(data: &Data) -> Vec<String> {
         Data::F32(v) => v.iter().map(|&x| fmt_f32(x)).collect(),
         Data::F16(v) => v.iter().map(|&x| fmt_f32(x.to_f32())).collect(),
         Data::Bool(v) => v.iter().map(|x| x.to_string()).collect(),
-        Data::F8E4M3FN(_) | Data::F8E5M2(_) | Data::F4E2M1(_) => data
+        Data::F8E4M3FN(_)
+        | Data::F8E5M2(_)
+        | Data::F4E2M1(_)
+        | Data::F8E4M3FNUZ(_)
+        | Data::F8E5M2FNUZ(_) => data
             .to_f64_vec()
             .into_iter()
             .map(|x| fmt_f32(x as f32))

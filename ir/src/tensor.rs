@@ -30,6 +30,10 @@ pub enum Data {
     F8E5M2(Vec<u8>),
     /// Bit patterns in the low 4 bits.
     F4E2M1(Vec<u8>),
+    /// Bit patterns (no negative zero; `0x80` is NaN).
+    F8E4M3FNUZ(Vec<u8>),
+    /// Bit patterns (no negative zero; `0x80` is NaN).
+    F8E5M2FNUZ(Vec<u8>),
 }
 
 /// Applies `$body` to the vector inside a [`Data`], binding it as `$v`.
@@ -54,6 +58,8 @@ macro_rules! dispatch_data {
             $crate::Data::F8E4M3FN($v) => $body,
             $crate::Data::F8E5M2($v) => $body,
             $crate::Data::F4E2M1($v) => $body,
+            $crate::Data::F8E4M3FNUZ($v) => $body,
+            $crate::Data::F8E5M2FNUZ($v) => $body,
         }
     };
 }
@@ -79,6 +85,8 @@ macro_rules! map_data {
             $crate::Data::F8E4M3FN($v) => $crate::Data::F8E4M3FN($body),
             $crate::Data::F8E5M2($v) => $crate::Data::F8E5M2($body),
             $crate::Data::F4E2M1($v) => $crate::Data::F4E2M1($body),
+            $crate::Data::F8E4M3FNUZ($v) => $crate::Data::F8E4M3FNUZ($body),
+            $crate::Data::F8E5M2FNUZ($v) => $crate::Data::F8E5M2FNUZ($body),
         }
     };
 }
@@ -102,6 +110,8 @@ impl Data {
             Data::U2(_) => DType::U2,
             Data::F8E4M3FN(_) => DType::F8E4M3FN,
             Data::F8E5M2(_) => DType::F8E5M2,
+            Data::F8E4M3FNUZ(_) => DType::F8E4M3FNUZ,
+            Data::F8E5M2FNUZ(_) => DType::F8E5M2FNUZ,
             Data::F4E2M1(_) => DType::F4E2M1,
         }
     }
@@ -122,7 +132,11 @@ impl Data {
         match self {
             Data::F32(v) => v.iter().map(|&x| x as f64).collect(),
             Data::F16(v) => v.iter().map(|&x| x.to_f64()).collect(),
-            Data::F8E4M3FN(v) | Data::F8E5M2(v) | Data::F4E2M1(v) => {
+            Data::F8E4M3FN(v)
+            | Data::F8E5M2(v)
+            | Data::F4E2M1(v)
+            | Data::F8E4M3FNUZ(v)
+            | Data::F8E5M2FNUZ(v) => {
                 let f = crate::minifloat::Format::of(self.dtype()).expect("a minifloat");
                 v.iter().map(|&b| f.decode(b) as f64).collect()
             }
@@ -141,9 +155,13 @@ impl Data {
             v.iter().map(|&x| x.into()).collect()
         }
         Some(match self {
-            Data::F32(_) | Data::F16(_) | Data::F8E4M3FN(_) | Data::F8E5M2(_) | Data::F4E2M1(_) => {
-                return None
-            }
+            Data::F32(_)
+            | Data::F16(_)
+            | Data::F8E4M3FN(_)
+            | Data::F8E5M2(_)
+            | Data::F4E2M1(_)
+            | Data::F8E4M3FNUZ(_)
+            | Data::F8E5M2FNUZ(_) => return None,
             Data::I32(v) => all(v),
             Data::U32(v) => all(v),
             Data::I8(v) | Data::I4(v) | Data::I2(v) => all(v),
@@ -192,6 +210,8 @@ impl Data {
         Some(match dtype {
             DType::F8E4M3FN => Data::F8E4M3FN(bits),
             DType::F8E5M2 => Data::F8E5M2(bits),
+            DType::F8E4M3FNUZ => Data::F8E4M3FNUZ(bits),
+            DType::F8E5M2FNUZ => Data::F8E5M2FNUZ(bits),
             DType::F4E2M1 => Data::F4E2M1(bits),
             _ => return None,
         })
@@ -230,7 +250,9 @@ impl PartialEq for Data {
             (Data::U4(a), Data::U4(b)) | (Data::U2(a), Data::U2(b)) => a == b,
             (Data::F8E4M3FN(_), Data::F8E4M3FN(_))
             | (Data::F8E5M2(_), Data::F8E5M2(_))
-            | (Data::F4E2M1(_), Data::F4E2M1(_)) => {
+            | (Data::F4E2M1(_), Data::F4E2M1(_))
+            | (Data::F8E4M3FNUZ(_), Data::F8E4M3FNUZ(_))
+            | (Data::F8E5M2FNUZ(_), Data::F8E5M2FNUZ(_)) => {
                 let (a, b) = (self.to_f64_vec(), other.to_f64_vec());
                 a.len() == b.len()
                     && a.iter()

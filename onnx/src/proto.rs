@@ -23,7 +23,9 @@ pub mod data_type {
     pub const COMPLEX128: i32 = 15;
     pub const BFLOAT16: i32 = 16;
     pub const FLOAT8E4M3FN: i32 = 17;
+    pub const FLOAT8E4M3FNUZ: i32 = 18;
     pub const FLOAT8E5M2: i32 = 19;
+    pub const FLOAT8E5M2FNUZ: i32 = 20;
     pub const UINT4: i32 = 21;
     pub const INT4: i32 = 22;
     pub const FLOAT4E2M1: i32 = 23;
@@ -51,9 +53,9 @@ pub mod data_type {
             COMPLEX128 => "complex128",
             BFLOAT16 => "bfloat16",
             FLOAT8E4M3FN => "float8e4m3fn",
-            18 => "float8e4m3fnuz",
+            FLOAT8E4M3FNUZ => "float8e4m3fnuz",
             FLOAT8E5M2 => "float8e5m2",
-            20 => "float8e5m2fnuz",
+            FLOAT8E5M2FNUZ => "float8e5m2fnuz",
             UINT4 => "uint4",
             INT4 => "int4",
             FLOAT4E2M1 => "float4e2m1",

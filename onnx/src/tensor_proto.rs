@@ -60,6 +60,8 @@ pub(crate) fn ir_dtype(elem: i32) -> Option<(DType, bool)> {
         dt::UINT2 => (DType::U2, false),
         dt::FLOAT8E4M3FN => (DType::F8E4M3FN, false),
         dt::FLOAT8E5M2 => (DType::F8E5M2, false),
+        dt::FLOAT8E4M3FNUZ => (DType::F8E4M3FNUZ, false),
+        dt::FLOAT8E5M2FNUZ => (DType::F8E5M2FNUZ, false),
         dt::FLOAT4E2M1 => (DType::F4E2M1, false),
         _ => return None,
     })
@@ -184,7 +186,7 @@ pub(crate) fn decode(t: &TensorProto, dir: Option<&Path>) -> Result<Decoded, Imp
             check(t.int32_data.len())?;
             Data::U16(ints32().map(|&b| b as u16).collect())
         }
-        dt::FLOAT8E4M3FN | dt::FLOAT8E5M2 => {
+        dt::FLOAT8E4M3FN | dt::FLOAT8E5M2 | dt::FLOAT8E4M3FNUZ | dt::FLOAT8E5M2FNUZ => {
             check(t.int32_data.len())?;
             let (dtype, _) = ir_dtype(t.data_type).expect("a known dtype");
             Data::minifloats(dtype, ints32().map(|&b| b as u8).collect()).expect("float8")
@@ -243,6 +245,8 @@ fn from_raw(elem: i32, shape: Vec<usize>, raw: &[u8]) -> Result<Decoded, String>
         dt::INT16 => Data::I16(words::<2>(raw).map(i16::from_le_bytes).collect()),
         dt::UINT16 => Data::U16(words::<2>(raw).map(u16::from_le_bytes).collect()),
         dt::FLOAT8E4M3FN => Data::F8E4M3FN(raw.to_vec()),
+        dt::FLOAT8E4M3FNUZ => Data::F8E4M3FNUZ(raw.to_vec()),
+        dt::FLOAT8E5M2FNUZ => Data::F8E5M2FNUZ(raw.to_vec()),
         dt::FLOAT8E5M2 => Data::F8E5M2(raw.to_vec()),
         dt::INT4 | dt::UINT4 | dt::FLOAT4E2M1 | dt::INT2 | dt::UINT2 => {
             let (dtype, _) = ir_dtype(elem).expect("a known dtype");

@@ -439,9 +439,11 @@ fn cast_between_every_pair_of_dtypes() {
     inputs.push(tensor(&[4], Data::I2(vec![-2, -1, 0, 1])));
     inputs.push(tensor(&[256], Data::F8E5M2((0..=255).collect())));
     inputs.push(tensor(&[16], Data::F4E2M1((0..16).collect())));
+    inputs.push(tensor(&[256], Data::F8E4M3FNUZ((0..=255).collect())));
+    inputs.push(tensor(&[256], Data::F8E5M2FNUZ((0..=255).collect())));
     for x in inputs {
         // Every cast inference accepts (minifloats convert to and from floats only):
-        // from floats that includes rounding and saturating to f8e4m3fn, f8e5m2, f4e2m1.
+        // from floats that includes rounding and saturating to every minifloat.
         let nodes: Vec<_> = DType::ALL
             .into_iter()
             .filter(|&to| kiln_ir::infer::infer(&Op::Cast { to }, &[&x.ty()]).is_ok())

@@ -101,14 +101,18 @@ fn k_pow2(p: i32) -> f32 {
 // @fn k_minifloat_to_f32 uses k_pow2
 // The value of minifloat bit pattern b: sign, e exponent bits with bias, m mantissa
 // bits; ieee: the all-ones exponent holds infinities and NaNs (f8e5m2); nan: else the
-// all-ones pattern is NaN (f8e4m3fn); neither: every pattern is finite (f4e2m1).
-fn k_minifloat_to_f32(b: u32, e: u32, m: u32, bias: i32, ieee: bool, nan: bool) -> f32 {
+// all-ones pattern is NaN (f8e4m3fn); neither: every pattern is finite (f4e2m1);
+// uz: the negative-zero pattern is the one NaN (the fnuz formats).
+fn k_minifloat_to_f32(b: u32, e: u32, m: u32, bias: i32, ieee: bool, nan: bool, uz: bool) -> f32 {
+    if uz && b == (1u << (e + m)) {
+        return bitcast<f32>(0x7fc00000u);
+    }
     let negative = ((b >> (e + m)) & 1u) != 0u;
     let s = select(1.0, -1.0, negative);
     let ef = (b >> m) & ((1u << e) - 1u);
     let mf = b & ((1u << m) - 1u);
     let all_e = (1u << e) - 1u;
-    if (ieee && ef == all_e && mf != 0u) || (!ieee && nan && ef == all_e && mf == (1u << m) - 1u) {
+    if (ieee && ef == all_e && mf != 0u) || (!ieee && nan && !uz && ef == all_e && mf == (1u << m) - 1u) {
         return bitcast<f32>(0x7fc00000u | (b & 0u));
     }
     if ieee && ef == all_e {
@@ -124,18 +128,23 @@ fn k_minifloat_to_f32(b: u32, e: u32, m: u32, bias: i32, ieee: bool, nan: bool) 
 // The minifloat bit pattern nearest to x, ties to even (the layout as for
 // k_minifloat_to_f32). Beyond the largest finite value: that value when saturate (or
 // when the format has no NaN), else infinity (ieee) or NaN. A NaN stays NaN; without
-// one it becomes a zero of the opposite sign, as ONNX's reference does.
-fn k_f32_to_minifloat(x: f32, e: u32, m: u32, bias: i32, ieee: bool, nan: bool, saturate: bool) -> u32 {
+// one it becomes a zero of the opposite sign, as ONNX's reference does. The fnuz
+// formats (uz) give their NaN (the negative-zero pattern) for NaN and non-saturated
+// overflow, and +0 for every zero.
+fn k_f32_to_minifloat(x: f32, e: u32, m: u32, bias: i32, ieee: bool, nan: bool, uz: bool, saturate: bool) -> u32 {
     let sign_bit = 1u << (e + m);
     let sign = select(0u, sign_bit, (bitcast<u32>(x) >> 31u) != 0u);
     let nan_bits = sign_bit - 1u;
     var max_bits = nan_bits;
     if ieee {
         max_bits = nan_bits - (1u << m);
-    } else if nan {
+    } else if nan && !uz {
         max_bits = nan_bits - 1u;
     }
     if k_is_nan(x) {
+        if uz {
+            return sign_bit;
+        }
         if nan {
             return sign | nan_bits;
         }
@@ -144,9 +153,12 @@ fn k_f32_to_minifloat(x: f32, e: u32, m: u32, bias: i32, ieee: bool, nan: bool, 
     var overflow = sign | max_bits;
     if !saturate && nan {
         overflow = select(sign | nan_bits, sign | (((1u << e) - 1u) << m), ieee);
+        if uz {
+            overflow = sign_bit;
+        }
     }
     let a = abs(x);
-    let max_value = k_minifloat_to_f32(max_bits, e, m, bias, ieee, nan);
+    let max_value = k_minifloat_to_f32(max_bits, e, m, bias, ieee, nan, uz);
     if a > 2.0 * max_value {
         return overflow;
     }
@@ -160,6 +172,9 @@ fn k_f32_to_minifloat(x: f32, e: u32, m: u32, bias: i32, ieee: bool, nan: bool, 
         return overflow;
     }
     let k = u32(r / k_pow2(min_exp - i32(m)));
+    if uz && k == 0u {
+        return 0u;
+    }
     if k < (1u << m) {
         return sign | k;
     }

@@ -101,7 +101,10 @@ elem!(u32, U32);
 elem!(i16, I16);
 elem!(u16, U16);
 elem!(i8, I8 | I4 | I2);
-elem!(u8, U8 | U4 | U2 | F8E4M3FN | F8E5M2 | F4E2M1);
+elem!(
+    u8,
+    U8 | U4 | U2 | F8E4M3FN | F8E5M2 | F4E2M1 | F8E4M3FNUZ | F8E5M2FNUZ
+);
 elem!(bool, Bool);
 
 /// The numpy broadcast of two shapes.

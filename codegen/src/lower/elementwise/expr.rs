@@ -78,12 +78,12 @@ pub fn saturate(dtype: DType, e: &str) -> String {
 }
 
 /// The arguments after the value of `k_f32_to_minifloat` / `k_minifloat_to_f32` for a
-/// minifloat dtype: exponent and mantissa bits, bias, IEEE specials, NaN.
+/// minifloat dtype: exponent and mantissa bits, bias, IEEE specials, NaN, fnuz.
 pub fn minifloat_args(dtype: DType) -> Option<String> {
     let f = kiln_ir::minifloat::Format::of(dtype)?;
     Some(format!(
-        "{}u, {}u, {}, {}, {}",
-        f.exp, f.man, f.bias, f.ieee, f.nan
+        "{}u, {}u, {}, {}, {}, {}",
+        f.exp, f.man, f.bias, f.ieee, f.nan, f.uz
     ))
 }
 
