@@ -5,7 +5,7 @@ Usage: python3 score_onnxruntime.py LIST NODE_DIR [--failures FILE]
        (needs onnx, numpy, onnxruntime: the venv scripts/setup-test-data.sh makes)
 
 LIST      a test list, one name a line, `#` comments (conformance/node-core.txt,
-          conformance/peers/node-all.txt, ...)
+          conformance/node-all.txt, ...)
 NODE_DIR  the node tests scripts/setup-test-data.sh writes: $KILN_TEST_DATA/node
 
 A test passes when the model loads and runs on onnxruntime's CPU execution provider (default
