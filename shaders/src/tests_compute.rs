@@ -83,6 +83,7 @@ fn matmul_naive_validates() {
             ("M", "2"),
             ("N", "49"),
             ("K", "9"),
+            ("KSTEP", "4u"),
             ("Z", "32"),
             ("RM", "2"),
             ("WG", "64"),
@@ -91,9 +92,10 @@ fn matmul_naive_validates() {
             ("ACC_DECL", "    var acc0 = 0.0;\n    var acc1 = 0.0;\n"),
             (
                 "ACC_UPDATE",
-                "        acc0 = fma(load_a(z, m0, k), b, acc0);\n        \
+                "            acc0 = fma(load_a(z, m0, k), b, acc0);\n            \
                  acc1 = fma(load_a(z, m0 + 1u, k), b, acc1);\n",
             ),
+            ("ACC_FLUSH", ""),
             (
                 "ACC_STORE",
                 "    store(z, m0, n, acc0);\n    store(z, m0 + 1u, n, acc1);\n",
