@@ -156,6 +156,12 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             check_axis(*axis, x.shape.rank())?;
             one(x.dtype, x.shape.clone())
         }
+        Op::Cumulative { axis, .. } => {
+            let [x] = operands::<1>(inputs)?;
+            numeric(x)?;
+            check_axis(*axis, x.shape.rank())?;
+            one(x.dtype, x.shape.clone())
+        }
         Op::ArgReduce { axis, keepdims, .. } => {
             let [x] = operands::<1>(inputs)?;
             numeric(x)?;
@@ -568,10 +574,14 @@ fn unary(op: UnaryOp, x: &TensorType) -> Result<Vec<TensorType>> {
         Not => x.dtype == DType::Bool,
         Neg | Abs | Sign => x.dtype.is_numeric(),
         Relu => x.dtype.is_numeric(),
+        BitNot => x.dtype.is_int(),
         _ => x.dtype.is_float(),
     };
     if !ok {
         bail!("{} does not apply to {}", op.name(), x.dtype);
+    }
+    if op.returns_bool() {
+        return one(DType::Bool, x.shape.clone());
     }
     Ok(vec![x.clone()])
 }
@@ -590,11 +600,17 @@ fn binary(op: BinaryOp, a: &TensorType, b: &TensorType) -> Result<Vec<TensorType
                 );
             }
         }
-        And | Or => {
+        And | Or | Xor => {
             expect_dtype(a, DType::Bool, "operand")?;
             expect_dtype(b, DType::Bool, "operand")?;
         }
         Equal => same_dtype(a, b)?,
+        _ if op.is_bitwise() => {
+            same_dtype(a, b)?;
+            if !a.dtype.is_int() {
+                bail!("{} needs integer operands, got {}", op.name(), a.dtype);
+            }
+        }
         _ => {
             same_dtype(a, b)?;
             numeric(a)?;

@@ -38,6 +38,8 @@ pub const MOVEMENT_COPY: &str = include_str!("movement_copy.wgsl");
 pub const MOVEMENT_PAD: &str = include_str!("movement_pad.wgsl");
 /// Gather along one axis.
 pub const MOVEMENT_GATHER: &str = include_str!("movement_gather.wgsl");
+/// Cumulative sum or product along one axis.
+pub const SCAN: &str = include_str!("scan.wgsl");
 /// Writes baked-in constant words (the Shape op).
 pub const MOVEMENT_SHAPE: &str = include_str!("movement_shape.wgsl");
 #[cfg(test)]

@@ -206,6 +206,30 @@ fn norms_validate() {
 }
 
 #[test]
+fn scan_validates() {
+    let b = bindings(&[("src0", "f32", false), ("dst0", "f32", true)]);
+    validate(&fill(
+        SCAN,
+        &[
+            ("BINDINGS", &b),
+            ("WG", "256"),
+            ("N", "30"),
+            ("EXTENT", "5"),
+            ("INNER", "3"),
+            ("REVERSE", "true"),
+            ("EXCLUSIVE", "false"),
+            ("INDEX", LINEAR),
+            ("ACC", "f32"),
+            ("INIT", "0.0"),
+            ("SRC", "src0"),
+            ("COMBINE", "acc + b"),
+            ("DST", "dst0"),
+            ("FINISH", "acc"),
+        ],
+    ));
+}
+
+#[test]
 fn movement_validates() {
     validate(&fill(
         MOVEMENT_COPY,

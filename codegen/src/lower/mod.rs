@@ -22,6 +22,7 @@ mod program;
 mod quant;
 mod reduce;
 mod resize;
+mod scan;
 
 pub use common::*;
 pub use placement::{OperandSet, Placement, PlacementSupport};
@@ -98,6 +99,7 @@ fn lower_family(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
             reduce::lower(ctx)
         }
         Op::Resize(attrs) => resize::lower(ctx, attrs),
+        Op::Cumulative { .. } => scan::lower(ctx),
         Op::Transpose { .. }
         | Op::Concat { .. }
         | Op::Split { .. }

@@ -21,6 +21,7 @@ mod pool;
 mod quant;
 mod reduce;
 mod resize;
+mod scan;
 mod space;
 
 #[cfg(test)]
@@ -156,6 +157,18 @@ pub fn eval_op(
         } => one(reduce::reduce(*op, axes, operand(inputs, 0)?, out)),
         Op::Softmax { axis } => one(reduce::softmax(*axis, false, operand(inputs, 0)?, out)),
         Op::LogSoftmax { axis } => one(reduce::softmax(*axis, true, operand(inputs, 0)?, out)),
+        Op::Cumulative {
+            op,
+            axis,
+            exclusive,
+            reverse,
+        } => one(scan::cumulative(
+            *op,
+            *axis,
+            [*exclusive, *reverse],
+            operand(inputs, 0)?,
+            out,
+        )),
         Op::ArgReduce {
             op,
             axis,

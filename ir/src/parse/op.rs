@@ -7,7 +7,7 @@ use crate::print::{
     PLAIN_UNARY, REDUCE, RESIZE_MODES,
 };
 use crate::{
-    ConvAttrs, ConvTransposeAttrs, DType, Op, PoolAttrs, Program, ResizeAttrs, Step, UnaryOp,
+    ConvAttrs, ConvTransposeAttrs, CumOp, DType, Op, PoolAttrs, Program, ResizeAttrs, Step, UnaryOp,
 };
 
 /// An attribute value as written: a word or number, a list, or a nested op with
@@ -161,6 +161,16 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
         });
     }
     Some(match name {
+        "cum_sum" | "cum_prod" => Op::Cumulative {
+            op: if name == "cum_sum" {
+                CumOp::Sum
+            } else {
+                CumOp::Prod
+            },
+            axis: a.usize("axis"),
+            exclusive: a.bool("exclusive"),
+            reverse: a.bool("reverse"),
+        },
         "leaky_relu" => Op::Unary(UnaryOp::LeakyRelu {
             alpha: a.f32("alpha"),
         }),

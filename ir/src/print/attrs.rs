@@ -123,6 +123,16 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
         | Op::Gather { axis } => {
             vec![("axis", UInt(*axis))]
         }
+        Op::Cumulative {
+            op: _,
+            axis,
+            exclusive,
+            reverse,
+        } => vec![
+            ("axis", UInt(*axis)),
+            ("exclusive", Bool(*exclusive)),
+            ("reverse", Bool(*reverse)),
+        ],
         Op::ArgReduce {
             op: _,
             axis,
@@ -254,15 +264,16 @@ pub(crate) const NEAREST_MODES: &[(NearestMode, &str)] = &[
 ];
 
 /// Unary functions without parameters (the text names them by [`UnaryOp::name`]).
-pub(crate) const PLAIN_UNARY: [UnaryOp; 21] = {
+pub(crate) const PLAIN_UNARY: [UnaryOp; 33] = {
     use UnaryOp::*;
     [
         Neg, Abs, Sqrt, Reciprocal, Exp, Log, Erf, Floor, Ceil, Round, Sign, Sin, Cos, Tanh,
-        Sigmoid, Relu, Softplus, Mish, HardSwish, Not, Silu,
+        Sigmoid, Relu, Softplus, Mish, HardSwish, Not, Silu, Tan, Sinh, Cosh, Asin, Acos, Atan,
+        Asinh, Acosh, Atanh, IsNan, IsInf, BitNot,
     ]
 };
 
-pub(crate) const BINARY: [BinaryOp; 15] = {
+pub(crate) const BINARY: [BinaryOp; 23] = {
     use BinaryOp::*;
     [
         Add,
@@ -280,6 +291,14 @@ pub(crate) const BINARY: [BinaryOp; 15] = {
         GreaterOrEqual,
         And,
         Or,
+        Xor,
+        Mod,
+        Fmod,
+        BitAnd,
+        BitOr,
+        BitXor,
+        ShiftLeft,
+        ShiftRight,
     ]
 };
 
