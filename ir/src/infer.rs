@@ -5,8 +5,8 @@
 //! interpreter trusts the types it produces.
 
 use crate::{
-    BinaryOp, ConvAttrs, ConvTransposeAttrs, DType, Op, PadMode, PoolAttrs, ResizeAttrs, Shape,
-    TensorType, UnaryOp,
+    BinaryOp, ConvAttrs, ConvTransposeAttrs, DType, Op, PadMode, PoolAttrs, ResizeAttrs,
+    ScatterReduction, Shape, TensorType, UnaryOp,
 };
 
 /// Operands that do not fit an op (wrong count, dtype, rank or extents).
@@ -161,6 +161,25 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             numeric(x)?;
             check_axis(*axis, x.shape.rank())?;
             one(x.dtype, x.shape.clone())
+        }
+        Op::ScatterNd { reduction } => {
+            let [data, indices, updates] = operands::<3>(inputs)?;
+            expect_dtype(indices, DType::I32, "indices")?;
+            same_dtype(data, updates)?;
+            if *reduction != ScatterReduction::None && !data.dtype.is_numeric() {
+                bail!("a scatter reduction needs numbers, got {}", data.dtype);
+            }
+            let (d, q) = (data.shape.dims(), indices.shape.dims());
+            let m = q.last().copied().unwrap_or(0);
+            if q.is_empty() || m == 0 || m > d.len() {
+                bail!("indices {} do not index data {}", indices.shape, data.shape);
+            }
+            let mut want = q[..q.len() - 1].to_vec();
+            want.extend_from_slice(&d[m..]);
+            if updates.shape.dims() != want {
+                bail!("updates {} should be {}", updates.shape, Shape::new(want));
+            }
+            one(data.dtype, data.shape.clone())
         }
         Op::ArgReduce { axis, keepdims, .. } => {
             let [x] = operands::<1>(inputs)?;

@@ -67,6 +67,13 @@ pub enum Op {
         exclusive: bool,
         reverse: bool,
     },
+    /// ONNX ScatterND: a copy of `data` where each index tuple (the last axis of
+    /// `indices`, i32, `m` entries, negative ones counting from the end) names a slice
+    /// `data[i0, .., i(m-1), ...]` that is combined with its slice of `updates`
+    /// (`reduction`; `None` replaces), tuples in row-major order. Operands `data`,
+    /// `indices` (`[.., m]`), `updates` (`indices.dims[..-1] + data.dims[m..]`). An
+    /// index out of range is an error.
+    ScatterNd { reduction: ScatterReduction },
     /// Index (i32) of the max/min along `axis`.
     ArgReduce {
         op: ArgOp,
@@ -302,6 +309,16 @@ pub enum ReduceOp {
 pub enum CumOp {
     Sum,
     Prod,
+}
+
+/// How [`Op::ScatterNd`] combines an update with the element it lands on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScatterReduction {
+    None,
+    Add,
+    Mul,
+    Max,
+    Min,
 }
 
 /// ArgMax / ArgMin.
@@ -569,6 +586,7 @@ impl Op {
             Op::Cumulative {
                 op: CumOp::Prod, ..
             } => "cum_prod",
+            Op::ScatterNd { .. } => "scatter_nd",
             Op::ArgReduce { op: ArgOp::Max, .. } => "arg_max",
             Op::ArgReduce { op: ArgOp::Min, .. } => "arg_min",
             Op::Reshape { .. } => "reshape",

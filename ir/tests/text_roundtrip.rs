@@ -93,9 +93,10 @@ fn variant(op: &Op) -> usize {
         Op::MatMulInteger => 36,
         Op::ConvInteger(_) => 37,
         Op::Cumulative { .. } => 38,
+        Op::ScatterNd { .. } => 39,
     }
 }
-const VARIANTS: usize = 39;
+const VARIANTS: usize = 40;
 
 /// A distinct number per `Step` variant; exhaustive like [`variant`].
 fn step_variant(step: &Step) -> usize {
@@ -316,6 +317,15 @@ fn all_ops() -> Vec<Op> {
             reverse,
         });
     }
+    for reduction in [
+        ScatterReduction::None,
+        ScatterReduction::Add,
+        ScatterReduction::Mul,
+        ScatterReduction::Max,
+        ScatterReduction::Min,
+    ] {
+        ops.push(Op::ScatterNd { reduction });
+    }
     for (op, select_last_index) in [(ArgOp::Max, false), (ArgOp::Min, true)] {
         ops.push(Op::ArgReduce {
             op,
@@ -513,8 +523,8 @@ fn all_ops_cover_every_variant_and_name() {
     let mut names: Vec<&str> = ops.iter().map(|op| op.name()).collect();
     names.sort();
     names.dedup();
-    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 34 other op names.
-    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 34);
+    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 35 other op names.
+    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 35);
 }
 
 #[test]

@@ -230,6 +230,41 @@ fn scan_validates() {
 }
 
 #[test]
+fn scatter_nd_validates() {
+    let b = bindings(&[
+        ("src0", "i32", false),
+        ("src1", "u32", false),
+        ("src2", "i32", false),
+        ("dst0", "i32", true),
+        ("chk0", "u32", true),
+    ]);
+    validate(&fill(
+        SCATTER_ND,
+        &[
+            ("BINDINGS", &b),
+            ("WG", "256"),
+            ("N", "24"),
+            ("INNER", "4"),
+            ("U", "3"),
+            ("M", "2"),
+            ("EXTENTS", "2, 3"),
+            ("HELPERS", ""),
+            ("INDEX", LINEAR),
+            ("ACC", "i32"),
+            ("DATA", "src0"),
+            ("INDICES", "src1"),
+            ("UPDATES", "src2"),
+            (
+                "CHECK",
+                "                chk0[0] = 1u;\n                chk0[1] = bitcast<u32>(raw);\n",
+            ),
+            ("COMBINE", "acc + b"),
+            ("DST", "dst0"),
+        ],
+    ));
+}
+
+#[test]
 fn movement_validates() {
     validate(&fill(
         MOVEMENT_COPY,

@@ -23,6 +23,7 @@ mod quant;
 mod reduce;
 mod resize;
 mod scan;
+mod scatter;
 
 pub use common::*;
 pub use placement::{OperandSet, Placement, PlacementSupport};
@@ -100,6 +101,7 @@ fn lower_family(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         }
         Op::Resize(attrs) => resize::lower(ctx, attrs),
         Op::Cumulative { .. } => scan::lower(ctx),
+        Op::ScatterNd { .. } => scatter::lower(ctx),
         Op::Transpose { .. }
         | Op::Concat { .. }
         | Op::Split { .. }

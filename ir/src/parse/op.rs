@@ -4,7 +4,7 @@ use super::ParseError;
 use crate::print::op_text;
 use crate::print::{
     from_word, ARG, BINARY, COORD_TRANSFORMS, DEPTH_TO_SPACE_MODES, NEAREST_MODES, PAD_MODES,
-    PLAIN_UNARY, REDUCE, RESIZE_MODES,
+    PLAIN_UNARY, REDUCE, RESIZE_MODES, SCATTER_REDUCTIONS,
 };
 use crate::{
     ConvAttrs, ConvTransposeAttrs, CumOp, DType, Op, PoolAttrs, Program, ResizeAttrs, Step, UnaryOp,
@@ -161,6 +161,9 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
         });
     }
     Some(match name {
+        "scatter_nd" => Op::ScatterNd {
+            reduction: a.word("reduction", SCATTER_REDUCTIONS),
+        },
         "cum_sum" | "cum_prod" => Op::Cumulative {
             op: if name == "cum_sum" {
                 CumOp::Sum

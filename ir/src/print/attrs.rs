@@ -5,7 +5,7 @@
 
 use crate::{
     ArgOp, BinaryOp, CoordTransform, DepthToSpaceMode, NearestMode, Op, PadMode, Program, ReduceOp,
-    ResizeMode, UnaryOp,
+    ResizeMode, ScatterReduction, UnaryOp,
 };
 use std::fmt;
 
@@ -123,6 +123,9 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
         | Op::Gather { axis } => {
             vec![("axis", UInt(*axis))]
         }
+        Op::ScatterNd { reduction } => {
+            vec![("reduction", Word(word(SCATTER_REDUCTIONS, *reduction)))]
+        }
         Op::Cumulative {
             op: _,
             axis,
@@ -228,6 +231,14 @@ pub(crate) fn word<T: PartialEq + Copy>(table: &[(T, &'static str)], value: T) -
 pub(crate) fn from_word<T: Copy>(table: &[(T, &'static str)], word: &str) -> Option<T> {
     table.iter().find(|(_, w)| *w == word).map(|(v, _)| *v)
 }
+
+pub(crate) const SCATTER_REDUCTIONS: &[(ScatterReduction, &str)] = &[
+    (ScatterReduction::None, "none"),
+    (ScatterReduction::Add, "add"),
+    (ScatterReduction::Mul, "mul"),
+    (ScatterReduction::Max, "max"),
+    (ScatterReduction::Min, "min"),
+];
 
 pub(crate) const PAD_MODES: &[(PadMode, &str)] = &[
     (PadMode::Constant, "constant"),
