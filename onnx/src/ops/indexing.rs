@@ -1,11 +1,12 @@
 //! Index-computing ops composed from gathers, comparisons and constants (shapes are
 //! static, so every coordinate but the data-dependent one is a constant): Trilu,
-//! EyeLike, OneHot, GatherElements and GatherND.
+//! EyeLike, OneHot, GatherElements and GatherND; the scatters (ScatterND,
+//! ScatterElements, Scatter, TensorScatter) as `scatter_nd` with such index tuples.
 
 use crate::builder::Cx;
 use crate::error::ImportError;
 use crate::tensor_proto::ir_dtype;
-use kiln_ir::{BinaryOp as B, DType, Data, Handle, Op, Tensor, Value};
+use kiln_ir::{BinaryOp as B, DType, Data, Handle, Op, ScatterReduction, Tensor, Value};
 
 type Outs = Result<Vec<Handle<Value>>, ImportError>;
 
@@ -264,4 +265,148 @@ pub(super) fn gather_nd(cx: &mut Cx) -> Outs {
     let mut out = lead;
     out.extend_from_slice(&dims[b + m..]);
     Ok(vec![cx.reshape(g, out)?])
+}
+
+/// The `reduction` attribute of the scatter ops.
+fn reduction(cx: &Cx) -> Result<ScatterReduction, ImportError> {
+    Ok(match cx.attr_s("reduction")?.as_deref() {
+        None | Some("none") => ScatterReduction::None,
+        Some("add") => ScatterReduction::Add,
+        Some("mul") => ScatterReduction::Mul,
+        Some("max") => ScatterReduction::Max,
+        Some("min") => ScatterReduction::Min,
+        Some(other) => return Err(cx.err(format!("reduction '{other}' is not supported"))),
+    })
+}
+
+/// Index tuples `[dims.., k]` whose component `a` is `parts[a]`: a run-time tensor of
+/// `dims`, or (`None`) the element's own coordinate along `a`.
+fn tuples(
+    cx: &mut Cx,
+    dims: &[usize],
+    parts: &[Option<Handle<Value>>],
+) -> Result<Handle<Value>, ImportError> {
+    let numel: usize = dims.iter().product();
+    let st = strides(dims);
+    let mut one = dims.to_vec();
+    one.push(1);
+    let mut columns = Vec::new();
+    for (a, part) in parts.iter().enumerate() {
+        let column = match *part {
+            Some(v) => cx.reshape(v, one.clone())?,
+            None => {
+                let c = (0..numel).map(|e| (e / st[a] % dims[a]) as i32).collect();
+                i32_const(cx, one.clone(), c)?
+            }
+        };
+        columns.push(column);
+    }
+    if columns.len() == 1 {
+        return Ok(columns[0]);
+    }
+    cx.add(Op::Concat { axis: dims.len() }, &columns)
+}
+
+/// ScatterND: `scatter_nd` with the node's reduction.
+pub(super) fn scatter_nd(cx: &mut Cx) -> Outs {
+    let (x, indices, updates) = (cx.input(0)?, cx.input(1)?, cx.input(2)?);
+    let r = reduction(cx)?;
+    let idx = cx.cast(indices, DType::I32)?;
+    Ok(vec![
+        cx.add(Op::ScatterNd { reduction: r }, &[x, idx, updates])?
+    ])
+}
+
+/// ScatterElements (and Scatter, its opset-9 form): `scatter_nd` with index tuples that
+/// are each element's own coordinates, its axis coordinate taken from `indices`.
+pub(super) fn scatter_elements(cx: &mut Cx) -> Outs {
+    let (x, indices, updates) = (cx.input(0)?, cx.input(1)?, cx.input(2)?);
+    let (dims, idims) = (cx.dims(x), cx.dims(indices));
+    let axis = cx.attr_i("axis", 0)?;
+    let axis = cx.axis(axis, dims.len())?;
+    let fits = idims.len() == dims.len()
+        && cx.dims(updates) == idims
+        && (0..dims.len()).all(|a| a == axis || idims[a] <= dims[a]);
+    if !fits {
+        return Err(cx.err(format!(
+            "indices {} and updates {} do not fit data {} along axis {axis}",
+            cx.ty(indices),
+            cx.ty(updates),
+            cx.ty(x)
+        )));
+    }
+    let r = reduction(cx)?;
+    let idx = cx.cast(indices, DType::I32)?;
+    let mut parts = vec![None; dims.len()];
+    parts[axis] = Some(idx);
+    let t = tuples(cx, &idims, &parts)?;
+    Ok(vec![
+        cx.add(Op::ScatterNd { reduction: r }, &[x, t, updates])?
+    ])
+}
+
+/// TensorScatter: writes `update` into the cache along `axis` starting at each batch's
+/// write index (`circular`: modulo the cache length), as `scatter_nd` over the
+/// coordinates up to `axis`.
+pub(super) fn tensor_scatter(cx: &mut Cx) -> Outs {
+    let (cache, update) = (cx.input(0)?, cx.input(1)?);
+    let (dims, udims) = (cx.dims(cache), cx.dims(update));
+    let rank = dims.len();
+    let axis = cx.attr_i("axis", -2)?;
+    let axis = cx.axis(axis, rank)?;
+    let circular = match cx.attr_s("mode")?.as_deref() {
+        None | Some("linear") => false,
+        Some("circular") => true,
+        Some(other) => return Err(cx.err(format!("mode '{other}' is not supported"))),
+    };
+    let fits = axis > 0
+        && udims.len() == rank
+        && (0..rank).all(|a| {
+            if a == axis {
+                udims[a] <= dims[a]
+            } else {
+                udims[a] == dims[a]
+            }
+        });
+    if !fits {
+        return Err(cx.err(format!(
+            "update {} does not fit cache {} along axis {axis}",
+            cx.ty(update),
+            cx.ty(cache)
+        )));
+    }
+    let batch = dims[0];
+    let lead = udims[..=axis].to_vec();
+    let start = match cx.opt_input(2)? {
+        Some(w) => {
+            let w = cx.cast(w, DType::I32)?;
+            let mut shape = vec![1; axis + 1];
+            shape[0] = batch;
+            cx.reshape(w, shape)?
+        }
+        None => cx.scalar(DType::I32, 0.0)?,
+    };
+    let mut iota_dims = vec![1; axis + 1];
+    iota_dims[axis] = udims[axis];
+    let iota = i32_const(cx, iota_dims, (0..udims[axis] as i32).collect())?;
+    let pos = cx.binary(B::Add, start, iota)?;
+    let pos = if circular {
+        let n = cx.scalar(DType::I32, dims[axis] as f64)?;
+        cx.binary(B::Mod, pos, n)?
+    } else {
+        pos
+    };
+    let pos = cx.add(
+        Op::Expand {
+            shape: lead.clone(),
+        },
+        &[pos],
+    )?;
+    let mut parts = vec![None; axis + 1];
+    parts[axis] = Some(pos);
+    let t = tuples(cx, &lead, &parts)?;
+    let op = Op::ScatterNd {
+        reduction: ScatterReduction::None,
+    };
+    Ok(vec![cx.add(op, &[cache, t, update])?])
 }

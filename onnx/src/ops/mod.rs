@@ -152,6 +152,10 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("OneHot",          indexing::one_hot),
     ("GatherElements",  indexing::gather_elements),
     ("GatherND",        indexing::gather_nd),
+    ("ScatterND",       indexing::scatter_nd),
+    ("ScatterElements", indexing::scatter_elements),
+    ("Scatter",         indexing::scatter_elements),
+    ("TensorScatter",   indexing::tensor_scatter),
     // constants
     ("Constant",        constant::constant),
     ("ConstantOfShape", constant::constant_of_shape),
