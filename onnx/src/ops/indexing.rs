@@ -3,7 +3,7 @@
 //! EyeLike, OneHot, GatherElements and GatherND; the scatters (ScatterND,
 //! ScatterElements, Scatter, TensorScatter) as `scatter_nd` with such index tuples.
 
-use crate::builder::Cx;
+use crate::builder::{checked_numel, Cx, MAX_ELEMENTS};
 use crate::error::ImportError;
 use crate::tensor_proto::ir_dtype;
 use kiln_ir::{BinaryOp as B, DType, Data, Handle, Op, ScatterReduction, Tensor, Value};
@@ -150,6 +150,11 @@ pub(super) fn one_hot(cx: &mut Cx) -> Outs {
     let mut out = cx.dims(indices);
     let axis = cx.attr_i("axis", -1)?;
     let axis = cx.axis(axis, out.len() + 1)?;
+    let mut result = out.clone();
+    result.insert(axis, depth as usize);
+    if checked_numel(&result).is_none_or(|n| n > MAX_ELEMENTS) {
+        return Err(cx.err(format!("result dims {result:?} are too large")));
+    }
     let idx = cx.cast(indices, DType::I32)?;
     let n = cx.scalar(DType::I32, depth as f64)?;
     let idx = wrap_negative(cx, idx, n)?;
