@@ -57,6 +57,34 @@ fn wrap_negative(
     cx.add(Op::Where, &[neg, up, idx])
 }
 
+/// `flat` where every wrapped index component of `idx` lies in `[0, n)`, else an index
+/// below `-total` that the gather (of extent `total`) refuses: an index out of range
+/// fails the run (its device check) instead of reading a neighbouring row. With
+/// `tuple_axis`, the components along that axis of `idx` form one index of `flat`.
+fn refuse_out_of_range(
+    cx: &mut Cx,
+    [idx, n, flat]: [Handle<Value>; 3],
+    total: usize,
+    tuple_axis: Option<usize>,
+) -> Result<Handle<Value>, ImportError> {
+    let zero = cx.scalar(DType::I32, 0.0)?;
+    let below = cx.binary(B::Less, idx, zero)?;
+    let above = cx.binary(B::GreaterOrEqual, idx, n)?;
+    let mut bad = cx.binary(B::Or, below, above)?;
+    if let Some(axis) = tuple_axis {
+        let count = cx.cast(bad, DType::I32)?;
+        let any = Op::Reduce {
+            op: kiln_ir::ReduceOp::Max,
+            axes: vec![axis],
+            keepdims: false,
+        };
+        let any = cx.add(any, &[count])?;
+        bad = cx.binary(B::Greater, any, zero)?;
+    }
+    let poison = cx.scalar(DType::I32, -(total as f64) - 1.0)?;
+    cx.add(Op::Where, &[bad, poison, flat])
+}
+
 /// A static scalar operand `i` as an integer (integer or float dtype).
 fn static_scalar(cx: &mut Cx, i: usize, role: &str) -> Result<Option<i64>, ImportError> {
     let Some(v) = cx.opt_static_floats(i, role)? else {
@@ -178,7 +206,7 @@ pub(super) fn one_hot(cx: &mut Cx) -> Outs {
 }
 
 /// GatherElements: a gather from the flattened data at `index · stride(axis)` plus the
-/// constant offset of every other coordinate.
+/// constant offset of every other coordinate (an index out of range fails the gather).
 pub(super) fn gather_elements(cx: &mut Cx) -> Outs {
     let (x, indices) = (cx.input(0)?, cx.input(1)?);
     let (dims, idims) = (cx.dims(x), cx.dims(indices));
@@ -213,13 +241,16 @@ pub(super) fn gather_elements(cx: &mut Cx) -> Outs {
     let stride = cx.scalar(DType::I32, ds[axis] as f64)?;
     let flat = cx.binary(B::Mul, idx, stride)?;
     let flat = cx.binary(B::Add, flat, base)?;
-    let data = cx.reshape(x, vec![dims.iter().product()])?;
+    let total = dims.iter().product();
+    let flat = refuse_out_of_range(cx, [idx, n, flat], total, None)?;
+    let data = cx.reshape(x, vec![total])?;
     Ok(vec![cx.add(Op::Gather { axis: 0 }, &[data, flat])?])
 }
 
 /// GatherND: the index tuples (last axis of `indices`) become row numbers of the data
 /// viewed as `[batch · rows, slice...]` (a dot product with the row strides, plus the
-/// constant batch offset), gathered along axis 0.
+/// constant batch offset), gathered along axis 0 (a tuple with a component out of range
+/// fails the gather).
 pub(super) fn gather_nd(cx: &mut Cx) -> Outs {
     let (x, indices) = (cx.input(0)?, cx.input(1)?);
     let (dims, idims) = (cx.dims(x), cx.dims(indices));
@@ -263,6 +294,7 @@ pub(super) fn gather_nd(cx: &mut Cx) -> Outs {
         flat = cx.binary(B::Add, flat, offsets)?;
     }
     let batch: usize = dims[..b].iter().product();
+    let flat = refuse_out_of_range(cx, [idx, extents, flat], batch * rows, Some(q - 1))?;
     let mut view = vec![batch * rows];
     view.extend_from_slice(&dims[b + m..]);
     let data = cx.reshape(x, view)?;
