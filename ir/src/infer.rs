@@ -5,8 +5,8 @@
 //! interpreter trusts the types it produces.
 
 use crate::{
-    BinaryOp, ConvAttrs, ConvTransposeAttrs, DType, Op, PadMode, PoolAttrs, ResizeAttrs, Shape,
-    TensorType, UnaryOp,
+    BinaryOp, ConvAttrs, ConvTransposeAttrs, DType, Op, PadMode, PoolAttrs, ResizeAttrs,
+    ScatterReduction, Shape, TensorType, UnaryOp,
 };
 
 /// Operands that do not fit an op (wrong count, dtype, rank or extents).
@@ -155,6 +155,31 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             float(x)?;
             check_axis(*axis, x.shape.rank())?;
             one(x.dtype, x.shape.clone())
+        }
+        Op::Cumulative { axis, .. } => {
+            let [x] = operands::<1>(inputs)?;
+            numeric(x)?;
+            check_axis(*axis, x.shape.rank())?;
+            one(x.dtype, x.shape.clone())
+        }
+        Op::ScatterNd { reduction } => {
+            let [data, indices, updates] = operands::<3>(inputs)?;
+            expect_dtype(indices, DType::I32, "indices")?;
+            same_dtype(data, updates)?;
+            if *reduction != ScatterReduction::None && !data.dtype.is_numeric() {
+                bail!("a scatter reduction needs numbers, got {}", data.dtype);
+            }
+            let (d, q) = (data.shape.dims(), indices.shape.dims());
+            let m = q.last().copied().unwrap_or(0);
+            if q.is_empty() || m == 0 || m > d.len() {
+                bail!("indices {} do not index data {}", indices.shape, data.shape);
+            }
+            let mut want = q[..q.len() - 1].to_vec();
+            want.extend_from_slice(&d[m..]);
+            if updates.shape.dims() != want {
+                bail!("updates {} should be {}", updates.shape, Shape::new(want));
+            }
+            one(data.dtype, data.shape.clone())
         }
         Op::ArgReduce { axis, keepdims, .. } => {
             let [x] = operands::<1>(inputs)?;
@@ -568,10 +593,14 @@ fn unary(op: UnaryOp, x: &TensorType) -> Result<Vec<TensorType>> {
         Not => x.dtype == DType::Bool,
         Neg | Abs | Sign => x.dtype.is_numeric(),
         Relu => x.dtype.is_numeric(),
+        BitNot => x.dtype.is_int(),
         _ => x.dtype.is_float(),
     };
     if !ok {
         bail!("{} does not apply to {}", op.name(), x.dtype);
+    }
+    if op.returns_bool() {
+        return one(DType::Bool, x.shape.clone());
     }
     Ok(vec![x.clone()])
 }
@@ -590,11 +619,17 @@ fn binary(op: BinaryOp, a: &TensorType, b: &TensorType) -> Result<Vec<TensorType
                 );
             }
         }
-        And | Or => {
+        And | Or | Xor => {
             expect_dtype(a, DType::Bool, "operand")?;
             expect_dtype(b, DType::Bool, "operand")?;
         }
         Equal => same_dtype(a, b)?,
+        _ if op.is_bitwise() => {
+            same_dtype(a, b)?;
+            if !a.dtype.is_int() {
+                bail!("{} needs integer operands, got {}", op.name(), a.dtype);
+            }
+        }
         _ => {
             same_dtype(a, b)?;
             numeric(a)?;

@@ -57,6 +57,23 @@ pub enum Op {
     Softmax { axis: usize },
     /// Log-softmax along `axis`.
     LogSoftmax { axis: usize },
+    /// Running sum or product along `axis` (ONNX CumSum, CumProd): element `i` of the
+    /// axis combines elements `0..=i` (`0..i` when `exclusive`; counted from the end
+    /// when `reverse`), in that order from the start of the scan. Integers wrap; floats
+    /// accumulate in f32 and round once to the result type.
+    Cumulative {
+        op: CumOp,
+        axis: usize,
+        exclusive: bool,
+        reverse: bool,
+    },
+    /// ONNX ScatterND: a copy of `data` where each index tuple (the last axis of
+    /// `indices`, i32, `m` entries, negative ones counting from the end) names a slice
+    /// `data[i0, .., i(m-1), ...]` that is combined with its slice of `updates`
+    /// (`reduction`; `None` replaces), tuples in row-major order. Operands `data`,
+    /// `indices` (`[.., m]`), `updates` (`indices.dims[..-1] + data.dims[m..]`). An
+    /// index out of range is an error.
+    ScatterNd { reduction: ScatterReduction },
     /// Index (i32) of the max/min along `axis`.
     ArgReduce {
         op: ArgOp,
@@ -194,6 +211,21 @@ pub enum UnaryOp {
     },
     /// `x · sigmoid(x)`.
     Silu,
+    Tan,
+    Sinh,
+    Cosh,
+    Asin,
+    Acos,
+    Atan,
+    Asinh,
+    Acosh,
+    Atanh,
+    /// True where `x` is NaN (float operand, bool result).
+    IsNan,
+    /// True where `x` is +∞ or −∞ (float operand, bool result).
+    IsInf,
+    /// Bitwise complement (integers only).
+    BitNot,
 }
 
 /// Element-wise binary functions (broadcasting).
@@ -216,6 +248,24 @@ pub enum BinaryOp {
     GreaterOrEqual,
     And,
     Or,
+    /// Logical exclusive or (bool only).
+    Xor,
+    /// Remainder with the divisor's sign (Python's `%`, numpy `mod`); an integer
+    /// remainder by zero is 0, a float one NaN.
+    Mod,
+    /// Remainder with the dividend's sign (C `fmod`, numpy `fmod`); an integer
+    /// remainder by zero is 0.
+    Fmod,
+    /// Bitwise and, or, exclusive or (integers only).
+    BitAnd,
+    BitOr,
+    BitXor,
+    /// `a << b` wrapped to the type's width; a shift by a negative amount or by the
+    /// width or more gives 0.
+    ShiftLeft,
+    /// `a >> b` (arithmetic for signed types); a shift by a negative amount or by the
+    /// width or more gives the sign fill (0, or −1 for a negative signed `a`).
+    ShiftRight,
 }
 
 impl BinaryOp {
@@ -224,8 +274,21 @@ impl BinaryOp {
         use BinaryOp::*;
         matches!(
             self,
-            Equal | Less | Greater | LessOrEqual | GreaterOrEqual | And | Or
+            Equal | Less | Greater | LessOrEqual | GreaterOrEqual | And | Or | Xor
         )
+    }
+
+    /// The bitwise ops and shifts: integer operands only.
+    pub fn is_bitwise(self) -> bool {
+        use BinaryOp::*;
+        matches!(self, BitAnd | BitOr | BitXor | ShiftLeft | ShiftRight)
+    }
+}
+
+impl UnaryOp {
+    /// `is_nan` and `is_inf` produce bool.
+    pub fn returns_bool(self) -> bool {
+        matches!(self, UnaryOp::IsNan | UnaryOp::IsInf)
     }
 }
 
@@ -239,6 +302,23 @@ pub enum ReduceOp {
     Prod,
     L2,
     SumSquare,
+}
+
+/// The combining function of [`Op::Cumulative`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CumOp {
+    Sum,
+    Prod,
+}
+
+/// How [`Op::ScatterNd`] combines an update with the element it lands on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScatterReduction {
+    None,
+    Add,
+    Mul,
+    Max,
+    Min,
 }
 
 /// ArgMax / ArgMin.
@@ -398,6 +478,18 @@ impl UnaryOp {
             HardSigmoid { .. } => "hard_sigmoid",
             Gelu { .. } => "gelu",
             Silu => "silu",
+            Tan => "tan",
+            Sinh => "sinh",
+            Cosh => "cosh",
+            Asin => "asin",
+            Acos => "acos",
+            Atan => "atan",
+            Asinh => "asinh",
+            Acosh => "acosh",
+            Atanh => "atanh",
+            IsNan => "is_nan",
+            IsInf => "is_inf",
+            BitNot => "bitwise_not",
         }
     }
 }
@@ -422,6 +514,14 @@ impl BinaryOp {
             GreaterOrEqual => "greater_or_equal",
             And => "and",
             Or => "or",
+            Xor => "xor",
+            Mod => "mod",
+            Fmod => "fmod",
+            BitAnd => "bitwise_and",
+            BitOr => "bitwise_or",
+            BitXor => "bitwise_xor",
+            ShiftLeft => "shift_left",
+            ShiftRight => "shift_right",
         }
     }
 }
@@ -482,6 +582,11 @@ impl Op {
             Op::Reduce { op, .. } => op.name(),
             Op::Softmax { .. } => "softmax",
             Op::LogSoftmax { .. } => "log_softmax",
+            Op::Cumulative { op: CumOp::Sum, .. } => "cum_sum",
+            Op::Cumulative {
+                op: CumOp::Prod, ..
+            } => "cum_prod",
+            Op::ScatterNd { .. } => "scatter_nd",
             Op::ArgReduce { op: ArgOp::Max, .. } => "arg_max",
             Op::ArgReduce { op: ArgOp::Min, .. } => "arg_min",
             Op::Reshape { .. } => "reshape",

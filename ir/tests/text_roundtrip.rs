@@ -92,9 +92,11 @@ fn variant(op: &Op) -> usize {
         Op::Dequantize { .. } => 35,
         Op::MatMulInteger => 36,
         Op::ConvInteger(_) => 37,
+        Op::Cumulative { .. } => 38,
+        Op::ScatterNd { .. } => 39,
     }
 }
-const VARIANTS: usize = 38;
+const VARIANTS: usize = 40;
 
 /// A distinct number per `Step` variant; exhaustive like [`variant`].
 fn step_variant(step: &Step) -> usize {
@@ -239,6 +241,18 @@ fn all_ops() -> Vec<Op> {
         HardSwish,
         Not,
         Silu,
+        Tan,
+        Sinh,
+        Cosh,
+        Asin,
+        Acos,
+        Atan,
+        Asinh,
+        Acosh,
+        Atanh,
+        IsNan,
+        IsInf,
+        BitNot,
         LeakyRelu { alpha: 0.01 },
         Elu { alpha: 1.0 },
         Selu {
@@ -269,6 +283,14 @@ fn all_ops() -> Vec<Op> {
         GreaterOrEqual,
         And,
         Or,
+        Xor,
+        Mod,
+        Fmod,
+        BitAnd,
+        BitOr,
+        BitXor,
+        ShiftLeft,
+        ShiftRight,
     ];
     let reduce = [
         ReduceOp::Sum,
@@ -287,6 +309,23 @@ fn all_ops() -> Vec<Op> {
         axes: (0..i % 3).collect(),
         keepdims: i % 2 == 0,
     }));
+    for (op, exclusive, reverse) in [(CumOp::Sum, false, true), (CumOp::Prod, true, false)] {
+        ops.push(Op::Cumulative {
+            op,
+            axis: 1,
+            exclusive,
+            reverse,
+        });
+    }
+    for reduction in [
+        ScatterReduction::None,
+        ScatterReduction::Add,
+        ScatterReduction::Mul,
+        ScatterReduction::Max,
+        ScatterReduction::Min,
+    ] {
+        ops.push(Op::ScatterNd { reduction });
+    }
     for (op, select_last_index) in [(ArgOp::Max, false), (ArgOp::Min, true)] {
         ops.push(Op::ArgReduce {
             op,
@@ -484,8 +523,8 @@ fn all_ops_cover_every_variant_and_name() {
     let mut names: Vec<&str> = ops.iter().map(|op| op.name()).collect();
     names.sort();
     names.dedup();
-    // 26 unary + 15 binary + 7 reduce + 2 arg + 34 other op names.
-    assert_eq!(names.len(), 26 + 15 + 7 + 2 + 34);
+    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 35 other op names.
+    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 35);
 }
 
 #[test]

@@ -208,6 +208,10 @@ fn binary(b: BinaryOp, y: &Known, x: &Known, out: &TensorType) -> Option<KData> 
                     GreaterOrEqual => (p >= q) as i64,
                     And => (p != 0 && q != 0) as i64,
                     Or => (p != 0 || q != 0) as i64,
+                    // Width-dependent or not needed for shapes: left to the graph.
+                    Xor | Mod | Fmod | BitAnd | BitOr | BitXor | ShiftLeft | ShiftRight => {
+                        return None
+                    }
                 });
             }
             KData::Int(r)

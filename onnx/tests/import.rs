@@ -433,3 +433,38 @@ fn exponential_function_expansion_is_bounded() {
         "the model expands to more than 2097152 nodes (functions and unrolled loops included)"
     );
 }
+
+#[test]
+fn gather_elements_and_gather_nd_refuse_indices_out_of_range() {
+    let data = f32_tensor("data", &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let run_with = |op: &str, idims: &[i64], idx: Vec<i32>| {
+        let dims: Vec<D> = idims.iter().map(|&d| D::N(d)).collect();
+        let mut out_dims = idims.to_vec();
+        if op == "GatherND" {
+            out_dims.pop();
+        }
+        let m = model(
+            vec![node(op, &["data", "i"], &["y"], vec![attr_i("axis", 1)])],
+            vec![value_info("i", data_type::INT64, &dims)],
+            vec![f32_input("y", &out_dims)],
+            vec![data.clone()],
+            13,
+        );
+        let g = import(&load(&m), &ImportOptions::default()).unwrap();
+        let i = Tensor::new(
+            idims.iter().map(|&d| d as usize).collect::<Vec<_>>(),
+            Data::I32(idx),
+        )
+        .unwrap();
+        interp::run(&g, &[i]).map(|o| o[0].to_f64_vec())
+    };
+    let ok = run_with("GatherElements", &[2, 2], vec![2, -3, 0, 1]).unwrap();
+    assert_eq!(ok, vec![3.0, 1.0, 4.0, 5.0]);
+    // Index 3 of a 3-wide axis would read the next row's first element if unchecked.
+    assert!(run_with("GatherElements", &[2, 2], vec![3, 0, 0, 1]).is_err());
+    assert!(run_with("GatherElements", &[2, 2], vec![0, 0, -4, 1]).is_err());
+    let ok = run_with("GatherND", &[2, 2], vec![1, -1, 0, 1]).unwrap();
+    assert_eq!(ok, vec![6.0, 2.0]);
+    assert!(run_with("GatherND", &[2, 2], vec![0, 3, 0, 0]).is_err());
+    assert!(run_with("GatherND", &[2, 2], vec![2, 0, 0, 0]).is_err());
+}

@@ -148,6 +148,67 @@ fn unary_f32_rounded_ops() {
 }
 
 #[test]
+fn unary_inverse_and_hyperbolic_trig() {
+    use UnaryOp::*;
+    // sinh, asinh and atanh go through expm1/log1p (the transcendental bound); WGSL
+    // promises 4096 ulp (5e-4 relative) for atan, which asin, acos and acosh inherit,
+    // and tan inherits sin / cos's 2^-11 absolute divided by cos (≥ 0.54 on (-1, 1)).
+    let x = random_tensor(DType::F32, &[3, 86], 13);
+    let unit = map_f32(&x, |v| v * 0.45);
+    let big = map_f32(&x, |v| 1.0 + v.abs() * 3.0);
+    let nodes = vec![
+        (Op::Unary(Sinh), vec![0]),
+        (Op::Unary(Asinh), vec![0]),
+        (Op::Unary(Atanh), vec![1]),
+        (Op::Unary(Cosh), vec![0]),
+    ];
+    let ins = vec![x.clone(), unit.clone(), big.clone()];
+    check("unary_hyperbolic", ins.clone(), &nodes, TRANSCENDENTAL);
+    let nodes = vec![
+        (Op::Unary(Atan), vec![0]),
+        (Op::Unary(Asin), vec![1]),
+        (Op::Unary(Acos), vec![1]),
+        (Op::Unary(Acosh), vec![2]),
+    ];
+    check(
+        "unary_inverse_trig",
+        ins.clone(),
+        &nodes,
+        Tol::new(1e-6, 5e-4),
+    );
+    check(
+        "unary_tan",
+        ins,
+        &[(Op::Unary(Tan), vec![1])],
+        Tol::new(1e-3, 0.0),
+    );
+}
+
+#[test]
+fn nan_and_inf_tests_on_floats() {
+    use UnaryOp::*;
+    let v = vec![
+        0.0,
+        -0.0,
+        1.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        -f32::NAN,
+        3.0e38,
+    ];
+    let x = tensor(&[v.len()], Data::F32(v.clone()));
+    let h = tensor(
+        &[v.len()],
+        Data::F16(v.iter().map(|&f| f16::from_f32(f)).collect()),
+    );
+    for x in [x, h] {
+        let nodes = vec![(Op::Unary(IsNan), vec![0]), (Op::Unary(IsInf), vec![0])];
+        check("nan_inf", vec![x], &nodes, Tol::EXACT);
+    }
+}
+
+#[test]
 fn unary_large_and_special_arguments() {
     use UnaryOp::*;
     // Tails: saturation of tanh/sigmoid/erf, softplus overflow guard, gelu's erfc branch.

@@ -380,3 +380,83 @@ fn k_upow(x: u32, y: i32) -> u32 {
     }
     return r;
 }
+
+// @fn k_sinh uses k_expm1
+// sinh through expm1: no cancellation near 0.
+fn k_sinh(x: f32) -> f32 {
+    let e = k_expm1(abs(x));
+    let s = 0.5 * (e + e / (e + 1.0));
+    return select(-s, s, x >= 0.0);
+}
+
+// @fn k_asinh uses k_log1p
+// asinh as log1p(|x| + x² / (1 + √(1 + x²))): no cancellation near 0 or for negative x.
+fn k_asinh(x: f32) -> f32 {
+    let a = abs(x);
+    var s: f32;
+    if a > 1.0e18 {
+        s = log(a) + 0.6931471805599453;
+    } else {
+        s = k_log1p(a + a * a / (1.0 + sqrt(1.0 + a * a)));
+    }
+    return select(-s, s, x >= 0.0);
+}
+
+// @fn k_atanh uses k_log1p
+// atanh as ½·log1p(2|x| / (1 − |x|)): no cancellation near 0.
+fn k_atanh(x: f32) -> f32 {
+    let a = abs(x);
+    let s = 0.5 * k_log1p(2.0 * a / (1.0 - a));
+    return select(-s, s, x >= 0.0);
+}
+
+// @fn k_fmod uses k_is_nan
+// C fmod (the remainder with the dividend's sign): a − b·trunc(a / b), with one step
+// correcting a quotient that rounded across an integer; a finite a by ±∞ is a.
+fn k_fmod(a: f32, b: f32) -> f32 {
+    let b_inf = (bitcast<u32>(b) & 0x7fffffffu) == 0x7f800000u;
+    let a_finite = (bitcast<u32>(a) & 0x7fffffffu) < 0x7f800000u;
+    if b_inf && a_finite {
+        return a;
+    }
+    var r = fma(-b, trunc(a / b), a);
+    if r != 0.0 && (r < 0.0) != (a < 0.0) {
+        r = r + select(-abs(b), abs(b), a > 0.0);
+    }
+    if r == 0.0 {
+        return bitcast<f32>(bitcast<u32>(a) & 0x80000000u);
+    }
+    return r;
+}
+
+// @fn k_mod uses k_fmod
+// numpy's mod (the remainder with the divisor's sign; a zero takes the divisor's sign).
+fn k_mod(a: f32, b: f32) -> f32 {
+    let r = k_fmod(a, b);
+    if r == 0.0 {
+        return bitcast<f32>(bitcast<u32>(b) & 0x80000000u);
+    }
+    if (r < 0.0) != (b < 0.0) {
+        return r + b;
+    }
+    return r;
+}
+
+// @fn k_ifmod
+// Integer remainder with the dividend's sign; by 0 (and by −1) it is 0.
+fn k_ifmod(a: i32, b: i32) -> i32 {
+    if b == 0 || b == -1 {
+        return 0;
+    }
+    return a % b;
+}
+
+// @fn k_imod uses k_ifmod
+// Integer remainder with the divisor's sign (Python's %); by 0 it is 0.
+fn k_imod(a: i32, b: i32) -> i32 {
+    let r = k_ifmod(a, b);
+    if r != 0 && (r < 0) != (b < 0) {
+        return r + b;
+    }
+    return r;
+}

@@ -38,6 +38,10 @@ pub const MOVEMENT_COPY: &str = include_str!("movement_copy.wgsl");
 pub const MOVEMENT_PAD: &str = include_str!("movement_pad.wgsl");
 /// Gather along one axis.
 pub const MOVEMENT_GATHER: &str = include_str!("movement_gather.wgsl");
+/// Cumulative sum or product along one axis.
+pub const SCAN: &str = include_str!("scan.wgsl");
+/// ScatterND (every reduction) by one invocation per result element.
+pub const SCATTER_ND: &str = include_str!("scatter_nd.wgsl");
 /// Writes baked-in constant words (the Shape op).
 pub const MOVEMENT_SHAPE: &str = include_str!("movement_shape.wgsl");
 #[cfg(test)]

@@ -206,6 +206,65 @@ fn norms_validate() {
 }
 
 #[test]
+fn scan_validates() {
+    let b = bindings(&[("src0", "f32", false), ("dst0", "f32", true)]);
+    validate(&fill(
+        SCAN,
+        &[
+            ("BINDINGS", &b),
+            ("WG", "256"),
+            ("N", "30"),
+            ("EXTENT", "5"),
+            ("INNER", "3"),
+            ("REVERSE", "true"),
+            ("EXCLUSIVE", "false"),
+            ("INDEX", LINEAR),
+            ("ACC", "f32"),
+            ("INIT", "0.0"),
+            ("SRC", "src0"),
+            ("COMBINE", "acc + b"),
+            ("DST", "dst0"),
+            ("FINISH", "acc"),
+        ],
+    ));
+}
+
+#[test]
+fn scatter_nd_validates() {
+    let b = bindings(&[
+        ("src0", "i32", false),
+        ("src1", "u32", false),
+        ("src2", "i32", false),
+        ("dst0", "i32", true),
+        ("chk0", "u32", true),
+    ]);
+    validate(&fill(
+        SCATTER_ND,
+        &[
+            ("BINDINGS", &b),
+            ("WG", "256"),
+            ("N", "24"),
+            ("INNER", "4"),
+            ("U", "3"),
+            ("M", "2"),
+            ("EXTENTS", "2, 3"),
+            ("HELPERS", ""),
+            ("INDEX", LINEAR),
+            ("ACC", "i32"),
+            ("DATA", "src0"),
+            ("INDICES", "src1"),
+            ("UPDATES", "src2"),
+            (
+                "CHECK",
+                "                chk0[0] = 1u;\n                chk0[1] = bitcast<u32>(raw);\n",
+            ),
+            ("COMBINE", "acc + b"),
+            ("DST", "dst0"),
+        ],
+    ));
+}
+
+#[test]
 fn movement_validates() {
     validate(&fill(
         MOVEMENT_COPY,

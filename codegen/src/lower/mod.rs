@@ -22,6 +22,8 @@ mod program;
 mod quant;
 mod reduce;
 mod resize;
+mod scan;
+mod scatter;
 
 pub use common::*;
 pub use placement::{OperandSet, Placement, PlacementSupport};
@@ -98,6 +100,8 @@ fn lower_family(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
             reduce::lower(ctx)
         }
         Op::Resize(attrs) => resize::lower(ctx, attrs),
+        Op::Cumulative { .. } => scan::lower(ctx),
+        Op::ScatterNd { .. } => scatter::lower(ctx),
         Op::Transpose { .. }
         | Op::Concat { .. }
         | Op::Split { .. }

@@ -17,6 +17,15 @@ pub(super) fn unary(op: UnaryOp, x: &Tensor, out: &TensorType) -> Result<Tensor,
             d => Err(format!("not needs bool, got {}", d.dtype())),
         };
     }
+    if op.returns_bool() {
+        let v = floats(x, "operand").map_err(|_| format!("{} needs floats", op.name()))?;
+        let f: fn(f32) -> bool = if op == UnaryOp::IsNan {
+            f32::is_nan
+        } else {
+            f32::is_infinite
+        };
+        return tensor(out, Data::Bool(v.into_iter().map(f).collect()));
+    }
     if x.dtype().is_float() {
         let v = floats(x, "operand")?;
         let y = v
@@ -35,6 +44,8 @@ pub(super) fn unary(op: UnaryOp, x: &Tensor, out: &TensorType) -> Result<Tensor,
         UnaryOp::Sign => |a| a.signum(),
         UnaryOp::Relu => |a| a.max(0),
         UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round => |a| a,
+        // The complement of the sign- or zero-extended value, wrapped to the width.
+        UnaryOp::BitNot => |a| !a,
         _ => {
             return Err(format!(
                 "{} is defined on floats only, got {}",
@@ -84,7 +95,17 @@ fn unary_float(op: UnaryOp, x: f64) -> f64 {
         Mish => x * softplus(x).tanh(),
         HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
         Silu => x / (1.0 + (-x).exp()),
-        Not => f64::NAN, // bool only; handled by the caller
+        Tan => x.tan(),
+        Sinh => x.sinh(),
+        Cosh => x.cosh(),
+        Asin => x.asin(),
+        Acos => x.acos(),
+        Atan => x.atan(),
+        Asinh => x.asinh(),
+        Acosh => x.acosh(),
+        Atanh => x.atanh(),
+        // Bool and integer ops; handled by the caller.
+        Not | IsNan | IsInf | BitNot => f64::NAN,
         LeakyRelu { alpha } => {
             if x < 0.0 {
                 alpha as f64 * x
@@ -177,7 +198,7 @@ pub(super) fn binary(
     let (ad, bd) = (a.data(), b.data());
     let name = op.name();
     match op {
-        And | Or => {
+        And | Or | Xor => {
             let (Data::Bool(x), Data::Bool(y)) = (&*ad, &*bd) else {
                 return Err(format!(
                     "{name} needs bool operands, got {} and {}",
@@ -185,10 +206,10 @@ pub(super) fn binary(
                     b.dtype()
                 ));
             };
-            let f = if op == And {
-                |p: bool, q: bool| p && q
-            } else {
-                |p: bool, q: bool| p || q
+            let f: fn(bool, bool) -> bool = match op {
+                And => |p, q| p && q,
+                Or => |p, q| p || q,
+                _ => |p, q| p != q,
             };
             tensor(
                 out,
@@ -230,6 +251,9 @@ pub(super) fn binary(
             let v: Vec<f64> = ao.iter().zip(&bo).map(|(&i, &j)| x[i].powf(y[j])).collect();
             tensor(out, from_f64(out.dtype, v))
         }
+        _ if op.is_bitwise() && !a.dtype().is_int() => {
+            Err(format!("{name} needs integers, got {}", a.dtype()))
+        }
         _ if a.dtype() != b.dtype() => Err(format!(
             "{name} operands differ: {} and {}",
             a.dtype(),
@@ -247,10 +271,11 @@ pub(super) fn binary(
             let (Some(x), Some(y)) = (ad.to_i64_vec(), bd.to_i64_vec()) else {
                 return Err(format!("{name} needs numbers"));
             };
+            let bits = i64::from(a.dtype().bits());
             let v = ao
                 .iter()
                 .zip(&bo)
-                .map(|(&i, &j)| int_fn(op, x[i], y[j]))
+                .map(|(&i, &j)| int_fn(op, bits, x[i], y[j]))
                 .collect::<Result<Vec<i64>, String>>()?;
             tensor(out, ints(out.dtype, v.into_iter())?)
         }
@@ -280,14 +305,43 @@ fn float_fn(op: BinaryOp) -> fn(f32, f32) -> f32 {
                 a.min(b)
             }
         },
+        Mod => floor_mod,
+        Fmod => |a, b| a % b,
         _ => |a, b| if a < 0.0 { a * b } else { a }, // Prelu
     }
 }
 
-/// Integer arithmetic for the non-comparison binary ops (wrapping; Div truncates).
-fn int_fn(op: BinaryOp, a: i64, b: i64) -> Result<i64, String> {
+/// numpy's `mod`: the C remainder moved to the divisor's sign (a zero takes the
+/// divisor's sign too), so `-3 mod ∞` is ∞ and `x mod 0` is NaN.
+fn floor_mod(a: f32, b: f32) -> f32 {
+    let r = a % b;
+    if r == 0.0 {
+        0.0f32.copysign(b)
+    } else if (r < 0.0) != (b < 0.0) {
+        r + b
+    } else {
+        r
+    }
+}
+
+/// Integer arithmetic for the non-comparison binary ops on values of a `bits`-wide
+/// type (wrapping; Div truncates; a remainder by zero is 0, as numpy's).
+fn int_fn(op: BinaryOp, bits: i64, a: i64, b: i64) -> Result<i64, String> {
     use BinaryOp::*;
     Ok(match op {
+        Fmod => a.checked_rem(b).unwrap_or(0),
+        Mod => match a.checked_rem(b) {
+            Some(r) if r != 0 && (r < 0) != (b < 0) => r + b,
+            Some(r) => r,
+            None => 0,
+        },
+        BitAnd => a & b,
+        BitOr => a | b,
+        BitXor => a ^ b,
+        ShiftLeft if (0..bits).contains(&b) => a << b,
+        ShiftRight if (0..bits).contains(&b) => a >> b,
+        ShiftLeft => 0,
+        ShiftRight => a.min(0).signum(),
         Add => a.wrapping_add(b),
         Sub => a.wrapping_sub(b),
         Mul => a.wrapping_mul(b),

@@ -21,6 +21,8 @@ mod pool;
 mod quant;
 mod reduce;
 mod resize;
+mod scan;
+mod scatter;
 mod space;
 
 #[cfg(test)]
@@ -156,6 +158,27 @@ pub fn eval_op(
         } => one(reduce::reduce(*op, axes, operand(inputs, 0)?, out)),
         Op::Softmax { axis } => one(reduce::softmax(*axis, false, operand(inputs, 0)?, out)),
         Op::LogSoftmax { axis } => one(reduce::softmax(*axis, true, operand(inputs, 0)?, out)),
+        Op::ScatterNd { reduction } => one(scatter::scatter_nd(
+            *reduction,
+            [
+                operand(inputs, 0)?,
+                operand(inputs, 1)?,
+                operand(inputs, 2)?,
+            ],
+            out,
+        )),
+        Op::Cumulative {
+            op,
+            axis,
+            exclusive,
+            reverse,
+        } => one(scan::cumulative(
+            *op,
+            *axis,
+            [*exclusive, *reverse],
+            operand(inputs, 0)?,
+            out,
+        )),
         Op::ArgReduce {
             op,
             axis,

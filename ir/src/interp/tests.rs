@@ -299,6 +299,38 @@ fn logic_and_where() {
 }
 
 #[test]
+fn remainders_follow_numpy() {
+    // numpy: np.mod([7, -7, 7, -7, 5], [3, 3, -3, -3, 0]) and np.fmod likewise.
+    let a = i32t(&[5], &[7, -7, 7, -7, 5]);
+    let b = i32t(&[5], &[3, 3, -3, -3, 0]);
+    let t = ty(DType::I32, &[5]);
+    let m = eval1(Op::Binary(BinaryOp::Mod), &[&a, &b], t.clone());
+    assert_ints(&m, &[1, 2, -2, -1, 0]);
+    let f = eval1(Op::Binary(BinaryOp::Fmod), &[&a, &b], t);
+    assert_ints(&f, &[1, -1, 1, -1, 0]);
+    let a = f32t(&[4], &[-3.0, 1.0, -0.0, 5.5]);
+    let b = f32t(&[4], &[f32::INFINITY, f32::NEG_INFINITY, 2.0, -2.0]);
+    let m = eval1(Op::Binary(BinaryOp::Mod), &[&a, &b], f32ty(&[4]));
+    let Data::F32(v) = m.stored() else { panic!() };
+    assert_eq!(v[..2], [f32::INFINITY, f32::NEG_INFINITY]);
+    assert!(v[2] == 0.0 && v[2].is_sign_positive());
+    assert_eq!(v[3], -0.5);
+}
+
+#[test]
+fn shifts_outside_the_width_fill_with_the_sign() {
+    let a = Tensor::new(vec![5], Data::I8(vec![-5, -5, 64, 3, -128])).unwrap();
+    let b = Tensor::new(vec![5], Data::I8(vec![8, -1, 1, 7, 1])).unwrap();
+    let t = ty(DType::I8, &[5]);
+    let l = eval1(Op::Binary(BinaryOp::ShiftLeft), &[&a, &b], t.clone());
+    assert_ints(&l, &[0, 0, -128, -128, 0]);
+    let r = eval1(Op::Binary(BinaryOp::ShiftRight), &[&a, &b], t.clone());
+    assert_ints(&r, &[-1, -1, 32, 0, -64]);
+    let n = eval1(Op::Unary(UnaryOp::BitNot), &[&a], t);
+    assert_ints(&n, &[4, 4, -65, -4, 127]);
+}
+
+#[test]
 fn cast_rules() {
     let x = f32t(&[6], &[-1.7, 2.9, f32::NAN, 1e10, -1e10, 0.0]);
     assert_ints(

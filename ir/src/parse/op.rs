@@ -4,10 +4,10 @@ use super::ParseError;
 use crate::print::op_text;
 use crate::print::{
     from_word, ARG, BINARY, COORD_TRANSFORMS, DEPTH_TO_SPACE_MODES, NEAREST_MODES, PAD_MODES,
-    PLAIN_UNARY, REDUCE, RESIZE_MODES,
+    PLAIN_UNARY, REDUCE, RESIZE_MODES, SCATTER_REDUCTIONS,
 };
 use crate::{
-    ConvAttrs, ConvTransposeAttrs, DType, Op, PoolAttrs, Program, ResizeAttrs, Step, UnaryOp,
+    ConvAttrs, ConvTransposeAttrs, CumOp, DType, Op, PoolAttrs, Program, ResizeAttrs, Step, UnaryOp,
 };
 
 /// An attribute value as written: a word or number, a list, or a nested op with
@@ -161,6 +161,19 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
         });
     }
     Some(match name {
+        "scatter_nd" => Op::ScatterNd {
+            reduction: a.word("reduction", SCATTER_REDUCTIONS),
+        },
+        "cum_sum" | "cum_prod" => Op::Cumulative {
+            op: if name == "cum_sum" {
+                CumOp::Sum
+            } else {
+                CumOp::Prod
+            },
+            axis: a.usize("axis"),
+            exclusive: a.bool("exclusive"),
+            reverse: a.bool("reverse"),
+        },
         "leaky_relu" => Op::Unary(UnaryOp::LeakyRelu {
             alpha: a.f32("alpha"),
         }),

@@ -5,7 +5,7 @@
 
 use crate::{
     ArgOp, BinaryOp, CoordTransform, DepthToSpaceMode, NearestMode, Op, PadMode, Program, ReduceOp,
-    ResizeMode, UnaryOp,
+    ResizeMode, ScatterReduction, UnaryOp,
 };
 use std::fmt;
 
@@ -123,6 +123,19 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
         | Op::Gather { axis } => {
             vec![("axis", UInt(*axis))]
         }
+        Op::ScatterNd { reduction } => {
+            vec![("reduction", Word(word(SCATTER_REDUCTIONS, *reduction)))]
+        }
+        Op::Cumulative {
+            op: _,
+            axis,
+            exclusive,
+            reverse,
+        } => vec![
+            ("axis", UInt(*axis)),
+            ("exclusive", Bool(*exclusive)),
+            ("reverse", Bool(*reverse)),
+        ],
         Op::ArgReduce {
             op: _,
             axis,
@@ -219,6 +232,14 @@ pub(crate) fn from_word<T: Copy>(table: &[(T, &'static str)], word: &str) -> Opt
     table.iter().find(|(_, w)| *w == word).map(|(v, _)| *v)
 }
 
+pub(crate) const SCATTER_REDUCTIONS: &[(ScatterReduction, &str)] = &[
+    (ScatterReduction::None, "none"),
+    (ScatterReduction::Add, "add"),
+    (ScatterReduction::Mul, "mul"),
+    (ScatterReduction::Max, "max"),
+    (ScatterReduction::Min, "min"),
+];
+
 pub(crate) const PAD_MODES: &[(PadMode, &str)] = &[
     (PadMode::Constant, "constant"),
     (PadMode::Reflect, "reflect"),
@@ -254,15 +275,16 @@ pub(crate) const NEAREST_MODES: &[(NearestMode, &str)] = &[
 ];
 
 /// Unary functions without parameters (the text names them by [`UnaryOp::name`]).
-pub(crate) const PLAIN_UNARY: [UnaryOp; 21] = {
+pub(crate) const PLAIN_UNARY: [UnaryOp; 33] = {
     use UnaryOp::*;
     [
         Neg, Abs, Sqrt, Reciprocal, Exp, Log, Erf, Floor, Ceil, Round, Sign, Sin, Cos, Tanh,
-        Sigmoid, Relu, Softplus, Mish, HardSwish, Not, Silu,
+        Sigmoid, Relu, Softplus, Mish, HardSwish, Not, Silu, Tan, Sinh, Cosh, Asin, Acos, Atan,
+        Asinh, Acosh, Atanh, IsNan, IsInf, BitNot,
     ]
 };
 
-pub(crate) const BINARY: [BinaryOp; 15] = {
+pub(crate) const BINARY: [BinaryOp; 23] = {
     use BinaryOp::*;
     [
         Add,
@@ -280,6 +302,14 @@ pub(crate) const BINARY: [BinaryOp; 15] = {
         GreaterOrEqual,
         And,
         Or,
+        Xor,
+        Mod,
+        Fmod,
+        BitAnd,
+        BitOr,
+        BitXor,
+        ShiftLeft,
+        ShiftRight,
     ]
 };
 

@@ -194,3 +194,48 @@ pub(super) fn dropout(cx: &mut Cx) -> Outs {
     }
     Ok(outs)
 }
+
+/// Mod: `fmod = 1` is C's fmod (the dividend's sign), `fmod = 0` numpy's mod (the
+/// divisor's sign).
+pub(super) fn mod_(cx: &mut Cx) -> Outs {
+    let op = match cx.attr_i("fmod", 0)? {
+        0 => BinaryOp::Mod,
+        1 => BinaryOp::Fmod,
+        other => return Err(cx.err(format!("fmod must be 0 or 1, got {other}"))),
+    };
+    binary(cx, op)
+}
+
+/// BitShift: `direction` LEFT or RIGHT.
+pub(super) fn bit_shift(cx: &mut Cx) -> Outs {
+    let op = match cx.attr_s("direction")?.as_deref() {
+        Some("LEFT") => BinaryOp::ShiftLeft,
+        Some("RIGHT") => BinaryOp::ShiftRight,
+        Some(other) => return Err(cx.err(format!("direction '{other}' is not supported"))),
+        None => return Err(cx.err("attribute 'direction' is required")),
+    };
+    binary(cx, op)
+}
+
+/// IsInf: `is_inf`, narrowed to one sign by `detect_positive` / `detect_negative`.
+pub(super) fn is_inf(cx: &mut Cx) -> Outs {
+    let x = cx.input(0)?;
+    let positive = cx.attr_i("detect_positive", 1)? != 0;
+    let negative = cx.attr_i("detect_negative", 1)? != 0;
+    let inf = cx.unary(UnaryOp::IsInf, x)?;
+    if positive && negative {
+        return Ok(vec![inf]);
+    }
+    let sign = match (positive, negative) {
+        (true, false) => {
+            let zero = cx.scalar(cx.ty(x).dtype, 0.0)?;
+            cx.binary(BinaryOp::Greater, x, zero)?
+        }
+        (false, true) => {
+            let zero = cx.scalar(cx.ty(x).dtype, 0.0)?;
+            cx.binary(BinaryOp::Less, x, zero)?
+        }
+        _ => cx.scalar(DType::Bool, 0.0)?,
+    };
+    Ok(vec![cx.binary(BinaryOp::And, inf, sign)?])
+}

@@ -3,8 +3,10 @@
 //! A lowering reads the node through [`Cx`] (operands, attributes, opset, static
 //! operand values) and returns the IR values of the node's results, in order.
 
+mod activation;
 mod constant;
 mod elementwise;
+mod indexing;
 mod nn;
 mod pool;
 mod quant;
@@ -66,6 +68,29 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("Selu",            elementwise::selu),
     ("HardSigmoid",     elementwise::hard_sigmoid),
     ("Gelu",            elementwise::gelu),
+    ("Tan",             |cx| elementwise::unary(cx, U::Tan)),
+    ("Sinh",            |cx| elementwise::unary(cx, U::Sinh)),
+    ("Cosh",            |cx| elementwise::unary(cx, U::Cosh)),
+    ("Asin",            |cx| elementwise::unary(cx, U::Asin)),
+    ("Acos",            |cx| elementwise::unary(cx, U::Acos)),
+    ("Atan",            |cx| elementwise::unary(cx, U::Atan)),
+    ("Asinh",           |cx| elementwise::unary(cx, U::Asinh)),
+    ("Acosh",           |cx| elementwise::unary(cx, U::Acosh)),
+    ("Atanh",           |cx| elementwise::unary(cx, U::Atanh)),
+    ("IsNaN",           |cx| elementwise::unary(cx, U::IsNan)),
+    ("IsInf",           elementwise::is_inf),
+    ("BitwiseNot",      |cx| elementwise::unary(cx, U::BitNot)),
+    ("BitwiseAnd",      |cx| elementwise::binary(cx, B::BitAnd)),
+    ("BitwiseOr",       |cx| elementwise::binary(cx, B::BitOr)),
+    ("BitwiseXor",      |cx| elementwise::binary(cx, B::BitXor)),
+    ("BitShift",        elementwise::bit_shift),
+    ("Xor",             |cx| elementwise::binary(cx, B::Xor)),
+    ("Mod",             elementwise::mod_),
+    ("Celu",            activation::celu),
+    ("Shrink",          activation::shrink),
+    ("ThresholdedRelu", activation::thresholded_relu),
+    ("Softsign",        activation::softsign),
+    ("Swish",           activation::swish),
     ("Cast",            elementwise::cast),
     ("CastLike",        elementwise::cast_like),
     ("Identity",        elementwise::identity),
@@ -84,6 +109,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("AveragePool",     pool::average_pool),
     ("GlobalAveragePool", |cx| pool::global(cx, R::Mean)),
     ("GlobalMaxPool",   |cx| pool::global(cx, R::Max)),
+    ("LpPool",          pool::lp_pool),
     // reductions
     ("ReduceMean",      |cx| reduce::reduce(cx, R::Mean)),
     ("ReduceSum",       |cx| reduce::reduce(cx, R::Sum)),
@@ -92,6 +118,13 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("ReduceProd",      |cx| reduce::reduce(cx, R::Prod)),
     ("ReduceL2",        |cx| reduce::reduce(cx, R::L2)),
     ("ReduceSumSquare", |cx| reduce::reduce(cx, R::SumSquare)),
+    ("ReduceL1",        |cx| reduce::reduce_composed(cx, reduce::Composed::L1)),
+    ("ReduceLogSum",    |cx| reduce::reduce_composed(cx, reduce::Composed::LogSum)),
+    ("ReduceLogSumExp", |cx| reduce::reduce_composed(cx, reduce::Composed::LogSumExp)),
+    ("Hardmax",         reduce::hardmax),
+    ("CumSum",          |cx| reduce::cumulative(cx, kiln_ir::CumOp::Sum)),
+    ("CumProd",         |cx| reduce::cumulative(cx, kiln_ir::CumOp::Prod)),
+    ("LpNormalization", reduce::lp_normalization),
     ("ArgMax",          |cx| reduce::arg(cx, ArgOp::Max)),
     ("ArgMin",          |cx| reduce::arg(cx, ArgOp::Min)),
     ("Softmax",         |cx| reduce::softmax(cx, false)),
@@ -114,6 +147,15 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("Shape",           shape_ops::shape),
     ("Size",            shape_ops::size),
     ("Resize",          resize::resize),
+    ("Trilu",           indexing::trilu),
+    ("EyeLike",         indexing::eye_like),
+    ("OneHot",          indexing::one_hot),
+    ("GatherElements",  indexing::gather_elements),
+    ("GatherND",        indexing::gather_nd),
+    ("ScatterND",       indexing::scatter_nd),
+    ("ScatterElements", indexing::scatter_elements),
+    ("Scatter",         indexing::scatter_elements),
+    ("TensorScatter",   indexing::tensor_scatter),
     // constants
     ("Constant",        constant::constant),
     ("ConstantOfShape", constant::constant_of_shape),

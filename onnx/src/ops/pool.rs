@@ -1,9 +1,10 @@
-//! Pooling: MaxPool, AveragePool, and the global pools (lowered to reductions).
+//! Pooling: MaxPool, AveragePool, LpPool (an average pool of powers), and the global
+//! pools (lowered to reductions).
 
 use super::{resolve_pads, spatial_attr};
 use crate::builder::Cx;
 use crate::error::ImportError;
-use kiln_ir::{Handle, Op, PoolAttrs, ReduceOp, Value};
+use kiln_ir::{BinaryOp, Handle, Op, PoolAttrs, ReduceOp, UnaryOp, Value};
 
 type Outs = Result<Vec<Handle<Value>>, ImportError>;
 
@@ -72,4 +73,37 @@ pub(super) fn global(cx: &mut Cx, op: ReduceOp) -> Outs {
         },
         &[x],
     )?])
+}
+
+/// LpPool: `(Σ_window |x|^p)^(1/p)`, padding counting as zeros, computed as
+/// `(K · avg_pool(|x|^p))^(1/p)` with the padding counted in the average and `K` the
+/// kernel's element count.
+pub(super) fn lp_pool(cx: &mut Cx) -> Outs {
+    let x = cx.input(0)?;
+    let dtype = cx.ty(x).dtype;
+    if !dtype.is_float() {
+        return Err(cx.err(format!("needs a float operand, got {dtype}")));
+    }
+    let mut a = attrs(cx, x)?;
+    a.count_include_pad = true;
+    let p = cx.attr_i("p", 2)?;
+    if p < 1 {
+        return Err(cx.err(format!("p must be positive, got {p}")));
+    }
+    let count: usize = a.kernel.iter().product();
+    let abs = cx.unary(UnaryOp::Abs, x)?;
+    let powered = if p == 1 {
+        abs
+    } else {
+        let e = cx.scalar(dtype, p as f64)?;
+        cx.binary(BinaryOp::Pow, abs, e)?
+    };
+    let avg = cx.add(Op::AveragePool(a), &[powered])?;
+    let k = cx.scalar(dtype, count as f64)?;
+    let sum = cx.binary(BinaryOp::Mul, avg, k)?;
+    if p == 1 {
+        return Ok(vec![sum]);
+    }
+    let root = cx.scalar(dtype, 1.0 / p as f64)?;
+    Ok(vec![cx.binary(BinaryOp::Pow, sum, root)?])
 }

@@ -167,6 +167,17 @@ pub fn unary(op: UnaryOp, dtype: DType, x: &str) -> Result<Expr, String> {
             d => Err(format!("not needs bool, got {d}")),
         };
     }
+    if op.returns_bool() {
+        if class(dtype) != Class::Float || dtype != DType::F32 && dtype != DType::F16 {
+            return Err(format!("{} needs floats, got {dtype}", op.name()));
+        }
+        return match op {
+            IsNan => with(format!("select(0u, 1u, k_is_nan({x}))"), "k_is_nan"),
+            _ => plain(format!(
+                "select(0u, 1u, (bitcast<u32>({x}) & 0x7fffffffu) == 0x7f800000u)"
+            )),
+        };
+    }
     match class(dtype) {
         _ if dtype == DType::Bool => Err(format!("{} needs numbers, got bool", op.name())),
         Class::Float => match op {
@@ -225,7 +236,17 @@ pub fn unary(op: UnaryOp, dtype: DType, x: &str) -> Result<Expr, String> {
                 format!("{x} * k_sigmoid(1.5957691216057308 * ({x} + 0.044715 * {x} * {x} * {x}))"),
                 "k_sigmoid",
             ),
-            Not => unreachable_not(),
+            Tan => plain(format!("tan({x})")),
+            Sinh => with(format!("k_sinh({x})"), "k_sinh"),
+            Cosh => plain(format!("cosh({x})")),
+            Asin => plain(format!("asin({x})")),
+            Acos => plain(format!("acos({x})")),
+            Atan => plain(format!("atan({x})")),
+            Asinh => with(format!("k_asinh({x})"), "k_asinh"),
+            Acosh => plain(format!("acosh({x})")),
+            Atanh => with(format!("k_atanh({x})"), "k_atanh"),
+            BitNot => Err(format!("bitwise_not needs integers, got {dtype}")),
+            Not | IsNan | IsInf => unreachable_not(),
         },
         c => {
             let signed = c == Class::Signed;
@@ -237,6 +258,8 @@ pub fn unary(op: UnaryOp, dtype: DType, x: &str) -> Result<Expr, String> {
                 Sign => format!("min({x}, 1u)"),
                 Relu if signed => format!("max({x}, 0)"),
                 Abs | Relu | Floor | Ceil | Round => x.to_string(),
+                // Sign-extended values stay sign-extended; unsigned ones are masked.
+                BitNot => wrap(dtype, &format!("~{x}")),
                 _ => {
                     return Err(format!(
                         "{} is defined on floats only, got {dtype}",
@@ -278,8 +301,11 @@ pub fn binary(op: BinaryOp, at: DType, bt: DType, a: &str, b: &str) -> Result<Ex
         And | Or if at != DType::Bool => {
             Err(format!("{} needs bool operands, got {at}", op.name()))
         }
+        Xor if at != DType::Bool => Err(format!("xor needs bool operands, got {at}")),
         And => plain(format!("{a} & {b}")),
         Or => plain(format!("{a} | {b}")),
+        Xor => plain(format!("{a} ^ {b}")),
+        _ if op.is_bitwise() => bitwise(op, at, a, b),
         Equal => cmp("=="),
         Less => cmp("<"),
         Greater => cmp(">"),
@@ -294,6 +320,8 @@ pub fn binary(op: BinaryOp, at: DType, bt: DType, a: &str, b: &str) -> Result<Ex
                 Div => plain(format!("{a} / {b}")),
                 Max => Ok(Expr::new(format!("k_max({a}, {b})"), &["k_max"])),
                 Min => Ok(Expr::new(format!("k_min({a}, {b})"), &["k_min"])),
+                Mod => Ok(Expr::new(format!("k_mod({a}, {b})"), &["k_mod"])),
+                Fmod => Ok(Expr::new(format!("k_fmod({a}, {b})"), &["k_fmod"])),
                 _ => plain(format!("select({a}, {a} * {b}, {a} < 0.0)")), // Prelu
             },
             c => {
@@ -306,6 +334,14 @@ pub fn binary(op: BinaryOp, at: DType, bt: DType, a: &str, b: &str) -> Result<Ex
                     Div => wrap(at, &format!("{a} / {b}")),
                     Max => format!("max({a}, {b})"),
                     Min => format!("min({a}, {b})"),
+                    // |a mod b| < |b|: no wrapping needed.
+                    Mod if c == Class::Signed => {
+                        return Ok(Expr::new(format!("k_imod({a}, {b})"), &["k_imod"]))
+                    }
+                    Fmod if c == Class::Signed => {
+                        return Ok(Expr::new(format!("k_ifmod({a}, {b})"), &["k_ifmod"]))
+                    }
+                    Mod | Fmod => format!("select({a} % {b}, 0u, {b} == 0u)"),
                     _ => format!(
                         "select({a}, {}, {a} < {zero})",
                         wrap(at, &format!("{a} * {b}"))
@@ -315,6 +351,39 @@ pub fn binary(op: BinaryOp, at: DType, bt: DType, a: &str, b: &str) -> Result<Ex
             }
         },
     }
+}
+
+/// The bitwise ops and shifts on integers of `dtype` (sign-extended or zero-extended
+/// in 32 bits, which `&`, `|` and `^` preserve); a shift amount outside `0..width`
+/// gives the sign fill, as the reference's.
+fn bitwise(op: BinaryOp, dtype: DType, a: &str, b: &str) -> Result<Expr, String> {
+    use BinaryOp::*;
+    let signed = match class(dtype) {
+        Class::Float => return Err(format!("{} needs integers, got {dtype}", op.name())),
+        c => c == Class::Signed,
+    };
+    let width = dtype.bits();
+    let (in_range, amount) = if signed {
+        (format!("({b} >= 0 && {b} < {width})"), format!("u32({b})"))
+    } else {
+        (format!("({b} < {width}u)"), b.to_string())
+    };
+    let zero = if signed { "0" } else { "0u" };
+    let e = match op {
+        BitAnd => format!("{a} & {b}"),
+        BitOr => format!("{a} | {b}"),
+        BitXor => format!("{a} ^ {b}"),
+        ShiftLeft => format!(
+            "select({zero}, {}, {in_range})",
+            wrap(dtype, &format!("{a} << {amount}"))
+        ),
+        ShiftRight if signed => {
+            format!("select(select(0, -1, {a} < 0), {a} >> {amount}, {in_range})")
+        }
+        ShiftRight => format!("select(0u, {a} >> {amount}, {in_range})"),
+        _ => return Err(format!("{} is not a bitwise op", op.name())),
+    };
+    Ok(Expr::new(e, &[]))
 }
 
 /// `a ^ b`; the result has the base's type (integer results saturate like the reference).

@@ -84,7 +84,19 @@ pub(in crate::lower) fn lower_all(g: &Graph) -> Vec<crate::lower::Lowered> {
     out
 }
 
-const UNARY: [UnaryOp; 25] = [
+const UNARY: [UnaryOp; 37] = [
+    UnaryOp::Tan,
+    UnaryOp::Sinh,
+    UnaryOp::Cosh,
+    UnaryOp::Asin,
+    UnaryOp::Acos,
+    UnaryOp::Atan,
+    UnaryOp::Asinh,
+    UnaryOp::Acosh,
+    UnaryOp::Atanh,
+    UnaryOp::IsNan,
+    UnaryOp::IsInf,
+    UnaryOp::BitNot,
     UnaryOp::Neg,
     UnaryOp::Abs,
     UnaryOp::Sqrt,
@@ -159,6 +171,14 @@ fn binary_ops_validate_with_broadcasting() {
         GreaterOrEqual,
         And,
         Or,
+        Xor,
+        Mod,
+        Fmod,
+        BitAnd,
+        BitOr,
+        BitXor,
+        ShiftLeft,
+        ShiftRight,
     ];
     for op in ops {
         for dtype in DType::ALL {
