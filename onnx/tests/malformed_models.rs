@@ -49,6 +49,15 @@ const MODELS: &[&str] = &[
     "test_shape_start_1",
     "test_cast_FLOAT_to_FLOAT16",
     "test_dropout_default_mask_ratio",
+    "test_attention_4d_gqa_with_past_and_present",
+    "test_attention_3d_with_past_and_present_qk_matmul_softcap",
+    "test_attention_4d_gqa_causal_nonpad_decode",
+    "test_sce_mean_weight_ii_4d_log_prob",
+    "test_nllloss_NCd1d2_with_weight_reduction_mean",
+    "test_rms_normalization_3d_axis1_epsilon",
+    "test_rotary_embedding_with_interleaved_rotary_dim",
+    "test_swiglu_alpha",
+    "test_mvn",
 ];
 
 /// Mutations per model (`KILN_FUZZ_MUTATIONS` overrides, with `KILN_FUZZ_SEED`, for

@@ -1,5 +1,5 @@
 //! Element-wise ops: unary and binary math, variadic Sum/Max/Min/Mean, Clip, Where,
-//! Cast/CastLike, Identity and Dropout.
+//! SwiGLU, Cast/CastLike, Identity and Dropout.
 
 use crate::builder::Cx;
 use crate::error::ImportError;
@@ -118,6 +118,32 @@ pub(super) fn gelu(cx: &mut Cx) -> Outs {
         Some(other) => return Err(cx.err(format!("approximate '{other}' is not supported"))),
     };
     unary(cx, UnaryOp::Gelu { tanh })
+}
+
+/// `x · sigmoid(alpha · x)`: kiln's SiLU when `alpha` is 1.
+fn swish_of(cx: &mut Cx, x: Handle<Value>, alpha: f32) -> Result<Handle<Value>, ImportError> {
+    if alpha == 1.0 {
+        return cx.unary(UnaryOp::Silu, x);
+    }
+    let a = cx.scalar(cx.ty(x).dtype, alpha as f64)?;
+    let ax = cx.binary(BinaryOp::Mul, x, a)?;
+    let gate = cx.unary(UnaryOp::Sigmoid, ax)?;
+    cx.binary(BinaryOp::Mul, x, gate)
+}
+
+/// SwiGLU: `swish_alpha(a) · b`, operands of one shape.
+pub(super) fn swiglu(cx: &mut Cx) -> Outs {
+    let (a, b) = (cx.input(0)?, cx.input(1)?);
+    if cx.ty(a) != cx.ty(b) {
+        return Err(cx.err(format!(
+            "A and B must have one shape and type, got {} and {}",
+            cx.ty(a),
+            cx.ty(b)
+        )));
+    }
+    let alpha = cx.attr_f("alpha", 1.0)?;
+    let gate = swish_of(cx, a, alpha)?;
+    Ok(vec![cx.binary(BinaryOp::Mul, gate, b)?])
 }
 
 pub(super) fn cast(cx: &mut Cx) -> Outs {

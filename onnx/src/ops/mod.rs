@@ -4,14 +4,18 @@
 //! operand values) and returns the IR values of the node's results, in order.
 
 mod activation;
+mod attention;
 mod constant;
+mod einsum;
 mod elementwise;
 mod indexing;
+mod loss;
 mod nn;
 mod pool;
 mod quant;
 mod reduce;
 mod resize;
+mod rotary;
 mod shape_ops;
 
 use crate::builder::Cx;
@@ -91,6 +95,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("ThresholdedRelu", activation::thresholded_relu),
     ("Softsign",        activation::softsign),
     ("Swish",           activation::swish),
+    ("SwiGLU",          elementwise::swiglu),
     ("Cast",            elementwise::cast),
     ("CastLike",        elementwise::cast_like),
     ("Identity",        elementwise::identity),
@@ -104,6 +109,14 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("LayerNormalization", nn::layer_norm),
     ("InstanceNormalization", nn::instance_norm),
     ("LRN",             nn::lrn),
+    ("RMSNormalization", nn::rms_norm),
+    ("MeanVarianceNormalization", nn::mvn),
+    ("Attention",       attention::attention),
+    ("RotaryEmbedding", rotary::rotary_embedding),
+    ("Einsum",          einsum::einsum),
+    // losses
+    ("NegativeLogLikelihoodLoss", loss::nll_loss),
+    ("SoftmaxCrossEntropyLoss", loss::softmax_cross_entropy_loss),
     // pooling
     ("MaxPool",         pool::max_pool),
     ("AveragePool",     pool::average_pool),

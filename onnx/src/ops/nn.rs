@@ -1,10 +1,13 @@
 //! Linear algebra, convolution and normalization: MatMul, Gemm, Conv, ConvTranspose,
-//! BatchNormalization, LayerNormalization, InstanceNormalization, LRN.
+//! BatchNormalization, LayerNormalization, RMSNormalization, MeanVarianceNormalization,
+//! InstanceNormalization, LRN.
 
 use super::{resolve_pads, spatial_attr};
 use crate::builder::{Cx, MAX_ATTR};
 use crate::error::ImportError;
-use kiln_ir::{BinaryOp, ConvAttrs, ConvTransposeAttrs, Handle, Op, ReduceOp, UnaryOp, Value};
+use kiln_ir::{
+    BinaryOp, ConvAttrs, ConvTransposeAttrs, DType, Handle, Op, ReduceOp, UnaryOp, Value,
+};
 
 type Outs = Result<Vec<Handle<Value>>, ImportError>;
 
@@ -271,6 +274,78 @@ pub(super) fn layer_norm(cx: &mut Cx) -> Outs {
     ins.extend(cx.opt_input(2)?);
     let n = cx.num_outputs().max(1);
     cx.add_n(Op::LayerNorm { axis, epsilon }, &ins, Some(n))
+}
+
+/// RMSNormalization as its ONNX function body: `x / √(mean(x², axes axis..) + ε)`
+/// computed in `stash_type` (f32), cast back, times `scale`. The arithmetic is the
+/// normalisation family's element-wise and reduction ops, which fusion joins.
+pub(super) fn rms_norm(cx: &mut Cx) -> Outs {
+    let x = cx.input(0)?;
+    let scale = cx.input(1)?;
+    let rank = cx.rank(x);
+    let axis = cx.attr_i("axis", -1)?;
+    let axis = cx.axis(axis, rank)?;
+    let epsilon = cx.attr_f("epsilon", 1e-5)?;
+    let stash = cx.attr_i("stash_type", 1)?;
+    let dtype = cx.ty(x).dtype;
+    let compute = match stash {
+        1 => DType::F32,
+        10 => DType::F16,
+        _ => return Err(cx.err(format!("stash_type {stash} is not supported (1, 10)"))),
+    };
+    if !dtype.is_float() {
+        return Err(cx.err(format!("input must be a float tensor, got {}", cx.ty(x))));
+    }
+    let xs = cx.cast(x, compute)?;
+    let squared = cx.binary(BinaryOp::Mul, xs, xs)?;
+    let mean = cx.add(
+        Op::Reduce {
+            op: ReduceOp::Mean,
+            axes: (axis..rank).collect(),
+            keepdims: true,
+        },
+        &[squared],
+    )?;
+    let eps = cx.scalar(compute, epsilon as f64)?;
+    let denom = cx.binary(BinaryOp::Add, mean, eps)?;
+    let rms = cx.unary(UnaryOp::Sqrt, denom)?;
+    let inv = cx.unary(UnaryOp::Reciprocal, rms)?;
+    let normed = cx.binary(BinaryOp::Mul, xs, inv)?;
+    let normed = cx.cast(normed, dtype)?;
+    Ok(vec![cx.binary(BinaryOp::Mul, normed, scale)?])
+}
+
+/// MeanVarianceNormalization as its ONNX function body:
+/// `(x - E[x]) / (√(E[x²] - E[x]²) + 1e-9)` over `axes` (default `[0, 2, 3]`).
+pub(super) fn mvn(cx: &mut Cx) -> Outs {
+    let x = cx.input(0)?;
+    let rank = cx.rank(x);
+    let axes = cx.attr_ints("axes")?.unwrap_or_else(|| vec![0, 2, 3]);
+    let mut axes = axes
+        .iter()
+        .map(|&a| cx.axis(a, rank))
+        .collect::<Result<Vec<_>, _>>()?;
+    axes.sort_unstable();
+    axes.dedup();
+    let dtype = cx.ty(x).dtype;
+    if !dtype.is_float() {
+        return Err(cx.err(format!("input must be a float tensor, got {}", cx.ty(x))));
+    }
+    let mean = Op::Reduce {
+        op: ReduceOp::Mean,
+        axes,
+        keepdims: true,
+    };
+    let ex = cx.add(mean.clone(), &[x])?;
+    let ex2 = cx.binary(BinaryOp::Mul, ex, ex)?;
+    let x2 = cx.binary(BinaryOp::Mul, x, x)?;
+    let e_x2 = cx.add(mean, &[x2])?;
+    let var = cx.binary(BinaryOp::Sub, e_x2, ex2)?;
+    let std = cx.unary(UnaryOp::Sqrt, var)?;
+    let eps = cx.scalar(dtype, 1e-9)?;
+    let denom = cx.binary(BinaryOp::Add, std, eps)?;
+    let centered = cx.binary(BinaryOp::Sub, x, ex)?;
+    Ok(vec![cx.binary(BinaryOp::Div, centered, denom)?])
 }
 
 pub(super) fn instance_norm(cx: &mut Cx) -> Outs {
