@@ -96,8 +96,7 @@ fn check(equation: &str, spelled: &str, shapes: &[&[usize]]) {
         12,
     );
     let model = Model::decode(&bytes(&m)).unwrap();
-    let g = import(&model, &ImportOptions::default())
-        .unwrap_or_else(|e| panic!("{equation}: {e}"));
+    let g = import(&model, &ImportOptions::default()).unwrap_or_else(|e| panic!("{equation}: {e}"));
     let ins: Vec<Tensor> = shapes
         .iter()
         .zip(values)
@@ -125,7 +124,11 @@ fn einsum_matches_direct_evaluation() {
     check("...ii ->...i", "aii->ai", &[&[3, 5, 5]]);
     check("ii", "ii->", &[&[4, 4]]);
     check("ij,jk", "ij,jk->ik", &[&[3, 5], &[5, 2]]);
-    check("bhqd,bhkd->bhqk", "bhqd,bhkd->bhqk", &[&[2, 3, 4, 5], &[2, 3, 6, 5]]);
+    check(
+        "bhqd,bhkd->bhqk",
+        "bhqd,bhkd->bhqk",
+        &[&[2, 3, 4, 5], &[2, 3, 6, 5]],
+    );
     check("i,j->ij", "i,j->ij", &[&[3], &[4]]);
     check("ij,ij->", "ij,ij->", &[&[3, 4], &[3, 4]]);
     check("abc,cd->abd", "abc,cd->abd", &[&[2, 3, 4], &[4, 5]]);
@@ -171,7 +174,9 @@ fn malformed_equations_are_errors() {
             12,
         );
         let model = Model::decode(&bytes(&m)).unwrap();
-        let err = import(&model, &ImportOptions::default()).unwrap_err().to_string();
+        let err = import(&model, &ImportOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("Einsum"), "{eq}: {err}");
     }
 }
