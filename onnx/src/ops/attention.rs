@@ -251,6 +251,35 @@ pub(super) fn attention(cx: &mut Cx) -> Outs {
         add_bias(cx, &mut bias, b)?;
         maybe_fully_masked = true;
     }
+    // Grouped KV heads: query head h reads KV head h / (Hq / Hkv). Q is viewed as
+    // [B, Hkv, Hq/Hkv, S, D] and K, V as [B, Hkv, 1, T, ..], so the products broadcast
+    // each KV head over its group instead of copying it.
+    let grouped = q_heads != kv_heads;
+    if grouped {
+        if kv_heads == 0 || !q_heads.is_multiple_of(kv_heads) {
+            return Err(cx.err(format!(
+                "{q_heads} query heads are not a multiple of {kv_heads} KV heads"
+            )));
+        }
+        let rep = q_heads / kv_heads;
+        q = cx.reshape(q, vec![batch, kv_heads, rep, s, head])?;
+        k = cx.reshape(k, vec![batch, kv_heads, 1, t, head])?;
+        v = cx.reshape(v, vec![batch, kv_heads, 1, t, e])?;
+        if let Some(b) = bias {
+            let mut bd = cx.dims(b);
+            while bd.len() < 4 {
+                bd.insert(0, 1);
+            }
+            if bd.len() > 4 || !(bd[1] == 1 || bd[1] == q_heads) {
+                return Err(cx.err(format!(
+                    "attn_mask {:?} does not broadcast over {q_heads} heads",
+                    cx.dims(b)
+                )));
+            }
+            let (g, r) = if bd[1] == 1 { (1, 1) } else { (kv_heads, rep) };
+            bias = Some(cx.reshape(b, vec![bd[0], g, r, bd[2], bd[3]])?);
+        }
+    }
     // Rows whose bias is -inf everywhere: their probabilities (and outputs) are 0.
     let guard = match bias {
         Some(b) if maybe_fully_masked => {
@@ -267,33 +296,10 @@ pub(super) fn attention(cx: &mut Cx) -> Outs {
         }
         _ => None,
     };
-
-    // Grouped KV heads: head h of Q reads KV head h / (Hq / Hkv).
-    if q_heads != kv_heads {
-        if kv_heads == 0 || q_heads % kv_heads != 0 {
-            return Err(cx.err(format!(
-                "{q_heads} query heads are not a multiple of {kv_heads} KV heads"
-            )));
-        }
-        let rep = q_heads / kv_heads;
-        for x in [&mut k, &mut v] {
-            let d = cx.dims(*x);
-            let r = cx.reshape(*x, vec![d[0], d[1], 1, d[2], d[3]])?;
-            let r = cx.add(
-                Op::Expand {
-                    shape: vec![d[0], d[1], rep, d[2], d[3]],
-                },
-                &[r],
-            )?;
-            *x = cx.reshape(r, vec![d[0], q_heads, d[2], d[3]])?;
-        }
-    }
-    let kt = cx.add(
-        Op::Transpose {
-            perm: vec![0, 1, 3, 2],
-        },
-        &[k],
-    )?;
+    let r = cx.rank(k);
+    let mut perm: Vec<usize> = (0..r).collect();
+    perm.swap(r - 2, r - 1);
+    let kt = cx.add(Op::Transpose { perm }, &[k])?;
     let wants_scores = cx.num_outputs() > 3;
     let mut scores_out = None;
     let mut y = if softcap <= 0.0 && !wants_scores {
@@ -321,7 +327,7 @@ pub(super) fn attention(cx: &mut Cx) -> Outs {
             None => scores,
         };
         let x = cx.cast(with_bias, softmax_dtype)?;
-        let p = cx.add(Op::Softmax { axis: 3 }, &[x])?;
+        let p = cx.add(Op::Softmax { axis: r - 1 }, &[x])?;
         let mut p = cx.cast(p, dtype)?;
         let guard_p = mode == 3 && guard.is_some();
         if let (true, Some(g)) = (guard_p, guard) {
@@ -339,8 +345,12 @@ pub(super) fn attention(cx: &mut Cx) -> Outs {
         }
     };
     y = cx.cast(y, out_dtype)?;
+    y = cx.reshape(y, vec![batch, q_heads, s, e])?;
     let scores_out = match scores_out {
-        Some(x) => Some(cx.cast(x, out_dtype)?),
+        Some(x) => {
+            let x = cx.cast(x, out_dtype)?;
+            Some(cx.reshape(x, vec![batch, q_heads, s, t])?)
+        }
         None => None,
     };
     if rank == 3 {
