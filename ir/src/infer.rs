@@ -109,6 +109,13 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             one(x.dtype, x.shape.clone())
         }
         Op::LayerNorm { axis, .. } => layer_norm(*axis, inputs),
+        Op::RmsNorm { axis, .. } => match inputs {
+            [_, _] => layer_norm(*axis, inputs).map(|mut r| {
+                r.truncate(1);
+                r
+            }),
+            _ => bail!("expected 2 operands (x, scale), got {}", inputs.len()),
+        },
         Op::InstanceNorm { .. } => {
             let [x, scale, bias] = operands::<3>(inputs)?;
             float(x)?;

@@ -33,6 +33,9 @@ pub enum Op {
     /// Results `y`, and optionally `mean` and `inv_std_dev` (shape of `x` with the
     /// normalized axes set to 1).
     LayerNorm { axis: usize, epsilon: f32 },
+    /// RMS norm over axes `axis..rank`: `x / √(mean(x²) + epsilon) · scale`. Operands
+    /// `x`, `scale` (broadcast to the normalized axes); one result.
+    RmsNorm { axis: usize, epsilon: f32 },
     /// Instance norm over the spatial axes. Operands `x`, `scale`, `bias`.
     InstanceNorm { epsilon: f32 },
     /// Local response normalization across channels.
@@ -575,6 +578,7 @@ impl Op {
             Op::ConvTranspose(_) => "conv_transpose",
             Op::BatchNorm { .. } => "batch_norm",
             Op::LayerNorm { .. } => "layer_norm",
+            Op::RmsNorm { .. } => "rms_norm",
             Op::InstanceNorm { .. } => "instance_norm",
             Op::Lrn { .. } => "lrn",
             Op::MaxPool(_) => "max_pool",

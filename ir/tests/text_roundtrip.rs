@@ -94,9 +94,10 @@ fn variant(op: &Op) -> usize {
         Op::ConvInteger(_) => 37,
         Op::Cumulative { .. } => 38,
         Op::ScatterNd { .. } => 39,
+        Op::RmsNorm { .. } => 40,
     }
 }
-const VARIANTS: usize = 40;
+const VARIANTS: usize = 41;
 
 /// A distinct number per `Step` variant; exhaustive like [`variant`].
 fn step_variant(step: &Step) -> usize {
@@ -390,6 +391,10 @@ fn all_ops() -> Vec<Op> {
         Op::LayerNorm {
             axis: 2,
             epsilon: 1e-12,
+        },
+        Op::RmsNorm {
+            axis: 1,
+            epsilon: 1e-6,
         },
         Op::InstanceNorm { epsilon: 0.001 },
         Op::Lrn {

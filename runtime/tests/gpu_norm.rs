@@ -1,10 +1,10 @@
 //! GPU normalizations (BatchNorm, LayerNorm with its mean and inv_std_dev results,
-//! InstanceNorm, Lrn) against the CPU reference (which works in f64).
+//! RmsNorm, InstanceNorm, Lrn) against the CPU reference (which works in f64).
 //!
 //! Tolerances: batch norm is four f32 roundings and a 2.5-ulp division: 1e-6 relative,
-//! plus 1e-6 absolute where the bias cancels the rest. Layer and instance norm compute
-//! mean and variance as f32 tree sums (about log2(n)·eps relative each) before
-//! 1/sqrt: 1e-5. Lrn raises to beta through WGSL `pow` (exp2 ∘ log2, a few ulps for a
+//! plus 1e-6 absolute where the bias cancels the rest. Layer, RMS and instance norm
+//! compute mean and variance (or mean square) as f32 tree sums (about log2(n)·eps
+//! relative each) before 1/sqrt: 1e-5; in f16, the result's rounding (2^-11): 1e-3. Lrn raises to beta through WGSL `pow` (exp2 ∘ log2, a few ulps for a
 //! base near 1): 2e-6.
 
 mod common;
@@ -144,5 +144,51 @@ fn lrn_across_channels() {
         },
         vec![x],
         Tol::new(1e-6, 2e-6),
+    );
+}
+
+#[test]
+fn rms_norm_every_axis_odd_sizes() {
+    let dims = [3usize, 5, 7];
+    for axis in 0..3 {
+        for dtype in [DType::F32, DType::F16] {
+            let seed = 120 + axis as u64 + if dtype == DType::F16 { 10 } else { 0 };
+            let x = random_tensor(dtype, &dims, seed);
+            let scale = random_tensor(dtype, &dims[axis..], seed + 100);
+            let tol = if dtype == DType::F16 {
+                Tol::new(1e-3, 1e-3)
+            } else {
+                Tol::new(1e-5, 1e-5)
+            };
+            check_op(
+                Op::RmsNorm {
+                    axis,
+                    epsilon: 1e-5,
+                },
+                vec![x, scale],
+                tol,
+            );
+        }
+    }
+    // Long rows share 256 lanes; a scale broadcast over the leading normalized axis.
+    let x = random_tensor(DType::F32, &[3, 1001], 140);
+    let scale = random_tensor(DType::F32, &[1001], 141);
+    check_op(
+        Op::RmsNorm {
+            axis: 1,
+            epsilon: 1e-6,
+        },
+        vec![x, scale],
+        Tol::new(1e-5, 1e-5),
+    );
+    let x = random_tensor(DType::F32, &[2, 3, 9], 142);
+    let scale = random_tensor(DType::F32, &[1, 9], 143);
+    check_op(
+        Op::RmsNorm {
+            axis: 1,
+            epsilon: 0.1,
+        },
+        vec![x, scale],
+        Tol::new(1e-5, 1e-5),
     );
 }

@@ -1,6 +1,7 @@
-// kiln row normalization (layer norm, instance norm): each of ROWS contiguous rows of
-// COUNT elements is normalized by its mean and 1/sqrt(variance + eps) (two passes:
-// the mean, then the squared deviations), then scaled and shifted. TPR lanes (a power
+// kiln row normalization (layer norm, instance norm, rms norm): each of ROWS contiguous
+// rows of COUNT elements is normalized by its mean and 1/sqrt(variance + eps) (two
+// passes: the mean, then the squared deviations; with CENTERED false the mean is 0, so
+// the second pass is the mean square of RMS norm), then scaled and shifted. TPR lanes (a power
 // of two) share a row through tree sums in workgroup memory; RPG rows per workgroup.
 {{BINDINGS}}
 const WG: u32 = {{WG}}u;
@@ -9,6 +10,7 @@ const RPG: u32 = WG / TPR;
 const ROWS: u32 = {{ROWS}}u;
 const COUNT: u32 = {{COUNT}}u;
 const EPS: f32 = {{EPS}};
+const CENTERED: bool = {{CENTERED}};
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -40,13 +42,16 @@ fn main(
     let live = row < ROWS;
     let base = row * COUNT;
 
-    var s = 0.0;
-    if live {
-        for (var k = lane; k < COUNT; k = k + TPR) {
-            s = s + {{X}}[base + k];
+    var mean = 0.0;
+    if CENTERED {
+        var s = 0.0;
+        if live {
+            for (var k = lane; k < COUNT; k = k + TPR) {
+                s = s + {{X}}[base + k];
+            }
         }
+        mean = row_sum(lid.x, lane, first, s) / f32(COUNT);
     }
-    let mean = row_sum(lid.x, lane, first, s) / f32(COUNT);
 
     var q = 0.0;
     if live {

@@ -138,22 +138,25 @@ fn norms_validate() {
         ("dst0", "f32", true),
         ("dst1", "f32", true),
     ]);
-    validate(&fill(
-        NORM_ROWS,
-        &[
-            ("BINDINGS", &b),
-            ("WG", "256"),
-            ("TPR", "32"),
-            ("ROWS", "5"),
-            ("COUNT", "21"),
-            ("EPS", "1e-5"),
-            ("OFFSETS", "fn scale_off(i: u32) -> u32 { return i % 21u; }"),
-            ("X", "src0"),
-            ("Y", "dst0"),
-            ("AFFINE", "(src0[i] - mean) * inv * src1[scale_off(i)]"),
-            ("STATS", "        if lane == 0u { dst1[row] = mean; }"),
-        ],
-    ));
+    for centered in ["true", "false"] {
+        validate(&fill(
+            NORM_ROWS,
+            &[
+                ("BINDINGS", &b),
+                ("WG", "256"),
+                ("TPR", "32"),
+                ("ROWS", "5"),
+                ("COUNT", "21"),
+                ("EPS", "1e-5"),
+                ("CENTERED", centered),
+                ("OFFSETS", "fn scale_off(i: u32) -> u32 { return i % 21u; }"),
+                ("X", "src0"),
+                ("Y", "dst0"),
+                ("AFFINE", "(src0[i] - mean) * inv * src1[scale_off(i)]"),
+                ("STATS", "        if lane == 0u { dst1[row] = mean; }"),
+            ],
+        ));
+    }
     let names = ["x", "scale", "bias", "mean", "variance"];
     let mut entries: Vec<(&str, &str, bool)> = names.iter().map(|n| (*n, "f32", false)).collect();
     entries.push(("y", "f32", true));

@@ -93,9 +93,11 @@ fn lower_family(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         Op::Conv(attrs) => conv::lower(ctx, attrs),
         Op::ConvTranspose(attrs) => conv_transpose::lower(ctx, attrs),
         Op::MaxPool(attrs) | Op::AveragePool(attrs) => pool::lower(ctx, attrs),
-        Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::InstanceNorm { .. } | Op::Lrn { .. } => {
-            norm::lower(ctx)
-        }
+        Op::BatchNorm { .. }
+        | Op::LayerNorm { .. }
+        | Op::RmsNorm { .. }
+        | Op::InstanceNorm { .. }
+        | Op::Lrn { .. } => norm::lower(ctx),
         Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Softmax { .. } | Op::LogSoftmax { .. } => {
             reduce::lower(ctx)
         }

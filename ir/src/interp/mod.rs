@@ -135,6 +135,7 @@ pub fn eval_op(
         )),
         Op::BatchNorm { epsilon } => one(norm::batch_norm(*epsilon, inputs, out)),
         Op::LayerNorm { axis, epsilon } => norm::layer_norm(*axis, *epsilon, inputs, out_types),
+        Op::RmsNorm { axis, epsilon } => norm::rms_norm(*axis, *epsilon, inputs, out_types),
         Op::InstanceNorm { epsilon } => one(norm::instance_norm(*epsilon, inputs, out)),
         Op::Lrn {
             size,

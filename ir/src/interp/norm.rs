@@ -104,6 +104,37 @@ pub(super) fn layer_norm(
     Ok(results)
 }
 
+/// `x / √(mean(x²) + ε) · scale` over axes `axis..`, in f64.
+pub(super) fn rms_norm(
+    axis: usize,
+    epsilon: f32,
+    inputs: &[&Tensor],
+    outs: &[TensorType],
+) -> Result<Vec<Tensor>, String> {
+    let x = operand(inputs, 0)?;
+    let dims = x.shape().dims();
+    if axis > dims.len() {
+        return Err(format!(
+            "axis {axis} is out of range for rank {}",
+            dims.len()
+        ));
+    }
+    let cols: usize = dims[axis..].iter().product();
+    let xv = floats(x, "x")?;
+    let sv = floats(operand(inputs, 1)?, "scale")?;
+    let so = broadcast_offsets(operand(inputs, 1)?.shape().dims(), dims)?;
+    let mut y = vec![0.0f32; xv.len()];
+    for (r, row) in xv.chunks(cols.max(1)).enumerate() {
+        let ms = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / cols as f64;
+        let inv = 1.0 / (ms + epsilon as f64).sqrt();
+        for (j, &xj) in row.iter().enumerate() {
+            let i = r * cols + j;
+            y[i] = (xj as f64 * inv * sv[so[i]] as f64) as f32;
+        }
+    }
+    Ok(vec![from_floats(&outs[0], y)?])
+}
+
 /// `y = scale * (x - mean) / sqrt(var + eps) + bias` with statistics per image and channel.
 pub(super) fn instance_norm(
     epsilon: f32,

@@ -220,6 +220,10 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
             axis: a.usize("axis"),
             epsilon: a.f32("epsilon"),
         },
+        "rms_norm" => Op::RmsNorm {
+            axis: a.usize("axis"),
+            epsilon: a.f32("epsilon"),
+        },
         "instance_norm" => Op::InstanceNorm {
             epsilon: a.f32("epsilon"),
         },

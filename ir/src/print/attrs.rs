@@ -87,7 +87,7 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
         Op::BatchNorm { epsilon } | Op::InstanceNorm { epsilon } => {
             vec![("epsilon", Float(*epsilon))]
         }
-        Op::LayerNorm { axis, epsilon } => {
+        Op::LayerNorm { axis, epsilon } | Op::RmsNorm { axis, epsilon } => {
             vec![("axis", UInt(*axis)), ("epsilon", Float(*epsilon))]
         }
         Op::Lrn {

@@ -276,9 +276,9 @@ pub(super) fn layer_norm(cx: &mut Cx) -> Outs {
     cx.add_n(Op::LayerNorm { axis, epsilon }, &ins, Some(n))
 }
 
-/// RMSNormalization as its ONNX function body: `x / √(mean(x², axes axis..) + ε)`
-/// computed in `stash_type` (f32), cast back, times `scale`. The arithmetic is the
-/// normalisation family's element-wise and reduction ops, which fusion joins.
+/// RMSNormalization: `x / √(mean(x², axes axis..) + ε) · scale`, kiln's `rms_norm` (a
+/// row normalization computed in f32, the default `stash_type`); with an f16
+/// `stash_type`, its ONNX function body in f16.
 pub(super) fn rms_norm(cx: &mut Cx) -> Outs {
     let x = cx.input(0)?;
     let scale = cx.input(1)?;
@@ -295,6 +295,9 @@ pub(super) fn rms_norm(cx: &mut Cx) -> Outs {
     };
     if !dtype.is_float() {
         return Err(cx.err(format!("input must be a float tensor, got {}", cx.ty(x))));
+    }
+    if compute == DType::F32 {
+        return Ok(vec![cx.add(Op::RmsNorm { axis, epsilon }, &[x, scale])?]);
     }
     let xs = cx.cast(x, compute)?;
     let squared = cx.binary(BinaryOp::Mul, xs, xs)?;

@@ -134,7 +134,10 @@ pub fn flops(target: &dyn KernelTarget, op: &Op, inputs: &[&TensorType], out: &T
         Op::Lrn { size, .. } => n * (*size as f64 + 4.0),
         Op::Reduce { .. } | Op::ArgReduce { .. } => in0,
         Op::Softmax { .. } | Op::LogSoftmax { .. } => 4.0 * n,
-        Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::InstanceNorm { .. } => 5.0 * in0,
+        Op::BatchNorm { .. }
+        | Op::LayerNorm { .. }
+        | Op::RmsNorm { .. }
+        | Op::InstanceNorm { .. } => 5.0 * in0,
         Op::Resize(_) => 8.0 * n,
         Op::Attention { .. } => {
             let q = inputs.first().map(|t| t.shape.dims()).unwrap_or(&[]);

@@ -49,9 +49,11 @@ pub fn lower(ctx: &NodeCtx<'_>, anchor: &Op) -> Result<Lowered, CodegenError> {
         Op::ConvTranspose(a) => conv_transpose::lower(ctx, a),
         Op::Reduce { .. } | Op::Softmax { .. } | Op::LogSoftmax { .. } => reduce::lower(ctx),
         Op::MaxPool(a) | Op::AveragePool(a) => pool::lower(ctx, a),
-        Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::InstanceNorm { .. } | Op::Lrn { .. } => {
-            norm::lower(ctx)
-        }
+        Op::BatchNorm { .. }
+        | Op::LayerNorm { .. }
+        | Op::RmsNorm { .. }
+        | Op::InstanceNorm { .. }
+        | Op::Lrn { .. } => norm::lower(ctx),
         Op::Attention { scale } => attention::lower(ctx, *scale),
         Op::MatMulInteger => super::integer::lower(ctx),
         Op::ConvInteger(a) => conv::lower_integer(ctx, a),
@@ -78,6 +80,7 @@ pub fn takes_epilogue(op: &Op) -> bool {
             | Op::AveragePool(_)
             | Op::BatchNorm { .. }
             | Op::LayerNorm { .. }
+            | Op::RmsNorm { .. }
             | Op::InstanceNorm { .. }
             | Op::Lrn { .. }
             | Op::Attention { .. }

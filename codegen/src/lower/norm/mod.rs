@@ -1,5 +1,5 @@
 //! Lowering of normalizations: LayerNorm (with its optional mean and inv_std_dev
-//! results) and InstanceNorm as row normalizations (`norm_rows.wgsl`), BatchNorm
+//! results), RmsNorm (uncentered) and InstanceNorm as row normalizations (`norm_rows.wgsl`), BatchNorm
 //! (`norm_batch.wgsl`) and Lrn (`norm_lrn.wgsl`) one invocation per element.
 
 use super::elementwise::index::{offset_fn, Affine, BindingSet};
@@ -18,7 +18,8 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         return Err(ctx.error(format!("needs f32 or f16, got {}", x.dtype)));
     }
     let kernel = match *ctx.op() {
-        Op::LayerNorm { axis, epsilon } => layer_norm(ctx, axis, epsilon)?,
+        Op::LayerNorm { axis, epsilon } => layer_norm(ctx, axis, epsilon, true)?,
+        Op::RmsNorm { axis, epsilon } => layer_norm(ctx, axis, epsilon, false)?,
         Op::InstanceNorm { epsilon } => instance_norm(ctx, epsilon)?,
         Op::BatchNorm { epsilon } => batch_norm(ctx, epsilon)?,
         Op::Lrn {
@@ -63,6 +64,7 @@ fn rows_kernel(
     rows: usize,
     count: usize,
     epsilon: f32,
+    centered: bool,
     affine: String,
     offsets: String,
     stats: String,
@@ -78,6 +80,7 @@ fn rows_kernel(
             ("ROWS", rows.to_string()),
             ("COUNT", count.to_string()),
             ("EPS", f32_literal(epsilon)),
+            ("CENTERED", centered.to_string()),
             ("OFFSETS", offsets),
             ("X", names[0].to_string()),
             ("Y", names[1].to_string()),
@@ -95,11 +98,13 @@ fn rows_kernel(
     }))
 }
 
-/// Layer norm over axes `axis..`; scale and bias broadcast to the operand.
+/// Layer norm over axes `axis..`; scale and bias broadcast to the operand. Without
+/// `centered` the mean is taken as 0: RMS norm (no bias, no statistics results).
 fn layer_norm(
     ctx: &NodeCtx<'_>,
     axis: usize,
     epsilon: f32,
+    centered: bool,
 ) -> Result<Option<KernelSrc>, CodegenError> {
     let dims = ctx.operand(0).shape.dims();
     if axis > dims.len() {
@@ -157,6 +162,7 @@ fn layer_norm(
         rows,
         count,
         epsilon,
+        centered,
         affine,
         offsets,
         stats,
@@ -187,6 +193,7 @@ fn instance_norm(ctx: &NodeCtx<'_>, epsilon: f32) -> Result<Option<KernelSrc>, C
         n * c,
         s,
         epsilon,
+        true,
         tail.apply(&affine, "i"),
         tail.module_code(&Default::default())?,
         String::new(),
