@@ -1,5 +1,5 @@
 //! Composite patterns recognised and replaced by one op: GELU, SiLU, HardSwish,
-//! Softmax, LayerNorm, attention, and BatchNorm folded into the Conv before it.
+//! Softmax, LayerNorm, RMS norm, attention, and BatchNorm folded into the Conv before it.
 //! Patterns follow the forms the ONNX importer produces for the expanded functions
 //! and for PyTorch exports.
 
@@ -66,6 +66,10 @@ pub(super) const RULES: &[RuleSpec] = &[
     code("layer-norm-moments", layer_norm_moments, "(x - E[x]) / √(E[x²] - E[x]² + ε) = layer_norm(x, 1)"),
     // layer_norm(x, 1)·s = layer_norm(x, s)
     code("layer-norm-scale", layer_norm_scale, "layer_norm(x, 1)·s = layer_norm(x, s)"),
+    // x / √(E[x²] + ε) = rms_norm(x, 1), also as x·(1/√(..)) (ONNX's RMSNormalization body, Llama exports)
+    code("rms-norm", rms_norm, "x / √(E[x²] + ε) = rms_norm(x, 1)"),
+    // rms_norm(x, 1)·s = rms_norm(x, s)
+    code("rms-norm-scale", rms_norm_scale, "rms_norm(x, 1)·s = rms_norm(x, s)"),
     // layer_norm(x, s) + b = layer_norm(x, s, b)
     code("layer-norm-bias", layer_norm_bias, "layer_norm(x, s) + b = layer_norm(x, s, b)"),
     // softmax(q·kt·s + mask)·v = attention{s}(q, kt, v, mask)
@@ -213,6 +217,103 @@ fn normalized(
                         ],
                     ));
                 }
+            }
+        }
+    }
+    out
+}
+
+/// The scalar constant `1` as a term (the unit scale of a bare normalization).
+fn unit_scale() -> Option<Term> {
+    let one = Tensor::scalar(Data::F32(vec![1.0])).ok()?;
+    let key = value_key(&one);
+    Some(Term::Const(key, Arc::new(move || Some(one.clone()))))
+}
+
+/// `rms_norm(x, 1)` for `x / sqrt(E[x²] + ε)`, `x · reciprocal(sqrt(..))` or
+/// `x · (1 / sqrt(..))`, the mean over trailing axes.
+fn rms_norm(egraph: &EGraph, _: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
+    // (x, the class holding sqrt(E[x²] + ε)) pairs.
+    let mut forms: Vec<(Id, Id)> = Vec::new();
+    match (op.op(), children) {
+        (Op::Binary(BinaryOp::Div), [x, sd]) => forms.push((*x, *sd)),
+        (Op::Binary(BinaryOp::Mul), [a, b]) => {
+            for (x, r) in [(*a, *b), (*b, *a)] {
+                for (o, k) in find(egraph, r, |o| {
+                    matches!(
+                        o,
+                        Op::Unary(UnaryOp::Reciprocal) | Op::Binary(BinaryOp::Div)
+                    )
+                }) {
+                    match o {
+                        Op::Unary(_) => forms.push((x, k[0])),
+                        _ if uniform_value(egraph, k[0]) == Some(1.0) => forms.push((x, k[1])),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        _ => return vec![],
+    }
+    let mut out = Vec::new();
+    for (x, sd) in forms {
+        let Some(xt) = ty(egraph, x) else { continue };
+        for (_, sqrt_in) in find(egraph, sd, |o| matches!(o, Op::Unary(UnaryOp::Sqrt))) {
+            for (_, add_in) in find(egraph, sqrt_in[0], |o| {
+                matches!(o, Op::Binary(BinaryOp::Add))
+            }) {
+                for (ms, eps) in [(add_in[0], add_in[1]), (add_in[1], add_in[0])] {
+                    let Some(epsilon) = uniform_value(egraph, eps) else {
+                        continue;
+                    };
+                    let axes = find(egraph, ms, |o| {
+                        matches!(
+                            o,
+                            Op::Reduce {
+                                op: ReduceOp::Mean,
+                                keepdims: true,
+                                ..
+                            }
+                        )
+                    })
+                    .find(|(_, k)| is_square_of(egraph, k[0], x))
+                    .map(|(o, _)| o.clone());
+                    let Some(Op::Reduce { axes, .. }) = axes else {
+                        continue;
+                    };
+                    let Some(axis) = trailing_axes(&axes, xt.shape.rank()) else {
+                        continue;
+                    };
+                    let Some(one) = unit_scale() else { continue };
+                    out.push(Term::Node(
+                        Op::RmsNorm {
+                            axis,
+                            epsilon: epsilon as f32,
+                        },
+                        vec![Term::Class(x), one],
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn rms_norm_scale(egraph: &EGraph, _: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
+    let (Op::Binary(BinaryOp::Mul), [a, b]) = (op.op(), children) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for (n, s) in [(*a, *b), (*b, *a)] {
+        if !used_once(egraph, n) || !egraph[s].data.constant {
+            continue;
+        }
+        for (nop, k) in find(egraph, n, |o| matches!(o, Op::RmsNorm { .. })) {
+            if uniform_value(egraph, k[1]) == Some(1.0) {
+                out.push(Term::Node(
+                    nop.clone(),
+                    vec![Term::Class(k[0]), Term::Class(s)],
+                ));
             }
         }
     }
