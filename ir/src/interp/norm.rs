@@ -52,13 +52,8 @@ pub(super) fn batch_norm(
     from_floats(out, y)
 }
 
-/// Layer norm over axes `axis..`; results `y` and, when asked, `mean` and `inv_std_dev`.
-pub(super) fn layer_norm(
-    axis: usize,
-    epsilon: f32,
-    inputs: &[&Tensor],
-    outs: &[TensorType],
-) -> Result<Vec<Tensor>, String> {
+/// Operand 0 of a row normalization over axes `axis..`, with its row count and length.
+fn rows_of<'t>(inputs: &[&'t Tensor], axis: usize) -> Result<(&'t Tensor, usize, usize), String> {
     let x = operand(inputs, 0)?;
     let dims = x.shape().dims();
     if axis > dims.len() {
@@ -67,8 +62,22 @@ pub(super) fn layer_norm(
             dims.len()
         ));
     }
-    let cols: usize = dims[axis..].iter().product();
-    let rows: usize = dims[..axis].iter().product();
+    Ok((
+        x,
+        dims[..axis].iter().product(),
+        dims[axis..].iter().product(),
+    ))
+}
+
+/// Layer norm over axes `axis..`; results `y` and, when asked, `mean` and `inv_std_dev`.
+pub(super) fn layer_norm(
+    axis: usize,
+    epsilon: f32,
+    inputs: &[&Tensor],
+    outs: &[TensorType],
+) -> Result<Vec<Tensor>, String> {
+    let (x, rows, cols) = rows_of(inputs, axis)?;
+    let dims = x.shape().dims();
     let xv = floats(x, "x")?;
     let sv = floats(operand(inputs, 1)?, "scale")?;
     let so = broadcast_offsets(operand(inputs, 1)?.shape().dims(), dims)?;
@@ -111,15 +120,8 @@ pub(super) fn rms_norm(
     inputs: &[&Tensor],
     outs: &[TensorType],
 ) -> Result<Vec<Tensor>, String> {
-    let x = operand(inputs, 0)?;
+    let (x, _, cols) = rows_of(inputs, axis)?;
     let dims = x.shape().dims();
-    if axis > dims.len() {
-        return Err(format!(
-            "axis {axis} is out of range for rank {}",
-            dims.len()
-        ));
-    }
-    let cols: usize = dims[axis..].iter().product();
     let xv = floats(x, "x")?;
     let sv = floats(operand(inputs, 1)?, "scale")?;
     let so = broadcast_offsets(operand(inputs, 1)?.shape().dims(), dims)?;
