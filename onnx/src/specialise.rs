@@ -9,7 +9,7 @@ fn shape_slots(op: &str, opset: i64) -> &'static [usize] {
     match op {
         "Reshape" if opset >= 5 => &[1],
         "Slice" if opset >= 10 => &[1, 2, 3, 4],
-        "Expand" | "Tile" | "TopK" | "OneHot" => &[1],
+        "Expand" | "Tile" | "TopK" | "OneHot" | "CumSum" | "CumProd" => &[1],
         "Pad" if opset >= 11 => &[1, 3],
         "Resize" if opset >= 11 => &[1, 2, 3],
         "Resize" | "Upsample" => &[1],

@@ -236,54 +236,27 @@ pub(super) fn softmax(cx: &mut Cx, log: bool) -> Outs {
     Ok(vec![cx.reshape(y, dims)?])
 }
 
-/// CumSum / CumProd with the `exclusive` and `reverse` attributes. The axis is a scalar
-/// operand: a static one picks the axis; one known only at run time computes the scan
-/// along every axis and selects the one it names (an axis out of range selects the
-/// last).
+/// CumSum / CumProd with the `exclusive` and `reverse` attributes. The axis operand
+/// is specialised like a shape-deciding one (a constant, or an input whose value is
+/// given when compiling); a rank-1 input needs none.
 pub(super) fn cumulative(cx: &mut Cx, op: CumOp) -> Outs {
     let x = cx.input(0)?;
     let rank = cx.rank(x);
     let exclusive = cx.attr_i("exclusive", 0)? != 0;
     let reverse = cx.attr_i("reverse", 0)? != 0;
-    let scan = |cx: &mut Cx, axis| {
-        let op = Op::Cumulative {
-            op,
-            axis,
-            exclusive,
-            reverse,
-        };
-        cx.add(op, &[x])
+    let axis = match cx.static_ints(1, "axis").or_else(|e| match rank {
+        1 => Ok(vec![0]),
+        _ => Err(e),
+    })?[..]
+    {
+        [a] => cx.axis(a, rank)?,
+        ref v => return Err(cx.err(format!("axis must be one integer, got {v:?}"))),
     };
-    if cx.known(1)?.is_some() || rank <= 1 {
-        let axis = match cx.static_ints(1, "axis").or_else(|e| match rank {
-            1 => Ok(vec![0]),
-            _ => Err(e),
-        })?[..]
-        {
-            [a] => cx.axis(a, rank)?,
-            ref v => return Err(cx.err(format!("axis must be one integer, got {v:?}"))),
-        };
-        return Ok(vec![scan(cx, axis)?]);
-    }
-    let a = cx.input(1)?;
-    if cx.dims(a).iter().product::<usize>() != 1 || !cx.ty(a).dtype.is_int() {
-        return Err(cx.err(format!("axis must be one integer, got {}", cx.ty(a))));
-    }
-    let a = cx.cast(a, DType::I32)?;
-    let a = cx.reshape(a, vec![])?;
-    let mut y = scan(cx, rank - 1)?;
-    for axis in (0..rank - 1).rev() {
-        let (pos, neg) = (
-            cx.scalar(DType::I32, axis as f64)?,
-            cx.scalar(DType::I32, axis as f64 - rank as f64)?,
-        );
-        let (p, n) = (
-            cx.binary(BinaryOp::Equal, a, pos)?,
-            cx.binary(BinaryOp::Equal, a, neg)?,
-        );
-        let pick = cx.binary(BinaryOp::Or, p, n)?;
-        let s = scan(cx, axis)?;
-        y = cx.add(Op::Where, &[pick, s, y])?;
-    }
-    Ok(vec![y])
+    let op = Op::Cumulative {
+        op,
+        axis,
+        exclusive,
+        reverse,
+    };
+    Ok(vec![cx.add(op, &[x])?])
 }
