@@ -59,21 +59,11 @@ fn data(n: usize, seed: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Imports `Einsum(equation)` over f32 operands of `shapes`, runs it on the
-/// interpreter and compares with `naive(spelled, ..)`.
-fn check(equation: &str, spelled: &str, shapes: &[&[usize]]) {
+/// The decoded model of one `Einsum(equation)` node over f32 inputs `x0, x1, ..` of
+/// `shapes`, with output `y` declared of dims `out`.
+fn einsum_model(equation: &str, shapes: &[&[usize]], out: &[usize]) -> Model {
+    let dims = |d: &[usize]| d.iter().map(|&x| x as i64).collect::<Vec<_>>();
     let names: Vec<String> = (0..shapes.len()).map(|i| format!("x{i}")).collect();
-    let values: Vec<Vec<f32>> = shapes
-        .iter()
-        .enumerate()
-        .map(|(i, s)| data(s.iter().product(), i))
-        .collect();
-    let operands: Vec<(&[usize], &[f32])> = shapes
-        .iter()
-        .zip(&values)
-        .map(|(s, v)| (*s, v.as_slice()))
-        .collect();
-    let (odims, want) = naive(spelled, &operands);
     let attr = AttributeProto {
         name: "equation".into(),
         r#type: attr_type::STRING,
@@ -86,16 +76,30 @@ fn check(equation: &str, spelled: &str, shapes: &[&[usize]]) {
         shapes
             .iter()
             .zip(&names)
-            .map(|(s, n)| f32_input(n, &s.iter().map(|&d| d as i64).collect::<Vec<_>>()))
+            .map(|(s, n)| f32_input(n, &dims(s)))
             .collect(),
-        vec![f32_input(
-            "y",
-            &odims.iter().map(|&d| d as i64).collect::<Vec<_>>(),
-        )],
+        vec![f32_input("y", &dims(out))],
         vec![],
         12,
     );
-    let model = Model::decode(&bytes(&m)).unwrap();
+    Model::decode(&bytes(&m)).unwrap()
+}
+
+/// Imports `Einsum(equation)` over f32 operands of `shapes`, runs it on the
+/// interpreter and compares with `naive(spelled, ..)`.
+fn check(equation: &str, spelled: &str, shapes: &[&[usize]]) {
+    let values: Vec<Vec<f32>> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| data(s.iter().product(), i))
+        .collect();
+    let operands: Vec<(&[usize], &[f32])> = shapes
+        .iter()
+        .zip(&values)
+        .map(|(s, v)| (*s, v.as_slice()))
+        .collect();
+    let (odims, want) = naive(spelled, &operands);
+    let model = einsum_model(equation, shapes, &odims);
     let g = import(&model, &ImportOptions::default()).unwrap_or_else(|e| panic!("{equation}: {e}"));
     let ins: Vec<Tensor> = shapes
         .iter()
@@ -154,26 +158,8 @@ fn malformed_equations_are_errors() {
         ("ii->i", vec![vec![2, 3]]),
         ("ij->ii", vec![vec![2, 3]]),
     ] {
-        let names: Vec<String> = (0..shapes.len()).map(|i| format!("x{i}")).collect();
-        let attr = AttributeProto {
-            name: "equation".into(),
-            r#type: attr_type::STRING,
-            s: eq.as_bytes().to_vec(),
-            ..Default::default()
-        };
-        let inputs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let m = model(
-            vec![node("Einsum", &inputs, &["y"], vec![attr])],
-            shapes
-                .iter()
-                .zip(&names)
-                .map(|(s, n)| f32_input(n, &s.iter().map(|&d| d as i64).collect::<Vec<_>>()))
-                .collect(),
-            vec![f32_input("y", &[])],
-            vec![],
-            12,
-        );
-        let model = Model::decode(&bytes(&m)).unwrap();
+        let shapes: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+        let model = einsum_model(eq, &shapes, &[]);
         let err = import(&model, &ImportOptions::default())
             .unwrap_err()
             .to_string();
