@@ -272,6 +272,36 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// Every binary op, in declaration order.
+    pub const ALL: [BinaryOp; 23] = {
+        use BinaryOp::*;
+        [
+            Add,
+            Sub,
+            Mul,
+            Div,
+            Pow,
+            Max,
+            Min,
+            Prelu,
+            Equal,
+            Less,
+            Greater,
+            LessOrEqual,
+            GreaterOrEqual,
+            And,
+            Or,
+            Xor,
+            Mod,
+            Fmod,
+            BitAnd,
+            BitOr,
+            BitXor,
+            ShiftLeft,
+            ShiftRight,
+        ]
+    };
+
     /// Comparison and logic ops produce bool.
     pub fn returns_bool(self) -> bool {
         use BinaryOp::*;

@@ -44,8 +44,8 @@ mod program;
 
 pub use attrs::{attributes, fmt_f32, AttrValue};
 pub(crate) use attrs::{
-    from_word, ARG, BINARY, COORD_TRANSFORMS, DEPTH_TO_SPACE_MODES, NEAREST_MODES, PAD_MODES,
-    PLAIN_UNARY, REDUCE, RESIZE_MODES, SCATTER_REDUCTIONS,
+    from_word, ARG, COORD_TRANSFORMS, DEPTH_TO_SPACE_MODES, NEAREST_MODES, PAD_MODES, PLAIN_UNARY,
+    REDUCE, RESIZE_MODES, SCATTER_REDUCTIONS,
 };
 pub use program::{expression, op_expression};
 

@@ -267,32 +267,7 @@ fn all_ops() -> Vec<Op> {
         Gelu { tanh: true },
         Gelu { tanh: false },
     ];
-    use BinaryOp::*;
-    let binary = [
-        Add,
-        Sub,
-        Mul,
-        Div,
-        Pow,
-        BinaryOp::Max,
-        BinaryOp::Min,
-        Prelu,
-        Equal,
-        Less,
-        Greater,
-        LessOrEqual,
-        GreaterOrEqual,
-        And,
-        Or,
-        Xor,
-        Mod,
-        Fmod,
-        BitAnd,
-        BitOr,
-        BitXor,
-        ShiftLeft,
-        ShiftRight,
-    ];
+    let binary = BinaryOp::ALL;
     let reduce = [
         ReduceOp::Sum,
         ReduceOp::Mean,

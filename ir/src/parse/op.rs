@@ -3,11 +3,12 @@
 use super::ParseError;
 use crate::print::op_text;
 use crate::print::{
-    from_word, ARG, BINARY, COORD_TRANSFORMS, DEPTH_TO_SPACE_MODES, NEAREST_MODES, PAD_MODES,
-    PLAIN_UNARY, REDUCE, RESIZE_MODES, SCATTER_REDUCTIONS,
+    from_word, ARG, COORD_TRANSFORMS, DEPTH_TO_SPACE_MODES, NEAREST_MODES, PAD_MODES, PLAIN_UNARY,
+    REDUCE, RESIZE_MODES, SCATTER_REDUCTIONS,
 };
 use crate::{
-    ConvAttrs, ConvTransposeAttrs, CumOp, DType, Op, PoolAttrs, Program, ResizeAttrs, Step, UnaryOp,
+    BinaryOp, ConvAttrs, ConvTransposeAttrs, CumOp, DType, Op, PoolAttrs, Program, ResizeAttrs,
+    Step, UnaryOp,
 };
 
 /// An attribute value as written: a word or number, a list, or a nested op with
@@ -113,7 +114,7 @@ pub(super) fn is_step_op(name: &str) -> bool {
         "cast",
     ];
     PLAIN_UNARY.iter().any(|u| u.name() == name)
-        || BINARY.iter().any(|b| b.name() == name)
+        || BinaryOp::ALL.iter().any(|b| b.name() == name)
         || WITH_ATTRS.contains(&name)
 }
 
@@ -142,7 +143,7 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
     if let Some(u) = PLAIN_UNARY.into_iter().find(|u| u.name() == name) {
         return Some(Op::Unary(u));
     }
-    if let Some(b) = BINARY.into_iter().find(|b| b.name() == name) {
+    if let Some(b) = BinaryOp::ALL.into_iter().find(|b| b.name() == name) {
         return Some(Op::Binary(b));
     }
     if let Some(op) = REDUCE.into_iter().find(|r| r.name() == name) {

@@ -4,7 +4,7 @@
 //! same attributes the same way.
 
 use crate::{
-    ArgOp, BinaryOp, CoordTransform, DepthToSpaceMode, NearestMode, Op, PadMode, Program, ReduceOp,
+    ArgOp, CoordTransform, DepthToSpaceMode, NearestMode, Op, PadMode, Program, ReduceOp,
     ResizeMode, ScatterReduction, UnaryOp,
 };
 use std::fmt;
@@ -281,35 +281,6 @@ pub(crate) const PLAIN_UNARY: [UnaryOp; 33] = {
         Neg, Abs, Sqrt, Reciprocal, Exp, Log, Erf, Floor, Ceil, Round, Sign, Sin, Cos, Tanh,
         Sigmoid, Relu, Softplus, Mish, HardSwish, Not, Silu, Tan, Sinh, Cosh, Asin, Acos, Atan,
         Asinh, Acosh, Atanh, IsNan, IsInf, BitNot,
-    ]
-};
-
-pub(crate) const BINARY: [BinaryOp; 23] = {
-    use BinaryOp::*;
-    [
-        Add,
-        Sub,
-        Mul,
-        Div,
-        Pow,
-        Max,
-        Min,
-        Prelu,
-        Equal,
-        Less,
-        Greater,
-        LessOrEqual,
-        GreaterOrEqual,
-        And,
-        Or,
-        Xor,
-        Mod,
-        Fmod,
-        BitAnd,
-        BitOr,
-        BitXor,
-        ShiftLeft,
-        ShiftRight,
     ]
 };
 
