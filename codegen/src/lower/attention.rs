@@ -13,7 +13,7 @@ use super::matmul::engine::{self, GemmShape, GemmSource};
 use super::placement::{OperandSet, PlacementSupport};
 use super::program::inline_constant;
 use super::reduce::{lanes_per_row, row_grid, row_wg};
-use super::{f32_literal, grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot};
+use super::{f32_literal, render, KernelSrc, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::DType;
@@ -263,14 +263,14 @@ fn fused_kernel(
             ("STORE", tail.apply("value", "idx")),
         ],
     )?;
-    Ok(Some(KernelSrc {
-        name: "attention".to_string(),
+    Ok(Some(KernelSrc::linear(
+        "attention",
         wgsl,
-        entry_point: "main".into(),
-        workgroup_size: [wg, 1, 1],
-        workgroups: grid_1d(g.z * blocks * wg as usize, wg, ctx.limits)?,
-        bindings: set.bindings,
-    }))
+        g.z * blocks * wg as usize,
+        wg,
+        ctx.limits,
+        set.bindings,
+    )?))
 }
 
 /// Constants the three-kernel form's helpers use (named apart from the engine's own).

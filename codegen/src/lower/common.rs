@@ -99,6 +99,28 @@ pub struct KernelSrc {
     pub bindings: Vec<Binding>,
 }
 
+impl KernelSrc {
+    /// A kernel (entry point `main`) of one-dimensional workgroups of `wg` invocations,
+    /// `threads` invocations in all, laid out by [`grid_1d`].
+    pub fn linear(
+        name: &str,
+        wgsl: String,
+        threads: usize,
+        wg: u32,
+        limits: &Limits,
+        bindings: Vec<Binding>,
+    ) -> Result<KernelSrc, CodegenError> {
+        Ok(KernelSrc {
+            name: name.to_string(),
+            wgsl,
+            entry_point: "main".into(),
+            workgroup_size: [wg, 1, 1],
+            workgroups: grid_1d(threads, wg, limits)?,
+            bindings,
+        })
+    }
+}
+
 /// The kernels of one node plus the scratch buffers they need (bytes each) and the
 /// constant tables the lowering computed (32-bit words each, uploaded with the weights).
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -8,9 +8,7 @@
 
 use super::check_binding_sizes;
 use super::LINEAR_INDEX;
-use super::{
-    binding_decls, f32_literal, grid_1d, render, Binding, KernelSrc, Lowered, NodeCtx, Slot,
-};
+use super::{binding_decls, f32_literal, render, Binding, KernelSrc, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::resize_geometry::{axis_scale, axis_taps, is_close, AxisTaps};
@@ -116,14 +114,9 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &ResizeAttrs) -> Result<Lowered, CodegenError
         ],
     )?;
     Ok(Lowered {
-        kernels: vec![KernelSrc {
-            name: "resize".to_string(),
-            wgsl,
-            entry_point: "main".to_string(),
-            workgroup_size: [WG, 1, 1],
-            workgroups: grid_1d(total, WG, ctx.limits)?,
-            bindings,
-        }],
+        kernels: vec![KernelSrc::linear(
+            "resize", wgsl, total, WG, ctx.limits, bindings,
+        )?],
         tables,
         ..Lowered::default()
     })

@@ -6,7 +6,7 @@
 use super::elementwise::expr::{int_literal, wrap};
 use super::elementwise::index::{storage, BindingSet};
 use super::elementwise::WG;
-use super::{grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
+use super::{render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::{CumOp, Op};
@@ -81,14 +81,14 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         ],
     )?;
     Ok(Lowered {
-        kernels: vec![KernelSrc {
-            name: ctx.op().name().to_string(),
+        kernels: vec![KernelSrc::linear(
+            ctx.op().name(),
             wgsl,
-            entry_point: "main".into(),
-            workgroup_size: [wg, 1, 1],
-            workgroups: grid_1d(n, wg, ctx.limits)?,
-            bindings: set.bindings,
-        }],
+            n,
+            wg,
+            ctx.limits,
+            set.bindings,
+        )?],
         ..Lowered::default()
     })
 }

@@ -6,7 +6,7 @@
 use super::elementwise::expr::wrap;
 use super::elementwise::index::{storage, BindingSet};
 use super::elementwise::{math, WG};
-use super::{grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
+use super::{render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::{DType, Op, ScatterReduction};
@@ -93,14 +93,14 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         ],
     )?;
     Ok(Lowered {
-        kernels: vec![KernelSrc {
-            name: ctx.op().name().to_string(),
+        kernels: vec![KernelSrc::linear(
+            ctx.op().name(),
             wgsl,
-            entry_point: "main".into(),
-            workgroup_size: [wg, 1, 1],
-            workgroups: grid_1d(n, wg, ctx.limits)?,
-            bindings: set.bindings,
-        }],
+            n,
+            wg,
+            ctx.limits,
+            set.bindings,
+        )?],
         checks: vec!["a scatter index is out of range (got {value})".to_string()],
         ..Lowered::default()
     })

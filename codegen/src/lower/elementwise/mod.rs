@@ -6,7 +6,7 @@ pub(super) mod index;
 pub(super) mod math;
 
 use super::placement::{OperandSet, PlacementSupport};
-use super::{grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
+use super::{render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
 use crate::CodegenError;
 use expr::Expr;
@@ -135,14 +135,14 @@ pub(super) fn kernel(
         ],
     )?;
     Ok(Lowered {
-        kernels: vec![KernelSrc {
-            name: name.to_string(),
+        kernels: vec![KernelSrc::linear(
+            name,
             wgsl,
-            entry_point: "main".into(),
-            workgroup_size: [wg, 1, 1],
-            workgroups: grid_1d(n, wg, ctx.limits)?,
-            bindings: set.bindings,
-        }],
+            n,
+            wg,
+            ctx.limits,
+            set.bindings,
+        )?],
         ..Lowered::default()
     })
 }

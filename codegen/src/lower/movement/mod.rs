@@ -9,7 +9,7 @@ mod pad;
 
 use super::elementwise::index::{offsets_code, Affine, BindingSet};
 use super::elementwise::WG;
-use super::{grid_1d, render, Binding, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
+use super::{render, Binding, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::{DepthToSpaceMode, Op};
@@ -132,14 +132,14 @@ pub(super) fn copy_kernel(
             ("SRC", src_off.to_string()),
         ],
     )?;
-    Ok(vec![KernelSrc {
-        name: name.to_string(),
+    Ok(vec![KernelSrc::linear(
+        name,
         wgsl,
-        entry_point: "main".into(),
-        workgroup_size: [wg, 1, 1],
-        workgroups: grid_1d(n, wg, ctx.limits)?,
-        bindings: vec![Binding::read(from), Binding::write(to)],
-    }])
+        n,
+        wg,
+        ctx.limits,
+        vec![Binding::read(from), Binding::write(to)],
+    )?])
 }
 
 /// One-thread-per-element kernel bindings for templates that name them via [`BindingSet`].

@@ -4,7 +4,7 @@
 use super::bindings_for;
 use crate::lower::elementwise::WG;
 use crate::lower::Binding;
-use crate::lower::{grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
+use crate::lower::{render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::PadMode;
@@ -17,14 +17,7 @@ fn kernel(
     bindings: Vec<Binding>,
 ) -> Result<KernelSrc, CodegenError> {
     let wg = WG.min(ctx.limits.max_compute_invocations_per_workgroup);
-    Ok(KernelSrc {
-        name: ctx.node().op.name().to_string(),
-        wgsl,
-        entry_point: "main".into(),
-        workgroup_size: [wg, 1, 1],
-        workgroups: grid_1d(n, wg, ctx.limits)?,
-        bindings,
-    })
+    KernelSrc::linear(ctx.node().op.name(), wgsl, n, wg, ctx.limits, bindings)
 }
 
 /// Pad by `pads = [begin.., end..]`: each axis maps a result coordinate to a source

@@ -6,7 +6,7 @@ use super::elementwise::index::{offset_fn, Affine, BindingSet};
 use super::elementwise::WG;
 use super::epilogue::Tail;
 use super::reduce::{lanes_per_row, row_grid, row_wg};
-use super::{f32_literal, grid_1d, render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
+use super::{f32_literal, render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::Op;
@@ -299,14 +299,7 @@ fn elementwise_kernel(
     wg: u32,
     set: BindingSet,
 ) -> Result<KernelSrc, CodegenError> {
-    Ok(KernelSrc {
-        name: ctx.op().name().to_string(),
-        wgsl,
-        entry_point: "main".into(),
-        workgroup_size: [wg, 1, 1],
-        workgroups: grid_1d(n, wg, ctx.limits)?,
-        bindings: set.bindings,
-    })
+    KernelSrc::linear(ctx.op().name(), wgsl, n, wg, ctx.limits, set.bindings)
 }
 
 #[cfg(test)]

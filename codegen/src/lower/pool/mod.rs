@@ -8,9 +8,7 @@
 
 use super::check_binding_sizes;
 use super::epilogue::Tail;
-use super::{
-    binding_decls, grid_1d, render, Binding, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX,
-};
+use super::{binding_decls, render, Binding, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::{DType, Op, PoolAttrs};
@@ -83,14 +81,9 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Lowered, CodegenError> 
     )?;
     let name = if max { "max_pool" } else { "average_pool" };
     Ok(Lowered {
-        kernels: vec![KernelSrc {
-            name: name.to_string(),
-            wgsl,
-            entry_point: "main".to_string(),
-            workgroup_size: [WG, 1, 1],
-            workgroups: grid_1d(total, WG, ctx.limits)?,
-            bindings,
-        }],
+        kernels: vec![KernelSrc::linear(
+            name, wgsl, total, WG, ctx.limits, bindings,
+        )?],
         ..Lowered::default()
     })
 }

@@ -6,7 +6,7 @@ use crate::lower::elementwise::index::{offset_fn, storage, Affine, BindingSet};
 use crate::lower::elementwise::math::helpers;
 use crate::lower::elementwise::WG;
 use crate::lower::epilogue::Tail;
-use crate::lower::{grid_1d, render, KernelSrc, NodeCtx, Slot, LINEAR_INDEX};
+use crate::lower::{render, KernelSrc, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::ArgOp;
@@ -75,14 +75,14 @@ pub(super) fn arg_reduce(
             ("DST", dst),
         ],
     )?;
-    Ok(vec![KernelSrc {
-        name: ctx.node().op.name().to_string(),
+    Ok(vec![KernelSrc::linear(
+        ctx.node().op.name(),
         wgsl,
-        entry_point: "main".into(),
-        workgroup_size: [wg, 1, 1],
-        workgroups: grid_1d(rows, wg, ctx.limits)?,
-        bindings: set.bindings,
-    }])
+        rows,
+        wg,
+        ctx.limits,
+        set.bindings,
+    )?])
 }
 
 /// Softmax (or, with `log`, log-softmax) along `axis`, stable around the row maximum.
