@@ -2,8 +2,7 @@
 //! writing bundles, picking an adapter, and running a bundle on it.
 
 use crate::{
-    check_options, compile_onnx_with_report, egraph_manifest, plan_options, CompileOptions, Error,
-    Report, Result,
+    check_options, egraph_manifest, plan_options, CompileOptions, Error, Report, Reports, Result,
 };
 use kiln_codegen::bundle::{Bundle, BundleError, MAGIC};
 use kiln_codegen::KernelPlan;
@@ -30,8 +29,20 @@ pub fn compile_bundle_with_report(
     model: &Model,
     options: &CompileOptions,
 ) -> Result<(Bundle, Option<Report>)> {
-    let (graph, report) = compile_onnx_with_report(model, options, &mut |_, _| {})?;
-    Ok((bundle_graph(&graph, options, report.as_ref())?, report))
+    compile_bundle_with_reports(model, options).map(|(bundle, r)| (bundle, r.egraph))
+}
+
+/// Like [`compile_bundle`], also returning every pass's report (the optimizer's and,
+/// with `--quantize`, the quantizer's).
+pub fn compile_bundle_with_reports(
+    model: &Model,
+    options: &CompileOptions,
+) -> Result<(Bundle, Reports)> {
+    let (graph, reports) = crate::compile_onnx_with_reports(model, options, &mut |_, _| {})?;
+    Ok((
+        bundle_graph(&graph, options, reports.egraph.as_ref())?,
+        reports,
+    ))
 }
 
 /// Lowers an already compiled graph to a bundle (see [`compile_bundle`]) for
@@ -71,7 +82,7 @@ pub fn options_manifest(options: &CompileOptions, report: Option<&Report>) -> Re
         .collect();
     let passes = crate::pipeline(options)?.names();
     let limits = &options.target;
-    Ok(json!({
+    let mut manifest = json!({
         "kiln_version": env!("CARGO_PKG_VERSION"),
         "opt_level": options.opt_level,
         "egraph": egraph_manifest(options, report),
@@ -88,7 +99,11 @@ pub fn options_manifest(options: &CompileOptions, report: Option<&Report>) -> Re
             "max_compute_workgroup_storage_size": limits.max_compute_workgroup_storage_size,
             "cpu_driver": limits.cpu_driver,
         },
-    }))
+    });
+    if let Some(q) = crate::optimize::quantize_manifest(options) {
+        manifest["quantize"] = q;
+    }
+    Ok(manifest)
 }
 
 /// Reads and checks the bundle at `path` (magic, format version, checksum, plan).

@@ -30,6 +30,56 @@ pub fn read_tensor_file(path: impl AsRef<Path>) -> Result<HostTensor> {
     })
 }
 
+/// Reads the input sets under `dir` (`--calibration`): each subfolder (in name order)
+/// is one set, or `dir` itself when it holds tensor files directly; each `.npy` or
+/// `.pb` file in a set is one input, named by the name a `.pb` tensor carries, else by
+/// its file stem (`image.npy`, or `input_0.npy` for the first input). Files named
+/// `output_*` (the expected outputs of ONNX test sets) are skipped.
+pub fn read_input_sets(
+    dir: impl AsRef<Path>,
+) -> Result<Vec<std::collections::BTreeMap<String, Tensor>>> {
+    let dir = dir.as_ref();
+    let list = |d: &Path| -> Result<Vec<PathBuf>> {
+        let entries = std::fs::read_dir(d)
+            .map_err(|e| Error::file(d, format!("cannot read the folder ({e})")))?;
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        Ok(paths)
+    };
+    let is_tensor = |p: &Path| {
+        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        p.is_file()
+            && p.extension().is_some_and(|e| e == "npy" || e == "pb")
+            && !stem.starts_with("output_")
+    };
+    let entries = list(dir)?;
+    let mut folders: Vec<PathBuf> = entries.iter().filter(|p| p.is_dir()).cloned().collect();
+    if entries.iter().any(|p| is_tensor(p)) {
+        folders = vec![dir.to_path_buf()];
+    }
+    let mut sets = Vec::new();
+    for folder in folders {
+        let mut set = std::collections::BTreeMap::new();
+        for path in list(&folder)?.into_iter().filter(|p| is_tensor(p)) {
+            let host = read_tensor_file(&path)?;
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            set.insert(host.name.unwrap_or_else(|| stem.to_string()), host.tensor);
+        }
+        if !set.is_empty() {
+            sets.push(set);
+        }
+    }
+    if sets.is_empty() {
+        return Err(Error::file(
+            dir,
+            "holds no input sets: give a folder of folders (one per set) of .npy or .pb \
+             files, one per model input"
+                .to_string(),
+        ));
+    }
+    Ok(sets)
+}
+
 /// The path `output_<index>.npy` in `dir`.
 pub fn output_path(dir: &Path, index: usize) -> PathBuf {
     dir.join(format!("output_{index}.npy"))

@@ -59,23 +59,24 @@ mod gpu;
 mod host_io;
 pub mod npy;
 mod optimize;
-mod random;
 mod summary;
 
 pub use calibrate::{calibrate, Calibration};
 pub use error::{Error, Result};
 pub use gpu::{
     adapter_profile, bind_plan_inputs, bundle_graph, compile_bundle, compile_bundle_with_report,
-    gpu_runtime, is_bundle_file, load_bundle, options_manifest, port_type, read_bundle, run_gpu,
-    write_bundle,
+    compile_bundle_with_reports, gpu_runtime, is_bundle_file, load_bundle, options_manifest,
+    port_type, read_bundle, run_gpu, write_bundle,
 };
-pub use host_io::{output_path, read_tensor_file, summarize, write_outputs, write_plan_outputs};
+pub use host_io::{
+    output_path, read_input_sets, read_tensor_file, summarize, write_outputs, write_plan_outputs,
+};
+pub use kiln_ir::random::random_tensor;
 pub use npy::HostTensor;
 pub use optimize::{
     check_opt_level, check_options, egraph_manifest, pipeline, plan_options, DEFAULT_OPT_LEVEL,
     MAX_OPT_LEVEL,
 };
-pub use random::random_tensor;
 pub use summary::{
     kind_name, BufferSummary, BundleSummary, DispatchSummary, KernelSummary, KindSummary,
     PortSummary,
@@ -93,7 +94,8 @@ pub use kiln_onnx as onnx;
 pub use kiln_onnx::Model;
 pub use kiln_passes as passes;
 pub use kiln_passes::egraph::{DeviceProfile, EgraphOptions, Report};
-pub use kiln_passes::PassOptions;
+pub use kiln_passes::quantize::{QuantMode, QuantReport, QuantizeOptions};
+pub use kiln_passes::{PassOptions, Reports};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -127,6 +129,9 @@ pub struct CompileOptions {
     /// kernels can do. Default: WebGPU's limits on a CPU driver, matching the
     /// default `cpu-emulation` profile.
     pub target: Limits,
+    /// `--quantize`: store the weights smaller, under an accuracy budget (see
+    /// [`kiln_passes::quantize`]).
+    pub quantize: Option<QuantizeOptions>,
 }
 
 impl Default for CompileOptions {
@@ -141,6 +146,7 @@ impl Default for CompileOptions {
                 cpu_driver: true,
                 ..Limits::default()
             },
+            quantize: None,
         }
     }
 }
@@ -198,10 +204,20 @@ pub fn compile_onnx_with_report(
     options: &CompileOptions,
     hook: &mut dyn FnMut(&str, &Graph),
 ) -> Result<(Graph, Option<Report>)> {
+    compile_onnx_with_reports(model, options, hook).map(|(graph, r)| (graph, r.egraph))
+}
+
+/// Like [`compile_onnx_with_hook`], also returning every pass's report: the
+/// optimizer's and the quantizer's.
+pub fn compile_onnx_with_reports(
+    model: &Model,
+    options: &CompileOptions,
+    hook: &mut dyn FnMut(&str, &Graph),
+) -> Result<(Graph, Reports)> {
     let passes = pipeline(options)?;
     let graph = import(model, options)?;
     hook("import", &graph);
-    Ok(passes.run_with_hook(graph, hook)?)
+    Ok(passes.run_with_reports(graph, hook)?)
 }
 
 /// The tensors for `graph`'s inputs, in input order, taken from `values` by name.

@@ -43,8 +43,20 @@ pub fn pipeline(options: &CompileOptions) -> Result<PassManager> {
         opt_level: options.opt_level,
         pass_options: options.pass_options.clone(),
         egraph: options.egraph.clone(),
+        quantize: options.quantize.clone(),
     };
     Ok(kiln_passes::pipeline(&pipeline_options, &target)?)
+}
+
+/// `--quantize` as recorded in a manifest (`None` without it, so that bundles compiled
+/// without it keep the bytes they had): mode, budget and how many calibration sets.
+pub fn quantize_manifest(options: &CompileOptions) -> Option<Value> {
+    let q = options.quantize.as_ref()?;
+    Some(json!({
+        "mode": q.mode.name(),
+        "accuracy_budget": q.budget,
+        "calibration_sets": q.samples.len(),
+    }))
 }
 
 /// How the kernel plan is built at `opt_level`: producers write straight into a

@@ -9,6 +9,7 @@ use crate::requirements::requirements;
 use crate::storage::{data_words, dequantized_at_upload, pack};
 use crate::verify::verify_layout;
 use crate::{validated_workgroup_storage_bytes, CodegenError};
+use half::f16;
 use kiln_ir::{Graph, Handle, Op, Tensor, Value, ValueDef};
 use std::collections::{HashMap, HashSet};
 
@@ -245,6 +246,7 @@ impl<'g> Builder<'g> {
                     offset,
                     bits,
                     signed,
+                    half: tensor.dtype() == kiln_ir::DType::F16,
                 };
                 self.new_buffer(buffer_bytes(words.len()), kind, true)
             } else {
@@ -262,15 +264,29 @@ impl<'g> Builder<'g> {
         let (packed, bits, signed) = pack(x.stored()).expect("an integer of at most 16 bits");
         let q = self.weights.len() as u64;
         self.weights.extend(packed);
-        let mut floats = |t: &Tensor| {
+        // Scales that are all f16 values take two bytes each; one zero point for all, one word.
+        let scale_values = s.to_f64_vec();
+        let scales_half = scale_values.iter().all(|&v| f16::from_f64(v).to_f64() == v);
+        let zero_splat = z.is_splat();
+        let mut floats = |values: &[f64], half: bool| {
             let offset = self.weights.len().next_multiple_of(4);
             self.weights.resize(offset, 0);
-            for v in t.to_f64_vec() {
-                self.weights.extend((v as f32).to_le_bytes());
+            for &v in values {
+                if half {
+                    self.weights.extend(f16::from_f64(v).to_le_bytes());
+                } else {
+                    self.weights.extend((v as f32).to_le_bytes());
+                }
             }
             offset as u64
         };
-        let (scales, zeros) = (floats(s), floats(z));
+        let scales = floats(&scale_values, scales_half);
+        let zero_values = if zero_splat {
+            z.stored().to_f64_vec()
+        } else {
+            z.to_f64_vec()
+        };
+        let zeros = floats(&zero_values, false);
         let out = node.outputs[0];
         let kind = BufferKind::Dequantized(Box::new(DequantizedConst {
             q,
@@ -284,6 +300,8 @@ impl<'g> Builder<'g> {
             axis,
             block,
             half: self.graph.values[out].ty.dtype == kiln_ir::DType::F16,
+            scales_half,
+            zero_splat,
         }));
         let buffer = self.new_buffer(buffer_bytes(x.numel()), kind, true);
         self.bind_value(out, View::whole(buffer));

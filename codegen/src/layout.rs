@@ -5,7 +5,7 @@
 
 use crate::lower::{node_placement_support, placement_support, Limits};
 use crate::plan::BINDING_ALIGN;
-use kiln_ir::{Graph, Handle, Op, Value, ValueDef};
+use kiln_ir::{DType, Graph, Handle, Op, Value, ValueDef};
 use std::collections::{HashMap, HashSet};
 
 /// Choices the plan builder makes beyond one kernel per node.
@@ -116,7 +116,9 @@ pub(crate) fn in_place_concats(graph: &Graph) -> HashMap<Handle<Value>, (Handle<
             let writable = match graph.values[v].def {
                 ValueDef::Node { node: producer, .. } => {
                     let op = &graph.nodes[producer].op;
-                    !(op.is_view() || matches!(op, Op::Concat { .. } | Op::Split { .. }))
+                    !(op.is_view()
+                        || widens_constant(graph, &graph.nodes[producer])
+                        || matches!(op, Op::Concat { .. } | Op::Split { .. }))
                         && (here.is_multiple_of(BINDING_ALIGN)
                             || placement_support(op).writes_at_offset())
                 }
@@ -347,6 +349,19 @@ pub(crate) struct Layout {
     pub(crate) shuffle_transposes: HashSet<Handle<Value>>,
     /// Transpose results their operand's producer writes (no kernel of their own).
     pub(crate) written_transposed: HashSet<Handle<Value>>,
+    /// Casts of f16 constants to f32 (see [`widens_constant`]).
+    pub(crate) widened: HashSet<Handle<Value>>,
+}
+
+/// True when `node` casts an f16 constant to f32: on the GPU every f16 element is held
+/// as its f32 value already (the constant is widened when uploaded), so the result
+/// shares the constant's buffer and no kernel runs. This is how f16-stored weights
+/// (`--quantize f16`) cost nothing per run.
+pub(crate) fn widens_constant(graph: &Graph, node: &kiln_ir::Node) -> bool {
+    matches!(node.op, Op::Cast { to: DType::F32 })
+        && graph
+            .constant(node.inputs[0])
+            .is_some_and(|t| t.dtype() == DType::F16)
 }
 
 impl Layout {
@@ -360,15 +375,23 @@ impl Layout {
             layout.folded_results = folded_result_transposes(graph, &layout.folded);
             layout.shuffles = channel_shuffles(graph);
         }
+        layout.widened = graph
+            .nodes
+            .iter()
+            .filter(|(_, n)| widens_constant(graph, n))
+            .map(|(_, n)| n.outputs[0])
+            .collect();
         layout.shuffle_transposes = layout.shuffles.values().map(|s| s.transposed).collect();
         layout.written_transposed = layout.folded_results.values().map(|(t, _)| *t).collect();
         layout
     }
 
     /// True when `node`'s result shares its operand's buffer: a reshape, an identity, a
-    /// transpose folded into its reader or the transpose of a channel shuffle.
+    /// transpose folded into its reader, the transpose of a channel shuffle or an f16
+    /// constant widened to f32.
     pub(crate) fn is_alias(&self, node: &kiln_ir::Node) -> bool {
         node.op.is_view()
+            || self.widened.contains(&node.outputs[0])
             || self.folded.contains_key(&node.outputs[0])
             || self.shuffle_transposes.contains(&node.outputs[0])
     }

@@ -112,14 +112,23 @@ pub enum BufferKind {
     Splat { word: u32 },
     /// A constant of a low-bit type (8-, 16-, 4- or 2-bit), stored in the weights
     /// packed `bits` to an element, lowest bits first, from `offset`; uploaded once,
-    /// unpacked to one word per element (sign-extended when `signed`). The buffer holds
+    /// unpacked to one word per element (sign-extended when `signed`; when `half`, the
+    /// 16-bit elements are f16 values widened to f32 words). The buffer holds
     /// `size / 4` elements; the weights `ceil(size / 4 · bits / 8)` bytes.
-    Packed { offset: u64, bits: u8, signed: bool },
+    Packed {
+        offset: u64,
+        bits: u8,
+        signed: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        half: bool,
+    },
     /// A constant `dequantize` computed when uploaded, as the reference does (see
     /// [`crate::storage::dequantized_words`]): `(q - zero) * scale` in f32 (rounded to
     /// f16 when `half`), `q` the integers stored packed at `q`, the scales and zero
-    /// points f32 words at `scales` and `zeros`, laid out by `axis` and `block` as
-    /// `kiln_ir::quant::QuantLayout` says for `x_dims`, `scale_dims` and `zero_dims`.
+    /// points f32 words at `scales` and `zeros` (scales as f16 halves when
+    /// `scales_half`, one zero point for every element when `zero_splat`), laid out by
+    /// `axis` and `block` as `kiln_ir::quant::QuantLayout` says for `x_dims`,
+    /// `scale_dims` and `zero_dims`.
     /// Quantized weights stay small in the bundle and cost nothing per run.
     Dequantized(Box<DequantizedConst>),
     /// Produced by kernels; read back for the graph outputs that live in it.
@@ -140,6 +149,10 @@ pub struct DequantizedConst {
     pub axis: usize,
     pub block: usize,
     pub half: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scales_half: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub zero_splat: bool,
 }
 
 /// How a kernel accesses one of its bindings.

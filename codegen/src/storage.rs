@@ -56,15 +56,17 @@ pub fn from_words(words: &[u32], dtype: DType, shape: Shape) -> Tensor {
 }
 
 /// `data` packed for a bundle's weights, when its dtype is a low-bit integer or a
-/// minifloat (8 bits or fewer, or 16-bit integers): the bytes (elements `bits` wide,
+/// minifloat (8 bits or fewer, or 16-bit integers), or f16 (its bit patterns; see
+/// [`widen_halves`]): the bytes (elements `bits` wide,
 /// lowest bits first), `bits`, and whether the words sign-extend. `None` for the rest.
 pub fn pack(data: &Data) -> Option<(Vec<u8>, u8, bool)> {
     let dtype = data.dtype();
     let bits = dtype.bits();
-    if !(dtype.is_int() || dtype.is_minifloat()) || bits > 16 {
-        return None;
-    }
-    let words = data_words(data);
+    let words = match data {
+        Data::F16(v) => v.iter().map(|h| h.to_bits() as u32).collect(),
+        _ if !(dtype.is_int() || dtype.is_minifloat()) || bits > 16 => return None,
+        _ => data_words(data),
+    };
     let mask = (1u32 << bits) - 1;
     let mut bytes = vec![0u8; (words.len() * bits as usize).div_ceil(8)];
     for (i, w) in words.iter().enumerate() {
@@ -104,38 +106,38 @@ pub fn unpack_words(bytes: &[u8], bits: u8, signed: bool, count: usize) -> Vec<u
 /// weights: exactly what the interpreter's `dequantize` gives. `Err` names what is
 /// out of range or inconsistent (the plan verifier checks the same).
 pub fn dequantized_words(d: &DequantizedConst, weights: &[u8]) -> Result<Vec<u32>, String> {
-    let count: usize = d.x_dims.iter().product();
-    let slice = |offset: u64, len: u64| {
-        let end = offset
-            .checked_add(len)
-            .filter(|&e| e <= weights.len() as u64);
-        end.map(|e| &weights[offset as usize..e as usize])
-            .ok_or_else(|| format!("bytes {offset}..+{len} are outside the weights"))
-    };
-    let q = unpack_words(
-        slice(d.q, packed_len(d.bits, count as u64))?,
-        d.bits,
-        d.signed,
-        count,
-    );
-    let floats = |offset: u64, dims: &[usize]| -> Result<Vec<f32>, String> {
-        let n: usize = dims.iter().product();
-        let bytes = slice(offset, 4 * n as u64)?;
-        Ok(bytes
+    let count = check_dequantized(d, weights.len() as u64)?;
+    let [q, scales, zeros] = dequantized_parts(d, count);
+    let bytes = |(offset, len): (u64, u64)| &weights[offset as usize..(offset + len) as usize];
+    let q = unpack_words(bytes(q), d.bits, d.signed, count);
+    let (scales, zeros) = (bytes(scales), bytes(zeros));
+    let scales: Vec<f32> = if d.scales_half {
+        let halves = unpack_words(scales, 16, false, scales.len() / 2);
+        halves
+            .iter()
+            .map(|&h| f16::from_bits(h as u16).to_f32())
+            .collect()
+    } else {
+        scales
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+            .collect()
     };
-    let (scales, zeros) = (
-        floats(d.scales, &d.scale_dims)?,
-        floats(d.zeros, &d.zero_dims)?,
-    );
+    let zeros: Vec<f32> = zeros
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     let x = Shape::from(d.x_dims.clone());
     let index = |dims: &[usize]| -> Result<Vec<usize>, String> {
         let s = Shape::from(dims.to_vec());
         Ok(QuantLayout::of(&x, &s, d.axis, d.block)?.scale_indices(&x, &s))
     };
-    let (si, zi) = (index(&d.scale_dims)?, index(&d.zero_dims)?);
+    let si = index(&d.scale_dims)?;
+    let zi = if d.zero_splat {
+        vec![0; count]
+    } else {
+        index(&d.zero_dims)?
+    };
     Ok((0..count)
         .map(|i| {
             let q = if d.signed {
@@ -148,6 +150,19 @@ pub fn dequantized_words(d: &DequantizedConst, weights: &[u8]) -> Result<Vec<u32
             v.to_bits()
         })
         .collect())
+}
+
+/// The byte ranges (offset, length) in the weights of a dequantized constant's
+/// integers, scales and zero points, for `count` elements.
+fn dequantized_parts(d: &DequantizedConst, count: usize) -> [(u64, u64); 3] {
+    let n = |dims: &[usize]| dims.iter().product::<usize>() as u64;
+    let scale_bytes = if d.scales_half { 2 } else { 4 };
+    let zeros = if d.zero_splat { 1 } else { n(&d.zero_dims) };
+    [
+        (d.q, packed_len(d.bits, count as u64)),
+        (d.scales, scale_bytes * n(&d.scale_dims)),
+        (d.zeros, 4 * zeros),
+    ]
 }
 
 /// Whether a `dequantize` with operands of these dtypes, all constants, is computed
@@ -165,14 +180,14 @@ pub fn check_dequantized(d: &DequantizedConst, weights_len: u64) -> Result<usize
     }
     let numel = |dims: &[usize]| dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
     let count = numel(&d.x_dims).ok_or("too many elements")?;
+    numel(&d.scale_dims).ok_or("too many scales")?;
+    numel(&d.zero_dims).ok_or("too many zero points")?;
     let x = Shape::from(d.x_dims.clone());
-    let mut parts = vec![(d.q, packed_len(d.bits, count as u64))];
-    for (offset, dims) in [(d.scales, &d.scale_dims), (d.zeros, &d.zero_dims)] {
-        let n = numel(dims).ok_or("too many scales")?;
-        QuantLayout::of(&x, &Shape::from(dims.clone()), d.axis, d.block)?;
-        parts.push((offset, 4 * n as u64));
+    QuantLayout::of(&x, &Shape::from(d.scale_dims.clone()), d.axis, d.block)?;
+    if !d.zero_splat {
+        QuantLayout::of(&x, &Shape::from(d.zero_dims.clone()), d.axis, d.block)?;
     }
-    for (offset, len) in parts {
+    for (offset, len) in dequantized_parts(d, count) {
         if offset.checked_add(len).is_none_or(|end| end > weights_len) {
             return Err(format!(
                 "bytes {offset}..+{len} are outside the {weights_len} bytes of weights"
@@ -180,6 +195,13 @@ pub fn check_dequantized(d: &DequantizedConst, weights_len: u64) -> Result<usize
         }
     }
     Ok(count)
+}
+
+/// f16 bit patterns (as [`unpack_words`] gives packed f16 data) as f32 storage words.
+pub fn widen_halves(words: &mut [u32]) {
+    for w in words {
+        *w = f16::from_bits(*w as u16).to_f32().to_bits();
+    }
 }
 
 /// Bytes [`pack`] gives `count` elements of `bits` bits.

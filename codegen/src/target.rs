@@ -5,7 +5,7 @@ use crate::lower::matmul::engine::{self, GemmShape};
 use crate::lower::{fused, placement_support, Limits};
 use crate::BINDING_ALIGN;
 use kiln_ir::infer::infer;
-use kiln_ir::{KernelTarget, Op, TensorType};
+use kiln_ir::{DType, KernelTarget, Op, TensorType};
 
 impl KernelTarget for Limits {
     /// Every operand and the result is a storage binding of its own.
@@ -32,12 +32,14 @@ impl KernelTarget for Limits {
 
     /// A convolution runs on the product engine with its output channels (per group)
     /// as rows and its output positions as columns; its input is the engine's B.
-    /// A constant `dequantize` of dense low-bit weights (see `build.rs`).
+    /// A constant `dequantize` of dense low-bit weights (see `build.rs`), or an f16
+    /// constant cast to f32 (it shares the constant's buffer: `layout::widens_constant`).
     fn computed_at_upload(&self, op: &Op, inputs: &[&TensorType]) -> bool {
         match (op, inputs) {
             (Op::Dequantize { .. }, [x, s, z]) => {
                 crate::storage::dequantized_at_upload(x.dtype, s.dtype, z.dtype)
             }
+            (Op::Cast { to: DType::F32 }, [x]) => x.dtype == DType::F16,
             _ => false,
         }
     }

@@ -34,6 +34,7 @@ pub mod minifloat;
 pub mod parse;
 pub mod print;
 pub mod quant;
+pub mod random;
 pub mod resize_geometry;
 pub mod target;
 pub mod verify;

@@ -10,11 +10,12 @@
 //!
 //! Quantized weights are not expanded: a `dequantize` of a dense constant of more than
 //! [`KEEP_QUANTIZED`] elements stays, so the weights stay low-bit in the bundle (packed)
-//! and are dequantized when the model runs.
+//! and are dequantized when the model runs; so does the cast of such an f16 constant to
+//! f32 (f16-stored weights).
 
 use crate::rebuild::{rebuild, Edits};
 use crate::{Pass, PassError};
-use kiln_ir::{interp, Graph, Node, Op, Shape, Tensor, TensorType};
+use kiln_ir::{interp, DType, Graph, Node, Op, Shape, Tensor, TensorType};
 
 /// Constant folding through [`kiln_ir::interp::eval_op`].
 pub struct FoldConstants {
@@ -82,8 +83,12 @@ impl FoldConstants {
         operands: &[&Tensor],
         out_types: &[TensorType],
     ) -> Option<Vec<Tensor>> {
-        if let (Op::Dequantize { .. }, Some(x)) = (&node.op, operands.first()) {
-            if !x.is_splat() && x.numel() > KEEP_QUANTIZED {
+        let widening = |x: &Tensor| x.dtype() == DType::F16;
+        if let (Op::Dequantize { .. } | Op::Cast { to: DType::F32 }, Some(x)) =
+            (&node.op, operands.first())
+        {
+            let low_bit = matches!(node.op, Op::Dequantize { .. }) || widening(x);
+            if low_bit && !x.is_splat() && x.numel() > KEEP_QUANTIZED {
                 return None;
             }
         }

@@ -19,6 +19,7 @@ mod fold_shapes;
 mod manager;
 pub mod merge_siblings;
 mod pipeline;
+pub mod quantize;
 mod rebuild;
 mod remove_identity;
 
@@ -29,7 +30,7 @@ pub use dce::Dce;
 pub use error::PassError;
 pub use fold_constants::FoldConstants;
 pub use fold_shapes::FoldShapes;
-pub use manager::{Pass, PassContext, PassManager};
+pub use manager::{Pass, PassContext, PassManager, Reports};
 pub use merge_siblings::MergeSiblings;
 pub use pipeline::{canonical_passes, check_opt_level, pipeline, PipelineOptions, MAX_OPT_LEVEL};
 pub use rebuild::{rebuild, Edits};

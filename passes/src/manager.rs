@@ -2,6 +2,7 @@
 //! verifying the graph after each, with a [`PassContext`] the passes share.
 
 use crate::egraph::{Report, Session};
+use crate::quantize::QuantReport;
 use crate::PassError;
 use kiln_ir::Graph;
 
@@ -32,6 +33,17 @@ pub struct PassContext {
     pub(crate) egraph: Option<(usize, Session)>,
     /// What the e-graph phases did (`None` when none ran).
     pub report: Option<Report>,
+    /// What the `quantize` pass did (`None` when it did not run).
+    pub quantize: Option<QuantReport>,
+}
+
+/// What the passes of one pipeline run reported.
+#[derive(Debug, Default)]
+pub struct Reports {
+    /// The e-graph optimizer's (`None` when none of its phases ran).
+    pub egraph: Option<Report>,
+    /// The `quantize` pass's (`None` without `--quantize`).
+    pub quantize: Option<QuantReport>,
 }
 
 /// Runs passes in order. After each pass it verifies the graph (an invalid graph is
@@ -80,9 +92,19 @@ impl PassManager {
     /// optimizer's report when one of its phases ran.
     pub fn run_with_hook(
         &self,
-        mut graph: Graph,
+        graph: Graph,
         hook: &mut dyn FnMut(&str, &Graph),
     ) -> Result<(Graph, Option<Report>), PassError> {
+        self.run_with_reports(graph, hook)
+            .map(|(graph, reports)| (graph, reports.egraph))
+    }
+
+    /// Like [`PassManager::run_with_hook`], returning every pass's report.
+    pub fn run_with_reports(
+        &self,
+        mut graph: Graph,
+        hook: &mut dyn FnMut(&str, &Graph),
+    ) -> Result<(Graph, Reports), PassError> {
         let mut ctx = PassContext::default();
         for pass in &self.passes {
             graph = pass.run_in(graph, &mut ctx)?;
@@ -93,7 +115,11 @@ impl PassManager {
             })?;
             hook(pass.name(), &graph);
         }
-        Ok((graph, ctx.report))
+        let reports = Reports {
+            egraph: ctx.report,
+            quantize: ctx.quantize,
+        };
+        Ok((graph, reports))
     }
 }
 

@@ -3,6 +3,7 @@
 //! new pass family joins the compiler by being added here and nowhere else.
 
 use crate::egraph::{self, EgraphOptions};
+use crate::quantize::{Quantize, QuantizeOptions};
 use crate::{Dce, FoldConstants, FoldShapes, MergeSiblings, Pass, PassError, PassManager};
 use crate::{PassOptions, RemoveIdentity};
 use kiln_ir::KernelTarget;
@@ -23,6 +24,8 @@ pub struct PipelineOptions {
     /// The e-graph optimizer's bounds, disabled rules and sets, and cost profile (its
     /// `level` is replaced by `opt_level`).
     pub egraph: EgraphOptions,
+    /// `--quantize`: the `quantize` pass runs after canonicalization (at every level).
+    pub quantize: Option<QuantizeOptions>,
 }
 
 impl Default for PipelineOptions {
@@ -31,6 +34,7 @@ impl Default for PipelineOptions {
             opt_level: MAX_OPT_LEVEL,
             pass_options: PassOptions::default(),
             egraph: EgraphOptions::default(),
+            quantize: None,
         }
     }
 }
@@ -75,6 +79,12 @@ pub fn pipeline(
     egraph.check()?;
     // Canonical form: no identities, shapes and constants folded, nothing dead.
     let mut manager = PassManager::from_iter(canonical_passes(&options.pass_options));
+    // Weights stored smaller, measured on the canonical graph.
+    if let Some(quantize) = &options.quantize {
+        manager.add(Box::new(Quantize {
+            options: quantize.clone(),
+        }));
+    }
     // The e-graph optimizer, one pass per phase (levels 1 and 2).
     manager.extend(egraph::phase_passes(&egraph, target));
     // Sibling convolutions over one input become one (level 2).

@@ -192,12 +192,17 @@ fn create_buffers(
                     offset,
                     bits,
                     signed,
+                    half,
                 } => {
                     // In range: `validate_plan` checked it.
                     let count = (desc.size / 4) as usize;
                     let len = kiln_codegen::storage::packed_len(bits, count as u64) as usize;
                     let packed = &weights[offset as usize..offset as usize + len];
-                    let words = kiln_codegen::storage::unpack_words(packed, bits, signed, count);
+                    let mut words =
+                        kiln_codegen::storage::unpack_words(packed, bits, signed, count);
+                    if half {
+                        kiln_codegen::storage::widen_halves(&mut words);
+                    }
                     queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&words));
                 }
                 BufferKind::Dequantized(ref d) => {

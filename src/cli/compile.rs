@@ -70,7 +70,7 @@ pub fn run(a: CompileArgs) -> Result<()> {
     }
     options.shapes = shapes;
     options.values = given.into_iter().map(|(n, t)| (n, t.tensor)).collect();
-    let (bundle, report) = kiln::compile_bundle_with_report(&model, &options)?;
+    let (bundle, reports) = kiln::compile_bundle_with_reports(&model, &options)?;
     kiln::write_bundle(&bundle, &out)?;
     let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     let s = kiln::BundleSummary::of(&bundle);
@@ -88,7 +88,10 @@ pub fn run(a: CompileArgs) -> Result<()> {
     if a.report {
         let passes = kiln::pipeline(&options)?.names();
         writeln!(text, "passes: {}", passes.join(", "))?;
-        match &report {
+        if let Some(q) = &reports.quantize {
+            write!(text, "{q}")?;
+        }
+        match &reports.egraph {
             Some(r) => write!(text, "{r}")?,
             None => writeln!(text, "egraph optimizer: off at --opt 0")?,
         }

@@ -1,6 +1,7 @@
 //! The optimizer's command-line options, shared by `compile`, `run`, `bench` and
-//! `dump`: `--opt`, `--disable-rule`, `--disable-set`, the saturation bounds and
-//! `--profile`; and `kiln compile --list-rules`.
+//! `dump`: `--opt`, `--disable-rule`, `--disable-set`, the saturation bounds,
+//! `--profile` and `--quantize` (with `--accuracy-budget`, `--calibration`); and
+//! `kiln compile --list-rules`.
 
 use super::usage;
 use anyhow::Result;
@@ -83,6 +84,20 @@ pub struct OptArgs {
     /// `bench`, `cpu-emulation` for `compile`
     #[arg(long, value_name = "DEVICE|FILE")]
     profile: Option<ProfileArg>,
+    /// Store the weights smaller: `w8` (int8, a scale per output channel), `w4` (int4,
+    /// a scale per block of 32 along the reduction axis), `f16`. Every conv, matmul
+    /// and gemm weight and embedding table of 1024 or more elements; layers the
+    /// accuracy budget cannot afford stay f32 (`kiln compile --report` says which)
+    #[arg(long, value_name = "MODE")]
+    quantize: Option<String>,
+    /// With --quantize: the largest relative L2 error any output may get, measured
+    /// against the f32 model on the calibration inputs (e.g. 0.01)
+    #[arg(long, value_name = "ERROR", requires = "quantize")]
+    accuracy_budget: Option<f64>,
+    /// With --quantize: a folder of input sets (one folder per set, one .npy or .pb
+    /// file per model input) to measure the error on; default: 4 seeded random sets
+    #[arg(long, value_name = "DIR", requires = "quantize")]
+    calibration: Option<std::path::PathBuf>,
 }
 
 impl OptArgs {
@@ -95,6 +110,7 @@ impl OptArgs {
             || self.node_limit.is_some()
             || self.time_limit.is_some()
             || self.profile.is_some()
+            || self.quantize.is_some()
     }
 
     /// Whether `--profile` was given.
@@ -165,6 +181,28 @@ impl OptArgs {
                 )));
             }
             None => {}
+        }
+        if let Some(mode) = &self.quantize {
+            let mode: kiln::QuantMode = mode
+                .parse()
+                .map_err(|e: String| usage(format!("--quantize {mode}: {e}")))?;
+            if let Some(b) = self
+                .accuracy_budget
+                .filter(|b| !(b.is_finite() && *b > 0.0))
+            {
+                return Err(usage(format!(
+                    "--accuracy-budget {b}: expected a relative error above 0, e.g. 0.01"
+                )));
+            }
+            let samples = match &self.calibration {
+                Some(dir) => kiln::read_input_sets(dir)?,
+                None => Vec::new(),
+            };
+            options.quantize = Some(kiln::QuantizeOptions {
+                mode,
+                budget: self.accuracy_budget,
+                samples,
+            });
         }
         Ok(())
     }

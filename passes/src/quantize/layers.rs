@@ -1,0 +1,109 @@
+//! The layers `--quantize` can change: every large f32 constant a convolution, a
+//! matmul or an embedding gather reads as its weight; and the graph with a chosen set
+//! of them in their stored form.
+
+use super::weights::{emit, store, Role, Stored, MIN_WEIGHT_ELEMENTS};
+use super::QuantMode;
+use crate::rebuild::{rebuild, Edits};
+use kiln_ir::{DType, Graph, Handle, Value, ValueDef};
+use std::collections::HashMap;
+
+/// A weight and the layer that reads it.
+pub struct Layer {
+    /// The constant.
+    pub weight: Handle<Value>,
+    /// The first node that reads it as a weight (its name, or its op and handle).
+    pub node: String,
+    /// That node's op.
+    pub op: &'static str,
+    /// The weight's dims.
+    pub dims: Vec<usize>,
+    /// Its stored form in the mode asked for.
+    pub stored: Stored,
+}
+
+impl Layer {
+    /// Bytes the weight takes in a bundle as f32.
+    pub fn f32_bytes(&self) -> usize {
+        4 * self.dims.iter().product::<usize>()
+    }
+}
+
+/// Every weight of `graph` that `mode` can store smaller, in node order, each once
+/// (with the role of its first reader).
+pub fn find(graph: &Graph, mode: QuantMode) -> Result<Vec<Layer>, String> {
+    let mut layers: Vec<Layer> = Vec::new();
+    for (handle, node) in graph.nodes.iter() {
+        for (operand, &v) in node.inputs.iter().enumerate() {
+            let (Some(role), Some(w)) = (Role::of(&node.op, operand), graph.constant(v)) else {
+                continue;
+            };
+            let large = !w.is_splat() && w.numel() >= MIN_WEIGHT_ELEMENTS;
+            let output = graph.outputs.iter().any(|p| p.value == v);
+            if w.dtype() != DType::F32 || !large || output || layers.iter().any(|l| l.weight == v) {
+                continue;
+            }
+            let name = if node.name.is_empty() {
+                format!("{} n{}", node.op.name(), handle.index())
+            } else {
+                node.name.clone()
+            };
+            let stored = store(w, role, mode).map_err(|e| format!("node '{name}': {e}"))?;
+            layers.push(Layer {
+                weight: v,
+                node: name,
+                op: node.op.name(),
+                dims: w.shape().dims().to_vec(),
+                stored,
+            });
+        }
+    }
+    Ok(layers)
+}
+
+/// `graph` with each layer of `chosen` reading its weight from the stored form. The
+/// new nodes come right before the first reader; the result is in canonical order.
+pub fn apply(graph: &Graph, chosen: &[&Layer]) -> Result<Graph, String> {
+    let by_weight: HashMap<Handle<Value>, &Layer> = chosen.iter().map(|l| (l.weight, *l)).collect();
+    let mut out = Graph::new(graph.name.clone());
+    let mut map: Vec<Option<Handle<Value>>> = vec![None; graph.values.len()];
+    for port in &graph.inputs {
+        let ty = graph.ty(port.value).clone();
+        map[port.value.index()] = Some(out.add_input(port.name.clone(), ty, port.i64));
+    }
+    for (handle, value) in graph.values.iter() {
+        if let (ValueDef::Const(t), false) = (&value.def, by_weight.contains_key(&handle)) {
+            map[handle.index()] = Some(out.add_const(value.name.clone(), t.clone()));
+        }
+    }
+    for (_, node) in graph.nodes.iter() {
+        let mut inputs = Vec::with_capacity(node.inputs.len());
+        for &v in &node.inputs {
+            if map[v.index()].is_none() {
+                let layer = by_weight.get(&v).ok_or_else(|| {
+                    format!("node '{}' reads a value before it exists", node.name)
+                })?;
+                map[v.index()] = Some(emit(&mut out, &layer.stored, &layer.dims, &layer.node)?);
+            }
+            inputs.push(map[v.index()].expect("mapped above"));
+        }
+        let results = out
+            .add_node(
+                node.op.clone(),
+                &inputs,
+                Some(node.outputs.len()),
+                node.name.clone(),
+            )
+            .map_err(|e| e.to_string())?;
+        for (&old, new) in node.outputs.iter().zip(results) {
+            out.values[new].name = graph.values[old].name.clone();
+            map[old.index()] = Some(new);
+        }
+    }
+    for port in &graph.outputs {
+        let value = map[port.value.index()]
+            .ok_or_else(|| format!("output '{}' has no value", port.name))?;
+        out.add_output(port.name.clone(), value, port.i64);
+    }
+    rebuild(&out, &Edits::new(&out))
+}

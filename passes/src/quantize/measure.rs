@@ -1,0 +1,177 @@
+//! How far a quantized model's outputs are from the float model's on the same inputs:
+//! max abs error, relative L2, cosine similarity and, for class-like outputs, top-1
+//! agreement; and the inputs it is measured on.
+
+use kiln_ir::random::{random_indices, random_tensor};
+use kiln_ir::{interp, Graph, Op, Tensor};
+use std::collections::BTreeMap;
+
+/// Seeded random input sets measured on when no calibration inputs are given.
+pub const RANDOM_SAMPLES: usize = 4;
+
+/// One output compared over every input set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputError {
+    /// The output port's name.
+    pub name: String,
+    /// Largest |quantized - float| of any element.
+    pub max_abs: f64,
+    /// ‖quantized - float‖ / ‖float‖ over all elements of all input sets.
+    pub rel_l2: f64,
+    /// Cosine similarity of the two, all elements of all input sets as one vector.
+    pub cosine: f64,
+    /// For class-like outputs (float, last axis of 2 or more): rows whose largest
+    /// element is at the same index, and rows.
+    pub top1: Option<(usize, usize)>,
+}
+
+/// Compares `got[s][o]` with `want[s][o]` (sample `s`, output `o`) for every output
+/// of `graph`.
+pub fn compare(graph: &Graph, want: &[Vec<Tensor>], got: &[Vec<Tensor>]) -> Vec<OutputError> {
+    graph
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(o, port)| {
+            let (mut diff2, mut want2, mut got2, mut dot, mut max_abs) = (0.0, 0.0, 0.0, 0.0, 0f64);
+            let (mut agree, mut rows) = (0, 0);
+            let ty = graph.ty(port.value);
+            let class_len = ty.shape.dims().last().copied().filter(|&n| n >= 2);
+            let class_len = class_len.filter(|_| ty.dtype.is_float());
+            for (w, g) in want.iter().zip(got) {
+                let (w, g) = (w[o].to_f64_vec(), g[o].to_f64_vec());
+                for (&a, &b) in w.iter().zip(&g) {
+                    diff2 += (b - a) * (b - a);
+                    want2 += a * a;
+                    got2 += b * b;
+                    dot += a * b;
+                    max_abs = max_abs.max((b - a).abs());
+                }
+                if let Some(n) = class_len {
+                    for (rw, rg) in w.chunks(n).zip(g.chunks(n)) {
+                        rows += 1;
+                        agree += usize::from(argmax(rw) == argmax(rg));
+                    }
+                }
+            }
+            OutputError {
+                name: port.name.clone(),
+                max_abs,
+                rel_l2: ratio(diff2.sqrt(), want2.sqrt()),
+                cosine: if want2 == 0.0 && got2 == 0.0 {
+                    1.0
+                } else {
+                    ratio(dot, (want2 * got2).sqrt())
+                },
+                top1: class_len.map(|_| (agree, rows)),
+            }
+        })
+        .collect()
+}
+
+/// `a / b`, with 0 / 0 = 0 and x / 0 = infinity.
+fn ratio(a: f64, b: f64) -> f64 {
+    match (a, b) {
+        (a, _) if a == 0.0 => 0.0,
+        (_, b) if b == 0.0 => f64::INFINITY,
+        _ => a / b,
+    }
+}
+
+/// The index of the first largest element.
+fn argmax(v: &[f64]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |best, (i, &x)| {
+            if x > best.1 {
+                (i, x)
+            } else {
+                best
+            }
+        })
+        .0
+}
+
+/// The error `outputs` show as one number: the largest relative L2 of any output.
+pub fn worst(outputs: &[OutputError]) -> f64 {
+    outputs.iter().map(|o| o.rel_l2).fold(0.0, f64::max)
+}
+
+/// [`RANDOM_SAMPLES`] seeded input sets for `graph`: floats uniform in ±[0.01, 1),
+/// integers read as a gather's indices uniform over the table's rows, other integers
+/// in 1..=7 (see [`kiln_ir::random`]).
+pub fn random_samples(graph: &Graph) -> Vec<Vec<Tensor>> {
+    (0..RANDOM_SAMPLES as u64)
+        .map(|s| {
+            graph
+                .inputs
+                .iter()
+                .enumerate()
+                .map(|(i, port)| {
+                    let ty = graph.ty(port.value);
+                    let seed = 1000 * s + i as u64;
+                    index_bound(graph, port.value)
+                        .and_then(|rows| random_indices(ty.dtype, ty.shape.dims(), seed, rows))
+                        .unwrap_or_else(|| random_tensor(ty.dtype, ty.shape.dims(), seed))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The row count of the table a gather reads `value` as indices of, if one does.
+fn index_bound(graph: &Graph, value: kiln_ir::Handle<kiln_ir::Value>) -> Option<u64> {
+    graph.nodes.iter().find_map(|(_, node)| match node.op {
+        Op::Gather { axis } if node.inputs.get(1) == Some(&value) => {
+            Some(graph.ty(node.inputs[0]).shape.dims()[axis] as u64)
+        }
+        _ => None,
+    })
+}
+
+/// The calibration sets as tensors in `graph`'s input order: each input by its name,
+/// else as `input_<i>`. `Err` names the set and the input that is missing or of the
+/// wrong type.
+pub fn bind_samples(
+    graph: &Graph,
+    sets: &[BTreeMap<String, Tensor>],
+) -> Result<Vec<Vec<Tensor>>, String> {
+    sets.iter()
+        .enumerate()
+        .map(|(s, set)| {
+            graph
+                .inputs
+                .iter()
+                .enumerate()
+                .map(|(i, port)| {
+                    let t = set
+                        .get(&port.name)
+                        .or_else(|| set.get(&format!("input_{i}")))
+                        .ok_or_else(|| {
+                            format!(
+                                "calibration set {s} has no input '{}' (nor 'input_{i}')",
+                                port.name
+                            )
+                        })?;
+                    let want = graph.ty(port.value);
+                    if t.ty() != *want {
+                        return Err(format!(
+                            "calibration set {s}: input '{}' must be {want}, the file holds {}",
+                            port.name,
+                            t.ty()
+                        ));
+                    }
+                    Ok(t.clone())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Runs `graph` on every input set.
+pub fn run_all(graph: &Graph, samples: &[Vec<Tensor>]) -> Result<Vec<Vec<Tensor>>, String> {
+    samples
+        .iter()
+        .map(|inputs| interp::run(graph, inputs).map_err(|e| e.to_string()))
+        .collect()
+}

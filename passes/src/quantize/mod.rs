@@ -1,0 +1,203 @@
+//! `quantize`: kiln quantizes a float model (`--quantize w8|w4|f16`). Every large
+//! constant a convolution, matmul or embedding gather reads as its weight
+//! ([`layers`]) gets a stored form ([`weights`]): int8 with one scale per output
+//! channel, int4 in blocks of 32 along the reduction axis, or f16. The bundle keeps
+//! that form and the runtime widens it to f32 when it uploads the plan, so kernels and
+//! their speed stay those of the f32 model while the bundle shrinks.
+//!
+//! What quantizing costs is measured, not guessed: the pass runs the float model and
+//! the model with each layer quantized alone on the CPU reference, over calibration
+//! inputs or seeded random ones ([`measure`]), and keeps a layer f32 when the
+//! `--accuracy-budget` (a bound on every output's relative L2 error) cannot afford it.
+//! The layers that save the most bytes per unit of error go first; the combined model
+//! is measured again and layers are dropped, worst first, until it is within the
+//! budget. The [`QuantReport`] says per layer what was chosen and why.
+
+mod layers;
+mod measure;
+mod mode;
+mod report;
+mod weights;
+
+pub use measure::{compare, worst, OutputError, RANDOM_SAMPLES};
+pub use mode::{QuantMode, W4_BLOCK};
+pub use report::{LayerRow, QuantReport};
+pub use weights::MIN_WEIGHT_ELEMENTS;
+
+use crate::{Pass, PassContext, PassError};
+use kiln_ir::{Graph, Tensor};
+use layers::Layer;
+use std::collections::BTreeMap;
+
+/// What to quantize and how much error it may cost.
+#[derive(Clone, Debug)]
+pub struct QuantizeOptions {
+    pub mode: QuantMode,
+    /// Bound on the relative L2 error of every output against the float model; `None`
+    /// quantizes every layer.
+    pub budget: Option<f64>,
+    /// Input sets to measure on (`--calibration`), each a tensor per graph input by
+    /// name (or `input_<i>` for the `i`-th input, as ONNX test sets name them); empty:
+    /// [`RANDOM_SAMPLES`] seeded random sets.
+    pub samples: Vec<BTreeMap<String, Tensor>>,
+}
+
+/// The `quantize` pass.
+pub struct Quantize {
+    pub options: QuantizeOptions,
+}
+
+impl Pass for Quantize {
+    fn name(&self) -> &'static str {
+        "quantize"
+    }
+
+    fn run(&self, graph: Graph) -> Result<Graph, PassError> {
+        self.run_in(graph, &mut PassContext::default())
+    }
+
+    fn run_in(&self, graph: Graph, ctx: &mut PassContext) -> Result<Graph, PassError> {
+        let (graph, report) =
+            quantize(&graph, &self.options).map_err(|m| PassError::failed(self.name(), m))?;
+        ctx.quantize = Some(report);
+        Ok(graph)
+    }
+}
+
+/// `graph` quantized as `options` say, and what was done.
+pub fn quantize(graph: &Graph, options: &QuantizeOptions) -> Result<(Graph, QuantReport), String> {
+    if let Some(b) = options.budget.filter(|b| !(b.is_finite() && *b > 0.0)) {
+        return Err(format!(
+            "accuracy budget {b}: expected a relative error above 0"
+        ));
+    }
+    let layers = layers::find(graph, options.mode)?;
+    let random_inputs = options.samples.is_empty();
+    let samples = if random_inputs {
+        measure::random_samples(graph)
+    } else {
+        measure::bind_samples(graph, &options.samples)?
+    };
+    let reference =
+        measure::run_all(graph, &samples).map_err(|e| format!("the float model: {e}"))?;
+    let errors = alone_errors(graph, &layers, &samples, &reference)?;
+    let mut kept: Vec<Option<String>> = vec![None; layers.len()];
+    if let Some(budget) = options.budget {
+        choose(&layers, &errors, budget, &mut kept);
+    }
+    let (mut quantized, mut outputs);
+    loop {
+        let chosen: Vec<&Layer> = layers
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| k.is_none())
+            .map(|(l, _)| l)
+            .collect();
+        quantized = layers::apply(graph, &chosen)?;
+        outputs = compare(graph, &reference, &measure::run_all(&quantized, &samples)?);
+        let over = options.budget.filter(|&b| worst(&outputs) > b);
+        // Over the budget together: keep the worst remaining layer f32 and measure again.
+        let drop = over.and_then(|_| {
+            (0..layers.len())
+                .filter(|&i| kept[i].is_none())
+                .max_by(|&a, &b| errors[a].total_cmp(&errors[b]))
+        });
+        match drop {
+            Some(i) => {
+                kept[i] = Some(format!(
+                    "quantized with the others the outputs' error was {:.2e}",
+                    worst(&outputs)
+                ))
+            }
+            None => break,
+        }
+    }
+    let rows = layers
+        .iter()
+        .zip(errors)
+        .zip(kept)
+        .map(|((l, error), kept_because)| LayerRow {
+            node: l.node.clone(),
+            op: l.op,
+            dims: l.dims.clone(),
+            form: if kept_because.is_some() {
+                "f32"
+            } else {
+                options.mode.form()
+            },
+            error,
+            bytes_before: l.f32_bytes(),
+            bytes_after: if kept_because.is_some() {
+                l.f32_bytes()
+            } else {
+                l.stored.bundle_bytes()
+            },
+            kept_because,
+        })
+        .collect();
+    let report = QuantReport {
+        mode: options.mode,
+        budget: options.budget,
+        samples: samples.len(),
+        random_inputs,
+        layers: rows,
+        outputs,
+    };
+    Ok((quantized, report))
+}
+
+/// The worst output's relative L2 with each layer alone quantized, layers spread over
+/// the machine's cores.
+fn alone_errors(
+    graph: &Graph,
+    layers: &[Layer],
+    samples: &[Vec<Tensor>],
+    reference: &[Vec<Tensor>],
+) -> Result<Vec<f64>, String> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = layers.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = layers
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|l| {
+                            let g = layers::apply(graph, &[l])?;
+                            let got = measure::run_all(&g, samples)?;
+                            Ok(worst(&compare(graph, reference, &got)))
+                        })
+                        .collect::<Result<Vec<f64>, String>>()
+                })
+            })
+            .collect();
+        let mut errors = Vec::with_capacity(layers.len());
+        for h in handles {
+            errors.extend(
+                h.join()
+                    .map_err(|_| "a measuring thread panicked".to_string())??,
+            );
+        }
+        Ok(errors)
+    })
+}
+
+/// Marks in `kept` the layers the budget cannot afford, by the errors each adds alone:
+/// layers go in order of error per byte saved while the estimate of their combined
+/// error (independent errors add in quadrature) stays within `budget`.
+fn choose(layers: &[Layer], errors: &[f64], budget: f64, kept: &mut [Option<String>]) {
+    let saved = |i: usize| (layers[i].f32_bytes() - layers[i].stored.bundle_bytes()).max(1) as f64;
+    let mut order: Vec<usize> = (0..layers.len()).collect();
+    order.sort_by(|&a, &b| (errors[a] / saved(a)).total_cmp(&(errors[b] / saved(b))));
+    let mut spent = 0.0;
+    for i in order {
+        let e = errors[i];
+        if e > budget {
+            kept[i] = Some(format!("alone it adds {e:.2e}, over the budget"));
+        } else if spent + e * e > budget * budget {
+            kept[i] = Some("the budget went to layers that save more bytes per error".into());
+        } else {
+            spent += e * e;
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The quantization modes (`--quantize w8|w4|f16`) and the stored form each gives a weight.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// What `kiln compile --quantize MODE` does to a float model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuantMode {
+    /// int8 weights, symmetric, one scale per output channel (per row of an embedding
+    /// table); activations stay f32.
+    W8,
+    /// int4 weights, symmetric, one scale per block of [`W4_BLOCK`] along the reduction
+    /// axis (along a table's rows for embeddings), scales rounded up to f16 values.
+    W4,
+    /// f16 weights, widened to f32 when uploaded; arithmetic stays f32.
+    F16,
+}
+
+/// The block of `w4` scales along the reduction axis (the int4 format of LLM weights).
+pub const W4_BLOCK: usize = 32;
+
+impl QuantMode {
+    /// Every mode, in the order `--help` lists them.
+    pub const ALL: [QuantMode; 3] = [QuantMode::W8, QuantMode::W4, QuantMode::F16];
+
+    /// The flag's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            QuantMode::W8 => "w8",
+            QuantMode::W4 => "w4",
+            QuantMode::F16 => "f16",
+        }
+    }
+
+    /// How a weight quantized in this mode is stored, for reports.
+    pub fn form(self) -> &'static str {
+        match self {
+            QuantMode::W8 => "int8 per channel",
+            QuantMode::W4 => "int4 blocks of 32",
+            QuantMode::F16 => "f16",
+        }
+    }
+}
+
+impl fmt::Display for QuantMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for QuantMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "w8a8" {
+            return Err(
+                "w8a8 (int8 activations) is not built yet; w8 quantizes the weights \
+                        alone"
+                    .to_string(),
+            );
+        }
+        QuantMode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = QuantMode::ALL.iter().map(|m| m.name()).collect();
+                format!("no quantization mode '{s}' (modes: {})", names.join(", "))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse_back_and_unknown_ones_say_what_exists() {
+        for m in QuantMode::ALL {
+            assert_eq!(m.name().parse::<QuantMode>(), Ok(m));
+        }
+        assert_eq!(
+            "int3".parse::<QuantMode>(),
+            Err("no quantization mode 'int3' (modes: w8, w4, f16)".to_string())
+        );
+        assert!("w8a8"
+            .parse::<QuantMode>()
+            .unwrap_err()
+            .contains("not built yet"));
+    }
+}
