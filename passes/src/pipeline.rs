@@ -24,7 +24,7 @@ pub struct PipelineOptions {
     /// The e-graph optimizer's bounds, disabled rules and sets, and cost profile (its
     /// `level` is replaced by `opt_level`).
     pub egraph: EgraphOptions,
-    /// `--quantize`: the `quantize` pass runs after canonicalization (at every level).
+    /// `--quantize`: the `quantize` pass runs last (at every level).
     pub quantize: Option<QuantizeOptions>,
 }
 
@@ -79,18 +79,19 @@ pub fn pipeline(
     egraph.check()?;
     // Canonical form: no identities, shapes and constants folded, nothing dead.
     let mut manager = PassManager::from_iter(canonical_passes(&options.pass_options));
-    // Weights stored smaller, measured on the canonical graph.
-    if let Some(quantize) = &options.quantize {
-        manager.add(Box::new(Quantize {
-            options: quantize.clone(),
-        }));
-    }
     // The e-graph optimizer, one pass per phase (levels 1 and 2).
     manager.extend(egraph::phase_passes(&egraph, target));
     // Sibling convolutions over one input become one (level 2).
     if options.opt_level >= 2 {
         manager.add(Box::new(MergeSiblings {
             target: target.clone(),
+        }));
+    }
+    // Weights stored smaller, last: the optimizer has folded batch norms and merged
+    // siblings into the constant weights, which are final here.
+    if let Some(quantize) = &options.quantize {
+        manager.add(Box::new(Quantize {
+            options: quantize.clone(),
         }));
     }
     Ok(manager)

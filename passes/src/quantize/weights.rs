@@ -25,9 +25,11 @@ pub enum Role {
 }
 
 impl Role {
-    /// The role of operand `operand` of `op`, when it is one a weight can have.
+    /// The role of operand `operand` of `op` (or of a fused node's anchor), when it is
+    /// one a weight can have.
     pub fn of(op: &Op, operand: usize) -> Option<Role> {
         match (op, operand) {
+            (Op::Fused { anchor, arity, .. }, i) if i < *arity => Role::of(anchor, i),
             (Op::Conv(_), 1) => Some(Role::Conv),
             (Op::MatMul, 1) => Some(Role::MatMulB),
             (Op::MatMul, 0) => Some(Role::MatMulA),
