@@ -201,3 +201,6 @@ fn choose(layers: &[Layer], errors: &[f64], budget: f64, kept: &mut [Option<Stri
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,7 @@ use std::str::FromStr;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QuantMode {
     /// int8 weights, symmetric, one scale per output channel (per row of an embedding
-    /// table); activations stay f32.
+    /// table), scales rounded up to f16 values; activations stay f32.
     W8,
     /// int4 weights, symmetric, one scale per block of [`W4_BLOCK`] along the reduction
     /// axis (along a table's rows for embeddings), scales rounded up to f16 values.

@@ -119,7 +119,7 @@ pub fn store(w: &Tensor, role: Role, mode: QuantMode) -> Result<Stored, String> 
             scale_dims[axis] = dims[axis];
             let scales = channel_max(&values, &dims, axis)
                 .into_iter()
-                .map(|m| if m > 0.0 { m / 127.0 } else { 1.0 })
+                .map(|m| f16_at_least(m / 127.0))
                 .collect();
             quantize(values, dims, scale_dims, scales, 0, DType::I8)
         }
@@ -165,8 +165,8 @@ fn block_max(values: &[f32], dims: &[usize], axis: usize) -> Vec<f32> {
 }
 
 /// The smallest f16 value at or above `s` (1 when `s` is 0), and at least f16's
-/// smallest normal: the bundle stores it in two bytes, and no weight of its block
-/// quantizes beyond ±7.
+/// smallest normal: the bundle stores it in two bytes, and no weight of its channel or
+/// block quantizes beyond the type's symmetric range (±127, ±7).
 fn f16_at_least(s: f32) -> f32 {
     if s <= 0.0 {
         return 1.0;
