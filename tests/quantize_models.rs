@@ -1,0 +1,297 @@
+//! kiln quantizing float models (issue 11), on real weights: PaddleOCR's text-direction
+//! classifier and PP-OCRv4's text recognizer (`real/`, from the rapidocr-onnxruntime
+//! wheel: `scripts/make-real-data.py`), and the BERT-style encoder of `quant/bert-f32`.
+//!
+//! Each quantized model is judged against onnxruntime's f32 output on the same inputs
+//! (top-1 agreement for the classifier, cosine for the encoder), its bundle against the
+//! f32 bundle, and its GPU run against the CPU reference of the same quantized graph.
+//! The GPU runs need an adapter (lavapipe is enough); they are skipped without one
+//! unless `KILN_REQUIRE_GPU=1`.
+
+mod common;
+
+use common::{catch, data_dir, read_pbs, relative_l2, show};
+use kiln::{CompileOptions, Graph, QuantMode, QuantizeOptions, Reports, Tensor};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// GPU against the CPU reference of one quantized graph: the f32 bound of the model tests
+/// (`tests/models.rs`): the stored weights are widened to the same f32 values on both, so
+/// only summation order differs.
+const GPU_MAX_REL_L2: f64 = 1e-4;
+
+/// The issue's bounds: top-1 agreement on a classifier, cosine on an encoder (w8, f16).
+const MIN_TOP1: f64 = 0.99;
+const MIN_COSINE: f64 = 0.999;
+
+/// Bundle bytes against the f32 bundle's, per mode (the issue's bounds).
+const MAX_BUNDLE_RATIO: [(QuantMode, f64); 3] = [
+    (QuantMode::W8, 0.27),
+    (QuantMode::W4, 0.16),
+    (QuantMode::F16, 0.52),
+];
+
+/// The input and onnxruntime's output of each `test_data_set_<i>` of `dir`.
+fn sets(dir: &Path) -> Result<Vec<(Tensor, Tensor)>, String> {
+    let mut sets = Vec::new();
+    for i in 0.. {
+        let data = dir.join(format!("test_data_set_{i}"));
+        if !data.is_dir() {
+            break;
+        }
+        let (mut input, mut output) = (read_pbs(&data, "input")?, read_pbs(&data, "output")?);
+        if input.is_empty() || output.is_empty() {
+            return Err(format!("{}: no input_0.pb or output_0.pb", data.display()));
+        }
+        sets.push((input.swap_remove(0).tensor, output.swap_remove(0).tensor));
+    }
+    Ok(sets)
+}
+
+/// The model of `dir` compiled at `--opt 2` for input `x` of `x`'s shape (`name`), with
+/// `--quantize mode` calibrated on `calibration` (one tensor per set).
+fn compile(
+    dir: &Path,
+    name: &str,
+    x: &Tensor,
+    mode: Option<QuantMode>,
+    calibration: &[Tensor],
+) -> Result<(Graph, Reports, CompileOptions), String> {
+    let model = kiln::load_onnx(dir.join("model.onnx")).map_err(|e| e.to_string())?;
+    let mut options = CompileOptions::default();
+    options
+        .shapes
+        .insert(name.to_string(), x.shape().dims().to_vec());
+    options.quantize = mode.map(|mode| QuantizeOptions {
+        mode,
+        budget: None,
+        samples: calibration
+            .iter()
+            .map(|t| BTreeMap::from([(name.to_string(), t.clone())]))
+            .collect(),
+    });
+    let (graph, reports) = kiln::compile_onnx_with_reports(&model, &options, &mut |_, _| {})
+        .map_err(|e| e.to_string())?;
+    Ok((graph, reports, options))
+}
+
+/// Runs `graph` on the GPU (as a bundle) and on the CPU reference on `x`, and checks
+/// the two agree; returns the CPU output, or `None` for the GPU part without an adapter.
+fn gpu_matches_cpu(
+    test: &str,
+    graph: &Graph,
+    options: &CompileOptions,
+    x: &Tensor,
+) -> Result<(), String> {
+    let cpu = kiln::run_cpu(graph, std::slice::from_ref(x)).map_err(|e| e.to_string())?;
+    let Some(runtime) = common::gpu(test) else {
+        return Ok(());
+    };
+    let bundle = kiln::bundle_graph(graph, options, None).map_err(|e| e.to_string())?;
+    let gpu =
+        kiln::run_gpu(&runtime, &bundle, std::slice::from_ref(x)).map_err(|e| e.to_string())?;
+    let err = relative_l2(&gpu[0], &cpu[0]);
+    show(&format!(
+        "{test}: GPU against the CPU reference: relative L2 {err:.2e}"
+    ));
+    if err.is_nan() || err > GPU_MAX_REL_L2 {
+        return Err(format!(
+            "GPU output {err:.2e} from the CPU reference's (at most {GPU_MAX_REL_L2:e})"
+        ));
+    }
+    Ok(())
+}
+
+fn argmax(v: &[f64]) -> usize {
+    (0..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })
+}
+
+fn cosine(a: &Tensor, b: &Tensor) -> f64 {
+    let (a, b) = (a.to_f64_vec(), b.to_f64_vec());
+    let dot: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    dot / (norm(&a) * norm(&b))
+}
+
+/// The text-direction classifier, calibrated on 4 of its 24 inputs: w8 and f16 agree
+/// with onnxruntime's f32 top-1 on at least 99% of them (w4's is shown); the f32
+/// compile agrees on all; the w8 bundle runs on the GPU as the reference does.
+#[test]
+fn classifier_keeps_its_top1() {
+    let test = "quantize real/cls";
+    let Some(root) = data_dir("real", test) else {
+        return;
+    };
+    let dir = root.join("cls");
+    let result = catch(|| {
+        let sets = sets(&dir)?;
+        let calibration: Vec<Tensor> = sets.iter().take(4).map(|(x, _)| x.clone()).collect();
+        let x0 = &sets[0].0;
+        for mode in [
+            None,
+            Some(QuantMode::W8),
+            Some(QuantMode::F16),
+            Some(QuantMode::W4),
+        ] {
+            let (graph, reports, options) = compile(&dir, "x", x0, mode, &calibration)?;
+            let mut agree = 0;
+            for (x, want) in &sets {
+                let got =
+                    kiln::run_cpu(&graph, std::slice::from_ref(x)).map_err(|e| e.to_string())?;
+                agree += usize::from(argmax(&got[0].to_f64_vec()) == argmax(&want.to_f64_vec()));
+            }
+            let label = mode.map_or("f32".to_string(), |m| m.to_string());
+            let share = agree as f64 / sets.len() as f64;
+            let quantized = reports.quantize.as_ref().map_or(String::new(), |r| {
+                format!(
+                    ", {} of {} weights quantized, {:?} weight bytes",
+                    r.quantized(),
+                    r.layers.len(),
+                    r.weight_bytes()
+                )
+            });
+            show(&format!(
+                "{test} {label}: top-1 agrees with onnxruntime's f32 on {agree}/{}{quantized}",
+                sets.len()
+            ));
+            let must = match mode {
+                None => 1.0,
+                Some(QuantMode::W4) => 0.0,
+                Some(_) => MIN_TOP1,
+            };
+            if share < must {
+                return Err(format!(
+                    "{label}: top-1 agreement {agree}/{} below {must}",
+                    sets.len()
+                ));
+            }
+            if mode == Some(QuantMode::W8) {
+                gpu_matches_cpu(&format!("{test} w8"), &graph, &options, x0)?;
+            }
+        }
+        Ok(())
+    });
+    result.unwrap_or_else(|e| panic!("{test}: {e}"));
+}
+
+/// With a budget tighter than quantizing every layer to int4 achieves, the classifier
+/// keeps some layers f32, and the error the report measures is within the budget.
+#[test]
+fn a_tight_budget_keeps_layers_f32() {
+    let test = "quantize real/cls budget";
+    let Some(root) = data_dir("real", test) else {
+        return;
+    };
+    let dir = root.join("cls");
+    let result = catch(|| {
+        let sets = sets(&dir)?;
+        let calibration: Vec<Tensor> = sets.iter().take(4).map(|(x, _)| x.clone()).collect();
+        let (_, all, _) = compile(&dir, "x", &sets[0].0, Some(QuantMode::W4), &calibration)?;
+        let all = all.quantize.ok_or("no quantization report")?;
+        let budget = kiln::passes::quantize::worst(&all.outputs) / 3.0;
+        let model = kiln::load_onnx(dir.join("model.onnx")).map_err(|e| e.to_string())?;
+        let mut options = CompileOptions::default();
+        options
+            .shapes
+            .insert("x".into(), sets[0].0.shape().dims().to_vec());
+        options.quantize = Some(QuantizeOptions {
+            mode: QuantMode::W4,
+            budget: Some(budget),
+            samples: calibration
+                .iter()
+                .map(|t| BTreeMap::from([("x".to_string(), t.clone())]))
+                .collect(),
+        });
+        let (_, reports) = kiln::compile_onnx_with_reports(&model, &options, &mut |_, _| {})
+            .map_err(|e| e.to_string())?;
+        let report = reports.quantize.ok_or("no quantization report")?;
+        show(&format!("{test}: {report}"));
+        let kept = report
+            .layers
+            .iter()
+            .filter(|l| l.kept_because.is_some())
+            .count();
+        let error = kiln::passes::quantize::worst(&report.outputs);
+        if kept == 0 || report.quantized() == 0 || error > budget {
+            return Err(format!(
+                "budget {budget:.2e}: {kept} layers kept, {} quantized, error {error:.2e}",
+                report.quantized()
+            ));
+        }
+        Ok(())
+    });
+    result.unwrap_or_else(|e| panic!("{test}: {e}"));
+}
+
+/// PP-OCRv4's recognizer (10.7 MB of weights): each mode's bundle against the f32
+/// bundle, within the issue's ratios; the w8 bundle runs on the GPU as the reference does.
+#[test]
+fn recognizer_bundles_shrink() {
+    let test = "quantize real/rec";
+    let Some(root) = data_dir("real", test) else {
+        return;
+    };
+    let dir = root.join("rec");
+    let result = catch(|| {
+        let sets = sets(&dir)?;
+        let x = &sets[0].0;
+        let bytes = |mode| -> Result<(usize, Graph, CompileOptions), String> {
+            let (graph, _, options) = compile(&dir, "x", x, mode, std::slice::from_ref(x))?;
+            let bundle = kiln::bundle_graph(&graph, &options, None).map_err(|e| e.to_string())?;
+            Ok((bundle.to_bytes().len(), graph, options))
+        };
+        let (f32_bytes, _, _) = bytes(None)?;
+        for (mode, bound) in MAX_BUNDLE_RATIO {
+            let (n, graph, options) = bytes(Some(mode))?;
+            let ratio = n as f64 / f32_bytes as f64;
+            let out = kiln::run_cpu(&graph, std::slice::from_ref(x)).map_err(|e| e.to_string())?;
+            show(&format!(
+                "{test} {mode}: bundle {n} of {f32_bytes} bytes ({ratio:.3}, at most {bound}); \
+                 cosine to onnxruntime's f32 output {:.6}",
+                cosine(&out[0], &sets[0].1)
+            ));
+            if ratio > bound {
+                return Err(format!(
+                    "{mode}: the bundle is {ratio:.3} of the f32 bundle's, above {bound}"
+                ));
+            }
+            if mode == QuantMode::W8 {
+                gpu_matches_cpu(&format!("{test} w8"), &graph, &options, x)?;
+            }
+        }
+        Ok(())
+    });
+    result.unwrap_or_else(|e| panic!("{test}: {e}"));
+}
+
+/// The BERT-style encoder: w8 and f16 keep cosine >= 0.999 to onnxruntime's f32 output
+/// (its weights are random: the real models above are the evidence on real weights).
+#[test]
+fn encoder_keeps_its_direction() {
+    let test = "quantize quant/bert-f32";
+    let Some(root) = data_dir("quant", test) else {
+        return;
+    };
+    let dir = root.join("bert-f32");
+    let result = catch(|| {
+        let sets = sets(&dir)?;
+        let (x, want) = &sets[0];
+        let name = read_pbs(&dir.join("test_data_set_0"), "input")?
+            .swap_remove(0)
+            .name;
+        for mode in [QuantMode::W8, QuantMode::F16] {
+            let (graph, _, options) = compile(&dir, &name, x, Some(mode), &[])?;
+            let got = kiln::run_cpu(&graph, std::slice::from_ref(x)).map_err(|e| e.to_string())?;
+            let c = cosine(&got[0], want);
+            show(&format!(
+                "{test} {mode}: cosine to onnxruntime's f32 output {c:.6}"
+            ));
+            if c.is_nan() || c < MIN_COSINE {
+                return Err(format!("{mode}: cosine {c:.6} below {MIN_COSINE}"));
+            }
+            gpu_matches_cpu(&format!("{test} {mode}"), &graph, &options, x)?;
+        }
+        Ok(())
+    });
+    result.unwrap_or_else(|e| panic!("{test}: {e}"));
+}
