@@ -104,7 +104,11 @@ pub(super) fn recurrent(cx: &mut Cx, kind: Kind) -> Outs {
         return Err(cx.err(format!("X must be 3-D, got {}", cx.ty(x))));
     }
     // Time-major from here on: X [seq, batch, input], states [directions, batch, hidden].
-    let x = if layout == 1 { transpose(cx, x, &[1, 0, 2])? } else { x };
+    let x = if layout == 1 {
+        transpose(cx, x, &[1, 0, 2])?
+    } else {
+        x
+    };
     let (seq, batch, input) = match cx.dims(x)[..] {
         [s, b, i] => (s, b, i),
         _ => unreachable!("X is 3-D"),
@@ -162,10 +166,7 @@ pub(super) fn recurrent(cx: &mut Cx, kind: Kind) -> Outs {
     }
     for v in [Some(w), Some(r), b, h0, c0, p].into_iter().flatten() {
         if cx.ty(v).dtype != dtype {
-            return Err(cx.err(format!(
-                "operand {} must have X's type {dtype}",
-                cx.ty(v)
-            )));
+            return Err(cx.err(format!("operand {} must have X's type {dtype}", cx.ty(v))));
         }
     }
     let clip = match cx.attr("clip") {
@@ -386,10 +387,7 @@ impl Cell<'_> {
                 let (xz, xr, xh) = (gate(cx, xt, 0)?, gate(cx, xt, 1)?, gate(cx, xt, 2)?);
                 let (rec_zr, rec_h) = if self.spec.linear_before_reset {
                     match self.recur(cx, h, 0, 3 * n)? {
-                        Some(all) => (
-                            Some(slice(cx, all, 1, 0, 2 * n)?),
-                            Some(gate(cx, all, 2)?),
-                        ),
+                        Some(all) => (Some(slice(cx, all, 1, 0, 2 * n)?), Some(gate(cx, all, 2)?)),
                         None => (None, None),
                     }
                 } else {
