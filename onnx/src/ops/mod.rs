@@ -168,6 +168,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("EyeLike",         indexing::eye_like),
     ("OneHot",          indexing::one_hot),
     ("GatherElements",  indexing::gather_elements),
+    ("TopK",            indexing::top_k),
     ("GatherND",        indexing::gather_nd),
     ("ScatterND",       indexing::scatter_nd),
     ("ScatterElements", indexing::scatter_elements),
