@@ -11,6 +11,9 @@ use kiln_ir::{interp, Tensor};
 use kiln_onnx::proto::{attr_type, data_type, AttributeProto};
 use kiln_onnx::{import, ImportOptions, Model};
 
+/// An activation by its ONNX name, and as a function.
+type Activation = (&'static str, fn(f32) -> f32);
+
 #[derive(Clone)]
 struct Case {
     op: &'static str,
@@ -24,7 +27,7 @@ struct Case {
     input_forget: bool,
     linear_before_reset: bool,
     /// RNN only: its activation, by name and as a function.
-    activation: Option<(&'static str, fn(f32) -> f32)>,
+    activation: Option<Activation>,
 }
 
 impl Case {

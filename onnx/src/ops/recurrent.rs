@@ -118,7 +118,7 @@ pub(super) fn recurrent(cx: &mut Cx, kind: Kind) -> Outs {
     }
     let g = kind.gates();
     let wd = cx.dims(w);
-    if wd.len() != 3 || wd[0] != nd || wd[2] != input || wd[1] == 0 || wd[1] % g != 0 {
+    if wd.len() != 3 || wd[0] != nd || wd[2] != input || wd[1] == 0 || !wd[1].is_multiple_of(g) {
         return Err(cx.err(format!(
             "W {} must be [{nd}, {g}·hidden_size, {input}]",
             cx.ty(w)
