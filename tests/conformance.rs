@@ -114,6 +114,7 @@ const OPS: &[(&str, &str)] = &[
     ("squeeze", "Squeeze"), ("sub", "Sub"), ("sum", "Sum"), ("tanh", "Tanh"), ("tile", "Tile"),
     ("training_dropout", "Dropout"), ("transpose", "Transpose"), ("unsqueeze", "Unsqueeze"),
     ("where", "Where"), ("wrap_pad", "Pad"),
+    ("gru", "GRU"), ("lstm", "LSTM"), ("rnn", "RNN"), ("simple_rnn", "RNN"), ("top_k", "TopK"),
     ("convinteger", "ConvInteger"), ("dequantizelinear", "DequantizeLinear"),
     ("dynamicquantizelinear", "DynamicQuantizeLinear"), ("matmulinteger", "MatMulInteger"),
     ("qlinearconv", "QLinearConv"), ("qlinearmatmul", "QLinearMatMul"),

@@ -441,6 +441,30 @@ impl Cx<'_, '_> {
         }
     }
 
+    pub(crate) fn attr_floats(&self, name: &str) -> Result<Option<Vec<f32>>, ImportError> {
+        match self.attr(name) {
+            Some(a) => self
+                .check_type(a, attr_type::FLOATS, "a list of floats")
+                .map(|_| Some(a.floats.clone())),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn attr_strings(&self, name: &str) -> Result<Option<Vec<String>>, ImportError> {
+        match self.attr(name) {
+            Some(a) => {
+                self.check_type(a, attr_type::STRINGS, "a list of strings")?;
+                Ok(Some(
+                    a.strings
+                        .iter()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect(),
+                ))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Non-negative, size-like ints attribute as usize (entries at most [`MAX_ATTR`]).
     pub(crate) fn attr_usizes(&self, name: &str) -> Result<Option<Vec<usize>>, ImportError> {
         match self.attr_ints(name)? {

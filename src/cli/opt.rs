@@ -253,6 +253,7 @@ mod tests {
             node_limit: Some(1000),
             time_limit: Some(0.5),
             profile: Some(ProfileArg::Preset(Profile::Discrete)),
+            ..Default::default()
         };
         assert!(a.any_given());
         a.apply(&mut options).unwrap();

@@ -1,6 +1,6 @@
 //! Index-computing ops composed from gathers, comparisons and constants (shapes are
 //! static, so every coordinate but the data-dependent one is a constant): Trilu,
-//! EyeLike, OneHot, GatherElements and GatherND; the scatters (ScatterND,
+//! EyeLike, OneHot, GatherElements, GatherND and TopK; the scatters (ScatterND,
 //! ScatterElements, Scatter, TensorScatter) as `scatter_nd` with such index tuples.
 
 use crate::builder::{checked_numel, Cx, MAX_ELEMENTS};
@@ -446,4 +446,90 @@ pub(super) fn tensor_scatter(cx: &mut Cx) -> Outs {
         reduction: ScatterReduction::None,
     };
     Ok(vec![cx.add(op, &[cache, t, update])?])
+}
+
+/// TopK: each element's rank along the axis — how many elements come before it in the
+/// sorted order: those strictly greater (smaller with `largest = 0`) and the equal ones
+/// at lower indices, so ties keep index order — from an all-pairs comparison (n² per
+/// row of the axis), then the index of rank `p` for each `p < k` (a one-hot sum) and the
+/// values gathered at those indices. The results are always sorted (ONNX leaves the
+/// order free with `sorted = 0`).
+pub(super) fn top_k(cx: &mut Cx) -> Outs {
+    let x = cx.input(0)?;
+    let dims = cx.dims(x);
+    if dims.is_empty() {
+        return Err(cx.err("the input must have rank ≥ 1"));
+    }
+    let r = dims.len();
+    let axis = cx.attr_i("axis", -1)?;
+    let axis = cx.axis(axis, r)?;
+    let largest = cx.attr_i("largest", 1)? != 0;
+    let k = if cx.opset < 10 {
+        cx.attr_i("k", -1)?
+    } else {
+        match cx.static_ints(1, "k")?[..] {
+            [k] => k,
+            ref v => return Err(cx.err(format!("k must hold one value, got {v:?}"))),
+        }
+    };
+    let n = dims[axis];
+    if k < 1 || k as u64 > n as u64 {
+        return Err(cx.err(format!("k = {k} must be between 1 and the axis length {n}")));
+    }
+    let k = k as usize;
+    if dims.iter().product::<usize>() > i32::MAX as usize {
+        return Err(cx.err("the input has too many elements for i32 indices"));
+    }
+    // The axis last: xt [lead.., n].
+    let mut perm: Vec<usize> = (0..r).filter(|&a| a != axis).collect();
+    perm.push(axis);
+    let xt = if axis == r - 1 {
+        x
+    } else {
+        cx.add(Op::Transpose { perm: perm.clone() }, &[x])?
+    };
+    let lead = cx.dims(xt)[..r - 1].to_vec();
+    let with = |tail: [usize; 2]| [lead.as_slice(), &tail].concat();
+    let xi = cx.reshape(xt, with([n, 1]))?;
+    let xj = cx.reshape(xt, with([1, n]))?;
+    let order = if largest { B::Greater } else { B::Less };
+    let beats = cx.binary(order, xj, xi)?;
+    let equal = cx.binary(B::Equal, xj, xi)?;
+    let lower = (0..n * n).map(|e| e % n < e / n).collect();
+    let lower = Tensor::new(vec![n, n], Data::Bool(lower)).map_err(|e| cx.err(e.to_string()))?;
+    let lower = cx.constant(lower);
+    let tie = cx.binary(B::And, equal, lower)?;
+    let before = cx.binary(B::Or, beats, tie)?;
+    let before = cx.cast(before, DType::I32)?;
+    let sum = |axis: usize, keepdims: bool| Op::Reduce {
+        op: kiln_ir::ReduceOp::Sum,
+        axes: vec![axis],
+        keepdims,
+    };
+    let rank = cx.add(sum(r, true), &[before])?;
+    let positions = i32_const(cx, vec![k], (0..k as i32).collect())?;
+    let hit = cx.binary(B::Equal, rank, positions)?;
+    let iota = i32_const(cx, vec![n, 1], (0..n as i32).collect())?;
+    let zero = cx.scalar(DType::I32, 0.0)?;
+    let picked = cx.add(Op::Where, &[hit, iota, zero])?;
+    let indices = cx.add(sum(r - 1, false), &[picked])?;
+    let rows: usize = lead.iter().product();
+    let base = i32_const(
+        cx,
+        with([1, 1])[..r].to_vec(),
+        (0..rows).map(|q| (q * n) as i32).collect(),
+    )?;
+    let flat = cx.binary(B::Add, indices, base)?;
+    let data = cx.reshape(xt, vec![rows * n])?;
+    let mut values = cx.add(Op::Gather { axis: 0 }, &[data, flat])?;
+    let mut indices = indices;
+    if axis != r - 1 {
+        let mut back = vec![0; r];
+        for (i, &a) in perm.iter().enumerate() {
+            back[a] = i;
+        }
+        values = cx.add(Op::Transpose { perm: back.clone() }, &[values])?;
+        indices = cx.add(Op::Transpose { perm: back }, &[indices])?;
+    }
+    Ok(vec![values, indices])
 }

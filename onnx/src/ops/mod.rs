@@ -13,6 +13,7 @@ mod loss;
 mod nn;
 mod pool;
 mod quant;
+mod recurrent;
 mod reduce;
 mod resize;
 mod rotary;
@@ -114,6 +115,9 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("Attention",       attention::attention),
     ("RotaryEmbedding", rotary::rotary_embedding),
     ("Einsum",          einsum::einsum),
+    ("RNN",             |cx| recurrent::recurrent(cx, recurrent::Kind::Rnn)),
+    ("GRU",             |cx| recurrent::recurrent(cx, recurrent::Kind::Gru)),
+    ("LSTM",            |cx| recurrent::recurrent(cx, recurrent::Kind::Lstm)),
     // losses
     ("NegativeLogLikelihoodLoss", loss::nll_loss),
     ("SoftmaxCrossEntropyLoss", loss::softmax_cross_entropy_loss),
@@ -164,6 +168,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("EyeLike",         indexing::eye_like),
     ("OneHot",          indexing::one_hot),
     ("GatherElements",  indexing::gather_elements),
+    ("TopK",            indexing::top_k),
     ("GatherND",        indexing::gather_nd),
     ("ScatterND",       indexing::scatter_nd),
     ("ScatterElements", indexing::scatter_elements),

@@ -72,8 +72,8 @@ pub fn compare(graph: &Graph, want: &[Vec<Tensor>], got: &[Vec<Tensor>]) -> Vec<
 /// `a / b`, with 0 / 0 = 0 and x / 0 = infinity.
 fn ratio(a: f64, b: f64) -> f64 {
     match (a, b) {
-        (a, _) if a == 0.0 => 0.0,
-        (_, b) if b == 0.0 => f64::INFINITY,
+        (0.0, _) => 0.0,
+        (_, 0.0) => f64::INFINITY,
         _ => a / b,
     }
 }
