@@ -45,6 +45,46 @@ pub fn compile_bundle_with_reports(
     ))
 }
 
+/// A bundle compiled with `--quantize`, what the passes reported, and the bundle of
+/// the same model without quantization (the graph as it was before the `quantize`
+/// pass, so only the weights differ) for `kiln compile --report` and `kiln run
+/// --compare-f32`. Without `--quantize`, `f32` is `None`.
+pub struct QuantizedBundle {
+    pub bundle: Bundle,
+    pub reports: Reports,
+    pub f32: Option<Bundle>,
+}
+
+/// [`compile_bundle_with_reports`], also lowering the graph the `quantize` pass
+/// received to a bundle of its own (see [`QuantizedBundle`]).
+pub fn compile_bundle_and_f32(model: &Model, options: &CompileOptions) -> Result<QuantizedBundle> {
+    let mut before = None;
+    let mut last = None;
+    let (graph, reports) = crate::compile_onnx_with_reports(model, options, &mut |stage, g| {
+        if stage == "quantize" {
+            before = last.take();
+        } else {
+            last = Some(g.clone());
+        }
+    })?;
+    let bundle = bundle_graph(&graph, options, reports.egraph.as_ref())?;
+    let f32 = match before {
+        Some(g) => {
+            let plain = CompileOptions {
+                quantize: None,
+                ..options.clone()
+            };
+            Some(bundle_graph(&g, &plain, reports.egraph.as_ref())?)
+        }
+        None => None,
+    };
+    Ok(QuantizedBundle {
+        bundle,
+        reports,
+        f32,
+    })
+}
+
 /// Lowers an already compiled graph to a bundle (see [`compile_bundle`]) for
 /// `options.target`, with the plan options of `options.opt_level`; `report` is what
 /// the optimizer said when it compiled `graph` (recorded in the manifest).

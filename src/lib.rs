@@ -64,9 +64,9 @@ mod summary;
 pub use calibrate::{calibrate, Calibration};
 pub use error::{Error, Result};
 pub use gpu::{
-    adapter_profile, bind_plan_inputs, bundle_graph, compile_bundle, compile_bundle_with_report,
-    compile_bundle_with_reports, gpu_runtime, is_bundle_file, load_bundle, options_manifest,
-    port_type, read_bundle, run_gpu, write_bundle,
+    adapter_profile, bind_plan_inputs, bundle_graph, compile_bundle, compile_bundle_and_f32,
+    compile_bundle_with_report, compile_bundle_with_reports, gpu_runtime, is_bundle_file,
+    load_bundle, options_manifest, port_type, read_bundle, run_gpu, write_bundle, QuantizedBundle,
 };
 pub use host_io::{
     output_path, read_input_sets, read_tensor_file, summarize, write_outputs, write_plan_outputs,
@@ -74,8 +74,8 @@ pub use host_io::{
 pub use kiln_ir::random::random_tensor;
 pub use npy::HostTensor;
 pub use optimize::{
-    check_opt_level, check_options, egraph_manifest, pipeline, plan_options, DEFAULT_OPT_LEVEL,
-    MAX_OPT_LEVEL,
+    check_opt_level, check_options, egraph_manifest, pipeline, plan_options, quant_report_json,
+    DEFAULT_OPT_LEVEL, MAX_OPT_LEVEL,
 };
 pub use summary::{
     kind_name, BufferSummary, BundleSummary, DispatchSummary, KernelSummary, KindSummary,

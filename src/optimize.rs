@@ -59,6 +59,47 @@ pub fn quantize_manifest(options: &CompileOptions) -> Option<Value> {
     }))
 }
 
+/// The quantization report as `kiln compile --json` writes it: mode, budget, inputs,
+/// per output the comparison with the f32 model, per layer the form, error and bytes,
+/// and the bundle's bytes against the unquantized bundle's.
+pub fn quant_report_json(
+    report: &kiln_passes::quantize::QuantReport,
+    f32_bundle_bytes: Option<usize>,
+    bundle_bytes: usize,
+) -> Value {
+    let (before, after) = report.weight_bytes();
+    json!({
+        "mode": report.mode.name(),
+        "accuracy_budget": report.budget,
+        "inputs": report.samples,
+        "random_inputs": report.random_inputs,
+        "weights_quantized": report.quantized(),
+        "weights": report.layers.len(),
+        "weight_bytes_before": before,
+        "weight_bytes_after": after,
+        "bundle_bytes": bundle_bytes,
+        "f32_bundle_bytes": f32_bundle_bytes,
+        "outputs": report.outputs.iter().map(|o| json!({
+            "name": o.name,
+            "relative_l2": o.rel_l2,
+            "max_abs": o.max_abs,
+            "cosine": o.cosine,
+            "top1_agree": o.top1.map(|t| t.0),
+            "top1_rows": o.top1.map(|t| t.1),
+        })).collect::<Vec<_>>(),
+        "layers": report.layers.iter().map(|l| json!({
+            "node": l.node,
+            "op": l.op,
+            "dims": l.dims,
+            "form": l.form,
+            "error_alone": l.error,
+            "bytes_before": l.bytes_before,
+            "bytes_after": l.bytes_after,
+            "kept_because": l.kept_because,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// How the kernel plan is built at `opt_level`: producers write straight into a
 /// Concat's result, a Split's results alias its operand, and transposes are folded
 /// into their readers, from level 1 on.

@@ -108,6 +108,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         &a.opt,
         Missing::Random,
         a.adapter.as_deref(),
+        false,
     )?;
     let mut session = kiln::load_bundle(&runtime, &model.bundle)?;
     for _ in 0..a.warmup {

@@ -1,5 +1,6 @@
 //! `kiln compile`: an ONNX model to a `.kiln` kernel bundle, written atomically;
-//! `--report` prints what the optimizer did, `--list-rules` its rules.
+//! `--report` prints what the optimizer (and `--quantize`) did, `--json` the bundle's
+//! figures and the quantization report as JSON, `--list-rules` the optimizer's rules.
 
 use super::opt::{self, OptArgs};
 use super::{args, usage};
@@ -29,8 +30,12 @@ pub struct CompileArgs {
     /// e-graph size, why saturation stopped, time, cost and kernels before and after.
     #[arg(long)]
     report: bool,
+    /// Print the bundle's figures and, with --quantize, the quantization report
+    /// (per output and per layer) as one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
     /// List every rewrite rule (name, set, identity) and exit; needs no model.
-    #[arg(long, conflicts_with_all = ["output", "shapes", "inputs", "report"])]
+    #[arg(long, conflicts_with_all = ["output", "shapes", "inputs", "report", "json"])]
     list_rules: bool,
 }
 
@@ -70,10 +75,27 @@ pub fn run(a: CompileArgs) -> Result<()> {
     }
     options.shapes = shapes;
     options.values = given.into_iter().map(|(n, t)| (n, t.tensor)).collect();
-    let (bundle, reports) = kiln::compile_bundle_with_reports(&model, &options)?;
-    kiln::write_bundle(&bundle, &out)?;
+    let compiled = kiln::compile_bundle_and_f32(&model, &options)?;
+    let (bundle, reports) = (&compiled.bundle, &compiled.reports);
+    kiln::write_bundle(bundle, &out)?;
     let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-    let s = kiln::BundleSummary::of(&bundle);
+    let f32_bytes = compiled.f32.as_ref().map(|b| b.to_bytes().len());
+    let s = kiln::BundleSummary::of(bundle);
+    if a.json {
+        let mut v = serde_json::json!({
+            "model": model_path.display().to_string(),
+            "bundle": out.display().to_string(),
+            "bytes": bytes,
+            "kernels": s.kernels,
+            "dispatches": s.dispatches,
+            "weight_bytes": s.weight_bytes,
+            "passes": kiln::pipeline(&options)?.names(),
+        });
+        if let Some(q) = &reports.quantize {
+            v["quantize"] = kiln::quant_report_json(q, f32_bytes, bytes as usize);
+        }
+        return super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
+    }
     let mut text = format!(
         "compiled {} -> {}: {} kernels, {} dispatches, {} buffers ({} bytes), {} weight bytes, \
          {bytes} bytes in all\n",
@@ -90,6 +112,13 @@ pub fn run(a: CompileArgs) -> Result<()> {
         writeln!(text, "passes: {}", passes.join(", "))?;
         if let Some(q) = &reports.quantize {
             write!(text, "{q}")?;
+            if let Some(f32_bytes) = f32_bytes {
+                writeln!(
+                    text,
+                    "  bundle: {bytes} bytes, {f32_bytes} unquantized ({:.3} of it)",
+                    bytes as f64 / f32_bytes as f64
+                )?;
+            }
         }
         match &reports.egraph {
             Some(r) => write!(text, "{r}")?,

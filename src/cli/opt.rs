@@ -113,6 +113,11 @@ impl OptArgs {
             || self.quantize.is_some()
     }
 
+    /// Whether `--quantize` was given.
+    pub fn quantize_given(&self) -> bool {
+        self.quantize.is_some()
+    }
+
     /// Whether `--profile` was given.
     pub fn profile_given(&self) -> bool {
         self.profile.is_some()

@@ -41,6 +41,11 @@ pub struct RunArgs {
     shapes: Vec<String>,
     #[command(flatten)]
     opt: OptArgs,
+    /// With --quantize (an .onnx model, on the GPU): also run the model without
+    /// quantization on the same inputs and print how far each output moved (relative
+    /// L2, max abs error, cosine, top-1 agreement).
+    #[arg(long)]
+    compare_f32: bool,
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
@@ -57,12 +62,21 @@ pub fn run(a: RunArgs) -> Result<()> {
             if a.adapter.is_some() {
                 return Err(usage("--adapter applies to --backend gpu"));
             }
+            if a.compare_f32 {
+                return Err(usage("--compare-f32 applies to --backend gpu"));
+            }
             run_on_cpu(a)
         }
     }
 }
 
 fn run_on_gpu(a: RunArgs) -> Result<()> {
+    if a.compare_f32 && !a.opt.quantize_given() {
+        return Err(usage(
+            "--compare-f32 compares a quantized model with its f32 original: give --quantize \
+             MODE (and an .onnx model)",
+        ));
+    }
     let (model, runtime) = target::load(
         &a.model,
         &a.inputs,
@@ -70,8 +84,24 @@ fn run_on_gpu(a: RunArgs) -> Result<()> {
         &a.opt,
         Missing::Error,
         a.adapter.as_deref(),
+        a.compare_f32,
     )?;
     let outputs = kiln::run_gpu(&runtime, &model.bundle, &model.inputs)?;
+    if let Some(f32_bundle) = &model.f32 {
+        let f32_outputs = kiln::run_gpu(&runtime, f32_bundle, &model.inputs)?;
+        let names: Vec<String> = model
+            .bundle
+            .manifest
+            .plan
+            .outputs
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        println!("quantized against the f32 model on the GPU, same inputs:");
+        for o in kiln::passes::quantize::compare(&names, &[f32_outputs], &[outputs.clone()]) {
+            println!("  {o}");
+        }
+    }
     let ports = &model.bundle.manifest.plan.outputs;
     let written = match &a.output_dir {
         Some(dir) => Some(kiln::write_plan_outputs(dir, ports, &outputs)?),

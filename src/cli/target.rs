@@ -25,13 +25,16 @@ pub struct GpuModel {
     pub origin: &'static str,
     /// Names of the inputs filled with random values.
     pub random: Vec<String>,
+    /// With `--quantize` and `twin`: the same model compiled without quantization.
+    pub f32: Option<Bundle>,
 }
 
 /// Reads `path` (a bundle, or an ONNX model compiled in memory with the default
 /// limits and the optimizer options `opt`, specialised on the given inputs, and priced
 /// and shaped for the adapter unless `--profile` says otherwise), binds its inputs and
 /// opens the GPU adapter (`adapter`, or the best one) to run it on. Bad options and
-/// inputs are reported before the adapter is opened.
+/// inputs are reported before the adapter is opened. With `twin` and `--quantize`, the
+/// model is also compiled without quantization ([`GpuModel::f32`]).
 pub fn load(
     path: &Path,
     input_specs: &[String],
@@ -39,6 +42,7 @@ pub fn load(
     opt: &OptArgs,
     missing: Missing,
     adapter: Option<&str>,
+    twin: bool,
 ) -> Result<(GpuModel, kiln::Runtime)> {
     if kiln::is_bundle_file(path)? {
         if !shape_specs.is_empty() {
@@ -87,11 +91,17 @@ pub fn load(
         options.egraph.profile = kiln::adapter_profile(&runtime);
         options.target.cpu_driver = runtime.is_cpu();
     }
-    let bundle = kiln::compile_bundle(&model, &options).context("compiling for the GPU")?;
-    Ok((
-        bind(bundle, values, missing, "compiled in memory")?,
-        runtime,
-    ))
+    let (bundle, f32) = if twin {
+        let compiled =
+            kiln::compile_bundle_and_f32(&model, &options).context("compiling for the GPU")?;
+        (compiled.bundle, compiled.f32)
+    } else {
+        let bundle = kiln::compile_bundle(&model, &options).context("compiling for the GPU")?;
+        (bundle, None)
+    };
+    let mut model = bind(bundle, values, missing, "compiled in memory")?;
+    model.f32 = f32;
+    Ok((model, runtime))
 }
 
 fn bind(
@@ -128,6 +138,7 @@ fn bind(
         inputs,
         origin,
         random,
+        f32: None,
     })
 }
 

@@ -25,19 +25,19 @@ pub struct OutputError {
     pub top1: Option<(usize, usize)>,
 }
 
-/// Compares `got[s][o]` with `want[s][o]` (sample `s`, output `o`) for every output
-/// of `graph`.
-pub fn compare(graph: &Graph, want: &[Vec<Tensor>], got: &[Vec<Tensor>]) -> Vec<OutputError> {
-    graph
-        .outputs
+/// Compares `got[s][o]` with `want[s][o]` (sample `s`, output `o`) for every output,
+/// named by `names`.
+pub fn compare(names: &[String], want: &[Vec<Tensor>], got: &[Vec<Tensor>]) -> Vec<OutputError> {
+    names
         .iter()
         .enumerate()
-        .map(|(o, port)| {
+        .map(|(o, name)| {
             let (mut diff2, mut want2, mut got2, mut dot, mut max_abs) = (0.0, 0.0, 0.0, 0.0, 0f64);
             let (mut agree, mut rows) = (0, 0);
-            let ty = graph.ty(port.value);
-            let class_len = ty.shape.dims().last().copied().filter(|&n| n >= 2);
-            let class_len = class_len.filter(|_| ty.dtype.is_float());
+            let ty = want.first().map(|w| w[o].ty());
+            let class_len = ty.as_ref().and_then(|t| t.shape.dims().last().copied());
+            let float = ty.is_some_and(|t| t.dtype.is_float());
+            let class_len = class_len.filter(|&n| n >= 2 && float);
             for (w, g) in want.iter().zip(got) {
                 let (w, g) = (w[o].to_f64_vec(), g[o].to_f64_vec());
                 for (&a, &b) in w.iter().zip(&g) {
@@ -55,7 +55,7 @@ pub fn compare(graph: &Graph, want: &[Vec<Tensor>], got: &[Vec<Tensor>]) -> Vec<
                 }
             }
             OutputError {
-                name: port.name.clone(),
+                name: name.clone(),
                 max_abs,
                 rel_l2: ratio(diff2.sqrt(), want2.sqrt()),
                 cosine: if want2 == 0.0 && got2 == 0.0 {
@@ -67,6 +67,25 @@ pub fn compare(graph: &Graph, want: &[Vec<Tensor>], got: &[Vec<Tensor>]) -> Vec<
             }
         })
         .collect()
+}
+
+impl std::fmt::Display for OutputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "output '{}': relative L2 {:.3e}, max abs {:.3e}, cosine {:.6}",
+            self.name, self.rel_l2, self.max_abs, self.cosine
+        )?;
+        if let Some((agree, rows)) = self.top1 {
+            write!(f, ", top-1 agreement {agree}/{rows}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The output port names of `graph`, in order.
+pub fn output_names(graph: &Graph) -> Vec<String> {
+    graph.outputs.iter().map(|p| p.name.clone()).collect()
 }
 
 /// `a / b`, with 0 / 0 = 0 and x / 0 = infinity.

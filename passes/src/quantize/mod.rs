@@ -19,7 +19,7 @@ mod mode;
 mod report;
 mod weights;
 
-pub use measure::{compare, worst, OutputError, RANDOM_SAMPLES};
+pub use measure::{compare, output_names, worst, OutputError, RANDOM_SAMPLES};
 pub use mode::{QuantMode, W4_BLOCK};
 pub use report::{LayerRow, QuantReport};
 pub use weights::MIN_WEIGHT_ELEMENTS;
@@ -80,6 +80,7 @@ pub fn quantize(graph: &Graph, options: &QuantizeOptions) -> Result<(Graph, Quan
     };
     let reference =
         measure::run_all(graph, &samples).map_err(|e| format!("the float model: {e}"))?;
+    let names = output_names(graph);
     let errors = alone_errors(graph, &layers, &samples, &reference)?;
     let mut kept: Vec<Option<String>> = vec![None; layers.len()];
     if let Some(budget) = options.budget {
@@ -94,7 +95,7 @@ pub fn quantize(graph: &Graph, options: &QuantizeOptions) -> Result<(Graph, Quan
             .map(|(l, _)| l)
             .collect();
         quantized = layers::apply(graph, &chosen)?;
-        outputs = compare(graph, &reference, &measure::run_all(&quantized, &samples)?);
+        outputs = compare(&names, &reference, &measure::run_all(&quantized, &samples)?);
         let over = options.budget.filter(|&b| worst(&outputs) > b);
         // Over the budget together: keep the worst remaining layer f32 and measure again.
         let drop = over.and_then(|_| {
@@ -154,6 +155,8 @@ fn alone_errors(
     samples: &[Vec<Tensor>],
     reference: &[Vec<Tensor>],
 ) -> Result<Vec<f64>, String> {
+    let names = output_names(graph);
+    let names = &names;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = layers.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
@@ -165,7 +168,7 @@ fn alone_errors(
                         .map(|l| {
                             let g = layers::apply(graph, &[l])?;
                             let got = measure::run_all(&g, samples)?;
-                            Ok(worst(&compare(graph, reference, &got)))
+                            Ok(worst(&compare(names, reference, &got)))
                         })
                         .collect::<Result<Vec<f64>, String>>()
                 })

@@ -79,15 +79,7 @@ impl fmt::Display for QuantReport {
             self.samples
         )?;
         for o in &self.outputs {
-            write!(
-                f,
-                "  output '{}': relative L2 {:.3e}, max abs {:.3e}, cosine {:.6}",
-                o.name, o.rel_l2, o.max_abs, o.cosine
-            )?;
-            if let Some((agree, rows)) = o.top1 {
-                write!(f, ", top-1 agreement {agree}/{rows}")?;
-            }
-            writeln!(f)?;
+            writeln!(f, "  {o}")?;
         }
         let width = self.layers.iter().map(|l| l.node.len()).max().unwrap_or(4);
         for l in &self.layers {
