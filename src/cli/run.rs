@@ -98,7 +98,9 @@ fn run_on_gpu(a: RunArgs) -> Result<()> {
             .map(|p| p.name.clone())
             .collect();
         println!("quantized against the f32 model on the GPU, same inputs:");
-        for o in kiln::passes::quantize::compare(&names, &[f32_outputs], &[outputs.clone()]) {
+        for o in
+            kiln::passes::quantize::compare(&names, &[f32_outputs], std::slice::from_ref(&outputs))
+        {
             println!("  {o}");
         }
     }
