@@ -245,6 +245,32 @@ mod tests {
             !without_fusion.contains(&"egraph-fusion"),
             "{without_fusion:?}"
         );
+        // --quantize runs last; w8a8 fuses its activations' quantization after it.
+        for (mode, tail) in [
+            (
+                kiln_passes::quantize::QuantMode::W8,
+                vec!["merge-siblings", "quantize"],
+            ),
+            (
+                kiln_passes::quantize::QuantMode::W8A8,
+                vec!["merge-siblings", "quantize", "egraph-fusion"],
+            ),
+        ] {
+            let options = CompileOptions {
+                quantize: Some(kiln_passes::quantize::QuantizeOptions {
+                    mode,
+                    budget: None,
+                    samples: Vec::new(),
+                }),
+                ..Default::default()
+            };
+            let names = pipeline(&options).unwrap().names();
+            assert_eq!(
+                names[names.len() - tail.len()..],
+                tail[..],
+                "{mode}: {names:?}"
+            );
+        }
     }
 
     #[test]

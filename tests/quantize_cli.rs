@@ -143,7 +143,7 @@ fn bad_quantization_options_are_one_error_line() {
     let err = usage_error(&dir, &["compile", "example.onnx", "--quantize", "int3"]);
     assert_eq!(
         err,
-        "error: --quantize int3: no quantization mode 'int3' (modes: w8, w4, f16)"
+        "error: --quantize int3: no quantization mode 'int3' (modes: w8, w4, f16, w8a8)"
     );
     let err = usage_error(
         &dir,

@@ -23,6 +23,8 @@ const GPU_MAX_REL_L2: f64 = 1e-4;
 /// The issue's bounds: top-1 agreement on a classifier, cosine on an encoder (w8, f16).
 const MIN_TOP1: f64 = 0.99;
 const MIN_COSINE: f64 = 0.999;
+/// The issue's bound for int8 activations with calibration (cosine to the f32 output).
+const MIN_W8A8_COSINE: f64 = 0.99;
 
 /// Bundle bytes against the f32 bundle's, per mode (the issue's bounds).
 const MAX_BUNDLE_RATIO: [(QuantMode, f64); 3] = [
@@ -49,13 +51,14 @@ fn sets(dir: &Path) -> Result<Vec<(Tensor, Tensor)>, String> {
 }
 
 /// The model of `dir` compiled at `--opt 2` for input `x` of `x`'s shape (`name`), with
-/// `--quantize mode` calibrated on `calibration` (one tensor per set).
-fn compile(
+/// `--quantize mode` calibrated on `calibration` (one tensor per set) under `budget`.
+fn compile_within(
     dir: &Path,
     name: &str,
     x: &Tensor,
     mode: Option<QuantMode>,
     calibration: &[Tensor],
+    budget: Option<f64>,
 ) -> Result<(Graph, Reports, CompileOptions), String> {
     let model = kiln::load_onnx(dir.join("model.onnx")).map_err(|e| e.to_string())?;
     let mut options = CompileOptions::default();
@@ -64,7 +67,7 @@ fn compile(
         .insert(name.to_string(), x.shape().dims().to_vec());
     options.quantize = mode.map(|mode| QuantizeOptions {
         mode,
-        budget: None,
+        budget,
         samples: calibration
             .iter()
             .map(|t| BTreeMap::from([(name.to_string(), t.clone())]))
@@ -73,6 +76,17 @@ fn compile(
     let (graph, reports) = kiln::compile_onnx_with_reports(&model, &options, &mut |_, _| {})
         .map_err(|e| e.to_string())?;
     Ok((graph, reports, options))
+}
+
+/// [`compile_within`] without a budget.
+fn compile(
+    dir: &Path,
+    name: &str,
+    x: &Tensor,
+    mode: Option<QuantMode>,
+    calibration: &[Tensor],
+) -> Result<(Graph, Reports, CompileOptions), String> {
+    compile_within(dir, name, x, mode, calibration, None)
 }
 
 /// Runs `graph` on the GPU (as a bundle) and on the CPU reference on `x`, and checks
@@ -102,6 +116,49 @@ fn gpu_matches_cpu(
     Ok(())
 }
 
+/// Quantized activations turn the last-bit differences of two valid f32 computations
+/// (the GPU's and the reference's sums, added in other orders) into whole quantization
+/// steps where a value sits within an ulp of a rounding boundary: about 3e-5 of the
+/// elements of a 255-step tensor, so a few of every layer's 10^4 to 10^5, as onnxruntime's own QDQ kernels differ from its float path (see
+/// `tests/quant_models.rs`): a `w8a8` model on the GPU is held to the issue's top-1 rule
+/// on every input against onnxruntime's f32 output rather than to f32 rounding against
+/// the reference; its distance from the reference is shown.
+fn gpu_keeps_top1(
+    test: &str,
+    graph: &Graph,
+    options: &CompileOptions,
+    sets: &[(Tensor, Tensor)],
+) -> Result<(), String> {
+    let Some(runtime) = common::gpu(test) else {
+        return Ok(());
+    };
+    let bundle = kiln::bundle_graph(graph, options, None).map_err(|e| e.to_string())?;
+    let mut session = kiln::load_bundle(&runtime, &bundle).map_err(|e| e.to_string())?;
+    let (mut agree, mut apart, mut worst) = (0, 0, 0f64);
+    for (x, want) in sets {
+        let gpu = session
+            .run(std::slice::from_ref(x))
+            .map_err(|e| e.to_string())?;
+        let cpu = kiln::run_cpu(graph, std::slice::from_ref(x)).map_err(|e| e.to_string())?;
+        let err = relative_l2(&gpu[0], &cpu[0]);
+        worst = worst.max(err);
+        apart += usize::from(err > GPU_MAX_REL_L2);
+        agree += usize::from(argmax(&gpu[0].to_f64_vec()) == argmax(&want.to_f64_vec()));
+    }
+    show(&format!(
+        "{test}: on the GPU, top-1 agrees with onnxruntime's f32 on {agree}/{}; {apart} inputs \
+         beyond f32 rounding of the reference (largest relative L2 {worst:.2e})",
+        sets.len()
+    ));
+    if (agree as f64) < MIN_TOP1 * sets.len() as f64 {
+        return Err(format!(
+            "GPU top-1 agreement {agree}/{} below {MIN_TOP1}",
+            sets.len()
+        ));
+    }
+    Ok(())
+}
+
 fn argmax(v: &[f64]) -> usize {
     (0..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })
 }
@@ -113,9 +170,10 @@ fn cosine(a: &Tensor, b: &Tensor) -> f64 {
     dot / (norm(&a) * norm(&b))
 }
 
-/// The text-direction classifier, calibrated on 4 of its 24 inputs: w8 and f16 agree
-/// with onnxruntime's f32 top-1 on at least 99% of them (w4's is shown); the f32
-/// compile agrees on all; the w8 bundle runs on the GPU as the reference does.
+/// The text-direction classifier, calibrated on 4 of its 24 inputs: w8, f16 and w8a8
+/// agree with onnxruntime's f32 top-1 on at least 99% of them (w4's is shown), w8a8
+/// keeps cosine >= 0.99; the f32 compile agrees on all; the w8 bundle runs on the GPU as
+/// the reference does, the w8a8 bundle keeps its top-1 there.
 #[test]
 fn classifier_keeps_its_top1() {
     let test = "quantize real/cls";
@@ -127,18 +185,29 @@ fn classifier_keeps_its_top1() {
         let sets = sets(&dir)?;
         let calibration: Vec<Tensor> = sets.iter().take(4).map(|(x, _)| x.clone()).collect();
         let x0 = &sets[0].0;
-        for mode in [
-            None,
-            Some(QuantMode::W8),
-            Some(QuantMode::F16),
-            Some(QuantMode::W4),
-        ] {
+        let modes = [
+            QuantMode::W8,
+            QuantMode::F16,
+            QuantMode::W4,
+            QuantMode::W8A8,
+        ];
+        for mode in std::iter::once(None).chain(modes.map(Some)) {
             let (graph, reports, options) = compile(&dir, "x", x0, mode, &calibration)?;
-            let mut agree = 0;
+            let (mut agree, mut got_all, mut want_all) = (0, Vec::new(), Vec::new());
             for (x, want) in &sets {
                 let got =
                     kiln::run_cpu(&graph, std::slice::from_ref(x)).map_err(|e| e.to_string())?;
                 agree += usize::from(argmax(&got[0].to_f64_vec()) == argmax(&want.to_f64_vec()));
+                got_all.extend(got[0].to_f64_vec());
+                want_all.extend(want.to_f64_vec());
+            }
+            let n = got_all.len();
+            let c = cosine(
+                &Tensor::from_f32(vec![n], got_all.iter().map(|&v| v as f32).collect()).unwrap(),
+                &Tensor::from_f32(vec![n], want_all.iter().map(|&v| v as f32).collect()).unwrap(),
+            );
+            if mode == Some(QuantMode::W8A8) && !(c >= MIN_W8A8_COSINE) {
+                return Err(format!("w8a8: cosine {c:.6} below {MIN_W8A8_COSINE}"));
             }
             let label = mode.map_or("f32".to_string(), |m| m.to_string());
             let share = agree as f64 / sets.len() as f64;
@@ -151,7 +220,8 @@ fn classifier_keeps_its_top1() {
                 )
             });
             show(&format!(
-                "{test} {label}: top-1 agrees with onnxruntime's f32 on {agree}/{}{quantized}",
+                "{test} {label}: top-1 agrees with onnxruntime's f32 on {agree}/{}, cosine \
+                 {c:.6}{quantized}",
                 sets.len()
             ));
             let must = match mode {
@@ -166,7 +236,10 @@ fn classifier_keeps_its_top1() {
                 ));
             }
             if mode == Some(QuantMode::W8) {
-                gpu_matches_cpu(&format!("{test} w8"), &graph, &options, x0)?;
+                gpu_matches_cpu(&format!("{test} {label}"), &graph, &options, x0)?;
+            }
+            if mode == Some(QuantMode::W8A8) {
+                gpu_keeps_top1(&format!("{test} {label}"), &graph, &options, &sets)?;
             }
         }
         Ok(())
@@ -174,8 +247,8 @@ fn classifier_keeps_its_top1() {
     result.unwrap_or_else(|e| panic!("{test}: {e}"));
 }
 
-/// With a budget tighter than quantizing every layer to int4 achieves, the classifier
-/// keeps some layers f32, and the error the report measures is within the budget.
+/// With a budget a third of what quantizing every layer achieves (w4, w8a8), the
+/// classifier keeps some layers f32, and the error the report measures is within it.
 #[test]
 fn a_tight_budget_keeps_layers_f32() {
     let test = "quantize real/cls budget";
@@ -186,37 +259,28 @@ fn a_tight_budget_keeps_layers_f32() {
     let result = catch(|| {
         let sets = sets(&dir)?;
         let calibration: Vec<Tensor> = sets.iter().take(4).map(|(x, _)| x.clone()).collect();
-        let (_, all, _) = compile(&dir, "x", &sets[0].0, Some(QuantMode::W4), &calibration)?;
-        let all = all.quantize.ok_or("no quantization report")?;
-        let budget = kiln::passes::quantize::worst(&all.outputs) / 3.0;
-        let model = kiln::load_onnx(dir.join("model.onnx")).map_err(|e| e.to_string())?;
-        let mut options = CompileOptions::default();
-        options
-            .shapes
-            .insert("x".into(), sets[0].0.shape().dims().to_vec());
-        options.quantize = Some(QuantizeOptions {
-            mode: QuantMode::W4,
-            budget: Some(budget),
-            samples: calibration
+        for mode in [QuantMode::W4, QuantMode::W8A8] {
+            let x = &sets[0].0;
+            let (_, all, _) = compile(&dir, "x", x, Some(mode), &calibration)?;
+            let all = all.quantize.ok_or("no quantization report")?;
+            let budget = kiln::passes::quantize::worst(&all.outputs) / 3.0;
+            let (_, reports, _) =
+                compile_within(&dir, "x", x, Some(mode), &calibration, Some(budget))?;
+            let report = reports.quantize.ok_or("no quantization report")?;
+            show(&format!("{test} {mode}: {report}"));
+            let kept = report
+                .layers
                 .iter()
-                .map(|t| BTreeMap::from([("x".to_string(), t.clone())]))
-                .collect(),
-        });
-        let (_, reports) = kiln::compile_onnx_with_reports(&model, &options, &mut |_, _| {})
-            .map_err(|e| e.to_string())?;
-        let report = reports.quantize.ok_or("no quantization report")?;
-        show(&format!("{test}: {report}"));
-        let kept = report
-            .layers
-            .iter()
-            .filter(|l| l.kept_because.is_some())
-            .count();
-        let error = kiln::passes::quantize::worst(&report.outputs);
-        if kept == 0 || report.quantized() == 0 || error > budget {
-            return Err(format!(
-                "budget {budget:.2e}: {kept} layers kept, {} quantized, error {error:.2e}",
-                report.quantized()
-            ));
+                .filter(|l| l.kept_because.is_some())
+                .count();
+            let error = kiln::passes::quantize::worst(&report.outputs);
+            if kept == 0 || report.quantized() == 0 || error > budget {
+                return Err(format!(
+                    "{mode}, budget {budget:.2e}: {kept} layers kept, {} quantized, error \
+                     {error:.2e}",
+                    report.quantized()
+                ));
+            }
         }
         Ok(())
     });

@@ -93,6 +93,14 @@ pub fn pipeline(
         manager.add(Box::new(Quantize {
             options: quantize.clone(),
         }));
+        // Quantized activations are element-wise steps: fusion folds them into the
+        // layers' prologues and their producers' epilogues.
+        if quantize.mode.activations() {
+            let fusion = egraph::phase_passes(&egraph, target)
+                .into_iter()
+                .filter(|p| p.name() == "egraph-fusion");
+            manager.extend(fusion);
+        }
     }
     Ok(manager)
 }

@@ -199,6 +199,12 @@ impl OptArgs {
                     "--accuracy-budget {b}: expected a relative error above 0, e.g. 0.01"
                 )));
             }
+            if mode.activations() && self.calibration.is_none() {
+                return Err(usage(format!(
+                    "--quantize {mode} quantizes activations with the ranges real inputs give \
+                     them: add --calibration DIR (dynamic activation quantization is not built)"
+                )));
+            }
             let samples = match &self.calibration {
                 Some(dir) => kiln::read_input_sets(dir)?,
                 None => Vec::new(),

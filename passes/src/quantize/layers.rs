@@ -2,17 +2,19 @@
 //! matmul or an embedding gather reads as its weight; and the graph with a chosen set
 //! of them in their stored form.
 
+use super::activations::{self, Activation};
 use super::weights::{emit, store, Role, Stored, MIN_WEIGHT_ELEMENTS};
 use super::QuantMode;
 use crate::rebuild::{rebuild, Edits};
-use kiln_ir::{DType, Graph, Handle, Value, ValueDef};
+use kiln_ir::{DType, Graph, Handle, Node, Value, ValueDef};
 use std::collections::HashMap;
 
 /// A weight and the layer that reads it.
 pub struct Layer {
     /// The constant.
     pub weight: Handle<Value>,
-    /// The first node that reads it as a weight (its name, or its op and handle).
+    /// The first node that reads it as a weight, and its name (or op and handle).
+    pub reader: Handle<Node>,
     pub node: String,
     /// That node's op.
     pub op: &'static str,
@@ -20,6 +22,9 @@ pub struct Layer {
     pub dims: Vec<usize>,
     /// Its stored form in the mode asked for.
     pub stored: Stored,
+    /// `w8a8`: the reader's input activation, quantized with the layer (its range
+    /// is set by [`activations::ranges`]).
+    pub activation: Option<Activation>,
 }
 
 impl Layer {
@@ -49,8 +54,20 @@ pub fn find(graph: &Graph, mode: QuantMode) -> Result<Vec<Layer>, String> {
                 node.name.clone()
             };
             let stored = store(w, role, mode).map_err(|e| format!("node '{name}': {e}"))?;
+            let activation = activations::operand(role)
+                .filter(|_| mode.activations())
+                .map(|operand| (operand, node.inputs[operand]))
+                .filter(|&(_, x)| graph.ty(x).dtype == DType::F32 && graph.constant(x).is_none())
+                .map(|(operand, value)| Activation {
+                    operand,
+                    value,
+                    scale: 1.0,
+                    zero: 0,
+                });
             layers.push(Layer {
                 weight: v,
+                reader: handle,
+                activation,
                 node: name,
                 op: node.op.name(),
                 dims: w.shape().dims().to_vec(),
@@ -65,6 +82,7 @@ pub fn find(graph: &Graph, mode: QuantMode) -> Result<Vec<Layer>, String> {
 /// new nodes come right before the first reader; the result is in canonical order.
 pub fn apply(graph: &Graph, chosen: &[&Layer]) -> Result<Graph, String> {
     let by_weight: HashMap<Handle<Value>, &Layer> = chosen.iter().map(|l| (l.weight, *l)).collect();
+    let by_reader: HashMap<Handle<Node>, &Layer> = chosen.iter().map(|l| (l.reader, *l)).collect();
     let mut out = Graph::new(graph.name.clone());
     let mut map: Vec<Option<Handle<Value>>> = vec![None; graph.values.len()];
     for port in &graph.inputs {
@@ -76,7 +94,7 @@ pub fn apply(graph: &Graph, chosen: &[&Layer]) -> Result<Graph, String> {
             map[handle.index()] = Some(out.add_const(value.name.clone(), t.clone()));
         }
     }
-    for (_, node) in graph.nodes.iter() {
+    for (handle, node) in graph.nodes.iter() {
         let mut inputs = Vec::with_capacity(node.inputs.len());
         for &v in &node.inputs {
             if map[v.index()].is_none() {
@@ -86,6 +104,13 @@ pub fn apply(graph: &Graph, chosen: &[&Layer]) -> Result<Graph, String> {
                 map[v.index()] = Some(emit(&mut out, &layer.stored, &layer.dims, &layer.node)?);
             }
             inputs.push(map[v.index()].expect("mapped above"));
+        }
+        if let Some((layer, act)) = by_reader
+            .get(&handle)
+            .and_then(|l| Some((l, l.activation.as_ref()?)))
+        {
+            inputs[act.operand] =
+                activations::emit(&mut out, inputs[act.operand], act, &layer.node)?;
         }
         let results = out
             .add_node(

@@ -13,6 +13,7 @@
 //! is measured again and layers are dropped, worst first, until it is within the
 //! budget. The [`QuantReport`] says per layer what was chosen and why.
 
+mod activations;
 mod layers;
 mod measure;
 mod mode;
@@ -71,8 +72,15 @@ pub fn quantize(graph: &Graph, options: &QuantizeOptions) -> Result<(Graph, Quan
             "accuracy budget {b}: expected a relative error above 0"
         ));
     }
-    let layers = layers::find(graph, options.mode)?;
+    let mut layers = layers::find(graph, options.mode)?;
     let random_inputs = options.samples.is_empty();
+    if random_inputs && options.mode.activations() {
+        return Err(format!(
+            "{} quantizes activations with the ranges real inputs give them: pass --calibration \
+             DIR (dynamic activation quantization is not built)",
+            options.mode
+        ));
+    }
     let samples = if random_inputs {
         measure::random_samples(graph)
     } else {
@@ -80,6 +88,14 @@ pub fn quantize(graph: &Graph, options: &QuantizeOptions) -> Result<(Graph, Quan
     };
     let reference =
         measure::run_all(graph, &samples).map_err(|e| format!("the float model: {e}"))?;
+    let inputs: Vec<_> = layers
+        .iter()
+        .filter_map(|l| Some(l.activation.as_ref()?.value))
+        .collect();
+    let mut ranges = activations::ranges(graph, &inputs, &samples)?.into_iter();
+    for act in layers.iter_mut().filter_map(|l| l.activation.as_mut()) {
+        (act.scale, act.zero) = activations::params(ranges.next().expect("one range per input"));
+    }
     let names = output_names(graph);
     let errors = alone_errors(graph, &layers, &samples, &reference)?;
     let mut kept: Vec<Option<String>> = vec![None; layers.len()];

@@ -14,6 +14,9 @@ pub enum QuantMode {
     W4,
     /// f16 weights, widened to f32 when uploaded; arithmetic stays f32.
     F16,
+    /// int8 weights as [`QuantMode::W8`], and each quantized layer's input activation
+    /// quantized to uint8 per tensor with the range the calibration sets give it.
+    W8A8,
 }
 
 /// The block of `w4` scales along the reduction axis (the int4 format of LLM weights).
@@ -21,7 +24,12 @@ pub const W4_BLOCK: usize = 32;
 
 impl QuantMode {
     /// Every mode, in the order `--help` lists them.
-    pub const ALL: [QuantMode; 3] = [QuantMode::W8, QuantMode::W4, QuantMode::F16];
+    pub const ALL: [QuantMode; 4] = [
+        QuantMode::W8,
+        QuantMode::W4,
+        QuantMode::F16,
+        QuantMode::W8A8,
+    ];
 
     /// The flag's spelling.
     pub fn name(self) -> &'static str {
@@ -29,6 +37,7 @@ impl QuantMode {
             QuantMode::W8 => "w8",
             QuantMode::W4 => "w4",
             QuantMode::F16 => "f16",
+            QuantMode::W8A8 => "w8a8",
         }
     }
 
@@ -38,7 +47,13 @@ impl QuantMode {
             QuantMode::W8 => "int8 per channel",
             QuantMode::W4 => "int4 blocks of 32",
             QuantMode::F16 => "f16",
+            QuantMode::W8A8 => "int8 weights and input",
         }
+    }
+
+    /// Whether the mode quantizes activations too (it then needs calibration sets).
+    pub fn activations(self) -> bool {
+        self == QuantMode::W8A8
     }
 }
 
@@ -52,13 +67,6 @@ impl FromStr for QuantMode {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        if s == "w8a8" {
-            return Err(
-                "w8a8 (int8 activations) is not built yet; w8 quantizes the weights \
-                        alone"
-                    .to_string(),
-            );
-        }
         QuantMode::ALL
             .into_iter()
             .find(|m| m.name() == s)
@@ -80,11 +88,7 @@ mod tests {
         }
         assert_eq!(
             "int3".parse::<QuantMode>(),
-            Err("no quantization mode 'int3' (modes: w8, w4, f16)".to_string())
+            Err("no quantization mode 'int3' (modes: w8, w4, f16, w8a8)".to_string())
         );
-        assert!("w8a8"
-            .parse::<QuantMode>()
-            .unwrap_err()
-            .contains("not built yet"));
     }
 }

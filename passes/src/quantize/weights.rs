@@ -113,7 +113,7 @@ pub fn store(w: &Tensor, role: Role, mode: QuantMode) -> Result<Stored, String> 
                 dims,
             })
         }
-        QuantMode::W8 => {
+        QuantMode::W8 | QuantMode::W8A8 => {
             let axis = role.channel_axis(dims.len());
             let mut scale_dims = vec![1; dims.len()];
             scale_dims[axis] = dims[axis];
