@@ -9,17 +9,6 @@ use common::cli::CliDir;
 use common::data_dir;
 use serde_json::Value;
 
-/// `kiln ARGS` must fail with exit status 2 and one `error:` line; returns it.
-fn usage_error(dir: &CliDir, args: &[&str]) -> String {
-    let out = dir.kiln(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "kiln {args:?}: {stderr}");
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one line expected: {stderr}");
-    assert!(lines[0].starts_with("error: "), "{stderr}");
-    lines[0].to_string()
-}
-
 #[test]
 fn compile_json_reports_the_quantization_and_the_manifest_records_it() {
     let test = "quantize cli real/cls";
@@ -140,45 +129,33 @@ fn run_compare_f32_prints_how_far_each_output_moved() {
 #[test]
 fn bad_quantization_options_are_one_error_line() {
     let dir = CliDir::new();
-    let err = usage_error(&dir, &["compile", "example.onnx", "--quantize", "int3"]);
+    let err = dir.usage_error(&["compile", "example.onnx", "--quantize", "int3"]);
     assert_eq!(
         err,
         "error: --quantize int3: no quantization mode 'int3' (modes: w8, w4, f16, w8a8)"
     );
-    let err = usage_error(
-        &dir,
-        &["run", "example.onnx", "-i", "x.npy", "--compare-f32"],
-    );
+    let err = dir.usage_error(&["run", "example.onnx", "-i", "x.npy", "--compare-f32"]);
     assert!(err.contains("give --quantize MODE"), "{err}");
-    let err = usage_error(
-        &dir,
-        &["compile", "example.onnx", "--accuracy-budget", "0.01"],
-    );
+    let err = dir.usage_error(&["compile", "example.onnx", "--accuracy-budget", "0.01"]);
     assert!(err.contains("--quantize"), "{err}");
-    let err = usage_error(
-        &dir,
-        &[
-            "compile",
-            "example.onnx",
-            "--quantize",
-            "w8",
-            "--accuracy-budget",
-            "0",
-        ],
-    );
+    let err = dir.usage_error(&[
+        "compile",
+        "example.onnx",
+        "--quantize",
+        "w8",
+        "--accuracy-budget",
+        "0",
+    ]);
     assert!(err.contains("expected a relative error above 0"), "{err}");
-    let err = usage_error(
-        &dir,
-        &[
-            "run",
-            "example.onnx",
-            "--backend",
-            "cpu",
-            "--quantize",
-            "w8",
-            "--compare-f32",
-        ],
-    );
+    let err = dir.usage_error(&[
+        "run",
+        "example.onnx",
+        "--backend",
+        "cpu",
+        "--quantize",
+        "w8",
+        "--compare-f32",
+    ]);
     assert!(
         err.contains("--compare-f32 applies to --backend gpu"),
         "{err}"

@@ -33,6 +33,15 @@ const MAX_BUNDLE_RATIO: [(QuantMode, f64); 3] = [
     (QuantMode::F16, 0.52),
 ];
 
+/// Runs `check` on the folder `<data>/<sub>/<case>`, failing `test` with its error; does
+/// nothing (says so) when the data is missing and not required.
+fn with_case(test: &str, sub: &str, case: &str, check: impl FnOnce(&Path) -> Result<(), String>) {
+    let Some(root) = data_dir(sub, test) else {
+        return;
+    };
+    catch(|| check(&root.join(case))).unwrap_or_else(|e| panic!("{test}: {e}"));
+}
+
 /// The input and onnxruntime's output of each `test_data_set_<i>` of `dir`.
 fn sets(dir: &Path) -> Result<Vec<(Tensor, Tensor)>, String> {
     let mut sets = Vec::new();
@@ -177,12 +186,8 @@ fn cosine(a: &Tensor, b: &Tensor) -> f64 {
 #[test]
 fn classifier_keeps_its_top1() {
     let test = "quantize real/cls";
-    let Some(root) = data_dir("real", test) else {
-        return;
-    };
-    let dir = root.join("cls");
-    let result = catch(|| {
-        let sets = sets(&dir)?;
+    with_case(test, "real", "cls", |dir| {
+        let sets = sets(dir)?;
         let calibration: Vec<Tensor> = sets.iter().take(4).map(|(x, _)| x.clone()).collect();
         let x0 = &sets[0].0;
         let modes = [
@@ -192,7 +197,7 @@ fn classifier_keeps_its_top1() {
             QuantMode::W8A8,
         ];
         for mode in std::iter::once(None).chain(modes.map(Some)) {
-            let (graph, reports, options) = compile(&dir, "x", x0, mode, &calibration)?;
+            let (graph, reports, options) = compile(dir, "x", x0, mode, &calibration)?;
             let (mut agree, mut got_all, mut want_all) = (0, Vec::new(), Vec::new());
             for (x, want) in &sets {
                 let got =
@@ -244,7 +249,6 @@ fn classifier_keeps_its_top1() {
         }
         Ok(())
     });
-    result.unwrap_or_else(|e| panic!("{test}: {e}"));
 }
 
 /// With a budget a third of what quantizing every layer achieves (w4, w8a8), the
@@ -252,20 +256,16 @@ fn classifier_keeps_its_top1() {
 #[test]
 fn a_tight_budget_keeps_layers_f32() {
     let test = "quantize real/cls budget";
-    let Some(root) = data_dir("real", test) else {
-        return;
-    };
-    let dir = root.join("cls");
-    let result = catch(|| {
-        let sets = sets(&dir)?;
+    with_case(test, "real", "cls", |dir| {
+        let sets = sets(dir)?;
         let calibration: Vec<Tensor> = sets.iter().take(4).map(|(x, _)| x.clone()).collect();
         for mode in [QuantMode::W4, QuantMode::W8A8] {
             let x = &sets[0].0;
-            let (_, all, _) = compile(&dir, "x", x, Some(mode), &calibration)?;
+            let (_, all, _) = compile(dir, "x", x, Some(mode), &calibration)?;
             let all = all.quantize.ok_or("no quantization report")?;
             let budget = kiln::passes::quantize::worst(&all.outputs) / 3.0;
             let (_, reports, _) =
-                compile_within(&dir, "x", x, Some(mode), &calibration, Some(budget))?;
+                compile_within(dir, "x", x, Some(mode), &calibration, Some(budget))?;
             let report = reports.quantize.ok_or("no quantization report")?;
             show(&format!("{test} {mode}: {report}"));
             let kept = report
@@ -284,7 +284,6 @@ fn a_tight_budget_keeps_layers_f32() {
         }
         Ok(())
     });
-    result.unwrap_or_else(|e| panic!("{test}: {e}"));
 }
 
 /// PP-OCRv4's recognizer (10.7 MB of weights): each mode's bundle against the f32
@@ -292,15 +291,11 @@ fn a_tight_budget_keeps_layers_f32() {
 #[test]
 fn recognizer_bundles_shrink() {
     let test = "quantize real/rec";
-    let Some(root) = data_dir("real", test) else {
-        return;
-    };
-    let dir = root.join("rec");
-    let result = catch(|| {
-        let sets = sets(&dir)?;
+    with_case(test, "real", "rec", |dir| {
+        let sets = sets(dir)?;
         let x = &sets[0].0;
         let bytes = |mode| -> Result<(usize, Graph, CompileOptions), String> {
-            let (graph, _, options) = compile(&dir, "x", x, mode, std::slice::from_ref(x))?;
+            let (graph, _, options) = compile(dir, "x", x, mode, std::slice::from_ref(x))?;
             let bundle = kiln::bundle_graph(&graph, &options, None).map_err(|e| e.to_string())?;
             Ok((bundle.to_bytes().len(), graph, options))
         };
@@ -325,7 +320,6 @@ fn recognizer_bundles_shrink() {
         }
         Ok(())
     });
-    result.unwrap_or_else(|e| panic!("{test}: {e}"));
 }
 
 /// The BERT-style encoder: w8 and f16 keep cosine >= 0.999 to onnxruntime's f32 output
@@ -333,18 +327,14 @@ fn recognizer_bundles_shrink() {
 #[test]
 fn encoder_keeps_its_direction() {
     let test = "quantize quant/bert-f32";
-    let Some(root) = data_dir("quant", test) else {
-        return;
-    };
-    let dir = root.join("bert-f32");
-    let result = catch(|| {
-        let sets = sets(&dir)?;
+    with_case(test, "quant", "bert-f32", |dir| {
+        let sets = sets(dir)?;
         let (x, want) = &sets[0];
         let name = read_pbs(&dir.join("test_data_set_0"), "input")?
             .swap_remove(0)
             .name;
         for mode in [QuantMode::W8, QuantMode::F16] {
-            let (graph, _, options) = compile(&dir, &name, x, Some(mode), &[])?;
+            let (graph, _, options) = compile(dir, &name, x, Some(mode), &[])?;
             let got = kiln::run_cpu(&graph, std::slice::from_ref(x)).map_err(|e| e.to_string())?;
             let c = cosine(&got[0], want);
             show(&format!(
@@ -354,6 +344,126 @@ fn encoder_keeps_its_direction() {
                 return Err(format!("{mode}: cosine {c:.6} below {MIN_COSINE}"));
             }
             gpu_matches_cpu(&format!("{test} {mode}"), &graph, &options, x)?;
+        }
+        Ok(())
+    });
+}
+
+/// A small network at odd sizes, built in the IR: a 3×3 conv (7 → 17 channels, stride 2,
+/// on 19 × 23, padded), relu, a 3×3 conv (17 → 11, padded), then a matmul of the flattened
+/// features by a [11·10·12, 37] weight (a reduction of 1320: 42 blocks of 32, the last
+/// short) and a gather from a [29, 41] table by the argmax-free index input.
+fn odd_network() -> Graph {
+    use kiln::ir::{ConvAttrs, DType, Op, TensorType};
+    let conv = |stride, pad| {
+        Op::Conv(ConvAttrs {
+            strides: vec![stride, stride],
+            pads: vec![pad; 4],
+            dilations: vec![1, 1],
+            group: 1,
+        })
+    };
+    let weight = |dims: &[usize], seed| kiln::random_tensor(DType::F32, dims, seed);
+    let mut g = Graph::new("odd");
+    let x = g.add_input("x", TensorType::new(DType::F32, vec![1, 7, 19, 23]), false);
+    let ids = g.add_input("ids", TensorType::new(DType::I32, vec![3]), false);
+    let w1 = g.add_const(None, weight(&[17, 7, 3, 3], 1));
+    let w2 = g.add_const(None, weight(&[11, 17, 3, 3], 2));
+    let w3 = g.add_const(None, weight(&[1320, 37], 3));
+    let table = g.add_const(None, weight(&[29, 41], 4));
+    let h = g.add(conv(2, 1), &[x, w1], "conv1").unwrap();
+    let h = g
+        .add(Op::Unary(kiln::ir::UnaryOp::Relu), &[h], "relu")
+        .unwrap();
+    let h = g.add(conv(1, 1), &[h, w2], "conv2").unwrap();
+    let h = g
+        .add(
+            Op::Reshape {
+                shape: vec![1, 1320],
+            },
+            &[h],
+            "flatten",
+        )
+        .unwrap();
+    let y = g.add(Op::MatMul, &[h, w3], "fc").unwrap();
+    let e = g
+        .add(Op::Gather { axis: 0 }, &[table, ids], "embed")
+        .unwrap();
+    g.add_output("y", y, false);
+    g.add_output("e", e, false);
+    g
+}
+
+/// Each mode on [`odd_network`]: the GPU bundle against the CPU reference of the same
+/// quantized graph (f32 rounding for the weight-only modes; w8a8's top-1 rule does not
+/// apply to a network without classes, so its GPU output is held to the distance the
+/// quantization itself moved the reference, which a lost quantization step stays far
+/// below), on fresh random inputs that are not the calibration sets.
+#[test]
+fn every_mode_runs_on_the_gpu_at_odd_sizes() {
+    let test = "quantize odd sizes";
+    let Some(runtime) = common::gpu(test) else {
+        return;
+    };
+    let result = catch(|| {
+        let graph = odd_network();
+        let inputs = |seed: u64| {
+            vec![
+                kiln::random_tensor(kiln::DType::F32, &[1, 7, 19, 23], seed),
+                kiln::ir::random::random_indices(kiln::DType::I32, &[3], seed, 29).unwrap(),
+            ]
+        };
+        let named = |seed| {
+            let [x, ids] = <[Tensor; 2]>::try_from(inputs(seed)).unwrap();
+            BTreeMap::from([("x".to_string(), x), ("ids".to_string(), ids)])
+        };
+        let fresh = inputs(99);
+        let f32_out = kiln::run_cpu(&graph, &fresh).map_err(|e| e.to_string())?;
+        for mode in [
+            QuantMode::W8,
+            QuantMode::W4,
+            QuantMode::F16,
+            QuantMode::W8A8,
+        ] {
+            let options = CompileOptions {
+                quantize: Some(QuantizeOptions {
+                    mode,
+                    budget: None,
+                    samples: (1..=3).map(named).collect(),
+                }),
+                ..Default::default()
+            };
+            let (q, reports) = kiln::pipeline(&options)
+                .and_then(|p| Ok(p.run_with_reports(graph.clone(), &mut |_, _| {})?))
+                .map_err(|e| e.to_string())?;
+            let report = reports.quantize.ok_or("no quantization report")?;
+            if report.quantized() != 4 {
+                return Err(format!("{mode}: {report}"));
+            }
+            let cpu = kiln::run_cpu(&q, &fresh).map_err(|e| e.to_string())?;
+            let bundle = kiln::bundle_graph(&q, &options, None).map_err(|e| e.to_string())?;
+            let gpu = kiln::run_gpu(&runtime, &bundle, &fresh).map_err(|e| e.to_string())?;
+            for (o, name) in ["y", "e"].iter().enumerate() {
+                let (err, moved) = (
+                    relative_l2(&gpu[o], &cpu[o]),
+                    relative_l2(&cpu[o], &f32_out[o]),
+                );
+                show(&format!(
+                    "{test} {mode} {name}: GPU against the reference {err:.2e}; quantizing \
+                     moved the reference by {moved:.2e}"
+                ));
+                let bound = if mode.activations() {
+                    moved / 4.0
+                } else {
+                    GPU_MAX_REL_L2
+                };
+                if err.is_nan() || err > bound || moved == 0.0 {
+                    return Err(format!(
+                        "{mode} {name}: GPU {err:.2e} from the reference (at most {bound:.1e}), \
+                         quantizing moved it {moved:.2e}"
+                    ));
+                }
+            }
         }
         Ok(())
     });

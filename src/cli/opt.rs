@@ -85,8 +85,9 @@ pub struct OptArgs {
     #[arg(long, value_name = "DEVICE|FILE")]
     profile: Option<ProfileArg>,
     /// Store the weights smaller: `w8` (int8, a scale per output channel), `w4` (int4,
-    /// a scale per block of 32 along the reduction axis), `f16`. Every conv, matmul
-    /// and gemm weight and embedding table of 1024 or more elements; layers the
+    /// a scale per block of 32 along the reduction axis), `f16`, or `w8a8` (int8
+    /// weights and each layer's input as uint8, ranges from --calibration). Every conv,
+    /// matmul and gemm weight and embedding table of 1024 or more elements; layers the
     /// accuracy budget cannot afford stay f32 (`kiln compile --report` says which)
     #[arg(long, value_name = "MODE")]
     quantize: Option<String>,

@@ -42,6 +42,23 @@ impl CliDir {
         cmd.output().unwrap()
     }
 
+    /// Runs `kiln ARGS`, which must fail with exit status 2 and one `error:` line,
+    /// printing nothing on stdout; returns that line.
+    pub fn usage_error(&self, args: &[&str]) -> String {
+        let out = self.kiln(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "kiln {args:?}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line expected: {stderr}");
+        assert!(lines[0].starts_with("error: "), "{stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        lines[0].to_string()
+    }
+
     /// Runs `kiln ARGS`, which must succeed; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.kiln(args);
