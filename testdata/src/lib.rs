@@ -9,8 +9,18 @@
 use std::path::PathBuf;
 
 /// The workspace root.
+///
+/// Found at run time, from the directory cargo runs a test in (its package's root) up to
+/// the first folder holding `conformance/`: a path baked in at compile time would point at
+/// whichever checkout first built this crate into a shared `CARGO_TARGET_DIR`.
 pub fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let baked = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let Ok(cwd) = std::env::current_dir() else {
+        return baked;
+    };
+    cwd.ancestors()
+        .find(|d| d.join("conformance").is_dir() && d.join("Cargo.toml").is_file())
+        .map_or(baked, PathBuf::from)
 }
 
 /// The test-data root.
