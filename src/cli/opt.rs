@@ -86,7 +86,8 @@ pub struct OptArgs {
     profile: Option<ProfileArg>,
     /// Store the weights smaller: `w8` (int8, a scale per output channel), `w4` (int4,
     /// a scale per block of 32 along the reduction axis), `f16`, or `w8a8` (int8
-    /// weights and each layer's input as uint8, ranges from --calibration). Every conv,
+    /// weights and each layer's input as uint8: ranges from --calibration, else each
+    /// row's at run time). Every conv,
     /// matmul and gemm weight and embedding table of 1024 or more elements; layers the
     /// accuracy budget cannot afford stay f32 (`kiln compile --report` says which)
     #[arg(long, value_name = "MODE")]
@@ -198,12 +199,6 @@ impl OptArgs {
             {
                 return Err(usage(format!(
                     "--accuracy-budget {b}: expected a relative error above 0, e.g. 0.01"
-                )));
-            }
-            if mode.activations() && self.calibration.is_none() {
-                return Err(usage(format!(
-                    "--quantize {mode} quantizes activations with the ranges real inputs give \
-                     them: add --calibration DIR (dynamic activation quantization is not built)"
                 )));
             }
             let samples = match &self.calibration {

@@ -1,9 +1,11 @@
-//! `w8a8`'s activations: the input each quantized layer reads, its range over the
-//! calibration sets, and the uint8 `quantize` → `dequantize` pair the layer reads in its
-//! place (per tensor, asymmetric, the range widened to hold 0 as ONNX's quantizers do).
+//! `w8a8`'s activations: the input each quantized layer reads, and the uint8 `quantize`
+//! → `dequantize` pair the layer reads in its place (asymmetric, the range widened to
+//! hold 0 as ONNX's quantizers do). With calibration sets the range is their range, per
+//! tensor, fixed at compile time; without, it is each row's (a matmul's row, a
+//! convolution's image), computed by the kernels at run time.
 
 use super::weights::Role;
-use kiln_ir::{interp, DType, Data, Graph, Handle, Op, Tensor, Value};
+use kiln_ir::{interp, BinaryOp, DType, Data, Graph, Handle, Op, ReduceOp, Tensor, UnaryOp, Value};
 
 /// A layer's input activation and how it is quantized.
 #[derive(Clone, Debug)]
@@ -11,8 +13,27 @@ pub struct Activation {
     /// Which operand of the layer's node it is.
     pub operand: usize,
     pub value: Handle<Value>,
-    pub scale: f32,
-    pub zero: u8,
+    pub range: Range,
+}
+
+/// Where an activation's quantization range comes from.
+#[derive(Clone, Debug)]
+pub enum Range {
+    /// The calibration sets': scale and zero point fixed at compile time.
+    Fixed { scale: f32, zero: u8 },
+    /// Each row's, at run time: the minimum and maximum over `axes`.
+    Dynamic { axes: Vec<usize> },
+}
+
+/// The axes a dynamic range reduces over for a layer reading its activation as `role`:
+/// a matmul's reduction axis (one range per row), a convolution's channels and
+/// positions (one per image).
+pub fn row_axes(role: Role, rank: usize) -> Vec<usize> {
+    match role {
+        Role::Conv => (1..rank).collect(),
+        Role::MatMulA => vec![rank.saturating_sub(2)],
+        _ => vec![rank - 1],
+    }
 }
 
 /// The operand that holds the activation of a layer reading its weight as `role`.
@@ -48,6 +69,47 @@ pub fn ranges(
     Ok(ranges)
 }
 
+/// The scale and zero point of each row of `x` (its range over `axes`, widened to hold 0),
+/// computed as [`params`] computes a fixed one: `(hi - lo) / 255` (at least f32's smallest
+/// normal, so an all-zero row divides by something) and `round(-lo / scale)` as uint8.
+fn dynamic_params(
+    graph: &mut Graph,
+    x: Handle<Value>,
+    axes: &[usize],
+    name: &str,
+) -> Result<(Handle<Value>, Handle<Value>), String> {
+    let scalar = |g: &mut Graph, v: f32| {
+        g.add_const(None, Tensor::from_f32(vec![], vec![v]).expect("a scalar"))
+    };
+    let step = |g: &mut Graph, op: Op, args: &[Handle<Value>], what: &str| {
+        g.add(op, args, format!("{name}.input_{what}"))
+            .map_err(|e| e.to_string())
+    };
+    let reduce = |op| Op::Reduce {
+        op,
+        axes: axes.to_vec(),
+        keepdims: true,
+    };
+    let (zero, levels, tiny) = (
+        scalar(graph, 0.0),
+        scalar(graph, 255.0),
+        scalar(graph, f32::MIN_POSITIVE),
+    );
+    let lo = step(graph, reduce(ReduceOp::Min), &[x], "min")?;
+    let hi = step(graph, reduce(ReduceOp::Max), &[x], "max")?;
+    let lo = step(graph, Op::Binary(BinaryOp::Min), &[lo, zero], "low")?;
+    let hi = step(graph, Op::Binary(BinaryOp::Max), &[hi, zero], "high")?;
+    let span = step(graph, Op::Binary(BinaryOp::Sub), &[hi, lo], "span")?;
+    let scale = step(graph, Op::Binary(BinaryOp::Div), &[span, levels], "step")?;
+    let scale = step(graph, Op::Binary(BinaryOp::Max), &[scale, tiny], "scale")?;
+    let neg = step(graph, Op::Unary(UnaryOp::Neg), &[lo], "neg_low")?;
+    let z = step(graph, Op::Binary(BinaryOp::Div), &[neg, scale], "zero_f")?;
+    let z = step(graph, Op::Unary(UnaryOp::Round), &[z], "zero_round")?;
+    let z = step(graph, Op::Binary(BinaryOp::Min), &[z, levels], "zero_clip")?;
+    let z = step(graph, Op::Cast { to: DType::U8 }, &[z], "zero")?;
+    Ok((scale, z))
+}
+
 /// uint8 scale and zero point for `lo..=hi` (which holds 0): `(hi - lo) / 255` and
 /// `round(-lo / scale)`.
 pub fn params((lo, hi): (f32, f32)) -> (f32, u8) {
@@ -58,20 +120,21 @@ pub fn params((lo, hi): (f32, f32)) -> (f32, u8) {
     (scale, (-lo / scale).round().clamp(0.0, 255.0) as u8)
 }
 
-/// Adds `dequantize(quantize(x))` with `act`'s scale and zero point to `graph`,
-/// returning its result.
+/// Adds `dequantize(quantize(x))` with `act`'s range to `graph`, returning its result.
 pub fn emit(
     graph: &mut Graph,
     x: Handle<Value>,
     act: &Activation,
     name: &str,
 ) -> Result<Handle<Value>, String> {
-    let scale = graph.add_const(
-        None,
-        Tensor::from_f32(vec![], vec![act.scale]).map_err(|e| e.to_string())?,
-    );
-    let zero = Tensor::new(vec![], Data::U8(vec![act.zero])).map_err(|e| e.to_string())?;
-    let zero = graph.add_const(None, zero);
+    let (scale, zero) = match &act.range {
+        Range::Fixed { scale, zero } => {
+            let scale = Tensor::from_f32(vec![], vec![*scale]).map_err(|e| e.to_string())?;
+            let zero = Tensor::new(vec![], Data::U8(vec![*zero])).map_err(|e| e.to_string())?;
+            (graph.add_const(None, scale), graph.add_const(None, zero))
+        }
+        Range::Dynamic { axes } => dynamic_params(graph, x, axes, name)?,
+    };
     let quantize = Op::Quantize {
         axis: 0,
         block: 0,

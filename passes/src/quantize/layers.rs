@@ -2,7 +2,7 @@
 //! matmul or an embedding gather reads as its weight; and the graph with a chosen set
 //! of them in their stored form.
 
-use super::activations::{self, Activation};
+use super::activations::{self, Activation, Range};
 use super::weights::{emit, store, Role, Stored, MIN_WEIGHT_ELEMENTS};
 use super::QuantMode;
 use crate::rebuild::{rebuild, Edits};
@@ -22,8 +22,8 @@ pub struct Layer {
     pub dims: Vec<usize>,
     /// Its stored form in the mode asked for.
     pub stored: Stored,
-    /// `w8a8`: the reader's input activation, quantized with the layer (its range
-    /// is set by [`activations::ranges`]).
+    /// `w8a8`: the reader's input activation, quantized with the layer (dynamic per
+    /// row until calibration sets fix its range: [`activations::ranges`]).
     pub activation: Option<Activation>,
 }
 
@@ -61,8 +61,9 @@ pub fn find(graph: &Graph, mode: QuantMode) -> Result<Vec<Layer>, String> {
                 .map(|(operand, value)| Activation {
                     operand,
                     value,
-                    scale: 1.0,
-                    zero: 0,
+                    range: Range::Dynamic {
+                        axes: activations::row_axes(role, graph.ty(value).shape.rank()),
+                    },
                 });
             layers.push(Layer {
                 weight: v,

@@ -74,13 +74,6 @@ pub fn quantize(graph: &Graph, options: &QuantizeOptions) -> Result<(Graph, Quan
     }
     let mut layers = layers::find(graph, options.mode)?;
     let random_inputs = options.samples.is_empty();
-    if random_inputs && options.mode.activations() {
-        return Err(format!(
-            "{} quantizes activations with the ranges real inputs give them: pass --calibration \
-             DIR (dynamic activation quantization is not built)",
-            options.mode
-        ));
-    }
     let samples = if random_inputs {
         measure::random_samples(graph)
     } else {
@@ -88,13 +81,18 @@ pub fn quantize(graph: &Graph, options: &QuantizeOptions) -> Result<(Graph, Quan
     };
     let reference =
         measure::run_all(graph, &samples).map_err(|e| format!("the float model: {e}"))?;
-    let inputs: Vec<_> = layers
-        .iter()
-        .filter_map(|l| Some(l.activation.as_ref()?.value))
-        .collect();
-    let mut ranges = activations::ranges(graph, &inputs, &samples)?.into_iter();
-    for act in layers.iter_mut().filter_map(|l| l.activation.as_mut()) {
-        (act.scale, act.zero) = activations::params(ranges.next().expect("one range per input"));
+    // Calibration sets fix the activations' ranges; without them each row's range is
+    // computed when the model runs.
+    if !random_inputs {
+        let inputs: Vec<_> = layers
+            .iter()
+            .filter_map(|l| Some(l.activation.as_ref()?.value))
+            .collect();
+        let mut ranges = activations::ranges(graph, &inputs, &samples)?.into_iter();
+        for act in layers.iter_mut().filter_map(|l| l.activation.as_mut()) {
+            let (scale, zero) = activations::params(ranges.next().expect("one range per input"));
+            act.range = activations::Range::Fixed { scale, zero };
+        }
     }
     let names = output_names(graph);
     let errors = alone_errors(graph, &layers, &samples, &reference)?;

@@ -15,7 +15,8 @@ pub enum QuantMode {
     /// f16 weights, widened to f32 when uploaded; arithmetic stays f32.
     F16,
     /// int8 weights as [`QuantMode::W8`], and each quantized layer's input activation
-    /// quantized to uint8 per tensor with the range the calibration sets give it.
+    /// quantized to uint8: per tensor with the range the calibration sets give it, or,
+    /// without them, per row with the range each row has when the model runs.
     W8A8,
 }
 
@@ -51,7 +52,7 @@ impl QuantMode {
         }
     }
 
-    /// Whether the mode quantizes activations too (it then needs calibration sets).
+    /// Whether the mode quantizes activations too.
     pub fn activations(self) -> bool {
         self == QuantMode::W8A8
     }
