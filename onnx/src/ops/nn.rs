@@ -1,6 +1,6 @@
 //! Linear algebra, convolution and normalization: MatMul, Gemm, Conv, ConvTranspose,
 //! BatchNormalization, LayerNormalization, RMSNormalization, MeanVarianceNormalization,
-//! InstanceNormalization, LRN.
+//! InstanceNormalization, GroupNormalization, LRN.
 
 use super::{resolve_pads, spatial_attr};
 use crate::builder::{Cx, MAX_ATTR};
@@ -355,6 +355,60 @@ pub(super) fn instance_norm(cx: &mut Cx) -> Outs {
     let epsilon = cx.attr_f("epsilon", 1e-5)?;
     let ins = [cx.input(0)?, cx.input(1)?, cx.input(2)?];
     Ok(vec![cx.add(Op::InstanceNorm { epsilon }, &ins)?])
+}
+
+/// GroupNormalization → `x` viewed as `[N, G, C/G·spatial]`, instance-normalized per
+/// group, viewed back; then the per-channel scale and bias (opset 21; opset 18's
+/// per-group ones are the instance norm's own).
+pub(super) fn group_norm(cx: &mut Cx) -> Outs {
+    let epsilon = cx.attr_f("epsilon", 1e-5)?;
+    let groups = cx.attr_i("num_groups", 0)?;
+    let stash = cx.attr_i("stash_type", 1)?;
+    if stash != 1 {
+        return Err(cx.err(format!(
+            "stash_type {stash} is not supported (kiln computes in f32)"
+        )));
+    }
+    let (x, scale, bias) = (cx.input(0)?, cx.input(1)?, cx.input(2)?);
+    let dims = cx.dims(x);
+    if dims.len() < 2 {
+        return Err(cx.err(format!("x must have rank >= 2, got {:?}", dims)));
+    }
+    let (n, c) = (dims[0], dims[1]);
+    if groups <= 0 || c % groups as usize != 0 {
+        return Err(cx.err(format!(
+            "num_groups {groups} must be positive and divide the {c} channels"
+        )));
+    }
+    let g = groups as usize;
+    let rest: usize = dims[1..].iter().product::<usize>() / g;
+    let dtype = cx.ty(x).dtype;
+    for (v, what) in [(scale, "scale"), (bias, "bias")] {
+        let d = cx.dims(v);
+        if d != [c] && d != [g] {
+            return Err(cx.err(format!("{what} must have shape [{c}] (or [{g}]), got {d:?}")));
+        }
+    }
+    let grouped = cx.reshape(x, vec![n, g, rest])?;
+    if cx.dims(scale) == [g] && cx.dims(bias) == [g] && g != c {
+        let y = cx.add(Op::InstanceNorm { epsilon }, &[grouped, scale, bias])?;
+        return Ok(vec![cx.reshape(y, dims)?]);
+    }
+    if cx.dims(scale) != [c] || cx.dims(bias) != [c] {
+        return Err(cx.err("scale and bias must both be per channel or both per group"));
+    }
+    let one = cx.scalar(dtype, 1.0)?;
+    let zero = cx.scalar(dtype, 0.0)?;
+    let ones = cx.add(Op::Expand { shape: vec![g] }, &[one])?;
+    let zeros = cx.add(Op::Expand { shape: vec![g] }, &[zero])?;
+    let y = cx.add(Op::InstanceNorm { epsilon }, &[grouped, ones, zeros])?;
+    let y = cx.reshape(y, dims.clone())?;
+    let mut per_channel = vec![c];
+    per_channel.extend(std::iter::repeat_n(1, dims.len() - 2));
+    let scale = cx.reshape(scale, per_channel.clone())?;
+    let bias = cx.reshape(bias, per_channel)?;
+    let y = cx.binary(BinaryOp::Mul, y, scale)?;
+    Ok(vec![cx.binary(BinaryOp::Add, y, bias)?])
 }
 
 pub(super) fn lrn(cx: &mut Cx) -> Outs {
