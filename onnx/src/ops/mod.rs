@@ -159,6 +159,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("Gather",          shape_ops::gather),
     ("Expand",          shape_ops::expand),
     ("Pad",             shape_ops::pad),
+    ("CenterCropPad",   shape_ops::center_crop_pad),
     ("Tile",            shape_ops::tile),
     ("DepthToSpace",    shape_ops::depth_to_space),
     ("SpaceToDepth",    shape_ops::space_to_depth),
