@@ -106,6 +106,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("Gemm",            nn::gemm),
     ("Conv",            nn::conv),
     ("ConvTranspose",   nn::conv_transpose),
+    ("Col2Im",          nn::col2im),
     ("BatchNormalization", nn::batch_norm),
     ("LayerNormalization", nn::layer_norm),
     ("InstanceNormalization", nn::instance_norm),
