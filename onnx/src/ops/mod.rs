@@ -8,6 +8,7 @@ mod attention;
 mod constant;
 mod einsum;
 mod elementwise;
+mod grid;
 mod indexing;
 mod loss;
 mod nn;
@@ -107,6 +108,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("Conv",            nn::conv),
     ("ConvTranspose",   nn::conv_transpose),
     ("Col2Im",          nn::col2im),
+    ("AffineGrid",      grid::affine_grid),
     ("BatchNormalization", nn::batch_norm),
     ("LayerNormalization", nn::layer_norm),
     ("InstanceNormalization", nn::instance_norm),
