@@ -109,6 +109,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("ConvTranspose",   nn::conv_transpose),
     ("Col2Im",          nn::col2im),
     ("AffineGrid",      grid::affine_grid),
+    ("GridSample",      grid::grid_sample),
     ("BatchNormalization", nn::batch_norm),
     ("LayerNormalization", nn::layer_norm),
     ("InstanceNormalization", nn::instance_norm),
