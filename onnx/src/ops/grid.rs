@@ -21,7 +21,9 @@ fn coords(n: usize, align_corners: bool) -> Vec<f64> {
         (0..n).map(|i| -1.0 + i as f64 * step).collect()
     } else {
         let step = 2.0 / n as f64;
-        (0..n).map(|i| (-1.0 + step / 2.0) + i as f64 * step).collect()
+        (0..n)
+            .map(|i| (-1.0 + step / 2.0) + i as f64 * step)
+            .collect()
     }
 }
 
@@ -118,7 +120,12 @@ impl Ew<'_, '_, '_> {
     fn c(&mut self, v: f64) -> Result<Handle<Value>, ImportError> {
         self.cx.scalar(DType::F32, v)
     }
-    fn b(&mut self, op: B, x: Handle<Value>, y: Handle<Value>) -> Result<Handle<Value>, ImportError> {
+    fn b(
+        &mut self,
+        op: B,
+        x: Handle<Value>,
+        y: Handle<Value>,
+    ) -> Result<Handle<Value>, ImportError> {
         self.cx.binary(op, x, y)
     }
     /// `x op v` for a constant `v`.
@@ -152,7 +159,12 @@ impl Ew<'_, '_, '_> {
     }
     /// ONNX's reference `_gs_reflect`: `x` reflected by the nearer border until it
     /// lies in `[lo, hi]`.
-    fn reflect(&mut self, x: Handle<Value>, lo: f64, hi: f64) -> Result<Handle<Value>, ImportError> {
+    fn reflect(
+        &mut self,
+        x: Handle<Value>,
+        lo: f64,
+        hi: f64,
+    ) -> Result<Handle<Value>, ImportError> {
         let range = hi - lo;
         let mut out = x;
         for below in [true, false] {

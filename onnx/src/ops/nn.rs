@@ -387,7 +387,9 @@ pub(super) fn group_norm(cx: &mut Cx) -> Outs {
     for (v, what) in [(scale, "scale"), (bias, "bias")] {
         let d = cx.dims(v);
         if d != [c] && d != [g] {
-            return Err(cx.err(format!("{what} must have shape [{c}] (or [{g}]), got {d:?}")));
+            return Err(cx.err(format!(
+                "{what} must have shape [{c}] (or [{g}]), got {d:?}"
+            )));
         }
     }
     let grouped = cx.reshape(x, vec![n, g, rest])?;
@@ -436,15 +438,17 @@ pub(super) fn col2im(cx: &mut Cx) -> Outs {
     let dilations = spatial_attr(cx, "dilations", n)?;
     let pads = cx.attr_usizes("pads")?.unwrap_or_else(|| vec![0; 2 * n]);
     if pads.len() != 2 * n {
-        return Err(cx.err(format!("pads has {} entries, expected {}", pads.len(), 2 * n)));
+        return Err(cx.err(format!(
+            "pads has {} entries, expected {}",
+            pads.len(),
+            2 * n
+        )));
     }
     let ty = cx.ty(x);
     let dims = ty.shape.dims().to_vec();
     let k: usize = block.iter().product();
     if dims.len() != 3 || dims[1] % k != 0 || !matches!(ty.dtype, DType::F32 | DType::F16) {
-        return Err(cx.err(format!(
-            "input must be f32 or f16 [N, C·{k}, L], got {ty}"
-        )));
+        return Err(cx.err(format!("input must be f32 or f16 [N, C·{k}, L], got {ty}")));
     }
     let c = dims[1] / k;
     let mut grid = Vec::with_capacity(n);
