@@ -376,7 +376,7 @@ pub(super) fn group_norm(cx: &mut Cx) -> Outs {
         return Err(cx.err(format!("x must have rank >= 2, got {:?}", dims)));
     }
     let (n, c) = (dims[0], dims[1]);
-    if groups <= 0 || c % groups as usize != 0 {
+    if groups <= 0 || !c.is_multiple_of(groups as usize) {
         return Err(cx.err(format!(
             "num_groups {groups} must be positive and divide the {c} channels"
         )));
@@ -447,7 +447,8 @@ pub(super) fn col2im(cx: &mut Cx) -> Outs {
     let ty = cx.ty(x);
     let dims = ty.shape.dims().to_vec();
     let k: usize = block.iter().product();
-    if dims.len() != 3 || dims[1] % k != 0 || !matches!(ty.dtype, DType::F32 | DType::F16) {
+    if dims.len() != 3 || !dims[1].is_multiple_of(k) || !matches!(ty.dtype, DType::F32 | DType::F16)
+    {
         return Err(cx.err(format!("input must be f32 or f16 [N, C·{k}, L], got {ty}")));
     }
     let c = dims[1] / k;
