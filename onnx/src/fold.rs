@@ -208,6 +208,14 @@ fn binary(b: BinaryOp, y: &Known, x: &Known, out: &TensorType) -> Option<KData> 
                     GreaterOrEqual => (p >= q) as i64,
                     And => (p != 0 && q != 0) as i64,
                     Or => (p != 0 || q != 0) as i64,
+                    // ONNX Mod with fmod=0 takes the divisor's sign (Python's %), with
+                    // fmod=1 the dividend's (C's %); `i64::MIN % -1` is 0. A zero
+                    // divisor is left to the graph, like Div's.
+                    Fmod if q != 0 => p.wrapping_rem(q),
+                    Mod if q != 0 => match p.wrapping_rem(q) {
+                        r if r != 0 && (r < 0) != (q < 0) => r + q,
+                        r => r,
+                    },
                     // Width-dependent or not needed for shapes: left to the graph.
                     Xor | Mod | Fmod | BitAnd | BitOr | BitXor | ShiftLeft | ShiftRight => {
                         return None
@@ -445,4 +453,30 @@ fn gather_src(shape: &[usize], axis: usize, indices: &Known) -> Option<Vec<usize
         }
     }
     Some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ints(v: &[i64]) -> Known {
+        Known::new(DType::I32, vec![v.len()], KData::Int(v.to_vec()))
+    }
+
+    fn fold(b: BinaryOp, x: &[i64], y: &[i64]) -> Option<Vec<i64>> {
+        let out = [TensorType::new(DType::I32, vec![x.len()])];
+        let r = eval(&Op::Binary(b), &[&ints(x), &ints(y)], &out)?;
+        Some(r[0].as_ints()?.to_vec())
+    }
+
+    #[test]
+    fn integer_mod_takes_the_divisor_sign_and_fmod_the_dividend_sign() {
+        let x = [7, -7, 7, -7, 6, i64::MIN];
+        let y = [3, 3, -3, -3, 3, -1];
+        assert_eq!(fold(BinaryOp::Mod, &x, &y), Some(vec![1, 2, -2, -1, 0, 0]));
+        assert_eq!(fold(BinaryOp::Fmod, &x, &y), Some(vec![1, -1, 1, -1, 0, 0]));
+        // A zero divisor is not folded (the graph keeps the node).
+        assert_eq!(fold(BinaryOp::Mod, &[5], &[0]), None);
+        assert_eq!(fold(BinaryOp::Fmod, &[5], &[0]), None);
+    }
 }

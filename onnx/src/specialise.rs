@@ -9,7 +9,9 @@ fn shape_slots(op: &str, opset: i64) -> &'static [usize] {
     match op {
         "Reshape" if opset >= 5 => &[1],
         "Slice" if opset >= 10 => &[1, 2, 3, 4],
-        "Expand" | "Tile" | "TopK" | "OneHot" | "CumSum" | "CumProd" => &[1],
+        "Expand" | "Tile" | "TopK" | "OneHot" | "CumSum" | "CumProd" | "CenterCropPad"
+        | "AffineGrid" => &[1],
+        "Col2Im" => &[1, 2],
         "Pad" if opset >= 11 => &[1, 3],
         "Resize" if opset >= 11 => &[1, 2, 3],
         "Resize" | "Upsample" => &[1],

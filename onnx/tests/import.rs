@@ -468,3 +468,74 @@ fn gather_elements_and_gather_nd_refuse_indices_out_of_range() {
     assert!(run_with("GatherND", &[2, 2], vec![0, 3, 0, 0]).is_err());
     assert!(run_with("GatherND", &[2, 2], vec![2, 0, 0, 0]).is_err());
 }
+
+/// The ops composed at import refuse operands they cannot lower with one error naming
+/// the node and op.
+#[test]
+fn composed_ops_refuse_bad_operands_with_clear_errors() {
+    let err = |m: kiln_onnx::proto::ModelProto| {
+        import(&load(&m), &ImportOptions::default())
+            .unwrap_err()
+            .to_string()
+    };
+    let group_norm = model(
+        vec![node(
+            "GroupNormalization",
+            &["x", "s", "b"],
+            &["y"],
+            vec![attr_i("num_groups", 3)],
+        )],
+        vec![f32_input("x", &[1, 4, 2, 2])],
+        vec![f32_input("y", &[1, 4, 2, 2])],
+        vec![
+            f32_tensor("s", &[4], &[1.0; 4]),
+            f32_tensor("b", &[4], &[0.0; 4]),
+        ],
+        21,
+    );
+    assert_eq!(
+        err(group_norm),
+        "node 'GroupNormalization_node' (GroupNormalization): num_groups 3 must be positive and divide the 4 channels"
+    );
+    let reverse = model(
+        vec![node(
+            "ReverseSequence",
+            &["x", "lens"],
+            &["y"],
+            vec![attr_i("time_axis", 2)],
+        )],
+        vec![f32_input("x", &[3, 2, 2])],
+        vec![f32_input("y", &[3, 2, 2])],
+        vec![i64_tensor("lens", &[2], &[1, 2])],
+        10,
+    );
+    assert_eq!(
+        err(reverse),
+        "node 'ReverseSequence_node' (ReverseSequence): time_axis 2 and batch_axis 1 must be 0 and 1 in some order"
+    );
+    let col2im = model(
+        vec![node("Col2Im", &["x", "image", "block"], &["y"], vec![])],
+        vec![f32_input("x", &[1, 4, 4])],
+        vec![f32_input("y", &[1, 1, 1, 1])],
+        vec![
+            i64_tensor("image", &[2], &[1, 1]),
+            i64_tensor("block", &[2], &[2, 2]),
+        ],
+        18,
+    );
+    assert_eq!(
+        err(col2im),
+        "node 'Col2Im_node' (Col2Im): block 2 (dilated 2) does not fit padded image axis 0 of 1"
+    );
+    let grid_sample = model(
+        vec![node("GridSample", &["x", "grid"], &["y"], vec![])],
+        vec![
+            f32_input("x", &[1, 1, 4, 4]),
+            f32_input("grid", &[1, 2, 2, 3]),
+        ],
+        vec![f32_input("y", &[1, 1, 2, 2])],
+        vec![],
+        20,
+    );
+    assert!(err(grid_sample).starts_with("node 'GridSample_node' (GridSample): X (f32 or f16"));
+}

@@ -58,6 +58,12 @@ const MODELS: &[&str] = &[
     "test_rotary_embedding_with_interleaved_rotary_dim",
     "test_swiglu_alpha",
     "test_mvn",
+    "test_group_normalization_example",
+    "test_reversesequence_batch",
+    "test_center_crop_pad_crop_and_pad",
+    "test_col2im_pads",
+    "test_affine_grid_3d",
+    "test_gridsample_bicubic",
 ];
 
 /// Mutations per model (`KILN_FUZZ_MUTATIONS` overrides, with `KILN_FUZZ_SEED`, for

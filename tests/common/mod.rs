@@ -242,6 +242,30 @@ pub fn compare(
     atol: f64,
     rtol: f64,
 ) -> Result<(), String> {
+    compare_ulps(got, got_i64, want, atol, rtol, 0.0)
+}
+
+/// The spacing of f16 values at `x` (its unit in the last place; 2^-24 below 2^-14).
+pub fn f16_ulp(x: f64) -> f64 {
+    let e = x.abs().log2().floor().clamp(-14.0, 15.0);
+    (e - 10.0).exp2()
+}
+
+/// [`compare`], also accepting an f16 element within `f16_ulps` f16 ulps of the
+/// expected value.
+pub fn compare_ulps(
+    got: &Tensor,
+    got_i64: bool,
+    want: &NamedTensor,
+    atol: f64,
+    rtol: f64,
+    f16_ulps: f64,
+) -> Result<(), String> {
+    let ulps = if got.dtype() == kiln_ir::DType::F16 {
+        f16_ulps
+    } else {
+        0.0
+    };
     if got.shape() != want.tensor.shape() {
         return Err(format!(
             "shape {} but expected {}",
@@ -268,7 +292,8 @@ pub fn compare(
             // infinity.
             a == b
                 || (a.is_nan() && b.is_nan())
-                || (b.is_finite() && (a - b).abs() <= atol + rtol * b.abs())
+                || (b.is_finite()
+                    && (a - b).abs() <= (atol + rtol * b.abs()).max(ulps * f16_ulp(b)))
         };
         if !ok {
             bad += 1;

@@ -7,6 +7,10 @@
 //! read through the anchor's binding instead of being bound twice, and stores
 //! `tail.apply(value, index)` instead of the value. For a node that is not `Fused` the
 //! tail is the identity and changes nothing in the kernel.
+//!
+//! An f16 result is computed in f32 and rounded to f16 once per op, as the reference
+//! does: the tail rounds the anchor's value of an f16 anchor (its own result, or the
+//! epilogue program's `x0`), and the program rounds each f16 step (`expr`).
 
 use super::elementwise::index::{offsets_code, storage, Affine, BindingSet};
 use super::elementwise::math;
@@ -39,6 +43,7 @@ impl Tail {
         let Op::Fused { epilogue, .. } = &ctx.node().op else {
             return Ok(Tail::identity(anchor.dtype));
         };
+        let round = anchor.dtype == DType::F16;
         let node = ctx.node();
         let arity = ctx.arity();
         let dims = anchor.shape.dims();
@@ -83,6 +88,16 @@ impl Tail {
             loads.push_str(&format!("    let {x} = {buf}[{off}];\n"));
         }
         let code = program::code(epilogue, &inputs, "    ").map_err(|r| ctx.error(r))?;
+        // The anchor's own result is f16 before the epilogue reads it.
+        let (param, x0) = if round {
+            ("k_anchor", "    let x0 = k_round_f16(k_anchor);\n")
+        } else {
+            ("x0", "")
+        };
+        let mut helpers = code.helpers;
+        if round {
+            helpers.insert("k_round_f16");
+        }
         let map_refs: Vec<(&str, &Affine)> = maps.iter().map(|(n, a)| (n.as_str(), a)).collect();
         let offsets = if map_refs.is_empty() {
             String::new()
@@ -90,7 +105,7 @@ impl Tail {
             offsets_code("idx", dims, &map_refs, "e")
         };
         let function = format!(
-            "fn fused(x0: {}, idx: u32) -> {} {{\n{offsets}{loads}{}    return {};\n}}\n",
+            "fn fused({param}: {}, idx: u32) -> {} {{\n{x0}{offsets}{loads}{}    return {};\n}}\n",
             storage(anchor.dtype),
             storage(code.dtype),
             code.body,
@@ -98,21 +113,26 @@ impl Tail {
         );
         Ok(Tail {
             function,
-            helpers: code.helpers,
+            helpers,
             inputs: new_inputs,
             result: code.dtype,
             identity: false,
         })
     }
 
-    /// The tail that stores values unchanged.
+    /// The tail that stores values unchanged (an f16 value rounded to f16).
     pub fn identity(dtype: DType) -> Tail {
+        let round = dtype == DType::F16;
         Tail {
             function: String::new(),
-            helpers: BTreeSet::new(),
+            helpers: if round {
+                BTreeSet::from(["k_round_f16"])
+            } else {
+                BTreeSet::new()
+            },
             inputs: Vec::new(),
             result: dtype,
-            identity: true,
+            identity: !round,
         }
     }
 
@@ -126,6 +146,9 @@ impl Tail {
     pub fn apply(&self, value: &str, idx: &str) -> String {
         if self.identity {
             value.to_string()
+        } else if self.function.is_empty() {
+            // Not fused: an f16 result, rounded.
+            format!("k_round_f16({value})")
         } else {
             format!("fused({value}, {idx})")
         }

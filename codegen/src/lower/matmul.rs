@@ -237,7 +237,8 @@ pub fn lower_with(ctx: &NodeCtx<'_>, epi: &Epilogue) -> Result<Lowered, CodegenE
     let node = ctx.node();
     let same = node.inputs[0] == node.inputs[1];
     let split = Split::plan(p.m, p.k, p.n, z, same, ctx.limits).map_err(|r| ctx.error(r))?;
-    if split.k_bound && epi.result != DType::F32 {
+    // An f16 result's words are f32 (rounded by the last chunk's epilogue).
+    if split.k_bound && !matches!(epi.result, DType::F32 | DType::F16) {
         return Err(ctx.error(format!(
             "a product split along K accumulates in its result, which an epilogue giving {} cannot hold",
             epi.result

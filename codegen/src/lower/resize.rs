@@ -13,6 +13,7 @@ use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::resize_geometry::{axis_scale, axis_taps, is_close, AxisTaps};
 use kiln_ir::{CoordTransform, DType, ResizeAttrs};
+use std::collections::BTreeSet;
 
 const WG: u32 = 64;
 
@@ -101,10 +102,16 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &ResizeAttrs) -> Result<Lowered, CodegenError
         bindings.push(Binding::read(Slot::Table(0)));
         vec![words]
     };
+    let mut bindings_code = binding_decls(&decls);
+    if y.dtype == DType::F16 {
+        bindings_code.push_str(&super::elementwise::math::helpers(&BTreeSet::from([
+            "k_round_f16",
+        ]))?);
+    }
     let wgsl = render(
         kiln_shaders::RESIZE,
         &[
-            ("BINDINGS", binding_decls(&decls)),
+            ("BINDINGS", bindings_code),
             ("WG", WG.to_string()),
             ("TOTAL", total.to_string()),
             ("EXTRAPOLATION", f32_literal(a.extrapolation_value)),
@@ -255,7 +262,8 @@ fn blend_body(tables: &[Table], in_strides: &[usize], dtype: DType) -> String {
 /// (integers round half to even and saturate).
 fn convert(v: &str, dtype: DType) -> String {
     match (dtype, dtype.int_range()) {
-        (DType::F32 | DType::F16, _) => v.to_string(),
+        (DType::F32, _) => v.to_string(),
+        (DType::F16, _) => format!("k_round_f16({v})"),
         (DType::I32, _) => format!("i32(round({v}))"),
         (DType::U32, _) => format!("u32(round({v}))"),
         (_, Some((lo, hi))) if lo < 0 => format!("i32(clamp(round({v}), {lo}.0, {hi}.0))"),

@@ -9,7 +9,7 @@ use super::elementwise::WG;
 use super::{render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
 use crate::CodegenError;
-use kiln_ir::{CumOp, Op};
+use kiln_ir::{CumOp, DType, Op};
 
 /// The kernel of a `cum_sum` / `cum_prod` node.
 pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
@@ -49,7 +49,10 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         CumOp::Sum => "acc + b",
         CumOp::Prod => "acc * b",
     };
-    let finish = if dtype.is_float() {
+    // An f16 scan sums in f32 and rounds each result, as the reference does.
+    let finish = if dtype == DType::F16 {
+        "k_round_f16(acc)".to_string()
+    } else if dtype.is_float() {
         "acc".to_string()
     } else {
         wrap(dtype, "acc")
@@ -58,10 +61,16 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     let src = set.operand(0, &ctx.node().inputs, acc);
     let dst = set.add(Slot::Result(0), Access::ReadWrite, acc);
     let wg = WG.min(ctx.limits.max_compute_invocations_per_workgroup);
+    let mut bindings = set.decls();
+    if dtype == DType::F16 {
+        bindings.push_str(&super::elementwise::math::helpers(
+            &std::collections::BTreeSet::from(["k_round_f16"]),
+        )?);
+    }
     let wgsl = render(
         kiln_shaders::SCAN,
         &[
-            ("BINDINGS", set.decls()),
+            ("BINDINGS", bindings),
             ("WG", wg.to_string()),
             ("N", n.to_string()),
             ("EXTENT", dims[axis].to_string()),

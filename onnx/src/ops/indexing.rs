@@ -1,6 +1,6 @@
 //! Index-computing ops composed from gathers, comparisons and constants (shapes are
 //! static, so every coordinate but the data-dependent one is a constant): Trilu,
-//! EyeLike, OneHot, GatherElements, GatherND and TopK; the scatters (ScatterND,
+//! EyeLike, OneHot, GatherElements, GatherND, ReverseSequence and TopK; the scatters (ScatterND,
 //! ScatterElements, Scatter, TensorScatter) as `scatter_nd` with such index tuples.
 
 use crate::builder::{checked_numel, Cx, MAX_ELEMENTS};
@@ -532,4 +532,72 @@ pub(super) fn top_k(cx: &mut Cx) -> Outs {
         indices = cx.add(Op::Transpose { perm: back }, &[indices])?;
     }
     Ok(vec![values, indices])
+}
+
+/// ReverseSequence: with `x` viewed as rows `[T·B, rest]` (time and batch are its first
+/// two axes, in either order), output row (t, b) is input row (len_b - 1 - t, b) for
+/// t < len_b and (t, b) beyond, gathered along axis 0; the lengths are data, so the
+/// source rows are computed in the graph (a length outside [0, T] fails the gather).
+pub(super) fn reverse_sequence(cx: &mut Cx) -> Outs {
+    let (x, lens) = (cx.input(0)?, cx.input(1)?);
+    let dims = cx.dims(x);
+    let time = cx.attr_i("time_axis", 0)?;
+    let batch = cx.attr_i("batch_axis", 1)?;
+    let time_first = match (time, batch) {
+        (0, 1) => true,
+        (1, 0) => false,
+        _ => {
+            return Err(cx.err(format!(
+                "time_axis {time} and batch_axis {batch} must be 0 and 1 in some order"
+            )))
+        }
+    };
+    if dims.len() < 2 {
+        return Err(cx.err(format!("input must have rank >= 2, got {}", cx.ty(x))));
+    }
+    let (t, b) = if time_first {
+        (dims[0], dims[1])
+    } else {
+        (dims[1], dims[0])
+    };
+    if cx.dims(lens) != [b] || !cx.ty(lens).dtype.is_int() {
+        return Err(cx.err(format!(
+            "sequence_lens must be an integer tensor of shape [{b}], got {}",
+            cx.ty(lens)
+        )));
+    }
+    let total: usize = dims.iter().product();
+    if total > i32::MAX as usize {
+        return Err(cx.err("input has too many elements for i32 indices"));
+    }
+    // Time and batch coordinates laid out as the first two axes are.
+    let (tdims, bdims) = if time_first {
+        (vec![t, 1], vec![1, b])
+    } else {
+        (vec![1, t], vec![b, 1])
+    };
+    let ts = i32_const(cx, tdims, (0..t as i32).collect())?;
+    let bs = i32_const(cx, bdims.clone(), (0..b as i32).collect())?;
+    let len = cx.cast(lens, DType::I32)?;
+    let len = cx.reshape(len, bdims)?;
+    let inside = cx.binary(B::Less, ts, len)?;
+    let one = cx.scalar(DType::I32, 1.0)?;
+    let last = cx.binary(B::Sub, len, one)?;
+    let back = cx.binary(B::Sub, last, ts)?;
+    let src = cx.add(Op::Where, &[inside, back, ts])?;
+    let flat = if time_first {
+        let nb = cx.scalar(DType::I32, b as f64)?;
+        let row = cx.binary(B::Mul, src, nb)?;
+        cx.binary(B::Add, row, bs)?
+    } else {
+        let nt = cx.scalar(DType::I32, t as f64)?;
+        let row = cx.binary(B::Mul, bs, nt)?;
+        cx.binary(B::Add, row, src)?
+    };
+    let limit = cx.scalar(DType::I32, t as f64 + 1.0)?;
+    let flat = refuse_out_of_range(cx, [len, limit, flat], t * b, None)?;
+    let flat = cx.reshape(flat, vec![t * b])?;
+    let rows = cx.reshape(x, vec![t * b, total / (t * b).max(1)])?;
+    let y = cx.add(Op::Gather { axis: 0 }, &[rows, flat])?;
+    Ok(vec![cx.reshape(y, dims)?])
 }

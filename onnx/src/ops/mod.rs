@@ -8,6 +8,7 @@ mod attention;
 mod constant;
 mod einsum;
 mod elementwise;
+mod grid;
 mod indexing;
 mod loss;
 mod nn;
@@ -106,9 +107,13 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("Gemm",            nn::gemm),
     ("Conv",            nn::conv),
     ("ConvTranspose",   nn::conv_transpose),
+    ("Col2Im",          nn::col2im),
+    ("AffineGrid",      grid::affine_grid),
+    ("GridSample",      grid::grid_sample),
     ("BatchNormalization", nn::batch_norm),
     ("LayerNormalization", nn::layer_norm),
     ("InstanceNormalization", nn::instance_norm),
+    ("GroupNormalization", nn::group_norm),
     ("LRN",             nn::lrn),
     ("RMSNormalization", nn::rms_norm),
     ("MeanVarianceNormalization", nn::mvn),
@@ -158,6 +163,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("Gather",          shape_ops::gather),
     ("Expand",          shape_ops::expand),
     ("Pad",             shape_ops::pad),
+    ("CenterCropPad",   shape_ops::center_crop_pad),
     ("Tile",            shape_ops::tile),
     ("DepthToSpace",    shape_ops::depth_to_space),
     ("SpaceToDepth",    shape_ops::space_to_depth),
@@ -168,6 +174,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("EyeLike",         indexing::eye_like),
     ("OneHot",          indexing::one_hot),
     ("GatherElements",  indexing::gather_elements),
+    ("ReverseSequence", indexing::reverse_sequence),
     ("TopK",            indexing::top_k),
     ("GatherND",        indexing::gather_nd),
     ("ScatterND",       indexing::scatter_nd),

@@ -1,12 +1,13 @@
 //! Linear algebra, convolution and normalization: MatMul, Gemm, Conv, ConvTranspose,
 //! BatchNormalization, LayerNormalization, RMSNormalization, MeanVarianceNormalization,
-//! InstanceNormalization, LRN.
+//! InstanceNormalization, GroupNormalization, LRN, Col2Im.
 
 use super::{resolve_pads, spatial_attr};
 use crate::builder::{Cx, MAX_ATTR};
 use crate::error::ImportError;
 use kiln_ir::{
-    BinaryOp, ConvAttrs, ConvTransposeAttrs, DType, Handle, Op, ReduceOp, UnaryOp, Value,
+    BinaryOp, ConvAttrs, ConvTransposeAttrs, DType, Data, Handle, Op, ReduceOp, Tensor, UnaryOp,
+    Value,
 };
 
 type Outs = Result<Vec<Handle<Value>>, ImportError>;
@@ -355,6 +356,143 @@ pub(super) fn instance_norm(cx: &mut Cx) -> Outs {
     let epsilon = cx.attr_f("epsilon", 1e-5)?;
     let ins = [cx.input(0)?, cx.input(1)?, cx.input(2)?];
     Ok(vec![cx.add(Op::InstanceNorm { epsilon }, &ins)?])
+}
+
+/// GroupNormalization → `x` viewed as `[N, G, C/G·spatial]`, instance-normalized per
+/// group, viewed back; then the per-channel scale and bias (opset 21; opset 18's
+/// per-group ones are the instance norm's own).
+pub(super) fn group_norm(cx: &mut Cx) -> Outs {
+    let epsilon = cx.attr_f("epsilon", 1e-5)?;
+    let groups = cx.attr_i("num_groups", 0)?;
+    let stash = cx.attr_i("stash_type", 1)?;
+    if stash != 1 {
+        return Err(cx.err(format!(
+            "stash_type {stash} is not supported (kiln computes in f32)"
+        )));
+    }
+    let (x, scale, bias) = (cx.input(0)?, cx.input(1)?, cx.input(2)?);
+    let dims = cx.dims(x);
+    if dims.len() < 2 {
+        return Err(cx.err(format!("x must have rank >= 2, got {:?}", dims)));
+    }
+    let (n, c) = (dims[0], dims[1]);
+    if groups <= 0 || !c.is_multiple_of(groups as usize) {
+        return Err(cx.err(format!(
+            "num_groups {groups} must be positive and divide the {c} channels"
+        )));
+    }
+    let g = groups as usize;
+    let rest: usize = dims[1..].iter().product::<usize>() / g;
+    let dtype = cx.ty(x).dtype;
+    for (v, what) in [(scale, "scale"), (bias, "bias")] {
+        let d = cx.dims(v);
+        if d != [c] && d != [g] {
+            return Err(cx.err(format!(
+                "{what} must have shape [{c}] (or [{g}]), got {d:?}"
+            )));
+        }
+    }
+    let grouped = cx.reshape(x, vec![n, g, rest])?;
+    if cx.dims(scale) == [g] && cx.dims(bias) == [g] && g != c {
+        let y = cx.add(Op::InstanceNorm { epsilon }, &[grouped, scale, bias])?;
+        return Ok(vec![cx.reshape(y, dims)?]);
+    }
+    if cx.dims(scale) != [c] || cx.dims(bias) != [c] {
+        return Err(cx.err("scale and bias must both be per channel or both per group"));
+    }
+    let one = cx.scalar(dtype, 1.0)?;
+    let zero = cx.scalar(dtype, 0.0)?;
+    let ones = cx.add(Op::Expand { shape: vec![g] }, &[one])?;
+    let zeros = cx.add(Op::Expand { shape: vec![g] }, &[zero])?;
+    let y = cx.add(Op::InstanceNorm { epsilon }, &[grouped, ones, zeros])?;
+    let y = cx.reshape(y, dims.clone())?;
+    let mut per_channel = vec![c];
+    per_channel.extend(std::iter::repeat_n(1, dims.len() - 2));
+    let scale = cx.reshape(scale, per_channel.clone())?;
+    let bias = cx.reshape(bias, per_channel)?;
+    let y = cx.binary(BinaryOp::Mul, y, scale)?;
+    Ok(vec![cx.binary(BinaryOp::Add, y, bias)?])
+}
+
+/// Col2Im → a grouped ConvTranspose (one group per channel) of the columns, viewed as
+/// `[N, C·K, block grid...]`, with a one-hot kernel: column `c·K + k` adds its values
+/// at kernel tap `k` of channel `c`, with Col2Im's strides, dilations and pads (an
+/// output padding makes up the image rows the grid does not reach). The kernel's zeros
+/// add nothing except where a column holds an infinity or NaN (0·inf is NaN).
+pub(super) fn col2im(cx: &mut Cx) -> Outs {
+    let x = cx.input(0)?;
+    let image = cx.static_ints(1, "image_shape")?;
+    let block = cx.static_ints(2, "block_shape")?;
+    let n = image.len();
+    let positive = |v: &[i64]| v.iter().all(|&d| d > 0 && d <= MAX_ATTR as i64);
+    if n == 0 || block.len() != n || !positive(&image) || !positive(&block) {
+        return Err(cx.err(format!(
+            "image_shape {image:?} and block_shape {block:?} must be positive, one entry per spatial axis"
+        )));
+    }
+    let (image, block): (Vec<usize>, Vec<usize>) = (
+        image.iter().map(|&d| d as usize).collect(),
+        block.iter().map(|&d| d as usize).collect(),
+    );
+    let strides = spatial_attr(cx, "strides", n)?;
+    let dilations = spatial_attr(cx, "dilations", n)?;
+    let pads = cx.attr_usizes("pads")?.unwrap_or_else(|| vec![0; 2 * n]);
+    if pads.len() != 2 * n {
+        return Err(cx.err(format!(
+            "pads has {} entries, expected {}",
+            pads.len(),
+            2 * n
+        )));
+    }
+    let ty = cx.ty(x);
+    let dims = ty.shape.dims().to_vec();
+    let k: usize = block.iter().product();
+    if dims.len() != 3 || !dims[1].is_multiple_of(k) || !matches!(ty.dtype, DType::F32 | DType::F16)
+    {
+        return Err(cx.err(format!("input must be f32 or f16 [N, C·{k}, L], got {ty}")));
+    }
+    let c = dims[1] / k;
+    let mut grid = Vec::with_capacity(n);
+    let mut output_padding = Vec::with_capacity(n);
+    for i in 0..n {
+        let span = dilations[i] * (block[i] - 1) + 1;
+        let padded = image[i] + pads[i] + pads[n + i];
+        if padded < span {
+            return Err(cx.err(format!(
+                "block {} (dilated {span}) does not fit padded image axis {i} of {padded}",
+                block[i]
+            )));
+        }
+        let g = (padded - span) / strides[i] + 1;
+        grid.push(g);
+        output_padding.push((padded - span) % strides[i]);
+    }
+    if grid.iter().product::<usize>() != dims[2] {
+        return Err(cx.err(format!(
+            "input has {} blocks, the image and block shapes give {grid:?}",
+            dims[2]
+        )));
+    }
+    let mut cols = vec![dims[0], dims[1]];
+    cols.extend(&grid);
+    let cols = cx.reshape(x, cols)?;
+    let one_hot = (0..c * k * k).map(|e| (e / k % k == e % k) as u8 as f32);
+    let data = match ty.dtype {
+        DType::F16 => Data::F16(one_hot.map(half::f16::from_f32).collect()),
+        _ => Data::F32(one_hot.collect()),
+    };
+    let mut wdims = vec![c * k, 1];
+    wdims.extend(&block);
+    let w = Tensor::new(wdims, data).map_err(|e| cx.err(e.to_string()))?;
+    let w = cx.constant(w);
+    let attrs = ConvTransposeAttrs {
+        strides,
+        pads,
+        dilations,
+        output_padding,
+        group: c,
+    };
+    Ok(vec![cx.add(Op::ConvTranspose(attrs), &[cols, w])?])
 }
 
 pub(super) fn lrn(cx: &mut Cx) -> Outs {

@@ -1,5 +1,5 @@
 //! Shape and data-movement ops: Reshape, Flatten, Squeeze, Unsqueeze, Transpose,
-//! Concat, Split, Slice, Gather, Expand, Pad, Tile, DepthToSpace, SpaceToDepth,
+//! Concat, Split, Slice, Gather, Expand, Pad, CenterCropPad, Tile, DepthToSpace, SpaceToDepth,
 //! Shape and Size. Shape-deciding operands are read as static values.
 
 use crate::builder::{checked_numel, Cx, MAX_ATTR, MAX_ELEMENTS};
@@ -394,6 +394,48 @@ pub(super) fn pad(cx: &mut Cx) -> Outs {
         ins.extend(value);
     }
     Ok(vec![cx.add(Op::Pad { mode, pads }, &ins)?])
+}
+
+/// CenterCropPad → one constant `pad` whose amounts are negative on the axes it crops:
+/// an axis growing by `d` gets `d / 2` zeros before and the rest after, one shrinking
+/// by `d` loses `d / 2` elements before and the rest after (ONNX's reference).
+pub(super) fn center_crop_pad(cx: &mut Cx) -> Outs {
+    let x = cx.input(0)?;
+    let dims = cx.dims(x);
+    let rank = dims.len();
+    let shape = cx.static_ints(1, "shape")?;
+    let axes = match cx.attr_ints("axes")? {
+        Some(a) => a
+            .iter()
+            .map(|&a| cx.axis(a, rank))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => (0..rank).collect(),
+    };
+    if shape.len() != axes.len() {
+        return Err(cx.err(format!(
+            "shape has {} entries for {} axes",
+            shape.len(),
+            axes.len()
+        )));
+    }
+    if (1..axes.len()).any(|i| axes[..i].contains(&axes[i])) {
+        return Err(cx.err(format!("axes {axes:?} repeat an axis")));
+    }
+    let mut pads = vec![0i64; 2 * rank];
+    for (&a, &want) in axes.iter().zip(&shape) {
+        let want = to_usize(cx, want, "shape entry")? as i64;
+        let d = want - dims[a] as i64;
+        let before = d.signum() * (d.abs() / 2);
+        pads[a] = before;
+        pads[rank + a] = d - before;
+    }
+    Ok(vec![cx.add(
+        Op::Pad {
+            mode: PadMode::Constant,
+            pads,
+        },
+        &[x],
+    )?])
 }
 
 pub(super) fn tile(cx: &mut Cx) -> Outs {

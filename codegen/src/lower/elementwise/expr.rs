@@ -156,8 +156,28 @@ pub fn cast(from: DType, to: DType, x: &str) -> Expr {
     }
 }
 
-/// `op(x)` on a value of `dtype`; `x` must be an identifier.
+/// `e` rounded to f16 when `dtype` is f16: an f16 op computes in f32 and rounds its
+/// result, as the reference does.
+fn rounded(dtype: DType, e: Expr) -> Expr {
+    if dtype != DType::F16 {
+        return e;
+    }
+    let mut r = from_f32(DType::F16, &e.code);
+    r.helpers.extend(e.helpers);
+    r
+}
+
+/// `op(x)` on a value of `dtype`; `x` must be an identifier. An f16 result is rounded.
 pub fn unary(op: UnaryOp, dtype: DType, x: &str) -> Result<Expr, String> {
+    let e = unary_f32(op, dtype, x)?;
+    Ok(if op.returns_bool() || op == UnaryOp::Not {
+        e
+    } else {
+        rounded(dtype, e)
+    })
+}
+
+fn unary_f32(op: UnaryOp, dtype: DType, x: &str) -> Result<Expr, String> {
     use UnaryOp::*;
     let plain = |s: String| Ok(Expr::new(s, &[]));
     let with = |s: String, h: &'static str| Ok(Expr::new(s, &[h]));
@@ -277,7 +297,18 @@ fn unreachable_not() -> Result<Expr, String> {
 }
 
 /// `op(a, b)` for operands of `at` and `bt`, giving `out`; `a` and `b` are identifiers.
+/// An f16 result is rounded.
 pub fn binary(op: BinaryOp, at: DType, bt: DType, a: &str, b: &str) -> Result<Expr, String> {
+    let e = binary_f32(op, at, bt, a, b)?;
+    Ok(if op.returns_bool() || op == BinaryOp::Pow {
+        // Pow rounds to its result type itself.
+        e
+    } else {
+        rounded(at, e)
+    })
+}
+
+fn binary_f32(op: BinaryOp, at: DType, bt: DType, a: &str, b: &str) -> Result<Expr, String> {
     use BinaryOp::*;
     let plain = |s: String| Ok(Expr::new(s, &[]));
     if op == Pow {
