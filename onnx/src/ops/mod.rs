@@ -242,17 +242,7 @@ pub(crate) fn resolve_pads(
     let n = input.len();
     let auto_pad = cx.attr_s("auto_pad")?.unwrap_or_else(|| "NOTSET".into());
     match auto_pad.as_str() {
-        "NOTSET" | "" => {
-            let pads = cx.attr_usizes("pads")?.unwrap_or_else(|| vec![0; 2 * n]);
-            if pads.len() != 2 * n {
-                return Err(cx.err(format!(
-                    "pads has {} entries, expected {}",
-                    pads.len(),
-                    2 * n
-                )));
-            }
-            Ok(pads)
-        }
+        "NOTSET" | "" => pads_attr(cx, n),
         "VALID" => Ok(vec![0; 2 * n]),
         "SAME_UPPER" | "SAME_LOWER" => {
             let mut pads = vec![0; 2 * n];
@@ -272,6 +262,20 @@ pub(crate) fn resolve_pads(
         }
         other => Err(cx.err(format!("auto_pad '{other}' is not supported"))),
     }
+}
+
+/// The explicit `pads` attribute (`[begin.., end..]`, zeros when absent) of an op with
+/// `n` spatial axes; any other length is an error.
+pub(crate) fn pads_attr(cx: &Cx, n: usize) -> Result<Vec<usize>, ImportError> {
+    let pads = cx.attr_usizes("pads")?.unwrap_or_else(|| vec![0; 2 * n]);
+    if pads.len() != 2 * n {
+        return Err(cx.err(format!(
+            "pads has {} entries, expected {}",
+            pads.len(),
+            2 * n
+        )));
+    }
+    Ok(pads)
 }
 
 /// A per-spatial-axis attribute (`strides`, `dilations`), defaulting to ones.

@@ -436,14 +436,7 @@ pub(super) fn col2im(cx: &mut Cx) -> Outs {
     );
     let strides = spatial_attr(cx, "strides", n)?;
     let dilations = spatial_attr(cx, "dilations", n)?;
-    let pads = cx.attr_usizes("pads")?.unwrap_or_else(|| vec![0; 2 * n]);
-    if pads.len() != 2 * n {
-        return Err(cx.err(format!(
-            "pads has {} entries, expected {}",
-            pads.len(),
-            2 * n
-        )));
-    }
+    let pads = super::pads_attr(cx, n)?;
     let ty = cx.ty(x);
     let dims = ty.shape.dims().to_vec();
     let k: usize = block.iter().product();
