@@ -356,6 +356,45 @@ impl Cx<'_, '_> {
         self.add(Op::Reshape { shape: dims }, &[x])
     }
 
+    /// `x[start..start + len]` along `axis` (no node when that is all of `x`).
+    pub(crate) fn slice_axis(
+        &mut self,
+        x: Handle<Value>,
+        axis: usize,
+        start: usize,
+        len: usize,
+    ) -> Result<Handle<Value>, ImportError> {
+        if start == 0 && len == self.dims(x)[axis] {
+            return Ok(x);
+        }
+        self.slice_strided(x, axis, start, 1, len)
+    }
+
+    /// `x[.., start + i·step, ..]` for `i < len` along `axis`.
+    pub(crate) fn slice_strided(
+        &mut self,
+        x: Handle<Value>,
+        axis: usize,
+        start: usize,
+        step: usize,
+        len: usize,
+    ) -> Result<Handle<Value>, ImportError> {
+        let mut lens = self.dims(x);
+        let mut starts = vec![0; lens.len()];
+        let mut steps = vec![1i64; lens.len()];
+        starts[axis] = start;
+        steps[axis] = step as i64;
+        lens[axis] = len;
+        self.add(
+            Op::Slice {
+                starts,
+                steps,
+                lens,
+            },
+            &[x],
+        )
+    }
+
     /// `x` cast to `to` (no node when it already has that dtype).
     pub(crate) fn cast(
         &mut self,

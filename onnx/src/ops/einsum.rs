@@ -118,21 +118,7 @@ fn diagonals(cx: &mut Cx, v: V, mut labels: Vec<Label>) -> Result<Term, ImportEr
         let mut shape: Vec<usize> = perm[..perm.len() - 2].iter().map(|&i| dims[i]).collect();
         shape.push(n * n);
         let flat = cx.reshape(t, shape.clone())?;
-        let r = shape.len();
-        let mut starts = vec![0; r];
-        let mut steps = vec![1i64; r];
-        let mut lens = shape;
-        starts[r - 1] = 0;
-        steps[r - 1] = n as i64 + 1;
-        lens[r - 1] = n;
-        v = cx.add(
-            Op::Slice {
-                starts,
-                steps,
-                lens,
-            },
-            &[flat],
-        )?;
+        v = cx.slice_strided(flat, shape.len() - 1, 0, n + 1, n)?;
         let l = labels[p1];
         labels = rest;
         labels.push(l);

@@ -303,14 +303,7 @@ pub(super) fn grid_sample(cx: &mut Cx) -> Outs {
     let mut axes: Vec<Vec<Tap>> = Vec::with_capacity(r);
     for (i, &d) in spatial.iter().enumerate() {
         // The grid's last axis lists x (the last spatial axis) first.
-        let comp = ew.cx.add(
-            Op::Slice {
-                starts: vec![0, 0, r - 1 - i],
-                steps: vec![1, 1, 1],
-                lens: vec![n, points, 1],
-            },
-            &[g32],
-        )?;
+        let comp = ew.cx.slice_axis(g32, 2, r - 1 - i, 1)?;
         let g = ew.cx.reshape(comp, vec![n, points])?;
         let df = d as f64;
         let (lo, hi) = if align {

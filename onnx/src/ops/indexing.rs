@@ -193,12 +193,7 @@ pub(super) fn one_hot(cx: &mut Cx) -> Outs {
     let iota = i32_const(cx, iota_dims, (0..depth as i32).collect())?;
     let hit = cx.binary(B::Equal, idx, iota)?;
     let pick = |cx: &mut Cx, i: usize| {
-        let s = Op::Slice {
-            starts: vec![i],
-            steps: vec![1],
-            lens: vec![1],
-        };
-        let v = cx.add(s, &[values])?;
+        let v = cx.slice_axis(values, 0, i, 1)?;
         cx.reshape(v, vec![])
     };
     let (off, on) = (pick(cx, 0)?, pick(cx, 1)?);

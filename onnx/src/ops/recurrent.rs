@@ -203,12 +203,18 @@ pub(super) fn recurrent(cx: &mut Cx, kind: Kind) -> Outs {
         let mut proj = cx.add(Op::MatMul, &[x, wt])?;
         if let Some(b) = b {
             let bd = direction(cx, b, d)?;
-            let wb = slice(cx, bd, 0, 0, gh)?;
-            let rb = slice(cx, bd, 0, gh, gh)?;
+            let wb = cx.slice_axis(bd, 0, 0, gh)?;
+            let rb = cx.slice_axis(bd, 0, gh, gh)?;
             let bias = if spec.linear_before_reset {
                 let h2 = 2 * hidden;
-                let (wb_zr, wb_h) = (slice(cx, wb, 0, 0, h2)?, slice(cx, wb, 0, h2, hidden)?);
-                let (rb_zr, rb_h) = (slice(cx, rb, 0, 0, h2)?, slice(cx, rb, 0, h2, hidden)?);
+                let (wb_zr, wb_h) = (
+                    cx.slice_axis(wb, 0, 0, h2)?,
+                    cx.slice_axis(wb, 0, h2, hidden)?,
+                );
+                let (rb_zr, rb_h) = (
+                    cx.slice_axis(rb, 0, 0, h2)?,
+                    cx.slice_axis(rb, 0, h2, hidden)?,
+                );
                 rec_bias_h = Some(rb_h);
                 let zr = cx.binary(B::Add, wb_zr, rb_zr)?;
                 cx.add(Op::Concat { axis: 0 }, &[zr, wb_h])?
@@ -222,7 +228,7 @@ pub(super) fn recurrent(cx: &mut Cx, kind: Kind) -> Outs {
                 let pd = direction(cx, p, d)?;
                 let mut v = Vec::new();
                 for k in 0..3 {
-                    v.push(slice(cx, pd, 0, k * hidden, hidden)?);
+                    v.push(cx.slice_axis(pd, 0, k * hidden, hidden)?);
                 }
                 Some([v[0], v[1], v[2]])
             }
@@ -230,7 +236,7 @@ pub(super) fn recurrent(cx: &mut Cx, kind: Kind) -> Outs {
         };
         let state = |cx: &mut Cx, s: Option<V>| -> Res<Option<V>> {
             s.map(|s| {
-                let s = slice(cx, s, 0, d, 1)?;
+                let s = cx.slice_axis(s, 0, d, 1)?;
                 cx.reshape(s, vec![batch, hidden])
             })
             .transpose()
@@ -245,7 +251,7 @@ pub(super) fn recurrent(cx: &mut Cx, kind: Kind) -> Outs {
             (0..seq).collect()
         };
         for t in steps {
-            let xt = slice(cx, proj, 0, t, 1)?;
+            let xt = cx.slice_axis(proj, 0, t, 1)?;
             let xt = cx.reshape(xt, vec![batch, gh])?;
             let cell = Cell {
                 spec: &spec,
@@ -331,7 +337,7 @@ impl Cell<'_> {
     /// `h · Rᵀ[.., start..start + len]`, or nothing when `h` is the zero initial state.
     fn recur(&self, cx: &mut Cx, h: Option<V>, start: usize, len: usize) -> Res<Option<V>> {
         let Some(h) = h else { return Ok(None) };
-        let rt = slice(cx, self.rt, 1, start, len)?;
+        let rt = cx.slice_axis(self.rt, 1, start, len)?;
         Ok(Some(cx.add(Op::MatMul, &[h, rt])?))
     }
 
@@ -350,7 +356,7 @@ impl Cell<'_> {
             Kind::Lstm => {
                 let rec = self.recur(cx, h, 0, 4 * n)?;
                 let gates = add_opt(cx, xt, rec)?;
-                let gate = |cx: &mut Cx, k: usize| slice(cx, gates, 1, k * n, n);
+                let gate = |cx: &mut Cx, k: usize| cx.slice_axis(gates, 1, k * n, n);
                 let (gi, go, gf, gc) = (gate(cx, 0)?, gate(cx, 1)?, gate(cx, 2)?, gate(cx, 3)?);
                 let peep = |cx: &mut Cx, k: usize, g: V, state: Option<V>| -> Res<V> {
                     match (self.peep, state) {
@@ -383,11 +389,14 @@ impl Cell<'_> {
                 Ok((cx.binary(B::Mul, o, hc)?, Some(c_new)))
             }
             Kind::Gru => {
-                let gate = |cx: &mut Cx, v: V, k: usize| slice(cx, v, 1, k * n, n);
+                let gate = |cx: &mut Cx, v: V, k: usize| cx.slice_axis(v, 1, k * n, n);
                 let (xz, xr, xh) = (gate(cx, xt, 0)?, gate(cx, xt, 1)?, gate(cx, xt, 2)?);
                 let (rec_zr, rec_h) = if self.spec.linear_before_reset {
                     match self.recur(cx, h, 0, 3 * n)? {
-                        Some(all) => (Some(slice(cx, all, 1, 0, 2 * n)?), Some(gate(cx, all, 2)?)),
+                        Some(all) => (
+                            Some(cx.slice_axis(all, 1, 0, 2 * n)?),
+                            Some(gate(cx, all, 2)?),
+                        ),
                         None => (None, None),
                     }
                 } else {
@@ -584,30 +593,9 @@ fn add_opt(cx: &mut Cx, a: V, b: Option<V>) -> Res<V> {
     }
 }
 
-/// `x[start..start + len]` along `axis` (`x` itself when that is all of it).
-fn slice(cx: &mut Cx, x: V, axis: usize, start: usize, len: usize) -> Res<V> {
-    let dims = cx.dims(x);
-    if start == 0 && len == dims[axis] {
-        return Ok(x);
-    }
-    let mut starts = vec![0; dims.len()];
-    let mut lens = dims;
-    starts[axis] = start;
-    lens[axis] = len;
-    let steps = vec![1; lens.len()];
-    cx.add(
-        Op::Slice {
-            starts,
-            steps,
-            lens,
-        },
-        &[x],
-    )
-}
-
 /// Direction `d` of a weight (`x[d]`, the leading axis dropped).
 fn direction(cx: &mut Cx, x: V, d: usize) -> Res<V> {
-    let s = slice(cx, x, 0, d, 1)?;
+    let s = cx.slice_axis(x, 0, d, 1)?;
     let dims = cx.dims(s)[1..].to_vec();
     cx.reshape(s, dims)
 }

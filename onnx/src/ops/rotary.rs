@@ -11,22 +11,8 @@ type V = Handle<Value>;
 
 /// `x[..., start + i·step]` for `i < len` along the last axis.
 fn last_axis(cx: &mut Cx, x: V, start: usize, step: usize, len: usize) -> Result<V, ImportError> {
-    let dims = cx.dims(x);
-    let r = dims.len();
-    let mut starts = vec![0; r];
-    let mut steps = vec![1i64; r];
-    let mut lens = dims;
-    starts[r - 1] = start;
-    steps[r - 1] = step as i64;
-    lens[r - 1] = len;
-    cx.add(
-        Op::Slice {
-            starts,
-            steps,
-            lens,
-        },
-        &[x],
-    )
+    let last = cx.rank(x) - 1;
+    cx.slice_strided(x, last, start, step, len)
 }
 
 pub(super) fn rotary_embedding(cx: &mut Cx) -> Outs {
