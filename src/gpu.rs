@@ -58,14 +58,18 @@ pub struct QuantizedBundle {
 /// [`compile_bundle_with_reports`], also lowering the graph the `quantize` pass
 /// received to a bundle of its own (see [`QuantizedBundle`]).
 pub fn compile_bundle_and_f32(model: &Model, options: &CompileOptions) -> Result<QuantizedBundle> {
-    let mut before = None;
-    let mut last = None;
-    let (graph, reports) = crate::compile_onnx_with_reports(model, options, &mut |stage, g| {
-        if stage == "quantize" {
-            before = last.take();
-        } else {
-            last = Some(g.clone());
+    // The graph the `quantize` pass receives: the hook sees the import's graph, then
+    // each pass's, in pipeline order (no copy at all without --quantize).
+    let fed = crate::pipeline(options)?
+        .names()
+        .iter()
+        .position(|&n| n == "quantize");
+    let (mut stage, mut before) = (0, None);
+    let (graph, reports) = crate::compile_onnx_with_reports(model, options, &mut |_, g| {
+        if Some(stage) == fed {
+            before = Some(g.clone());
         }
+        stage += 1;
     })?;
     let bundle = bundle_graph(&graph, options, reports.egraph.as_ref())?;
     let f32 = match before {

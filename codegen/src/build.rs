@@ -6,7 +6,7 @@ use crate::layout::{split_offsets, Layout, PlanDecisions, PlanOptions};
 use crate::lower::{lower_node, Limits, Lowered, NodeCtx, Placement, Slot};
 use crate::plan::*;
 use crate::requirements::requirements;
-use crate::storage::{data_words, dequantized_at_upload, pack};
+use crate::storage::{data_words, dequantized_at_upload, dequantized_encoding, pack};
 use crate::verify::verify_layout;
 use crate::{validated_workgroup_storage_bytes, CodegenError};
 use half::f16;
@@ -265,9 +265,8 @@ impl<'g> Builder<'g> {
         let q = self.weights.len() as u64;
         self.weights.extend(packed);
         // Scales that are all f16 values take two bytes each; one zero point for all, one word.
+        let (scales_half, zero_splat) = dequantized_encoding(s, z);
         let scale_values = s.to_f64_vec();
-        let scales_half = scale_values.iter().all(|&v| f16::from_f64(v).to_f64() == v);
-        let zero_splat = z.is_splat();
         let mut floats = |values: &[f64], half: bool| {
             let offset = self.weights.len().next_multiple_of(4);
             self.weights.resize(offset, 0);

@@ -165,6 +165,40 @@ fn dequantized_parts(d: &DequantizedConst, count: usize) -> [(u64, u64); 3] {
     ]
 }
 
+/// How the bundle stores a constant `dequantize`'s scales `s` and zero points `z`:
+/// scales as f16 halves when every one is an f16 value, and one zero point for all
+/// when they are a splat (`DequantizedConst::scales_half`, `zero_splat`).
+pub fn dequantized_encoding(s: &Tensor, z: &Tensor) -> (bool, bool) {
+    let scales_half = s
+        .to_f64_vec()
+        .iter()
+        .all(|&v| f16::from_f64(v).to_f64() == v);
+    (scales_half, z.is_splat())
+}
+
+/// Bytes the bundle's weights hold for a constant `dequantize` of `x` by scales `s`
+/// and zero points `z` (alignment padding aside): the packed values, the scales and the
+/// zero points as [`dequantized_encoding`] stores them.
+pub fn dequantized_bytes(x: &Tensor, s: &Tensor, z: &Tensor) -> usize {
+    let (scales_half, zero_splat) = dequantized_encoding(s, z);
+    let zeros = if zero_splat { 1 } else { z.numel() };
+    packed_len(x.dtype().bits() as u8, x.numel() as u64) as usize
+        + s.numel() * if scales_half { 2 } else { 4 }
+        + 4 * zeros
+}
+
+/// Bytes the bundle's weights hold for a plain constant: none for a splat (its one
+/// word is in the plan), packed elements for low-bit types and f16, a word each else.
+pub fn constant_bytes(t: &Tensor) -> usize {
+    if t.is_splat() {
+        return 0;
+    }
+    match pack(t.stored()) {
+        Some((bytes, _, _)) => bytes.len(),
+        None => 4 * t.numel(),
+    }
+}
+
 /// Whether a `dequantize` with operands of these dtypes, all constants, is computed
 /// when the plan is uploaded ([`crate::plan::BufferKind::Dequantized`]): integer
 /// weights of at most 16 bits, float scales, integer zero points.

@@ -5,7 +5,7 @@ use crate::lower::matmul::engine::{self, GemmShape};
 use crate::lower::{fused, placement_support, Limits};
 use crate::BINDING_ALIGN;
 use kiln_ir::infer::infer;
-use kiln_ir::{DType, KernelTarget, Op, TensorType};
+use kiln_ir::{DType, KernelTarget, Op, Tensor, TensorType};
 
 impl KernelTarget for Limits {
     /// Every operand and the result is a storage binding of its own.
@@ -41,6 +41,17 @@ impl KernelTarget for Limits {
             }
             (Op::Cast { to: DType::F32 }, [x]) => x.dtype == DType::F16,
             _ => false,
+        }
+    }
+
+    /// As the plan builder stores them (`build.rs`, [`crate::storage`]).
+    fn bundle_bytes(&self, op: Option<&Op>, parts: &[&Tensor]) -> usize {
+        match (op, parts) {
+            (Some(Op::Dequantize { .. }), [x, s, z]) => crate::storage::dequantized_bytes(x, s, z),
+            _ => parts
+                .iter()
+                .map(|t| crate::storage::constant_bytes(t))
+                .sum(),
         }
     }
 

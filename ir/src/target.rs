@@ -1,7 +1,7 @@
 //! What the optimizer must know of the kernels a graph becomes: a description the
 //! code generator provides, so that no pass restates a kernel or device fact.
 
-use crate::{Op, TensorType};
+use crate::{Op, Tensor, TensorType};
 use std::fmt;
 
 /// The code generator's answers to the optimizer's questions about kernels. The
@@ -39,4 +39,9 @@ pub trait KernelTarget: fmt::Debug + Send + Sync {
         let _ = (op, inputs);
         false
     }
+
+    /// Bytes a bundle stores for the constants `parts`: one plain constant, or the
+    /// operands of an `op` computed when the plan is uploaded (a `dequantize`'s values,
+    /// scales and zero points).
+    fn bundle_bytes(&self, op: Option<&Op>, parts: &[&Tensor]) -> usize;
 }

@@ -92,6 +92,7 @@ pub fn pipeline(
     if let Some(quantize) = &options.quantize {
         manager.add(Box::new(Quantize {
             options: quantize.clone(),
+            target: target.clone(),
         }));
         // Quantized activations are element-wise steps: fusion folds them into the
         // layers' prologues and their producers' epilogues.

@@ -75,7 +75,17 @@ pub fn run(a: CompileArgs) -> Result<()> {
     }
     options.shapes = shapes;
     options.values = given.into_iter().map(|(n, t)| (n, t.tensor)).collect();
-    let compiled = kiln::compile_bundle_and_f32(&model, &options)?;
+    // The unquantized twin is bundled only for the figures that compare with it.
+    let compiled = if a.report || a.json {
+        kiln::compile_bundle_and_f32(&model, &options)?
+    } else {
+        let (bundle, reports) = kiln::compile_bundle_with_reports(&model, &options)?;
+        kiln::QuantizedBundle {
+            bundle,
+            reports,
+            f32: None,
+        }
+    };
     let (bundle, reports) = (&compiled.bundle, &compiled.reports);
     kiln::write_bundle(bundle, &out)?;
     let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);

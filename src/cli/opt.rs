@@ -193,13 +193,9 @@ impl OptArgs {
             let mode: kiln::QuantMode = mode
                 .parse()
                 .map_err(|e: String| usage(format!("--quantize {mode}: {e}")))?;
-            if let Some(b) = self
-                .accuracy_budget
-                .filter(|b| !(b.is_finite() && *b > 0.0))
-            {
-                return Err(usage(format!(
-                    "--accuracy-budget {b}: expected a relative error above 0, e.g. 0.01"
-                )));
+            if let Some(b) = self.accuracy_budget {
+                kiln::passes::quantize::check_budget(b)
+                    .map_err(|why| usage(format!("--accuracy-budget {b}: {why}")))?;
             }
             let samples = match &self.calibration {
                 Some(dir) => kiln::read_input_sets(dir)?,

@@ -5,7 +5,7 @@
 //! convolution's image), computed by the kernels at run time.
 
 use super::weights::Role;
-use kiln_ir::{interp, BinaryOp, DType, Data, Graph, Handle, Op, ReduceOp, Tensor, UnaryOp, Value};
+use kiln_ir::{BinaryOp, DType, Data, Graph, Handle, Op, ReduceOp, Tensor, UnaryOp, Value};
 
 /// A layer's input activation and how it is quantized.
 #[derive(Clone, Debug)]
@@ -45,28 +45,20 @@ pub fn operand(role: Role) -> Option<usize> {
     }
 }
 
-/// The smallest and largest element of each of `values` over every input set: `graph`
-/// run with them as extra outputs.
-pub fn ranges(
-    graph: &Graph,
-    values: &[Handle<Value>],
-    samples: &[Vec<Tensor>],
-) -> Result<Vec<(f32, f32)>, String> {
-    let mut probe = graph.clone();
-    for (i, &v) in values.iter().enumerate() {
-        probe.add_output(format!("activation {i}"), v, false);
-    }
-    let mut ranges = vec![(0f32, 0f32); values.len()];
-    for inputs in samples {
-        let outputs = interp::run(&probe, inputs).map_err(|e| e.to_string())?;
-        for (range, t) in ranges.iter_mut().zip(&outputs[graph.outputs.len()..]) {
+/// The smallest and largest element of each probed activation over every input set
+/// (`probed[set][activation]`, as [`super::measure::run_probed`] reads them).
+pub fn ranges(probed: &[Vec<Tensor>]) -> Vec<(f32, f32)> {
+    let count = probed.first().map_or(0, Vec::len);
+    let mut ranges = vec![(0f32, 0f32); count];
+    for set in probed {
+        for (range, t) in ranges.iter_mut().zip(set) {
             for x in t.to_f64_vec() {
                 range.0 = range.0.min(x as f32);
                 range.1 = range.1.max(x as f32);
             }
         }
     }
-    Ok(ranges)
+    ranges
 }
 
 /// The scale and zero point of each row of `x` (its range over `axes`, widened to hold 0),

@@ -6,7 +6,7 @@ use super::activations::{self, Activation, Range};
 use super::weights::{emit, store, Role, Stored, MIN_WEIGHT_ELEMENTS};
 use super::QuantMode;
 use crate::rebuild::{rebuild, Edits};
-use kiln_ir::{DType, Graph, Handle, Node, Value, ValueDef};
+use kiln_ir::{DType, Graph, Handle, KernelTarget, Node, Value, ValueDef};
 use std::collections::HashMap;
 
 /// A weight and the layer that reads it.
@@ -20,23 +20,23 @@ pub struct Layer {
     pub op: &'static str,
     /// The weight's dims.
     pub dims: Vec<usize>,
-    /// Its stored form in the mode asked for.
+    /// Its stored form in the mode asked for, and the bytes a bundle holds for the
+    /// weight as it is (f32) and in that form.
     pub stored: Stored,
+    pub f32_bytes: usize,
+    pub stored_bytes: usize,
     /// `w8a8`: the reader's input activation, quantized with the layer (dynamic per
     /// row until calibration sets fix its range: [`activations::ranges`]).
     pub activation: Option<Activation>,
 }
 
-impl Layer {
-    /// Bytes the weight takes in a bundle as f32.
-    pub fn f32_bytes(&self) -> usize {
-        4 * self.dims.iter().product::<usize>()
-    }
-}
-
 /// Every weight of `graph` that `mode` can store smaller, in node order, each once
 /// (with the role of its first reader).
-pub fn find(graph: &Graph, mode: QuantMode) -> Result<Vec<Layer>, String> {
+pub fn find(
+    graph: &Graph,
+    mode: QuantMode,
+    target: &dyn KernelTarget,
+) -> Result<Vec<Layer>, String> {
     let mut layers: Vec<Layer> = Vec::new();
     for (handle, node) in graph.nodes.iter() {
         for (operand, &v) in node.inputs.iter().enumerate() {
@@ -66,6 +66,8 @@ pub fn find(graph: &Graph, mode: QuantMode) -> Result<Vec<Layer>, String> {
                     },
                 });
             layers.push(Layer {
+                f32_bytes: target.bundle_bytes(None, &[w]),
+                stored_bytes: stored.bundle_bytes(target),
                 weight: v,
                 reader: handle,
                 activation,

@@ -187,6 +187,28 @@ pub fn bind_samples(
         .collect()
 }
 
+/// Tensors per input set: `[set][output]`.
+pub type PerSet = Vec<Vec<Tensor>>;
+
+/// Runs `graph` on every input set, also reading the values `probes` take there: the
+/// outputs per set, and the probes' values per set.
+pub fn run_probed(
+    graph: &Graph,
+    probes: &[kiln_ir::Handle<kiln_ir::Value>],
+    samples: &[Vec<Tensor>],
+) -> Result<(PerSet, PerSet), String> {
+    let mut probe = graph.clone();
+    for (i, &v) in probes.iter().enumerate() {
+        probe.add_output(format!("probe {i}"), v, false);
+    }
+    let mut outputs = run_all(&probe, samples)?;
+    let probed = outputs
+        .iter_mut()
+        .map(|o| o.split_off(graph.outputs.len()))
+        .collect();
+    Ok((outputs, probed))
+}
+
 /// Runs `graph` on every input set.
 pub fn run_all(graph: &Graph, samples: &[Vec<Tensor>]) -> Result<Vec<Vec<Tensor>>, String> {
     samples

@@ -26,9 +26,10 @@ pub use report::{LayerRow, QuantReport};
 pub use weights::MIN_WEIGHT_ELEMENTS;
 
 use crate::{Pass, PassContext, PassError};
-use kiln_ir::{Graph, Tensor};
+use kiln_ir::{Graph, KernelTarget, Tensor};
 use layers::Layer;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What to quantize and how much error it may cost.
 #[derive(Clone, Debug)]
@@ -43,9 +44,11 @@ pub struct QuantizeOptions {
     pub samples: Vec<BTreeMap<String, Tensor>>,
 }
 
-/// The `quantize` pass.
+/// The `quantize` pass. It asks `target` how many bytes the bundle stores for each
+/// weight's stored form.
 pub struct Quantize {
     pub options: QuantizeOptions,
+    pub target: Arc<dyn KernelTarget>,
 }
 
 impl Pass for Quantize {
@@ -58,39 +61,54 @@ impl Pass for Quantize {
     }
 
     fn run_in(&self, graph: Graph, ctx: &mut PassContext) -> Result<Graph, PassError> {
-        let (graph, report) =
-            quantize(&graph, &self.options).map_err(|m| PassError::failed(self.name(), m))?;
+        let (graph, report) = quantize(&graph, &self.options, &*self.target)
+            .map_err(|m| PassError::failed(self.name(), m))?;
         ctx.quantize = Some(report);
         Ok(graph)
     }
 }
 
-/// `graph` quantized as `options` say, and what was done.
-pub fn quantize(graph: &Graph, options: &QuantizeOptions) -> Result<(Graph, QuantReport), String> {
-    if let Some(b) = options.budget.filter(|b| !(b.is_finite() && *b > 0.0)) {
-        return Err(format!(
-            "accuracy budget {b}: expected a relative error above 0"
-        ));
+/// Checks an accuracy budget is a relative error above 0; `Err` says what is expected.
+pub fn check_budget(budget: f64) -> Result<(), String> {
+    if budget.is_finite() && budget > 0.0 {
+        Ok(())
+    } else {
+        Err("expected a relative error above 0, e.g. 0.01".to_string())
     }
-    let mut layers = layers::find(graph, options.mode)?;
+}
+
+/// `graph` quantized as `options` say, and what was done.
+pub fn quantize(
+    graph: &Graph,
+    options: &QuantizeOptions,
+    target: &dyn KernelTarget,
+) -> Result<(Graph, QuantReport), String> {
+    if let Some(b) = options.budget {
+        check_budget(b).map_err(|why| format!("accuracy budget {b}: {why}"))?;
+    }
+    let mut layers = layers::find(graph, options.mode, target)?;
     let random_inputs = options.samples.is_empty();
     let samples = if random_inputs {
         measure::random_samples(graph)
     } else {
         measure::bind_samples(graph, &options.samples)?
     };
-    let reference =
-        measure::run_all(graph, &samples).map_err(|e| format!("the float model: {e}"))?;
-    // Calibration sets fix the activations' ranges; without them each row's range is
-    // computed when the model runs.
-    if !random_inputs {
-        let inputs: Vec<_> = layers
+    // Calibration sets fix the activations' ranges (read in the same runs as the
+    // reference outputs); without them each row's range is computed when the model runs.
+    let probes: Vec<_> = if random_inputs {
+        Vec::new()
+    } else {
+        layers
             .iter()
             .filter_map(|l| Some(l.activation.as_ref()?.value))
-            .collect();
-        let mut ranges = activations::ranges(graph, &inputs, &samples)?.into_iter();
-        for act in layers.iter_mut().filter_map(|l| l.activation.as_mut()) {
-            let (scale, zero) = activations::params(ranges.next().expect("one range per input"));
+            .collect()
+    };
+    let (reference, probed) = measure::run_probed(graph, &probes, &samples)
+        .map_err(|e| format!("the float model: {e}"))?;
+    let mut ranges = activations::ranges(&probed).into_iter();
+    for act in layers.iter_mut().filter_map(|l| l.activation.as_mut()) {
+        if let Some(range) = ranges.next() {
+            let (scale, zero) = activations::params(range);
             act.range = activations::Range::Fixed { scale, zero };
         }
     }
@@ -141,11 +159,11 @@ pub fn quantize(graph: &Graph, options: &QuantizeOptions) -> Result<(Graph, Quan
                 options.mode.form()
             },
             error,
-            bytes_before: l.f32_bytes(),
+            bytes_before: l.f32_bytes,
             bytes_after: if kept_because.is_some() {
-                l.f32_bytes()
+                l.f32_bytes
             } else {
-                l.stored.bundle_bytes()
+                l.stored_bytes
             },
             kept_because,
         })
@@ -203,7 +221,12 @@ fn alone_errors(
 /// layers go in order of error per byte saved while the estimate of their combined
 /// error (independent errors add in quadrature) stays within `budget`.
 fn choose(layers: &[Layer], errors: &[f64], budget: f64, kept: &mut [Option<String>]) {
-    let saved = |i: usize| (layers[i].f32_bytes() - layers[i].stored.bundle_bytes()).max(1) as f64;
+    let saved = |i: usize| {
+        layers[i]
+            .f32_bytes
+            .saturating_sub(layers[i].stored_bytes)
+            .max(1) as f64
+    };
     let mut order: Vec<usize> = (0..layers.len()).collect();
     order.sort_by(|&a, &b| (errors[a] / saved(a)).total_cmp(&(errors[b] / saved(b))));
     let mut spent = 0.0;

@@ -2,6 +2,7 @@
 //! of the f32 weights, the budget keeping layers f32, bad calibration sets refused.
 
 use super::*;
+use kiln_codegen::Limits;
 use kiln_ir::interp::{eval_op, run};
 use kiln_ir::random::random_tensor;
 use kiln_ir::{ConvAttrs, DType, Data, Op, TensorType, ValueDef};
@@ -77,7 +78,7 @@ fn constant_with(g: &Graph, dims: &[usize]) -> Tensor {
 #[test]
 fn w8_weights_are_within_half_a_step_per_channel() {
     let g = two_matmuls(41, 53, 29);
-    let (q, report) = quantize(&g, &options(QuantMode::W8, None)).unwrap();
+    let (q, report) = quantize(&g, &options(QuantMode::W8, None), &Limits::default()).unwrap();
     assert_eq!(report.layers.len(), 2, "{report}");
     assert_eq!(report.quantized(), 2);
     let deq = evaluated(&q, "dequantize");
@@ -128,7 +129,7 @@ fn w4_conv_weights_are_blocked_along_the_reduction() {
     };
     let y = g.add(Op::Conv(attrs), &[x, w], "conv").unwrap();
     g.add_output("y", y, false);
-    let (q, report) = quantize(&g, &options(QuantMode::W4, None)).unwrap();
+    let (q, report) = quantize(&g, &options(QuantMode::W4, None), &Limits::default()).unwrap();
     assert_eq!(report.quantized(), 1, "{report}");
     let [(dq, args)] = &evaluated(&q, "dequantize")[..] else {
         panic!("one dequantize")
@@ -163,7 +164,7 @@ fn f16_embedding_tables_round_to_nearest() {
         .add(Op::Gather { axis: 0 }, &[table, ids], "gather")
         .unwrap();
     g.add_output("y", y, false);
-    let (q, report) = quantize(&g, &options(QuantMode::F16, None)).unwrap();
+    let (q, report) = quantize(&g, &options(QuantMode::F16, None), &Limits::default()).unwrap();
     assert_eq!(report.layers[0].form, "f16");
     assert_eq!(
         (report.layers[0].bytes_before, report.layers[0].bytes_after),
@@ -184,11 +185,16 @@ fn f16_embedding_tables_round_to_nearest() {
 #[test]
 fn the_budget_keeps_layers_f32_and_is_met() {
     let g = two_matmuls(64, 48, 33);
-    let (_, all) = quantize(&g, &options(QuantMode::W4, None)).unwrap();
+    let (_, all) = quantize(&g, &options(QuantMode::W4, None), &Limits::default()).unwrap();
     let alone: Vec<f64> = all.layers.iter().map(|l| l.error).collect();
     let min = alone.iter().copied().fold(f64::INFINITY, f64::min);
     // Tighter than any layer alone: nothing is quantized and the graph computes as before.
-    let (q, report) = quantize(&g, &options(QuantMode::W4, Some(min / 2.0))).unwrap();
+    let (q, report) = quantize(
+        &g,
+        &options(QuantMode::W4, Some(min / 2.0)),
+        &Limits::default(),
+    )
+    .unwrap();
     assert_eq!(report.quantized(), 0, "{report}");
     assert!(report
         .layers
@@ -201,7 +207,12 @@ fn the_budget_keeps_layers_f32_and_is_met() {
     );
     // Room for one layer: the measured error is within the budget.
     let budget = min * 1.2;
-    let (_, report) = quantize(&g, &options(QuantMode::W4, Some(budget))).unwrap();
+    let (_, report) = quantize(
+        &g,
+        &options(QuantMode::W4, Some(budget)),
+        &Limits::default(),
+    )
+    .unwrap();
     assert!(report.quantized() >= 1, "{report}");
     assert!(worst(&report.outputs) <= budget, "{report}");
     assert!(report.to_string().contains("kept:"), "{report}");
@@ -210,7 +221,7 @@ fn the_budget_keeps_layers_f32_and_is_met() {
 #[test]
 fn small_weights_and_other_constants_stay() {
     let g = two_matmuls(8, 16, 4);
-    let (q, report) = quantize(&g, &options(QuantMode::W8, None)).unwrap();
+    let (q, report) = quantize(&g, &options(QuantMode::W8, None), &Limits::default()).unwrap();
     assert!(report.layers.is_empty());
     assert_eq!(q, g);
 }
@@ -227,7 +238,7 @@ fn calibration_sets_must_name_every_input() {
         samples: vec![set.clone()],
         ..options(QuantMode::W8, None)
     };
-    let (_, report) = quantize(&g, &by_position).unwrap();
+    let (_, report) = quantize(&g, &by_position, &Limits::default()).unwrap();
     assert!(!report.random_inputs && report.samples == 1);
     set.clear();
     set.insert("image".to_string(), random_tensor(DType::F32, &[3, 41], 1));
@@ -235,7 +246,7 @@ fn calibration_sets_must_name_every_input() {
         samples: vec![set.clone()],
         ..options(QuantMode::W8, None)
     };
-    let err = quantize(&g, &missing).unwrap_err();
+    let err = quantize(&g, &missing, &Limits::default()).unwrap_err();
     assert_eq!(err, "calibration set 0 has no input 'x' (nor 'input_0')");
     set.insert(
         "x".to_string(),
@@ -245,11 +256,11 @@ fn calibration_sets_must_name_every_input() {
         samples: vec![set],
         ..options(QuantMode::W8, None)
     };
-    let err = quantize(&g, &wrong).unwrap_err();
+    let err = quantize(&g, &wrong, &Limits::default()).unwrap_err();
     assert_eq!(
         err,
         "calibration set 0: input 'x' must be f32[3,41], the file holds i32[2]"
     );
-    let err = quantize(&g, &options(QuantMode::W8, Some(0.0))).unwrap_err();
+    let err = quantize(&g, &options(QuantMode::W8, Some(0.0)), &Limits::default()).unwrap_err();
     assert!(err.starts_with("accuracy budget 0"), "{err}");
 }

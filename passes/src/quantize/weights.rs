@@ -5,7 +5,7 @@
 use super::mode::{QuantMode, W4_BLOCK};
 use half::f16;
 use kiln_ir::interp::eval_op;
-use kiln_ir::{DType, Data, Graph, Handle, Op, Tensor, TensorType, Value};
+use kiln_ir::{DType, Data, Graph, Handle, KernelTarget, Op, Tensor, TensorType, Value};
 
 /// Weights with fewer elements stay f32: their bytes do not matter and per-channel
 /// scales would cost as much as they save.
@@ -81,21 +81,10 @@ pub struct Stored {
 }
 
 impl Stored {
-    /// Bytes the bundle stores for this weight (packed values, f16 scales where exact,
-    /// one zero point for all: see kiln-codegen's `Dequantized` buffers).
-    pub fn bundle_bytes(&self) -> usize {
-        let packed = |t: &Tensor| (t.numel() * t.dtype().bits() as usize).div_ceil(8);
-        match self.parts.as_slice() {
-            [q, s, z] => {
-                let half = s
-                    .to_f64_vec()
-                    .iter()
-                    .all(|&v| f16::from_f64(v).to_f64() == v);
-                let zeros = if z.is_splat() { 1 } else { z.numel() };
-                packed(q) + s.numel() * if half { 2 } else { 4 } + 4 * zeros
-            }
-            parts => parts.iter().map(packed).sum(),
-        }
+    /// Bytes the bundle stores for this weight, as `target` says.
+    pub fn bundle_bytes(&self, target: &dyn KernelTarget) -> usize {
+        let parts: Vec<&Tensor> = self.parts.iter().collect();
+        target.bundle_bytes(Some(&self.op), &parts)
     }
 }
 
