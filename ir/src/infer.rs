@@ -6,7 +6,7 @@
 
 use crate::{
     BinaryOp, ConvAttrs, ConvTransposeAttrs, DType, Op, PadMode, PoolAttrs, ResizeAttrs,
-    ScatterReduction, Shape, TensorType, UnaryOp,
+    ScatterReduction, Shape, SparseFormat, TensorType, UnaryOp,
 };
 
 /// Operands that do not fit an op (wrong count, dtype, rank or extents).
@@ -436,7 +436,78 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             }
             one(DType::I32, shape)
         }
+        Op::SparseMatMul { format, k, n } => sparse_matmul(*format, *k, *n, inputs),
     }
+}
+
+/// A sparse product's result: `a` with its last axis `k` replaced by `n`, once the
+/// format's arrays fit `k × n` weights.
+fn sparse_matmul(
+    format: SparseFormat,
+    k: usize,
+    n: usize,
+    inputs: &[&TensorType],
+) -> Result<Vec<TensorType>> {
+    let Some((a, arrays)) = inputs.split_first() else {
+        bail!("expected the operand a and the weights' arrays");
+    };
+    expect_dtype(a, DType::F32, "a")?;
+    if arrays.len() != format.arrays() {
+        bail!(
+            "the {} format takes {} arrays after a, got {}",
+            format.label(),
+            format.arrays(),
+            arrays.len()
+        );
+    }
+    if a.shape.dims().last() != Some(&k) {
+        bail!("a must have {k} as its last axis, got {}", a.shape);
+    }
+    let values = arrays[0];
+    if values.dtype != a.dtype {
+        bail!("values must be {} like a, got {}", a.dtype, values.dtype);
+    }
+    let expect = |t: &TensorType, dims: &[usize], what: &str| -> Result<()> {
+        if t.shape.dims() != dims {
+            bail!("{what} must be {dims:?}, got {}", t.shape);
+        }
+        Ok(())
+    };
+    match format {
+        SparseFormat::Blocks { rows, cols } => {
+            let &[blocks, ..] = values.shape.dims() else {
+                bail!(
+                    "values must be [blocks, {rows}, {cols}], got {}",
+                    values.shape
+                );
+            };
+            expect(values, &[blocks, rows, cols], "values")?;
+            expect_dtype(arrays[1], DType::I32, "block_rows")?;
+            expect(arrays[1], &[blocks], "block_rows")?;
+            expect_dtype(arrays[2], DType::I32, "starts")?;
+            expect(arrays[2], &[n.div_ceil(cols) + 1], "starts")?;
+        }
+        SparseFormat::NOfM { keep, group } => {
+            if keep > group || k % group != 0 {
+                bail!(
+                    "{keep} of every {group} needs keep <= group and k ({k}) a multiple of group"
+                );
+            }
+            expect(values, &[n, k / group * keep], "values")?;
+            if !arrays[1].dtype.is_int() || arrays[1].dtype.is_signed_int() {
+                bail!(
+                    "positions must be unsigned integers, got {}",
+                    arrays[1].dtype
+                );
+            }
+            expect(arrays[1], &[n, k / group * keep], "positions")?;
+        }
+    }
+    let mut dims = a.shape.dims().to_vec();
+    if let Some(last) = dims.last_mut() {
+        *last = n;
+    }
+    one(a.dtype, dims)
 }
 
 /// `scale` and `zero` fit `x` as the scale and zero point of a (de)quantization.

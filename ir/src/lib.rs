@@ -36,6 +36,7 @@ pub mod print;
 pub mod quant;
 pub mod random;
 pub mod resize_geometry;
+pub mod sparse;
 pub mod target;
 pub mod verify;
 

@@ -167,6 +167,76 @@ pub enum Op {
     /// Operands `x`, `w` (8-bit integers), `x_zero` (one element), `w_zero` (one element
     /// or one per output channel).
     ConvInteger(ConvAttrs),
+    /// `a · B` for a constant `B` (`k × n`) stored sparse in `format`, all f32 (numpy
+    /// `matmul` with a 2-D `b`: `a`'s last axis is `k`, its other axes are rows; the
+    /// result is `a`'s shape with `n` last). Operands `a`, then the format's arrays
+    /// ([`SparseFormat`]). Weights a format does not store are zero.
+    SparseMatMul {
+        format: SparseFormat,
+        k: usize,
+        n: usize,
+    },
+}
+
+/// How a [`Op::SparseMatMul`] stores its weights `B` (`k × n`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SparseFormat {
+    /// Blocks of `rows` (along `k`) × `cols` (along `n`) that hold a non-zero, by column
+    /// of blocks (BSR of `Bᵀ`; 1 × 1 blocks are CSR). Operands `values` (`[blocks, rows,
+    /// cols]`, row-major in the block, zeros where a block passes `k` or `n`),
+    /// `block_rows` (i32 `[blocks]`: each block's index along `k`, ascending within a
+    /// column) and `starts` (i32 `[ceil(n / cols) + 1]`: column `j`'s blocks are
+    /// `starts[j]..starts[j + 1]`).
+    Blocks { rows: usize, cols: usize },
+    /// `keep` of every `group` consecutive weights along `k` in each column (`2:4`):
+    /// operands `values` (`[n, k / group · keep]`, column `j`'s kept weights in `k`
+    /// order) and `positions` (unsigned integers of the same shape: each weight's index
+    /// within its group). `k` is a multiple of `group`.
+    NOfM { keep: usize, group: usize },
+}
+
+impl SparseFormat {
+    /// The IR text word of the format (`blocks`, `n_of_m`).
+    pub fn word(self) -> &'static str {
+        match self {
+            SparseFormat::Blocks { .. } => "blocks",
+            SparseFormat::NOfM { .. } => "n_of_m",
+        }
+    }
+
+    /// The two numbers of the format: block rows and columns, or keep and group.
+    pub fn dims(self) -> [usize; 2] {
+        match self {
+            SparseFormat::Blocks { rows, cols } => [rows, cols],
+            SparseFormat::NOfM { keep, group } => [keep, group],
+        }
+    }
+
+    /// The format named `word` with `dims` ([`SparseFormat::dims`]).
+    pub fn from_word(word: &str, [a, b]: [usize; 2]) -> Option<SparseFormat> {
+        match word {
+            "blocks" => Some(SparseFormat::Blocks { rows: a, cols: b }),
+            "n_of_m" => Some(SparseFormat::NOfM { keep: a, group: b }),
+            _ => None,
+        }
+    }
+
+    /// How the report and `inspect` name it: `bsr4x4`, `csr`, `2:4`.
+    pub fn label(self) -> String {
+        match self {
+            SparseFormat::Blocks { rows: 1, cols: 1 } => "csr".to_string(),
+            SparseFormat::Blocks { rows, cols } => format!("bsr{rows}x{cols}"),
+            SparseFormat::NOfM { keep, group } => format!("{keep}:{group}"),
+        }
+    }
+
+    /// How many operands follow `a`.
+    pub fn arrays(self) -> usize {
+        match self {
+            SparseFormat::Blocks { .. } => 3,
+            SparseFormat::NOfM { .. } => 2,
+        }
+    }
 }
 
 /// Element-wise unary functions.
@@ -644,6 +714,7 @@ impl Op {
             Op::Dequantize { .. } => "dequantize",
             Op::MatMulInteger => "matmul_integer",
             Op::ConvInteger(_) => "conv_integer",
+            Op::SparseMatMul { .. } => "sparse_matmul",
         }
     }
 

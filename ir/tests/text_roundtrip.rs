@@ -95,9 +95,10 @@ fn variant(op: &Op) -> usize {
         Op::Cumulative { .. } => 38,
         Op::ScatterNd { .. } => 39,
         Op::RmsNorm { .. } => 40,
+        Op::SparseMatMul { .. } => 41,
     }
 }
-const VARIANTS: usize = 41;
+const VARIANTS: usize = 42;
 
 /// A distinct number per `Step` variant; exhaustive like [`variant`].
 fn step_variant(step: &Step) -> usize {
@@ -437,6 +438,16 @@ fn all_ops() -> Vec<Op> {
             dilations: vec![1, 1],
             group: 2,
         }),
+        Op::SparseMatMul {
+            format: SparseFormat::Blocks { rows: 4, cols: 4 },
+            k: 2048,
+            n: 30,
+        },
+        Op::SparseMatMul {
+            format: SparseFormat::NOfM { keep: 2, group: 4 },
+            k: 16,
+            n: 3,
+        },
     ]);
     ops.extend(
         programs()
@@ -503,8 +514,8 @@ fn all_ops_cover_every_variant_and_name() {
     let mut names: Vec<&str> = ops.iter().map(|op| op.name()).collect();
     names.sort();
     names.dedup();
-    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 36 other op names.
-    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 36);
+    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 37 other op names.
+    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 37);
 }
 
 #[test]

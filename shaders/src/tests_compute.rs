@@ -180,3 +180,38 @@ fn resize_validates() {
         ],
     ));
 }
+
+#[test]
+fn sparse_matmul_validates() {
+    validate(&fill(
+        SPARSE_MATMUL,
+        &[
+            (
+                "BINDINGS",
+                "@group(0) @binding(0) var<storage, read> a: array<f32>;\n\
+                 @group(0) @binding(1) var<storage, read> values: array<f32>;\n\
+                 @group(0) @binding(2) var<storage, read> block_rows: array<i32>;\n\
+                 @group(0) @binding(3) var<storage, read> starts: array<i32>;\n\
+                 @group(0) @binding(4) var<storage, read_write> y: array<f32>;",
+            ),
+            ("HELPERS", ""),
+            ("ROWS", "7"),
+            ("K", "9"),
+            ("N", "5"),
+            ("GROUPS", "2"),
+            ("UNITS", "5"),
+            ("TM", "4"),
+            ("WGX", "2"),
+            ("WGY", "32"),
+            ("ROW_BASES", "    let r0 = min(m0, ROWS - 1u) * K;"),
+            ("ACC", "    var acc_0_0 = 0.0;"),
+            (
+                "LOOP",
+                "    for (var b = u32(starts[u]); b < u32(starts[u + 1u]); b++) {\n\
+                 let k0 = u32(block_rows[b]);\n\
+                 acc_0_0 += a[r0 + k0] * values[b];\n    }",
+            ),
+            ("STORE", "    if m0 < ROWS { y[m0 * N + u] = acc_0_0; }"),
+        ],
+    ));
+}

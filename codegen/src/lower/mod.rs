@@ -24,6 +24,7 @@ mod reduce;
 mod resize;
 mod scan;
 mod scatter;
+mod sparse;
 
 pub use common::*;
 pub use placement::{OperandSet, Placement, PlacementSupport};
@@ -127,6 +128,7 @@ fn lower_family(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         }
         Op::Quantize { .. } | Op::Dequantize { .. } => quant::lower(ctx),
         Op::MatMulInteger => integer::lower(ctx),
+        Op::SparseMatMul { .. } => sparse::lower(ctx),
         Op::ConvInteger(attrs) => conv::lower_integer(ctx, attrs),
     }
 }

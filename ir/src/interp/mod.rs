@@ -24,6 +24,7 @@ mod resize;
 mod scan;
 mod scatter;
 mod space;
+mod sparse;
 
 #[cfg(test)]
 mod expected;
@@ -112,6 +113,13 @@ pub fn eval_op(
                 operand(inputs, 2)?,
                 operand(inputs, 3)?,
             ],
+            out,
+        )),
+        Op::SparseMatMul { format, k, n } => one(sparse::sparse_matmul(
+            *format,
+            (*k, *n),
+            operand(inputs, 0)?,
+            &inputs[1..],
             out,
         )),
         Op::MatMul => one(matmul::matmul(

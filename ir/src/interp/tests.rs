@@ -1206,3 +1206,63 @@ fn run_names_the_failing_node() {
     let e = run(&g, &[i32t(&[2], &[4, 4])]).unwrap_err();
     assert_eq!(e.to_string(), "node 'd0' (div): integer division by zero");
 }
+
+/// `sparse_matmul` in every format equals `matmul` of the dense weights it encodes, at
+/// odd sizes with empty and full block columns, over random data.
+#[test]
+fn sparse_matmul_equals_the_dense_product() {
+    use crate::random::random_tensor;
+    use crate::sparse::encode;
+    let (rows, k, n) = (5, 28, 13);
+    let a_t = random_tensor(DType::F32, &[rows, k], 7);
+    let mut b: Vec<f32> = random_tensor(DType::F32, &[k, n], 8)
+        .to_f64_vec()
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    // Zero whole 4×4 blocks and scattered weights; column block 1 is all zero.
+    for (i, w) in b.iter_mut().enumerate() {
+        let (kk, nn) = (i / n, i % n);
+        if (kk / 4 + nn / 4) % 3 == 0 || (4..8).contains(&nn) || i % 7 == 0 {
+            *w = 0.0;
+        }
+    }
+    // 2:4 along k: keep the two largest of each group of four.
+    let mut b24 = b.clone();
+    for col in 0..n {
+        for g in 0..k / 4 {
+            let mut idx: Vec<usize> = (0..4).map(|p| (g * 4 + p) * n + col).collect();
+            idx.sort_by(|&x, &y| b24[y].abs().total_cmp(&b24[x].abs()));
+            for &i in &idx[2..] {
+                b24[i] = 0.0;
+            }
+        }
+    }
+    let out = [TensorType::new(DType::F32, vec![rows, n])];
+    let formats = [
+        (SparseFormat::Blocks { rows: 4, cols: 4 }, &b),
+        (SparseFormat::Blocks { rows: 1, cols: 1 }, &b),
+        (SparseFormat::Blocks { rows: 8, cols: 3 }, &b),
+        (SparseFormat::NOfM { keep: 2, group: 4 }, &b24),
+    ];
+    for (format, dense) in formats {
+        let bt = Tensor::from_f32(vec![k, n], dense.clone()).unwrap();
+        let want = eval_op(&Op::MatMul, &[&a_t, &bt], &out).unwrap().remove(0);
+        let arrays = encode(format, dense, k, n).unwrap();
+        let mut inputs = vec![&a_t];
+        inputs.extend(arrays.iter());
+        let op = Op::SparseMatMul { format, k, n };
+        let got = eval_op(&op, &inputs, &out).unwrap().remove(0);
+        assert_eq!(got.shape(), want.shape(), "{}", format.label());
+        for (g, w) in got.to_f64_vec().iter().zip(want.to_f64_vec()) {
+            // Different summation orders of k = 28 products of normal values.
+            assert!(
+                (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                "{}: {g} vs {w}",
+                format.label()
+            );
+        }
+    }
+    // 2:4 refuses a matrix with three non-zeros in a group.
+    assert!(encode(SparseFormat::NOfM { keep: 2, group: 4 }, &b, k, n).is_none());
+}

@@ -8,7 +8,7 @@ use crate::print::{
 };
 use crate::{
     BinaryOp, ConvAttrs, ConvTransposeAttrs, CumOp, DType, Op, PoolAttrs, Program, ResizeAttrs,
-    Step, UnaryOp,
+    SparseFormat, Step, UnaryOp,
 };
 
 /// An attribute value as written: a word or number, a list, or a nested op with
@@ -309,6 +309,11 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
         "attention" => Op::Attention {
             scale: a.f32("scale"),
         },
+        "sparse_matmul" => Op::SparseMatMul {
+            format: a.sparse_format(),
+            k: a.usize("k"),
+            n: a.usize("n"),
+        },
         _ => return None,
     })
 }
@@ -463,6 +468,21 @@ impl Attrs {
         let f = |lit: &Lit| atom(lit).and_then(|w| from_word(table, w));
         let words = || table.iter().map(|(_, w)| *w).collect::<Vec<_>>().join(", ");
         self.get(key, table[0].0, f, || format!("one of {}", words()))
+    }
+
+    /// A sparse product's `format` word and its two `block` numbers.
+    fn sparse_format(&mut self) -> SparseFormat {
+        const WORDS: [(&str, &str); 2] = [("blocks", "blocks"), ("n_of_m", "n_of_m")];
+        let word = self.word("format", &WORDS);
+        let f = |lit: &Lit| {
+            let dims: Vec<usize> = list(lit, |s| s.parse().ok())?;
+            let dims: [usize; 2] = dims.try_into().ok()?;
+            SparseFormat::from_word(word, dims).filter(|_| dims.iter().all(|&d| d > 0))
+        };
+        let placeholder = SparseFormat::Blocks { rows: 1, cols: 1 };
+        self.get("block", placeholder, f, || {
+            "two positive integers like `[4,4]`".into()
+        })
     }
 
     fn finish(self) -> Result<(), ParseError> {

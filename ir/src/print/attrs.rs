@@ -70,6 +70,12 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
             attrs
         }
         Op::Attention { scale } => vec![("scale", Float(*scale))],
+        Op::SparseMatMul { format, k, n } => vec![
+            ("format", Word(format.word())),
+            ("block", uints(&format.dims())),
+            ("k", UInt(*k)),
+            ("n", UInt(*n)),
+        ],
         Op::Cast { to } => vec![("to", Word(to.name()))],
         Op::Conv(c) | Op::ConvInteger(c) => vec![
             ("strides", uints(&c.strides)),

@@ -1,0 +1,169 @@
+//! Lowering of `sparse_matmul` (`sparse_matmul.wgsl`): one invocation computes `TM`
+//! rows of one column unit — a column of blocks (`C` columns) or one column of N:M
+//! weights — walking only the weights the format stores. A workgroup's lanes share the
+//! column unit, so the stored weights are uniform loads and each lane reads its own rows
+//! of `a`. A `Fused` node's epilogue applies to each result before it is stored.
+
+use super::epilogue::Tail;
+use super::Slot;
+use super::{binding_decls, check_binding_sizes, render, Binding, KernelSrc, Lowered, NodeCtx};
+use crate::plan::Access;
+use crate::CodegenError;
+use kiln_ir::{DType, Op, SparseFormat};
+
+/// Invocations per workgroup.
+const WG: u32 = 64;
+
+/// The kernel of a `sparse_matmul` node (or a `Fused` node anchored on one).
+pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
+    let Op::SparseMatMul { format, k, n } = *ctx.op() else {
+        return Err(ctx.error("not a sparse product"));
+    };
+    if ctx.prologue().is_some() {
+        return Err(ctx.error("the GPU backend cannot run a prologue before sparse_matmul"));
+    }
+    let rows = ctx.operand(0).shape.numel() / k.max(1);
+    if rows == 0 || n == 0 {
+        return Ok(Lowered::default());
+    }
+    check_binding_sizes(ctx)?;
+    // One column of blocks holds `cols` result columns; an N:M unit is one column.
+    let (unit_cols, names): (usize, &[&str]) = match format {
+        SparseFormat::Blocks { cols, .. } => (cols, &["a", "values", "block_rows", "starts"]),
+        SparseFormat::NOfM { .. } => (1, &["a", "values", "positions"]),
+    };
+    // More rows per invocation amortise the index loads of one stored weight.
+    let tm = rows.min(if unit_cols == 1 { 8 } else { 4 });
+    let groups = rows.div_ceil(tm);
+    let units = n.div_ceil(unit_cols);
+    let wgx = (groups.next_power_of_two() as u32).min(WG);
+    let wgy = WG / wgx;
+    let max = ctx.limits.max_compute_workgroups_per_dimension as usize;
+    let grid = [groups.div_ceil(wgx as usize), units.div_ceil(wgy as usize)];
+    if grid.iter().any(|&g| g > max) {
+        return Err(ctx.too_large(format!(
+            "{rows} rows × {units} column units exceed the dispatch limits"
+        )));
+    }
+
+    let bound: Vec<(usize, String)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i, s.to_string()))
+        .collect();
+    let tail = Tail::of(ctx, &bound)?;
+    let mut entries: Vec<(&str, DType, Access)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (s, ctx.operand(i).dtype, Access::Read))
+        .collect();
+    entries.push(("y", tail.result, Access::ReadWrite));
+    let mut decls = binding_decls(&entries);
+    decls.push_str(&tail.decls(entries.len()));
+    let mut bindings: Vec<Binding> = (0..names.len())
+        .map(|i| Binding::read(Slot::Operand(i)))
+        .collect();
+    bindings.push(Binding::write(Slot::Result(0)));
+    bindings.extend(tail.bindings());
+
+    let row_bases: String = (0..tm)
+        .map(|t| format!("    let r{t} = min(m0 + {t}u, ROWS - 1u) * K;\n"))
+        .collect();
+    let acc: String = (0..tm)
+        .flat_map(|t| (0..unit_cols).map(move |j| format!("    var acc_{t}_{j} = 0.0;\n")))
+        .collect();
+    let body = match format {
+        SparseFormat::Blocks { rows: r, cols: c } => blocks_loop(r, c, tm, k),
+        SparseFormat::NOfM { keep, group } => n_of_m_loop(keep, group, tm, k),
+    };
+    let mut store = String::new();
+    for t in 0..tm {
+        for j in 0..unit_cols {
+            let col = format!("u * {unit_cols}u + {j}u");
+            let in_range = if n % unit_cols == 0 {
+                format!("m0 + {t}u < ROWS")
+            } else {
+                format!("m0 + {t}u < ROWS && {col} < N")
+            };
+            store.push_str(&format!(
+                "    if {in_range} {{\n        let idx = (m0 + {t}u) * N + {col};\n        y[idx] = {};\n    }}\n",
+                tail.apply(&format!("acc_{t}_{j}"), "idx")
+            ));
+        }
+    }
+    let wgsl = render(
+        kiln_shaders::SPARSE_MATMUL,
+        &[
+            ("BINDINGS", decls),
+            ("HELPERS", tail.module_code(&Default::default())?),
+            ("ROWS", rows.to_string()),
+            ("K", k.to_string()),
+            ("N", n.to_string()),
+            ("GROUPS", groups.to_string()),
+            ("UNITS", units.to_string()),
+            ("TM", tm.to_string()),
+            ("WGX", wgx.to_string()),
+            ("WGY", wgy.to_string()),
+            ("ROW_BASES", row_bases),
+            ("ACC", acc),
+            ("LOOP", body),
+            ("STORE", store),
+        ],
+    )?;
+    Ok(Lowered {
+        kernels: vec![KernelSrc {
+            name: format!("sparse_matmul_{}", format.label().replace(':', "of")),
+            wgsl,
+            entry_point: "main".into(),
+            workgroup_size: [wgx, wgy, 1],
+            workgroups: [grid[0] as u32, grid[1] as u32, 1],
+            bindings,
+        }],
+        ..Lowered::default()
+    })
+}
+
+/// The walk over column of blocks `u`: each stored `r × c` block multiplies `a`'s
+/// `r` elements from the block's row on; elements past `k` (a last, partial block row)
+/// read as zero.
+fn blocks_loop(r: usize, c: usize, tm: usize, k: usize) -> String {
+    let mut s = format!(
+        "    for (var b = u32(starts[u]); b < u32(starts[u + 1u]); b++) {{\n        \
+         let k0 = u32(block_rows[b]) * {r}u;\n        \
+         for (var i = 0u; i < {r}u; i++) {{\n            \
+         let kk = k0 + i;\n            let wi = (b * {r}u + i) * {c}u;\n"
+    );
+    for j in 0..c {
+        s.push_str(&format!("            let w{j} = values[wi + {j}u];\n"));
+    }
+    for t in 0..tm {
+        let load = if k % r == 0 {
+            format!("a[r{t} + kk]")
+        } else {
+            format!("select(0.0, a[r{t} + min(kk, K - 1u)], kk < K)")
+        };
+        s.push_str(&format!("            let x{t} = {load};\n"));
+        for j in 0..c {
+            s.push_str(&format!("            acc_{t}_{j} += x{t} * w{j};\n"));
+        }
+    }
+    s.push_str("        }\n    }\n");
+    s
+}
+
+/// The walk over column `u`'s kept weights: weight `e` sits at its position within
+/// group `e / keep` along `k`.
+fn n_of_m_loop(keep: usize, group: usize, tm: usize, k: usize) -> String {
+    let per_col = k / group * keep;
+    let mut s = format!(
+        "    let base = u * {per_col}u;\n    \
+         for (var e = 0u; e < {per_col}u; e++) {{\n        \
+         let w = values[base + e];\n        \
+         let kk = e / {keep}u * {group}u + u32(positions[base + e]);\n"
+    );
+    for t in 0..tm {
+        s.push_str(&format!("        acc_{t}_0 += a[r{t} + kk] * w;\n"));
+    }
+    s.push_str("    }\n");
+    s
+}

@@ -1,0 +1,155 @@
+//! The sparse product `sparse_matmul` on the GPU against the CPU reference, on fresh
+//! random data of odd sizes: block-sparse weights in 4×4, 1×1 (CSR) and 8×3 blocks
+//! (partial blocks past `k` and `n`), N:M weights (2:4, 1:3), at densities from no zero
+//! block through about half to every block zero; one, several and batched rows; a fused
+//! bias + relu epilogue. The same weights dense through `matmul` on the CPU give the
+//! same results (the sparse product skips only zero weights).
+//!
+//! Bound: both sides sum the same `k` products in different orders, so they differ by
+//! the dot-product bound 2·k·u·Σ|a·w| (`bounds.rs`), plus for the epilogue one rounding
+//! of the result on each side (2u·|result|).
+
+mod bounds;
+mod common;
+
+use bounds::{abs, check_within, cpu, dot_bound, U};
+use common::random_tensor;
+use kiln_ir::sparse::encode;
+use kiln_ir::{DType, Op, Program, SparseFormat, Tensor};
+
+/// Dense `k × n` weights, random, with the blocks of `block` zeroed where
+/// `zero(block_row, block_col)` says.
+fn weights(
+    (k, n): (usize, usize),
+    block: (usize, usize),
+    seed: u64,
+    zero: impl Fn(usize, usize) -> bool,
+) -> Vec<f32> {
+    let t = random_tensor(DType::F32, &[k, n], seed);
+    let mut w: Vec<f32> = t.to_f64_vec().iter().map(|&v| v as f32).collect();
+    for (i, v) in w.iter_mut().enumerate() {
+        if zero((i / n) / block.0, (i % n) / block.1) {
+            *v = 0.0;
+        }
+    }
+    w
+}
+
+/// `a` (of `a_dims`, last axis `k`) times `w` in `format`, as op and inputs, with the
+/// dense product's magnitudes for the bound.
+fn case(
+    format: SparseFormat,
+    a_dims: &[usize],
+    w: &[f32],
+    n: usize,
+    seed: u64,
+) -> (Op, Vec<Tensor>, Vec<f64>) {
+    let k = *a_dims.last().unwrap();
+    let a = random_tensor(DType::F32, a_dims, seed);
+    let arrays = encode(format, w, k, n).expect("the weights fit the format");
+    let dense = Tensor::from_f32(vec![k, n], w.to_vec()).unwrap();
+    let mag = cpu(&Op::MatMul, &[abs(&a), abs(&dense)], 0);
+    let want = cpu(&Op::MatMul, &[a.clone(), dense], 0);
+    let op = Op::SparseMatMul { format, k, n };
+    let mut inputs = vec![a];
+    inputs.extend(arrays);
+    // The reference's sparse product is the dense product of the same weights.
+    let got = cpu(&op, &inputs, 0);
+    let bound = dot_bound(&mag, k, 0.0);
+    for ((g, w), b) in got.iter().zip(&want).zip(&bound) {
+        assert!(
+            (g - w).abs() <= *b,
+            "{}: sparse {g} vs dense {w}",
+            format.label()
+        );
+    }
+    (op, inputs, bound)
+}
+
+#[test]
+fn block_sparse_products_match_the_reference() {
+    let pattern = |r: usize, c: usize| (r * 7 + c * 3) % 5 < 2; // about 40% of blocks zero
+    for (format, (k, n)) in [
+        (SparseFormat::Blocks { rows: 4, cols: 4 }, (36, 20)),
+        (SparseFormat::Blocks { rows: 1, cols: 1 }, (29, 11)),
+        (SparseFormat::Blocks { rows: 8, cols: 3 }, (37, 13)),
+    ] {
+        let [r, c] = format.dims();
+        for (_density, zero) in [
+            (
+                "no zero block",
+                Box::new(|_, _| false) as Box<dyn Fn(usize, usize) -> bool>,
+            ),
+            ("some zero blocks", Box::new(pattern)),
+            ("every block zero", Box::new(|_, _| true)),
+            ("one column of blocks zero", Box::new(|_, c| c == 1)),
+        ] {
+            let w = weights((k, n), (r, c), 11, zero);
+            for (seed, a_dims) in [
+                (1u64, vec![1, k]),
+                (2, vec![13, k]),
+                (3, vec![2, 3, k]),
+                (4, vec![k]),
+            ] {
+                let (op, inputs, bound) = case(format, &a_dims, &w, n, seed);
+                check_within(op, &inputs, &[Some(bound)]);
+            }
+        }
+    }
+}
+
+/// N of every M weights along k kept, the rest zero (`keep` largest magnitudes).
+fn n_of_m(k: usize, n: usize, keep: usize, group: usize, seed: u64) -> Vec<f32> {
+    let mut w = weights((k, n), (1, 1), seed, |_, _| false);
+    for col in 0..n {
+        for g in 0..k / group {
+            let mut idx: Vec<usize> = (0..group).map(|p| (g * group + p) * n + col).collect();
+            idx.sort_by(|&x, &y| w[y].abs().total_cmp(&w[x].abs()));
+            for &i in &idx[keep..] {
+                w[i] = 0.0;
+            }
+        }
+    }
+    w
+}
+
+#[test]
+fn n_of_m_products_match_the_reference() {
+    for (keep, group, k, n) in [(2, 4, 36, 19), (1, 3, 27, 5), (2, 4, 8, 1)] {
+        let w = n_of_m(k, n, keep, group, 21);
+        for (seed, a_dims) in [(5u64, vec![1, k]), (6, vec![11, k]), (7, vec![3, 2, k])] {
+            let format = SparseFormat::NOfM { keep, group };
+            let (op, inputs, bound) = case(format, &a_dims, &w, n, seed);
+            check_within(op, &inputs, &[Some(bound)]);
+        }
+    }
+}
+
+#[test]
+fn fused_sparse_product_with_bias_and_relu() {
+    let (k, n) = (44, 18);
+    let w = weights((k, n), (4, 4), 31, |r, c| (r + c) % 3 == 0);
+    for format in [
+        SparseFormat::Blocks { rows: 4, cols: 4 },
+        SparseFormat::Blocks { rows: 1, cols: 1 },
+    ] {
+        let (anchor, mut inputs, bound) = case(format, &[9, k], &w, n, 41);
+        let arity = inputs.len();
+        inputs.push(random_tensor(DType::F32, &[n], 42));
+        let op = Op::Fused {
+            anchor: Box::new(anchor),
+            prologue: None,
+            arity,
+            epilogue: "[in0, in1, add(%0,%1), relu(%2)]"
+                .parse::<Program>()
+                .unwrap(),
+        };
+        let want = cpu(&op, &inputs, 0);
+        let bound: Vec<f64> = bound
+            .iter()
+            .zip(&want)
+            .map(|(b, w)| b + 2.0 * U * w.abs())
+            .collect();
+        check_within(op, &inputs, &[Some(bound)]);
+    }
+}
