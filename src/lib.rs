@@ -354,7 +354,8 @@ mod tests {
                 "egraph-algebra",
                 "egraph-composite",
                 "egraph-fusion",
-                "merge-siblings"
+                "merge-siblings",
+                "egraph-sparsity"
             ]
         );
         for (stage, graph) in &stages {

@@ -5,7 +5,7 @@
 //! |-------|-------|------|
 //! | 0 | canonicalization only: one kernel per op | [`PlanOptions::default`] |
 //! | 1 | + the e-graph phases `egraph-algebra` and `egraph-fusion` | + in-place concat, split views, transposes folded into their readers |
-//! | 2 (default) | + `egraph-composite` (composite ops) between them, then `merge-siblings` | the same as level 1 |
+//! | 2 (default) | + `egraph-composite` (composite ops) between them, then `merge-siblings`, then `egraph-sparsity` (sparse kernels for weights with enough zero blocks; it leaves a graph without such weights untouched) | the same as level 1 |
 
 use crate::{CompileOptions, Error, Result};
 use kiln_codegen::PlanOptions;
@@ -235,7 +235,7 @@ mod tests {
             .iter()
             .copied()
             .chain(["egraph-algebra", "egraph-composite", "egraph-fusion"])
-            .chain(["merge-siblings"])
+            .chain(["merge-siblings", "egraph-sparsity"])
             .collect();
         assert_eq!(names(2), two);
         let mut options = CompileOptions::default();
@@ -249,11 +249,16 @@ mod tests {
         for (mode, tail) in [
             (
                 kiln_passes::quantize::QuantMode::W8,
-                vec!["merge-siblings", "quantize"],
+                vec!["merge-siblings", "egraph-sparsity", "quantize"],
             ),
             (
                 kiln_passes::quantize::QuantMode::W8A8,
-                vec!["merge-siblings", "quantize", "egraph-fusion"],
+                vec![
+                    "merge-siblings",
+                    "egraph-sparsity",
+                    "quantize",
+                    "egraph-fusion",
+                ],
             ),
         ] {
             let options = CompileOptions {

@@ -243,7 +243,7 @@ fn bad_optimizer_options_are_one_error_line() {
     let line = f.usage_error(&["dump", "example.onnx", "--disable-set", "magic"]);
     assert_eq!(
         line,
-        "error: --disable-set 'magic': no such rule set (sets: algebra, layout, composite, fusion)"
+        "error: --disable-set 'magic': no such rule set (sets: algebra, layout, composite, fusion, sparsity)"
     );
     for cmd in ["compile", "run", "bench", "dump"] {
         let line = f.usage_error(&[cmd, "example.onnx", "--opt", "3"]);

@@ -11,12 +11,14 @@
 //! [`canonicalize`] runs the canonicalization passes alone: `remove-identity`,
 //! `fold-shapes`, `fold-constants`, `dce`.
 
+pub mod budget;
 mod dce;
 pub mod egraph;
 mod error;
 mod fold_constants;
 mod fold_shapes;
 mod manager;
+pub mod measure;
 pub mod merge_siblings;
 mod pipeline;
 pub mod quantize;

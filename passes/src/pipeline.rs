@@ -79,14 +79,20 @@ pub fn pipeline(
     egraph.check()?;
     // Canonical form: no identities, shapes and constants folded, nothing dead.
     let mut manager = PassManager::from_iter(canonical_passes(&options.pass_options));
-    // The e-graph optimizer, one pass per phase (levels 1 and 2).
-    manager.extend(egraph::phase_passes(&egraph, target));
+    // The e-graph optimizer, one pass per phase (levels 1 and 2); the sparsity phase
+    // waits for the final weights.
+    let (sparsity, phases): (Vec<_>, Vec<_>) = egraph::phase_passes(&egraph, target)
+        .into_iter()
+        .partition(|p| p.name() == egraph::SPARSITY_PHASE);
+    manager.extend(phases);
     // Sibling convolutions over one input become one (level 2).
     if options.opt_level >= 2 {
         manager.add(Box::new(MergeSiblings {
             target: target.clone(),
         }));
     }
+    // Sparse kernels where constant weights hold enough zero blocks (level 2).
+    manager.extend(sparsity);
     // Weights stored smaller, last: the optimizer has folded batch norms and merged
     // siblings into the constant weights, which are final here.
     if let Some(quantize) = &options.quantize {

@@ -66,7 +66,7 @@ pub struct OptArgs {
     /// Switch off one rewrite rule (`kiln compile --list-rules` lists them). Repeatable.
     #[arg(long = "disable-rule", value_name = "NAME")]
     disable_rules: Vec<String>,
-    /// Switch off a rule set: algebra, layout, composite or fusion. Repeatable.
+    /// Switch off a rule set: algebra, layout, composite, fusion or sparsity (sparse kernels for weights with enough zero blocks). Repeatable.
     #[arg(long = "disable-set", value_name = "NAME")]
     disable_sets: Vec<String>,
     /// Saturation bound: iterations per phase.

@@ -99,6 +99,18 @@ impl fmt::Display for DeviceProfile {
     }
 }
 
+/// The rate of a sparse kernel's multiply-adds relative to the dense product's, per
+/// format: it loads an index per stored block (or weight) and cannot tile. Measured on
+/// lavapipe with `scripts/bench-sparse.sh` (2048 × 2048 weights, 64 rows); `kiln bench
+/// --calibrate` does not measure it yet.
+pub fn sparse_efficiency(format: kiln_ir::SparseFormat) -> f64 {
+    match format {
+        kiln_ir::SparseFormat::Blocks { rows: 1, cols: 1 } => 0.15,
+        kiln_ir::SparseFormat::Blocks { .. } => 0.4,
+        kiln_ir::SparseFormat::NOfM { .. } => 0.25,
+    }
+}
+
 /// Arithmetic per result element of an element-wise program or op.
 fn program_flops(op: &Op) -> f64 {
     match op {
@@ -119,6 +131,14 @@ pub fn flops(target: &dyn KernelTarget, op: &Op, inputs: &[&TensorType], out: &T
                 .and_then(|t| t.shape.dims().last().copied())
                 .unwrap_or(1);
             2.0 * n * k as f64
+        }
+        Op::SparseMatMul {
+            format, n: cols, ..
+        } => {
+            // Multiply-adds of the stored weights only, each at the sparse kernel's rate.
+            let stored = inputs.get(1).map_or(0, |t| t.shape.numel()) as f64;
+            let rows = n / (*cols).max(1) as f64;
+            2.0 * rows * stored / sparse_efficiency(*format)
         }
         Op::Conv(_) | Op::ConvInteger(_) => {
             let w = inputs.get(1).map(|t| t.shape.dims()).unwrap_or(&[]);

@@ -101,7 +101,7 @@ impl EgraphOptions {
 
     fn set_enabled(&self, set: RuleSet) -> bool {
         let by_level = match set {
-            RuleSet::Composite => self.level >= 2,
+            RuleSet::Composite | RuleSet::Sparsity => self.level >= 2,
             _ => self.level >= 1,
         };
         by_level && !self.disabled_sets.iter().any(|s| s == set.name())
@@ -128,7 +128,7 @@ pub struct Phase {
 }
 
 /// The phases, in order.
-pub const PHASES: [Phase; 3] = [
+pub const PHASES: [Phase; 4] = [
     Phase {
         name: "egraph-algebra",
         sets: &[RuleSet::Algebra, RuleSet::Layout],
@@ -141,7 +141,15 @@ pub const PHASES: [Phase; 3] = [
         name: "egraph-fusion",
         sets: &[RuleSet::Fusion],
     },
+    Phase {
+        name: SPARSITY_PHASE,
+        sets: &[RuleSet::Sparsity],
+    },
 ];
+
+/// The phase that offers sparse kernels for constant weights with enough zeros; the
+/// pipeline runs it after `merge-siblings` and pruning, on the final weights.
+pub const SPARSITY_PHASE: &str = "egraph-sparsity";
 
 /// The passes of the phases `options` enables, in order (none at level 0).
 pub fn phase_passes(options: &EgraphOptions, target: &Arc<dyn KernelTarget>) -> Vec<Box<dyn Pass>> {
@@ -209,6 +217,11 @@ impl Pass for EgraphPhase {
     fn run_in(&self, graph: Graph, ctx: &mut PassContext) -> Result<Graph, PassError> {
         let fail = |m: String| PassError::failed(self.phase.name, m);
         let options = &self.options;
+        // Without a sparse-enough weight the sparsity phase has nothing to offer: the
+        // graph stays exactly as it is (no re-extraction).
+        if self.phase.name == SPARSITY_PHASE && !rules::sparse::any_candidate(&graph) {
+            return Ok(graph);
+        }
         let session = match ctx.egraph.take() {
             Some((after, session)) if after == ctx.passes_run => session,
             _ => {

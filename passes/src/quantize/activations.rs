@@ -46,7 +46,7 @@ pub fn operand(role: Role) -> Option<usize> {
 }
 
 /// The smallest and largest element of each probed activation over every input set
-/// (`probed[set][activation]`, as [`super::measure::run_probed`] reads them).
+/// (`probed[set][activation]`, as [`crate::measure::run_probed`] reads them).
 pub fn ranges(probed: &[Vec<Tensor>]) -> Vec<(f32, f32)> {
     let count = probed.first().map_or(0, Vec::len);
     let mut ranges = vec![(0f32, 0f32); count];

@@ -15,16 +15,17 @@
 
 mod activations;
 mod layers;
-mod measure;
 mod mode;
 mod report;
 mod weights;
 
-pub use measure::{compare, output_names, worst, OutputError, RANDOM_SAMPLES};
+pub use crate::measure::{compare, output_names, worst, OutputError, RANDOM_SAMPLES};
 pub use mode::{QuantMode, W4_BLOCK};
 pub use report::{LayerRow, QuantReport};
 pub use weights::MIN_WEIGHT_ELEMENTS;
 
+use crate::budget::{self, Measure};
+use crate::measure;
 use crate::{Pass, PassContext, PassError};
 use kiln_ir::{Graph, KernelTarget, Tensor};
 use layers::Layer;
@@ -113,38 +114,26 @@ pub fn quantize(
         }
     }
     let names = output_names(graph);
-    let errors = alone_errors(graph, &layers, &samples, &reference)?;
+    let on = Measure {
+        names: &names,
+        samples: &samples,
+        reference: &reference,
+    };
+    let apply = |chosen: &[usize]| {
+        let chosen: Vec<&Layer> = chosen.iter().map(|&i| &layers[i]).collect();
+        layers::apply(graph, &chosen)
+    };
+    let errors = budget::alone_errors(layers.len(), &apply, &on)?;
     let mut kept: Vec<Option<String>> = vec![None; layers.len()];
-    if let Some(budget) = options.budget {
-        choose(&layers, &errors, budget, &mut kept);
-    }
-    let (mut quantized, mut outputs);
-    loop {
-        let chosen: Vec<&Layer> = layers
+    if let Some(b) = options.budget {
+        let saved: Vec<f64> = layers
             .iter()
-            .zip(&kept)
-            .filter(|(_, k)| k.is_none())
-            .map(|(l, _)| l)
+            .map(|l| l.f32_bytes.saturating_sub(l.stored_bytes) as f64)
             .collect();
-        quantized = layers::apply(graph, &chosen)?;
-        outputs = compare(&names, &reference, &measure::run_all(&quantized, &samples)?);
-        let over = options.budget.filter(|&b| worst(&outputs) > b);
-        // Over the budget together: keep the worst remaining layer f32 and measure again.
-        let drop = over.and_then(|_| {
-            (0..layers.len())
-                .filter(|&i| kept[i].is_none())
-                .max_by(|&a, &b| errors[a].total_cmp(&errors[b]))
-        });
-        match drop {
-            Some(i) => {
-                kept[i] = Some(format!(
-                    "quantized with the others the outputs' error was {:.2e}",
-                    worst(&outputs)
-                ))
-            }
-            None => break,
-        }
+        budget::choose(&saved, &errors, b, &mut kept);
     }
+    let (quantized, outputs) =
+        budget::fit(&errors, options.budget, &mut kept, "quantized", &apply, &on)?;
     let rows = layers
         .iter()
         .zip(errors)
@@ -177,69 +166,6 @@ pub fn quantize(
         outputs,
     };
     Ok((quantized, report))
-}
-
-/// The worst output's relative L2 with each layer alone quantized, layers spread over
-/// the machine's cores.
-fn alone_errors(
-    graph: &Graph,
-    layers: &[Layer],
-    samples: &[Vec<Tensor>],
-    reference: &[Vec<Tensor>],
-) -> Result<Vec<f64>, String> {
-    let names = output_names(graph);
-    let names = &names;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = layers.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = layers
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|l| {
-                            let g = layers::apply(graph, &[l])?;
-                            let got = measure::run_all(&g, samples)?;
-                            Ok(worst(&compare(names, reference, &got)))
-                        })
-                        .collect::<Result<Vec<f64>, String>>()
-                })
-            })
-            .collect();
-        let mut errors = Vec::with_capacity(layers.len());
-        for h in handles {
-            errors.extend(
-                h.join()
-                    .map_err(|_| "a measuring thread panicked".to_string())??,
-            );
-        }
-        Ok(errors)
-    })
-}
-
-/// Marks in `kept` the layers the budget cannot afford, by the errors each adds alone:
-/// layers go in order of error per byte saved while the estimate of their combined
-/// error (independent errors add in quadrature) stays within `budget`.
-fn choose(layers: &[Layer], errors: &[f64], budget: f64, kept: &mut [Option<String>]) {
-    let saved = |i: usize| {
-        layers[i]
-            .f32_bytes
-            .saturating_sub(layers[i].stored_bytes)
-            .max(1) as f64
-    };
-    let mut order: Vec<usize> = (0..layers.len()).collect();
-    order.sort_by(|&a, &b| (errors[a] / saved(a)).total_cmp(&(errors[b] / saved(b))));
-    let mut spent = 0.0;
-    for i in order {
-        let e = errors[i];
-        if e > budget {
-            kept[i] = Some(format!("alone it adds {e:.2e}, over the budget"));
-        } else if spent + e * e > budget * budget {
-            kept[i] = Some("the budget went to layers that save more bytes per error".into());
-        } else {
-            spent += e * e;
-        }
-    }
 }
 
 #[cfg(test)]

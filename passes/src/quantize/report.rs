@@ -2,8 +2,8 @@
 //! error quantizing it alone adds, and its bytes; per output the error of the whole
 //! quantized model against the float model on the same inputs.
 
-use super::measure::OutputError;
 use super::QuantMode;
+use crate::measure::OutputError;
 use std::fmt;
 
 /// One weight's outcome.

@@ -9,6 +9,7 @@ mod layout;
 pub(crate) mod program;
 mod quant;
 mod roundtrip;
+pub(crate) mod sparse;
 
 use super::analysis::{ty, uniform_value, EGraph, KilnAnalysis};
 use super::lang::{ConstLeaf, IrOp, Kiln};
@@ -27,15 +28,17 @@ pub enum RuleSet {
     Layout,
     Composite,
     Fusion,
+    Sparsity,
 }
 
 impl RuleSet {
     /// Every set, in phase order.
-    pub const ALL: [RuleSet; 4] = [
+    pub const ALL: [RuleSet; 5] = [
         RuleSet::Algebra,
         RuleSet::Layout,
         RuleSet::Composite,
         RuleSet::Fusion,
+        RuleSet::Sparsity,
     ];
 
     /// The set's name (`algebra`, ...).
@@ -45,6 +48,7 @@ impl RuleSet {
             RuleSet::Layout => "layout",
             RuleSet::Composite => "composite",
             RuleSet::Fusion => "fusion",
+            RuleSet::Sparsity => "sparsity",
         }
     }
 
@@ -168,7 +172,7 @@ pub const fn code(name: &'static str, finder: Finder, identity: &'static str) ->
 }
 
 /// Every rule table with its set (a set may have several tables).
-fn tables() -> [(RuleSet, &'static [RuleSpec]); 6] {
+fn tables() -> [(RuleSet, &'static [RuleSpec]); 7] {
     [
         (RuleSet::Algebra, algebra::RULES),
         (RuleSet::Algebra, quant::RULES),
@@ -176,6 +180,7 @@ fn tables() -> [(RuleSet, &'static [RuleSpec]); 6] {
         (RuleSet::Layout, layout::RULES),
         (RuleSet::Composite, composite::RULES),
         (RuleSet::Fusion, fusion::RULES),
+        (RuleSet::Sparsity, sparse::RULES),
     ]
 }
 

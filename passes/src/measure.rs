@@ -1,6 +1,6 @@
-//! How far a quantized model's outputs are from the float model's on the same inputs:
-//! max abs error, relative L2, cosine similarity and, for class-like outputs, top-1
-//! agreement; and the inputs it is measured on.
+//! How far an approximated model's outputs (quantized, pruned) are from the float model's
+//! on the same inputs: max abs error, relative L2, cosine similarity and, for class-like
+//! outputs, top-1 agreement; and the inputs it is measured on.
 
 use kiln_ir::random::{random_indices, random_tensor};
 use kiln_ir::{interp, Graph, Op, Tensor};

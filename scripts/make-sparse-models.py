@@ -1,0 +1,66 @@
+"""Writes models whose matmul weights are mostly zero, for kiln's sparse kernels.
+
+Each model is x[rows, k] -> MatMul(W1) -> Add(b1) -> Relu -> MatMul(W2) -> y, with W1,
+W2 (k x k) random normal and zero in one of two patterns:
+  block90-<k>: 90% of the 4x4 blocks zero (block-sparse, as pruned in blocks)
+  unstructured90-<k>: 90% of the weights zero, scattered
+Usage: make-sparse-models.py OUT_DIR [k rows]   (default 2048 64; seeded)
+"""
+
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def weights(rng, k, pattern):
+    w = rng.standard_normal((k, k)).astype(np.float32) / np.sqrt(k / 10)
+    if pattern == "block90":
+        keep = rng.random((k // 4, k // 4)) < 0.1
+        w *= np.kron(keep, np.ones((4, 4), dtype=bool))
+    else:
+        w *= rng.random((k, k)) < 0.1
+    return w.astype(np.float32)
+
+
+def model(k, rows, pattern, seed):
+    rng = np.random.default_rng(seed)
+    inits = [
+        numpy_helper.from_array(weights(rng, k, pattern), "W1"),
+        numpy_helper.from_array(rng.standard_normal(k).astype(np.float32), "b1"),
+        numpy_helper.from_array(weights(rng, k, pattern), "W2"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "W1"], ["h"]),
+        helper.make_node("Add", ["h", "b1"], ["hb"]),
+        helper.make_node("Relu", ["hb"], ["r"]),
+        helper.make_node("MatMul", ["r", "W2"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        f"{pattern}-{k}",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, k])],
+        inits,
+    )
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m
+
+
+def main():
+    out = sys.argv[1]
+    k = int(sys.argv[2]) if len(sys.argv) > 2 else 2048
+    rows = int(sys.argv[3]) if len(sys.argv) > 3 else 64
+    os.makedirs(out, exist_ok=True)
+    for seed, pattern in enumerate(["block90", "unstructured90"]):
+        path = os.path.join(out, f"{pattern}-{k}.onnx")
+        onnx.save(model(k, rows, pattern, seed), path)
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
