@@ -488,7 +488,7 @@ fn sparse_matmul(
             expect(arrays[2], &[n.div_ceil(cols) + 1], "starts")?;
         }
         SparseFormat::NOfM { keep, group } => {
-            if keep > group || k % group != 0 {
+            if keep > group || !k.is_multiple_of(group) {
                 bail!(
                     "{keep} of every {group} needs keep <= group and k ({k}) a multiple of group"
                 );

@@ -69,7 +69,7 @@ fn block_of(
 /// `keep` weights of every `group` along `k` per column, with their positions; the
 /// smallest dtype that holds a position.
 fn encode_n_of_m(b: &[f32], k: usize, n: usize, keep: usize, group: usize) -> Option<Vec<Tensor>> {
-    if keep == 0 || keep > group || k % group != 0 {
+    if keep == 0 || keep > group || !k.is_multiple_of(group) {
         return None;
     }
     let per_col = k / group * keep;

@@ -2,6 +2,7 @@
 //! verifying the graph after each, with a [`PassContext`] the passes share.
 
 use crate::egraph::{Report, Session};
+use crate::prune::PruneReport;
 use crate::quantize::QuantReport;
 use crate::PassError;
 use kiln_ir::Graph;
@@ -35,6 +36,8 @@ pub struct PassContext {
     pub report: Option<Report>,
     /// What the `quantize` pass did (`None` when it did not run).
     pub quantize: Option<QuantReport>,
+    /// What the `prune` or `prune-channels` pass did (`None` when neither ran).
+    pub prune: Option<PruneReport>,
 }
 
 /// What the passes of one pipeline run reported.
@@ -44,6 +47,8 @@ pub struct Reports {
     pub egraph: Option<Report>,
     /// The `quantize` pass's (`None` without `--quantize`).
     pub quantize: Option<QuantReport>,
+    /// The pruning pass's (`None` without `--prune`).
+    pub prune: Option<PruneReport>,
 }
 
 /// Runs passes in order. After each pass it verifies the graph (an invalid graph is
@@ -118,6 +123,7 @@ impl PassManager {
         let reports = Reports {
             egraph: ctx.report,
             quantize: ctx.quantize,
+            prune: ctx.prune,
         };
         Ok((graph, reports))
     }

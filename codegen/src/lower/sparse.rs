@@ -80,7 +80,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     for t in 0..tm {
         for j in 0..unit_cols {
             let col = format!("u * {unit_cols}u + {j}u");
-            let in_range = if n % unit_cols == 0 {
+            let in_range = if n.is_multiple_of(unit_cols) {
                 format!("m0 + {t}u < ROWS")
             } else {
                 format!("m0 + {t}u < ROWS && {col} < N")
@@ -137,7 +137,7 @@ fn blocks_loop(r: usize, c: usize, tm: usize, k: usize) -> String {
         s.push_str(&format!("            let w{j} = values[wi + {j}u];\n"));
     }
     for t in 0..tm {
-        let load = if k % r == 0 {
+        let load = if k.is_multiple_of(r) {
             format!("a[r{t} + kk]")
         } else {
             format!("select(0.0, a[r{t} + min(kk, K - 1u)], kk < K)")

@@ -18,7 +18,7 @@ pub(super) fn sparse_matmul(
         let t = arrays.get(i).ok_or("missing index array")?;
         Ok(t.to_f64_vec().into_iter().map(|v| v as i64).collect())
     };
-    let rows = if k == 0 { 0 } else { a.len() / k };
+    let rows = a.len().checked_div(k).unwrap_or(0);
     let mut y = vec![0f32; rows * n];
     match format {
         SparseFormat::Blocks { rows: r, cols: c } => {

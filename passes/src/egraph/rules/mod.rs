@@ -9,7 +9,7 @@ mod layout;
 pub(crate) mod program;
 mod quant;
 mod roundtrip;
-pub(crate) mod sparse;
+pub mod sparse;
 
 use super::analysis::{ty, uniform_value, EGraph, KilnAnalysis};
 use super::lang::{ConstLeaf, IrOp, Kiln};

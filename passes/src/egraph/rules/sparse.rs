@@ -30,19 +30,9 @@ pub const OFFERS: [(SparseFormat, f64); 2] = [
 
 /// The sparse forms of a (possibly fused) `matmul` node.
 fn sparse_forms(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
-    if op.result() != 0 {
+    if op.result() != 0 || children.len() < 2 {
         return Vec::new();
     }
-    let (epilogue, rest) = match op.op() {
-        Op::MatMul if children.len() == 2 => (None, &children[2..]),
-        Op::Fused {
-            anchor,
-            prologue: None,
-            arity: 2,
-            epilogue,
-        } if **anchor == Op::MatMul && children.len() >= 2 => (Some(epilogue), &children[2..]),
-        _ => return Vec::new(),
-    };
     let (a, w) = (children[0], children[1]);
     let Some(leaf) = egraph[w].nodes.iter().find_map(|n| match n {
         Kiln::Const(c) => Some(*c),
@@ -59,33 +49,45 @@ fn sparse_forms(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec<
     if ta.dtype != DType::F32 || tw.dtype != DType::F32 || ta.shape.dims().last() != Some(&k) {
         return Vec::new();
     }
+    if sparse_op(op.op(), SparseFormat::Blocks { rows: 1, cols: 1 }, k, n).is_none() {
+        return Vec::new();
+    }
     let Some(weights) = constant(egraph, w) else {
         return Vec::new();
     };
     let dense: Arc<Vec<f32>> = Arc::new(weights.to_f64_vec().iter().map(|&v| v as f32).collect());
     offered(&dense, k, n)
         .into_iter()
-        .map(|format| {
-            let arrays = (0..format.arrays()).map(|i| array_term(&dense, leaf, format, (k, n), i));
+        .filter_map(|format| {
             let mut args = vec![Term::Class(a)];
-            args.extend(arrays);
-            let sparse = Op::SparseMatMul { format, k, n };
-            match epilogue {
-                None => Term::Node(sparse, args),
-                Some(epilogue) => {
-                    let arity = args.len();
-                    args.extend(rest.iter().map(|&c| Term::Class(c)));
-                    let fused = Op::Fused {
-                        anchor: Box::new(sparse),
-                        prologue: None,
-                        arity,
-                        epilogue: epilogue.clone(),
-                    };
-                    Term::Node(fused, args)
-                }
-            }
+            args.extend((0..format.arrays()).map(|i| array_term(&dense, leaf, format, (k, n), i)));
+            args.extend(children[2..].iter().map(|&c| Term::Class(c)));
+            Some(Term::Node(sparse_op(op.op(), format, k, n)?, args))
         })
         .collect()
+}
+
+/// The sparse form of a product `op` whose operand 1 is its `k × n` weights: a plain
+/// `matmul`, or a `Fused` one without a prologue (its epilogue kept, its epilogue
+/// operands after the format's arrays). Its operands are `a`, the arrays of `format`,
+/// then `op`'s operands from 2 on.
+pub fn sparse_op(op: &Op, format: SparseFormat, k: usize, n: usize) -> Option<Op> {
+    let sparse = Op::SparseMatMul { format, k, n };
+    match op {
+        Op::MatMul => Some(sparse),
+        Op::Fused {
+            anchor,
+            prologue: None,
+            arity: 2,
+            epilogue,
+        } if **anchor == Op::MatMul => Some(Op::Fused {
+            anchor: Box::new(sparse),
+            prologue: None,
+            arity: 1 + format.arrays(),
+            epilogue: epilogue.clone(),
+        }),
+        _ => None,
+    }
 }
 
 /// The formats [`OFFERS`] offers for the row-major `k × n` weights `dense`.
@@ -120,26 +122,17 @@ fn array_term(
 /// form for (the sparsity phase leaves a graph without one untouched).
 pub fn any_candidate(graph: &Graph) -> bool {
     graph.nodes.iter().any(|(_, node)| {
-        let anchor_matmul = match &node.op {
-            Op::MatMul => true,
-            Op::Fused {
-                anchor,
-                prologue: None,
-                arity: 2,
-                ..
-            } => **anchor == Op::MatMul,
-            _ => false,
-        };
-        let Some(w) = node.inputs.get(1).filter(|_| anchor_matmul) else {
+        let Some(&w) = node.inputs.get(1) else {
             return false;
         };
-        let Some(t) = graph.constant(*w) else {
+        let Some(t) = graph.constant(w) else {
             return false;
         };
         let &[k, n] = t.shape().dims() else {
             return false;
         };
-        if t.dtype() != DType::F32 {
+        let product = sparse_op(&node.op, SparseFormat::Blocks { rows: 1, cols: 1 }, k, n);
+        if product.is_none() || t.dtype() != DType::F32 {
             return false;
         }
         let dense: Vec<f32> = t.to_f64_vec().iter().map(|&v| v as f32).collect();

@@ -1,0 +1,146 @@
+//! Pruning (`--prune`): weights zeroed by magnitude, in blocks or N of every M, or
+//! whole channels removed, each layer under the `--accuracy-budget` by measurement
+//! (`crate::budget`), with a report of what it cost.
+//!
+//! Zeroed weights stay dense here: the sparsity phase after this pass
+//! (`egraph-sparsity`) offers sparse kernels for them and the cost model picks sparse
+//! or dense per layer. N:M weights are stored compressed (`sparse_matmul` with the N:M
+//! format) by this pass: on GPUs without sparse units they save bytes, not time, which
+//! the cost model does not weigh. Channel pruning ([`channels`]) runs before the
+//! optimizer, on the canonical graph, and leaves a smaller dense model.
+
+// pub mod channels; (merged from the channels branch)
+mod layers;
+mod masks;
+mod mode;
+mod report;
+
+pub use mode::{PruneMode, SPELLINGS};
+pub use report::{PruneReport, PruneRow};
+
+use crate::budget::{self, Measure};
+use crate::measure::{self, output_names};
+use crate::{Pass, PassContext, PassError};
+use kiln_ir::{Graph, KernelTarget, Tensor};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What to prune and how much error it may cost.
+#[derive(Clone, Debug)]
+pub struct PruneOptions {
+    pub mode: PruneMode,
+    /// Bound on the relative L2 error of every output against the unpruned model;
+    /// `None` prunes every layer.
+    pub budget: Option<f64>,
+    /// Input sets to measure on (as for `--quantize`); empty: seeded random sets.
+    pub samples: Vec<BTreeMap<String, Tensor>>,
+}
+
+/// The `prune` pass (every mode but `channels`). It asks `target` the bundle bytes
+/// of the weights.
+pub struct Prune {
+    pub options: PruneOptions,
+    pub target: Arc<dyn KernelTarget>,
+}
+
+impl Pass for Prune {
+    fn name(&self) -> &'static str {
+        "prune"
+    }
+
+    fn run(&self, graph: Graph) -> Result<Graph, PassError> {
+        self.run_in(graph, &mut PassContext::default())
+    }
+
+    fn run_in(&self, graph: Graph, ctx: &mut PassContext) -> Result<Graph, PassError> {
+        let (graph, report) = prune(&graph, &self.options, &*self.target)
+            .map_err(|m| PassError::failed(self.name(), m))?;
+        ctx.prune = Some(report);
+        Ok(graph)
+    }
+}
+
+/// The input sets `options` measure on, and whether they are seeded random ones.
+fn samples_of(graph: &Graph, options: &PruneOptions) -> Result<(Vec<Vec<Tensor>>, bool), String> {
+    if options.samples.is_empty() {
+        Ok((measure::random_samples(graph), true))
+    } else {
+        Ok((measure::bind_samples(graph, &options.samples)?, false))
+    }
+}
+
+/// `graph` pruned as `options` say (not `channels`), and what was done.
+pub fn prune(
+    graph: &Graph,
+    options: &PruneOptions,
+    target: &dyn KernelTarget,
+) -> Result<(Graph, PruneReport), String> {
+    let (layers, skipped) = layers::find(graph, options.mode, target);
+    let (samples, random_inputs) = samples_of(graph, options)?;
+    let reference =
+        measure::run_all(graph, &samples).map_err(|e| format!("the unpruned model: {e}"))?;
+    let names = output_names(graph);
+    let on = Measure {
+        names: &names,
+        samples: &samples,
+        reference: &reference,
+    };
+    let apply = |chosen: &[usize]| {
+        let chosen: Vec<&layers::Layer> = chosen.iter().map(|&i| &layers[i]).collect();
+        layers::apply(graph, &chosen)
+    };
+    let errors = budget::alone_errors(layers.len(), &apply, &on)?;
+    let mut kept: Vec<Option<String>> = vec![None; layers.len()];
+    if let Some(b) = options.budget {
+        let removed: Vec<f64> = layers
+            .iter()
+            .map(|l| l.zeros_after.saturating_sub(l.zeros_before) as f64)
+            .collect();
+        budget::choose(&removed, &errors, b, &mut kept);
+    }
+    let (pruned, outputs) = budget::fit(&errors, options.budget, &mut kept, "pruned", &apply, &on)?;
+    let rows = layers
+        .iter()
+        .zip(errors)
+        .zip(kept)
+        .map(|((l, error), kept_because)| {
+            let zeros = if kept_because.is_some() {
+                l.zeros_before
+            } else {
+                l.zeros_after
+            };
+            PruneRow {
+                node: l.node.clone(),
+                op: l.op,
+                dims: l.dims.clone(),
+                sparsity: zeros as f64 / l.numel.max(1) as f64,
+                format: "dense".to_string(),
+                flops_before: l.flops,
+                flops_after: l.flops,
+                bytes_before: l.f32_bytes,
+                bytes_after: l.f32_bytes,
+                error,
+                kept_because,
+            }
+        })
+        .collect();
+    let mut report = PruneReport {
+        mode: options.mode,
+        budget: options.budget,
+        samples: samples.len(),
+        random_inputs,
+        layers: rows,
+        skipped: skipped
+            .into_iter()
+            .map(|s| (s.node, s.op, s.dims, s.why))
+            .collect(),
+        outputs,
+        model_flops: None,
+    };
+    // N:M layers are sparse already; the others are settled after the sparsity phase.
+    report.settle(&pruned, target);
+    Ok((pruned, report))
+}
+
+#[cfg(test)]
+mod tests;

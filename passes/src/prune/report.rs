@@ -1,0 +1,164 @@
+//! What `--prune` did, per layer and for the model: the report `kiln compile --report`
+//! prints and `--json` carries.
+
+use super::PruneMode;
+use crate::measure::OutputError;
+use kiln_ir::{Graph, KernelTarget, Op};
+use std::fmt;
+
+/// One pruned (or candidate) layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PruneRow {
+    /// The reading node's name (or op and handle), its op and the weight's dims.
+    pub node: String,
+    pub op: &'static str,
+    pub dims: Vec<usize>,
+    /// The fraction of its weights that are zero, as it ends up.
+    pub sparsity: f64,
+    /// How the weights are stored and run: `dense`, `bsr4x4`, `csr`, `2:4`, ...
+    pub format: String,
+    /// Multiply-adds × 2 per run of its product, before and after.
+    pub flops_before: f64,
+    pub flops_after: f64,
+    /// Bundle bytes of its weights, before and after.
+    pub bytes_before: usize,
+    pub bytes_after: usize,
+    /// The worst output's relative L2 error with this layer alone pruned.
+    pub error: f64,
+    /// Why it was left unpruned (`None`: pruned).
+    pub kept_because: Option<String>,
+}
+
+/// The report of one `--prune`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PruneReport {
+    pub mode: PruneMode,
+    /// The accuracy budget it was held to (`None`: every layer pruned).
+    pub budget: Option<f64>,
+    /// Input sets measured on; seeded random ones when no calibration was given.
+    pub samples: usize,
+    pub random_inputs: bool,
+    pub layers: Vec<PruneRow>,
+    /// Weights the mode cannot prune: node, op, dims and why.
+    pub skipped: Vec<(String, &'static str, Vec<usize>, String)>,
+    /// The pruned model against the unpruned one on the same inputs.
+    pub outputs: Vec<OutputError>,
+    /// Multiply-adds × 2 of every product of the model before and after (channels).
+    pub model_flops: Option<(f64, f64)>,
+}
+
+impl PruneReport {
+    /// Layers pruned.
+    pub fn pruned(&self) -> usize {
+        self.layers
+            .iter()
+            .filter(|l| l.kept_because.is_none())
+            .count()
+    }
+
+    /// Totals over the layers: (flops before, after, bytes before, after).
+    pub fn totals(&self) -> (f64, f64, usize, usize) {
+        self.layers.iter().fold((0.0, 0.0, 0, 0), |t, l| {
+            (
+                t.0 + l.flops_before,
+                t.1 + l.flops_after,
+                t.2 + l.bytes_before,
+                t.3 + l.bytes_after,
+            )
+        })
+    }
+
+    /// Fills in each pruned layer's format, flops and bytes from the final graph: a
+    /// layer whose product became `sparse_matmul` runs only its stored weights.
+    pub fn settle(&mut self, graph: &Graph, target: &dyn KernelTarget) {
+        for row in self.layers.iter_mut().filter(|l| l.kept_because.is_none()) {
+            let node = graph
+                .nodes
+                .iter()
+                .map(|(_, n)| n)
+                .find(|n| n.name == row.node);
+            let Some(node) = node else { continue };
+            if let Op::SparseMatMul { format, k, .. } = node.op.anchor() {
+                let arrays: Vec<&kiln_ir::Tensor> = node.inputs[1..=format.arrays()]
+                    .iter()
+                    .filter_map(|&v| graph.constant(v))
+                    .collect();
+                let stored = arrays.first().map_or(0, |t| t.numel()) as f64;
+                let rows = graph.ty(node.inputs[0]).shape.numel() as f64 / (*k).max(1) as f64;
+                row.format = format.label();
+                row.flops_after = 2.0 * rows * stored;
+                row.bytes_after = target.bundle_bytes(None, &arrays);
+            }
+        }
+    }
+}
+
+impl fmt::Display for PruneReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (fb, fa, bb, ba) = self.totals();
+        let budget = match self.budget {
+            Some(b) => format!("accuracy budget {b} (relative L2 of each output)"),
+            None => "no accuracy budget".to_string(),
+        };
+        let inputs = if self.random_inputs {
+            "seeded random inputs (give --calibration DIR for real ones)"
+        } else {
+            "calibration inputs"
+        };
+        writeln!(
+            f,
+            "pruning {}: {} of {} layers pruned; weights {bb} -> {ba} bytes, their products \
+             {} -> {} MFLOP; {budget}; measured on {} {inputs} with the CPU reference",
+            self.mode,
+            self.pruned(),
+            self.layers.len(),
+            mflop(fb),
+            mflop(fa),
+            self.samples
+        )?;
+        if let Some((before, after)) = self.model_flops {
+            writeln!(
+                f,
+                "  model: {} -> {} MFLOP ({:.3} of it)",
+                mflop(before),
+                mflop(after),
+                after / before.max(1.0)
+            )?;
+        }
+        for o in &self.outputs {
+            writeln!(f, "  {o}")?;
+        }
+        let width = self.layers.iter().map(|l| l.node.len()).max().unwrap_or(4);
+        for l in &self.layers {
+            let dims: Vec<String> = l.dims.iter().map(|d| d.to_string()).collect();
+            write!(
+                f,
+                "  {:width$}  {:6} [{}] {:.1}% zero, {}: alone {:.2e}, {} -> {} MFLOP, {} -> {} bytes",
+                l.node,
+                l.op,
+                dims.join(","),
+                100.0 * l.sparsity,
+                l.format,
+                l.error,
+                mflop(l.flops_before),
+                mflop(l.flops_after),
+                l.bytes_before,
+                l.bytes_after
+            )?;
+            if let Some(why) = &l.kept_because {
+                write!(f, " (kept: {why})")?;
+            }
+            writeln!(f)?;
+        }
+        for (node, op, dims, why) in &self.skipped {
+            let dims: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+            writeln!(f, "  {node}  {op} [{}] not pruned: {why}", dims.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+/// `flops` in MFLOP, three significant decimals.
+fn mflop(flops: f64) -> String {
+    format!("{:.3}", flops / 1e6)
+}
