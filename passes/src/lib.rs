@@ -21,6 +21,7 @@ mod manager;
 pub mod measure;
 pub mod merge_siblings;
 mod pipeline;
+pub mod prune;
 pub mod quantize;
 mod rebuild;
 mod remove_identity;

@@ -1,0 +1,3 @@
+//! Pruning: structured removal of a model's channels ([`channels`]).
+
+pub mod channels;
