@@ -8,7 +8,7 @@
 //! opens a *space* of output channels. A forward walk follows each value's channel axis
 //! through the ops that keep channels apart: element-wise ops (constants broadcast along
 //! the axis are sliced with it), batch and instance norms, depthwise convs (their
-//! weights sliced), pooling, reductions over other axes, transposes, reshapes that keep
+//! weights sliced), pooling, resizes and reductions of other axes, transposes, reshapes that keep
 //! the axis whole (`[N, C, 1, 1] → [N, C]`), pads, slices and splits on other axes,
 //! softmax on another axis, and concats (a concat along the axis lays its operands'
 //! spaces side by side). Spaces added together (residual partners) become one group.
@@ -19,7 +19,7 @@
 //! that axis unprunable.
 
 use crate::rebuild::{rebuild, Edits};
-use kiln_ir::{infer, interp, Graph, Handle, Node, Op, Tensor, TensorType};
+use kiln_ir::{infer, interp, CoordTransform, Graph, Handle, Node, Op, Tensor, TensorType};
 use std::collections::HashMap;
 
 /// Output channels of one or more producers that must be removed together.
@@ -625,6 +625,29 @@ impl Analysis {
                 }
             },
             Op::Concat { axis } => only(self.concat(graph, h, node, *axis, ins)),
+            // Resizing other axes leaves each channel to itself when the channel axis
+            // keeps its size at scale 1 (every coordinate mode but a crop maps it onto itself).
+            Op::Resize(r) => match tag0 {
+                Some(t)
+                    if r.coord != CoordTransform::TfCropAndResize
+                        && r.sizes.get(t.axis) == dims(0).get(t.axis)
+                        && r.scales.get(t.axis).is_none_or(|&s| s == 1.0)
+                        && ins.iter().skip(1).all(Option::is_none) =>
+                {
+                    self.change(
+                        h,
+                        Change::Count {
+                            index: t.axis,
+                            segs: t.segs.clone(),
+                        },
+                    );
+                    only(Some(t))
+                }
+                _ => {
+                    self.spoil_all(ins);
+                    none
+                }
+            },
             _ => {
                 self.spoil_all(ins);
                 none
@@ -830,6 +853,7 @@ impl Analysis {
                             Op::Conv(attrs) => attrs.group = n,
                             Op::Reshape { shape } => set(shape, *index, n),
                             Op::Slice { lens, .. } => set(lens, *index, n),
+                            Op::Resize(r) => set(&mut r.sizes, *index, n),
                             _ => {}
                         }
                     }

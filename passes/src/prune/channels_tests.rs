@@ -305,19 +305,62 @@ graph "head" {
 
 #[test]
 fn a_pooled_flattened_head_drops_the_matmul_rows() {
-    let g = graph(HEAD);
+    // Pooled with kept dims and flattened, or pooled straight to [N, C].
+    let squeezed = HEAD
+        .replace(
+            "keepdims=true}(%v10) : f32[2,8,1,1]",
+            "keepdims=false}(%v10) : f32[2,8]",
+        )
+        .replace("reshape{shape=[2,8]}(%v11)", "transpose{perm=[0,1]}(%v11)");
+    assert_ne!(squeezed, HEAD);
+    for (text, flat) in [
+        (HEAD, "reshape{shape=[2,4]}"),
+        (&squeezed[..], "keepdims=false"),
+    ] {
+        let g = graph(text);
+        let groups = groups(&g);
+        // The matmul's own channels reach the output: only the conv's group.
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        assert_eq!(groups[0].producers, ["conv"]);
+        let keep = best_half(&g, &groups[0]);
+        let pruned = prune(&g, &[(&groups[0], keep.clone())]).unwrap();
+        assert!(print(&pruned).contains(flat), "{}", print(&pruned));
+        assert!(print(&pruned).contains("f32[4,10]"), "{}", print(&pruned));
+        assert_same(&pruned, &zeroed(&g, "fc", 0, 0, 8, &keep), 27 + 9 + 8);
+    }
+}
+
+#[test]
+fn transposed_convs_and_resizes_carry_channels() {
+    let g = graph(
+        r#"
+graph "up" {
+  input %v0 "x" : f32[1,3,4,4]
+  const %v1 "w1" : f32[8,3,3,3] = splat(1.0)
+  const %v2 "wt" : f32[8,12,2,2] = splat(1.0)
+  const %v3 "bt" : f32[12] = splat(1.0)
+  const %v4 "w2" : f32[2,12,3,3] = splat(1.0)
+  %v5 = conv{strides=[1,1], pads=[1,1,1,1], dilations=[1,1], group=1}(%v0, %v1) : f32[1,8,4,4] @"conv1"
+  %v6 = resize{mode=nearest, coord=asymmetric, nearest=floor, cubic_coeff_a=-0.75, exclude_outside=false, extrapolation_value=0.0, antialias=false, sizes=[1,8,8,8], scales=[1.0,1.0,2.0,2.0], roi=[]}(%v5) : f32[1,8,8,8] @"resize"
+  %v7 = conv_transpose{strides=[2,2], pads=[0,0,0,0], dilations=[1,1], output_padding=[0,0], group=1}(%v6, %v2, %v3) : f32[1,12,16,16] @"up"
+  %v8 = relu(%v7) : f32[1,12,16,16] @"relu"
+  %v9 = conv{strides=[1,1], pads=[1,1,1,1], dilations=[1,1], group=1}(%v8, %v4) : f32[1,2,16,16] @"conv2"
+  output "y" = %v9
+}"#,
+    );
     let groups = groups(&g);
-    // The matmul's own channels reach the output: only the conv's group.
-    assert_eq!(groups.len(), 1, "{groups:?}");
-    assert_eq!(groups[0].producers, ["conv"]);
-    let keep = best_half(&g, &groups[0]);
-    let pruned = prune(&g, &[(&groups[0], keep.clone())]).unwrap();
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    let (c1, up) = (group(&groups, "conv1"), group(&groups, "up"));
+    assert_eq!((c1.channels, up.channels), (8, 12));
+    let (keep1, keep_up) = (best_half(&g, c1), best_half(&g, up));
+    let pruned = prune(&g, &[(c1, keep1.clone()), (up, keep_up.clone())]).unwrap();
     assert!(
-        print(&pruned).contains("reshape{shape=[2,4]}"),
+        print(&pruned).contains("sizes=[1,4,8,8]"),
         "{}",
         print(&pruned)
     );
-    assert_same(&pruned, &zeroed(&g, "fc", 0, 0, 8, &keep), 27 + 9 + 8);
+    let want = zeroed(&zeroed(&g, "wt", 0, 0, 8, &keep1), "w2", 1, 0, 12, &keep_up);
+    assert_same(&pruned, &want, 27 + 8 + 108);
 }
 
 #[test]
