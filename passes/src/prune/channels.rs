@@ -158,11 +158,14 @@ fn op_flops(op: &Op, inputs: &[&TensorType], out: &TensorType) -> u64 {
     macs.saturating_mul(2)
 }
 
-/// A stretch of a channel axis: the `len` channels of space `space`, in order.
+/// A stretch of a channel axis: the `len` channels of space `space`, in order, each
+/// `inner` consecutive entries long (more than 1 once a reshape has merged the channel
+/// axis with the axes after it: `[N, C, H, W] → [N, C·H·W]`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Seg {
     space: usize,
     len: usize,
+    inner: usize,
 }
 
 /// The axis of a value that carries prunable channels, and whose channels lie there.
@@ -173,8 +176,13 @@ struct Tag {
 }
 
 impl Tag {
-    fn lens(&self) -> Vec<usize> {
-        self.segs.iter().map(|s| s.len).collect()
+    fn lens(&self) -> Vec<(usize, usize)> {
+        self.segs.iter().map(|s| (s.len, s.inner)).collect()
+    }
+
+    /// One entry per channel: the axis is the channel axis itself.
+    fn flat(&self) -> bool {
+        self.segs.iter().all(|s| s.inner == 1)
     }
 }
 
@@ -270,6 +278,7 @@ impl Analysis {
         Seg {
             space,
             len: channels,
+            inner: 1,
         }
     }
 
@@ -311,7 +320,7 @@ impl Analysis {
                 let bias_const = node.inputs.len() < 3 || constant(2).is_some();
                 if attrs.group == 1 && bias_const && ins.iter().skip(1).all(Option::is_none) {
                     if let Some(t) = &tag0 {
-                        if t.axis != 1 {
+                        if t.axis != 1 || !t.flat() {
                             self.spoil(t);
                         } else {
                             let segs = t.segs.clone();
@@ -356,6 +365,7 @@ impl Analysis {
                         if depthwise
                             && bias_const
                             && t.axis == 1
+                            && t.flat()
                             && ins.iter().skip(1).all(Option::is_none) =>
                     {
                         for operand in 1..node.inputs.len() {
@@ -395,7 +405,7 @@ impl Analysis {
                             && w.shape().rank() >= 2 =>
                     {
                         if let Some(t) = &tag0 {
-                            if t.axis != 1 {
+                            if t.axis != 1 || !t.flat() {
                                 self.spoil(t);
                             } else {
                                 let segs = t.segs.clone();
@@ -488,6 +498,7 @@ impl Analysis {
             Op::BatchNorm { .. } | Op::InstanceNorm { .. } => match tag0 {
                 Some(t)
                     if t.axis == 1
+                        && t.flat()
                         && (1..node.inputs.len()).all(|i| {
                             constant(i).is_some() && ins[i].is_none() && dims(i).len() == 1
                         }) =>
@@ -551,25 +562,24 @@ impl Analysis {
             }
             Op::Reshape { shape } => {
                 let old = dims(0);
-                let kept_whole = tag0.as_ref().and_then(|t| {
-                    let before: usize = old.get(..t.axis)?.iter().product();
-                    let c = *old.get(t.axis)?;
-                    (0..shape.len())
-                        .find(|&j| shape[j] == c && shape[..j].iter().product::<usize>() == before)
-                });
-                match (tag0, kept_whole) {
-                    (Some(t), Some(j)) => {
+                match tag0.and_then(|t| Some((kept_whole(old, t.axis, shape)?, t))) {
+                    Some(((j, m), t)) => {
+                        let segs: Vec<Seg> = t
+                            .segs
+                            .iter()
+                            .map(|s| Seg {
+                                inner: s.inner * m,
+                                ..*s
+                            })
+                            .collect();
                         self.change(
                             h,
                             Change::Count {
                                 index: j,
-                                segs: t.segs.clone(),
+                                segs: segs.clone(),
                             },
                         );
-                        only(Some(Tag {
-                            axis: j,
-                            segs: t.segs,
-                        }))
+                        only(Some(Tag { axis: j, segs }))
                     }
                     _ => {
                         self.spoil_all(ins);
@@ -793,10 +803,15 @@ impl Analysis {
         let mut offset = 0;
         for (s, r) in segs.iter().zip(roots) {
             match kept.get(&r) {
-                Some(k) => out.extend(k.iter().map(|&c| offset + c)),
-                None => out.extend(offset..offset + s.len),
+                Some(k) => {
+                    for &c in k {
+                        let start = offset + c * s.inner;
+                        out.extend(start..start + s.inner);
+                    }
+                }
+                None => out.extend(offset..offset + s.len * s.inner),
             }
-            offset += s.len;
+            offset += s.len * s.inner;
         }
         Some(out)
     }
@@ -894,6 +909,37 @@ fn set(v: &mut [usize], index: usize, n: usize) {
     if let Some(x) = v.get_mut(index) {
         *x = n;
     }
+}
+
+/// Where a reshape from `old` to `new` puts axis `axis` of `old` whole, as the leading
+/// part of axis `j` of `new` that also holds the `m` entries of the axes after it (`m`
+/// = 1: the axis alone, as `[N, C, 1, 1] → [N, C]`): `(j, m)`, or `None` when the
+/// reshape splits it or merges it with the axes before.
+fn kept_whole(old: &[usize], axis: usize, new: &[usize]) -> Option<(usize, usize)> {
+    let before: usize = old.get(..axis)?.iter().product();
+    let len = *old.get(axis)?;
+    let mut prefix = 1usize;
+    for (j, &d) in new.iter().enumerate() {
+        if prefix == before && len > 0 && d % len == 0 {
+            let m = d / len;
+            let mut after = 1usize;
+            // m must be the product of the axes right after `axis`.
+            for &x in std::iter::once(&1).chain(&old[axis + 1..]) {
+                after = after.saturating_mul(x);
+                if after == m {
+                    return Some((j, m));
+                }
+                if after > m {
+                    break;
+                }
+            }
+        }
+        prefix = prefix.saturating_mul(d);
+        if prefix > before {
+            break;
+        }
+    }
+    None
 }
 
 /// `t` with only the entries `keep` along `axis`.

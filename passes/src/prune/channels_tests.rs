@@ -43,6 +43,19 @@ fn zeroed(
     channels: usize,
     keep: &[usize],
 ) -> Graph {
+    zeroed_strided(g, name, axis, 1, offset, channels, keep)
+}
+
+/// [`zeroed`] where each channel is `inner` consecutive indices along `axis`.
+fn zeroed_strided(
+    g: &Graph,
+    name: &str,
+    axis: usize,
+    inner: usize,
+    offset: usize,
+    channels: usize,
+    keep: &[usize],
+) -> Graph {
     let mut z = g.clone();
     let (h, t) = z
         .values
@@ -53,14 +66,14 @@ fn zeroed(
         })
         .unwrap_or_else(|| panic!("no constant '{name}'"));
     let dims = t.shape().dims().to_vec();
-    let inner: usize = dims[axis + 1..].iter().product();
+    let after: usize = dims[axis + 1..].iter().product();
     let removed = |c: usize| c >= offset && c < offset + channels && !keep.contains(&(c - offset));
     let v = t
         .to_f64_vec()
         .iter()
         .enumerate()
         .map(|(i, &x)| {
-            if removed((i / inner) % dims[axis]) {
+            if removed((i / after) % dims[axis] / inner) {
                 0.0
             } else {
                 x as f32
@@ -331,6 +344,41 @@ fn a_pooled_flattened_head_drops_the_matmul_rows() {
 }
 
 #[test]
+fn a_flattened_feature_map_drops_whole_blocks_of_matmul_rows() {
+    let g = graph(
+        r#"
+graph "vgg" {
+  input %v0 "x" : f32[2,3,6,6]
+  const %v1 "w" : f32[8,3,3,3] = splat(1.0)
+  const %v2 "bias" : f32[1,8,1,1] = splat(1.0)
+  const %v3 "fc" : f32[72,10] = splat(1.0)
+  %v4 = conv{strides=[1,1], pads=[1,1,1,1], dilations=[1,1], group=1}(%v0, %v1) : f32[2,8,6,6] @"conv"
+  %v5 = add(%v4, %v2) : f32[2,8,6,6] @"bias"
+  %v6 = max_pool{kernel=[2,2], strides=[2,2], pads=[0,0,0,0], dilations=[1,1], ceil_mode=false, count_include_pad=false, storage_order=0}(%v5) : f32[2,8,3,3] @"pool"
+  %v7 = reshape{shape=[2,72]}(%v6) : f32[2,72] @"flatten"
+  %v8 = relu(%v7) : f32[2,72] @"relu"
+  %v9 = matmul(%v8, %v3) : f32[2,10] @"fc"
+  output "y" = %v9
+}"#,
+    );
+    let groups = groups(&g);
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    let keep = vec![0, 2, 5, 7];
+    let pruned = prune(&g, &[(&groups[0], keep.clone())]).unwrap();
+    assert!(
+        print(&pruned).contains("reshape{shape=[2,36]}"),
+        "{}",
+        print(&pruned)
+    );
+    // Channel c is rows 9c..9c+9 of the matmul's weight.
+    assert_same(
+        &pruned,
+        &zeroed_strided(&g, "fc", 0, 9, 0, 8, &keep),
+        27 + 72,
+    );
+}
+
+#[test]
 fn transposed_convs_and_resizes_carry_channels() {
     let g = graph(
         r#"
@@ -381,36 +429,63 @@ graph "out" {
 }"#,
     );
     assert_eq!(groups(&g), []);
-    // Flattening [1, 8, 4, 4] to [1, 128] folds channels into one axis with the pixels;
-    // a softmax over the channels mixes them; an input added at full width pins them.
-    for (tail, ty) in [
+    // Between a conv and the next layer: reshaping [1, 8, 4, 4] to [1, 2, 64] splits
+    // the channels, to [8, 16] merges them with the axis before; a softmax over them
+    // mixes them; an input added at full width pins them. A softmax over another axis
+    // (the control) keeps the group.
+    let conv = "conv{strides=[1,1], pads=[0,0,0,0], dilations=[1,1], group=1}";
+    let cases = [
         (
-            "%v5 = reshape{shape=[1,128]}(%v4) : f32[1,128] @\"flat\"",
-            "f32[1,128]",
+            "reshape{shape=[1,2,64]}(%v4) : f32[1,2,64]",
+            "matmul",
+            "f32[64,3]",
+            "f32[1,2,3]",
+            0,
         ),
         (
-            "%v5 = softmax{axis=1}(%v4) : f32[1,8,4,4] @\"sm\"",
-            "f32[1,8,4,4]",
+            "reshape{shape=[8,16]}(%v4) : f32[8,16]",
+            "matmul",
+            "f32[16,3]",
+            "f32[8,3]",
+            0,
         ),
         (
-            "%v5 = add(%v4, %v0) : f32[1,8,4,4] @\"pin\"",
-            "f32[1,8,4,4]",
+            "softmax{axis=1}(%v4) : f32[1,8,4,4]",
+            conv,
+            "f32[2,8,1,1]",
+            "f32[1,2,4,4]",
+            0,
         ),
-    ] {
+        (
+            "add(%v4, %v0) : f32[1,8,4,4]",
+            conv,
+            "f32[2,8,1,1]",
+            "f32[1,2,4,4]",
+            0,
+        ),
+        (
+            "softmax{axis=3}(%v4) : f32[1,8,4,4]",
+            conv,
+            "f32[2,8,1,1]",
+            "f32[1,2,4,4]",
+            1,
+        ),
+    ];
+    for (tail, next, w2, y, want) in cases {
         let text = format!(
             r#"graph "g" {{
   input %v0 "x" : f32[1,8,4,4]
   const %v1 "w1" : f32[8,8,1,1] = splat(1.0)
-  %v2 = conv{{strides=[1,1], pads=[0,0,0,0], dilations=[1,1], group=1}}(%v0, %v1) : f32[1,8,4,4] @"conv1"
-  %v3 = relu(%v2) : f32[1,8,4,4] @"relu"
+  const %v2 "w2" : {w2} = splat(1.0)
+  %v3 = {conv}(%v0, %v1) : f32[1,8,4,4] @"conv1"
   %v4 = sigmoid(%v3) : f32[1,8,4,4] @"s"
-  {tail}
-  output "y" = %v5
+  %v5 = {tail} @"tail"
+  %v6 = {next}(%v5, %v2) : {y} @"next"
+  output "y" = %v6
 }}"#
         );
-        let _ = ty;
         let g = graph(&text);
-        assert_eq!(groups(&g), [], "{text}");
+        assert_eq!(groups(&g).len(), want, "{text}");
     }
 }
 
