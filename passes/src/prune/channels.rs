@@ -8,15 +8,19 @@
 //! opens a *space* of output channels. A forward walk follows each value's channel axis
 //! through the ops that keep channels apart: element-wise ops (constants broadcast along
 //! the axis are sliced with it), batch and instance norms, depthwise convs (their
-//! weights sliced), pooling, resizes and reductions of other axes, transposes, reshapes that keep
-//! the axis whole (`[N, C, 1, 1] → [N, C]`), pads, slices and splits on other axes,
-//! softmax on another axis, and concats (a concat along the axis lays its operands'
-//! spaces side by side). Spaces added together (residual partners) become one group.
-//! The walk ends at the next layers, whose input channels are cut from their weights.
-//! Anything else that reads the channels (a graph output, an op that mixes channels or
-//! that this module does not know, a reshape that folds the axis into another, a
-//! grouped conv, a non-constant operand of full channel width) makes every space on
-//! that axis unprunable.
+//! weights sliced), pooling, resizes and reductions of other axes, transposes, pads,
+//! slices and splits of other axes, softmax over another axis, reshapes that keep the
+//! axis whole (`[N, C, 1, 1] → [N, C]`) or merge it with the axes after it (`[N, C, H,
+//! W] → [N, C·H·W]`: each channel a block of H·W entries), and concats (along the axis
+//! a concat lays its operands' spaces side by side). Spaces added together (residual
+//! partners) become one group. The walk ends at the next layers (convs, conv-transposes,
+//! matmuls), whose input channels are cut from their weights.
+//!
+//! Anything else that reads the channels makes every space on that axis unprunable: a
+//! graph output, an op that mixes channels or that this module does not know, a reshape
+//! that splits the axis or merges it with the axes before, a grouped conv (neither
+//! depthwise nor group 1), a depthwise conv with a channel multiplier, a non-constant
+//! operand of full channel width (a graph input added to them), a max pool's indices.
 
 use crate::rebuild::{rebuild, Edits};
 use kiln_ir::{infer, interp, CoordTransform, Graph, Handle, Node, Op, Tensor, TensorType};
@@ -317,6 +321,10 @@ impl Analysis {
                     return none;
                 };
                 let (c_in, wd) = (*c_in, w.shape().dims());
+                let Some(&c_out) = wd.first() else {
+                    self.spoil_all(ins);
+                    return none;
+                };
                 let bias_const = node.inputs.len() < 3 || constant(2).is_some();
                 if attrs.group == 1 && bias_const && ins.iter().skip(1).all(Option::is_none) {
                     if let Some(t) = &tag0 {
@@ -334,7 +342,7 @@ impl Analysis {
                             );
                         }
                     }
-                    let seg = self.space(h, wd[0]);
+                    let seg = self.space(h, c_out);
                     self.change(
                         h,
                         Change::Slice {
@@ -482,7 +490,10 @@ impl Analysis {
                                 segs: vec![seg],
                             },
                         );
-                        let out_rank = graph.ty(node.outputs[0]).shape.rank();
+                        let out_rank = node
+                            .outputs
+                            .first()
+                            .map_or(0, |&y| graph.ty(y).shape.rank());
                         only(Some(Tag {
                             axis: out_rank.saturating_sub(1),
                             segs: vec![seg],
