@@ -588,4 +588,16 @@ graph "mm" {
 }"#,
     );
     assert_eq!(flops(&mm), 2 * 3 * 5 * 11 * 7);
+    let att = graph(
+        r#"
+graph "att" {
+  input %v0 "q" : f32[2,3,4]
+  input %v1 "kt" : f32[2,4,5]
+  input %v2 "v" : f32[2,5,6]
+  %v3 = attention{scale=0.5}(%v0, %v1, %v2) : f32[2,3,6] @"att"
+  output "y" = %v3
+}"#,
+    );
+    // q · kt: 2 · 3 · 5 results of 4 products; p · v: 2 · 3 · 6 results of 5.
+    assert_eq!(flops(&att), 2 * (2 * 3 * 5 * 4 + 2 * 3 * 6 * 5));
 }
