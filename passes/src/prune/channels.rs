@@ -117,7 +117,8 @@ pub fn prune(graph: &Graph, cuts: &[(&ChannelGroup, Vec<usize>)]) -> Result<Grap
 }
 
 /// Twice the multiply-adds of `graph`'s convolutions, transposed convolutions, matrix
-/// products and attention (fused ones counted by their anchor): its FLOPs.
+/// products (sparse ones by the weights they store) and attention (fused ones counted
+/// by their anchor): its FLOPs.
 pub fn flops(graph: &Graph) -> u64 {
     graph
         .nodes
@@ -154,6 +155,11 @@ fn op_flops(op: &Op, inputs: &[&TensorType], out: &TensorType) -> u64 {
             let rows = out_n.checked_div(e).unwrap_or(0);
             rows.saturating_mul(t).saturating_mul(d.saturating_add(e))
         }
+        // Each stored weight (blocks' padding included) multiplies into every row of a.
+        Op::SparseMatMul { n, .. } => out_n
+            .checked_div(*n as u64)
+            .unwrap_or(0)
+            .saturating_mul(prod(dims(1))),
         Op::Fused { anchor, arity, .. } => {
             return op_flops(anchor, inputs.get(..*arity).unwrap_or(inputs), out)
         }

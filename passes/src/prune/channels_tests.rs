@@ -6,7 +6,7 @@ use super::*;
 use kiln_ir::parse::parse;
 use kiln_ir::print::print;
 use kiln_ir::random::random_tensor;
-use kiln_ir::{DType, ValueDef};
+use kiln_ir::{DType, SparseFormat, ValueDef};
 
 /// `text` parsed, its f32 constants (written as splats) replaced by seeded random
 /// ones; those named `*var` are made positive (batch-norm variances).
@@ -600,4 +600,32 @@ graph "att" {
     );
     // q · kt: 2 · 3 · 5 results of 4 products; p · v: 2 · 3 · 6 results of 5.
     assert_eq!(flops(&att), 2 * (2 * 3 * 5 * 4 + 2 * 3 * 6 * 5));
+    // Sparse products count the weights they store, once per row of a ([5, 8]): 2 of
+    // every 4 of an 8 × 3 weight, and three 2 × 2 blocks.
+    for (format, arrays) in [
+        (
+            SparseFormat::NOfM { keep: 2, group: 4 },
+            vec![
+                Tensor::from_f32(vec![3, 4], vec![1.0; 12]).unwrap(),
+                Tensor::new(vec![3, 4], kiln_ir::Data::U8([0, 2, 1, 3].repeat(3))).unwrap(),
+            ],
+        ),
+        (
+            SparseFormat::Blocks { rows: 2, cols: 2 },
+            vec![
+                Tensor::from_f32(vec![3, 2, 2], vec![1.0; 12]).unwrap(),
+                Tensor::from_i32(vec![3], vec![0, 1, 2]).unwrap(),
+                Tensor::from_i32(vec![3], vec![0, 2, 3]).unwrap(),
+            ],
+        ),
+    ] {
+        let mut g = Graph::new("sparse");
+        let a = g.add_input("a", kiln_ir::TensorType::new(DType::F32, vec![5, 8]), false);
+        let mut operands = vec![a];
+        operands.extend(arrays.into_iter().map(|t| g.add_const(None, t)));
+        let op = Op::SparseMatMul { format, k: 8, n: 3 };
+        let y = g.add(op, &operands, "sparse").unwrap();
+        g.add_output("y", y, false);
+        assert_eq!(flops(&g), 2 * 5 * 12);
+    }
 }
