@@ -9,7 +9,7 @@
 //! the cost model does not weigh. Channel pruning ([`channels`]) runs before the
 //! optimizer, on the canonical graph, and leaves a smaller dense model.
 
-// pub mod channels; (merged from the channels branch)
+pub mod channels;
 mod layers;
 mod masks;
 mod mode;
