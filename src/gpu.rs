@@ -144,6 +144,9 @@ pub fn options_manifest(options: &CompileOptions, report: Option<&Report>) -> Re
             "cpu_driver": limits.cpu_driver,
         },
     });
+    if let Some(p) = crate::optimize::prune_manifest(options) {
+        manifest["prune"] = p;
+    }
     if let Some(q) = crate::optimize::quantize_manifest(options) {
         manifest["quantize"] = q;
     }

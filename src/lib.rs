@@ -74,8 +74,8 @@ pub use host_io::{
 pub use kiln_ir::random::random_tensor;
 pub use npy::HostTensor;
 pub use optimize::{
-    check_opt_level, check_options, egraph_manifest, pipeline, plan_options, quant_report_json,
-    DEFAULT_OPT_LEVEL, MAX_OPT_LEVEL,
+    check_opt_level, check_options, egraph_manifest, pipeline, plan_options, prune_report_json,
+    quant_report_json, DEFAULT_OPT_LEVEL, MAX_OPT_LEVEL,
 };
 pub use summary::{
     kind_name, BufferSummary, BundleSummary, DispatchSummary, KernelSummary, KindSummary,
@@ -94,6 +94,7 @@ pub use kiln_onnx as onnx;
 pub use kiln_onnx::Model;
 pub use kiln_passes as passes;
 pub use kiln_passes::egraph::{DeviceProfile, EgraphOptions, Report};
+pub use kiln_passes::prune::{PruneMode, PruneOptions, PruneReport};
 pub use kiln_passes::quantize::{QuantMode, QuantReport, QuantizeOptions};
 pub use kiln_passes::{PassOptions, Reports};
 
@@ -132,6 +133,9 @@ pub struct CompileOptions {
     /// `--quantize`: store the weights smaller, under an accuracy budget (see
     /// [`kiln_passes::quantize`]).
     pub quantize: Option<QuantizeOptions>,
+    /// `--prune`: zero or remove weights, under an accuracy budget (see
+    /// [`kiln_passes::prune`]).
+    pub prune: Option<PruneOptions>,
 }
 
 impl Default for CompileOptions {
@@ -147,6 +151,7 @@ impl Default for CompileOptions {
                 ..Limits::default()
             },
             quantize: None,
+            prune: None,
         }
     }
 }
@@ -208,7 +213,7 @@ pub fn compile_onnx_with_report(
 }
 
 /// Like [`compile_onnx_with_hook`], also returning every pass's report: the
-/// optimizer's and the quantizer's.
+/// optimizer's, the quantizer's and the pruner's.
 pub fn compile_onnx_with_reports(
     model: &Model,
     options: &CompileOptions,
@@ -217,7 +222,12 @@ pub fn compile_onnx_with_reports(
     let passes = pipeline(options)?;
     let graph = import(model, options)?;
     hook("import", &graph);
-    Ok(passes.run_with_reports(graph, hook)?)
+    let (graph, mut reports) = passes.run_with_reports(graph, hook)?;
+    // Which pruned layers the sparsity phase gave sparse kernels is known only now.
+    if let Some(prune) = reports.prune.as_mut().filter(|p| p.model.is_none()) {
+        prune.settle(&graph, &options.target);
+    }
+    Ok((graph, reports))
 }
 
 /// The tensors for `graph`'s inputs, in input order, taken from `values` by name.

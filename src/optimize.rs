@@ -44,6 +44,7 @@ pub fn pipeline(options: &CompileOptions) -> Result<PassManager> {
         pass_options: options.pass_options.clone(),
         egraph: options.egraph.clone(),
         quantize: options.quantize.clone(),
+        prune: options.prune.clone(),
     };
     Ok(kiln_passes::pipeline(&pipeline_options, &target)?)
 }
@@ -57,6 +58,71 @@ pub fn quantize_manifest(options: &CompileOptions) -> Option<Value> {
         "accuracy_budget": q.budget,
         "calibration_sets": q.samples.len(),
     }))
+}
+
+/// `--prune` as recorded in a manifest (`None` without it): mode, budget and how many
+/// calibration sets.
+pub fn prune_manifest(options: &CompileOptions) -> Option<Value> {
+    let p = options.prune.as_ref()?;
+    Some(json!({
+        "mode": p.mode.to_string(),
+        "accuracy_budget": p.budget,
+        "calibration_sets": p.samples.len(),
+    }))
+}
+
+/// The pruning report as `kiln compile --json` writes it: mode, budget, inputs, totals,
+/// per output the comparison with the unpruned model, per layer (or channel group) its
+/// sparsity, format, FLOPs, bytes and error, and the weights it could not prune.
+pub fn prune_report_json(report: &kiln_passes::prune::PruneReport) -> Value {
+    let (flops_before, flops_after, bytes_before, bytes_after) = report.totals();
+    json!({
+        "mode": report.mode.to_string(),
+        "accuracy_budget": report.budget,
+        "inputs": report.samples,
+        "random_inputs": report.random_inputs,
+        "pruned": report.pruned(),
+        "candidates": report.layers.len(),
+        "flops_before": flops_before,
+        "flops_after": flops_after,
+        "weight_bytes_before": bytes_before,
+        "weight_bytes_after": bytes_after,
+        "whole_model": report.model.is_some(),
+        "outputs": outputs_json(&report.outputs),
+        "layers": report.layers.iter().map(|l| json!({
+            "node": l.node,
+            "op": l.op,
+            "dims": l.dims,
+            "sparsity": l.sparsity,
+            "format": l.format,
+            "flops_before": l.flops_before,
+            "flops_after": l.flops_after,
+            "bytes_before": l.bytes_before,
+            "bytes_after": l.bytes_after,
+            "error_alone": l.error,
+            "kept_because": l.kept_because,
+        })).collect::<Vec<_>>(),
+        "skipped": report.skipped.iter().map(|(node, op, dims, why)| json!({
+            "node": node, "op": op, "dims": dims, "why": why,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Each output compared with the unapproximated model's, as JSON.
+fn outputs_json(outputs: &[kiln_passes::quantize::OutputError]) -> Vec<Value> {
+    outputs
+        .iter()
+        .map(|o| {
+            json!({
+                "name": o.name,
+                "relative_l2": o.rel_l2,
+                "max_abs": o.max_abs,
+                "cosine": o.cosine,
+                "top1_agree": o.top1.map(|t| t.0),
+                "top1_rows": o.top1.map(|t| t.1),
+            })
+        })
+        .collect()
 }
 
 /// The quantization report as `kiln compile --json` writes it: mode, budget, inputs,
@@ -79,14 +145,7 @@ pub fn quant_report_json(
         "weight_bytes_after": after,
         "bundle_bytes": bundle_bytes,
         "f32_bundle_bytes": f32_bundle_bytes,
-        "outputs": report.outputs.iter().map(|o| json!({
-            "name": o.name,
-            "relative_l2": o.rel_l2,
-            "max_abs": o.max_abs,
-            "cosine": o.cosine,
-            "top1_agree": o.top1.map(|t| t.0),
-            "top1_rows": o.top1.map(|t| t.1),
-        })).collect::<Vec<_>>(),
+        "outputs": outputs_json(&report.outputs),
         "layers": report.layers.iter().map(|l| json!({
             "node": l.node,
             "op": l.op,

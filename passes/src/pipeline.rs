@@ -3,6 +3,7 @@
 //! new pass family joins the compiler by being added here and nowhere else.
 
 use crate::egraph::{self, EgraphOptions};
+use crate::prune::{Prune, PruneChannels, PruneMode, PruneOptions};
 use crate::quantize::{Quantize, QuantizeOptions};
 use crate::{Dce, FoldConstants, FoldShapes, MergeSiblings, Pass, PassError, PassManager};
 use crate::{PassOptions, RemoveIdentity};
@@ -26,6 +27,9 @@ pub struct PipelineOptions {
     pub egraph: EgraphOptions,
     /// `--quantize`: the `quantize` pass runs last (at every level).
     pub quantize: Option<QuantizeOptions>,
+    /// `--prune`: `prune-channels` runs before the optimizer, the other modes' `prune`
+    /// after `merge-siblings` (at every level).
+    pub prune: Option<PruneOptions>,
 }
 
 impl Default for PipelineOptions {
@@ -35,6 +39,7 @@ impl Default for PipelineOptions {
             pass_options: PassOptions::default(),
             egraph: EgraphOptions::default(),
             quantize: None,
+            prune: None,
         }
     }
 }
@@ -79,6 +84,14 @@ pub fn pipeline(
     egraph.check()?;
     // Canonical form: no identities, shapes and constants folded, nothing dead.
     let mut manager = PassManager::from_iter(canonical_passes(&options.pass_options));
+    // Whole channels go first: the optimizer then fuses the smaller dense model.
+    let prune = options.prune.as_ref();
+    if let Some(p) = prune.filter(|p| matches!(p.mode, PruneMode::Channels { .. })) {
+        manager.add(Box::new(PruneChannels {
+            options: p.clone(),
+            target: target.clone(),
+        }));
+    }
     // The e-graph optimizer, one pass per phase (levels 1 and 2); the sparsity phase
     // waits for the final weights.
     let (sparsity, phases): (Vec<_>, Vec<_>) = egraph::phase_passes(&egraph, target)
@@ -91,7 +104,14 @@ pub fn pipeline(
             target: target.clone(),
         }));
     }
-    // Sparse kernels where constant weights hold enough zero blocks (level 2).
+    // Weights zeroed on the final weights (batch norms folded, siblings merged), then
+    // sparse kernels where constant weights hold enough zero blocks (level 2).
+    if let Some(p) = prune.filter(|p| !matches!(p.mode, PruneMode::Channels { .. })) {
+        manager.add(Box::new(Prune {
+            options: p.clone(),
+            target: target.clone(),
+        }));
+    }
     manager.extend(sparsity);
     // Weights stored smaller, last: the optimizer has folded batch norms and merged
     // siblings into the constant weights, which are final here.

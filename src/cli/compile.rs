@@ -30,7 +30,7 @@ pub struct CompileArgs {
     /// e-graph size, why saturation stopped, time, cost and kernels before and after.
     #[arg(long)]
     report: bool,
-    /// Print the bundle's figures and, with --quantize, the quantization report
+    /// Print the bundle's figures and, with --prune and --quantize, their reports
     /// (per output and per layer) as one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -101,6 +101,9 @@ pub fn run(a: CompileArgs) -> Result<()> {
             "weight_bytes": s.weight_bytes,
             "passes": kiln::pipeline(&options)?.names(),
         });
+        if let Some(p) = &reports.prune {
+            v["prune"] = kiln::prune_report_json(p);
+        }
         if let Some(q) = &reports.quantize {
             v["quantize"] = kiln::quant_report_json(q, f32_bytes, bytes as usize);
         }
@@ -120,6 +123,9 @@ pub fn run(a: CompileArgs) -> Result<()> {
     if a.report {
         let passes = kiln::pipeline(&options)?.names();
         writeln!(text, "passes: {}", passes.join(", "))?;
+        if let Some(p) = &reports.prune {
+            write!(text, "{p}")?;
+        }
         if let Some(q) = &reports.quantize {
             write!(text, "{q}")?;
             if let Some(f32_bytes) = f32_bytes {

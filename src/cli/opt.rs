@@ -92,13 +92,25 @@ pub struct OptArgs {
     /// accuracy budget cannot afford stay f32 (`kiln compile --report` says which)
     #[arg(long, value_name = "MODE")]
     quantize: Option<String>,
-    /// With --quantize: the largest relative L2 error any output may get, measured
-    /// against the f32 model on the calibration inputs (e.g. 0.01)
-    #[arg(long, value_name = "ERROR", requires = "quantize")]
+    /// Prune weights: `magnitude:S` (the smallest |w| of each layer, S the fraction
+    /// zeroed), `magnitude-global:S` (one threshold over all layers), `blocks:RxC:S`
+    /// (whole RxC blocks by norm), `N:M` (e.g. 2:4: N of every M along the reduction
+    /// axis kept, stored compressed; matmul weights) or `channels:S` (output channels
+    /// of convs and matmuls removed with what depends on them: a smaller dense model).
+    /// Conv and matmul weights of 1024 or more elements; layers the accuracy budget
+    /// cannot afford are left alone (`kiln compile --report` says which). At --opt 2
+    /// zeroed weights run on sparse kernels where the cost model finds them faster
+    #[arg(long, value_name = "MODE")]
+    prune: Option<String>,
+    /// With --quantize or --prune: the largest relative L2 error any output may get,
+    /// measured against the model without them on the calibration inputs (e.g. 0.01);
+    /// with both, each is held to it on its own
+    #[arg(long, value_name = "ERROR")]
     accuracy_budget: Option<f64>,
-    /// With --quantize: a folder of input sets (one folder per set, one .npy or .pb
-    /// file per model input) to measure the error on; default: 4 seeded random sets
-    #[arg(long, value_name = "DIR", requires = "quantize")]
+    /// With --quantize or --prune: a folder of input sets (one folder per set, one .npy
+    /// or .pb file per model input) to measure the error on; default: 4 seeded random
+    /// sets
+    #[arg(long, value_name = "DIR")]
     calibration: Option<std::path::PathBuf>,
 }
 
@@ -113,6 +125,7 @@ impl OptArgs {
             || self.time_limit.is_some()
             || self.profile.is_some()
             || self.quantize.is_some()
+            || self.prune.is_some()
     }
 
     /// Whether `--quantize` was given.
@@ -189,18 +202,47 @@ impl OptArgs {
             }
             None => {}
         }
-        if let Some(mode) = &self.quantize {
-            let mode: kiln::QuantMode = mode
-                .parse()
-                .map_err(|e: String| usage(format!("--quantize {mode}: {e}")))?;
-            if let Some(b) = self.accuracy_budget {
-                kiln::passes::quantize::check_budget(b)
-                    .map_err(|why| usage(format!("--accuracy-budget {b}: {why}")))?;
+        let quantize: Option<kiln::QuantMode> = match &self.quantize {
+            Some(mode) => Some(
+                mode.parse()
+                    .map_err(|e: String| usage(format!("--quantize {mode}: {e}")))?,
+            ),
+            None => None,
+        };
+        let prune: Option<kiln::PruneMode> = match &self.prune {
+            Some(mode) => Some(
+                mode.parse()
+                    .map_err(|e: String| usage(format!("--prune {e}")))?,
+            ),
+            None => None,
+        };
+        let approximated = quantize.is_some() || prune.is_some();
+        for (given, flag) in [
+            (self.accuracy_budget.is_some(), "--accuracy-budget"),
+            (self.calibration.is_some(), "--calibration"),
+        ] {
+            if given && !approximated {
+                return Err(usage(format!(
+                    "{flag} applies to --quantize or --prune; give one of them"
+                )));
             }
-            let samples = match &self.calibration {
-                Some(dir) => kiln::read_input_sets(dir)?,
-                None => Vec::new(),
-            };
+        }
+        if let Some(b) = self.accuracy_budget {
+            kiln::passes::quantize::check_budget(b)
+                .map_err(|why| usage(format!("--accuracy-budget {b}: {why}")))?;
+        }
+        let samples = match &self.calibration {
+            Some(dir) => kiln::read_input_sets(dir)?,
+            None => Vec::new(),
+        };
+        if let Some(mode) = prune {
+            options.prune = Some(kiln::PruneOptions {
+                mode,
+                budget: self.accuracy_budget,
+                samples: samples.clone(),
+            });
+        }
+        if let Some(mode) = quantize {
             options.quantize = Some(kiln::QuantizeOptions {
                 mode,
                 budget: self.accuracy_budget,

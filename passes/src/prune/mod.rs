@@ -10,13 +10,15 @@
 //! optimizer, on the canonical graph, and leaves a smaller dense model.
 
 pub mod channels;
+mod channels_pass;
 mod layers;
 mod masks;
 mod mode;
 mod report;
 
+pub use channels_pass::PruneChannels;
 pub use mode::{PruneMode, SPELLINGS};
-pub use report::{PruneReport, PruneRow};
+pub use report::{ModelFigures, PruneReport, PruneRow};
 
 use crate::budget::{self, Measure};
 use crate::measure::{self, output_names};
@@ -61,7 +63,10 @@ impl Pass for Prune {
 }
 
 /// The input sets `options` measure on, and whether they are seeded random ones.
-fn samples_of(graph: &Graph, options: &PruneOptions) -> Result<(Vec<Vec<Tensor>>, bool), String> {
+pub(crate) fn samples_of(
+    graph: &Graph,
+    options: &PruneOptions,
+) -> Result<(Vec<Vec<Tensor>>, bool), String> {
     if options.samples.is_empty() {
         Ok((measure::random_samples(graph), true))
     } else {
@@ -135,7 +140,7 @@ pub fn prune(
             .map(|s| (s.node, s.op, s.dims, s.why))
             .collect(),
         outputs,
-        model_flops: None,
+        model: None,
     };
     // N:M layers are sparse already; the others are settled after the sparsity phase.
     report.settle(&pruned, target);

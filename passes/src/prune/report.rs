@@ -43,8 +43,18 @@ pub struct PruneReport {
     pub skipped: Vec<(String, &'static str, Vec<usize>, String)>,
     /// The pruned model against the unpruned one on the same inputs.
     pub outputs: Vec<OutputError>,
-    /// Multiply-adds × 2 of every product of the model before and after (channels).
-    pub model_flops: Option<(f64, f64)>,
+    /// The whole model before and after (channels, where each row's figures are the
+    /// model's with that group alone pruned).
+    pub model: Option<ModelFigures>,
+}
+
+/// Multiply-adds × 2 of every product of a model, and its weights' bundle bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModelFigures {
+    pub flops_before: f64,
+    pub flops_after: f64,
+    pub bytes_before: usize,
+    pub bytes_after: usize,
 }
 
 impl PruneReport {
@@ -56,8 +66,12 @@ impl PruneReport {
             .count()
     }
 
-    /// Totals over the layers: (flops before, after, bytes before, after).
+    /// Totals: (flops before, after, bytes before, after), of the model when the
+    /// report has its figures, else summed over the layers.
     pub fn totals(&self) -> (f64, f64, usize, usize) {
+        if let Some(m) = self.model {
+            return (m.flops_before, m.flops_after, m.bytes_before, m.bytes_after);
+        }
         self.layers.iter().fold((0.0, 0.0, 0, 0), |t, l| {
             (
                 t.0 + l.flops_before,
@@ -105,25 +119,24 @@ impl fmt::Display for PruneReport {
         } else {
             "calibration inputs"
         };
+        let (what, whose) = match self.model {
+            Some(_) => ("channel groups", "the model's weights"),
+            None => ("layers", "their weights"),
+        };
         writeln!(
             f,
-            "pruning {}: {} of {} layers pruned; weights {bb} -> {ba} bytes, their products \
-             {} -> {} MFLOP; {budget}; measured on {} {inputs} with the CPU reference",
+            "pruning {}: {} of {} {what} pruned; {whose} {bb} -> {ba} bytes, products {} -> {} \
+             MFLOP ({:.3} of it); {budget}; measured on {} {inputs} with the CPU reference",
             self.mode,
             self.pruned(),
             self.layers.len(),
             mflop(fb),
             mflop(fa),
+            fa / fb.max(1.0),
             self.samples
         )?;
-        if let Some((before, after)) = self.model_flops {
-            writeln!(
-                f,
-                "  model: {} -> {} MFLOP ({:.3} of it)",
-                mflop(before),
-                mflop(after),
-                after / before.max(1.0)
-            )?;
+        if self.model.is_some() {
+            writeln!(f, "  (per group: the model with that group alone pruned)")?;
         }
         for o in &self.outputs {
             writeln!(f, "  {o}")?;
