@@ -109,6 +109,25 @@ fn text(path: &str, s: &BundleSummary) -> Result<String> {
             counts.join(", ")
         )?;
     }
+    // Sparse products name their kernels by weight format (`sparse_matmul_bsr4x4_3`).
+    let mut sparse: std::collections::BTreeMap<String, usize> = Default::default();
+    for k in &s.kernel_list {
+        if let Some(rest) = k.name.strip_prefix("sparse_matmul_") {
+            let format = rest.rsplit_once('_').map_or(rest, |(f, _)| f);
+            *sparse.entry(format.replace("of", ":")).or_default() += k.dispatches;
+        }
+    }
+    if !sparse.is_empty() {
+        let formats: Vec<String> = sparse
+            .iter()
+            .map(|(f, n)| format!("{f} ({n} dispatches)"))
+            .collect();
+        writeln!(
+            out,
+            "sparse weights: {} (only stored weights are multiplied)",
+            formats.join(", ")
+        )?;
+    }
     let b = &s.buffers;
     writeln!(out, "buffers: {}, {} bytes in all", b.count, b.total_bytes)?;
     for k in &b.by_kind {

@@ -163,9 +163,30 @@ impl fmt::Display for PruneReport {
             }
             writeln!(f)?;
         }
-        for (node, op, dims, why) in &self.skipped {
-            let dims: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
-            writeln!(f, "  {node}  {op} [{}] not pruned: {why}", dims.join(","))?;
+        // Skipped weights, one line per reason.
+        let mut reasons: Vec<&str> = self.skipped.iter().map(|s| s.3.as_str()).collect();
+        reasons.dedup();
+        reasons.sort_unstable();
+        reasons.dedup();
+        for why in reasons {
+            let nodes: Vec<&str> = self
+                .skipped
+                .iter()
+                .filter(|s| s.3 == why)
+                .map(|s| s.0.as_str())
+                .collect();
+            let shown = nodes.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+            let more = nodes.len().saturating_sub(3);
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            writeln!(
+                f,
+                "  {} weights not pruned ({shown}{more}): {why}",
+                nodes.len()
+            )?;
         }
         Ok(())
     }
