@@ -274,3 +274,54 @@ fn prune_cli_reports_records_and_refuses_bad_options() {
         assert!(err.starts_with(want), "{err}");
     }
 }
+
+/// The first `n` input sets of a real model's test data, as calibration sets for `x`.
+fn real_sets(dir: &std::path::Path, n: usize) -> Vec<std::collections::BTreeMap<String, Tensor>> {
+    (0..n)
+        .map(|i| {
+            let set = dir.join(format!("test_data_set_{i}"));
+            let mut input = common::read_pbs(&set, "input").unwrap();
+            std::collections::BTreeMap::from([("x".to_string(), input.swap_remove(0).tensor)])
+        })
+        .collect()
+}
+
+/// Every weight mode on real weights (PaddleOCR's text-direction classifier,
+/// `real/cls`) under a budget: the pruned model's measured error is within it, layers
+/// it cannot afford are named with a reason, and the kept ones are untouched.
+#[test]
+fn pruning_real_weights_stays_within_the_budget() {
+    let test = "prune real/cls";
+    let Some(root) = common::data_dir("real", test) else {
+        return;
+    };
+    let dir = root.join("cls");
+    let model = kiln::load_onnx(dir.join("model.onnx")).unwrap();
+    let budget = 0.05;
+    for mode in ["magnitude:0.5", "blocks:4x4:0.5", "channels:0.25"] {
+        let mut options = CompileOptions::default();
+        options.shapes.insert("x".into(), vec![1, 3, 48, 192]);
+        options.prune = Some(PruneOptions {
+            mode: mode.parse().unwrap(),
+            budget: Some(budget),
+            samples: real_sets(&dir, 6),
+        });
+        let (graph, reports) =
+            kiln::compile_onnx_with_reports(&model, &options, &mut |_, _| {}).unwrap();
+        let report = reports.prune.expect("a prune report");
+        assert!(report.pruned() > 0, "{mode}: nothing pruned\n{report}");
+        assert!(
+            report.outputs.iter().all(|o| o.rel_l2 <= budget),
+            "{mode}\n{report}"
+        );
+        for row in &report.layers {
+            match &row.kept_because {
+                Some(why) => assert!(!why.is_empty() && row.sparsity < 0.2, "{mode}\n{report}"),
+                None => assert!(row.sparsity >= 0.2, "{mode}\n{report}"),
+            }
+        }
+        let x = real_sets(&dir, 1).remove(0).remove("x").unwrap();
+        let want = kiln::run_cpu(&graph, std::slice::from_ref(&x)).unwrap();
+        check_runs(test, &graph, std::slice::from_ref(&x), &want);
+    }
+}

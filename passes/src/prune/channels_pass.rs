@@ -55,14 +55,27 @@ pub fn prune_channels(
         return Err(format!("{} is not channel pruning", options.mode));
     };
     let groups = channels::groups(graph);
-    // Each group's cut: the channels it keeps, the most important, in index order.
-    let cuts: Vec<(&ChannelGroup, Vec<usize>)> = groups
+    // Each group's cut: the channels it keeps, the most important, in index order. A
+    // group whose count rounds back to all its channels has nothing to cut.
+    let (cuts, whole): (Vec<_>, Vec<_>) = groups
         .iter()
         .map(|g| {
             let mut keep = channels::ranked(graph, g);
             keep.truncate(channels::keep_count(g.channels, sparsity));
             keep.sort_unstable();
             (g, keep)
+        })
+        .partition(|(g, keep)| keep.len() < g.channels);
+    let cuts: Vec<(&ChannelGroup, Vec<usize>)> = cuts;
+    let skipped = whole
+        .iter()
+        .map(|(g, _)| {
+            let why = format!(
+                "channels are kept in multiples of 4: {} of {} would all stay",
+                channels::keep_count(g.channels, sparsity),
+                g.channels
+            );
+            (g.name.clone(), "channels", vec![g.channels], why)
         })
         .collect();
     let apply = |chosen: &[usize]| {
@@ -131,7 +144,7 @@ pub fn prune_channels(
         samples: samples.len(),
         random_inputs,
         layers: rows,
-        skipped: Vec::new(),
+        skipped,
         outputs,
         model: Some(ModelFigures {
             flops_before: flops,
