@@ -12,6 +12,7 @@
 //! `fold-shapes`, `fold-constants`, `dce`.
 
 pub mod budget;
+mod copy;
 mod dce;
 pub mod egraph;
 mod error;

@@ -3,7 +3,7 @@
 //! new pass family joins the compiler by being added here and nowhere else.
 
 use crate::egraph::{self, EgraphOptions};
-use crate::prune::{Prune, PruneChannels, PruneMode, PruneOptions};
+use crate::prune::{Prune, PruneOptions};
 use crate::quantize::{Quantize, QuantizeOptions};
 use crate::{Dce, FoldConstants, FoldShapes, MergeSiblings, Pass, PassError, PassManager};
 use crate::{PassOptions, RemoveIdentity};
@@ -85,12 +85,16 @@ pub fn pipeline(
     // Canonical form: no identities, shapes and constants folded, nothing dead.
     let mut manager = PassManager::from_iter(canonical_passes(&options.pass_options));
     // Whole channels go first: the optimizer then fuses the smaller dense model.
-    let prune = options.prune.as_ref();
-    if let Some(p) = prune.filter(|p| matches!(p.mode, PruneMode::Channels { .. })) {
-        manager.add(Box::new(PruneChannels {
-            options: p.clone(),
-            target: target.clone(),
-        }));
+    let prune = options.prune.as_ref().map(|p| Prune {
+        options: p.clone(),
+        target: target.clone(),
+    });
+    let (early, late) = match prune {
+        Some(p) if p.channels() => (Some(p), None),
+        p => (None, p),
+    };
+    if let Some(p) = early {
+        manager.add(Box::new(p));
     }
     // The e-graph optimizer, one pass per phase (levels 1 and 2); the sparsity phase
     // waits for the final weights.
@@ -106,11 +110,8 @@ pub fn pipeline(
     }
     // Weights zeroed on the final weights (batch norms folded, siblings merged), then
     // sparse kernels where constant weights hold enough zero blocks (level 2).
-    if let Some(p) = prune.filter(|p| !matches!(p.mode, PruneMode::Channels { .. })) {
-        manager.add(Box::new(Prune {
-            options: p.clone(),
-            target: target.clone(),
-        }));
+    if let Some(p) = late {
+        manager.add(Box::new(p));
     }
     manager.extend(sparsity);
     // Weights stored smaller, last: the optimizer has folded batch norms and merged

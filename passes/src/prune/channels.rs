@@ -22,7 +22,7 @@
 //! depthwise nor group 1), a depthwise conv with a channel multiplier, a non-constant
 //! operand of full channel width (a graph input added to them), a max pool's indices.
 
-use crate::rebuild::{rebuild, Edits};
+use crate::copy::Copy;
 use kiln_ir::{infer, interp, CoordTransform, Graph, Handle, Node, Op, Tensor, TensorType};
 use std::collections::HashMap;
 
@@ -296,6 +296,57 @@ impl Analysis {
         self.changes[h.index()].push(c);
     }
 
+    /// Records the changes of producer `h` (a conv, conv-transpose or matmul with
+    /// constant weights): its weights (operand 1) lose the input channels `input`
+    /// carries, along `in_axis` — when that tag lies on axis `tag_axis` (and is one flat
+    /// run of channels, if `flat`), else the tag is spoiled — and its `channels` output
+    /// channels become a new space, cut along `out_axis` and, when `bias`, in operand 2.
+    fn producer(
+        &mut self,
+        h: Handle<Node>,
+        input: &Option<Tag>,
+        (tag_axis, flat): (usize, bool),
+        (in_axis, out_axis): (usize, usize),
+        channels: usize,
+        bias: bool,
+    ) -> Seg {
+        if let Some(t) = input {
+            if t.axis != tag_axis || (flat && !t.flat()) {
+                self.spoil(t);
+            } else {
+                let segs = t.segs.clone();
+                self.change(
+                    h,
+                    Change::Slice {
+                        operand: 1,
+                        axis: in_axis,
+                        segs,
+                    },
+                );
+            }
+        }
+        let seg = self.space(h, channels);
+        self.change(
+            h,
+            Change::Slice {
+                operand: 1,
+                axis: out_axis,
+                segs: vec![seg],
+            },
+        );
+        if bias {
+            self.change(
+                h,
+                Change::Slice {
+                    operand: 2,
+                    axis: 0,
+                    segs: vec![seg],
+                },
+            );
+        }
+        seg
+    }
+
     /// The tags of `node`'s results, given its operands' tags; records the node's changes.
     fn visit(
         &mut self,
@@ -333,40 +384,8 @@ impl Analysis {
                 };
                 let bias_const = node.inputs.len() < 3 || constant(2).is_some();
                 if attrs.group == 1 && bias_const && ins.iter().skip(1).all(Option::is_none) {
-                    if let Some(t) = &tag0 {
-                        if t.axis != 1 || !t.flat() {
-                            self.spoil(t);
-                        } else {
-                            let segs = t.segs.clone();
-                            self.change(
-                                h,
-                                Change::Slice {
-                                    operand: 1,
-                                    axis: 1,
-                                    segs,
-                                },
-                            );
-                        }
-                    }
-                    let seg = self.space(h, c_out);
-                    self.change(
-                        h,
-                        Change::Slice {
-                            operand: 1,
-                            axis: 0,
-                            segs: vec![seg],
-                        },
-                    );
-                    if node.inputs.len() > 2 {
-                        self.change(
-                            h,
-                            Change::Slice {
-                                operand: 2,
-                                axis: 0,
-                                segs: vec![seg],
-                            },
-                        );
-                    }
+                    let bias = node.inputs.len() > 2;
+                    let seg = self.producer(h, &tag0, (1, true), (1, 0), c_out, bias);
                     return only(Some(Tag {
                         axis: 1,
                         segs: vec![seg],
@@ -418,40 +437,8 @@ impl Analysis {
                             && ins.iter().skip(1).all(Option::is_none)
                             && w.shape().rank() >= 2 =>
                     {
-                        if let Some(t) = &tag0 {
-                            if t.axis != 1 || !t.flat() {
-                                self.spoil(t);
-                            } else {
-                                let segs = t.segs.clone();
-                                self.change(
-                                    h,
-                                    Change::Slice {
-                                        operand: 1,
-                                        axis: 0,
-                                        segs,
-                                    },
-                                );
-                            }
-                        }
-                        let seg = self.space(h, w.shape().dims()[1]);
-                        self.change(
-                            h,
-                            Change::Slice {
-                                operand: 1,
-                                axis: 1,
-                                segs: vec![seg],
-                            },
-                        );
-                        if node.inputs.len() > 2 {
-                            self.change(
-                                h,
-                                Change::Slice {
-                                    operand: 2,
-                                    axis: 0,
-                                    segs: vec![seg],
-                                },
-                            );
-                        }
+                        let (c_out, bias) = (w.shape().dims()[1], node.inputs.len() > 2);
+                        let seg = self.producer(h, &tag0, (1, true), (0, 1), c_out, bias);
                         only(Some(Tag {
                             axis: 1,
                             segs: vec![seg],
@@ -472,29 +459,16 @@ impl Analysis {
                             && ins.get(1).is_some_and(Option::is_none) =>
                     {
                         let rank = b.shape().rank();
-                        if let Some(t) = &tag0 {
-                            if t.axis + 1 != a_rank {
-                                self.spoil(t);
-                            } else {
-                                let segs = t.segs.clone();
-                                self.change(
-                                    h,
-                                    Change::Slice {
-                                        operand: 1,
-                                        axis: rank - 2,
-                                        segs,
-                                    },
-                                );
-                            }
-                        }
-                        let seg = self.space(h, b.shape().dims()[rank - 1]);
-                        self.change(
+                        let n = b.shape().dims()[rank - 1];
+                        // a's last axis: whole channels or blocks of rows (a flattened map).
+                        let tag_axis = a_rank.saturating_sub(1);
+                        let seg = self.producer(
                             h,
-                            Change::Slice {
-                                operand: 1,
-                                axis: rank - 1,
-                                segs: vec![seg],
-                            },
+                            &tag0,
+                            (tag_axis, false),
+                            (rank - 2, rank - 1),
+                            n,
+                            false,
                         );
                         let out_rank = node
                             .outputs
@@ -835,17 +809,7 @@ impl Analysis {
 
     /// `graph` with the channels not in `kept` (per group root) removed.
     fn apply(&mut self, graph: &Graph, kept: &HashMap<usize, Vec<usize>>) -> Result<Graph, String> {
-        let mut out = Graph::new(graph.name.clone());
-        let mut map: Vec<Option<Handle<kiln_ir::Value>>> = vec![None; graph.values.len()];
-        for port in &graph.inputs {
-            let ty = graph.ty(port.value).clone();
-            map[port.value.index()] = Some(out.add_input(port.name.clone(), ty, port.i64));
-        }
-        for (h, value) in graph.values.iter() {
-            if let kiln_ir::ValueDef::Const(t) = &value.def {
-                map[h.index()] = Some(out.add_const(value.name.clone(), t.clone()));
-            }
-        }
+        let mut copy = Copy::start(graph, |_| true);
         let changes = std::mem::take(&mut self.changes);
         for (h, node) in graph.nodes.iter() {
             let name = node_name(graph, h);
@@ -894,29 +858,19 @@ impl Analysis {
             let mut inputs = Vec::with_capacity(node.inputs.len());
             for (i, &v) in node.inputs.iter().enumerate() {
                 let new = match sliced.remove(&i) {
-                    Some(t) => out.add_const(graph.values[v].name.clone(), t),
-                    None => map[v.index()]
-                        .ok_or_else(|| format!("node '{name}' reads a value before it exists"))?,
+                    Some(t) => copy.out.add_const(graph.values[v].name.clone(), t),
+                    None => copy.value(v, &name)?,
                 };
                 inputs.push(new);
             }
-            let results = out
-                .add_node(op, &inputs, Some(node.outputs.len()), node.name.clone())
-                .map_err(|e| e.to_string())?;
-            for (&old, new) in node.outputs.iter().zip(results) {
-                out.values[new].name = graph.values[old].name.clone();
-                map[old.index()] = Some(new);
+            copy.node(node, op, &inputs)?;
+        }
+        let out = copy.finish()?;
+        for (new, old) in out.outputs.iter().zip(&graph.outputs) {
+            if out.ty(new.value) != graph.ty(old.value) {
+                return Err(format!("output '{}' would change type", old.name));
             }
         }
-        for port in &graph.outputs {
-            let value = map[port.value.index()]
-                .ok_or_else(|| format!("output '{}' has no value", port.name))?;
-            if out.ty(value) != graph.ty(port.value) {
-                return Err(format!("output '{}' would change type", port.name));
-            }
-            out.add_output(port.name.clone(), value, port.i64);
-        }
-        let out = rebuild(&out, &Edits::new(&out))?;
         kiln_ir::verify::verify(&out).map_err(|e| e.to_string())?;
         Ok(out)
     }

@@ -1,4 +1,4 @@
-//! `prune-channels` (`--prune channels:S`): each prunable channel group
+//! Channel pruning (`--prune channels:S`, the `prune-channels` pass): each prunable channel group
 //! ([`channels::groups`]) loses the fraction `S` of its channels, the smallest by
 //! weight norm, when the accuracy budget affords it; the result is a smaller dense
 //! model. Runs on the canonical graph, before the optimizer folds batch norms and
@@ -8,32 +8,7 @@ use super::channels::{self, ChannelGroup};
 use super::{samples_of, ModelFigures, PruneMode, PruneOptions, PruneReport, PruneRow};
 use crate::budget::{self, Measure};
 use crate::measure::{self, output_names};
-use crate::{Pass, PassContext, PassError};
 use kiln_ir::{Graph, KernelTarget, Tensor};
-use std::sync::Arc;
-
-/// The `prune-channels` pass.
-pub struct PruneChannels {
-    pub options: PruneOptions,
-    pub target: Arc<dyn KernelTarget>,
-}
-
-impl Pass for PruneChannels {
-    fn name(&self) -> &'static str {
-        "prune-channels"
-    }
-
-    fn run(&self, graph: Graph) -> Result<Graph, PassError> {
-        self.run_in(graph, &mut PassContext::default())
-    }
-
-    fn run_in(&self, graph: Graph, ctx: &mut PassContext) -> Result<Graph, PassError> {
-        let (graph, report) = prune_channels(&graph, &self.options, &*self.target)
-            .map_err(|m| PassError::failed(self.name(), m))?;
-        ctx.prune = Some(report);
-        Ok(graph)
-    }
-}
 
 /// Bundle bytes of every constant of `graph`.
 fn weight_bytes(graph: &Graph, target: &dyn KernelTarget) -> usize {

@@ -552,7 +552,7 @@ fn bad_cuts_are_errors() {
     assert!(err.contains("not a prunable group"), "{err}");
     assert_eq!(
         prune(&g, &[]).unwrap(),
-        crate::rebuild(&g, &Edits::new(&g)).unwrap()
+        crate::rebuild(&g, &crate::Edits::new(&g)).unwrap()
     );
 }
 

@@ -16,7 +16,7 @@ mod masks;
 mod mode;
 mod report;
 
-pub use channels_pass::PruneChannels;
+pub use channels_pass::prune_channels;
 pub use mode::{PruneMode, SPELLINGS};
 pub use report::{ModelFigures, PruneReport, PruneRow};
 
@@ -38,16 +38,27 @@ pub struct PruneOptions {
     pub samples: Vec<BTreeMap<String, Tensor>>,
 }
 
-/// The `prune` pass (every mode but `channels`). It asks `target` the bundle bytes
-/// of the weights.
+/// The pruning pass: `prune-channels` for `channels:S` (before the optimizer), `prune`
+/// for the other modes (after it). It asks `target` the bundle bytes of the weights.
 pub struct Prune {
     pub options: PruneOptions,
     pub target: Arc<dyn KernelTarget>,
 }
 
+impl Prune {
+    /// Whether this is channel pruning, which runs before the optimizer.
+    pub fn channels(&self) -> bool {
+        matches!(self.options.mode, PruneMode::Channels { .. })
+    }
+}
+
 impl Pass for Prune {
     fn name(&self) -> &'static str {
-        "prune"
+        if self.channels() {
+            "prune-channels"
+        } else {
+            "prune"
+        }
     }
 
     fn run(&self, graph: Graph) -> Result<Graph, PassError> {
@@ -55,8 +66,12 @@ impl Pass for Prune {
     }
 
     fn run_in(&self, graph: Graph, ctx: &mut PassContext) -> Result<Graph, PassError> {
-        let (graph, report) = prune(&graph, &self.options, &*self.target)
-            .map_err(|m| PassError::failed(self.name(), m))?;
+        let pruned = if self.channels() {
+            prune_channels(&graph, &self.options, &*self.target)
+        } else {
+            prune(&graph, &self.options, &*self.target)
+        };
+        let (graph, report) = pruned.map_err(|m| PassError::failed(self.name(), m))?;
         ctx.prune = Some(report);
         Ok(graph)
     }

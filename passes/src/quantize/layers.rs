@@ -5,8 +5,8 @@
 use super::activations::{self, Activation, Range};
 use super::weights::{emit, store, Role, Stored, MIN_WEIGHT_ELEMENTS};
 use super::QuantMode;
-use crate::rebuild::{rebuild, Edits};
-use kiln_ir::{DType, Graph, Handle, KernelTarget, Node, Value, ValueDef};
+use crate::copy::Copy;
+use kiln_ir::{DType, Graph, Handle, KernelTarget, Node, Value};
 use std::collections::HashMap;
 
 /// A weight and the layer that reads it.
@@ -86,52 +86,26 @@ pub fn find(
 pub fn apply(graph: &Graph, chosen: &[&Layer]) -> Result<Graph, String> {
     let by_weight: HashMap<Handle<Value>, &Layer> = chosen.iter().map(|l| (l.weight, *l)).collect();
     let by_reader: HashMap<Handle<Node>, &Layer> = chosen.iter().map(|l| (l.reader, *l)).collect();
-    let mut out = Graph::new(graph.name.clone());
-    let mut map: Vec<Option<Handle<Value>>> = vec![None; graph.values.len()];
-    for port in &graph.inputs {
-        let ty = graph.ty(port.value).clone();
-        map[port.value.index()] = Some(out.add_input(port.name.clone(), ty, port.i64));
-    }
-    for (handle, value) in graph.values.iter() {
-        if let (ValueDef::Const(t), false) = (&value.def, by_weight.contains_key(&handle)) {
-            map[handle.index()] = Some(out.add_const(value.name.clone(), t.clone()));
-        }
-    }
+    let mut copy = Copy::start(graph, |v| !by_weight.contains_key(&v));
     for (handle, node) in graph.nodes.iter() {
         let mut inputs = Vec::with_capacity(node.inputs.len());
         for &v in &node.inputs {
-            if map[v.index()].is_none() {
-                let layer = by_weight.get(&v).ok_or_else(|| {
-                    format!("node '{}' reads a value before it exists", node.name)
-                })?;
-                map[v.index()] = Some(emit(&mut out, &layer.stored, &layer.dims, &layer.node)?);
+            if copy.get(v).is_none() {
+                if let Some(layer) = by_weight.get(&v) {
+                    let stored = emit(&mut copy.out, &layer.stored, &layer.dims, &layer.node)?;
+                    copy.set(v, stored);
+                }
             }
-            inputs.push(map[v.index()].expect("mapped above"));
+            inputs.push(copy.value(v, &node.name)?);
         }
         if let Some((layer, act)) = by_reader
             .get(&handle)
             .and_then(|l| Some((l, l.activation.as_ref()?)))
         {
             inputs[act.operand] =
-                activations::emit(&mut out, inputs[act.operand], act, &layer.node)?;
+                activations::emit(&mut copy.out, inputs[act.operand], act, &layer.node)?;
         }
-        let results = out
-            .add_node(
-                node.op.clone(),
-                &inputs,
-                Some(node.outputs.len()),
-                node.name.clone(),
-            )
-            .map_err(|e| e.to_string())?;
-        for (&old, new) in node.outputs.iter().zip(results) {
-            out.values[new].name = graph.values[old].name.clone();
-            map[old.index()] = Some(new);
-        }
+        copy.node(node, node.op.clone(), &inputs)?;
     }
-    for port in &graph.outputs {
-        let value = map[port.value.index()]
-            .ok_or_else(|| format!("output '{}' has no value", port.name))?;
-        out.add_output(port.name.clone(), value, port.i64);
-    }
-    rebuild(&out, &Edits::new(&out))
+    copy.finish()
 }
