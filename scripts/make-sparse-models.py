@@ -4,6 +4,8 @@ Each model is x[rows, k] -> MatMul(W1) -> Add(b1) -> Relu -> MatMul(W2) -> y, wi
 W2 (k x k) random normal and zero in one of two patterns:
   block90-<k>: 90% of the 4x4 blocks zero (block-sparse, as pruned in blocks)
   unstructured90-<k>: 90% of the weights zero, scattered
+and conv-block90-<k/4>: x[1, k/4, 28, 28] -> 1x1 Conv(+bias) -> Relu -> 1x1 Conv, its
+(k/4 x k/4) weights 90% zero in 4x4 blocks.
 Usage: make-sparse-models.py OUT_DIR [k rows]   (default 2048 64; seeded)
 """
 
@@ -51,6 +53,33 @@ def model(k, rows, pattern, seed):
     return m
 
 
+def conv_model(c, seed):
+    rng = np.random.default_rng(seed)
+    w1 = weights(rng, c, "block90").reshape(c, c, 1, 1)
+    w2 = weights(rng, c, "block90").reshape(c, c, 1, 1)
+    inits = [
+        numpy_helper.from_array(w1, "W1"),
+        numpy_helper.from_array(rng.standard_normal(c).astype(np.float32), "b1"),
+        numpy_helper.from_array(w2, "W2"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "W1", "b1"], ["h"]),
+        helper.make_node("Relu", ["h"], ["r"]),
+        helper.make_node("Conv", ["r", "W2"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        f"conv-block90-{c}",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, 28, 28])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c, 28, 28])],
+        inits,
+    )
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m
+
+
 def main():
     out = sys.argv[1]
     k = int(sys.argv[2]) if len(sys.argv) > 2 else 2048
@@ -60,6 +89,9 @@ def main():
         path = os.path.join(out, f"{pattern}-{k}.onnx")
         onnx.save(model(k, rows, pattern, seed), path)
         print(path)
+    path = os.path.join(out, f"conv-block90-{k // 4}.onnx")
+    onnx.save(conv_model(k // 4, 2), path)
+    print(path)
 
 
 if __name__ == "__main__":

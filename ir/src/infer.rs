@@ -436,32 +436,47 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             }
             one(DType::I32, shape)
         }
-        Op::SparseMatMul { format, k, n } => sparse_matmul(*format, *k, *n, inputs),
+        Op::SparseMatMul { format, axis, k, n } => sparse_matmul(*format, *axis, (*k, *n), inputs),
     }
 }
 
-/// A sparse product's result: `a` with its last axis `k` replaced by `n`, once the
-/// format's arrays fit `k × n` weights.
+/// A sparse product's result: `a` with its axis `axis` (`k`) replaced by `n`, once the
+/// format's arrays fit `k × n` weights (and the bias, if any, `n`).
 fn sparse_matmul(
     format: SparseFormat,
-    k: usize,
-    n: usize,
+    axis: usize,
+    (k, n): (usize, usize),
     inputs: &[&TensorType],
 ) -> Result<Vec<TensorType>> {
     let Some((a, arrays)) = inputs.split_first() else {
         bail!("expected the operand a and the weights' arrays");
     };
     expect_dtype(a, DType::F32, "a")?;
-    if arrays.len() != format.arrays() {
-        bail!(
-            "the {} format takes {} arrays after a, got {}",
+    let (arrays, bias) = match arrays.len() - format.arrays().min(arrays.len()) {
+        0 => (arrays, None),
+        1 => (&arrays[..format.arrays()], arrays.last()),
+        _ => bail!(
+            "the {} format takes {} arrays after a and an optional bias, got {} operands",
             format.label(),
             format.arrays(),
             arrays.len()
+        ),
+    };
+    if arrays.len() != format.arrays() {
+        bail!(
+            "the {} format takes {} arrays after a",
+            format.label(),
+            format.arrays()
         );
     }
-    if a.shape.dims().last() != Some(&k) {
-        bail!("a must have {k} as its last axis, got {}", a.shape);
+    if a.shape.dims().get(axis) != Some(&k) {
+        bail!("a must have {k} on axis {axis}, got {}", a.shape);
+    }
+    if let Some(bias) = bias {
+        expect_dtype(bias, DType::F32, "bias")?;
+        if bias.shape.dims() != [n] {
+            bail!("bias must be [{n}], got {}", bias.shape);
+        }
     }
     let values = arrays[0];
     if values.dtype != a.dtype {
@@ -504,9 +519,7 @@ fn sparse_matmul(
         }
     }
     let mut dims = a.shape.dims().to_vec();
-    if let Some(last) = dims.last_mut() {
-        *last = n;
-    }
+    dims[axis] = n;
     one(a.dtype, dims)
 }
 

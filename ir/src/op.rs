@@ -167,12 +167,16 @@ pub enum Op {
     /// Operands `x`, `w` (8-bit integers), `x_zero` (one element), `w_zero` (one element
     /// or one per output channel).
     ConvInteger(ConvAttrs),
-    /// `a · B` for a constant `B` (`k × n`) stored sparse in `format`, all f32 (numpy
-    /// `matmul` with a 2-D `b`: `a`'s last axis is `k`, its other axes are rows; the
-    /// result is `a`'s shape with `n` last). Operands `a`, then the format's arrays
-    /// ([`SparseFormat`]). Weights a format does not store are zero.
+    /// `a · B` along `a`'s axis `axis` (of length `k`) for a constant `B` (`k × n`)
+    /// stored sparse in `format`, all f32: element `j` of the result's axis `axis` is
+    /// `Σ_i a[.., i, ..] · B[i, j] (+ bias[j])`, the other axes as in `a`. With the last
+    /// axis it is numpy `matmul` with a 2-D `b`; with axis 1 of an NCHW tensor, a 1×1
+    /// convolution (`B` its weights transposed). Operands `a`, the format's arrays
+    /// ([`SparseFormat`]), then an optional `bias` (`[n]`). Weights a format does not
+    /// store are zero.
     SparseMatMul {
         format: SparseFormat,
+        axis: usize,
         k: usize,
         n: usize,
     },

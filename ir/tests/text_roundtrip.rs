@@ -440,11 +440,13 @@ fn all_ops() -> Vec<Op> {
         }),
         Op::SparseMatMul {
             format: SparseFormat::Blocks { rows: 4, cols: 4 },
+            axis: 1,
             k: 2048,
             n: 30,
         },
         Op::SparseMatMul {
             format: SparseFormat::NOfM { keep: 2, group: 4 },
+            axis: 3,
             k: 16,
             n: 3,
         },

@@ -50,7 +50,12 @@ fn case(
     let dense = Tensor::from_f32(vec![k, n], w.to_vec()).unwrap();
     let mag = cpu(&Op::MatMul, &[abs(&a), abs(&dense)], 0);
     let want = cpu(&Op::MatMul, &[a.clone(), dense], 0);
-    let op = Op::SparseMatMul { format, k, n };
+    let op = Op::SparseMatMul {
+        format,
+        axis: a_dims.len() - 1,
+        k,
+        n,
+    };
     let mut inputs = vec![a];
     inputs.extend(arrays);
     // The reference's sparse product is the dense product of the same weights.
@@ -151,5 +156,64 @@ fn fused_sparse_product_with_bias_and_relu() {
             .map(|(b, w)| b + 2.0 * U * w.abs())
             .collect();
         check_within(op, &inputs, &[Some(bound)]);
+    }
+}
+
+/// Along axis 1 of NCHW tensors (a 1×1 convolution's layout), with a bias, plain and
+/// with an epilogue: the rows are pixels, read and written with the channel stride.
+#[test]
+fn channel_axis_products_with_a_bias_match_the_reference() {
+    let (c, m) = (20, 13);
+    let w = weights((c, m), (4, 4), 51, |r, col| (r + 2 * col) % 3 == 0);
+    for format in [
+        SparseFormat::Blocks { rows: 4, cols: 4 },
+        SparseFormat::Blocks { rows: 1, cols: 1 },
+    ] {
+        for (seed, x_dims) in [
+            (61u64, vec![1, c, 5, 7]),
+            (62, vec![2, c, 3, 1]),
+            (63, vec![3, c, 9]),
+        ] {
+            let x = random_tensor(DType::F32, &x_dims, seed);
+            let bias = random_tensor(DType::F32, &[m], seed + 1);
+            let mut inputs = vec![x.clone()];
+            inputs.extend(encode(format, &w, c, m).unwrap());
+            inputs.push(bias.clone());
+            let op = Op::SparseMatMul {
+                format,
+                axis: 1,
+                k: c,
+                n: m,
+            };
+            // Bound: the dot-product bound of the same contraction done densely (a 1×1
+            // convolution on |x|, |w|), plus the bias's one rounding.
+            let mut dims = x_dims.clone();
+            dims[1] = m;
+            let dense_t: Vec<f32> = (0..m * c).map(|i| w[(i % c) * m + i / c].abs()).collect();
+            let mut wt_dims = vec![m, c];
+            wt_dims.extend(std::iter::repeat_n(1, x_dims.len() - 2));
+            let conv = Op::Conv(kiln_ir::ConvAttrs {
+                strides: vec![1; x_dims.len() - 2],
+                pads: vec![0; 2 * (x_dims.len() - 2)],
+                dilations: vec![1; x_dims.len() - 2],
+                group: 1,
+            });
+            let wt = Tensor::from_f32(wt_dims, dense_t).unwrap();
+            let mag = cpu(&conv, &[abs(&x), wt], 0);
+            let want = cpu(&op, &inputs, 0);
+            let bound: Vec<f64> = dot_bound(&mag, c, 0.0)
+                .iter()
+                .zip(&want)
+                .map(|(b, y)| b + 2.0 * U * y.abs())
+                .collect();
+            check_within(op.clone(), &inputs, &[Some(bound.clone())]);
+            let fused = Op::Fused {
+                anchor: Box::new(op),
+                prologue: None,
+                arity: inputs.len(),
+                epilogue: "[in0, relu(%0)]".parse::<Program>().unwrap(),
+            };
+            check_within(fused, &inputs, &[Some(bound)]);
+        }
     }
 }

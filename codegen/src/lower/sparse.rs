@@ -1,5 +1,6 @@
 //! Lowering of `sparse_matmul` (`sparse_matmul.wgsl`): one invocation computes `TM`
-//! rows of one column unit — a column of blocks (`C` columns) or one column of N:M
+//! rows (positions of `a` around its contraction axis: a matmul's rows, a 1×1
+//! convolution's pixels) of one column unit — a column of blocks (`C` columns) or one column of N:M
 //! weights — walking only the weights the format stores. A workgroup's lanes share the
 //! column unit, so the stored weights are uniform loads and each lane reads its own rows
 //! of `a`. A `Fused` node's epilogue applies to each result before it is stored.
@@ -16,22 +17,34 @@ const WG: u32 = 64;
 
 /// The kernel of a `sparse_matmul` node (or a `Fused` node anchored on one).
 pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
-    let Op::SparseMatMul { format, k, n } = *ctx.op() else {
+    let Op::SparseMatMul { format, axis, k, n } = *ctx.op() else {
         return Err(ctx.error("not a sparse product"));
     };
     if ctx.prologue().is_some() {
         return Err(ctx.error("the GPU backend cannot run a prologue before sparse_matmul"));
     }
     let rows = ctx.operand(0).shape.numel() / k.max(1);
+    // Rows are (outer, inner) pairs around the contraction axis: `inner` is 1 for a
+    // matmul, the pixels for a 1×1 convolution.
+    let inner: usize = ctx
+        .operand(0)
+        .shape
+        .dims()
+        .get(axis + 1..)
+        .map_or(1, |d| d.iter().product());
     if rows == 0 || n == 0 {
         return Ok(Lowered::default());
     }
     check_binding_sizes(ctx)?;
     // One column of blocks holds `cols` result columns; an N:M unit is one column.
-    let (unit_cols, names): (usize, &[&str]) = match format {
-        SparseFormat::Blocks { cols, .. } => (cols, &["a", "values", "block_rows", "starts"]),
-        SparseFormat::NOfM { .. } => (1, &["a", "values", "positions"]),
+    let (unit_cols, mut names): (usize, Vec<&str>) = match format {
+        SparseFormat::Blocks { cols, .. } => (cols, vec!["a", "values", "block_rows", "starts"]),
+        SparseFormat::NOfM { .. } => (1, vec!["a", "values", "positions"]),
     };
+    let bias = ctx.arity() == names.len() + 1;
+    if bias {
+        names.push("bias");
+    }
     // More rows per invocation amortise the index loads of one stored weight.
     let tm = rows.min(if unit_cols == 1 { 8 } else { 4 });
     let groups = rows.div_ceil(tm);
@@ -66,15 +79,29 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     bindings.push(Binding::write(Slot::Result(0)));
     bindings.extend(tail.bindings());
 
-    let row_bases: String = (0..tm)
-        .map(|t| format!("    let r{t} = min(m0 + {t}u, ROWS - 1u) * K;\n"))
-        .collect();
+    // Row `t`'s first element of `a`, and the stride of `k` there.
+    let (row_bases, k_stride): (String, String) = if inner == 1 {
+        let bases = (0..tm)
+            .map(|t| format!("    let r{t} = min(m0 + {t}u, ROWS - 1u) * K;\n"))
+            .collect();
+        (bases, String::new())
+    } else {
+        let bases = (0..tm)
+            .map(|t| {
+                format!(
+                    "    let q{t} = min(m0 + {t}u, ROWS - 1u);\n    \
+                     let r{t} = q{t} / {inner}u * K * {inner}u + q{t} % {inner}u;\n"
+                )
+            })
+            .collect();
+        (bases, format!(" * {inner}u"))
+    };
     let acc: String = (0..tm)
         .flat_map(|t| (0..unit_cols).map(move |j| format!("    var acc_{t}_{j} = 0.0;\n")))
         .collect();
     let body = match format {
-        SparseFormat::Blocks { rows: r, cols: c } => blocks_loop(r, c, tm, k),
-        SparseFormat::NOfM { keep, group } => n_of_m_loop(keep, group, tm, k),
+        SparseFormat::Blocks { rows: r, cols: c } => blocks_loop(r, c, tm, k, &k_stride),
+        SparseFormat::NOfM { keep, group } => n_of_m_loop(keep, group, tm, k, &k_stride),
     };
     let mut store = String::new();
     for t in 0..tm {
@@ -85,9 +112,19 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
             } else {
                 format!("m0 + {t}u < ROWS && {col} < N")
             };
+            let idx = if inner == 1 {
+                format!("(m0 + {t}u) * N + {col}")
+            } else {
+                format!("(m0 + {t}u) / {inner}u * N * {inner}u + ({col}) * {inner}u + (m0 + {t}u) % {inner}u")
+            };
+            let value = if bias {
+                format!("acc_{t}_{j} + bias[{col}]")
+            } else {
+                format!("acc_{t}_{j}")
+            };
             store.push_str(&format!(
-                "    if {in_range} {{\n        let idx = (m0 + {t}u) * N + {col};\n        y[idx] = {};\n    }}\n",
-                tail.apply(&format!("acc_{t}_{j}"), "idx")
+                "    if {in_range} {{\n        let idx = {idx};\n        y[idx] = {};\n    }}\n",
+                tail.apply(&value, "idx")
             ));
         }
     }
@@ -126,7 +163,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
 /// The walk over column of blocks `u`: each stored `r × c` block multiplies `a`'s
 /// `r` elements from the block's row on; elements past `k` (a last, partial block row)
 /// read as zero.
-fn blocks_loop(r: usize, c: usize, tm: usize, k: usize) -> String {
+fn blocks_loop(r: usize, c: usize, tm: usize, k: usize, k_stride: &str) -> String {
     let mut s = format!(
         "    for (var b = u32(starts[u]); b < u32(starts[u + 1u]); b++) {{\n        \
          let k0 = u32(block_rows[b]) * {r}u;\n        \
@@ -138,9 +175,9 @@ fn blocks_loop(r: usize, c: usize, tm: usize, k: usize) -> String {
     }
     for t in 0..tm {
         let load = if k.is_multiple_of(r) {
-            format!("a[r{t} + kk]")
+            format!("a[r{t} + kk{k_stride}]")
         } else {
-            format!("select(0.0, a[r{t} + min(kk, K - 1u)], kk < K)")
+            format!("select(0.0, a[r{t} + min(kk, K - 1u){k_stride}], kk < K)")
         };
         s.push_str(&format!("            let x{t} = {load};\n"));
         for j in 0..c {
@@ -153,7 +190,7 @@ fn blocks_loop(r: usize, c: usize, tm: usize, k: usize) -> String {
 
 /// The walk over column `u`'s kept weights: weight `e` sits at its position within
 /// group `e / keep` along `k`.
-fn n_of_m_loop(keep: usize, group: usize, tm: usize, k: usize) -> String {
+fn n_of_m_loop(keep: usize, group: usize, tm: usize, k: usize, k_stride: &str) -> String {
     let per_col = k / group * keep;
     let mut s = format!(
         "    let base = u * {per_col}u;\n    \
@@ -162,7 +199,9 @@ fn n_of_m_loop(keep: usize, group: usize, tm: usize, k: usize) -> String {
          let kk = e / {keep}u * {group}u + u32(positions[base + e]);\n"
     );
     for t in 0..tm {
-        s.push_str(&format!("        acc_{t}_0 += a[r{t} + kk] * w;\n"));
+        s.push_str(&format!(
+            "        acc_{t}_0 += a[r{t} + kk{k_stride}] * w;\n"
+        ));
     }
     s.push_str("    }\n");
     s

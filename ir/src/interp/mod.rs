@@ -115,9 +115,9 @@ pub fn eval_op(
             ],
             out,
         )),
-        Op::SparseMatMul { format, k, n } => one(sparse::sparse_matmul(
+        Op::SparseMatMul { format, axis, k, n } => one(sparse::sparse_matmul(
             *format,
-            (*k, *n),
+            (*axis, *k, *n),
             operand(inputs, 0)?,
             &inputs[1..],
             out,

@@ -1251,7 +1251,12 @@ fn sparse_matmul_equals_the_dense_product() {
         let arrays = encode(format, dense, k, n).unwrap();
         let mut inputs = vec![&a_t];
         inputs.extend(arrays.iter());
-        let op = Op::SparseMatMul { format, k, n };
+        let op = Op::SparseMatMul {
+            format,
+            axis: 1,
+            k,
+            n,
+        };
         let got = eval_op(&op, &inputs, &out).unwrap().remove(0);
         assert_eq!(got.shape(), want.shape(), "{}", format.label());
         for (g, w) in got.to_f64_vec().iter().zip(want.to_f64_vec()) {
@@ -1265,4 +1270,59 @@ fn sparse_matmul_equals_the_dense_product() {
     }
     // 2:4 refuses a matrix with three non-zeros in a group.
     assert!(encode(SparseFormat::NOfM { keep: 2, group: 4 }, &b, k, n).is_none());
+}
+
+/// `sparse_matmul` along axis 1 of an NCHW tensor with a bias is the 1×1 convolution of
+/// the transposed weights.
+#[test]
+fn sparse_matmul_along_channels_is_a_pointwise_convolution() {
+    use crate::random::random_tensor;
+    use crate::sparse::encode;
+    let (c, m) = (12, 7);
+    let x = random_tensor(DType::F32, &[2, c, 3, 5], 11);
+    let mut w: Vec<f32> = random_tensor(DType::F32, &[m, c, 1, 1], 12)
+        .to_f64_vec()
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    for (i, v) in w.iter_mut().enumerate() {
+        if i % 3 == 0 {
+            *v = 0.0;
+        }
+    }
+    let bias = random_tensor(DType::F32, &[m], 13);
+    let wt = Tensor::from_f32(vec![m, c, 1, 1], w.clone()).unwrap();
+    let conv = Op::Conv(ConvAttrs {
+        strides: vec![1, 1],
+        pads: vec![0, 0, 0, 0],
+        dilations: vec![1, 1],
+        group: 1,
+    });
+    let out = [TensorType::new(DType::F32, vec![2, m, 3, 5])];
+    let want = eval_op(&conv, &[&x, &wt, &bias], &out).unwrap().remove(0);
+    // B = Wᵀ: k = c rows, n = m columns.
+    let b: Vec<f32> = (0..c * m).map(|i| w[(i % m) * c + i / m]).collect();
+    for format in [
+        SparseFormat::Blocks { rows: 4, cols: 4 },
+        SparseFormat::Blocks { rows: 1, cols: 1 },
+    ] {
+        let arrays = encode(format, &b, c, m).unwrap();
+        let mut inputs = vec![&x];
+        inputs.extend(arrays.iter());
+        inputs.push(&bias);
+        let op = Op::SparseMatMul {
+            format,
+            axis: 1,
+            k: c,
+            n: m,
+        };
+        let got = eval_op(&op, &inputs, &out).unwrap().remove(0);
+        for (g, w) in got.to_f64_vec().iter().zip(want.to_f64_vec()) {
+            assert!(
+                (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                "{}: {g} vs {w}",
+                format.label()
+            );
+        }
+    }
 }

@@ -311,6 +311,7 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
         },
         "sparse_matmul" => Op::SparseMatMul {
             format: a.sparse_format(),
+            axis: a.usize("axis"),
             k: a.usize("k"),
             n: a.usize("n"),
         },

@@ -70,9 +70,10 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
             attrs
         }
         Op::Attention { scale } => vec![("scale", Float(*scale))],
-        Op::SparseMatMul { format, k, n } => vec![
+        Op::SparseMatMul { format, axis, k, n } => vec![
             ("format", Word(format.word())),
             ("block", uints(&format.dims())),
+            ("axis", UInt(*axis)),
             ("k", UInt(*k)),
             ("n", UInt(*n)),
         ],

@@ -27,7 +27,7 @@ mod rules;
 pub use cost::{flops, graph_cost, integer_products, kernel_count, DeviceProfile};
 pub use lang::{ConstLeaf, InputLeaf, IrOp, Kiln};
 pub use report::{PhaseReport, Report};
-pub use rules::sparse::sparse_op;
+pub use rules::sparse::Product;
 pub use rules::{RuleInfo, RuleSet};
 
 use crate::{Pass, PassContext, PassError, PassManager};

@@ -623,7 +623,12 @@ graph "att" {
         let a = g.add_input("a", kiln_ir::TensorType::new(DType::F32, vec![5, 8]), false);
         let mut operands = vec![a];
         operands.extend(arrays.into_iter().map(|t| g.add_const(None, t)));
-        let op = Op::SparseMatMul { format, k: 8, n: 3 };
+        let op = Op::SparseMatMul {
+            format,
+            axis: 1,
+            k: 8,
+            n: 3,
+        };
         let y = g.add(op, &operands, "sparse").unwrap();
         g.add_output("y", y, false);
         assert_eq!(flops(&g), 2 * 5 * 12);

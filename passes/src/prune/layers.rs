@@ -4,7 +4,7 @@
 
 use super::masks::{self, Matrix};
 use super::PruneMode;
-use crate::egraph::{flops, sparse_op};
+use crate::egraph::{flops, Product};
 use crate::quantize::MIN_WEIGHT_ELEMENTS;
 use crate::rebuild::{rebuild, Edits};
 use kiln_ir::sparse::encode;
@@ -24,9 +24,10 @@ pub struct Layer {
     pub dims: Vec<usize>,
     /// The pruned weights (dense, zeros where pruned).
     pub pruned: Tensor,
-    /// `N:M`: the format the reader stores them in (the reader becomes
-    /// `sparse_matmul`); `None`: they stay dense for the sparsity phase to judge.
-    pub format: Option<SparseFormat>,
+    /// `N:M`: the format the reader stores them in and the product it computes (the
+    /// reader becomes `sparse_matmul`); `None`: they stay dense for the sparsity phase
+    /// to judge.
+    pub format: Option<(SparseFormat, Product)>,
     /// Zeros before and after, of `numel`.
     pub zeros_before: usize,
     pub zeros_after: usize,
@@ -115,16 +116,22 @@ pub fn find(
             }
             PruneMode::NOfM { keep, group } => {
                 let sparse = SparseFormat::NOfM { keep, group };
-                let stored = matches!(dims[..], [k, n] if sparse_op(&node.op, sparse, k, n).is_some() && node.inputs[1] == weight);
-                if !stored {
-                    Some("N:M weights are stored only for a matmul's constant right operand (no N:M convolution kernel)".to_string())
+                let a_dims = graph.ty(node.inputs[0]).shape.dims();
+                let product = Product::of(&node.op, node.inputs.len(), a_dims, &dims)
+                    .filter(|_| node.inputs[1] == weight);
+                if product.is_none() {
+                    Some(
+                        "N:M weights are stored only for matmuls and 1×1 convolutions \
+                         (no N:M kernel for larger convolutions)"
+                            .to_string(),
+                    )
                 } else if masks::n_of_m(&mut w, matrix, keep, group).is_none() {
                     Some(format!(
                         "its reduction axis ({}) is not a multiple of {group}",
                         matrix.reduction
                     ))
                 } else {
-                    format = Some(sparse);
+                    format = product.map(|p| (sparse, p));
                     None
                 }
             }
@@ -215,17 +222,9 @@ pub fn apply(graph: &Graph, chosen: &[&Layer]) -> Result<Graph, String> {
     for layer in chosen {
         match layer.format {
             None => out.values[layer.weight].def = ValueDef::Const(layer.pruned.clone()),
-            Some(format) => {
-                let &[k, n] = layer.dims.as_slice() else {
-                    return Err(format!("node '{}': N:M needs 2-D weights", layer.node));
-                };
-                let dense: Vec<f32> = layer
-                    .pruned
-                    .to_f64_vec()
-                    .iter()
-                    .map(|&v| v as f32)
-                    .collect();
-                let arrays = encode(format, &dense, k, n).ok_or_else(|| {
+            Some((format, product)) => {
+                let dense = product.dense(&layer.pruned);
+                let arrays = encode(format, &dense, product.k, product.n).ok_or_else(|| {
                     format!(
                         "node '{}': the weights do not fit {}",
                         layer.node,
@@ -233,8 +232,7 @@ pub fn apply(graph: &Graph, chosen: &[&Layer]) -> Result<Graph, String> {
                     )
                 })?;
                 let node = &out.nodes[layer.reader];
-                let op = sparse_op(&node.op, format, k, n)
-                    .ok_or_else(|| format!("node '{}' is not a matmul", layer.node))?;
+                let op = product.sparse_op(&node.op, format);
                 let mut inputs = vec![node.inputs[0]];
                 let rest = node.inputs[2..].to_vec();
                 for a in arrays {

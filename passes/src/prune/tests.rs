@@ -174,7 +174,9 @@ fn n_of_m_stores_matmuls_compressed_and_reports_convolutions() {
         .collect();
     assert_eq!(sparse.len(), 2);
     assert_eq!(report.skipped.len(), 1, "{report}");
-    assert!(report.skipped[0].3.contains("no N:M convolution kernel"));
+    assert!(report.skipped[0]
+        .3
+        .contains("no N:M kernel for larger convolutions"));
     for row in &report.layers {
         assert_eq!(row.format, "2:4");
         assert!(

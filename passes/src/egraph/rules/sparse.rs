@@ -1,10 +1,11 @@
 //! Sparse products: a product whose constant weights hold enough zero blocks equals
 //! `sparse_matmul` of the same weights stored sparse (it skips only zero weights), so
 //! the rule adds that form — block-sparse in 4×4 blocks, or CSR — next to the dense
-//! one, on a plain `matmul` and on a fused one (its epilogue kept). Extraction then
-//! picks dense or sparse per layer by the cost model: a sparse kernel moves fewer
-//! weight bytes and does fewer multiply-adds, each at a lower rate
-//! (`cost::sparse_efficiency`).
+//! one, for a `matmul` (weights `B`, contraction along `a`'s last axis) and a 1×1
+//! convolution (weights `Wᵀ`, contraction along the channels, its bias kept), plain or
+//! fused (the epilogue kept). Extraction then picks dense or sparse per layer by the
+//! cost model: a sparse kernel moves fewer weight bytes and does fewer multiply-adds,
+//! each at a lower rate (`cost::sparse_efficiency`).
 
 use super::quant::constant;
 use super::{code, RuleSpec, Term};
@@ -12,13 +13,13 @@ use crate::egraph::analysis::{ty, EGraph};
 use crate::egraph::lang::{ConstLeaf, IrOp, Kiln};
 use egg::Id;
 use kiln_ir::sparse::{block_density, encode};
-use kiln_ir::{DType, Graph, Op, SparseFormat};
+use kiln_ir::{DType, Graph, Op, SparseFormat, Tensor};
 use std::sync::Arc;
 
 pub(super) const RULES: &[RuleSpec] = &[code(
     "sparse-product",
     sparse_forms,
-    "matmul(a, B) = sparse_matmul(a, stored(B)) for a constant B (k × n) with enough zero blocks",
+    "matmul(a, B) = sparse_matmul(a, stored(B)); conv1x1(x, W, b) = sparse_matmul{axis=1}(x, stored(Wᵀ), b) for constant weights with enough zero blocks",
 )];
 
 /// The formats offered, each with the largest fraction of non-zero blocks at which it
@@ -28,7 +29,94 @@ pub const OFFERS: [(SparseFormat, f64); 2] = [
     (SparseFormat::Blocks { rows: 1, cols: 1 }, 0.3),
 ];
 
-/// The sparse forms of a (possibly fused) `matmul` node.
+/// A product a sparse kernel can compute: operand 0 `a` contracted along `axis` (`k`
+/// long) with the `k × n` weights `B` that operand 1 holds (transposed, for a
+/// convolution's `[n, k, 1, 1]`), plus operand 2 as bias when `bias`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Product {
+    pub axis: usize,
+    pub k: usize,
+    pub n: usize,
+    pub transposed: bool,
+    pub bias: bool,
+}
+
+impl Product {
+    /// The product `op` (plain or fused without a prologue, on `operands` operands)
+    /// computes from an `a` of `a_dims` and weights of `w_dims`, when a sparse kernel
+    /// can compute it.
+    pub fn of(op: &Op, operands: usize, a_dims: &[usize], w_dims: &[usize]) -> Option<Product> {
+        let (anchor, arity) = match op {
+            Op::Fused {
+                anchor,
+                prologue: None,
+                arity,
+                ..
+            } => (&**anchor, *arity),
+            Op::MatMul | Op::Conv(_) => (op, operands),
+            _ => return None,
+        };
+        match (anchor, w_dims) {
+            (Op::MatMul, &[k, n]) if arity == 2 && a_dims.last() == Some(&k) => Some(Product {
+                axis: a_dims.len() - 1,
+                k,
+                n,
+                transposed: false,
+                bias: false,
+            }),
+            (Op::Conv(c), &[n, k, ..]) => {
+                let one = |v: &[usize]| v.iter().all(|&x| x == 1);
+                let pointwise = one(&w_dims[2..])
+                    && one(&c.strides)
+                    && one(&c.dilations)
+                    && c.pads.iter().all(|&p| p == 0)
+                    && c.group == 1
+                    && a_dims.get(1) == Some(&k);
+                (pointwise && (arity == 2 || arity == 3)).then_some(Product {
+                    axis: 1,
+                    k,
+                    n,
+                    transposed: true,
+                    bias: arity == 3,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// `B` (`k × n`, row-major) from the weights `w`.
+    pub fn dense(&self, w: &Tensor) -> Vec<f32> {
+        let v: Vec<f32> = w.to_f64_vec().iter().map(|&x| x as f32).collect();
+        if !self.transposed {
+            return v;
+        }
+        let (k, n) = (self.k, self.n);
+        (0..k * n).map(|i| v[(i % n) * k + i / n]).collect()
+    }
+
+    /// The sparse form of `op` (see [`Product::of`]) with its weights stored in
+    /// `format`: its operands are `a`, the format's arrays, the bias (if any), then
+    /// `op`'s epilogue operands.
+    pub fn sparse_op(&self, op: &Op, format: SparseFormat) -> Op {
+        let sparse = Op::SparseMatMul {
+            format,
+            axis: self.axis,
+            k: self.k,
+            n: self.n,
+        };
+        match op {
+            Op::Fused { epilogue, .. } => Op::Fused {
+                anchor: Box::new(sparse),
+                prologue: None,
+                arity: 1 + format.arrays() + usize::from(self.bias),
+                epilogue: epilogue.clone(),
+            },
+            _ => sparse,
+        }
+    }
+}
+
+/// The sparse forms of a (possibly fused) matmul or 1×1 convolution node.
 fn sparse_forms(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
     if op.result() != 0 || children.len() < 2 {
         return Vec::new();
@@ -43,51 +131,27 @@ fn sparse_forms(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec<
     let (Some(ta), Some(tw)) = (ty(egraph, a), ty(egraph, w)) else {
         return Vec::new();
     };
-    let &[k, n] = tw.shape.dims() else {
+    let Some(product) = Product::of(op.op(), children.len(), ta.shape.dims(), tw.shape.dims())
+    else {
         return Vec::new();
     };
-    if ta.dtype != DType::F32 || tw.dtype != DType::F32 || ta.shape.dims().last() != Some(&k) {
-        return Vec::new();
-    }
-    if sparse_op(op.op(), SparseFormat::Blocks { rows: 1, cols: 1 }, k, n).is_none() {
+    if ta.dtype != DType::F32 || tw.dtype != DType::F32 {
         return Vec::new();
     }
     let Some(weights) = constant(egraph, w) else {
         return Vec::new();
     };
-    let dense: Arc<Vec<f32>> = Arc::new(weights.to_f64_vec().iter().map(|&v| v as f32).collect());
+    let dense = Arc::new(product.dense(weights));
+    let (k, n) = (product.k, product.n);
     offered(&dense, k, n)
         .into_iter()
-        .filter_map(|format| {
+        .map(|format| {
             let mut args = vec![Term::Class(a)];
             args.extend((0..format.arrays()).map(|i| array_term(&dense, leaf, format, (k, n), i)));
             args.extend(children[2..].iter().map(|&c| Term::Class(c)));
-            Some(Term::Node(sparse_op(op.op(), format, k, n)?, args))
+            Term::Node(product.sparse_op(op.op(), format), args)
         })
         .collect()
-}
-
-/// The sparse form of a product `op` whose operand 1 is its `k × n` weights: a plain
-/// `matmul`, or a `Fused` one without a prologue (its epilogue kept, its epilogue
-/// operands after the format's arrays). Its operands are `a`, the arrays of `format`,
-/// then `op`'s operands from 2 on.
-pub fn sparse_op(op: &Op, format: SparseFormat, k: usize, n: usize) -> Option<Op> {
-    let sparse = Op::SparseMatMul { format, k, n };
-    match op {
-        Op::MatMul => Some(sparse),
-        Op::Fused {
-            anchor,
-            prologue: None,
-            arity: 2,
-            epilogue,
-        } if **anchor == Op::MatMul => Some(Op::Fused {
-            anchor: Box::new(sparse),
-            prologue: None,
-            arity: 1 + format.arrays(),
-            epilogue: epilogue.clone(),
-        }),
-        _ => None,
-    }
 }
 
 /// The formats [`OFFERS`] offers for the row-major `k × n` weights `dense`.
@@ -110,7 +174,7 @@ fn array_term(
     (k, n): (usize, usize),
     i: usize,
 ) -> Term {
-    let key = format!("sparse:{}:%c{}:{i}", format.label(), leaf.0);
+    let key = format!("sparse:{}:%c{}:{k}x{n}:{i}", format.label(), leaf.0);
     let dense = dense.clone();
     Term::Const(
         key,
@@ -122,20 +186,17 @@ fn array_term(
 /// form for (the sparsity phase leaves a graph without one untouched).
 pub fn any_candidate(graph: &Graph) -> bool {
     graph.nodes.iter().any(|(_, node)| {
-        let Some(&w) = node.inputs.get(1) else {
+        let (Some(&a), Some(&w)) = (node.inputs.first(), node.inputs.get(1)) else {
             return false;
         };
-        let Some(t) = graph.constant(w) else {
+        let Some(t) = graph.constant(w).filter(|t| t.dtype() == DType::F32) else {
             return false;
         };
-        let &[k, n] = t.shape().dims() else {
+        let dims = graph.ty(a).shape.dims();
+        let Some(product) = Product::of(&node.op, node.inputs.len(), dims, t.shape().dims()) else {
             return false;
         };
-        let product = sparse_op(&node.op, SparseFormat::Blocks { rows: 1, cols: 1 }, k, n);
-        if product.is_none() || t.dtype() != DType::F32 {
-            return false;
-        }
-        let dense: Vec<f32> = t.to_f64_vec().iter().map(|&v| v as f32).collect();
-        !offered(&dense, k, n).is_empty()
+        graph.ty(a).dtype == DType::F32
+            && !offered(&product.dense(t), product.k, product.n).is_empty()
     })
 }
