@@ -47,9 +47,9 @@ PY
 }
 
 echo "== sparse kernels (x[64,2048] -> matmul -> bias+relu -> matmul, 2048x2048 weights;"
-echo "   x[1,512,28,28] -> 1x1 conv -> relu -> 1x1 conv, 512x512 weights)"
+echo "   x[1,C,28,28] -> conv -> relu -> conv: 1x1 with C=512, 3x3 with C=256)"
 "$python" "$root/scripts/make-sparse-models.py" "$tmp" 2048 64 >/dev/null
-for m in block90-2048 unstructured90-2048 conv-block90-512; do
+for m in block90-2048 unstructured90-2048 conv-block90-512 conv3x3-block90-256; do
     "$kiln" compile "$tmp/$m.onnx" -o "$tmp/$m-dense.kiln" --disable-set sparsity >/dev/null
     "$kiln" compile "$tmp/$m.onnx" -o "$tmp/$m-sparse.kiln" >/dev/null
     echo " $m: kernels at --opt 2: $("$kiln" inspect "$tmp/$m-sparse.kiln" | grep '^sparse weights' || echo dense)"

@@ -128,6 +128,46 @@ fn sparse_weights_run_on_sparse_kernels_with_the_same_outputs() {
     check_runs(test, &dense, std::slice::from_ref(&x), &want);
 }
 
+/// `relu(conv(x, W) + b)` with a 3×3 (padded) or 1×1 kernel on 16 channels, the weights
+/// `W` zero wherever `B = Wᵀ` has a zero 4×4 block (one in ten kept).
+fn sparse_conv_model(kernel: usize) -> Vec<u8> {
+    let (c, m) = (16, 16);
+    let k = c * kernel * kernel;
+    let b = sparse_weights(k, m, false, 7);
+    let w: Vec<f32> = (0..m * k).map(|i| b[(i % k) * m + i / k]).collect();
+    let mut o = OnnxBuilder::new("sparse_conv");
+    let x = o.input("x", data_type::FLOAT, &[1, c as i64, 10, 10]);
+    let k = kernel as i64;
+    let wt = o.f32s(&[m as i64, c as i64, k, k], w);
+    let bias = o.f32s(&[m as i64], random(m, 0.5, 8));
+    let pad = k / 2;
+    let y = o.node(
+        "Conv",
+        &[&x, &wt, &bias],
+        &[("pads", Attr::Ints(vec![pad; 4]))],
+    );
+    let r = o.node("Relu", &[&y], &[]);
+    o.output(&r, data_type::FLOAT, &[1, m as i64, 10, 10]);
+    o.encode(17)
+}
+
+#[test]
+fn sparse_convolution_weights_run_on_sparse_kernels_with_the_same_outputs() {
+    let test = "sparse convolutions at --opt 2";
+    for (kernel, op) in [(3, "sparse_conv"), (1, "sparse_matmul")] {
+        let model = sparse_conv_model(kernel);
+        let opt0 = CompileOptions {
+            opt_level: 0,
+            ..Default::default()
+        };
+        let x = kiln::ir::random::random_tensor(kiln::DType::F32, &[1, 16, 10, 10], 9);
+        let want = kiln::run_cpu(&compile(&model, &opt0), std::slice::from_ref(&x)).unwrap();
+        let sparse = compile(&model, &CompileOptions::default());
+        assert_eq!(ops(&sparse), [op], "{}", kiln::ir::print::print(&sparse));
+        check_runs(test, &sparse, std::slice::from_ref(&x), &want);
+    }
+}
+
 #[test]
 fn a_dense_model_compiles_to_the_same_graph_with_the_sparsity_set_on_or_off() {
     let mut b = OnnxBuilder::new("dense");

@@ -437,7 +437,45 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             one(DType::I32, shape)
         }
         Op::SparseMatMul { format, axis, k, n } => sparse_matmul(*format, *axis, (*k, *n), inputs),
+        Op::SparseConv {
+            format,
+            conv: attrs,
+            kernel,
+            n,
+        } => sparse_conv(*format, attrs, kernel, *n, inputs),
     }
+}
+
+/// A sparse convolution's result: the convolution's with `n` output channels, once the
+/// format's arrays fit its `k × n` weights.
+fn sparse_conv(
+    format: SparseFormat,
+    attrs: &ConvAttrs,
+    kernel: &[usize],
+    n: usize,
+    inputs: &[&TensorType],
+) -> Result<Vec<TensorType>> {
+    let Some(&x) = inputs.first() else {
+        bail!("expected x and the weights' arrays");
+    };
+    expect_dtype(x, DType::F32, "x")?;
+    if x.shape.rank() != 4 || kernel.len() != 2 || attrs.group != 1 {
+        bail!(
+            "sparse convolutions are 2-D with group 1, got x {} and kernel {kernel:?}",
+            x.shape
+        );
+    }
+    let c = x.shape.0[1];
+    let k = c * kernel.iter().product::<usize>();
+    // Check the arrays (and bias) as a product of k × n weights would.
+    let mut as_product = vec![TensorType::new(DType::F32, vec![1, k])];
+    as_product.extend(inputs[1..].iter().map(|&t| t.clone()));
+    let refs: Vec<&TensorType> = as_product.iter().collect();
+    sparse_matmul(format, 1, (k, n), &refs)?;
+    let mut w_dims = vec![n, c];
+    w_dims.extend_from_slice(kernel);
+    let w = TensorType::new(DType::F32, w_dims);
+    conv(attrs, &[x, &w])
 }
 
 /// A sparse product's result: `a` with its axis `axis` (`k`) replaced by `n`, once the

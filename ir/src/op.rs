@@ -180,6 +180,16 @@ pub enum Op {
         k: usize,
         n: usize,
     },
+    /// A convolution (`conv`, `group` 1, 2-D) whose constant weights `W` (`n × C ×
+    /// kernel`) are stored sparse in `format` as `B = Wᵀ` (`k × n`, `k = C · ∏kernel`,
+    /// row `(c · kh + i) · kw + j`): operands `x`, the format's arrays, an optional
+    /// `bias` (`[n]`). Weights a format does not store are zero.
+    SparseConv {
+        format: SparseFormat,
+        conv: ConvAttrs,
+        kernel: Vec<usize>,
+        n: usize,
+    },
 }
 
 /// How a [`Op::SparseMatMul`] stores its weights `B` (`k × n`).
@@ -719,6 +729,7 @@ impl Op {
             Op::MatMulInteger => "matmul_integer",
             Op::ConvInteger(_) => "conv_integer",
             Op::SparseMatMul { .. } => "sparse_matmul",
+            Op::SparseConv { .. } => "sparse_conv",
         }
     }
 

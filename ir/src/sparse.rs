@@ -125,3 +125,58 @@ pub fn block_density(b: &[f32], (k, n): (usize, usize), (rows, cols): (usize, us
     }
     full.iter().filter(|&&f| f).count() as f64 / full.len() as f64
 }
+
+/// The dense row-major `k × n` matrix `arrays` hold in `format` (what [`encode`] took).
+pub fn decode(
+    format: SparseFormat,
+    arrays: &[&Tensor],
+    k: usize,
+    n: usize,
+) -> Result<Vec<f32>, String> {
+    let float = |t: &Tensor| {
+        t.to_f64_vec()
+            .iter()
+            .map(|&v| v as f32)
+            .collect::<Vec<f32>>()
+    };
+    let ints = |i: usize| -> Result<Vec<i64>, String> {
+        let t = arrays.get(i).ok_or("missing index array")?;
+        Ok(t.to_f64_vec().into_iter().map(|v| v as i64).collect())
+    };
+    let values = float(arrays.first().ok_or("missing values")?);
+    let mut b = vec![0f32; k * n];
+    match format {
+        SparseFormat::Blocks { rows, cols } => {
+            let (block_rows, starts) = (ints(1)?, ints(2)?);
+            for cb in 0..n.div_ceil(cols) {
+                let (lo, hi) = (starts[cb] as usize, starts[cb + 1] as usize);
+                if lo > hi || hi > block_rows.len() {
+                    return Err(format!("starts[{cb}..{}] out of range", cb + 2));
+                }
+                for (blk, &kb) in block_rows.iter().enumerate().take(hi).skip(lo) {
+                    let kb = usize::try_from(kb).map_err(|_| "negative block row")?;
+                    for i in (0..rows).filter(|i| kb * rows + i < k) {
+                        for j in (0..cols).filter(|j| cb * cols + j < n) {
+                            b[(kb * rows + i) * n + cb * cols + j] =
+                                values[(blk * rows + i) * cols + j];
+                        }
+                    }
+                }
+            }
+        }
+        SparseFormat::NOfM { keep, group } => {
+            let positions = ints(1)?;
+            let per_col = k / group * keep;
+            for col in 0..n {
+                for t in 0..per_col {
+                    let p = positions[col * per_col + t] as usize;
+                    if p >= group {
+                        return Err(format!("position {p} is outside a group of {group}"));
+                    }
+                    b[(t / keep * group + p) * n + col] += values[col * per_col + t];
+                }
+            }
+        }
+    }
+    Ok(b)
+}

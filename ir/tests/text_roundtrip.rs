@@ -96,9 +96,10 @@ fn variant(op: &Op) -> usize {
         Op::ScatterNd { .. } => 39,
         Op::RmsNorm { .. } => 40,
         Op::SparseMatMul { .. } => 41,
+        Op::SparseConv { .. } => 42,
     }
 }
-const VARIANTS: usize = 42;
+const VARIANTS: usize = 43;
 
 /// A distinct number per `Step` variant; exhaustive like [`variant`].
 fn step_variant(step: &Step) -> usize {
@@ -444,6 +445,17 @@ fn all_ops() -> Vec<Op> {
             k: 2048,
             n: 30,
         },
+        Op::SparseConv {
+            format: SparseFormat::Blocks { rows: 1, cols: 1 },
+            conv: ConvAttrs {
+                strides: vec![2, 1],
+                pads: vec![1, 1, 0, 1],
+                dilations: vec![1, 2],
+                group: 1,
+            },
+            kernel: vec![3, 3],
+            n: 17,
+        },
         Op::SparseMatMul {
             format: SparseFormat::NOfM { keep: 2, group: 4 },
             axis: 3,
@@ -516,8 +528,8 @@ fn all_ops_cover_every_variant_and_name() {
     let mut names: Vec<&str> = ops.iter().map(|op| op.name()).collect();
     names.sort();
     names.dedup();
-    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 37 other op names.
-    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 37);
+    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 38 other op names.
+    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 38);
 }
 
 #[test]

@@ -217,3 +217,72 @@ fn channel_axis_products_with_a_bias_match_the_reference() {
         }
     }
 }
+
+/// `sparse_conv` (2-D, strided, padded, dilated windows; partial blocks; N:M along the
+/// window) against the reference, with and without bias and a fused relu.
+#[test]
+fn sparse_convolutions_match_the_reference() {
+    let cases = [
+        // (x dims, output channels, kernel, strides, pads, dilations)
+        ([2, 5, 9, 8], 7, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]),
+        ([1, 6, 11, 7], 9, [3, 2], [2, 1], [0, 1, 2, 0], [1, 2]),
+        ([1, 5, 6, 6], 4, [2, 2], [1, 2], [0, 0, 0, 0], [2, 1]),
+    ];
+    for (seed, (x_dims, m, kernel, strides, pads, dilations)) in cases.into_iter().enumerate() {
+        let seed = 70 + 10 * seed as u64;
+        let c = x_dims[1];
+        let k = c * kernel[0] * kernel[1];
+        let conv = kiln_ir::ConvAttrs {
+            strides: strides.to_vec(),
+            pads: pads.to_vec(),
+            dilations: dilations.to_vec(),
+            group: 1,
+        };
+        let x = random_tensor(DType::F32, &x_dims, seed);
+        let bias = random_tensor(DType::F32, &[m], seed + 1);
+        let mut formats = vec![
+            SparseFormat::Blocks { rows: 4, cols: 4 },
+            SparseFormat::Blocks { rows: 1, cols: 1 },
+        ];
+        if k % 4 == 0 {
+            formats.push(SparseFormat::NOfM { keep: 2, group: 4 });
+        }
+        for format in formats {
+            let b = match format {
+                SparseFormat::NOfM { keep, group } => n_of_m(k, m, keep, group, seed + 2),
+                _ => weights((k, m), (4, 4), seed + 2, |r, col| (r + col) % 3 == 0),
+            };
+            // The dense weights W[m, kk] = B[kk, m] for the bound.
+            let w_abs: Vec<f32> = (0..m * k).map(|i| b[(i % k) * m + i / k].abs()).collect();
+            let w_abs = Tensor::from_f32(vec![m, c, kernel[0], kernel[1]], w_abs).unwrap();
+            let mag = cpu(&Op::Conv(conv.clone()), &[abs(&x), w_abs], 0);
+            let op = Op::SparseConv {
+                format,
+                conv: conv.clone(),
+                kernel: kernel.to_vec(),
+                n: m,
+            };
+            for with_bias in [false, true] {
+                let mut inputs = vec![x.clone()];
+                inputs.extend(encode(format, &b, k, m).unwrap());
+                if with_bias {
+                    inputs.push(bias.clone());
+                }
+                let want = cpu(&op, &inputs, 0);
+                let bound: Vec<f64> = dot_bound(&mag, k, 0.0)
+                    .iter()
+                    .zip(&want)
+                    .map(|(d, y)| d + 2.0 * U * y.abs())
+                    .collect();
+                check_within(op.clone(), &inputs, &[Some(bound.clone())]);
+                let fused = Op::Fused {
+                    anchor: Box::new(op.clone()),
+                    prologue: None,
+                    arity: inputs.len(),
+                    epilogue: "[in0, relu(%0)]".parse::<Program>().unwrap(),
+                };
+                check_within(fused, &inputs, &[Some(bound)]);
+            }
+        }
+    }
+}

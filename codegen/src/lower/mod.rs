@@ -128,7 +128,7 @@ fn lower_family(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         }
         Op::Quantize { .. } | Op::Dequantize { .. } => quant::lower(ctx),
         Op::MatMulInteger => integer::lower(ctx),
-        Op::SparseMatMul { .. } => sparse::lower(ctx),
+        Op::SparseMatMul { .. } | Op::SparseConv { .. } => sparse::lower(ctx),
         Op::ConvInteger(attrs) => conv::lower_integer(ctx, attrs),
     }
 }

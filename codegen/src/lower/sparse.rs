@@ -10,28 +10,64 @@ use super::Slot;
 use super::{binding_decls, check_binding_sizes, render, Binding, KernelSrc, Lowered, NodeCtx};
 use crate::plan::Access;
 use crate::CodegenError;
-use kiln_ir::{DType, Op, SparseFormat};
+use kiln_ir::{ConvAttrs, DType, Op, SparseFormat};
 
 /// Invocations per workgroup.
 const WG: u32 = 64;
 
-/// The kernel of a `sparse_matmul` node (or a `Fused` node anchored on one).
+/// How the kernel reads `a`: along one axis (rows are the positions around it), or
+/// through a convolution's windows (rows are output pixels; element `kk` of a row is
+/// `x[b, c, oh·s + i·d - p, ..]` for `kk = (c · kh + i) · kw + j`, zero in the padding).
+enum Reads {
+    Axis,
+    Window {
+        conv: ConvAttrs,
+        kernel: [usize; 2],
+        input: [usize; 3],
+        out_width: usize,
+    },
+}
+
+/// The kernel of a `sparse_matmul` or `sparse_conv` node (or a `Fused` node anchored on
+/// one).
 pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
-    let Op::SparseMatMul { format, axis, k, n } = *ctx.op() else {
-        return Err(ctx.error("not a sparse product"));
-    };
     if ctx.prologue().is_some() {
-        return Err(ctx.error("the GPU backend cannot run a prologue before sparse_matmul"));
+        return Err(ctx.error(format!(
+            "the GPU backend cannot run a prologue before {}",
+            ctx.op().name()
+        )));
     }
-    let rows = ctx.operand(0).shape.numel() / k.max(1);
-    // Rows are (outer, inner) pairs around the contraction axis: `inner` is 1 for a
-    // matmul, the pixels for a 1×1 convolution.
-    let inner: usize = ctx
-        .operand(0)
-        .shape
-        .dims()
-        .get(axis + 1..)
-        .map_or(1, |d| d.iter().product());
+    let a_dims = ctx.operand(0).shape.dims();
+    let out_dims = ctx.anchor_result()?.shape.dims().to_vec();
+    // Rows are (outer, inner) pairs around the output channels: `inner` is 1 for a
+    // matmul, the pixels for a convolution.
+    let (format, k, n, inner, reads) = match ctx.op() {
+        &Op::SparseMatMul { format, axis, k, n } => {
+            let inner = a_dims.get(axis + 1..).map_or(1, |d| d.iter().product());
+            (format, k, n, inner, Reads::Axis)
+        }
+        Op::SparseConv {
+            format,
+            conv,
+            kernel,
+            n,
+        } => {
+            let (&[_, c, h, w], &[kh, kw], &[_, _, _, ow]) =
+                (a_dims, kernel.as_slice(), out_dims.as_slice())
+            else {
+                return Err(ctx.error("sparse convolutions are 2-D"));
+            };
+            let reads = Reads::Window {
+                conv: conv.clone(),
+                kernel: [kh, kw],
+                input: [c, h, w],
+                out_width: ow,
+            };
+            (*format, c * kh * kw, *n, out_dims[2] * ow, reads)
+        }
+        op => return Err(ctx.error(format!("{} is not a sparse product", op.name()))),
+    };
+    let rows = out_dims.iter().product::<usize>() / n.max(1);
     if rows == 0 || n == 0 {
         return Ok(Lowered::default());
     }
@@ -79,29 +115,50 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     bindings.push(Binding::write(Slot::Result(0)));
     bindings.extend(tail.bindings());
 
-    // Row `t`'s first element of `a`, and the stride of `k` there.
-    let (row_bases, k_stride): (String, String) = if inner == 1 {
-        let bases = (0..tm)
-            .map(|t| format!("    let r{t} = min(m0 + {t}u, ROWS - 1u) * K;\n"))
-            .collect();
-        (bases, String::new())
-    } else {
-        let bases = (0..tm)
-            .map(|t| {
-                format!(
-                    "    let q{t} = min(m0 + {t}u, ROWS - 1u);\n    \
-                     let r{t} = q{t} / {inner}u * K * {inner}u + q{t} % {inner}u;\n"
-                )
-            })
-            .collect();
-        (bases, format!(" * {inner}u"))
+    // Where row `t` starts, and how it reads element `kk`.
+    let (row_bases, helpers) = match &reads {
+        Reads::Axis if inner == 1 => (
+            (0..tm)
+                .map(|t| format!("    let r{t} = min(m0 + {t}u, ROWS - 1u) * K;\n"))
+                .collect(),
+            String::new(),
+        ),
+        Reads::Axis => (
+            (0..tm)
+                .map(|t| {
+                    format!(
+                        "    let q{t} = min(m0 + {t}u, ROWS - 1u);\n    \
+                         let r{t} = q{t} / {inner}u * K * {inner}u + q{t} % {inner}u;\n"
+                    )
+                })
+                .collect(),
+            String::new(),
+        ),
+        Reads::Window { out_width, .. } => (
+            (0..tm)
+                .map(|t| {
+                    format!(
+                        "    let q{t} = min(m0 + {t}u, ROWS - 1u);\n    \
+                         let b{t} = q{t} / {inner}u;\n    \
+                         let oh{t} = q{t} % {inner}u / {out_width}u;\n    \
+                         let ow{t} = q{t} % {out_width}u;\n"
+                    )
+                })
+                .collect(),
+            window_loader(&reads),
+        ),
+    };
+    let load = |t: usize, kk: &str| match &reads {
+        Reads::Axis if inner == 1 => format!("a[r{t} + {kk}]"),
+        Reads::Axis => format!("a[r{t} + ({kk}) * {inner}u]"),
+        Reads::Window { .. } => format!("load_a(b{t}, oh{t}, ow{t}, {kk})"),
     };
     let acc: String = (0..tm)
         .flat_map(|t| (0..unit_cols).map(move |j| format!("    var acc_{t}_{j} = 0.0;\n")))
         .collect();
     let body = match format {
-        SparseFormat::Blocks { rows: r, cols: c } => blocks_loop(r, c, tm, k, &k_stride),
-        SparseFormat::NOfM { keep, group } => n_of_m_loop(keep, group, tm, k, &k_stride),
+        SparseFormat::Blocks { rows: r, cols: c } => blocks_loop(r, c, tm, k, &load),
+        SparseFormat::NOfM { keep, group } => n_of_m_loop(keep, group, tm, k, &load),
     };
     let mut store = String::new();
     for t in 0..tm {
@@ -132,7 +189,10 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         kiln_shaders::SPARSE_MATMUL,
         &[
             ("BINDINGS", decls),
-            ("HELPERS", tail.module_code(&Default::default())?),
+            (
+                "HELPERS",
+                format!("{helpers}{}", tail.module_code(&Default::default())?),
+            ),
             ("ROWS", rows.to_string()),
             ("K", k.to_string()),
             ("N", n.to_string()),
@@ -149,7 +209,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     )?;
     Ok(Lowered {
         kernels: vec![KernelSrc {
-            name: format!("sparse_matmul_{}", format.label().replace(':', "of")),
+            name: format!("{}_{}", ctx.op().name(), format.label().replace(':', "of")),
             wgsl,
             entry_point: "main".into(),
             workgroup_size: [wgx, wgy, 1],
@@ -163,7 +223,13 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
 /// The walk over column of blocks `u`: each stored `r × c` block multiplies `a`'s
 /// `r` elements from the block's row on; elements past `k` (a last, partial block row)
 /// read as zero.
-fn blocks_loop(r: usize, c: usize, tm: usize, k: usize, k_stride: &str) -> String {
+fn blocks_loop(
+    r: usize,
+    c: usize,
+    tm: usize,
+    k: usize,
+    load: &dyn Fn(usize, &str) -> String,
+) -> String {
     let mut s = format!(
         "    for (var b = u32(starts[u]); b < u32(starts[u + 1u]); b++) {{\n        \
          let k0 = u32(block_rows[b]) * {r}u;\n        \
@@ -175,9 +241,9 @@ fn blocks_loop(r: usize, c: usize, tm: usize, k: usize, k_stride: &str) -> Strin
     }
     for t in 0..tm {
         let load = if k.is_multiple_of(r) {
-            format!("a[r{t} + kk{k_stride}]")
+            load(t, "kk")
         } else {
-            format!("select(0.0, a[r{t} + min(kk, K - 1u){k_stride}], kk < K)")
+            format!("select(0.0, {}, kk < K)", load(t, "min(kk, K - 1u)"))
         };
         s.push_str(&format!("            let x{t} = {load};\n"));
         for j in 0..c {
@@ -190,7 +256,13 @@ fn blocks_loop(r: usize, c: usize, tm: usize, k: usize, k_stride: &str) -> Strin
 
 /// The walk over column `u`'s kept weights: weight `e` sits at its position within
 /// group `e / keep` along `k`.
-fn n_of_m_loop(keep: usize, group: usize, tm: usize, k: usize, k_stride: &str) -> String {
+fn n_of_m_loop(
+    keep: usize,
+    group: usize,
+    tm: usize,
+    k: usize,
+    load: &dyn Fn(usize, &str) -> String,
+) -> String {
     let per_col = k / group * keep;
     let mut s = format!(
         "    let base = u * {per_col}u;\n    \
@@ -199,10 +271,34 @@ fn n_of_m_loop(keep: usize, group: usize, tm: usize, k: usize, k_stride: &str) -
          let kk = e / {keep}u * {group}u + u32(positions[base + e]);\n"
     );
     for t in 0..tm {
-        s.push_str(&format!(
-            "        acc_{t}_0 += a[r{t} + kk{k_stride}] * w;\n"
-        ));
+        s.push_str(&format!("        acc_{t}_0 += {} * w;\n", load(t, "kk")));
     }
     s.push_str("    }\n");
     s
+}
+
+/// `fn load_a(b, oh, ow, kk)`: element `kk` of output pixel `(b, oh, ow)`'s window, zero
+/// in the padding.
+fn window_loader(reads: &Reads) -> String {
+    let Reads::Window {
+        conv,
+        kernel: [kh, kw],
+        input: [c, h, w],
+        ..
+    } = reads
+    else {
+        return String::new();
+    };
+    let (sh, sw) = (conv.strides[0], conv.strides[1]);
+    let (dh, dw) = (conv.dilations[0], conv.dilations[1]);
+    let (ph, pw) = (conv.pads[0], conv.pads[1]);
+    format!(
+        "fn load_a(b: u32, oh: u32, ow: u32, kk: u32) -> f32 {{\n    \
+         let ch = kk / {khw}u;\n    let i = kk % {khw}u / {kw}u;\n    let j = kk % {kw}u;\n    \
+         let ih = i32(oh * {sh}u + i * {dh}u) - {ph};\n    \
+         let iw = i32(ow * {sw}u + j * {dw}u) - {pw};\n    \
+         if ih < 0 || iw < 0 || ih >= {h} || iw >= {w} {{\n        return 0.0;\n    }}\n    \
+         return a[((b * {c}u + ch) * {h}u + u32(ih)) * {w}u + u32(iw)];\n}}\n",
+        khw = kh * kw,
+    )
 }

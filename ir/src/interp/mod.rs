@@ -122,6 +122,30 @@ pub fn eval_op(
             &inputs[1..],
             out,
         )),
+        Op::SparseConv {
+            format,
+            conv: attrs,
+            kernel,
+            n,
+        } => {
+            let x = operand(inputs, 0)?;
+            let c = x
+                .shape()
+                .dims()
+                .get(1)
+                .copied()
+                .ok_or("x has no channel axis")?;
+            let k = c * kernel.iter().product::<usize>();
+            let arrays = inputs.get(1..1 + format.arrays()).ok_or("missing arrays")?;
+            let b = crate::sparse::decode(*format, arrays, k, *n)?;
+            // W[m, kk] = B[kk, m].
+            let w: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+            let mut dims = vec![*n, c];
+            dims.extend_from_slice(kernel);
+            let w = Tensor::from_f32(dims, w).map_err(|e| e.to_string())?;
+            let bias = inputs.get(1 + format.arrays()).copied();
+            one(conv::conv(attrs, x, &w, bias, out))
+        }
         Op::MatMul => one(matmul::matmul(
             operand(inputs, 0)?,
             operand(inputs, 1)?,

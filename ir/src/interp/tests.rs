@@ -1326,3 +1326,75 @@ fn sparse_matmul_along_channels_is_a_pointwise_convolution() {
         }
     }
 }
+
+/// `sparse_conv` of a strided, padded, dilated 3×3 convolution's weights in each format
+/// equals `conv` of the dense weights (with and without bias).
+#[test]
+fn sparse_conv_equals_the_dense_convolution() {
+    use crate::random::random_tensor;
+    use crate::sparse::encode;
+    let (c, m, kh, kw) = (5, 6, 3, 2);
+    let attrs = ConvAttrs {
+        strides: vec![2, 1],
+        pads: vec![1, 0, 1, 1],
+        dilations: vec![1, 2],
+        group: 1,
+    };
+    let x = random_tensor(DType::F32, &[2, c, 7, 6], 21);
+    let mut w: Vec<f32> = random_tensor(DType::F32, &[m, c, kh, kw], 22)
+        .to_f64_vec()
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    for (i, v) in w.iter_mut().enumerate() {
+        if (i / 7) % 3 == 1 {
+            *v = 0.0;
+        }
+    }
+    let k = c * kh * kw;
+    let wt = Tensor::from_f32(vec![m, c, kh, kw], w.clone()).unwrap();
+    let bias = random_tensor(DType::F32, &[m], 23);
+    let out = crate::infer::infer(&Op::Conv(attrs.clone()), &[&x.ty(), &wt.ty()]).unwrap();
+    let b: Vec<f32> = (0..k * m).map(|i| w[(i % m) * k + i / m]).collect();
+    for with_bias in [false, true] {
+        let mut dense_in = vec![&x, &wt];
+        if with_bias {
+            dense_in.push(&bias);
+        }
+        let want = eval_op(&Op::Conv(attrs.clone()), &dense_in, &out)
+            .unwrap()
+            .remove(0);
+        for format in [
+            SparseFormat::Blocks { rows: 4, cols: 4 },
+            SparseFormat::Blocks { rows: 1, cols: 1 },
+        ] {
+            let arrays = encode(format, &b, k, m).unwrap();
+            let mut inputs = vec![&x];
+            inputs.extend(arrays.iter());
+            if with_bias {
+                inputs.push(&bias);
+            }
+            let op = Op::SparseConv {
+                format,
+                conv: attrs.clone(),
+                kernel: vec![kh, kw],
+                n: m,
+            };
+            assert_eq!(
+                crate::infer::infer(
+                    &op,
+                    &inputs
+                        .iter()
+                        .map(|t| t.ty())
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .collect::<Vec<_>>()
+                )
+                .unwrap(),
+                out
+            );
+            let got = eval_op(&op, &inputs, &out).unwrap().remove(0);
+            assert_eq!(got.to_f64_vec(), want.to_f64_vec(), "{}", format.label());
+        }
+    }
+}

@@ -309,6 +309,12 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
         "attention" => Op::Attention {
             scale: a.f32("scale"),
         },
+        "sparse_conv" => Op::SparseConv {
+            format: a.sparse_format(),
+            conv: conv_attrs(a),
+            kernel: a.usizes("kernel"),
+            n: a.usize("n"),
+        },
         "sparse_matmul" => Op::SparseMatMul {
             format: a.sparse_format(),
             axis: a.usize("axis"),

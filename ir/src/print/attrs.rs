@@ -70,6 +70,21 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
             attrs
         }
         Op::Attention { scale } => vec![("scale", Float(*scale))],
+        Op::SparseConv {
+            format,
+            conv,
+            kernel,
+            n,
+        } => vec![
+            ("format", Word(format.word())),
+            ("block", uints(&format.dims())),
+            ("strides", uints(&conv.strides)),
+            ("pads", uints(&conv.pads)),
+            ("dilations", uints(&conv.dilations)),
+            ("group", UInt(conv.group)),
+            ("kernel", uints(kernel)),
+            ("n", UInt(*n)),
+        ],
         Op::SparseMatMul { format, axis, k, n } => vec![
             ("format", Word(format.word())),
             ("block", uints(&format.dims())),

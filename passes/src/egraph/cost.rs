@@ -134,6 +134,9 @@ pub fn flops(target: &dyn KernelTarget, op: &Op, inputs: &[&TensorType], out: &T
         }
         Op::SparseMatMul {
             format, n: cols, ..
+        }
+        | Op::SparseConv {
+            format, n: cols, ..
         } => {
             // Multiply-adds of the stored weights only, each at the sparse kernel's rate.
             let stored = inputs.get(1).map_or(0, |t| t.shape.numel()) as f64;

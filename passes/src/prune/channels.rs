@@ -156,7 +156,7 @@ fn op_flops(op: &Op, inputs: &[&TensorType], out: &TensorType) -> u64 {
             rows.saturating_mul(t).saturating_mul(d.saturating_add(e))
         }
         // Each stored weight (blocks' padding included) multiplies into every row of a.
-        Op::SparseMatMul { n, .. } => out_n
+        Op::SparseMatMul { n, .. } | Op::SparseConv { n, .. } => out_n
             .checked_div(*n as u64)
             .unwrap_or(0)
             .saturating_mul(prod(dims(1))),

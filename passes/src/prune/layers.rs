@@ -121,8 +121,8 @@ pub fn find(
                     .filter(|_| node.inputs[1] == weight);
                 if product.is_none() {
                     Some(
-                        "N:M weights are stored only for matmuls and 1×1 convolutions \
-                         (no N:M kernel for larger convolutions)"
+                        "N:M weights are stored only for the products a sparse kernel \
+                         computes (matmuls, 2-D convolutions of group 1)"
                             .to_string(),
                     )
                 } else if masks::n_of_m(&mut w, matrix, keep, group).is_none() {
@@ -220,9 +220,9 @@ fn matrix_of(op: &Op, operand: usize, dims: &[usize]) -> Option<Matrix> {
 pub fn apply(graph: &Graph, chosen: &[&Layer]) -> Result<Graph, String> {
     let mut out = graph.clone();
     for layer in chosen {
-        match layer.format {
+        match &layer.format {
             None => out.values[layer.weight].def = ValueDef::Const(layer.pruned.clone()),
-            Some((format, product)) => {
+            &Some((format, ref product)) => {
                 let dense = product.dense(&layer.pruned);
                 let arrays = encode(format, &dense, product.k, product.n).ok_or_else(|| {
                     format!(

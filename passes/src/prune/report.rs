@@ -92,13 +92,19 @@ impl PruneReport {
                 .map(|(_, n)| n)
                 .find(|n| n.name == row.node);
             let Some(node) = node else { continue };
-            if let Op::SparseMatMul { format, k, .. } = node.op.anchor() {
+            let sparse = match node.op.anchor() {
+                Op::SparseMatMul { format, n, .. } | Op::SparseConv { format, n, .. } => {
+                    Some((*format, *n))
+                }
+                _ => None,
+            };
+            if let Some((format, n)) = sparse {
                 let arrays: Vec<&kiln_ir::Tensor> = node.inputs[1..=format.arrays()]
                     .iter()
                     .filter_map(|&v| graph.constant(v))
                     .collect();
                 let stored = arrays.first().map_or(0, |t| t.numel()) as f64;
-                let rows = graph.ty(node.inputs[0]).shape.numel() as f64 / (*k).max(1) as f64;
+                let rows = graph.ty(node.outputs[0]).shape.numel() as f64 / n.max(1) as f64;
                 row.format = format.label();
                 row.flops_after = 2.0 * rows * stored;
                 row.bytes_after = target.bundle_bytes(None, &arrays);

@@ -164,19 +164,26 @@ fn magnitude_prunes_every_layer_without_a_budget() {
 }
 
 #[test]
-fn n_of_m_stores_matmuls_compressed_and_reports_convolutions() {
+fn n_of_m_stores_products_compressed_and_reports_what_it_cannot() {
     let g = model();
     let (pruned, report) = prune(&g, &options("2:4", None), &target()).unwrap();
-    let sparse: Vec<_> = pruned
+    let sparse: Vec<&str> = pruned
         .nodes
         .iter()
-        .filter(|(_, n)| n.op.name() == "sparse_matmul")
+        .map(|(_, n)| n.op.name())
+        .filter(|n| n.starts_with("sparse_"))
         .collect();
-    assert_eq!(sparse.len(), 2);
-    assert_eq!(report.skipped.len(), 1, "{report}");
-    assert!(report.skipped[0]
-        .3
-        .contains("no N:M kernel for larger convolutions"));
+    assert_eq!(sparse, ["sparse_matmul", "sparse_matmul", "sparse_conv"]);
+    assert!(report.skipped.is_empty(), "{report}");
+    // 3 of 7 cannot group reductions of 64, 48 and 72.
+    let (_, odd) = prune(&g, &options("3:7", None), &target()).unwrap();
+    assert_eq!(odd.skipped.len(), 3, "{odd}");
+    assert!(
+        odd.skipped
+            .iter()
+            .all(|s| s.3.contains("not a multiple of 7")),
+        "{odd}"
+    );
     for row in &report.layers {
         assert_eq!(row.format, "2:4");
         assert!(
@@ -185,16 +192,26 @@ fn n_of_m_stores_matmuls_compressed_and_reports_convolutions() {
         );
         assert!((row.flops_after / row.flops_before - 0.5).abs() < 1e-9);
     }
-    // sparse_matmul computes what the dense product of the zeroed weights does.
+    // The sparse products compute what the dense ones of the zeroed weights do.
     let mut zeroed = g.clone();
-    for (_, node) in g.nodes.iter().filter(|(_, n)| n.op.name() == "matmul") {
+    for (_, node) in g.nodes.iter().filter(|(_, n)| n.inputs.len() > 1) {
         let w = node.inputs[1];
         let mut v = floats(g.constant(w).unwrap());
-        let m = Matrix {
-            reduction: g.ty(w).shape.dims()[0],
-            outputs: g.ty(w).shape.dims()[1],
-            r_stride: g.ty(w).shape.dims()[1],
-            o_stride: 1,
+        let dims = g.ty(w).shape.dims();
+        let m = match node.op.name() {
+            "matmul" => Matrix {
+                reduction: dims[0],
+                outputs: dims[1],
+                r_stride: dims[1],
+                o_stride: 1,
+            },
+            "conv" => Matrix {
+                reduction: dims[1..].iter().product(),
+                outputs: dims[0],
+                r_stride: 1,
+                o_stride: dims[1..].iter().product(),
+            },
+            _ => continue,
         };
         masks::n_of_m(&mut v, m, 2, 4).unwrap();
         zeroed.values[w].def =
@@ -205,8 +222,10 @@ fn n_of_m_stores_matmuls_compressed_and_reports_convolutions() {
         run(&zeroed, &inputs).unwrap(),
         run(&pruned, &inputs).unwrap(),
     );
-    for (w, p) in want[0].to_f64_vec().iter().zip(got[0].to_f64_vec()) {
-        assert!((w - p).abs() <= 1e-4 * (1.0 + w.abs()), "{w} vs {p}");
+    for (want, got) in want.iter().zip(&got) {
+        for (w, p) in want.to_f64_vec().iter().zip(got.to_f64_vec()) {
+            assert!((w - p).abs() <= 1e-4 * (1.0 + w.abs()), "{w} vs {p}");
+        }
     }
 }
 

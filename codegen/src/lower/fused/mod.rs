@@ -56,7 +56,7 @@ pub fn lower(ctx: &NodeCtx<'_>, anchor: &Op) -> Result<Lowered, CodegenError> {
         | Op::Lrn { .. } => norm::lower(ctx),
         Op::Attention { scale } => attention::lower(ctx, *scale),
         Op::MatMulInteger => super::integer::lower(ctx),
-        Op::SparseMatMul { .. } => super::sparse::lower(ctx),
+        Op::SparseMatMul { .. } | Op::SparseConv { .. } => super::sparse::lower(ctx),
         Op::ConvInteger(a) => conv::lower_integer(ctx, a),
         op => Err(ctx.error(format!(
             "the GPU backend cannot fuse an epilogue into {}",
@@ -88,6 +88,7 @@ pub fn takes_epilogue(op: &Op) -> bool {
             | Op::MatMulInteger
             | Op::ConvInteger(_)
             | Op::SparseMatMul { .. }
+            | Op::SparseConv { .. }
             | Op::Fused { .. }
     )
 }

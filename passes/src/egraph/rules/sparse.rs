@@ -1,9 +1,9 @@
 //! Sparse products: a product whose constant weights hold enough zero blocks equals
 //! `sparse_matmul` of the same weights stored sparse (it skips only zero weights), so
 //! the rule adds that form — block-sparse in 4×4 blocks, or CSR — next to the dense
-//! one, for a `matmul` (weights `B`, contraction along `a`'s last axis) and a 1×1
-//! convolution (weights `Wᵀ`, contraction along the channels, its bias kept), plain or
-//! fused (the epilogue kept). Extraction then picks dense or sparse per layer by the
+//! one, for a `matmul` (weights `B`, contraction along `a`'s last axis) and a 2-D
+//! convolution (weights `Wᵀ`; a 1×1 one contracts along the channels, a k×k one over its
+//! windows as `sparse_conv`; the bias kept), plain or fused (the epilogue kept). Extraction then picks dense or sparse per layer by the
 //! cost model: a sparse kernel moves fewer weight bytes and does fewer multiply-adds,
 //! each at a lower rate (`cost::sparse_efficiency`).
 
@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub(super) const RULES: &[RuleSpec] = &[code(
     "sparse-product",
     sparse_forms,
-    "matmul(a, B) = sparse_matmul(a, stored(B)); conv1x1(x, W, b) = sparse_matmul{axis=1}(x, stored(Wᵀ), b) for constant weights with enough zero blocks",
+    "matmul(a, B) = sparse_matmul(a, stored(B)); conv1x1(x, W, b) = sparse_matmul{axis=1}(x, stored(Wᵀ), b); conv(x, W, b) = sparse_conv(x, stored(Wᵀ), b) for constant weights with enough zero blocks",
 )];
 
 /// The formats offered, each with the largest fraction of non-zero blocks at which it
@@ -31,14 +31,16 @@ pub const OFFERS: [(SparseFormat, f64); 2] = [
 
 /// A product a sparse kernel can compute: operand 0 `a` contracted along `axis` (`k`
 /// long) with the `k × n` weights `B` that operand 1 holds (transposed, for a
-/// convolution's `[n, k, 1, 1]`), plus operand 2 as bias when `bias`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// convolution's `[n, C, kernel..]`), plus operand 2 as bias when `bias`. A k×k
+/// convolution (`window`: its attributes and kernel) contracts `a`'s windows.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Product {
     pub axis: usize,
     pub k: usize,
     pub n: usize,
     pub transposed: bool,
     pub bias: bool,
+    pub window: Option<(kiln_ir::ConvAttrs, Vec<usize>)>,
 }
 
 impl Product {
@@ -63,21 +65,30 @@ impl Product {
                 n,
                 transposed: false,
                 bias: false,
+                window: None,
             }),
-            (Op::Conv(c), &[n, k, ..]) => {
+            (Op::Conv(attrs), &[n, c, ..]) => {
                 let one = |v: &[usize]| v.iter().all(|&x| x == 1);
-                let pointwise = one(&w_dims[2..])
-                    && one(&c.strides)
-                    && one(&c.dilations)
-                    && c.pads.iter().all(|&p| p == 0)
-                    && c.group == 1
-                    && a_dims.get(1) == Some(&k);
-                (pointwise && (arity == 2 || arity == 3)).then_some(Product {
+                let kernel = w_dims[2..].to_vec();
+                let pointwise = one(&kernel)
+                    && one(&attrs.strides)
+                    && one(&attrs.dilations)
+                    && attrs.pads.iter().all(|&p| p == 0);
+                let fits =
+                    attrs.group == 1 && a_dims.get(1) == Some(&c) && (arity == 2 || arity == 3);
+                // 1×1: a contraction along the channels; 2-D k×k: over windows.
+                let window = match (pointwise, kernel.len(), a_dims.len()) {
+                    (true, _, _) => None,
+                    (false, 2, 4) => Some((attrs.clone(), kernel.clone())),
+                    _ => return None,
+                };
+                fits.then_some(Product {
                     axis: 1,
-                    k,
+                    k: c * kernel.iter().product::<usize>(),
                     n,
                     transposed: true,
                     bias: arity == 3,
+                    window,
                 })
             }
             _ => None,
@@ -98,11 +109,19 @@ impl Product {
     /// `format`: its operands are `a`, the format's arrays, the bias (if any), then
     /// `op`'s epilogue operands.
     pub fn sparse_op(&self, op: &Op, format: SparseFormat) -> Op {
-        let sparse = Op::SparseMatMul {
-            format,
-            axis: self.axis,
-            k: self.k,
-            n: self.n,
+        let sparse = match &self.window {
+            None => Op::SparseMatMul {
+                format,
+                axis: self.axis,
+                k: self.k,
+                n: self.n,
+            },
+            Some((conv, kernel)) => Op::SparseConv {
+                format,
+                conv: conv.clone(),
+                kernel: kernel.clone(),
+                n: self.n,
+            },
         };
         match op {
             Op::Fused { epilogue, .. } => Op::Fused {
