@@ -126,25 +126,27 @@ pub fn block_density(b: &[f32], (k, n): (usize, usize), (rows, cols): (usize, us
     full.iter().filter(|&&f| f).count() as f64 / full.len() as f64
 }
 
-/// The dense row-major `k × n` matrix `arrays` hold in `format` (what [`encode`] took).
-pub fn decode(
+/// The weights `arrays` store in `format`, per column of the `k × n` matrix: (row,
+/// weight) in row order, every stored weight (zeros inside a stored block too; none
+/// past `k` or `n`).
+pub fn stored(
     format: SparseFormat,
     arrays: &[&Tensor],
     k: usize,
     n: usize,
-) -> Result<Vec<f32>, String> {
-    let float = |t: &Tensor| {
-        t.to_f64_vec()
-            .iter()
-            .map(|&v| v as f32)
-            .collect::<Vec<f32>>()
-    };
+) -> Result<Vec<Vec<(usize, f32)>>, String> {
     let ints = |i: usize| -> Result<Vec<i64>, String> {
         let t = arrays.get(i).ok_or("missing index array")?;
         Ok(t.to_f64_vec().into_iter().map(|v| v as i64).collect())
     };
-    let values = float(arrays.first().ok_or("missing values")?);
-    let mut b = vec![0f32; k * n];
+    let values: Vec<f32> = arrays
+        .first()
+        .ok_or("missing values")?
+        .to_f64_vec()
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let mut columns: Vec<Vec<(usize, f32)>> = vec![Vec::new(); n];
     match format {
         SparseFormat::Blocks { rows, cols } => {
             let (block_rows, starts) = (ints(1)?, ints(2)?);
@@ -157,8 +159,8 @@ pub fn decode(
                     let kb = usize::try_from(kb).map_err(|_| "negative block row")?;
                     for i in (0..rows).filter(|i| kb * rows + i < k) {
                         for j in (0..cols).filter(|j| cb * cols + j < n) {
-                            b[(kb * rows + i) * n + cb * cols + j] =
-                                values[(blk * rows + i) * cols + j];
+                            let w = values[(blk * rows + i) * cols + j];
+                            columns[cb * cols + j].push((kb * rows + i, w));
                         }
                     }
                 }
@@ -167,15 +169,31 @@ pub fn decode(
         SparseFormat::NOfM { keep, group } => {
             let positions = ints(1)?;
             let per_col = k / group * keep;
-            for col in 0..n {
+            for (col, list) in columns.iter_mut().enumerate() {
                 for t in 0..per_col {
                     let p = positions[col * per_col + t] as usize;
                     if p >= group {
                         return Err(format!("position {p} is outside a group of {group}"));
                     }
-                    b[(t / keep * group + p) * n + col] += values[col * per_col + t];
+                    list.push((t / keep * group + p, values[col * per_col + t]));
                 }
             }
+        }
+    }
+    Ok(columns)
+}
+
+/// The dense row-major `k × n` matrix `arrays` hold in `format` (what [`encode`] took).
+pub fn decode(
+    format: SparseFormat,
+    arrays: &[&Tensor],
+    k: usize,
+    n: usize,
+) -> Result<Vec<f32>, String> {
+    let mut b = vec![0f32; k * n];
+    for (col, list) in stored(format, arrays, k, n)?.into_iter().enumerate() {
+        for (row, w) in list {
+            b[row * n + col] += w;
         }
     }
     Ok(b)

@@ -22,11 +22,6 @@ pub(super) fn sparse_matmul(
         .product();
     let outer: usize = dims[..axis].iter().product();
     let a = floats(a, "a")?;
-    let values = floats(arrays.first().ok_or("missing values")?, "values")?;
-    let ints = |i: usize| -> Result<Vec<i64>, String> {
-        let t = arrays.get(i).ok_or("missing index array")?;
-        Ok(t.to_f64_vec().into_iter().map(|v| v as i64).collect())
-    };
     let bias = match arrays.get(format.arrays()) {
         Some(b) => floats(b, "bias")?,
         None => vec![0.0; n],
@@ -36,40 +31,8 @@ pub(super) fn sparse_matmul(
     let y_at = |row: usize, j: usize| (row / inner * n + j) * inner + row % inner;
     let rows = outer * inner;
     let mut y = vec![0f32; rows * n];
-    // Stored weight (i, j) = w, in k order per column.
-    let mut weights: Vec<Vec<(usize, f32)>> = vec![Vec::new(); n];
-    match format {
-        SparseFormat::Blocks { rows: r, cols: c } => {
-            let (block_rows, starts) = (ints(1)?, ints(2)?);
-            for cb in 0..n.div_ceil(c) {
-                let (lo, hi) = (starts[cb] as usize, starts[cb + 1] as usize);
-                if lo > hi || hi > block_rows.len() {
-                    return Err(format!("starts[{cb}..{}] out of range", cb + 2));
-                }
-                for (b, &kb) in block_rows.iter().enumerate().take(hi).skip(lo) {
-                    let kb = usize::try_from(kb).map_err(|_| "negative block row")?;
-                    for i in (0..r).filter(|i| kb * r + i < k) {
-                        for j in 0..c.min(n - cb * c) {
-                            weights[cb * c + j].push((kb * r + i, values[(b * r + i) * c + j]));
-                        }
-                    }
-                }
-            }
-        }
-        SparseFormat::NOfM { keep, group } => {
-            let positions = ints(1)?;
-            let per_col = k / group * keep;
-            for (col, list) in weights.iter_mut().enumerate() {
-                for t in 0..per_col {
-                    let p = positions[col * per_col + t] as usize;
-                    if p >= group {
-                        return Err(format!("position {p} is outside a group of {group}"));
-                    }
-                    list.push((t / keep * group + p, values[col * per_col + t]));
-                }
-            }
-        }
-    }
+    let weights =
+        crate::sparse::stored(format, &arrays[..format.arrays().min(arrays.len())], k, n)?;
     for (j, list) in weights.iter().enumerate() {
         for row in 0..rows {
             let sum: f32 = list.iter().fold(0.0, |acc, &(i, w)| acc + a_at(row, i) * w);

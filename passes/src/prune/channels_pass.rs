@@ -5,9 +5,8 @@
 //! fuses what the groups are made of.
 
 use super::channels::{self, ChannelGroup};
-use super::{samples_of, ModelFigures, PruneMode, PruneOptions, PruneReport, PruneRow};
-use crate::budget::{self, Measure};
-use crate::measure::{self, output_names};
+use super::{ModelFigures, PruneMode, PruneOptions, PruneReport, PruneRow, Unpruned};
+use crate::budget;
 use kiln_ir::{Graph, KernelTarget, Tensor};
 
 /// Bundle bytes of every constant of `graph`.
@@ -60,15 +59,8 @@ pub fn prune_channels(
             .collect();
         channels::prune(graph, &picked)
     };
-    let (samples, random_inputs) = samples_of(graph, options)?;
-    let reference =
-        measure::run_all(graph, &samples).map_err(|e| format!("the unpruned model: {e}"))?;
-    let names = output_names(graph);
-    let on = Measure {
-        names: &names,
-        samples: &samples,
-        reference: &reference,
-    };
+    let unpruned = Unpruned::of(graph, options)?;
+    let on = unpruned.measure();
     let errors = budget::alone_errors(cuts.len(), &apply, &on)?;
     let (flops, bytes) = (channels::flops(graph) as f64, weight_bytes(graph, target));
     let alone: Vec<(f64, usize)> = (0..cuts.len())
@@ -116,8 +108,8 @@ pub fn prune_channels(
     let report = PruneReport {
         mode: options.mode,
         budget: options.budget,
-        samples: samples.len(),
-        random_inputs,
+        samples: unpruned.samples.len(),
+        random_inputs: unpruned.random_inputs,
         layers: rows,
         skipped,
         outputs,

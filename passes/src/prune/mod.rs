@@ -77,15 +77,40 @@ impl Pass for Prune {
     }
 }
 
-/// The input sets `options` measure on, and whether they are seeded random ones.
-pub(crate) fn samples_of(
-    graph: &Graph,
-    options: &PruneOptions,
-) -> Result<(Vec<Vec<Tensor>>, bool), String> {
-    if options.samples.is_empty() {
-        Ok((measure::random_samples(graph), true))
-    } else {
-        Ok((measure::bind_samples(graph, &options.samples)?, false))
+/// The unpruned model measured: its output names, the input sets (`options`' or, when
+/// none are given, seeded random ones) and its outputs on them.
+pub(crate) struct Unpruned {
+    pub names: Vec<String>,
+    pub samples: Vec<Vec<Tensor>>,
+    pub random_inputs: bool,
+    pub outputs: Vec<Vec<Tensor>>,
+}
+
+impl Unpruned {
+    pub fn of(graph: &Graph, options: &PruneOptions) -> Result<Unpruned, String> {
+        let random_inputs = options.samples.is_empty();
+        let samples = if random_inputs {
+            measure::random_samples(graph)
+        } else {
+            measure::bind_samples(graph, &options.samples)?
+        };
+        let outputs =
+            measure::run_all(graph, &samples).map_err(|e| format!("the unpruned model: {e}"))?;
+        Ok(Unpruned {
+            names: output_names(graph),
+            samples,
+            random_inputs,
+            outputs,
+        })
+    }
+
+    /// What pruned graphs are measured against.
+    pub fn measure(&self) -> Measure<'_> {
+        Measure {
+            names: &self.names,
+            samples: &self.samples,
+            reference: &self.outputs,
+        }
     }
 }
 
@@ -96,15 +121,8 @@ pub fn prune(
     target: &dyn KernelTarget,
 ) -> Result<(Graph, PruneReport), String> {
     let (layers, skipped) = layers::find(graph, options.mode, target);
-    let (samples, random_inputs) = samples_of(graph, options)?;
-    let reference =
-        measure::run_all(graph, &samples).map_err(|e| format!("the unpruned model: {e}"))?;
-    let names = output_names(graph);
-    let on = Measure {
-        names: &names,
-        samples: &samples,
-        reference: &reference,
-    };
+    let unpruned = Unpruned::of(graph, options)?;
+    let on = unpruned.measure();
     let apply = |chosen: &[usize]| {
         let chosen: Vec<&layers::Layer> = chosen.iter().map(|&i| &layers[i]).collect();
         layers::apply(graph, &chosen)
@@ -147,8 +165,8 @@ pub fn prune(
     let mut report = PruneReport {
         mode: options.mode,
         budget: options.budget,
-        samples: samples.len(),
-        random_inputs,
+        samples: unpruned.samples.len(),
+        random_inputs: unpruned.random_inputs,
         layers: rows,
         skipped: skipped
             .into_iter()
