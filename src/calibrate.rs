@@ -7,6 +7,8 @@
 //! - arithmetic: a 384×384×384 f32 matmul through the tiled engine, timed per dispatch,
 //!   and the same product as an exact integer product (u8 × i8 with zero points: what
 //!   quantized models run), for the integer rate;
+//! - sparse kernels: a 256-row product with 1024×1024 weights stored in 4×4 blocks (a
+//!   tenth kept), CSR (a tenth of the weights) and 2:4, per stored weight;
 //! - dispatch cost: the wall time of a chain of 201 dependent one-element kernels minus
 //!   that of a chain of 1, per extra dispatch (what a kernel boundary costs a run).
 //!
@@ -15,8 +17,10 @@
 
 use crate::{Error, Result};
 use kiln_codegen::{build_plan, KernelPlan};
-use kiln_ir::{DType, Graph, Handle, Op, ReduceOp, Tensor, TensorType, UnaryOp, Value};
-use kiln_passes::egraph::DeviceProfile;
+use kiln_ir::{
+    DType, Graph, Handle, Op, ReduceOp, SparseFormat, Tensor, TensorType, UnaryOp, Value,
+};
+use kiln_passes::egraph::{DeviceProfile, SPARSE_SHARE};
 use kiln_runtime::{Runtime, Session};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -32,6 +36,8 @@ const STREAM_ELEMENTS: usize = 4 << 20;
 const MATMUL_SIDE: usize = 384;
 /// Extra dispatches in the long chain of the dispatch-cost measurement.
 const CHAIN: usize = 200;
+/// Side of the square weight matrix the sparse kernels are timed on.
+const SPARSE_SIDE: usize = 1024;
 
 /// A measured device profile and how it was measured; the JSON form of it is what
 /// `--profile FILE` reads back.
@@ -47,6 +53,11 @@ pub struct Calibration {
     /// Files written before this field have none: the f32 rate stands in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub int_gops: Option<f64>,
+    /// Sustained rates of the sparse kernels per stored weight, G/s: 4×4 blocks, CSR,
+    /// 2:4. Files written before this field have none: lavapipe's shares of the f32
+    /// rate stand in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse_gops: Option<[f64; 3]>,
     /// Cost of one more dispatch in a run, microseconds.
     pub launch_us: f64,
     /// How kernel times were taken (GPU timestamps or host wall clock).
@@ -67,6 +78,9 @@ impl Calibration {
             bandwidth_gbs: self.bandwidth_gbs,
             gflops: self.gflops,
             int_gops: self.int_gops.unwrap_or(self.gflops),
+            sparse_gops: self
+                .sparse_gops
+                .unwrap_or(SPARSE_SHARE.map(|s| s * self.gflops)),
             launch_us: self.launch_us,
         }
     }
@@ -95,7 +109,13 @@ impl Calibration {
             ("gflops", c.gflops),
             ("int_gops", c.int_gops.unwrap_or(c.gflops)),
             ("launch_us", c.launch_us),
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            c.sparse_gops
+                .unwrap_or([1.0; 3])
+                .map(|v| ("sparse_gops", v)),
+        ) {
             if !(v.is_finite() && v > 0.0) {
                 return Err(Error::file(
                     path,
@@ -167,6 +187,9 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
     let (int_ns, _) = kernel_ns(runtime, &g, "matmul_integer", &inputs)?;
     let int_gops = Some((2 * n * n * n) as f64 / int_ns);
 
+    // Sparse kernels: rows × k·k weights, a tenth stored, per format.
+    let sparse_gops = Some(sparse_rates(runtime)?);
+
     // Dispatch cost: a long and a short chain of one-element kernels.
     let chain = |len: usize| -> Result<f64> {
         let mut g = Graph::new("calibrate_dispatch");
@@ -188,10 +211,62 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
         bandwidth_gbs,
         gflops,
         int_gops,
+        sparse_gops,
         launch_us,
         timing,
         cpu: Some(runtime.is_cpu()),
     })
+}
+
+/// Rates of the sparse kernels per stored weight: `[blocks, csr, n_of_m]` on a
+/// [`SPARSE_SIDE`]² weight matrix and 256 rows; a tenth of the 4×4 blocks stored, a tenth
+/// of the weights (CSR), two of every four (2:4).
+fn sparse_rates(runtime: &Runtime) -> Result<[f64; 3]> {
+    let (k, rows) = (SPARSE_SIDE, 256);
+    let dense = crate::random_tensor(DType::F32, &[k, k], 7).to_f64_vec();
+    let formats = [
+        (SparseFormat::Blocks { rows: 4, cols: 4 }, 10usize),
+        (SparseFormat::Blocks { rows: 1, cols: 1 }, 10),
+        (SparseFormat::NOfM { keep: 2, group: 4 }, 2),
+    ];
+    let mut rates = [0.0; 3];
+    for (rate, (format, every)) in rates.iter_mut().zip(formats) {
+        // Keep one in `every` blocks (or weights; for 2:4, the first two of a group).
+        let w: Vec<f32> = (0..k * k)
+            .map(|i| {
+                let (r, c) = (i / k, i % k);
+                let kept = match format {
+                    SparseFormat::Blocks { rows: 4, .. } => (r / 4 * 7 + c / 4 * 3) % every == 0,
+                    SparseFormat::NOfM { .. } => r % 4 < 2,
+                    _ => (i * 7 + 3) % every == 0,
+                };
+                if kept {
+                    dense[i] as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let arrays = kiln_ir::sparse::encode(format, &w, k, k)
+            .ok_or_else(|| Error::Unsupported("calibration weights do not fit".into()))?;
+        let stored = arrays[0].numel();
+        let mut g = Graph::new("calibrate_sparse");
+        let a = g.add_input("a", TensorType::new(DType::F32, vec![rows, k]), false);
+        let mut operands = vec![a];
+        operands.extend(arrays.into_iter().map(|t| g.add_const(None, t)));
+        let op = Op::SparseMatMul {
+            format,
+            axis: 1,
+            k,
+            n: k,
+        };
+        let y = add(&mut g, op, &operands)?;
+        g.add_output("y", y, false);
+        let input = crate::random_tensor(DType::F32, &[rows, k], 8);
+        let (ns, _) = kernel_ns(runtime, &g, "sparse_matmul", &[input])?;
+        *rate = (2 * rows * stored) as f64 / ns;
+    }
+    Ok(rates)
 }
 
 /// Adds `op` to a calibration graph (which kiln builds itself: an error is a bug).
@@ -286,6 +361,7 @@ mod tests {
             bandwidth_gbs: 2.5,
             gflops: 12.0,
             int_gops: Some(7.5),
+            sparse_gops: Some([4.0, 1.5, 3.0]),
             launch_us: 21.0,
             timing: "GPU timestamps".into(),
             cpu: Some(true),

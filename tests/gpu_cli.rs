@@ -336,9 +336,16 @@ fn bench_calibrates_a_device_profile_that_compile_reads() {
     let f = Fixture::new();
     let stdout = f.ok(&["bench", "--calibrate", "--json"]);
     let json: Value = serde_json::from_str(&stdout).unwrap();
-    for key in ["bandwidth_gbs", "gflops", "launch_us"] {
+    for key in ["bandwidth_gbs", "gflops", "int_gops", "launch_us"] {
         let v = json[key].as_f64().unwrap();
         assert!(v.is_finite() && v > 0.0, "{key}: {json}");
+    }
+    // The sparse kernels' rates per stored weight, one per format.
+    let sparse = json["sparse_gops"].as_array().unwrap();
+    assert_eq!(sparse.len(), 3, "{json}");
+    for v in sparse {
+        let v = v.as_f64().unwrap();
+        assert!(v.is_finite() && v > 0.0, "{json}");
     }
     let adapter = json["name"].as_str().unwrap().to_string();
     assert!(!adapter.is_empty());

@@ -248,6 +248,14 @@ fn calibrate(a: &BenchArgs) -> Result<()> {
             int_gops, preset.int_gops
         )?;
     }
+    if let Some([blocks, csr, nm]) = c.sparse_gops {
+        let [pb, pc, pn] = preset.sparse_gops;
+        writeln!(
+            out,
+            "  sparse      {blocks:>10.2} / {csr:.2} / {nm:.2} G/s per stored weight, 4×4 blocks / CSR / 2:4 \
+             (preset cpu-emulation: {pb:.1} / {pc:.1} / {pn:.1})"
+        )?;
+    }
     writeln!(
         out,
         "  dispatch    {:>10.2} µs       (preset cpu-emulation: {})",

@@ -19,6 +19,11 @@ pub struct DeviceProfile {
     /// f32 form. wgpu cannot say whether a device's integer dot products are fast;
     /// `kiln bench --calibrate` measures it.
     pub int_gops: f64,
+    /// Sustained rate of the sparse kernels, per stored weight (multiply-adds × 2 of
+    /// the weights a format stores), G/s: `[blocks, csr, n_of_m]` (4×4 blocks, 1×1
+    /// blocks, N:M). What decides between a sparse kernel and the dense product; `kiln
+    /// bench --calibrate` measures it.
+    pub sparse_gops: [f64; 3],
     /// Cost of one kernel dispatch, microseconds.
     pub launch_us: f64,
 }
@@ -42,7 +47,8 @@ impl DeviceProfile {
     /// are `kiln bench --calibrate` on lavapipe (Mesa 22.3, llvmpipe on 2 x86-64 cores,
     /// quiet machine): 4.5–5.0 GB/s, 22–23 GFLOP/s, 27–35 µs per dispatch; the exact
     /// integer products (f32 arithmetic, zero points subtracted at each load) run at
-    /// 0.85 of the f32 rate there.
+    /// 0.85 of the f32 rate there; the sparse kernels at the fractions of
+    /// [`SPARSE_SHARE`].
     pub fn cpu_emulation() -> Self {
         DeviceProfile {
             int_gops: 19.5,
@@ -60,16 +66,24 @@ impl DeviceProfile {
         }
     }
 
-    /// A profile whose integer products run at the f32 rate (a GPU preset: nothing
-    /// is known of its integer units until `kiln bench --calibrate` measures them).
+    /// A profile whose integer products run at the f32 rate and its sparse kernels at
+    /// lavapipe's shares of it ([`SPARSE_SHARE`]) (a preset: nothing is known of the
+    /// device's units until `kiln bench --calibrate` measures them).
     pub fn new(name: &str, bandwidth_gbs: f64, gflops: f64, launch_us: f64) -> Self {
         DeviceProfile {
             name: name.to_string(),
             bandwidth_gbs,
             gflops,
             int_gops: gflops,
+            sparse_gops: SPARSE_SHARE.map(|s| s * gflops),
             launch_us,
         }
+    }
+
+    /// `flops` of a sparse kernel storing weights in `format` as the f32 operations
+    /// that take as long.
+    pub fn sparse_as_f32_flops(&self, format: kiln_ir::SparseFormat, flops: f64) -> f64 {
+        flops * self.gflops / self.sparse_gops[sparse_index(format)]
     }
 
     /// Microseconds one kernel takes that moves `bytes` and does `flops`.
@@ -99,15 +113,20 @@ impl fmt::Display for DeviceProfile {
     }
 }
 
-/// The rate of a sparse kernel's multiply-adds relative to the dense product's, per
-/// format: it loads an index per stored block (or weight) and cannot tile. Measured on
-/// lavapipe with `scripts/bench-sparse.sh` (2048 × 2048 weights, 64 rows); `kiln bench
-/// --calibrate` does not measure it yet.
-pub fn sparse_efficiency(format: kiln_ir::SparseFormat) -> f64 {
+/// The sparse kernels' rates per stored weight as shares of the dense product's:
+/// `[blocks, csr, n_of_m]` (they load an index per stored block or weight and cannot
+/// tile). Measured on lavapipe: 4×4 blocks 0.40 and CSR 0.14 of the dense matmul with
+/// 2048² weights and 64 rows (`scripts/bench-sparse.sh`); `kiln bench --calibrate` (256
+/// rows, 1024² weights, a loaded machine) gave 0.25, 0.064 and 0.089 for 2:4. The
+/// presets use these shares; a calibrated profile has its own rates.
+pub const SPARSE_SHARE: [f64; 3] = [0.4, 0.15, 0.1];
+
+/// Which entry of [`DeviceProfile::sparse_gops`] prices `format`.
+pub fn sparse_index(format: kiln_ir::SparseFormat) -> usize {
     match format {
-        kiln_ir::SparseFormat::Blocks { rows: 1, cols: 1 } => 0.15,
-        kiln_ir::SparseFormat::Blocks { .. } => 0.4,
-        kiln_ir::SparseFormat::NOfM { .. } => 0.25,
+        kiln_ir::SparseFormat::Blocks { rows: 1, cols: 1 } => 1,
+        kiln_ir::SparseFormat::Blocks { .. } => 0,
+        kiln_ir::SparseFormat::NOfM { .. } => 2,
     }
 }
 
@@ -132,16 +151,11 @@ pub fn flops(target: &dyn KernelTarget, op: &Op, inputs: &[&TensorType], out: &T
                 .unwrap_or(1);
             2.0 * n * k as f64
         }
-        Op::SparseMatMul {
-            format, n: cols, ..
-        }
-        | Op::SparseConv {
-            format, n: cols, ..
-        } => {
-            // Multiply-adds of the stored weights only, each at the sparse kernel's rate.
+        Op::SparseMatMul { n: cols, .. } | Op::SparseConv { n: cols, .. } => {
+            // Multiply-adds of the stored weights only (at the sparse rate: `node_cost`).
             let stored = inputs.get(1).map_or(0, |t| t.shape.numel()) as f64;
             let rows = n / (*cols).max(1) as f64;
-            2.0 * rows * stored / sparse_efficiency(*format)
+            2.0 * rows * stored
         }
         Op::Conv(_) | Op::ConvInteger(_) => {
             let w = inputs.get(1).map(|t| t.shape.dims()).unwrap_or(&[]);
@@ -232,10 +246,12 @@ pub fn node_cost(
         .sum();
     let out = outputs.first().copied();
     let f = out.map_or(0.0, |o| flops(target, op, inputs, o));
-    let f = if op.is_integer_product() {
-        profile.as_f32_flops(f)
-    } else {
-        f
+    let f = match op.anchor() {
+        Op::SparseMatMul { format, .. } | Op::SparseConv { format, .. } => {
+            profile.sparse_as_f32_flops(*format, f)
+        }
+        _ if op.is_integer_product() => profile.as_f32_flops(f),
+        _ => f,
     };
     profile.kernel_us(bytes as f64, f)
 }

@@ -24,7 +24,7 @@ mod lang;
 mod report;
 mod rules;
 
-pub use cost::{flops, graph_cost, integer_products, kernel_count, DeviceProfile};
+pub use cost::{flops, graph_cost, integer_products, kernel_count, DeviceProfile, SPARSE_SHARE};
 pub use lang::{ConstLeaf, InputLeaf, IrOp, Kiln};
 pub use report::{PhaseReport, Report};
 pub use rules::sparse::Product;

@@ -5,7 +5,7 @@
 //! convolution (weights `Wᵀ`; a 1×1 one contracts along the channels, a k×k one over its
 //! windows as `sparse_conv`; the bias kept), plain or fused (the epilogue kept). Extraction then picks dense or sparse per layer by the
 //! cost model: a sparse kernel moves fewer weight bytes and does fewer multiply-adds,
-//! each at a lower rate (`cost::sparse_efficiency`).
+//! each at the device's sparse rate (`DeviceProfile::sparse_gops`).
 
 use super::quant::constant;
 use super::{code, RuleSpec, Term};
