@@ -24,7 +24,7 @@ fn shape_slots(op: &str, opset: i64) -> &'static [usize] {
             &[1]
         }
         "Range" => &[0, 1, 2],
-        "ConstantOfShape" => &[0],
+        "ConstantOfShape" | "HannWindow" | "HammingWindow" | "BlackmanWindow" => &[0],
         "Dropout" if opset >= 12 => &[1, 2],
         "Loop" => &[0, 1],
         _ => &[],

@@ -19,6 +19,7 @@ mod reduce;
 mod resize;
 mod rotary;
 mod shape_ops;
+mod window;
 
 use crate::builder::Cx;
 use crate::error::ImportError;
@@ -185,6 +186,9 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("Constant",        constant::constant),
     ("ConstantOfShape", constant::constant_of_shape),
     ("Range",           constant::range),
+    ("HannWindow",      window::hann),
+    ("HammingWindow",   window::hamming),
+    ("BlackmanWindow",  window::blackman),
     // quantization
     ("QuantizeLinear",  quant::quantize_linear),
     ("DequantizeLinear", quant::dequantize_linear),
