@@ -72,6 +72,18 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             let shape = broadcast(&[&c.shape, &x.shape, &y.shape])?;
             one(x.dtype, shape)
         }
+        Op::BitCast { to } => {
+            let [x] = operands::<1>(inputs)?;
+            let plain = |d: DType| d.is_numeric() && !d.is_minifloat() && d.bits() >= 8;
+            let source = plain(x.dtype) || x.dtype == DType::Bool;
+            if !source || !plain(*to) || x.dtype.bits() != to.bits() {
+                bail!(
+                    "cannot bitcast {} to {to} (same width, 8 to 32 bits)",
+                    x.dtype
+                );
+            }
+            one(*to, x.shape.clone())
+        }
         Op::Cast { to } => {
             let [x] = operands::<1>(inputs)?;
             // Minifloats convert to and from f32 and f16 only.

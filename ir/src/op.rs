@@ -17,6 +17,9 @@ pub enum Op {
     Binary(BinaryOp),
     /// `where(cond, x, y)`, broadcast over all three; `cond` is bool.
     Where,
+    /// Element-wise reinterpretation of each element's bits as `to`, a type of the same
+    /// width (8, 16 or 32 bits; bool is 8 bits and only a source).
+    BitCast { to: DType },
     /// Element-wise conversion to `to`. Float → int truncates toward zero (saturating);
     /// anything → bool is `x != 0`.
     Cast { to: DType },
@@ -687,6 +690,7 @@ impl Op {
             Op::Binary(b) => b.name(),
             Op::Where => "where",
             Op::Cast { .. } => "cast",
+            Op::BitCast { .. } => "bitcast",
             Op::MatMul => "matmul",
             Op::Conv(_) => "conv",
             Op::ConvTranspose(_) => "conv_transpose",

@@ -97,9 +97,10 @@ fn variant(op: &Op) -> usize {
         Op::RmsNorm { .. } => 40,
         Op::SparseMatMul { .. } => 41,
         Op::SparseConv { .. } => 42,
+        Op::BitCast { .. } => 43,
     }
 }
-const VARIANTS: usize = 43;
+const VARIANTS: usize = 44;
 
 /// A distinct number per `Step` variant; exhaustive like [`variant`].
 fn step_variant(step: &Step) -> usize {
@@ -445,6 +446,7 @@ fn all_ops() -> Vec<Op> {
             k: 2048,
             n: 30,
         },
+        Op::BitCast { to: DType::I32 },
         Op::SparseConv {
             format: SparseFormat::Blocks { rows: 1, cols: 1 },
             conv: ConvAttrs {
@@ -528,8 +530,8 @@ fn all_ops_cover_every_variant_and_name() {
     let mut names: Vec<&str> = ops.iter().map(|op| op.name()).collect();
     names.sort();
     names.dedup();
-    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 38 other op names.
-    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 38);
+    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 39 other op names.
+    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 39);
 }
 
 #[test]

@@ -554,3 +554,30 @@ fn integer_division_by_zero_fails_the_run_and_the_next_run_is_clean() {
         .checks
         .is_empty());
 }
+
+/// `bitcast` between every pair of same-width types it takes (f16 only as a source:
+/// the GPU's `unpack2x16float` may flush the subnormal halves small integers make),
+/// bit for bit, on random data of an odd size.
+#[test]
+fn bitcast_reinterprets_bits_exactly() {
+    let pairs = [
+        (DType::F32, DType::I32),
+        (DType::F32, DType::U32),
+        (DType::I32, DType::F32),
+        (DType::U32, DType::I32),
+        (DType::I32, DType::U32),
+        (DType::F16, DType::I16),
+        (DType::F16, DType::U16),
+        (DType::I16, DType::U16),
+        (DType::U16, DType::I16),
+        (DType::I8, DType::U8),
+        (DType::U8, DType::I8),
+        (DType::Bool, DType::U8),
+        (DType::Bool, DType::I8),
+    ];
+    for (seed, (from, to)) in pairs.into_iter().enumerate() {
+        let x = random_tensor(from, &[3, 37], 900 + seed as u64);
+        let graph = common::op_graph(Op::BitCast { to }, std::slice::from_ref(&x));
+        check_graph(&graph, &[x], Tol::EXACT);
+    }
+}

@@ -38,6 +38,8 @@ pub const MOVEMENT_COPY: &str = include_str!("movement_copy.wgsl");
 pub const MOVEMENT_PAD: &str = include_str!("movement_pad.wgsl");
 /// Gather along one axis.
 pub const MOVEMENT_GATHER: &str = include_str!("movement_gather.wgsl");
+/// Bits reinterpreted as another type of the same width.
+pub const BITCAST: &str = include_str!("bitcast.wgsl");
 /// The sparse product `sparse_matmul` (block-sparse and N:M weights).
 pub const SPARSE_MATMUL: &str = include_str!("sparse_matmul.wgsl");
 /// Cumulative sum or product along one axis.

@@ -327,3 +327,20 @@ fn movement_validates() {
         &[("STORES", "    dst[0] = 2u;\n    dst[1] = 3u;\n")],
     ));
 }
+
+#[test]
+fn bitcast_validates() {
+    validate(&fill(
+        BITCAST,
+        &[
+            ("WG", "64"),
+            ("N", "100"),
+            ("INDEX", "(gid.x + gid.y * nwg.x * WG)"),
+            (
+                "TO_BITS",
+                "pack2x16float(vec2<f32>(bitcast<f32>(w), 0.0)) & 0xFFFFu",
+            ),
+            ("FROM_BITS", "bitcast<u32>(bitcast<i32>(b << 16u) >> 16u)"),
+        ],
+    ));
+}

@@ -6,6 +6,7 @@
 //! kernels and validates every shader with naga.
 
 mod attention;
+mod bitcast;
 mod common;
 mod conv;
 mod conv_transpose;
@@ -104,6 +105,7 @@ fn lower_family(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         }
         Op::Resize(attrs) => resize::lower(ctx, attrs),
         Op::Cumulative { .. } => scan::lower(ctx),
+        Op::BitCast { .. } => bitcast::lower(ctx),
         Op::ScatterNd { .. } => scatter::lower(ctx),
         Op::Transpose { .. }
         | Op::Concat { .. }

@@ -447,3 +447,31 @@ pub(super) fn from_f64(dtype: DType, v: Vec<f64>) -> Data {
         },
     }
 }
+
+/// Each element of `x` with its bits read as `to` (same width; bool is the byte 0 or 1).
+pub(super) fn bitcast(x: &Tensor, to: DType, out: &TensorType) -> Result<Tensor, String> {
+    let bits: Vec<u32> = match &*x.data() {
+        Data::F32(v) => v.iter().map(|f| f.to_bits()).collect(),
+        Data::F16(v) => v.iter().map(|f| u32::from(f.to_bits())).collect(),
+        Data::I32(v) => v.iter().map(|&i| i as u32).collect(),
+        Data::U32(v) => v.clone(),
+        Data::I16(v) => v.iter().map(|&i| u32::from(i as u16)).collect(),
+        Data::U16(v) => v.iter().map(|&i| u32::from(i)).collect(),
+        Data::I8(v) => v.iter().map(|&i| u32::from(i as u8)).collect(),
+        Data::U8(v) => v.iter().map(|&i| u32::from(i)).collect(),
+        Data::Bool(v) => v.iter().map(|&b| u32::from(b)).collect(),
+        d => return Err(format!("cannot bitcast {}", d.dtype())),
+    };
+    let data = match to {
+        DType::F32 => Data::F32(bits.into_iter().map(f32::from_bits).collect()),
+        DType::F16 => Data::F16(bits.into_iter().map(|b| f16::from_bits(b as u16)).collect()),
+        DType::I32 => Data::I32(bits.into_iter().map(|b| b as i32).collect()),
+        DType::U32 => Data::U32(bits),
+        DType::I16 => Data::I16(bits.into_iter().map(|b| b as u16 as i16).collect()),
+        DType::U16 => Data::U16(bits.into_iter().map(|b| b as u16).collect()),
+        DType::I8 => Data::I8(bits.into_iter().map(|b| b as u8 as i8).collect()),
+        DType::U8 => Data::U8(bits.into_iter().map(|b| b as u8).collect()),
+        d => return Err(format!("cannot bitcast to {d}")),
+    };
+    tensor(out, data)
+}

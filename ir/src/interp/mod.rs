@@ -80,6 +80,7 @@ pub fn eval_op(
             out,
         )),
         Op::Cast { to } => one(elementwise::cast(operand(inputs, 0)?, *to, out)),
+        Op::BitCast { to } => one(elementwise::bitcast(operand(inputs, 0)?, *to, out)),
         Op::Quantize {
             axis,
             block,

@@ -194,6 +194,7 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
         }),
         "where" => Op::Where,
         "cast" => Op::Cast { to: a.dtype("to") },
+        "bitcast" => Op::BitCast { to: a.dtype("to") },
         "matmul" => Op::MatMul,
         "conv" => Op::Conv(conv_attrs(a)),
         "conv_integer" => Op::ConvInteger(conv_attrs(a)),

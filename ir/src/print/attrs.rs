@@ -92,7 +92,7 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
             ("k", UInt(*k)),
             ("n", UInt(*n)),
         ],
-        Op::Cast { to } => vec![("to", Word(to.name()))],
+        Op::Cast { to } | Op::BitCast { to } => vec![("to", Word(to.name()))],
         Op::Conv(c) | Op::ConvInteger(c) => vec![
             ("strides", uints(&c.strides)),
             ("pads", uints(&c.pads)),

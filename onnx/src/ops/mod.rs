@@ -100,6 +100,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("Swish",           activation::swish),
     ("SwiGLU",          elementwise::swiglu),
     ("Cast",            elementwise::cast),
+    ("BitCast",         elementwise::bitcast),
     ("CastLike",        elementwise::cast_like),
     ("Identity",        elementwise::identity),
     ("Dropout",         elementwise::dropout),
