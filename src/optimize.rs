@@ -102,8 +102,8 @@ pub fn prune_report_json(report: &kiln_passes::prune::PruneReport) -> Value {
             "error_alone": l.error,
             "kept_because": l.kept_because,
         })).collect::<Vec<_>>(),
-        "skipped": report.skipped.iter().map(|(node, op, dims, why)| json!({
-            "node": node, "op": op, "dims": dims, "why": why,
+        "skipped": report.skipped.iter().map(|s| json!({
+            "node": s.node, "op": s.op, "dims": s.dims, "why": s.why,
         })).collect::<Vec<_>>(),
     })
 }

@@ -58,6 +58,16 @@ impl Default for PassOptions {
     }
 }
 
+/// How reports and errors name node `h` of `graph`: its name, or its op and handle
+/// (`matmul n3`) when it has none.
+pub(crate) fn node_label(graph: &Graph, h: kiln_ir::Handle<kiln_ir::Node>) -> String {
+    match graph.nodes.get(h) {
+        Some(n) if !n.name.is_empty() => n.name.clone(),
+        Some(n) => format!("{} n{}", n.op.name(), h.index()),
+        None => format!("n{}", h.index()),
+    }
+}
+
 /// Runs the canonicalization passes on `graph`.
 pub fn canonicalize(graph: Graph, options: &PassOptions) -> Result<Graph, PassError> {
     PassManager::from_iter(canonical_passes(options)).run(graph)

@@ -209,6 +209,19 @@ pub fn run_probed(
     Ok((outputs, probed))
 }
 
+/// The input sets to measure `graph` on: `given` (by input name) or, when there are
+/// none, [`RANDOM_SAMPLES`] seeded random ones; and whether they are the random ones.
+pub fn samples(
+    graph: &Graph,
+    given: &[BTreeMap<String, Tensor>],
+) -> Result<(Vec<Vec<Tensor>>, bool), String> {
+    if given.is_empty() {
+        Ok((random_samples(graph), true))
+    } else {
+        Ok((bind_samples(graph, given)?, false))
+    }
+}
+
 /// Runs `graph` on every input set.
 pub fn run_all(graph: &Graph, samples: &[Vec<Tensor>]) -> Result<Vec<Vec<Tensor>>, String> {
     samples

@@ -1,9 +1,10 @@
-//! Lowering of `sparse_matmul` (`sparse_matmul.wgsl`): one invocation computes `TM`
-//! rows (positions of `a` around its contraction axis: a matmul's rows, a 1×1
-//! convolution's pixels) of one column unit — a column of blocks (`C` columns) or one column of N:M
-//! weights — walking only the weights the format stores. A workgroup's lanes share the
-//! column unit, so the stored weights are uniform loads and each lane reads its own rows
-//! of `a`. A `Fused` node's epilogue applies to each result before it is stored.
+//! Lowering of `sparse_matmul` and `sparse_conv` (`sparse_matmul.wgsl`): one invocation
+//! computes `TM` rows (a matmul's rows, a 1×1 convolution's pixels, a k×k
+//! convolution's output pixels reading their windows) of one column unit — a column of
+//! blocks (`C` columns) or one column of N:M weights — walking only the weights the
+//! format stores. A workgroup's lanes share the column unit, so the stored weights are
+//! uniform loads and each lane reads its own rows of `a`. A `Fused` node's epilogue
+//! applies to each result before it is stored.
 
 use super::epilogue::Tail;
 use super::Slot;
@@ -134,7 +135,12 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
                 .collect(),
             String::new(),
         ),
-        Reads::Window { out_width, .. } => (
+        Reads::Window {
+            conv,
+            kernel,
+            input,
+            out_width,
+        } => (
             (0..tm)
                 .map(|t| {
                     format!(
@@ -145,7 +151,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
                     )
                 })
                 .collect(),
-            window_loader(&reads),
+            window_loader(conv, *kernel, *input),
         ),
     };
     let load = |t: usize, kk: &str| match &reads {
@@ -279,16 +285,7 @@ fn n_of_m_loop(
 
 /// `fn load_a(b, oh, ow, kk)`: element `kk` of output pixel `(b, oh, ow)`'s window, zero
 /// in the padding.
-fn window_loader(reads: &Reads) -> String {
-    let Reads::Window {
-        conv,
-        kernel: [kh, kw],
-        input: [c, h, w],
-        ..
-    } = reads
-    else {
-        return String::new();
-    };
+fn window_loader(conv: &ConvAttrs, [kh, kw]: [usize; 2], [c, h, w]: [usize; 3]) -> String {
     let (sh, sw) = (conv.strides[0], conv.strides[1]);
     let (dh, dw) = (conv.dilations[0], conv.dilations[1]);
     let (ph, pw) = (conv.pads[0], conv.pads[1]);

@@ -771,7 +771,8 @@ impl Analysis {
             .into_iter()
             .map(|(root, members)| {
                 let nodes: Vec<Handle<Node>> = members.iter().map(|&s| self.spaces[s].0).collect();
-                let producers: Vec<String> = nodes.iter().map(|&n| node_name(graph, n)).collect();
+                let producers: Vec<String> =
+                    nodes.iter().map(|&n| crate::node_label(graph, n)).collect();
                 let group = ChannelGroup {
                     name: producers[0].clone(),
                     channels: self.spaces[members[0]].1,
@@ -812,7 +813,7 @@ impl Analysis {
         let mut copy = Copy::start(graph, |_| true);
         let changes = std::mem::take(&mut self.changes);
         for (h, node) in graph.nodes.iter() {
-            let name = node_name(graph, h);
+            let name = crate::node_label(graph, h);
             let mut op = node.op.clone();
             let mut sliced: HashMap<usize, Tensor> = HashMap::new();
             for change in &changes[h.index()] {
@@ -939,15 +940,6 @@ fn take(t: &Tensor, axis: usize, keep: &[usize]) -> Result<Tensor, String> {
     let ty = infer::infer(&op, &[&t.ty(), &idx.ty()]).map_err(|e| e.to_string())?;
     let mut r = interp::eval_op(&op, &[t, &idx], &ty)?;
     r.pop().ok_or_else(|| "gather gave no result".to_string())
-}
-
-/// A node's name for messages and groups: its own, or its op and handle.
-fn node_name(graph: &Graph, h: Handle<Node>) -> String {
-    match graph.nodes.get(h) {
-        Some(n) if !n.name.is_empty() => n.name.clone(),
-        Some(n) => format!("{} n{}", n.op.name(), h.index()),
-        None => format!("n{}", h.index()),
-    }
 }
 
 /// A producer's constant weight and the axis of its output channels.

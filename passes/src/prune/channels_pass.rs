@@ -5,7 +5,7 @@
 //! fuses what the groups are made of.
 
 use super::channels::{self, ChannelGroup};
-use super::{ModelFigures, PruneMode, PruneOptions, PruneReport, PruneRow, Unpruned};
+use super::{ModelFigures, PruneMode, PruneOptions, PruneReport, PruneRow, Skipped, Unpruned};
 use crate::budget;
 use kiln_ir::{Graph, KernelTarget, Tensor};
 
@@ -49,7 +49,12 @@ pub fn prune_channels(
                 channels::keep_count(g.channels, sparsity),
                 g.channels
             );
-            (g.name.clone(), "channels", vec![g.channels], why)
+            Skipped {
+                node: g.name.clone(),
+                op: "channels",
+                dims: vec![g.channels],
+                why,
+            }
         })
         .collect();
     let apply = |chosen: &[usize]| {

@@ -3,14 +3,12 @@
 //! copies; and the graph with a chosen set of them pruned.
 
 use super::masks::{self, Matrix};
-use super::PruneMode;
+use super::{PruneMode, Skipped};
 use crate::egraph::{flops, Product};
-use crate::quantize::MIN_WEIGHT_ELEMENTS;
+use crate::quantize::is_weight;
 use crate::rebuild::{rebuild, Edits};
 use kiln_ir::sparse::encode;
-use kiln_ir::{
-    DType, Graph, Handle, KernelTarget, Node, Op, SparseFormat, Tensor, Value, ValueDef,
-};
+use kiln_ir::{Graph, Handle, KernelTarget, Node, Op, SparseFormat, Tensor, Value, ValueDef};
 
 /// A weight, the layer that reads it, and its pruned copy.
 pub struct Layer {
@@ -24,10 +22,10 @@ pub struct Layer {
     pub dims: Vec<usize>,
     /// The pruned weights (dense, zeros where pruned).
     pub pruned: Tensor,
-    /// `N:M`: the format the reader stores them in and the product it computes (the
-    /// reader becomes `sparse_matmul`); `None`: they stay dense for the sparsity phase
-    /// to judge.
-    pub format: Option<(SparseFormat, Product)>,
+    /// `N:M`: the product the reader computes, the format and the weights' arrays in
+    /// it, encoded once (the reader becomes `sparse_matmul` or `sparse_conv`); `None`:
+    /// they stay dense for the sparsity phase to judge.
+    pub compressed: Option<(Product, SparseFormat, Vec<Tensor>)>,
     /// Zeros before and after, of `numel`.
     pub zeros_before: usize,
     pub zeros_after: usize,
@@ -36,14 +34,6 @@ pub struct Layer {
     /// weights as they are.
     pub flops: f64,
     pub f32_bytes: usize,
-}
-
-/// A weight that could not be pruned in this mode, and why.
-pub struct Skipped {
-    pub node: String,
-    pub op: &'static str,
-    pub dims: Vec<usize>,
-    pub why: String,
 }
 
 /// Every weight of `graph` that `mode` prunes, in node order, each once (with the
@@ -64,9 +54,7 @@ pub fn find(
             ) else {
                 continue;
             };
-            let large = !w.is_splat() && w.numel() >= MIN_WEIGHT_ELEMENTS;
-            let output = graph.outputs.iter().any(|p| p.value == v);
-            if w.dtype() != DType::F32 || !large || output || found.iter().any(|f| f.0 == v) {
+            if !is_weight(graph, v, w) || found.iter().any(|f| f.0 == v) {
                 continue;
             }
             let dense = w.to_f64_vec().iter().map(|&x| x as f32).collect();
@@ -87,14 +75,10 @@ pub fn find(
     let mut skipped = Vec::new();
     for (weight, reader, matrix, dense) in found {
         let node = &graph.nodes[reader];
-        let name = if node.name.is_empty() {
-            format!("{} n{}", node.op.name(), reader.index())
-        } else {
-            node.name.clone()
-        };
+        let name = crate::node_label(graph, reader);
         let dims = graph.ty(weight).shape.dims().to_vec();
         let mut w = dense.clone();
-        let mut format = None;
+        let mut compressed = None;
         let why = match mode {
             PruneMode::Magnitude { sparsity, .. } => {
                 match threshold {
@@ -119,20 +103,28 @@ pub fn find(
                 let a_dims = graph.ty(node.inputs[0]).shape.dims();
                 let product = Product::of(&node.op, node.inputs.len(), a_dims, &dims)
                     .filter(|_| node.inputs[1] == weight);
-                if product.is_none() {
-                    Some(
+                match product {
+                    None => Some(
                         "N:M weights are stored only for the products a sparse kernel \
                          computes (matmuls, 2-D convolutions of group 1)"
                             .to_string(),
-                    )
-                } else if masks::n_of_m(&mut w, matrix, keep, group).is_none() {
-                    Some(format!(
-                        "its reduction axis ({}) is not a multiple of {group}",
-                        matrix.reduction
-                    ))
-                } else {
-                    format = product.map(|p| (sparse, p));
-                    None
+                    ),
+                    Some(_) if masks::n_of_m(&mut w, matrix, keep, group).is_none() => {
+                        Some(format!(
+                            "its reduction axis ({}) is not a multiple of {group}",
+                            matrix.reduction
+                        ))
+                    }
+                    Some(product) => {
+                        let kept = Tensor::from_f32(dims.clone(), w.clone()).expect("same size");
+                        match encode(sparse, &product.dense(&kept), product.k, product.n) {
+                            Some(arrays) => {
+                                compressed = Some((product, sparse, arrays));
+                                None
+                            }
+                            None => Some(format!("its weights do not fit {}", sparse.label())),
+                        }
+                    }
                 }
             }
             PruneMode::Channels { .. } => Some("channels are pruned by their own pass".to_string()),
@@ -171,7 +163,7 @@ pub fn find(
             numel: w.len(),
             pruned: Tensor::from_f32(dims.clone(), w).expect("same size"),
             dims,
-            format,
+            compressed,
             flops,
             f32_bytes: target.bundle_bytes(None, &[original]),
         });
@@ -216,34 +208,28 @@ fn matrix_of(op: &Op, operand: usize, dims: &[usize]) -> Option<Matrix> {
 }
 
 /// `graph` with each layer of `chosen` reading its pruned weights; an N:M layer's
-/// reader becomes `sparse_matmul` of the compressed weights.
+/// reader becomes the sparse product of the compressed weights. Each reader carries
+/// its layer's name (an unnamed one gets it), so the report finds it after the
+/// optimizer.
 pub fn apply(graph: &Graph, chosen: &[&Layer]) -> Result<Graph, String> {
     let mut out = graph.clone();
     for layer in chosen {
-        match &layer.format {
-            None => out.values[layer.weight].def = ValueDef::Const(layer.pruned.clone()),
-            &Some((format, ref product)) => {
-                let dense = product.dense(&layer.pruned);
-                let arrays = encode(format, &dense, product.k, product.n).ok_or_else(|| {
-                    format!(
-                        "node '{}': the weights do not fit {}",
-                        layer.node,
-                        format.label()
-                    )
-                })?;
-                let node = &out.nodes[layer.reader];
-                let op = product.sparse_op(&node.op, format);
-                let mut inputs = vec![node.inputs[0]];
-                let rest = node.inputs[2..].to_vec();
-                for a in arrays {
-                    inputs.push(out.add_const(None, a));
-                }
-                inputs.extend(rest);
-                let node = &mut out.nodes[layer.reader];
-                node.op = op;
-                node.inputs = inputs;
-            }
+        out.nodes[layer.reader].name.clone_from(&layer.node);
+        let Some((product, format, arrays)) = &layer.compressed else {
+            out.values[layer.weight].def = ValueDef::Const(layer.pruned.clone());
+            continue;
+        };
+        let node = &out.nodes[layer.reader];
+        let op = product.sparse_op(&node.op, *format);
+        let (a, rest) = (node.inputs[0], node.inputs[2..].to_vec());
+        let mut inputs = vec![a];
+        for t in arrays {
+            inputs.push(out.add_const(None, t.clone()));
         }
+        inputs.extend(rest);
+        let node = &mut out.nodes[layer.reader];
+        node.op = op;
+        node.inputs = inputs;
     }
     rebuild(&out, &Edits::new(&out))
 }

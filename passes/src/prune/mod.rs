@@ -18,7 +18,7 @@ mod report;
 
 pub use channels_pass::prune_channels;
 pub use mode::{PruneMode, SPELLINGS};
-pub use report::{ModelFigures, PruneReport, PruneRow};
+pub use report::{ModelFigures, PruneReport, PruneRow, Skipped};
 
 use crate::budget::{self, Measure};
 use crate::measure::{self, output_names};
@@ -88,12 +88,7 @@ pub(crate) struct Unpruned {
 
 impl Unpruned {
     pub fn of(graph: &Graph, options: &PruneOptions) -> Result<Unpruned, String> {
-        let random_inputs = options.samples.is_empty();
-        let samples = if random_inputs {
-            measure::random_samples(graph)
-        } else {
-            measure::bind_samples(graph, &options.samples)?
-        };
+        let (samples, random_inputs) = measure::samples(graph, &options.samples)?;
         let outputs =
             measure::run_all(graph, &samples).map_err(|e| format!("the unpruned model: {e}"))?;
         Ok(Unpruned {
@@ -168,10 +163,7 @@ pub fn prune(
         samples: unpruned.samples.len(),
         random_inputs: unpruned.random_inputs,
         layers: rows,
-        skipped: skipped
-            .into_iter()
-            .map(|s| (s.node, s.op, s.dims, s.why))
-            .collect(),
+        skipped,
         outputs,
         model: None,
     };

@@ -29,6 +29,15 @@ pub struct PruneRow {
     pub kept_because: Option<String>,
 }
 
+/// A weight (or channel group) that could not be pruned in this mode, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Skipped {
+    pub node: String,
+    pub op: &'static str,
+    pub dims: Vec<usize>,
+    pub why: String,
+}
+
 /// The report of one `--prune`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PruneReport {
@@ -39,8 +48,8 @@ pub struct PruneReport {
     pub samples: usize,
     pub random_inputs: bool,
     pub layers: Vec<PruneRow>,
-    /// Weights the mode cannot prune: node, op, dims and why.
-    pub skipped: Vec<(String, &'static str, Vec<usize>, String)>,
+    /// Weights (or channel groups) the mode cannot prune.
+    pub skipped: Vec<Skipped>,
     /// The pruned model against the unpruned one on the same inputs.
     pub outputs: Vec<OutputError>,
     /// The whole model before and after (channels, where each row's figures are the
@@ -83,22 +92,28 @@ impl PruneReport {
     }
 
     /// Fills in each pruned layer's format, flops and bytes from the final graph: a
-    /// layer whose product became `sparse_matmul` runs only its stored weights.
+    /// layer whose product became a sparse one (its node: the layer's name, weights of
+    /// its size, each node settling one layer) runs only its stored weights.
     pub fn settle(&mut self, graph: &Graph, target: &dyn KernelTarget) {
+        let mut settled = vec![false; graph.nodes.len()];
         for row in self.layers.iter_mut().filter(|l| l.kept_because.is_none()) {
-            let node = graph
-                .nodes
-                .iter()
-                .map(|(_, n)| n)
-                .find(|n| n.name == row.node);
-            let Some(node) = node else { continue };
-            let sparse = match node.op.anchor() {
-                Op::SparseMatMul { format, n, .. } | Op::SparseConv { format, n, .. } => {
-                    Some((*format, *n))
-                }
-                _ => None,
-            };
-            if let Some((format, n)) = sparse {
+            let weights: usize = row.dims.iter().product();
+            let found = graph.nodes.iter().find_map(|(h, node)| {
+                let (format, n, k) = match node.op.anchor() {
+                    Op::SparseMatMul { format, k, n, .. } => (*format, *n, *k),
+                    Op::SparseConv {
+                        format, kernel, n, ..
+                    } => {
+                        let channels = graph.ty(node.inputs[0]).shape.dims().get(1).copied();
+                        (*format, *n, channels? * kernel.iter().product::<usize>())
+                    }
+                    _ => return None,
+                };
+                let fits = !settled[h.index()] && node.name == row.node && k * n == weights;
+                fits.then_some((h, node, format, n))
+            });
+            if let Some((h, node, format, n)) = found {
+                settled[h.index()] = true;
                 let arrays: Vec<&kiln_ir::Tensor> = node.inputs[1..=format.arrays()]
                     .iter()
                     .filter_map(|&v| graph.constant(v))
@@ -170,16 +185,15 @@ impl fmt::Display for PruneReport {
             writeln!(f)?;
         }
         // Skipped weights, one line per reason.
-        let mut reasons: Vec<&str> = self.skipped.iter().map(|s| s.3.as_str()).collect();
-        reasons.dedup();
+        let mut reasons: Vec<&str> = self.skipped.iter().map(|s| s.why.as_str()).collect();
         reasons.sort_unstable();
         reasons.dedup();
         for why in reasons {
             let nodes: Vec<&str> = self
                 .skipped
                 .iter()
-                .filter(|s| s.3 == why)
-                .map(|s| s.0.as_str())
+                .filter(|s| s.why == why)
+                .map(|s| s.node.as_str())
                 .collect();
             let shown = nodes.iter().take(3).copied().collect::<Vec<_>>().join(", ");
             let more = nodes.len().saturating_sub(3);

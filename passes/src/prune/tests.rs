@@ -181,7 +181,7 @@ fn n_of_m_stores_products_compressed_and_reports_what_it_cannot() {
     assert!(
         odd.skipped
             .iter()
-            .all(|s| s.3.contains("not a multiple of 7")),
+            .all(|s| s.why.contains("not a multiple of 7")),
         "{odd}"
     );
     for row in &report.layers {
@@ -242,4 +242,29 @@ fn the_budget_leaves_sensitive_layers_alone() {
     for row in report.layers.iter().filter(|r| r.kept_because.is_some()) {
         assert!(row.sparsity < 0.1, "{report}");
     }
+}
+
+/// The report finds each layer's final form by its reader: unnamed readers get their
+/// layer's name, and two layers of one name each settle on their own node.
+#[test]
+fn the_report_settles_unnamed_and_same_named_layers() {
+    let mut g = Graph::new("g");
+    let x = g.add_input("x", TensorType::new(DType::F32, vec![3, 64]), false);
+    let w1 = g.add_const(None, random_tensor(DType::F32, &[64, 32], 5));
+    let w2 = g.add_const(None, random_tensor(DType::F32, &[32, 64], 6));
+    let w3 = g.add_const(None, random_tensor(DType::F32, &[64, 48], 7));
+    let h = g.add(Op::MatMul, &[x, w1], "").unwrap();
+    let h = g.add(Op::MatMul, &[h, w2], "same").unwrap();
+    let y = g.add(Op::MatMul, &[h, w3], "same").unwrap();
+    g.add_output("y", y, false);
+    let (pruned, report) = prune(&g, &options("2:4", None), &target()).unwrap();
+    assert_eq!(report.layers.len(), 3, "{report}");
+    for row in &report.layers {
+        assert_eq!(row.format, "2:4", "{report}");
+        assert!(
+            (row.flops_after / row.flops_before - 0.5).abs() < 1e-9,
+            "{report}"
+        );
+    }
+    assert!(pruned.nodes.iter().all(|(_, n)| !n.name.is_empty()));
 }

@@ -3,7 +3,7 @@
 //! of them in their stored form.
 
 use super::activations::{self, Activation, Range};
-use super::weights::{emit, store, Role, Stored, MIN_WEIGHT_ELEMENTS};
+use super::weights::{emit, is_weight, store, Role, Stored};
 use super::QuantMode;
 use crate::copy::Copy;
 use kiln_ir::{DType, Graph, Handle, KernelTarget, Node, Value};
@@ -43,16 +43,10 @@ pub fn find(
             let (Some(role), Some(w)) = (Role::of(&node.op, operand), graph.constant(v)) else {
                 continue;
             };
-            let large = !w.is_splat() && w.numel() >= MIN_WEIGHT_ELEMENTS;
-            let output = graph.outputs.iter().any(|p| p.value == v);
-            if w.dtype() != DType::F32 || !large || output || layers.iter().any(|l| l.weight == v) {
+            if !is_weight(graph, v, w) || layers.iter().any(|l| l.weight == v) {
                 continue;
             }
-            let name = if node.name.is_empty() {
-                format!("{} n{}", node.op.name(), handle.index())
-            } else {
-                node.name.clone()
-            };
+            let name = crate::node_label(graph, handle);
             let stored = store(w, role, mode).map_err(|e| format!("node '{name}': {e}"))?;
             let activation = activations::operand(role)
                 .filter(|_| mode.activations())

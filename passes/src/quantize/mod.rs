@@ -22,7 +22,7 @@ mod weights;
 pub use crate::measure::{compare, output_names, worst, OutputError, RANDOM_SAMPLES};
 pub use mode::{QuantMode, W4_BLOCK};
 pub use report::{LayerRow, QuantReport};
-pub use weights::MIN_WEIGHT_ELEMENTS;
+pub use weights::{is_weight, MIN_WEIGHT_ELEMENTS};
 
 use crate::budget::{self, Measure};
 use crate::measure;
@@ -88,12 +88,7 @@ pub fn quantize(
         check_budget(b).map_err(|why| format!("accuracy budget {b}: {why}"))?;
     }
     let mut layers = layers::find(graph, options.mode, target)?;
-    let random_inputs = options.samples.is_empty();
-    let samples = if random_inputs {
-        measure::random_samples(graph)
-    } else {
-        measure::bind_samples(graph, &options.samples)?
-    };
+    let (samples, random_inputs) = measure::samples(graph, &options.samples)?;
     // Calibration sets fix the activations' ranges (read in the same runs as the
     // reference outputs); without them each row's range is computed when the model runs.
     let probes: Vec<_> = if random_inputs {

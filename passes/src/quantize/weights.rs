@@ -11,6 +11,15 @@ use kiln_ir::{DType, Data, Graph, Handle, KernelTarget, Op, Tensor, TensorType, 
 /// scales would cost as much as they save.
 pub const MIN_WEIGHT_ELEMENTS: usize = 1024;
 
+/// Whether constant `v` (holding `w`) of `graph` is a weight quantizing or pruning may
+/// change: f32, at least [`MIN_WEIGHT_ELEMENTS`] stored elements, not a graph output.
+pub fn is_weight(graph: &Graph, v: Handle<Value>, w: &Tensor) -> bool {
+    w.dtype() == DType::F32
+        && !w.is_splat()
+        && w.numel() >= MIN_WEIGHT_ELEMENTS
+        && !graph.outputs.iter().any(|p| p.value == v)
+}
+
 /// How a layer reads its weight, which decides the axes of its scales.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
