@@ -99,7 +99,8 @@ pub fn bundle_graph(
 ) -> Result<Bundle> {
     check_options(options)?;
     let limits = &options.target;
-    let compiled = kiln_codegen::build_plan_with(graph, limits, &plan_options(options.opt_level))?;
+    let compiled =
+        kiln_codegen::build_plan_with(graph, limits, &plan_options(options.opt_level, limits))?;
     Ok(Bundle::new(
         graph.name.clone(),
         options_manifest(options, report)?,

@@ -8,7 +8,7 @@
 //! | 2 (default) | + `egraph-composite` (composite ops) between them, then `merge-siblings`, then `egraph-sparsity` (sparse kernels for weights with enough zero blocks; it leaves a graph without such weights untouched) | the same as level 1 |
 
 use crate::{CompileOptions, Error, Result};
-use kiln_codegen::PlanOptions;
+use kiln_codegen::{Limits, PlanOptions};
 use kiln_ir::KernelTarget;
 use kiln_passes::egraph::Report;
 use kiln_passes::{PassManager, PipelineOptions};
@@ -159,14 +159,19 @@ pub fn quant_report_json(
     })
 }
 
-/// How the kernel plan is built at `opt_level`: producers write straight into a
-/// Concat's result, a Split's results alias its operand, and transposes are folded
-/// into their readers, from level 1 on.
-pub fn plan_options(opt_level: u8) -> PlanOptions {
+/// How the kernel plan is built at `opt_level` for a device with `limits`: producers
+/// write straight into a Concat's result, a Split's results alias its operand and
+/// transposes are folded into their readers, from level 1 on; quantized and f16
+/// weights stay packed on the device, decoded where matmuls and convs load them, from
+/// level 1 on except on a CPU driver. There the decode's integer arithmetic costs more
+/// than reading f32 words saves (lavapipe: cnn-qdq 1.34×, ocr-qdq 1.09× the latency of
+/// widened weights), while a GPU's weight reads are bound by memory bandwidth.
+pub fn plan_options(opt_level: u8, limits: &Limits) -> PlanOptions {
     PlanOptions {
         concat_in_place: opt_level >= 1,
         split_views: opt_level >= 1,
         fold_transposes: opt_level >= 1,
+        packed_weights: opt_level >= 1 && !limits.cpu_driver,
     }
 }
 

@@ -17,7 +17,7 @@
 mod common;
 
 use common::{
-    catch, compare, data_dir, load_case, read_pbs, relative_l2, run_case, show, Backend, Case,
+    catch, compare, data_dir, load_case, read_pbs, relative_l2, run_case_for, show, Backend, Case,
 };
 use kiln::Tensor;
 use std::path::Path;
@@ -120,6 +120,12 @@ fn size(ran: &common::Ran) -> String {
     if let Some(d) = ran.dispatches {
         text.push_str(&format!(", {d} dispatches"));
     }
+    if ran.packed_weights > 0 {
+        text.push_str(&format!(
+            ", {} weights packed on the device",
+            ran.packed_weights
+        ));
+    }
     text
 }
 
@@ -131,10 +137,13 @@ fn check_run(
     about: &str,
     f32_output: Option<&Tensor>,
     backend: &Backend,
-    opt_level: u8,
+    (opt_level, cpu_driver, must_pack): (u8, bool, bool),
 ) -> Result<String, String> {
     let start = Instant::now();
-    let ran = run_case(case, backend, opt_level)?;
+    let ran = run_case_for(case, backend, opt_level, cpu_driver)?;
+    if must_pack && ran.packed_weights == 0 {
+        return Err("no weight was kept packed on the device".to_string());
+    }
     let seconds = start.elapsed().as_secs_f64();
     if ran.outputs.len() != case.outputs.len() {
         return Err(format!(
@@ -206,7 +215,9 @@ fn check_run(
 }
 
 /// Runs the case `quant/<name>` on the CPU at `--opt 2` and on the GPU at `--opt 0` and
-/// `--opt 2`, prints each run's figures, and fails if any run failed.
+/// `--opt 2`, the latter compiled for lavapipe and for a GPU (quantized weights kept
+/// packed on the device: at least one must be, where the model has quantized weights),
+/// prints each run's figures, and fails if any run failed.
 fn check_case(name: &str) {
     let test = format!("quant/{name}");
     let Some(root) = data_dir("quant", &test) else {
@@ -219,16 +230,21 @@ fn check_case(name: &str) {
         Ok((case, rule, about, f32_output(&root, name)?))
     });
     let (case, rule, about, original) = loaded.unwrap_or_else(|e| panic!("{test}: {e}"));
-    let mut runs = vec![(Backend::Cpu, 2)];
+    let mut runs = vec![(Backend::Cpu, (2, true))];
     if let Some(runtime) = common::gpu(&test) {
-        runs.push((Backend::Gpu(runtime.clone()), 0));
-        runs.push((Backend::Gpu(runtime), 2));
+        runs.push((Backend::Gpu(runtime.clone()), (0, true)));
+        runs.push((Backend::Gpu(runtime.clone()), (2, true)));
+        runs.push((Backend::Gpu(runtime), (2, false)));
     }
     let mut failures = Vec::new();
-    for (backend, opt_level) in &runs {
-        let label = format!("{test} {} --opt {opt_level}", backend.name());
+    for (backend, (opt_level, cpu_driver)) in &runs {
+        let target = if *cpu_driver { "" } else { " for a GPU" };
+        let label = format!("{test} {} --opt {opt_level}{target}", backend.name());
         let original = original.as_ref();
-        match catch(|| check_run(&case, &rule, &about, original, backend, *opt_level)) {
+        // QDQ models' weights are constant dequantizes: a GPU bundle keeps them packed.
+        let must_pack = !cpu_driver && name.contains("qdq");
+        let level = (*opt_level, *cpu_driver, must_pack);
+        match catch(|| check_run(&case, &rule, &about, original, backend, level)) {
             Ok(figures) => show(&format!("{label}: {figures}")),
             Err(e) => {
                 show(&format!("{label}: FAILED: {e}"));

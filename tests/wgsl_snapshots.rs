@@ -21,9 +21,12 @@ fn render(text: &str, opt_level: u8) -> String {
     let graph = kiln::pipeline(&options)
         .and_then(|p| Ok(p.run(graph)?))
         .expect("optimize");
-    let compiled =
-        kiln::codegen::build_plan_with(&graph, &Limits::default(), &kiln::plan_options(opt_level))
-            .expect("build the plan");
+    let compiled = kiln::codegen::build_plan_with(
+        &graph,
+        &Limits::default(),
+        &kiln::plan_options(opt_level, &Limits::default()),
+    )
+    .expect("build the plan");
     let plan = &compiled.plan;
     let mut out = String::new();
     let _ = writeln!(
@@ -174,7 +177,7 @@ fn kernel_counts() {
         let compiled = kiln::codegen::build_plan_with(
             &graph,
             &Limits::default(),
-            &kiln::plan_options(opt_level),
+            &kiln::plan_options(opt_level, &Limits::default()),
         )
         .unwrap();
         compiled.plan.dispatches.len()

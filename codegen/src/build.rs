@@ -3,7 +3,10 @@
 //! offer and verifies the plan.
 
 use crate::layout::{split_offsets, Layout, PlanDecisions, PlanOptions};
-use crate::lower::{lower_node, Limits, Lowered, NodeCtx, Placement, Slot};
+use crate::lower::{
+    lower_node, node_placement_support, Limits, Lowered, NodeCtx, PackedScale, PackedWeight,
+    Placement, Slot,
+};
 use crate::plan::*;
 use crate::requirements::requirements;
 use crate::storage::{data_words, dequantized_at_upload, dequantized_encoding, pack};
@@ -38,6 +41,7 @@ pub fn build_plan_with(
 ) -> Result<CompiledPlan, CodegenError> {
     let layout = Layout::decide(graph, limits, options);
     let mut b = Builder::new(graph);
+    b.packed_weights = options.packed_weights;
     b.assign_ports_and_constants()?;
     let last_use = last_uses(graph);
     let mut split_views = 0;
@@ -185,6 +189,12 @@ struct Builder<'g> {
     pinned: Vec<bool>,
     free: Vec<BufferId>,
     kernel_ids: HashMap<(String, String, [u32; 3]), usize>,
+    /// Keep weights packed on the device where their readers decode them
+    /// ([`PlanOptions::packed_weights`]).
+    packed_weights: bool,
+    /// The constant buffers whose elements also exist packed: each f32 twin → how the
+    /// packed form is stored and its part buffers ([`Slot::Packed`]).
+    packed: HashMap<BufferId, (PackedWeight, Vec<BufferId>)>,
 }
 
 impl<'g> Builder<'g> {
@@ -207,6 +217,8 @@ impl<'g> Builder<'g> {
             pinned: Vec::new(),
             free: Vec::new(),
             kernel_ids: HashMap::new(),
+            packed_weights: false,
+            packed: HashMap::new(),
         }
     }
 
@@ -240,15 +252,28 @@ impl<'g> Builder<'g> {
                 self.new_buffer(bytes, BufferKind::Splat { word: words[0] }, true)
             } else if let Some((packed, bits, signed)) = pack(tensor.stored()) {
                 // Low-bit weights stay packed in the bundle (unpacked when uploaded).
-                let offset = self.weights.len() as u64;
+                let offset = self.packed_offset();
+                let len = packed.len() as u64;
                 self.weights.extend(packed);
+                let half = tensor.dtype() == kiln_ir::DType::F16;
                 let kind = BufferKind::Packed {
                     offset,
                     bits,
                     signed,
-                    half: tensor.dtype() == kiln_ir::DType::F16,
+                    half,
                 };
-                self.new_buffer(buffer_bytes(words.len()), kind, true)
+                let buffer = self.new_buffer(buffer_bytes(words.len()), kind, true);
+                if half && self.packed_weights {
+                    // f16 values its readers may decode where they load them.
+                    let weight = PackedWeight {
+                        bits,
+                        signed: false,
+                        scale: None,
+                    };
+                    let part = self.raw_buffer(offset, len);
+                    self.packed.insert(buffer, (weight, vec![part]));
+                }
+                buffer
             } else {
                 self.constant_buffer(&words)
             };
@@ -262,7 +287,8 @@ impl<'g> Builder<'g> {
     fn bind_dequantized(&mut self, node: &kiln_ir::Node, d: Dequantized<'_>) {
         let ([x, s, z], axis, block) = (d.parts, d.axis, d.block);
         let (packed, bits, signed) = pack(x.stored()).expect("an integer of at most 16 bits");
-        let q = self.weights.len() as u64;
+        let q = self.packed_offset();
+        let q_len = packed.len() as u64;
         self.weights.extend(packed);
         // Scales that are all f16 values take two bytes each; one zero point for all, one word.
         let (scales_half, zero_splat) = dequantized_encoding(s, z);
@@ -304,6 +330,53 @@ impl<'g> Builder<'g> {
         }));
         let buffer = self.new_buffer(buffer_bytes(x.numel()), kind, true);
         self.bind_value(out, View::whole(buffer));
+        let f32_result = self.graph.values[out].ty.dtype == kiln_ir::DType::F32;
+        if self.packed_weights && f32_result {
+            // The same values, decoded by the readers that can where they load them.
+            let scale_bytes = if scales_half { 2 } else { 4 };
+            let mut parts = vec![
+                self.raw_buffer(q, q_len),
+                self.raw_buffer(scales, scale_bytes * s.numel() as u64),
+            ];
+            let zero_literal = if zero_splat {
+                Some((zero_values[0] as f32).to_bits())
+            } else {
+                parts.push(self.raw_buffer(zeros, 4 * z.numel() as u64));
+                None
+            };
+            let weight = PackedWeight {
+                bits,
+                signed,
+                scale: Some(PackedScale {
+                    x_dims: x.shape().dims().to_vec(),
+                    scale_dims: s.shape().dims().to_vec(),
+                    scales_half,
+                    zero_literal,
+                    zero_dims: z.shape().dims().to_vec(),
+                    axis,
+                    block,
+                }),
+            };
+            self.packed.insert(buffer, (weight, parts));
+        }
+    }
+
+    /// Where the next packed constant starts in the weights: word-aligned when kernels
+    /// may bind its words as they are ([`Builder::raw_buffer`]).
+    fn packed_offset(&mut self) -> u64 {
+        if self.packed_weights {
+            let offset = self.weights.len().next_multiple_of(4);
+            self.weights.resize(offset, 0);
+        }
+        self.weights.len() as u64
+    }
+
+    /// A pinned constant buffer of the `len` weight bytes at `offset` (word-aligned) as
+    /// they are, rounded up to whole words ([`Builder::finish`] pads the weights to
+    /// cover the last one).
+    fn raw_buffer(&mut self, offset: u64, len: u64) -> BufferId {
+        let kind = BufferKind::Constant { offset };
+        self.new_buffer(len.next_multiple_of(4).max(4), kind, true)
     }
 
     /// A pinned constant buffer holding `words`, appended (word-aligned) to the weights.
@@ -424,10 +497,13 @@ impl<'g> Builder<'g> {
 
     /// Where each operand of `node` and its result 0 sit in their bindings. A concat
     /// operand written in place gets the default: no kernel of the concat reads it.
+    /// Operands its kernels may read packed (`packed`) get their packed form where the
+    /// plan keeps one.
     fn placements(
         &self,
         node: &kiln_ir::Node,
         layout: &Layout,
+        packed: crate::OperandSet,
     ) -> Result<(Vec<Placement>, Placement), CodegenError> {
         let in_place = |v: &Handle<Value>| {
             matches!(node.op, Op::Concat { .. }) && layout.members.contains_key(v)
@@ -435,14 +511,20 @@ impl<'g> Builder<'g> {
         let operands = node
             .inputs
             .iter()
-            .map(|v| {
+            .enumerate()
+            .map(|(i, v)| {
                 if in_place(v) {
                     return Ok(Placement::default());
                 }
+                let view = self.view_of(*v)?;
+                let packed = (packed.contains(i) && view.offset == 0 && view.elems == 0)
+                    .then(|| self.packed.get(&view.buffer))
+                    .flatten();
                 Ok(Placement {
-                    base: self.view_of(*v)?.elems,
+                    base: view.elems,
                     strides: layout.folded.get(v).cloned(),
                     shuffle: layout.shuffles.get(v).map(|s| (s.groups, s.per_group)),
+                    packed: packed.map(|(weight, _)| weight.clone()),
                 })
             })
             .collect::<Result<Vec<Placement>, CodegenError>>()?;
@@ -453,6 +535,7 @@ impl<'g> Builder<'g> {
                 .get(&node.outputs[0])
                 .map(|(_, s)| s.clone()),
             shuffle: None,
+            packed: None,
         };
         Ok((operands, result))
     }
@@ -466,15 +549,28 @@ impl<'g> Builder<'g> {
         layout: &Layout,
         limits: &Limits,
     ) -> Result<(), CodegenError> {
-        let (places, result_place) = self.placements(node, layout)?;
+        let support = node_placement_support(self.graph, handle, limits);
+        let packed = support.packed_reads;
+        let (places, result_place) = self.placements(node, layout, packed)?;
         let ctx = NodeCtx {
             graph: self.graph,
             node: handle,
             limits,
             operand_places: &places,
-            result_place,
+            result_place: result_place.clone(),
         };
-        let mut lowered = lower_node(&ctx)?;
+        let mut lowered = match lower_node(&ctx) {
+            // Packed parts bind more buffers: past the device's limit (a fused node
+            // reading many operands), the node reads the f32 words instead.
+            Err(_) if places.iter().any(|p| p.packed.is_some()) => {
+                let (places, _) = self.placements(node, layout, crate::OperandSet::NONE)?;
+                lower_node(&NodeCtx {
+                    operand_places: &places,
+                    ..ctx
+                })?
+            }
+            lowered => lowered?,
+        };
         if matches!(node.op, Op::Concat { .. }) {
             // Operands written in place need no copy dispatch.
             let in_place = |slot: &Slot| match *slot {
@@ -526,6 +622,13 @@ impl<'g> Builder<'g> {
                     Slot::Scratch(i) => View::whole(scratch[i]),
                     Slot::Table(i) => View::whole(tables[i]),
                     Slot::Check(i) => View::whole(checks[i]),
+                    Slot::Packed { operand, part } => {
+                        let twin = self.view_of(node.inputs[operand])?.buffer;
+                        let part = self.packed.get(&twin).and_then(|(_, p)| p.get(part));
+                        View::whole(*part.ok_or(CodegenError::Unplaced {
+                            value: node.inputs[operand],
+                        })?)
+                    }
                 };
                 let (offset, size) = match binding.range {
                     Some((offset, size)) => (view.offset + offset, Some(size)),
@@ -574,6 +677,58 @@ impl<'g> Builder<'g> {
         }
     }
 
+    /// Removes the packed weights' buffers no dispatch binds: the f32 twin when every
+    /// reader decodes the packed form (its words are then never uploaded), the parts
+    /// when none does. Returns how many weights are read packed.
+    fn drop_unbound_twins(&mut self) -> usize {
+        let mut bound = vec![false; self.plan.buffers.len()];
+        for d in &self.plan.dispatches {
+            for b in &d.bindings {
+                bound[b.buffer] = true;
+            }
+        }
+        let mut drop = vec![false; self.plan.buffers.len()];
+        let mut read_packed = 0;
+        for (&twin, (_, parts)) in &self.packed {
+            drop[twin] = !bound[twin];
+            for &p in parts {
+                drop[p] = !bound[p];
+            }
+            read_packed += usize::from(bound[parts[0]]);
+        }
+        if !drop.contains(&true) {
+            return read_packed;
+        }
+        let mut new_id = vec![usize::MAX; drop.len()];
+        let mut kept = Vec::new();
+        for (i, desc) in std::mem::take(&mut self.plan.buffers)
+            .into_iter()
+            .enumerate()
+        {
+            if !drop[i] {
+                new_id[i] = kept.len();
+                kept.push(desc);
+            }
+        }
+        self.plan.buffers = kept;
+        let plan = &mut self.plan;
+        for b in plan
+            .dispatches
+            .iter_mut()
+            .flat_map(|d| d.bindings.iter_mut())
+        {
+            b.buffer = new_id[b.buffer];
+        }
+        let ports = plan.inputs.iter_mut().chain(plan.outputs.iter_mut());
+        for port in ports {
+            port.buffer = new_id[port.buffer];
+        }
+        for check in &mut plan.checks {
+            check.buffer = new_id[check.buffer];
+        }
+        read_packed
+    }
+
     /// Records the outputs, requirements and weights length, and verifies the plan.
     fn finish(mut self, mut decisions: PlanDecisions) -> Result<CompiledPlan, CodegenError> {
         let graph = self.graph;
@@ -586,6 +741,16 @@ impl<'g> Builder<'g> {
                 });
             }
             self.plan.outputs.push(plan_port(graph, port, view.buffer));
+        }
+        decisions.packed_weights = self.drop_unbound_twins();
+        // The last packed part is bound in whole words.
+        let end = self.plan.buffers.iter().filter_map(|b| match b.kind {
+            BufferKind::Constant { offset } => Some(offset + b.size),
+            _ => None,
+        });
+        let end = end.max().unwrap_or(0) as usize;
+        if end > self.weights.len() {
+            self.weights.resize(end, 0);
         }
         self.plan.requirements = requirements(&self.plan);
         self.plan.weights_len = self.weights.len() as u64;

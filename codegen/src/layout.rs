@@ -21,6 +21,10 @@ pub struct PlanOptions {
     /// or be written by the op that produces its operand, instead of a copy kernel
     /// (see `layout.rs` for which ops can).
     pub fold_transposes: bool,
+    /// Keep quantized and f16 weights packed on the device where the kernels reading
+    /// them (matmul, conv) decode each element as they load it, instead of widening
+    /// them to f32 words when the plan is uploaded.
+    pub packed_weights: bool,
 }
 
 /// The layout decisions of the plan builder, for reports: values that got no kernel
@@ -39,6 +43,14 @@ pub struct PlanDecisions {
     pub split_views: usize,
     /// Conditions kernels check on the device.
     pub device_checks: usize,
+    /// Weights kept packed on the device, decoded by the kernels reading them (absent
+    /// from manifests when none is).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub packed_weights: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl std::fmt::Display for PlanDecisions {
@@ -72,6 +84,11 @@ impl std::fmt::Display for PlanDecisions {
                 "split results as views",
             ),
             (self.device_checks, "device check", "device checks"),
+            (
+                self.packed_weights,
+                "weight kept packed on the device",
+                "weights kept packed on the device",
+            ),
         ]
         .into_iter()
         .filter(|(n, ..)| *n > 0)
@@ -404,6 +421,7 @@ impl Layout {
             concat_operands_in_place: self.members.len(),
             split_views,
             device_checks: 0,
+            packed_weights: 0,
         }
     }
 }

@@ -5,7 +5,8 @@
 //! integer products MatMulInteger (direct and tiled engines, batch broadcast, per-row
 //! and per-column zero points, mixed signedness) and ConvInteger (groups, padding,
 //! strides, dilations, per-channel weight zero points); a fused program of quantize
-//! and dequantize steps.
+//! and dequantize steps; weights kept packed on the device (int8/uint4/uint2 and f16,
+//! per axis and blocked, matmul engines and conv) against the same weights widened.
 //!
 //! Tolerance: none. Dequantization is `(x - z) · s`, one exact subtraction and one
 //! correctly rounded multiply on both sides; quantization divides in f32 (correctly
@@ -14,7 +15,8 @@
 
 mod common;
 
-use common::{check_graph, check_op, random_tensor, Tol};
+use common::{check_graph, check_op, compare, gpu, random_tensor, Tol};
+use kiln_codegen::{build_plan_with, BufferKind, Limits, PlanOptions};
 use kiln_ir::{ConvAttrs, DType, Data, Graph, Op, Program, Step, Tensor};
 
 /// A seeded stream of 64-bit values (splitmix64).
@@ -344,4 +346,176 @@ fn conv_dequantizing_its_input_where_it_loads_it() {
     let x = ints(DType::U8, &[1, 6, 11, 9], 51);
     let w = random_tensor(DType::F32, &[4, 3, 3, 3], 52);
     check_op(op, vec![x, w], Tol::F32);
+}
+
+/// `g` built with the weights widened to f32 words at upload and kept packed
+/// ([`PlanOptions::packed_weights`]), each run on the GPU: the packed plan's decoded
+/// weights are the widened words bit for bit (the same `(q - z) · s` in f32), so its
+/// outputs must equal the widened plan's exactly; both are held to the reference within
+/// `tol` (sums in another order). Returns how many weights the packed plan keeps packed
+/// and the device bytes of both plans' constants.
+fn packed_matches_widened(g: &Graph, inputs: &[Tensor], tol: Tol) -> (usize, [u64; 2]) {
+    let want = kiln_ir::interp::run(g, inputs).unwrap();
+    let mut outputs = Vec::new();
+    let mut bytes = [0; 2];
+    let mut packed_count = 0;
+    for packed_weights in [false, true] {
+        let options = PlanOptions {
+            fold_transposes: true,
+            packed_weights,
+            ..Default::default()
+        };
+        let compiled = build_plan_with(g, &Limits::default(), &options).unwrap();
+        kiln_codegen::verify_plan(&compiled.plan, compiled.weights.len() as u64).unwrap();
+        bytes[usize::from(packed_weights)] = compiled
+            .plan
+            .buffers
+            .iter()
+            .filter(|b| !matches!(b.kind, BufferKind::Input(_) | BufferKind::Intermediate))
+            .map(|b| b.size)
+            .sum();
+        if packed_weights {
+            packed_count = compiled.decisions.packed_weights;
+        }
+        let mut session = gpu().load(&compiled.plan, &compiled.weights).unwrap();
+        let got = session.run(inputs).unwrap();
+        for (got, want) in got.iter().zip(&want) {
+            compare(got, want, tol).unwrap_or_else(|e| panic!("packed {packed_weights}: {e}"));
+        }
+        outputs.push(got);
+    }
+    for (packed, widened) in outputs[1].iter().zip(&outputs[0]) {
+        compare(packed, widened, Tol::EXACT)
+            .unwrap_or_else(|e| panic!("packed against widened weights: {e}"));
+    }
+    (packed_count, bytes)
+}
+
+/// `x · dequantize(q, s, z)` (or its transpose when `transposed`), one output.
+fn dequantized_product(
+    x: &Tensor,
+    [q, s, z]: [Tensor; 3],
+    (axis, block): (usize, usize),
+    transposed: bool,
+) -> Graph {
+    let mut g = Graph::new("packed_matmul");
+    let xv = g.add_input("x", x.ty(), false);
+    let parts = [q, s, z].map(|t| g.add_const(None, t));
+    let mut w = g.add(Op::Dequantize { axis, block }, &parts, "dq").unwrap();
+    if transposed {
+        w = g
+            .add(Op::Transpose { perm: vec![1, 0] }, &[w], "t")
+            .unwrap();
+    }
+    let y = g.add(Op::MatMul, &[xv, w], "mm").unwrap();
+    g.add_output("y", y, false);
+    g
+}
+
+#[test]
+fn packed_weights_decode_as_the_upload_widens_them() {
+    // Per output column, int8, the direct engine (5 rows).
+    let x = random_tensor(DType::F32, &[5, 37], 61);
+    let parts = [
+        ints(DType::I8, &[37, 29], 62),
+        scales(DType::F32, &[29], 63),
+        zeros(DType::I8, &[29], 64),
+    ];
+    let (n, [widened, packed]) = packed_matches_widened(
+        &dequantized_product(&x, parts, (0, 0), false),
+        &[x],
+        Tol::LOOSE,
+    );
+    assert_eq!(n, 1);
+    assert!(
+        packed * 3 < widened,
+        "{packed} bytes packed, {widened} widened"
+    );
+
+    // uint2 in blocks of 16 along K (45: the last block short), f32 scales that are f16
+    // values (stored as halves), per-block zero points, the tiled engine (70 rows).
+    let x = random_tensor(DType::F32, &[70, 45], 65);
+    let halves = scales(DType::F16, &[3, 33], 67).to_f64_vec();
+    let halves = Data::F32(halves.into_iter().map(|v| v as f32).collect());
+    let parts = [
+        ints(DType::U2, &[45, 33], 66),
+        Tensor::new(vec![3, 33], halves).unwrap(),
+        zeros(DType::U2, &[3, 33], 68),
+    ];
+    let (n, _) = packed_matches_widened(
+        &dequantized_product(&x, parts, (0, 16), false),
+        &[x],
+        Tol::LOOSE,
+    );
+    assert_eq!(n, 1);
+
+    // uint4 per row of an [N, K] weight read through a folded transpose (Gemm's transB),
+    // one zero point for all.
+    let x = random_tensor(DType::F32, &[3, 40], 69);
+    let zero = Tensor::new(
+        vec![11, 1],
+        Data::from_i64s(DType::U4, std::iter::repeat_n(7, 11)).unwrap(),
+    )
+    .unwrap();
+    let parts = [
+        ints(DType::U4, &[11, 40], 70),
+        scales(DType::F32, &[11, 1], 71),
+        zero,
+    ];
+    let (n, _) = packed_matches_widened(
+        &dequantized_product(&x, parts, (0, 0), true),
+        &[x],
+        Tol::LOOSE,
+    );
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn packed_conv_weights_and_f16_weights() {
+    // int8 conv weights per output channel, padded and strided, with a bias.
+    let mut g = Graph::new("packed_conv");
+    let x = random_tensor(DType::F32, &[1, 5, 9, 7], 81);
+    let xv = g.add_input("x", x.ty(), false);
+    let parts = [
+        ints(DType::I8, &[6, 5, 3, 3], 82),
+        scales(DType::F32, &[6, 1, 1, 1], 83),
+        zeros(DType::I8, &[6, 1, 1, 1], 84),
+    ]
+    .map(|t| g.add_const(None, t));
+    let w = g
+        .add(Op::Dequantize { axis: 0, block: 0 }, &parts, "dq")
+        .unwrap();
+    let bias = g.add_const(None, random_tensor(DType::F32, &[6], 85));
+    let attrs = ConvAttrs {
+        strides: vec![2, 1],
+        pads: vec![1, 1, 1, 0],
+        dilations: vec![1, 1],
+        group: 1,
+    };
+    let y = g.add(Op::Conv(attrs), &[xv, w, bias], "conv").unwrap();
+    g.add_output("y", y, false);
+    assert_eq!(packed_matches_widened(&g, &[x], Tol::LOOSE).0, 1);
+
+    // f16 weights widened by a cast, read packed two to a word; the same weights also
+    // read by an add, which keeps the f32 words too.
+    let mut g = Graph::new("packed_f16");
+    let x = random_tensor(DType::F32, &[4, 23], 86);
+    let xv = g.add_input("x", x.ty(), false);
+    let w = g.add_const(None, random_tensor(DType::F16, &[23, 19], 87));
+    let w = g.add(Op::Cast { to: DType::F32 }, &[w], "widen").unwrap();
+    let y = g.add(Op::MatMul, &[xv, w], "mm").unwrap();
+    g.add_output("y", y, false);
+    let (n, [widened, packed]) = packed_matches_widened(&g, std::slice::from_ref(&x), Tol::LOOSE);
+    assert_eq!(n, 1);
+    assert!(
+        packed * 3 / 2 < widened,
+        "{packed} bytes packed, {widened} widened"
+    );
+    let both = g
+        .add(Op::Binary(kiln_ir::BinaryOp::Add), &[w, w], "twice")
+        .unwrap();
+    g.add_output("both", both, false);
+    let (n, [widened, packed]) = packed_matches_widened(&g, &[x], Tol::LOOSE);
+    assert_eq!(n, 1);
+    assert!(packed > widened, "both forms are on the device");
 }

@@ -148,6 +148,8 @@ pub struct Ran {
     pub fused: usize,
     /// GPU: the bundle's dispatches.
     pub dispatches: Option<usize>,
+    /// GPU: the weights the bundle keeps packed on the device.
+    pub packed_weights: usize,
 }
 
 /// Compiles a case as `kiln run --backend B --opt L` does (specialised on the case's
@@ -155,8 +157,21 @@ pub struct Ran {
 /// the GPU, a bundle compiled in memory for WebGPU's default limits, loaded on the
 /// shared adapter and run once.
 pub fn run_case(case: &Case, backend: &Backend, opt_level: u8) -> Result<Ran, String> {
+    run_case_for(case, backend, opt_level, true)
+}
+
+/// [`run_case`] with the GPU bundle compiled for a CPU driver (`cpu_driver`, as `kiln`
+/// compiles for lavapipe) or for a GPU (other kernel shapes, and quantized weights kept
+/// packed on the device).
+pub fn run_case_for(
+    case: &Case,
+    backend: &Backend,
+    opt_level: u8,
+    cpu_driver: bool,
+) -> Result<Ran, String> {
     let model = kiln::load_onnx(&case.model).map_err(|e| e.to_string())?;
-    let options = run_options(&model, &case.inputs, opt_level);
+    let mut options = run_options(&model, &case.inputs, opt_level);
+    options.target.cpu_driver = cpu_driver;
     let graph = kiln::compile_onnx(&model, &options).map_err(|e| e.to_string())?;
     let ops = graph.nodes.len();
     let fused = graph
@@ -171,7 +186,7 @@ pub fn run_case(case: &Case, backend: &Backend, opt_level: u8) -> Result<Ran, St
             )
         })
         .count();
-    let mut dispatches = None;
+    let (mut dispatches, mut packed_weights) = (None, 0);
     let outputs = match backend {
         Backend::Cpu => {
             let outputs = run(&graph, &options.values)?;
@@ -185,6 +200,7 @@ pub fn run_case(case: &Case, backend: &Backend, opt_level: u8) -> Result<Ran, St
                 .map_err(|e| format!("compiling for the GPU: {e}"))?;
             let plan = &bundle.manifest.plan;
             dispatches = Some(plan.dispatches.len());
+            packed_weights = bundle.manifest.decisions.packed_weights;
             let inputs =
                 kiln::bind_plan_inputs(plan, &options.values).map_err(|e| e.to_string())?;
             let outputs = kiln::run_gpu(runtime, &bundle, &inputs).map_err(|e| e.to_string())?;
@@ -199,6 +215,7 @@ pub fn run_case(case: &Case, backend: &Backend, opt_level: u8) -> Result<Ran, St
         ops,
         fused,
         dispatches,
+        packed_weights,
     })
 }
 

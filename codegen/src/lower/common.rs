@@ -55,6 +55,10 @@ pub enum Slot {
     /// The two words where check `i` of [`Lowered::checks`] reports: the kernel sets
     /// word 0 non-zero when the condition fails and stores the offending value in word 1.
     Check(usize),
+    /// Part `part` of operand `operand`, which the plan keeps packed (see
+    /// [`super::packed::PackedWeight`]): 0 its packed words, 1 its scales, 2 its zero
+    /// points.
+    Packed { operand: usize, part: usize },
 }
 
 /// One binding of a kernel: binding `i` of group 0 is `bindings[i]`.
@@ -140,6 +144,11 @@ pub fn wgsl_type(dtype: DType) -> &'static str {
 
 /// `var<storage, read> NAME: array<T>;` declarations for `bindings`, named by `names`.
 pub fn binding_decls(entries: &[(&str, DType, Access)]) -> String {
+    binding_decls_from(0, entries)
+}
+
+/// [`binding_decls`] numbered from binding `first`.
+pub fn binding_decls_from(first: usize, entries: &[(&str, DType, Access)]) -> String {
     let mut out = String::new();
     for (i, (name, dtype, access)) in entries.iter().enumerate() {
         let mode = match access {
@@ -147,7 +156,8 @@ pub fn binding_decls(entries: &[(&str, DType, Access)]) -> String {
             Access::ReadWrite => "read_write",
         };
         out.push_str(&format!(
-            "@group(0) @binding({i}) var<storage, {mode}> {name}: array<{}>;\n",
+            "@group(0) @binding({}) var<storage, {mode}> {name}: array<{}>;\n",
+            first + i,
             wgsl_type(*dtype)
         ));
     }

@@ -6,8 +6,11 @@
 use super::epilogue::Tail;
 use super::epilogue::{Epilogue, EpilogueInput};
 use super::matmul::engine::{self, GemmShape, GemmSource};
+use super::packed::WeightRead;
 use super::placement::{OperandSet, PlacementSupport};
-use super::{binding_decls, check_binding_sizes, Binding, Lowered, NodeCtx, Slot};
+use super::{
+    binding_decls, binding_decls_from, check_binding_sizes, Binding, Lowered, NodeCtx, Slot,
+};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::{ConvAttrs, DType, Op, PoolAttrs, TensorType};
@@ -19,6 +22,7 @@ use kiln_ir::{ConvAttrs, DType, Op, PoolAttrs, TensorType};
 pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
     base_reads: OperandSet::first(1),
     shuffled_reads: OperandSet::first(1),
+    packed_reads: OperandSet::first(2).from_on(1),
     base_write: true,
     ..PlacementSupport::NONE
 };
@@ -164,31 +168,32 @@ pub(super) fn with_bias(
     Ok(epi)
 }
 
-/// WGSL helpers shared by conv and conv-transpose: bindings `x`, `w`, `y`, the
-/// epilogue, and `store` scattering column `col = (n, p)` of channel row `z·MG + m`
+/// WGSL helpers shared by conv and conv-transpose: bindings `x`, `w` (read as `w`
+/// says: f32 words or packed weights), `y`, the epilogue, and `store` scattering column `col = (n, p)` of channel row `z·MG + m`
 /// to `y[Y_BASE + idx]` (`Y_BASE` is the base of [`NodeCtx::result_place`]).
 pub(super) fn common_source(
     ctx: &NodeCtx<'_>,
     g: &ConvGeometry,
     epi: &Epilogue,
+    w: &WeightRead,
     helpers: &str,
 ) -> (String, Vec<Binding>, String) {
-    let f = DType::F32;
     // `x` as stored: f32, or what an element-wise prologue converts (a quantized type).
-    let mut decls = binding_decls(&[
-        ("x", ctx.operand(0).dtype, Access::Read),
-        ("w", f, Access::Read),
-        ("y", epi.result, Access::ReadWrite),
-    ]);
-    let mut bindings = vec![
-        Binding::read(Slot::Operand(0)),
-        Binding::read(Slot::Operand(1)),
-        Binding::write(Slot::Result(0)),
-    ];
+    let mut decls = binding_decls(&[("x", ctx.operand(0).dtype, Access::Read)]);
+    let mut bindings = vec![Binding::read(Slot::Operand(0))];
+    let (w_decls, w_bindings) = w.bindings(1);
+    decls.push_str(&w_decls);
+    bindings.extend(w_bindings);
+    decls.push_str(&binding_decls_from(
+        bindings.len(),
+        &[("y", epi.result, Access::ReadWrite)],
+    ));
+    bindings.push(Binding::write(Slot::Result(0)));
     decls.push_str(&epi.decls(bindings.len()));
     bindings.extend(epi.bindings());
     let mut src = constants(g, ctx.operand_base(0), ctx.result_place.base);
     src.push_str(&epi.function());
+    src.push_str(&w.function());
     src.push_str(helpers);
     src.push_str(
         "fn store(z: u32, m: u32, col: u32, v: f32) {\n    let row = z * MG + m;\n    \
@@ -265,6 +270,7 @@ pub fn lower_with(
     let pooled = ctx.prologue_input()?;
     let g = geometry(ctx, a, pooled.as_ref().unwrap_or(ctx.operand(0)))?;
     let epi = with_bias(ctx, epi, g.m)?;
+    let w = WeightRead::new("w", 1, ctx.operand_packed(1));
     if let Some(Op::Elementwise { program }) = ctx.prologue() {
         // Applied to every input element the gather loads (padding stays 0).
         let x = [("x0".to_string(), ctx.operand(0).dtype)];
@@ -278,9 +284,9 @@ pub fn lower_with(
         );
         let plain = |e: &str| e.to_string();
         let prologue = |e: &str| format!("k_prologue({e})");
-        let gather = gathers(ctx, a, &g, [&plain, &prologue]);
+        let gather = gathers(ctx, a, &g, &w, [&plain, &prologue]);
         let (decls, bindings, helpers) =
-            common_source(ctx, &g, &epi, &format!("{function}{gather}"));
+            common_source(ctx, &g, &epi, &w, &format!("{function}{gather}"));
         return gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings);
     }
     if let Some(prologue) = ctx.prologue() {
@@ -294,13 +300,19 @@ pub fn lower_with(
             return Err(ctx.error("a prologue needs a 1×1, stride-1, unpadded conv"));
         }
         let channel = x_channel(ctx, "z * CG + k");
-        let gather = max_pool_load_b(pool, &ctx.operand(0).shape.dims()[2..], &g.in_sp, &channel);
-        let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &gather);
+        let gather = max_pool_load_b(
+            pool,
+            &ctx.operand(0).shape.dims()[2..],
+            &g.in_sp,
+            &channel,
+            &w,
+        );
+        let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &w, &gather);
         return gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings);
     }
     let plain = |e: &str| e.to_string();
-    let gather = gathers(ctx, a, &g, [&plain, &plain]);
-    let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &gather);
+    let gather = gathers(ctx, a, &g, &w, [&plain, &plain]);
+    let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &w, &gather);
     gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings)
 }
 
@@ -318,11 +330,12 @@ fn pointwise(a: &ConvAttrs, g: &ConvGeometry) -> bool {
 
 /// The implicit-GEMM operand gathers `load_a` (a weight) and `load_b` (an input
 /// element, or zero in the padding), both f32; `read_w` and `read_x` wrap an element
-/// read (`w[..]`, `x[..]`) into the value the product multiplies.
+/// read (`w` as `w` reads it, `x[..]`) into the value the product multiplies.
 fn gathers(
     ctx: &NodeCtx<'_>,
     a: &ConvAttrs,
     g: &ConvGeometry,
+    w: &WeightRead,
     [read_w, read_x]: [&dyn Fn(&str) -> String; 2],
 ) -> String {
     let (t, zero) = ("f32", "0.0");
@@ -330,7 +343,7 @@ fn gathers(
         "fn load_a(z: u32, m: u32, k: u32) -> {t} {{\n    return {};\n}}\n\
          fn load_b(z: u32, k: u32, col: u32) -> {t} {{\n    var tap = k % KK;\n    var pos = col % P;\n    \
          var off = X_BASE + ((col / P) * C + {}) * PIN;\n",
-        read_w("w[(z * MG + m) * (CG * KK) + k]"),
+        read_w(&w.at("(z * MG + m) * (CG * KK) + k")),
         x_channel(ctx, "z * CG + k / KK")
     );
     let pointwise = pointwise(a, g);
@@ -366,7 +379,13 @@ pub fn lower_integer(ctx: &NodeCtx<'_>, a: &ConvAttrs) -> Result<Lowered, Codege
     // Exact small integers in f32 (the engine accumulates them exactly, see `Acc::I32`).
     let read_w = |e: &str| format!("f32(i32({e}) - {wz})");
     let read_x = |e: &str| format!("f32(i32({e}) - {xz})");
-    let gather = gathers(ctx, a, &g, [&read_w, &read_x]);
+    let gather = gathers(
+        ctx,
+        a,
+        &g,
+        &WeightRead::new("w", 1, None),
+        [&read_w, &read_x],
+    );
     let (tail, decls, bindings) = super::integer::bindings(ctx, ["x", "w", "xz", "wz"])?;
     let helpers = format!(
         "{}{}{gather}fn store(z: u32, m: u32, col: u32, v: i32) {{\n    let row = z * MG + m;\n    \
@@ -391,12 +410,19 @@ pub fn lower_integer(ctx: &NodeCtx<'_>, a: &ConvAttrs) -> Result<Lowered, Codege
 /// position, computed where it is loaded ([`super::pool::max_window`]). `x_sp` and
 /// `out_sp` are the pre- and post-pool spatial dims (the latter already reflecting
 /// `ceil_mode`); `channel` is the input channel's expression.
-fn max_pool_load_b(pool: &PoolAttrs, x_sp: &[usize], out_sp: &[usize], channel: &str) -> String {
+fn max_pool_load_b(
+    pool: &PoolAttrs,
+    x_sp: &[usize],
+    out_sp: &[usize],
+    channel: &str,
+    w: &WeightRead,
+) -> String {
     let pin: usize = x_sp.iter().product();
     format!(
-        "fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return w[(z * MG + m) * CG + k];\n}}\n\
+        "fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return {};\n}}\n\
          fn load_b(z: u32, k: u32, col: u32) -> f32 {{\n    let pos = col % P;\n    \
          let base = X_BASE + ((col / P) * C + {channel}) * {pin}u;\n{}    return v;\n}}\n",
+        w.at("(z * MG + m) * CG + k"),
         super::pool::max_window(pool, x_sp, out_sp)
     )
 }

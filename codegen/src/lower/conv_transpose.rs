@@ -88,6 +88,7 @@ pub fn lower_with(
         in_stride *= g.in_sp[ax];
     }
     gather.push_str("    return x[off];\n}\n");
-    let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &gather);
+    let w = super::packed::WeightRead::new("w", 1, None);
+    let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &w, &gather);
     gemm_kernel(ctx, "conv_transpose", &g, &decls, &helpers, bindings)
 }

@@ -6,8 +6,11 @@ pub(crate) mod engine;
 mod split;
 
 use super::epilogue::{Epilogue, Tail};
+use super::packed::WeightRead;
 use super::placement::{OperandSet, PlacementSupport};
-use super::{binding_decls, Binding, KernelSrc, Limits, Lowered, NodeCtx, Slot};
+use super::{
+    binding_decls, binding_decls_from, Binding, KernelSrc, Limits, Lowered, NodeCtx, Slot,
+};
 use crate::plan::Access;
 use crate::CodegenError;
 use engine::{batch_offset_fn, GemmShape, GemmSource};
@@ -19,11 +22,12 @@ use split::{Chunk, Split};
 /// answers for a node's operand types); nothing else but the default placement.
 pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
     strided_reads: OperandSet::first(2),
+    packed_reads: OperandSet::first(2).from_on(1),
     ..PlacementSupport::NONE
 };
 
-/// [`PLACEMENT`] for a product of `a` by `b` on a device with `limits`: strided reads
-/// only when it runs as one dispatch over whole bindings.
+/// [`PLACEMENT`] for a product of `a` by `b` on a device with `limits`: strided and
+/// packed reads only when it runs as one dispatch over whole bindings.
 pub(crate) fn placement(
     support: PlacementSupport,
     a: &kiln_ir::TensorType,
@@ -35,6 +39,7 @@ pub(crate) fn placement(
     } else {
         PlacementSupport {
             strided_reads: support.strided_reads.from_on(2),
+            packed_reads: support.packed_reads.from_on(2),
             ..support
         }
     }
@@ -265,28 +270,24 @@ fn chunk_kernel(
     epi: &Epilogue,
 ) -> Result<KernelSrc, CodegenError> {
     let f = DType::F32;
-    let (mut decls, mut bindings) = if same {
-        (
-            binding_decls(&[("a", f, Access::Read), ("c", epi.result, Access::ReadWrite)]),
-            vec![
-                Binding::read(Slot::Operand(0)),
-                Binding::write(Slot::Result(0)),
-            ],
-        )
+    // Operand 1 as the kernel reads it: `a` again, f32 words or packed weights.
+    let w = if same {
+        WeightRead::new("a", 0, None)
     } else {
-        (
-            binding_decls(&[
-                ("a", f, Access::Read),
-                ("b", f, Access::Read),
-                ("c", epi.result, Access::ReadWrite),
-            ]),
-            vec![
-                Binding::read(Slot::Operand(0)),
-                Binding::read(Slot::Operand(1)),
-                Binding::write(Slot::Result(0)),
-            ],
-        )
+        WeightRead::new("b", 1, ctx.operand_packed(1))
     };
+    let mut decls = binding_decls(&[("a", f, Access::Read)]);
+    let mut bindings = vec![Binding::read(Slot::Operand(0))];
+    if !same {
+        let (b_decls, b_bindings) = w.bindings(1);
+        decls.push_str(&b_decls);
+        bindings.extend(b_bindings);
+    }
+    decls.push_str(&binding_decls_from(
+        bindings.len(),
+        &[("c", epi.result, Access::ReadWrite)],
+    ));
+    bindings.push(Binding::write(Slot::Result(0)));
     // Element offsets of the chunk's first element inside what is bound.
     let (a_off, b_off, c_off) = split.offsets(chunk, p.k, p.n);
     if split.rows_bound {
@@ -295,11 +296,13 @@ fn chunk_kernel(
         bindings[c].range = Some(chunk.c_range(p.n));
     }
     if split.k_bound {
+        if ctx.operand_packed(1).is_some() {
+            return Err(ctx.error("packed weights are read whole, not split along K"));
+        }
         bindings[1].range = Some(chunk.b_range(p.n));
     }
     decls.push_str(&epi.decls(bindings.len()));
     bindings.extend(epi.bindings());
-    let b_name = if same { "a" } else { "b" };
     let stored = match (chunk.first_k, chunk.last_k) {
         (true, true) => "epilogue(v, row, col, idx)",
         (true, false) => "v",
@@ -314,19 +317,23 @@ fn chunk_kernel(
         "b_batch", &p.batch, &p.b_batch, &p.b.batch,
     ));
     helpers.push_str(&epi.function());
+    helpers.push_str(&w.function());
+    let b_at = w.at(&format!(
+        "b_batch(z) + B_OFF{}{}",
+        term("k", p.b.row),
+        term("n", p.b.col)
+    ));
     helpers.push_str(&format!(
         "const A_OFF: u32 = {a_off}u;\nconst B_OFF: u32 = {b_off}u;\nconst C_OFF: u32 = {c_off}u;\n\
          const ROW0: u32 = {row0}u;\nconst MT: u32 = {mt}u;\n\
          fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return a[a_batch(z) + A_OFF{am}{ak}];\n}}\n\
-         fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return {b_name}[b_batch(z) + B_OFF{bk}{bn}];\n}}\n\
+         fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return {b_at};\n}}\n\
          fn store(z: u32, m: u32, n: u32, v: f32) {{\n    let i = C_OFF + (z * M + m) * N + n;\n    \
          let row = ROW0 + m;\n    let col = n;\n    let idx = (z * MT + row) * N + col;\n    c[i] = {stored};\n}}\n",
         row0 = chunk.m0,
         mt = p.m,
         am = term("m", p.a.row),
         ak = term("k", p.a.col),
-        bk = term("k", p.b.row),
-        bn = term("n", p.b.col),
     ));
     let shape = GemmShape {
         z,

@@ -17,6 +17,7 @@ mod integer;
 pub(crate) mod matmul;
 mod movement;
 mod norm;
+pub(crate) mod packed;
 mod placement;
 mod pool;
 mod program;
@@ -28,6 +29,7 @@ mod scatter;
 mod sparse;
 
 pub use common::*;
+pub use packed::{PackedScale, PackedWeight};
 pub use placement::{OperandSet, Placement, PlacementSupport};
 
 use crate::CodegenError;
@@ -179,6 +181,11 @@ impl<'a> NodeCtx<'a> {
         self.operand_places
             .get(i)
             .and_then(|p| p.strides.as_deref())
+    }
+
+    /// How operand `i` is stored when the plan keeps it packed.
+    pub fn operand_packed(&self, i: usize) -> Option<&'a PackedWeight> {
+        self.operand_places.get(i).and_then(|p| p.packed.as_ref())
     }
 
     /// The channel shuffle operand `i` is read through, if any (see

@@ -200,6 +200,7 @@ impl BindingSet {
             Slot::Scratch(i) => format!("tmp{i}"),
             Slot::Table(i) => format!("tbl{i}"),
             Slot::Check(i) => format!("chk{i}"),
+            Slot::Packed { operand, part } => format!("pk{operand}_{part}"),
         };
         self.add_named(slot, access, ty, name)
     }

@@ -24,6 +24,10 @@ pub struct Placement {
     /// reshape → transpose → reshape) of the tensor in its binding: its channel `c`
     /// is channel `(c % groups) · per_group + c / groups` there.
     pub shuffle: Option<(usize, usize)>,
+    /// How the operand is stored when the plan keeps it packed (a quantized or f16
+    /// weight): its kernels bind its parts ([`super::Slot::Packed`]) and decode each
+    /// element where they load it.
+    pub packed: Option<super::packed::PackedWeight>,
 }
 
 /// A set of operand indices: the operands below 64 in `mask`, and every operand from
@@ -108,6 +112,8 @@ pub struct PlacementSupport {
     pub strided_reads: OperandSet,
     /// Operands read through a channel remap ([`Placement::shuffle`]).
     pub shuffled_reads: OperandSet,
+    /// Operands read from packed weights ([`Placement::packed`]).
+    pub packed_reads: OperandSet,
     /// Result 0 may start at an element base: every store adds it.
     pub base_write: bool,
     /// Result 0 may be written through the strides of a folded transpose.
@@ -120,6 +126,7 @@ impl PlacementSupport {
         base_reads: OperandSet::NONE,
         strided_reads: OperandSet::NONE,
         shuffled_reads: OperandSet::NONE,
+        packed_reads: OperandSet::NONE,
         base_write: false,
         strided_write: false,
     };
@@ -138,6 +145,11 @@ impl PlacementSupport {
     /// True when operand `i` may be read through a channel shuffle.
     pub fn reads_shuffled(&self, i: usize) -> bool {
         self.shuffled_reads.contains(i)
+    }
+
+    /// True when operand `i` may be read from packed weights.
+    pub fn reads_packed(&self, i: usize) -> bool {
+        self.packed_reads.contains(i)
     }
 
     /// True when every store of result 0 adds its element base, so it may start at any
@@ -162,6 +174,7 @@ impl PlacementSupport {
                 .below(arity)
                 .union(OperandSet::from(arity)),
             shuffled_reads: anchor.shuffled_reads.below(arity),
+            packed_reads: anchor.packed_reads.below(arity),
             base_write: anchor.base_write,
             strided_write: anchor.strided_write,
         }
@@ -180,6 +193,11 @@ impl PlacementSupport {
             if p.strides.is_some() && !self.reads_strided(i) {
                 return Some(format!(
                     "operand {i} is placed through transposed strides, which its kernels do not read through"
+                ));
+            }
+            if p.packed.is_some() && !self.reads_packed(i) {
+                return Some(format!(
+                    "operand {i} is kept packed, which its kernels do not decode"
                 ));
             }
             if p.shuffle.is_some() && !self.reads_shuffled(i) {
