@@ -241,3 +241,46 @@ fn softmax_and_log_softmax_along_every_axis() {
     );
     check_op(Op::LogSoftmax { axis: 0 }, vec![x], Tol::new(1e-4, 1e-3));
 }
+
+#[test]
+fn few_long_rows_split_into_chunks_reduced_in_parallel() {
+    // Rows that leave the device idle are reduced in chunks (the last one short) and
+    // combined by a second pass: contiguous, strided and whole-tensor, every kind, and
+    // an integer sum (exact) and max. Two dispatches each: the split happened.
+    let cases: [(u64, &[usize], &[usize]); 3] = [
+        (41, &[3, 20011], &[1]),
+        (42, &[9001, 2], &[0]),
+        (43, &[7, 13, 101], &[0, 1, 2]),
+    ];
+    for (seed, dims, axes) in cases {
+        let n: usize = axes.iter().map(|&a| dims[a]).product();
+        for op in KINDS {
+            // Products of thousands of values in [-2, 2] under- or overflow: near 1.
+            let x = if op == ReduceOp::Prod {
+                let v = random_tensor(DType::F32, dims, seed).to_f64_vec();
+                let v = v.iter().map(|x| (1.0 + x * 1e-4) as f32).collect();
+                Tensor::new(dims.to_vec(), Data::F32(v)).unwrap()
+            } else {
+                random_tensor(DType::F32, dims, seed)
+            };
+            let r = Op::Reduce {
+                op,
+                axes: axes.to_vec(),
+                keepdims: true,
+            };
+            let graph = common::op_graph(r.clone(), std::slice::from_ref(&x));
+            let plan = kiln_codegen::build_plan(&graph, &kiln_codegen::Limits::default()).unwrap();
+            assert_eq!(plan.plan.dispatches.len(), 2, "{op:?} over {dims:?}");
+            check_op(r, vec![x], tol(op, n, 2.0));
+        }
+        for op in [ReduceOp::Sum, ReduceOp::Max] {
+            let x = random_tensor(DType::I32, dims, seed + 10);
+            let r = Op::Reduce {
+                op,
+                axes: axes.to_vec(),
+                keepdims: false,
+            };
+            check_op(r, vec![x], Tol::EXACT);
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! Lowering of reductions: Reduce (every kind, any axes, keepdims) as a row reduction
-//! (`reduce.wgsl`: one row per result element, lanes of a workgroup sharing a row);
+//! (`reduce.wgsl`: one row per result element, lanes of a workgroup sharing a row; a
+//! few long rows split into chunks reduced in parallel, then combined by a second pass);
 //! ArgReduce, Softmax and LogSoftmax live in `reduce_axis.rs`.
 
 mod axis;
@@ -24,7 +25,7 @@ const REDUCE_PER_LANE: usize = 16;
 /// The kernels computing this node.
 pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     let kernels = match ctx.op() {
-        Op::Reduce { op, axes, .. } => reduce(ctx, *op, axes)?,
+        Op::Reduce { op, axes, .. } => return reduce(ctx, *op, axes),
         Op::ArgReduce {
             op,
             axis,
@@ -85,7 +86,7 @@ fn identity(op: ReduceOp, dtype: DType) -> String {
 }
 
 /// Reduce over `axes`: rows are the kept positions, elements the reduced ones.
-fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Vec<KernelSrc>, CodegenError> {
+fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Lowered, CodegenError> {
     let x = ctx.operand(0);
     let dims = x.shape.dims();
     if let Some(a) = axes.iter().find(|&&a| a >= dims.len()) {
@@ -109,7 +110,7 @@ fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Vec<KernelS
     let rows: usize = kept.iter().product();
     let count: usize = red.iter().product();
     if rows == 0 {
-        return Ok(Vec::new());
+        return Ok(Lowered::default());
     }
     let float = dtype.is_float();
     let acc = storage(dtype);
@@ -159,13 +160,7 @@ fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Vec<KernelS
         _ => saturate(dtype, "r"),
     };
     let wg = row_wg(ctx);
-    let tpr = lanes_per_row(count.div_ceil(REDUCE_PER_LANE), wg);
-    let mut set = BindingSet::new();
-    let src = set.operand(0, &ctx.node().inputs, acc);
-    let tail = Tail::of(ctx, &set.operands())?;
-    tail.bind(&mut set);
-    let dst = set.add(Slot::Result(0), Access::ReadWrite, tail.storage());
-    let row_map = Affine {
+    let rows_map = Affine {
         base: 0,
         strides: kept_s,
     };
@@ -173,34 +168,184 @@ fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Vec<KernelS
         base: 0,
         strides: red_s,
     };
-    let wgsl = render(
-        kiln_shaders::REDUCE,
-        &[
-            ("BINDINGS", set.decls()),
-            ("WG", wg.to_string()),
-            ("TPR", tpr.to_string()),
-            ("ROWS", rows.to_string()),
-            ("COUNT", count.to_string()),
-            ("ACC", acc.to_string()),
-            ("HELPERS", tail.module_code(&used)?),
-            ("ROW_BASE", offset_fn("row_base", &kept, &row_map)),
-            ("ELEM_OFF", offset_fn("elem_off", &red, &elem_map)),
-            ("COMBINE", combine.to_string()),
-            ("INIT", identity(op, dtype)),
-            ("SRC", src),
-            ("LOAD", load.to_string()),
-            ("DST", dst),
-            ("FINISH", tail.apply(&finish, "row")),
-        ],
+    let row_base = offset_fn("row_base", &kept, &rows_map);
+    let elem_off = offset_fn("elem_off", &red, &elem_map);
+    let kind = RowReduce {
+        acc,
+        combine,
+        init: identity(op, dtype),
+        used,
+    };
+    let chunks = chunks(ctx, rows, count, wg);
+    if chunks == 1 {
+        let tpr = lanes_per_row(count.div_ceil(REDUCE_PER_LANE), wg);
+        let mut set = BindingSet::new();
+        let src = set.operand(0, &ctx.node().inputs, acc);
+        let tail = Tail::of(ctx, &set.operands())?;
+        tail.bind(&mut set);
+        let dst = set.add(Slot::Result(0), Access::ReadWrite, tail.storage());
+        let pass = Pass {
+            rows,
+            count,
+            chunks: 1,
+            tpr,
+            row_base,
+            elem_off,
+            load,
+            src,
+            dst,
+        };
+        return Ok(Lowered {
+            kernels: vec![kind.kernel(ctx, op.name(), &pass, set, &tail, &finish)?],
+            ..Lowered::default()
+        });
+    }
+    // Few long rows: chunks of each row reduce in parallel into partial results (the
+    // scratch buffer), which a second pass combines and finishes.
+    let chunk = count.div_ceil(chunks);
+    let mut set = BindingSet::new();
+    let src = set.operand(0, &ctx.node().inputs, acc);
+    let dst = set.add(Slot::Scratch(0), Access::ReadWrite, acc);
+    let first = Pass {
+        rows,
+        count,
+        chunks,
+        tpr: lanes_per_row(chunk.div_ceil(REDUCE_PER_LANE), wg),
+        row_base,
+        elem_off,
+        load,
+        src,
+        dst,
+    };
+    // Partial results stay as accumulated (an f16 sum is rounded once, at the end).
+    let raw = Tail::identity(DType::F32);
+    let partials = kind.kernel(
+        ctx,
+        &format!("{}_partial", op.name()),
+        &first,
+        set,
+        &raw,
+        "r",
     )?;
-    Ok(vec![KernelSrc {
-        name: op.name().to_string(),
-        wgsl,
-        entry_point: "main".into(),
-        workgroup_size: [wg, 1, 1],
-        workgroups: row_grid(ctx, rows, tpr, wg)?,
-        bindings: set.bindings,
-    }])
+    let mut set = BindingSet::new();
+    let src = set.add(Slot::Scratch(0), Access::Read, acc);
+    let tail = Tail::of(ctx, &set.operands())?;
+    tail.bind(&mut set);
+    let dst = set.add(Slot::Result(0), Access::ReadWrite, tail.storage());
+    let second = Pass {
+        rows,
+        count: chunks,
+        chunks: 1,
+        tpr: lanes_per_row(chunks, wg),
+        row_base: format!("fn row_base(i: u32) -> u32 {{\n    return i * {chunks}u;\n}}\n"),
+        elem_off: "fn elem_off(i: u32) -> u32 {\n    return i;\n}\n".to_string(),
+        load: "x",
+        src,
+        dst,
+    };
+    let combined = kind.kernel(ctx, op.name(), &second, set, &tail, &finish)?;
+    Ok(Lowered {
+        kernels: vec![partials, combined],
+        scratch_bytes: vec![(rows * chunks * 4) as u64],
+        ..Lowered::default()
+    })
+}
+
+/// How many chunks to split each of `rows` rows of `count` elements into: 1 (one pass)
+/// unless the rows alone leave most of the device idle, then enough chunks of at least
+/// [`MIN_CHUNK`] elements for about [`PARALLEL_GROUPS`] workgroups.
+fn chunks(ctx: &NodeCtx<'_>, rows: usize, count: usize, wg: u32) -> usize {
+    let tpr = lanes_per_row(count.div_ceil(REDUCE_PER_LANE), wg) as usize;
+    let groups = rows.div_ceil(wg as usize / tpr);
+    let target = if ctx.limits.cpu_driver {
+        PARALLEL_GROUPS_CPU
+    } else {
+        PARALLEL_GROUPS
+    };
+    if groups * 2 > target {
+        return 1;
+    }
+    (target / groups).min(count / MIN_CHUNK).max(1)
+}
+
+/// Workgroups a reduction should spread over to keep a GPU busy.
+const PARALLEL_GROUPS: usize = 128;
+
+/// The same on a CPU driver, which runs a workgroup per core.
+const PARALLEL_GROUPS_CPU: usize = 16;
+
+/// The fewest elements worth a chunk of their own (below it, the second pass and the
+/// extra dispatch cost more than the parallelism saves).
+const MIN_CHUNK: usize = 4096;
+
+/// What a row reduction combines: the accumulator type, the combining expression of
+/// `a` and `b`, its identity and the helpers the expressions use.
+struct RowReduce {
+    acc: &'static str,
+    combine: &'static str,
+    init: String,
+    used: BTreeSet<&'static str>,
+}
+
+/// One pass of a row reduction over `rows` rows of `count` elements (each split into
+/// `chunks`), `tpr` lanes a row; the source element of row `r`, element `k` is at
+/// `row_base(r) + elem_off(k)`, loaded as `load` of `x`.
+struct Pass {
+    rows: usize,
+    count: usize,
+    chunks: usize,
+    tpr: u32,
+    row_base: String,
+    elem_off: String,
+    load: &'static str,
+    src: String,
+    dst: String,
+}
+
+impl RowReduce {
+    /// The `reduce.wgsl` kernel of `pass`, storing `finish` of each row's result `r`
+    /// through `tail`.
+    fn kernel(
+        &self,
+        ctx: &NodeCtx<'_>,
+        name: &str,
+        pass: &Pass,
+        set: BindingSet,
+        tail: &Tail,
+        finish: &str,
+    ) -> Result<KernelSrc, CodegenError> {
+        let wg = row_wg(ctx);
+        let wgsl = render(
+            kiln_shaders::REDUCE,
+            &[
+                ("BINDINGS", set.decls()),
+                ("WG", wg.to_string()),
+                ("TPR", pass.tpr.to_string()),
+                ("ROWS", pass.rows.to_string()),
+                ("COUNT", pass.count.to_string()),
+                ("CHUNKS", pass.chunks.to_string()),
+                ("CHUNK", pass.count.div_ceil(pass.chunks).to_string()),
+                ("ACC", self.acc.to_string()),
+                ("HELPERS", tail.module_code(&self.used)?),
+                ("ROW_BASE", pass.row_base.clone()),
+                ("ELEM_OFF", pass.elem_off.clone()),
+                ("COMBINE", self.combine.to_string()),
+                ("INIT", self.init.clone()),
+                ("SRC", pass.src.clone()),
+                ("LOAD", pass.load.to_string()),
+                ("DST", pass.dst.clone()),
+                ("FINISH", tail.apply(finish, "row")),
+            ],
+        )?;
+        Ok(KernelSrc {
+            name: name.to_string(),
+            wgsl,
+            entry_point: "main".into(),
+            workgroup_size: [wg, 1, 1],
+            workgroups: row_grid(ctx, pass.rows * pass.chunks, pass.tpr, wg)?,
+            bindings: set.bindings,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Unit tests of the reduction lowering: generated WGSL validates for every kind,
-//! dtype and axis set; row geometry.
+//! dtype and axis set; row geometry, and when long rows split into chunks.
 
 use super::lanes_per_row;
-use crate::lower::elementwise::tests::{accepted, compile, ty};
+use crate::lower::elementwise::tests::{accepted, compile, one_node, ty};
+use crate::Limits;
 use kiln_ir::{ArgOp, DType, Op, ReduceOp};
 
 const KINDS: [ReduceOp; 7] = [
@@ -62,8 +63,39 @@ fn empty_reductions_and_large_rows_validate() {
         &[ty(DType::F32, &[100_000, 3])],
     )
     .unwrap();
+    // Three rows of 100 000: each split into 24 chunks of about 4167 (72 workgroups of
+    // partial sums), then one workgroup combines them (32 lanes to a row's 24 partials).
     assert_eq!(p.plan.kernels[0].workgroup_size, [256, 1, 1]);
-    assert_eq!(p.plan.dispatches[0].workgroups, [3, 1, 1]);
+    assert_eq!(p.plan.dispatches.len(), 2);
+    assert_eq!(p.plan.dispatches[0].workgroups, [72, 1, 1]);
+    assert!(p.plan.kernels[0].wgsl.contains("const CHUNKS: u32 = 24u;"));
+    assert_eq!(p.plan.dispatches[1].workgroups, [1, 1, 1]);
+    // On a CPU driver, which runs a workgroup per core, 16 workgroups are enough.
+    let cpu = Limits {
+        cpu_driver: true,
+        ..Limits::default()
+    };
+    let g = one_node(
+        Op::Reduce {
+            op: ReduceOp::Sum,
+            axes: vec![0],
+            keepdims: false,
+        },
+        &[ty(DType::F32, &[100_000, 3])],
+    );
+    let p = crate::build_plan(&g, &cpu).unwrap();
+    assert_eq!(p.plan.dispatches[0].workgroups, [15, 1, 1]);
+    // Many rows keep the device busy: one pass.
+    let p = compile(
+        Op::Reduce {
+            op: ReduceOp::Sum,
+            axes: vec![1],
+            keepdims: false,
+        },
+        &[ty(DType::F32, &[300, 100_000])],
+    )
+    .unwrap();
+    assert_eq!(p.plan.dispatches.len(), 1);
 }
 
 #[test]
