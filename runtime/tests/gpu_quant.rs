@@ -519,3 +519,32 @@ fn packed_conv_weights_and_f16_weights() {
     assert_eq!(n, 1);
     assert!(packed > widened, "both forms are on the device");
 }
+
+#[test]
+fn packed_embedding_tables() {
+    // An int8 table with a scale and zero point per row, and an int4 one in blocks of
+    // 32 along each row (13 → one short block), gathered by run-time indices (negative
+    // ones count from the end).
+    let idx: Vec<i32> = (0..11).map(|i| (i * 7 % 37) - 18).collect();
+    let indices = Tensor::new(vec![11], Data::I32(idx)).unwrap();
+    for (seed, dtype, (axis, block), scale_dims) in [
+        (91u64, DType::I8, (0, 0), [37, 1]),
+        (95, DType::I4, (1, 32), [37, 1]),
+    ] {
+        let mut g = Graph::new("packed_gather");
+        let iv = g.add_input("i", indices.ty(), false);
+        let parts = [
+            ints(dtype, &[37, 13], seed),
+            scales(DType::F32, &scale_dims, seed + 1),
+            zeros(dtype, &scale_dims, seed + 2),
+        ]
+        .map(|t| g.add_const(None, t));
+        let table = g.add(Op::Dequantize { axis, block }, &parts, "dq").unwrap();
+        let y = g
+            .add(Op::Gather { axis: 0 }, &[table, iv], "gather")
+            .unwrap();
+        g.add_output("y", y, false);
+        let (n, _) = packed_matches_widened(&g, std::slice::from_ref(&indices), Tol::EXACT);
+        assert_eq!(n, 1, "{dtype}");
+    }
+}

@@ -60,6 +60,7 @@ pub fn placement_support(op: &Op) -> PlacementSupport {
         Op::Conv(_) => conv::PLACEMENT,
         Op::ConvTranspose(_) => conv_transpose::PLACEMENT,
         Op::Attention { .. } => attention::PLACEMENT,
+        Op::Gather { .. } => movement::GATHER_PLACEMENT,
         Op::Fused { anchor, arity, .. } => {
             PlacementSupport::fused(placement_support(anchor), *arity)
         }

@@ -101,6 +101,36 @@ impl WeightRead {
         (binding_decls_from(first, &entries), bindings)
     }
 
+    /// Binds the weight into `set` (an f32 operand read as 32-bit words `ty`, or its
+    /// packed parts) and returns the WGSL function `name_word(i: u32) -> u32` giving
+    /// element `i`'s 32-bit word: what a kernel moving words (a gather) reads.
+    pub fn bind_words(
+        &self,
+        set: &mut super::elementwise::index::BindingSet,
+        inputs: &[kiln_ir::Handle<kiln_ir::Value>],
+    ) -> String {
+        let name = &self.name;
+        let Some(p) = &self.packed else {
+            let data = set.operand(self.operand, inputs, "u32");
+            return format!("fn {name}_word(i: u32) -> u32 {{\n    return {data}[i];\n}}\n");
+        };
+        let (_, bindings) = self.bindings(0);
+        let scales_half = p.scale.as_ref().is_some_and(|s| s.scales_half);
+        for (part, b) in bindings.into_iter().enumerate() {
+            let (suffix, ty) = match part {
+                0 => ("q", "u32"),
+                1 if scales_half => ("s", "u32"),
+                1 => ("s", "f32"),
+                _ => ("z", "f32"),
+            };
+            set.add_named(b.slot, b.access, ty, format!("{name}_{suffix}"));
+        }
+        format!(
+            "{}fn {name}_word(i: u32) -> u32 {{\n    return bitcast<u32>({name}_decode(i));\n}}\n",
+            self.function()
+        )
+    }
+
     /// The WGSL function `name_decode` decoding element `i` (empty when not packed).
     pub fn function(&self) -> String {
         let Some(p) = &self.packed else {

@@ -7,10 +7,11 @@
 
 mod pad;
 
-use super::elementwise::index::{offsets_code, Affine, BindingSet};
+use super::elementwise::index::{offsets_code, Affine};
 use super::elementwise::WG;
-use super::{render, Binding, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
-use crate::plan::Access;
+use super::{
+    render, Binding, KernelSrc, Lowered, NodeCtx, OperandSet, PlacementSupport, Slot, LINEAR_INDEX,
+};
 use crate::CodegenError;
 use kiln_ir::{DepthToSpaceMode, Op};
 
@@ -142,18 +143,12 @@ pub(super) fn copy_kernel(
     )?])
 }
 
-/// One-thread-per-element kernel bindings for templates that name them via [`BindingSet`].
-pub(super) fn bindings_for(
-    ctx: &NodeCtx<'_>,
-    operands: usize,
-) -> (BindingSet, Vec<String>, String) {
-    let mut set = BindingSet::new();
-    let names = (0..operands)
-        .map(|i| set.operand(i, &ctx.node().inputs, "u32"))
-        .collect();
-    let dst = set.add(Slot::Result(0), Access::ReadWrite, "u32");
-    (set, names, dst)
-}
+/// A gather reads its table (operand 0) from packed weights too: an embedding table
+/// stays packed on the device ([`super::packed`]).
+pub(crate) const GATHER_PLACEMENT: PlacementSupport = PlacementSupport {
+    packed_reads: OperandSet::first(1),
+    ..PlacementSupport::NONE
+};
 
 /// Tile: the result viewed as `[r0, d0, r1, d1, ...]` (repeat, then operand index per
 /// axis) reads the operand at the operand index.

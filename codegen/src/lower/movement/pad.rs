@@ -1,8 +1,9 @@
 //! Data movement with its own templates: Pad (every mode, negative pads), Gather
 //! (negative indices) and Shape (baked-in dims).
 
-use super::bindings_for;
+use crate::lower::elementwise::index::BindingSet;
 use crate::lower::elementwise::WG;
+use crate::lower::packed::WeightRead;
 use crate::lower::Binding;
 use crate::lower::{render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
@@ -145,7 +146,12 @@ pub(super) fn gather(ctx: &NodeCtx<'_>, axis: usize) -> Result<Lowered, CodegenE
             return Err(ctx.error(format!("index {bad} is out of range {range}")));
         }
     }
-    let (mut set, names, dst) = bindings_for(ctx, 2);
+    // The table as words: read, or decoded from the words of packed weights.
+    let mut set = BindingSet::new();
+    let data = WeightRead::new("data", 0, ctx.operand_packed(0));
+    let data_word = data.bind_words(&mut set, &ctx.node().inputs);
+    let indices = set.operand(1, &ctx.node().inputs, "u32");
+    let dst = set.add(Slot::Result(0), Access::ReadWrite, "u32");
     // Run-time indices are checked on the device.
     let checked = constant.is_none();
     let check = if checked {
@@ -168,9 +174,9 @@ pub(super) fn gather(ctx: &NodeCtx<'_>, axis: usize) -> Result<Lowered, CodegenE
             ),
             ("EXTENT", extent.to_string()),
             ("INDEX", LINEAR_INDEX.to_string()),
-            ("INDICES", names[1].clone()),
+            ("INDICES", indices),
             ("DST", dst),
-            ("DATA", names[0].clone()),
+            ("DATA", data_word),
             ("CHECK", check),
         ],
     )?;
