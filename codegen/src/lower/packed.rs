@@ -140,10 +140,23 @@ impl WeightRead {
         let per_word = 32 / u32::from(p.bits);
         let word = format!("{name}_q[i / {per_word}u]");
         let shift = format!("(i % {per_word}u) * {}u", p.bits);
+        // f16 bits decoded with integer operations: exact for subnormal halves too, and
+        // no `unpack2x16float` (which WebGL and Mesa's Vulkan without SHADER_F16 lack).
+        let half = format!(
+            "fn {name}_half(h: u32) -> f32 {{\n    let sign = (h & 0x8000u) << 16u;\n    \
+             let e = (h >> 10u) & 0x1fu;\n    let m = h & 0x3ffu;\n    if e == 0u {{\n        \
+             return bitcast<f32>(sign | bitcast<u32>(f32(m) * bitcast<f32>(0x33800000u)));\n    }}\n    \
+             if e == 31u {{\n        return bitcast<f32>(sign | 0x7f800000u | (m << 13u));\n    }}\n    \
+             return bitcast<f32>(sign | ((e + 112u) << 23u) | (m << 13u));\n}}\n"
+        );
+        let half_at = |word: &str, i: &str| {
+            format!("{name}_half(extractBits({word}, ({i} % 2u) * 16u, 16u))")
+        };
         let Some(s) = &p.scale else {
             // f16 values, two to a word.
             return format!(
-                "fn {name}_decode(i: u32) -> f32 {{\n    return unpack2x16float({word})[i % 2u];\n}}\n"
+                "{half}fn {name}_decode(i: u32) -> f32 {{\n    return {};\n}}\n",
+                half_at(&word, "i")
             );
         };
         let q = if p.signed {
@@ -155,10 +168,11 @@ impl WeightRead {
             format!("f32(extractBits({word}, {shift}, {}u))", p.bits)
         };
         let si = scale_index(&s.x_dims, &s.scale_dims, s.axis, s.block);
-        let scale = if s.scales_half {
-            format!("unpack2x16float({name}_s[({si}) / 2u])[({si}) % 2u]")
+        let (scale, helper) = if s.scales_half {
+            let word = format!("{name}_s[({si}) / 2u]");
+            (half_at(&word, &format!("({si})")), half)
         } else {
-            format!("{name}_s[{si}]")
+            (format!("{name}_s[{si}]"), String::new())
         };
         let zero = match s.zero_literal {
             Some(bits) => format!("bitcast<f32>({bits}u)"),
@@ -168,7 +182,7 @@ impl WeightRead {
             ),
         };
         format!(
-            "fn {name}_decode(i: u32) -> f32 {{\n    let q = {q};\n    return (q - {zero}) * {scale};\n}}\n"
+            "{helper}fn {name}_decode(i: u32) -> f32 {{\n    let q = {q};\n    return (q - {zero}) * {scale};\n}}\n"
         )
     }
 }
