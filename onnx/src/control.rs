@@ -1,7 +1,8 @@
 //! Lowering node lists, control flow included: each node goes to its op's lowering
 //! in the registry, a call of a model-local function is inlined, a `Loop` whose trip
 //! count and condition are known at import is unrolled (its body lowered once per
-//! iteration); `If` and `Scan` are rejected.
+//! iteration); an `If` whose condition is known at import takes its branch, otherwise
+//! both branches run and a `where` selects each result; `Scan` is rejected.
 
 use crate::builder::{Cx, Importer, Scope};
 use crate::error::{display_name, ImportError};
@@ -63,7 +64,8 @@ pub(crate) fn lower_nodes(
         }
         let outs: Vec<Option<Handle<Value>>> = match node.op_type.as_str() {
             "Loop" => unroll_loop(imp, scope, node, opset, depth)?,
-            op @ ("If" | "Scan") => return Err(node_err(unsupported(op))),
+            "If" => lower_if(imp, scope, node, opset, depth)?,
+            op @ "Scan" => return Err(node_err(unsupported(op))),
             op => {
                 let lower = ops::lookup(&node.domain, op).ok_or_else(|| {
                     node_err(match node.domain.as_str() {
@@ -180,9 +182,122 @@ fn inline(
     Ok(())
 }
 
-/// The error for `If`, `Scan` and other control flow kiln does not import.
+/// The error for `Scan` and other control flow kiln does not import.
 pub(crate) fn unsupported(op: &str) -> String {
-    format!("control flow op '{op}' is not supported (kiln imports static graphs; only a Loop with a trip count known at import is unrolled)")
+    format!("control flow op '{op}' is not supported (kiln imports static graphs; a Loop with a trip count known at import is unrolled, an If takes its branch or selects)")
+}
+
+/// The scope a subgraph's nodes see: the enclosing `scope` (ONNX subgraphs read outer
+/// values by name) and the subgraph's own initializers.
+fn subgraph_scope(
+    imp: &mut Importer,
+    scope: &Scope,
+    body: &crate::proto::GraphProto,
+) -> Result<Scope, ImportError> {
+    let mut inner = scope.clone();
+    for t in &body.initializer {
+        let v = match tensor_proto::decode(t, None)? {
+            Decoded::Ir(tensor) => imp.graph.add_const(Some(t.name.clone()), tensor),
+            Decoded::I64(k) => imp.add_known(Some(t.name.clone()), k)?,
+        };
+        inner.insert(t.name.clone(), v);
+    }
+    Ok(inner)
+}
+
+/// Lowers `If` node `node`. A condition known at import (a constant, or computed from
+/// constants and shapes) picks the branch that is lowered. Otherwise both branches are
+/// lowered and each result is `where(cond, then, else)`: the branches must give results
+/// of one type each (ONNX ops have no side effects, so running the untaken branch only
+/// costs its time). Returns the value of each result.
+fn lower_if(
+    imp: &mut Importer,
+    scope: &Scope,
+    node: &NodeProto,
+    opset: i64,
+    depth: usize,
+) -> Result<Vec<Option<Handle<Value>>>, ImportError> {
+    let node_name = display_name(if node.name.is_empty() {
+        node.output.first().map_or("", String::as_str)
+    } else {
+        &node.name
+    });
+    let err = |reason: String| ImportError::Node {
+        node: node_name.clone(),
+        op: node.op_type.clone(),
+        reason,
+    };
+    if depth >= MAX_DEPTH {
+        return Err(err("control flow and functions nest too deeply".into()));
+    }
+    let cond_name = node.input.first().filter(|n| !n.is_empty());
+    let cond = cond_name
+        .and_then(|n| scope.get(n).copied())
+        .ok_or_else(|| err("the condition (operand 0) is missing or not defined".into()))?;
+    let branch = |attr: &str| {
+        node.graph_attr(attr)
+            .ok_or_else(|| err(format!("attribute '{attr}' (a graph) is required")))
+    };
+    let (then_g, else_g) = (branch("then_branch")?, branch("else_branch")?);
+    let run = |imp: &mut Importer, g: &crate::proto::GraphProto| {
+        let mut inner = subgraph_scope(imp, scope, g)?;
+        lower_nodes(imp, &mut inner, &g.node, opset, depth + 1)?;
+        g.output
+            .iter()
+            .map(|o| {
+                inner.get(&o.name).copied().ok_or_else(|| {
+                    err(format!(
+                        "branch output '{}' is not computed by the branch",
+                        o.name
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    if let Some(c) = scalar_int(imp, cond) {
+        let taken = run(imp, if c != 0 { then_g } else { else_g })?;
+        return Ok(taken
+            .into_iter()
+            .map(Some)
+            .take(node.output.len())
+            .collect());
+    }
+    let cond_ty = imp.graph.ty(cond).clone();
+    if cond_ty.dtype != DType::Bool || cond_ty.shape.numel() != 1 {
+        return Err(err(format!(
+            "the condition must be one bool, got {cond_ty}"
+        )));
+    }
+    let then_v = run(imp, then_g)?;
+    let else_v = run(imp, else_g)?;
+    if then_v.len() != else_v.len() {
+        return Err(err(format!(
+            "the branches give {} and {} results",
+            then_v.len(),
+            else_v.len()
+        )));
+    }
+    let mut results = Vec::new();
+    for (k, (&t, &e)) in then_v
+        .iter()
+        .zip(&else_v)
+        .enumerate()
+        .take(node.output.len())
+    {
+        let (tt, et) = (imp.graph.ty(t).clone(), imp.graph.ty(e).clone());
+        if tt != et {
+            return Err(err(format!(
+                "the condition is not known at import, so kiln runs both branches and selects; \
+                 that needs results of one type, but result #{k} is {tt} in one branch and {et} \
+                 in the other (pass the condition's input with --input to pick the branch)"
+            )));
+        }
+        let picked = imp
+            .add_node(Op::Where, &[cond, t, e], Some(1), &node_name)
+            .map_err(|e| err(format!("{}: {}", e.op, e.reason)))?;
+        results.push(Some(picked[0]));
+    }
+    Ok(results)
 }
 
 /// Unrolls `Loop` node `node`: the value of each of its results (`None` for results
@@ -287,14 +402,7 @@ pub(crate) fn unroll_loop(
 
     // The scope of the body: the outer scope, its initializers, then per iteration
     // its inputs and node results (restored to the base before the next iteration).
-    let mut inner = scope.clone();
-    for t in &body.initializer {
-        let v = match tensor_proto::decode(t, None)? {
-            Decoded::Ir(tensor) => imp.graph.add_const(Some(t.name.clone()), tensor),
-            Decoded::I64(k) => imp.add_known(Some(t.name.clone()), k)?,
-        };
-        inner.insert(t.name.clone(), v);
-    }
+    let mut inner = subgraph_scope(imp, scope, body)?;
     let base = inner.clone();
     let defined: HashSet<&str> = body
         .input

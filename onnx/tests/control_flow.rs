@@ -1,6 +1,6 @@
 //! Control flow at import: `Loop` unrolled (carried values, scan outputs, outer-scope
 //! reads, iteration numbers, computed conditions), and the errors for loops that
-//! cannot be unrolled and for `If`.
+//! cannot be unrolled; `If` taking a known branch or selecting between both.
 
 mod common;
 
@@ -251,8 +251,98 @@ fn unrolling_is_bounded_by_a_node_budget() {
     assert!(err.ends_with("; at most 65536)"), "{err}");
 }
 
+fn branch_attr(name: &str, body: GraphProto) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attr_type::GRAPH,
+        g: Some(body),
+        ..Default::default()
+    }
+}
+
+/// `y = If(c)`: the then branch gives `x + step` (both read from the outer scope), the
+/// else branch `x * k` with `k` its own initializer; `else_dims` declares the else
+/// result's dims (a `Reshape` to them). `c` is a graph input, or a constant when known.
+fn if_model(c: Option<bool>, else_dims: &[i64]) -> ModelProto {
+    let then_b = graph(
+        vec![node("Add", &["x", "step"], &["t"], vec![])],
+        vec![],
+        vec![f32_input("t", &[2])],
+    );
+    let mut else_b = graph(
+        vec![
+            node("Mul", &["x", "k"], &["e0"], vec![]),
+            node("Reshape", &["e0", "shape"], &["e"], vec![]),
+        ],
+        vec![],
+        vec![f32_input("e", else_dims)],
+    );
+    else_b.initializer = vec![
+        f32_tensor("k", &[2], &[3.0, -2.0]),
+        i64_tensor("shape", &[else_dims.len() as i64], else_dims),
+    ];
+    let mut inits = vec![f32_tensor("step", &[2], &[1.0, 2.0])];
+    let mut inputs = vec![f32_input("x", &[2])];
+    match c {
+        Some(c) => inits.push(bool_tensor("c", c)),
+        None => inputs.push(value_info("c", data_type::BOOL, &[])),
+    }
+    model(
+        vec![node(
+            "If",
+            &["c"],
+            &["y"],
+            vec![
+                branch_attr("then_branch", then_b),
+                branch_attr("else_branch", else_b),
+            ],
+        )],
+        inputs,
+        vec![f32_input("y", &[2])],
+        inits,
+        13,
+    )
+}
+
 #[test]
-fn if_is_a_clean_unsupported_error() {
+fn if_with_a_known_condition_takes_its_branch() {
+    let x = Tensor::from_f32(vec![2], vec![0.5, -1.0]).unwrap();
+    for (c, want) in [(true, vec![1.5, 1.0]), (false, vec![1.5, 2.0])] {
+        let g = import_model(&if_model(Some(c), &[2])).unwrap();
+        kiln_ir::verify::verify(&g).unwrap();
+        assert!(
+            !g.nodes
+                .iter()
+                .any(|(_, n)| matches!(n.op, kiln_ir::Op::Where)),
+            "only the taken branch is lowered"
+        );
+        let out = interp::run(&g, std::slice::from_ref(&x)).unwrap();
+        assert_eq!(out[0].to_f64_vec(), want, "cond {c}");
+    }
+}
+
+#[test]
+fn if_with_a_run_time_condition_runs_both_branches_and_selects() {
+    let g = import_model(&if_model(None, &[2])).unwrap();
+    kiln_ir::verify::verify(&g).unwrap();
+    let x = Tensor::from_f32(vec![2], vec![0.5, -1.0]).unwrap();
+    for (c, want) in [(true, vec![1.5, 1.0]), (false, vec![1.5, 2.0])] {
+        let cond = Tensor::new(vec![], kiln_ir::Data::Bool(vec![c])).unwrap();
+        let out = interp::run(&g, &[x.clone(), cond]).unwrap();
+        assert_eq!(out[0].to_f64_vec(), want, "cond {c}");
+    }
+}
+
+#[test]
+fn if_errors_are_clean() {
+    // Results of different types cannot be selected at run time.
+    let err = import_model(&if_model(None, &[1, 2]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("node 'If_node' (If): the condition is not known at import, so kiln runs both branches and selects; that needs results of one type, but result #0 is f32[2] in one branch and f32[1,2] in the other"),
+        "{err}"
+    );
     let m = model(
         vec![node("If", &["c"], &["y"], vec![])],
         vec![value_info("c", data_type::BOOL, &[])],
@@ -263,6 +353,6 @@ fn if_is_a_clean_unsupported_error() {
     let err = import_model(&m).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "node 'If_node' (If): control flow op 'If' is not supported (kiln imports static graphs; only a Loop with a trip count known at import is unrolled)"
+        "node 'If_node' (If): attribute 'then_branch' (a graph) is required"
     );
 }

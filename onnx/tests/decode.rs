@@ -73,7 +73,7 @@ fn unsupported_op_names_op_and_node() {
     .unwrap_err();
     assert_eq!(err.to_string(), "node 'NonMaxSuppression_node' (NonMaxSuppression): op 'NonMaxSuppression' is not supported");
     let m = model(
-        vec![node("If", &["x"], &["y"], vec![])],
+        vec![node("Scan", &["x"], &["y"], vec![])],
         vec![f32_input("x", &[2])],
         vec![f32_input("y", &[2])],
         vec![],
@@ -86,7 +86,7 @@ fn unsupported_op_names_op_and_node() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "node 'If_node' (If): control flow op 'If' is not supported (kiln imports static graphs; only a Loop with a trip count known at import is unrolled)"
+        "node 'Scan_node' (Scan): control flow op 'Scan' is not supported (kiln imports static graphs; a Loop with a trip count known at import is unrolled, an If takes its branch or selects)"
     );
 }
 
