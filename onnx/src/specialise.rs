@@ -27,6 +27,8 @@ fn shape_slots(op: &str, opset: i64) -> &'static [usize] {
         "ConstantOfShape" | "HannWindow" | "HammingWindow" | "BlackmanWindow" => &[0],
         "Dropout" if opset >= 12 => &[1, 2],
         "Loop" => &[0, 1],
+        // A condition given at import picks the branch (otherwise both run).
+        "If" => &[0],
         _ => &[],
     }
 }
@@ -99,6 +101,13 @@ fn needed_in(
             }
             _ => HashSet::new(),
         };
+        if node.op_type == "If" && depth < 16 && *budget > 0 {
+            for attr in ["then_branch", "else_branch"] {
+                if let Some(branch) = node.graph_attr(attr) {
+                    branch_needs(node, branch, opset, functions, &mut needed, depth, budget);
+                }
+            }
+        }
         let slots = shape_slots(&node.op_type, opset);
         for (i, input) in node.input.iter().enumerate() {
             if input.is_empty() || type_only(&node.op_type, i) {
@@ -112,6 +121,42 @@ fn needed_in(
         }
     }
     needed
+}
+
+/// What an `If` branch needs known from the enclosing scope: the outer values its
+/// shape-like operands, and the branch results the enclosing graph needs, are computed
+/// from. Adds their names to `needed`.
+fn branch_needs(
+    node: &NodeProto,
+    branch: &GraphProto,
+    opset: i64,
+    functions: &HashMap<(String, String), &FunctionProto>,
+    needed: &mut HashSet<String>,
+    depth: usize,
+    budget: &mut usize,
+) {
+    let seeds = node
+        .output
+        .iter()
+        .zip(&branch.output)
+        .filter(|(out, _)| !out.is_empty() && needed.contains(*out))
+        .map(|(_, o)| o.name.clone())
+        .collect();
+    let inner = needed_in(&branch.node, opset, functions, seeds, depth + 1, budget);
+    needed.extend(outer_names(branch, inner));
+}
+
+/// The names in `inner` that `body` does not define itself (inputs, initializers, node
+/// results): values of the enclosing scope.
+fn outer_names(body: &GraphProto, inner: HashSet<String>) -> impl Iterator<Item = String> {
+    let local: HashSet<String> = body
+        .input
+        .iter()
+        .map(|v| v.name.clone())
+        .chain(body.initializer.iter().map(|t| t.name.clone()))
+        .chain(body.node.iter().flat_map(|n| n.output.iter().cloned()))
+        .collect();
+    inner.into_iter().filter(move |n| !local.contains(n))
 }
 
 /// What a `Loop` (unrolled at import) needs known: its condition, the loop-carried
@@ -162,25 +207,10 @@ fn loop_needs(
             break;
         }
     }
-    let local: HashSet<&str> = body
-        .input
-        .iter()
-        .map(|v| v.name.as_str())
-        .chain(body.initializer.iter().map(|t| t.name.as_str()))
-        .chain(
-            body.node
-                .iter()
-                .flat_map(|n| n.output.iter().map(String::as_str)),
-        )
-        .collect();
-    needed.extend(
-        inner
-            .iter()
-            .filter(|n| !local.contains(n.as_str()))
-            .cloned(),
-    );
-    (0..n_carried)
+    let slots = (0..n_carried)
         .filter(|&k| carried_input(k).is_some_and(|n| inner.contains(n)))
         .map(|k| 2 + k)
-        .collect()
+        .collect();
+    needed.extend(outer_names(body, inner));
+    slots
 }

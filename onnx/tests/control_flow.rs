@@ -334,6 +334,29 @@ fn if_with_a_run_time_condition_runs_both_branches_and_selects() {
 }
 
 #[test]
+fn if_condition_given_at_import_is_compiled_in() {
+    // `kiln run --input c=...` (or the conformance runner) gives the condition's value:
+    // it becomes a constant and only its branch is lowered.
+    let m = if_model(None, &[2]);
+    let cond = Tensor::new(vec![], kiln_ir::Data::Bool(vec![false])).unwrap();
+    let options = ImportOptions {
+        values: [("c".to_string(), cond)].into_iter().collect(),
+        ..Default::default()
+    };
+    let g = import(&Model::decode(&bytes(&m)).unwrap(), &options).unwrap();
+    assert_eq!(g.inputs.len(), 1, "c is compiled in");
+    assert!(!g
+        .nodes
+        .iter()
+        .any(|(_, n)| matches!(n.op, kiln_ir::Op::Where)));
+    let x = Tensor::from_f32(vec![2], vec![0.5, -1.0]).unwrap();
+    assert_eq!(
+        interp::run(&g, &[x]).unwrap()[0].to_f64_vec(),
+        vec![1.5, 2.0]
+    );
+}
+
+#[test]
 fn if_errors_are_clean() {
     // Results of different types cannot be selected at run time.
     let err = import_model(&if_model(None, &[1, 2]))
