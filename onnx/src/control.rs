@@ -2,7 +2,8 @@
 //! in the registry, a call of a model-local function is inlined, a `Loop` whose trip
 //! count and condition are known at import is unrolled (its body lowered once per
 //! iteration); an `If` whose condition is known at import takes its branch, otherwise
-//! both branches run and a `where` selects each result; `Scan` is rejected.
+//! both branches run and a `where` selects each result; `Scan` is unrolled too
+//! (`scan.rs`).
 
 use crate::builder::{Cx, Importer, Scope};
 use crate::error::{display_name, ImportError};
@@ -65,7 +66,7 @@ pub(crate) fn lower_nodes(
         let outs: Vec<Option<Handle<Value>>> = match node.op_type.as_str() {
             "Loop" => unroll_loop(imp, scope, node, opset, depth)?,
             "If" => lower_if(imp, scope, node, opset, depth)?,
-            op @ "Scan" => return Err(node_err(unsupported(op))),
+            "Scan" => crate::scan::unroll_scan(imp, scope, node, opset, depth)?,
             op => {
                 let lower = ops::lookup(&node.domain, op).ok_or_else(|| {
                     node_err(match node.domain.as_str() {
@@ -182,14 +183,9 @@ fn inline(
     Ok(())
 }
 
-/// The error for `Scan` and other control flow kiln does not import.
-pub(crate) fn unsupported(op: &str) -> String {
-    format!("control flow op '{op}' is not supported (kiln imports static graphs; a Loop with a trip count known at import is unrolled, an If takes its branch or selects)")
-}
-
 /// The scope a subgraph's nodes see: the enclosing `scope` (ONNX subgraphs read outer
 /// values by name) and the subgraph's own initializers.
-fn subgraph_scope(
+pub(crate) fn subgraph_scope(
     imp: &mut Importer,
     scope: &Scope,
     body: &crate::proto::GraphProto,

@@ -17,6 +17,7 @@ mod known;
 mod model;
 mod ops;
 pub mod proto;
+mod scan;
 mod specialise;
 mod tensor_proto;
 

@@ -86,7 +86,7 @@ fn unsupported_op_names_op_and_node() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "node 'Scan_node' (Scan): control flow op 'Scan' is not supported (kiln imports static graphs; a Loop with a trip count known at import is unrolled, an If takes its branch or selects)"
+        "node 'Scan_node' (Scan): attribute 'body' (a graph) is required"
     );
 }
 
