@@ -10,6 +10,7 @@ mod einsum;
 mod elementwise;
 mod grid;
 mod indexing;
+mod linear_attention;
 mod loss;
 mod nn;
 mod pool;
@@ -122,6 +123,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("Attention",       attention::attention),
     ("RotaryEmbedding", rotary::rotary_embedding),
     ("Einsum",          einsum::einsum),
+    ("LinearAttention", linear_attention::linear_attention),
     ("RNN",             |cx| recurrent::recurrent(cx, recurrent::Kind::Rnn)),
     ("GRU",             |cx| recurrent::recurrent(cx, recurrent::Kind::Gru)),
     ("LSTM",            |cx| recurrent::recurrent(cx, recurrent::Kind::Lstm)),
