@@ -5,12 +5,15 @@
 
 mod activation;
 mod attention;
+mod causal_conv;
 mod constant;
+mod dft;
 mod einsum;
 mod elementwise;
 mod grid;
 mod indexing;
 mod loss;
+mod mel;
 mod nn;
 mod pool;
 mod quant;
@@ -19,6 +22,7 @@ mod reduce;
 mod resize;
 mod rotary;
 mod shape_ops;
+mod stft;
 mod window;
 
 use crate::builder::Cx;
@@ -108,6 +112,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("MatMul",          nn::matmul),
     ("Gemm",            nn::gemm),
     ("Conv",            nn::conv),
+    ("CausalConvWithState", causal_conv::causal_conv_with_state),
     ("ConvTranspose",   nn::conv_transpose),
     ("Col2Im",          nn::col2im),
     ("AffineGrid",      grid::affine_grid),
@@ -190,6 +195,10 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("HannWindow",      window::hann),
     ("HammingWindow",   window::hamming),
     ("BlackmanWindow",  window::blackman),
+    ("MelWeightMatrix", mel::mel_weight_matrix),
+    // spectral transforms
+    ("DFT",             dft::dft),
+    ("STFT",            stft::stft),
     // quantization
     ("QuantizeLinear",  quant::quantize_linear),
     ("DequantizeLinear", quant::dequantize_linear),
