@@ -93,7 +93,10 @@ pub(super) fn transform(
 ) -> Result<Handle<Value>, ImportError> {
     let ty = cx.ty(x);
     if !ty.dtype.is_float() {
-        return Err(cx.err(format!("the signal must be a float tensor, got {}", ty.dtype)));
+        return Err(cx.err(format!(
+            "the signal must be a float tensor, got {}",
+            ty.dtype
+        )));
     }
     let dims = cx.dims(x);
     let rank = dims.len();
@@ -225,7 +228,11 @@ mod tests {
             _ => 1.0,
         };
         let scale = if sign < 0.0 { 1.0 } else { 1.0 / n as f64 };
-        let count = if mode == Mode::ForwardOnesided { half } else { n };
+        let count = if mode == Mode::ForwardOnesided {
+            half
+        } else {
+            n
+        };
         (0..count)
             .map(|k| {
                 let mut acc = (0.0, 0.0);
@@ -273,7 +280,11 @@ mod tests {
             (0..len)
                 .map(|i| {
                     let re = ((i * 7 + 3) % 11) as f64 - 5.0;
-                    let im = if complex { ((i * 5 + 1) % 9) as f64 - 4.0 } else { 0.0 };
+                    let im = if complex {
+                        ((i * 5 + 1) % 9) as f64 - 4.0
+                    } else {
+                        0.0
+                    };
                     (re, im)
                 })
                 .collect()
@@ -291,8 +302,7 @@ mod tests {
                     let got = apply(&x, c, n, mode);
                     let real_out = mode == Mode::InverseOnesided;
                     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-                        let ok = (g.0 - w.0).abs() < 1e-4
-                            && (real_out || (g.1 - w.1).abs() < 1e-4);
+                        let ok = (g.0 - w.0).abs() < 1e-4 && (real_out || (g.1 - w.1).abs() < 1e-4);
                         assert!(ok, "{mode:?} len {len} n {n} c {c} bin {k}: {g:?} vs {w:?}");
                     }
                     assert_eq!(got.len(), want.len(), "{mode:?} len {len} n {n}");

@@ -50,8 +50,7 @@ pub(super) fn mel_weight_matrix(cx: &mut Cx) -> Outs {
             "a {bins}×{mels} matrix is larger than kiln builds ({MAX_ENTRIES} entries)"
         )));
     }
-    let w = filters(mels, dft_length, sample_rate, lower, upper)
-        .map_err(|e| cx.err(e))?;
+    let w = filters(mels, dft_length, sample_rate, lower, upper).map_err(|e| cx.err(e))?;
     let known = if dtype.is_float() {
         let v = w.iter().map(|&x| round_float(dtype, x)).collect();
         Known::new(dtype, vec![bins, mels], KData::Float(v))

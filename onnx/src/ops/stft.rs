@@ -73,8 +73,8 @@ pub(super) fn stft(cx: &mut Cx) -> Outs {
     let idx: Vec<i32> = (0..frames)
         .flat_map(|f| (0..frame_len).map(move |i| (f * step + i) as i32))
         .collect();
-    let idx = Tensor::new(vec![frames, frame_len], Data::I32(idx))
-        .map_err(|e| cx.err(e.to_string()))?;
+    let idx =
+        Tensor::new(vec![frames, frame_len], Data::I32(idx)).map_err(|e| cx.err(e.to_string()))?;
     let idx = cx.constant(idx);
     let mut v = cx.add(Op::Gather { axis: 1 }, &[x, idx])?;
     if let Some(w) = window {
