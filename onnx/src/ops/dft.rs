@@ -114,8 +114,11 @@ pub(super) fn transform(
         Mode::InverseOnesided => (half, n, 1),
     };
     let read = read.min(dims[axis]);
+    if read == 0 {
+        return Err(cx.err(format!("the signal has no samples along axis {axis}")));
+    }
     let rows = read * c;
-    let cols = write * c_out;
+    let cols = write.saturating_mul(c_out);
     if rows.checked_mul(cols).is_none_or(|e| e > MAX_MATRIX) {
         return Err(cx.err(format!(
             "a DFT of length {n} over {read} samples needs a {rows}×{cols} matrix; kiln \

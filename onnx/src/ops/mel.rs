@@ -32,10 +32,10 @@ pub(super) fn mel_weight_matrix(cx: &mut Cx) -> Outs {
     let sample_rate = int(cx, 2, "sample_rate")?;
     let lower = float(cx, 3, "lower_edge_hertz")?;
     let upper = float(cx, 4, "upper_edge_hertz")?;
-    if mel_bins < 1 || dft_length < 1 || sample_rate < 1 {
+    if mel_bins < 1 || dft_length < 1 || sample_rate < 1 || dft_length >= 1 << 40 {
         return Err(cx.err(format!(
             "num_mel_bins ({mel_bins}), dft_length ({dft_length}) and sample_rate \
-             ({sample_rate}) must be positive"
+             ({sample_rate}) must be positive (dft_length below 2^40)"
         )));
     }
     let code = cx.attr_i("output_datatype", 1)?;

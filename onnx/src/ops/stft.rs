@@ -9,6 +9,9 @@ use kiln_ir::{BinaryOp as B, Data, Handle, Op, Tensor, Value};
 
 type Outs = Result<Vec<Handle<Value>>, ImportError>;
 
+/// The most samples the frames may hold together (their gather indices are a constant).
+const MAX_FRAMES: usize = 1 << 26;
+
 /// Operands `signal` `[B, L, c]`, `frame_step`, optional `window` `[W]` and
 /// `frame_length`; result `[B, frames, bins, 2]`.
 pub(super) fn stft(cx: &mut Cx) -> Outs {
@@ -64,6 +67,12 @@ pub(super) fn stft(cx: &mut Cx) -> Outs {
         )));
     }
     let frames = 1 + (len - frame_len) / step;
+    if len > i32::MAX as usize || frames.saturating_mul(frame_len) > MAX_FRAMES {
+        return Err(cx.err(format!(
+            "{frames} frames of {frame_len} samples are more than kiln gathers ({MAX_FRAMES} \
+             samples of a signal of at most 2^31 - 1)"
+        )));
+    }
     let onesided = match cx.attr_i("onesided", 1)? {
         0 => Mode::Forward,
         1 => Mode::ForwardOnesided,
