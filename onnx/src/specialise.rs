@@ -24,6 +24,10 @@ fn shape_slots(op: &str, opset: i64) -> &'static [usize] {
             &[1]
         }
         "Range" => &[0, 1, 2],
+        "DFT" if opset >= 20 => &[1, 2],
+        "DFT" => &[1],
+        "STFT" => &[1, 3],
+        "MelWeightMatrix" => &[0, 1, 2, 3, 4],
         "ConstantOfShape" | "HannWindow" | "HammingWindow" | "BlackmanWindow" => &[0],
         "Dropout" if opset >= 12 => &[1, 2],
         "Loop" => &[0, 1],

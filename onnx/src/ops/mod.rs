@@ -5,13 +5,16 @@
 
 mod activation;
 mod attention;
+mod causal_conv;
 mod constant;
+mod dft;
 mod einsum;
 mod elementwise;
 mod grid;
 mod indexing;
 mod linear_attention;
 mod loss;
+mod mel;
 mod nn;
 mod pool;
 mod quant;
@@ -20,6 +23,7 @@ mod reduce;
 mod resize;
 mod rotary;
 mod shape_ops;
+mod stft;
 mod window;
 
 use crate::builder::Cx;
@@ -109,6 +113,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("MatMul",          nn::matmul),
     ("Gemm",            nn::gemm),
     ("Conv",            nn::conv),
+    ("CausalConvWithState", causal_conv::causal_conv_with_state),
     ("ConvTranspose",   nn::conv_transpose),
     ("Col2Im",          nn::col2im),
     ("AffineGrid",      grid::affine_grid),
@@ -192,6 +197,10 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("HannWindow",      window::hann),
     ("HammingWindow",   window::hamming),
     ("BlackmanWindow",  window::blackman),
+    ("MelWeightMatrix", mel::mel_weight_matrix),
+    // spectral transforms
+    ("DFT",             dft::dft),
+    ("STFT",            stft::stft),
     // quantization
     ("QuantizeLinear",  quant::quantize_linear),
     ("DequantizeLinear", quant::dequantize_linear),
