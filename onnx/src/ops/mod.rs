@@ -179,6 +179,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("Shape",           shape_ops::shape),
     ("Size",            shape_ops::size),
     ("Resize",          resize::resize),
+    ("Upsample",        resize::resize),
     ("Trilu",           indexing::trilu),
     ("EyeLike",         indexing::eye_like),
     ("OneHot",          indexing::one_hot),

@@ -1,5 +1,6 @@
-//! Resize: attributes and the static roi/scales/sizes operands resolved to
-//! [`ResizeAttrs`] (full-rank sizes, scales and roi).
+//! Resize (and the older Upsample, Resize-10's semantics): attributes and the static
+//! roi/scales/sizes operands resolved to [`ResizeAttrs`] (full-rank sizes, scales and
+//! roi).
 
 use crate::builder::{checked_numel, Cx, MAX_ELEMENTS};
 use crate::error::ImportError;
@@ -17,7 +18,7 @@ pub(super) fn resize(cx: &mut Cx) -> Outs {
         "cubic" | "bicubic" => ResizeMode::Cubic,
         other => return Err(cx.err(format!("mode '{other}' is not supported"))),
     };
-    let legacy = cx.opset < 11;
+    let legacy = cx.opset < 11 || cx.node.op_type == "Upsample";
     let coord = if legacy {
         CoordTransform::Asymmetric
     } else {
@@ -59,7 +60,14 @@ pub(super) fn resize(cx: &mut Cx) -> Outs {
         None => (0..r).collect(),
     };
     let (roi, scales, sizes) = if legacy {
-        (None, cx.opt_static_floats(1, "scales")?, None)
+        // Resize-10 and Upsample-9 take the scales as operand 1, Upsample-7 as an attribute.
+        let scales = match cx.opt_static_floats(1, "scales")? {
+            Some(s) => Some(s),
+            None => cx
+                .attr_floats("scales")?
+                .map(|v| v.into_iter().map(f64::from).collect()),
+        };
+        (None, scales, None)
     } else {
         let roi = cx.opt_static_floats(1, "roi")?.filter(|v| !v.is_empty());
         let scales = cx.opt_static_floats(2, "scales")?.filter(|v| !v.is_empty());
