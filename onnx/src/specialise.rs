@@ -12,6 +12,7 @@ fn shape_slots(op: &str, opset: i64) -> &'static [usize] {
         "Expand" | "Tile" | "TopK" | "OneHot" | "CumSum" | "CumProd" | "CenterCropPad"
         | "AffineGrid" => &[1],
         "Col2Im" => &[1, 2],
+        "MaxUnpool" => &[2],
         "Pad" if opset >= 11 => &[1, 3],
         "Resize" if opset >= 11 => &[1, 2, 3],
         "Resize" | "Upsample" => &[1],

@@ -137,6 +137,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("SoftmaxCrossEntropyLoss", loss::softmax_cross_entropy_loss),
     // pooling
     ("MaxPool",         pool::max_pool),
+    ("MaxUnpool",       pool::max_unpool),
     ("AveragePool",     pool::average_pool),
     ("GlobalAveragePool", |cx| pool::global(cx, R::Mean)),
     ("GlobalMaxPool",   |cx| pool::global(cx, R::Max)),

@@ -107,3 +107,76 @@ pub(super) fn lp_pool(cx: &mut Cx) -> Outs {
     let root = cx.scalar(dtype, 1.0 / p as f64)?;
     Ok(vec![cx.binary(BinaryOp::Pow, sum, root)?])
 }
+
+/// MaxUnpool: each input element written at its flat index (MaxPool's `Indices`) of a
+/// zero tensor of the inferred unpooled shape (`(in - 1)·stride - pads + kernel`),
+/// as a `scatter_nd`; an `output_shape` at least that large pads it with zeros at the
+/// end of each axis, as ONNX's reference does.
+pub(super) fn max_unpool(cx: &mut Cx) -> Outs {
+    let (x, indices) = (cx.input(0)?, cx.input(1)?);
+    let dims = cx.dims(x);
+    if dims.len() < 3 || cx.dims(indices) != dims {
+        return Err(cx.err(format!(
+            "input {} must be [N, C, spatial...] and indices {} of its shape",
+            cx.ty(x),
+            cx.ty(indices)
+        )));
+    }
+    let sp = dims.len() - 2;
+    let kernel = cx
+        .attr_ints("kernel_shape")?
+        .filter(|k| k.len() == sp && k.iter().all(|&k| k > 0))
+        .ok_or_else(|| cx.err(format!("kernel_shape must give {sp} positive extents")))?;
+    let strides = cx.attr_ints("strides")?.unwrap_or_else(|| vec![1; sp]);
+    let pads = cx.attr_ints("pads")?.unwrap_or_else(|| vec![0; 2 * sp]);
+    if strides.len() != sp || pads.len() != 2 * sp {
+        return Err(cx.err(format!(
+            "strides and pads must have {sp} and {} entries",
+            2 * sp
+        )));
+    }
+    let mut inferred = dims[..2].to_vec();
+    for a in 0..sp {
+        let d = (dims[2 + a] as i64 - 1) * strides[a] - pads[a] - pads[sp + a] + kernel[a];
+        if d <= 0 {
+            return Err(cx.err(format!("the unpooled extent of spatial axis {a} is {d}")));
+        }
+        inferred.push(d as usize);
+    }
+    let total: usize = inferred.iter().product();
+    let n: usize = dims.iter().product();
+    let zero = cx.scalar(cx.ty(x).dtype, 0.0)?;
+    let zero = cx.reshape(zero, vec![1])?;
+    let zeros = cx.add(Op::Expand { shape: vec![total] }, &[zero])?;
+    let idx = cx.cast(indices, kiln_ir::DType::I32)?;
+    let idx = cx.reshape(idx, vec![n, 1])?;
+    let updates = cx.reshape(x, vec![n])?;
+    let scattered = cx.add(
+        Op::ScatterNd {
+            reduction: kiln_ir::ScatterReduction::None,
+        },
+        &[zeros, idx, updates],
+    )?;
+    let y = cx.reshape(scattered, inferred.clone())?;
+    let Some(shape) = cx.opt_static_ints(2, "output_shape")? else {
+        return Ok(vec![y]);
+    };
+    if shape.len() != inferred.len() || shape.iter().zip(&inferred).any(|(&s, &i)| s < i as i64) {
+        return Err(cx.err(format!(
+            "output_shape {shape:?} must have rank {} and be at least the unpooled shape {inferred:?}",
+            inferred.len()
+        )));
+    }
+    if shape.iter().zip(&inferred).all(|(&s, &i)| s == i as i64) {
+        return Ok(vec![y]);
+    }
+    let mut pad = vec![0i64; inferred.len()];
+    pad.extend(shape.iter().zip(&inferred).map(|(&s, &i)| s - i as i64));
+    Ok(vec![cx.add(
+        Op::Pad {
+            mode: kiln_ir::PadMode::Constant,
+            pads: pad,
+        },
+        &[y],
+    )?])
+}
