@@ -133,7 +133,7 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
 
     // Bandwidth: expand a scalar to STREAM_ELEMENTS, negate (the timed kernel), sum.
     let mut g = Graph::new("calibrate_bandwidth");
-    let x = g.add_input("x", f32_ty(vec![1]), false);
+    let x = g.add_input("x", f32_ty(vec![1]), kiln_ir::Wide::No);
     let wide = add(
         &mut g,
         Op::Expand {
@@ -151,17 +151,17 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
         },
         &[neg],
     )?;
-    g.add_output("y", sum, false);
+    g.add_output("y", sum, kiln_ir::Wide::No);
     let (stream_ns, timing) = kernel_ns(runtime, &g, "neg", &[scalar()])?;
     let bandwidth_gbs = (8 * STREAM_ELEMENTS) as f64 / stream_ns;
 
     // Arithmetic: one square matmul.
     let n = MATMUL_SIDE;
     let mut g = Graph::new("calibrate_matmul");
-    let a = g.add_input("a", f32_ty(vec![n, n]), false);
-    let b = g.add_input("b", f32_ty(vec![n, n]), false);
+    let a = g.add_input("a", f32_ty(vec![n, n]), kiln_ir::Wide::No);
+    let b = g.add_input("b", f32_ty(vec![n, n]), kiln_ir::Wide::No);
     let c = add(&mut g, Op::MatMul, &[a, b])?;
-    g.add_output("c", c, false);
+    g.add_output("c", c, kiln_ir::Wide::No);
     let inputs = [
         crate::random_tensor(DType::F32, &[n, n], 1),
         crate::random_tensor(DType::F32, &[n, n], 2),
@@ -172,12 +172,12 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
     // Integer arithmetic: the same product of u8 × i8 with zero points.
     let mut g = Graph::new("calibrate_matmul_integer");
     let ty = |dtype, dims: Vec<usize>| TensorType::new(dtype, dims);
-    let a = g.add_input("a", ty(DType::U8, vec![n, n]), false);
-    let b = g.add_input("b", ty(DType::I8, vec![n, n]), false);
-    let za = g.add_input("za", ty(DType::U8, vec![]), false);
-    let zb = g.add_input("zb", ty(DType::I8, vec![]), false);
+    let a = g.add_input("a", ty(DType::U8, vec![n, n]), kiln_ir::Wide::No);
+    let b = g.add_input("b", ty(DType::I8, vec![n, n]), kiln_ir::Wide::No);
+    let za = g.add_input("za", ty(DType::U8, vec![]), kiln_ir::Wide::No);
+    let zb = g.add_input("zb", ty(DType::I8, vec![]), kiln_ir::Wide::No);
     let c = add(&mut g, Op::MatMulInteger, &[a, b, za, zb])?;
-    g.add_output("c", c, false);
+    g.add_output("c", c, kiln_ir::Wide::No);
     let inputs = [
         crate::random_tensor(DType::U8, &[n, n], 3),
         crate::random_tensor(DType::I8, &[n, n], 4),
@@ -193,11 +193,11 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
     // Dispatch cost: a long and a short chain of one-element kernels.
     let chain = |len: usize| -> Result<f64> {
         let mut g = Graph::new("calibrate_dispatch");
-        let mut v = g.add_input("x", f32_ty(vec![1]), false);
+        let mut v = g.add_input("x", f32_ty(vec![1]), kiln_ir::Wide::No);
         for _ in 0..len {
             v = add(&mut g, Op::Unary(UnaryOp::Neg), &[v])?;
         }
-        g.add_output("y", v, false);
+        g.add_output("y", v, kiln_ir::Wide::No);
         let (mut session, _) = load(runtime, &g)?;
         wall_ns(&mut session, &[scalar()])
     };
@@ -251,7 +251,11 @@ fn sparse_rates(runtime: &Runtime) -> Result<[f64; 3]> {
             .ok_or_else(|| Error::Unsupported("calibration weights do not fit".into()))?;
         let stored = arrays[0].numel();
         let mut g = Graph::new("calibrate_sparse");
-        let a = g.add_input("a", TensorType::new(DType::F32, vec![rows, k]), false);
+        let a = g.add_input(
+            "a",
+            TensorType::new(DType::F32, vec![rows, k]),
+            kiln_ir::Wide::No,
+        );
         let mut operands = vec![a];
         operands.extend(arrays.into_iter().map(|t| g.add_const(None, t)));
         let op = Op::SparseMatMul {
@@ -261,7 +265,7 @@ fn sparse_rates(runtime: &Runtime) -> Result<[f64; 3]> {
             n: k,
         };
         let y = add(&mut g, op, &operands)?;
-        g.add_output("y", y, false);
+        g.add_output("y", y, kiln_ir::Wide::No);
         let input = crate::random_tensor(DType::F32, &[rows, k], 8);
         let (ns, _) = kernel_ns(runtime, &g, "sparse_matmul", &[input])?;
         *rate = (2 * rows * stored) as f64 / ns;

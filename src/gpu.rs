@@ -239,7 +239,7 @@ pub fn bind_plan_inputs(
                     "missing input '{}' ({}{}): no value was given for it",
                     port.name,
                     port_type(port),
-                    if port.i64 { ", int64" } else { "" }
+                    port.wide.note()
                 ))
             })
         })

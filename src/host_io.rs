@@ -26,7 +26,7 @@ pub fn read_tensor_file(path: impl AsRef<Path>) -> Result<HostTensor> {
     Ok(HostTensor {
         name,
         tensor: named.tensor,
-        i64: named.i64,
+        wide: named.wide,
     })
 }
 
@@ -95,10 +95,10 @@ pub fn write_outputs(
     graph: &Graph,
     outputs: &[Tensor],
 ) -> Result<Vec<PathBuf>> {
-    let ports: Vec<(&str, TensorType, bool)> = graph
+    let ports: Vec<(&str, TensorType, kiln_ir::Wide)> = graph
         .outputs
         .iter()
-        .map(|p| (p.name.as_str(), graph.ty(p.value).clone(), p.i64))
+        .map(|p| (p.name.as_str(), graph.ty(p.value).clone(), p.wide))
         .collect();
     write_checked(dir.as_ref(), &ports, outputs)
 }
@@ -109,17 +109,18 @@ pub fn write_plan_outputs(
     ports: &[PlanPort],
     outputs: &[Tensor],
 ) -> Result<Vec<PathBuf>> {
-    let ports: Vec<(&str, TensorType, bool)> = ports
+    let ports: Vec<(&str, TensorType, kiln_ir::Wide)> = ports
         .iter()
-        .map(|p| (p.name.as_str(), crate::gpu::port_type(p), p.i64))
+        .map(|p| (p.name.as_str(), crate::gpu::port_type(p), p.wide))
         .collect();
     write_checked(dir.as_ref(), &ports, outputs)
 }
 
-/// Checks `outputs` against `(name, type, int64)` ports and writes them atomically.
+/// Checks `outputs` against `(name, type, declared width)` ports and writes them
+/// atomically, widening int64, uint64 and double ports back to 64 bits.
 fn write_checked(
     dir: &Path,
-    ports: &[(&str, TensorType, bool)],
+    ports: &[(&str, TensorType, kiln_ir::Wide)],
     outputs: &[Tensor],
 ) -> Result<Vec<PathBuf>> {
     if outputs.len() != ports.len() {
@@ -141,11 +142,11 @@ fn write_checked(
         .map_err(|e| Error::file(dir, format!("cannot create the output directory ({e})")))?;
     let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
     let result = (|| {
-        for (i, ((_, _, i64), tensor)) in ports.iter().zip(outputs).enumerate() {
+        for (i, ((_, _, wide), tensor)) in ports.iter().zip(outputs).enumerate() {
             let path = output_path(dir, i);
             let tmp = dir.join(format!(".output_{i}.npy.{}.tmp", std::process::id()));
             staged.push((tmp.clone(), path));
-            write_file(&tmp, tensor, *i64)?;
+            write_file(&tmp, tensor, *wide)?;
         }
         for (tmp, path) in &staged {
             std::fs::rename(tmp, path)
@@ -161,11 +162,11 @@ fn write_checked(
     result
 }
 
-fn write_file(path: &Path, tensor: &Tensor, as_i64: bool) -> Result<()> {
+fn write_file(path: &Path, tensor: &Tensor, wide: kiln_ir::Wide) -> Result<()> {
     let err = |e: std::io::Error| Error::file(path, format!("cannot write ({e})"));
     let file = std::fs::File::create(path).map_err(err)?;
     let mut w = std::io::BufWriter::new(file);
-    write_npy(&mut w, tensor, as_i64).map_err(err)?;
+    write_npy(&mut w, tensor, wide).map_err(err)?;
     let file = w.into_inner().map_err(|e| err(e.into_error()))?;
     file.sync_all().map_err(err)
 }

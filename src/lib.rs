@@ -89,7 +89,7 @@ pub use kiln_runtime as runtime;
 pub use kiln_runtime::{Runtime, Session};
 
 pub use kiln_ir as ir;
-pub use kiln_ir::{DType, Graph, Tensor};
+pub use kiln_ir::{DType, Graph, Tensor, Wide};
 pub use kiln_onnx as onnx;
 pub use kiln_onnx::Model;
 pub use kiln_passes as passes;
@@ -243,7 +243,7 @@ pub fn bind_inputs(graph: &Graph, values: &BTreeMap<String, Tensor>) -> Result<V
                     "missing input '{}' ({}{}): no value was given for it",
                     port.name,
                     graph.ty(port.value),
-                    if port.i64 { ", int64" } else { "" }
+                    port.wide.note()
                 ))
             })
         })
@@ -251,8 +251,9 @@ pub fn bind_inputs(graph: &Graph, values: &BTreeMap<String, Tensor>) -> Result<V
 }
 
 /// Runs `graph` on the CPU reference interpreter. `inputs` are one tensor per graph
-/// input, in order, each of the port's dtype and shape (int64 ports take i32 data).
-/// Returns one tensor per graph output, in order (int64 ports hold i32 data).
+/// input, in order, each of the port's dtype and shape (int64, uint64 and double ports
+/// take i32, u32 and f32 data). Returns one tensor per graph output, in order (wide
+/// ports hold the narrowed data; [`write_outputs`] widens them).
 pub fn run_cpu(graph: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     check_inputs(graph, inputs)?;
     Ok(kiln_ir::interp::run(graph, inputs)?)
@@ -272,11 +273,7 @@ pub fn check_inputs(graph: &Graph, inputs: &[Tensor]) -> Result<()> {
     for (port, tensor) in graph.inputs.iter().zip(inputs) {
         let want = graph.ty(port.value);
         if tensor.dtype() != want.dtype {
-            let want_name = if port.i64 {
-                "int64".to_string()
-            } else {
-                want.dtype.to_string()
-            };
+            let want_name = port.wide.declared_name(want.dtype);
             return Err(Error::Input(format!(
                 "input '{}' must be {want_name} but the given tensor is {}",
                 port.name,
@@ -381,8 +378,12 @@ mod tests {
     #[test]
     fn run_cpu_names_the_bad_input() {
         let mut graph = Graph::new("g");
-        let x = graph.add_input("x", ir::TensorType::new(DType::F32, vec![2, 2]), false);
-        graph.add_output("y", x, false);
+        let x = graph.add_input(
+            "x",
+            ir::TensorType::new(DType::F32, vec![2, 2]),
+            kiln_ir::Wide::No,
+        );
+        graph.add_output("y", x, kiln_ir::Wide::No);
         let wrong_shape = Tensor::from_f32(vec![4], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
         let err = run_cpu(&graph, &[wrong_shape]).unwrap_err().to_string();
         assert_eq!(
@@ -406,15 +407,19 @@ mod tests {
     #[test]
     fn write_outputs_widens_int64_ports() {
         let mut graph = Graph::new("g");
-        let a = graph.add_input("a", ir::TensorType::new(DType::I32, vec![2]), true);
-        graph.add_output("a_out", a, true);
+        let a = graph.add_input("a", ir::TensorType::new(DType::I32, vec![2]), ir::Wide::I64);
+        graph.add_output("a_out", a, ir::Wide::I64);
         let dir = tempfile::tempdir().unwrap();
         let t = Tensor::from_i32(vec![2], vec![-3, 70000]).unwrap();
         let paths =
             write_outputs(dir.path().join("out"), &graph, std::slice::from_ref(&t)).unwrap();
         assert_eq!(paths, [dir.path().join("out").join("output_0.npy")]);
         let back = read_tensor_file(&paths[0]).unwrap();
-        assert!(back.i64, "an int64 port is written as int64");
+        assert_eq!(
+            back.wide,
+            ir::Wide::I64,
+            "an int64 port is written as int64"
+        );
         assert_eq!(back.tensor, t);
         let names: Vec<_> = std::fs::read_dir(dir.path().join("out")).unwrap().collect();
         assert_eq!(names.len(), 1, "no temporary files are left behind");

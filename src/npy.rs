@@ -1,24 +1,26 @@
 //! `.npy` reading and writing for host tensors (via `npyz`).
 //!
-//! Reads f32, f16, i32, u32, i8, u8, bool, and int64 (narrowed to i32; a value out of
-//! i32 range is an error). Float64 and other dtypes are refused with a hint. Fortran-
-//! order arrays are transposed to row-major. Writes any IR dtype, or int64 when asked.
+//! Reads f32, f16, i32, u32, i8, u8, bool, and the 64-bit int64, uint64 and float64
+//! narrowed to i32, u32 and f32 as kiln computes them (an integer that does not fit, or
+//! a finite float64 beyond f32's range, is an error). Other dtypes are refused with a
+//! hint. Fortran-order arrays are transposed to row-major. Writes any IR dtype, or
+//! widens to the port's declared 64-bit dtype ([`Wide`]).
 
 use crate::{Error, Result};
 use half::f16;
-use kiln_ir::{Data, Tensor};
+use kiln_ir::{Data, Tensor, Wide};
 use npyz::{DType as NpyDType, NpyFile, NpyHeader, Order, TypeChar, WriterBuilder};
 use std::io::Write;
 use std::path::Path;
 
-/// A tensor read from a file, with the `int64` flag of its source dtype.
+/// A tensor read from a file, with the 64-bit dtype its source held, if any.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostTensor {
     /// The tensor's name when the file carries one (ONNX `.pb`), else `None`.
     pub name: Option<String>,
     pub tensor: Tensor,
-    /// The file held int64 data (now narrowed to i32).
-    pub i64: bool,
+    /// The file held int64, uint64 or float64 data (now narrowed to i32, u32 or f32).
+    pub wide: Wide,
 }
 
 /// Decodes the `.npy` bytes of `path` (the path only names errors).
@@ -55,29 +57,33 @@ pub fn read_npy(path: &Path, bytes: &[u8]) -> Result<HostTensor> {
     }
     let fortran = file.order() == Order::Fortran;
     let read = |e: std::io::Error| err(format!("cannot read the array data ({e})"));
-    let mut i64 = false;
+    let mut wide = Wide::No;
     let data = match (type_str.type_char(), type_str.size_field()) {
         (TypeChar::Float, 4) => Data::F32(file.into_vec::<f32>().map_err(read)?),
         (TypeChar::Float, 2) => Data::F16(file.into_vec::<f16>().map_err(read)?),
         (TypeChar::Int, 4) => Data::I32(file.into_vec::<i32>().map_err(read)?),
         (TypeChar::Int, 8) => {
-            i64 = true;
-            let wide = file.into_vec::<i64>().map_err(read)?;
-            Data::I32(narrow_i64(&wide).map_err(err)?)
+            wide = Wide::I64;
+            let v = file.into_vec::<i64>().map_err(read)?;
+            Data::I32(narrow_i64(&v).map_err(err)?)
+        }
+        (TypeChar::Uint, 8) => {
+            wide = Wide::U64;
+            let v = file.into_vec::<u64>().map_err(read)?;
+            Data::U32(kiln_ir::narrow_u64(v).map_err(err)?)
+        }
+        (TypeChar::Float, 8) => {
+            wide = Wide::F64;
+            let v = file.into_vec::<f64>().map_err(read)?;
+            Data::F32(kiln_ir::narrow_f64(v).map_err(err)?)
         }
         (TypeChar::Uint, 4) => Data::U32(file.into_vec::<u32>().map_err(read)?),
         (TypeChar::Int, 1) => Data::I8(file.into_vec::<i8>().map_err(read)?),
         (TypeChar::Uint, 1) => Data::U8(file.into_vec::<u8>().map_err(read)?),
         (TypeChar::Bool, 1) => Data::Bool(file.into_vec::<bool>().map_err(read)?),
-        (TypeChar::Float, 8) => {
-            return Err(err(
-                "float64 arrays are not supported; save the array as float32 (x.astype(np.float32))"
-                    .into(),
-            ))
-        }
         _ => {
             return Err(err(format!(
-                "dtype '{type_str}' is not supported (use float32, float16, int64, int32, uint32, int8, uint8 or bool)"
+                "dtype '{type_str}' is not supported (use float32, float64, float16, int64, uint64, int32, uint32, int8, uint8 or bool)"
             )))
         }
     };
@@ -91,7 +97,7 @@ pub fn read_npy(path: &Path, bytes: &[u8]) -> Result<HostTensor> {
     Ok(HostTensor {
         name: None,
         tensor,
-        i64,
+        wide,
     })
 }
 
@@ -131,14 +137,20 @@ fn reverse_axes(t: &Tensor) -> std::result::Result<Tensor, kiln_ir::ShapeMismatc
     Tensor::new(out_shape, out)
 }
 
-/// Writes `tensor` as `.npy` to `w`; with `as_i64`, i32 data is widened to int64. Types
-/// numpy lacks are written as the nearest it has: 4- and 2-bit integers as int8/uint8,
-/// minifloats as their float32 values.
-pub fn write_npy(w: &mut impl Write, tensor: &Tensor, as_i64: bool) -> std::io::Result<()> {
+/// Writes `tensor` as `.npy` to `w`, widened to the port's declared `wide` dtype (i32
+/// data to int64, u32 to uint64, f32 to float64). Types numpy lacks are written as the
+/// nearest it has: 4- and 2-bit integers as int8/uint8, minifloats as their float32
+/// values.
+pub fn write_npy(w: &mut impl Write, tensor: &Tensor, wide: Wide) -> std::io::Result<()> {
     let shape: Vec<u64> = tensor.shape().dims().iter().map(|&d| d as u64).collect();
     let data = tensor.data();
+    match (data.as_ref(), wide) {
+        (Data::I32(v), Wide::I64) => return write_slice(w, &shape, v.iter().map(|&x| x as i64)),
+        (Data::U32(v), Wide::U64) => return write_slice(w, &shape, v.iter().map(|&x| x as u64)),
+        (Data::F32(v), Wide::F64) => return write_slice(w, &shape, v.iter().map(|&x| x as f64)),
+        _ => {}
+    }
     match data.as_ref() {
-        Data::I32(v) if as_i64 => write_slice(w, &shape, v.iter().map(|&x| x as i64)),
         Data::F32(v) => write_slice(w, &shape, v.iter().copied()),
         Data::F16(v) => write_slice(w, &shape, v.iter().copied()),
         Data::I32(v) => write_slice(w, &shape, v.iter().copied()),
@@ -180,9 +192,9 @@ fn write_slice<T: npyz::AutoSerialize>(
 mod tests {
     use super::*;
 
-    fn round_trip(t: &Tensor, as_i64: bool) -> HostTensor {
+    fn round_trip(t: &Tensor, wide: Wide) -> HostTensor {
         let mut bytes = Vec::new();
-        write_npy(&mut bytes, t, as_i64).unwrap();
+        write_npy(&mut bytes, t, wide).unwrap();
         read_npy(Path::new("t.npy"), &bytes).unwrap()
     }
 
@@ -203,18 +215,37 @@ mod tests {
             Tensor::from_f32(Vec::<usize>::new(), vec![42.0]).unwrap(),
         ];
         for t in &cases {
-            let back = round_trip(t, false);
+            let back = round_trip(t, Wide::No);
             assert_eq!(&back.tensor, t);
-            assert!(!back.i64);
+            assert_eq!(back.wide, Wide::No);
         }
     }
 
     #[test]
     fn int64_is_narrowed_and_flagged() {
         let t = Tensor::from_i32(vec![2], vec![-5, 1 << 30]).unwrap();
-        let back = round_trip(&t, true);
+        let back = round_trip(&t, Wide::I64);
         assert_eq!(back.tensor, t);
-        assert!(back.i64);
+        assert_eq!(back.wide, Wide::I64);
+    }
+
+    #[test]
+    fn uint64_and_float64_are_narrowed_and_flagged() {
+        let u = Tensor::new(vec![2], Data::U32(vec![0, u32::MAX])).unwrap();
+        let back = round_trip(&u, Wide::U64);
+        assert_eq!((back.tensor, back.wide), (u, Wide::U64));
+        let f = Tensor::from_f32(vec![3], vec![0.1, -1e30, f32::INFINITY]).unwrap();
+        let back = round_trip(&f, Wide::F64);
+        assert_eq!((back.tensor, back.wide), (f, Wide::F64));
+        // Written as 64-bit: 8 bytes an element after the header.
+        let mut bytes = Vec::new();
+        write_npy(
+            &mut bytes,
+            &Tensor::from_f32(vec![1], vec![0.5]).unwrap(),
+            Wide::F64,
+        )
+        .unwrap();
+        assert!(bytes.ends_with(&0.5f64.to_le_bytes()));
     }
 
     #[test]
@@ -226,7 +257,7 @@ mod tests {
 
         let mut bytes = Vec::new();
         let t = Tensor::from_f32(vec![4], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
-        write_npy(&mut bytes, &t, false).unwrap();
+        write_npy(&mut bytes, &t, Wide::No).unwrap();
         bytes.truncate(bytes.len() - 3);
         let err = read_npy(Path::new("x.npy"), &bytes)
             .unwrap_err()
@@ -234,11 +265,18 @@ mod tests {
         assert!(err.contains("truncated"), "{err}");
 
         let mut bytes = Vec::new();
-        write_slice(&mut bytes, &[2], [1.0f64, 2.0].into_iter()).unwrap();
+        write_slice(&mut bytes, &[2], [1.0f64, 1e300].into_iter()).unwrap();
         let err = read_npy(Path::new("x.npy"), &bytes)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("float64 arrays are not supported"), "{err}");
+        assert!(err.contains("beyond f32's range"), "{err}");
+
+        let mut bytes = Vec::new();
+        write_slice(&mut bytes, &[1], [u64::MAX].into_iter()).unwrap();
+        let err = read_npy(Path::new("x.npy"), &bytes)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not fit in u32"), "{err}");
 
         let mut bytes = Vec::new();
         write_slice(&mut bytes, &[1], [1i64 << 40].into_iter()).unwrap();

@@ -32,7 +32,8 @@ pub struct BundleSummary {
 #[derive(Clone, Debug, Serialize)]
 pub struct PortSummary {
     pub name: String,
-    /// The dtype as the model declares it (`i64` for int64 ports, computed as i32).
+    /// The dtype as the model declares it (`i64`, `u64`, `f64` for int64, uint64 and
+    /// double ports, computed as i32, u32 and f32).
     pub dtype: String,
     pub shape: Vec<usize>,
     pub buffer: usize,
@@ -104,8 +105,8 @@ impl BundleSummary {
         let plan = &bundle.manifest.plan;
         let port = |p: &PlanPort| PortSummary {
             name: p.name.clone(),
-            dtype: if p.i64 {
-                "i64".to_string()
+            dtype: if p.wide.is_wide() {
+                p.wide.marker().to_string()
             } else {
                 p.dtype.to_string()
             },

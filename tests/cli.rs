@@ -48,7 +48,7 @@ impl Scratch {
 
     fn npy(&self, name: &str, tensor: &Tensor) -> String {
         let mut bytes = Vec::new();
-        kiln::npy::write_npy(&mut bytes, tensor, false).expect("encode npy");
+        kiln::npy::write_npy(&mut bytes, tensor, kiln::Wide::No).expect("encode npy");
         self.write(name, &bytes)
     }
 
@@ -323,9 +323,9 @@ fn run_writes_outputs() {
     let want = kiln_onnx::NamedTensor {
         name: String::new(),
         tensor: want.tensor,
-        i64: want.i64,
+        wide: want.wide,
     };
-    common::compare(&got.tensor, got.i64, &want, 1e-6, 1e-5).unwrap_or_else(|e| panic!("{e}"));
+    common::compare(&got.tensor, got.wide, &want, 1e-6, 1e-5).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
@@ -359,5 +359,5 @@ fn run_light_model_matches_shipped_output() {
     );
     let got = kiln::read_tensor_file(s.path("out/output_0.npy")).expect("output_0.npy");
     let want = common::read_pbs(&case.join("test_data_set_0"), "output").expect("output_0.pb");
-    common::compare(&got.tensor, got.i64, &want[0], 1e-5, 1e-3).unwrap_or_else(|e| panic!("{e}"));
+    common::compare(&got.tensor, got.wide, &want[0], 1e-5, 1e-3).unwrap_or_else(|e| panic!("{e}"));
 }

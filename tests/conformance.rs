@@ -69,8 +69,8 @@ fn run_test(dir: &Path, backend: &Backend, opt_level: u8) -> Result<Size, String
             case.outputs.len()
         ));
     }
-    for (i, ((tensor, i64), want)) in got.iter().zip(&case.outputs).enumerate() {
-        compare_ulps(tensor, *i64, want, ATOL, RTOL, F16_ULPS)
+    for (i, ((tensor, wide), want)) in got.iter().zip(&case.outputs).enumerate() {
+        compare_ulps(tensor, *wide, want, ATOL, RTOL, F16_ULPS)
             .map_err(|e| format!("output {i}: {e}"))?;
     }
     Ok(size)
@@ -553,10 +553,10 @@ fn harness_rejects_wrong_outputs() {
     values[7] *= 1.0005;
     let close =
         kiln::Tensor::from_f32(want.tensor.shape().dims().to_vec(), values.clone()).unwrap();
-    compare(&close, false, want, ATOL, RTOL).expect("within tolerance");
+    compare(&close, kiln_ir::Wide::No, want, ATOL, RTOL).expect("within tolerance");
     values[7] *= 1.0015;
     let far = kiln::Tensor::from_f32(want.tensor.shape().dims().to_vec(), values).unwrap();
-    assert!(compare(&far, false, want, ATOL, RTOL).is_err());
+    assert!(compare(&far, kiln_ir::Wide::No, want, ATOL, RTOL).is_err());
 }
 
 /// An f16 output passes within `F16_ULPS` f16 ulps of the expected value (where `RTOL`
@@ -567,7 +567,7 @@ fn f16_outputs_pass_within_two_ulps() {
         name: "y".into(),
         tensor: kiln::Tensor::new(vec![1], kiln::ir::Data::F16(vec![half::f16::from_f32(v)]))
             .unwrap(),
-        i64: false,
+        wide: kiln_ir::Wide::No,
     };
     let f16 =
         |v: f64| kiln::Tensor::new(vec![1], kiln::ir::Data::F16(vec![half::f16::from_f64(v)]));
@@ -577,18 +577,27 @@ fn f16_outputs_pass_within_two_ulps() {
     assert_eq!(ulp, 2f64.powi(-12));
     let expected = want(w as f32);
     let two_off = f16(w - 2.0 * ulp).unwrap();
-    assert!(compare(&two_off, false, &expected, ATOL, RTOL).is_err());
-    compare_ulps(&two_off, false, &expected, ATOL, RTOL, F16_ULPS).expect("2 ulps pass");
+    assert!(compare(&two_off, kiln_ir::Wide::No, &expected, ATOL, RTOL).is_err());
+    compare_ulps(&two_off, kiln_ir::Wide::No, &expected, ATOL, RTOL, F16_ULPS)
+        .expect("2 ulps pass");
     let three_off = f16(w - 3.0 * ulp).unwrap();
-    assert!(compare_ulps(&three_off, false, &expected, ATOL, RTOL, F16_ULPS).is_err());
+    assert!(compare_ulps(
+        &three_off,
+        kiln_ir::Wide::No,
+        &expected,
+        ATOL,
+        RTOL,
+        F16_ULPS
+    )
+    .is_err());
     // The same values in f32 are held to RTOL.
     let f32_want = kiln_onnx::NamedTensor {
         name: "y".into(),
         tensor: kiln::Tensor::from_f32(vec![1], vec![w as f32]).unwrap(),
-        i64: false,
+        wide: kiln_ir::Wide::No,
     };
     let f32_off = kiln::Tensor::from_f32(vec![1], vec![(w - 2.0 * ulp) as f32]).unwrap();
-    assert!(compare_ulps(&f32_off, false, &f32_want, ATOL, RTOL, F16_ULPS).is_err());
+    assert!(compare_ulps(&f32_off, kiln_ir::Wide::No, &f32_want, ATOL, RTOL, F16_ULPS).is_err());
 }
 
 /// An expected infinity matches only itself: `RTOL * inf` is infinite, so the tolerance
@@ -598,12 +607,13 @@ fn infinities_match_only_themselves() {
     let want = |values: Vec<f32>| kiln_onnx::NamedTensor {
         name: "y".into(),
         tensor: kiln::Tensor::from_f32(vec![values.len()], values).unwrap(),
-        i64: false,
+        wide: kiln_ir::Wide::No,
     };
     let got = |values: Vec<f32>| kiln::Tensor::from_f32(vec![values.len()], values).unwrap();
     let expected = want(vec![f32::NEG_INFINITY, f32::INFINITY, f32::NAN, 1.0]);
     let same = got(vec![f32::NEG_INFINITY, f32::INFINITY, f32::NAN, 1.0005]);
-    compare(&same, false, &expected, ATOL, RTOL).expect("equal infinities and NaNs match");
+    compare(&same, kiln_ir::Wide::No, &expected, ATOL, RTOL)
+        .expect("equal infinities and NaNs match");
     for wrong in [
         got(vec![-f32::MAX, f32::INFINITY, f32::NAN, 1.0]),
         got(vec![f32::NEG_INFINITY, f32::MAX, f32::NAN, 1.0]),
@@ -616,7 +626,7 @@ fn infinities_match_only_themselves() {
             f32::INFINITY,
         ]),
     ] {
-        assert!(compare(&wrong, false, &expected, ATOL, RTOL).is_err());
+        assert!(compare(&wrong, kiln_ir::Wide::No, &expected, ATOL, RTOL).is_err());
     }
 }
 

@@ -390,7 +390,7 @@ fn out_of_range_gather_indices_are_one_error_line() {
     for (name, ids) in [("good.npy", vec![4, -5, 0]), ("bad.npy", vec![1, 7, 2])] {
         let t = kiln::Tensor::new([3usize].as_slice(), kiln::ir::Data::I32(ids)).unwrap();
         let mut file = std::fs::File::create(f.path(name)).unwrap();
-        kiln::npy::write_npy(&mut file, &t, true).unwrap();
+        kiln::npy::write_npy(&mut file, &t, kiln::Wide::I64).unwrap();
     }
     f.ok(&["compile", "embed.onnx", "-o", "embed.kiln"]);
     f.ok(&["run", "embed.kiln", "-i", "ids=good.npy"]);

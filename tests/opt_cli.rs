@@ -306,7 +306,7 @@ fn dump_after_egraph_shows_fused_programs() {
     // The optimized graph computes the same on the CPU reference.
     let x = kiln::Tensor::from_f32(vec![2, 8], onnx_build::random(16, 3.0, 9)).unwrap();
     let mut file = std::fs::File::create(f.path("chain-x.npy")).unwrap();
-    kiln::npy::write_npy(&mut file, &x, false).unwrap();
+    kiln::npy::write_npy(&mut file, &x, kiln::Wide::No).unwrap();
     for opt in ["0", "2"] {
         let dir = format!("cpu{opt}");
         f.ok(&[

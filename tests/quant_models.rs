@@ -162,7 +162,7 @@ fn check_run(
     }
     let (gd, wd) = (
         common::dtype_name(got, *got_i64),
-        common::dtype_name(&want.tensor, want.i64),
+        common::dtype_name(&want.tensor, want.wide),
     );
     if gd != wd {
         return Err(format!("output 0: dtype {gd} but expected {wd}"));

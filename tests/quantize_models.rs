@@ -388,8 +388,16 @@ fn odd_network() -> Graph {
     };
     let weight = |dims: &[usize], seed| kiln::random_tensor(DType::F32, dims, seed);
     let mut g = Graph::new("odd");
-    let x = g.add_input("x", TensorType::new(DType::F32, vec![1, 7, 19, 23]), false);
-    let ids = g.add_input("ids", TensorType::new(DType::I32, vec![3]), false);
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::F32, vec![1, 7, 19, 23]),
+        kiln_ir::Wide::No,
+    );
+    let ids = g.add_input(
+        "ids",
+        TensorType::new(DType::I32, vec![3]),
+        kiln_ir::Wide::No,
+    );
     let w1 = g.add_const(None, weight(&[17, 7, 3, 3], 1));
     let w2 = g.add_const(None, weight(&[11, 17, 3, 3], 2));
     let w3 = g.add_const(None, weight(&[1320, 37], 3));
@@ -412,8 +420,8 @@ fn odd_network() -> Graph {
     let e = g
         .add(Op::Gather { axis: 0 }, &[table, ids], "embed")
         .unwrap();
-    g.add_output("y", y, false);
-    g.add_output("e", e, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
+    g.add_output("e", e, kiln_ir::Wide::No);
     g
 }
 

@@ -124,7 +124,7 @@ fn plan_port(graph: &Graph, port: &kiln_ir::Port, buffer: BufferId) -> PlanPort 
         name: port.name.clone(),
         dtype: ty.dtype,
         shape: ty.shape.0.clone(),
-        i64: port.i64,
+        wide: port.wide,
         buffer,
     }
 }

@@ -88,8 +88,10 @@ pub struct PlanPort {
     pub name: String,
     pub dtype: DType,
     pub shape: Vec<usize>,
-    /// Declared `int64` by the source model (computed as i32).
-    pub i64: bool,
+    /// Declared `int64`, `uint64` or `double` by the source model (computed as i32,
+    /// u32 or f32). Bundles written before uint64 and double stored a bool `i64`.
+    #[serde(default, alias = "i64")]
+    pub wide: kiln_ir::Wide,
     pub buffer: BufferId,
 }
 

@@ -10,14 +10,14 @@ fn sample() -> Bundle {
             name: "x".into(),
             dtype: DType::F32,
             shape: vec![3],
-            i64: false,
+            wide: kiln_ir::Wide::No,
             buffer: 0,
         }],
         outputs: vec![PlanPort {
             name: "y".into(),
             dtype: DType::F32,
             shape: vec![3],
-            i64: false,
+            wide: kiln_ir::Wide::No,
             buffer: 2,
         }],
         buffers: vec![

@@ -7,15 +7,23 @@ use kiln_ir::{DType, Graph, Op, TensorType, UnaryOp};
 /// `relu(gather(x, idx))`: two dispatches, one device check.
 fn compiled() -> CompiledPlan {
     let mut g = Graph::new("t");
-    let x = g.add_input("x", TensorType::new(DType::F32, vec![8, 80]), false);
-    let idx = g.add_input("idx", TensorType::new(DType::I32, vec![3]), false);
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::F32, vec![8, 80]),
+        kiln_ir::Wide::No,
+    );
+    let idx = g.add_input(
+        "idx",
+        TensorType::new(DType::I32, vec![3]),
+        kiln_ir::Wide::No,
+    );
     let gathered = g
         .add_node(Op::Gather { axis: 0 }, &[x, idx], None, "g")
         .unwrap()[0];
     let y = g
         .add_node(Op::Unary(UnaryOp::Relu), &[gathered], None, "r")
         .unwrap()[0];
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     build_plan(&g, &Limits::default()).unwrap()
 }
 

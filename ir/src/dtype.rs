@@ -2,8 +2,9 @@
 
 use std::fmt;
 
-/// The element type of a tensor. ONNX `int64` is narrowed to [`DType::I32`] at import
-/// (see [`crate::Port::i64`]); there is no 64-bit type in the IR because WGSL has none.
+/// The element type of a tensor. ONNX `int64`, `uint64` and `double` are narrowed to
+/// [`DType::I32`], [`DType::U32`] and [`DType::F32`] at import (see [`crate::Wide`]);
+/// there is no 64-bit type in the IR because WGSL has none.
 ///
 /// Besides f32/f16, the 32-, 16-, 8-, 4- and 2-bit integers and the 8- and 4-bit
 /// floats of quantized models. Host tensors hold one element per byte (or wider); the

@@ -1,7 +1,7 @@
 //! The graph: arenas of values and nodes, graph inputs and outputs, and the builder API.
 
 use crate::arena::HandlePrefix;
-use crate::{infer, Arena, Handle, Op, Tensor, TensorType};
+use crate::{infer, Arena, Handle, Op, Tensor, TensorType, Wide};
 
 /// How a value comes to exist.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,9 +46,10 @@ impl HandlePrefix for Node {
 pub struct Port {
     pub name: String,
     pub value: Handle<Value>,
-    /// The model declares this port `int64`: the IR computes it as `i32`; inputs are
-    /// narrowed (values must fit) and outputs widened back at the boundary.
-    pub i64: bool,
+    /// The model declares this port `int64`, `uint64` or `double`: the IR computes it
+    /// as `i32`, `u32` or `f32`; inputs are narrowed (values must fit) and outputs
+    /// widened back at the boundary.
+    pub wide: Wide,
 }
 
 /// A dataflow graph with static shapes.
@@ -89,7 +90,7 @@ impl Graph {
         &mut self,
         name: impl Into<String>,
         ty: TensorType,
-        i64: bool,
+        wide: Wide,
     ) -> Handle<Value> {
         let name = name.into();
         let index = self.inputs.len();
@@ -98,7 +99,7 @@ impl Graph {
             name: Some(name.clone()),
             def: ValueDef::Input(index),
         });
-        self.inputs.push(Port { name, value, i64 });
+        self.inputs.push(Port { name, value, wide });
         value
     }
 
@@ -169,11 +170,11 @@ impl Graph {
     }
 
     /// Declares `value` a graph output named `name`.
-    pub fn add_output(&mut self, name: impl Into<String>, value: Handle<Value>, i64: bool) {
+    pub fn add_output(&mut self, name: impl Into<String>, value: Handle<Value>, wide: Wide) {
         self.outputs.push(Port {
             name: name.into(),
             value,
-            i64,
+            wide,
         });
     }
 

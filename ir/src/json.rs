@@ -2,7 +2,7 @@
 //! is summarized, not included).
 //!
 //! Shape of the document (keys are stable; values are referenced by arena index):
-//! `{"name", "inputs": [{"name","value","i64"}], "outputs": [...],
+//! `{"name", "inputs": [{"name","value","wide"}], "outputs": [...],
 //!   "values": [{"id","name","dtype","shape","def"}],
 //!   "nodes": [{"id","op","name","attributes":{..},"operands":[..],"results":[..]}]}`
 //! where `def` is `{"kind":"input","port":i}`, `{"kind":"node","node":n,"output":k}` or
@@ -63,7 +63,7 @@ pub fn to_json(graph: &Graph) -> Json {
 fn ports_json(ports: &[Port]) -> Json {
     ports
         .iter()
-        .map(|p| json!({"name": p.name, "value": p.value.index(), "i64": p.i64}))
+        .map(|p| json!({"name": p.name, "value": p.value.index(), "wide": p.wide.marker()}))
         .collect()
 }
 

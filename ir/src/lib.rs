@@ -12,7 +12,8 @@
 //!   shape is concrete, so [`infer::infer`] computes each result type from the operand
 //!   types and the op alone. Nodes are stored in execution order.
 //! - There is no 64-bit integer type: ONNX `int64` is narrowed to `i32` at import, and
-//!   a graph port remembers that it was declared `int64` ([`Port::i64`]).
+//!   a graph port remembers that it was declared `int64`, `uint64` or `double`
+//!   ([`Port::wide`], [`Wide`]).
 //!
 //! The IR knows nothing of ONNX, egg, WGSL or wgpu. It has a text form
 //! ([`print`](mod@print)/[`parse`](mod@parse) round-trip exactly), a DOT form, a [`verify`]er, and a CPU
@@ -25,6 +26,7 @@ mod op;
 mod program;
 mod shape;
 mod tensor;
+mod wide;
 
 pub mod dot;
 pub mod infer;
@@ -48,3 +50,4 @@ pub use program::{Program, Step};
 pub use shape::{Shape, TensorType};
 pub use target::KernelTarget;
 pub use tensor::{Data, ShapeMismatch, Tensor};
+pub use wide::{narrow_f64, narrow_u64, Wide};

@@ -9,7 +9,9 @@ mod lexer;
 mod op;
 mod program;
 
-use crate::{DType, Data, Graph, Handle, Node, Port, Shape, Tensor, TensorType, Value, ValueDef};
+use crate::{
+    DType, Data, Graph, Handle, Node, Port, Shape, Tensor, TensorType, Value, ValueDef, Wide,
+};
 use half::f16;
 use lexer::{Tok, Token};
 use op::{parse_f32, Attr, Item, Lit};
@@ -197,15 +199,19 @@ impl Parser {
         Ok(())
     }
 
-    /// `(i64)` after a port, if present.
-    fn i64_marker(&mut self) -> bool {
-        let marker = *self.peek() == Tok::Punct('(')
-            && matches!(self.peek_at(1), Tok::Ident(s) if s == "i64")
-            && *self.peek_at(2) == Tok::Punct(')');
-        if marker {
-            self.pos += 3;
+    /// `(i64)`, `(u64)` or `(f64)` after a port, if present.
+    fn wide_marker(&mut self) -> Wide {
+        let wide = match self.peek_at(1) {
+            Tok::Ident(s) if *self.peek() == Tok::Punct('(') => Wide::from_marker(s),
+            _ => None,
+        };
+        match wide {
+            Some(w) if *self.peek_at(2) == Tok::Punct(')') => {
+                self.pos += 3;
+                w
+            }
+            _ => Wide::No,
         }
-        marker
     }
 
     fn graph(&mut self) -> Result<(), ParseError> {
@@ -236,7 +242,7 @@ impl Parser {
         let name = self.eat_str();
         self.expect_punct(':')?;
         let ty = self.ty()?;
-        let i64 = self.i64_marker();
+        let wide = self.wide_marker();
         let port_name = if self.eat_keyword("port") {
             self.expect_str("the port name as a string")?
         } else if let Some(name) = &name {
@@ -250,7 +256,7 @@ impl Parser {
         self.graph.inputs.push(Port {
             name: port_name,
             value: Handle::new(index),
-            i64,
+            wide,
         });
         Ok(())
     }
@@ -261,8 +267,8 @@ impl Parser {
         let name = self.expect_str("the output name as a string")?;
         self.expect_punct('=')?;
         let value = self.use_value()?;
-        let i64 = self.i64_marker();
-        self.graph.outputs.push(Port { name, value, i64 });
+        let wide = self.wide_marker();
+        self.graph.outputs.push(Port { name, value, wide });
         Ok(())
     }
 

@@ -99,7 +99,10 @@ pub fn print_with(graph: &Graph, options: &PrintOptions) -> String {
             quote(&port.name),
             port.value.index()
         );
-        let _ = writeln!(out, "{}", if port.i64 { " (i64)" } else { "" });
+        if port.wide.is_wide() {
+            let _ = write!(out, " ({})", port.wide);
+        }
+        out.push('\n');
     }
     out.push_str("}\n");
     out
@@ -129,7 +132,7 @@ impl Printer<'_> {
     }
 
     fn input(&self, out: &mut String, index: usize, port: &Port) {
-        let Port { name, value, i64 } = port;
+        let Port { name, value, wide } = port;
         let Some(v) = self.value(*value) else {
             let _ = writeln!(
                 out,
@@ -152,8 +155,8 @@ impl Printer<'_> {
             None => true,
         };
         let _ = write!(out, " : {}", v.ty);
-        if *i64 {
-            out.push_str(" (i64)");
+        if wide.is_wide() {
+            let _ = write!(out, " ({wide})");
         }
         if port_clause {
             let _ = write!(out, " port {}", quote(name));

@@ -131,7 +131,7 @@ fn check_handles(graph: &Graph) -> Result<(), VerifyError> {
             Port {
                 name,
                 value,
-                i64: _,
+                wide: _,
             },
         ) in ports.iter().enumerate()
         {
@@ -238,7 +238,7 @@ fn check_ports(graph: &Graph) -> Result<(), VerifyError> {
         Port {
             name,
             value,
-            i64: _,
+            wide: _,
         },
     ) in graph.inputs.iter().enumerate()
     {

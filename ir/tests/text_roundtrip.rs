@@ -537,7 +537,7 @@ fn all_ops_cover_every_variant_and_name() {
 #[test]
 fn every_op_round_trips() {
     let mut g = Graph::new("every op");
-    let x = g.add_input("x", ty(DType::F32, &[2, 3]), false);
+    let x = g.add_input("x", ty(DType::F32, &[2, 3]), kiln_ir::Wide::No);
     let w = g.add_const(
         Some("w".into()),
         Tensor::splat(vec![3, 3], Data::F32(vec![0.5])).unwrap(),
@@ -564,7 +564,7 @@ fn every_op_round_trips() {
         };
         prev = push(&mut g, op, &operands, &types, &name)[0];
     }
-    g.add_output("y", prev, false);
+    g.add_output("y", prev, kiln_ir::Wide::No);
     let text = assert_round_trip(&g);
     verify_structure(&g).unwrap();
     assert!(
@@ -649,7 +649,11 @@ fn fused_prologue_round_trips_and_verifies() {
 fn every_dtype_round_trips() {
     let mut g = Graph::new("dtypes");
     for (i, dtype) in DType::ALL.into_iter().enumerate() {
-        g.add_input(format!("in_{dtype}"), ty(dtype, &[i + 1, 2]), i % 2 == 0);
+        g.add_input(
+            format!("in_{dtype}"),
+            ty(dtype, &[i + 1, 2]),
+            [Wide::No, Wide::I64, Wide::U64, Wide::F64][i % 4],
+        );
     }
     let f32s = vec![
         0.1,
@@ -735,8 +739,8 @@ fn every_dtype_round_trips() {
         Tensor::splat(Shape::scalar(), Data::U8(vec![1])).unwrap(),
     );
     let last = Handle::new(g.values.len() - 1);
-    g.add_output("o", last, true);
-    g.add_output("in", Handle::new(0), false);
+    g.add_output("o", last, kiln_ir::Wide::I64);
+    g.add_output("in", Handle::new(0), kiln_ir::Wide::No);
     let text = assert_round_trip(&g);
     verify_structure(&g).unwrap();
     assert!(text.contains("[0.1, -0.0, 0.0, 1.0, -2.5, nan, inf, -inf, 3.4028235e38, -3.4028235e38, 1.1754944e-38, 1e-45, 3.4e-40, 1e20, 123456.79]"), "{text}");
@@ -756,7 +760,7 @@ fn every_dtype_round_trips() {
 fn arena_indices_are_kept() {
     let mut g = Graph::new("order");
     let c = g.add_const(None, Tensor::from_f32(vec![2], vec![1.0, 2.0]).unwrap());
-    let a = g.add_input("a", ty(DType::F32, &[2]), false);
+    let a = g.add_input("a", ty(DType::F32, &[2]), kiln_ir::Wide::No);
     let r = push(
         &mut g,
         Op::Binary(BinaryOp::Add),
@@ -775,7 +779,7 @@ fn arena_indices_are_kept() {
         &[ty(DType::F32, &[2])],
         "",
     );
-    g.add_output("m", m[0], false);
+    g.add_output("m", m[0], kiln_ir::Wide::No);
     let text = assert_round_trip(&g);
     assert_eq!(
         text,
@@ -796,10 +800,10 @@ fn arena_indices_are_kept() {
 #[test]
 fn names_and_odd_shapes_round_trip() {
     let mut g = Graph::new("quote \" back \\ nl \n tab \t bell \u{7} ünï");
-    let a = g.add_input("a", ty(DType::F32, &[1]), false);
-    let b = g.add_input("port b", ty(DType::F32, &[1]), true);
+    let a = g.add_input("a", ty(DType::F32, &[1]), kiln_ir::Wide::No);
+    let b = g.add_input("port b", ty(DType::F32, &[1]), kiln_ir::Wide::I64);
     g.values[b].name = Some("value b".into());
-    let c = g.add_input("port c", ty(DType::Bool, &[]), false);
+    let c = g.add_input("port c", ty(DType::Bool, &[]), kiln_ir::Wide::No);
     g.values[c].name = None;
     push(&mut g, Op::Identity, &[a], &[], "no results \"here\"");
     let r = push(
@@ -810,7 +814,7 @@ fn names_and_odd_shapes_round_trip() {
         "",
     );
     g.values[r[0]].name = Some(String::new());
-    g.add_output("", r[0], true);
+    g.add_output("", r[0], kiln_ir::Wide::I64);
     let text = assert_round_trip(&g);
     assert_eq!(
         text,
@@ -856,7 +860,7 @@ fn canonical_text_prints_back_unchanged() {
         }
     );
     assert_eq!(g.inputs[1].name, "idx");
-    assert!(g.inputs[1].i64);
+    assert_eq!(g.inputs[1].wide, Wide::I64);
     let w = g.constant(Handle::new(3)).unwrap();
     assert_eq!(w.to_f64_vec(), vec![0.5, -1.0, 1e-7f32 as f64, 2.0]);
 }

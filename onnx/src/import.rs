@@ -8,7 +8,7 @@ use crate::model::{tensor_type, Dim, Model};
 use crate::proto::{data_type, GraphProto, ValueInfoProto};
 use crate::specialise;
 use crate::tensor_proto::{self, ir_dtype, Decoded};
-use kiln_ir::{Graph, Tensor, TensorType};
+use kiln_ir::{Graph, Tensor, TensorType, Wide};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The newest ai.onnx opset kiln knows.
@@ -23,7 +23,7 @@ pub struct ImportOptions {
     /// Given input data. An input whose values decide a shape (Reshape shape, Slice
     /// bounds, axes, pads, sizes, ...) becomes a constant and is removed from the
     /// graph's inputs; any other given input stays an input, its dims taken from
-    /// the data. int64 data is given narrowed to i32.
+    /// the data. int64, uint64 and double data are given narrowed to i32, u32 and f32.
     pub values: BTreeMap<String, Tensor>,
 }
 
@@ -79,8 +79,12 @@ pub fn import(model: &Model, opts: &ImportOptions) -> Result<Graph, ImportError>
                 out.name
             ))
         })?;
-        let i64 = tensor_type(out).is_some_and(|(elem, _)| elem == data_type::INT64);
-        imp.graph.add_output(out.name.clone(), v, i64);
+        let wide = match tensor_type(out).and_then(|(elem, _)| ir_dtype(elem)) {
+            // Widened back only when the graph computes the narrowed type.
+            Some((dtype, wide)) if imp.graph.ty(v).dtype == dtype => wide,
+            _ => Wide::No,
+        };
+        imp.graph.add_output(out.name.clone(), v, wide);
     }
     check_saturated(&imp)?;
     Ok(imp.graph)
@@ -132,8 +136,8 @@ fn add_inputs(
         };
         let (elem, declared) =
             tensor_type(vi).ok_or_else(|| err("only tensor inputs are supported".into()))?;
-        let (dtype, i64) = ir_dtype(elem).ok_or_else(|| {
-            err(format!("dtype {} is not supported (kiln supports float, float16, int64, int32, uint32, int8, uint8, bool)", data_type::name(elem)))
+        let (dtype, wide) = ir_dtype(elem).ok_or_else(|| {
+            err(format!("dtype {} is not supported (kiln supports float, double, float16, int64, uint64, int32, uint32, int16, uint16, int8, uint8, bool and the 4-, 2- and 8-bit types)", data_type::name(elem)))
         })?;
         let given_value = opts.values.get(name);
         let dims = match opts
@@ -163,7 +167,7 @@ fn add_inputs(
             Some(t) if needed.contains(name) => {
                 imp.graph.add_const(Some(name.to_string()), t.clone())
             }
-            _ => imp.graph.add_input(name, ty, i64),
+            _ => imp.graph.add_input(name, ty, wide),
         };
         scope.insert(name.to_string(), v);
     }

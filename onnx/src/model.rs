@@ -62,8 +62,9 @@ pub struct NamedTensor {
     /// The name stored in the file (may be empty).
     pub name: String,
     pub tensor: Tensor,
-    /// The file holds int64 data (narrowed to i32 in `tensor`).
-    pub i64: bool,
+    /// The file holds int64, uint64 or double data (narrowed to i32, u32 or f32 in
+    /// `tensor`).
+    pub wide: kiln_ir::Wide,
 }
 
 impl Model {
@@ -172,18 +173,18 @@ fn info(v: &ValueInfoProto) -> InputInfo {
     }
 }
 
-/// Decodes a TensorProto (the `.pb` files of the ONNX test data). int64 data is
-/// narrowed to i32; a value that does not fit is an error.
+/// Decodes a TensorProto (the `.pb` files of the ONNX test data). int64, uint64 and
+/// double data are narrowed to i32, u32 and f32; a value that does not fit is an error.
 pub fn decode_tensor(bytes: &[u8]) -> Result<NamedTensor, ImportError> {
     let proto = TensorProto::decode(bytes).map_err(|e| ImportError::Tensor {
         name: "<file>".into(),
         reason: format!("not a TensorProto: {e}"),
     })?;
-    let i64 = proto.data_type == data_type::INT64;
+    let wide = tensor_proto::ir_dtype(proto.data_type).map_or(kiln_ir::Wide::No, |(_, w)| w);
     let tensor = tensor_proto::decode(&proto, None)?.into_tensor(&proto.name)?;
     Ok(NamedTensor {
         name: proto.name,
         tensor,
-        i64,
+        wide,
     })
 }

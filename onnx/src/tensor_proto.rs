@@ -3,7 +3,7 @@
 use crate::error::ImportError;
 use crate::known::{KData, Known};
 use crate::proto::{data_type as dt, tensor_proto, TensorProto};
-use kiln_ir::{DType, Data, Tensor};
+use kiln_ir::{narrow_f64, narrow_u64, DType, Data, Tensor, Wide};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path};
 
@@ -41,30 +41,42 @@ pub(crate) fn narrow(k: &Known, name: &str) -> Result<Tensor, ImportError> {
     k.to_tensor().map_err(|e| ImportError::tensor(name, e))
 }
 
-/// The IR dtype of an ONNX element type, and whether it was int64.
-pub(crate) fn ir_dtype(elem: i32) -> Option<(DType, bool)> {
-    Some(match elem {
-        dt::FLOAT => (DType::F32, false),
-        dt::FLOAT16 => (DType::F16, false),
-        dt::INT32 => (DType::I32, false),
-        dt::INT64 => (DType::I32, true),
-        dt::UINT32 => (DType::U32, false),
-        dt::INT8 => (DType::I8, false),
-        dt::UINT8 => (DType::U8, false),
-        dt::BOOL => (DType::Bool, false),
-        dt::INT16 => (DType::I16, false),
-        dt::UINT16 => (DType::U16, false),
-        dt::INT4 => (DType::I4, false),
-        dt::UINT4 => (DType::U4, false),
-        dt::INT2 => (DType::I2, false),
-        dt::UINT2 => (DType::U2, false),
-        dt::FLOAT8E4M3FN => (DType::F8E4M3FN, false),
-        dt::FLOAT8E5M2 => (DType::F8E5M2, false),
-        dt::FLOAT8E4M3FNUZ => (DType::F8E4M3FNUZ, false),
-        dt::FLOAT8E5M2FNUZ => (DType::F8E5M2FNUZ, false),
-        dt::FLOAT4E2M1 => (DType::F4E2M1, false),
-        _ => return None,
-    })
+/// The IR dtype of an ONNX element type, and which wide type it narrows (int64 to
+/// i32, uint64 to u32, double to f32; see [`Wide`]).
+pub(crate) fn ir_dtype(elem: i32) -> Option<(DType, Wide)> {
+    let wide = match elem {
+        dt::INT64 => Wide::I64,
+        dt::UINT64 => Wide::U64,
+        dt::DOUBLE => Wide::F64,
+        _ => Wide::No,
+    };
+    if let Some(d) = wide.ir_dtype() {
+        return Some((d, wide));
+    }
+    Some((
+        match elem {
+            dt::FLOAT => DType::F32,
+            dt::FLOAT16 => DType::F16,
+            dt::INT32 => DType::I32,
+            dt::UINT32 => DType::U32,
+            dt::INT8 => DType::I8,
+            dt::UINT8 => DType::U8,
+            dt::BOOL => DType::Bool,
+            dt::INT16 => DType::I16,
+            dt::UINT16 => DType::U16,
+            dt::INT4 => DType::I4,
+            dt::UINT4 => DType::U4,
+            dt::INT2 => DType::I2,
+            dt::UINT2 => DType::U2,
+            dt::FLOAT8E4M3FN => DType::F8E4M3FN,
+            dt::FLOAT8E5M2 => DType::F8E5M2,
+            dt::FLOAT8E4M3FNUZ => DType::F8E4M3FNUZ,
+            dt::FLOAT8E5M2FNUZ => DType::F8E5M2FNUZ,
+            dt::FLOAT4E2M1 => DType::F4E2M1,
+            _ => return None,
+        },
+        Wide::No,
+    ))
 }
 
 /// The elements of a sub-byte type packed `8 / bits` to a byte, lowest bits first (as
@@ -114,7 +126,7 @@ pub(crate) fn decode(t: &TensorProto, dir: Option<&Path>) -> Result<Decoded, Imp
         return Err(err("segmented tensors are not supported".into()));
     }
     ir_dtype(t.data_type).ok_or_else(|| {
-        err(format!("dtype {} is not supported (kiln supports float, float16, int64, int32, uint32, int16, uint16, int8, uint8, int4, uint4, int2, uint2, float8e4m3fn, float8e5m2, float4e2m1, bool)", dt::name(t.data_type)))
+        err(format!("dtype {} is not supported (kiln supports float, double, float16, int64, uint64, int32, uint32, int16, uint16, int8, uint8, int4, uint4, int2, uint2, float8e4m3fn, float8e5m2, float4e2m1, bool)", dt::name(t.data_type)))
     })?;
     let external;
     let raw: Option<&[u8]> = if t.data_location == tensor_proto::EXTERNAL {
@@ -178,6 +190,14 @@ pub(crate) fn decode(t: &TensorProto, dir: Option<&Path>) -> Result<Decoded, Imp
             check(t.uint64_data.len())?;
             Data::U32(t.uint64_data.iter().map(|&b| b as u32).collect())
         }
+        dt::UINT64 => {
+            check(t.uint64_data.len())?;
+            Data::U32(narrow_u64(t.uint64_data.iter().copied()).map_err(err)?)
+        }
+        dt::DOUBLE => {
+            check(t.double_data.len())?;
+            Data::F32(narrow_f64(t.double_data.iter().copied()).map_err(err)?)
+        }
         dt::INT16 => {
             check(t.int32_data.len())?;
             Data::I16(ints32().map(|&b| b as i16).collect())
@@ -217,7 +237,7 @@ fn elem_bytes(elem: i32) -> usize {
     match elem {
         dt::FLOAT | dt::INT32 | dt::UINT32 => 4,
         dt::FLOAT16 | dt::INT16 | dt::UINT16 => 2,
-        dt::INT64 => 8,
+        dt::INT64 | dt::UINT64 | dt::DOUBLE => 8,
         _ => 1,
     }
 }
@@ -239,6 +259,8 @@ fn from_raw(elem: i32, shape: Vec<usize>, raw: &[u8]) -> Result<Decoded, String>
         ),
         dt::INT32 => Data::I32(words::<4>(raw).map(i32::from_le_bytes).collect()),
         dt::UINT32 => Data::U32(words::<4>(raw).map(u32::from_le_bytes).collect()),
+        dt::UINT64 => Data::U32(narrow_u64(words::<8>(raw).map(u64::from_le_bytes))?),
+        dt::DOUBLE => Data::F32(narrow_f64(words::<8>(raw).map(f64::from_le_bytes))?),
         dt::INT8 => Data::I8(raw.iter().map(|&b| b as i8).collect()),
         dt::UINT8 => Data::U8(raw.to_vec()),
         dt::BOOL => Data::Bool(raw.iter().map(|&b| b != 0).collect()),
@@ -316,4 +338,41 @@ fn read_external(t: &TensorProto, dir: Option<&Path>, want: usize) -> Result<Vec
     let mut buf = vec![0u8; want];
     file.read_exact(&mut buf).map_err(io)?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wide_tensors_decode_from_typed_fields_and_raw_bytes() {
+        let typed = TensorProto {
+            dims: vec![2],
+            data_type: dt::DOUBLE,
+            double_data: vec![0.25, -2.0],
+            ..Default::default()
+        };
+        let raw = TensorProto {
+            dims: vec![2],
+            data_type: dt::UINT64,
+            raw_data: Some([3u64, 9].iter().flat_map(|v| v.to_le_bytes()).collect()),
+            ..Default::default()
+        };
+        let f = decode(&typed, None).unwrap().into_tensor("d").unwrap();
+        assert_eq!(*f.data(), Data::F32(vec![0.25, -2.0]));
+        let u = decode(&raw, None).unwrap().into_tensor("u").unwrap();
+        assert_eq!(*u.data(), Data::U32(vec![3, 9]));
+        let big = TensorProto {
+            name: "big".into(),
+            uint64_data: vec![u64::MAX],
+            dims: vec![1],
+            data_type: dt::UINT64,
+            ..Default::default()
+        };
+        let e = decode(&big, None).unwrap_err().to_string();
+        assert!(
+            e.contains("big") && e.contains("does not fit in u32"),
+            "{e}"
+        );
+    }
 }

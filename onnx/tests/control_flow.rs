@@ -170,7 +170,7 @@ fn while_loop_runs_until_its_computed_condition_is_false() {
     // Iterations i = 0..=3 run (the condition computed at i = 3 is false).
     assert_eq!(out[0].to_f64_vec(), vec![16.0, -4.0]);
     assert_eq!(out[1].to_f64_vec(), vec![0.0, 1.0, 2.0, 3.0]);
-    assert!(g.outputs[1].i64);
+    assert_eq!(g.outputs[1].wide, kiln_ir::Wide::I64);
 }
 
 #[test]

@@ -175,7 +175,7 @@ fn tensor_fields_decode() {
         ..Default::default()
     };
     let nt = decode_tensor(&t.encode_to_vec()).unwrap();
-    assert!(nt.i64);
+    assert_eq!(nt.wide, kiln_ir::Wide::I64);
     assert_eq!(nt.name, "i");
     assert_eq!(*nt.tensor.data(), Data::I32(vec![7, -3]));
     let t = TensorProto {

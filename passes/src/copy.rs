@@ -20,7 +20,7 @@ impl<'g> Copy<'g> {
         let mut map = vec![None; graph.values.len()];
         for port in &graph.inputs {
             let ty = graph.ty(port.value).clone();
-            map[port.value.index()] = Some(out.add_input(port.name.clone(), ty, port.i64));
+            map[port.value.index()] = Some(out.add_input(port.name.clone(), ty, port.wide));
         }
         for (handle, value) in graph.values.iter() {
             if let (ValueDef::Const(t), true) = (&value.def, keep(handle)) {
@@ -64,7 +64,7 @@ impl<'g> Copy<'g> {
         for port in &self.graph.outputs {
             let value = self.map[port.value.index()]
                 .ok_or_else(|| format!("output '{}' has no value", port.name))?;
-            self.out.add_output(port.name.clone(), value, port.i64);
+            self.out.add_output(port.name.clone(), value, port.wide);
         }
         rebuild(&self.out, &Edits::new(&self.out))
     }

@@ -199,7 +199,7 @@ pub fn run_probed(
 ) -> Result<(PerSet, PerSet), String> {
     let mut probe = graph.clone();
     for (i, &v) in probes.iter().enumerate() {
-        probe.add_output(format!("probe {i}"), v, false);
+        probe.add_output(format!("probe {i}"), v, kiln_ir::Wide::No);
     }
     let mut outputs = run_all(&probe, samples)?;
     let probed = outputs

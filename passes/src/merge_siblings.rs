@@ -254,7 +254,7 @@ impl MergeSiblings {
             out.inputs.push(Port {
                 name: port.name.clone(),
                 value: new,
-                i64: port.i64,
+                wide: port.wide,
             });
         }
         for (handle, value) in graph.values.iter() {
@@ -342,7 +342,7 @@ impl MergeSiblings {
             out.outputs.push(Port {
                 name: port.name.clone(),
                 value,
-                i64: port.i64,
+                wide: port.wide,
             });
         }
         // Canonical value order; drops the siblings' old weights.

@@ -92,7 +92,7 @@ pub fn rebuild(graph: &Graph, edits: &Edits) -> Result<Graph, String> {
         out.inputs.push(Port {
             name: port.name.clone(),
             value: new,
-            i64: port.i64,
+            wide: port.wide,
         });
     }
 
@@ -152,7 +152,7 @@ pub fn rebuild(graph: &Graph, edits: &Edits) -> Result<Graph, String> {
         out.outputs.push(Port {
             name: port.name.clone(),
             value,
-            i64: port.i64,
+            wide: port.wide,
         });
     }
     Ok(out)

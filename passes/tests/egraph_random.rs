@@ -14,17 +14,17 @@ fn random_graph(seed: u64) -> Graph {
     let x = g.add_input(
         "x",
         kiln_ir::TensorType::new(kiln_ir::DType::F32, vec![2, 3, 4]),
-        false,
+        kiln_ir::Wide::No,
     );
     let w = g.add_input(
         "w",
         kiln_ir::TensorType::new(kiln_ir::DType::F32, vec![4, 4]),
-        false,
+        kiln_ir::Wide::No,
     );
     let pw = g.add_input(
         "pw",
         kiln_ir::TensorType::new(kiln_ir::DType::F32, vec![3, 3, 1]),
-        false,
+        kiln_ir::Wide::No,
     );
     let mut pool: Vec<Handle<Value>> = vec![x];
     let consts = [0.0f32, 1.0, 2.0, 0.5, -1.5];
@@ -101,14 +101,14 @@ fn random_graph(seed: u64) -> Graph {
         }
     }
     let last = *pool.last().unwrap();
-    g.add_output("y", last, false);
+    g.add_output("y", last, kiln_ir::Wide::No);
     let other = pool[rng.gen_range(0..pool.len())];
-    g.add_output("z", other, false);
+    g.add_output("z", other, kiln_ir::Wide::No);
     // On its own stream, so the graphs above stay as they were.
     let mut rng = StdRng::seed_from_u64(seed ^ 0x9e37_79b9);
     let from = pool[rng.gen_range(0..pool.len())];
     let p = pool_conv(&mut g, &mut rng, from, pw);
-    g.add_output("p", p, false);
+    g.add_output("p", p, kiln_ir::Wide::No);
     g
 }
 

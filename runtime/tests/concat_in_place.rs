@@ -9,14 +9,18 @@ use kiln_ir::{BinaryOp, ConvAttrs, DType, Graph, Op, TensorType, UnaryOp};
 /// x → relu, x → neg, (x + x) → concat along `axis`, then a consumer of the concat.
 fn graph(shape: &[usize], axis: usize) -> Graph {
     let mut g = Graph::new("concat");
-    let x = g.add_input("x", TensorType::new(DType::F32, shape.to_vec()), false);
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::F32, shape.to_vec()),
+        kiln_ir::Wide::No,
+    );
     let a = g.add(Op::Unary(UnaryOp::Relu), &[x], "relu").unwrap();
     let b = g.add(Op::Unary(UnaryOp::Neg), &[x], "neg").unwrap();
     let c = g.add(Op::Binary(BinaryOp::Add), &[x, x], "add").unwrap();
     let cat = g.add(Op::Concat { axis }, &[a, b, c], "cat").unwrap();
     let y = g.add(Op::Unary(UnaryOp::Exp), &[cat], "exp").unwrap();
-    g.add_output("y", y, false);
-    g.add_output("cat", cat, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
+    g.add_output("cat", cat, kiln_ir::Wide::No);
     g
 }
 
@@ -76,7 +80,7 @@ fn an_operand_read_elsewhere_is_copied_while_the_others_are_written_in_place() {
         .find(|(_, n)| n.name == "relu")
         .map(|(_, n)| n.outputs[0])
         .unwrap();
-    g.add_output("relu", relu, false);
+    g.add_output("relu", relu, kiln_ir::Wide::No);
     let (copying, in_place) = run_both(&g);
     assert_eq!(copying - in_place, 2);
 }
@@ -105,14 +109,18 @@ fn convolutions_write_in_place_at_unaligned_slices() {
     // starts at a multiple of 256 bytes. The convolutions add the offset to their
     // stores; the relu (an element-wise kernel, which cannot) is copied.
     let mut g = Graph::new("concat_conv");
-    let x = g.add_input("x", TensorType::new(DType::F32, vec![1, 3, 5, 7]), false);
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::F32, vec![1, 3, 5, 7]),
+        kiln_ir::Wide::No,
+    );
     let a = conv(&mut g, x, &[4, 3, 1, 1], 0, 11);
     let b = conv(&mut g, x, &[3, 3, 3, 3], 1, 12);
     let r = g.add(Op::Unary(UnaryOp::Relu), &[x], "relu").unwrap();
     let c = conv(&mut g, x, &[5, 3, 3, 3], 1, 13);
     let cat = g.add(Op::Concat { axis: 1 }, &[a, b, r, c], "cat").unwrap();
     let y = g.add(Op::Unary(UnaryOp::Neg), &[cat], "neg").unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     // Sums of n = 27 products of values in [-2, 2) (see `random_tensor`): each side is
     // within γ_n·Σ|x·w| ≤ 27·2⁻²⁴·27·4 ≈ 1.7e-4 of the exact sum, so they differ by
     // at most twice that. A wrong offset moves whole values (errors of order 1).

@@ -24,7 +24,11 @@ const DH: usize = 4;
 
 /// `[B,S,H·DH]` input `name` as heads `[B,H,S,DH]`, or `[B,H,DH,S]` when `keys`.
 fn heads(g: &mut Graph, name: &str, keys: bool) -> Handle<Value> {
-    let x = g.add_input(name, TensorType::new(DType::F32, vec![B, S, H * DH]), false);
+    let x = g.add_input(
+        name,
+        TensorType::new(DType::F32, vec![B, S, H * DH]),
+        kiln_ir::Wide::No,
+    );
     let r = g
         .add(
             Op::Reshape {
@@ -69,7 +73,7 @@ fn graph() -> Graph {
             "merge_heads",
         )
         .unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     g
 }
 
@@ -149,7 +153,11 @@ const K: usize = 7;
 fn add(g: &mut Graph, inputs: &mut Vec<Tensor>, dims: &[usize]) -> Handle<Value> {
     let name = format!("x{}", inputs.len());
     inputs.push(random_tensor(DType::F32, dims, 60 + inputs.len() as u64));
-    g.add_input(&name, TensorType::new(DType::F32, dims.to_vec()), false)
+    g.add_input(
+        &name,
+        TensorType::new(DType::F32, dims.to_vec()),
+        kiln_ir::Wide::No,
+    )
 }
 
 fn transpose(g: &mut Graph, x: Handle<Value>, perm: &[usize]) -> Handle<Value> {
@@ -222,7 +230,7 @@ fn transposes_fold_into_both_operands_of_products() {
     let b4 = transpose(&mut g, z4, &[0, 2, 1]);
     let y4 = g.add(Op::MatMul, &[a4, b4], "y4").unwrap();
     for (i, y) in [y1, y2, y3, y4].into_iter().enumerate() {
-        g.add_output(format!("y{}", i + 1), y, false);
+        g.add_output(format!("y{}", i + 1), y, kiln_ir::Wide::No);
     }
     let (unfolded, folded) = run_products(&g, &inputs, &Limits::default());
     // Five transposes run no kernel; the four products are all that is left.
@@ -242,7 +250,7 @@ fn transposes_stay_kernels_before_products_split_over_bindings() {
     let mut g = Graph::new("split");
     let mut inputs = Vec::new();
     let y = fused_product(&mut g, &mut inputs, 200);
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     let (unfolded, folded) = run_products(&g, &inputs, &limits);
     assert_eq!(unfolded, folded);
     assert!(
@@ -282,7 +290,7 @@ fn transposes_fold_into_elementwise_reads_and_epilogue_operands() {
     };
     let y3 = g.add(plus, &[p, q, rt], "y3").unwrap();
     for (i, y) in [y1, y2, y3].into_iter().enumerate() {
-        g.add_output(format!("y{}", i + 1), y, false);
+        g.add_output(format!("y{}", i + 1), y, kiln_ir::Wide::No);
     }
     // y1 and y2 are one correctly rounded op (and a relu) per element: exact. y3: the
     // K-term dot product bound plus one rounding of the added result on each side.
@@ -366,7 +374,7 @@ fn channel_shuffles_fold_into_the_convolutions_reading_them() {
     };
     let y3 = g.add(pooled, &[s3, w3], "pooled").unwrap();
     for (i, y) in [y1, y2, y3].into_iter().enumerate() {
-        g.add_output(format!("y{}", i + 1), y, false);
+        g.add_output(format!("y{}", i + 1), y, kiln_ir::Wide::No);
     }
     // Dot products of 9 taps and the bias, and of C channels.
     let (unfolded, folded) = run_dot_products(&g, &inputs, &Limits::default(), &[9 + 1, C, C]);

@@ -27,14 +27,14 @@ fn graph(name: &str, inputs: &[Tensor], nodes: &[(Op, Vec<usize>)]) -> Graph {
     let vs: Vec<_> = inputs
         .iter()
         .enumerate()
-        .map(|(i, t)| g.add_input(format!("x{i}"), t.ty(), false))
+        .map(|(i, t)| g.add_input(format!("x{i}"), t.ty(), kiln_ir::Wide::No))
         .collect();
     for (k, (op, args)) in nodes.iter().enumerate() {
         let a: Vec<_> = args.iter().map(|&i| vs[i]).collect();
         let y = g
             .add(op.clone(), &a, format!("n{k}"))
             .unwrap_or_else(|e| panic!("{op:?}: {e}"));
-        g.add_output(format!("{k}_{}", op.name()), y, false);
+        g.add_output(format!("{k}_{}", op.name()), y, kiln_ir::Wide::No);
     }
     g
 }

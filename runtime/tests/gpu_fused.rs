@@ -120,7 +120,7 @@ fn elementwise_program_with_an_inlined_constant_and_a_repeated_operand() {
     // tanh(x · x - 1.5): x bound once, the scalar inlined; tanh is a few ulps.
     let x = rand(&[5, 11], 6);
     let mut g = Graph::new("inline");
-    let xv = g.add_input("x", x.ty(), false);
+    let xv = g.add_input("x", x.ty(), kiln_ir::Wide::No);
     let c = g.add_const(
         None,
         Tensor::from_f32([1usize].as_slice(), vec![1.5]).unwrap(),
@@ -138,7 +138,7 @@ fn elementwise_program_with_an_inlined_constant_and_a_repeated_operand() {
     let y = g
         .add(Op::Elementwise { program: p }, &[xv, xv, c], "e")
         .unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     check_graph(&g, &[x], Tol::new(1e-7, 1e-6));
 }
 
@@ -197,10 +197,10 @@ fn fused_conv_reads_its_own_input_again_for_a_residual() {
         rand(&[5, 1, 1], 4),
     );
     let mut g = Graph::new("residual");
-    let xv = g.add_input("x", x.ty(), false);
-    let wv = g.add_input("w", w.ty(), false);
-    let bv = g.add_input("b", b.ty(), false);
-    let sv = g.add_input("s", s.ty(), false);
+    let xv = g.add_input("x", x.ty(), kiln_ir::Wide::No);
+    let wv = g.add_input("w", w.ty(), kiln_ir::Wide::No);
+    let bv = g.add_input("b", b.ty(), kiln_ir::Wide::No);
+    let sv = g.add_input("s", s.ty(), kiln_ir::Wide::No);
     let epilogue = Program {
         steps: vec![
             Step::Input(0),
@@ -218,7 +218,7 @@ fn fused_conv_reads_its_own_input_again_for_a_residual() {
             "f",
         )
         .unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     // conv error ≤ 2·(C·kk + 1)·u·(Σ|x·w| + |b|) ≤ 2·46·u·182; relu passes it on, the
     // residual add rounds values below 184 on each side, the multiply by |s| < 2 doubles
     // it and rounds values below 368.

@@ -66,12 +66,12 @@ fn tensor_times_itself_binds_once() {
     // The graph computes x·x through an intermediate so the operand is read twice.
     let x = random_tensor(DType::F32, &[9, 9], 7);
     let mut g = Graph::new("square");
-    let input = g.add_input("x", x.ty(), false);
+    let input = g.add_input("x", x.ty(), kiln_ir::Wide::No);
     let t = g
         .add(Op::Unary(kiln_ir::UnaryOp::Abs), &[input], "abs")
         .unwrap();
     let y = g.add(Op::MatMul, &[t, t], "mm").unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     let want = kiln_ir::interp::run(&g, std::slice::from_ref(&x)).unwrap();
     let got = run_gpu(&g, &[x]);
     let mag = want[0].to_f64_vec();
@@ -103,10 +103,10 @@ fn oversized_weight_accumulates_over_k_chunks() {
     let x = random_tensor(DType::F32, &[3, 100], 11);
     let w = random_tensor(DType::F32, &[100, 300], 12);
     let mut g = Graph::new("split");
-    let input = g.add_input("x", x.ty(), false);
+    let input = g.add_input("x", x.ty(), kiln_ir::Wide::No);
     let weight = g.add_const(Some("w".into()), w.clone());
     let y = g.add(Op::MatMul, &[input, weight], "mm").unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     let limits = kiln_codegen::Limits {
         max_storage_buffer_binding_size: 64 * 1024,
         ..Default::default()

@@ -122,13 +122,17 @@ fn out_of_range_gather_indices_fail_the_run_and_the_next_run_is_clean() {
 #[test]
 fn constant_gather_indices_are_checked_when_compiling() {
     let mut g = Graph::new("g");
-    let x = g.add_input("x", TensorType::new(DType::F32, vec![4, 5]), false);
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::F32, vec![4, 5]),
+        kiln_ir::Wide::No,
+    );
     let idx = g.add_const(
         None,
         Tensor::new([2usize].as_slice(), Data::I32(vec![0, 4])).unwrap(),
     );
     let y = g.add(Op::Gather { axis: 0 }, &[x, idx], "pick").unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     let err = build_plan(&g, &Limits::default()).unwrap_err().to_string();
     assert!(err.contains("index 4 is out of range [-4, 4)"), "{err}");
 }

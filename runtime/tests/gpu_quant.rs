@@ -276,18 +276,22 @@ fn conv_integer_geometry_and_zero_points() {
 fn requantized_integer_product_matches() {
     // QLinearMatMul's lowering: dequantize(matmul_integer(..), multiplier) → quantize.
     let mut g = Graph::new("requantize");
-    let a = g.add_input("a", ints(DType::U8, &[6, 21], 1).ty(), false);
-    let b = g.add_input("b", ints(DType::I8, &[21, 10], 2).ty(), false);
-    let za = g.add_input("za", ints(DType::U8, &[], 3).ty(), false);
-    let zb = g.add_input("zb", ints(DType::I8, &[], 4).ty(), false);
-    let m = g.add_input("m", scales(DType::F32, &[10], 5).ty(), false);
-    let zy = g.add_input("zy", ints(DType::U8, &[], 6).ty(), false);
+    let a = g.add_input("a", ints(DType::U8, &[6, 21], 1).ty(), kiln_ir::Wide::No);
+    let b = g.add_input("b", ints(DType::I8, &[21, 10], 2).ty(), kiln_ir::Wide::No);
+    let za = g.add_input("za", ints(DType::U8, &[], 3).ty(), kiln_ir::Wide::No);
+    let zb = g.add_input("zb", ints(DType::I8, &[], 4).ty(), kiln_ir::Wide::No);
+    let m = g.add_input("m", scales(DType::F32, &[10], 5).ty(), kiln_ir::Wide::No);
+    let zy = g.add_input("zy", ints(DType::U8, &[], 6).ty(), kiln_ir::Wide::No);
     let acc = g.add(Op::MatMulInteger, &[a, b, za, zb], "mm").unwrap();
-    let zi = g.add_input("zi", random_tensor(DType::I32, &[], 7).ty(), false);
+    let zi = g.add_input(
+        "zi",
+        random_tensor(DType::I32, &[], 7).ty(),
+        kiln_ir::Wide::No,
+    );
     let real = g
         .add(Op::Dequantize { axis: 0, block: 0 }, &[acc, m, zi], "dq")
         .unwrap();
-    let one = g.add_input("one", scales(DType::F32, &[], 8).ty(), false);
+    let one = g.add_input("one", scales(DType::F32, &[], 8).ty(), kiln_ir::Wide::No);
     let y = g
         .add(
             Op::Quantize {
@@ -299,7 +303,7 @@ fn requantized_integer_product_matches() {
             "q",
         )
         .unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     let inputs = vec![
         ints(DType::U8, &[6, 21], 1),
         ints(DType::I8, &[21, 10], 2),
@@ -399,7 +403,7 @@ fn dequantized_product(
     transposed: bool,
 ) -> Graph {
     let mut g = Graph::new("packed_matmul");
-    let xv = g.add_input("x", x.ty(), false);
+    let xv = g.add_input("x", x.ty(), kiln_ir::Wide::No);
     let parts = [q, s, z].map(|t| g.add_const(None, t));
     let mut w = g.add(Op::Dequantize { axis, block }, &parts, "dq").unwrap();
     if transposed {
@@ -408,7 +412,7 @@ fn dequantized_product(
             .unwrap();
     }
     let y = g.add(Op::MatMul, &[xv, w], "mm").unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     g
 }
 
@@ -475,7 +479,7 @@ fn packed_conv_weights_and_f16_weights() {
     // int8 conv weights per output channel, padded and strided, with a bias.
     let mut g = Graph::new("packed_conv");
     let x = random_tensor(DType::F32, &[1, 5, 9, 7], 81);
-    let xv = g.add_input("x", x.ty(), false);
+    let xv = g.add_input("x", x.ty(), kiln_ir::Wide::No);
     let parts = [
         ints(DType::I8, &[6, 5, 3, 3], 82),
         scales(DType::F32, &[6, 1, 1, 1], 83),
@@ -493,18 +497,18 @@ fn packed_conv_weights_and_f16_weights() {
         group: 1,
     };
     let y = g.add(Op::Conv(attrs), &[xv, w, bias], "conv").unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     assert_eq!(packed_matches_widened(&g, &[x], Tol::LOOSE).0, 1);
 
     // f16 weights widened by a cast, read packed two to a word; the same weights also
     // read by an add, which keeps the f32 words too.
     let mut g = Graph::new("packed_f16");
     let x = random_tensor(DType::F32, &[4, 23], 86);
-    let xv = g.add_input("x", x.ty(), false);
+    let xv = g.add_input("x", x.ty(), kiln_ir::Wide::No);
     let w = g.add_const(None, random_tensor(DType::F16, &[23, 19], 87));
     let w = g.add(Op::Cast { to: DType::F32 }, &[w], "widen").unwrap();
     let y = g.add(Op::MatMul, &[xv, w], "mm").unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     let (n, [widened, packed]) = packed_matches_widened(&g, std::slice::from_ref(&x), Tol::LOOSE);
     assert_eq!(n, 1);
     assert!(
@@ -514,7 +518,7 @@ fn packed_conv_weights_and_f16_weights() {
     let both = g
         .add(Op::Binary(kiln_ir::BinaryOp::Add), &[w, w], "twice")
         .unwrap();
-    g.add_output("both", both, false);
+    g.add_output("both", both, kiln_ir::Wide::No);
     let (n, [widened, packed]) = packed_matches_widened(&g, &[x], Tol::LOOSE);
     assert_eq!(n, 1);
     assert!(packed > widened, "both forms are on the device");

@@ -16,7 +16,7 @@ fn check(name: &str, inputs: Vec<Tensor>, ops: &[Op]) {
     let vs: Vec<_> = inputs
         .iter()
         .enumerate()
-        .map(|(i, t)| g.add_input(format!("x{i}"), t.ty(), false))
+        .map(|(i, t)| g.add_input(format!("x{i}"), t.ty(), kiln_ir::Wide::No))
         .collect();
     for (k, op) in ops.iter().enumerate() {
         let args = if matches!(op, Op::Unary(_)) {
@@ -27,7 +27,7 @@ fn check(name: &str, inputs: Vec<Tensor>, ops: &[Op]) {
         let y = g
             .add(op.clone(), args, format!("n{k}"))
             .unwrap_or_else(|e| panic!("{op:?}: {e}"));
-        g.add_output(format!("{k}_{}", op.name()), y, false);
+        g.add_output(format!("{k}_{}", op.name()), y, kiln_ir::Wide::No);
     }
     check_graph(&g, &inputs, Tol::EXACT);
 }

@@ -12,7 +12,7 @@ use kiln_ir::{CumOp, DType, Data, Graph, Op, Tensor};
 /// Every (axis, exclusive, reverse) scan of `x` with `op`, one output each.
 fn check_scans(x: Tensor, op: CumOp) {
     let mut g = Graph::new("scan");
-    let v = g.add_input("x", x.ty(), false);
+    let v = g.add_input("x", x.ty(), kiln_ir::Wide::No);
     let rank = x.shape().rank();
     for axis in 0..rank {
         for (exclusive, reverse) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -24,7 +24,7 @@ fn check_scans(x: Tensor, op: CumOp) {
             };
             let name = format!("a{axis}_e{exclusive}_r{reverse}");
             let y = g.add(node, &[v], name.clone()).unwrap();
-            g.add_output(name, y, false);
+            g.add_output(name, y, kiln_ir::Wide::No);
         }
     }
     check_graph(&g, &[x], Tol::EXACT);

@@ -21,9 +21,9 @@ const REDUCTIONS: [ScatterReduction; 5] = [
 /// One `scatter_nd` per reduction of `updates` into `data` at `indices`.
 fn scatter_graph(data: &Tensor, indices: &Tensor, updates: &Tensor, all: bool) -> Graph {
     let mut g = Graph::new("scatter");
-    let d = g.add_input("data", data.ty(), false);
-    let i = g.add_input("indices", indices.ty(), false);
-    let u = g.add_input("updates", updates.ty(), false);
+    let d = g.add_input("data", data.ty(), kiln_ir::Wide::No);
+    let i = g.add_input("indices", indices.ty(), kiln_ir::Wide::No);
+    let u = g.add_input("updates", updates.ty(), kiln_ir::Wide::No);
     let reductions = if all {
         &REDUCTIONS[..]
     } else {
@@ -33,7 +33,7 @@ fn scatter_graph(data: &Tensor, indices: &Tensor, updates: &Tensor, all: bool) -
         let y = g
             .add(Op::ScatterNd { reduction }, &[d, i, u], format!("n{k}"))
             .unwrap();
-        g.add_output(format!("y{k}"), y, false);
+        g.add_output(format!("y{k}"), y, kiln_ir::Wide::No);
     }
     g
 }

@@ -23,9 +23,9 @@ fn output_that_is_an_input() {
     {
         let x = random_tensor(dtype, &[3, 5], i as u64);
         let mut g = Graph::new("passthrough");
-        let v = g.add_input("x", x.ty(), false);
-        g.add_output("y", v, false);
-        g.add_output("y_again", v, false);
+        let v = g.add_input("x", x.ty(), kiln_ir::Wide::No);
+        g.add_output("y", v, kiln_ir::Wide::No);
+        g.add_output("y_again", v, kiln_ir::Wide::No);
         check_graph(&g, std::slice::from_ref(&x), Tol::EXACT);
         let out = run_gpu(&g, std::slice::from_ref(&x));
         assert_eq!(out, vec![x.clone(), x], "{dtype:?}");
@@ -67,7 +67,7 @@ fn outputs_that_are_constants() {
     let mut g = Graph::new("constants");
     for (i, t) in dense.iter().chain(&splats).enumerate() {
         let c = g.add_const(None, t.clone());
-        g.add_output(format!("c{i}"), c, false);
+        g.add_output(format!("c{i}"), c, kiln_ir::Wide::No);
     }
     check_graph(&g, &[], Tol::EXACT);
     let out = run_gpu(&g, &[]);
@@ -80,13 +80,13 @@ fn outputs_that_are_constants() {
 fn reshape_and_identity_alias_their_operand() {
     let x = random_tensor(DType::F32, &[2, 6], 7);
     let mut g = Graph::new("aliases");
-    let v = g.add_input("x", x.ty(), false);
+    let v = g.add_input("x", x.ty(), kiln_ir::Wide::No);
     let r = g
         .add(Op::Reshape { shape: vec![3, 4] }, &[v], "reshape")
         .unwrap();
     let i = g.add(Op::Identity, &[r], "identity").unwrap();
-    g.add_output("r", r, false);
-    g.add_output("i", i, false);
+    g.add_output("r", r, kiln_ir::Wide::No);
+    g.add_output("i", i, kiln_ir::Wide::No);
     check_graph(&g, std::slice::from_ref(&x), Tol::EXACT);
     let out = run_gpu(&g, std::slice::from_ref(&x));
     assert_eq!(out[1], x.reshaped([3usize, 4].as_slice()).unwrap());
@@ -96,8 +96,8 @@ fn reshape_and_identity_alias_their_operand() {
 fn empty_tensors_pass_through() {
     let x = Tensor::from_f32([2usize, 0, 3].as_slice(), vec![]).unwrap();
     let mut g = Graph::new("empty");
-    let v = g.add_input("x", x.ty(), false);
-    g.add_output("y", v, false);
+    let v = g.add_input("x", x.ty(), kiln_ir::Wide::No);
+    g.add_output("y", v, kiln_ir::Wide::No);
     assert_eq!(run_gpu(&g, std::slice::from_ref(&x)), vec![x]);
 }
 
@@ -105,8 +105,8 @@ fn empty_tensors_pass_through() {
 fn timed_run_without_kernels() {
     let x = random_tensor(DType::I32, &[4], 3);
     let mut g = Graph::new("passthrough");
-    let v = g.add_input("x", x.ty(), false);
-    g.add_output("y", v, false);
+    let v = g.add_input("x", x.ty(), kiln_ir::Wide::No);
+    g.add_output("y", v, kiln_ir::Wide::No);
     let compiled = kiln_codegen::build_plan(&g, &kiln_codegen::Limits::default()).unwrap();
     let mut session = common::gpu()
         .load(&compiled.plan, &compiled.weights)

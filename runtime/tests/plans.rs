@@ -28,7 +28,7 @@ fn port(name: &str, n: usize, buffer: BufferId) -> PlanPort {
         name: name.into(),
         dtype: DType::F32,
         shape: vec![n],
-        i64: false,
+        wide: kiln_ir::Wide::No,
         buffer,
     }
 }

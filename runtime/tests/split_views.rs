@@ -12,7 +12,11 @@ use kiln_ir::{BinaryOp, DType, Graph, Op, TensorType, UnaryOp};
 /// cat = concat(b, abs(a)) (a split result as a concat operand).
 fn graph(shape: &[usize]) -> Graph {
     let mut g = Graph::new("split");
-    let x = g.add_input("x", TensorType::new(DType::F32, shape.to_vec()), false);
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::F32, shape.to_vec()),
+        kiln_ir::Wide::No,
+    );
     let t = g.add(Op::Unary(UnaryOp::Exp), &[x], "exp").unwrap();
     let third = shape[1] / 3;
     let parts = g
@@ -33,8 +37,8 @@ fn graph(shape: &[usize]) -> Graph {
     let s = g.add(Op::Unary(UnaryOp::Abs), &[a], "abs").unwrap();
     let cat = g.add(Op::Concat { axis: 1 }, &[b, s], "cat").unwrap();
     let z = g.add(Op::Unary(UnaryOp::Relu), &[cat], "relu").unwrap();
-    g.add_output("y", y, false);
-    g.add_output("z", z, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
+    g.add_output("z", z, kiln_ir::Wide::No);
     g
 }
 
@@ -102,7 +106,7 @@ fn a_split_result_that_is_a_graph_output_keeps_the_copies() {
         .find(|(_, n)| n.name == "split")
         .map(|(_, n)| n.outputs[2])
         .unwrap();
-    g.add_output("c", c, false);
+    g.add_output("c", c, kiln_ir::Wide::No);
     let counts = run_all(&g);
     assert_eq!(counts[0][0], counts[0][1]);
 }
@@ -113,7 +117,11 @@ fn unaligned_slices_read_by_convolutions_are_views() {
     // elements = 140 bytes: the second and third slices start unaligned). Each part feeds
     // a convolution, which reads its slice at an element base; no copy remains.
     let mut g = Graph::new("split_conv");
-    let x = g.add_input("x", TensorType::new(DType::F32, vec![1, 9, 5, 7]), false);
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::F32, vec![1, 9, 5, 7]),
+        kiln_ir::Wide::No,
+    );
     let t = g.add(Op::Unary(UnaryOp::Exp), &[x], "exp").unwrap();
     let split = Op::Split {
         axis: 1,
@@ -132,7 +140,7 @@ fn unaligned_slices_read_by_convolutions_are_views() {
             group: 1,
         };
         let y = g.add(Op::Conv(conv), &[part, w], "conv").unwrap();
-        g.add_output(format!("y{i}"), y, false);
+        g.add_output(format!("y{i}"), y, kiln_ir::Wide::No);
     }
     let x_in = random_tensor(DType::F32, &[1, 9, 5, 7], 6);
     let want = kiln_ir::interp::run(&g, std::slice::from_ref(&x_in)).unwrap();

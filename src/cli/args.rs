@@ -121,7 +121,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.npy");
         let mut file = std::fs::File::create(&path).unwrap();
-        kiln::npy::write_npy(&mut file, &kiln::example_input(), false).unwrap();
+        kiln::npy::write_npy(&mut file, &kiln::example_input(), kiln::Wide::No).unwrap();
         let path = path.display().to_string();
 
         let by_position = inputs(&example(), std::slice::from_ref(&path)).unwrap();

@@ -109,7 +109,7 @@ fn run_on_gpu(a: RunArgs) -> Result<()> {
         Some(dir) => Some(kiln::write_plan_outputs(dir, ports, &outputs)?),
         None => None,
     };
-    let names: Vec<(&str, bool)> = ports.iter().map(|p| (p.name.as_str(), p.i64)).collect();
+    let names: Vec<(&str, kiln::Wide)> = ports.iter().map(|p| (p.name.as_str(), p.wide)).collect();
     print_outputs(&names, &outputs, written.as_deref());
     Ok(())
 }
@@ -141,7 +141,7 @@ fn run_on_cpu(a: RunArgs) -> Result<()> {
             "missing input '{}' ({}{}): give it with --input {}=FILE.npy",
             port.name,
             graph.ty(port.value),
-            if port.i64 { ", int64" } else { "" },
+            port.wide.note(),
             port.name
         ));
     }
@@ -151,20 +151,25 @@ fn run_on_cpu(a: RunArgs) -> Result<()> {
         Some(dir) => Some(kiln::write_outputs(dir, &graph, &outputs)?),
         None => None,
     };
-    let names: Vec<(&str, bool)> = graph
+    let names: Vec<(&str, kiln::Wide)> = graph
         .outputs
         .iter()
-        .map(|p| (p.name.as_str(), p.i64))
+        .map(|p| (p.name.as_str(), p.wide))
         .collect();
     print_outputs(&names, &outputs, written.as_deref());
     Ok(())
 }
 
-/// One line per output: name, type (int64 ports as i64), value summary, file written.
-fn print_outputs(ports: &[(&str, bool)], outputs: &[kiln::Tensor], written: Option<&[PathBuf]>) {
-    for (i, ((name, i64), tensor)) in ports.iter().zip(outputs).enumerate() {
-        let dtype = if *i64 {
-            "i64".to_string()
+/// One line per output: name, type (int64, uint64, double ports as i64, u64, f64),
+/// value summary, file written.
+fn print_outputs(
+    ports: &[(&str, kiln::Wide)],
+    outputs: &[kiln::Tensor],
+    written: Option<&[PathBuf]>,
+) {
+    for (i, ((name, wide), tensor)) in ports.iter().zip(outputs).enumerate() {
+        let dtype = if wide.is_wide() {
+            wide.marker().to_string()
         } else {
             tensor.dtype().to_string()
         };

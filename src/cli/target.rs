@@ -121,7 +121,7 @@ fn bind(
                     "missing input '{}' ({}{}): give it with --input {}=FILE.npy",
                     port.name,
                     kiln::port_type(port),
-                    if port.i64 { ", int64" } else { "" },
+                    port.wide.note(),
                     port.name
                 ))
             }

@@ -16,7 +16,7 @@ impl CliDir {
         std::fs::create_dir(dir.path().join("xdg")).unwrap();
         std::fs::write(dir.path().join("example.onnx"), kiln::EXAMPLE_ONNX).unwrap();
         let mut file = std::fs::File::create(dir.path().join("x.npy")).unwrap();
-        kiln::npy::write_npy(&mut file, &kiln::example_input(), false).unwrap();
+        kiln::npy::write_npy(&mut file, &kiln::example_input(), kiln::Wide::No).unwrap();
         CliDir { dir }
     }
 

@@ -132,15 +132,15 @@ pub fn run(graph: &Graph, values: &BTreeMap<String, Tensor>) -> Result<Vec<Tenso
 }
 
 /// Compiles and runs a case on the CPU at `--opt 0`; returns each output with its
-/// declared-int64 flag.
-pub fn compile_and_run(case: &Case) -> Result<Vec<(Tensor, bool)>, String> {
+/// declared width ([`kiln_ir::Wide`]).
+pub fn compile_and_run(case: &Case) -> Result<Vec<(Tensor, kiln_ir::Wide)>, String> {
     run_case(case, &Backend::Cpu, 0).map(|ran| ran.outputs)
 }
 
 /// What [`run_case`] ran: the outputs, and the size of the compiled graph.
 pub struct Ran {
-    /// Each output with its declared-int64 flag.
-    pub outputs: Vec<(Tensor, bool)>,
+    /// Each output with its declared width ([`kiln_ir::Wide`]).
+    pub outputs: Vec<(Tensor, kiln_ir::Wide)>,
     /// Ops in the compiled graph (each is one kernel or more on the GPU; reshapes none).
     pub ops: usize,
     /// Of those, ops the optimizer made: `Elementwise` programs, `Fused` kernels,
@@ -192,7 +192,7 @@ pub fn run_case_for(
             let outputs = run(&graph, &options.values)?;
             outputs
                 .into_iter()
-                .zip(graph.outputs.iter().map(|p| p.i64))
+                .zip(graph.outputs.iter().map(|p| p.wide))
                 .collect()
         }
         Backend::Gpu(runtime) => {
@@ -206,7 +206,7 @@ pub fn run_case_for(
             let outputs = kiln::run_gpu(runtime, &bundle, &inputs).map_err(|e| e.to_string())?;
             outputs
                 .into_iter()
-                .zip(plan.outputs.iter().map(|p| p.i64))
+                .zip(plan.outputs.iter().map(|p| p.wide))
                 .collect()
         }
     };
@@ -241,25 +241,22 @@ pub fn gpu(test: &str) -> Option<Arc<kiln::Runtime>> {
     }
 }
 
-/// The dtype name a test sees: `int64` for an i32 tensor the model declares int64.
-pub fn dtype_name(tensor: &Tensor, i64: bool) -> &'static str {
-    if i64 {
-        "int64"
-    } else {
-        tensor.dtype().name()
-    }
+/// The dtype name a test sees: `int64` (`uint64`, `double`) for an i32 (u32, f32)
+/// tensor the model declares so.
+pub fn dtype_name(tensor: &Tensor, wide: kiln_ir::Wide) -> &'static str {
+    wide.declared_name(tensor.dtype())
 }
 
 /// Checks shape and dtype, then values: floats within `|got - want| <= atol + rtol * |want|`
 /// (NaN matches NaN, an infinity only itself), integers and bools exactly.
 pub fn compare(
     got: &Tensor,
-    got_i64: bool,
+    got_wide: kiln_ir::Wide,
     want: &NamedTensor,
     atol: f64,
     rtol: f64,
 ) -> Result<(), String> {
-    compare_ulps(got, got_i64, want, atol, rtol, 0.0)
+    compare_ulps(got, got_wide, want, atol, rtol, 0.0)
 }
 
 /// The spacing of f16 values at `x` (its unit in the last place; 2^-24 below 2^-14).
@@ -272,7 +269,7 @@ pub fn f16_ulp(x: f64) -> f64 {
 /// expected value.
 pub fn compare_ulps(
     got: &Tensor,
-    got_i64: bool,
+    got_wide: kiln_ir::Wide,
     want: &NamedTensor,
     atol: f64,
     rtol: f64,
@@ -290,7 +287,10 @@ pub fn compare_ulps(
             want.tensor.shape()
         ));
     }
-    let (gd, wd) = (dtype_name(got, got_i64), dtype_name(&want.tensor, want.i64));
+    let (gd, wd) = (
+        dtype_name(got, got_wide),
+        dtype_name(&want.tensor, want.wide),
+    );
     if gd != wd {
         return Err(format!("dtype {gd} but expected {wd}"));
     }

@@ -58,7 +58,7 @@ fn chain_graph(program: &Program, inputs: &[TensorType]) -> Graph {
     let ins: Vec<Handle<Value>> = inputs
         .iter()
         .enumerate()
-        .map(|(i, t)| g.add_input(format!("in{i}"), t.clone(), false))
+        .map(|(i, t)| g.add_input(format!("in{i}"), t.clone(), crate::Wide::No))
         .collect();
     let mut steps: Vec<Handle<Value>> = Vec::new();
     for step in &program.steps {
@@ -81,7 +81,7 @@ fn chain_graph(program: &Program, inputs: &[TensorType]) -> Graph {
         };
         steps.push(v);
     }
-    g.add_output("y", *steps.last().unwrap(), false);
+    g.add_output("y", *steps.last().unwrap(), crate::Wide::No);
     verify(&g).unwrap();
     g
 }
@@ -92,10 +92,10 @@ fn single_node_graph(op: Op, inputs: &[TensorType]) -> Graph {
     let ins: Vec<Handle<Value>> = inputs
         .iter()
         .enumerate()
-        .map(|(i, t)| g.add_input(format!("in{i}"), t.clone(), false))
+        .map(|(i, t)| g.add_input(format!("in{i}"), t.clone(), crate::Wide::No))
         .collect();
     let y = g.add(op, &ins, "").unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, crate::Wide::No);
     verify(&g).unwrap();
     g
 }

@@ -1145,7 +1145,7 @@ fn resize_antialias_crop_symmetric() {
 /// `y = relu(x + c)` built by hand (no shape inference needed).
 fn tiny_graph() -> Graph {
     let mut g = Graph::new("tiny");
-    let x = g.add_input("x", f32ty(&[1, 3]), false);
+    let x = g.add_input("x", f32ty(&[1, 3]), crate::Wide::No);
     let c = g.add_const(None, f32t(&[3], &[1.0, -2.0, 0.5]));
     let mut node = |op: Op, inputs: Vec<Handle<Value>>, ty: TensorType| {
         let n = g.nodes.append(Node {
@@ -1164,7 +1164,7 @@ fn tiny_graph() -> Graph {
     };
     let s = node(Op::Binary(BinaryOp::Add), vec![x, c], f32ty(&[1, 3]));
     let y = node(Op::Unary(UnaryOp::Relu), vec![s], f32ty(&[1, 3]));
-    g.add_output("y", y, false);
+    g.add_output("y", y, crate::Wide::No);
     g
 }
 
@@ -1188,7 +1188,7 @@ fn run_checks_inputs() {
 #[test]
 fn run_names_the_failing_node() {
     let mut g = Graph::new("div");
-    let a = g.add_input("a", ty(DType::I32, &[2]), false);
+    let a = g.add_input("a", ty(DType::I32, &[2]), crate::Wide::No);
     let z = g.add_const(None, i32t(&[2], &[1, 0]));
     let n = g.nodes.append(Node {
         op: Op::Binary(BinaryOp::Div),
@@ -1202,7 +1202,7 @@ fn run_names_the_failing_node() {
         def: ValueDef::Node { node: n, output: 0 },
     });
     g.nodes[n].outputs.push(v);
-    g.add_output("q", v, false);
+    g.add_output("q", v, crate::Wide::No);
     let e = run(&g, &[i32t(&[2], &[4, 4])]).unwrap_err();
     assert_eq!(e.to_string(), "node 'd0' (div): integer division by zero");
 }

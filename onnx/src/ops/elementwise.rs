@@ -161,12 +161,14 @@ pub(super) fn cast(cx: &mut Cx) -> Outs {
 /// BitCast: each element's bits as `to` (same width; the IR op checks it).
 pub(super) fn bitcast(cx: &mut Cx) -> Outs {
     let code = cx.attr_i("to", 0)? as i32;
-    let (to, _) = ir_dtype(code).ok_or_else(|| {
-        cx.err(format!(
-            "bitcast to {} is not supported (kiln has no such dtype)",
-            data_type::name(code)
-        ))
-    })?;
+    let (to, _) = ir_dtype(code)
+        .filter(|(_, w)| !w.is_wide())
+        .ok_or_else(|| {
+            cx.err(format!(
+                "bitcast to {} is not supported (kiln has no such dtype)",
+                data_type::name(code)
+            ))
+        })?;
     let x = cx.input(0)?;
     Ok(vec![cx.add(Op::BitCast { to }, &[x])?])
 }

@@ -55,7 +55,7 @@ fn dtype_attr(cx: &Cx, name: &str) -> Result<Option<DType>, ImportError> {
     match cx.attr_i(name, 0)? {
         0 => Ok(None),
         t => crate::tensor_proto::ir_dtype(t as i32)
-            .filter(|&(_, i64)| !i64)
+            .filter(|&(_, wide)| !wide.is_wide())
             .map(|(d, _)| Some(d))
             .ok_or_else(|| cx.err(format!("{name} {t} is not a dtype kiln supports here"))),
     }

@@ -117,7 +117,7 @@ pub fn to_graph(
     let mut graph = Graph::new(source.name.clone());
     let mut value_of: HashMap<Id, Handle<Value>> = HashMap::new();
     for port in &source.inputs {
-        let v = graph.add_input(port.name.clone(), source.ty(port.value).clone(), port.i64);
+        let v = graph.add_input(port.name.clone(), source.ty(port.value).clone(), port.wide);
         graph.values[v].name = source.values[port.value].name.clone();
     }
     let mut built: HashMap<(String, Vec<Id>), Vec<Handle<Value>>> = HashMap::new();
@@ -186,7 +186,7 @@ pub fn to_graph(
     }
     for (port, &root) in source.outputs.iter().zip(&roots) {
         let value = *value_of.get(&root).ok_or("an output was not built")?;
-        graph.add_output(port.name.clone(), value, port.i64);
+        graph.add_output(port.name.clone(), value, port.wide);
     }
     Ok(graph)
 }

@@ -620,7 +620,11 @@ graph "att" {
         ),
     ] {
         let mut g = Graph::new("sparse");
-        let a = g.add_input("a", kiln_ir::TensorType::new(DType::F32, vec![5, 8]), false);
+        let a = g.add_input(
+            "a",
+            kiln_ir::TensorType::new(DType::F32, vec![5, 8]),
+            kiln_ir::Wide::No,
+        );
         let mut operands = vec![a];
         operands.extend(arrays.into_iter().map(|t| g.add_const(None, t)));
         let op = Op::SparseMatMul {
@@ -630,7 +634,7 @@ graph "att" {
             n: 3,
         };
         let y = g.add(op, &operands, "sparse").unwrap();
-        g.add_output("y", y, false);
+        g.add_output("y", y, kiln_ir::Wide::No);
         assert_eq!(flops(&g), 2 * 5 * 12);
     }
 }

@@ -24,8 +24,16 @@ fn options(mode: &str, budget: Option<f64>) -> PruneOptions {
 /// `y = relu(x · w1) · w2` plus a 3×3 conv branch reading `img`, random weights.
 fn model() -> Graph {
     let mut g = Graph::new("g");
-    let x = g.add_input("x", TensorType::new(DType::F32, vec![5, 64]), false);
-    let img = g.add_input("img", TensorType::new(DType::F32, vec![1, 8, 6, 6]), false);
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::F32, vec![5, 64]),
+        kiln_ir::Wide::No,
+    );
+    let img = g.add_input(
+        "img",
+        TensorType::new(DType::F32, vec![1, 8, 6, 6]),
+        kiln_ir::Wide::No,
+    );
     let w1 = g.add_const(None, random_tensor(DType::F32, &[64, 48], 1));
     let w2 = g.add_const(None, random_tensor(DType::F32, &[48, 32], 2));
     let wc = g.add_const(None, random_tensor(DType::F32, &[16, 8, 3, 3], 3));
@@ -41,8 +49,8 @@ fn model() -> Graph {
         group: 1,
     });
     let c = g.add(conv, &[img, wc], "conv").unwrap();
-    g.add_output("y", y, false);
-    g.add_output("c", c, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
+    g.add_output("c", c, kiln_ir::Wide::No);
     g
 }
 
@@ -249,14 +257,18 @@ fn the_budget_leaves_sensitive_layers_alone() {
 #[test]
 fn the_report_settles_unnamed_and_same_named_layers() {
     let mut g = Graph::new("g");
-    let x = g.add_input("x", TensorType::new(DType::F32, vec![3, 64]), false);
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::F32, vec![3, 64]),
+        kiln_ir::Wide::No,
+    );
     let w1 = g.add_const(None, random_tensor(DType::F32, &[64, 32], 5));
     let w2 = g.add_const(None, random_tensor(DType::F32, &[32, 64], 6));
     let w3 = g.add_const(None, random_tensor(DType::F32, &[64, 48], 7));
     let h = g.add(Op::MatMul, &[x, w1], "").unwrap();
     let h = g.add(Op::MatMul, &[h, w2], "same").unwrap();
     let y = g.add(Op::MatMul, &[h, w3], "same").unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     let (pruned, report) = prune(&g, &options("2:4", None), &target()).unwrap();
     assert_eq!(report.layers.len(), 3, "{report}");
     for row in &report.layers {

@@ -24,12 +24,16 @@ fn weight(dims: &[usize], axis: usize, seed: u64) -> Tensor {
 /// `y = x · w1 · w2` with `x` `[3, k]`, `w1` `[k, m]`, `w2` `[m, n]`.
 fn two_matmuls(k: usize, m: usize, n: usize) -> Graph {
     let mut g = Graph::new("g");
-    let x = g.add_input("x", TensorType::new(DType::F32, vec![3, k]), false);
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::F32, vec![3, k]),
+        kiln_ir::Wide::No,
+    );
     let w1 = g.add_const(None, weight(&[k, m], 1, 1));
     let w2 = g.add_const(None, weight(&[m, n], 1, 2));
     let h = g.add(Op::MatMul, &[x, w1], "mm1").unwrap();
     let y = g.add(Op::MatMul, &[h, w2], "mm2").unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     g
 }
 
@@ -119,7 +123,11 @@ fn w8_weights_are_within_half_a_step_per_channel() {
 #[test]
 fn w4_conv_weights_are_blocked_along_the_reduction() {
     let mut g = Graph::new("g");
-    let x = g.add_input("x", TensorType::new(DType::F32, vec![1, 6, 9, 7]), false);
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::F32, vec![1, 6, 9, 7]),
+        kiln_ir::Wide::No,
+    );
     let w = g.add_const(None, weight(&[8, 6, 5, 5], 0, 3));
     let attrs = ConvAttrs {
         strides: vec![1, 1],
@@ -128,7 +136,7 @@ fn w4_conv_weights_are_blocked_along_the_reduction() {
         group: 1,
     };
     let y = g.add(Op::Conv(attrs), &[x, w], "conv").unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     let (q, report) = quantize(&g, &options(QuantMode::W4, None), &Limits::default()).unwrap();
     assert_eq!(report.quantized(), 1, "{report}");
     let [(dq, args)] = &evaluated(&q, "dequantize")[..] else {
@@ -158,12 +166,16 @@ fn w4_conv_weights_are_blocked_along_the_reduction() {
 #[test]
 fn f16_embedding_tables_round_to_nearest() {
     let mut g = Graph::new("g");
-    let ids = g.add_input("ids", TensorType::new(DType::I32, vec![5]), false);
+    let ids = g.add_input(
+        "ids",
+        TensorType::new(DType::I32, vec![5]),
+        kiln_ir::Wide::No,
+    );
     let table = g.add_const(None, weight(&[300, 7], 0, 4));
     let y = g
         .add(Op::Gather { axis: 0 }, &[table, ids], "gather")
         .unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     let (q, report) = quantize(&g, &options(QuantMode::F16, None), &Limits::default()).unwrap();
     assert_eq!(report.layers[0].form, "f16");
     assert_eq!(

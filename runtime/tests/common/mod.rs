@@ -139,14 +139,14 @@ pub fn op_graph(op: Op, inputs: &[Tensor]) -> Graph {
     let args: Vec<_> = inputs
         .iter()
         .enumerate()
-        .map(|(i, t)| graph.add_input(format!("x{i}"), t.ty(), false))
+        .map(|(i, t)| graph.add_input(format!("x{i}"), t.ty(), kiln_ir::Wide::No))
         .collect();
     let name = op.name();
     let results = graph
         .add_node(op, &args, None, "node")
         .unwrap_or_else(|e| panic!("cannot build the {name} test graph: {e}"));
     for (i, r) in results.into_iter().enumerate() {
-        graph.add_output(format!("y{i}"), r, false);
+        graph.add_output(format!("y{i}"), r, kiln_ir::Wide::No);
     }
     graph
 }

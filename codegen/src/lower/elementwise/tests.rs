@@ -10,13 +10,13 @@ pub(in crate::lower) fn one_node(op: Op, types: &[TensorType]) -> Graph {
     let inputs: Vec<_> = types
         .iter()
         .enumerate()
-        .map(|(i, t)| g.add_input(format!("x{i}"), t.clone(), false))
+        .map(|(i, t)| g.add_input(format!("x{i}"), t.clone(), kiln_ir::Wide::No))
         .collect();
     let outs = g
         .add_node(op, &inputs, None, "n")
         .expect("op fits its operands");
     for (i, v) in outs.into_iter().enumerate() {
-        g.add_output(format!("y{i}"), v, false);
+        g.add_output(format!("y{i}"), v, kiln_ir::Wide::No);
     }
     g
 }
@@ -186,9 +186,9 @@ fn binary_ops_validate_with_broadcasting() {
 #[test]
 fn same_value_twice_is_bound_once() {
     let mut g = Graph::new("t");
-    let x = g.add_input("x", ty(DType::F32, &[5]), false);
+    let x = g.add_input("x", ty(DType::F32, &[5]), kiln_ir::Wide::No);
     let y = g.add(Op::Binary(BinaryOp::Add), &[x, x], "add").unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     let lowered = lower_all(&g);
     assert_eq!(lowered[0].kernels[0].bindings.len(), 2);
 }

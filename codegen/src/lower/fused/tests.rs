@@ -85,8 +85,8 @@ fn elementwise_program_with_broadcast_where_and_cast_validates() {
 #[test]
 fn elementwise_program_inlines_constant_scalars_and_skips_unread_operands() {
     let mut g = Graph::new("t");
-    let x = g.add_input("x", ty(F, &[3, 4]), false);
-    let unused = g.add_input("u", ty(F, &[3, 4]), false);
+    let x = g.add_input("x", ty(F, &[3, 4]), kiln_ir::Wide::No);
+    let unused = g.add_input("u", ty(F, &[3, 4]), kiln_ir::Wide::No);
     let c = g.add_const(
         None,
         Tensor::from_f32([1usize].as_slice(), vec![2.5]).unwrap(),
@@ -101,7 +101,7 @@ fn elementwise_program_inlines_constant_scalars_and_skips_unread_operands() {
     let y = g
         .add(Op::Elementwise { program: p }, &[x, unused, c], "e")
         .unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     let lowered = lower_all(&g);
     let k = &lowered[0].kernels[0];
     let slots: Vec<Slot> = k.bindings.iter().map(|b| b.slot).collect();
@@ -178,9 +178,9 @@ fn fused_matmul_and_convolutions_validate() {
 fn residual_operand_read_again_is_bound_once() {
     // x + relu(conv(x, w, b)): the epilogue reads x and b through the anchor's bindings.
     let mut g = Graph::new("t");
-    let x = g.add_input("x", ty(F, &[1, 4, 5, 5]), false);
-    let w = g.add_input("w", ty(F, &[4, 4, 3, 3]), false);
-    let b = g.add_input("b", ty(F, &[4]), false);
+    let x = g.add_input("x", ty(F, &[1, 4, 5, 5]), kiln_ir::Wide::No);
+    let w = g.add_input("w", ty(F, &[4, 4, 3, 3]), kiln_ir::Wide::No);
+    let b = g.add_input("b", ty(F, &[4]), kiln_ir::Wide::No);
     let epilogue = Program {
         steps: vec![
             Step::Input(0),
@@ -197,11 +197,11 @@ fn residual_operand_read_again_is_bound_once() {
         dilations: vec![1, 1],
         group: 1,
     };
-    let b4 = g.add_input("b4", ty(F, &[4, 1, 1]), false);
+    let b4 = g.add_input("b4", ty(F, &[4, 1, 1]), kiln_ir::Wide::No);
     let y = g
         .add(fused(Op::Conv(conv), 3, epilogue), &[x, w, b, x, b4], "f")
         .unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     let lowered = lower_all(&g);
     let slots: Vec<Slot> = lowered[0].kernels[0]
         .bindings

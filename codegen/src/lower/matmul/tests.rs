@@ -21,14 +21,14 @@ fn plan_with(
     let mut inputs: Vec<_> = types
         .iter()
         .enumerate()
-        .map(|(i, (d, s))| g.add_input(format!("x{i}"), TensorType::new(*d, *s), false))
+        .map(|(i, (d, s))| g.add_input(format!("x{i}"), TensorType::new(*d, *s), kiln_ir::Wide::No))
         .collect();
     for c in consts {
         inputs.push(g.add_const(None, c));
     }
     let outs = g.add_node(op, &inputs, None, "n").unwrap();
     for (i, o) in outs.into_iter().enumerate() {
-        g.add_output(format!("y{i}"), o, false);
+        g.add_output(format!("y{i}"), o, kiln_ir::Wide::No);
     }
     build_plan(&g, limits)
         .unwrap_or_else(|e| panic!("{e}"))
@@ -63,9 +63,13 @@ fn matmul_variants_validate() {
 #[test]
 fn matmul_of_a_tensor_with_itself_binds_it_once() {
     let mut g = Graph::new("t");
-    let x = g.add_input("x", TensorType::new(F, [6usize, 6].as_slice()), false);
+    let x = g.add_input(
+        "x",
+        TensorType::new(F, [6usize, 6].as_slice()),
+        kiln_ir::Wide::No,
+    );
     let y = g.add(Op::MatMul, &[x, x], "n").unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     // Lowered directly: the node reads one value twice.
     let (node, _) = g.nodes.iter().next().unwrap();
     let limits = Limits::default();

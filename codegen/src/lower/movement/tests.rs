@@ -111,9 +111,9 @@ fn depth_space_pad_gather_shape_validate() {
 #[test]
 fn gather_with_itself_as_indices_binds_once() {
     let mut g = kiln_ir::Graph::new("t");
-    let x = g.add_input("x", ty(DType::I32, &[4]), false);
+    let x = g.add_input("x", ty(DType::I32, &[4]), kiln_ir::Wide::No);
     let y = g.add(Op::Gather { axis: 0 }, &[x, x], "g").unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     let lowered = lower_all(&g);
     // x once, the result, and the index check's words.
     let slots: Vec<Slot> = lowered[0].kernels[0]

@@ -62,11 +62,11 @@ fn same_constant_for_two_statistics_is_bound_once() {
         &[ty(DType::F32, &[1, 2])],
     );
     let x = g.inputs[0].value;
-    let c = g.add_input("c", ty(DType::F32, &[2]), false);
+    let c = g.add_input("c", ty(DType::F32, &[2]), kiln_ir::Wide::No);
     let y = g
         .add(Op::BatchNorm { epsilon: 1e-5 }, &[x, c, c, c, c], "bn")
         .unwrap();
-    g.add_output("bn", y, false);
+    g.add_output("bn", y, kiln_ir::Wide::No);
     let lowered = lower_all(&g);
     assert_eq!(lowered[1].kernels[0].bindings.len(), 3);
 }
