@@ -4,7 +4,8 @@
 //! narrowed to i32, u32 and f32 as kiln computes them (an integer that does not fit, or
 //! a finite float64 beyond f32's range, is an error). Other dtypes are refused with a
 //! hint. Fortran-order arrays are transposed to row-major. Writes any IR dtype, or
-//! widens to the port's declared 64-bit dtype ([`Wide`]).
+//! widens to the port's declared 64-bit dtype ([`Wide`]); bfloat16 ports are written as
+//! float32 (numpy has no bfloat16), their values exact.
 
 use crate::{Error, Result};
 use half::f16;
@@ -139,8 +140,8 @@ fn reverse_axes(t: &Tensor) -> std::result::Result<Tensor, kiln_ir::ShapeMismatc
 
 /// Writes `tensor` as `.npy` to `w`, widened to the port's declared `wide` dtype (i32
 /// data to int64, u32 to uint64, f32 to float64). Types numpy lacks are written as the
-/// nearest it has: 4- and 2-bit integers as int8/uint8, minifloats as their float32
-/// values.
+/// nearest it has: 4- and 2-bit integers as int8/uint8, minifloats and bfloat16 (held
+/// as f32, already rounded to bfloat16) as their float32 values.
 pub fn write_npy(w: &mut impl Write, tensor: &Tensor, wide: Wide) -> std::io::Result<()> {
     let shape: Vec<u64> = tensor.shape().dims().iter().map(|&d| d as u64).collect();
     let data = tensor.data();

@@ -50,4 +50,4 @@ pub use program::{Program, Step};
 pub use shape::{Shape, TensorType};
 pub use target::KernelTarget;
 pub use tensor::{Data, ShapeMismatch, Tensor};
-pub use wide::{narrow_f64, narrow_u64, Wide};
+pub use wide::{bf16_to_f32, f32_to_bf16, narrow_f64, narrow_u64, Wide};

@@ -1,5 +1,6 @@
-//! The 64-bit ONNX dtype a graph port is declared as, when the IR computes it narrower,
-//! and the narrowing of such values (uint64 to u32, double to f32).
+//! The ONNX dtype a graph port is declared as when the IR computes it in another dtype
+//! (int64, uint64, double narrowed; bfloat16 widened to f32), and the conversions of
+//! such values at the boundary.
 
 use crate::DType;
 use std::fmt;
@@ -9,10 +10,12 @@ use std::fmt;
 /// `i32`, `uint64` as `u32` and `double` as `f32` (f32 precision: results agree with
 /// f64 to about 1e-7 relative). Inputs are narrowed at the boundary (integers must
 /// fit, doubles must be within f32's range) and outputs widened back, so a caller
-/// gives and gets the declared type.
+/// gives and gets the declared type. `bfloat16` is computed as `f32` too: every
+/// bfloat16 is an f32, and import rounds to bfloat16 where the model makes a value
+/// bfloat16 (Cast/CastLike to it, and before a bfloat16 output port).
 ///
-/// Serialized as `"i64"`, `"u64"`, `"f64"` or `"no"`; a bundle written before uint64
-/// and double existed stored a bool (`true` for int64), which still reads.
+/// Serialized as `"i64"`, `"u64"`, `"f64"`, `"bf16"` or `"no"`; a bundle written
+/// before the other kinds existed stored a bool (`true` for int64), which still reads.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]
@@ -27,11 +30,13 @@ pub enum Wide {
     U64,
     /// ONNX `double`, computed as `f32`.
     F64,
+    /// ONNX `bfloat16`, computed as `f32` (rounded to bfloat16 where it is made).
+    Bf16,
 }
 
 impl Wide {
-    /// Every declared-wide kind (not [`Wide::No`]).
-    pub const ALL: [Wide; 3] = [Wide::I64, Wide::U64, Wide::F64];
+    /// Every kind declared otherwise (not [`Wide::No`]).
+    pub const ALL: [Wide; 4] = [Wide::I64, Wide::U64, Wide::F64, Wide::Bf16];
 
     /// The IR dtype a port of this kind is computed in (`None` for [`Wide::No`]).
     pub fn ir_dtype(self) -> Option<DType> {
@@ -39,11 +44,11 @@ impl Wide {
             Wide::No => None,
             Wide::I64 => Some(DType::I32),
             Wide::U64 => Some(DType::U32),
-            Wide::F64 => Some(DType::F32),
+            Wide::F64 | Wide::Bf16 => Some(DType::F32),
         }
     }
 
-    /// Whether the port is declared wider than it is computed.
+    /// Whether the port is declared as another dtype than it is computed in.
     pub fn is_wide(self) -> bool {
         self != Wide::No
     }
@@ -55,6 +60,7 @@ impl Wide {
             Wide::I64 => "i64",
             Wide::U64 => "u64",
             Wide::F64 => "f64",
+            Wide::Bf16 => "bf16",
         }
     }
 
@@ -70,6 +76,7 @@ impl Wide {
             Wide::I64 => Some("int64"),
             Wide::U64 => Some("uint64"),
             Wide::F64 => Some("double"),
+            Wide::Bf16 => Some("bfloat16"),
         }
     }
 
@@ -81,6 +88,7 @@ impl Wide {
             Wide::I64 => ", int64",
             Wide::U64 => ", uint64",
             Wide::F64 => ", double",
+            Wide::Bf16 => ", bfloat16",
         }
     }
 
@@ -123,6 +131,21 @@ pub fn narrow_f64(v: impl IntoIterator<Item = f64>) -> Result<Vec<f32>, String> 
             }
         })
         .collect()
+}
+
+/// The f32 value of bfloat16 bits (exact: bfloat16 is f32's upper half).
+pub fn bf16_to_f32(bits: u16) -> f32 {
+    f32::from_bits((bits as u32) << 16)
+}
+
+/// `x` rounded to the nearest bfloat16 (ties to even), as its bits; NaN stays NaN.
+pub fn f32_to_bf16(x: f32) -> u16 {
+    if x.is_nan() {
+        return ((x.to_bits() >> 16) as u16) | 0x0040;
+    }
+    let b = x.to_bits();
+    let lsb = (b >> 16) & 1;
+    (b.wrapping_add(0x7FFF + lsb) >> 16) as u16
 }
 
 /// What a manifest may hold for a [`Wide`]: a marker, or the bool of older bundles.
@@ -181,8 +204,25 @@ mod tests {
     }
 
     #[test]
+    fn bfloat16_rounds_to_nearest_even_and_round_trips() {
+        for bits in [0u16, 0x3F80, 0xBF80, 0x7F7F, 0x0001, 0x7F80, 0xFF80] {
+            assert_eq!(f32_to_bf16(bf16_to_f32(bits)), bits);
+        }
+        assert_eq!(bf16_to_f32(0x3F80), 1.0);
+        // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties to even (1).
+        assert_eq!(f32_to_bf16(1.0 + 1.0 / 256.0), 0x3F80);
+        // Just above halfway rounds up.
+        assert_eq!(f32_to_bf16(f32::from_bits(0x3F80_8001)), 0x3F81);
+        // 1 + 3 * 2^-8 is halfway between odd 0x3F81 and even 0x3F82: up.
+        assert_eq!(f32_to_bf16(1.0 + 3.0 / 256.0), 0x3F82);
+        // The largest finite f32 rounds to infinity; NaN stays NaN.
+        assert_eq!(f32_to_bf16(f32::MAX), 0x7F80);
+        assert!(bf16_to_f32(f32_to_bf16(f32::from_bits(0x7FFF_FFFF))).is_nan());
+    }
+
+    #[test]
     fn markers_round_trip_and_old_bools_read() {
-        for w in [Wide::No, Wide::I64, Wide::U64, Wide::F64] {
+        for w in [Wide::No, Wide::I64, Wide::U64, Wide::F64, Wide::Bf16] {
             let s = serde_json::to_string(&w).unwrap();
             assert_eq!(s, format!("\"{}\"", w.marker()));
             assert_eq!(serde_json::from_str::<Wide>(&s).unwrap(), w);

@@ -49,6 +49,9 @@ pub(crate) struct Importer<'m> {
     /// ONNX nodes lowered so far (inlined function bodies and unrolled loop
     /// iterations counted each time).
     pub lowered: usize,
+    /// Values the model types bfloat16 (computed as f32, see [`crate::bf16`]); `true`
+    /// when the value holds bfloat16 values exactly.
+    pub bf16: HashMap<Handle<Value>, bool>,
 }
 
 impl<'m> Importer<'m> {
@@ -60,6 +63,7 @@ impl<'m> Importer<'m> {
             functions: HashMap::new(),
             opsets: HashMap::new(),
             lowered: 0,
+            bf16: HashMap::new(),
         }
     }
 

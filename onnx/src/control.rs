@@ -63,6 +63,17 @@ pub(crate) fn lower_nodes(
                 node.domain
             )));
         }
+        // An op on a bfloat16 operand makes its f32 results bfloat16 (ONNX types an
+        // op's float operands and results alike); Cast and CastLike decide for
+        // themselves, and the bodies of Loop, If and Scan mark their own values.
+        let bf16_operand = !matches!(
+            node.op_type.as_str(),
+            "Cast" | "CastLike" | "Loop" | "If" | "Scan"
+        ) && node
+            .input
+            .iter()
+            .filter_map(|n| scope.get(n))
+            .any(|v| imp.bf16.contains_key(v));
         let outs: Vec<Option<Handle<Value>>> = match node.op_type.as_str() {
             "Loop" => unroll_loop(imp, scope, node, opset, depth)?,
             "If" => lower_if(imp, scope, node, opset, depth)?,
@@ -92,6 +103,9 @@ pub(crate) fn lower_nodes(
                 .copied()
                 .flatten()
                 .ok_or_else(|| node_err(format!("result #{i} ('{name}') is not supported")))?;
+            if bf16_operand && imp.graph.ty(v).dtype == kiln_ir::DType::F32 {
+                crate::bf16::mark(imp, v, false);
+            }
             let value = &mut imp.graph.values[v];
             if value.name.is_none() {
                 value.name = Some(name.clone());
@@ -196,6 +210,9 @@ pub(crate) fn subgraph_scope(
             Decoded::Ir(tensor) => imp.graph.add_const(Some(t.name.clone()), tensor),
             Decoded::I64(k) => imp.add_known(Some(t.name.clone()), k)?,
         };
+        if t.data_type == crate::proto::data_type::BFLOAT16 {
+            crate::bf16::mark(imp, v, true);
+        }
         inner.insert(t.name.clone(), v);
     }
     Ok(inner)

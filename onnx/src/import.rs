@@ -1,6 +1,7 @@
 //! The import driver: initializers, graph inputs (dims bound, shape-like inputs
 //! specialised), the node list (lowered by [`crate::control::lower_nodes`]), outputs.
 
+use crate::bf16;
 use crate::builder::{checked_numel, Importer, Scope};
 use crate::control::lower_nodes;
 use crate::error::ImportError;
@@ -61,6 +62,9 @@ pub fn import(model: &Model, opts: &ImportOptions) -> Result<Graph, ImportError>
             Decoded::Ir(tensor) => imp.graph.add_const(Some(t.name.clone()), tensor),
             Decoded::I64(k) => imp.add_known(Some(t.name.clone()), k)?,
         };
+        if t.data_type == data_type::BFLOAT16 {
+            bf16::mark(&mut imp, v, true);
+        }
         scope.insert(t.name.clone(), v);
     }
     add_inputs(&mut imp, &mut scope, g, opset, opts)?;
@@ -79,11 +83,15 @@ pub fn import(model: &Model, opts: &ImportOptions) -> Result<Graph, ImportError>
                 out.name
             ))
         })?;
+        let mut v = v;
         let wide = match tensor_type(out).and_then(|(elem, _)| ir_dtype(elem)) {
-            // Widened back only when the graph computes the narrowed type.
+            // Converted back only when the graph computes the type standing for it.
             Some((dtype, wide)) if imp.graph.ty(v).dtype == dtype => wide,
             _ => Wide::No,
         };
+        if wide == Wide::Bf16 {
+            v = bf16::exact(&mut imp, v, &out.name)?;
+        }
         imp.graph.add_output(out.name.clone(), v, wide);
     }
     check_saturated(&imp)?;
@@ -137,7 +145,7 @@ fn add_inputs(
         let (elem, declared) =
             tensor_type(vi).ok_or_else(|| err("only tensor inputs are supported".into()))?;
         let (dtype, wide) = ir_dtype(elem).ok_or_else(|| {
-            err(format!("dtype {} is not supported (kiln supports float, double, float16, int64, uint64, int32, uint32, int16, uint16, int8, uint8, bool and the 4-, 2- and 8-bit types)", data_type::name(elem)))
+            err(format!("dtype {} is not supported (kiln supports float, double, float16, bfloat16, int64, uint64, int32, uint32, int16, uint16, int8, uint8, bool and the 4-, 2- and 8-bit types)", data_type::name(elem)))
         })?;
         let given_value = opts.values.get(name);
         let dims = match opts
@@ -169,6 +177,9 @@ fn add_inputs(
             }
             _ => imp.graph.add_input(name, ty, wide),
         };
+        if wide == Wide::Bf16 {
+            crate::bf16::mark(imp, v, true);
+        }
         scope.insert(name.to_string(), v);
     }
     Ok(())

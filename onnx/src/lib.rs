@@ -8,6 +8,7 @@
 //! normalised across opsets 7–28 into kiln's opset-free ops. ONNX int64 is computed
 //! as i32; values that do not fit are an error.
 
+mod bf16;
 mod builder;
 mod control;
 mod error;

@@ -3,7 +3,7 @@
 use crate::error::ImportError;
 use crate::known::{KData, Known};
 use crate::proto::{data_type as dt, tensor_proto, TensorProto};
-use kiln_ir::{narrow_f64, narrow_u64, DType, Data, Tensor, Wide};
+use kiln_ir::{bf16_to_f32, narrow_f64, narrow_u64, DType, Data, Tensor, Wide};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path};
 
@@ -41,13 +41,14 @@ pub(crate) fn narrow(k: &Known, name: &str) -> Result<Tensor, ImportError> {
     k.to_tensor().map_err(|e| ImportError::tensor(name, e))
 }
 
-/// The IR dtype of an ONNX element type, and which wide type it narrows (int64 to
-/// i32, uint64 to u32, double to f32; see [`Wide`]).
+/// The IR dtype of an ONNX element type, and which declared type it stands for (int64
+/// as i32, uint64 as u32, double and bfloat16 as f32; see [`Wide`]).
 pub(crate) fn ir_dtype(elem: i32) -> Option<(DType, Wide)> {
     let wide = match elem {
         dt::INT64 => Wide::I64,
         dt::UINT64 => Wide::U64,
         dt::DOUBLE => Wide::F64,
+        dt::BFLOAT16 => Wide::Bf16,
         _ => Wide::No,
     };
     if let Some(d) = wide.ir_dtype() {
@@ -126,7 +127,7 @@ pub(crate) fn decode(t: &TensorProto, dir: Option<&Path>) -> Result<Decoded, Imp
         return Err(err("segmented tensors are not supported".into()));
     }
     ir_dtype(t.data_type).ok_or_else(|| {
-        err(format!("dtype {} is not supported (kiln supports float, double, float16, int64, uint64, int32, uint32, int16, uint16, int8, uint8, int4, uint4, int2, uint2, float8e4m3fn, float8e5m2, float4e2m1, bool)", dt::name(t.data_type)))
+        err(format!("dtype {} is not supported (kiln supports float, double, float16, bfloat16, int64, uint64, int32, uint32, int16, uint16, int8, uint8, int4, uint4, int2, uint2, float8e4m3fn, float8e5m2, float4e2m1, bool)", dt::name(t.data_type)))
     })?;
     let external;
     let raw: Option<&[u8]> = if t.data_location == tensor_proto::EXTERNAL {
@@ -194,6 +195,10 @@ pub(crate) fn decode(t: &TensorProto, dir: Option<&Path>) -> Result<Decoded, Imp
             check(t.uint64_data.len())?;
             Data::U32(narrow_u64(t.uint64_data.iter().copied()).map_err(err)?)
         }
+        dt::BFLOAT16 => {
+            check(t.int32_data.len())?;
+            Data::F32(ints32().map(|&b| bf16_to_f32(b as u16)).collect())
+        }
         dt::DOUBLE => {
             check(t.double_data.len())?;
             Data::F32(narrow_f64(t.double_data.iter().copied()).map_err(err)?)
@@ -236,7 +241,7 @@ pub(crate) fn decode(t: &TensorProto, dir: Option<&Path>) -> Result<Decoded, Imp
 fn elem_bytes(elem: i32) -> usize {
     match elem {
         dt::FLOAT | dt::INT32 | dt::UINT32 => 4,
-        dt::FLOAT16 | dt::INT16 | dt::UINT16 => 2,
+        dt::FLOAT16 | dt::BFLOAT16 | dt::INT16 | dt::UINT16 => 2,
         dt::INT64 | dt::UINT64 | dt::DOUBLE => 8,
         _ => 1,
     }
@@ -261,6 +266,11 @@ fn from_raw(elem: i32, shape: Vec<usize>, raw: &[u8]) -> Result<Decoded, String>
         dt::UINT32 => Data::U32(words::<4>(raw).map(u32::from_le_bytes).collect()),
         dt::UINT64 => Data::U32(narrow_u64(words::<8>(raw).map(u64::from_le_bytes))?),
         dt::DOUBLE => Data::F32(narrow_f64(words::<8>(raw).map(f64::from_le_bytes))?),
+        dt::BFLOAT16 => Data::F32(
+            words::<2>(raw)
+                .map(|b| bf16_to_f32(u16::from_le_bytes(b)))
+                .collect(),
+        ),
         dt::INT8 => Data::I8(raw.iter().map(|&b| b as i8).collect()),
         dt::UINT8 => Data::U8(raw.to_vec()),
         dt::BOOL => Data::Bool(raw.iter().map(|&b| b != 0).collect()),

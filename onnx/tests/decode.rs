@@ -94,7 +94,7 @@ fn unsupported_op_names_op_and_node() {
 fn unsupported_dtype_and_opset_are_named() {
     let m = model(
         vec![node("Relu", &["x"], &["y"], vec![])],
-        vec![value_info("x", data_type::DOUBLE, &[D::N(2)])],
+        vec![value_info("x", data_type::COMPLEX64, &[D::N(2)])],
         vec![f32_input("y", &[2])],
         vec![],
         13,
@@ -106,7 +106,7 @@ fn unsupported_dtype_and_opset_are_named() {
     .unwrap_err()
     .to_string();
     assert!(
-        err.starts_with("input 'x': dtype double is not supported"),
+        err.starts_with("input 'x': dtype complex64 is not supported"),
         "{err}"
     );
     let m = model(
@@ -217,10 +217,22 @@ fn tensor_fields_decode() {
         double_data: vec![1.0],
         ..Default::default()
     };
+    let d = decode_tensor(&t.encode_to_vec()).unwrap();
+    assert_eq!(
+        (&*d.tensor.data(), d.wide),
+        (&Data::F32(vec![1.0]), kiln_ir::Wide::F64)
+    );
+    let t = TensorProto {
+        name: "c".into(),
+        dims: vec![1],
+        data_type: data_type::COMPLEX64,
+        float_data: vec![1.0, 0.0],
+        ..Default::default()
+    };
     assert!(decode_tensor(&t.encode_to_vec())
         .unwrap_err()
         .to_string()
-        .contains("dtype double is not supported"));
+        .contains("dtype complex64 is not supported"));
 }
 
 fn external(location: &str, offset: u64, length: u64) -> TensorProto {
@@ -302,4 +314,103 @@ fn external_data_is_read_relative_to_the_model() {
         err.contains("must be a relative path inside the model's directory"),
         "{err}"
     );
+}
+
+fn import_bytes(m: &kiln_onnx::proto::ModelProto) -> Result<kiln_ir::Graph, String> {
+    import(
+        &Model::decode(&bytes(m)).unwrap(),
+        &ImportOptions::default(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// double and uint64 ports compute as f32 and u32 and are flagged so the host widens
+/// them back; constants that do not fit are one error naming the tensor.
+#[test]
+fn double_and_uint64_narrow_with_flagged_ports() {
+    let double_model = |w: f64| {
+        let t = TensorProto {
+            name: "w".into(),
+            dims: vec![1],
+            data_type: data_type::DOUBLE,
+            double_data: vec![w],
+            ..Default::default()
+        };
+        model(
+            vec![node("Add", &["x", "w"], &["y"], vec![])],
+            vec![value_info("x", data_type::DOUBLE, &[D::N(2)])],
+            vec![value_info("y", data_type::DOUBLE, &[D::N(2)])],
+            vec![t],
+            13,
+        )
+    };
+    let g = import_bytes(&double_model(0.5)).unwrap();
+    assert_eq!(g.inputs[0].wide, kiln_ir::Wide::F64);
+    assert_eq!(g.outputs[0].wide, kiln_ir::Wide::F64);
+    let x = kiln_ir::Tensor::from_f32(vec![2], vec![1.0, -2.0]).unwrap();
+    let y = kiln_ir::interp::run(&g, &[x]).unwrap();
+    assert_eq!(*y[0].data(), Data::F32(vec![1.5, -1.5]));
+    let err = import_bytes(&double_model(1e300)).unwrap_err();
+    assert!(
+        err.contains("'w'") && err.contains("beyond f32's range"),
+        "{err}"
+    );
+
+    let u = TensorProto {
+        name: "big".into(),
+        dims: vec![1],
+        data_type: data_type::UINT64,
+        uint64_data: vec![1 << 40],
+        ..Default::default()
+    };
+    let m = model(
+        vec![node("Add", &["x", "big"], &["y"], vec![])],
+        vec![value_info("x", data_type::UINT64, &[D::N(1)])],
+        vec![value_info("y", data_type::UINT64, &[D::N(1)])],
+        vec![u],
+        13,
+    );
+    let err = import_bytes(&m).unwrap_err();
+    assert!(
+        err.contains("'big'") && err.contains("uint64 value 1099511627776 does not fit in u32"),
+        "{err}"
+    );
+}
+
+/// Cast to bfloat16 rounds to nearest even in the graph (NaN kept, overflow to
+/// infinity), and a bfloat16 output port is flagged.
+#[test]
+fn cast_to_bfloat16_rounds_in_the_graph() {
+    let m = model(
+        vec![node(
+            "Cast",
+            &["x"],
+            &["y"],
+            vec![attr_i("to", data_type::BFLOAT16 as i64)],
+        )],
+        vec![f32_input("x", &[7])],
+        vec![value_info("y", data_type::BFLOAT16, &[D::N(7)])],
+        vec![],
+        13,
+    );
+    let g = import_bytes(&m).unwrap();
+    assert_eq!(g.outputs[0].wide, kiln_ir::Wide::Bf16);
+    let xs = [
+        1.0 + 1.0 / 256.0,
+        1.0 + 3.0 / 256.0,
+        f32::from_bits(0x3F80_8001),
+        -0.1,
+        f32::MAX,
+        f32::from_bits(0x7FFF_FFFF),
+        1e-40,
+    ];
+    let x = kiln_ir::Tensor::from_f32(vec![7], xs.to_vec()).unwrap();
+    let y = kiln_ir::interp::run(&g, &[x]).unwrap()[0].to_f64_vec();
+    for (&x, &y) in xs.iter().zip(&y) {
+        let want = kiln_ir::bf16_to_f32(kiln_ir::f32_to_bf16(x));
+        assert!(
+            (want.is_nan() && y.is_nan()) || want as f64 == y,
+            "{x:e} rounded to {y:e}, not {want:e}"
+        );
+    }
 }

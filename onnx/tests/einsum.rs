@@ -1,6 +1,6 @@
 //! Einsum's lowering (diagonals, sums, transposes, batched products) checked on the
 //! reference interpreter against a direct evaluation of the equation, in f32 (the
-//! ONNX node tests of Einsum are all double or bfloat16, which kiln does not carry).
+//! ONNX node tests of Einsum are all double or bfloat16, which kiln computes as f32).
 
 mod common;
 

@@ -160,8 +160,8 @@ fn run_on_cpu(a: RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// One line per output: name, type (int64, uint64, double ports as i64, u64, f64),
-/// value summary, file written.
+/// One line per output: name, type (int64, uint64, double, bfloat16 ports as i64, u64,
+/// f64, bf16), value summary, file written.
 fn print_outputs(
     ports: &[(&str, kiln::Wide)],
     outputs: &[kiln::Tensor],

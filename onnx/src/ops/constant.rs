@@ -24,7 +24,13 @@ pub(super) fn constant(cx: &mut Cx) -> Outs {
                 a.t.as_ref()
                     .ok_or_else(|| cx.err("attribute 'value' holds no tensor"))?;
             match tensor_proto::decode(t, None)? {
-                Decoded::Ir(t) => return Ok(vec![cx.imp.graph.add_const(name, t)]),
+                Decoded::Ir(tensor) => {
+                    let v = cx.imp.graph.add_const(name, tensor);
+                    if t.data_type == crate::proto::data_type::BFLOAT16 {
+                        crate::bf16::mark(cx.imp, v, true);
+                    }
+                    return Ok(vec![v]);
+                }
                 Decoded::I64(k) => k,
             }
         }

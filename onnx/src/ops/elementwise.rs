@@ -147,15 +147,20 @@ pub(super) fn swiglu(cx: &mut Cx) -> Outs {
 }
 
 pub(super) fn cast(cx: &mut Cx) -> Outs {
-    let to = cx.attr_i("to", 0)? as i32;
-    let (to, _) = ir_dtype(to).ok_or_else(|| {
+    let code = cx.attr_i("to", 0)? as i32;
+    let (to, _) = ir_dtype(code).ok_or_else(|| {
         cx.err(format!(
             "cast to {} is not supported (kiln has no such dtype)",
-            data_type::name(to)
+            data_type::name(code)
         ))
     })?;
     let x = cx.input(0)?;
-    Ok(vec![cast_saturating(cx, x, to)?])
+    let y = cast_saturating(cx, x, to)?;
+    if code == data_type::BFLOAT16 {
+        let name = cx.node_name();
+        return Ok(vec![crate::bf16::exact(cx.imp, y, &name)?]);
+    }
+    Ok(vec![y])
 }
 
 /// BitCast: each element's bits as `to` (same width; the IR op checks it).
@@ -176,7 +181,12 @@ pub(super) fn bitcast(cx: &mut Cx) -> Outs {
 pub(super) fn cast_like(cx: &mut Cx) -> Outs {
     let (x, like) = (cx.input(0)?, cx.input(1)?);
     let to = cx.ty(like).dtype;
-    Ok(vec![cast_saturating(cx, x, to)?])
+    let y = cast_saturating(cx, x, to)?;
+    if cx.imp.bf16.contains_key(&like) {
+        let name = cx.node_name();
+        return Ok(vec![crate::bf16::exact(cx.imp, y, &name)?]);
+    }
+    Ok(vec![y])
 }
 
 /// `x` cast to `to`. A float cast to an 8-bit float saturates unless the `saturate`
