@@ -536,7 +536,7 @@ fn packed_embedding_tables() {
         (95, DType::I4, (1, 32), [37, 1]),
     ] {
         let mut g = Graph::new("packed_gather");
-        let iv = g.add_input("i", indices.ty(), false);
+        let iv = g.add_input("i", indices.ty(), kiln_ir::Wide::No);
         let parts = [
             ints(dtype, &[37, 13], seed),
             scales(DType::F32, &scale_dims, seed + 1),
@@ -547,7 +547,7 @@ fn packed_embedding_tables() {
         let y = g
             .add(Op::Gather { axis: 0 }, &[table, iv], "gather")
             .unwrap();
-        g.add_output("y", y, false);
+        g.add_output("y", y, kiln_ir::Wide::No);
         let (n, _) = packed_matches_widened(&g, std::slice::from_ref(&indices), Tol::EXACT);
         assert_eq!(n, 1, "{dtype}");
     }
