@@ -652,7 +652,7 @@ fn every_dtype_round_trips() {
         g.add_input(
             format!("in_{dtype}"),
             ty(dtype, &[i + 1, 2]),
-            [Wide::No, Wide::I64, Wide::U64, Wide::F64][i % 4],
+            [Wide::I64, Wide::No, Wide::U64, Wide::F64, Wide::Bf16][i % 5],
         );
     }
     let f32s = vec![
