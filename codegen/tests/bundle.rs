@@ -175,3 +175,22 @@ fn writes_atomically_and_reads_back() {
         .to_string();
     assert!(missing.contains("nope.kiln"), "{missing}");
 }
+
+/// A port of a bundle written before ports had kinds stored a bool `i64`; it reads as
+/// the int64 kind (or none), and the kind is written by its marker.
+#[test]
+fn old_int64_port_flags_still_read() {
+    let old = r#"{"name":"x","dtype":"i32","shape":[2],"i64":true,"buffer":0}"#;
+    let port: PlanPort = serde_json::from_str(old).unwrap();
+    assert_eq!(port.wide, kiln_ir::Wide::I64);
+    let old = r#"{"name":"x","dtype":"f32","shape":[2],"i64":false,"buffer":0}"#;
+    let port: PlanPort = serde_json::from_str(old).unwrap();
+    assert_eq!(port.wide, kiln_ir::Wide::No);
+    let port = PlanPort {
+        wide: kiln_ir::Wide::F64,
+        ..port
+    };
+    let text = serde_json::to_string(&port).unwrap();
+    assert!(text.contains(r#""wide":"f64""#), "{text}");
+    assert_eq!(serde_json::from_str::<PlanPort>(&text).unwrap(), port);
+}

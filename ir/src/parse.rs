@@ -199,7 +199,7 @@ impl Parser {
         Ok(())
     }
 
-    /// `(i64)`, `(u64)` or `(f64)` after a port, if present.
+    /// `(i64)`, `(u64)`, `(f64)` or `(bf16)` after a port, if present (see [`Wide`]).
     fn wide_marker(&mut self) -> Wide {
         let wide = match self.peek_at(1) {
             Tok::Ident(s) if *self.peek() == Tok::Punct('(') => Wide::from_marker(s),

@@ -53,7 +53,8 @@ impl Wide {
         self != Wide::No
     }
 
-    /// The short marker of the IR text and manifests: `i64`, `u64`, `f64` (`no`).
+    /// The short marker of the IR text and manifests: `i64`, `u64`, `f64`, `bf16`
+    /// (`no`).
     pub fn marker(self) -> &'static str {
         match self {
             Wide::No => "no",
@@ -64,12 +65,13 @@ impl Wide {
         }
     }
 
-    /// The kind a marker names (`i64`, `u64`, `f64`).
+    /// The kind a marker names (`i64`, `u64`, `f64`, `bf16`).
     pub fn from_marker(s: &str) -> Option<Wide> {
         Wide::ALL.into_iter().find(|w| w.marker() == s)
     }
 
-    /// The ONNX name of the declared dtype (`int64`, `uint64`, `double`), or `None`.
+    /// The ONNX name of the declared dtype (`int64`, `uint64`, `double`, `bfloat16`), or
+    /// `None`.
     pub fn onnx_name(self) -> Option<&'static str> {
         match self {
             Wide::No => None,
@@ -80,7 +82,7 @@ impl Wide {
         }
     }
 
-    /// `, int64` (`, uint64`, `, double`) to follow a port's IR type in a message; empty
+    /// `, int64` (`, uint64`, `, double`, `, bfloat16`) to follow a port's IR type in a message; empty
     /// for [`Wide::No`].
     pub fn note(self) -> &'static str {
         match self {
@@ -92,8 +94,8 @@ impl Wide {
         }
     }
 
-    /// The name of the dtype a port computed as `dtype` is declared as: the wide ONNX
-    /// name, or the IR dtype's own name.
+    /// The name of the dtype a port computed as `dtype` is declared as: the ONNX name
+    /// of the kind, or the IR dtype's own name.
     pub fn declared_name(self, dtype: DType) -> &'static str {
         self.onnx_name().unwrap_or(dtype.name())
     }
@@ -163,8 +165,9 @@ impl TryFrom<WideRepr> for Wide {
             WideRepr::Flag(true) => Ok(Wide::I64),
             WideRepr::Flag(false) => Ok(Wide::No),
             WideRepr::Marker(s) if s == "no" => Ok(Wide::No),
-            WideRepr::Marker(s) => Wide::from_marker(&s)
-                .ok_or_else(|| format!("unknown port width '{s}' (expected no, i64, u64 or f64)")),
+            WideRepr::Marker(s) => Wide::from_marker(&s).ok_or_else(|| {
+                format!("unknown port kind '{s}' (expected no, i64, u64, f64 or bf16)")
+            }),
         }
     }
 }
