@@ -560,7 +560,7 @@ fn packed_halves_decode_every_bit_pattern_exactly() {
     let halves: Vec<half::f16> = (0..=u16::MAX).map(half::f16::from_bits).collect();
     let mut g = Graph::new("packed_halves");
     let idx = Tensor::new(vec![1 << 16], Data::I32((0..1 << 16).collect())).unwrap();
-    let iv = g.add_input("i", idx.ty(), false);
+    let iv = g.add_input("i", idx.ty(), kiln_ir::Wide::No);
     let table = g.add_const(None, Tensor::new(vec![1 << 16], Data::F16(halves)).unwrap());
     let table = g
         .add(Op::Cast { to: DType::F32 }, &[table], "widen")
@@ -568,6 +568,6 @@ fn packed_halves_decode_every_bit_pattern_exactly() {
     let y = g
         .add(Op::Gather { axis: 0 }, &[table, iv], "gather")
         .unwrap();
-    g.add_output("y", y, false);
+    g.add_output("y", y, kiln_ir::Wide::No);
     assert_eq!(packed_matches_widened(&g, &[idx], Tol::EXACT).0, 1);
 }
