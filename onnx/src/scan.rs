@@ -239,9 +239,9 @@ fn run(
         for (vi, &v) in s.body.input.iter().zip(&carried) {
             inner.insert(vi.name.clone(), v);
         }
-        for j in 0..m {
+        for (j, &input) in inputs.iter().enumerate().take(m) {
             let at = if s.in_reverse[j] { steps - 1 - t } else { t };
-            let elem = take(imp, &s.name, inputs[j], s.in_axes[j], at).map_err(&err)?;
+            let elem = take(imp, &s.name, input, s.in_axes[j], at).map_err(&err)?;
             inner.insert(s.body.input[n + j].name.clone(), elem);
         }
         lower_nodes(imp, &mut inner, &s.body.node, s.opset, s.depth + 1)?;

@@ -143,9 +143,9 @@ pub(super) fn linear_attention(cx: &mut Cx) -> Result<Vec<V>, ImportError> {
             (cx.constant(zeros), out_dtype)
         }
     };
-    let scale = match cx.attr_f("scale", 0.0)? {
-        s if s == 0.0 => 1.0 / (dk as f64).sqrt(),
-        s => f64::from(s),
+    let scale = match f64::from(cx.attr_f("scale", 0.0)?) {
+        0.0 => 1.0 / (dk as f64).sqrt(),
+        s => s,
     };
     let scale = cx.scalar(DType::F32, scale)?;
     let group = hq / hkv;
