@@ -2,10 +2,12 @@
 //! is summarized, not included).
 //!
 //! Shape of the document (keys are stable; values are referenced by arena index):
-//! `{"name", "inputs": [{"name","value","wide"}], "outputs": [...],
+//! `{"name", "inputs": [{"name","value","i64","wide"}], "outputs": [...],
 //!   "values": [{"id","name","dtype","shape","def"}],
 //!   "nodes": [{"id","op","name","attributes":{..},"operands":[..],"results":[..]}]}`
-//! where `def` is `{"kind":"input","port":i}`, `{"kind":"node","node":n,"output":k}` or
+//! where a port's `wide` is the kind it is declared as (`no`, `i64`, `u64`, `f64`,
+//! `bf16`; see [`crate::Wide`]) and `i64` (declared int64) is kept for older readers;
+//! `def` is `{"kind":"input","port":i}`, `{"kind":"node","node":n,"output":k}` or
 //! `{"kind":"const","splat":bool,"stored":count,"numel":count}` (a splat also has
 //! `"value"`). Non-finite floats are the strings `"nan"`, `"inf"`, `"-inf"`.
 //!
@@ -63,7 +65,7 @@ pub fn to_json(graph: &Graph) -> Json {
 fn ports_json(ports: &[Port]) -> Json {
     ports
         .iter()
-        .map(|p| json!({"name": p.name, "value": p.value.index(), "wide": p.wide.marker()}))
+        .map(|p| json!({"name": p.name, "value": p.value.index(), "i64": p.wide == crate::Wide::I64, "wide": p.wide.marker()}))
         .collect()
 }
 
