@@ -26,7 +26,7 @@ pub const MAX_UNROLL_NODES: usize = 1 << 16;
 /// The most nodes a graph may grow to while loops are unrolled.
 const MAX_GRAPH_NODES: usize = 1 << 20;
 /// How deeply loops (and functions) may nest.
-const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// Lowers `nodes` in order, binding their results in `scope`.
 pub(crate) fn lower_nodes(
@@ -197,6 +197,15 @@ fn inline(
     Ok(())
 }
 
+/// How errors name `node`: its name, else its first result's.
+pub(crate) fn node_label(node: &NodeProto) -> String {
+    display_name(if node.name.is_empty() {
+        node.output.first().map_or("", String::as_str)
+    } else {
+        &node.name
+    })
+}
+
 /// The scope a subgraph's nodes see: the enclosing `scope` (ONNX subgraphs read outer
 /// values by name) and the subgraph's own initializers.
 pub(crate) fn subgraph_scope(
@@ -230,11 +239,7 @@ fn lower_if(
     opset: i64,
     depth: usize,
 ) -> Result<Vec<Option<Handle<Value>>>, ImportError> {
-    let node_name = display_name(if node.name.is_empty() {
-        node.output.first().map_or("", String::as_str)
-    } else {
-        &node.name
-    });
+    let node_name = node_label(node);
     let err = |reason: String| ImportError::Node {
         node: node_name.clone(),
         op: node.op_type.clone(),
@@ -322,11 +327,7 @@ pub(crate) fn unroll_loop(
     opset: i64,
     depth: usize,
 ) -> Result<Vec<Option<Handle<Value>>>, ImportError> {
-    let node_name = display_name(if node.name.is_empty() {
-        node.output.first().map_or("", String::as_str)
-    } else {
-        &node.name
-    });
+    let node_name = node_label(node);
     let err = |reason: String| ImportError::Node {
         node: node_name.clone(),
         op: node.op_type.clone(),

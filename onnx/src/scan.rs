@@ -5,8 +5,10 @@
 //! once per batch entry.
 
 use crate::builder::{Importer, Scope};
-use crate::control::{lower_nodes, subgraph_scope, MAX_UNROLL_ITERATIONS, MAX_UNROLL_NODES};
-use crate::error::{display_name, ImportError};
+use crate::control::{
+    lower_nodes, node_label, subgraph_scope, MAX_DEPTH, MAX_UNROLL_ITERATIONS, MAX_UNROLL_NODES,
+};
+use crate::error::ImportError;
 use crate::proto::{GraphProto, NodeProto};
 use kiln_ir::{Handle, Op, Value};
 
@@ -33,16 +35,15 @@ pub(crate) fn unroll_scan(
     opset: i64,
     depth: usize,
 ) -> Result<Vec<Option<Handle<Value>>>, ImportError> {
-    let name = display_name(if node.name.is_empty() {
-        node.output.first().map_or("", String::as_str)
-    } else {
-        &node.name
-    });
+    let name = node_label(node);
     let err = |reason: String| ImportError::Node {
         node: name.clone(),
         op: node.op_type.clone(),
         reason,
     };
+    if depth >= MAX_DEPTH {
+        return Err(err("control flow and functions nest too deeply".into()));
+    }
     let body = node
         .graph_attr("body")
         .ok_or_else(|| err("attribute 'body' (a graph) is required".into()))?;
