@@ -69,6 +69,8 @@ fn reduce_validates_for_each_accumulator() {
                 ("TPR", "8"),
                 ("ROWS", "15"),
                 ("COUNT", "7"),
+                ("CHUNKS", "2"),
+                ("CHUNK", "4"),
                 ("ACC", acc),
                 ("HELPERS", ""),
                 ("ROW_BASE", "fn row_base(i: u32) -> u32 { return i * 7u; }"),
@@ -315,7 +317,10 @@ fn movement_validates() {
             ("INDEX", LINEAR),
             ("INDICES", "src1"),
             ("DST", "dst0"),
-            ("DATA", "src0"),
+            (
+                "DATA",
+                "fn data_word(i: u32) -> u32 {\n    return src0[i];\n}\n",
+            ),
             (
                 "CHECK",
                 "        chk0[0] = 1u;\n        chk0[1] = bitcast<u32>(j);\n",
