@@ -252,27 +252,25 @@ fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Lowered, Co
 }
 
 /// How many chunks to split each of `rows` rows of `count` elements into: 1 (one pass)
-/// unless the rows alone leave most of the device idle, then enough chunks of at least
-/// [`MIN_CHUNK`] elements for about [`PARALLEL_GROUPS`] workgroups.
+/// unless the rows alone leave most of a GPU idle, then enough chunks of at least
+/// [`MIN_CHUNK`] elements for about [`PARALLEL_GROUPS`] workgroups. A CPU driver runs
+/// one workgroup per core and gains less from the split than its second dispatch costs
+/// (lavapipe, 2 cores: the dynamically quantized CNN and OCR models 1.14× and 1.12×
+/// slower split, measured interleaved), so it keeps one pass.
 fn chunks(ctx: &NodeCtx<'_>, rows: usize, count: usize, wg: u32) -> usize {
-    let tpr = lanes_per_row(count.div_ceil(REDUCE_PER_LANE), wg) as usize;
-    let groups = rows.div_ceil(wg as usize / tpr);
-    let target = if ctx.limits.cpu_driver {
-        PARALLEL_GROUPS_CPU
-    } else {
-        PARALLEL_GROUPS
-    };
-    if groups * 2 > target {
+    if ctx.limits.cpu_driver {
         return 1;
     }
-    (target / groups).min(count / MIN_CHUNK).max(1)
+    let tpr = lanes_per_row(count.div_ceil(REDUCE_PER_LANE), wg) as usize;
+    let groups = rows.div_ceil(wg as usize / tpr);
+    if groups * 2 > PARALLEL_GROUPS {
+        return 1;
+    }
+    (PARALLEL_GROUPS / groups).min(count / MIN_CHUNK).max(1)
 }
 
 /// Workgroups a reduction should spread over to keep a GPU busy.
 const PARALLEL_GROUPS: usize = 128;
-
-/// The same on a CPU driver, which runs a workgroup per core.
-const PARALLEL_GROUPS_CPU: usize = 16;
 
 /// The fewest elements worth a chunk of their own (below it, the second pass and the
 /// extra dispatch cost more than the parallelism saves).

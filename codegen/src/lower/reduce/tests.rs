@@ -70,7 +70,7 @@ fn empty_reductions_and_large_rows_validate() {
     assert_eq!(p.plan.dispatches[0].workgroups, [72, 1, 1]);
     assert!(p.plan.kernels[0].wgsl.contains("const CHUNKS: u32 = 24u;"));
     assert_eq!(p.plan.dispatches[1].workgroups, [1, 1, 1]);
-    // On a CPU driver, which runs a workgroup per core, 16 workgroups are enough.
+    // A CPU driver keeps one pass (the split costs it more than it gains).
     let cpu = Limits {
         cpu_driver: true,
         ..Limits::default()
@@ -84,7 +84,7 @@ fn empty_reductions_and_large_rows_validate() {
         &[ty(DType::F32, &[100_000, 3])],
     );
     let p = crate::build_plan(&g, &cpu).unwrap();
-    assert_eq!(p.plan.dispatches[0].workgroups, [15, 1, 1]);
+    assert_eq!(p.plan.dispatches.len(), 1);
     // Many rows keep the device busy: one pass.
     let p = compile(
         Op::Reduce {
