@@ -423,18 +423,18 @@ impl Cx<'_, '_> {
 
     /// A rank-0 constant of `dtype` holding `v`.
     pub(crate) fn scalar(&mut self, dtype: DType, v: f64) -> Result<Handle<Value>, ImportError> {
-        let data = match dtype {
-            DType::F32 => Data::F32(vec![v as f32]),
-            DType::F16 => Data::F16(vec![half::f16::from_f64(v)]),
-            d if d.is_int() || d == DType::Bool => {
-                Data::from_i64s(d, std::iter::once(v as i64)).expect("an integer type")
-            }
-            d => {
-                let f = kiln_ir::minifloat::Format::of(d).expect("a minifloat");
-                Data::minifloats(d, vec![f.encode(v as f32, true)]).expect("a minifloat")
-            }
-        };
-        let t = Tensor::scalar(data).map_err(|e| self.err(e.to_string()))?;
+        let t = Tensor::scalar(scalar_data(dtype, v)).map_err(|e| self.err(e.to_string()))?;
+        Ok(self.constant(t))
+    }
+
+    /// A constant of `dtype` and `dims` holding `v` everywhere (one element stored).
+    pub(crate) fn splat(
+        &mut self,
+        dtype: DType,
+        dims: Vec<usize>,
+        v: f64,
+    ) -> Result<Handle<Value>, ImportError> {
+        let t = Tensor::splat(dims, scalar_data(dtype, v)).map_err(|e| self.err(e.to_string()))?;
         Ok(self.constant(t))
     }
 
@@ -527,6 +527,21 @@ impl Cx<'_, '_> {
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
             None => Ok(None),
+        }
+    }
+}
+
+/// One element of `dtype` holding `v` (integers truncated, minifloats saturated).
+fn scalar_data(dtype: DType, v: f64) -> Data {
+    match dtype {
+        DType::F32 => Data::F32(vec![v as f32]),
+        DType::F16 => Data::F16(vec![half::f16::from_f64(v)]),
+        d if d.is_int() || d == DType::Bool => {
+            Data::from_i64s(d, std::iter::once(v as i64)).expect("an integer type")
+        }
+        d => {
+            let f = kiln_ir::minifloat::Format::of(d).expect("a minifloat");
+            Data::minifloats(d, vec![f.encode(v as f32, true)]).expect("a minifloat")
         }
     }
 }

@@ -43,15 +43,7 @@ pub(crate) fn lower_nodes(
                 "the model expands to more than {MAX_LOWERED_NODES} nodes (functions and unrolled loops included)"
             )));
         }
-        let node_err = |reason: String| ImportError::Node {
-            node: if node.name.is_empty() {
-                crate::error::display_name(node.output.first().map_or("", |s| s))
-            } else {
-                node.name.clone()
-            },
-            op: node.op_type.clone(),
-            reason,
-        };
+        let node_err = node_error(node);
         let key = (node.domain.clone(), node.op_type.clone());
         if let Some(f) = imp.functions.get(&key).copied() {
             inline(imp, scope, node, f, opset, depth)?;
@@ -126,15 +118,7 @@ fn inline(
     opset: i64,
     depth: usize,
 ) -> Result<(), ImportError> {
-    let err = |reason: String| ImportError::Node {
-        node: crate::error::display_name(if node.name.is_empty() {
-            node.output.first().map_or("", |s| s)
-        } else {
-            &node.name
-        }),
-        op: node.op_type.clone(),
-        reason,
-    };
+    let err = node_error(node);
     if depth >= 32 {
         return Err(err("functions nest too deeply (recursive?)".into()));
     }
@@ -206,6 +190,16 @@ pub(crate) fn node_label(node: &NodeProto) -> String {
     })
 }
 
+/// The error about `node` (named by [`node_label`]) for a reason.
+pub(crate) fn node_error(node: &NodeProto) -> impl Fn(String) -> ImportError + '_ {
+    let name = node_label(node);
+    move |reason| ImportError::Node {
+        node: name.clone(),
+        op: node.op_type.clone(),
+        reason,
+    }
+}
+
 /// The scope a subgraph's nodes see: the enclosing `scope` (ONNX subgraphs read outer
 /// values by name) and the subgraph's own initializers.
 pub(crate) fn subgraph_scope(
@@ -240,11 +234,7 @@ fn lower_if(
     depth: usize,
 ) -> Result<Vec<Option<Handle<Value>>>, ImportError> {
     let node_name = node_label(node);
-    let err = |reason: String| ImportError::Node {
-        node: node_name.clone(),
-        op: node.op_type.clone(),
-        reason,
-    };
+    let err = node_error(node);
     if depth >= MAX_DEPTH {
         return Err(err("control flow and functions nest too deeply".into()));
     }
@@ -328,11 +318,7 @@ pub(crate) fn unroll_loop(
     depth: usize,
 ) -> Result<Vec<Option<Handle<Value>>>, ImportError> {
     let node_name = node_label(node);
-    let err = |reason: String| ImportError::Node {
-        node: node_name.clone(),
-        op: node.op_type.clone(),
-        reason,
-    };
+    let err = node_error(node);
     if depth >= MAX_DEPTH {
         return Err(err("loops and functions nest too deeply".into()));
     }
@@ -503,7 +489,7 @@ pub(crate) fn unroll_loop(
     for (j, per_iter) in scans.into_iter().enumerate() {
         results.push(if scan_used(j) {
             let decl = &body.output[1 + n_carried + j];
-            Some(stack(imp, &node_name, &per_iter, decl).map_err(err)?)
+            Some(stack(imp, &node_name, &per_iter, decl).map_err(&err)?)
         } else {
             None
         });
@@ -521,6 +507,31 @@ fn scalar_int(imp: &mut Importer, v: Handle<Value>) -> Option<i64> {
     }
 }
 
+/// `parts` (of one shape) stacked along a new axis `axis`.
+pub(crate) fn stack_along(
+    imp: &mut Importer,
+    name: &str,
+    parts: &[Handle<Value>],
+    axis: usize,
+) -> Result<Handle<Value>, String> {
+    let node_err = |e: kiln_ir::NodeError| format!("{}: {}", e.op, e.reason);
+    let mut rows = Vec::with_capacity(parts.len());
+    for &v in parts {
+        let mut dims = imp.graph.ty(v).shape.dims().to_vec();
+        if axis > dims.len() {
+            return Err(format!("stacking axis {axis} is out of range"));
+        }
+        dims.insert(axis, 1);
+        let row = imp.add_node(Op::Reshape { shape: dims }, &[v], Some(1), name);
+        rows.push(row.map_err(node_err)?[0]);
+    }
+    if rows.len() == 1 {
+        return Ok(rows[0]);
+    }
+    let c = imp.add_node(Op::Concat { axis }, &rows, Some(1), name);
+    Ok(c.map_err(node_err)?[0])
+}
+
 /// A scan output: the per-iteration values stacked along a new leading axis. With no
 /// iterations it is an empty constant of the body output's declared element type.
 fn stack(
@@ -529,7 +540,6 @@ fn stack(
     per_iter: &[Handle<Value>],
     decl: &crate::proto::ValueInfoProto,
 ) -> Result<Handle<Value>, String> {
-    let node_err = |e: kiln_ir::NodeError| format!("{}: {}", e.op, e.reason);
     if per_iter.is_empty() {
         let declared = tensor_type(decl).and_then(|(elem, dims)| {
             let (dtype, _) = ir_dtype(elem)?;
@@ -559,20 +569,5 @@ fn stack(
         let empty = Known::new(dtype, shape, KData::Int(vec![]));
         return imp.add_known(None, empty).map_err(|e| e.to_string());
     }
-    let mut rows = Vec::with_capacity(per_iter.len());
-    for &v in per_iter {
-        let mut dims = vec![1];
-        dims.extend_from_slice(imp.graph.ty(v).shape.dims());
-        let r = imp
-            .add_node(Op::Reshape { shape: dims }, &[v], Some(1), node_name)
-            .map_err(node_err)?;
-        rows.push(r[0]);
-    }
-    if rows.len() == 1 {
-        return Ok(rows[0]);
-    }
-    let c = imp
-        .add_node(Op::Concat { axis: 0 }, &rows, Some(1), node_name)
-        .map_err(node_err)?;
-    Ok(c[0])
+    stack_along(imp, node_name, per_iter, 0)
 }

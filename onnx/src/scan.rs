@@ -6,7 +6,8 @@
 
 use crate::builder::{Importer, Scope};
 use crate::control::{
-    lower_nodes, node_label, subgraph_scope, MAX_DEPTH, MAX_UNROLL_ITERATIONS, MAX_UNROLL_NODES,
+    lower_nodes, node_error, node_label, stack_along, subgraph_scope, MAX_DEPTH,
+    MAX_UNROLL_ITERATIONS, MAX_UNROLL_NODES,
 };
 use crate::error::ImportError;
 use crate::proto::{GraphProto, NodeProto};
@@ -36,11 +37,7 @@ pub(crate) fn unroll_scan(
     depth: usize,
 ) -> Result<Vec<Option<Handle<Value>>>, ImportError> {
     let name = node_label(node);
-    let err = |reason: String| ImportError::Node {
-        node: name.clone(),
-        op: node.op_type.clone(),
-        reason,
-    };
+    let err = node_error(node);
     if depth >= MAX_DEPTH {
         return Err(err("control flow and functions nest too deeply".into()));
     }
@@ -193,7 +190,7 @@ pub(crate) fn unroll_scan(
                 .map(|r| r.get(j).copied().flatten())
                 .collect();
             match parts {
-                Some(p) if !p.is_empty() => stack(imp, &name, &p, 0).map(Some).map_err(&err),
+                Some(p) if !p.is_empty() => stack_along(imp, &name, &p, 0).map(Some).map_err(&err),
                 _ => Ok(None),
             }
         })
@@ -208,11 +205,7 @@ fn run(
     states: &[Handle<Value>],
     inputs: &[Handle<Value>],
 ) -> Result<Vec<Option<Handle<Value>>>, ImportError> {
-    let err = |reason: String| ImportError::Node {
-        node: s.name.clone(),
-        op: s.node.op_type.clone(),
-        reason,
-    };
+    let err = node_error(s.node);
     let (n, m) = (states.len(), inputs.len());
     let lens: Vec<usize> = inputs
         .iter()
@@ -280,7 +273,7 @@ fn run(
             ));
         }
         results.push(Some(
-            stack(imp, &s.name, &per_step, s.out_axes[j]).map_err(&err)?,
+            stack_along(imp, &s.name, &per_step, s.out_axes[j]).map_err(&err)?,
         ));
     }
     results.truncate(s.node.output.len());
@@ -311,31 +304,4 @@ fn take(
     kept.remove(axis);
     let out = imp.add_node(Op::Reshape { shape: kept }, &[sliced], Some(1), name);
     Ok(out.map_err(node_err)?[0])
-}
-
-/// `parts` (of one shape) stacked along a new axis `axis`.
-fn stack(
-    imp: &mut Importer,
-    name: &str,
-    parts: &[Handle<Value>],
-    axis: usize,
-) -> Result<Handle<Value>, String> {
-    let node_err = |e: kiln_ir::NodeError| format!("{}: {}", e.op, e.reason);
-    let mut rows = Vec::with_capacity(parts.len());
-    for &v in parts {
-        let mut dims = imp.graph.ty(v).shape.dims().to_vec();
-        if axis > dims.len() {
-            return Err(format!("scan output axis {axis} is out of range"));
-        }
-        dims.insert(axis, 1);
-        rows.push(
-            imp.add_node(Op::Reshape { shape: dims }, &[v], Some(1), name)
-                .map_err(node_err)?[0],
-        );
-    }
-    if rows.len() == 1 {
-        return Ok(rows[0]);
-    }
-    let c = imp.add_node(Op::Concat { axis }, &rows, Some(1), name);
-    Ok(c.map_err(node_err)?[0])
 }

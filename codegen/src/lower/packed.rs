@@ -68,62 +68,69 @@ impl WeightRead {
         }
     }
 
-    /// The binding declarations (numbered from `first`) and bindings of the weight.
-    pub fn bindings(&self, first: usize) -> (String, Vec<Binding>) {
+    /// The packed parts as bound, in [`Slot::Packed`] order: (WGSL name, element type,
+    /// binding). Empty when the weight is not packed.
+    fn parts(&self) -> Vec<(String, DType, Binding)> {
         let Some(p) = &self.packed else {
-            let decl = binding_decls_from(first, &[(&self.name, DType::F32, Access::Read)]);
-            return (decl, vec![Binding::read(Slot::Operand(self.operand))]);
+            return Vec::new();
         };
-        let mut parts = vec![(format!("{}_q", self.name), DType::U32)];
+        let mut parts = vec![("q", DType::U32)];
         if let Some(s) = &p.scale {
-            let scales = if s.scales_half {
-                DType::U32
-            } else {
-                DType::F32
-            };
-            parts.push((format!("{}_s", self.name), scales));
+            parts.push((
+                "s",
+                if s.scales_half {
+                    DType::U32
+                } else {
+                    DType::F32
+                },
+            ));
             if s.zero_literal.is_none() {
-                parts.push((format!("{}_z", self.name), DType::F32));
+                parts.push(("z", DType::F32));
             }
         }
-        let entries: Vec<(&str, DType, Access)> = parts
-            .iter()
-            .map(|(n, t)| (n.as_str(), *t, Access::Read))
-            .collect();
-        let bindings = (0..parts.len())
-            .map(|part| {
-                Binding::read(Slot::Packed {
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(part, (suffix, ty))| {
+                let slot = Slot::Packed {
                     operand: self.operand,
                     part,
-                })
+                };
+                (format!("{}_{suffix}", self.name), ty, Binding::read(slot))
             })
-            .collect();
-        (binding_decls_from(first, &entries), bindings)
+            .collect()
     }
 
-    /// Binds the weight into `set` (an f32 operand read as 32-bit words `ty`, or its
-    /// packed parts) and returns the WGSL function `name_word(i: u32) -> u32` giving
-    /// element `i`'s 32-bit word: what a kernel moving words (a gather) reads.
+    /// The binding declarations (numbered from `first`) and bindings of the weight.
+    pub fn bindings(&self, first: usize) -> (String, Vec<Binding>) {
+        if self.packed.is_none() {
+            let decl = binding_decls_from(first, &[(&self.name, DType::F32, Access::Read)]);
+            return (decl, vec![Binding::read(Slot::Operand(self.operand))]);
+        }
+        let parts = self.parts();
+        let entries: Vec<(&str, DType, Access)> = parts
+            .iter()
+            .map(|(n, t, _)| (n.as_str(), *t, Access::Read))
+            .collect();
+        let decls = binding_decls_from(first, &entries);
+        (decls, parts.into_iter().map(|(_, _, b)| b).collect())
+    }
+
+    /// Binds the weight into `set` (an f32 operand read as 32-bit words, or its packed
+    /// parts) and returns the WGSL function `name_word(i: u32) -> u32` giving element
+    /// `i`'s 32-bit word: what a kernel moving words (a gather) reads.
     pub fn bind_words(
         &self,
         set: &mut super::elementwise::index::BindingSet,
         inputs: &[kiln_ir::Handle<kiln_ir::Value>],
     ) -> String {
         let name = &self.name;
-        let Some(p) = &self.packed else {
+        if self.packed.is_none() {
             let data = set.operand(self.operand, inputs, "u32");
             return format!("fn {name}_word(i: u32) -> u32 {{\n    return {data}[i];\n}}\n");
-        };
-        let (_, bindings) = self.bindings(0);
-        let scales_half = p.scale.as_ref().is_some_and(|s| s.scales_half);
-        for (part, b) in bindings.into_iter().enumerate() {
-            let (suffix, ty) = match part {
-                0 => ("q", "u32"),
-                1 if scales_half => ("s", "u32"),
-                1 => ("s", "f32"),
-                _ => ("z", "f32"),
-            };
-            set.add_named(b.slot, b.access, ty, format!("{name}_{suffix}"));
+        }
+        for (part, ty, b) in self.parts() {
+            set.add_named(b.slot, b.access, super::wgsl_type(ty), part);
         }
         format!(
             "{}fn {name}_word(i: u32) -> u32 {{\n    return bitcast<u32>({name}_decode(i));\n}}\n",

@@ -7,9 +7,19 @@
 
 use crate::builder::Cx;
 use crate::error::ImportError;
-use kiln_ir::{BinaryOp, DType, Data, Handle, Op, Tensor, UnaryOp, Value};
+use kiln_ir::{BinaryOp, DType, Handle, Op, UnaryOp, Value};
 
 type V = Handle<Value>;
+
+/// `[B, T, H, D]` ⇄ `[B, H, T, D]`.
+fn swap_time_heads(cx: &mut Cx, x: V) -> Result<V, ImportError> {
+    cx.add(
+        Op::Transpose {
+            perm: vec![0, 2, 1, 3],
+        },
+        &[x],
+    )
+}
 
 /// `[B, T, H·D]` → `[B, H, T, D]` in f32.
 fn heads(cx: &mut Cx, x: V, h: usize, what: &str) -> Result<V, ImportError> {
@@ -19,12 +29,7 @@ fn heads(cx: &mut Cx, x: V, h: usize, what: &str) -> Result<V, ImportError> {
     }
     let x = cx.cast(x, DType::F32)?;
     let x = cx.reshape(x, vec![d[0], d[1], h, d[2] / h])?;
-    cx.add(
-        Op::Transpose {
-            perm: vec![0, 2, 1, 3],
-        },
-        &[x],
-    )
+    swap_time_heads(cx, x)
 }
 
 /// Step `t` of a `[B, H, T, D]` tensor: `[B, H, 1, D]`.
@@ -92,12 +97,7 @@ pub(super) fn linear_attention(cx: &mut Cx) -> Result<Vec<V>, ImportError> {
             let g4 = if last == hkv {
                 let g = cx.cast(g, DType::F32)?;
                 let g = cx.reshape(g, vec![b, t, hkv, 1])?;
-                cx.add(
-                    Op::Transpose {
-                        perm: vec![0, 2, 1, 3],
-                    },
-                    &[g],
-                )?
+                swap_time_heads(cx, g)?
             } else {
                 heads(cx, g, hkv, "decay")?
             };
@@ -117,12 +117,7 @@ pub(super) fn linear_attention(cx: &mut Cx) -> Result<Vec<V>, ImportError> {
             }
             let bt = cx.cast(bt, DType::F32)?;
             let bt = cx.reshape(bt, vec![b, t, last, 1])?;
-            Some(cx.add(
-                Op::Transpose {
-                    perm: vec![0, 2, 1, 3],
-                },
-                &[bt],
-            )?)
+            Some(swap_time_heads(cx, bt)?)
         }
     };
     let state_shape = vec![b, hkv, dk, dv];
@@ -136,12 +131,7 @@ pub(super) fn linear_attention(cx: &mut Cx) -> Result<Vec<V>, ImportError> {
             }
             (cx.cast(p, DType::F32)?, cx.ty(p).dtype)
         }
-        None => {
-            let n = state_shape.iter().product();
-            let zeros = Tensor::new(state_shape.clone(), Data::F32(vec![0.0; n]))
-                .map_err(|e| cx.err(e.to_string()))?;
-            (cx.constant(zeros), out_dtype)
-        }
+        None => (cx.splat(DType::F32, state_shape.clone(), 0.0)?, out_dtype),
     };
     let scale = match f64::from(cx.attr_f("scale", 0.0)?) {
         0.0 => 1.0 / (dk as f64).sqrt(),
@@ -180,12 +170,7 @@ pub(super) fn linear_attention(cx: &mut Cx) -> Result<Vec<V>, ImportError> {
     } else {
         cx.add(Op::Concat { axis: 2 }, &outs)?
     };
-    let o = cx.add(
-        Op::Transpose {
-            perm: vec![0, 2, 1, 3],
-        },
-        &[o],
-    )?;
+    let o = swap_time_heads(cx, o)?;
     let o = cx.reshape(o, vec![b, t, hq * dv])?;
     let output = cx.cast(o, out_dtype)?;
     let present = cx.cast(state, state_dtype)?;

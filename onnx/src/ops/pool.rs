@@ -145,9 +145,7 @@ pub(super) fn max_unpool(cx: &mut Cx) -> Outs {
     }
     let total: usize = inferred.iter().product();
     let n: usize = dims.iter().product();
-    let zero = cx.scalar(cx.ty(x).dtype, 0.0)?;
-    let zero = cx.reshape(zero, vec![1])?;
-    let zeros = cx.add(Op::Expand { shape: vec![total] }, &[zero])?;
+    let zeros = cx.splat(cx.ty(x).dtype, vec![total], 0.0)?;
     let idx = cx.cast(indices, kiln_ir::DType::I32)?;
     let idx = cx.reshape(idx, vec![n, 1])?;
     let updates = cx.reshape(x, vec![n])?;
