@@ -42,6 +42,7 @@ pub fn build_plan_with(
     let layout = Layout::decide(graph, limits, options);
     let mut b = Builder::new(graph);
     b.packed_weights = options.packed_weights;
+    b.packed_dot = options.packed_dot;
     b.assign_ports_and_constants()?;
     let last_use = last_uses(graph);
     let mut split_views = 0;
@@ -192,6 +193,9 @@ struct Builder<'g> {
     /// Keep weights packed on the device where their readers decode them
     /// ([`PlanOptions::packed_weights`]).
     packed_weights: bool,
+    /// Integer products of 8-bit operands run on the packed engine
+    /// ([`PlanOptions::packed_dot`]).
+    packed_dot: bool,
     /// The constant buffers whose elements also exist packed: each f32 twin → how the
     /// packed form is stored and its part buffers ([`Slot::Packed`]).
     packed: HashMap<BufferId, (PackedWeight, Vec<BufferId>)>,
@@ -218,6 +222,7 @@ impl<'g> Builder<'g> {
             free: Vec::new(),
             kernel_ids: HashMap::new(),
             packed_weights: false,
+            packed_dot: false,
             packed: HashMap::new(),
         }
     }
@@ -558,6 +563,7 @@ impl<'g> Builder<'g> {
             limits,
             operand_places: &places,
             result_place: result_place.clone(),
+            packed_dot: self.packed_dot,
         };
         let mut lowered = match lower_node(&ctx) {
             // Packed parts bind more buffers: past the device's limit (a fused node

@@ -25,6 +25,10 @@ pub struct PlanOptions {
     /// them (matmul, conv) decode each element as they load it, instead of widening
     /// them to f32 words when the plan is uploaded.
     pub packed_weights: bool,
+    /// Run integer products of 8-bit operands (`matmul_integer`, `conv_integer`) on the
+    /// packed engine, four multiply-adds per `dot4I8Packed`, instead of exact f32
+    /// arithmetic: for devices whose packed dot products are faster than f32 ones.
+    pub packed_dot: bool,
 }
 
 /// The layout decisions of the plan builder, for reports: values that got no kernel

@@ -4,7 +4,8 @@
 //! per tensor, per axis (a scale broadcast along one axis) and blocked; the exact
 //! integer products MatMulInteger (direct and tiled engines, batch broadcast, per-row
 //! and per-column zero points, mixed signedness) and ConvInteger (groups, padding,
-//! strides, dilations, per-channel weight zero points); a fused program of quantize
+//! strides, dilations, per-channel weight zero points), each on both integer engines
+//! (exact f32 arithmetic; 8-bit operands packed for `dot4I8Packed`); a fused program of quantize
 //! and dequantize steps; weights kept packed on the device (int8/uint4/uint2 and f16,
 //! per axis and blocked, matmul engines and conv) against the same weights widened.
 //!
@@ -198,7 +199,21 @@ fn matmul_integer(
         ints(ta, za, seed + 2),
         ints(tb, zb, seed + 3),
     ];
-    check_op(Op::MatMulInteger, inputs, Tol::EXACT);
+    check_integer_engines(Op::MatMulInteger, inputs);
+}
+
+/// A one-node integer product checked exactly against the reference on both integer
+/// engines: exact f32 arithmetic, and 8-bit operands packed for `dot4I8Packed`
+/// ([`PlanOptions::packed_dot`]; other operands and thin products stay on the first).
+fn check_integer_engines(op: Op, inputs: Vec<Tensor>) {
+    let g = common::op_graph(op, &inputs);
+    for packed_dot in [false, true] {
+        let options = PlanOptions {
+            packed_dot,
+            ..Default::default()
+        };
+        common::check_graph_planned(&g, &inputs, Tol::EXACT, &Limits::default(), &options);
+    }
 }
 
 #[test]
@@ -228,7 +243,7 @@ fn conv_integer(attrs: ConvAttrs, x: &[usize], w: &[usize], per_channel: bool, s
         ints(DType::U8, &[], seed + 2),
         ints(DType::I8, wz, seed + 3),
     ];
-    check_op(Op::ConvInteger(attrs), inputs, Tol::EXACT);
+    check_integer_engines(Op::ConvInteger(attrs), inputs);
 }
 
 #[test]
@@ -270,6 +285,42 @@ fn conv_integer_geometry_and_zero_points() {
         true,
         4,
     );
+}
+
+#[test]
+fn packed_products_with_constant_zero_points() {
+    // Zero points that are constants become literals, and the packed engine leaves out
+    // the corrections a zero point of 0 (128 for unsigned values) makes unnecessary:
+    // every combination of needed corrections, both signs, K not a multiple of 4.
+    use DType::{I8, U8};
+    for (case, (ta, tb, za, zb)) in [
+        (U8, I8, 128, 0),
+        (U8, I8, 3, 0),
+        (I8, U8, 0, 77),
+        (U8, U8, 250, 1),
+        (I8, I8, -128, 127),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let seed = 100 + 10 * case as u64;
+        let (a, b) = (ints(ta, &[2, 19, 45], seed), ints(tb, &[45, 23], seed + 1));
+        let mut g = Graph::new("packed_constant_zero_points");
+        let ai = g.add_input("a", a.ty(), kiln_ir::Wide::No);
+        let bi = g.add_input("b", b.ty(), kiln_ir::Wide::No);
+        let zero = |dtype, v: i64| {
+            Tensor::new(vec![], Data::from_i64s(dtype, [v].into_iter()).unwrap()).unwrap()
+        };
+        let zai = g.add_const(Some("za".into()), zero(ta, za));
+        let zbi = g.add_const(Some("zb".into()), zero(tb, zb));
+        let y = g.add(Op::MatMulInteger, &[ai, bi, zai, zbi], "mm").unwrap();
+        g.add_output("y", y, kiln_ir::Wide::No);
+        let options = PlanOptions {
+            packed_dot: true,
+            ..Default::default()
+        };
+        common::check_graph_planned(&g, &[a, b], Tol::EXACT, &Limits::default(), &options);
+    }
 }
 
 #[test]

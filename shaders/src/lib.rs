@@ -4,6 +4,9 @@
 pub const MATMUL_TILED: &str = include_str!("matmul_tiled.wgsl");
 /// Tiled matrix-product engine with 4 x 4 outputs per invocation and vec4 workgroup tiles.
 pub const MATMUL_TILED_VEC4: &str = include_str!("matmul_tiled_vec4.wgsl");
+/// Tiled matrix-product engine for 8-bit integer operands packed four to a word and
+/// multiplied with `dot4I8Packed` (integer matmul and conv).
+pub const MATMUL_DOT4: &str = include_str!("matmul_dot4.wgsl");
 /// One-output-per-invocation matrix-product engine (thin products, depthwise conv).
 pub const MATMUL_NAIVE: &str = include_str!("matmul_naive.wgsl");
 /// Max and average pooling: a frame around the per-axis window walk codegen writes.

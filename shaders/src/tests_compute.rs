@@ -75,6 +75,45 @@ fn matmul_tiled_vec4_validates() {
 }
 
 #[test]
+fn matmul_dot4_validates() {
+    let bindings = "@group(0) @binding(0) var<storage, read> a: array<u32>;\n\
+         @group(0) @binding(1) var<storage, read> b: array<i32>;\n\
+         @group(0) @binding(2) var<storage, read_write> c: array<i32>;";
+    let helpers = "fn load_a(z: u32, m: u32, k: u32) -> i32 { return i32(a[m * K + k]) - 128; }\n\
+         fn load_b(z: u32, k: u32, n: u32) -> i32 { return b[k * N + n]; }\n\
+         fn zero_a(z: u32, m: u32) -> i32 { return 3; }\n\
+         fn zero_b(z: u32, n: u32) -> i32 { return -2; }\n\
+         fn store(z: u32, m: u32, n: u32, v: i32) { c[m * N + n] = v; }";
+    validate(&fill(
+        MATMUL_DOT4,
+        &[
+            ("BINDINGS", bindings),
+            ("M", "7"),
+            ("N", "257"),
+            ("K", "33"),
+            ("TM", "4"),
+            ("TN", "4"),
+            ("WX", "16"),
+            ("WY", "16"),
+            ("BW", "16"),
+            ("BM_BW", "1024"),
+            ("BW_BN", "1024"),
+            ("TM_TN", "16"),
+            (
+                "SUMS",
+                "            for (var i = 0u; i < TM; i++) {\n                \
+                 sum_a[i] += dot4I8Packed(av[i], ONES);\n            }\n",
+            ),
+            (
+                "CORRECT",
+                " - zero_b(z, n) * sum_a[i] - zero_a(z, m) * sum_b[j]",
+            ),
+            ("HELPERS", helpers),
+        ],
+    ));
+}
+
+#[test]
 fn matmul_naive_validates() {
     validate(&fill(
         MATMUL_NAIVE,

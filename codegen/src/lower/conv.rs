@@ -5,6 +5,7 @@
 
 use super::epilogue::Tail;
 use super::epilogue::{Epilogue, EpilogueInput};
+use super::matmul::dot4;
 use super::matmul::engine::{self, GemmShape, GemmSource};
 use super::packed::WeightRead;
 use super::placement::{OperandSet, PlacementSupport};
@@ -230,6 +231,17 @@ pub(super) fn gemm_kernel(
     gemm_kernel_with(ctx, name, g, decls, helpers, bindings, engine::Acc::F32)
 }
 
+/// The product a convolution of geometry `g` computes: per group, output channels by
+/// (batch × output positions), over input channels × taps.
+fn gemm_shape(g: &ConvGeometry) -> GemmShape {
+    GemmShape {
+        z: g.group,
+        m: g.mg,
+        n: g.n * g.p(),
+        k: g.cg * g.kk(),
+    }
+}
+
 /// [`gemm_kernel`] accumulating in `acc`.
 fn gemm_kernel_with(
     ctx: &NodeCtx<'_>,
@@ -240,14 +252,8 @@ fn gemm_kernel_with(
     bindings: Vec<Binding>,
     acc: engine::Acc,
 ) -> Result<Lowered, CodegenError> {
-    let shape = GemmShape {
-        z: g.group,
-        m: g.mg,
-        n: g.n * g.p(),
-        k: g.cg * g.kk(),
-    };
     let kernel = engine::either(
-        shape,
+        gemm_shape(g),
         &GemmSource {
             bindings: decls,
             helpers,
@@ -284,7 +290,7 @@ pub fn lower_with(
         );
         let plain = |e: &str| e.to_string();
         let prologue = |e: &str| format!("k_prologue({e})");
-        let gather = gathers(ctx, a, &g, &w, [&plain, &prologue]);
+        let gather = gathers(ctx, a, &g, &w, [&plain, &prologue], F32_GATHER);
         let (decls, bindings, helpers) =
             common_source(ctx, &g, &epi, &w, &format!("{function}{gather}"));
         return gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings);
@@ -311,7 +317,7 @@ pub fn lower_with(
         return gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings);
     }
     let plain = |e: &str| e.to_string();
-    let gather = gathers(ctx, a, &g, &w, [&plain, &plain]);
+    let gather = gathers(ctx, a, &g, &w, [&plain, &plain], F32_GATHER);
     let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &w, &gather);
     gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings)
 }
@@ -328,17 +334,21 @@ fn pointwise(a: &ConvAttrs, g: &ConvGeometry) -> bool {
     })
 }
 
+/// The loads' type and the value of the padding for the f32 engines.
+const F32_GATHER: (&str, &str) = ("f32", "0.0");
+
 /// The implicit-GEMM operand gathers `load_a` (a weight) and `load_b` (an input
-/// element, or zero in the padding), both f32; `read_w` and `read_x` wrap an element
-/// read (`w` as `w` reads it, `x[..]`) into the value the product multiplies.
+/// element, or `zero` in the padding), both of WGSL type `t`; `read_w` and `read_x`
+/// wrap an element read (`w` as `w` reads it, `x[..]`) into the value the product
+/// multiplies.
 fn gathers(
     ctx: &NodeCtx<'_>,
     a: &ConvAttrs,
     g: &ConvGeometry,
     w: &WeightRead,
     [read_w, read_x]: [&dyn Fn(&str) -> String; 2],
+    (t, zero): (&str, &str),
 ) -> String {
-    let (t, zero) = ("f32", "0.0");
     let mut gather = format!(
         "fn load_a(z: u32, m: u32, k: u32) -> {t} {{\n    return {};\n}}\n\
          fn load_b(z: u32, k: u32, col: u32) -> {t} {{\n    var tap = k % KK;\n    var pos = col % P;\n    \
@@ -374,18 +384,31 @@ fn gathers(
 /// to each i32 result before it is stored.
 pub fn lower_integer(ctx: &NodeCtx<'_>, a: &ConvAttrs) -> Result<Lowered, CodegenError> {
     let g = geometry(ctx, a, ctx.operand(0))?;
-    let wz = super::integer::zero_point(ctx, 3, "wz", "z * MG + m");
-    let xz = super::integer::zero_point(ctx, 2, "xz", "0u");
-    // Exact small integers in f32 (the engine accumulates them exactly, see `Acc::I32`).
-    let read_w = |e: &str| format!("f32(i32({e}) - {wz})");
-    let read_x = |e: &str| format!("f32(i32({e}) - {xz})");
-    let gather = gathers(
-        ctx,
-        a,
-        &g,
-        &WeightRead::new("w", 1, None),
-        [&read_w, &read_x],
-    );
+    let w = WeightRead::new("w", 1, None);
+    let packed = super::integer::packed_sums(ctx, gemm_shape(&g), [1, 0]);
+    let (gather, acc) = if let Some(sums) = packed {
+        // Signed bytes; the padding is x's zero point, which adds nothing to the product.
+        let (xt, wt) = (ctx.operand(0).dtype, ctx.operand(1).dtype);
+        let xz = super::integer::zero_byte(ctx, 2, "xz", "0u");
+        let wz = super::integer::zero_byte(ctx, 3, "wz", "z * MG + m");
+        let read_w = |e: &str| dot4::signed_byte(wt, e);
+        let read_x = |e: &str| dot4::signed_byte(xt, e);
+        let zeros = format!(
+            "fn zero_a(z: u32, m: u32) -> i32 {{\n    return {wz};\n}}\n\
+             fn zero_b(z: u32, n: u32) -> i32 {{\n    return {xz};\n}}\n"
+        );
+        let gather = gathers(ctx, a, &g, &w, [&read_w, &read_x], ("i32", &xz));
+        (format!("{zeros}{gather}"), engine::Acc::Dot4(sums))
+    } else {
+        let wz = super::integer::zero_point(ctx, 3, "wz", "z * MG + m");
+        let xz = super::integer::zero_point(ctx, 2, "xz", "0u");
+        // Exact small integers in f32 (the engine accumulates them exactly, see
+        // `Acc::I32`).
+        let read_w = |e: &str| format!("f32(i32({e}) - {wz})");
+        let read_x = |e: &str| format!("f32(i32({e}) - {xz})");
+        let gather = gathers(ctx, a, &g, &w, [&read_w, &read_x], F32_GATHER);
+        (gather, engine::Acc::I32)
+    };
     let (tail, decls, bindings) = super::integer::bindings(ctx, ["x", "w", "xz", "wz"])?;
     let helpers = format!(
         "{}{}{gather}fn store(z: u32, m: u32, col: u32, v: i32) {{\n    let row = z * MG + m;\n    \
@@ -394,15 +417,7 @@ pub fn lower_integer(ctx: &NodeCtx<'_>, a: &ConvAttrs) -> Result<Lowered, Codege
         constants(&g, 0, 0),
         tail.apply("v", "idx"),
     );
-    gemm_kernel_with(
-        ctx,
-        "conv_integer",
-        &g,
-        &decls,
-        &helpers,
-        bindings,
-        engine::Acc::I32,
-    )
+    gemm_kernel_with(ctx, "conv_integer", &g, &decls, &helpers, bindings, acc)
 }
 
 /// `load_a`, and the `load_b` of a 1×1 conv whose input is `max_pool(x)`: element `k`

@@ -3,10 +3,13 @@
 //! `(a - a_zero) · (b - b_zero)`, wrapping as the reference's i32 result does, batch
 //! axes broadcast; a `Fused` node's epilogue (a requantization) applies
 //! to each i32 result before it is stored. `ConvInteger` is the implicit-GEMM convolution's
-//! integer form (`conv::lower_integer`). Operands stay one word per element; packed
-//! 8-bit loads with `dot4I8Packed` are not used yet.
+//! integer form (`conv::lower_integer`). Where the plan asks for packed dot products
+//! (`PlanOptions::packed_dot`) and both operands are 8-bit, both run on the packed
+//! engine instead (`matmul::dot4`: four products per `dot4I8Packed`, exact in i32).
+//! Operands stay one word per element in memory; they are packed as they are loaded.
 
 use super::epilogue::Tail;
+use super::matmul::dot4;
 use super::matmul::engine::{self, batch_offset_fn, GemmShape, GemmSource};
 use super::matmul::{problem_of, Strides};
 use super::{binding_decls, check_binding_sizes, Binding, Lowered, NodeCtx, Slot};
@@ -49,6 +52,56 @@ pub(super) fn zero_point(ctx: &NodeCtx<'_>, i: usize, name: &str, index: &str) -
     }
 }
 
+/// Operand `i`'s zero point when it is one constant value, as the packed engine's signed
+/// byte ([`dot4::signed_byte`]).
+fn constant_zero_byte(ctx: &NodeCtx<'_>, i: usize) -> Option<i64> {
+    let ty = ctx.operand(i);
+    if ty.shape.numel() != 1 {
+        return None;
+    }
+    let v = ctx.graph.constant(ctx.node().inputs[i])?.to_f64_vec()[0] as i64;
+    Some(if ty.dtype == kiln_ir::DType::U8 {
+        v - 128
+    } else {
+        v
+    })
+}
+
+/// Operand `i`'s zero point as the packed engine's signed byte, an i32 WGSL expression:
+/// a literal when it is one constant value, else element `index` of binding `name`.
+pub(super) fn zero_byte(ctx: &NodeCtx<'_>, i: usize, name: &str, index: &str) -> String {
+    match constant_zero_byte(ctx, i) {
+        Some(v) => format!("{v}i"),
+        None => {
+            let one = ctx.operand(i).shape.numel() == 1;
+            dot4::signed_byte(
+                ctx.operand(i).dtype,
+                &format!("{name}[{}]", if one { "0u" } else { index }),
+            )
+        }
+    }
+}
+
+/// Whether an integer product of `shape` whose left and right operands are operands
+/// `a` and `b` (their zero points `a + 2`, `b + 2`) runs on the packed 8-bit engine, and
+/// with which corrections: where the plan asks for it ([`NodeCtx::packed_dot`]), both
+/// operands are 8-bit and the product is wide enough to tile.
+pub(super) fn packed_sums(
+    ctx: &NodeCtx<'_>,
+    shape: GemmShape,
+    [a, b]: [usize; 2],
+) -> Option<dot4::Sums> {
+    let eligible = ctx.packed_dot
+        && dot4::packs(ctx.operand(a).dtype)
+        && dot4::packs(ctx.operand(b).dtype)
+        && engine::worth_tiling(shape);
+    let nonzero = |i: usize| constant_zero_byte(ctx, i) != Some(0);
+    eligible.then(|| dot4::Sums {
+        a: nonzero(b + 2),
+        b: nonzero(a + 2),
+    })
+}
+
 /// The kernel computing a `MatMulInteger` node.
 pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     if ctx.result(0).shape.numel() == 0 {
@@ -66,37 +119,53 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         false,
     )
     .map_err(|e| ctx.error(e))?;
-    let zero = |i: usize, index: &str| zero_point(ctx, i, ["za", "zb"][i - 2], index);
-    let (tail, decls, bindings) = bindings(ctx, ["a", "b", "za", "zb"])?;
-    let helpers = format!(
-        "{}{}\
-         fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return f32(i32(a[a_off(z) + m * {}u + k * {}u]) - {});\n}}\n\
-         fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return f32(i32(b[b_off(z) + k * {}u + n * {}u]) - {});\n}}\n\
-         fn store(z: u32, m: u32, n: u32, v: i32) {{\n    let idx = (z * M + m) * N + n;\n    \
-         y[idx] = {};\n}}\n",
-        batch_offset_fn("a_off", &p.batch, &p.a_batch, &p.a.batch),
-        batch_offset_fn("b_off", &p.batch, &p.b_batch, &p.b.batch),
-        p.a.row,
-        p.a.col,
-        zero(2, "m"),
-        p.b.row,
-        p.b.col,
-        zero(3, "n"),
-        tail.apply("v", "idx"),
-    );
-    let helpers = format!("{}{helpers}", tail.module_code(&Default::default())?);
     let shape = GemmShape {
         z: p.batch.iter().product(),
         m: p.m,
         n: p.n,
         k: p.k,
     };
+    let packed = packed_sums(ctx, shape, [0, 1]);
+    let a_elem = format!("a[a_off(z) + m * {}u + k * {}u]", p.a.row, p.a.col);
+    let b_elem = format!("b[b_off(z) + k * {}u + n * {}u]", p.b.row, p.b.col);
+    let (loads, acc) = if let Some(sums) = packed {
+        let byte = |i: usize, e: &str| dot4::signed_byte(ctx.operand(i).dtype, e);
+        let loads = format!(
+            "fn load_a(z: u32, m: u32, k: u32) -> i32 {{\n    return {};\n}}\n\
+             fn load_b(z: u32, k: u32, n: u32) -> i32 {{\n    return {};\n}}\n\
+             fn zero_a(z: u32, m: u32) -> i32 {{\n    return {};\n}}\n\
+             fn zero_b(z: u32, n: u32) -> i32 {{\n    return {};\n}}\n",
+            byte(0, &a_elem),
+            byte(1, &b_elem),
+            zero_byte(ctx, 2, "za", "m"),
+            zero_byte(ctx, 3, "zb", "n"),
+        );
+        (loads, engine::Acc::Dot4(sums))
+    } else {
+        let loads = format!(
+            "fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return f32(i32({a_elem}) - {});\n}}\n\
+             fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return f32(i32({b_elem}) - {});\n}}\n",
+            zero_point(ctx, 2, "za", "m"),
+            zero_point(ctx, 3, "zb", "n"),
+        );
+        (loads, engine::Acc::I32)
+    };
+    let (tail, decls, bindings) = bindings(ctx, ["a", "b", "za", "zb"])?;
+    let helpers = format!(
+        "{}{}{}{loads}\
+         fn store(z: u32, m: u32, n: u32, v: i32) {{\n    let idx = (z * M + m) * N + n;\n    \
+         y[idx] = {};\n}}\n",
+        tail.module_code(&Default::default())?,
+        batch_offset_fn("a_off", &p.batch, &p.a_batch, &p.a.batch),
+        batch_offset_fn("b_off", &p.batch, &p.b_batch, &p.b.batch),
+        tail.apply("v", "idx"),
+    );
     let kernel = engine::either(
         shape,
         &GemmSource {
             bindings: &decls,
             helpers: &helpers,
-            acc: engine::Acc::I32,
+            acc,
         },
         ctx.limits,
     )?;

@@ -2,6 +2,7 @@
 //! broadcast) to the matrix-product engines, with an epilogue hook applied to each
 //! output before it is stored, and K/M splitting for operands over the binding limit.
 
+pub(crate) mod dot4;
 pub(crate) mod engine;
 mod split;
 

@@ -148,6 +148,9 @@ pub struct NodeCtx<'a> {
     pub operand_places: &'a [Placement],
     /// Of result 0.
     pub result_place: Placement,
+    /// Integer products of 8-bit operands run on the packed engine
+    /// ([`crate::PlanOptions::packed_dot`]).
+    pub packed_dot: bool,
 }
 
 impl<'a> NodeCtx<'a> {
@@ -169,6 +172,7 @@ impl<'a> NodeCtx<'a> {
             limits,
             operand_places: &[],
             result_place: Placement::default(),
+            packed_dot: false,
         }
     }
 

@@ -7,7 +7,7 @@
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
-use kiln_codegen::{build_plan, Limits};
+use kiln_codegen::{build_plan_with, Limits, PlanOptions};
 use kiln_ir::{DType, Data, Graph, Op, Shape, Tensor};
 use kiln_runtime::{Runtime, RuntimeOptions};
 use rand::{Rng, SeedableRng};
@@ -83,9 +83,20 @@ pub fn check_graph(graph: &Graph, inputs: &[Tensor], tol: Tol) {
 
 /// [`check_graph`] with the plan built for `limits` (small limits exercise splitting).
 pub fn check_graph_with(graph: &Graph, inputs: &[Tensor], tol: Tol, limits: &Limits) {
+    check_graph_planned(graph, inputs, tol, limits, &PlanOptions::default());
+}
+
+/// [`check_graph`] with the plan built for `limits` with `options`.
+pub fn check_graph_planned(
+    graph: &Graph,
+    inputs: &[Tensor],
+    tol: Tol,
+    limits: &Limits,
+    options: &PlanOptions,
+) {
     let want = kiln_ir::interp::run(graph, inputs)
         .unwrap_or_else(|e| panic!("CPU reference failed on graph '{}': {e}", graph.name));
-    let got = run_gpu_with(graph, inputs, limits);
+    let got = run_gpu_planned(graph, inputs, limits, options);
     assert_eq!(
         got.len(),
         want.len(),
@@ -116,7 +127,17 @@ pub fn run_gpu(graph: &Graph, inputs: &[Tensor]) -> Vec<Tensor> {
 
 /// [`run_gpu`] with the plan built for `limits`.
 pub fn run_gpu_with(graph: &Graph, inputs: &[Tensor], limits: &Limits) -> Vec<Tensor> {
-    let compiled = build_plan(graph, limits)
+    run_gpu_planned(graph, inputs, limits, &PlanOptions::default())
+}
+
+/// [`run_gpu`] with the plan built for `limits` with `options`.
+pub fn run_gpu_planned(
+    graph: &Graph,
+    inputs: &[Tensor],
+    limits: &Limits,
+    options: &PlanOptions,
+) -> Vec<Tensor> {
+    let compiled = build_plan_with(graph, limits, options)
         .unwrap_or_else(|e| panic!("graph '{}' does not compile: {e}", graph.name));
     let mut session = gpu()
         .load(&compiled.plan, &compiled.weights)

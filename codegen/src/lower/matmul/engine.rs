@@ -32,11 +32,17 @@ pub struct GemmSource<'a> {
 /// are fastest, but flushes each accumulator into an i32 total at least every
 /// [`Acc::FLUSH_STEPS`] steps of k, while every partial sum is an integer below 2^24 and
 /// so exact; the totals wrap as the reference's i32 result does.
+///
+/// `Dot4`: an exact integer product of 8-bit operands packed four to a word and
+/// multiplied with `dot4I8Packed` into i32 accumulators ([`super::dot4`]); its hooks
+/// differ (see there). Devices with packed dot-product units run it several times faster
+/// than f32; others run naga's polyfill, slower than either form above.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Acc {
     #[default]
     F32,
     I32,
+    Dot4(super::dot4::Sums),
 }
 
 impl Acc {
@@ -237,19 +243,11 @@ pub fn tiled(
     src: &GemmSource,
     limits: &Limits,
 ) -> Result<GemmKernel, CodegenError> {
-    let max = limits.max_compute_workgroups_per_dimension as usize;
-    let groups = [
-        shape.n.div_ceil(tile.bn()),
-        shape.m.div_ceil(tile.bm()),
-        shape.z,
-    ];
-    if groups.iter().any(|&g| g > max) {
-        return Err(CodegenError::too_large(format!(
-            "a {}×{}×{} product in {} batches needs {groups:?} workgroups, over the limit of {max} per dimension",
-            shape.m, shape.k, shape.n, shape.z
-        )));
-    }
+    let groups = tile_groups(shape, tile, limits)?;
     let acc = src.acc;
+    if let Acc::Dot4(sums) = acc {
+        return super::dot4::kernel(shape, tile, src, sums, groups);
+    }
     if acc == Acc::I32 && tile.bk > Acc::FLUSH_STEPS {
         return Err(CodegenError::too_large(format!(
             "an integer product flushes every {} steps of k, not {}",
@@ -316,8 +314,30 @@ pub fn tiled(
     Ok(GemmKernel {
         wgsl,
         workgroup_size: [tile.wx as u32, tile.wy as u32, 1],
-        workgroups: groups.map(|g| g.max(1) as u32),
+        workgroups: groups,
     })
+}
+
+/// The workgroup grid of a tiled product: columns of tiles, rows of tiles, batches;
+/// an error past the device's limit per dimension.
+pub(super) fn tile_groups(
+    shape: GemmShape,
+    tile: Tile,
+    limits: &Limits,
+) -> Result<[u32; 3], CodegenError> {
+    let max = limits.max_compute_workgroups_per_dimension as usize;
+    let groups = [
+        shape.n.div_ceil(tile.bn()),
+        shape.m.div_ceil(tile.bm()),
+        shape.z,
+    ];
+    if groups.iter().any(|&g| g > max) {
+        return Err(CodegenError::too_large(format!(
+            "a {}×{}×{} product in {} batches needs {groups:?} workgroups, over the limit of {max} per dimension",
+            shape.m, shape.k, shape.n, shape.z
+        )));
+    }
+    Ok(groups.map(|g| g.max(1) as u32))
 }
 
 /// WGSL for the vec4 engine's `4·rm × 4·rn` accumulators: declarations and the update
@@ -408,6 +428,12 @@ pub fn naive(
     }
     let rm = naive_rows(shape.m);
     let acc = src.acc;
+    if matches!(acc, Acc::Dot4(_)) {
+        return Err(CodegenError::Template(format!(
+            "a {}×{}×{} product is too thin for the packed 8-bit engine",
+            shape.m, shape.k, shape.n
+        )));
+    }
     let (mut decl, mut update, mut store) = (String::new(), String::new(), String::new());
     for i in 0..rm {
         decl.push_str(&format!("    var acc{i} = 0.0;\n"));
@@ -433,7 +459,7 @@ pub fn naive(
     // inner loop carries no flush test.
     let kstep = match acc {
         Acc::F32 => shape.k.max(1),
-        Acc::I32 => Acc::FLUSH_STEPS,
+        Acc::I32 | Acc::Dot4(_) => Acc::FLUSH_STEPS,
     };
     let wgsl = render(
         kiln_shaders::MATMUL_NAIVE,

@@ -88,6 +88,7 @@ fn lower_placed(
         limits: &limits,
         operand_places: operands,
         result_place: result,
+        packed_dot: false,
     };
     lower_node(&ctx)
 }
