@@ -6,7 +6,8 @@
 //!   timed per dispatch;
 //! - arithmetic: a 384×384×384 f32 matmul through the tiled engine, timed per dispatch,
 //!   and the same product as an exact integer product (u8 × i8 with zero points: what
-//!   quantized models run), for the integer rate;
+//!   quantized models run), for the integer rate, on both integer engines (exact f32
+//!   arithmetic; bytes packed for `dot4I8Packed`);
 //! - sparse kernels: a 256-row product with 1024×1024 weights stored in 4×4 blocks (a
 //!   tenth kept), CSR (a tenth of the weights) and 2:4, per stored weight;
 //! - dispatch cost: the wall time of a chain of 201 dependent one-element kernels minus
@@ -16,7 +17,7 @@
 //! shared machine only ever adds time, so the minimum is the device's own figure.
 
 use crate::{Error, Result};
-use kiln_codegen::{build_plan, KernelPlan};
+use kiln_codegen::{build_plan_with, KernelPlan, PlanOptions};
 use kiln_ir::{
     DType, Graph, Handle, Op, ReduceOp, SparseFormat, Tensor, TensorType, UnaryOp, Value,
 };
@@ -53,6 +54,11 @@ pub struct Calibration {
     /// Files written before this field have none: the f32 rate stands in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub int_gops: Option<f64>,
+    /// Sustained rate of the packed 8-bit engine (`dot4I8Packed`), G multiply-adds ×2
+    /// per second. Files written before this field have none: the integer rate stands
+    /// in (the packed engine is then never chosen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dot4_gops: Option<f64>,
     /// Sustained rates of the sparse kernels per stored weight, G/s: 4×4 blocks, CSR,
     /// 2:4. Files written before this field have none: lavapipe's shares of the f32
     /// rate stand in.
@@ -78,6 +84,7 @@ impl Calibration {
             bandwidth_gbs: self.bandwidth_gbs,
             gflops: self.gflops,
             int_gops: self.int_gops.unwrap_or(self.gflops),
+            dot4_gops: self.dot4_gops.or(self.int_gops).unwrap_or(self.gflops),
             sparse_gops: self
                 .sparse_gops
                 .unwrap_or(SPARSE_SHARE.map(|s| s * self.gflops)),
@@ -108,6 +115,7 @@ impl Calibration {
             ("bandwidth_gbs", c.bandwidth_gbs),
             ("gflops", c.gflops),
             ("int_gops", c.int_gops.unwrap_or(c.gflops)),
+            ("dot4_gops", c.dot4_gops.unwrap_or(c.gflops)),
             ("launch_us", c.launch_us),
         ]
         .into_iter()
@@ -152,7 +160,7 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
         &[neg],
     )?;
     g.add_output("y", sum, kiln_ir::Wide::No);
-    let (stream_ns, timing) = kernel_ns(runtime, &g, "neg", &[scalar()])?;
+    let (stream_ns, timing) = kernel_ns(runtime, &g, "neg", &[scalar()], &PlanOptions::default())?;
     let bandwidth_gbs = (8 * STREAM_ELEMENTS) as f64 / stream_ns;
 
     // Arithmetic: one square matmul.
@@ -166,7 +174,7 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
         crate::random_tensor(DType::F32, &[n, n], 1),
         crate::random_tensor(DType::F32, &[n, n], 2),
     ];
-    let (matmul_ns, _) = kernel_ns(runtime, &g, "matmul", &inputs)?;
+    let (matmul_ns, _) = kernel_ns(runtime, &g, "matmul", &inputs, &PlanOptions::default())?;
     let gflops = (2 * n * n * n) as f64 / matmul_ns;
 
     // Integer arithmetic: the same product of u8 × i8 with zero points.
@@ -184,8 +192,21 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
         crate::random_tensor(DType::U8, &[], 5),
         crate::random_tensor(DType::I8, &[], 6),
     ];
-    let (int_ns, _) = kernel_ns(runtime, &g, "matmul_integer", &inputs)?;
+    let (int_ns, _) = kernel_ns(
+        runtime,
+        &g,
+        "matmul_integer",
+        &inputs,
+        &PlanOptions::default(),
+    )?;
     let int_gops = Some((2 * n * n * n) as f64 / int_ns);
+    // The same product on the packed 8-bit engine.
+    let packed = PlanOptions {
+        packed_dot: true,
+        ..PlanOptions::default()
+    };
+    let (dot4_ns, _) = kernel_ns(runtime, &g, "matmul_integer", &inputs, &packed)?;
+    let dot4_gops = Some((2 * n * n * n) as f64 / dot4_ns);
 
     // Sparse kernels: rows × k·k weights, a tenth stored, per format.
     let sparse_gops = Some(sparse_rates(runtime)?);
@@ -198,7 +219,7 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
             v = add(&mut g, Op::Unary(UnaryOp::Neg), &[v])?;
         }
         g.add_output("y", v, kiln_ir::Wide::No);
-        let (mut session, _) = load(runtime, &g)?;
+        let (mut session, _) = load(runtime, &g, &PlanOptions::default())?;
         wall_ns(&mut session, &[scalar()])
     };
     let long = chain(CHAIN + 1)?;
@@ -211,6 +232,7 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
         bandwidth_gbs,
         gflops,
         int_gops,
+        dot4_gops,
         sparse_gops,
         launch_us,
         timing,
@@ -267,7 +289,13 @@ fn sparse_rates(runtime: &Runtime) -> Result<[f64; 3]> {
         let y = add(&mut g, op, &operands)?;
         g.add_output("y", y, kiln_ir::Wide::No);
         let input = crate::random_tensor(DType::F32, &[rows, k], 8);
-        let (ns, _) = kernel_ns(runtime, &g, "sparse_matmul", &[input])?;
+        let (ns, _) = kernel_ns(
+            runtime,
+            &g,
+            "sparse_matmul",
+            &[input],
+            &PlanOptions::default(),
+        )?;
         *rate = (2 * rows * stored) as f64 / ns;
     }
     Ok(rates)
@@ -285,9 +313,9 @@ fn scalar() -> Tensor {
     Tensor::from_f32(vec![1usize], vec![0.5]).expect("one element fits shape [1]")
 }
 
-/// Compiles `graph` one kernel per node and loads it on `runtime`.
-fn load(runtime: &Runtime, graph: &Graph) -> Result<(Session, KernelPlan)> {
-    let compiled = build_plan(graph, &runtime.limits())?;
+/// Compiles `graph` one kernel per node with `options` and loads it on `runtime`.
+fn load(runtime: &Runtime, graph: &Graph, options: &PlanOptions) -> Result<(Session, KernelPlan)> {
+    let compiled = build_plan_with(graph, &runtime.limits(), options)?;
     let session = runtime.load(&compiled.plan, &compiled.weights)?;
     Ok((session, compiled.plan))
 }
@@ -299,8 +327,9 @@ fn kernel_ns(
     graph: &Graph,
     op: &str,
     inputs: &[Tensor],
+    options: &PlanOptions,
 ) -> Result<(f64, String)> {
-    let (mut session, plan) = load(runtime, graph)?;
+    let (mut session, plan) = load(runtime, graph, options)?;
     let names = kernels_of(&plan, op);
     for _ in 0..WARMUP {
         session.run(inputs)?;
@@ -365,6 +394,7 @@ mod tests {
             bandwidth_gbs: 2.5,
             gflops: 12.0,
             int_gops: Some(7.5),
+            dot4_gops: Some(30.0),
             sparse_gops: Some([4.0, 1.5, 3.0]),
             launch_us: 21.0,
             timing: "GPU timestamps".into(),
@@ -379,10 +409,11 @@ mod tests {
                 back.bandwidth_gbs,
                 back.gflops,
                 back.int_gops,
+                back.dot4_gops,
                 back.launch_us,
                 read.cpu_driver()
             ),
-            (2.5, 12.0, 7.5, 21.0, true)
+            (2.5, 12.0, 7.5, 30.0, 21.0, true)
         );
         // Files from before the `cpu` and `int_gops` fields: the adapter description
         // says the first, the f32 rate stands in for the second.
@@ -393,6 +424,7 @@ mod tests {
             let c = Calibration::read(f.path()).unwrap();
             assert_eq!(c.cpu_driver(), cpu);
             assert_eq!(c.profile().int_gops, 2.0);
+            assert!(!c.profile().packed_dot());
         }
     }
 

@@ -99,8 +99,8 @@ pub fn bundle_graph(
 ) -> Result<Bundle> {
     check_options(options)?;
     let limits = &options.target;
-    let compiled =
-        kiln_codegen::build_plan_with(graph, limits, &plan_options(options.opt_level, limits))?;
+    let plan_options = plan_options(options.opt_level, limits, &options.egraph.profile);
+    let compiled = kiln_codegen::build_plan_with(graph, limits, &plan_options)?;
     Ok(Bundle::new(
         graph.name.clone(),
         options_manifest(options, report)?,

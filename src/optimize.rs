@@ -10,7 +10,7 @@
 use crate::{CompileOptions, Error, Result};
 use kiln_codegen::{Limits, PlanOptions};
 use kiln_ir::KernelTarget;
-use kiln_passes::egraph::Report;
+use kiln_passes::egraph::{DeviceProfile, Report};
 use kiln_passes::{PassManager, PipelineOptions};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -165,13 +165,17 @@ pub fn quant_report_json(
 /// weights stay packed on the device, decoded where matmuls and convs load them, from
 /// level 1 on except on a CPU driver. There the decode's integer arithmetic costs more
 /// than reading f32 words saves (lavapipe: cnn-qdq 1.34×, ocr-qdq 1.09× the latency of
-/// widened weights), while a GPU's weight reads are bound by memory bandwidth.
-pub fn plan_options(opt_level: u8, limits: &Limits) -> PlanOptions {
+/// widened weights), while a GPU's weight reads are bound by memory bandwidth. Integer
+/// products of 8-bit operands run on the packed `dot4I8Packed` engine from level 1 on
+/// where `profile` rates it faster than exact f32 arithmetic (the GPU presets, or a
+/// calibrated device that measured it so; the same rate prices them in the e-graph).
+pub fn plan_options(opt_level: u8, limits: &Limits, profile: &DeviceProfile) -> PlanOptions {
     PlanOptions {
         concat_in_place: opt_level >= 1,
         split_views: opt_level >= 1,
         fold_transposes: opt_level >= 1,
         packed_weights: opt_level >= 1 && !limits.cpu_driver,
+        packed_dot: opt_level >= 1 && profile.packed_dot(),
     }
 }
 

@@ -336,7 +336,13 @@ fn bench_calibrates_a_device_profile_that_compile_reads() {
     let f = Fixture::new();
     let stdout = f.ok(&["bench", "--calibrate", "--json"]);
     let json: Value = serde_json::from_str(&stdout).unwrap();
-    for key in ["bandwidth_gbs", "gflops", "int_gops", "launch_us"] {
+    for key in [
+        "bandwidth_gbs",
+        "gflops",
+        "int_gops",
+        "dot4_gops",
+        "launch_us",
+    ] {
         let v = json[key].as_f64().unwrap();
         assert!(v.is_finite() && v > 0.0, "{key}: {json}");
     }

@@ -126,6 +126,12 @@ fn size(ran: &common::Ran) -> String {
             ran.packed_weights
         ));
     }
+    if ran.packed_products > 0 {
+        text.push_str(&format!(
+            ", {} integer products on packed dot products",
+            ran.packed_products
+        ));
+    }
     text
 }
 
@@ -137,12 +143,15 @@ fn check_run(
     about: &str,
     f32_output: Option<&Tensor>,
     backend: &Backend,
-    (opt_level, cpu_driver, must_pack): (u8, bool, bool),
+    (opt_level, cpu_driver, must_pack, must_dot): (u8, bool, bool, bool),
 ) -> Result<String, String> {
     let start = Instant::now();
     let ran = run_case_for(case, backend, opt_level, cpu_driver)?;
     if must_pack && ran.packed_weights == 0 {
         return Err("no weight was kept packed on the device".to_string());
+    }
+    if must_dot && ran.packed_products == 0 {
+        return Err("no integer product ran on packed dot products".to_string());
     }
     let seconds = start.elapsed().as_secs_f64();
     if ran.outputs.len() != case.outputs.len() {
@@ -216,7 +225,8 @@ fn check_run(
 
 /// Runs the case `quant/<name>` on the CPU at `--opt 2` and on the GPU at `--opt 0` and
 /// `--opt 2`, the latter compiled for lavapipe and for a GPU (quantized weights kept
-/// packed on the device: at least one must be, where the model has quantized weights),
+/// packed on the device: at least one must be, where the model has quantized weights;
+/// QOperator models' integer products on packed dot products: at least one must be),
 /// prints each run's figures, and fails if any run failed.
 fn check_case(name: &str) {
     let test = format!("quant/{name}");
@@ -243,7 +253,10 @@ fn check_case(name: &str) {
         let original = original.as_ref();
         // QDQ models' weights are constant dequantizes: a GPU bundle keeps them packed.
         let must_pack = !cpu_driver && name.contains("qdq");
-        let level = (*opt_level, *cpu_driver, must_pack);
+        // QOperator models' QLinearConv / QLinearMatMul are 8-bit integer products, which
+        // a GPU runs on packed dot products (`--profile discrete` prices them so).
+        let must_dot = !cpu_driver && name.contains("qop");
+        let level = (*opt_level, *cpu_driver, must_pack, must_dot);
         match catch(|| check_run(&case, &rule, &about, original, backend, level)) {
             Ok(figures) => show(&format!("{label}: {figures}")),
             Err(e) => {

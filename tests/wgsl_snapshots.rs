@@ -24,7 +24,11 @@ fn render(text: &str, opt_level: u8) -> String {
     let compiled = kiln::codegen::build_plan_with(
         &graph,
         &Limits::default(),
-        &kiln::plan_options(opt_level, &Limits::default()),
+        &kiln::plan_options(
+            opt_level,
+            &Limits::default(),
+            &kiln::DeviceProfile::default(),
+        ),
     )
     .expect("build the plan");
     let plan = &compiled.plan;
@@ -177,7 +181,11 @@ fn kernel_counts() {
         let compiled = kiln::codegen::build_plan_with(
             &graph,
             &Limits::default(),
-            &kiln::plan_options(opt_level, &Limits::default()),
+            &kiln::plan_options(
+                opt_level,
+                &Limits::default(),
+                &kiln::DeviceProfile::default(),
+            ),
         )
         .unwrap();
         compiled.plan.dispatches.len()

@@ -196,6 +196,8 @@ struct Builder<'g> {
     /// Integer products of 8-bit operands run on the packed engine
     /// ([`PlanOptions::packed_dot`]).
     packed_dot: bool,
+    /// Integer products lowered to the packed 8-bit engine.
+    packed_products: usize,
     /// The constant buffers whose elements also exist packed: each f32 twin → how the
     /// packed form is stored and its part buffers ([`Slot::Packed`]).
     packed: HashMap<BufferId, (PackedWeight, Vec<BufferId>)>,
@@ -223,6 +225,7 @@ impl<'g> Builder<'g> {
             kernel_ids: HashMap::new(),
             packed_weights: false,
             packed_dot: false,
+            packed_products: 0,
             packed: HashMap::new(),
         }
     }
@@ -593,6 +596,7 @@ impl<'g> Builder<'g> {
     /// Adds `lowered`'s constant tables, scratch buffers (released after its
     /// dispatches), device checks, kernels and dispatches to the plan.
     fn emit(&mut self, node: &kiln_ir::Node, lowered: Lowered) -> Result<(), CodegenError> {
+        self.packed_products += usize::from(lowered.packed_dot);
         let tables: Vec<BufferId> = lowered
             .tables
             .iter()
@@ -763,6 +767,7 @@ impl<'g> Builder<'g> {
         // Every kernel was validated by naga as it was interned.
         verify_layout(&self.plan, self.weights.len() as u64)?;
         decisions.device_checks = self.plan.checks.len();
+        decisions.packed_products = self.packed_products;
         Ok(CompiledPlan {
             plan: self.plan,
             weights: self.weights,

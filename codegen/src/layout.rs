@@ -51,6 +51,10 @@ pub struct PlanDecisions {
     /// from manifests when none is).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub packed_weights: usize,
+    /// Integer products run on the packed 8-bit engine (`dot4I8Packed`) (absent from
+    /// manifests when none is).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub packed_products: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -92,6 +96,11 @@ impl std::fmt::Display for PlanDecisions {
                 self.packed_weights,
                 "weight kept packed on the device",
                 "weights kept packed on the device",
+            ),
+            (
+                self.packed_products,
+                "integer product on packed dot products",
+                "integer products on packed dot products",
             ),
         ]
         .into_iter()
@@ -426,6 +435,7 @@ impl Layout {
             split_views,
             device_checks: 0,
             packed_weights: 0,
+            packed_products: 0,
         }
     }
 }

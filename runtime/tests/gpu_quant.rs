@@ -319,6 +319,17 @@ fn packed_products_with_constant_zero_points() {
             packed_dot: true,
             ..Default::default()
         };
+        let compiled = build_plan_with(&g, &Limits::default(), &options).unwrap();
+        assert_eq!(compiled.decisions.packed_products, 1);
+        let corrections =
+            ["sum_a[i] +=", "sum_b[j] +="].map(|s| compiled.plan.kernels[0].wgsl.contains(s));
+        // A correction where the other operand's zero point is not 0 (128 unsigned).
+        let shifted = |t: DType, z: i64| if t == U8 { z - 128 } else { z };
+        assert_eq!(
+            corrections,
+            [shifted(tb, zb) != 0, shifted(ta, za) != 0],
+            "case {case}"
+        );
         common::check_graph_planned(&g, &[a, b], Tol::EXACT, &Limits::default(), &options);
     }
 }

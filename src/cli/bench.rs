@@ -248,6 +248,18 @@ fn calibrate(a: &BenchArgs) -> Result<()> {
             int_gops, preset.int_gops
         )?;
     }
+    if let Some(dot4_gops) = c.dot4_gops {
+        let chosen = if c.profile().packed_dot() {
+            "faster: 8-bit integer products run packed"
+        } else {
+            "not faster: 8-bit integer products stay exact f32 arithmetic"
+        };
+        writeln!(
+            out,
+            "  packed dot  {:>10.2} G ops/s  (preset cpu-emulation: {}; dot4I8Packed, {chosen})",
+            dot4_gops, preset.dot4_gops
+        )?;
+    }
     if let Some([blocks, csr, nm]) = c.sparse_gops {
         let [pb, pc, pn] = preset.sparse_gops;
         writeln!(

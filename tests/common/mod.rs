@@ -150,6 +150,8 @@ pub struct Ran {
     pub dispatches: Option<usize>,
     /// GPU: the weights the bundle keeps packed on the device.
     pub packed_weights: usize,
+    /// GPU: the integer products the bundle runs on packed dot products.
+    pub packed_products: usize,
 }
 
 /// Compiles a case as `kiln run --backend B --opt L` does (specialised on the case's
@@ -161,8 +163,9 @@ pub fn run_case(case: &Case, backend: &Backend, opt_level: u8) -> Result<Ran, St
 }
 
 /// [`run_case`] with the GPU bundle compiled for a CPU driver (`cpu_driver`, as `kiln`
-/// compiles for lavapipe) or for a GPU (other kernel shapes, and quantized weights kept
-/// packed on the device).
+/// compiles for lavapipe) or for a GPU (other kernel shapes, quantized weights kept
+/// packed on the device, priced as `--profile discrete`: 8-bit integer products on
+/// packed dot products).
 pub fn run_case_for(
     case: &Case,
     backend: &Backend,
@@ -172,6 +175,10 @@ pub fn run_case_for(
     let model = kiln::load_onnx(&case.model).map_err(|e| e.to_string())?;
     let mut options = run_options(&model, &case.inputs, opt_level);
     options.target.cpu_driver = cpu_driver;
+    if !cpu_driver {
+        // Compiled for a GPU, priced as one (`--profile discrete`).
+        options.egraph.profile = kiln::DeviceProfile::discrete();
+    }
     let graph = kiln::compile_onnx(&model, &options).map_err(|e| e.to_string())?;
     let ops = graph.nodes.len();
     let fused = graph
@@ -186,7 +193,7 @@ pub fn run_case_for(
             )
         })
         .count();
-    let (mut dispatches, mut packed_weights) = (None, 0);
+    let (mut dispatches, mut packed_weights, mut packed_products) = (None, 0, 0);
     let outputs = match backend {
         Backend::Cpu => {
             let outputs = run(&graph, &options.values)?;
@@ -201,6 +208,7 @@ pub fn run_case_for(
             let plan = &bundle.manifest.plan;
             dispatches = Some(plan.dispatches.len());
             packed_weights = bundle.manifest.decisions.packed_weights;
+            packed_products = bundle.manifest.decisions.packed_products;
             let inputs =
                 kiln::bind_plan_inputs(plan, &options.values).map_err(|e| e.to_string())?;
             let outputs = kiln::run_gpu(runtime, &bundle, &inputs).map_err(|e| e.to_string())?;
@@ -216,6 +224,7 @@ pub fn run_case_for(
         fused,
         dispatches,
         packed_weights,
+        packed_products,
     })
 }
 

@@ -135,6 +135,9 @@ pub struct Lowered {
     /// Conditions the kernels check on the device (see [`Slot::Check`]), each as the
     /// text of the error a run fails with when it does not hold.
     pub checks: Vec<String>,
+    /// An integer product on the packed 8-bit engine (counted in
+    /// `PlanDecisions::packed_products`).
+    pub packed_dot: bool,
 }
 
 /// The WGSL storage scalar of an IR dtype.

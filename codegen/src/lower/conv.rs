@@ -417,7 +417,11 @@ pub fn lower_integer(ctx: &NodeCtx<'_>, a: &ConvAttrs) -> Result<Lowered, Codege
         constants(&g, 0, 0),
         tail.apply("v", "idx"),
     );
-    gemm_kernel_with(ctx, "conv_integer", &g, &decls, &helpers, bindings, acc)
+    let lowered = gemm_kernel_with(ctx, "conv_integer", &g, &decls, &helpers, bindings, acc)?;
+    Ok(Lowered {
+        packed_dot: packed.is_some(),
+        ..lowered
+    })
 }
 
 /// `load_a`, and the `load_b` of a 1×1 conv whose input is `max_pool(x)`: element `k`

@@ -171,6 +171,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     )?;
     Ok(Lowered {
         kernels: vec![kernel.into_src("matmul_integer", bindings)],
+        packed_dot: packed.is_some(),
         ..Lowered::default()
     })
 }

@@ -2,7 +2,7 @@
 //! kernel, from a small [`DeviceProfile`]; what depends on how codegen's engines
 //! compute an op is asked of the [`KernelTarget`].
 
-use kiln_ir::{Graph, KernelTarget, Op, TensorType};
+use kiln_ir::{DType, Graph, KernelTarget, Op, TensorType};
 use std::fmt;
 
 /// What one device costs: memory bandwidth, arithmetic rate and kernel launch overhead.
@@ -19,6 +19,11 @@ pub struct DeviceProfile {
     /// f32 form. wgpu cannot say whether a device's integer dot products are fast;
     /// `kiln bench --calibrate` measures it.
     pub int_gops: f64,
+    /// Sustained rate of integer products of 8-bit operands packed four to a word
+    /// (`dot4I8Packed`), G multiply-adds ×2 per second. Where it beats `int_gops`
+    /// ([`DeviceProfile::packed_dot`]) the plan runs such products on the packed engine
+    /// and the cost model prices them at this rate.
+    pub dot4_gops: f64,
     /// Sustained rate of the sparse kernels, per stored weight (multiply-adds × 2 of
     /// the weights a format stores), G/s: `[blocks, csr, n_of_m]` (4×4 blocks, 1×1
     /// blocks, N:M). What decides between a sparse kernel and the dense product; `kiln
@@ -32,14 +37,24 @@ impl DeviceProfile {
     /// The preset names [`DeviceProfile::preset`] knows.
     pub const PRESETS: [&'static str; 3] = ["discrete", "integrated", "cpu-emulation"];
 
-    /// A discrete GPU: fast memory, fast arithmetic, cheap launches.
+    /// A discrete GPU: fast memory, fast arithmetic, cheap launches; packed 8-bit dot
+    /// products at [`GPU_DOT4_SHARE`] of the f32 rate.
     pub fn discrete() -> Self {
-        DeviceProfile::new("discrete", 400.0, 10_000.0, 5.0)
+        DeviceProfile::new("discrete", 400.0, 10_000.0, 5.0).with_gpu_dot4()
     }
 
-    /// An integrated GPU sharing system memory.
+    /// An integrated GPU sharing system memory; packed 8-bit dot products at
+    /// [`GPU_DOT4_SHARE`] of the f32 rate.
     pub fn integrated() -> Self {
-        DeviceProfile::new("integrated", 50.0, 1_000.0, 10.0)
+        DeviceProfile::new("integrated", 50.0, 1_000.0, 10.0).with_gpu_dot4()
+    }
+
+    /// `self` with packed 8-bit dot products at [`GPU_DOT4_SHARE`] of the f32 rate.
+    fn with_gpu_dot4(self) -> Self {
+        DeviceProfile {
+            dot4_gops: GPU_DOT4_SHARE * self.gflops,
+            ..self
+        }
     }
 
     /// A CPU Vulkan implementation such as lavapipe: slow memory, slow arithmetic,
@@ -47,11 +62,13 @@ impl DeviceProfile {
     /// are `kiln bench --calibrate` on lavapipe (Mesa 22.3, llvmpipe on 2 x86-64 cores,
     /// quiet machine): 4.5–5.0 GB/s, 22–23 GFLOP/s, 27–35 µs per dispatch; the exact
     /// integer products (f32 arithmetic, zero points subtracted at each load) run at
-    /// 0.85 of the f32 rate there; the sparse kernels at the fractions of
-    /// [`SPARSE_SHARE`].
+    /// 0.85 of the f32 rate there, the packed 8-bit engine (naga's polyfill of
+    /// `dot4I8Packed`: lavapipe has no dot-product instructions) at DOT4_LAVAPIPE; the
+    /// sparse kernels at the fractions of [`SPARSE_SHARE`].
     pub fn cpu_emulation() -> Self {
         DeviceProfile {
             int_gops: 19.5,
+            dot4_gops: DOT4_LAVAPIPE,
             ..DeviceProfile::new("cpu-emulation", 4.8, 23.0, 30.0)
         }
     }
@@ -75,6 +92,7 @@ impl DeviceProfile {
             bandwidth_gbs,
             gflops,
             int_gops: gflops,
+            dot4_gops: gflops,
             sparse_gops: SPARSE_SHARE.map(|s| s * gflops),
             launch_us,
         }
@@ -91,9 +109,22 @@ impl DeviceProfile {
         self.launch_us + bytes / (self.bandwidth_gbs * 1e3) + flops / (self.gflops * 1e3)
     }
 
-    /// `flops` of integer products as the f32 operations that take as long.
-    pub fn as_f32_flops(&self, int_ops: f64) -> f64 {
-        int_ops * self.gflops / self.int_gops
+    /// `flops` of integer products as the f32 operations that take as long; `packed`
+    /// when both operands are 8-bit, so that [`DeviceProfile::packed_dot`] decides
+    /// which engine runs them.
+    pub fn as_f32_flops(&self, int_ops: f64, packed: bool) -> f64 {
+        let rate = if packed && self.packed_dot() {
+            self.dot4_gops
+        } else {
+            self.int_gops
+        };
+        int_ops * self.gflops / rate
+    }
+
+    /// Whether integer products of 8-bit operands run faster packed for `dot4I8Packed`
+    /// than as exact f32 arithmetic: what `PlanOptions::packed_dot` follows.
+    pub fn packed_dot(&self) -> bool {
+        self.dot4_gops > self.int_gops
     }
 }
 
@@ -107,11 +138,27 @@ impl fmt::Display for DeviceProfile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} ({} GB/s, {} GFLOP/s, {} G int ops/s, {} µs/launch)",
-            self.name, self.bandwidth_gbs, self.gflops, self.int_gops, self.launch_us
+            "{} ({} GB/s, {} GFLOP/s, {} G int ops/s, {} G packed 8-bit ops/s, {} µs/launch)",
+            self.name,
+            self.bandwidth_gbs,
+            self.gflops,
+            self.int_gops,
+            self.dot4_gops,
+            self.launch_us
         )
     }
 }
+
+/// The packed 8-bit engine's rate in the GPU presets, as a share of the f32 rate: GPUs
+/// of the last years (NVIDIA since Pascal, AMD since RDNA 2, Intel Xe) multiply four
+/// byte pairs per instruction at about the f32 instruction rate. A device without such
+/// units runs naga's polyfill; `kiln bench --calibrate` measures which.
+pub const GPU_DOT4_SHARE: f64 = 4.0;
+
+/// The packed 8-bit engine on lavapipe, G/s: naga's polyfill of `dot4I8Packed` extracts
+/// and multiplies the bytes one by one, half the rate of the exact f32 engine
+/// (`kiln bench --calibrate`, Mesa 22.3, 2 busy cores: 3.67 against 7.33 G/s).
+const DOT4_LAVAPIPE: f64 = 9.5;
 
 /// The sparse kernels' rates per stored weight as shares of the dense product's:
 /// `[blocks, csr, n_of_m]` (they load an index per stored block or weight and cannot
@@ -250,7 +297,10 @@ pub fn node_cost(
         Op::SparseMatMul { format, .. } | Op::SparseConv { format, .. } => {
             profile.sparse_as_f32_flops(*format, f)
         }
-        _ if op.is_integer_product() => profile.as_f32_flops(f),
+        _ if op.is_integer_product() => {
+            let bytes = |t: &&TensorType| matches!(t.dtype, DType::I8 | DType::U8);
+            profile.as_f32_flops(f, inputs.iter().take(2).all(bytes))
+        }
         _ => f,
     };
     profile.kernel_us(bytes as f64, f)

@@ -160,10 +160,16 @@ impl fmt::Display for Report {
             let (before, after) = (self.integer_products_before, self.integer_products_after);
             writeln!(
                 f,
-                "  integer products: {after} of {before} run as integer kernels, {} in exact f32 \
-                 (cheaper at {} G int ops/s against {} GFLOP/s)",
+                "  integer products: {after} of {before} run as integer kernels{}, {} in exact f32 \
+                 (priced at {} G int ops/s, {} G packed 8-bit ops/s, against {} GFLOP/s)",
+                if self.profile.packed_dot() {
+                    " (8-bit ones on packed dot products)"
+                } else {
+                    ""
+                },
                 before.saturating_sub(after),
                 self.profile.int_gops,
+                self.profile.dot4_gops,
                 self.profile.gflops
             )?;
         }
