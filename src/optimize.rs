@@ -207,6 +207,8 @@ pub fn egraph_manifest(options: &CompileOptions, report: Option<&Report>) -> Val
             "bandwidth_gbs": e.profile.bandwidth_gbs,
             "gflops": e.profile.gflops,
             "launch_us": e.profile.launch_us,
+            "int_gops": e.profile.int_gops,
+            "dot4_gops": e.profile.dot4_gops,
         },
     })
 }

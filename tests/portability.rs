@@ -1,6 +1,7 @@
 //! Shader portability: every distinct kernel of the node-core plans (at `--opt 0` and
 //! `--opt 2`) and of the model tests' plans (compiled for a CPU driver and for a GPU,
-//! which keeps quantized weights packed) is translated by naga's back ends for the
+//! which keeps quantized weights packed and runs 8-bit integer products on packed dot
+//! products) is translated by naga's back ends for the
 //! APIs wgpu drives — MSL (Metal), HLSL (DX12) and SPIR-V (Vulkan) — and the SPIR-V is
 //! checked by `spirv-val` (Debian's `spirv-tools`). Lavapipe runs only the SPIR-V path;
 //! this catches a kernel that Metal or DX12 could not express before a user does.
@@ -153,6 +154,10 @@ fn every_kernel_translates_for_metal_dx12_and_vulkan() {
             for cpu_driver in [true, false] {
                 let mut options = run_options(&model, &inputs, 2);
                 options.target.cpu_driver = cpu_driver;
+                if !cpu_driver {
+                    // Priced for a GPU: 8-bit integer products on packed dot products.
+                    options.egraph.profile = kiln::DeviceProfile::discrete();
+                }
                 if let Err(e) = collect(&mut kernels, &label, &model, &options) {
                     problems.push(e);
                 }
