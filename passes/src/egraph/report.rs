@@ -160,14 +160,21 @@ impl fmt::Display for Report {
             let (before, after) = (self.integer_products_before, self.integer_products_after);
             writeln!(
                 f,
-                "  integer products: {after} of {before} run as integer kernels{}, {} in exact f32 \
+                "  integer products: {before} in the graph, {after} integer kernels after extraction{}{} \
                  (priced at {} G int ops/s, {} G packed 8-bit ops/s, against {} GFLOP/s)",
                 if self.profile.packed_dot() {
                     " (8-bit ones on packed dot products)"
                 } else {
                     ""
                 },
-                before.saturating_sub(after),
+                match before.cmp(&after) {
+                    std::cmp::Ordering::Greater => format!(", {} in exact f32", before - after),
+                    std::cmp::Ordering::Less => format!(
+                        ", {} computed twice (by two fused consumers)",
+                        after - before
+                    ),
+                    std::cmp::Ordering::Equal => String::new(),
+                },
                 self.profile.int_gops,
                 self.profile.dot4_gops,
                 self.profile.gflops
