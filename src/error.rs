@@ -43,6 +43,10 @@ pub enum Error {
     /// An option this version of kiln does not offer yet.
     #[error("{0}")]
     Unsupported(String),
+    /// A bad option or argument, named as the CLI flag that gives it (`--opt 3: ...`):
+    /// the CLI's usage errors (exit status 2).
+    #[error("{0}")]
+    Usage(String),
     /// A tensor file could not be read, decoded or written.
     #[error("{}: {message}", path.display())]
     File { path: PathBuf, message: String },
@@ -56,6 +60,39 @@ impl Error {
             message: message.into(),
         }
     }
+}
+
+/// The one-line message of an error and its causes, as the CLI prints it after
+/// `error: `: each cause appended after `: ` unless the message already contains its
+/// text (many errors print their source themselves), line breaks made `; `.
+pub fn describe<'a>(
+    causes: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>,
+) -> String {
+    let mut message = String::new();
+    for cause in causes {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    one_line(&message)
+}
+
+/// The message of `error` and its `source()` chain on one line (see [`describe`]).
+pub fn describe_error(error: &(dyn std::error::Error + 'static)) -> String {
+    describe(std::iter::successors(Some(error), |e| e.source()))
+}
+
+/// `text` on one line: line breaks become `; `.
+pub fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The facade's result type.

@@ -206,6 +206,20 @@ pub fn adapter_profile(runtime: &Runtime) -> kiln_passes::egraph::DeviceProfile 
     }
 }
 
+/// Prices `options`' kernels, and shapes its product engines, for `runtime`'s adapter
+/// ([`adapter_profile`], a CPU driver or not): what `kiln run` and `kiln bench` do to
+/// an `.onnx` model unless `--profile` is given.
+pub fn target_adapter(options: &mut CompileOptions, runtime: &Runtime) {
+    options.egraph.profile = adapter_profile(runtime);
+    options.target.cpu_driver = runtime.is_cpu();
+}
+
+/// The adapters present, best first (the order [`gpu_runtime`] picks in), each as
+/// `--adapter` matches it (`llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]`).
+pub fn adapters() -> Vec<String> {
+    kiln_runtime::adapters()
+}
+
 /// Picks a GPU adapter: the best one present, or the first whose description
 /// contains `adapter` (ignoring case). Fails with the fix when there is none.
 pub fn gpu_runtime(adapter: Option<&str>) -> Result<Runtime> {
@@ -244,6 +258,21 @@ pub fn bind_plan_inputs(
             })
         })
         .collect()
+}
+
+/// Gives each of `plan`'s inputs that `values` lacks seeded random values of its type
+/// (never zero; the seed is the input's index), as `kiln bench` does. Returns the
+/// names filled, in input order.
+pub fn fill_random_inputs(plan: &KernelPlan, values: &mut BTreeMap<String, Tensor>) -> Vec<String> {
+    let mut random = Vec::new();
+    for (i, port) in plan.inputs.iter().enumerate() {
+        if !values.contains_key(&port.name) {
+            let t = crate::random_tensor(port.dtype, &port.shape, i as u64);
+            values.insert(port.name.clone(), t);
+            random.push(port.name.clone());
+        }
+    }
+    random
 }
 
 /// `f32[1,3,224,224]` for a plan port.

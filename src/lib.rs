@@ -51,23 +51,38 @@
 //!   `kiln inspect` shows).
 //! - [`gpu_runtime`] picks an adapter; [`load_bundle`] makes a [`runtime::Session`] to
 //!   run many times; [`run_gpu`] loads and runs once; [`bind_plan_inputs`].
-//! - [`random_tensor`]: seeded, never-zero inputs for benchmarks.
+//! - [`random_tensor`]: seeded, never-zero inputs for benchmarks; [`fill_random_inputs`].
+//!
+//! Shared by the CLI and the Python package (`python/`): [`OptimizerOptions`] (the
+//! optimizer's options as given, checked with the CLI's messages), [`target_adapter`],
+//! [`bench`], [`dump`], [`compile_report_json`] / [`compile_report_text`],
+//! [`HostValues`] / [`port_tensor`] (values in the declared dtype, 64-bit ones
+//! narrowed and widened), [`adapters`] and [`describe`] (an error's one-line message).
 
+mod bench;
 mod calibrate;
+mod dump;
 mod error;
 mod gpu;
+mod host_data;
 mod host_io;
 pub mod npy;
 mod optimize;
+mod options;
+mod report;
 mod summary;
 
+pub use bench::{bench, BenchReport, BenchSetup, KernelTime, OpTime, TIMED_RUNS};
 pub use calibrate::{calibrate, Calibration};
-pub use error::{Error, Result};
+pub use dump::{dump, dump_stages, DumpFormat};
+pub use error::{describe, describe_error, one_line, Error, Result};
 pub use gpu::{
-    adapter_profile, bind_plan_inputs, bundle_graph, compile_bundle, compile_bundle_and_f32,
-    compile_bundle_with_report, compile_bundle_with_reports, gpu_runtime, is_bundle_file,
-    load_bundle, options_manifest, port_type, read_bundle, run_gpu, write_bundle, QuantizedBundle,
+    adapter_profile, adapters, bind_plan_inputs, bundle_graph, compile_bundle,
+    compile_bundle_and_f32, compile_bundle_with_report, compile_bundle_with_reports,
+    fill_random_inputs, gpu_runtime, is_bundle_file, load_bundle, options_manifest, port_type,
+    read_bundle, run_gpu, target_adapter, write_bundle, QuantizedBundle,
 };
+pub use host_data::{host_dtype, narrow_i64, port_tensor, HostValues};
 pub use host_io::{
     output_path, read_input_sets, read_tensor_file, summarize, write_outputs, write_plan_outputs,
 };
@@ -77,6 +92,8 @@ pub use optimize::{
     check_opt_level, check_options, egraph_manifest, pipeline, plan_options, prune_report_json,
     quant_report_json, DEFAULT_OPT_LEVEL, MAX_OPT_LEVEL,
 };
+pub use options::{profile_preset, OptimizerOptions, PROFILE_PRESETS};
+pub use report::{compile_report_json, compile_report_text};
 pub use summary::{
     kind_name, BufferSummary, BundleSummary, DispatchSummary, KernelSummary, KindSummary,
     PortSummary,
@@ -166,6 +183,27 @@ pub fn load_onnx(path: impl AsRef<Path>) -> Result<Model> {
             source,
         },
     })
+}
+
+/// Dims for `model`'s inputs with symbolic dims ([`CompileOptions::shapes`]), checking
+/// each name is an input of the model (an [`Error::Usage`] naming `--shape`
+/// otherwise); a later entry for a name replaces an earlier one.
+pub fn model_shapes(
+    model: &Model,
+    shapes: impl IntoIterator<Item = (String, Vec<usize>)>,
+) -> Result<BTreeMap<String, Vec<usize>>> {
+    let names: Vec<String> = model.inputs().into_iter().map(|i| i.name).collect();
+    let mut out = BTreeMap::new();
+    for (name, dims) in shapes {
+        if !names.contains(&name) {
+            return Err(Error::Usage(format!(
+                "--shape names '{name}', which is not an input of the model (inputs: {})",
+                names.join(", ")
+            )));
+        }
+        out.insert(name, dims);
+    }
+    Ok(out)
 }
 
 /// Decodes an ONNX model from bytes (external data cannot be resolved).

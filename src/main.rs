@@ -23,20 +23,11 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!(
             "error: internal error in kiln: {}{place} (please report this bug)",
-            one_line(&message)
+            kiln::one_line(&message)
         );
     }));
     match std::panic::catch_unwind(cli::main) {
         Ok(code) => code,
         Err(_) => ExitCode::from(1),
     }
-}
-
-/// `text` on one line: line breaks become `; `.
-fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
 }

@@ -7,9 +7,10 @@
 //! widens to the port's declared 64-bit dtype ([`Wide`]); bfloat16 ports are written as
 //! float32 (numpy has no bfloat16), their values exact.
 
+use crate::host_data::HostValues;
 use crate::{Error, Result};
 use half::f16;
-use kiln_ir::{Data, Tensor, Wide};
+use kiln_ir::{Tensor, Wide};
 use npyz::{DType as NpyDType, NpyFile, NpyHeader, Order, TypeChar, WriterBuilder};
 use std::io::Write;
 use std::path::Path;
@@ -58,36 +59,24 @@ pub fn read_npy(path: &Path, bytes: &[u8]) -> Result<HostTensor> {
     }
     let fortran = file.order() == Order::Fortran;
     let read = |e: std::io::Error| err(format!("cannot read the array data ({e})"));
-    let mut wide = Wide::No;
-    let data = match (type_str.type_char(), type_str.size_field()) {
-        (TypeChar::Float, 4) => Data::F32(file.into_vec::<f32>().map_err(read)?),
-        (TypeChar::Float, 2) => Data::F16(file.into_vec::<f16>().map_err(read)?),
-        (TypeChar::Int, 4) => Data::I32(file.into_vec::<i32>().map_err(read)?),
-        (TypeChar::Int, 8) => {
-            wide = Wide::I64;
-            let v = file.into_vec::<i64>().map_err(read)?;
-            Data::I32(narrow_i64(&v).map_err(err)?)
-        }
-        (TypeChar::Uint, 8) => {
-            wide = Wide::U64;
-            let v = file.into_vec::<u64>().map_err(read)?;
-            Data::U32(kiln_ir::narrow_u64(v).map_err(err)?)
-        }
-        (TypeChar::Float, 8) => {
-            wide = Wide::F64;
-            let v = file.into_vec::<f64>().map_err(read)?;
-            Data::F32(kiln_ir::narrow_f64(v).map_err(err)?)
-        }
-        (TypeChar::Uint, 4) => Data::U32(file.into_vec::<u32>().map_err(read)?),
-        (TypeChar::Int, 1) => Data::I8(file.into_vec::<i8>().map_err(read)?),
-        (TypeChar::Uint, 1) => Data::U8(file.into_vec::<u8>().map_err(read)?),
-        (TypeChar::Bool, 1) => Data::Bool(file.into_vec::<bool>().map_err(read)?),
+    let values = match (type_str.type_char(), type_str.size_field()) {
+        (TypeChar::Float, 4) => HostValues::F32(file.into_vec::<f32>().map_err(read)?),
+        (TypeChar::Float, 2) => HostValues::F16(file.into_vec::<f16>().map_err(read)?),
+        (TypeChar::Int, 4) => HostValues::I32(file.into_vec::<i32>().map_err(read)?),
+        (TypeChar::Int, 8) => HostValues::I64(file.into_vec::<i64>().map_err(read)?),
+        (TypeChar::Uint, 8) => HostValues::U64(file.into_vec::<u64>().map_err(read)?),
+        (TypeChar::Float, 8) => HostValues::F64(file.into_vec::<f64>().map_err(read)?),
+        (TypeChar::Uint, 4) => HostValues::U32(file.into_vec::<u32>().map_err(read)?),
+        (TypeChar::Int, 1) => HostValues::I8(file.into_vec::<i8>().map_err(read)?),
+        (TypeChar::Uint, 1) => HostValues::U8(file.into_vec::<u8>().map_err(read)?),
+        (TypeChar::Bool, 1) => HostValues::Bool(file.into_vec::<bool>().map_err(read)?),
         _ => {
             return Err(err(format!(
                 "dtype '{type_str}' is not supported (use float32, float64, float16, int64, uint64, int32, uint32, int8, uint8 or bool)"
             )))
         }
     };
+    let (data, wide) = values.narrow().map_err(err)?;
     let tensor = if fortran {
         let reversed: Vec<usize> = dims.iter().rev().copied().collect();
         let t = Tensor::new(reversed, data).map_err(|e| err(e.to_string()))?;
@@ -100,18 +89,6 @@ pub fn read_npy(path: &Path, bytes: &[u8]) -> Result<HostTensor> {
         tensor,
         wide,
     })
-}
-
-/// Narrows int64 values to i32, failing on the first value that does not fit.
-fn narrow_i64(wide: &[i64]) -> std::result::Result<Vec<i32>, String> {
-    wide.iter()
-        .enumerate()
-        .map(|(i, &x)| {
-            i32::try_from(x).map_err(|_| {
-                format!("int64 element {i} ({x}) does not fit in i32, which kiln computes int64 as")
-            })
-        })
-        .collect()
 }
 
 /// The tensor with its axes in reverse order (a column-major array read as row-major).
@@ -144,34 +121,19 @@ fn reverse_axes(t: &Tensor) -> std::result::Result<Tensor, kiln_ir::ShapeMismatc
 /// as f32, already rounded to bfloat16) as their float32 values.
 pub fn write_npy(w: &mut impl Write, tensor: &Tensor, wide: Wide) -> std::io::Result<()> {
     let shape: Vec<u64> = tensor.shape().dims().iter().map(|&d| d as u64).collect();
-    let data = tensor.data();
-    match (data.as_ref(), wide) {
-        (Data::I32(v), Wide::I64) => return write_slice(w, &shape, v.iter().map(|&x| x as i64)),
-        (Data::U32(v), Wide::U64) => return write_slice(w, &shape, v.iter().map(|&x| x as u64)),
-        (Data::F32(v), Wide::F64) => return write_slice(w, &shape, v.iter().map(|&x| x as f64)),
-        _ => {}
-    }
-    match data.as_ref() {
-        Data::F32(v) => write_slice(w, &shape, v.iter().copied()),
-        Data::F16(v) => write_slice(w, &shape, v.iter().copied()),
-        Data::I32(v) => write_slice(w, &shape, v.iter().copied()),
-        Data::U32(v) => write_slice(w, &shape, v.iter().copied()),
-        Data::I8(v) => write_slice(w, &shape, v.iter().copied()),
-        Data::U8(v) => write_slice(w, &shape, v.iter().copied()),
-        Data::Bool(v) => write_slice(w, &shape, v.iter().copied()),
-        Data::I16(v) => write_slice(w, &shape, v.iter().copied()),
-        Data::U16(v) => write_slice(w, &shape, v.iter().copied()),
-        // numpy has no 4- or 2-bit integers: one per byte, as int8/uint8.
-        Data::I4(v) | Data::I2(v) => write_slice(w, &shape, v.iter().copied()),
-        Data::U4(v) | Data::U2(v) => write_slice(w, &shape, v.iter().copied()),
-        // Nor minifloats (without ml_dtypes): their values, as float32.
-        d @ (Data::F8E4M3FN(_)
-        | Data::F8E5M2(_)
-        | Data::F4E2M1(_)
-        | Data::F8E4M3FNUZ(_)
-        | Data::F8E5M2FNUZ(_)) => {
-            write_slice(w, &shape, d.to_f64_vec().into_iter().map(|x| x as f32))
-        }
+    match HostValues::widen(tensor, wide) {
+        HostValues::F64(v) => write_slice(w, &shape, v.into_iter()),
+        HostValues::F32(v) => write_slice(w, &shape, v.into_iter()),
+        HostValues::F16(v) => write_slice(w, &shape, v.into_iter()),
+        HostValues::I64(v) => write_slice(w, &shape, v.into_iter()),
+        HostValues::U64(v) => write_slice(w, &shape, v.into_iter()),
+        HostValues::I32(v) => write_slice(w, &shape, v.into_iter()),
+        HostValues::U32(v) => write_slice(w, &shape, v.into_iter()),
+        HostValues::I16(v) => write_slice(w, &shape, v.into_iter()),
+        HostValues::U16(v) => write_slice(w, &shape, v.into_iter()),
+        HostValues::I8(v) => write_slice(w, &shape, v.into_iter()),
+        HostValues::U8(v) => write_slice(w, &shape, v.into_iter()),
+        HostValues::Bool(v) => write_slice(w, &shape, v.into_iter()),
     }
 }
 
@@ -192,6 +154,7 @@ fn write_slice<T: npyz::AutoSerialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kiln_ir::Data;
 
     fn round_trip(t: &Tensor, wide: Wide) -> HostTensor {
         let mut bytes = Vec::new();

@@ -106,6 +106,21 @@ impl Runtime {
     }
 }
 
+/// The adapters of the backends `WGPU_BACKEND` allows, best first (the order
+/// [`Runtime::new`] picks in), each as [`describe`] names it; empty when there is none.
+pub fn adapters() -> Vec<String> {
+    let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    let backends = desc.backends;
+    let instance = wgpu::Instance::new(desc);
+    let mut infos: Vec<wgpu::AdapterInfo> =
+        pollster::block_on(instance.enumerate_adapters(backends))
+            .iter()
+            .map(|a| a.get_info())
+            .collect();
+    infos.sort_by_key(rank);
+    infos.iter().map(describe).collect()
+}
+
 /// `llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]`.
 pub fn describe(info: &wgpu::AdapterInfo) -> String {
     format!("{} [{:?}, {:?}]", info.name, info.backend, info.device_type)

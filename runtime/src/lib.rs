@@ -20,7 +20,7 @@ mod session;
 mod timing;
 mod validate;
 
-pub use adapter::{describe, Runtime, RuntimeOptions};
+pub use adapter::{adapters, describe, Runtime, RuntimeOptions};
 pub use error::RuntimeError;
 pub use session::Session;
 pub use timing::{TimedRun, TimingSource};

@@ -34,19 +34,11 @@ pub fn parse_shape(spec: &str) -> Result<(String, Vec<usize>)> {
 
 /// The `--shape` options as a map, checking each name is a model input.
 pub fn shapes(model: &Model, specs: &[String]) -> Result<BTreeMap<String, Vec<usize>>> {
-    let names = input_names(model);
-    let mut shapes = BTreeMap::new();
-    for spec in specs {
-        let (name, dims) = parse_shape(spec)?;
-        if !names.contains(&name) {
-            return Err(usage(format!(
-                "--shape names '{name}', which is not an input of the model (inputs: {})",
-                names.join(", ")
-            )));
-        }
-        shapes.insert(name, dims);
-    }
-    Ok(shapes)
+    let parsed = specs
+        .iter()
+        .map(|spec| parse_shape(spec))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(kiln::model_shapes(model, parsed)?)
 }
 
 /// Reads the `--input` files and assigns each to a model input: `NAME=PATH` by name,

@@ -7,11 +7,8 @@ use super::target::{self, Missing};
 use super::usage;
 use anyhow::Result;
 use clap::Args;
-use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -48,52 +45,6 @@ pub struct BenchArgs {
     opt: OptArgs,
 }
 
-/// Timed runs that the per-kernel table averages over (at most).
-const TIMED_RUNS: usize = 5;
-
-#[derive(Serialize)]
-struct Report {
-    model: String,
-    origin: &'static str,
-    adapter: String,
-    iters: usize,
-    warmup: usize,
-    median_ms: f64,
-    min_ms: f64,
-    max_ms: f64,
-    mean_ms: f64,
-    kernel_count: usize,
-    dispatch_count: usize,
-    random_inputs: Vec<String>,
-    /// How the per-kernel times were measured.
-    timing_source: String,
-    timed_runs: usize,
-    /// Sum of the per-dispatch times of one run.
-    gpu_total_ms: f64,
-    /// Per kernel, slowest first.
-    kernels: Vec<KernelTime>,
-    /// Per op, slowest first.
-    ops: Vec<OpTime>,
-}
-
-#[derive(Serialize)]
-struct KernelTime {
-    kernel: String,
-    op: String,
-    dispatches: usize,
-    /// Per run (mean over the timed runs).
-    ms: f64,
-    percent: f64,
-}
-
-#[derive(Serialize)]
-struct OpTime {
-    op: String,
-    dispatches: usize,
-    ms: f64,
-    percent: f64,
-}
-
 pub fn run(a: BenchArgs) -> Result<()> {
     let Some(path) = a.model.as_ref().filter(|_| !a.calibrate) else {
         return calibrate(&a);
@@ -111,101 +62,20 @@ pub fn run(a: BenchArgs) -> Result<()> {
         false,
     )?;
     let mut session = kiln::load_bundle(&runtime, &model.bundle)?;
-    for _ in 0..a.warmup {
-        session.run(&model.inputs)?;
-    }
-    let mut ms = Vec::with_capacity(a.iters);
-    for _ in 0..a.iters {
-        let start = Instant::now();
-        session.run(&model.inputs)?;
-        ms.push(start.elapsed().as_secs_f64() * 1e3);
-    }
-    ms.sort_by(f64::total_cmp);
-    let median = if ms.len() % 2 == 1 {
-        ms[ms.len() / 2]
-    } else {
-        (ms[ms.len() / 2 - 1] + ms[ms.len() / 2]) / 2.0
-    };
-
-    let plan = &model.bundle.manifest.plan;
-    let op_of: BTreeMap<&str, &str> = plan
-        .kernels
-        .iter()
-        .map(|k| (k.name.as_str(), k.op.as_str()))
-        .collect();
-    let timed_runs = a.iters.min(TIMED_RUNS);
-    let mut per_kernel: BTreeMap<String, (usize, u64)> = BTreeMap::new();
-    let mut source = String::new();
-    for run in 0..timed_runs {
-        let timed = session.run_timed(&model.inputs)?;
-        source = timed.source.to_string();
-        for (kernel, ns) in timed.dispatches {
-            let entry = per_kernel.entry(kernel).or_default();
-            if run == 0 {
-                entry.0 += 1;
-            }
-            entry.1 += ns;
-        }
-    }
-    let runs = timed_runs as f64;
-    let total_ms: f64 = per_kernel.values().map(|(_, ns)| *ns as f64).sum::<f64>() / runs / 1e6;
-    let percent = |ms: f64| {
-        if total_ms > 0.0 {
-            100.0 * ms / total_ms
-        } else {
-            0.0
-        }
-    };
-    let mut kernels: Vec<KernelTime> = per_kernel
-        .iter()
-        .map(|(name, (dispatches, ns))| {
-            let ms = *ns as f64 / runs / 1e6;
-            KernelTime {
-                kernel: name.clone(),
-                op: op_of.get(name.as_str()).unwrap_or(&"?").to_string(),
-                dispatches: *dispatches,
-                ms,
-                percent: percent(ms),
-            }
-        })
-        .collect();
-    kernels.sort_by(|x, y| y.ms.total_cmp(&x.ms).then(x.kernel.cmp(&y.kernel)));
-    let mut by_op: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
-    for k in &kernels {
-        let entry = by_op.entry(&k.op).or_default();
-        entry.0 += k.dispatches;
-        entry.1 += k.ms;
-    }
-    let mut ops: Vec<OpTime> = by_op
-        .into_iter()
-        .map(|(op, (dispatches, ms))| OpTime {
-            op: op.to_string(),
-            dispatches,
-            ms,
-            percent: percent(ms),
-        })
-        .collect();
-    ops.sort_by(|x, y| y.ms.total_cmp(&x.ms).then(x.op.cmp(&y.op)));
-
-    let report = Report {
+    let setup = kiln::BenchSetup {
         model: path.display().to_string(),
         origin: model.origin,
         adapter: runtime.describe(),
+        random_inputs: model.random,
         iters: a.iters,
         warmup: a.warmup,
-        median_ms: median,
-        min_ms: ms[0],
-        max_ms: ms[ms.len() - 1],
-        mean_ms: ms.iter().sum::<f64>() / ms.len() as f64,
-        kernel_count: plan.kernels.len(),
-        dispatch_count: plan.dispatches.len(),
-        random_inputs: model.random,
-        timing_source: source,
-        timed_runs,
-        gpu_total_ms: total_ms,
-        kernels,
-        ops,
     };
+    let report = kiln::bench(
+        &mut session,
+        &model.bundle.manifest.plan,
+        &model.inputs,
+        setup,
+    )?;
     if a.json {
         let mut text = serde_json::to_string_pretty(&report)?;
         text.push('\n');
@@ -280,7 +150,7 @@ fn calibrate(a: &BenchArgs) -> Result<()> {
     super::emit(&out)
 }
 
-fn text(r: &Report, top: usize) -> Result<String> {
+fn text(r: &kiln::BenchReport, top: usize) -> Result<String> {
     let mut out = String::new();
     writeln!(
         out,

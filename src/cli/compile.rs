@@ -6,7 +6,6 @@ use super::opt::{self, OptArgs};
 use super::{args, usage};
 use anyhow::Result;
 use clap::Args;
-use std::fmt::Write;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -86,29 +85,16 @@ pub fn run(a: CompileArgs) -> Result<()> {
             f32: None,
         }
     };
-    let (bundle, reports) = (&compiled.bundle, &compiled.reports);
+    let bundle = &compiled.bundle;
     kiln::write_bundle(bundle, &out)?;
-    let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-    let f32_bytes = compiled.f32.as_ref().map(|b| b.to_bytes().len());
-    let s = kiln::BundleSummary::of(bundle);
+    let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0) as usize;
     if a.json {
-        let mut v = serde_json::json!({
-            "model": model_path.display().to_string(),
-            "bundle": out.display().to_string(),
-            "bytes": bytes,
-            "kernels": s.kernels,
-            "dispatches": s.dispatches,
-            "weight_bytes": s.weight_bytes,
-            "passes": kiln::pipeline(&options)?.names(),
-        });
-        if let Some(p) = &reports.prune {
-            v["prune"] = kiln::prune_report_json(p);
-        }
-        if let Some(q) = &reports.quantize {
-            v["quantize"] = kiln::quant_report_json(q, f32_bytes, bytes as usize);
-        }
+        let mut v = kiln::compile_report_json(&compiled, &options, bytes)?;
+        v["model"] = model_path.display().to_string().into();
+        v["bundle"] = out.display().to_string().into();
         return super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
     }
+    let s = kiln::BundleSummary::of(bundle);
     let mut text = format!(
         "compiled {} -> {}: {} kernels, {} dispatches, {} buffers ({} bytes), {} weight bytes, \
          {bytes} bytes in all\n",
@@ -121,30 +107,7 @@ pub fn run(a: CompileArgs) -> Result<()> {
         s.weight_bytes,
     );
     if a.report {
-        let passes = kiln::pipeline(&options)?.names();
-        writeln!(text, "passes: {}", passes.join(", "))?;
-        if let Some(p) = &reports.prune {
-            write!(text, "{p}")?;
-        }
-        if let Some(q) = &reports.quantize {
-            write!(text, "{q}")?;
-            if let Some(f32_bytes) = f32_bytes {
-                writeln!(
-                    text,
-                    "  bundle: {bytes} bytes, {f32_bytes} unquantized ({:.3} of it)",
-                    bytes as f64 / f32_bytes as f64
-                )?;
-            }
-        }
-        match &reports.egraph {
-            Some(r) => write!(text, "{r}")?,
-            None => writeln!(text, "egraph optimizer: off at --opt 0")?,
-        }
-        writeln!(
-            text,
-            "  plan: {} dispatches per run, {} distinct kernels; layout decisions: {}",
-            s.dispatches, s.kernels, s.decisions
-        )?;
+        text.push_str(&kiln::compile_report_text(&compiled, &options, bytes)?);
     }
     super::emit(&text)
 }

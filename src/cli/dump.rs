@@ -6,8 +6,6 @@ use super::opt::OptArgs;
 use super::{args, usage};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use kiln::ir::print::{print_with, PrintOptions};
-use kiln::passes::egraph::PASS_NAME as EGRAPH;
 use std::path::PathBuf;
 
 /// Output formats of `kiln dump`.
@@ -55,8 +53,7 @@ pub struct DumpArgs {
 pub fn run(a: DumpArgs) -> Result<()> {
     let mut options = kiln::CompileOptions::default();
     a.opt.apply(&mut options)?;
-    let mut pipeline = kiln::pipeline(&options)?;
-    let names = pipeline.names();
+    let names = kiln::pipeline(&options)?.names();
     if a.list_passes {
         let mut out = names.join("\n");
         out.push('\n');
@@ -65,139 +62,19 @@ pub fn run(a: DumpArgs) -> Result<()> {
     let Some(model_path) = &a.model else {
         return Err(usage("no model given: kiln dump MODEL.onnx [--after PASS]"));
     };
-    let wanted = stages(&a.after, &names, &options)?;
-    // Run the passes up to the last one asked for.
-    match names.iter().rev().find(|n| wanted.contains(n)) {
-        Some(last) => {
-            pipeline.truncate_after(last);
-        }
-        None => pipeline = kiln::passes::PassManager::new(),
-    }
+    // Bad pass names are reported before the model is read.
+    kiln::dump_stages(&a.after, &names, &options)?;
     let model = kiln::load_onnx(model_path)?;
     options.shapes = args::shapes(&model, &a.shapes)?;
     options.values = args::inputs(&model, &a.inputs)?
         .into_iter()
         .map(|(name, t)| (name, t.tensor))
         .collect();
-    let print_options = PrintOptions {
-        elide_constants_over: (!a.full_constants).then_some(16),
+    let format = match a.format {
+        Format::Text => kiln::DumpFormat::Text,
+        Format::Dot => kiln::DumpFormat::Dot,
+        Format::Json => kiln::DumpFormat::Json,
     };
-    let mut out = String::new();
-    let mut json_stages = Vec::new();
-    let mut print = |stage: &str, graph: &kiln::Graph| {
-        if stage != "import" && !wanted.contains(&stage) {
-            return;
-        }
-        match a.format {
-            Format::Text => {
-                out.push_str(&format!("// after {stage}\n"));
-                out.push_str(&print_with(graph, &print_options));
-            }
-            Format::Dot => {
-                out.push_str(&format!("// after {stage}\n"));
-                out.push_str(&kiln::ir::dot::to_dot(graph));
-            }
-            Format::Json => json_stages.push(serde_json::json!({
-                "after": stage,
-                "graph": kiln::ir::json::to_json(graph),
-            })),
-        }
-    };
-    let graph = kiln::import(&model, &options)?;
-    print("import", &graph);
-    pipeline.run_with_hook(graph, &mut print)?;
-    if a.format == Format::Json {
-        out = serde_json::to_string_pretty(&serde_json::json!({ "stages": json_stages }))?;
-        out.push('\n');
-    }
+    let out = kiln::dump(&model, &options, &a.after, format, a.full_constants)?;
     super::emit(&out)
-}
-
-/// The passes `--after` asks for, checked against `passes` (the list for
-/// `options`): `all` is every pass, `egraph` the optimizer's last phase.
-fn stages(
-    after: &[String],
-    passes: &[&'static str],
-    options: &kiln::CompileOptions,
-) -> Result<Vec<&'static str>> {
-    let level = options.opt_level;
-    let mut wanted = Vec::new();
-    for name in after.iter().map(|s| s.trim()) {
-        if name == "all" {
-            wanted.extend(passes.iter().copied());
-        } else if name == EGRAPH {
-            let last = passes.iter().rev().find(|p| p.starts_with("egraph-"));
-            let Some(&last) = last else {
-                return Err(usage(format!(
-                    "--after {EGRAPH}: the e-graph optimizer does not run at --opt {level}"
-                )));
-            };
-            wanted.push(last);
-        } else if let Some(&p) = passes.iter().find(|&&p| p == name) {
-            wanted.push(p);
-        } else if name != "import" {
-            let every = kiln::pipeline(&kiln::CompileOptions {
-                opt_level: kiln::MAX_OPT_LEVEL,
-                egraph: Default::default(),
-                ..options.clone()
-            })?
-            .names();
-            return Err(usage(if every.contains(&name) {
-                format!(
-                    "--after {name}: the pass does not run at --opt {level} with these options \
-                     (it runs: {})",
-                    passes.join(", ")
-                )
-            } else {
-                format!(
-                    "--after '{name}': no such pass (at --opt {level}: {}, or {EGRAPH}, all)",
-                    passes.join(", ")
-                )
-            }));
-        }
-    }
-    Ok(wanted)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stages_at(after: &str, opt_level: u8) -> Result<Vec<&'static str>> {
-        let options = kiln::CompileOptions {
-            opt_level,
-            ..Default::default()
-        };
-        let passes = kiln::pipeline(&options).unwrap().names();
-        stages(&[after.to_string()], &passes, &options)
-    }
-
-    #[test]
-    fn after_names_come_from_the_pass_list() {
-        for level in 0..=kiln::MAX_OPT_LEVEL {
-            let options = kiln::CompileOptions {
-                opt_level: level,
-                ..Default::default()
-            };
-            let passes = kiln::pipeline(&options).unwrap().names();
-            assert_eq!(stages_at("all", level).unwrap(), passes);
-            for &p in &passes {
-                assert_eq!(
-                    stages_at(p, level).unwrap(),
-                    [p],
-                    "every listed pass is accepted"
-                );
-            }
-        }
-        assert_eq!(stages_at(EGRAPH, 1).unwrap(), ["egraph-fusion"]);
-        let err = stages_at("merge-siblings", 1).unwrap_err().to_string();
-        assert!(err.contains("does not run at --opt 1"), "{err}");
-        let err = stages_at(EGRAPH, 0).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "--after egraph: the e-graph optimizer does not run at --opt 0"
-        );
-        let err = stages_at("fuse", 2).unwrap_err().to_string();
-        assert!(err.starts_with("--after 'fuse': no such pass"), "{err}");
-    }
 }

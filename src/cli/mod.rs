@@ -84,30 +84,16 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", crate::one_line(&describe(&e)));
-            if e.downcast_ref::<UsageError>().is_some() {
+            eprintln!("error: {}", kiln::describe(e.chain()));
+            let usage = e.downcast_ref::<UsageError>().is_some()
+                || matches!(e.downcast_ref::<kiln::Error>(), Some(kiln::Error::Usage(_)));
+            if usage {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)
             }
         }
     }
-}
-
-/// The error and its causes as one message, skipping a cause whose text the message
-/// already contains (many errors print their source themselves).
-fn describe(e: &anyhow::Error) -> String {
-    let mut message = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            if !message.is_empty() {
-                message.push_str(": ");
-            }
-            message.push_str(&text);
-        }
-    }
-    message
 }
 
 /// Writes `text` to stdout; a closed pipe (`kiln dump m.onnx | head`) is not an error.

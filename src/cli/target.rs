@@ -87,9 +87,7 @@ pub fn load(
     options.values = values.clone();
     let runtime = runtime(adapter)?;
     if !opt.profile_given() {
-        // Priced, and its kernels shaped, for the adapter that will run it.
-        options.egraph.profile = kiln::adapter_profile(&runtime);
-        options.target.cpu_driver = runtime.is_cpu();
+        kiln::target_adapter(&mut options, &runtime);
     }
     let (bundle, f32) = if twin {
         let compiled =
@@ -110,28 +108,24 @@ fn bind(
     missing: Missing,
     origin: &'static str,
 ) -> Result<GpuModel> {
-    let mut random = Vec::new();
-    for (i, port) in bundle.manifest.plan.inputs.iter().enumerate() {
-        if values.contains_key(&port.name) {
-            continue;
-        }
-        match missing {
-            Missing::Error => {
-                return Err(anyhow::anyhow!(
-                    "missing input '{}' ({}{}): give it with --input {}=FILE.npy",
-                    port.name,
-                    kiln::port_type(port),
-                    port.wide.note(),
-                    port.name
-                ))
-            }
-            Missing::Random => {
-                let t = kiln::random_tensor(port.dtype, &port.shape, i as u64);
-                values.insert(port.name.clone(), t);
-                random.push(port.name.clone());
-            }
+    if missing == Missing::Error {
+        if let Some(port) = bundle
+            .manifest
+            .plan
+            .inputs
+            .iter()
+            .find(|p| !values.contains_key(&p.name))
+        {
+            return Err(anyhow::anyhow!(
+                "missing input '{}' ({}{}): give it with --input {}=FILE.npy",
+                port.name,
+                kiln::port_type(port),
+                port.wide.note(),
+                port.name
+            ));
         }
     }
+    let random = kiln::fill_random_inputs(&bundle.manifest.plan, &mut values);
     let inputs = kiln::bind_plan_inputs(&bundle.manifest.plan, &values)?;
     Ok(GpuModel {
         bundle,
