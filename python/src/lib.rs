@@ -1,0 +1,179 @@
+//! The `kiln._native` extension module: kiln's compiler and runtime for Python
+//! (`python/kiln/` is the package around it). Every entry point reuses the library
+//! functions the CLI calls, releases the GIL while it compiles, reads or runs, and
+//! raises `kiln.KilnError` subclasses with the CLI's one-line messages.
+
+mod arrays;
+mod bundle;
+mod errors;
+mod options;
+mod session;
+mod source;
+
+use errors::{to_py, Kind};
+use options::CompileArgs;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use source::Source;
+
+/// The bundle `model` is or compiles to for the adapter `adapter` names (the best
+/// one when `None`), its name, and the runtime on that adapter. An ONNX model is
+/// compiled in memory, priced and shaped for the adapter unless `profile` is given,
+/// as `kiln run` does; the compile keywords are refused for a bundle.
+fn gpu_bundle(
+    py: Python<'_>,
+    model: &Bound<'_, PyAny>,
+    adapter: Option<&str>,
+    args: &CompileArgs,
+) -> PyResult<(kiln::Bundle, String, kiln::Runtime)> {
+    match Source::read(py, model)? {
+        Source::Bundle(bundle, name) => {
+            args.refuse_for_bundle()?;
+            let runtime = py.detach(|| kiln::gpu_runtime(adapter)).map_err(to_py)?;
+            Ok((*bundle, name, runtime))
+        }
+        Source::Onnx(model, name) => py
+            .detach(|| {
+                // Bad options are reported before the adapter is opened.
+                let mut options = args.options(&model)?;
+                let runtime = kiln::gpu_runtime(adapter)?;
+                if args.optimizer.profile.is_none() {
+                    kiln::target_adapter(&mut options, &runtime);
+                }
+                let bundle = kiln::compile_bundle(&model, &options)?;
+                Ok((bundle, name, runtime))
+            })
+            .map_err(to_py),
+    }
+}
+
+/// A JSON value as Python objects (through the `json` module).
+fn json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    let text = value.to_string();
+    py.import("json")?.call_method1("loads", (text,))
+}
+
+/// `kiln.bench(model, *, inputs=None, iters=20, warmup=3, adapter=None, **options)`.
+#[pyfunction]
+#[pyo3(name = "bench", signature = (model, *, inputs=None, iters=20, warmup=3, adapter=None, **options))]
+fn bench_model<'py>(
+    py: Python<'py>,
+    model: &Bound<'py, PyAny>,
+    inputs: Option<&Bound<'py, PyDict>>,
+    iters: usize,
+    warmup: usize,
+    adapter: Option<String>,
+    options: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let args = CompileArgs::from_kwargs("bench", options)?;
+    if iters == 0 {
+        return Err(Kind::Option.err("iters must be at least 1"));
+    }
+    let (bundle, name, runtime) = gpu_bundle(py, model, adapter.as_deref(), &args)?;
+    let origin = if args.any_given() || matches!(name.as_str(), "<bytes>") {
+        "compiled in memory"
+    } else {
+        "bundle"
+    };
+    let plan = &bundle.manifest.plan;
+    let ports: Vec<session::Port> = plan
+        .inputs
+        .iter()
+        .map(|p| session::Port {
+            name: p.name.clone(),
+            ty: kiln::port_type(p),
+            wide: p.wide,
+        })
+        .collect();
+    let mut values = match inputs {
+        Some(feed) => session::read_feed(&ports, feed)?,
+        None => Default::default(),
+    };
+    let report = py
+        .detach(|| -> kiln::Result<_> {
+            let random = kiln::fill_random_inputs(plan, &mut values);
+            let inputs = kiln::bind_plan_inputs(plan, &values)?;
+            let mut session = kiln::load_bundle(&runtime, &bundle)?;
+            let setup = kiln::BenchSetup {
+                model: name,
+                origin,
+                adapter: runtime.describe(),
+                random_inputs: random,
+                iters,
+                warmup,
+            };
+            kiln::bench(&mut session, plan, &inputs, setup)
+        })
+        .map_err(to_py)?;
+    let json = serde_json::to_value(&report).map_err(|e| Kind::Other.err(e.to_string()))?;
+    json_to_py(py, &json)
+}
+
+/// `kiln.adapters()`: the GPU adapters present, best first.
+#[pyfunction]
+fn adapters(py: Python<'_>) -> Vec<String> {
+    py.detach(kiln::adapters)
+}
+
+/// `kiln.dump(model, *, after=None, format="text", full_constants=False, **options)`.
+#[pyfunction]
+#[pyo3(signature = (model, *, after=None, format="text", full_constants=false, **options))]
+fn dump(
+    py: Python<'_>,
+    model: &Bound<'_, PyAny>,
+    after: Option<&Bound<'_, PyAny>>,
+    format: &str,
+    full_constants: bool,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<String> {
+    let args = CompileArgs::from_kwargs("dump", options)?;
+    let after: Vec<String> = match after {
+        None => Vec::new(),
+        Some(a) if a.is_none() => Vec::new(),
+        Some(a) => match a.extract::<String>() {
+            Ok(s) => s.split(',').map(str::to_string).collect(),
+            Err(_) => a.extract()?,
+        },
+    };
+    let format = match format {
+        "text" => kiln::DumpFormat::Text,
+        "dot" => kiln::DumpFormat::Dot,
+        "json" => kiln::DumpFormat::Json,
+        other => {
+            return Err(Kind::Option.err(format!(
+                "format '{other}': expected 'text', 'dot' or 'json'"
+            )))
+        }
+    };
+    let (model, _) = Source::read(py, model)?.onnx("kiln.dump")?;
+    py.detach(|| {
+        let options = args.options(&model)?;
+        kiln::dump(&model, &options, &after, format, full_constants)
+    })
+    .map_err(to_py)
+}
+
+#[pymodule]
+#[pyo3(name = "_native")]
+fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("KilnError", py.get_type::<errors::KilnError>())?;
+    m.add("BadModelError", py.get_type::<errors::BadModelError>())?;
+    m.add(
+        "UnsupportedOpError",
+        py.get_type::<errors::UnsupportedOpError>(),
+    )?;
+    m.add("BadInputError", py.get_type::<errors::BadInputError>())?;
+    m.add("DeviceError", py.get_type::<errors::DeviceError>())?;
+    m.add("OptionError", py.get_type::<errors::OptionError>())?;
+    m.add_class::<bundle::Bundle>()?;
+    m.add_class::<session::Session>()?;
+    m.add_class::<session::NodeArg>()?;
+    m.add_function(wrap_pyfunction!(bundle::compile, m)?)?;
+    m.add_function(wrap_pyfunction!(bundle::load, m)?)?;
+    m.add_function(wrap_pyfunction!(bench_model, m)?)?;
+    m.add_function(wrap_pyfunction!(adapters, m)?)?;
+    m.add_function(wrap_pyfunction!(dump, m)?)?;
+    Ok(())
+}
