@@ -1,5 +1,5 @@
 //! numpy arrays across the boundary: an input array read into [`kiln::HostValues`] in
-//! its own dtype (checked against the port by the library), an output's values moved
+//! its own dtype and row-major order (checked against the port by the library), an output's values moved
 //! into a new array without a copy (numpy takes over the buffer).
 
 use crate::errors::Kind;
@@ -24,12 +24,15 @@ pub fn read_array(name: &str, array: &Bound<'_, PyAny>) -> PyResult<(HostValues,
     })?;
     let shape = untyped.shape().to_vec();
     let dtype = untyped.dtype().str()?.to_string();
+    // `as_slice` also takes a Fortran-ordered array as it lies in memory; kiln wants
+    // row-major order, which iterating the array's view gives.
+    let c_order = untyped.is_c_contiguous();
     macro_rules! values {
         ($variant:ident, $t:ty) => {{
             let a: PyReadonlyArrayDyn<'_, $t> = array.extract()?;
             let v = match a.as_slice() {
-                Ok(s) => s.to_vec(),
-                Err(_) => a.as_array().iter().copied().collect(),
+                Ok(s) if c_order => s.to_vec(),
+                _ => a.as_array().iter().copied().collect(),
             };
             HostValues::$variant(v)
         }};

@@ -43,7 +43,11 @@ impl Source {
                 Ok(Source::Onnx(kiln::load_onnx(&path)?, name))
             }
         })
-        .map_err(to_py)
+        .map_err(|e| match e {
+            // The model file itself cannot be read.
+            kiln::Error::File { .. } => Kind::BadModel.err(kiln::describe_error(&e)),
+            e => to_py(e),
+        })
     }
 
     fn from_bytes(py: Python<'_>, bytes: Vec<u8>) -> PyResult<Source> {
