@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates the Python venv and writes the test data kiln's integration tests read. Idempotent:
+# Creates the Python venv (with maturin and pytest for the Python package) and writes the
+# test data kiln's integration tests read. Idempotent:
 # a second run with the same scripts and pins returns in about a second.
 #
 #   KILN_VENV       the venv to create/use            (default: <repo>/.venv)
@@ -25,6 +26,14 @@ if ! { [ -x "$py" ] && "$py" -c "$check_pins" "${pins[@]}" 2>/dev/null; }; then
     echo "setup-test-data: creating venv $venv with ${pins[*]}"
     python3 -m venv "$venv"
     "$py" -m pip install --quiet --disable-pip-version-check "${pins[@]}"
+fi
+
+# The Python package's build and test tools (scripts/test-python.sh): pinned apart from the
+# pins above, which also stamp the generated data.
+tools=(maturin==1.16.0 pytest==9.2.0)
+if ! "$py" -c "$check_pins" "${tools[@]}" 2>/dev/null; then
+    echo "setup-test-data: installing ${tools[*]} into $venv"
+    "$py" -m pip install --quiet --disable-pip-version-check "${tools[@]}"
 fi
 
 # The real-weight models (a wheel from PyPI, see make-real-data.py): their own stamp, so the

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: writes the test data if needed (scripts/setup-test-data.sh), runs every
-# test of the workspace optimised, and prints the conformance figures. Extra arguments go to
+# test of the workspace optimised, then the Python package's pytest suite
+# (scripts/test-python.sh), and prints the conformance figures. Extra arguments go to
 # `cargo test` (e.g. `scripts/test.sh --test conformance -- --nocapture`).
 set -euo pipefail
 
@@ -24,6 +25,8 @@ differentials=(target/conformance-cpu-differential.txt target/conformance-gpu-di
 rm -f "${reports[@]}" "${differentials[@]}"
 status=0
 cargo test --workspace --release --no-fail-fast "$@" || status=$?
+# The Python package: its wheel built, installed and tested with pytest.
+scripts/test-python.sh || status=$?
 
 for report in "${reports[@]}"; do
     if [ -f "$report" ]; then

@@ -42,10 +42,9 @@ impl CompileArgs {
         let o = &mut args.optimizer;
         for (key, value) in kwargs.iter() {
             let key: String = key.extract()?;
-            if value.is_none() {
-                if KEYWORDS.contains(&key.as_str()) {
-                    continue;
-                }
+            // `None` leaves a known keyword at its default.
+            if value.is_none() && KEYWORDS.contains(&key.as_str()) {
+                continue;
             }
             match key.as_str() {
                 "opt" => o.opt = Some(value.extract()?),

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// A model, read (without the GIL).
 pub enum Source {
     /// An ONNX model and how to name it in reports.
-    Onnx(kiln::Model, String),
+    Onnx(Box<kiln::Model>, String),
     /// A compiled bundle and how to name it.
     Bundle(Box<kiln::Bundle>, String),
 }
@@ -40,7 +40,7 @@ impl Source {
             if kiln::is_bundle_file(&path)? {
                 Ok(Source::Bundle(Box::new(kiln::read_bundle(&path)?), name))
             } else {
-                Ok(Source::Onnx(kiln::load_onnx(&path)?, name))
+                Ok(Source::Onnx(Box::new(kiln::load_onnx(&path)?), name))
             }
         })
         .map_err(|e| match e {
@@ -57,7 +57,7 @@ impl Source {
                 let bundle = kiln::Bundle::from_bytes(&bytes)?;
                 Ok(Source::Bundle(Box::new(bundle), name))
             } else {
-                Ok(Source::Onnx(kiln::load_onnx_bytes(&bytes)?, name))
+                Ok(Source::Onnx(Box::new(kiln::load_onnx_bytes(&bytes)?), name))
             }
         })
         .map_err(to_py)
@@ -66,7 +66,7 @@ impl Source {
     /// The ONNX model, or an `OptionError` saying `what` needs one.
     pub fn onnx(self, what: &str) -> PyResult<(kiln::Model, String)> {
         match self {
-            Source::Onnx(model, name) => Ok((model, name)),
+            Source::Onnx(model, name) => Ok((*model, name)),
             Source::Bundle(_, name) => Err(Kind::Option.err(format!(
                 "{what} takes an ONNX model; {name} is a compiled bundle"
             ))),
