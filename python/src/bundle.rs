@@ -100,7 +100,12 @@ impl Bundle {
     }
 }
 
-/// `kiln.compile(model, **options)`.
+/// Compiles an ONNX model (a path, bytes or an `onnx.ModelProto`) to a `Bundle`, as
+/// `kiln compile` does, with the same bytes. Keywords, the CLI's flags: `opt` (0, 1, 2),
+/// `shapes` (`{input: dims}`), `profile` (`discrete`, `integrated`, `cpu-emulation` (the
+/// default) or a calibration file), `quantize` (`w8`, `w4`, `f16`, `w8a8`), `prune`,
+/// `accuracy_budget`, `calibration` (a folder of input sets), `disable_rules`,
+/// `disable_sets`, `iter_limit`, `node_limit`, `time_limit`.
 #[pyfunction]
 #[pyo3(signature = (model, **options))]
 pub fn compile(
@@ -127,7 +132,8 @@ pub fn compile(
     })
 }
 
-/// `kiln.load(path)`.
+/// Reads a `.kiln` bundle; magic, format, checksum and plan are checked
+/// (`BadModelError`).
 #[pyfunction]
 pub fn load(py: Python<'_>, path: PathBuf) -> PyResult<Bundle> {
     let inner = py.detach(|| kiln::read_bundle(&path)).map_err(to_py)?;

@@ -53,7 +53,11 @@ fn json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound
     py.import("json")?.call_method1("loads", (text,))
 }
 
-/// `kiln.bench(model, *, inputs=None, iters=20, warmup=3, adapter=None, **options)`.
+/// Measures a model's latency on a GPU adapter as `kiln bench --json` does: `warmup`
+/// runs, then `iters` timed runs (median, min, max, mean in ms), then GPU time per
+/// kernel and per op. `model` is a path, bytes, an `onnx.ModelProto` or a `Bundle`
+/// (an ONNX model is compiled for the adapter with the compile keywords); `inputs`
+/// (`{name: array}`) not given are seeded random values. Returns the report as a dict.
 #[pyfunction]
 #[pyo3(name = "bench", signature = (model, *, inputs=None, iters=20, warmup=3, adapter=None, **options))]
 fn bench_model<'py>(
@@ -109,13 +113,17 @@ fn bench_model<'py>(
     json_to_py(py, &json)
 }
 
-/// `kiln.adapters()`: the GPU adapters present, best first.
+/// The GPU adapters present, best first (the one a `Session` picks by default comes
+/// first), each as `adapter=` matches it: `llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]`.
 #[pyfunction]
 fn adapters(py: Python<'_>) -> Vec<String> {
     py.detach(kiln::adapters)
 }
 
-/// `kiln.dump(model, *, after=None, format="text", full_constants=False, **options)`.
+/// The IR of an ONNX model after import and after the passes `after` names (a pass of
+/// the pipeline, `egraph` for the optimizer's last phase, or `all`; a list or a
+/// comma-separated string), as `kiln dump` prints it: `format` is `text`, `dot` or
+/// `json`; `full_constants` prints every constant (text). Takes the compile keywords.
 #[pyfunction]
 #[pyo3(signature = (model, *, after=None, format="text", full_constants=false, **options))]
 fn dump(

@@ -113,7 +113,14 @@ enum Engine {
     Cpu { graph: kiln::Graph },
 }
 
-/// A model ready to run many times.
+/// A model ready to run many times, like onnxruntime's `InferenceSession`.
+///
+/// `Session(model, *, adapter=None, backend="gpu", **options)`: `model` is a path (an
+/// `.onnx` file or a `.kiln` bundle), bytes, an `onnx.ModelProto` or a `Bundle`. An
+/// ONNX model is compiled in memory for the adapter it runs on (`adapter`: a part of
+/// its name, else the best one present), priced and shaped for it unless `profile` is
+/// given; `options` are `kiln.compile`'s keywords. `backend="cpu"` runs the compiled
+/// graph on the CPU reference interpreter instead (ONNX models only).
 #[pyclass(module = "kiln", frozen)]
 pub struct Session {
     engine: Engine,
