@@ -17,20 +17,23 @@ use pyo3::types::PyDict;
 use source::Source;
 
 /// The bundle `model` is or compiles to for the adapter `adapter` names (the best
-/// one when `None`), its name, and the runtime on that adapter. An ONNX model is
+/// one when `None`), its name, where it came from (`bundle` or `compiled in memory`,
+/// as `kiln bench` says), and the runtime on that adapter. An ONNX model is
 /// compiled in memory, priced and shaped for the adapter unless `profile` is given,
 /// as `kiln run` does; the compile keywords are refused for a bundle.
+type GpuBundle = (kiln::Bundle, String, &'static str, kiln::Runtime);
+
 fn gpu_bundle(
     py: Python<'_>,
     model: &Bound<'_, PyAny>,
     adapter: Option<&str>,
     args: &CompileArgs,
-) -> PyResult<(kiln::Bundle, String, kiln::Runtime)> {
+) -> PyResult<GpuBundle> {
     match Source::read(py, model)? {
         Source::Bundle(bundle, name) => {
             args.refuse_for_bundle()?;
             let runtime = py.detach(|| kiln::gpu_runtime(adapter)).map_err(to_py)?;
-            Ok((*bundle, name, runtime))
+            Ok((*bundle, name, "bundle", runtime))
         }
         Source::Onnx(model, name) => py
             .detach(|| {
@@ -41,7 +44,7 @@ fn gpu_bundle(
                     kiln::target_adapter(&mut options, &runtime);
                 }
                 let bundle = kiln::compile_bundle(&model, &options)?;
-                Ok((bundle, name, runtime))
+                Ok((bundle, name, "compiled in memory", runtime))
             })
             .map_err(to_py),
     }
@@ -73,12 +76,7 @@ fn bench_model<'py>(
     if iters == 0 {
         return Err(Kind::Option.err("iters must be at least 1"));
     }
-    let (bundle, name, runtime) = gpu_bundle(py, model, adapter.as_deref(), &args)?;
-    let origin = if args.any_given() || matches!(name.as_str(), "<bytes>") {
-        "compiled in memory"
-    } else {
-        "bundle"
-    };
+    let (bundle, name, origin, runtime) = gpu_bundle(py, model, adapter.as_deref(), &args)?;
     let plan = &bundle.manifest.plan;
     let ports: Vec<session::Port> = plan
         .inputs

@@ -246,7 +246,7 @@ impl Session {
         adapter: Option<String>,
         args: CompileArgs,
     ) -> PyResult<Session> {
-        let (bundle, name, runtime) = crate::gpu_bundle(py, model, adapter.as_deref(), &args)?;
+        let (bundle, name, _, runtime) = crate::gpu_bundle(py, model, adapter.as_deref(), &args)?;
         let session = py
             .detach(|| kiln::load_bundle(&runtime, &bundle))
             .map_err(to_py)?;

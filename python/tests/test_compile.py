@@ -83,7 +83,8 @@ def test_bench_reports_what_the_cli_reports(gpu, tmp_path, kiln_bin):
     from conftest import example_input
 
     given = kiln.bench(EXAMPLE, inputs={"image": example_input()}, iters=2, warmup=0)
-    assert given["random_inputs"] == [] and given["origin"] == "bundle" or given["origin"] == "compiled in memory"
+    assert given["random_inputs"] == [] and given["origin"] == "compiled in memory"
+    assert given["model"] == str(EXAMPLE)
 
 
 def test_adapters_lists_the_adapter_sessions_pick(gpu):
