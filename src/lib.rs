@@ -173,6 +173,20 @@ impl Default for CompileOptions {
     }
 }
 
+impl CompileOptions {
+    /// Specialises the compile on given input values (`kiln compile --input`):
+    /// [`Self::values`] becomes `values`, and each one's shape goes into
+    /// [`Self::shapes`] unless a shape was given for it.
+    pub fn specialise(&mut self, values: BTreeMap<String, Tensor>) {
+        for (name, t) in &values {
+            self.shapes
+                .entry(name.clone())
+                .or_insert_with(|| t.shape().dims().to_vec());
+        }
+        self.values = values;
+    }
+}
+
 /// Reads and decodes an ONNX model file.
 pub fn load_onnx(path: impl AsRef<Path>) -> Result<Model> {
     let path = path.as_ref();

@@ -92,3 +92,23 @@ def test_adapters_lists_the_adapter_sessions_pick(gpu):
     assert found[0] == gpu
     assert kiln.Session(EXAMPLE).adapter == found[0]
     assert kiln.Session(EXAMPLE, adapter=found[-1]).adapter == found[-1]
+
+
+def test_values_specialise_like_kiln_compile_input(gpu, data, tmp_path, kiln_bin):
+    """A shape-deciding int64 input given to compile becomes a constant, as with
+    `kiln compile --input`: the same bundle, which then takes only the data."""
+    from conftest import load_pb
+
+    case = data / "node" / "test_reshape_reduced_dims"
+    x, shape = (load_pb(case / "test_data_set_0" / f"input_{i}.pb") for i in (0, 1))
+    want = load_pb(case / "test_data_set_0" / "output_0.pb")
+    bundle = kiln.compile(case / "model.onnx", values={"shape": shape})
+    out = tmp_path / "r.kiln"
+    run_cli(kiln_bin, "compile", case / "model.onnx", "-o", out, "--input", f"shape={case / 'test_data_set_0' / 'input_1.pb'}")
+    assert bundle.to_bytes() == out.read_bytes()
+    sess = kiln.Session(bundle)
+    assert [i.name for i in sess.get_inputs()] == ["data"]
+    (y,) = sess.run(None, {"data": x})
+    assert (y == want).all() and y.shape == want.shape
+    with pytest.raises(kiln.OptionError, match="values names 'shp', which is not an input"):
+        kiln.compile(case / "model.onnx", values={"shp": shape})

@@ -65,15 +65,9 @@ pub fn run(a: CompileArgs) -> Result<()> {
         )));
     }
     let model = kiln::load_onnx(&model_path)?;
-    let mut shapes = args::shapes(&model, &a.shapes)?;
+    options.shapes = args::shapes(&model, &a.shapes)?;
     let given = args::inputs(&model, &a.inputs)?;
-    for (name, t) in &given {
-        shapes
-            .entry(name.clone())
-            .or_insert_with(|| t.tensor.shape().dims().to_vec());
-    }
-    options.shapes = shapes;
-    options.values = given.into_iter().map(|(n, t)| (n, t.tensor)).collect();
+    options.specialise(given.into_iter().map(|(n, t)| (n, t.tensor)).collect());
     // The unquantized twin is bundled only for the figures that compare with it.
     let compiled = if a.report || a.json {
         kiln::compile_bundle_and_f32(&model, &options)?

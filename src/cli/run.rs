@@ -6,7 +6,6 @@ use super::target::{self, Missing};
 use super::{args, usage};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Where a model runs.
@@ -118,19 +117,9 @@ fn run_on_cpu(a: RunArgs) -> Result<()> {
     let mut options = kiln::CompileOptions::default();
     a.opt.apply(&mut options)?;
     let model = kiln::load_onnx(&a.model)?;
-    let mut shapes = args::shapes(&model, &a.shapes)?;
+    options.shapes = args::shapes(&model, &a.shapes)?;
     let given = args::inputs(&model, &a.inputs)?;
-    let values: BTreeMap<String, kiln::Tensor> = given
-        .iter()
-        .map(|(name, t)| (name.clone(), t.tensor.clone()))
-        .collect();
-    for (name, t) in &given {
-        shapes
-            .entry(name.clone())
-            .or_insert_with(|| t.tensor.shape().dims().to_vec());
-    }
-    options.shapes = shapes;
-    options.values = values;
+    options.specialise(given.into_iter().map(|(n, t)| (n, t.tensor)).collect());
     let graph = kiln::compile_onnx(&model, &options)?;
     if let Some(port) = graph
         .inputs

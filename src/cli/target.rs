@@ -72,19 +72,10 @@ pub fn load(
     let mut options = kiln::CompileOptions::default();
     opt.apply(&mut options)?;
     let model = kiln::load_onnx(path)?;
-    let mut shapes = args::shapes(&model, shape_specs)?;
+    options.shapes = args::shapes(&model, shape_specs)?;
     let given = args::inputs(&model, input_specs)?;
-    let values: BTreeMap<String, Tensor> = given
-        .iter()
-        .map(|(name, t)| (name.clone(), t.tensor.clone()))
-        .collect();
-    for (name, t) in &given {
-        shapes
-            .entry(name.clone())
-            .or_insert_with(|| t.tensor.shape().dims().to_vec());
-    }
-    options.shapes = shapes;
-    options.values = values.clone();
+    let values: BTreeMap<String, Tensor> = given.into_iter().map(|(n, t)| (n, t.tensor)).collect();
+    options.specialise(values.clone());
     let runtime = runtime(adapter)?;
     if !opt.profile_given() {
         kiln::target_adapter(&mut options, &runtime);
