@@ -1,7 +1,9 @@
 """Latency of a bundle run through the package (Session.run on numpy input, outputs
 back as numpy arrays) against `kiln bench` on the same bundle, interleaved in rounds on
 one machine. Usage: latency.py KILN_BIN ROUNDS MODEL.onnx...; prints per model the
-median of each round and the ratio of the medians of the rounds."""
+median of each round, the ratio of the medians over the rounds, and the median of the
+per-round ratios (each round's two measurements are adjacent in time, so it is the
+figure least moved by other load on a shared machine)."""
 
 import json
 import subprocess
@@ -49,8 +51,9 @@ def main():
                 theirs.append(cli_ms(kiln_bin, bundle))
                 ours.append(package_ms(sess, feed))
             ratio = np.median(ours) / np.median(theirs)
+            per_round = np.median(np.array(ours) / np.array(theirs))
             print(f"{model}: package {np.round(ours, 2).tolist()} ms, kiln bench {np.round(theirs, 2).tolist()} ms, "
-                  f"ratio of medians {ratio:.3f}")
+                  f"ratio of medians {ratio:.3f}, median of per-round ratios {per_round:.3f}")
 
 
 if __name__ == "__main__":
