@@ -1,16 +1,16 @@
-//! numpy arrays across the boundary: an input array read into [`kiln::HostValues`] in
-//! its own dtype and row-major order (checked against the port by the library), an output's values moved
-//! into a new array without a copy (numpy takes over the buffer).
+//! numpy arrays across the boundary: an input array copied into [`kiln::HostValues`]
+//! in its own dtype and row-major order (checked against the port by the library); an
+//! output's values moved into a new array without a copy (numpy takes over the buffer).
 
 use crate::errors::Kind;
 use half::f16;
 use kiln::HostValues;
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-/// `array`'s values and shape. It must be a numpy array (the package makes it C
-/// contiguous first); a dtype kiln has no host form of is a `BadInputError` naming
-/// input `name`.
+/// `array`'s values (in row-major order, whatever its memory layout) and shape. It must
+/// be a numpy array; another object, or a dtype kiln has no host form of, is a
+/// `BadInputError` naming input `name`.
 pub fn read_array(name: &str, array: &Bound<'_, PyAny>) -> PyResult<(HostValues, Vec<usize>)> {
     let untyped = array.cast::<PyUntypedArray>().map_err(|_| {
         Kind::BadInput.err(format!(
@@ -23,42 +23,30 @@ pub fn read_array(name: &str, array: &Bound<'_, PyAny>) -> PyResult<(HostValues,
         ))
     })?;
     let shape = untyped.shape().to_vec();
-    let dtype = untyped.dtype().str()?.to_string();
     // `as_slice` also takes a Fortran-ordered array as it lies in memory; kiln wants
     // row-major order, which iterating the array's view gives.
     let c_order = untyped.is_c_contiguous();
-    macro_rules! values {
-        ($variant:ident, $t:ty) => {{
-            let a: PyReadonlyArrayDyn<'_, $t> = array.extract()?;
-            let v = match a.as_slice() {
-                Ok(s) if c_order => s.to_vec(),
-                _ => a.as_array().iter().copied().collect(),
-            };
-            HostValues::$variant(v)
-        }};
+    // The dtype by numpy's own equivalence check (no Python-level call).
+    macro_rules! try_values {
+        ($($variant:ident: $t:ty),*) => {
+            $(if let Ok(a) = array.cast::<PyArrayDyn<$t>>() {
+                let a = a.try_readonly().map_err(|e| Kind::BadInput.err(format!("input '{name}': {e}")))?;
+                let v = match a.as_slice() {
+                    Ok(s) if c_order => s.to_vec(),
+                    _ => a.as_array().iter().copied().collect(),
+                };
+                return Ok((HostValues::$variant(v), shape));
+            })*
+        };
     }
-    let values = match dtype.as_str() {
-        "float64" => values!(F64, f64),
-        "float32" => values!(F32, f32),
-        "float16" => values!(F16, f16),
-        "int64" => values!(I64, i64),
-        "uint64" => values!(U64, u64),
-        "int32" => values!(I32, i32),
-        "uint32" => values!(U32, u32),
-        "int16" => values!(I16, i16),
-        "uint16" => values!(U16, u16),
-        "int8" => values!(I8, i8),
-        "uint8" => values!(U8, u8),
-        "bool" => values!(Bool, bool),
-        other => {
-            return Err(Kind::BadInput.err(format!(
-                "input '{name}' is a numpy array of dtype {other}, which kiln does not take \
-                 (float64, float32, float16, int64, uint64, int32, uint32, int16, uint16, \
-                 int8, uint8, bool)"
-            )))
-        }
-    };
-    Ok((values, shape))
+    try_values!(F32: f32, I64: i64, I32: i32, F64: f64, F16: f16, U64: u64, U32: u32,
+        I16: i16, U16: u16, I8: i8, U8: u8, Bool: bool);
+    let dtype = untyped.dtype().str()?.to_string();
+    Err(Kind::BadInput.err(format!(
+        "input '{name}' is a numpy array of dtype {dtype}, which kiln does not take \
+         (float64, float32, float16, int64, uint64, int32, uint32, int16, uint16, int8, \
+         uint8, bool)"
+    )))
 }
 
 /// A numpy array of `shape` owning `values` (no copy).
