@@ -443,12 +443,16 @@ fn k_mod(a: f32, b: f32) -> f32 {
 }
 
 // @fn k_ifmod
-// Integer remainder with the dividend's sign; by 0 (and by −1) it is 0.
+// Integer remainder with the dividend's sign; by 0 (and by −1) it is 0. Taken of the
+// magnitudes as u32: a signed `%` of a negative operand is undefined in GLSL.
 fn k_ifmod(a: i32, b: i32) -> i32 {
     if b == 0 || b == -1 {
         return 0;
     }
-    return a % b;
+    let ua = select(u32(a), 0u - u32(a), a < 0);
+    let ub = select(u32(b), 0u - u32(b), b < 0);
+    let r = ua % ub;
+    return select(i32(r), i32(0u - r), a < 0);
 }
 
 // @fn k_imod uses k_ifmod

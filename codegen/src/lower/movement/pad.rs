@@ -67,11 +67,19 @@ pub(super) fn lower(
                 "        if j < 0 || j >= {kept} {{\n            inside = false;\n        }}\n"
             ),
             PadMode::Edge => format!("        j = clamp(j, 0, {});\n", kept - 1),
-            PadMode::Wrap => format!("        j = ((j % {kept}) + {kept}) % {kept};\n"),
+            // `j >= -pb`: shifted by a whole number of periods it is never negative,
+            // so the remainder is taken of unsigned values. (A signed `%` of a negative
+            // value is undefined in GLSL, and Mesa's GL driver gave other results than
+            // WGSL defines.)
+            PadMode::Wrap => format!(
+                "        j = i32(u32(j + {}) % {kept}u);\n",
+                periods_above(pb, kept)
+            ),
             PadMode::Reflect if kept == 1 => "        j = 0;\n".to_string(),
             PadMode::Reflect => {
                 let p = 2 * (kept - 1);
-                format!("        j = ((j % {p}) + {p}) % {p};\n        if j >= {kept} {{\n            j = {p} - j;\n        }}\n")
+                let shift = periods_above(pb, p);
+                format!("        j = i32(u32(j + {shift}) % {p}u);\n        if j >= {kept} {{\n            j = {p} - j;\n        }}\n")
             }
         };
         axes.push_str(&fix);
@@ -114,6 +122,11 @@ pub(super) fn lower(
         ],
     )?;
     Ok(vec![kernel(ctx, wgsl, n, bindings)?])
+}
+
+/// The least multiple of `period` (positive) that is at least `amount` (not negative).
+fn periods_above(amount: i64, period: i64) -> i64 {
+    (amount + period - 1) / period * period
 }
 
 /// Gather along `axis` with i32 indices (negative ones count from the end). Constant
