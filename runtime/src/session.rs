@@ -286,7 +286,16 @@ fn create_pipelines(
                 layout: Some(&pipeline_layout),
                 module: &module,
                 entry_point: Some(&kernel.entry_point),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    // Every kiln kernel writes the workgroup memory it reads (tiles,
+                    // reduction partials, attention scores) before a barrier, so WGSL's
+                    // zero-initialization is dead work. On GL it is also the dominant
+                    // cost of a first run: naga writes it as one array constructor per
+                    // variable, and Mesa's llvmpipe took 4-14 s to compile each
+                    // matrix-product kernel with it (0.2 s without).
+                    zero_initialize_workgroup_memory: false,
+                    ..Default::default()
+                },
                 cache: None,
             }),
         );
