@@ -8,7 +8,7 @@ use kiln_codegen::bundle::{Bundle, BundleError, MAGIC};
 use kiln_codegen::KernelPlan;
 use kiln_ir::{Graph, Tensor};
 use kiln_onnx::Model;
-use kiln_runtime::{Runtime, RuntimeOptions, Session};
+use kiln_runtime::{BackendApi, Runtime, RuntimeOptions, Session};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -223,8 +223,16 @@ pub fn adapters() -> Vec<String> {
 /// Picks a GPU adapter: the best one present, or the first whose description
 /// contains `adapter` (ignoring case). Fails with the fix when there is none.
 pub fn gpu_runtime(adapter: Option<&str>) -> Result<Runtime> {
+    gpu_runtime_on(adapter, &[])
+}
+
+/// [`gpu_runtime`] among the adapters of the graphics APIs `apis` (`--backend-api`);
+/// none given: those `WGPU_BACKEND` names, or every API. A bad `WGPU_BACKEND` is an
+/// error naming it.
+pub fn gpu_runtime_on(adapter: Option<&str>, apis: &[BackendApi]) -> Result<Runtime> {
     Ok(Runtime::new(&RuntimeOptions {
         adapter: adapter.map(str::to_string),
+        backend_apis: apis.to_vec(),
     })?)
 }
 

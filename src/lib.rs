@@ -79,8 +79,8 @@ pub use error::{describe, describe_error, one_line, Error, Result};
 pub use gpu::{
     adapter_profile, adapters, bind_plan_inputs, bundle_graph, compile_bundle,
     compile_bundle_and_f32, compile_bundle_with_report, compile_bundle_with_reports,
-    fill_random_inputs, gpu_runtime, is_bundle_file, load_bundle, options_manifest, port_type,
-    read_bundle, run_gpu, target_adapter, write_bundle, QuantizedBundle,
+    fill_random_inputs, gpu_runtime, gpu_runtime_on, is_bundle_file, load_bundle, options_manifest,
+    port_type, read_bundle, run_gpu, target_adapter, write_bundle, QuantizedBundle,
 };
 pub use host_data::{host_dtype, narrow_i64, port_tensor, HostValues};
 pub use host_io::{
@@ -103,7 +103,7 @@ pub use kiln_codegen as codegen;
 pub use kiln_codegen::bundle::Bundle;
 pub use kiln_codegen::{KernelPlan, Limits};
 pub use kiln_runtime as runtime;
-pub use kiln_runtime::{Runtime, Session};
+pub use kiln_runtime::{BackendApi, Runtime, RuntimeOptions, Session};
 
 pub use kiln_ir as ir;
 pub use kiln_ir::{DType, Graph, Tensor, Wide};

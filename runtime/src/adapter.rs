@@ -1,6 +1,7 @@
-//! Choosing a wgpu adapter: honours `WGPU_BACKEND`, an optional name filter, and
-//! prefers real GPUs over software ones.
+//! Choosing a wgpu adapter: among the chosen graphics APIs (or those `WGPU_BACKEND`
+//! names), an optional name filter, preferring real GPUs over software ones.
 
+use crate::backend_api::{backends, BackendApi};
 use crate::RuntimeError;
 
 /// How to pick an adapter.
@@ -9,6 +10,9 @@ pub struct RuntimeOptions {
     /// Use an adapter whose description (name, backend, device type; see
     /// [`describe`]) contains this text, ignoring case. `None`: the best one present.
     pub adapter: Option<String>,
+    /// Only adapters of these graphics APIs. Empty: those `WGPU_BACKEND` names (an
+    /// unknown name there is an error), or every API when it is unset.
+    pub backend_apis: Vec<BackendApi>,
 }
 
 /// An adapter chosen to run kernel plans on. Cheap to share across threads; each
@@ -20,12 +24,14 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Picks an adapter among those of the backends `WGPU_BACKEND` allows (all by
-    /// default): the first whose description matches `options.adapter`, else by kind —
-    /// discrete GPU, integrated, virtual, CPU — and native APIs before OpenGL.
+    /// Picks an adapter among those of `options.backend_apis` (else of the APIs
+    /// `WGPU_BACKEND` names, else of all): the first whose description matches
+    /// `options.adapter`, else by kind — discrete GPU, integrated, virtual, CPU — and
+    /// native APIs before OpenGL.
     pub fn new(options: &RuntimeOptions) -> Result<Runtime, RuntimeError> {
-        let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        let backends = desc.backends;
+        let backends = backends(&options.backend_apis)?;
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = backends;
         let instance = wgpu::Instance::new(desc);
         let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
         if adapters.is_empty() {
@@ -72,6 +78,12 @@ impl Runtime {
     /// One line naming the adapter, its backend and kind, for logs and `--adapter`.
     pub fn describe(&self) -> String {
         describe(&self.info)
+    }
+
+    /// The graphics API the adapter is reached through (`None` for one kiln does not
+    /// name, such as wgpu's no-op backend).
+    pub fn backend_api(&self) -> Option<BackendApi> {
+        BackendApi::of(self.info.backend)
     }
 
     /// The adapter's limits in the terms code generation plans for.

@@ -4,12 +4,16 @@
 /// Why the runtime could not pick an adapter, load a plan or run it.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    /// No wgpu adapter at all on this machine.
+    /// No wgpu adapter at all on this machine (of the graphics APIs allowed).
     #[error(
         "no GPU adapter found (backends: {backends}); on Linux without a GPU, install Mesa's \
-         Vulkan driver: apt-get install mesa-vulkan-drivers"
+         CPU drivers: apt-get install mesa-vulkan-drivers (Vulkan), libegl1 libegl-mesa0 \
+         libgl1-mesa-dri (GL)"
     )]
     NoAdapter { backends: String },
+    /// `--backend-api` or `WGPU_BACKEND` names no graphics API kiln knows.
+    #[error("{0}")]
+    BadBackendApi(String),
     /// `--adapter NAME` matched none of the adapters present.
     #[error("no adapter name contains '{wanted}'; available: {}", available.join("; "))]
     AdapterNotFound {

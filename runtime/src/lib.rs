@@ -12,6 +12,7 @@
 //! ([`kiln_codegen::storage`]).
 
 mod adapter;
+mod backend_api;
 mod error;
 mod requirements;
 mod run;
@@ -21,6 +22,7 @@ mod timing;
 mod validate;
 
 pub use adapter::{adapters, describe, Runtime, RuntimeOptions};
+pub use backend_api::BackendApi;
 pub use error::RuntimeError;
 pub use session::Session;
 pub use timing::{TimedRun, TimingSource};

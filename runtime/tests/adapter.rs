@@ -10,6 +10,7 @@ fn adapter_is_chosen_by_name_ignoring_case() {
     let name = gpu().adapter_info().name.to_uppercase();
     let rt = Runtime::new(&RuntimeOptions {
         adapter: Some(name),
+        ..Default::default()
     })
     .unwrap();
     assert_eq!(rt.adapter_info().name, gpu().adapter_info().name);
@@ -20,6 +21,7 @@ fn adapter_is_chosen_by_name_ignoring_case() {
 fn unknown_adapter_name_lists_the_available_ones() {
     let options = RuntimeOptions {
         adapter: Some("no such adapter".into()),
+        ..Default::default()
     };
     let err = Runtime::new(&options)
         .err()
@@ -40,7 +42,8 @@ fn no_adapter_says_how_to_get_one() {
     assert_eq!(
         err.to_string(),
         "no GPU adapter found (backends: Backends(VULKAN)); on Linux without a GPU, install Mesa's \
-         Vulkan driver: apt-get install mesa-vulkan-drivers"
+         CPU drivers: apt-get install mesa-vulkan-drivers (Vulkan), libegl1 libegl-mesa0 \
+         libgl1-mesa-dri (GL)"
     );
 }
 

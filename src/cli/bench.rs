@@ -3,7 +3,7 @@
 //! adapter's device profile for the optimizer's cost model.
 
 use super::opt::OptArgs;
-use super::target::{self, Missing};
+use super::target::{self, GpuChoice, Missing};
 use super::usage;
 use anyhow::Result;
 use clap::Args;
@@ -28,9 +28,8 @@ pub struct BenchArgs {
     /// Print JSON (`median_ms`, `min_ms`, `max_ms`, `iters`, `adapter`, `kernels`, `ops`, ...).
     #[arg(long)]
     json: bool,
-    /// Use the adapter whose description contains NAME (ignoring case).
-    #[arg(long, value_name = "NAME")]
-    adapter: Option<String>,
+    #[command(flatten)]
+    gpu: GpuChoice,
     /// An input tensor, as for `kiln run`; inputs not given are seeded random
     /// values of the declared type (never zero). Repeatable.
     #[arg(long = "input", short = 'i', value_name = "[NAME=]PATH")]
@@ -58,7 +57,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         &a.shapes,
         &a.opt,
         Missing::Random,
-        a.adapter.as_deref(),
+        &a.gpu,
         false,
     )?;
     let mut session = kiln::load_bundle(&runtime, &model.bundle)?;
@@ -91,7 +90,7 @@ fn calibrate(a: &BenchArgs) -> Result<()> {
             "--calibrate measures the adapter; optimizer options do not apply to it",
         ));
     }
-    let runtime = target::runtime(a.adapter.as_deref())?;
+    let runtime = target::runtime(&a.gpu)?;
     let c = kiln::calibrate(&runtime)?;
     if a.json {
         let mut text = serde_json::to_string_pretty(&c)?;

@@ -2,7 +2,7 @@
 //! the CPU reference, write and summarise the outputs.
 
 use super::opt::OptArgs;
-use super::target::{self, Missing};
+use super::target::{self, GpuChoice, Missing};
 use super::{args, usage};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
@@ -24,9 +24,8 @@ pub struct RunArgs {
     /// Where to run the model (a bundle runs on the GPU only).
     #[arg(long, value_enum, default_value = "gpu")]
     backend: Backend,
-    /// GPU: use the adapter whose description contains NAME (ignoring case).
-    #[arg(long, value_name = "NAME")]
-    adapter: Option<String>,
+    #[command(flatten)]
+    gpu: GpuChoice,
     /// An input tensor, `NAME=PATH` or `PATH` (matched to the model's inputs in
     /// order); `.npy` or ONNX TensorProto `.pb`. Repeat for each input.
     #[arg(long = "input", short = 'i', value_name = "[NAME=]PATH")]
@@ -58,8 +57,11 @@ pub fn run(a: RunArgs) -> Result<()> {
                     a.model.display()
                 )));
             }
-            if a.adapter.is_some() {
+            if a.gpu.adapter.is_some() {
                 return Err(usage("--adapter applies to --backend gpu"));
+            }
+            if a.gpu.backend_api.is_some() {
+                return Err(usage("--backend-api applies to --backend gpu"));
             }
             if a.compare_f32 {
                 return Err(usage("--compare-f32 applies to --backend gpu"));
@@ -82,7 +84,7 @@ fn run_on_gpu(a: RunArgs) -> Result<()> {
         &a.shapes,
         &a.opt,
         Missing::Error,
-        a.adapter.as_deref(),
+        &a.gpu,
         a.compare_f32,
     )?;
     let outputs = kiln::run_gpu(&runtime, &model.bundle, &model.inputs)?;

@@ -4,6 +4,7 @@
 use super::opt::OptArgs;
 use super::{args, usage};
 use anyhow::{Context, Result};
+use clap::Args;
 use kiln::{Bundle, Tensor};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -41,7 +42,7 @@ pub fn load(
     shape_specs: &[String],
     opt: &OptArgs,
     missing: Missing,
-    adapter: Option<&str>,
+    gpu: &GpuChoice,
     twin: bool,
 ) -> Result<(GpuModel, kiln::Runtime)> {
     if kiln::is_bundle_file(path)? {
@@ -67,7 +68,7 @@ pub fn load(
         let given = args::inputs_for(&names, input_specs)?;
         let values = given.into_iter().map(|(n, t)| (n, t.tensor)).collect();
         let model = bind(bundle, values, missing, "bundle")?;
-        return Ok((model, runtime(adapter)?));
+        return Ok((model, runtime(gpu)?));
     }
     let mut options = kiln::CompileOptions::default();
     opt.apply(&mut options)?;
@@ -76,7 +77,7 @@ pub fn load(
     let given = args::inputs(&model, input_specs)?;
     let values: BTreeMap<String, Tensor> = given.into_iter().map(|(n, t)| (n, t.tensor)).collect();
     options.specialise(values.clone());
-    let runtime = runtime(adapter)?;
+    let runtime = runtime(gpu)?;
     if !opt.profile_given() {
         kiln::target_adapter(&mut options, &runtime);
     }
@@ -127,9 +128,26 @@ fn bind(
     })
 }
 
-/// Picks the adapter and says which on stderr (one line).
-pub fn runtime(adapter: Option<&str>) -> Result<kiln::Runtime> {
-    let runtime = kiln::gpu_runtime(adapter)?;
+/// The options that pick a GPU adapter (`kiln run`, `kiln bench`).
+#[derive(Args, Debug, Default)]
+pub struct GpuChoice {
+    /// GPU: use the adapter whose description contains NAME (ignoring case).
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+    /// GPU: only adapters of this graphics API: vulkan, gl, metal or dx12 (default:
+    /// the APIs the WGPU_BACKEND variable names, else all; this option wins).
+    #[arg(long, value_name = "API", value_parser = parse_backend_api)]
+    pub backend_api: Option<kiln::BackendApi>,
+}
+
+fn parse_backend_api(text: &str) -> Result<kiln::BackendApi, String> {
+    text.parse::<kiln::BackendApi>().map_err(|e| e.to_string())
+}
+
+/// Picks the adapter and says which on stderr (one line, naming its graphics API).
+pub fn runtime(gpu: &GpuChoice) -> Result<kiln::Runtime> {
+    let apis: Vec<kiln::BackendApi> = gpu.backend_api.into_iter().collect();
+    let runtime = kiln::gpu_runtime_on(gpu.adapter.as_deref(), &apis)?;
     eprintln!("kiln: using GPU adapter {}", runtime.describe());
     Ok(runtime)
 }

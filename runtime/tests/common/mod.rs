@@ -48,6 +48,7 @@ pub fn gpu() -> &'static Runtime {
         private_runtime_dir();
         let options = RuntimeOptions {
             adapter: std::env::var("KILN_ADAPTER").ok(),
+            ..Default::default()
         };
         match Runtime::new(&options) {
             Ok(rt) => {
