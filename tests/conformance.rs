@@ -8,6 +8,8 @@
 //! `target/conformance-[quant-|all-]<backend>-o<level>.txt`; per backend, `--opt 2` must pass
 //! exactly the tests `--opt 0` passes (differential: no rewrite breaks a test).
 //!
+//! node-core also runs on the GL backend (`gl`, its own floors and reports).
+//!
 //! Data: `scripts/setup-test-data.sh` generates the tests from the pinned `onnx` package.
 //! `KILN_CONFORMANCE_FILTER=substring` runs a subset (the floors are then not enforced,
 //! the differential check is). The GPU tests need an adapter (lavapipe is enough); they
@@ -200,7 +202,7 @@ impl Report {
             "the passing tests compiled to {} ops, {} of them fused by the optimizer",
             self.size.ops, self.size.fused
         );
-        if backend == "gpu" {
+        if backend != "cpu" {
             let _ = writeln!(
                 out,
                 "{} of the {} passing tests ran no GPU dispatch: each output is an input \
@@ -229,7 +231,7 @@ impl Report {
                 }
             }
         }
-        if backend == "gpu" && !self.no_dispatch.is_empty() {
+        if backend != "cpu" && !self.no_dispatch.is_empty() {
             let _ = writeln!(out, "passing tests that ran no GPU dispatch:");
             let mut line = String::new();
             for test in &self.no_dispatch {
@@ -395,13 +397,18 @@ const NODE_ALL: Suite = Suite {
 /// checks each level's floor (without a filter) and that every level passes the same
 /// tests. All problems are reported together.
 fn node_suite(suite: &Suite, backend: Backend, node_dir: &Path) {
+    node_suite_at(suite, backend, node_dir, &LEVELS);
+}
+
+/// [`node_suite`] at the given levels only.
+fn node_suite_at(suite: &Suite, backend: Backend, node_dir: &Path, levels: &[u8]) {
     let filter = std::env::var("KILN_CONFORMANCE_FILTER").ok();
     let tests = list_tests(&format!("{}.txt", suite.list), filter.as_deref());
     let (list, prefix) = (suite.list, suite.prefix);
     let name = backend.name();
     let mut reports = Vec::new();
     let mut problems = Vec::new();
-    for level in LEVELS {
+    for &level in levels {
         let report = run_list(&tests, node_dir, &backend, level);
         let config = format!("{prefix}{name}-o{level}");
         publish(
@@ -474,6 +481,20 @@ fn node_core_gpu() {
         return;
     };
     let Some(runtime) = common::gpu("node_core_gpu") else {
+        return;
+    };
+    node_suite(&NODE_CORE, Backend::Gpu(runtime), &node_dir);
+}
+
+/// node-core on the GPU through OpenGL (Mesa's llvmpipe over EGL here): the same
+/// kernels as on Vulkan, translated by naga to GLSL, whose integer `%` and other
+/// corners differ (`floor-gl-*`). A missing GL adapter fails under `KILN_REQUIRE_GPU=1`.
+#[test]
+fn node_core_gl() {
+    let Some(node_dir) = data_dir("node", "node_core_gl") else {
+        return;
+    };
+    let Some(runtime) = common::gpu_on(kiln::BackendApi::Gl, "node_core_gl") else {
         return;
     };
     node_suite(&NODE_CORE, Backend::Gpu(runtime), &node_dir);

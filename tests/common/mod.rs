@@ -84,10 +84,12 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// `cpu` or `gpu`, for file names and titles.
+    /// `cpu`, `gpu`, or `gl` for an adapter reached through OpenGL, for file names and
+    /// titles.
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Cpu => "cpu",
+            Backend::Gpu(runtime) if runtime.backend_api() == Some(kiln::BackendApi::Gl) => "gl",
             Backend::Gpu(_) => "gpu",
         }
     }
@@ -233,11 +235,42 @@ pub fn run_case_for(
 /// failure when `KILN_REQUIRE_GPU=1` (CI sets it), so CI never passes by skipping.
 pub fn gpu(test: &str) -> Option<Arc<kiln::Runtime>> {
     static RUNTIME: OnceLock<Result<Arc<kiln::Runtime>, String>> = OnceLock::new();
-    let picked = RUNTIME.get_or_init(|| {
-        let runtime = kiln::gpu_runtime(None).map_err(|e| e.to_string())?;
-        show(&format!("GPU tests use {}", runtime.describe()));
-        Ok(Arc::new(runtime))
-    });
+    let picked = RUNTIME.get_or_init(|| pick(&[]));
+    available(picked, test)
+}
+
+/// Like [`gpu`], among the adapters of one graphics API (the GL tests: `gl`).
+pub fn gpu_on(api: kiln::BackendApi, test: &str) -> Option<Arc<kiln::Runtime>> {
+    type Picked = Result<Arc<kiln::Runtime>, String>;
+    static RUNTIMES: std::sync::Mutex<Vec<(kiln::BackendApi, Picked)>> =
+        std::sync::Mutex::new(Vec::new());
+    let picked = {
+        let mut runtimes = RUNTIMES.lock().unwrap_or_else(|e| e.into_inner());
+        match runtimes.iter().find(|(a, _)| *a == api) {
+            Some((_, picked)) => picked.clone(),
+            None => {
+                let picked = pick(&[api]);
+                runtimes.push((api, picked.clone()));
+                picked
+            }
+        }
+    };
+    available(&picked, test)
+}
+
+/// The adapter `kiln` picks among `apis` (none: all, or those `WGPU_BACKEND` names).
+fn pick(apis: &[kiln::BackendApi]) -> Result<Arc<kiln::Runtime>, String> {
+    let runtime = kiln::gpu_runtime_on(None, apis).map_err(|e| e.to_string())?;
+    show(&format!("GPU tests use {}", runtime.describe()));
+    Ok(Arc::new(runtime))
+}
+
+/// The runtime picked, or `None` after saying the test is skipped; a failure when
+/// `KILN_REQUIRE_GPU=1`.
+fn available(
+    picked: &Result<Arc<kiln::Runtime>, String>,
+    test: &str,
+) -> Option<Arc<kiln::Runtime>> {
     match picked {
         Ok(runtime) => Some(runtime.clone()),
         Err(e) => {
