@@ -14,6 +14,7 @@
 mod adapter;
 mod backend_api;
 mod error;
+mod pipelines;
 mod requirements;
 mod run;
 mod scope;

@@ -1,11 +1,12 @@
 //! Loading a plan onto a device: buffers, constants, pipelines and bind groups,
 //! created once per session.
 
+use crate::pipelines::create_pipelines;
 use crate::requirements::{device_needs, Timestamps};
 use crate::scope::{scoped, ErrorSink};
 use crate::validate::validate_plan;
 use crate::{Runtime, RuntimeError};
-use kiln_codegen::{Access, BufferKind, KernelPlan, PlanPort};
+use kiln_codegen::{BufferKind, KernelPlan, PlanPort};
 use std::num::NonZeroU64;
 use std::sync::Arc;
 
@@ -240,66 +241,4 @@ pub(crate) fn staging_buffer(device: &wgpu::Device, bytes: u64) -> wgpu::Buffer 
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     })
-}
-
-/// One pipeline per kernel, each with an explicit layout from its bindings' access.
-fn create_pipelines(
-    device: &wgpu::Device,
-    plan: &KernelPlan,
-) -> (Vec<wgpu::ComputePipeline>, Vec<wgpu::BindGroupLayout>) {
-    let mut pipelines = Vec::with_capacity(plan.kernels.len());
-    let mut layouts = Vec::with_capacity(plan.kernels.len());
-    for kernel in &plan.kernels {
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = kernel
-            .bindings
-            .iter()
-            .enumerate()
-            .map(|(i, access)| wgpu::BindGroupLayoutEntry {
-                binding: i as u32,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage {
-                        read_only: *access == Access::Read,
-                    },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            })
-            .collect();
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some(&kernel.name),
-            entries: &entries,
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(&kernel.name),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(&kernel.name),
-            source: wgpu::ShaderSource::Wgsl(kernel.wgsl.as_str().into()),
-        });
-        pipelines.push(
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&kernel.name),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(&kernel.entry_point),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    // Every kiln kernel writes the workgroup memory it reads (tiles,
-                    // reduction partials, attention scores) before a barrier, so WGSL's
-                    // zero-initialization is dead work. On GL it is also the dominant
-                    // cost of a first run: naga writes it as one array constructor per
-                    // variable, and Mesa's llvmpipe took 4-14 s to compile each
-                    // matrix-product kernel with it (0.2 s without).
-                    zero_initialize_workgroup_memory: false,
-                    ..Default::default()
-                },
-                cache: None,
-            }),
-        );
-        layouts.push(layout);
-    }
-    (pipelines, layouts)
 }
