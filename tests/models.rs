@@ -1,6 +1,7 @@
 //! Whole models on both backends: the nine "light" models of the `onnx` wheel against
 //! their shipped outputs, random-weight copies against onnxruntime on their logits, each
-//! on the CPU reference and as a GPU bundle, at `--opt 0` and `--opt 2`; the IR text of
+//! on the CPU reference and as a GPU bundle, at `--opt 0` and `--opt 2` (the random-weight
+//! copies also on the GL backend at `--opt 2`); the IR text of
 //! every pipeline stage parsing back to the same graph; `insta` snapshots of small dumps.
 //!
 //! Data: `scripts/setup-test-data.sh` (see `scripts/make-model-data.py`). The GPU tests
@@ -49,6 +50,7 @@ impl Config {
     fn new(backend: &str, opt_level: u8, test: &str) -> Option<Config> {
         let backend = match backend {
             "gpu" => Backend::Gpu(common::gpu(test)?),
+            "gl" => Backend::Gpu(common::gpu_on(kiln::BackendApi::Gl, test)?),
             _ => Backend::Cpu,
         };
         Some(Config { backend, opt_level })
@@ -251,8 +253,9 @@ light_model!(
     zfnet512
 );
 
-/// Random-weight copies of all nine against onnxruntime on both backends at both levels
-/// (`scripts/make-model-data.py`: alexnet, vgg19 and zfnet512 with a smaller input).
+/// Random-weight copies of all nine against onnxruntime on both backends at both levels,
+/// and on the GPU through OpenGL at `--opt 2` (`scripts/make-model-data.py`: alexnet,
+/// vgg19 and zfnet512 with a smaller input).
 mod random_weights {
     macro_rules! random_model {
         ($($name:ident),*) => {$(
@@ -277,6 +280,12 @@ mod random_weights {
                 #[test]
                 fn gpu_o2() {
                     check("light-random", stringify!($name), "gpu", 2, check_random);
+                }
+
+                /// The GPU through OpenGL (GLSL kernels), at `--opt 2` only.
+                #[test]
+                fn gl_o2() {
+                    check("light-random", stringify!($name), "gl", 2, check_random);
                 }
             }
         )*};
