@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: writes the test data if needed (scripts/setup-test-data.sh), runs every
-# test of the workspace optimised, then the Python package's pytest suite
-# (scripts/test-python.sh), and prints the conformance figures. Extra arguments go to
-# `cargo test` (e.g. `scripts/test.sh --test conformance -- --nocapture`).
+# test of the workspace optimised (and, without arguments, the runtime's GPU tests again on
+# the GL backend), then the Python package's pytest suite (scripts/test-python.sh), and
+# prints the conformance figures. Extra arguments go to `cargo test` (e.g.
+# `scripts/test.sh --test conformance -- --nocapture`).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,6 +29,12 @@ differentials=(target/conformance-cpu-differential.txt target/conformance-gpu-di
 rm -f "${reports[@]}" "${differentials[@]}"
 status=0
 cargo test --workspace --release --no-fail-fast "$@" || status=$?
+# The whole run also repeats the runtime crate's GPU tests (every kernel family against
+# the CPU reference) on the GL backend: about a minute on llvmpipe. node-core and the
+# random-weight models have GL tests of their own above.
+if [ $# -eq 0 ]; then
+    WGPU_BACKEND=gl cargo test --release -p kiln-runtime --no-fail-fast || status=$?
+fi
 # The Python package: its wheel built, installed and tested with pytest.
 scripts/test-python.sh || status=$?
 
