@@ -1,6 +1,6 @@
-//! Measuring a loaded bundle's latency (`kiln bench`, `kiln.bench`): wall time per run
-//! after warm-up (median, min, max, mean), then GPU time per kernel and per op from a
-//! few timed runs.
+//! Measuring a loaded bundle's latency (`kiln bench`, `kiln.bench`): the first run's time
+//! (kernels some drivers compile at their first dispatch), wall time per run after warm-up
+//! (median, min, max, mean), then GPU time per kernel and per op from a few timed runs.
 
 use crate::Result;
 use kiln_codegen::KernelPlan;
@@ -26,6 +26,13 @@ pub struct BenchReport {
     pub iters: usize,
     /// Runs before measuring.
     pub warmup: usize,
+    /// Loading the bundle (device, buffers, constants, pipelines), where the caller
+    /// timed it (`kiln bench` does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_ms: Option<f64>,
+    /// The session's first run (a warm-up run if any): drivers that compile kernels at
+    /// their first dispatch (Mesa's lavapipe and llvmpipe) compile them here.
+    pub first_run_ms: f64,
     pub median_ms: f64,
     pub min_ms: f64,
     pub max_ms: f64,
@@ -93,14 +100,19 @@ pub fn bench(
     if setup.iters == 0 {
         return Err(crate::Error::Usage("--iters must be at least 1".into()));
     }
+    let mut first_run_ms = None;
     for _ in 0..setup.warmup {
+        let start = Instant::now();
         session.run(inputs)?;
+        first_run_ms.get_or_insert(start.elapsed().as_secs_f64() * 1e3);
     }
     let mut ms = Vec::with_capacity(setup.iters);
     for _ in 0..setup.iters {
         let start = Instant::now();
         session.run(inputs)?;
-        ms.push(start.elapsed().as_secs_f64() * 1e3);
+        let elapsed = start.elapsed().as_secs_f64() * 1e3;
+        first_run_ms.get_or_insert(elapsed);
+        ms.push(elapsed);
     }
     ms.sort_by(f64::total_cmp);
     let median = if ms.len() % 2 == 1 {
@@ -174,6 +186,8 @@ pub fn bench(
         adapter: setup.adapter,
         iters: setup.iters,
         warmup: setup.warmup,
+        load_ms: None,
+        first_run_ms: first_run_ms.unwrap_or(0.0),
         median_ms: median,
         min_ms: ms[0],
         max_ms: ms[ms.len() - 1],

@@ -1,7 +1,8 @@
 //! The GPU path through the `kiln` binary: `compile` → `inspect --json` → `run`
 //! round trip on the built-in example against `--backend cpu`, byte-identical
 //! compiles, damaged bundles (flipped byte, truncated, newer format, absent feature),
-//! adapter errors, out-of-range gather indices, `bench --json` and the no-argument demo.
+//! adapter errors, out-of-range gather indices, `bench --json` (load and first-run times
+//! too) and the no-argument demo.
 //!
 //! These tests need a GPU adapter (lavapipe, Mesa's Vulkan on the CPU, is enough) and
 //! FAIL without one: a machine that cannot run kernels must not pass them.
@@ -297,6 +298,8 @@ fn bench_reports_latency_and_kernel_times() {
         json["max_ms"].as_f64().unwrap(),
     );
     assert!(0.0 < min && min <= median && median <= max, "{json}");
+    assert!(json["load_ms"].as_f64().unwrap() > 0.0, "{json}");
+    assert!(json["first_run_ms"].as_f64().unwrap() > 0.0, "{json}");
     assert_eq!(json["iters"], 5);
     assert!(!json["adapter"].as_str().unwrap().is_empty());
     assert_eq!(json["random_inputs"], serde_json::json!(["image"]));
@@ -313,6 +316,8 @@ fn bench_reports_latency_and_kernel_times() {
         text.contains("wall time per run (3 runs after 3 warm-up): median "),
         "{text}"
     );
+    assert!(text.contains("\nload "), "{text}");
+    assert!(text.contains(" ms, first run "), "{text}");
 }
 
 #[test]

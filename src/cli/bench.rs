@@ -25,7 +25,8 @@ pub struct BenchArgs {
     /// Runs before measuring (pipelines warm, buffers resident).
     #[arg(long, default_value_t = 3)]
     warmup: usize,
-    /// Print JSON (`median_ms`, `min_ms`, `max_ms`, `iters`, `adapter`, `kernels`, `ops`, ...).
+    /// Print JSON (`load_ms`, `first_run_ms`, `median_ms`, `min_ms`, `max_ms`, `iters`,
+    /// `adapter`, `kernels`, `ops`, ...).
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -60,7 +61,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         &a.gpu,
         false,
     )?;
+    let start = std::time::Instant::now();
     let mut session = kiln::load_bundle(&runtime, &model.bundle)?;
+    let load_ms = start.elapsed().as_secs_f64() * 1e3;
     let setup = kiln::BenchSetup {
         model: path.display().to_string(),
         origin: model.origin,
@@ -69,12 +72,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
         iters: a.iters,
         warmup: a.warmup,
     };
-    let report = kiln::bench(
+    let mut report = kiln::bench(
         &mut session,
         &model.bundle.manifest.plan,
         &model.inputs,
         setup,
     )?;
+    report.load_ms = Some(load_ms);
     if a.json {
         let mut text = serde_json::to_string_pretty(&report)?;
         text.push('\n');
@@ -163,6 +167,12 @@ fn text(r: &kiln::BenchReport, top: usize) -> Result<String> {
             r.random_inputs.join(", ")
         )?;
     }
+    writeln!(
+        out,
+        "load {:.1} ms, first run {:.1} ms (kernels compiled at their first dispatch count here)",
+        r.load_ms.unwrap_or(0.0),
+        r.first_run_ms
+    )?;
     writeln!(
         out,
         "wall time per run ({} runs after {} warm-up): median {:.3} ms, min {:.3} ms, max {:.3} ms",
