@@ -137,7 +137,7 @@ fn requirements_are_checked_against_the_gl_adapters_own_limits() {
         .manifest
         .plan
         .requirements
-        .max_storage_buffers_per_shader_stage = need.try_into().unwrap();
+        .max_storage_buffers_per_shader_stage = need;
     std::fs::write(f.path("needs.kiln"), bundle.to_bytes()).unwrap();
 
     let out = f.kiln(&[
