@@ -12,19 +12,21 @@ scripts/setup-test-data.sh
 
 # Missing test data is a failure here, never a silent skip.
 export KILN_REQUIRE_DATA=1
-# The conformance reports: node-core per backend (the CPU, the GPU, the GPU through GL)
-# and --opt level, the differential check of each backend; the same for node-quant and
+# The conformance reports: node-core and node-quant per backend (the CPU, the GPU, the GPU
+# through GL) and --opt level, the differential check of each backend; the same for
 # node-all (CPU and GPU).
 reports=(target/conformance-cpu-o0.txt target/conformance-cpu-o2.txt
     target/conformance-gpu-o0.txt target/conformance-gpu-o2.txt
     target/conformance-gl-o0.txt target/conformance-gl-o2.txt
     target/conformance-quant-cpu-o0.txt target/conformance-quant-cpu-o2.txt
     target/conformance-quant-gpu-o0.txt target/conformance-quant-gpu-o2.txt
+    target/conformance-quant-gl-o0.txt target/conformance-quant-gl-o2.txt
     target/conformance-all-cpu-o0.txt target/conformance-all-cpu-o2.txt
     target/conformance-all-gpu-o0.txt target/conformance-all-gpu-o2.txt)
 differentials=(target/conformance-cpu-differential.txt target/conformance-gpu-differential.txt
     target/conformance-gl-differential.txt
     target/conformance-quant-cpu-differential.txt target/conformance-quant-gpu-differential.txt
+    target/conformance-quant-gl-differential.txt
     target/conformance-all-cpu-differential.txt target/conformance-all-gpu-differential.txt)
 rm -f "${reports[@]}" "${differentials[@]}"
 status=0

@@ -8,7 +8,8 @@
 //! `target/conformance-[quant-|all-]<backend>-o<level>.txt`; per backend, `--opt 2` must pass
 //! exactly the tests `--opt 0` passes (differential: no rewrite breaks a test).
 //!
-//! node-core also runs on the GL backend (`gl`, its own floors and reports).
+//! node-core and node-quant also run on the GL backend (`gl`, their own floors and
+//! reports).
 //!
 //! Data: `scripts/setup-test-data.sh` generates the tests from the pinned `onnx` package.
 //! `KILN_CONFORMANCE_FILTER=substring` runs a subset (the floors are then not enforced,
@@ -397,18 +398,13 @@ const NODE_ALL: Suite = Suite {
 /// checks each level's floor (without a filter) and that every level passes the same
 /// tests. All problems are reported together.
 fn node_suite(suite: &Suite, backend: Backend, node_dir: &Path) {
-    node_suite_at(suite, backend, node_dir, &LEVELS);
-}
-
-/// [`node_suite`] at the given levels only.
-fn node_suite_at(suite: &Suite, backend: Backend, node_dir: &Path, levels: &[u8]) {
     let filter = std::env::var("KILN_CONFORMANCE_FILTER").ok();
     let tests = list_tests(&format!("{}.txt", suite.list), filter.as_deref());
     let (list, prefix) = (suite.list, suite.prefix);
     let name = backend.name();
     let mut reports = Vec::new();
     let mut problems = Vec::new();
-    for &level in levels {
+    for level in LEVELS {
         let report = run_list(&tests, node_dir, &backend, level);
         let config = format!("{prefix}{name}-o{level}");
         publish(
@@ -514,6 +510,19 @@ fn node_quant_gpu() {
         return;
     };
     let Some(runtime) = common::gpu("node_quant_gpu") else {
+        return;
+    };
+    node_suite(&NODE_QUANT, Backend::Gpu(runtime), &node_dir);
+}
+
+/// node-quant through OpenGL (`floor-quant-gl-*`): the integer and packed-dot kernels
+/// in GLSL.
+#[test]
+fn node_quant_gl() {
+    let Some(node_dir) = data_dir("node", "node_quant_gl") else {
+        return;
+    };
+    let Some(runtime) = common::gpu_on(kiln::BackendApi::Gl, "node_quant_gl") else {
         return;
     };
     node_suite(&NODE_QUANT, Backend::Gpu(runtime), &node_dir);
