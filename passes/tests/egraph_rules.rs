@@ -5,7 +5,7 @@
 
 mod common;
 
-use kiln_passes::egraph::{list_rules, optimize, EgraphOptions};
+use kiln_passes::egraph::{list_rules, optimize, DeviceProfile, EgraphOptions};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -57,12 +57,22 @@ fn cases() -> Vec<Case> {
 }
 
 fn options_for(rules: &[String]) -> EgraphOptions {
+    // Products of dequantized values become integer ones only where integer products
+    // are faster than f32: a GPU's.
+    let gpu = rules
+        .iter()
+        .any(|r| r == kiln_passes::egraph::QDQ_AS_INTEGER);
     EgraphOptions {
         disabled_rules: list_rules()
             .iter()
             .map(|r| r.name.to_string())
             .filter(|n| !rules.contains(n))
             .collect(),
+        profile: if gpu {
+            DeviceProfile::discrete()
+        } else {
+            DeviceProfile::default()
+        },
         ..EgraphOptions::default()
     }
 }

@@ -121,6 +121,16 @@ impl DeviceProfile {
         int_ops * self.gflops / rate
     }
 
+    /// Whether some integer product runs faster than f32 arithmetic here: only then does
+    /// the optimizer offer a product of dequantized 8-bit values as an integer product
+    /// (`dequantized-product-as-integer`). On lavapipe (integer 19.5, packed 9.5 against
+    /// 23 GFLOP/s) the integer forms the cost model picked for QDQ models ran slower
+    /// (measured, `kiln bench` interleaved: cnn-qdq 1.15×, bert-qdq 1.3× the f32
+    /// forms' latency): the model overrates what a dequantizing prologue costs there.
+    pub fn integer_faster(&self) -> bool {
+        self.int_gops.max(self.dot4_gops) > self.gflops
+    }
+
     /// Whether integer products of 8-bit operands run faster packed for `dot4I8Packed`
     /// than as exact f32 arithmetic: what `PlanOptions::packed_dot` follows.
     pub fn packed_dot(&self) -> bool {

@@ -28,7 +28,7 @@ pub use cost::{flops, graph_cost, integer_products, kernel_count, DeviceProfile,
 pub use lang::{ConstLeaf, InputLeaf, IrOp, Kiln};
 pub use report::{PhaseReport, Report};
 pub use rules::sparse::Product;
-pub use rules::{RuleInfo, RuleSet};
+pub use rules::{RuleInfo, RuleSet, QDQ_AS_INTEGER};
 
 use crate::{Pass, PassContext, PassError, PassManager};
 use analysis::EGraph;
@@ -256,7 +256,10 @@ impl Pass for EgraphPhase {
         let rules: Vec<Rewrite<_, _>> = enabled
             .iter()
             .flat_map(|&s| {
-                rules::build(s, |name| !options.disabled_rules.iter().any(|d| d == name))
+                rules::build(s, |name| {
+                    let offered = name != rules::QDQ_AS_INTEGER || options.profile.integer_faster();
+                    offered && !options.disabled_rules.iter().any(|d| d == name)
+                })
             })
             .collect();
         let sets = enabled

@@ -16,7 +16,9 @@
 //! (per tensor, per row of `a`, per column of `b`): `Σ (a - za)·sa·(b - zb)·sb =
 //! sa·sb·Σ (a - za)(b - zb)`. The integer sum is exact where the f32 one rounds each
 //! product and partial sum, so the two differ by f32 rounding, as two summation orders
-//! do. With both forms in the class, extraction picks by the device's rates.
+//! do. With both forms in the class, extraction picks by the device's rates; the rule
+//! is offered only where integer products are faster than f32 ones
+//! (`DeviceProfile::integer_faster`).
 
 use super::{code, RuleSpec, Term};
 use crate::egraph::analysis::{value_key, EGraph};
@@ -32,11 +34,14 @@ pub(super) const RULES: &[RuleSpec] = &[
         "int_product(a, b, za, zb) = cast_i32(product(dequantize(a, 1, za), dequantize(b, 1, zb))) while every |partial sum| < 2^24",
     ),
     code(
-        "dequantized-product-as-integer",
+        QDQ_AS_INTEGER,
         as_integer,
         "matmul(dequantize(a, sa, za), dequantize(b, sb, zb)) = dequantize(matmul_integer(a, b, za, zb), sa · sb, 0), and conv(dequantize(x), dequantize(w), b) = dequantize(conv_integer(..), sx · sw, 0) + b, for 8-bit operands, scales and zero points constant along the reduction",
     ),
 ];
+
+/// The name of the rule offering dequantized products as integer products.
+pub(super) const QDQ_AS_INTEGER: &str = "dequantized-product-as-integer";
 
 /// Every integer of smaller magnitude is exact in f32.
 const EXACT: f64 = (1u64 << 24) as f64;
