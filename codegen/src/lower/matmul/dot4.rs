@@ -8,7 +8,7 @@
 //! u32, n: u32) -> i32` the zero points in the same domain (only those [`Sums`] needs);
 //! `fn store(z: u32, m: u32, n: u32, v: i32)` takes `Σ (a - za)(b - zb)`.
 
-use super::engine::{GemmKernel, GemmShape, GemmSource, Tile};
+use super::engine::{tiled_values, GemmKernel, GemmShape, GemmSource, Tile};
 use crate::lower::render;
 use crate::CodegenError;
 use kiln_ir::DType;
@@ -69,26 +69,18 @@ pub(super) fn kernel(
     if sums.a && sums.b {
         correct.push_str(" + i32(K) * zero_a(z, m) * zero_b(z, n)");
     }
-    let wgsl = render(
-        kiln_shaders::MATMUL_DOT4,
-        &[
-            ("BINDINGS", src.bindings.to_string()),
-            ("M", shape.m.to_string()),
-            ("N", shape.n.to_string()),
-            ("K", shape.k.to_string()),
-            ("TM", tile.tm.to_string()),
-            ("TN", tile.tn.to_string()),
-            ("WX", tile.wx.to_string()),
-            ("WY", tile.wy.to_string()),
-            ("BW", tile.bk.to_string()),
-            ("BM_BW", (tile.bm() * tile.bk).to_string()),
-            ("BW_BN", (tile.bk * tile.bn()).to_string()),
-            ("TM_TN", (tile.tm * tile.tn).to_string()),
-            ("SUMS", update),
-            ("CORRECT", correct),
-            ("HELPERS", src.helpers.to_string()),
-        ],
-    )?;
+    let mut values = tiled_values(shape, tile, src);
+    values.extend([
+        ("TM", tile.tm.to_string()),
+        ("TN", tile.tn.to_string()),
+        ("BW", tile.bk.to_string()),
+        ("BM_BW", (tile.bm() * tile.bk).to_string()),
+        ("BW_BN", (tile.bk * tile.bn()).to_string()),
+        ("TM_TN", (tile.tm * tile.tn).to_string()),
+        ("SUMS", update),
+        ("CORRECT", correct),
+    ]);
+    let wgsl = render(kiln_shaders::MATMUL_DOT4, &values)?;
     Ok(GemmKernel {
         wgsl,
         workgroup_size: [tile.wx as u32, tile.wy as u32, 1],

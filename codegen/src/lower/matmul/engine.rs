@@ -255,67 +255,68 @@ pub fn tiled(
             tile.bk
         )));
     }
-    let helpers = src.helpers.to_string();
     let wgsl = if tile.tm.is_multiple_of(4) && tile.tn.is_multiple_of(4) {
         let (rm, rn) = (tile.tm / 4, tile.tn / 4);
         let (decl, update, flush, store) = vec4_accumulators(rm, rn, acc);
-        render(
-            kiln_shaders::MATMUL_TILED_VEC4,
-            &[
-                ("BINDINGS", src.bindings.to_string()),
-                ("M", shape.m.to_string()),
-                ("N", shape.n.to_string()),
-                ("K", shape.k.to_string()),
-                ("WX", tile.wx.to_string()),
-                ("WY", tile.wy.to_string()),
-                ("BK", tile.bk.to_string()),
-                ("RM", rm.to_string()),
-                ("RN", rn.to_string()),
-                ("BM_BK4", (tile.bm() * tile.bk / 4).to_string()),
-                ("BK_BN4", (tile.bk * tile.bn() / 4).to_string()),
-                ("ACC_DECL", decl),
-                ("ACC_UPDATE", update),
-                ("ACC_FLUSH", flush),
-                ("ACC_STORE", store),
-                ("T", "f32".to_string()),
-                ("ZERO", "0.0".to_string()),
-                ("HELPERS", helpers),
-            ],
-        )?
+        let mut values = tiled_values(shape, tile, src);
+        values.extend([
+            ("BK", tile.bk.to_string()),
+            ("RM", rm.to_string()),
+            ("RN", rn.to_string()),
+            ("BM_BK4", (tile.bm() * tile.bk / 4).to_string()),
+            ("BK_BN4", (tile.bk * tile.bn() / 4).to_string()),
+            ("ACC_DECL", decl),
+            ("ACC_UPDATE", update),
+            ("ACC_FLUSH", flush),
+            ("ACC_STORE", store),
+            ("T", "f32".to_string()),
+            ("ZERO", "0.0".to_string()),
+        ]);
+        render(kiln_shaders::MATMUL_TILED_VEC4, &values)?
     } else {
-        render(
-            kiln_shaders::MATMUL_TILED,
-            &[
-                ("BINDINGS", src.bindings.to_string()),
-                ("M", shape.m.to_string()),
-                ("N", shape.n.to_string()),
-                ("K", shape.k.to_string()),
-                ("TM", tile.tm.to_string()),
-                ("TN", tile.tn.to_string()),
-                ("WX", tile.wx.to_string()),
-                ("WY", tile.wy.to_string()),
-                ("BK", tile.bk.to_string()),
-                ("BM_BK", (tile.bm() * tile.bk).to_string()),
-                ("BK_BN", (tile.bk * tile.bn()).to_string()),
-                ("TM_TN", (tile.tm * tile.tn).to_string()),
-                ("T", "f32".to_string()),
-                ("ZERO", "0.0".to_string()),
-                ("FMA", "fma".to_string()),
-                ("TOTAL_DECL", scalar_totals(acc, tile.tm * tile.tn).0),
-                ("FLUSH", scalar_totals(acc, tile.tm * tile.tn).1),
-                (
-                    "RESULT",
-                    if acc == Acc::F32 { "acc" } else { "total" }.to_string(),
-                ),
-                ("HELPERS", helpers),
-            ],
-        )?
+        let mut values = tiled_values(shape, tile, src);
+        values.extend([
+            ("TM", tile.tm.to_string()),
+            ("TN", tile.tn.to_string()),
+            ("BK", tile.bk.to_string()),
+            ("BM_BK", (tile.bm() * tile.bk).to_string()),
+            ("BK_BN", (tile.bk * tile.bn()).to_string()),
+            ("TM_TN", (tile.tm * tile.tn).to_string()),
+            ("T", "f32".to_string()),
+            ("ZERO", "0.0".to_string()),
+            ("FMA", "fma".to_string()),
+            ("TOTAL_DECL", scalar_totals(acc, tile.tm * tile.tn).0),
+            ("FLUSH", scalar_totals(acc, tile.tm * tile.tn).1),
+            (
+                "RESULT",
+                if acc == Acc::F32 { "acc" } else { "total" }.to_string(),
+            ),
+        ]);
+        render(kiln_shaders::MATMUL_TILED, &values)?
     };
     Ok(GemmKernel {
         wgsl,
         workgroup_size: [tile.wx as u32, tile.wy as u32, 1],
         workgroups: groups,
     })
+}
+
+/// The placeholders every tiled template shares: bindings, the product's extent, the
+/// workgroup's shape and the op's helpers.
+pub(super) fn tiled_values(
+    shape: GemmShape,
+    tile: Tile,
+    src: &GemmSource,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("BINDINGS", src.bindings.to_string()),
+        ("M", shape.m.to_string()),
+        ("N", shape.n.to_string()),
+        ("K", shape.k.to_string()),
+        ("WX", tile.wx.to_string()),
+        ("WY", tile.wy.to_string()),
+        ("HELPERS", src.helpers.to_string()),
+    ]
 }
 
 /// The workgroup grid of a tiled product: columns of tiles, rows of tiles, batches;
