@@ -3,9 +3,10 @@
 //! (median, min, max, mean), then GPU time per kernel and per op from a few timed runs.
 
 use crate::Result;
+use kiln_codegen::bundle::Bundle;
 use kiln_codegen::KernelPlan;
 use kiln_ir::Tensor;
-use kiln_runtime::Session;
+use kiln_runtime::{Runtime, Session};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -86,6 +87,22 @@ pub struct BenchSetup<'a> {
     pub iters: usize,
     /// Runs before measuring.
     pub warmup: usize,
+}
+
+/// Loads `bundle` on `runtime` (the time it takes is the report's `load_ms`) and
+/// measures it as [`bench`] does: what `kiln bench` and the Python package run.
+pub fn bench_bundle(
+    runtime: &Runtime,
+    bundle: &Bundle,
+    inputs: &[Tensor],
+    setup: BenchSetup<'_>,
+) -> Result<BenchReport> {
+    let start = Instant::now();
+    let mut session = crate::load_bundle(runtime, bundle)?;
+    let load_ms = start.elapsed().as_secs_f64() * 1e3;
+    let mut report = bench(&mut session, &bundle.manifest.plan, inputs, setup)?;
+    report.load_ms = Some(load_ms);
+    Ok(report)
 }
 
 /// Runs `session` (loaded from `plan`) `setup.warmup` times, then `setup.iters` timed

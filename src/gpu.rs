@@ -215,9 +215,11 @@ pub fn target_adapter(options: &mut CompileOptions, runtime: &Runtime) {
 }
 
 /// The adapters present, best first (the order [`gpu_runtime`] picks in), each as
-/// `--adapter` matches it (`llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]`).
-pub fn adapters() -> Vec<String> {
-    kiln_runtime::adapters()
+/// `--adapter` matches it (`llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]`): of the
+/// graphics APIs `apis`, else those `WGPU_BACKEND` names (an unknown name is an error,
+/// as for a run), else all.
+pub fn adapters(apis: &[BackendApi]) -> Result<Vec<String>> {
+    Ok(kiln_runtime::adapters(apis)?)
 }
 
 /// Picks a GPU adapter: the best one present, or the first whose description

@@ -72,7 +72,7 @@ mod options;
 mod report;
 mod summary;
 
-pub use bench::{bench, BenchReport, BenchSetup, KernelTime, OpTime, TIMED_RUNS};
+pub use bench::{bench, bench_bundle, BenchReport, BenchSetup, KernelTime, OpTime, TIMED_RUNS};
 pub use calibrate::{calibrate, Calibration};
 pub use dump::{dump, dump_stages, DumpFormat};
 pub use error::{describe, describe_error, one_line, Error, Result};

@@ -95,7 +95,6 @@ fn bench_model<'py>(
         .detach(|| -> kiln::Result<_> {
             let random = kiln::fill_random_inputs(plan, &mut values);
             let inputs = kiln::bind_plan_inputs(plan, &values)?;
-            let mut session = kiln::load_bundle(&runtime, &bundle)?;
             let setup = kiln::BenchSetup {
                 model: name,
                 origin,
@@ -104,7 +103,7 @@ fn bench_model<'py>(
                 iters,
                 warmup,
             };
-            kiln::bench(&mut session, plan, &inputs, setup)
+            kiln::bench_bundle(&runtime, &bundle, &inputs, setup)
         })
         .map_err(to_py)?;
     let json = serde_json::to_value(&report).map_err(|e| Kind::Other.err(e.to_string()))?;
@@ -114,8 +113,8 @@ fn bench_model<'py>(
 /// The GPU adapters present, best first (the one a `Session` picks by default comes
 /// first), each as `adapter=` matches it: `llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]`.
 #[pyfunction]
-fn adapters(py: Python<'_>) -> Vec<String> {
-    py.detach(kiln::adapters)
+fn adapters(py: Python<'_>) -> PyResult<Vec<String>> {
+    py.detach(|| kiln::adapters(&[])).map_err(to_py)
 }
 
 /// The IR of an ONNX model after import and after the passes `after` names (a pass of

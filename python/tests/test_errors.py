@@ -1,6 +1,7 @@
 """Bad models, bundles, options and inputs raise the documented kiln.KilnError
 subclasses with the CLI's one-line messages, and never crash the interpreter."""
 
+import os
 import subprocess
 import sys
 
@@ -156,3 +157,21 @@ print(n)
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "8", p.stdout + p.stderr
+
+
+def test_an_unknown_graphics_api_in_wgpu_backend_is_a_device_error():
+    """`WGPU_BACKEND` is read strictly, as `kiln run` reads it: a name wgpu would
+    ignore is a DeviceError with the CLI's message, not a silently wider search."""
+    script = """
+import kiln
+try:
+    kiln.adapters()
+except kiln.DeviceError as e:
+    print(e)
+"""
+    env = dict(os.environ, WGPU_BACKEND="vulkan,opengl3")
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == (
+        "WGPU_BACKEND: unknown backend API 'opengl3' (expected one of vulkan, gl, metal, dx12)"
+    ), p.stdout + p.stderr

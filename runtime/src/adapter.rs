@@ -118,11 +118,13 @@ impl Runtime {
     }
 }
 
-/// The adapters of the backends `WGPU_BACKEND` allows, best first (the order
-/// [`Runtime::new`] picks in), each as [`describe`] names it; empty when there is none.
-pub fn adapters() -> Vec<String> {
-    let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    let backends = desc.backends;
+/// The adapters of the graphics APIs `apis` (else those `WGPU_BACKEND` names, parsed
+/// as [`Runtime::new`] parses it, else all), best first (the order [`Runtime::new`]
+/// picks in), each as [`describe`] names it; empty when there is none.
+pub fn adapters(apis: &[BackendApi]) -> Result<Vec<String>, RuntimeError> {
+    let backends = backends(apis)?;
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends;
     let instance = wgpu::Instance::new(desc);
     let mut infos: Vec<wgpu::AdapterInfo> =
         pollster::block_on(instance.enumerate_adapters(backends))
@@ -130,7 +132,7 @@ pub fn adapters() -> Vec<String> {
             .map(|a| a.get_info())
             .collect();
     infos.sort_by_key(rank);
-    infos.iter().map(describe).collect()
+    Ok(infos.iter().map(describe).collect())
 }
 
 /// `llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]`.

@@ -61,9 +61,6 @@ pub fn run(a: BenchArgs) -> Result<()> {
         &a.gpu,
         false,
     )?;
-    let start = std::time::Instant::now();
-    let mut session = kiln::load_bundle(&runtime, &model.bundle)?;
-    let load_ms = start.elapsed().as_secs_f64() * 1e3;
     let setup = kiln::BenchSetup {
         model: path.display().to_string(),
         origin: model.origin,
@@ -72,13 +69,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         iters: a.iters,
         warmup: a.warmup,
     };
-    let mut report = kiln::bench(
-        &mut session,
-        &model.bundle.manifest.plan,
-        &model.inputs,
-        setup,
-    )?;
-    report.load_ms = Some(load_ms);
+    let report = kiln::bench_bundle(&runtime, &model.bundle, &model.inputs, setup)?;
     if a.json {
         let mut text = serde_json::to_string_pretty(&report)?;
         text.push('\n');

@@ -146,7 +146,8 @@ def bench(
     not given are seeded random values."""
 
 def adapters() -> List[str]:
-    """The GPU adapters present, best first, as `adapter=` matches them."""
+    """The GPU adapters present, best first, as `adapter=` matches them. Raises
+    `DeviceError` when `WGPU_BACKEND` names an unknown graphics API."""
 
 def dump(
     model: Model,
