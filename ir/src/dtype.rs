@@ -123,6 +123,12 @@ impl DType {
         self.int_range().is_some()
     }
 
+    /// i8 or u8: the operands of the integer products (`matmul_integer`,
+    /// `conv_integer`).
+    pub fn is_byte_int(self) -> bool {
+        matches!(self, DType::I8 | DType::U8)
+    }
+
     /// A signed integer type.
     pub fn is_signed_int(self) -> bool {
         self.int_range().is_some_and(|(lo, _)| lo < 0)

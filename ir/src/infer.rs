@@ -597,7 +597,7 @@ fn quant_params(
 
 /// `t` is an 8-bit integer and `zero` (its zero point) has its dtype.
 fn int8(t: &TensorType, zero: &TensorType) -> Result<()> {
-    if !matches!(t.dtype, DType::I8 | DType::U8) {
+    if !t.dtype.is_byte_int() {
         bail!("expected an i8 or u8 operand, got {}", t.dtype);
     }
     same_dtype(t, zero)

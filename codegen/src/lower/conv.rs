@@ -87,7 +87,7 @@ pub(super) fn check_common(
             _ => ctx.operand(i).dtype,
         };
         let ok = if integer {
-            matches!(d, DType::I8 | DType::U8)
+            d.is_byte_int()
         } else {
             matches!(d, DType::F32 | DType::F16)
         };

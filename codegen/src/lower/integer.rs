@@ -44,57 +44,52 @@ pub(super) fn bindings(
 /// constant value (most models), so the inner loop loads nothing for it; else element
 /// `index` of binding `name` (element 0 when it holds one value).
 pub(super) fn zero_point(ctx: &NodeCtx<'_>, i: usize, name: &str, index: &str) -> String {
-    let one = ctx.operand(i).shape.numel() == 1;
-    let value = ctx.graph.constant(ctx.node().inputs[i]);
-    match value.map(|t| t.to_f64_vec()) {
-        Some(v) if one => format!("{}i", v[0] as i64),
-        _ => format!("i32({name}[{}])", if one { "0u" } else { index }),
+    match constant_zero(ctx, i) {
+        Some(v) => format!("{v}i"),
+        None => format!("i32({})", zero_element(ctx, i, name, index)),
     }
 }
 
-/// Operand `i`'s zero point when it is one constant value, as the packed engine's signed
-/// byte ([`dot4::signed_byte`]).
-fn constant_zero_byte(ctx: &NodeCtx<'_>, i: usize) -> Option<i64> {
-    let ty = ctx.operand(i);
-    if ty.shape.numel() != 1 {
-        return None;
-    }
-    let v = ctx.graph.constant(ctx.node().inputs[i])?.to_f64_vec()[0] as i64;
-    Some(if ty.dtype == kiln_ir::DType::U8 {
-        v - 128
-    } else {
-        v
-    })
-}
-
-/// Operand `i`'s zero point as the packed engine's signed byte, an i32 WGSL expression:
-/// a literal when it is one constant value, else element `index` of binding `name`.
+/// Operand `i`'s zero point as the packed engine's signed byte ([`dot4::signed_byte`]),
+/// an i32 WGSL expression: a literal when it is one constant value, else element
+/// `index` of binding `name` (element 0 when it holds one value).
 pub(super) fn zero_byte(ctx: &NodeCtx<'_>, i: usize, name: &str, index: &str) -> String {
     match constant_zero_byte(ctx, i) {
         Some(v) => format!("{v}i"),
-        None => {
-            let one = ctx.operand(i).shape.numel() == 1;
-            dot4::signed_byte(
-                ctx.operand(i).dtype,
-                &format!("{name}[{}]", if one { "0u" } else { index }),
-            )
-        }
+        None => dot4::signed_byte(ctx.operand(i).dtype, &zero_element(ctx, i, name, index)),
     }
 }
 
+/// Operand `i`'s zero point when it is one constant value.
+fn constant_zero(ctx: &NodeCtx<'_>, i: usize) -> Option<i64> {
+    if ctx.operand(i).shape.numel() != 1 {
+        return None;
+    }
+    Some(ctx.graph.constant(ctx.node().inputs[i])?.to_f64_vec()[0] as i64)
+}
+
+/// [`constant_zero`] as the packed engine's signed byte.
+fn constant_zero_byte(ctx: &NodeCtx<'_>, i: usize) -> Option<i64> {
+    constant_zero(ctx, i).map(|v| dot4::byte_value(ctx.operand(i).dtype, v))
+}
+
+/// The element of binding `name` holding operand `i`'s zero point at `index` (element
+/// 0 when it holds one value).
+fn zero_element(ctx: &NodeCtx<'_>, i: usize, name: &str, index: &str) -> String {
+    let one = ctx.operand(i).shape.numel() == 1;
+    format!("{name}[{}]", if one { "0u" } else { index })
+}
+
 /// Whether an integer product of `shape` whose left and right operands are operands
-/// `a` and `b` (their zero points `a + 2`, `b + 2`) runs on the packed 8-bit engine, and
-/// with which corrections: where the plan asks for it ([`NodeCtx::packed_dot`]), both
-/// operands are 8-bit and the product is wide enough to tile.
+/// `a` and `b` (their zero points `a + 2`, `b + 2`; all 8-bit, as shape inference
+/// requires) runs on the packed 8-bit engine, and with which corrections: where the plan
+/// asks for it ([`NodeCtx::packed_dot`]) and the product is wide enough to tile.
 pub(super) fn packed_sums(
     ctx: &NodeCtx<'_>,
     shape: GemmShape,
     [a, b]: [usize; 2],
 ) -> Option<dot4::Sums> {
-    let eligible = ctx.packed_dot
-        && dot4::packs(ctx.operand(a).dtype)
-        && dot4::packs(ctx.operand(b).dtype)
-        && engine::worth_tiling(shape);
+    let eligible = ctx.packed_dot && engine::worth_tiling(shape);
     let nonzero = |i: usize| constant_zero_byte(ctx, i) != Some(0);
     eligible.then(|| dot4::Sums {
         a: nonzero(b + 2),

@@ -2,7 +2,7 @@
 //! kernel, from a small [`DeviceProfile`]; what depends on how codegen's engines
 //! compute an op is asked of the [`KernelTarget`].
 
-use kiln_ir::{DType, Graph, KernelTarget, Op, TensorType};
+use kiln_ir::{Graph, KernelTarget, Op, TensorType};
 use std::fmt;
 
 /// What one device costs: memory bandwidth, arithmetic rate and kernel launch overhead.
@@ -109,11 +109,11 @@ impl DeviceProfile {
         self.launch_us + bytes / (self.bandwidth_gbs * 1e3) + flops / (self.gflops * 1e3)
     }
 
-    /// `flops` of integer products as the f32 operations that take as long; `packed`
-    /// when both operands are 8-bit, so that [`DeviceProfile::packed_dot`] decides
-    /// which engine runs them.
-    pub fn as_f32_flops(&self, int_ops: f64, packed: bool) -> f64 {
-        let rate = if packed && self.packed_dot() {
+    /// `flops` of integer products (whose operands are 8-bit, as shape inference
+    /// requires) as the f32 operations that take as long, at the rate of the engine
+    /// [`DeviceProfile::packed_dot`] picks for them.
+    pub fn as_f32_flops(&self, int_ops: f64) -> f64 {
+        let rate = if self.packed_dot() {
             self.dot4_gops
         } else {
             self.int_gops
@@ -307,10 +307,7 @@ pub fn node_cost(
         Op::SparseMatMul { format, .. } | Op::SparseConv { format, .. } => {
             profile.sparse_as_f32_flops(*format, f)
         }
-        _ if op.is_integer_product() => {
-            let bytes = |t: &&TensorType| matches!(t.dtype, DType::I8 | DType::U8);
-            profile.as_f32_flops(f, inputs.iter().take(2).all(bytes))
-        }
+        _ if op.is_integer_product() => profile.as_f32_flops(f),
         _ => f,
     };
     profile.kernel_us(bytes as f64, f)

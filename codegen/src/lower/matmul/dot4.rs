@@ -21,19 +21,27 @@ pub struct Sums {
     pub b: bool,
 }
 
-/// Whether values of `dtype` fit the packed engine's signed bytes (8-bit integers).
-pub fn packs(dtype: DType) -> bool {
-    matches!(dtype, DType::I8 | DType::U8)
-}
+/// What unsigned 8-bit values are shifted down by to be signed bytes: every difference
+/// from a zero point shifted alike stays unchanged.
+const UNSIGNED_SHIFT: i64 = 128;
 
 /// `value` (a WGSL expression of an 8-bit `dtype` as stored, one word per element) as
-/// the signed byte the packed engine multiplies: unsigned values shifted down by 128,
-/// which leaves every difference from a zero point shifted alike unchanged.
+/// the signed byte the packed engine multiplies (unsigned values shifted down by
+/// [`UNSIGNED_SHIFT`]).
 pub fn signed_byte(dtype: DType, value: &str) -> String {
     if dtype == DType::U8 {
-        format!("(i32({value}) - 128)")
+        format!("(i32({value}) - {UNSIGNED_SHIFT})")
     } else {
         format!("i32({value})")
+    }
+}
+
+/// [`signed_byte`] of a known `value`.
+pub fn byte_value(dtype: DType, value: i64) -> i64 {
+    if dtype == DType::U8 {
+        value - UNSIGNED_SHIFT
+    } else {
+        value
     }
 }
 

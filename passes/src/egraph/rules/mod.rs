@@ -171,10 +171,7 @@ pub const fn code(name: &'static str, finder: Finder, identity: &'static str) ->
     }
 }
 
-/// The rule offering products of dequantized 8-bit values as integer products, which
-/// the optimizer enables only where integer products are faster than f32 ones
-/// ([`crate::egraph::DeviceProfile::integer_faster`]).
-pub const QDQ_AS_INTEGER: &str = quant::QDQ_AS_INTEGER;
+pub use quant::QDQ_AS_INTEGER;
 
 /// Every rule table with its set (a set may have several tables).
 fn tables() -> [(RuleSet, &'static [RuleSpec]); 7] {

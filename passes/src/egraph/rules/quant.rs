@@ -40,8 +40,10 @@ pub(super) const RULES: &[RuleSpec] = &[
     ),
 ];
 
-/// The name of the rule offering dequantized products as integer products.
-pub(super) const QDQ_AS_INTEGER: &str = "dequantized-product-as-integer";
+/// The rule offering products of dequantized 8-bit values as integer products, which
+/// the optimizer enables only where integer products are faster than f32 ones
+/// ([`crate::egraph::DeviceProfile::integer_faster`]).
+pub const QDQ_AS_INTEGER: &str = "dequantized-product-as-integer";
 
 /// Every integer of smaller magnitude is exact in f32.
 const EXACT: f64 = (1u64 << 24) as f64;
@@ -220,10 +222,15 @@ fn dequantizes(egraph: &EGraph, id: Id) -> impl Iterator<Item = [Id; 3]> + '_ {
     })
 }
 
-/// Whether `scale` is the constant 1: an operand `integer-product-in-f32` dequantized,
-/// whose integer product is in the e-graph already.
-fn unit(egraph: &EGraph, scale: Id) -> bool {
-    constant(egraph, scale).is_some_and(|t| t.numel() == 1 && t.to_f64_vec()[0] == 1.0)
+/// Whether `dequantize(q, scale, _)` can be an operand of an integer product: `q` is
+/// 8-bit and `scale` f32 and not the constant 1 (an operand `integer-product-in-f32`
+/// dequantized, whose integer product is in the e-graph already).
+fn byte_operand(egraph: &EGraph, q: Id, scale: Id) -> bool {
+    let ty = |id: Id| egraph[id].data.ty.as_ref();
+    let unit = constant(egraph, scale).is_some_and(|t| t.numel() == 1 && t.to_f64_vec()[0] == 1.0);
+    ty(q).is_some_and(|t| t.dtype.is_byte_int())
+        && ty(scale).is_some_and(|t| t.dtype == DType::F32)
+        && !unit
 }
 
 /// `dims` right-aligned to `rank` (leading 1s), or `None` if it has more axes.
@@ -271,22 +278,19 @@ fn integer_form(egraph: &EGraph, op: &Op, children: &[Id]) -> Option<Term> {
     if rx < 2 || ry < 2 {
         return None;
     }
-    // Scales of f32, constant along k (the last axis of a, the next to last of b).
+    // Scales constant along k (the last axis of a, the next to last of b).
     let scale_ok = |s: Id, rank: usize, k: usize| {
-        ty(s).is_some_and(|t| {
-            t.dtype == DType::F32 && aligned(t.shape.dims(), rank).is_some_and(|d| d[k] == 1)
-        })
+        ty(s).is_some_and(|t| aligned(t.shape.dims(), rank).is_some_and(|d| d[k] == 1))
     };
-    let bytes = |q: Id| ty(q).is_some_and(|t| matches!(t.dtype, DType::I8 | DType::U8));
     for [qa, sa, za] in dequantizes(egraph, x) {
-        if !bytes(qa) || !scale_ok(sa, rx, rx - 1) || unit(egraph, sa) {
+        if !byte_operand(egraph, qa, sa) || !scale_ok(sa, rx, rx - 1) {
             continue;
         }
         let Some(za) = integer_zero(egraph, za, rx, rx - 2) else {
             continue;
         };
         for [qb, sb, zb] in dequantizes(egraph, y) {
-            if !bytes(qb) || !scale_ok(sb, ry, ry - 2) || unit(egraph, sb) {
+            if !byte_operand(egraph, qb, sb) || !scale_ok(sb, ry, ry - 2) {
                 continue;
             }
             let Some(zb) = integer_zero(egraph, zb, ry, ry - 1) else {
@@ -337,8 +341,6 @@ fn conv_integer_form(egraph: &EGraph, attrs: &kiln_ir::ConvAttrs, children: &[Id
             .and_then(|t| aligned(t.shape.dims(), rank))
             .is_some_and(|d| d.iter().enumerate().all(|(i, &n)| n == 1 || i == axis))
     };
-    let f32_scale = |s: Id| ty(s).is_some_and(|t| t.dtype == DType::F32);
-    let bytes = |q: Id| ty(q).is_some_and(|t| matches!(t.dtype, DType::I8 | DType::U8));
     // One per output channel, shaped to broadcast along a result's channel axis.
     let per_channel = |id: Id| {
         let mut dims = vec![m];
@@ -347,11 +349,11 @@ fn conv_integer_form(egraph: &EGraph, attrs: &kiln_ir::ConvAttrs, children: &[Id
     };
     for [qx, sx, zx] in dequantizes(egraph, x) {
         let zx_one = ty(zx).is_some_and(|t| t.shape.numel() == 1);
-        if !bytes(qx) || !f32_scale(sx) || !only_along(sx, rx, 0) || !zx_one || unit(egraph, sx) {
+        if !byte_operand(egraph, qx, sx) || !only_along(sx, rx, 0) || !zx_one {
             continue;
         }
         for [qw, sw, zw] in dequantizes(egraph, w) {
-            if !bytes(qw) || !f32_scale(sw) || !only_along(sw, rw, 0) || unit(egraph, sw) {
+            if !byte_operand(egraph, qw, sw) || !only_along(sw, rw, 0) {
                 continue;
             }
             let Some(zw) = integer_zero(egraph, zw, rw, 0) else {
