@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: writes the test data if needed (scripts/setup-test-data.sh), runs every
 # test of the workspace optimised (and, without arguments, the runtime's GPU tests again on
-# the GL backend), then the Python package's pytest suite (scripts/test-python.sh), and
+# the GL backend), then the Python package's pytest suite (scripts/test-python.sh) and the
+# browser test (scripts/test-web.sh: the wasm package in headless Chromium), and
 # prints the conformance figures. Extra arguments go to `cargo test` (e.g.
 # `scripts/test.sh --test conformance -- --nocapture`).
 set -euo pipefail
@@ -39,6 +40,8 @@ if [ $# -eq 0 ]; then
 fi
 # The Python package: its wheel built, installed and tested with pytest.
 scripts/test-python.sh || status=$?
+# kiln in the browser: the wasm package and demo page in headless Chromium.
+scripts/test-web.sh || status=$?
 
 for report in "${reports[@]}"; do
     if [ -f "$report" ]; then

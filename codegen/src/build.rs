@@ -785,6 +785,7 @@ impl<'g> Builder<'g> {
         workgroup_size: [u32; 3],
         bindings: Vec<Access>,
     ) -> Result<usize, CodegenError> {
+        let wgsl = crate::portable::runtime_non_finite(wgsl);
         let key = (wgsl, entry_point, workgroup_size);
         if let Some(&id) = self.kernel_ids.get(&key) {
             return Ok(id);

@@ -13,6 +13,7 @@ mod error;
 mod layout;
 pub mod lower;
 mod plan;
+mod portable;
 mod requirements;
 pub mod storage;
 mod target;

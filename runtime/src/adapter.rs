@@ -27,13 +27,19 @@ impl Runtime {
     /// Picks an adapter among those of `options.backend_apis` (else of the APIs
     /// `WGPU_BACKEND` names, else of all): the first whose description matches
     /// `options.adapter`, else by kind — discrete GPU, integrated, virtual, CPU — and
-    /// native APIs before OpenGL.
+    /// native APIs before OpenGL. Native only (the browser runs [`Runtime::new_async`]).
     pub fn new(options: &RuntimeOptions) -> Result<Runtime, RuntimeError> {
+        pollster::block_on(Runtime::new_async(options))
+    }
+
+    /// [`Runtime::new`] as a future. In the browser the one adapter is the one
+    /// `navigator.gpu` offers (high-performance preferred).
+    pub async fn new_async(options: &RuntimeOptions) -> Result<Runtime, RuntimeError> {
         let backends = backends(&options.backend_apis)?;
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         desc.backends = backends;
         let instance = wgpu::Instance::new(desc);
-        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        let mut adapters = instance.enumerate_adapters(backends).await;
         if adapters.is_empty() {
             return Err(RuntimeError::NoAdapter {
                 backends: format!("{backends:?}"),

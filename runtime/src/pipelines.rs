@@ -13,12 +13,26 @@ pub(crate) fn create_pipelines(
     plan: &KernelPlan,
 ) -> (Vec<wgpu::ComputePipeline>, Vec<wgpu::BindGroupLayout>) {
     let kernels = &plan.kernels;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(kernels.len());
-    if threads <= 1 {
-        return kernels.iter().map(|k| create_pipeline(device, k)).unzip();
+    // In the browser wgpu's objects stay on the thread that made them.
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(kernels.len());
+        if threads > 1 {
+            return create_in_parallel(device, kernels, threads);
+        }
     }
+    kernels.iter().map(|k| create_pipeline(device, k)).unzip()
+}
+
+/// [`create_pipelines`] on `threads` scoped threads.
+#[cfg(not(target_arch = "wasm32"))]
+fn create_in_parallel(
+    device: &wgpu::Device,
+    kernels: &[Kernel],
+    threads: usize,
+) -> (Vec<wgpu::ComputePipeline>, Vec<wgpu::BindGroupLayout>) {
     // Interleaved, so that the large kernels (often neighbours) spread over threads.
     let made: Vec<Vec<(usize, (wgpu::ComputePipeline, wgpu::BindGroupLayout))>> =
         std::thread::scope(|scope| {

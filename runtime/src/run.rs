@@ -1,19 +1,27 @@
 //! Running a loaded plan: check and write the inputs, record every dispatch into one
 //! compute pass, read the outputs back.
 
-use crate::scope::scoped;
+use crate::scope::scoped_async;
 use crate::session::{port_bytes, Session};
 use crate::RuntimeError;
+use futures_channel::oneshot;
 use kiln_codegen::storage::{from_words, to_words};
 use kiln_ir::{Shape, Tensor, TensorType};
-use std::sync::mpsc;
 
 impl Session {
     /// Runs the plan on `inputs` (one per plan input, in order, of exactly its dtype and
     /// shape) and returns the outputs in order. Ports declared int64 hold i32 data.
+    /// Blocks until the outputs are read: native only (the browser runs
+    /// [`Session::run_async`]).
     pub fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>, RuntimeError> {
+        pollster::block_on(self.run_async(inputs))
+    }
+
+    /// [`Session::run`] as a future: the path the browser takes, where reading a buffer
+    /// back is asynchronous; native code shares it (its device answers at once).
+    pub async fn run_async(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>, RuntimeError> {
         self.check_inputs(inputs)?;
-        scoped(&self.device, &self.sink, "running", || {
+        scoped_async(&self.device, &self.sink, "running", || {
             self.write_inputs(inputs);
             let mut encoder = self.device.create_command_encoder(&Default::default());
             {
@@ -24,8 +32,12 @@ impl Session {
             }
             self.record_readback(&mut encoder);
             self.queue.submit([encoder.finish()]);
-            self.read_outputs()
+            Ok(())
         })
+        .await?;
+        let outputs = self.read_outputs().await;
+        self.sink.check("running")?;
+        outputs
     }
 
     pub(crate) fn check_inputs(&self, inputs: &[Tensor]) -> Result<(), RuntimeError> {
@@ -93,8 +105,8 @@ impl Session {
 
     /// Waits for the submitted work and converts the staging buffers to tensors; fails
     /// with the first device check that did not hold.
-    pub(crate) fn read_outputs(&self) -> Result<Vec<Tensor>, RuntimeError> {
-        let mut mapped = map_all(&self.device, &self.staging, "reading outputs")?;
+    pub(crate) async fn read_outputs(&self) -> Result<Vec<Tensor>, RuntimeError> {
+        let mut mapped = map_all_async(&self.device, &self.staging, "reading outputs").await?;
         let checked = mapped.split_off(self.outputs.len());
         if let Some((check, w)) = self.checks.iter().zip(&checked).find(|(_, w)| w[0] != 0) {
             return Err(RuntimeError::Check {
@@ -116,20 +128,33 @@ impl Session {
     }
 }
 
-/// Maps every buffer for reading, waits, and returns each one's words.
+/// Maps every buffer for reading, waits, and returns each one's words (native only).
 pub(crate) fn map_all(
     device: &wgpu::Device,
     buffers: &[wgpu::Buffer],
     stage: &'static str,
 ) -> Result<Vec<Vec<u32>>, RuntimeError> {
-    let (tx, rx) = mpsc::channel();
-    for (i, b) in buffers.iter().enumerate() {
-        let tx = tx.clone();
-        b.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send((i, r));
-        });
-    }
-    drop(tx);
+    pollster::block_on(map_all_async(device, buffers, stage))
+}
+
+/// [`map_all`] as a future. A native device finishes the work in the blocking poll,
+/// which runs every mapping's callback; in the browser the poll returns at once and the
+/// awaits wait for the browser's answers.
+pub(crate) async fn map_all_async(
+    device: &wgpu::Device,
+    buffers: &[wgpu::Buffer],
+    stage: &'static str,
+) -> Result<Vec<Vec<u32>>, RuntimeError> {
+    let answers: Vec<_> = buffers
+        .iter()
+        .map(|b| {
+            let (tx, rx) = oneshot::channel();
+            b.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+            rx
+        })
+        .collect();
     device
         .poll(wgpu::PollType::wait_indefinitely())
         .map_err(|e| RuntimeError::Gpu {
@@ -137,10 +162,21 @@ pub(crate) fn map_all(
             message: e.to_string(),
         })?;
     let mut failed = None;
-    for (i, r) in rx.try_iter() {
-        if let Err(e) = r {
-            failed = Some(format!("mapping buffer {i}: {e}"));
-        }
+    for (i, answer) in answers.into_iter().enumerate() {
+        // Natively the poll has run every callback there will be: never wait on one.
+        #[cfg(not(target_arch = "wasm32"))]
+        let answer = {
+            let mut answer = answer;
+            answer.try_recv().ok().flatten()
+        };
+        #[cfg(target_arch = "wasm32")]
+        let answer = answer.await.ok();
+        let message = match answer {
+            Some(Ok(())) => continue,
+            Some(Err(e)) => e.to_string(),
+            None => "the device never answered".to_string(),
+        };
+        failed.get_or_insert(format!("mapping buffer {i}: {message}"));
     }
     let mut out = Vec::with_capacity(buffers.len());
     for b in buffers {

@@ -54,7 +54,19 @@ impl ErrorSink {
 
 /// Runs `f` inside out-of-memory, validation and internal error scopes on `device`;
 /// an error any scope caught wins over `f`'s own result, since it explains it.
+/// Blocks on the scopes' answers: native only (see [`scoped_async`]).
 pub(crate) fn scoped<T>(
+    device: &wgpu::Device,
+    sink: &ErrorSink,
+    stage: &'static str,
+    f: impl FnOnce() -> Result<T, RuntimeError>,
+) -> Result<T, RuntimeError> {
+    pollster::block_on(scoped_async(device, sink, stage, f))
+}
+
+/// [`scoped`] awaiting the scopes' answers, as the browser requires (a native device
+/// answers at once).
+pub(crate) async fn scoped_async<T>(
     device: &wgpu::Device,
     sink: &ErrorSink,
     stage: &'static str,
@@ -65,9 +77,9 @@ pub(crate) fn scoped<T>(
     let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
     let result = f();
-    let internal = pollster::block_on(internal.pop());
-    let validation = pollster::block_on(validation.pop());
-    let oom = pollster::block_on(oom.pop());
+    let internal = internal.pop().await;
+    let validation = validation.pop().await;
+    let oom = oom.pop().await;
     if let Some(e) = oom {
         return Err(RuntimeError::OutOfMemory {
             stage,

@@ -3,9 +3,10 @@
 
 use crate::pipelines::create_pipelines;
 use crate::requirements::{device_needs, Timestamps};
-use crate::scope::{scoped, ErrorSink};
+use crate::scope::{scoped_async, ErrorSink};
 use crate::validate::validate_plan;
 use crate::{Runtime, RuntimeError};
+use futures_channel::oneshot;
 use kiln_codegen::{BufferKind, KernelPlan, PlanPort};
 use std::num::NonZeroU64;
 use std::sync::Arc;
@@ -47,8 +48,19 @@ impl Runtime {
     /// Refuses, before creating anything, a plan whose features or limits the adapter
     /// lacks or whose indices and byte ranges are inconsistent. Then creates a device
     /// with exactly the limits the plan needs, uploads the constants once and compiles
-    /// every kernel.
+    /// every kernel. Blocks until the device is ready: native only (the browser runs
+    /// [`Runtime::load_async`]).
     pub fn load(&self, plan: &KernelPlan, weights: &[u8]) -> Result<Session, RuntimeError> {
+        pollster::block_on(self.load_async(plan, weights))
+    }
+
+    /// [`Runtime::load`] as a future: requesting a device and learning whether a stage
+    /// failed are asynchronous in the browser.
+    pub async fn load_async(
+        &self,
+        plan: &KernelPlan,
+        weights: &[u8],
+    ) -> Result<Session, RuntimeError> {
         let name = self.describe();
         let needs = device_needs(plan, &self.adapter, &name)?;
         validate_plan(
@@ -64,28 +76,32 @@ impl Runtime {
             ..Default::default()
         };
         let (device, queue) =
-            pollster::block_on(self.adapter.request_device(&desc)).map_err(|e| {
-                RuntimeError::RequestDevice {
+            self.adapter
+                .request_device(&desc)
+                .await
+                .map_err(|e| RuntimeError::RequestDevice {
                     adapter: name,
                     reason: e.to_string(),
-                }
-            })?;
+                })?;
         let sink = ErrorSink::attach(&device);
-        let buffers = scoped(&device, &sink, "creating buffers", || {
+        let buffers = scoped_async(&device, &sink, "creating buffers", || {
             Ok(create_buffers(&device, &queue, plan, weights))
-        })?;
-        let staging = scoped(&device, &sink, "creating buffers", || {
+        })
+        .await?;
+        let staging = scoped_async(&device, &sink, "creating buffers", || {
             let outputs = plan.outputs.iter().map(port_bytes);
             let checks = plan.checks.iter().map(|_| 8);
             Ok(outputs
                 .chain(checks)
                 .map(|bytes| staging_buffer(&device, bytes))
                 .collect())
-        })?;
-        let (pipelines, layouts) = scoped(&device, &sink, "compiling kernels", || {
+        })
+        .await?;
+        let (pipelines, layouts) = scoped_async(&device, &sink, "compiling kernels", || {
             Ok(create_pipelines(&device, plan))
-        })?;
-        let dispatches = scoped(&device, &sink, "binding buffers", || {
+        })
+        .await?;
+        let dispatches = scoped_async(&device, &sink, "binding buffers", || {
             Ok(plan
                 .dispatches
                 .iter()
@@ -115,7 +131,8 @@ impl Runtime {
                     }
                 })
                 .collect())
-        })?;
+        })
+        .await?;
         let session = Session {
             device,
             queue,
@@ -130,21 +147,36 @@ impl Runtime {
             dispatches,
             timestamps: needs.timestamps,
         };
-        session.flush("uploading constants")?;
+        session.flush_async("uploading constants").await?;
         Ok(session)
     }
 }
 
 impl Session {
-    /// Submits queued writes and waits for the device to finish them.
-    pub(crate) fn flush(&self, stage: &'static str) -> Result<(), RuntimeError> {
-        scoped(&self.device, &self.sink, stage, || {
+    /// Submits queued writes and waits for the device to finish them: natively the
+    /// blocking poll waits, in the browser the queue's work-done answer.
+    pub(crate) async fn flush_async(&self, stage: &'static str) -> Result<(), RuntimeError> {
+        let (done, answer) = oneshot::channel();
+        scoped_async(&self.device, &self.sink, stage, || {
             self.queue.submit([]);
+            self.queue.on_submitted_work_done(move || {
+                let _ = done.send(());
+            });
             self.wait(stage)
         })
+        .await?;
+        #[cfg(target_arch = "wasm32")]
+        answer.await.map_err(|_| RuntimeError::Gpu {
+            stage,
+            message: "the device never finished the submitted work".to_string(),
+        })?;
+        #[cfg(not(target_arch = "wasm32"))]
+        drop(answer);
+        Ok(())
     }
 
-    /// Blocks until all submitted work is done.
+    /// Blocks until all submitted work is done (returns at once in the browser, which
+    /// polls by itself).
     pub(crate) fn wait(&self, stage: &'static str) -> Result<(), RuntimeError> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())

@@ -139,7 +139,7 @@ impl Session {
             encoder.copy_buffer_to_buffer(&resolved, 0, &readable, 0, bytes);
             self.record_readback(&mut encoder);
             self.queue.submit([encoder.finish()]);
-            let outputs = self.read_outputs()?;
+            let outputs = pollster::block_on(self.read_outputs())?;
             let words = map_all(
                 &self.device,
                 std::slice::from_ref(&readable),
@@ -180,7 +180,7 @@ impl Session {
             let mut encoder = self.device.create_command_encoder(&Default::default());
             self.record_readback(&mut encoder);
             self.queue.submit([encoder.finish()]);
-            Ok((self.read_outputs()?, ns))
+            Ok((pollster::block_on(self.read_outputs())?, ns))
         })
     }
 }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# kiln in the browser, tested: builds the demo (scripts/build-web.sh) into
+# $CARGO_TARGET_DIR/web-demo, compiles the random-weight squeezenet next to it, and runs
+# web/tests (pytest + selenium) driving Debian's headless Chromium over the page. Prints
+# the browser's and the native latency of each bundle; the page's screenshots stay in
+# the demo folder. Needs the venv and test data of scripts/setup-test-data.sh, and the
+# chromium and chromium-driver packages. Extra arguments go to pytest.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+venv=${KILN_VENV:-$root/.venv}
+data=${KILN_TEST_DATA:-$root/target/onnx-tests}
+target=${CARGO_TARGET_DIR:-$root/target}
+export CARGO_TARGET_DIR=$target
+demo=$target/web-demo
+
+start=$(date +%s)
+scripts/build-web.sh "$demo"
+"$target/release/kiln" compile "$data/light-random/squeezenet/model.onnx" \
+    -o "$demo/squeezenet.kiln" >/dev/null
+echo "test-web: built the demo in $(($(date +%s) - start)) s"
+KILN_BIN=$target/release/kiln KILN_WEB_DEMO=$demo "$venv/bin/python" -m pytest -q -rs \
+    -p no:cacheprovider web/tests "$@"
+for f in "$demo"/latency-*.json; do
+    "$venv/bin/python" -c 'import json, sys
+f = json.load(open(sys.argv[1]))
+print(f"test-web: {f[\"bundle\"]}: browser {f[\"browser_median_ms\"]:.2f} ms ({f[\"adapter_browser\"]}), "
+      f"native {f[\"native_median_ms\"]:.2f} ms, relative L2 {f[\"max_relative_l2\"]:.2g}")' "$f"
+done
+echo "test-web: screenshots in $demo"
