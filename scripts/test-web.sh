@@ -3,7 +3,8 @@
 # $CARGO_TARGET_DIR/web-demo, compiles the random-weight squeezenet next to it, and runs
 # web/tests (pytest + selenium) driving Debian's headless Chromium over the page. Prints
 # the browser's and the native latency of each bundle; the page's screenshots stay in
-# the demo folder. Needs the venv and test data of scripts/setup-test-data.sh, and the
+# the demo folder; every kernel of the portability test is compiled there by Chromium's
+# Tint. Needs the venv and test data of scripts/setup-test-data.sh, and the
 # chromium and chromium-driver packages. Extra arguments go to pytest.
 set -euo pipefail
 
@@ -19,6 +20,11 @@ start=$(date +%s)
 scripts/build-web.sh "$demo"
 "$target/release/kiln" compile "$data/light-random/squeezenet/model.onnx" \
     -o "$demo/squeezenet.kiln" >/dev/null
+# Every distinct kernel of the node-core and model plans, as the portability test lists
+# them (it runs in `cargo test`; run here when its list is missing).
+kernels=$root/target/portability-kernels.json
+[ -f "$kernels" ] || cargo test --release --quiet --test portability >/dev/null
+cp "$kernels" "$demo/"
 echo "test-web: built the demo in $(($(date +%s) - start)) s"
 KILN_BIN=$target/release/kiln KILN_WEB_DEMO=$demo "$venv/bin/python" -m pytest -q -rs \
     -p no:cacheprovider web/tests "$@"
@@ -28,4 +34,8 @@ f = json.load(open(sys.argv[1]))
 print(f"test-web: {f[\"bundle\"]}: browser {f[\"browser_median_ms\"]:.2f} ms ({f[\"adapter_browser\"]}), "
       f"native {f[\"native_median_ms\"]:.2f} ms, relative L2 {f[\"max_relative_l2\"]:.2g}")' "$f"
 done
+"$venv/bin/python" -c 'import json, sys
+k = json.load(open(sys.argv[1]))
+print(f"test-web: {k[\"count\"]} distinct kernels compiled by Chromium, {k[\"problems\"]} problems")' \
+    "$demo/kernels.json" 2>/dev/null || true
 echo "test-web: screenshots in $demo"

@@ -11,6 +11,9 @@
 //! 1.3 with its bounds-check policies left at naga's defaults. Bindings are faked on
 //! MSL and HLSL (wgpu derives them from the pipeline layout at run time; the kernels'
 //! own arithmetic and memory access are what is translated here).
+//!
+//! The kernels are also written to `target/portability-kernels.json`, which the browser
+//! test (`scripts/test-web.sh`) compiles with Chromium's own WGSL compiler, Tint.
 
 mod common;
 
@@ -164,6 +167,14 @@ fn every_kernel_translates_for_metal_dx12_and_vulkan() {
             }
         }
     }
+    // For the browser test (web/tests): every kernel, compiled there by Chromium's Tint.
+    let listed: Vec<_> = kernels
+        .iter()
+        .map(|(wgsl, first)| serde_json::json!({ "label": first, "wgsl": wgsl }))
+        .collect();
+    let list = common::repo().join("target/portability-kernels.json");
+    std::fs::create_dir_all(common::repo().join("target")).expect("the target directory");
+    std::fs::write(&list, serde_json::Value::from(listed).to_string()).expect("the kernel list");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let spirv = dir.path().join("kernel.spv");
     for (wgsl, first) in &kernels {

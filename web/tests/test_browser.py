@@ -2,8 +2,12 @@
 the example and the random-weight squeezenet bundles on the browser's WebGPU, and each
 output matches the native run of the same bundle on the same inputs (relative L2 <= 1e-5).
 
+Also compiles every distinct kernel of the shader portability test (node-core and model
+plans, tests/portability.rs) with Chromium's WGSL compiler, Tint, which is stricter than
+naga in places.
+
 Run by scripts/test-web.sh, which builds the demo into KILN_WEB_DEMO, compiles the
-squeezenet bundle next to it and sets KILN_BIN. Leaves the page's screenshot and the
+squeezenet bundle and copies the kernel list next to it, and sets KILN_BIN. Leaves the page's screenshot and the
 latencies (browser and native, same machine) in KILN_WEB_DEMO as artefacts.
 """
 
@@ -95,6 +99,18 @@ def native_latency(bundle):
     report = subprocess.run([KILN, "bench", str(bundle), "--json", "--iters", "10"],
                             check=True, capture_output=True, text=True)
     return json.loads(report.stdout)["median_ms"]
+
+
+def test_every_kernel_compiles_in_the_browser(page):
+    script = (Path(__file__).parent / "check_kernels.js").read_text()
+    result = page.execute_async_script(script, "portability-kernels.json")
+    assert "error" not in result, result.get("error")
+    assert result["count"] > 1000, f"only {result['count']} kernels listed"
+    problems = [f"{p['label']}: {p['message']}" for p in result["problems"]]
+    (DEMO / "kernels.json").write_text(json.dumps(
+        {"count": result["count"], "problems": len(problems)}))
+    assert not problems, f"{len(problems)} of {result['count']} kernels do not compile " \
+        "in the browser:\n" + "\n".join(problems[:20])
 
 
 def relative_l2(got, want):
