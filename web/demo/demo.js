@@ -134,6 +134,7 @@ async function start() {
   const named = [info.vendor, info.architecture, info.description].filter((s) => s).join(" ");
   window.kilnDemo.adapter = `${named || "unnamed adapter"} (${kiln.adapter.trim()})`;
   $("adapter").textContent = `Adapter: ${window.kilnDemo.adapter}`;
+  window.kilnDemo.kiln = kiln;
   $("run-example").disabled = false;
   $("pick").disabled = false;
   $("run-example").onclick = () =>

@@ -101,6 +101,43 @@ def native_latency(bundle):
     return json.loads(report.stdout)["median_ms"]
 
 
+def test_bad_input_rejects_with_one_clear_error(page):
+    answers = page.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        (async () => {
+          const kiln = window.kilnDemo.kiln;
+          const bytes = new Uint8Array(await (await fetch("example.kiln")).arrayBuffer());
+          const out = {};
+          const attempt = async (key, work) => {
+            try { await work(); out[key] = "no error"; } catch (e) { out[key] = e.message ?? String(e); }
+          };
+          await attempt("truncated", () => kiln.load(bytes.slice(0, 100)));
+          const flipped = bytes.slice();
+          flipped[flipped.length - 1] ^= 0xff;
+          await attempt("corrupted", () => kiln.load(flipped));
+          const model = await kiln.load(bytes);
+          const n = model.inputs()[0].shape.reduce((a, b) => a * b, 1);
+          await attempt("count", () => model.run([]));
+          await attempt("length", () => model.run([new Float32Array(n + 1)]));
+          await attempt("type", () => model.run(["not an array"]));
+          const outputs = await model.run([new Float32Array(n).fill(0.5)]);
+          out.after = outputs.length;
+          model.free();
+          return out;
+        })().then(done, e => done({ error: String(e.message ?? e) }));
+        """)
+    assert "error" not in answers, answers.get("error")
+    for key in ["truncated", "corrupted", "count", "length", "type"]:
+        assert answers[key] != "no error", f"{key}: accepted"
+        assert "unreachable" not in answers[key], f"{key}: the wasm module trapped"
+    assert "bundle" in answers["truncated"] or "truncated" in answers["truncated"], answers
+    assert "checksum" in answers["corrupted"], answers
+    assert "expected 1 inputs, got 0" in answers["count"], answers
+    assert "elements" in answers["length"], answers
+    assert "typed array" in answers["type"], answers
+    assert answers["after"] >= 1  # the model still runs after the rejected calls
+
+
 def test_every_kernel_compiles_in_the_browser(page):
     script = (Path(__file__).parent / "check_kernels.js").read_text()
     result = page.execute_async_script(script, "portability-kernels.json")
