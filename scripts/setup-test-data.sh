@@ -8,7 +8,8 @@
 #
 # Layout written: node/<test>/ (ONNX node tests), light/<model>/, light-random/<model>/, cli/,
 # quant/<case>/ (quantized models: scripts/make-quant-data.py), real/<model>/ (real-weight
-# models from a PyPI wheel: scripts/make-real-data.py).
+# models from PyPI wheels: scripts/make-real-data.py), transformer23/ (an opset-23 decoder
+# block: scripts/make-transformer-data.py).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,6 +48,16 @@ if ! { [ -f "$data/real/.stamp" ] && [ "$(cat "$data/real/.stamp")" = "$real_sta
     echo "$real_stamp" >"$data/real/.stamp"
 fi
 
+# The opset-23 transformer block (make-transformer-data.py): its own stamp, like real/.
+tf_stamp=$( (cat "$root/scripts/make-transformer-data.py" "$root/scripts/testdata_io.py"; echo "${pins[*]}") \
+    | sha256sum | cut -d' ' -f1)
+if ! { [ -f "$data/transformer23/.stamp" ] && [ "$(cat "$data/transformer23/.stamp")" = "$tf_stamp" ]; }; then
+    echo "setup-test-data: writing $data/transformer23"
+    rm -rf "$data/transformer23"
+    "$py" "$root/scripts/make-transformer-data.py" "$data"
+    echo "$tf_stamp" >"$data/transformer23/.stamp"
+fi
+
 # The data: regenerated when the generating scripts or the pins change.
 stamp=$( (cat "$root/scripts/gen-node-tests.py" "$root/scripts/make-model-data.py" \
     "$root/scripts/make-quant-data.py" "$root/scripts/testdata_io.py"; echo "${pins[*]}") \
@@ -57,7 +68,7 @@ if [ -f "$data/.stamp" ] && [ "$(cat "$data/.stamp")" = "$stamp" ]; then
 fi
 echo "setup-test-data: writing $data"
 mkdir -p "$data"
-find "$data" -mindepth 1 -maxdepth 1 ! -name real -exec rm -rf {} +
+find "$data" -mindepth 1 -maxdepth 1 ! -name real ! -name transformer23 -exec rm -rf {} +
 PYTHONWARNINGS=ignore "$py" "$root/scripts/gen-node-tests.py" "$data" >/dev/null
 "$py" "$root/scripts/make-model-data.py" "$data"
 "$py" "$root/scripts/make-quant-data.py" "$data"
