@@ -14,6 +14,7 @@
 mod adapter;
 mod backend_api;
 mod error;
+mod gl_turn;
 mod pipelines;
 mod requirements;
 mod run;

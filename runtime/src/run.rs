@@ -14,6 +14,7 @@ impl Session {
     /// Blocks until the outputs are read: native only (the browser runs
     /// [`Session::run_async`]).
     pub fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>, RuntimeError> {
+        let _turn = crate::gl_turn::turn(self.backend);
         pollster::block_on(self.run_async(inputs))
     }
 

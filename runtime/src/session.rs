@@ -28,6 +28,8 @@ pub struct Session {
     pub(crate) kernel_names: Vec<String>,
     pub(crate) dispatches: Vec<Prepared>,
     pub(crate) timestamps: Timestamps,
+    /// The adapter's backend (sessions on GL take turns: [`crate::gl_turn`]).
+    pub(crate) backend: wgpu::Backend,
 }
 
 /// A dispatch with its bind group.
@@ -51,6 +53,7 @@ impl Runtime {
     /// every kernel. Blocks until the device is ready: native only (the browser runs
     /// [`Runtime::load_async`]).
     pub fn load(&self, plan: &KernelPlan, weights: &[u8]) -> Result<Session, RuntimeError> {
+        let _turn = crate::gl_turn::turn(self.info.backend);
         pollster::block_on(self.load_async(plan, weights))
     }
 
@@ -146,6 +149,7 @@ impl Runtime {
             kernel_names: plan.kernels.iter().map(|k| k.name.clone()).collect(),
             dispatches,
             timestamps: needs.timestamps,
+            backend: self.info.backend,
         };
         session.flush_async("uploading constants").await?;
         Ok(session)

@@ -57,6 +57,7 @@ impl Session {
     /// Like [`Session::run`], also measuring every dispatch (see [`TimingSource`]).
     pub fn run_timed(&mut self, inputs: &[Tensor]) -> Result<TimedRun, RuntimeError> {
         self.check_inputs(inputs)?;
+        let _turn = crate::gl_turn::turn(self.backend);
         let source = self.timing_source();
         let (outputs, ns) = match source {
             TimingSource::WallClock => self.run_wall_clock(inputs)?,
