@@ -3,7 +3,7 @@
 
 use crate::npy::{read_npy, write_npy, HostTensor};
 use crate::{Error, Result};
-use kiln_codegen::PlanPort;
+use kiln_codegen::KernelPlan;
 use kiln_ir::{Graph, Tensor, TensorType};
 use std::path::{Path, PathBuf};
 
@@ -96,31 +96,35 @@ pub fn write_outputs(
     outputs: &[Tensor],
 ) -> Result<Vec<PathBuf>> {
     let ports: Vec<(&str, TensorType, kiln_ir::Wide)> = graph
-        .outputs
+        .model_outputs()
         .iter()
         .map(|p| (p.name.as_str(), graph.ty(p.value).clone(), p.wide))
         .collect();
-    write_checked(dir.as_ref(), &ports, outputs)
+    write_checked(dir.as_ref(), &ports, &graph.extents, outputs)
 }
 
 /// Like [`write_outputs`] for the outputs of a kernel plan (a bundle carries no graph).
 pub fn write_plan_outputs(
     dir: impl AsRef<Path>,
-    ports: &[PlanPort],
+    plan: &KernelPlan,
     outputs: &[Tensor],
 ) -> Result<Vec<PathBuf>> {
-    let ports: Vec<(&str, TensorType, kiln_ir::Wide)> = ports
+    let extents = &plan.extents;
+    let ports: Vec<(&str, TensorType, kiln_ir::Wide)> = plan
+        .model_outputs()
         .iter()
         .map(|p| (p.name.as_str(), crate::gpu::port_type(p), p.wide))
         .collect();
-    write_checked(dir.as_ref(), &ports, outputs)
+    write_checked(dir.as_ref(), &ports, extents, outputs)
 }
 
-/// Checks `outputs` against `(name, type, declared width)` ports and writes them
-/// atomically, widening int64, uint64 and double ports back to 64 bits.
+/// Checks `outputs` against `(name, type, declared width)` ports (an output of
+/// data-dependent length, per `extents`, up to its port's length on that axis) and
+/// writes them atomically, widening int64, uint64 and double ports back to 64 bits.
 fn write_checked(
     dir: &Path,
     ports: &[(&str, TensorType, kiln_ir::Wide)],
+    extents: &[kiln_ir::Extent],
     outputs: &[Tensor],
 ) -> Result<Vec<PathBuf>> {
     if outputs.len() != ports.len() {
@@ -130,8 +134,10 @@ fn write_checked(
             ports.len()
         )));
     }
-    for ((name, want, _), tensor) in ports.iter().zip(outputs) {
-        if tensor.ty() != *want {
+    for (i, ((name, want, _), tensor)) in ports.iter().zip(outputs).enumerate() {
+        let dims = want.shape.dims();
+        let fits = kiln_ir::extent::fits(extents, i, dims, tensor.shape().dims());
+        if tensor.dtype() != want.dtype || !fits {
             return Err(Error::Input(format!(
                 "output '{name}' is {} but the graph declares {want}",
                 tensor.ty()

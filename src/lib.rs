@@ -308,7 +308,9 @@ pub fn bind_inputs(graph: &Graph, values: &BTreeMap<String, Tensor>) -> Result<V
 /// ports hold the narrowed data; [`write_outputs`] widens them).
 pub fn run_cpu(graph: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     check_inputs(graph, inputs)?;
-    Ok(kiln_ir::interp::run(graph, inputs)?)
+    let all = kiln_ir::interp::run(graph, inputs)?;
+    // Outputs of data-dependent length cut to their counts, the counts dropped.
+    graph.finish_outputs(all).map_err(Error::Input)
 }
 
 /// Checks that `inputs` match `graph`'s input ports in count, dtype and shape.

@@ -216,6 +216,7 @@ impl<'g> Builder<'g> {
                 weights_len: 0,
                 requirements: Requirements::default(),
                 checks: Vec::new(),
+                extents: Vec::new(),
             },
             weights: Vec::new(),
             value_buffer: HashMap::new(),
@@ -752,6 +753,7 @@ impl<'g> Builder<'g> {
             }
             self.plan.outputs.push(plan_port(graph, port, view.buffer));
         }
+        self.plan.extents = graph.extents.clone();
         decisions.packed_weights = self.drop_unbound_twins();
         // The last packed part is bound in whole words.
         let end = self.plan.buffers.iter().filter_map(|b| match b.kind {

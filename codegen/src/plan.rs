@@ -64,6 +64,18 @@ pub struct KernelPlan {
     /// Conditions kernels check on the device; a run fails when one does not hold.
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// Outputs whose length along an axis is known only at run time, as in the graph
+    /// ([`kiln_ir::Extent`]): their counts are the last outputs, which the runtime reads
+    /// to cut them and does not return.
+    #[serde(default)]
+    pub extents: Vec<kiln_ir::Extent>,
+}
+
+impl KernelPlan {
+    /// The outputs a run returns: every output but the counts of [`KernelPlan::extents`].
+    pub fn model_outputs(&self) -> &[PlanPort] {
+        &self.outputs[..self.outputs.len().saturating_sub(self.extents.len())]
+    }
 }
 
 /// A condition a kernel checks on the device (an index in range, a non-zero integer

@@ -12,6 +12,8 @@ use crate::validate::validated_workgroup_storage_bytes;
 /// check or port it is about.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
+    #[error("extent {index}: {reason}")]
+    Extent { index: usize, reason: String },
     #[error("the weights are {found} bytes, the plan expects {expected}")]
     WeightsLength { expected: u64, found: u64 },
     #[error("buffer {buffer} has size {size}, not a positive multiple of 4")]
@@ -133,6 +135,7 @@ pub enum PlanError {
 /// including that every kernel is valid WGSL (naga).
 pub fn verify_plan(plan: &KernelPlan, weights_len: u64) -> Result<(), PlanError> {
     verify_layout(plan, weights_len)?;
+    verify_extents(plan)?;
     for (i, kernel) in plan.kernels.iter().enumerate() {
         let declared = validated_workgroup_storage_bytes(&kernel.wgsl).map_err(|message| {
             PlanError::Shader {
@@ -148,6 +151,33 @@ pub fn verify_plan(plan: &KernelPlan, weights_len: u64) -> Result<(), PlanError>
                 recorded: kernel.workgroup_storage_bytes,
                 declared,
             });
+        }
+    }
+    Ok(())
+}
+
+/// Each extent cuts a model output along one of its axes by a count output after the
+/// model's outputs that is one i32 and counts nothing else.
+fn verify_extents(plan: &KernelPlan) -> Result<(), PlanError> {
+    let model = plan.model_outputs().len();
+    for (index, e) in plan.extents.iter().enumerate() {
+        let fail = |reason: String| Err(PlanError::Extent { index, reason });
+        let Some(port) = plan.model_outputs().get(e.output) else {
+            return fail(format!("output {} is not a model output", e.output));
+        };
+        if e.axis >= port.shape.len() {
+            return fail(format!("axis {} out of range for {:?}", e.axis, port.shape));
+        }
+        match plan.outputs.get(e.count) {
+            Some(c) if e.count >= model && c.shape.is_empty() && c.dtype == kiln_ir::DType::I32 => {
+            }
+            _ => return fail(format!("output {} is not a count output (i32[])", e.count)),
+        }
+        if plan.extents[..index]
+            .iter()
+            .any(|f| f.output == e.output || f.count == e.count)
+        {
+            return fail("another extent has the same output or count".into());
         }
     }
     Ok(())

@@ -57,6 +57,7 @@ fn sample() -> Bundle {
         weights_len: 12,
         requirements: Requirements::default(),
         checks: Vec::new(),
+        extents: Vec::new(),
     };
     let weights = [1.0f32, 2.0, 3.0]
         .iter()

@@ -65,6 +65,9 @@ pub struct Graph {
     pub nodes: Arena<Node>,
     pub inputs: Vec<Port>,
     pub outputs: Vec<Port>,
+    /// Outputs whose length along an axis is known only at run time, each with the
+    /// output holding its count ([`crate::extent`]).
+    pub extents: Vec<crate::extent::Extent>,
 }
 
 /// A node could not be added: its operands do not fit the op.

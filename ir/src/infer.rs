@@ -324,6 +324,35 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             }
             one(DType::I32, vec![end - start])
         }
+        Op::NonZero => {
+            let [x] = operands::<1>(inputs)?;
+            let upper = vec![x.shape.rank(), x.shape.numel()];
+            Ok(vec![
+                TensorType::new(DType::I32, upper),
+                TensorType::new(DType::I32, vec![]),
+            ])
+        }
+        Op::Compress { axis } => {
+            let [x, c] = operands::<2>(inputs)?;
+            expect_dtype(c, DType::Bool, "condition")?;
+            if c.shape.rank() != 1 {
+                bail!("condition must be 1-D, got {}", c.shape);
+            }
+            let len = c.shape.dims()[0];
+            let dims = match axis {
+                None => vec![len.min(x.shape.numel())],
+                Some(a) if *a < x.shape.rank() => {
+                    let mut d = x.shape.dims().to_vec();
+                    d[*a] = len.min(d[*a]);
+                    d
+                }
+                Some(a) => bail!("axis {a} out of range for rank {}", x.shape.rank()),
+            };
+            Ok(vec![
+                TensorType::new(x.dtype, dims),
+                TensorType::new(DType::I32, vec![]),
+            ])
+        }
         Op::Identity => {
             let [x] = operands::<1>(inputs)?;
             Ok(vec![(*x).clone()])

@@ -29,6 +29,7 @@ mod tensor;
 mod wide;
 
 pub mod dot;
+pub mod extent;
 pub mod infer;
 pub mod interp;
 pub mod json;
@@ -44,6 +45,7 @@ pub mod verify;
 
 pub use arena::{Arena, Handle, HandlePrefix};
 pub use dtype::DType;
+pub use extent::Extent;
 pub use graph::{Graph, Node, NodeError, Port, Value, ValueDef};
 pub use op::*;
 pub use program::{Program, Step};

@@ -123,6 +123,16 @@ pub enum Op {
     SpaceToDepth { blocksize: usize },
     /// The operand's shape as a 1-D i32 tensor, dims `start..end`.
     Shape { start: usize, end: usize },
+    /// The indices of `x`'s non-zero elements (ONNX NonZero), a data-dependent shape:
+    /// results `[rank, numel]` i32, column `j < count` the coordinates of the `j`-th
+    /// non-zero element in row-major order, the rest zero; and `count` (`[]` i32). Only
+    /// as a graph output ([`crate::Extent`]).
+    NonZero,
+    /// The slices of `x` along `axis` (of `x` flattened when `None`) where the bool
+    /// `condition` holds (ONNX Compress), a data-dependent shape: results `x` with that
+    /// axis cut to `min(len(condition), dim)`, the selected slices first, the rest zero;
+    /// and their count (`[]` i32). Only as a graph output ([`crate::Extent`]).
+    Compress { axis: Option<usize> },
     /// Returns its operand.
     Identity,
     /// A fused element-wise kernel: `program` applied to the operands element by
@@ -724,6 +734,8 @@ impl Op {
             Op::DepthToSpace { .. } => "depth_to_space",
             Op::SpaceToDepth { .. } => "space_to_depth",
             Op::Shape { .. } => "shape",
+            Op::NonZero => "non_zero",
+            Op::Compress { .. } => "compress",
             Op::Identity => "identity",
             Op::Elementwise { .. } => "elementwise",
             Op::Fused { .. } => "fused",

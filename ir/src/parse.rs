@@ -224,8 +224,9 @@ impl Parser {
                 Tok::Ident(s) if s == "input" => self.input()?,
                 Tok::Ident(s) if s == "const" => self.constant()?,
                 Tok::Ident(s) if s == "output" => self.output()?,
+                Tok::Ident(s) if s == "extent" => self.extent()?,
                 Tok::Value(_) | Tok::Punct('(') => self.node()?,
-                _ => return self.expected("`input`, `const`, `output`, a node or `}`"),
+                _ => return self.expected("`input`, `const`, `output`, `extent`, a node or `}`"),
             }
         }
         self.next();
@@ -257,6 +258,33 @@ impl Parser {
             name: port_name,
             value: Handle::new(index),
             wide,
+        });
+        Ok(())
+    }
+
+    /// `extent output 0 axis 1 count 2` (see [`crate::Extent`]).
+    fn extent(&mut self) -> Result<(), ParseError> {
+        self.next();
+        let field = |p: &mut Self, key: &str| -> Result<usize, ParseError> {
+            p.expect_keyword(key)?;
+            match p.peek().clone() {
+                Tok::Num(s) => match s.parse() {
+                    Ok(n) => {
+                        p.next();
+                        Ok(n)
+                    }
+                    Err(_) => p.expected("an unsigned integer"),
+                },
+                _ => p.expected("an unsigned integer"),
+            }
+        };
+        let output = field(self, "output")?;
+        let axis = field(self, "axis")?;
+        let count = field(self, "count")?;
+        self.graph.extents.push(crate::Extent {
+            output,
+            axis,
+            count,
         });
         Ok(())
     }

@@ -104,6 +104,13 @@ pub fn print_with(graph: &Graph, options: &PrintOptions) -> String {
         }
         out.push('\n');
     }
+    for e in &graph.extents {
+        let _ = writeln!(
+            out,
+            "  extent output {} axis {} count {}",
+            e.output, e.axis, e.count
+        );
+    }
     out.push_str("}\n");
     out
 }

@@ -92,6 +92,11 @@ macro_rules! map_data {
 }
 
 impl Data {
+    /// The elements at `indices`, in that order (each in range).
+    pub fn take(&self, indices: &[usize]) -> Data {
+        map_data!(self, v => indices.iter().map(|&i| v[i]).collect())
+    }
+
     /// The element type.
     pub fn dtype(&self) -> DType {
         match self {

@@ -113,6 +113,7 @@ fn check_handles(graph: &Graph) -> Result<(), VerifyError> {
         nodes,
         inputs,
         outputs,
+        extents: _,
     } = graph;
     let n_values = values.len();
     let in_range = |v: Handle<Value>, node: Option<Handle<Node>>, what: &dyn Fn() -> String| {
@@ -260,6 +261,40 @@ fn check_ports(graph: &Graph) -> Result<(), VerifyError> {
                     quote(&port.name)
                 ));
             }
+        }
+    }
+    check_extents(graph)
+}
+
+/// Each extent names a model output and an axis of it, and a count output after every
+/// model output that is a scalar i32 and counts nothing else.
+fn check_extents(graph: &Graph) -> Result<(), VerifyError> {
+    let model = graph.model_outputs().len();
+    for (i, e) in graph.extents.iter().enumerate() {
+        let fail = |why: String| port_fail(format!("extent {i}: {why}"));
+        let Some(port) = graph.model_outputs().get(e.output) else {
+            return fail(format!("output {} is not a model output", e.output));
+        };
+        let rank = graph.ty(port.value).shape.rank();
+        if e.axis >= rank {
+            return fail(format!("axis {} out of range for rank {rank}", e.axis));
+        }
+        if e.count < model || e.count >= graph.outputs.len() {
+            return fail(format!(
+                "count output {} is not one of the last {} outputs",
+                e.count,
+                graph.extents.len()
+            ));
+        }
+        let ty = graph.ty(graph.outputs[e.count].value);
+        if ty.dtype != DType::I32 || ty.shape.rank() != 0 {
+            return fail(format!("count output {} is {ty}, not i32[]", e.count));
+        }
+        if graph.extents[..i]
+            .iter()
+            .any(|f| f.count == e.count || f.output == e.output)
+        {
+            return fail("another extent has the same output or count".into());
         }
     }
     Ok(())

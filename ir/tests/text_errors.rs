@@ -22,7 +22,7 @@ fn errors_are_rendered_with_position_and_reason() {
     let cases: &[(String, &str)] = &[
         ("".into(), "line 1:1: expected `graph`, found end of input"),
         ("graph g {}".into(), "line 1:7: expected the graph name as a string, found `g`"),
-        ("graph \"g\" {".into(), "line 1:12: expected `input`, `const`, `output`, a node or `}`, found end of input"),
+        ("graph \"g\" {".into(), "line 1:12: expected `input`, `const`, `output`, `extent`, a node or `}`, found end of input"),
         ("graph \"g\" {} x".into(), "line 1:14: expected end of input after the graph's closing `}`, found `x`"),
         (graph("  %v1 = frobnicate(%v0) : f32[2]"), "line 3:9: unknown op `frobnicate`"),
         (graph("  %v1 = softmax{axis=0, axes=[0]}(%v0) : f32[2]"), "line 3:25: unknown attribute `axes` for `softmax`"),

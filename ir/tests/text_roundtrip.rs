@@ -98,9 +98,11 @@ fn variant(op: &Op) -> usize {
         Op::SparseMatMul { .. } => 41,
         Op::SparseConv { .. } => 42,
         Op::BitCast { .. } => 43,
+        Op::NonZero => 44,
+        Op::Compress { .. } => 45,
     }
 }
-const VARIANTS: usize = 44;
+const VARIANTS: usize = 46;
 
 /// A distinct number per `Step` variant; exhaustive like [`variant`].
 fn step_variant(step: &Step) -> usize {
@@ -419,6 +421,9 @@ fn all_ops() -> Vec<Op> {
         },
         Op::SpaceToDepth { blocksize: 2 },
         Op::Shape { start: 1, end: 3 },
+        Op::NonZero,
+        Op::Compress { axis: None },
+        Op::Compress { axis: Some(1) },
         Op::Identity,
         Op::Attention { scale: 0.125 },
         Op::Attention { scale: 0.088388346 },
@@ -530,8 +535,8 @@ fn all_ops_cover_every_variant_and_name() {
     let mut names: Vec<&str> = ops.iter().map(|op| op.name()).collect();
     names.sort();
     names.dedup();
-    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 39 other op names.
-    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 39);
+    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 41 other op names.
+    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 41);
 }
 
 #[test]
@@ -548,6 +553,7 @@ fn every_op_round_trips() {
             Op::Split { .. } => 2,
             Op::MaxPool(_) => 2,
             Op::LayerNorm { .. } => 3,
+            Op::NonZero | Op::Compress { .. } => 2,
             _ => 1,
         };
         let types = vec![ty(DType::F32, &[2, 3 + i % 2]); results];
@@ -1022,4 +1028,68 @@ fn programs_parse_back_from_their_step_lists() {
         let back: Program = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
         assert_eq!(back, program, "{text}");
     }
+}
+
+#[test]
+fn extents_round_trip_verify_and_cut_outputs() {
+    let mut g = Graph::new("selection");
+    let x = g.add_input("x", ty(DType::F32, &[2, 3]), Wide::No);
+    let c = g.add_input("c", ty(DType::Bool, &[3]), Wide::No);
+    let nz = g.add_node(Op::NonZero, &[x], None, "nz").unwrap();
+    let cp = g
+        .add_node(Op::Compress { axis: Some(1) }, &[x, c], None, "cp")
+        .unwrap();
+    g.add_output("indices", nz[0], Wide::I64);
+    g.add_output("kept", cp[0], Wide::No);
+    g.add_output("indices_count", nz[1], Wide::No);
+    g.add_output("kept_count", cp[1], Wide::No);
+    g.extents.push(Extent {
+        output: 0,
+        axis: 1,
+        count: 2,
+    });
+    g.extents.push(Extent {
+        output: 1,
+        axis: 1,
+        count: 3,
+    });
+    let text = assert_round_trip(&g);
+    assert!(
+        text.contains("  extent output 0 axis 1 count 2\n"),
+        "{text}"
+    );
+    verify(&g).unwrap();
+    assert_eq!(g.model_outputs().len(), 2);
+
+    let xs = Tensor::from_f32(vec![2, 3], vec![0.0, 1.5, 0.0, -2.0, 0.0, 3.0]).unwrap();
+    let cs = Tensor::new(vec![3], Data::Bool(vec![true, false, true])).unwrap();
+    let all = interp::run(&g, &[xs, cs]).unwrap();
+    let cut = g.finish_outputs(all).unwrap();
+    assert_eq!(cut.len(), 2);
+    assert_eq!(cut[0].shape().dims(), &[2, 3]);
+    assert_eq!(
+        cut[0].data().to_i64_vec().unwrap(),
+        vec![0, 1, 1, 1, 0, 2] // rows then columns of (0,1), (1,0), (1,2)
+    );
+    assert_eq!(cut[1].shape().dims(), &[2, 2]);
+    assert_eq!(cut[1].data().to_f64_vec(), vec![0.0, 0.0, -2.0, 3.0]);
+
+    // Each broken extent is refused.
+    let broken = [
+        (0, 2, 2), // axis out of range
+        (2, 1, 2), // the output is a count, not a model output
+        (0, 1, 1), // the count is a model output
+    ];
+    for (output, axis, count) in broken {
+        let mut bad = g.clone();
+        bad.extents[0] = Extent {
+            output,
+            axis,
+            count,
+        };
+        assert!(verify(&bad).is_err(), "{output} {axis} {count}");
+    }
+    let mut twice = g.clone();
+    twice.extents[1].count = 2;
+    assert!(verify(&twice).is_err());
 }

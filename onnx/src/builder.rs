@@ -52,6 +52,18 @@ pub(crate) struct Importer<'m> {
     /// Values the model types bfloat16 (computed as f32, see [`crate::bf16`]); `true`
     /// when the value holds bfloat16 values exactly.
     pub bf16: HashMap<Handle<Value>, bool>,
+    /// Results whose length depends on the data (NonZero, Compress), in node order.
+    pub dynamic: Vec<Dynamic>,
+}
+
+/// A result whose length along `axis` is the value of `count` (see
+/// [`kiln_ir::Extent`]): allowed only as a graph output.
+pub(crate) struct Dynamic {
+    pub value: Handle<Value>,
+    pub count: Handle<Value>,
+    pub axis: usize,
+    /// `name (OpType)`, for the error when another node reads it.
+    pub node: String,
 }
 
 impl<'m> Importer<'m> {
@@ -64,6 +76,7 @@ impl<'m> Importer<'m> {
             opsets: HashMap::new(),
             lowered: 0,
             bf16: HashMap::new(),
+            dynamic: Vec::new(),
         }
     }
 

@@ -94,8 +94,45 @@ pub fn import(model: &Model, opts: &ImportOptions) -> Result<Graph, ImportError>
         }
         imp.graph.add_output(out.name.clone(), v, wide);
     }
+    add_extents(&mut imp)?;
     check_saturated(&imp)?;
     Ok(imp.graph)
+}
+
+/// Makes each data-dependent result a graph output cut to its count (a count output
+/// after the model's outputs, and an [`kiln_ir::Extent`]); one that is not a graph
+/// output, or that a node reads, is an error.
+fn add_extents(imp: &mut Importer) -> Result<(), ImportError> {
+    let dynamic = std::mem::take(&mut imp.dynamic);
+    let g = &imp.graph;
+    for d in &dynamic {
+        let read = g.nodes.iter().any(|(_, n)| n.inputs.contains(&d.value));
+        let output = g.outputs.iter().any(|p| p.value == d.value);
+        if read || !output {
+            return Err(ImportError::Model(format!(
+                "node '{}': its output's length depends on the data, which kiln supports only \
+                 where that output is a graph output read by no other node",
+                d.node
+            )));
+        }
+    }
+    let model = imp.graph.outputs.len();
+    for d in &dynamic {
+        for output in 0..model {
+            if imp.graph.outputs[output].value != d.value {
+                continue;
+            }
+            let name = format!("{}#count", imp.graph.outputs[output].name);
+            let count = imp.graph.outputs.len();
+            imp.graph.add_output(name, d.count, Wide::No);
+            imp.graph.extents.push(kiln_ir::Extent {
+                output,
+                axis: d.axis,
+                count,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Adds graph inputs (those that are not initializers): specialised to constants

@@ -17,6 +17,7 @@ impl<'g> Copy<'g> {
     /// A copy of `graph`'s inputs and of the constants `keep` accepts.
     pub fn start(graph: &'g Graph, keep: impl Fn(Handle<Value>) -> bool) -> Self {
         let mut out = Graph::new(graph.name.clone());
+        out.extents = graph.extents.clone();
         let mut map = vec![None; graph.values.len()];
         for port in &graph.inputs {
             let ty = graph.ty(port.value).clone();

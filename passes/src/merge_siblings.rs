@@ -242,6 +242,7 @@ impl MergeSiblings {
             }
         }
         let mut out = Graph::new(graph.name.clone());
+        out.extents = graph.extents.clone();
         let mut map: Vec<Option<Handle<Value>>> = vec![None; graph.values.len()];
         for port in &graph.inputs {
             let old = &graph.values[port.value];

@@ -80,6 +80,7 @@ pub fn rebuild(graph: &Graph, edits: &Edits) -> Result<Graph, String> {
     let used = used_values(graph, edits);
     let mut map: Vec<Option<Handle<Value>>> = vec![None; graph.values.len()];
     let mut out = Graph::new(graph.name.clone());
+    out.extents = graph.extents.clone();
 
     for port in &graph.inputs {
         let old = &graph.values[port.value];

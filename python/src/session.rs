@@ -214,7 +214,8 @@ impl Session {
         for i in wanted {
             let (port, tensor) = (&self.outputs[i], &outputs[i]);
             let values = HostValues::widen(tensor, port.wide);
-            arrays.append(to_array(py, values, port.ty.shape.dims())?)?;
+            // The tensor's own shape: an output of data-dependent length is cut.
+            arrays.append(to_array(py, values, tensor.shape().dims())?)?;
         }
         Ok(arrays)
     }
@@ -253,7 +254,7 @@ impl Session {
         let adapter = runtime.describe();
         let plan = &bundle.manifest.plan;
         let inputs = plan.inputs.iter().map(Port::of_plan).collect();
-        let outputs = plan.outputs.iter().map(Port::of_plan).collect();
+        let outputs = plan.model_outputs().iter().map(Port::of_plan).collect();
         let bundle = Py::new(py, crate::bundle::Bundle::loaded(bundle, name))?;
         Ok(Session {
             engine: Engine::Gpu {
@@ -287,7 +288,7 @@ impl Session {
             .map(|p| Port::of_graph(&graph, p))
             .collect();
         let outputs = graph
-            .outputs
+            .model_outputs()
             .iter()
             .map(|p| Port::of_graph(&graph, p))
             .collect();

@@ -125,7 +125,11 @@ impl Session {
                 from_words(words, port.dtype, Shape(port.shape.clone()))
             })
             .collect();
-        Ok(outputs)
+        // Outputs of data-dependent length cut to their counts, the counts dropped.
+        kiln_ir::extent::finish(&self.extents, outputs).map_err(|message| RuntimeError::Gpu {
+            stage: "reading outputs",
+            message,
+        })
     }
 }
 

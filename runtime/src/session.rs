@@ -24,6 +24,8 @@ pub struct Session {
     pub(crate) staging: Vec<wgpu::Buffer>,
     /// The plan's device checks.
     pub(crate) checks: Vec<kiln_codegen::Check>,
+    /// The plan's outputs of data-dependent length ([`kiln_ir::Extent`]).
+    pub(crate) extents: Vec<kiln_ir::Extent>,
     pub(crate) pipelines: Vec<wgpu::ComputePipeline>,
     pub(crate) kernel_names: Vec<String>,
     pub(crate) dispatches: Vec<Prepared>,
@@ -145,6 +147,7 @@ impl Runtime {
             outputs: plan.outputs.clone(),
             staging,
             checks: plan.checks.clone(),
+            extents: plan.extents.clone(),
             pipelines,
             kernel_names: plan.kernels.iter().map(|k| k.name.clone()).collect(),
             dispatches,

@@ -79,6 +79,7 @@ fn add_plan(n: usize) -> (KernelPlan, Vec<u8>) {
         weights_len: weights.len() as u64,
         requirements: Requirements::default(),
         checks: Vec::new(),
+        extents: Vec::new(),
     };
     (plan, weights)
 }

@@ -49,6 +49,11 @@ pub const SPARSE_MATMUL: &str = include_str!("sparse_matmul.wgsl");
 pub const SCAN: &str = include_str!("scan.wgsl");
 /// ScatterND (every reduction) by one invocation per result element.
 pub const SCATTER_ND: &str = include_str!("scatter_nd.wgsl");
+/// Data-dependent selection, pass 1: the kept positions in order and their count
+/// (NonZero, Compress).
+pub const SELECT: &str = include_str!("select.wgsl");
+/// Compress, pass 2: the kept slices gathered, zero past the count.
+pub const SELECT_GATHER: &str = include_str!("select_gather.wgsl");
 /// Writes baked-in constant words (the Shape op).
 pub const MOVEMENT_SHAPE: &str = include_str!("movement_shape.wgsl");
 #[cfg(test)]

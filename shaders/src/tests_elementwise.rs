@@ -334,6 +334,40 @@ fn movement_validates() {
 }
 
 #[test]
+fn select_validates() {
+    // NonZero of a [3, 5] operand: coordinates, padding zeros.
+    validate(&fill(
+        SELECT,
+        &[
+            (
+                "BINDINGS",
+                "@group(0) @binding(1) var<storage, read_write> dst: array<u32>;\n\
+                 @group(0) @binding(2) var<storage, read_write> count: array<u32>;",
+            ),
+            ("WG", "64"),
+            ("N", "15"),
+            ("KEEP", "bitcast<f32>(w) != 0.0"),
+            (
+                "WRITE",
+                "dst[j] = p / 5u;\n            dst[15u + j] = p % 5u;",
+            ),
+            ("PAD", "dst[k] = 0u;\n        dst[15u + k] = 0u;"),
+        ],
+    ));
+    validate(&fill(
+        SELECT_GATHER,
+        &[
+            ("WG", "64"),
+            ("N", "24"),
+            ("BOUND", "3"),
+            ("LEN", "4"),
+            ("INNER", "2"),
+            ("INDEX", "(gid.x + gid.y * nwg.x * WG)"),
+        ],
+    ));
+}
+
+#[test]
 fn bitcast_validates() {
     validate(&fill(
         BITCAST,

@@ -94,7 +94,7 @@ fn run_on_gpu(a: RunArgs) -> Result<()> {
             .bundle
             .manifest
             .plan
-            .outputs
+            .model_outputs()
             .iter()
             .map(|p| p.name.clone())
             .collect();
@@ -105,9 +105,10 @@ fn run_on_gpu(a: RunArgs) -> Result<()> {
             println!("  {o}");
         }
     }
-    let ports = &model.bundle.manifest.plan.outputs;
+    let plan = &model.bundle.manifest.plan;
+    let ports = plan.model_outputs();
     let written = match &a.output_dir {
-        Some(dir) => Some(kiln::write_plan_outputs(dir, ports, &outputs)?),
+        Some(dir) => Some(kiln::write_plan_outputs(dir, plan, &outputs)?),
         None => None,
     };
     let names: Vec<(&str, kiln::Wide)> = ports.iter().map(|p| (p.name.as_str(), p.wide)).collect();
@@ -143,7 +144,7 @@ fn run_on_cpu(a: RunArgs) -> Result<()> {
         None => None,
     };
     let names: Vec<(&str, kiln::Wide)> = graph
-        .outputs
+        .model_outputs()
         .iter()
         .map(|p| (p.name.as_str(), p.wide))
         .collect();

@@ -53,7 +53,7 @@ impl Kiln {
                 kernels: plan.kernels.len(),
                 dispatches: plan.dispatches.len(),
                 inputs: plan.inputs.clone(),
-                outputs: plan.outputs.clone(),
+                outputs: plan.model_outputs().to_vec(),
                 session: Rc::new(RefCell::new(Some(session))),
             }
             .into())

@@ -125,6 +125,14 @@ pub fn output(port: &PlanPort, tensor: &Tensor) -> JsValue {
         }
     };
     let o = describe(port);
+    // The tensor's own shape: an output of data-dependent length is cut to its count.
+    let shape: Array = tensor
+        .shape()
+        .dims()
+        .iter()
+        .map(|&d| JsValue::from(d as f64))
+        .collect();
+    set(&o, "shape", &shape);
     set(&o, "data", &array);
     o.into()
 }

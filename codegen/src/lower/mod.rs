@@ -26,6 +26,7 @@ mod reduce;
 mod resize;
 mod scan;
 mod scatter;
+mod select;
 mod sparse;
 
 pub use common::*;
@@ -108,6 +109,7 @@ fn lower_family(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         }
         Op::Resize(attrs) => resize::lower(ctx, attrs),
         Op::Cumulative { .. } => scan::lower(ctx),
+        Op::NonZero | Op::Compress { .. } => select::lower(ctx),
         Op::BitCast { .. } => bitcast::lower(ctx),
         Op::ScatterNd { .. } => scatter::lower(ctx),
         Op::Transpose { .. }

@@ -23,6 +23,7 @@ mod reduce;
 mod resize;
 mod scan;
 mod scatter;
+mod select;
 mod space;
 mod sparse;
 
@@ -286,6 +287,10 @@ pub fn eval_op(
             one(space::space_to_depth(*blocksize, operand(inputs, 0)?, out))
         }
         Op::Shape { start, end } => one(movement::shape(*start, *end, operand(inputs, 0)?, out)),
+        Op::NonZero => select::non_zero(operand(inputs, 0)?, out_types),
+        Op::Compress { axis } => {
+            select::compress(*axis, operand(inputs, 0)?, operand(inputs, 1)?, out_types)
+        }
     }
 }
 

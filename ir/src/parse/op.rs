@@ -298,6 +298,10 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
             end: a.usize("end"),
         },
         "identity" => Op::Identity,
+        "non_zero" => Op::NonZero,
+        "compress" => Op::Compress {
+            axis: a.optional_usize("axis"),
+        },
         "elementwise" => Op::Elementwise {
             program: a.program("program"),
         },
@@ -453,6 +457,12 @@ impl Attrs {
             self.error.get_or_insert(e);
             Op::Identity
         })
+    }
+
+    /// An optional unsigned attribute: `None` when absent (not a missing attribute).
+    fn optional_usize(&mut self, key: &'static str) -> Option<usize> {
+        let present = self.items.iter().flatten().any(|a| a.name == key);
+        present.then(|| self.usize(key))
     }
 
     /// An optional op attribute: `None` when absent (not a missing attribute).

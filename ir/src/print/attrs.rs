@@ -205,6 +205,8 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
         ],
         Op::SpaceToDepth { blocksize } => vec![("blocksize", UInt(*blocksize))],
         Op::Shape { start, end } => vec![("start", UInt(*start)), ("end", UInt(*end))],
+        Op::NonZero => vec![],
+        Op::Compress { axis } => axis.iter().map(|a| ("axis", UInt(*a))).collect(),
     }
 }
 

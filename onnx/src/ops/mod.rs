@@ -22,6 +22,7 @@ mod recurrent;
 mod reduce;
 mod resize;
 mod rotary;
+mod select;
 mod shape_ops;
 mod stft;
 mod window;
@@ -155,6 +156,8 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("ReduceLogSumExp", |cx| reduce::reduce_composed(cx, reduce::Composed::LogSumExp)),
     ("Hardmax",         reduce::hardmax),
     ("CumSum",          |cx| reduce::cumulative(cx, kiln_ir::CumOp::Sum)),
+    ("NonZero",         select::non_zero),
+    ("Compress",        select::compress),
     ("CumProd",         |cx| reduce::cumulative(cx, kiln_ir::CumOp::Prod)),
     ("LpNormalization", reduce::lp_normalization),
     ("ArgMax",          |cx| reduce::arg(cx, ArgOp::Max)),

@@ -115,6 +115,7 @@ pub fn to_graph(
     }
 
     let mut graph = Graph::new(source.name.clone());
+    graph.extents = source.extents.clone();
     let mut value_of: HashMap<Id, Handle<Value>> = HashMap::new();
     for port in &source.inputs {
         let v = graph.add_input(port.name.clone(), source.ty(port.value).clone(), port.wide);
