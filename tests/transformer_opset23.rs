@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{data_dir, gpu, load_case, relative_l2, run_case, run_options, show, Backend};
+use common::{data_dir, gpu, load_case, run_options, run_within, show, Backend};
 
 const TOLERANCE: f64 = 1e-3;
 
@@ -26,19 +26,12 @@ fn opset23_block_matches_onnxruntime_and_fuses_attention() {
     let mut failures = Vec::new();
     for backend in &backends {
         for opt in [0, 2] {
-            let ran = match run_case(&case, backend, opt) {
-                Ok(ran) => ran,
-                Err(e) => {
-                    failures.push(format!("{} --opt {opt}: {e}", backend.name()));
-                    continue;
-                }
+            let label = format!("{} --opt {opt}", backend.name());
+            let run = (backend, opt);
+            let Some((ran, errors)) = run_within(&case, run, TOLERANCE, &label, &mut failures)
+            else {
+                continue;
             };
-            let errors: Vec<f64> = ran
-                .outputs
-                .iter()
-                .zip(&case.outputs)
-                .map(|((got, _), want)| relative_l2(got, &want.tensor))
-                .collect();
             let shown: Vec<String> = errors.iter().map(|e| format!("{e:.2e}")).collect();
             show(&format!(
                 "{test} {} --opt {opt}: relative L2 {} (y, present_key, present_value); {} \
@@ -48,12 +41,6 @@ fn opset23_block_matches_onnxruntime_and_fuses_attention() {
                 ran.ops,
                 ran.dispatches.map_or("-".into(), |d| d.to_string())
             ));
-            if errors.len() != 3 || errors.iter().any(|e| e.is_nan() || *e > TOLERANCE) {
-                failures.push(format!(
-                    "{} --opt {opt}: relative L2 {errors:?} > {TOLERANCE}",
-                    backend.name()
-                ));
-            }
         }
     }
     assert!(failures.is_empty(), "{test}:\n{}", failures.join("\n"));

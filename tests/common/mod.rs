@@ -230,6 +230,36 @@ pub fn run_case_for(
     })
 }
 
+/// Runs `case` on `backend` at `opt_level` and measures each output's relative L2 to the
+/// case's expected outputs. A failure to run, a missing output or an error above
+/// `tolerance` is pushed to `failures` (as `label: ...`). Returns the run and the errors
+/// when it ran.
+pub fn run_within(
+    case: &Case,
+    (backend, opt_level): (&Backend, u8),
+    tolerance: f64,
+    label: &str,
+    failures: &mut Vec<String>,
+) -> Option<(Ran, Vec<f64>)> {
+    let ran = match run_case(case, backend, opt_level) {
+        Ok(ran) => ran,
+        Err(e) => {
+            failures.push(format!("{label}: {e}"));
+            return None;
+        }
+    };
+    let errors: Vec<f64> = ran
+        .outputs
+        .iter()
+        .zip(&case.outputs)
+        .map(|((got, _), want)| relative_l2(got, &want.tensor))
+        .collect();
+    if errors.len() != case.outputs.len() || errors.iter().any(|e| e.is_nan() || *e > tolerance) {
+        failures.push(format!("{label}: relative L2 {errors:?} > {tolerance}"));
+    }
+    Some((ran, errors))
+}
+
 /// The GPU adapter the GPU tests share, picked once per test binary, or `None` (with a
 /// message saying how to get one) when this machine has none. A missing adapter is a
 /// failure when `KILN_REQUIRE_GPU=1` (CI sets it), so CI never passes by skipping.
