@@ -353,6 +353,29 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
                 TensorType::new(DType::I32, vec![]),
             ])
         }
+        Op::NonMaxSuppression { max_per_class, .. } => {
+            let [boxes, scores, iou, score] = operands::<4>(inputs)?;
+            for (t, what) in [(boxes, "boxes"), (scores, "scores"), (iou, "iou_threshold")] {
+                expect_dtype(t, DType::F32, what)?;
+            }
+            expect_dtype(score, DType::F32, "score_threshold")?;
+            let (b, s) = (boxes.shape.dims(), scores.shape.dims());
+            if b.len() != 3 || b[2] != 4 || s.len() != 3 || s[0] != b[0] || s[2] != b[1] {
+                bail!(
+                    "boxes {} and scores {} must be [B, N, 4] and [B, C, N]",
+                    boxes.shape,
+                    scores.shape
+                );
+            }
+            if iou.shape.numel() != 1 || score.shape.numel() != 1 {
+                bail!("the thresholds must be single values");
+            }
+            let rows = mul(mul(b[0], s[1])?, (*max_per_class).min(b[1]))?;
+            Ok(vec![
+                TensorType::new(DType::I32, vec![rows, 3]),
+                TensorType::new(DType::I32, vec![]),
+            ])
+        }
         Op::Identity => {
             let [x] = operands::<1>(inputs)?;
             Ok(vec![(*x).clone()])

@@ -133,6 +133,18 @@ pub enum Op {
     /// axis cut to `min(len(condition), dim)`, the selected slices first, the rest zero;
     /// and their count (`[]` i32). Only as a graph output ([`crate::Extent`]).
     Compress { axis: Option<usize> },
+    /// ONNX NonMaxSuppression, a data-dependent shape: operands `boxes` `[B, N, 4]`,
+    /// `scores` `[B, C, N]`, `iou_threshold` and `score_threshold` (`[]` f32; the latter
+    /// used only with `score_threshold`). Per batch and class, boxes by descending score
+    /// (lower index first on ties) are kept unless their IoU with a kept one exceeds the
+    /// threshold, at most `max_per_class`. Results `[B·C·min(max_per_class, N), 3]` i32
+    /// rows `(batch, class, box)`, the kept ones first and zeros after, and their count
+    /// (`[]` i32). Only as a graph output ([`crate::Extent`]).
+    NonMaxSuppression {
+        center_point_box: bool,
+        max_per_class: usize,
+        score_threshold: bool,
+    },
     /// Returns its operand.
     Identity,
     /// A fused element-wise kernel: `program` applied to the operands element by
@@ -736,6 +748,7 @@ impl Op {
             Op::Shape { .. } => "shape",
             Op::NonZero => "non_zero",
             Op::Compress { .. } => "compress",
+            Op::NonMaxSuppression { .. } => "non_max_suppression",
             Op::Identity => "identity",
             Op::Elementwise { .. } => "elementwise",
             Op::Fused { .. } => "fused",

@@ -100,9 +100,10 @@ fn variant(op: &Op) -> usize {
         Op::BitCast { .. } => 43,
         Op::NonZero => 44,
         Op::Compress { .. } => 45,
+        Op::NonMaxSuppression { .. } => 46,
     }
 }
-const VARIANTS: usize = 46;
+const VARIANTS: usize = 47;
 
 /// A distinct number per `Step` variant; exhaustive like [`variant`].
 fn step_variant(step: &Step) -> usize {
@@ -424,6 +425,11 @@ fn all_ops() -> Vec<Op> {
         Op::NonZero,
         Op::Compress { axis: None },
         Op::Compress { axis: Some(1) },
+        Op::NonMaxSuppression {
+            center_point_box: true,
+            max_per_class: 3,
+            score_threshold: false,
+        },
         Op::Identity,
         Op::Attention { scale: 0.125 },
         Op::Attention { scale: 0.088388346 },
@@ -535,8 +541,8 @@ fn all_ops_cover_every_variant_and_name() {
     let mut names: Vec<&str> = ops.iter().map(|op| op.name()).collect();
     names.sort();
     names.dedup();
-    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 41 other op names.
-    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 41);
+    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 42 other op names.
+    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 42);
 }
 
 #[test]
@@ -553,7 +559,7 @@ fn every_op_round_trips() {
             Op::Split { .. } => 2,
             Op::MaxPool(_) => 2,
             Op::LayerNorm { .. } => 3,
-            Op::NonZero | Op::Compress { .. } => 2,
+            Op::NonZero | Op::Compress { .. } | Op::NonMaxSuppression { .. } => 2,
             _ => 1,
         };
         let types = vec![ty(DType::F32, &[2, 3 + i % 2]); results];

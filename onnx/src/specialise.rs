@@ -13,6 +13,8 @@ fn shape_slots(op: &str, opset: i64) -> &'static [usize] {
         | "AffineGrid" => &[1],
         "Col2Im" => &[1, 2],
         "MaxUnpool" => &[2],
+        // max_output_boxes_per_class bounds the result's length.
+        "NonMaxSuppression" => &[2],
         "Pad" if opset >= 11 => &[1, 3],
         "Resize" if opset >= 11 => &[1, 2, 3],
         "Resize" | "Upsample" => &[1],

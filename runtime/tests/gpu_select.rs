@@ -143,3 +143,49 @@ fn runtime_cuts_outputs_to_their_counts() {
         assert_eq!(g.data().to_f64_vec(), w.data().to_f64_vec());
     }
 }
+
+/// Random boxes for `batches` × `n`: corners in either order, or centers and sizes.
+fn random_boxes(batches: usize, n: usize, center: bool, seed: u64) -> Tensor {
+    let u = random_tensor(DType::F32, &[batches, n, 4], seed);
+    let Data::F32(v) = u.data().into_owned() else {
+        unreachable!("an f32 tensor")
+    };
+    // Values in [-2, 2): as corners, boxes of every overlap and orientation; as centers,
+    // sizes taken positive (with a few zero-area ones from near-equal corners).
+    let boxes: Vec<f32> = v
+        .chunks(4)
+        .flat_map(|b| {
+            if center {
+                [b[0] * 4.0, b[1] * 4.0, b[2].abs() * 2.0, b[3].abs() * 2.0]
+            } else {
+                [b[0], b[1], b[0] + b[2], b[1] + b[3]]
+            }
+        })
+        .collect();
+    Tensor::from_f32(vec![batches, n, 4], boxes).unwrap()
+}
+
+#[test]
+fn non_max_suppression_matches_the_reference() {
+    let scalar = |x: f32| Tensor::from_f32(vec![], vec![x]).unwrap();
+    for (i, (center, max_per_class, iou, score)) in [
+        (false, 7, 0.3, None),
+        (false, 300, 0.5, Some(0.0)),
+        (true, 11, 0.4, Some(-1.0)),
+        (true, 1000, 0.0, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let seed = 820 + 10 * i as u64;
+        let boxes = random_boxes(2, 301, center, seed);
+        let scores = random_tensor(DType::F32, &[2, 3, 301], seed + 1);
+        let op = Op::NonMaxSuppression {
+            center_point_box: center,
+            max_per_class,
+            score_threshold: score.is_some(),
+        };
+        let inputs = vec![boxes, scores, scalar(iou), scalar(score.unwrap_or(0.0))];
+        check_op(op, inputs, Tol::EXACT);
+    }
+}

@@ -368,6 +368,24 @@ fn select_validates() {
 }
 
 #[test]
+fn select_nms_validates() {
+    for (center, score) in [("false", "true"), ("true", "false")] {
+        validate(&fill(
+            SELECT_NMS,
+            &[
+                ("WG", "64"),
+                ("BATCHES", "2"),
+                ("CLASSES", "3"),
+                ("N", "7"),
+                ("K", "5"),
+                ("CENTER", center),
+                ("USE_SCORE", score),
+            ],
+        ));
+    }
+}
+
+#[test]
 fn bitcast_validates() {
     validate(&fill(
         BITCAST,

@@ -1,8 +1,9 @@
-//! Lowering of the data-dependent selections (`select.wgsl`, `select_gather.wgsl`):
-//! NonZero in one single-workgroup kernel that finds the non-zero positions in order and
-//! writes their coordinates; Compress in that kernel finding the kept positions of the
-//! condition (into a scratch list), then one invocation per result element gathering the
-//! kept slices. Both store the count the runtime cuts the result to ([`kiln_ir::Extent`]);
+//! Lowering of the data-dependent selections (`select.wgsl`, `select_gather.wgsl`,
+//! `select_nms.wgsl`): NonZero in one single-workgroup kernel that finds the non-zero
+//! positions in order and writes their coordinates; Compress in that kernel finding the
+//! kept positions of the condition (into a scratch list), then one invocation per result
+//! element gathering the kept slices; NonMaxSuppression in one workgroup that ranks each
+//! class's boxes and keeps them greedily. Both store the count the runtime cuts the result to ([`kiln_ir::Extent`]);
 //! past it the result is zero.
 
 use super::elementwise::WG;
@@ -18,6 +19,11 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     match *ctx.op() {
         Op::NonZero => non_zero(ctx),
         Op::Compress { axis } => compress(ctx, axis),
+        Op::NonMaxSuppression {
+            center_point_box,
+            max_per_class,
+            score_threshold,
+        } => non_max_suppression(ctx, center_point_box, max_per_class, score_threshold),
         _ => Err(ctx.error("not a selection")),
     }
 }
@@ -175,6 +181,51 @@ fn compress(ctx: &NodeCtx<'_>, axis: Option<usize>) -> Result<Lowered, CodegenEr
             )?,
         ],
         scratch_bytes: vec![(bound * 4) as u64],
+        ..Lowered::default()
+    })
+}
+
+fn non_max_suppression(
+    ctx: &NodeCtx<'_>,
+    center_point_box: bool,
+    max_per_class: usize,
+    score_threshold: bool,
+) -> Result<Lowered, CodegenError> {
+    let boxes = ctx.operand(0).shape.dims();
+    let classes = ctx.operand(1).shape.dims()[1];
+    let (batches, n) = (boxes[0], boxes[1]);
+    let k = max_per_class.min(n);
+    if batches * classes * k == 0 {
+        return Err(
+            ctx.error("non_max_suppression that can keep no box is not supported on the GPU")
+        );
+    }
+    let wg = SELECT_WG.min(ctx.limits.max_compute_invocations_per_workgroup);
+    let wgsl = render(
+        kiln_shaders::SELECT_NMS,
+        &[
+            ("WG", wg.to_string()),
+            ("BATCHES", batches.to_string()),
+            ("CLASSES", classes.to_string()),
+            ("N", n.to_string()),
+            ("K", k.to_string()),
+            ("CENTER", center_point_box.to_string()),
+            ("USE_SCORE", score_threshold.to_string()),
+        ],
+    )?;
+    let bindings = vec![
+        Binding::read(Slot::Operand(0)),
+        Binding::read(Slot::Operand(1)),
+        Binding::read(Slot::Operand(2)),
+        Binding::read(Slot::Operand(3)),
+        Binding::write(Slot::Scratch(0)),
+        Binding::write(Slot::Scratch(1)),
+        Binding::write(Slot::Result(0)),
+        Binding::write(Slot::Result(1)),
+    ];
+    Ok(Lowered {
+        kernels: vec![single_workgroup("non_max_suppression", wgsl, wg, bindings)],
+        scratch_bytes: vec![(n * 4) as u64, (k * 4) as u64],
         ..Lowered::default()
     })
 }

@@ -288,6 +288,16 @@ pub fn eval_op(
         }
         Op::Shape { start, end } => one(movement::shape(*start, *end, operand(inputs, 0)?, out)),
         Op::NonZero => select::non_zero(operand(inputs, 0)?, out_types),
+        Op::NonMaxSuppression {
+            center_point_box,
+            max_per_class,
+            score_threshold,
+        } => select::non_max_suppression(
+            [operand(inputs, 0)?, operand(inputs, 1)?],
+            [operand(inputs, 2)?, operand(inputs, 3)?],
+            (*center_point_box, *max_per_class, *score_threshold),
+            out_types,
+        ),
         Op::Compress { axis } => {
             select::compress(*axis, operand(inputs, 0)?, operand(inputs, 1)?, out_types)
         }

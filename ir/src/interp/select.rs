@@ -88,3 +88,89 @@ pub fn compress(
     let y = Tensor::new(ty.shape.clone(), data).map_err(|e| e.to_string())?;
     Ok(vec![y, count(keep.len())?])
 }
+
+/// Whether box `a` suppresses box `b` (ONNX's `suppress_by_iou`, in f32 in its order):
+/// corners `[y1, x1, y2, x2]` in either order, or `[x_center, y_center, width, height]`.
+pub fn suppresses(a: &[f32], b: &[f32], center_point_box: bool, iou_threshold: f32) -> bool {
+    let span = |lo: f32, hi: f32| if lo >= hi { (hi, lo) } else { (lo, hi) };
+    let extent = |bx: &[f32], axis: usize| {
+        if center_point_box {
+            // axis 0: x from (center 0, width 2); axis 1: y from (center 1, height 3).
+            let half = bx[2 + axis] / 2.0;
+            (bx[axis] - half, bx[axis] + half)
+        } else {
+            // axis 0: x from columns 1 and 3; axis 1: y from columns 0 and 2.
+            let (i, j) = if axis == 0 { (1, 3) } else { (0, 2) };
+            span(bx[i], bx[j])
+        }
+    };
+    let ((ax0, ax1), (bx0, bx1)) = (extent(a, 0), extent(b, 0));
+    let (ix0, ix1) = (ax0.max(bx0), ax1.min(bx1));
+    if ix1 <= ix0 {
+        return false;
+    }
+    let ((ay0, ay1), (by0, by1)) = (extent(a, 1), extent(b, 1));
+    let (iy0, iy1) = (ay0.max(by0), ay1.min(by1));
+    if iy1 <= iy0 {
+        return false;
+    }
+    let inter = (ix1 - ix0) * (iy1 - iy0);
+    if inter <= 0.0 {
+        return false;
+    }
+    let area_a = (ax1 - ax0) * (ay1 - ay0);
+    let area_b = (bx1 - bx0) * (by1 - by0);
+    let union = area_a + area_b - inter;
+    if area_a <= 0.0 || area_b <= 0.0 || union <= 0.0 {
+        return false;
+    }
+    inter / union > iou_threshold
+}
+
+/// NonMaxSuppression: `(batch, class, box)` rows of the kept boxes, then their count.
+pub fn non_max_suppression(
+    [boxes, scores]: [&Tensor; 2],
+    [iou, score]: [&Tensor; 2],
+    (center_point_box, max_per_class, use_score): (bool, usize, bool),
+    out: &[TensorType],
+) -> Result<Vec<Tensor>, String> {
+    let ty = out.first().ok_or("no result type")?;
+    let f32s = |t: &Tensor| match &*t.data() {
+        Data::F32(v) => Ok(v.clone()),
+        _ => Err("non_max_suppression takes f32 operands".to_string()),
+    };
+    let (bx, sc) = (f32s(boxes)?, f32s(scores)?);
+    let (iou, score) = (f32s(iou)?[0], f32s(score)?[0]);
+    let [batches, classes, n] = [
+        boxes.shape().dims()[0],
+        scores.shape().dims()[1],
+        boxes.shape().dims()[1],
+    ];
+    let mut rows = Vec::new();
+    for b in 0..batches {
+        for c in 0..classes {
+            let s = &sc[(b * classes + c) * n..][..n];
+            let mut order: Vec<usize> = (0..n).filter(|&i| !use_score || s[i] > score).collect();
+            // Descending score, lower index first on ties (a stable sort keeps index order).
+            order.sort_by(|&i, &j| s[j].partial_cmp(&s[i]).unwrap_or(std::cmp::Ordering::Equal));
+            let boxed = |i: usize| &bx[(b * n + i) * 4..][..4];
+            let mut kept: Vec<usize> = Vec::new();
+            for i in order {
+                if kept.len() >= max_per_class {
+                    break;
+                }
+                if !kept
+                    .iter()
+                    .any(|&k| suppresses(boxed(i), boxed(k), center_point_box, iou))
+                {
+                    kept.push(i);
+                    rows.extend([b as i32, c as i32, i as i32]);
+                }
+            }
+        }
+    }
+    let count_rows = rows.len() / 3;
+    rows.resize(ty.shape.numel(), 0);
+    let indices = Tensor::new(ty.shape.clone(), Data::I32(rows)).map_err(|e| e.to_string())?;
+    Ok(vec![indices, count(count_rows)?])
+}

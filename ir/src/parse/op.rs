@@ -302,6 +302,11 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
         "compress" => Op::Compress {
             axis: a.optional_usize("axis"),
         },
+        "non_max_suppression" => Op::NonMaxSuppression {
+            center_point_box: a.bool("center_point_box"),
+            max_per_class: a.usize("max_per_class"),
+            score_threshold: a.bool("score_threshold"),
+        },
         "elementwise" => Op::Elementwise {
             program: a.program("program"),
         },

@@ -207,6 +207,15 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
         Op::Shape { start, end } => vec![("start", UInt(*start)), ("end", UInt(*end))],
         Op::NonZero => vec![],
         Op::Compress { axis } => axis.iter().map(|a| ("axis", UInt(*a))).collect(),
+        Op::NonMaxSuppression {
+            center_point_box,
+            max_per_class,
+            score_threshold,
+        } => vec![
+            ("center_point_box", Bool(*center_point_box)),
+            ("max_per_class", UInt(*max_per_class)),
+            ("score_threshold", Bool(*score_threshold)),
+        ],
     }
 }
 

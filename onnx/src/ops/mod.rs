@@ -158,6 +158,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("CumSum",          |cx| reduce::cumulative(cx, kiln_ir::CumOp::Sum)),
     ("NonZero",         select::non_zero),
     ("Compress",        select::compress),
+    ("NonMaxSuppression", select::non_max_suppression),
     ("CumProd",         |cx| reduce::cumulative(cx, kiln_ir::CumOp::Prod)),
     ("LpNormalization", reduce::lp_normalization),
     ("ArgMax",          |cx| reduce::arg(cx, ArgOp::Max)),

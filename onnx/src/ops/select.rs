@@ -1,4 +1,4 @@
-//! NonZero and Compress: outputs whose length depends on the data. Each lowers to an IR
+//! NonZero, Compress and NonMaxSuppression: outputs whose length depends on the data. Each lowers to an IR
 //! op with an upper-bound result and a count, recorded in [`Importer::dynamic`]; when the
 //! graph's outputs are known, [`crate::import`] makes each such result a graph output with
 //! an [`kiln_ir::Extent`] (the runtime cuts it to the count), and refuses one that
@@ -47,4 +47,49 @@ pub(super) fn compress(cx: &mut Cx) -> Outs {
         crate::bf16::mark(cx.imp, outs[0], true);
     }
     Ok(outs)
+}
+
+/// NonMaxSuppression: `max_output_boxes_per_class` must be known at import (a constant
+/// or a given integer input); the thresholds may be run-time values. The `[n, 3]` int64
+/// rows are cut along axis 0.
+pub(super) fn non_max_suppression(cx: &mut Cx) -> Outs {
+    let (boxes, scores) = (cx.input(0)?, cx.input(1)?);
+    for (v, what) in [(boxes, "boxes"), (scores, "scores")] {
+        if cx.ty(v).dtype != DType::F32 {
+            return Err(cx.err(format!("{what} must be float, got {}", cx.ty(v))));
+        }
+    }
+    let max_per_class = match cx.opt_static_ints(2, "max_output_boxes_per_class")? {
+        None => 0,
+        Some(v) => v.first().copied().unwrap_or(0).max(0),
+    };
+    let max_per_class = usize::try_from(max_per_class).unwrap_or(usize::MAX);
+    let threshold = |cx: &mut Cx, i: usize| -> Result<Option<Handle<Value>>, ImportError> {
+        match cx.opt_input(i)? {
+            Some(v) if cx.ty(v).shape.numel() == 1 && cx.ty(v).dtype == DType::F32 => Ok(Some(v)),
+            Some(v) if cx.ty(v).shape.numel() == 0 => Ok(None),
+            Some(v) => Err(cx.err(format!("operand {i} must be one float, got {}", cx.ty(v)))),
+            None => Ok(None),
+        }
+    };
+    let iou = match threshold(cx, 3)? {
+        Some(v) => v,
+        None => cx.scalar(DType::F32, 0.0)?,
+    };
+    let given = threshold(cx, 4)?;
+    let score = match given {
+        Some(v) => v,
+        None => cx.scalar(DType::F32, 0.0)?,
+    };
+    let center_point_box = match cx.attr_i("center_point_box", 0)? {
+        0 => false,
+        1 => true,
+        c => return Err(cx.err(format!("center_point_box must be 0 or 1, got {c}"))),
+    };
+    let op = Op::NonMaxSuppression {
+        center_point_box,
+        max_per_class,
+        score_threshold: given.is_some(),
+    };
+    dynamic(cx, op, &[boxes, scores, iou, score], 0)
 }
