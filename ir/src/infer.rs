@@ -353,6 +353,22 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
                 TensorType::new(DType::I32, vec![]),
             ])
         }
+        Op::Unique { axis, .. } => {
+            let [x] = operands::<1>(inputs)?;
+            let (y, len) = match axis {
+                None => (vec![x.shape.numel()], x.shape.numel()),
+                Some(a) if *a < x.shape.rank() => (x.shape.dims().to_vec(), x.shape.dims()[*a]),
+                Some(a) => bail!("axis {a} out of range for rank {}", x.shape.rank()),
+            };
+            let list = TensorType::new(DType::I32, vec![len]);
+            Ok(vec![
+                TensorType::new(x.dtype, y),
+                list.clone(),
+                list.clone(),
+                list,
+                TensorType::new(DType::I32, vec![]),
+            ])
+        }
         Op::NonMaxSuppression { max_per_class, .. } => {
             let [boxes, scores, iou, score] = operands::<4>(inputs)?;
             for (t, what) in [(boxes, "boxes"), (scores, "scores"), (iou, "iou_threshold")] {

@@ -145,6 +145,13 @@ pub enum Op {
         max_per_class: usize,
         score_threshold: bool,
     },
+    /// ONNX Unique, a data-dependent shape: the distinct slices of `x` along `axis` (the
+    /// distinct elements of `x` flattened when `None`), in ascending lexicographic order
+    /// when `sorted`, else in order of first occurrence. Over `L` slices, results: `y`
+    /// (`x` with that axis `L` long, or `[L]`), `indices` (each distinct slice's first
+    /// position), `inverse` (each slice's position in `y`, all `L` valid), `counts`
+    /// (`[L]` i32 each), the distinct ones first and zeros after; and their count.
+    Unique { axis: Option<usize>, sorted: bool },
     /// Returns its operand.
     Identity,
     /// A fused element-wise kernel: `program` applied to the operands element by
@@ -749,6 +756,7 @@ impl Op {
             Op::NonZero => "non_zero",
             Op::Compress { .. } => "compress",
             Op::NonMaxSuppression { .. } => "non_max_suppression",
+            Op::Unique { .. } => "unique",
             Op::Identity => "identity",
             Op::Elementwise { .. } => "elementwise",
             Op::Fused { .. } => "fused",

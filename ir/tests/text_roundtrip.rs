@@ -101,9 +101,10 @@ fn variant(op: &Op) -> usize {
         Op::NonZero => 44,
         Op::Compress { .. } => 45,
         Op::NonMaxSuppression { .. } => 46,
+        Op::Unique { .. } => 47,
     }
 }
-const VARIANTS: usize = 47;
+const VARIANTS: usize = 48;
 
 /// A distinct number per `Step` variant; exhaustive like [`variant`].
 fn step_variant(step: &Step) -> usize {
@@ -425,6 +426,14 @@ fn all_ops() -> Vec<Op> {
         Op::NonZero,
         Op::Compress { axis: None },
         Op::Compress { axis: Some(1) },
+        Op::Unique {
+            axis: Some(1),
+            sorted: true,
+        },
+        Op::Unique {
+            axis: None,
+            sorted: false,
+        },
         Op::NonMaxSuppression {
             center_point_box: true,
             max_per_class: 3,
@@ -541,8 +550,8 @@ fn all_ops_cover_every_variant_and_name() {
     let mut names: Vec<&str> = ops.iter().map(|op| op.name()).collect();
     names.sort();
     names.dedup();
-    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 42 other op names.
-    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 42);
+    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 43 other op names.
+    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 43);
 }
 
 #[test]
@@ -560,6 +569,7 @@ fn every_op_round_trips() {
             Op::MaxPool(_) => 2,
             Op::LayerNorm { .. } => 3,
             Op::NonZero | Op::Compress { .. } | Op::NonMaxSuppression { .. } => 2,
+            Op::Unique { .. } => 5,
             _ => 1,
         };
         let types = vec![ty(DType::F32, &[2, 3 + i % 2]); results];

@@ -99,16 +99,14 @@ pub fn import(model: &Model, opts: &ImportOptions) -> Result<Graph, ImportError>
     Ok(imp.graph)
 }
 
-/// Makes each data-dependent result a graph output cut to its count (a count output
-/// after the model's outputs, and an [`kiln_ir::Extent`]); one that is not a graph
-/// output, or that a node reads, is an error.
+/// Makes each data-dependent result that is a graph output cut to its count (a count
+/// output after the model's outputs, and an [`kiln_ir::Extent`]); one that a node reads
+/// is an error (one neither read nor output is dead and goes).
 fn add_extents(imp: &mut Importer) -> Result<(), ImportError> {
     let dynamic = std::mem::take(&mut imp.dynamic);
     let g = &imp.graph;
     for d in &dynamic {
-        let read = g.nodes.iter().any(|(_, n)| n.inputs.contains(&d.value));
-        let output = g.outputs.iter().any(|p| p.value == d.value);
-        if read || !output {
+        if g.nodes.iter().any(|(_, n)| n.inputs.contains(&d.value)) {
             return Err(ImportError::Model(format!(
                 "node '{}': its output's length depends on the data, which kiln supports only \
                  where that output is a graph output read by no other node",

@@ -189,3 +189,40 @@ fn non_max_suppression_matches_the_reference() {
         check_op(op, inputs, Tol::EXACT);
     }
 }
+
+#[test]
+fn unique_matches_the_reference() {
+    // Floats rounded to halves and small integers: slices and values repeat.
+    let halves = {
+        let x = random_tensor(DType::F32, &[4, 37, 3], 850);
+        let Data::F32(v) = x.data().into_owned() else {
+            unreachable!("an f32 tensor")
+        };
+        let v = v.iter().map(|x| (x * 2.0).round() / 2.0).collect();
+        Tensor::from_f32(vec![4, 37, 3], v).unwrap()
+    };
+    let ints = random_tensor(DType::I32, &[701], 851);
+    let rows = random_tensor(DType::U8, &[2, 300], 852);
+    for sorted in [true, false] {
+        for axis in [None, Some(0), Some(1), Some(2)] {
+            check_op(
+                Op::Unique { axis, sorted },
+                vec![halves.clone()],
+                Tol::EXACT,
+            );
+        }
+        check_op(
+            Op::Unique { axis: None, sorted },
+            vec![ints.clone()],
+            Tol::EXACT,
+        );
+        check_op(
+            Op::Unique {
+                axis: Some(1),
+                sorted,
+            },
+            vec![rows.clone()],
+            Tol::EXACT,
+        );
+    }
+}

@@ -54,6 +54,8 @@ pub const SCATTER_ND: &str = include_str!("scatter_nd.wgsl");
 pub const SELECT: &str = include_str!("select.wgsl");
 /// Compress, pass 2: the kept slices gathered, zero past the count.
 pub const SELECT_GATHER: &str = include_str!("select_gather.wgsl");
+/// Unique in one workgroup.
+pub const SELECT_UNIQUE: &str = include_str!("select_unique.wgsl");
 /// NonMaxSuppression in one workgroup.
 pub const SELECT_NMS: &str = include_str!("select_nms.wgsl");
 /// Writes baked-in constant words (the Shape op).

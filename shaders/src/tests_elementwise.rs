@@ -368,6 +368,23 @@ fn select_validates() {
 }
 
 #[test]
+fn select_unique_validates() {
+    for (t, sorted) in [("f32", "true"), ("i32", "false"), ("u32", "true")] {
+        validate(&fill(
+            SELECT_UNIQUE,
+            &[
+                ("T", t),
+                ("WG", "64"),
+                ("OUTER", "2"),
+                ("LEN", "9"),
+                ("INNER", "3"),
+                ("SORTED", sorted),
+            ],
+        ));
+    }
+}
+
+#[test]
 fn select_nms_validates() {
     for (center, score) in [("false", "true"), ("true", "false")] {
         validate(&fill(

@@ -109,7 +109,9 @@ fn lower_family(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         }
         Op::Resize(attrs) => resize::lower(ctx, attrs),
         Op::Cumulative { .. } => scan::lower(ctx),
-        Op::NonZero | Op::Compress { .. } | Op::NonMaxSuppression { .. } => select::lower(ctx),
+        Op::NonZero | Op::Compress { .. } | Op::NonMaxSuppression { .. } | Op::Unique { .. } => {
+            select::lower(ctx)
+        }
         Op::BitCast { .. } => bitcast::lower(ctx),
         Op::ScatterNd { .. } => scatter::lower(ctx),
         Op::Transpose { .. }

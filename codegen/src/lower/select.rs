@@ -3,7 +3,8 @@
 //! positions in order and writes their coordinates; Compress in that kernel finding the
 //! kept positions of the condition (into a scratch list), then one invocation per result
 //! element gathering the kept slices; NonMaxSuppression in one workgroup that ranks each
-//! class's boxes and keeps them greedily. Both store the count the runtime cuts the result to ([`kiln_ir::Extent`]);
+//! class's boxes and keeps them greedily; Unique in one workgroup that finds first
+//! occurrences, places and counts (`select_unique.wgsl`). Both store the count the runtime cuts the result to ([`kiln_ir::Extent`]);
 //! past it the result is zero.
 
 use super::elementwise::WG;
@@ -19,6 +20,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     match *ctx.op() {
         Op::NonZero => non_zero(ctx),
         Op::Compress { axis } => compress(ctx, axis),
+        Op::Unique { axis, sorted } => unique(ctx, axis, sorted),
         Op::NonMaxSuppression {
             center_point_box,
             max_per_class,
@@ -226,6 +228,48 @@ fn non_max_suppression(
     Ok(Lowered {
         kernels: vec![single_workgroup("non_max_suppression", wgsl, wg, bindings)],
         scratch_bytes: vec![(n * 4) as u64, (k * 4) as u64],
+        ..Lowered::default()
+    })
+}
+
+fn unique(ctx: &NodeCtx<'_>, axis: Option<usize>, sorted: bool) -> Result<Lowered, CodegenError> {
+    let x = ctx.operand(0);
+    let dims = x.shape.dims();
+    let (outer, len, inner) = match axis {
+        None => (1, x.shape.numel(), 1),
+        Some(a) => (
+            dims[..a].iter().product::<usize>(),
+            dims[a],
+            dims[a + 1..].iter().product::<usize>(),
+        ),
+    };
+    if len == 0 || outer * inner == 0 {
+        return Err(ctx.error("unique of an empty operand is not supported on the GPU"));
+    }
+    if x.dtype.is_minifloat() {
+        return Err(ctx.error(format!("unique of {} is not supported on the GPU", x.dtype)));
+    }
+    let wg = SELECT_WG.min(ctx.limits.max_compute_invocations_per_workgroup);
+    let wgsl = render(
+        kiln_shaders::SELECT_UNIQUE,
+        &[
+            ("T", super::wgsl_type(x.dtype).to_string()),
+            ("WG", wg.to_string()),
+            ("OUTER", outer.to_string()),
+            ("LEN", len.to_string()),
+            ("INNER", inner.to_string()),
+            ("SORTED", sorted.to_string()),
+        ],
+    )?;
+    let mut bindings = vec![
+        Binding::read(Slot::Operand(0)),
+        Binding::write(Slot::Scratch(0)),
+        Binding::write(Slot::Scratch(1)),
+    ];
+    bindings.extend((0..5).map(|r| Binding::write(Slot::Result(r))));
+    Ok(Lowered {
+        kernels: vec![single_workgroup("unique", wgsl, wg, bindings)],
+        scratch_bytes: vec![(len * 4) as u64, (len * 4) as u64],
         ..Lowered::default()
     })
 }

@@ -298,6 +298,9 @@ pub fn eval_op(
             (*center_point_box, *max_per_class, *score_threshold),
             out_types,
         ),
+        Op::Unique { axis, sorted } => {
+            select::unique(*axis, *sorted, operand(inputs, 0)?, out_types)
+        }
         Op::Compress { axis } => {
             select::compress(*axis, operand(inputs, 0)?, operand(inputs, 1)?, out_types)
         }

@@ -174,3 +174,92 @@ pub fn non_max_suppression(
     let indices = Tensor::new(ty.shape.clone(), Data::I32(rows)).map_err(|e| e.to_string())?;
     Ok(vec![indices, count(count_rows)?])
 }
+
+/// Unique: the distinct slices along `axis` (elements of `x` flattened when `None`),
+/// sorted or in first-occurrence order, with first positions, the inverse map and
+/// counts; the lists padded with zeros; then the number of distinct slices.
+pub fn unique(
+    axis: Option<usize>,
+    sorted: bool,
+    x: &Tensor,
+    out: &[TensorType],
+) -> Result<Vec<Tensor>, String> {
+    let dims = x.shape().dims();
+    let (outer, len, inner) = match axis {
+        None => (1, x.numel(), 1),
+        Some(a) => (
+            dims[..a].iter().product(),
+            dims[a],
+            dims[a + 1..].iter().product(),
+        ),
+    };
+    let values = x.data().to_f64_vec();
+    // The flat positions of slice j, in lexicographic (row-major) order.
+    let slice = |j: usize| -> Vec<usize> {
+        (0..outer)
+            .flat_map(|o| (0..inner).map(move |i| (o * len + j) * inner + i))
+            .collect()
+    };
+    let key = |j: usize| -> Vec<f64> { slice(j).iter().map(|&p| values[p]).collect() };
+    let keys: Vec<Vec<f64>> = (0..len).map(key).collect();
+    // First occurrences, in order.
+    let mut firsts: Vec<usize> = Vec::new();
+    for j in 0..len {
+        if !firsts.iter().any(|&f| keys[f] == keys[j]) {
+            firsts.push(j);
+        }
+    }
+    if sorted {
+        firsts.sort_by(|&a, &b| {
+            keys[a]
+                .iter()
+                .zip(&keys[b])
+                .map(|(p, q)| p.partial_cmp(q).unwrap_or(std::cmp::Ordering::Equal))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+    }
+    let k = firsts.len();
+    let place = |j: usize| firsts.iter().position(|&f| keys[f] == keys[j]).unwrap_or(0);
+    let list = |v: Vec<usize>| -> Result<Tensor, String> {
+        let mut v: Vec<i32> = v.into_iter().map(|x| x as i32).collect();
+        v.resize(len, 0);
+        Tensor::new(Shape(vec![len]), Data::I32(v)).map_err(|e| e.to_string())
+    };
+    let inverse = list((0..len).map(place).collect())?;
+    let counts = list(
+        firsts
+            .iter()
+            .map(|&f| (0..len).filter(|&j| keys[j] == keys[f]).count())
+            .collect(),
+    )?;
+    let indices = list(firsts.clone())?;
+    // y: slice firsts[r] at position r along the axis, zeros past k.
+    let ty = out.first().ok_or("no result type")?;
+    let mut take = Vec::with_capacity(outer * len * inner);
+    let mut pad = Vec::with_capacity(outer * len * inner);
+    for o in 0..outer {
+        for r in 0..len {
+            for i in 0..inner {
+                match firsts.get(r) {
+                    Some(&f) => {
+                        take.push((o * len + f) * inner + i);
+                        pad.push(false);
+                    }
+                    None => {
+                        take.push(0);
+                        pad.push(true);
+                    }
+                }
+            }
+        }
+    }
+    let picked = x.data().take(&take);
+    let data = map_data!(&picked, v => v
+        .iter()
+        .zip(&pad)
+        .map(|(x, &p)| if p { Default::default() } else { *x })
+        .collect());
+    let y = Tensor::new(ty.shape.clone(), data).map_err(|e| e.to_string())?;
+    Ok(vec![y, indices, inverse, counts, count(k)?])
+}

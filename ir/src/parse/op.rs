@@ -302,6 +302,10 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
         "compress" => Op::Compress {
             axis: a.optional_usize("axis"),
         },
+        "unique" => Op::Unique {
+            axis: a.optional_usize("axis"),
+            sorted: a.bool("sorted"),
+        },
         "non_max_suppression" => Op::NonMaxSuppression {
             center_point_box: a.bool("center_point_box"),
             max_per_class: a.usize("max_per_class"),

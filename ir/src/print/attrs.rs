@@ -207,6 +207,11 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
         Op::Shape { start, end } => vec![("start", UInt(*start)), ("end", UInt(*end))],
         Op::NonZero => vec![],
         Op::Compress { axis } => axis.iter().map(|a| ("axis", UInt(*a))).collect(),
+        Op::Unique { axis, sorted } => {
+            let mut a: Vec<_> = axis.iter().map(|a| ("axis", UInt(*a))).collect();
+            a.push(("sorted", Bool(*sorted)));
+            a
+        }
         Op::NonMaxSuppression {
             center_point_box,
             max_per_class,

@@ -159,6 +159,7 @@ static REGISTRY: &[(&str, Lower)] = &[
     ("NonZero",         select::non_zero),
     ("Compress",        select::compress),
     ("NonMaxSuppression", select::non_max_suppression),
+    ("Unique",          select::unique),
     ("CumProd",         |cx| reduce::cumulative(cx, kiln_ir::CumOp::Prod)),
     ("LpNormalization", reduce::lp_normalization),
     ("ArgMax",          |cx| reduce::arg(cx, ArgOp::Max)),

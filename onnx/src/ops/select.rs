@@ -1,4 +1,5 @@
-//! NonZero, Compress and NonMaxSuppression: outputs whose length depends on the data. Each lowers to an IR
+//! NonZero, Compress, NonMaxSuppression and Unique: outputs whose length depends on the
+//! data. Each lowers to an IR
 //! op with an upper-bound result and a count, recorded in [`Importer::dynamic`]; when the
 //! graph's outputs are known, [`crate::import`] makes each such result a graph output with
 //! an [`kiln_ir::Extent`] (the runtime cuts it to the count), and refuses one that
@@ -15,14 +16,40 @@ type Outs = Result<Vec<Handle<Value>>, ImportError>;
 /// Adds `op` and records its data-dependent result 0, cut along `axis` by result 1.
 fn dynamic(cx: &mut Cx, op: Op, inputs: &[Handle<Value>], axis: usize) -> Outs {
     let outs = cx.add_n(op, inputs, None)?;
-    let node = format!("{} ({})", cx.node_name(), cx.node.op_type);
-    cx.imp.dynamic.push(Dynamic {
-        value: outs[0],
-        count: outs[1],
-        axis,
-        node,
-    });
+    record(cx, &[(outs[0], axis)], outs[1]);
     Ok(vec![outs[0]])
+}
+
+/// Records `results` (each with the axis it is cut along) as cut by `count`.
+fn record(cx: &mut Cx, results: &[(Handle<Value>, usize)], count: Handle<Value>) {
+    let node = format!("{} ({})", cx.node_name(), cx.node.op_type);
+    for &(value, axis) in results {
+        cx.imp.dynamic.push(Dynamic {
+            value,
+            count,
+            axis,
+            node: node.clone(),
+        });
+    }
+}
+
+/// Unique: `y`, `indices` and `counts` cut to the number of distinct slices;
+/// `inverse_indices` has one entry per slice.
+pub(super) fn unique(cx: &mut Cx) -> Outs {
+    let x = cx.input(0)?;
+    let axis = match cx.attr("axis") {
+        Some(_) => Some(cx.axis(cx.attr_i("axis", 0)?, cx.rank(x))?),
+        None => None,
+    };
+    let sorted = cx.attr_i("sorted", 1)? != 0;
+    let outs = cx.add_n(Op::Unique { axis, sorted }, &[x], None)?;
+    let along = axis.unwrap_or(0);
+    record(cx, &[(outs[0], along), (outs[1], 0), (outs[3], 0)], outs[4]);
+    // Distinct values are the operand's: bfloat16 stays exact.
+    if cx.imp.bf16.get(&x) == Some(&true) {
+        crate::bf16::mark(cx.imp, outs[0], true);
+    }
+    Ok(outs[..4].to_vec())
 }
 
 pub(super) fn non_zero(cx: &mut Cx) -> Outs {
