@@ -28,14 +28,18 @@ cp "$kernels" "$demo/"
 echo "test-web: built the demo in $(($(date +%s) - start)) s"
 KILN_BIN=$target/release/kiln KILN_WEB_DEMO=$demo "$venv/bin/python" -m pytest -q -rs \
     -p no:cacheprovider web/tests "$@"
-for f in "$demo"/latency-*.json; do
-    "$venv/bin/python" -c 'import json, sys
-f = json.load(open(sys.argv[1]))
-print(f"test-web: {f[\"bundle\"]}: browser {f[\"browser_median_ms\"]:.2f} ms ({f[\"adapter_browser\"]}), "
-      f"native {f[\"native_median_ms\"]:.2f} ms, relative L2 {f[\"max_relative_l2\"]:.2g}")' "$f"
-done
-"$venv/bin/python" -c 'import json, sys
-k = json.load(open(sys.argv[1]))
-print(f"test-web: {k[\"count\"]} distinct kernels compiled by Chromium, {k[\"problems\"]} problems")' \
-    "$demo/kernels.json" 2>/dev/null || true
+# The figures the test left: latencies per bundle, and the kernels Chromium compiled.
+"$venv/bin/python" - "$demo" <<'EOF2'
+import glob, json, os, sys
+demo = sys.argv[1]
+for path in sorted(glob.glob(os.path.join(demo, "latency-*.json"))):
+    f = json.load(open(path))
+    print("test-web: %s: browser %.2f ms (%s), native %.2f ms, relative L2 %.2g"
+          % (f["bundle"], f["browser_median_ms"], f["adapter_browser"], f["native_median_ms"],
+             f["max_relative_l2"]))
+kernels = os.path.join(demo, "kernels.json")
+if os.path.exists(kernels):
+    k = json.load(open(kernels))
+    print("test-web: %d distinct kernels compiled by Chromium, %d problems" % (k["count"], k["problems"]))
+EOF2
 echo "test-web: screenshots in $demo"
