@@ -124,29 +124,23 @@ pub fn output(port: &PlanPort, tensor: &Tensor) -> JsValue {
             }
         }
     };
-    let o = describe(port);
     // The tensor's own shape: an output of data-dependent length is cut to its count.
-    let shape: Array = tensor
-        .shape()
-        .dims()
-        .iter()
-        .map(|&d| JsValue::from(d as f64))
-        .collect();
-    set(&o, "shape", &shape);
+    let o = with_shape(port, tensor.shape().dims());
     set(&o, "data", &array);
     o.into()
 }
 
 /// `{ name, dtype, shape }` of a port.
 pub fn describe(port: &PlanPort) -> Object {
+    with_shape(port, &port.shape)
+}
+
+/// `{ name, dtype, shape }` of a port holding a tensor of `dims`.
+fn with_shape(port: &PlanPort, dims: &[usize]) -> Object {
     let o = Object::new();
     set(&o, "name", &port.name.as_str().into());
     set(&o, "dtype", &declared(port).into());
-    let shape: Array = port
-        .shape
-        .iter()
-        .map(|&d| JsValue::from(d as f64))
-        .collect();
+    let shape: Array = dims.iter().map(|&d| JsValue::from(d as f64)).collect();
     set(&o, "shape", &shape);
     o
 }

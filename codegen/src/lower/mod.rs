@@ -168,6 +168,19 @@ impl<'a> NodeCtx<'a> {
         &self.graph.values[self.node().inputs[i]].ty
     }
 
+    /// `(outer, extent, inner)` of operand 0 around `axis`, or `(1, numel, 1)` (its
+    /// elements flattened) for `None`.
+    pub fn around(&self, axis: Option<usize>) -> Result<(usize, usize, usize), CodegenError> {
+        let d = self.operand(0).shape.dims();
+        match axis {
+            None => Ok((1, d.iter().product(), 1)),
+            Some(a) if a >= d.len() => {
+                Err(self.error(format!("axis {a} is out of range for rank {}", d.len())))
+            }
+            Some(a) => Ok((d[..a].iter().product(), d[a], d[a + 1..].iter().product())),
+        }
+    }
+
     /// A node whose operands and result sit row-major at the start of their bindings.
     pub fn new(graph: &'a Graph, node: Handle<Node>, limits: &'a Limits) -> Self {
         NodeCtx {

@@ -117,18 +117,9 @@ fn non_zero(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
 }
 
 fn compress(ctx: &NodeCtx<'_>, axis: Option<usize>) -> Result<Lowered, CodegenError> {
-    let x = ctx.operand(0);
-    let dims = x.shape.dims();
     let y = &ctx.graph.values[ctx.node().outputs[0]].ty;
-    let (outer, len, inner, bound) = match axis {
-        None => (1, x.shape.numel(), 1, y.shape.dims()[0]),
-        Some(a) => (
-            dims[..a].iter().product::<usize>(),
-            dims[a],
-            dims[a + 1..].iter().product::<usize>(),
-            y.shape.dims()[a],
-        ),
-    };
+    let (outer, len, inner) = ctx.around(axis)?;
+    let bound = y.shape.dims()[axis.unwrap_or(0)];
     if bound == 0 || y.shape.numel() == 0 {
         return Err(ctx.error("compress to an empty result is not supported on the GPU"));
     }
@@ -234,15 +225,7 @@ fn non_max_suppression(
 
 fn unique(ctx: &NodeCtx<'_>, axis: Option<usize>, sorted: bool) -> Result<Lowered, CodegenError> {
     let x = ctx.operand(0);
-    let dims = x.shape.dims();
-    let (outer, len, inner) = match axis {
-        None => (1, x.shape.numel(), 1),
-        Some(a) => (
-            dims[..a].iter().product::<usize>(),
-            dims[a],
-            dims[a + 1..].iter().product::<usize>(),
-        ),
-    };
+    let (outer, len, inner) = ctx.around(axis)?;
     if len == 0 || outer * inner == 0 {
         return Err(ctx.error("unique of an empty operand is not supported on the GPU"));
     }

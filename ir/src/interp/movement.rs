@@ -115,7 +115,7 @@ pub(super) fn slice(
 }
 
 /// `(outer, extent, inner)` around `axis`.
-fn around(dims: &[usize], axis: usize) -> Result<(usize, usize, usize), String> {
+pub(super) fn around(dims: &[usize], axis: usize) -> Result<(usize, usize, usize), String> {
     if axis >= dims.len() {
         return Err(format!(
             "axis {axis} is out of range for rank {}",

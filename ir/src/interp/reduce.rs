@@ -68,21 +68,6 @@ pub(super) fn reduce(
     tensor(out, from_f64(out.dtype, acc))
 }
 
-/// `(outer, extent, inner)` around `axis`.
-fn split_at_axis(dims: &[usize], axis: usize) -> Result<(usize, usize, usize), String> {
-    if axis >= dims.len() {
-        return Err(format!(
-            "axis {axis} is out of range for rank {}",
-            dims.len()
-        ));
-    }
-    Ok((
-        dims[..axis].iter().product(),
-        dims[axis],
-        dims[axis + 1..].iter().product(),
-    ))
-}
-
 /// Softmax (or log-softmax) along `axis`, computed stably around the maximum.
 pub(super) fn softmax(
     axis: usize,
@@ -90,7 +75,7 @@ pub(super) fn softmax(
     x: &Tensor,
     out: &TensorType,
 ) -> Result<Tensor, String> {
-    let (outer, n, inner) = split_at_axis(x.shape().dims(), axis)?;
+    let (outer, n, inner) = super::movement::around(x.shape().dims(), axis)?;
     let xv = floats(x, "x")?;
     let mut y = vec![0.0f32; xv.len()];
     for o in 0..outer {
@@ -118,7 +103,7 @@ pub(super) fn arg_reduce(
     x: &Tensor,
     out: &TensorType,
 ) -> Result<Tensor, String> {
-    let (outer, n, inner) = split_at_axis(x.shape().dims(), axis)?;
+    let (outer, n, inner) = super::movement::around(x.shape().dims(), axis)?;
     if n == 0 {
         return Err("cannot take arg_max/arg_min over an empty axis".into());
     }

@@ -1,11 +1,57 @@
-//! The data-dependent selections (NonZero, Compress): the upper-bound result, selected
-//! entries first and the rest zero, and the count ([`crate::Extent`]).
+//! The data-dependent selections (NonZero, Compress, NonMaxSuppression, Unique): the
+//! upper-bound result, selected entries first and the rest zero, and the count
+//! ([`crate::Extent`]).
 
 use crate::{map_data, Data, Shape, Tensor, TensorType};
 
 /// The count result.
 fn count(n: usize) -> Result<Tensor, String> {
     Tensor::new(Shape(vec![]), Data::I32(vec![n as i32])).map_err(|e| e.to_string())
+}
+
+/// `(outer, len, inner)` of the slices along `axis`, or of `x`'s elements when `None`.
+fn slices(dims: &[usize], axis: Option<usize>) -> Result<(usize, usize, usize), String> {
+    match axis {
+        None => Ok((1, dims.iter().product(), 1)),
+        Some(a) => super::movement::around(dims, a),
+    }
+}
+
+/// A result of type `ty` whose axis is `bound` slices long: `x`'s slices `picked`
+/// (positions along the axis of `split`) first, in that order, zeros after.
+fn gather_slices(
+    x: &Tensor,
+    (outer, len, inner): (usize, usize, usize),
+    picked: &[usize],
+    bound: usize,
+    ty: &TensorType,
+) -> Result<Tensor, String> {
+    // The picked slices, then copies of element 0 (zeroed below) for the padding.
+    let mut take = Vec::with_capacity(outer * bound * inner);
+    let mut pad = Vec::with_capacity(outer * bound * inner);
+    for o in 0..outer {
+        for j in 0..bound {
+            for i in 0..inner {
+                match picked.get(j) {
+                    Some(&k) => {
+                        take.push((o * len + k) * inner + i);
+                        pad.push(false);
+                    }
+                    None => {
+                        take.push(0);
+                        pad.push(true);
+                    }
+                }
+            }
+        }
+    }
+    let gathered = x.data().take(&take);
+    let data = map_data!(&gathered, v => v
+        .iter()
+        .zip(&pad)
+        .map(|(x, &p)| if p { Default::default() } else { *x })
+        .collect());
+    Tensor::new(ty.shape.clone(), data).map_err(|e| e.to_string())
 }
 
 /// NonZero: `[rank, numel]` coordinates of the non-zero elements, then their count.
@@ -39,15 +85,7 @@ pub fn compress(
     out: &[TensorType],
 ) -> Result<Vec<Tensor>, String> {
     let ty = out.first().ok_or("no result type")?;
-    let dims = x.shape().dims();
-    let (outer, len, inner) = match axis {
-        None => (1, x.numel(), 1),
-        Some(a) => (
-            dims[..a].iter().product(),
-            dims[a],
-            dims[a + 1..].iter().product(),
-        ),
-    };
+    let split = slices(x.shape().dims(), axis)?;
     let bound = match axis {
         None => ty.shape.dims()[0],
         Some(a) => ty.shape.dims()[a],
@@ -56,36 +94,7 @@ pub fn compress(
         Data::Bool(c) => (0..bound).filter(|&i| c[i]).collect(),
         _ => return Err("condition must be bool".into()),
     };
-    // The kept slices, then copies of element 0 (zeroed below) for the padding.
-    let mut indices = Vec::with_capacity(outer * bound * inner);
-    let mut pad = Vec::with_capacity(outer * bound * inner);
-    for o in 0..outer {
-        for j in 0..bound {
-            for i in 0..inner {
-                match keep.get(j) {
-                    Some(&k) => {
-                        indices.push((o * len + k) * inner + i);
-                        pad.push(false);
-                    }
-                    None => {
-                        indices.push(0);
-                        pad.push(true);
-                    }
-                }
-            }
-        }
-    }
-    if x.numel() == 0 {
-        let empty = Tensor::new(ty.shape.clone(), x.data().take(&[])).map_err(|e| e.to_string())?;
-        return Ok(vec![empty, count(0)?]);
-    }
-    let picked = x.data().take(&indices);
-    let data = map_data!(&picked, v => v
-        .iter()
-        .zip(&pad)
-        .map(|(x, &p)| if p { Default::default() } else { *x })
-        .collect());
-    let y = Tensor::new(ty.shape.clone(), data).map_err(|e| e.to_string())?;
+    let y = gather_slices(x, split, &keep, bound, ty)?;
     Ok(vec![y, count(keep.len())?])
 }
 
@@ -184,15 +193,7 @@ pub fn unique(
     x: &Tensor,
     out: &[TensorType],
 ) -> Result<Vec<Tensor>, String> {
-    let dims = x.shape().dims();
-    let (outer, len, inner) = match axis {
-        None => (1, x.numel(), 1),
-        Some(a) => (
-            dims[..a].iter().product(),
-            dims[a],
-            dims[a + 1..].iter().product(),
-        ),
-    };
+    let (outer, len, inner) = slices(x.shape().dims(), axis)?;
     let values = x.data().to_f64_vec();
     // The flat positions of slice j, in lexicographic (row-major) order.
     let slice = |j: usize| -> Vec<usize> {
@@ -234,32 +235,7 @@ pub fn unique(
             .collect(),
     )?;
     let indices = list(firsts.clone())?;
-    // y: slice firsts[r] at position r along the axis, zeros past k.
     let ty = out.first().ok_or("no result type")?;
-    let mut take = Vec::with_capacity(outer * len * inner);
-    let mut pad = Vec::with_capacity(outer * len * inner);
-    for o in 0..outer {
-        for r in 0..len {
-            for i in 0..inner {
-                match firsts.get(r) {
-                    Some(&f) => {
-                        take.push((o * len + f) * inner + i);
-                        pad.push(false);
-                    }
-                    None => {
-                        take.push(0);
-                        pad.push(true);
-                    }
-                }
-            }
-        }
-    }
-    let picked = x.data().take(&take);
-    let data = map_data!(&picked, v => v
-        .iter()
-        .zip(&pad)
-        .map(|(x, &p)| if p { Default::default() } else { *x })
-        .collect());
-    let y = Tensor::new(ty.shape.clone(), data).map_err(|e| e.to_string())?;
+    let y = gather_slices(x, (outer, len, inner), &firsts, len, ty)?;
     Ok(vec![y, indices, inverse, counts, count(k)?])
 }

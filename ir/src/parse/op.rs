@@ -468,16 +468,19 @@ impl Attrs {
         })
     }
 
+    /// Whether attribute `key` is given.
+    fn present(&self, key: &str) -> bool {
+        self.items.iter().flatten().any(|a| a.name == key)
+    }
+
     /// An optional unsigned attribute: `None` when absent (not a missing attribute).
     fn optional_usize(&mut self, key: &'static str) -> Option<usize> {
-        let present = self.items.iter().flatten().any(|a| a.name == key);
-        present.then(|| self.usize(key))
+        self.present(key).then(|| self.usize(key))
     }
 
     /// An optional op attribute: `None` when absent (not a missing attribute).
     fn optional_op(&mut self, key: &'static str) -> Option<Op> {
-        let present = self.items.iter().flatten().any(|a| a.name == key);
-        present.then(|| self.op(key))
+        self.present(key).then(|| self.op(key))
     }
 
     /// A program: a list of steps like `[in0, in1, add(%0,%1)]`.

@@ -12,19 +12,6 @@ use crate::CodegenError;
 use kiln_ir::ArgOp;
 use std::collections::BTreeSet;
 
-/// `(outer, extent, inner)` around `axis` of operand 0.
-fn around(ctx: &NodeCtx<'_>, axis: usize) -> Result<(usize, usize, usize), CodegenError> {
-    let d = ctx.operand(0).shape.dims();
-    if axis >= d.len() {
-        return Err(ctx.error(format!("axis {axis} is out of range for rank {}", d.len())));
-    }
-    Ok((
-        d[..axis].iter().product(),
-        d[axis],
-        d[axis + 1..].iter().product(),
-    ))
-}
-
 /// Index (i32) of the first, or with `last` the last, max/min along `axis`; NaN counts
 /// as the extreme value.
 pub(super) fn arg_reduce(
@@ -33,7 +20,7 @@ pub(super) fn arg_reduce(
     axis: usize,
     last: bool,
 ) -> Result<Vec<KernelSrc>, CodegenError> {
-    let (outer, n, inner) = around(ctx, axis)?;
+    let (outer, n, inner) = ctx.around(Some(axis))?;
     let rows = outer * inner;
     if rows == 0 {
         return Ok(Vec::new());
@@ -91,7 +78,7 @@ pub(super) fn softmax(
     axis: usize,
     log: bool,
 ) -> Result<Vec<KernelSrc>, CodegenError> {
-    let (outer, n, inner) = around(ctx, axis)?;
+    let (outer, n, inner) = ctx.around(Some(axis))?;
     let rows = outer * inner;
     if rows == 0 || n == 0 {
         return Ok(Vec::new());
