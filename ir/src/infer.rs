@@ -169,6 +169,13 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             check_axes(axes, x.shape.rank(), true)?;
             one(x.dtype, reduced_shape(&x.shape, axes, *keepdims))
         }
+        Op::MinMax { axes, keepdims } => {
+            let [x] = operands::<1>(inputs)?;
+            numeric(x)?;
+            check_axes(axes, x.shape.rank(), true)?;
+            let t = TensorType::new(x.dtype, reduced_shape(&x.shape, axes, *keepdims));
+            Ok(vec![t.clone(), t])
+        }
         Op::Softmax { axis } | Op::LogSoftmax { axis } => {
             let [x] = operands::<1>(inputs)?;
             float(x)?;
@@ -425,7 +432,7 @@ fn infer_unchecked(op: &Op, inputs: &[&TensorType]) -> Result<Vec<TensorType>> {
             let base = match prologue {
                 None => infer_unchecked(anchor, anchor_in)?.swap_remove(0),
                 Some(pro) => {
-                    let pooled = prologue_type(pro, anchor, anchor_in)?;
+                    let pooled = prologue_type(pro, anchor, anchor_in, extra)?;
                     let mut args = anchor_in.to_vec();
                     args[0] = &pooled;
                     infer_unchecked(anchor, &args)?.swap_remove(0)
@@ -1202,13 +1209,19 @@ fn resize(attrs: &ResizeAttrs, inputs: &[&TensorType]) -> Result<Vec<TensorType>
 
 /// The type the anchor of a fused op reads in place of operand 0: the first result of
 /// `prologue` on it. A prologue precedes a convolution: a max pool, or an element-wise
-/// program of one input (a dequantization of the conv's input, say).
-pub fn prologue_type(prologue: &Op, anchor: &Op, anchor_in: &[&TensorType]) -> Result<TensorType> {
-    let elementwise = matches!(prologue, Op::Elementwise { program } if program.num_inputs() == 1);
+/// program (a dequantization of the conv's input, say) whose inputs after the first are
+/// the fused op's single-element `extra` operands (see [`prologue_operands`]).
+pub fn prologue_type(
+    prologue: &Op,
+    anchor: &Op,
+    anchor_in: &[&TensorType],
+    extra: &[&TensorType],
+) -> Result<TensorType> {
+    let elementwise = matches!(prologue, Op::Elementwise { .. });
     if !(matches!(prologue, Op::MaxPool(_)) || elementwise) || !matches!(anchor, Op::Conv(_)) {
         bail!(
-            "a {} prologue cannot precede a {} anchor (only max_pool or a one-input \
-             element-wise program before conv)",
+            "a {} prologue cannot precede a {} anchor (only max_pool or an element-wise \
+             program before conv)",
             prologue.name(),
             anchor.name()
         );
@@ -1216,7 +1229,39 @@ pub fn prologue_type(prologue: &Op, anchor: &Op, anchor_in: &[&TensorType]) -> R
     let Some(&first) = anchor_in.first() else {
         bail!("a prologue needs an anchor operand");
     };
-    Ok(infer_unchecked(prologue, &[first])?.swap_remove(0))
+    let operands = prologue_operands(prologue, first, extra);
+    if let Op::Elementwise { program } = prologue {
+        let reads = program.num_inputs();
+        if reads > 1 + extra.len() {
+            bail!(
+                "prologue reads {reads} inputs, node provides {}",
+                1 + extra.len()
+            );
+        }
+        if let Some(t) = operands[1..reads.max(1)]
+            .iter()
+            .find(|t| t.shape.numel() != 1)
+        {
+            bail!("a prologue reads single elements beside its operand, not {t}");
+        }
+    }
+    Ok(infer_unchecked(prologue, &operands)?.swap_remove(0))
+}
+
+/// What a fused op's `prologue` reads: operand 0 (`first`) and, for an element-wise
+/// program, the epilogue operands `extra` after it up to the last it reads (its inputs
+/// `1..`; the epilogue may read more).
+pub fn prologue_operands<'a, T: ?Sized>(
+    prologue: &Op,
+    first: &'a T,
+    extra: &[&'a T],
+) -> Vec<&'a T> {
+    let mut operands = vec![first];
+    if let Op::Elementwise { program } = prologue {
+        let reads = program.num_inputs().saturating_sub(1);
+        operands.extend_from_slice(&extra[..reads.min(extra.len())]);
+    }
+    operands
 }
 
 #[cfg(test)]

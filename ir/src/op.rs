@@ -59,6 +59,10 @@ pub enum Op {
         axes: Vec<usize>,
         keepdims: bool,
     },
+    /// The minimum and the maximum over `axes` (sorted, unique) in one pass: results
+    /// `min` then `max`, each typed as the `Reduce` of that kind (NaN propagates).
+    /// What a `reduce_min` and a `reduce_max` of one value compute, reading it once.
+    MinMax { axes: Vec<usize>, keepdims: bool },
     /// Softmax along `axis`.
     Softmax { axis: usize },
     /// Log-softmax along `axis`.
@@ -162,8 +166,10 @@ pub enum Op {
     /// `1 + j` is operand `arity + j`, broadcast to the anchor's result shape. With a
     /// `prologue`, the anchor reads `prologue(operand 0)` (its first result) in place of
     /// operand 0: the node computes `epilogue(anchor(prologue(in0), in1..))`. Only a
-    /// max pool or a one-input element-wise program (a dequantization) before a
-    /// convolution is a valid prologue (see [`crate::infer`]).
+    /// max pool or an element-wise program (a dequantization, say) before a convolution
+    /// is a valid prologue (see [`crate::infer`]). A prologue program's input 0 is
+    /// operand 0's element; its input `k ≥ 1` is the epilogue's input `k` (operand
+    /// `arity + k - 1`), which must hold a single element (a runtime scale, say).
     Fused {
         anchor: Box<Op>,
         prologue: Option<Box<Op>>,
@@ -731,6 +737,7 @@ impl Op {
             Op::MaxPool(_) => "max_pool",
             Op::AveragePool(_) => "average_pool",
             Op::Reduce { op, .. } => op.name(),
+            Op::MinMax { .. } => "min_max",
             Op::Softmax { .. } => "softmax",
             Op::LogSoftmax { .. } => "log_softmax",
             Op::Cumulative { op: CumOp::Sum, .. } => "cum_sum",

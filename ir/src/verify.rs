@@ -382,12 +382,15 @@ fn check_programs(op: &Op) -> Result<(), String> {
         Op::Elementwise { program } => check_program(program, "program"),
         Op::Fused {
             anchor,
-            // A prologue holds no program; infer checks its kind and types.
-            prologue: _,
+            // Infer checks the prologue's kind and types.
+            prologue,
             arity: _,
             epilogue,
         } => {
             check_programs(anchor).map_err(|e| format!("anchor {e}"))?;
+            if let Some(p) = prologue {
+                check_programs(p).map_err(|e| format!("prologue {e}"))?;
+            }
             check_program(epilogue, "epilogue")
         }
         _ => Ok(()),

@@ -102,9 +102,10 @@ fn variant(op: &Op) -> usize {
         Op::Compress { .. } => 45,
         Op::NonMaxSuppression { .. } => 46,
         Op::Unique { .. } => 47,
+        Op::MinMax { .. } => 48,
     }
 }
-const VARIANTS: usize = 48;
+const VARIANTS: usize = 49;
 
 /// A distinct number per `Step` variant; exhaustive like [`variant`].
 fn step_variant(step: &Step) -> usize {
@@ -423,6 +424,10 @@ fn all_ops() -> Vec<Op> {
         },
         Op::SpaceToDepth { blocksize: 2 },
         Op::Shape { start: 1, end: 3 },
+        Op::MinMax {
+            axes: vec![0, 2],
+            keepdims: true,
+        },
         Op::NonZero,
         Op::Compress { axis: None },
         Op::Compress { axis: Some(1) },
@@ -550,8 +555,8 @@ fn all_ops_cover_every_variant_and_name() {
     let mut names: Vec<&str> = ops.iter().map(|op| op.name()).collect();
     names.sort();
     names.dedup();
-    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 43 other op names.
-    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 43);
+    // 38 unary + 23 binary + 7 reduce + 2 arg + 2 cumulative + 44 other op names.
+    assert_eq!(names.len(), 38 + 23 + 7 + 2 + 2 + 44);
 }
 
 #[test]
@@ -566,7 +571,7 @@ fn every_op_round_trips() {
     for (i, op) in all_ops().into_iter().enumerate() {
         let results = match op {
             Op::Split { .. } => 2,
-            Op::MaxPool(_) => 2,
+            Op::MaxPool(_) | Op::MinMax { .. } => 2,
             Op::LayerNorm { .. } => 3,
             Op::NonZero | Op::Compress { .. } | Op::NonMaxSuppression { .. } => 2,
             Op::Unique { .. } => 5,
@@ -654,7 +659,7 @@ fn fused_prologue_round_trips_and_verifies() {
     let avg = text.replace("prologue=max_pool", "prologue=average_pool");
     let err = verify(&parse(&avg).unwrap()).unwrap_err().to_string();
     assert!(
-        err.contains("only max_pool or a one-input element-wise program before conv"),
+        err.contains("only max_pool or an element-wise program before conv"),
         "{err}"
     );
     let pool = "max_pool{kernel=[3,3], strides=[2,2], pads=[1,1,1,1], dilations=[1,1], ceil_mode=true, count_include_pad=false, storage_order=0}";
@@ -662,6 +667,43 @@ fn fused_prologue_round_trips_and_verifies() {
     let err = parse(&not_op).unwrap_err().to_string();
     assert!(
         err.contains("attribute `prologue` of `fused` must be an op"),
+        "{err}"
+    );
+}
+
+/// An element-wise prologue may read single-element operands after the anchor's (the
+/// epilogue's inputs): it round-trips and verifies; one reading a whole tensor there,
+/// or more inputs than the node has, is refused.
+#[test]
+fn elementwise_prologue_reads_single_elements() {
+    let text = r#"graph "prologue" {
+  input %v0 "x" : f32[1,3,8,8]
+  input %v1 "s" : f32[]
+  input %v2 "t" : f32[1,5,8,8]
+  const %v3 "w" : f32[5,3,1,1] = splat(0.01)
+  %v4 = fused{anchor=conv{strides=[1,1], pads=[0,0,0,0], dilations=[1,1], group=1}, prologue=elementwise{program=[in0, in1, mul(%0,%1)]}, arity=2, epilogue=[in0, in2, add(%0,%1)]}(%v0, %v3, %v1, %v2) : f32[1,5,8,8]
+  output "y" = %v4
+}
+"#;
+    let g = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(print(&g), text);
+    verify(&g).unwrap();
+    let whole = text.replace(
+        "program=[in0, in1, mul(%0,%1)]",
+        "program=[in0, in2, mul(%0,%1)]",
+    );
+    let err = verify(&parse(&whole).unwrap()).unwrap_err().to_string();
+    assert!(
+        err.contains("reads single elements beside its operand"),
+        "{err}"
+    );
+    let beyond = text.replace(
+        "program=[in0, in1, mul(%0,%1)]",
+        "program=[in0, in3, mul(%0,%1)]",
+    );
+    let err = verify(&parse(&beyond).unwrap()).unwrap_err().to_string();
+    assert!(
+        err.contains("prologue reads 4 inputs, node provides 3"),
         "{err}"
     );
 }

@@ -5,7 +5,9 @@
 use crate::egraph::{self, EgraphOptions};
 use crate::prune::{Prune, PruneOptions};
 use crate::quantize::{Quantize, QuantizeOptions};
-use crate::{Dce, FoldConstants, FoldShapes, MergeSiblings, Pass, PassError, PassManager};
+use crate::{
+    Dce, FoldConstants, FoldShapes, MergeMinMax, MergeSiblings, Pass, PassError, PassManager,
+};
 use crate::{PassOptions, RemoveIdentity};
 use kiln_ir::KernelTarget;
 use std::sync::Arc;
@@ -129,6 +131,11 @@ pub fn pipeline(
                 .filter(|p| p.name() == "egraph-fusion");
             manager.extend(fusion);
         }
+    }
+    // A min and a max of one value read it once (level 1 and up), last: dynamic
+    // quantization's pairs come from import and from `--quantize w8a8`.
+    if options.opt_level >= 1 {
+        manager.add(Box::new(MergeMinMax));
     }
     Ok(manager)
 }

@@ -627,3 +627,47 @@ fn f16_epilogue_program() {
         Tol::new(3.0 * 6.0 / 2048.0, 0.0),
     );
 }
+
+/// A `Fused` conv whose element-wise prologue reads single-element runtime operands
+/// besides its input: `relu(x·s + t)` with `s` and `t` graph inputs (the epilogue reads
+/// `s` too: `v·s`), on a strided padded conv (tiled engine) and a depthwise one (direct
+/// engine). The prologue's values are within 2u of exact (a product and a sum), so the
+/// conv's bound on them takes two more terms; the epilogue's product adds a rounding.
+#[test]
+fn fused_prologues_reading_runtime_scalars() {
+    let prologue: Program = "[in0, in1, mul(%0,%1), in2, add(%2,%3), relu(%4)]"
+        .parse()
+        .unwrap();
+    let epilogue: Program = "[in0, in1, mul(%0,%1)]".parse().unwrap();
+    let conv = |strides: usize, group: usize| ConvAttrs {
+        strides: vec![strides, strides],
+        pads: vec![1, 1, 1, 1],
+        dilations: vec![1, 1],
+        group,
+    };
+    for (attrs, w_dims, seed) in [
+        (conv(2, 1), [9, 6, 3, 3], 20),
+        (conv(1, 6), [6, 1, 3, 3], 30),
+    ] {
+        let x = rand(&[1, 6, 11, 13], seed);
+        let w = rand(&w_dims, seed + 1);
+        let (s, t) = (positive(rand(&[], seed + 2), 0.5), rand(&[], seed + 3));
+        let pre = Op::Elementwise {
+            program: prologue.clone(),
+        };
+        let p = cpu(&pre, &[x.clone(), s.clone(), t.clone()], 0);
+        let p = Tensor::from_f32(x.shape().clone(), p.iter().map(|&v| v as f32).collect());
+        let terms = w_dims[1] * 9 + 2;
+        let anchor = Op::Conv(attrs);
+        let bound = dot_bound(&cpu(&anchor, &[abs(&p.unwrap()), abs(&w)], 0), terms, 0.0);
+        let scale = s.to_f64_vec()[0];
+        let bound: Vec<f64> = bound.iter().map(|b| b * scale).collect();
+        let op = Op::Fused {
+            anchor: Box::new(anchor),
+            prologue: Some(Box::new(pre)),
+            arity: 2,
+            epilogue: epilogue.clone(),
+        };
+        check_fused(op, vec![x, w, s, t], bound);
+    }
+}

@@ -1,9 +1,10 @@
-//! GPU reductions (Reduce of every kind over every axis set, ArgMax/ArgMin, Softmax,
-//! LogSoftmax) against the CPU reference (which accumulates in f64).
+//! GPU reductions (Reduce of every kind over every axis set, MinMax, ArgMax/ArgMin,
+//! Softmax, LogSoftmax) against the CPU reference (which accumulates in f64).
 //!
 //! Tolerances: an f32 sum of n terms in any order is within about sqrt(n)·eps·Σ|x| of
 //! the exact sum for random data (n·eps worst case); we allow 2·sqrt(n)·eps·n·max|x|.
-//! Products: n·eps relative. Max/min, arg max/min and every integer result are exact.
+//! Products: n·eps relative. Max/min (and min_max), arg max/min and every integer
+//! result are exact.
 //! Softmax: exp is within 3 + 2|x| ulp (|x - max| ≤ 4 here), the sum adds log2(n)·eps,
 //! the division 2.5 ulp: 1e-5 relative. Log-softmax subtracts a log (3 ulp, or 2^-21
 //! absolute near 1).
@@ -282,5 +283,60 @@ fn few_long_rows_split_into_chunks_reduced_in_parallel() {
             };
             check_op(r, vec![x], Tol::EXACT);
         }
+    }
+}
+
+/// `min_max` over `axes` (both results kept).
+fn min_max(axes: &[usize]) -> Op {
+    Op::MinMax {
+        axes: axes.to_vec(),
+        keepdims: false,
+    }
+}
+
+#[test]
+fn min_max_gives_both_extremes_exactly() {
+    // Every axis set of a rank-3 f32 tensor, and of integers and halves; a NaN in a row
+    // makes both of its results NaN; an empty row gives the identities (+inf, -inf).
+    for axes in axis_sets(3) {
+        check_op(
+            min_max(&axes),
+            vec![random_tensor(DType::F32, &[3, 5, 4], 70)],
+            Tol::EXACT,
+        );
+    }
+    for (i, dtype) in [DType::I32, DType::I8, DType::U8, DType::F16]
+        .into_iter()
+        .enumerate()
+    {
+        for axes in [vec![1], vec![0, 2], vec![0, 1, 2]] {
+            let x = random_tensor(dtype, &[3, 5, 4], 71 + i as u64);
+            check_op(min_max(&axes), vec![x], Tol::EXACT);
+        }
+    }
+    let mut v = random_tensor(DType::F32, &[3, 7], 75).to_f64_vec();
+    v[9] = f64::NAN;
+    let x = Tensor::new(
+        [3usize, 7].as_slice(),
+        Data::F32(v.iter().map(|&x| x as f32).collect()),
+    );
+    check_op(min_max(&[1]), vec![x.unwrap()], Tol::EXACT);
+    let empty = random_tensor(DType::F32, &[3, 0, 2], 76);
+    check_op(min_max(&[1]), vec![empty], Tol::EXACT);
+}
+
+#[test]
+fn min_max_of_few_long_rows_splits_into_chunks() {
+    // The whole-tensor range dynamic quantization takes: on a GPU the rows split into
+    // chunks whose partial (min, max) pairs a second pass combines.
+    for (seed, dims, axes) in [
+        (77, &[3usize, 20011][..], &[1usize][..]),
+        (78, &[7, 13, 101], &[0, 1, 2]),
+    ] {
+        let x = random_tensor(DType::F32, dims, seed);
+        let graph = common::op_graph(min_max(axes), std::slice::from_ref(&x));
+        let plan = kiln_codegen::build_plan(&graph, &kiln_codegen::Limits::default()).unwrap();
+        assert_eq!(plan.plan.dispatches.len(), 2, "min_max over {dims:?}");
+        check_op(min_max(axes), vec![x], Tol::EXACT);
     }
 }

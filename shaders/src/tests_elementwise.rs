@@ -79,8 +79,7 @@ fn reduce_validates_for_each_accumulator() {
                 ("INIT", init),
                 ("SRC", "src0"),
                 ("LOAD", "x * x"),
-                ("DST", "dst0"),
-                ("FINISH", "r"),
+                ("STORE", "dst0[row] = r;"),
             ],
         ));
     }

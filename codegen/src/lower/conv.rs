@@ -279,11 +279,11 @@ pub fn lower_with(
     let w = WeightRead::new("w", 1, ctx.operand_packed(1));
     if let Some(Op::Elementwise { program }) = ctx.prologue() {
         // Applied to every input element the gather loads (padding stays 0).
-        let x = [("x0".to_string(), ctx.operand(0).dtype)];
+        let x = prologue_inputs(ctx, program, &epi)?;
         let code = super::program::code(program, &x, "    ").map_err(|e| ctx.error(e))?;
         let function = format!(
             "{}fn k_prologue(x0: {}) -> f32 {{\n{}    return {};\n}}\n",
-            super::elementwise::math::helpers(&code.helpers)?,
+            super::elementwise::math::helpers_beside(&code.helpers, &epi.helpers)?,
             super::wgsl_type(ctx.operand(0).dtype),
             code.body,
             code.result
@@ -320,6 +320,42 @@ pub fn lower_with(
     let gather = gathers(ctx, a, &g, &w, [&plain, &plain], F32_GATHER);
     let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &w, &gather);
     gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings)
+}
+
+/// The WGSL expressions of an element-wise prologue's inputs, with their dtypes: `x0`
+/// (the loaded element), then each single-element operand it reads after it (see
+/// [`Op::Fused`]): a literal for a constant, else element 0 of the binding the
+/// epilogue `epi` (or the anchor) reads that operand through.
+fn prologue_inputs(
+    ctx: &NodeCtx<'_>,
+    program: &kiln_ir::Program,
+    epi: &Epilogue,
+) -> Result<Vec<(String, DType)>, CodegenError> {
+    let inputs = &ctx.node().inputs;
+    let mut x = vec![("x0".to_string(), ctx.operand(0).dtype)];
+    for k in 1..program.num_inputs() {
+        let i = ctx.arity() + k - 1;
+        let same = |j: usize| inputs.get(j) == inputs.get(i);
+        let read = if let Some(lit) = super::program::inline_constant(ctx, i) {
+            lit
+        } else if let Some(input) = epi
+            .inputs
+            .iter()
+            .find(|e| matches!(e.slot, Slot::Operand(j) if same(j)))
+        {
+            format!("{}[0]", input.name)
+        } else if same(0) {
+            "x[X_BASE]".to_string()
+        } else if same(2) {
+            "bias[0]".to_string()
+        } else {
+            return Err(ctx.error(format!(
+                "the prologue reads operand {i}, which the kernel does not bind"
+            )));
+        };
+        x.push((read, ctx.operand(i).dtype));
+    }
+    Ok(x)
 }
 
 /// A 1×1, stride-1, unpadded convolution: it reads the input position as it is.

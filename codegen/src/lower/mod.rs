@@ -104,9 +104,11 @@ fn lower_family(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         | Op::RmsNorm { .. }
         | Op::InstanceNorm { .. }
         | Op::Lrn { .. } => norm::lower(ctx),
-        Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Softmax { .. } | Op::LogSoftmax { .. } => {
-            reduce::lower(ctx)
-        }
+        Op::Reduce { .. }
+        | Op::MinMax { .. }
+        | Op::ArgReduce { .. }
+        | Op::Softmax { .. }
+        | Op::LogSoftmax { .. } => reduce::lower(ctx),
         Op::Resize(attrs) => resize::lower(ctx, attrs),
         Op::Cumulative { .. } => scan::lower(ctx),
         Op::NonZero | Op::Compress { .. } | Op::NonMaxSuppression { .. } | Op::Unique { .. } => {
@@ -283,7 +285,10 @@ impl<'a> NodeCtx<'a> {
         if self.arity() == 0 {
             return Err(self.error("a prologue needs an anchor operand"));
         }
-        kiln_ir::infer::prologue_type(prologue, self.op(), &[self.operand(0)])
+        let extra: Vec<_> = (self.arity()..self.node().inputs.len())
+            .map(|i| self.operand(i))
+            .collect();
+        kiln_ir::infer::prologue_type(prologue, self.op(), &[self.operand(0)], &extra)
             .map(Some)
             .map_err(|e| self.error(format!("prologue {}: {e}", prologue.name())))
     }

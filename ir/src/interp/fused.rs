@@ -80,8 +80,9 @@ pub(super) fn elementwise(
     broadcast_to(&result, out)
 }
 
-/// `prologue` (if any) on operand 0, then `anchor` on its result and operands
-/// `1..arity`, then `epilogue` over the anchor's first result and the remaining operands.
+/// `prologue` (if any) on operand 0 (and the remaining operands, which an element-wise
+/// prologue may read), then `anchor` on its result and operands `1..arity`, then
+/// `epilogue` over the anchor's first result and the remaining operands.
 pub(super) fn fused(
     anchor: &Op,
     prologue: Option<&Op>,
@@ -100,7 +101,8 @@ pub(super) fn fused(
     let pre = match (prologue, anchor_in.first()) {
         (None, _) => None,
         (Some(pro), Some(first)) => {
-            Some(apply(pro, &[first]).map_err(|e| format!("prologue {e}"))?)
+            let operands = crate::infer::prologue_operands(pro, *first, extra);
+            Some(apply(pro, &operands).map_err(|e| format!("prologue {e}"))?)
         }
         (Some(_), None) => return Err("a prologue needs an anchor operand".into()),
     };

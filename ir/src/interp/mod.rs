@@ -34,7 +34,7 @@ mod fused_tests;
 #[cfg(test)]
 mod tests;
 
-use crate::{DType, Data, Graph, Op, Tensor, TensorType, ValueDef};
+use crate::{DType, Data, Graph, Op, ReduceOp, Tensor, TensorType, ValueDef};
 
 /// Why evaluation failed.
 #[derive(Debug, thiserror::Error)]
@@ -191,6 +191,14 @@ pub fn eval_op(
             axes,
             keepdims: _,
         } => one(reduce::reduce(*op, axes, operand(inputs, 0)?, out)),
+        Op::MinMax { axes, .. } => {
+            let x = operand(inputs, 0)?;
+            [ReduceOp::Min, ReduceOp::Max]
+                .iter()
+                .zip(out_types)
+                .map(|(&op, ty)| reduce::reduce(op, axes, x, ty))
+                .collect()
+        }
         Op::Softmax { axis } => one(reduce::softmax(*axis, false, operand(inputs, 0)?, out)),
         Op::LogSoftmax { axis } => one(reduce::softmax(*axis, true, operand(inputs, 0)?, out)),
         Op::ScatterNd { reduction } => one(scatter::scatter_nd(

@@ -153,6 +153,12 @@ fn op_named(name: &str, a: &mut Attrs) -> Option<Op> {
             keepdims: a.bool("keepdims"),
         });
     }
+    if name == "min_max" {
+        return Some(Op::MinMax {
+            axes: a.usizes("axes"),
+            keepdims: a.bool("keepdims"),
+        });
+    }
     if let Some(op) = from_word(&ARG, name) {
         return Some(Op::ArgReduce {
             op,

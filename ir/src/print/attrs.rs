@@ -136,7 +136,8 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, AttrValue)> {
             op: _,
             axes,
             keepdims,
-        } => {
+        }
+        | Op::MinMax { axes, keepdims } => {
             vec![("axes", uints(axes)), ("keepdims", Bool(*keepdims))]
         }
         Op::Softmax { axis }

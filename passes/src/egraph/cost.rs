@@ -227,6 +227,7 @@ pub fn flops(target: &dyn KernelTarget, op: &Op, inputs: &[&TensorType], out: &T
         Op::MaxPool(p) | Op::AveragePool(p) => n * p.kernel.iter().product::<usize>() as f64,
         Op::Lrn { size, .. } => n * (*size as f64 + 4.0),
         Op::Reduce { .. } | Op::ArgReduce { .. } => in0,
+        Op::MinMax { .. } => 2.0 * in0,
         Op::Softmax { .. } | Op::LogSoftmax { .. } => 4.0 * n,
         Op::BatchNorm { .. }
         | Op::LayerNorm { .. }
@@ -248,10 +249,10 @@ pub fn flops(target: &dyn KernelTarget, op: &Op, inputs: &[&TensorType], out: &T
             arity,
             epilogue,
         } => {
-            let anchor_in = &inputs[..(*arity).min(inputs.len())];
+            let (anchor_in, extra) = inputs.split_at((*arity).min(inputs.len()));
             let pro = prologue
                 .as_deref()
-                .map_or(0.0, |p| prologue_flops(target, p, anchor, anchor_in));
+                .map_or(0.0, |p| prologue_flops(target, p, anchor, anchor_in, extra));
             flops(target, anchor, anchor_in, out) + n * epilogue.steps.len() as f64 + pro
         }
         _ => n * program_flops(op),
@@ -267,8 +268,9 @@ fn prologue_flops(
     prologue: &Op,
     anchor: &Op,
     anchor_in: &[&TensorType],
+    extra: &[&TensorType],
 ) -> f64 {
-    let Ok(pooled) = kiln_ir::infer::prologue_type(prologue, anchor, anchor_in) else {
+    let Ok(pooled) = kiln_ir::infer::prologue_type(prologue, anchor, anchor_in, extra) else {
         return 0.0;
     };
     // Work per evaluation: a max pool's window, an element-wise program's steps.

@@ -34,6 +34,12 @@ fn library() -> Vec<Helper<'static>> {
 
 /// WGSL source of the helpers `names` and everything they use.
 pub fn helpers(names: &BTreeSet<&str>) -> Result<String, CodegenError> {
+    helpers_beside(names, "")
+}
+
+/// [`helpers`] less those the WGSL `module` already defines (a kernel's other function
+/// using some of the same helpers).
+pub fn helpers_beside(names: &BTreeSet<&str>, module: &str) -> Result<String, CodegenError> {
     let lib = library();
     let mut want: BTreeSet<&str> = BTreeSet::new();
     let mut stack: Vec<&str> = names.iter().copied().collect();
@@ -48,7 +54,11 @@ pub fn helpers(names: &BTreeSet<&str>) -> Result<String, CodegenError> {
         stack.extend(h.uses.iter().copied());
     }
     let mut out = String::new();
-    for h in lib.iter().filter(|h| want.contains(h.name)) {
+    let defined = |name: &str| module.contains(&format!("fn {name}("));
+    for h in lib
+        .iter()
+        .filter(|h| want.contains(h.name) && !defined(h.name))
+    {
         out.push_str(h.text.trim_end());
         out.push_str("\n\n");
     }

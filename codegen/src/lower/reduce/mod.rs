@@ -1,4 +1,4 @@
-//! Lowering of reductions: Reduce (every kind, any axes, keepdims) as a row reduction
+//! Lowering of reductions: Reduce (every kind, any axes, keepdims) and MinMax as a row reduction
 //! (`reduce.wgsl`: one row per result element, lanes of a workgroup sharing a row; a
 //! few long rows split into chunks reduced in parallel, then combined by a second pass);
 //! ArgReduce, Softmax and LogSoftmax live in `reduce_axis.rs`.
@@ -26,6 +26,7 @@ const REDUCE_PER_LANE: usize = 16;
 pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     let kernels = match ctx.op() {
         Op::Reduce { op, axes, .. } => return reduce(ctx, *op, axes),
+        Op::MinMax { axes, .. } => return min_max(ctx, axes),
         Op::ArgReduce {
             op,
             axis,
@@ -85,49 +86,143 @@ fn identity(op: ReduceOp, dtype: DType) -> String {
     }
 }
 
+/// The rows of a reduction over `axes`: one per kept position (a result element), each
+/// of `count` reduced elements, located by the WGSL `row_base` and `elem_off`.
+struct Rows {
+    rows: usize,
+    count: usize,
+    row_base: String,
+    elem_off: String,
+}
+
+impl Rows {
+    /// The rows of `ctx`'s operand 0 reduced over `axes`.
+    fn of(ctx: &NodeCtx<'_>, axes: &[usize]) -> Result<Rows, CodegenError> {
+        let dims = ctx.operand(0).shape.dims();
+        if let Some(a) = axes.iter().find(|&&a| a >= dims.len()) {
+            return Err(ctx.error(format!("axis {a} is out of range for rank {}", dims.len())));
+        }
+        let strides = Affine::contiguous(dims).strides;
+        let (mut kept, mut kept_s, mut red, mut red_s) = (vec![], vec![], vec![], vec![]);
+        for (a, &d) in dims.iter().enumerate() {
+            if axes.contains(&a) {
+                red.push(d);
+                red_s.push(strides[a]);
+            } else {
+                kept.push(d);
+                kept_s.push(strides[a]);
+            }
+        }
+        let map = |strides| Affine { base: 0, strides };
+        Ok(Rows {
+            rows: kept.iter().product(),
+            count: red.iter().product(),
+            row_base: offset_fn("row_base", &kept, &map(kept_s)),
+            elem_off: offset_fn("elem_off", &red, &map(red_s)),
+        })
+    }
+}
+
+/// How a row's result is stored: binds the kernel's results (after its operands) and
+/// gives the WGSL statements writing row `row`'s combined value `r`, with the tail
+/// (a `Fused` node's epilogue) they apply.
+type Store<'s> = &'s dyn Fn(&mut BindingSet) -> Result<(String, Tail), CodegenError>;
+
+/// The kernels reducing `rows` (loaded as `load` of `x`) with `kind`, then storing each
+/// row's result with `store`. Few long rows on a GPU split: chunks of each row reduce
+/// in parallel into partial results (the scratch buffer), which a second pass combines.
+fn row_kernels(
+    ctx: &NodeCtx<'_>,
+    name: &str,
+    rows: Rows,
+    kind: &RowReduce,
+    load: &'static str,
+    store: Store<'_>,
+) -> Result<Lowered, CodegenError> {
+    let wg = row_wg(ctx);
+    let Rows {
+        rows,
+        count,
+        row_base,
+        elem_off,
+    } = rows;
+    let chunks = chunks(ctx, rows, count, wg);
+    let mut set = BindingSet::new();
+    let src = set.operand(0, &ctx.node().inputs, kind.elem);
+    if chunks == 1 {
+        let (store, tail) = store(&mut set)?;
+        let pass = Pass {
+            rows,
+            count,
+            chunks: 1,
+            tpr: lanes_per_row(count.div_ceil(REDUCE_PER_LANE), wg),
+            row_base,
+            elem_off,
+            load,
+            src,
+            store,
+        };
+        return Ok(Lowered {
+            kernels: vec![kind.kernel(ctx, name, &pass, set, &tail)?],
+            ..Lowered::default()
+        });
+    }
+    // Partial results stay as accumulated (an f16 sum is rounded once, at the end).
+    let chunk = count.div_ceil(chunks);
+    let dst = set.add(Slot::Scratch(0), Access::ReadWrite, kind.acc);
+    let first = Pass {
+        rows,
+        count,
+        chunks,
+        tpr: lanes_per_row(chunk.div_ceil(REDUCE_PER_LANE), wg),
+        row_base,
+        elem_off,
+        load,
+        src,
+        store: format!("{dst}[row] = r;"),
+    };
+    let raw = Tail::identity(DType::F32);
+    let partials = kind.kernel(ctx, &format!("{name}_partial"), &first, set, &raw)?;
+    let mut set = BindingSet::new();
+    let src = set.add(Slot::Scratch(0), Access::Read, kind.acc);
+    let (store, tail) = store(&mut set)?;
+    let second = Pass {
+        rows,
+        count: chunks,
+        chunks: 1,
+        tpr: lanes_per_row(chunks, wg),
+        row_base: format!("fn row_base(i: u32) -> u32 {{\n    return i * {chunks}u;\n}}\n"),
+        elem_off: "fn elem_off(i: u32) -> u32 {\n    return i;\n}\n".to_string(),
+        load: "x",
+        src,
+        store,
+    };
+    let combined = kind.kernel(ctx, name, &second, set, &tail)?;
+    Ok(Lowered {
+        kernels: vec![partials, combined],
+        scratch_bytes: vec![(rows * chunks * kind.acc_bytes) as u64],
+        ..Lowered::default()
+    })
+}
+
 /// Reduce over `axes`: rows are the kept positions, elements the reduced ones.
 fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Lowered, CodegenError> {
-    let x = ctx.operand(0);
-    let dims = x.shape.dims();
-    if let Some(a) = axes.iter().find(|&&a| a >= dims.len()) {
-        return Err(ctx.error(format!("axis {a} is out of range for rank {}", dims.len())));
-    }
-    let dtype = x.dtype;
+    let dtype = ctx.operand(0).dtype;
     if dtype == DType::Bool && !matches!(op, ReduceOp::Max | ReduceOp::Min) {
         return Err(ctx.error(format!("{} needs numbers, got bool", op.name())));
     }
-    let strides = Affine::contiguous(dims).strides;
-    let (mut kept, mut kept_s, mut red, mut red_s) = (vec![], vec![], vec![], vec![]);
-    for (a, &d) in dims.iter().enumerate() {
-        if axes.contains(&a) {
-            red.push(d);
-            red_s.push(strides[a]);
-        } else {
-            kept.push(d);
-            kept_s.push(strides[a]);
-        }
-    }
-    let rows: usize = kept.iter().product();
-    let count: usize = red.iter().product();
-    if rows == 0 {
+    let rows = Rows::of(ctx, axes)?;
+    if rows.rows == 0 {
         return Ok(Lowered::default());
     }
+    let count = rows.count;
     let float = dtype.is_float();
     let acc = storage(dtype);
     let mut used: BTreeSet<&'static str> = BTreeSet::new();
     let combine = match op {
-        ReduceOp::Max if float => {
-            used.insert("k_max");
-            "k_max(a, b)"
-        }
-        ReduceOp::Min if float => {
-            used.insert("k_min");
-            "k_min(a, b)"
-        }
-        ReduceOp::Max => "max(a, b)",
-        ReduceOp::Min => "min(a, b)",
-        ReduceOp::Prod => "a * b",
-        _ => "a + b",
+        ReduceOp::Max | ReduceOp::Min => extreme(op, float, &mut used).to_string(),
+        ReduceOp::Prod => "a * b".to_string(),
+        _ => "a + b".to_string(),
     };
     let load = match op {
         ReduceOp::L2 | ReduceOp::SumSquare => "x * x",
@@ -159,96 +254,87 @@ fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Lowered, Co
         _ if float => "r".to_string(),
         _ => saturate(dtype, "r"),
     };
-    let wg = row_wg(ctx);
-    let rows_map = Affine {
-        base: 0,
-        strides: kept_s,
-    };
-    let elem_map = Affine {
-        base: 0,
-        strides: red_s,
-    };
-    let row_base = offset_fn("row_base", &kept, &rows_map);
-    let elem_off = offset_fn("elem_off", &red, &elem_map);
     let kind = RowReduce {
+        elem: acc,
         acc,
+        acc_bytes: 4,
         combine,
         init: identity(op, dtype),
         used,
     };
-    let chunks = chunks(ctx, rows, count, wg);
-    if chunks == 1 {
-        let tpr = lanes_per_row(count.div_ceil(REDUCE_PER_LANE), wg);
-        let mut set = BindingSet::new();
-        let src = set.operand(0, &ctx.node().inputs, acc);
+    let store = |set: &mut BindingSet| {
         let tail = Tail::of(ctx, &set.operands())?;
-        tail.bind(&mut set);
+        tail.bind(set);
         let dst = set.add(Slot::Result(0), Access::ReadWrite, tail.storage());
-        let pass = Pass {
-            rows,
-            count,
-            chunks: 1,
-            tpr,
-            row_base,
-            elem_off,
-            load,
-            src,
-            dst,
-        };
-        return Ok(Lowered {
-            kernels: vec![kind.kernel(ctx, op.name(), &pass, set, &tail, &finish)?],
-            ..Lowered::default()
-        });
+        Ok((
+            format!("{dst}[row] = {};", tail.apply(&finish, "row")),
+            tail,
+        ))
+    };
+    row_kernels(ctx, op.name(), rows, &kind, load, &store)
+}
+
+/// `MinMax` over `axes`: one row reduction carrying both extremes (`vec2`: min, max),
+/// so the operand is read once for the two results.
+fn min_max(ctx: &NodeCtx<'_>, axes: &[usize]) -> Result<Lowered, CodegenError> {
+    let dtype = ctx.operand(0).dtype;
+    if ctx.node().outputs.len() != 2 {
+        return Err(ctx.error("min_max needs its two results"));
     }
-    // Few long rows: chunks of each row reduce in parallel into partial results (the
-    // scratch buffer), which a second pass combines and finishes.
-    let chunk = count.div_ceil(chunks);
-    let mut set = BindingSet::new();
-    let src = set.operand(0, &ctx.node().inputs, acc);
-    let dst = set.add(Slot::Scratch(0), Access::ReadWrite, acc);
-    let first = Pass {
-        rows,
-        count,
-        chunks,
-        tpr: lanes_per_row(chunk.div_ceil(REDUCE_PER_LANE), wg),
-        row_base,
-        elem_off,
-        load,
-        src,
-        dst,
+    let rows = Rows::of(ctx, axes)?;
+    if rows.rows == 0 {
+        return Ok(Lowered::default());
+    }
+    let scalar = storage(dtype);
+    let acc = match scalar {
+        "f32" => "vec2<f32>",
+        "i32" => "vec2<i32>",
+        "u32" => "vec2<u32>",
+        s => return Err(ctx.error(format!("min_max cannot reduce {dtype} (stored as {s})"))),
     };
-    // Partial results stay as accumulated (an f16 sum is rounded once, at the end).
-    let raw = Tail::identity(DType::F32);
-    let partials = kind.kernel(
-        ctx,
-        &format!("{}_partial", op.name()),
-        &first,
-        set,
-        &raw,
-        "r",
-    )?;
-    let mut set = BindingSet::new();
-    let src = set.add(Slot::Scratch(0), Access::Read, acc);
-    let tail = Tail::of(ctx, &set.operands())?;
-    tail.bind(&mut set);
-    let dst = set.add(Slot::Result(0), Access::ReadWrite, tail.storage());
-    let second = Pass {
-        rows,
-        count: chunks,
-        chunks: 1,
-        tpr: lanes_per_row(chunks, wg),
-        row_base: format!("fn row_base(i: u32) -> u32 {{\n    return i * {chunks}u;\n}}\n"),
-        elem_off: "fn elem_off(i: u32) -> u32 {\n    return i;\n}\n".to_string(),
-        load: "x",
-        src,
-        dst,
+    let mut used = BTreeSet::new();
+    let float = dtype.is_float();
+    let [min, max] = [(ReduceOp::Min, "x"), (ReduceOp::Max, "y")].map(|(op, c)| {
+        let f = extreme(op, float, &mut used);
+        format!("{}(a.{c}, b.{c})", &f[..f.find('(').unwrap_or(f.len())])
+    });
+    let kind = RowReduce {
+        elem: scalar,
+        acc,
+        acc_bytes: 8,
+        combine: format!("{acc}({min}, {max})"),
+        init: format!(
+            "{acc}({}, {})",
+            identity(ReduceOp::Min, dtype),
+            identity(ReduceOp::Max, dtype)
+        ),
+        used,
     };
-    let combined = kind.kernel(ctx, op.name(), &second, set, &tail, &finish)?;
-    Ok(Lowered {
-        kernels: vec![partials, combined],
-        scratch_bytes: vec![(rows * chunks * 4) as u64],
-        ..Lowered::default()
-    })
+    let store = |set: &mut BindingSet| {
+        let lo = set.add(Slot::Result(0), Access::ReadWrite, scalar);
+        let hi = set.add(Slot::Result(1), Access::ReadWrite, scalar);
+        let store = format!("{lo}[row] = r.x;\n        {hi}[row] = r.y;");
+        Ok((store, Tail::identity(DType::F32)))
+    };
+    let load = "vec2(x, x)";
+    row_kernels(ctx, "min_max", rows, &kind, load, &store)
+}
+
+/// The combining expression of `a` and `b` for a min or max reduction (a NaN-keeping
+/// helper for floats, noted in `used`).
+fn extreme(op: ReduceOp, float: bool, used: &mut BTreeSet<&'static str>) -> &'static str {
+    match (op, float) {
+        (ReduceOp::Max, true) => {
+            used.insert("k_max");
+            "k_max(a, b)"
+        }
+        (ReduceOp::Min, true) => {
+            used.insert("k_min");
+            "k_min(a, b)"
+        }
+        (ReduceOp::Max, false) => "max(a, b)",
+        _ => "min(a, b)",
+    }
 }
 
 /// How many chunks to split each of `rows` rows of `count` elements into: 1 (one pass)
@@ -279,15 +365,20 @@ const MIN_CHUNK: usize = 4096;
 /// What a row reduction combines: the accumulator type, the combining expression of
 /// `a` and `b`, its identity and the helpers the expressions use.
 struct RowReduce {
+    /// The operand's WGSL storage type.
+    elem: &'static str,
     acc: &'static str,
-    combine: &'static str,
+    /// Bytes of one accumulator in the scratch buffer of a split reduction.
+    acc_bytes: usize,
+    combine: String,
     init: String,
     used: BTreeSet<&'static str>,
 }
 
 /// One pass of a row reduction over `rows` rows of `count` elements (each split into
 /// `chunks`), `tpr` lanes a row; the source element of row `r`, element `k` is at
-/// `row_base(r) + elem_off(k)`, loaded as `load` of `x`.
+/// `row_base(r) + elem_off(k)`, loaded as `load` of `x`; `store` writes row `row`'s
+/// result `r`.
 struct Pass {
     rows: usize,
     count: usize,
@@ -297,12 +388,11 @@ struct Pass {
     elem_off: String,
     load: &'static str,
     src: String,
-    dst: String,
+    store: String,
 }
 
 impl RowReduce {
-    /// The `reduce.wgsl` kernel of `pass`, storing `finish` of each row's result `r`
-    /// through `tail`.
+    /// The `reduce.wgsl` kernel of `pass`, whose store applies `tail`.
     fn kernel(
         &self,
         ctx: &NodeCtx<'_>,
@@ -310,7 +400,6 @@ impl RowReduce {
         pass: &Pass,
         set: BindingSet,
         tail: &Tail,
-        finish: &str,
     ) -> Result<KernelSrc, CodegenError> {
         let wg = row_wg(ctx);
         let wgsl = render(
@@ -327,12 +416,11 @@ impl RowReduce {
                 ("HELPERS", tail.module_code(&self.used)?),
                 ("ROW_BASE", pass.row_base.clone()),
                 ("ELEM_OFF", pass.elem_off.clone()),
-                ("COMBINE", self.combine.to_string()),
+                ("COMBINE", self.combine.clone()),
                 ("INIT", self.init.clone()),
                 ("SRC", pass.src.clone()),
                 ("LOAD", pass.load.to_string()),
-                ("DST", pass.dst.clone()),
-                ("FINISH", tail.apply(finish, "row")),
+                ("STORE", pass.store.clone()),
             ],
         )?;
         Ok(KernelSrc {

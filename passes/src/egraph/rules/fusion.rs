@@ -1,6 +1,8 @@
 //! Fusion rules: element-wise chains become one `elementwise` program, element-wise
 //! consumers move into the epilogue of an anchor kernel (`fused`), and a max pool read
-//! only by a 1×1 conv becomes that conv's prologue (evaluated where the conv loads it).
+//! only by a 1×1 conv becomes that conv's prologue (evaluated where the conv loads it),
+//! as does an element-wise program of the conv's input and single elements (the
+//! quantization of a dynamically quantized input), which the epilogue's operands carry.
 //! A one-element element-wise value an epilogue reads is computed in the epilogue.
 //!
 //! A consumer absorbs one producer per application; saturation builds whole chains.
@@ -25,7 +27,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     // conv(max_pool(x), w, ..) = fused{conv, prologue max_pool}(x, w, ..) for a 1×1 conv
     // fused{a; f}(xs, .., g(ys), ..) = fused{a; f ∘ g}(xs, .., ys, ..) for a one-element g
     code("fuse-epilogue-input", fuse_epilogue_input, "fused{a; f}(xs, .., g(ys), ..) = fused{a; f∘g}(xs, .., ys, ..) for element-wise g of one element"),
-    code("fuse-prologue", fuse_prologue, "conv₁ₓ₁(max_pool(x), w, ..) = fused{max_pool; conv₁ₓ₁}(x, w, ..); conv(dequantize(x), w, ..) = fused{dequantize; conv}(x, w, ..)"),
+    code("fuse-prologue", fuse_prologue, "conv₁ₓ₁(max_pool(x), w, ..) = fused{max_pool; conv₁ₓ₁}(x, w, ..); conv(dequantize(x), w, ..) = fused{dequantize; conv}(x, w, ..); conv(f(x, s..), w, ..) = fused{f; conv}(x, w, .., s..) for element-wise f and one-element s"),
 ];
 
 /// True when `c` has exactly one user and is no graph output.
@@ -380,6 +382,77 @@ fn dequantize_prologues(egraph: &EGraph, c: Id) -> Vec<(Op, Id)> {
         .collect()
 }
 
+/// The element-wise e-nodes of class `c` (read only by the conv, never a constant) that
+/// read one value of their own shape and, beside it, only single-element values that
+/// are not the conv's own operands (a dynamic quantization's runtime range, say): the
+/// largest as a prologue program on that value. Its other inputs become the fused node's
+/// operands after `children` (an epilogue operand reused, a new one appended, listed
+/// third).
+fn elementwise_prologues(
+    egraph: &EGraph,
+    c: Id,
+    children: &[Id],
+    arity: usize,
+) -> Vec<(Op, Id, Vec<Id>)> {
+    let single = |k: Id| ty(egraph, k).is_some_and(|t| t.shape.numel() == 1);
+    let out = match ty(egraph, c) {
+        Some(t) if t.dtype.is_float() && egraph[c].data.value.is_none() && used_once(egraph, c) => {
+            t
+        }
+        _ => return vec![],
+    };
+    let anchor: Vec<Id> = children[..arity].iter().map(|&k| egraph.find(k)).collect();
+    ops_in(egraph, c)
+        .filter_map(|(op, kids)| {
+            let Op::Elementwise { program } = op.op() else {
+                return None;
+            };
+            let full: Vec<usize> = (0..kids.len()).filter(|&j| !single(kids[j])).collect();
+            let [x] = full[..] else {
+                return None;
+            };
+            if ty(egraph, kids[x])?.shape != out.shape || kids.len() < 2 {
+                return None;
+            }
+            let mut extra: Vec<Id> = children[arity..].iter().map(|&k| egraph.find(k)).collect();
+            let mut appended = Vec::new();
+            let mut input = vec![0; kids.len()];
+            for (j, &k) in kids.iter().enumerate() {
+                let k = egraph.find(k);
+                if j == x {
+                    continue;
+                }
+                if anchor.contains(&k) {
+                    return None;
+                }
+                input[j] = 1 + extra.iter().position(|&e| e == k).unwrap_or_else(|| {
+                    extra.push(k);
+                    appended.push(k);
+                    extra.len() - 1
+                });
+            }
+            let steps = program
+                .steps
+                .iter()
+                .map(|s| match *s {
+                    Step::Input(j) => input.get(j).map(|&i| Step::Input(i)),
+                    ref s => Some(s.clone()),
+                })
+                .collect::<Option<Vec<Step>>>()?;
+            let program = Program { steps };
+            Some((Op::Elementwise { program }, egraph.find(kids[x]), appended))
+        })
+        // One per class, the largest program (as `producer` inlines): the class holds
+        // every partial fusion of the chain, and a prologue of each would multiply the
+        // fused node's forms.
+        .max_by_key(|(op, ..)| match op {
+            Op::Elementwise { program } => program.steps.len(),
+            _ => 0,
+        })
+        .into_iter()
+        .collect()
+}
+
 fn fuse_prologue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
     if op.result() != 0 {
         return vec![];
@@ -404,17 +477,23 @@ fn fuse_prologue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
     if arity < 2 {
         return vec![];
     }
-    // Any conv may dequantize its input where it loads it; only a pointwise one can
-    // pool it there.
-    let mut prologues = dequantize_prologues(egraph, children[0]);
+    // Any conv may dequantize its input where it loads it, or quantize it with a range
+    // known at run time; only a pointwise one can pool it there.
+    let mut prologues: Vec<(Op, Id, Vec<Id>)> = dequantize_prologues(egraph, children[0])
+        .into_iter()
+        .map(|(op, x)| (op, x, vec![]))
+        .collect();
+    prologues.extend(elementwise_prologues(egraph, children[0], children, arity));
     if is_pointwise_conv(egraph, anchor, &children[..arity]) {
-        prologues.extend(single_result_pools(egraph, children[0]));
+        let pools = single_result_pools(egraph, children[0]);
+        prologues.extend(pools.into_iter().map(|(op, x)| (op, x, vec![])));
     }
     prologues
         .into_iter()
-        .map(|(pool, x)| {
+        .map(|(pool, x, appended)| {
             let mut operands = vec![Term::Class(x)];
             operands.extend(children[1..].iter().map(|&k| Term::Class(k)));
+            operands.extend(appended.into_iter().map(Term::Class));
             Term::Node(
                 Op::Fused {
                     anchor: Box::new(anchor.clone()),
