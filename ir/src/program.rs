@@ -177,6 +177,73 @@ impl Program {
         }
     }
 
+    /// For each step, whether its value depends on input `k` (through its operands).
+    pub fn depends_on(&self, k: usize) -> Vec<bool> {
+        let mut dep: Vec<bool> = Vec::with_capacity(self.steps.len());
+        for step in &self.steps {
+            let d = match *step {
+                Step::Input(i) => i == k,
+                ref s => s.operands().iter().any(|&o| dep.get(o) == Some(&true)),
+            };
+            dep.push(d);
+        }
+        dep
+    }
+
+    /// The program split for evaluating it many times with input 0 varying and the
+    /// other inputs fixed (a prologue's runtime scale, say): `hoisted` are the computed
+    /// steps that do not depend on input 0 and that a dependent step reads, each as a
+    /// program of its own (computed once); `varying` is the program reading them as
+    /// inputs `num_inputs() + j` instead. Nothing is hoisted (an empty list and the
+    /// program itself) when the result does not depend on input 0.
+    pub fn hoist_invariant(&self) -> (Vec<Program>, Program) {
+        let dep = self.depends_on(0);
+        if dep.last() != Some(&true) {
+            return (Vec::new(), self.clone());
+        }
+        let computed = |i: usize| !matches!(self.steps[i], Step::Input(_) | Step::Const { .. });
+        let mut hoist = vec![false; self.steps.len()];
+        for (i, step) in self.steps.iter().enumerate() {
+            if dep[i] {
+                for o in step.operands() {
+                    hoist[o] = !dep[o] && computed(o);
+                }
+            }
+        }
+        let base = self.num_inputs();
+        let mut hoisted = Vec::new();
+        let mut steps = Vec::with_capacity(self.steps.len());
+        for (i, step) in self.steps.iter().enumerate() {
+            if hoist[i] {
+                steps.push(Step::Input(base + hoisted.len()));
+                hoisted.push(self.slice(i));
+            } else {
+                steps.push(step.clone());
+            }
+        }
+        (hoisted, Program { steps })
+    }
+
+    /// The steps step `last` needs, renumbered, ending with it.
+    fn slice(&self, last: usize) -> Program {
+        let mut need = vec![false; last + 1];
+        need[last] = true;
+        for i in (0..=last).rev() {
+            if need[i] {
+                for o in self.steps[i].operands() {
+                    need[o] = true;
+                }
+            }
+        }
+        let mut index = vec![0; last + 1];
+        let mut steps = Vec::new();
+        for i in (0..=last).filter(|&i| need[i]) {
+            index[i] = steps.len();
+            steps.push(self.steps[i].map_operands(|o| index[o]));
+        }
+        Program { steps }
+    }
+
     /// Number of inputs the program reads (one more than the largest input index).
     pub fn num_inputs(&self) -> usize {
         self.steps
@@ -247,5 +314,39 @@ impl Program {
                 _ => None,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hoists_what_input_zero_does_not_reach() {
+        // relu(x0 / (x1 + 1) + x2·2): `x1 + 1` and `x2·2` are computed once.
+        let p: Program =
+            "[in0, in1, const(f32 1.0), add(%1,%2), div(%0,%3), in2, const(f32 2.0), mul(%5,%6), add(%4,%7), relu(%8)]"
+                .parse()
+                .unwrap();
+        assert_eq!(
+            p.depends_on(0),
+            [true, false, false, false, true, false, false, false, true, true]
+        );
+        let (hoisted, varying) = p.hoist_invariant();
+        let text: Vec<String> = hoisted.iter().map(|h| h.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "[in1, const(f32 1.0), add(%0,%1)]",
+                "[in2, const(f32 2.0), mul(%0,%1)]"
+            ]
+        );
+        assert_eq!(
+            varying.to_string(),
+            "[in0, in1, const(f32 1.0), in3, div(%0,%3), in2, const(f32 2.0), in4, add(%4,%7), relu(%8)]"
+        );
+        // A result that does not depend on input 0 hoists nothing.
+        let q: Program = "[in0, in1, neg(%1)]".parse().unwrap();
+        assert_eq!(q.hoist_invariant(), (vec![], q.clone()));
     }
 }

@@ -2,7 +2,7 @@
 //! kernel, from a small [`DeviceProfile`]; what depends on how codegen's engines
 //! compute an op is asked of the [`KernelTarget`].
 
-use kiln_ir::{Graph, KernelTarget, Op, TensorType};
+use kiln_ir::{Graph, KernelTarget, Op, Program, Step, TensorType};
 use std::fmt;
 
 /// What one device costs: memory bandwidth, arithmetic rate and kernel launch overhead.
@@ -273,9 +273,11 @@ fn prologue_flops(
     let Ok(pooled) = kiln_ir::infer::prologue_type(prologue, anchor, anchor_in, extra) else {
         return 0.0;
     };
-    // Work per evaluation: a max pool's window, an element-wise program's steps.
+    // Work per evaluation: a max pool's window, an element-wise program's steps on the
+    // loaded element (codegen computes the others once per invocation).
     let per = match prologue {
         Op::MaxPool(p) => p.kernel.iter().product::<usize>() as f64,
+        Op::Elementwise { program } => varying_steps(program) as f64,
         op => program_flops(op),
     };
     let mut engine_in = anchor_in.to_vec();
@@ -284,6 +286,19 @@ fn prologue_flops(
     }
     let loads = target.prologue_evaluations(anchor, &engine_in) as f64;
     pooled.shape.numel() as f64 * per * loads
+}
+
+/// The computed steps of `program` that depend on its input 0, hoisting the others as
+/// the GPU's prologues do ([`kiln_ir::Program::hoist_invariant`]).
+fn varying_steps(program: &Program) -> usize {
+    let (_, varying) = program.hoist_invariant();
+    let dep = varying.depends_on(0);
+    varying
+        .steps
+        .iter()
+        .zip(dep)
+        .filter(|(s, d)| *d && !matches!(s, Step::Input(_) | Step::Const { .. }))
+        .count()
 }
 
 /// Microseconds for one node: 0 for aliases, else launch + bytes + flops. Operands are

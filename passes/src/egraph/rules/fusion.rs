@@ -180,7 +180,10 @@ fn fuse_epilogue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
                     arity,
                     epilogue,
                 } => {
-                    let Some(extra) = akids.get(*arity..) else {
+                    // The epilogue's operands are rebuilt below: a prologue reading them
+                    // would read others (see `reads_operands`).
+                    let Some(extra) = akids.get(*arity..).filter(|_| !reads_operands(prologue))
+                    else {
                         continue;
                     };
                     let mut args = vec![b.reserved(0)];
@@ -247,7 +250,10 @@ fn fuse_epilogue_input(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) 
     else {
         return vec![];
     };
-    let Some(extra) = children.get(*arity..).filter(|_| op.result() == 0) else {
+    let Some(extra) = children
+        .get(*arity..)
+        .filter(|_| op.result() == 0 && !reads_operands(prologue))
+    else {
         return vec![];
     };
     let scalars: Vec<Id> = inline_sets(egraph, extra)
@@ -290,6 +296,14 @@ fn fuse_epilogue_input(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) 
         },
         operands,
     )]
+}
+
+/// True for a prologue that reads the fused node's epilogue operands by position (an
+/// element-wise program of more than its own operand): rules that rebuild those
+/// operands leave such a node alone. The forms they would build exist anyway: the
+/// prologue rule applies to every epilogue the others build.
+fn reads_operands(prologue: &Option<Box<Op>>) -> bool {
+    matches!(prologue.as_deref(), Some(Op::Elementwise { program }) if program.num_inputs() > 1)
 }
 
 /// True when `program`, on the values of `children`, divides integers by something
