@@ -17,6 +17,7 @@ models=(
     "cls|$data/real/cls/model.onnx|x=1x3x48x192|$data/real/cls"
     "rec|$data/real/rec/model.onnx|x=1x3x48x320|$data/real/rec"
     "bert|$data/quant/bert-f32/model.onnx||$data/quant/bert-f32"
+    "minilm|$data/encoder/minilm/model.onnx||$data/encoder/minilm"
 )
 modes=(f32 w8 w4 f16 w8a8)
 for m in "${models[@]}"; do

@@ -8,8 +8,9 @@
 #
 # Layout written: node/<test>/ (ONNX node tests), light/<model>/, light-random/<model>/, cli/,
 # quant/<case>/ (quantized models: scripts/make-quant-data.py), real/<model>/ (real-weight
-# models from PyPI wheels: scripts/make-real-data.py), transformer23/ (an opset-23 decoder
-# block: scripts/make-transformer-data.py).
+# models from PyPI wheels: scripts/make-real-data.py), encoder/minilm/ (a sentence-embedding
+# encoder from a PyPI wheel: scripts/make-encoder-data.py), transformer23/ (an opset-23
+# decoder block: scripts/make-transformer-data.py).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,6 +49,16 @@ if ! { [ -f "$data/real/.stamp" ] && [ "$(cat "$data/real/.stamp")" = "$real_sta
     echo "$real_stamp" >"$data/real/.stamp"
 fi
 
+# The sentence-embedding encoder (a wheel from PyPI, see make-encoder-data.py): its own
+# stamp, like real/.
+enc_stamp=$( (cat "$root/scripts/make-encoder-data.py"; echo "${pins[*]}") | sha256sum | cut -d' ' -f1)
+if ! { [ -f "$data/encoder/.stamp" ] && [ "$(cat "$data/encoder/.stamp")" = "$enc_stamp" ]; }; then
+    echo "setup-test-data: writing $data/encoder"
+    rm -rf "$data/encoder"
+    "$py" "$root/scripts/make-encoder-data.py" "$data"
+    echo "$enc_stamp" >"$data/encoder/.stamp"
+fi
+
 # The opset-23 transformer block (make-transformer-data.py): its own stamp, like real/.
 tf_stamp=$( (cat "$root/scripts/make-transformer-data.py" "$root/scripts/testdata_io.py"; echo "${pins[*]}") \
     | sha256sum | cut -d' ' -f1)
@@ -68,7 +79,7 @@ if [ -f "$data/.stamp" ] && [ "$(cat "$data/.stamp")" = "$stamp" ]; then
 fi
 echo "setup-test-data: writing $data"
 mkdir -p "$data"
-find "$data" -mindepth 1 -maxdepth 1 ! -name real ! -name transformer23 -exec rm -rf {} +
+find "$data" -mindepth 1 -maxdepth 1 ! -name real ! -name encoder ! -name transformer23 -exec rm -rf {} +
 PYTHONWARNINGS=ignore "$py" "$root/scripts/gen-node-tests.py" "$data" >/dev/null
 "$py" "$root/scripts/make-model-data.py" "$data"
 "$py" "$root/scripts/make-quant-data.py" "$data"
