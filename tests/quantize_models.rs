@@ -516,9 +516,12 @@ fn every_mode_runs_on_the_gpu_at_odd_sizes() {
     result.unwrap_or_else(|e| panic!("{test}: {e}"));
 }
 
+/// One input set by input name, and onnxruntime's first output on it.
+type NamedSet = (BTreeMap<String, Tensor>, Tensor);
+
 /// Every `test_data_set_<i>` of `dir`: its named inputs (by the model's input names) and
 /// onnxruntime's first output.
-fn named_sets(dir: &Path) -> Result<Vec<(BTreeMap<String, Tensor>, Tensor)>, String> {
+fn named_sets(dir: &Path) -> Result<Vec<NamedSet>, String> {
     let mut sets = Vec::new();
     for i in 0.. {
         let data = dir.join(format!("test_data_set_{i}"));
@@ -549,12 +552,14 @@ fn sentence_encoder_keeps_its_direction() {
         let sets = named_sets(dir)?;
         let model = kiln::load_onnx(dir.join("model.onnx")).map_err(|e| e.to_string())?;
         let compile = |mode: Option<QuantMode>| {
-            let mut options = CompileOptions::default();
-            options.quantize = mode.map(|mode| QuantizeOptions {
-                mode,
-                budget: None,
-                samples: sets.iter().map(|(inputs, _)| inputs.clone()).collect(),
-            });
+            let options = CompileOptions {
+                quantize: mode.map(|mode| QuantizeOptions {
+                    mode,
+                    budget: None,
+                    samples: sets.iter().map(|(inputs, _)| inputs.clone()).collect(),
+                }),
+                ..CompileOptions::default()
+            };
             let (graph, _) = kiln::compile_onnx_with_reports(&model, &options, &mut |_, _| {})
                 .map_err(|e| e.to_string())?;
             let bytes = kiln::bundle_graph(&graph, &options, None)
