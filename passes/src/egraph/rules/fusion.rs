@@ -398,8 +398,8 @@ fn dequantize_prologues(egraph: &EGraph, c: Id) -> Vec<(Op, Id)> {
 
 /// The element-wise e-nodes of class `c` (read only by the conv, never a constant) that
 /// read one value of their own shape and, beside it, only single-element values that
-/// are not the conv's own operands (a dynamic quantization's runtime range, say): the
-/// largest as a prologue program on that value. Its other inputs become the fused node's
+/// are not the conv's own operands (a dynamic quantization's runtime range, say): one
+/// (see below) as a prologue program on that value. Its other inputs become the fused node's
 /// operands after `children` (an epilogue operand reused, a new one appended, listed
 /// third).
 fn elementwise_prologues(
@@ -456,12 +456,16 @@ fn elementwise_prologues(
             let program = Program { steps };
             Some((Op::Elementwise { program }, egraph.find(kids[x]), appended))
         })
-        // One per class, the largest program (as `producer` inlines): the class holds
-        // every partial fusion of the chain, and a prologue of each would multiply the
-        // fused node's forms.
-        .max_by_key(|(op, ..)| match op {
-            Op::Elementwise { program } => program.steps.len(),
-            _ => 0,
+        // One per class: the class holds every partial fusion of the chain, and a
+        // prologue of each would multiply the fused node's forms. The one reading the
+        // fewest values the epilogue does not (a scale the epilogue computes inline from
+        // the range would otherwise need a kernel of its own), then the largest program.
+        .min_by_key(|(op, _, appended)| {
+            let steps = match op {
+                Op::Elementwise { program } => program.steps.len(),
+                _ => 0,
+            };
+            (appended.len(), std::cmp::Reverse(steps))
         })
         .into_iter()
         .collect()
