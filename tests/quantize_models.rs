@@ -60,17 +60,22 @@ fn sets(dir: &Path) -> Result<Vec<(Tensor, Tensor)>, String> {
 }
 
 /// The model of `dir` compiled at `--opt 2` for input `x` of `x`'s shape (`name`), with
-/// `--quantize mode` calibrated on `calibration` (one tensor per set) under `budget`.
+/// `--quantize mode` calibrated on `calibration` (one tensor per set) under `budget`;
+/// for lavapipe, or with `gpu` for a GPU (priced as `--profile discrete`, whose
+/// integer products are faster than its f32 ones).
 fn compile_within(
     dir: &Path,
     name: &str,
     x: &Tensor,
-    mode: Option<QuantMode>,
-    calibration: &[Tensor],
-    budget: Option<f64>,
+    (mode, calibration, budget): (Option<QuantMode>, &[Tensor], Option<f64>),
+    gpu: bool,
 ) -> Result<(Graph, Reports, CompileOptions), String> {
     let model = kiln::load_onnx(dir.join("model.onnx")).map_err(|e| e.to_string())?;
     let mut options = CompileOptions::default();
+    if gpu {
+        options.target.cpu_driver = false;
+        options.egraph.profile = kiln::DeviceProfile::discrete();
+    }
     options
         .shapes
         .insert(name.to_string(), x.shape().dims().to_vec());
@@ -95,7 +100,7 @@ fn compile(
     mode: Option<QuantMode>,
     calibration: &[Tensor],
 ) -> Result<(Graph, Reports, CompileOptions), String> {
-    compile_within(dir, name, x, mode, calibration, None)
+    compile_within(dir, name, x, (mode, calibration, None), false)
 }
 
 /// Runs `graph` on the GPU (as a bundle) and on the CPU reference on `inputs`, and checks
@@ -251,7 +256,28 @@ fn classifier_keeps_its_top1() {
                 gpu_keeps_top1(&format!("{test} {label}"), &graph, &options, &sets)?;
             }
         }
-        Ok(())
+        // w8a8 compiled for a GPU: the layers' products of quantized inputs and weights
+        // become integer products (i8 x u8 -> i32, requantized in the epilogue), which
+        // keep the top-1 on the GPU.
+        let (graph, _, options) = compile_within(
+            dir,
+            "x",
+            x0,
+            (Some(QuantMode::W8A8), &calibration, None),
+            true,
+        )?;
+        let integer = graph
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.op.is_integer_product())
+            .count();
+        show(&format!(
+            "{test} w8a8 for a GPU: {integer} integer products"
+        ));
+        if integer == 0 {
+            return Err("w8a8 for a GPU: no integer product".into());
+        }
+        gpu_keeps_top1(&format!("{test} w8a8 for a GPU"), &graph, &options, &sets)
     });
 }
 
@@ -269,7 +295,7 @@ fn a_tight_budget_keeps_layers_f32() {
             let all = all.quantize.ok_or("no quantization report")?;
             let budget = kiln::passes::quantize::worst(&all.outputs) / 3.0;
             let (_, reports, _) =
-                compile_within(dir, "x", x, Some(mode), &calibration, Some(budget))?;
+                compile_within(dir, "x", x, (Some(mode), &calibration, Some(budget)), false)?;
             let report = reports.quantize.ok_or("no quantization report")?;
             show(&format!("{test} {mode}: {report}"));
             let kept = report

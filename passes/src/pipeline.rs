@@ -124,12 +124,15 @@ pub fn pipeline(
             target: target.clone(),
         }));
         // Quantized activations are element-wise steps: fusion folds them into the
-        // layers' prologues and their producers' epilogues.
+        // layers' prologues and their producers' epilogues. Where integer products are
+        // faster, the algebra phase first offers each layer's product of quantized
+        // input and weights as an integer product (`dequantized-product-as-integer`).
         if quantize.mode.activations() {
-            let fusion = egraph::phase_passes(&egraph, target)
+            let algebra = egraph.profile.integer_faster() && egraph.level >= 1;
+            let phases = egraph::phase_passes(&egraph, target)
                 .into_iter()
-                .filter(|p| p.name() == "egraph-fusion");
-            manager.extend(fusion);
+                .filter(|p| p.name() == "egraph-fusion" || algebra && p.name() == "egraph-algebra");
+            manager.extend(phases);
         }
     }
     // A min and a max of one value read it once (level 1 and up), last: dynamic
