@@ -56,6 +56,12 @@ impl KernelTarget for Limits {
     }
 
     fn prologue_evaluations(&self, anchor: &Op, anchor_in: &[&TensorType]) -> usize {
+        if let (Op::MatMul, [a, b]) = (anchor, anchor_in) {
+            // The matmul's rows and columns as its lowering sees them.
+            let m = a.shape.dims().iter().rev().nth(1).copied().unwrap_or(1);
+            let n = b.shape.dims().last().copied().unwrap_or(1);
+            return engine::a_loads(m, n, self.cpu_driver);
+        }
         let Op::Conv(attrs) = anchor else {
             return 1;
         };
@@ -72,6 +78,10 @@ impl KernelTarget for Limits {
             n: out.shape.numel() / m.max(1),
             k: w.shape.dims()[1..].iter().product(),
         };
-        engine::b_loads(shape, self.cpu_driver)
+        // The implicit GEMM's column matrix holds each input element once per kernel
+        // tap that reads it: about taps / stride-area times.
+        let taps: usize = w.shape.dims()[2..].iter().product();
+        let area: usize = attrs.strides.iter().product();
+        engine::b_loads(shape, self.cpu_driver) * taps.div_ceil(area.max(1)).max(1)
     }
 }

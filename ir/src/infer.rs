@@ -1208,9 +1208,10 @@ fn resize(attrs: &ResizeAttrs, inputs: &[&TensorType]) -> Result<Vec<TensorType>
 }
 
 /// The type the anchor of a fused op reads in place of operand 0: the first result of
-/// `prologue` on it. A prologue precedes a convolution: a max pool, or an element-wise
-/// program (a dequantization of the conv's input, say) whose inputs after the first are
-/// the fused op's single-element `extra` operands (see [`prologue_operands`]).
+/// `prologue` on it. A prologue precedes a convolution (a max pool, or an element-wise
+/// program: a dequantization of the conv's input, say) or a matmul (an element-wise
+/// program, on its first operand); a program's inputs after the first are the fused
+/// op's single-element `extra` operands (see [`prologue_operands`]).
 pub fn prologue_type(
     prologue: &Op,
     anchor: &Op,
@@ -1218,10 +1219,15 @@ pub fn prologue_type(
     extra: &[&TensorType],
 ) -> Result<TensorType> {
     let elementwise = matches!(prologue, Op::Elementwise { .. });
-    if !(matches!(prologue, Op::MaxPool(_)) || elementwise) || !matches!(anchor, Op::Conv(_)) {
+    let fits = match anchor {
+        Op::Conv(_) => elementwise || matches!(prologue, Op::MaxPool(_)),
+        Op::MatMul => elementwise,
+        _ => false,
+    };
+    if !fits {
         bail!(
             "a {} prologue cannot precede a {} anchor (only max_pool or an element-wise \
-             program before conv)",
+             program before conv, an element-wise program before matmul)",
             prologue.name(),
             anchor.name()
         );

@@ -166,8 +166,9 @@ pub enum Op {
     /// `1 + j` is operand `arity + j`, broadcast to the anchor's result shape. With a
     /// `prologue`, the anchor reads `prologue(operand 0)` (its first result) in place of
     /// operand 0: the node computes `epilogue(anchor(prologue(in0), in1..))`. Only a
-    /// max pool or an element-wise program (a dequantization, say) before a convolution
-    /// is a valid prologue (see [`crate::infer`]). A prologue program's input 0 is
+    /// max pool or an element-wise program (a dequantization, say) before a convolution,
+    /// or an element-wise program before a matmul, is a valid prologue (see
+    /// [`crate::infer`]). A prologue program's input 0 is
     /// operand 0's element; its input `k ≥ 1` is the epilogue's input `k` (operand
     /// `arity + k - 1`), which must hold a single element (a runtime scale, say).
     Fused {

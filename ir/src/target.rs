@@ -29,7 +29,8 @@ pub trait KernelTarget: fmt::Debug + Send + Sync {
 
     /// How many times a fused node's prologue is evaluated per element of its
     /// operand: the product engine computing `anchor` (with operands `anchor_in`)
-    /// loads each input element once per block of output rows it computes together.
+    /// loads each input element once per block of outputs it computes together (rows
+    /// of a conv's output channels, columns of a matmul's result).
     fn prologue_evaluations(&self, anchor: &Op, anchor_in: &[&TensorType]) -> usize;
 
     /// Whether `op` on operands of types `inputs`, all of them constants, is computed

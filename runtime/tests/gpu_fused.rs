@@ -671,3 +671,34 @@ fn fused_prologues_reading_runtime_scalars() {
         check_fused(op, vec![x, w, s, t], bound);
     }
 }
+
+/// A `Fused` matmul whose element-wise prologue dequantizes its left operand (u8) with a
+/// scale and a zero point that are runtime scalars (graph inputs), on the tiled engine
+/// (13 rows) and the direct one (3 rows), batched with a broadcast right operand. The
+/// dequantized values are exact multiples of the scale (|q - z| ≤ 255, one rounding),
+/// so the bound is the product's on them with one term more.
+#[test]
+fn fused_matmul_prologues_dequantize_the_left_operand() {
+    let prologue: Program = "[in0, in1, in2, dequantize{axis=0, block=0}(%0,%1,%2)]"
+        .parse()
+        .unwrap();
+    for (rows, seed) in [(13, 40), (3, 50)] {
+        let q = random_tensor(DType::U8, &[2, rows, 37], seed);
+        let b = rand(&[37, 19], seed + 1);
+        let s = positive(rand(&[], seed + 2), 0.01);
+        let z = Tensor::new(Vec::<usize>::new(), kiln_ir::Data::U8(vec![121])).unwrap();
+        let pre = Op::Elementwise {
+            program: prologue.clone(),
+        };
+        let a = cpu(&pre, &[q.clone(), s.clone(), z.clone()], 0);
+        let a = Tensor::from_f32(q.shape().clone(), a.iter().map(|&v| v as f32).collect());
+        let bound = dot_bound(&cpu(&Op::MatMul, &[abs(&a.unwrap()), abs(&b)], 0), 38, 0.0);
+        let op = Op::Fused {
+            anchor: Box::new(Op::MatMul),
+            prologue: Some(Box::new(pre)),
+            arity: 2,
+            epilogue: Program::identity(),
+        };
+        check_fused(op, vec![q, b, s, z], bound);
+    }
+}

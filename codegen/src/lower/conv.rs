@@ -279,8 +279,8 @@ pub fn lower_with(
     let w = WeightRead::new("w", 1, ctx.operand_packed(1));
     if let Some(Op::Elementwise { program }) = ctx.prologue() {
         // Applied to every input element the gather loads (padding stays 0).
-        let x = prologue_inputs(ctx, program, &epi)?;
-        let function = prologue_function(ctx, program, x, &epi.helpers)?;
+        let bound = [(0, "x[X_BASE]"), (2, "bias[0]")];
+        let function = super::prologue::function(ctx, program, &epi, &bound)?;
         let plain = |e: &str| e.to_string();
         let prologue = |e: &str| format!("k_prologue({e})");
         let gather = gathers(ctx, a, &g, &w, [&plain, &prologue], F32_GATHER);
@@ -313,92 +313,6 @@ pub fn lower_with(
     let gather = gathers(ctx, a, &g, &w, [&plain, &plain], F32_GATHER);
     let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &w, &gather);
     gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings)
-}
-
-/// `fn k_prologue(x0) -> f32`: `program` on the loaded element `x0` and the single
-/// elements `x` lists after it (see [`prologue_inputs`]), with the math helpers that
-/// `module` (the kernel's other code) does not define. The steps the element does not
-/// reach (a quantization's scale and zero point from a runtime range) are hoisted:
-/// computed at an invocation's first load into private variables, so each load pays
-/// only for the steps on its element ([`kiln_ir::Program::hoist_invariant`]).
-fn prologue_function(
-    ctx: &NodeCtx<'_>,
-    program: &kiln_ir::Program,
-    mut x: Vec<(String, DType)>,
-    module: &str,
-) -> Result<String, CodegenError> {
-    let (hoisted, varying) = program.hoist_invariant();
-    let code = |p: &kiln_ir::Program, x: &[(String, DType)], indent: &str| {
-        super::program::code(p, x, indent).map_err(|e| ctx.error(e))
-    };
-    let mut helpers = std::collections::BTreeSet::new();
-    let (mut vars, mut init) = (String::new(), String::new());
-    let fixed = x.clone();
-    for (j, h) in hoisted.iter().enumerate() {
-        let c = code(h, &fixed, "        ")?;
-        let name = format!("k_pro_h{j}");
-        let ty = super::wgsl_type(c.dtype);
-        vars.push_str(&format!("var<private> {name}: {ty};\n"));
-        init.push_str(&format!(
-            "    {{\n{}        {name} = {};\n    }}\n",
-            c.body, c.result
-        ));
-        helpers.extend(c.helpers);
-        x.push((name, c.dtype));
-    }
-    let c = code(&varying, &x, "    ")?;
-    helpers.extend(c.helpers);
-    let (once, guard) = if hoisted.is_empty() {
-        (String::new(), "")
-    } else {
-        (
-            format!("var<private> k_pro_ready: bool = false;\n{vars}fn k_prologue_init() {{\n{init}}}\n"),
-            "    if !k_pro_ready {\n        k_prologue_init();\n        k_pro_ready = true;\n    }\n",
-        )
-    };
-    Ok(format!(
-        "{}{once}fn k_prologue(x0: {}) -> f32 {{\n{guard}{}    return {};\n}}\n",
-        super::elementwise::math::helpers_beside(&helpers, module)?,
-        super::wgsl_type(ctx.operand(0).dtype),
-        c.body,
-        c.result
-    ))
-}
-
-/// The WGSL expressions of an element-wise prologue's inputs, with their dtypes: `x0`
-/// (the loaded element), then each single-element operand it reads after it (see
-/// [`Op::Fused`]): a literal for a constant, else element 0 of the binding the
-/// epilogue `epi` (or the anchor) reads that operand through.
-fn prologue_inputs(
-    ctx: &NodeCtx<'_>,
-    program: &kiln_ir::Program,
-    epi: &Epilogue,
-) -> Result<Vec<(String, DType)>, CodegenError> {
-    let inputs = &ctx.node().inputs;
-    let mut x = vec![("x0".to_string(), ctx.operand(0).dtype)];
-    for k in 1..program.num_inputs() {
-        let i = ctx.arity() + k - 1;
-        let same = |j: usize| inputs.get(j) == inputs.get(i);
-        let read = if let Some(lit) = super::program::inline_constant(ctx, i) {
-            lit
-        } else if let Some(input) = epi
-            .inputs
-            .iter()
-            .find(|e| matches!(e.slot, Slot::Operand(j) if same(j)))
-        {
-            format!("{}[0]", input.name)
-        } else if same(0) {
-            "x[X_BASE]".to_string()
-        } else if same(2) {
-            "bias[0]".to_string()
-        } else {
-            return Err(ctx.error(format!(
-                "the prologue reads operand {i}, which the kernel does not bind"
-            )));
-        };
-        x.push((read, ctx.operand(i).dtype));
-    }
-    Ok(x)
 }
 
 /// A 1×1, stride-1, unpadded convolution: it reads the input position as it is.

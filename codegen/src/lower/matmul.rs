@@ -112,7 +112,9 @@ impl Strides {
 }
 
 fn problem(ctx: &NodeCtx<'_>) -> Result<Problem, CodegenError> {
-    let (a, b) = (ctx.operand(0), ctx.operand(1));
+    // `a` as the product reads it: through an element-wise prologue, its result.
+    let pre = ctx.prologue_input()?;
+    let (a, b) = (pre.as_ref().unwrap_or(ctx.operand(0)), ctx.operand(1));
     let c = ctx.anchor_result()?;
     for (ty, what) in [(a, "a"), (b, "b"), (&c, "the result")] {
         if !matches!(ty.dtype, DType::F32 | DType::F16) {
@@ -277,7 +279,13 @@ fn chunk_kernel(
     } else {
         WeightRead::new("b", 1, ctx.operand_packed(1))
     };
-    let mut decls = binding_decls(&[("a", f, Access::Read)]);
+    // `a` as stored: f32, or what an element-wise prologue converts (a quantized type).
+    let a_stored = if ctx.prologue().is_some() {
+        ctx.operand(0).dtype
+    } else {
+        f
+    };
+    let mut decls = binding_decls(&[("a", a_stored, Access::Read)]);
     let mut bindings = vec![Binding::read(Slot::Operand(0))];
     if !same {
         let (b_decls, b_bindings) = w.bindings(1);
@@ -319,6 +327,20 @@ fn chunk_kernel(
     ));
     helpers.push_str(&epi.function());
     helpers.push_str(&w.function());
+    // An element-wise prologue applies to every element of `a` as it is loaded.
+    let load_a = match ctx.prologue() {
+        Some(kiln_ir::Op::Elementwise { program }) => {
+            helpers.push_str(&super::prologue::function(ctx, program, epi, &[])?);
+            "k_prologue(a[a_batch(z) + A_OFF{am}{ak}])"
+        }
+        Some(p) => {
+            return Err(ctx.error(format!("a matmul cannot run a {} prologue", p.name())));
+        }
+        None => "a[a_batch(z) + A_OFF{am}{ak}]",
+    };
+    let load_a = load_a
+        .replace("{am}", &term("m", p.a.row))
+        .replace("{ak}", &term("k", p.a.col));
     let b_at = w.at(&format!(
         "b_batch(z) + B_OFF{}{}",
         term("k", p.b.row),
@@ -327,14 +349,12 @@ fn chunk_kernel(
     helpers.push_str(&format!(
         "const A_OFF: u32 = {a_off}u;\nconst B_OFF: u32 = {b_off}u;\nconst C_OFF: u32 = {c_off}u;\n\
          const ROW0: u32 = {row0}u;\nconst MT: u32 = {mt}u;\n\
-         fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return a[a_batch(z) + A_OFF{am}{ak}];\n}}\n\
+         fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return {load_a};\n}}\n\
          fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return {b_at};\n}}\n\
          fn store(z: u32, m: u32, n: u32, v: f32) {{\n    let i = C_OFF + (z * M + m) * N + n;\n    \
          let row = ROW0 + m;\n    let col = n;\n    let idx = (z * MT + row) * N + col;\n    c[i] = {stored};\n}}\n",
         row0 = chunk.m0,
         mt = p.m,
-        am = term("m", p.a.row),
-        ak = term("k", p.a.col),
     ));
     let shape = GemmShape {
         z,

@@ -21,6 +21,7 @@ pub(crate) mod packed;
 mod placement;
 mod pool;
 mod program;
+mod prologue;
 mod quant;
 mod reduce;
 mod resize;

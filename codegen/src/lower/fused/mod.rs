@@ -26,7 +26,8 @@ pub fn lower(ctx: &NodeCtx<'_>, anchor: &Op) -> Result<Lowered, CodegenError> {
         return Err(ctx.error("a fused node has exactly one result"));
     }
     if let Some(p) = ctx.prologue() {
-        if !matches!(anchor, Op::Conv(_)) {
+        let elementwise = matches!(p, Op::Elementwise { .. });
+        if !(matches!(anchor, Op::Conv(_)) || elementwise && matches!(anchor, Op::MatMul)) {
             return Err(ctx.error(format!(
                 "the GPU backend cannot run a {} prologue before {}",
                 p.name(),

@@ -509,6 +509,18 @@ pub fn b_loads(shape: GemmShape, cpu_driver: bool) -> usize {
     shape.m.div_ceil(rows).max(1)
 }
 
+/// How many times a matmul of `m` rows and `n` columns (as `matmul.rs` renders it: the
+/// direct engine up to [`NAIVE_ROWS`] rows, else tiled) loads each element of A (the
+/// left operand): once per output column on the direct engine, once per block of
+/// columns on the tiled one.
+pub fn a_loads(m: usize, n: usize, cpu_driver: bool) -> usize {
+    if m <= NAIVE_ROWS {
+        n.max(1)
+    } else {
+        n.div_ceil(choose_tile(m, n, cpu_driver).bn()).max(1)
+    }
+}
+
 /// The tiled engine when the product is wide enough, the direct one otherwise.
 pub fn either(
     shape: GemmShape,

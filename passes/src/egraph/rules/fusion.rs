@@ -1,8 +1,9 @@
 //! Fusion rules: element-wise chains become one `elementwise` program, element-wise
 //! consumers move into the epilogue of an anchor kernel (`fused`), and a max pool read
 //! only by a 1×1 conv becomes that conv's prologue (evaluated where the conv loads it),
-//! as does an element-wise program of the conv's input and single elements (the
-//! quantization of a dynamically quantized input), which the epilogue's operands carry.
+//! as does an element-wise program of the conv's (or matmul's left) input and single
+//! elements (the quantization of a dynamically quantized input), which the epilogue's
+//! operands carry.
 //! A one-element element-wise value an epilogue reads is computed in the epilogue.
 //!
 //! A consumer absorbs one producer per application; saturation builds whole chains.
@@ -27,7 +28,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     // conv(max_pool(x), w, ..) = fused{conv, prologue max_pool}(x, w, ..) for a 1×1 conv
     // fused{a; f}(xs, .., g(ys), ..) = fused{a; f ∘ g}(xs, .., ys, ..) for a one-element g
     code("fuse-epilogue-input", fuse_epilogue_input, "fused{a; f}(xs, .., g(ys), ..) = fused{a; f∘g}(xs, .., ys, ..) for element-wise g of one element"),
-    code("fuse-prologue", fuse_prologue, "conv₁ₓ₁(max_pool(x), w, ..) = fused{max_pool; conv₁ₓ₁}(x, w, ..); conv(dequantize(x), w, ..) = fused{dequantize; conv}(x, w, ..); conv(f(x, s..), w, ..) = fused{f; conv}(x, w, .., s..) for element-wise f and one-element s"),
+    code("fuse-prologue", fuse_prologue, "conv₁ₓ₁(max_pool(x), w, ..) = fused{max_pool; conv₁ₓ₁}(x, w, ..); conv(dequantize(x), w, ..) = fused{dequantize; conv}(x, w, ..); conv(f(x, s..), w, ..) = fused{f; conv}(x, w, .., s..) for element-wise f and one-element s; likewise matmul(f(x, s..), b)"),
 ];
 
 /// True when `c` has exactly one user and is no graph output.
@@ -477,7 +478,7 @@ fn fuse_prologue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
     }
     // A bare pointwise conv (identity epilogue), or one whose epilogue fused first.
     let (anchor, arity, epilogue) = match op.op() {
-        conv @ Op::Conv(_) => (
+        conv @ (Op::Conv(_) | Op::MatMul) => (
             conv,
             children.len(),
             Program {
@@ -492,7 +493,13 @@ fn fuse_prologue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
         } if *arity <= children.len() => (&**anchor, *arity, epilogue.clone()),
         _ => return vec![],
     };
-    if arity < 2 {
+    // A matmul's prologue applies to its left operand only: one read as both stays.
+    let matmul = matches!(anchor, Op::MatMul);
+    let conv = matches!(anchor, Op::Conv(_));
+    if arity < 2
+        || !(conv || matmul)
+        || matmul && egraph.find(children[0]) == egraph.find(children[1])
+    {
         return vec![];
     }
     // Any conv may dequantize its input where it loads it, or quantize it with a range
@@ -502,7 +509,7 @@ fn fuse_prologue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
         .map(|(op, x)| (op, x, vec![]))
         .collect();
     prologues.extend(elementwise_prologues(egraph, children[0], children, arity));
-    if is_pointwise_conv(egraph, anchor, &children[..arity]) {
+    if conv && is_pointwise_conv(egraph, anchor, &children[..arity]) {
         let pools = single_result_pools(egraph, children[0]);
         prologues.extend(pools.into_iter().map(|(op, x)| (op, x, vec![])));
     }

@@ -1,0 +1,98 @@
+//! An element-wise prologue as WGSL: `fn k_prologue(x0) -> f32` computes a `Fused`
+//! node's prologue program on each element its anchor loads from operand 0 (a conv's
+//! gather, a matmul's `load_a`), reading the single-element operands the program takes
+//! besides it through the bindings the kernel already has. The steps the element does
+//! not reach (a dynamic quantization's scale and zero point, from a range computed at
+//! run time) are hoisted: computed at an invocation's first load into private
+//! variables, so each load pays only for the steps on its element
+//! ([`kiln_ir::Program::hoist_invariant`]; the cost model prices the same).
+
+use super::epilogue::Epilogue;
+use super::{NodeCtx, Slot};
+use crate::CodegenError;
+use kiln_ir::{DType, Program};
+use std::collections::BTreeSet;
+
+/// `fn k_prologue(x0) -> f32` for `program`, with the math helpers the epilogue `epi`
+/// does not define already. `bound` names element 0 of anchor operands the kernel binds
+/// itself, as `(operand, WGSL expression)`, for a single-element operand that is also
+/// one of them.
+pub fn function(
+    ctx: &NodeCtx<'_>,
+    program: &Program,
+    epi: &Epilogue,
+    bound: &[(usize, &str)],
+) -> Result<String, CodegenError> {
+    let mut x = inputs(ctx, program, epi, bound)?;
+    let (hoisted, varying) = program.hoist_invariant();
+    let code = |p: &Program, x: &[(String, DType)], indent: &str| {
+        super::program::code(p, x, indent).map_err(|e| ctx.error(e))
+    };
+    let mut helpers = BTreeSet::new();
+    let (mut vars, mut init) = (String::new(), String::new());
+    let fixed = x.clone();
+    for (j, h) in hoisted.iter().enumerate() {
+        let c = code(h, &fixed, "        ")?;
+        let name = format!("k_pro_h{j}");
+        let ty = super::wgsl_type(c.dtype);
+        vars.push_str(&format!("var<private> {name}: {ty};\n"));
+        init.push_str(&format!(
+            "    {{\n{}        {name} = {};\n    }}\n",
+            c.body, c.result
+        ));
+        helpers.extend(c.helpers);
+        x.push((name, c.dtype));
+    }
+    let c = code(&varying, &x, "    ")?;
+    helpers.extend(c.helpers);
+    let (once, guard) = if hoisted.is_empty() {
+        (String::new(), "")
+    } else {
+        (
+            format!("var<private> k_pro_ready: bool = false;\n{vars}fn k_prologue_init() {{\n{init}}}\n"),
+            "    if !k_pro_ready {\n        k_prologue_init();\n        k_pro_ready = true;\n    }\n",
+        )
+    };
+    Ok(format!(
+        "{}{once}fn k_prologue(x0: {}) -> f32 {{\n{guard}{}    return {};\n}}\n",
+        super::elementwise::math::helpers_beside(&helpers, &epi.helpers)?,
+        super::wgsl_type(ctx.operand(0).dtype),
+        c.body,
+        c.result
+    ))
+}
+
+/// The WGSL expressions of the prologue's inputs, with their dtypes: `x0` (the loaded
+/// element), then each single-element operand it reads after it (see `Op::Fused`): a
+/// literal for a constant, else element 0 of the binding the epilogue `epi` reads that
+/// operand through, or of an anchor operand in `bound`.
+fn inputs(
+    ctx: &NodeCtx<'_>,
+    program: &Program,
+    epi: &Epilogue,
+    bound: &[(usize, &str)],
+) -> Result<Vec<(String, DType)>, CodegenError> {
+    let operands = &ctx.node().inputs;
+    let mut x = vec![("x0".to_string(), ctx.operand(0).dtype)];
+    for k in 1..program.num_inputs() {
+        let i = ctx.arity() + k - 1;
+        let same = |j: usize| operands.get(j) == operands.get(i);
+        let read = if let Some(lit) = super::program::inline_constant(ctx, i) {
+            lit
+        } else if let Some(input) = epi
+            .inputs
+            .iter()
+            .find(|e| matches!(e.slot, Slot::Operand(j) if same(j)))
+        {
+            format!("{}[0]", input.name)
+        } else if let Some((_, read)) = bound.iter().find(|(j, _)| same(*j)) {
+            read.to_string()
+        } else {
+            return Err(ctx.error(format!(
+                "the prologue reads operand {i}, which the kernel does not bind"
+            )));
+        };
+        x.push((read, ctx.operand(i).dtype));
+    }
+    Ok(x)
+}
