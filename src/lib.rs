@@ -416,7 +416,8 @@ mod tests {
                 "egraph-composite",
                 "egraph-fusion",
                 "merge-siblings",
-                "egraph-sparsity"
+                "egraph-sparsity",
+                "merge-min-max"
             ]
         );
         for (stage, graph) in &stages {

@@ -4,7 +4,7 @@
 //! | level | passes ([`pipeline`]) | plan |
 //! |-------|-------|------|
 //! | 0 | canonicalization only: one kernel per op | [`PlanOptions::default`] |
-//! | 1 | + the e-graph phases `egraph-algebra` and `egraph-fusion` | + in-place concat, split views, transposes folded into their readers |
+//! | 1 | + the e-graph phases `egraph-algebra` and `egraph-fusion`, and `merge-min-max` last | + in-place concat, split views, transposes folded into their readers |
 //! | 2 (default) | + `egraph-composite` (composite ops) between them, then `merge-siblings`, then `egraph-sparsity` (sparse kernels for weights with enough zero blocks; it leaves a graph without such weights untouched) | the same as level 1 |
 
 use crate::{CompileOptions, Error, Result};
@@ -298,14 +298,14 @@ mod tests {
         let one: Vec<&str> = canonical
             .iter()
             .copied()
-            .chain(["egraph-algebra", "egraph-fusion"])
+            .chain(["egraph-algebra", "egraph-fusion", "merge-min-max"])
             .collect();
         assert_eq!(names(1), one);
         let two: Vec<&str> = canonical
             .iter()
             .copied()
             .chain(["egraph-algebra", "egraph-composite", "egraph-fusion"])
-            .chain(["merge-siblings", "egraph-sparsity"])
+            .chain(["merge-siblings", "egraph-sparsity", "merge-min-max"])
             .collect();
         assert_eq!(names(2), two);
         let mut options = CompileOptions::default();
@@ -315,11 +315,18 @@ mod tests {
             !without_fusion.contains(&"egraph-fusion"),
             "{without_fusion:?}"
         );
-        // --quantize runs last; w8a8 fuses its activations' quantization after it.
+        // --quantize runs after the optimizer, merge-min-max last; w8a8 fuses its
+        // activations' quantization after it (on lavapipe's profile, whose integer
+        // products are not faster, without a second algebra phase).
         for (mode, tail) in [
             (
                 kiln_passes::quantize::QuantMode::W8,
-                vec!["merge-siblings", "egraph-sparsity", "quantize"],
+                vec![
+                    "merge-siblings",
+                    "egraph-sparsity",
+                    "quantize",
+                    "merge-min-max",
+                ],
             ),
             (
                 kiln_passes::quantize::QuantMode::W8A8,
@@ -328,6 +335,7 @@ mod tests {
                     "egraph-sparsity",
                     "quantize",
                     "egraph-fusion",
+                    "merge-min-max",
                 ],
             ),
         ] {
