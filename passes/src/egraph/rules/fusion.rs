@@ -397,12 +397,12 @@ fn dequantize_prologues(egraph: &EGraph, c: Id) -> Vec<(Op, Id)> {
         .collect()
 }
 
-/// The element-wise e-nodes of class `c` (read only by the conv, never a constant) that
-/// read one value of their own shape and, beside it, only single-element values that
-/// are not the conv's own operands (a dynamic quantization's runtime range, say): one
-/// (see below) as a prologue program on that value. Its other inputs become the fused node's
-/// operands after `children` (an epilogue operand reused, a new one appended, listed
-/// third).
+/// The element-wise e-nodes of class `c` (read only by the conv or matmul, never a
+/// constant) that read one value of their own shape and, beside it, only single-element
+/// values that are not the anchor's own operands (a dynamic quantization's runtime
+/// range, say): one (see below) as a prologue program on that value. Its other inputs
+/// become the fused node's operands after `children` (an epilogue operand reused, a new
+/// one appended, listed third).
 fn elementwise_prologues(
     egraph: &EGraph,
     c: Id,
@@ -513,8 +513,11 @@ fn fuse_prologue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
         let pools = single_result_pools(egraph, children[0]);
         prologues.extend(pools.into_iter().map(|(op, x)| (op, x, vec![])));
     }
+    // A kernel binds each operand: appended ones must fit the device's limit.
+    let max_operands = egraph.analysis.target.max_kernel_operands();
     prologues
         .into_iter()
+        .filter(|(_, _, appended)| children.len() + appended.len() <= max_operands)
         .map(|(pool, x, appended)| {
             let mut operands = vec![Term::Class(x)];
             operands.extend(children[1..].iter().map(|&k| Term::Class(k)));
