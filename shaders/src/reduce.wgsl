@@ -3,7 +3,6 @@
 // each folds a strided part, then a tree in workgroup memory; RPG rows per workgroup.
 // A row may be split into CHUNKS chunks of CHUNK elements, each reduced by a row of
 // its own (row · CHUNKS + chunk) into a partial result that a second pass combines.
-// STORE writes row `row`'s result `r` (one statement per result: min_max has two).
 {{BINDINGS}}
 const WG: u32 = {{WG}}u;
 const TPR: u32 = {{TPR}}u;
