@@ -78,7 +78,7 @@ fn merge(graph: &Graph) -> Result<Option<Graph>, String> {
             continue; // emitted with its partner
         }
         let other = nodes[j];
-        let (Some((op, (_, axes, keepdims))), Some(_)) = (reduction(node), reduction(other)) else {
+        let Some((op, (_, axes, keepdims))) = reduction(node) else {
             return Err(format!(
                 "node '{}' is not a min or max reduction",
                 node.name

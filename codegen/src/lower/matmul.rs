@@ -328,19 +328,21 @@ fn chunk_kernel(
     helpers.push_str(&epi.function());
     helpers.push_str(&w.function());
     // An element-wise prologue applies to every element of `a` as it is loaded.
+    let a_at = format!(
+        "a[a_batch(z) + A_OFF{}{}]",
+        term("m", p.a.row),
+        term("k", p.a.col)
+    );
     let load_a = match ctx.prologue() {
         Some(kiln_ir::Op::Elementwise { program }) => {
             helpers.push_str(&super::prologue::function(ctx, program, epi, &[])?);
-            "k_prologue(a[a_batch(z) + A_OFF{am}{ak}])"
+            format!("k_prologue({a_at})")
         }
         Some(p) => {
             return Err(ctx.error(format!("a matmul cannot run a {} prologue", p.name())));
         }
-        None => "a[a_batch(z) + A_OFF{am}{ak}]",
+        None => a_at,
     };
-    let load_a = load_a
-        .replace("{am}", &term("m", p.a.row))
-        .replace("{ak}", &term("k", p.a.col));
     let b_at = w.at(&format!(
         "b_batch(z) + B_OFF{}{}",
         term("k", p.b.row),

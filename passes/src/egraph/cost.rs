@@ -2,7 +2,7 @@
 //! kernel, from a small [`DeviceProfile`]; what depends on how codegen's engines
 //! compute an op is asked of the [`KernelTarget`].
 
-use kiln_ir::{Graph, KernelTarget, Op, Program, Step, TensorType};
+use kiln_ir::{Graph, KernelTarget, Op, Program, TensorType};
 use std::fmt;
 
 /// What one device costs: memory bandwidth, arithmetic rate and kernel launch overhead.
@@ -288,16 +288,15 @@ fn prologue_flops(
     pooled.shape.numel() as f64 * per * loads
 }
 
-/// The computed steps of `program` that depend on its input 0, hoisting the others as
-/// the GPU's prologues do ([`kiln_ir::Program::hoist_invariant`]).
+/// The computed steps of `program` that depend on its input 0: what each evaluation of
+/// a GPU prologue pays, which computes the others once
+/// ([`kiln_ir::Program::hoist_invariant`]).
 fn varying_steps(program: &Program) -> usize {
-    let (_, varying) = program.hoist_invariant();
-    let dep = varying.depends_on(0);
-    varying
+    program
         .steps
         .iter()
-        .zip(dep)
-        .filter(|(s, d)| *d && !matches!(s, Step::Input(_) | Step::Const { .. }))
+        .zip(program.depends_on(0))
+        .filter(|(s, d)| *d && s.op().is_some())
         .count()
 }
 

@@ -220,7 +220,7 @@ fn reduce(ctx: &NodeCtx<'_>, op: ReduceOp, axes: &[usize]) -> Result<Lowered, Co
     let acc = storage(dtype);
     let mut used: BTreeSet<&'static str> = BTreeSet::new();
     let combine = match op {
-        ReduceOp::Max | ReduceOp::Min => extreme(op, float, &mut used).to_string(),
+        ReduceOp::Max | ReduceOp::Min => format!("{}(a, b)", extreme(op, float, &mut used)),
         ReduceOp::Prod => "a * b".to_string(),
         _ => "a + b".to_string(),
     };
@@ -294,10 +294,8 @@ fn min_max(ctx: &NodeCtx<'_>, axes: &[usize]) -> Result<Lowered, CodegenError> {
     };
     let mut used = BTreeSet::new();
     let float = dtype.is_float();
-    let [min, max] = [(ReduceOp::Min, "x"), (ReduceOp::Max, "y")].map(|(op, c)| {
-        let f = extreme(op, float, &mut used);
-        format!("{}(a.{c}, b.{c})", &f[..f.find('(').unwrap_or(f.len())])
-    });
+    let [min, max] = [(ReduceOp::Min, "x"), (ReduceOp::Max, "y")]
+        .map(|(op, c)| format!("{}(a.{c}, b.{c})", extreme(op, float, &mut used)));
     let kind = RowReduce {
         elem: scalar,
         acc,
@@ -320,21 +318,17 @@ fn min_max(ctx: &NodeCtx<'_>, axes: &[usize]) -> Result<Lowered, CodegenError> {
     row_kernels(ctx, "min_max", rows, &kind, load, &store)
 }
 
-/// The combining expression of `a` and `b` for a min or max reduction (a NaN-keeping
-/// helper for floats, noted in `used`).
+/// The function combining two values in a min or max reduction (a NaN-keeping helper
+/// for floats, noted in `used`).
 fn extreme(op: ReduceOp, float: bool, used: &mut BTreeSet<&'static str>) -> &'static str {
-    match (op, float) {
-        (ReduceOp::Max, true) => {
-            used.insert("k_max");
-            "k_max(a, b)"
-        }
-        (ReduceOp::Min, true) => {
-            used.insert("k_min");
-            "k_min(a, b)"
-        }
-        (ReduceOp::Max, false) => "max(a, b)",
-        _ => "min(a, b)",
-    }
+    let f = match (op, float) {
+        (ReduceOp::Max, true) => "k_max",
+        (ReduceOp::Min, true) => "k_min",
+        (ReduceOp::Max, false) => return "max",
+        _ => return "min",
+    };
+    used.insert(f);
+    f
 }
 
 /// How many chunks to split each of `rows` rows of `count` elements into: 1 (one pass)

@@ -476,10 +476,10 @@ fn fuse_prologue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
     if op.result() != 0 {
         return vec![];
     }
-    // A bare pointwise conv (identity epilogue), or one whose epilogue fused first.
+    // A bare conv or matmul (identity epilogue), or one whose epilogue fused first.
     let (anchor, arity, epilogue) = match op.op() {
-        conv @ (Op::Conv(_) | Op::MatMul) => (
-            conv,
+        plain @ (Op::Conv(_) | Op::MatMul) => (
+            plain,
             children.len(),
             Program {
                 steps: vec![Step::Input(0)],
