@@ -81,6 +81,7 @@ pub fn prune_report_json(report: &kiln_passes::prune::PruneReport) -> Value {
         "accuracy_budget": report.budget,
         "inputs": report.samples,
         "random_inputs": report.random_inputs,
+        "unmeasured": report.unmeasured,
         "pruned": report.pruned(),
         "candidates": report.layers.len(),
         "flops_before": flops_before,
@@ -88,7 +89,7 @@ pub fn prune_report_json(report: &kiln_passes::prune::PruneReport) -> Value {
         "weight_bytes_before": bytes_before,
         "weight_bytes_after": bytes_after,
         "whole_model": report.model.is_some(),
-        "outputs": outputs_json(&report.outputs),
+        "outputs": outputs_json(&report.outputs, report.unmeasured.is_some()),
         "layers": report.layers.iter().map(|l| json!({
             "node": l.node,
             "op": l.op,
@@ -108,8 +109,12 @@ pub fn prune_report_json(report: &kiln_passes::prune::PruneReport) -> Value {
     })
 }
 
-/// Each output compared with the unapproximated model's, as JSON.
-fn outputs_json(outputs: &[kiln_passes::quantize::OutputError]) -> Vec<Value> {
+/// Each output compared with the unapproximated model's, as JSON (none when the errors
+/// could not be measured: `unmeasured` says why). A figure that is not finite is `null`.
+fn outputs_json(outputs: &[kiln_passes::quantize::OutputError], unmeasured: bool) -> Vec<Value> {
+    if unmeasured {
+        return Vec::new();
+    }
     outputs
         .iter()
         .map(|o| {
@@ -120,6 +125,8 @@ fn outputs_json(outputs: &[kiln_passes::quantize::OutputError]) -> Vec<Value> {
                 "cosine": o.cosine,
                 "top1_agree": o.top1.map(|t| t.0),
                 "top1_rows": o.top1.map(|t| t.1),
+                "not_finite": o.not_finite,
+                "mismatched": o.mismatched,
             })
         })
         .collect()
@@ -139,13 +146,14 @@ pub fn quant_report_json(
         "accuracy_budget": report.budget,
         "inputs": report.samples,
         "random_inputs": report.random_inputs,
+        "unmeasured": report.unmeasured,
         "weights_quantized": report.quantized(),
         "weights": report.layers.len(),
         "weight_bytes_before": before,
         "weight_bytes_after": after,
         "bundle_bytes": bundle_bytes,
         "f32_bundle_bytes": f32_bundle_bytes,
-        "outputs": outputs_json(&report.outputs),
+        "outputs": outputs_json(&report.outputs, report.unmeasured.is_some()),
         "layers": report.layers.iter().map(|l| json!({
             "node": l.node,
             "op": l.op,

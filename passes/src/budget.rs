@@ -16,6 +16,8 @@ pub struct Measure<'a> {
     pub names: &'a [String],
     pub samples: &'a [Vec<Tensor>],
     pub reference: &'a [Vec<Tensor>],
+    /// Why errors against `reference` mean nothing ([`measure::unusable_reference`]).
+    pub unmeasured: Option<&'a str>,
 }
 
 impl Measure<'_> {
@@ -30,8 +32,12 @@ impl Measure<'_> {
 }
 
 /// The worst output's relative L2 with each of `count` candidates applied alone,
-/// candidates spread over the machine's cores.
+/// candidates spread over the machine's cores; NaN for each when the reference is
+/// unusable (nothing is run then).
 pub fn alone_errors(count: usize, apply: &Apply<'_>, on: &Measure<'_>) -> Result<Vec<f64>, String> {
+    if on.unmeasured.is_some() {
+        return Ok(vec![f64::NAN; count]);
+    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = count.div_ceil(threads).max(1);
     let indices: Vec<usize> = (0..count).collect();

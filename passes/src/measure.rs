@@ -23,6 +23,13 @@ pub struct OutputError {
     /// For class-like outputs (float, last axis of 2 or more): rows whose largest
     /// element is at the same index, and rows.
     pub top1: Option<(usize, usize)>,
+    /// Elements the float model gives as NaN or ±infinity. Where the approximated model
+    /// gives the same (NaN, or the same infinity) the two agree, and the element is
+    /// left out of the figures above.
+    pub not_finite: usize,
+    /// Elements where only one of the two is finite, or both are not but differ: any
+    /// makes `max_abs` and `rel_l2` infinite.
+    pub mismatched: usize,
 }
 
 /// Compares `got[s][o]` with `want[s][o]` (sample `s`, output `o`) for every output,
@@ -33,7 +40,7 @@ pub fn compare(names: &[String], want: &[Vec<Tensor>], got: &[Vec<Tensor>]) -> V
         .enumerate()
         .map(|(o, name)| {
             let (mut diff2, mut want2, mut got2, mut dot, mut max_abs) = (0.0, 0.0, 0.0, 0.0, 0f64);
-            let (mut agree, mut rows) = (0, 0);
+            let (mut agree, mut rows, mut not_finite, mut mismatched) = (0, 0, 0, 0);
             let ty = want.first().map(|w| w[o].ty());
             let class_len = ty.as_ref().and_then(|t| t.shape.dims().last().copied());
             let float = ty.is_some_and(|t| t.dtype.is_float());
@@ -41,6 +48,11 @@ pub fn compare(names: &[String], want: &[Vec<Tensor>], got: &[Vec<Tensor>]) -> V
             for (w, g) in want.iter().zip(got) {
                 let (w, g) = (w[o].to_f64_vec(), g[o].to_f64_vec());
                 for (&a, &b) in w.iter().zip(&g) {
+                    if !(a.is_finite() && b.is_finite()) {
+                        not_finite += usize::from(!a.is_finite());
+                        mismatched += usize::from(!(a == b || a.is_nan() && b.is_nan()));
+                        continue;
+                    }
                     diff2 += (b - a) * (b - a);
                     want2 += a * a;
                     got2 += b * b;
@@ -54,16 +66,19 @@ pub fn compare(names: &[String], want: &[Vec<Tensor>], got: &[Vec<Tensor>]) -> V
                     }
                 }
             }
+            let broken = if mismatched > 0 { f64::INFINITY } else { 0.0 };
             OutputError {
                 name: name.clone(),
-                max_abs,
-                rel_l2: ratio(diff2.sqrt(), want2.sqrt()),
+                max_abs: max_abs.max(broken),
+                rel_l2: ratio(diff2.sqrt(), want2.sqrt()).max(broken),
                 cosine: if want2 == 0.0 && got2 == 0.0 {
                     1.0
                 } else {
                     ratio(dot, (want2 * got2).sqrt())
                 },
                 top1: class_len.map(|_| (agree, rows)),
+                not_finite,
+                mismatched,
             }
         })
         .collect()
@@ -79,7 +94,46 @@ impl std::fmt::Display for OutputError {
         if let Some((agree, rows)) = self.top1 {
             write!(f, ", top-1 agreement {agree}/{rows}")?;
         }
+        if self.not_finite > 0 {
+            write!(f, ", {} reference elements not finite", self.not_finite)?;
+        }
+        if self.mismatched > 0 {
+            write!(
+                f,
+                ", {} elements not finite on one side only (or differently)",
+                self.mismatched
+            )?;
+        }
         Ok(())
+    }
+}
+
+/// Each output's comparison, one indented line each; or, when the errors could not be
+/// measured, the line saying why.
+pub fn write_outputs(
+    f: &mut std::fmt::Formatter<'_>,
+    outputs: &[OutputError],
+    unmeasured: Option<&str>,
+) -> std::fmt::Result {
+    if let Some(why) = unmeasured {
+        return writeln!(f, "  errors not measured: {why}");
+    }
+    for o in outputs {
+        writeln!(f, "  {o}")?;
+    }
+    Ok(())
+}
+
+/// An error figure as the reports print it: `n/a` when it was not measured (NaN).
+pub struct Figure(pub f64);
+
+impl std::fmt::Display for Figure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_nan() {
+            f.write_str("n/a")
+        } else {
+            write!(f, "{:.2e}", self.0)
+        }
     }
 }
 
@@ -111,9 +165,55 @@ fn argmax(v: &[f64]) -> usize {
         .0
 }
 
-/// The error `outputs` show as one number: the largest relative L2 of any output.
+/// The error `outputs` show as one number: the largest relative L2 of any output (one
+/// that is not a number counts as infinite: `f64::max` would drop it).
 pub fn worst(outputs: &[OutputError]) -> f64 {
-    outputs.iter().map(|o| o.rel_l2).fold(0.0, f64::max)
+    outputs
+        .iter()
+        .map(|o| {
+            if o.rel_l2.is_nan() {
+                f64::INFINITY
+            } else {
+                o.rel_l2
+            }
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Why the float model's outputs on the measuring inputs cannot serve as the reference
+/// errors are measured against, with what to do, or `None` when they can: an output
+/// that is NaN somewhere means the inputs are not what the model is meant for (seeded
+/// random values where it expects a mask, say), and any error measured on them would be
+/// a made-up figure.
+pub fn unusable_reference(
+    names: &[String],
+    reference: &[Vec<Tensor>],
+    random_inputs: bool,
+) -> Option<String> {
+    let (s, o) = reference.iter().enumerate().find_map(|(s, outputs)| {
+        let o = outputs
+            .iter()
+            .position(|t| t.dtype().is_float() && t.to_f64_vec().iter().any(|x| x.is_nan()))?;
+        Some((s, o))
+    })?;
+    let (which, fix) = if random_inputs {
+        (
+            "seeded random",
+            "give --calibration DIR with inputs the model is meant for",
+        )
+    } else {
+        ("calibration", "check the calibration inputs")
+    };
+    Some(format!(
+        "the float model's output '{}' is NaN on {which} input set {s}: {fix}",
+        names.get(o).map_or("?", String::as_str)
+    ))
+}
+
+/// The error of a pass held to an accuracy budget it cannot measure (`why`, from
+/// [`unusable_reference`]).
+pub fn budget_unmeasurable(budget: f64, why: &str) -> String {
+    format!("accuracy budget {budget}: no error can be measured, {why}")
 }
 
 /// [`RANDOM_SAMPLES`] seeded input sets for `graph`: floats uniform in ±[0.01, 1),
@@ -228,4 +328,78 @@ pub fn run_all(graph: &Graph, samples: &[Vec<Tensor>]) -> Result<Vec<Vec<Tensor>
         .iter()
         .map(|inputs| interp::run(graph, inputs).map_err(|e| e.to_string()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(v: &[f32]) -> Vec<Vec<Tensor>> {
+        vec![vec![Tensor::from_f32(vec![v.len()], v.to_vec()).unwrap()]]
+    }
+
+    #[test]
+    fn matching_non_finite_elements_agree_and_others_are_infinite_errors() {
+        let names = ["y".to_string()];
+        let want = row(&[1.0, f32::NAN, f32::NEG_INFINITY, 2.0]);
+        // NaN against NaN and -inf against -inf agree; the rest is measured as usual.
+        let close = compare(
+            &names,
+            &want,
+            &row(&[1.5, f32::NAN, f32::NEG_INFINITY, 2.0]),
+        );
+        assert_eq!((close[0].not_finite, close[0].mismatched), (2, 0));
+        assert!(
+            (close[0].rel_l2 - 0.5 / 5f64.sqrt()).abs() < 1e-12,
+            "{}",
+            close[0]
+        );
+        assert_eq!(close[0].max_abs, 0.5);
+        // A NaN where the reference is finite, and +inf for -inf: infinitely wrong.
+        let broken = compare(
+            &names,
+            &want,
+            &row(&[f32::NAN, f32::NAN, f32::INFINITY, 2.0]),
+        );
+        assert_eq!((broken[0].not_finite, broken[0].mismatched), (2, 2));
+        assert_eq!(broken[0].rel_l2, f64::INFINITY);
+        assert_eq!(broken[0].max_abs, f64::INFINITY);
+        assert!(broken[0]
+            .to_string()
+            .contains("2 elements not finite on one side"));
+        assert_eq!(worst(&broken), f64::INFINITY);
+    }
+
+    #[test]
+    fn an_error_that_is_not_a_number_is_the_worst() {
+        let names = ["a".to_string(), "b".to_string()];
+        let mut outputs = compare(
+            &names,
+            &[vec![Tensor::from_f32(vec![1], vec![1.0]).unwrap(); 2]],
+            &[vec![Tensor::from_f32(vec![1], vec![1.1]).unwrap(); 2]],
+        );
+        assert!(worst(&outputs) < 0.2);
+        outputs[1].rel_l2 = f64::NAN;
+        assert_eq!(worst(&outputs), f64::INFINITY);
+    }
+
+    #[test]
+    fn a_reference_with_nan_is_unusable_and_says_where() {
+        let names = ["y".to_string()];
+        let fine = [
+            row(&[1.0, f32::INFINITY]).remove(0),
+            row(&[2.0, 3.0]).remove(0),
+        ];
+        assert_eq!(unusable_reference(&names, &fine, true), None);
+        let nan = [row(&[1.0, 2.0]).remove(0), row(&[f32::NAN, 3.0]).remove(0)];
+        assert_eq!(
+            unusable_reference(&names, &nan, true).as_deref(),
+            Some(
+                "the float model's output 'y' is NaN on seeded random input set 1: \
+                 give --calibration DIR with inputs the model is meant for"
+            )
+        );
+        let why = unusable_reference(&names, &nan, false).unwrap();
+        assert!(why.ends_with("calibration input set 1: check the calibration inputs"));
+    }
 }

@@ -115,6 +115,7 @@ pub fn prune_channels(
         budget: options.budget,
         samples: unpruned.samples.len(),
         random_inputs: unpruned.random_inputs,
+        unmeasured: unpruned.unmeasured.clone(),
         layers: rows,
         skipped,
         outputs,

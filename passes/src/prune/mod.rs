@@ -84,6 +84,8 @@ pub(crate) struct Unpruned {
     pub samples: Vec<Vec<Tensor>>,
     pub random_inputs: bool,
     pub outputs: Vec<Vec<Tensor>>,
+    /// Why errors against `outputs` mean nothing ([`measure::unusable_reference`]).
+    pub unmeasured: Option<String>,
 }
 
 impl Unpruned {
@@ -91,11 +93,17 @@ impl Unpruned {
         let (samples, random_inputs) = measure::samples(graph, &options.samples)?;
         let outputs =
             measure::run_all(graph, &samples).map_err(|e| format!("the unpruned model: {e}"))?;
+        let names = output_names(graph);
+        let unmeasured = measure::unusable_reference(&names, &outputs, random_inputs);
+        if let (Some(why), Some(b)) = (&unmeasured, options.budget) {
+            return Err(measure::budget_unmeasurable(b, why));
+        }
         Ok(Unpruned {
-            names: output_names(graph),
+            names,
             samples,
             random_inputs,
             outputs,
+            unmeasured,
         })
     }
 
@@ -105,6 +113,7 @@ impl Unpruned {
             names: &self.names,
             samples: &self.samples,
             reference: &self.outputs,
+            unmeasured: self.unmeasured.as_deref(),
         }
     }
 }
@@ -162,6 +171,7 @@ pub fn prune(
         budget: options.budget,
         samples: unpruned.samples.len(),
         random_inputs: unpruned.random_inputs,
+        unmeasured: unpruned.unmeasured.clone(),
         layers: rows,
         skipped,
         outputs,

@@ -47,6 +47,9 @@ pub struct PruneReport {
     /// Input sets measured on; seeded random ones when no calibration was given.
     pub samples: usize,
     pub random_inputs: bool,
+    /// Why no error could be measured ([`crate::measure::unusable_reference`]); the
+    /// errors are then NaN and mean nothing.
+    pub unmeasured: Option<String>,
     pub layers: Vec<PruneRow>,
     /// Weights (or channel groups) the mode cannot prune.
     pub skipped: Vec<Skipped>,
@@ -159,21 +162,19 @@ impl fmt::Display for PruneReport {
         if self.model.is_some() {
             writeln!(f, "  (per group: the model with that group alone pruned)")?;
         }
-        for o in &self.outputs {
-            writeln!(f, "  {o}")?;
-        }
+        crate::measure::write_outputs(f, &self.outputs, self.unmeasured.as_deref())?;
         let width = self.layers.iter().map(|l| l.node.len()).max().unwrap_or(4);
         for l in &self.layers {
             let dims: Vec<String> = l.dims.iter().map(|d| d.to_string()).collect();
             write!(
                 f,
-                "  {:width$}  {:6} [{}] {:.1}% zero, {}: alone {:.2e}, {} -> {} MFLOP, {} -> {} bytes",
+                "  {:width$}  {:6} [{}] {:.1}% zero, {}: alone {}, {} -> {} MFLOP, {} -> {} bytes",
                 l.node,
                 l.op,
                 dims.join(","),
                 100.0 * l.sparsity,
                 l.format,
-                l.error,
+                crate::measure::Figure(l.error),
                 mflop(l.flops_before),
                 mflop(l.flops_after),
                 l.bytes_before,

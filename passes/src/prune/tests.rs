@@ -280,3 +280,24 @@ fn the_report_settles_unnamed_and_same_named_layers() {
     }
     assert!(pruned.nodes.iter().all(|(_, n)| !n.name.is_empty()));
 }
+
+#[test]
+fn a_budget_is_refused_when_the_unpruned_model_gives_nan() {
+    let mut g = model();
+    // log of the conv's output: NaN wherever it is negative.
+    let c = g.outputs[1].value;
+    let l = g
+        .add(Op::Unary(kiln_ir::UnaryOp::Log), &[c], "log")
+        .unwrap();
+    g.outputs[1].value = l;
+    let err = prune(&g, &options("magnitude:0.5", Some(0.1)), &target()).unwrap_err();
+    assert!(
+        err.starts_with(
+            "accuracy budget 0.1: no error can be measured, the float model's output 'c' is NaN"
+        ),
+        "{err}"
+    );
+    let (_, report) = prune(&g, &options("magnitude:0.5", None), &target()).unwrap();
+    assert!(report.unmeasured.is_some() && report.layers.iter().all(|l| l.error.is_nan()));
+    assert!(report.to_string().contains("alone n/a"), "{report}");
+}

@@ -109,10 +109,15 @@ pub fn quantize(
         }
     }
     let names = output_names(graph);
+    let unmeasured = measure::unusable_reference(&names, &reference, random_inputs);
+    if let (Some(why), Some(b)) = (&unmeasured, options.budget) {
+        return Err(measure::budget_unmeasurable(b, why));
+    }
     let on = Measure {
         names: &names,
         samples: &samples,
         reference: &reference,
+        unmeasured: unmeasured.as_deref(),
     };
     let apply = |chosen: &[usize]| {
         let chosen: Vec<&Layer> = chosen.iter().map(|&i| &layers[i]).collect();
@@ -157,6 +162,7 @@ pub fn quantize(
         budget: options.budget,
         samples: samples.len(),
         random_inputs,
+        unmeasured,
         layers: rows,
         outputs,
     };

@@ -35,6 +35,9 @@ pub struct QuantReport {
     /// Input sets measured on, and whether they were seeded random ones.
     pub samples: usize,
     pub random_inputs: bool,
+    /// Why no error could be measured ([`crate::measure::unusable_reference`]); the
+    /// errors are then NaN and mean nothing.
+    pub unmeasured: Option<String>,
     pub layers: Vec<LayerRow>,
     /// The whole quantized model against the float model.
     pub outputs: Vec<OutputError>,
@@ -78,20 +81,18 @@ impl fmt::Display for QuantReport {
             self.layers.len(),
             self.samples
         )?;
-        for o in &self.outputs {
-            writeln!(f, "  {o}")?;
-        }
+        crate::measure::write_outputs(f, &self.outputs, self.unmeasured.as_deref())?;
         let width = self.layers.iter().map(|l| l.node.len()).max().unwrap_or(4);
         for l in &self.layers {
             let dims: Vec<String> = l.dims.iter().map(|d| d.to_string()).collect();
             write!(
                 f,
-                "  {:width$}  {:6} [{}] {}: alone {:.2e}, {} -> {} bytes",
+                "  {:width$}  {:6} [{}] {}: alone {}, {} -> {} bytes",
                 l.node,
                 l.op,
                 dims.join(","),
                 l.form,
-                l.error,
+                crate::measure::Figure(l.error),
                 l.bytes_before,
                 l.bytes_after
             )?;

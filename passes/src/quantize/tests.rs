@@ -276,3 +276,73 @@ fn calibration_sets_must_name_every_input() {
     let err = quantize(&g, &options(QuantMode::W8, Some(0.0)), &Limits::default()).unwrap_err();
     assert!(err.starts_with("accuracy budget 0"), "{err}");
 }
+
+/// `sqrt(x · w)`: NaN wherever the product is negative, as it is somewhere on every
+/// seeded random input.
+fn nan_on_random_inputs() -> Graph {
+    let mut g = Graph::new("g");
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::F32, vec![3, 64]),
+        kiln_ir::Wide::No,
+    );
+    let w = g.add_const(None, weight(&[64, 32], 1, 1));
+    let h = g.add(Op::MatMul, &[x, w], "mm").unwrap();
+    let y = g
+        .add(Op::Unary(kiln_ir::UnaryOp::Sqrt), &[h], "sqrt")
+        .unwrap();
+    g.add_output("y", y, kiln_ir::Wide::No);
+    g
+}
+
+#[test]
+fn errors_are_not_made_up_when_the_float_model_gives_nan() {
+    let g = nan_on_random_inputs();
+    // Without a budget the layer is quantized and the report says the errors mean nothing.
+    let (_, report) = quantize(&g, &options(QuantMode::W8, None), &Limits::default()).unwrap();
+    assert_eq!(report.quantized(), 1);
+    let why = report.unmeasured.as_deref().expect("unmeasured");
+    assert!(why.starts_with("the float model's output 'y' is NaN on seeded random input set 0"));
+    assert!(report.layers[0].error.is_nan());
+    let text = report.to_string();
+    assert!(
+        text.contains("errors not measured: ") && text.contains("alone n/a"),
+        "{text}"
+    );
+    assert!(!text.contains("relative L2"), "{text}");
+    // A budget cannot be held to: the pass refuses, saying what to give it.
+    let err = quantize(&g, &options(QuantMode::W8, Some(0.01)), &Limits::default()).unwrap_err();
+    assert!(
+        err.starts_with("accuracy budget 0.01: no error can be measured, the float model's")
+            && err.ends_with("give --calibration DIR with inputs the model is meant for"),
+        "{err}"
+    );
+    // Calibration inputs on which the model is finite measure as usual.
+    let mut set = BTreeMap::new();
+    set.insert(
+        "x".to_string(),
+        Tensor::from_f32(vec![3, 64], vec![0.5; 192]).unwrap(),
+    );
+    let mut positive = g.clone();
+    let w = positive
+        .values
+        .iter()
+        .find_map(|(h, v)| matches!(v.def, ValueDef::Const(_)).then_some(h))
+        .unwrap();
+    let abs = weight(&[64, 32], 1, 1)
+        .to_f64_vec()
+        .iter()
+        .map(|v| v.abs() as f32)
+        .collect();
+    positive.values[w].def = ValueDef::Const(Tensor::from_f32(vec![64, 32], abs).unwrap());
+    let calibrated = QuantizeOptions {
+        samples: vec![set],
+        ..options(QuantMode::W8, Some(0.05))
+    };
+    let (_, report) = quantize(&positive, &calibrated, &Limits::default()).unwrap();
+    assert_eq!(report.unmeasured, None);
+    assert!(
+        worst(&report.outputs) > 0.0 && worst(&report.outputs) <= 0.05,
+        "{report}"
+    );
+}
