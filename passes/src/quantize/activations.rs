@@ -5,7 +5,9 @@
 //! convolution's image), computed by the kernels at run time.
 
 use super::weights::Role;
-use kiln_ir::{BinaryOp, DType, Data, Graph, Handle, Op, ReduceOp, Tensor, UnaryOp, Value};
+use kiln_ir::{
+    BinaryOp, DType, Data, Graph, Handle, Op, Program, ReduceOp, Step, Tensor, UnaryOp, Value,
+};
 
 /// A layer's input activation and how it is quantized.
 #[derive(Clone, Debug)]
@@ -64,15 +66,15 @@ pub fn ranges(probed: &[Vec<Tensor>]) -> Vec<(f32, f32)> {
 /// The scale and zero point of each row of `x` (its range over `axes`, widened to hold 0),
 /// computed as [`params`] computes a fixed one: `(hi - lo) / 255` (at least f32's smallest
 /// normal, so an all-zero row divides by something) and `round(-lo / scale)` as uint8.
+/// Each is one element-wise program of the row's minimum and maximum: as separate ops,
+/// the fusion phase would try every split of the chain, for every layer (on MiniLM it
+/// ran into its time limit).
 fn dynamic_params(
     graph: &mut Graph,
     x: Handle<Value>,
     axes: &[usize],
     name: &str,
 ) -> Result<(Handle<Value>, Handle<Value>), String> {
-    let scalar = |g: &mut Graph, v: f32| {
-        g.add_const(None, Tensor::from_f32(vec![], vec![v]).expect("a scalar"))
-    };
     let step = |g: &mut Graph, op: Op, args: &[Handle<Value>], what: &str| {
         g.add(op, args, format!("{name}.input_{what}"))
             .map_err(|e| e.to_string())
@@ -82,23 +84,43 @@ fn dynamic_params(
         axes: axes.to_vec(),
         keepdims: true,
     };
-    let (zero, levels, tiny) = (
-        scalar(graph, 0.0),
-        scalar(graph, 255.0),
-        scalar(graph, f32::MIN_POSITIVE),
-    );
     let lo = step(graph, reduce(ReduceOp::Min), &[x], "min")?;
     let hi = step(graph, reduce(ReduceOp::Max), &[x], "max")?;
-    let lo = step(graph, Op::Binary(BinaryOp::Min), &[lo, zero], "low")?;
-    let hi = step(graph, Op::Binary(BinaryOp::Max), &[hi, zero], "high")?;
-    let span = step(graph, Op::Binary(BinaryOp::Sub), &[hi, lo], "span")?;
-    let scale = step(graph, Op::Binary(BinaryOp::Div), &[span, levels], "step")?;
-    let scale = step(graph, Op::Binary(BinaryOp::Max), &[scale, tiny], "scale")?;
-    let neg = step(graph, Op::Unary(UnaryOp::Neg), &[lo], "neg_low")?;
-    let z = step(graph, Op::Binary(BinaryOp::Div), &[neg, scale], "zero_f")?;
-    let z = step(graph, Op::Unary(UnaryOp::Round), &[z], "zero_round")?;
-    let z = step(graph, Op::Binary(BinaryOp::Min), &[z, levels], "zero_clip")?;
-    let z = step(graph, Op::Cast { to: DType::U8 }, &[z], "zero")?;
+    let f32_const = |value: f32| Step::Const {
+        dtype: DType::F32,
+        value: f64::from(value),
+    };
+    // Inputs: the row's minimum and maximum. Step 9 is the scale.
+    let mut steps = vec![
+        Step::Input(0),
+        Step::Input(1),
+        f32_const(0.0),
+        Step::Binary(BinaryOp::Min, 0, 2),
+        Step::Binary(BinaryOp::Max, 1, 2),
+        Step::Binary(BinaryOp::Sub, 4, 3),
+        f32_const(255.0),
+        Step::Binary(BinaryOp::Div, 5, 6),
+        f32_const(f32::MIN_POSITIVE),
+        Step::Binary(BinaryOp::Max, 7, 8),
+    ];
+    let scale = Program {
+        steps: steps.clone(),
+    };
+    steps.extend([
+        Step::Unary(UnaryOp::Neg, 3),
+        Step::Binary(BinaryOp::Div, 10, 9),
+        Step::Unary(UnaryOp::Round, 11),
+        Step::Binary(BinaryOp::Min, 12, 6),
+        Step::Cast(DType::U8, 13),
+    ]);
+    let zero = Program { steps };
+    let scale = step(
+        graph,
+        Op::Elementwise { program: scale },
+        &[lo, hi],
+        "scale",
+    )?;
+    let z = step(graph, Op::Elementwise { program: zero }, &[lo, hi], "zero")?;
     Ok((scale, z))
 }
 
