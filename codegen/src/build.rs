@@ -3,6 +3,7 @@
 //! offer and verifies the plan.
 
 use crate::layout::{split_offsets, Layout, PlanDecisions, PlanOptions};
+use crate::lower::range::RangeWord;
 use crate::lower::{
     lower_node, node_placement_support, Limits, Lowered, NodeCtx, PackedScale, PackedWeight,
     Placement, Slot,
@@ -43,6 +44,7 @@ pub fn build_plan_with(
     let mut b = Builder::new(graph);
     b.packed_weights = options.packed_weights;
     b.packed_dot = options.packed_dot;
+    b.fold_for = range_folds(graph);
     b.assign_ports_and_constants()?;
     let last_use = last_uses(graph);
     let mut split_views = 0;
@@ -60,6 +62,9 @@ pub fn build_plan_with(
         } else if let Some(offsets) = split_offsets(graph, node).filter(|_| options.split_views) {
             b.bind_split_views(node, offsets)?;
             split_views += node.outputs.len();
+        } else if b.words_read_decoded(handle, limits) {
+            // A `min_max` whose results are its range words, decoded by their readers.
+            b.bind_range_results(handle, node);
         } else {
             b.place_results(node, &layout);
             b.lower(handle, node, &layout, limits)?;
@@ -201,6 +206,57 @@ struct Builder<'g> {
     /// The constant buffers whose elements also exist packed: each f32 twin → how the
     /// packed form is stored and its part buffers ([`Slot::Packed`]).
     packed: HashMap<BufferId, (PackedWeight, Vec<BufferId>)>,
+    /// Producers asked to fold the range of their result 0, and the `min_max` node
+    /// that reads it ([`range_folds`]).
+    fold_for: HashMap<Handle<kiln_ir::Node>, Handle<kiln_ir::Node>>,
+    /// The range words (low, high) of each `min_max` node whose operand's producer
+    /// folded them.
+    ranges: HashMap<Handle<kiln_ir::Node>, (BufferId, BufferId)>,
+    /// The range words [`Slot::Range`] binds in the node being emitted.
+    range_words: Option<(BufferId, BufferId)>,
+    /// Values that are range words their readers decode (a `min_max` that runs no
+    /// kernel: its results are the words).
+    range_values: HashMap<Handle<Value>, RangeWord>,
+}
+
+/// The `min_max` nodes whose range the kernel storing their operand could fold as it
+/// stores it ([`crate::lower::range`]), by that operand's producer: a `min_max` of a
+/// whole f32 tensor, traced back through reshapes, identities and transposes (the same
+/// values) to the node computing it, one `min_max` per producer. A producer whose
+/// lowering cannot fold leaves its `min_max` a reduction.
+fn range_folds(graph: &Graph) -> HashMap<Handle<kiln_ir::Node>, Handle<kiln_ir::Node>> {
+    let mut producer = HashMap::new();
+    for (handle, node) in graph.nodes.iter() {
+        if let Some(&out) = node.outputs.first() {
+            producer.insert(out, handle);
+        }
+    }
+    let mut folds = HashMap::new();
+    for (handle, node) in graph.nodes.iter() {
+        let Op::MinMax { .. } = node.op else {
+            continue;
+        };
+        let whole = node
+            .outputs
+            .iter()
+            .all(|&o| graph.values[o].ty.shape.numel() == 1);
+        let mut v = node.inputs[0];
+        let ty = &graph.values[v].ty;
+        if !whole || ty.dtype != kiln_ir::DType::F32 || ty.shape.numel() == 0 {
+            continue;
+        }
+        while let Some(&p) = producer.get(&v) {
+            let source = &graph.nodes[p];
+            match source.op {
+                Op::Reshape { .. } | Op::Identity | Op::Transpose { .. } => v = source.inputs[0],
+                _ => {
+                    folds.entry(p).or_insert(handle);
+                    break;
+                }
+            }
+        }
+    }
+    folds
 }
 
 impl<'g> Builder<'g> {
@@ -217,6 +273,7 @@ impl<'g> Builder<'g> {
                 requirements: Requirements::default(),
                 checks: Vec::new(),
                 extents: Vec::new(),
+                zeroed: Vec::new(),
             },
             weights: Vec::new(),
             value_buffer: HashMap::new(),
@@ -228,6 +285,10 @@ impl<'g> Builder<'g> {
             packed_dot: false,
             packed_products: 0,
             packed: HashMap::new(),
+            fold_for: HashMap::new(),
+            ranges: HashMap::new(),
+            range_words: None,
+            range_values: HashMap::new(),
         }
     }
 
@@ -534,6 +595,7 @@ impl<'g> Builder<'g> {
                     strides: layout.folded.get(v).cloned(),
                     shuffle: layout.shuffles.get(v).map(|s| (s.groups, s.per_group)),
                     packed: packed.map(|(weight, _)| weight.clone()),
+                    range: self.range_values.get(v).copied(),
                 })
             })
             .collect::<Result<Vec<Placement>, CodegenError>>()?;
@@ -545,6 +607,7 @@ impl<'g> Builder<'g> {
                 .map(|(_, s)| s.clone()),
             shuffle: None,
             packed: None,
+            range: None,
         };
         Ok((operands, result))
     }
@@ -568,17 +631,42 @@ impl<'g> Builder<'g> {
             operand_places: &places,
             result_place: result_place.clone(),
             packed_dot: self.packed_dot,
+            fold_range: self.fold_for.contains_key(&handle),
         };
-        let mut lowered = match lower_node(&ctx) {
-            // Packed parts bind more buffers: past the device's limit (a fused node
-            // reading many operands), the node reads the f32 words instead.
-            Err(_) if places.iter().any(|p| p.packed.is_some()) => {
-                let (places, _) = self.placements(node, layout, crate::OperandSet::NONE)?;
-                lower_node(&NodeCtx {
-                    operand_places: &places,
-                    ..ctx
-                })?
+        if let Some(&words) = self.ranges.get(&handle) {
+            // A `min_max` whose operand's producer folded the range, read by a kernel
+            // that cannot decode the words: decoded into its results.
+            self.range_words = Some(words);
+            let lowered = crate::lower::range::decode(&ctx)?;
+            return self.emit(node, lowered);
+        }
+        let lower_with = |fold_range: bool| -> Result<Lowered, CodegenError> {
+            let ctx = NodeCtx {
+                operand_places: &places,
+                result_place: result_place.clone(),
+                fold_range,
+                ..ctx
+            };
+            match lower_node(&ctx) {
+                // Packed parts bind more buffers: past the device's limit (a fused node
+                // reading many operands), the node reads the f32 words instead.
+                Err(_) if places.iter().any(|p| p.packed.is_some()) => {
+                    let (places, _) = self.placements(node, layout, crate::OperandSet::NONE)?;
+                    lower_node(&NodeCtx {
+                        operand_places: &places,
+                        ..ctx
+                    })
+                }
+                lowered => lowered,
             }
+        };
+        let most = limits.max_storage_buffers_per_shader_stage as usize;
+        let fits = |l: &Lowered| l.kernels.iter().all(|k| k.bindings.len() <= most);
+        let mut lowered = match lower_with(ctx.fold_range) {
+            Ok(lowered) if fits(&lowered) => lowered,
+            // The range words are two bindings more: past the device's limit the node
+            // stores as it did, and its `min_max` reduces the tensor.
+            _ if ctx.fold_range => lower_with(false)?,
             lowered => lowered?,
         };
         if matches!(node.op, Op::Concat { .. }) {
@@ -590,6 +678,15 @@ impl<'g> Builder<'g> {
             lowered
                 .kernels
                 .retain(|k| !k.bindings.iter().any(|b| in_place(&b.slot)));
+        }
+        self.range_words = None;
+        if crate::lower::range::folds(&lowered) {
+            let reader = self.fold_for[&handle];
+            let low = self.new_buffer(4, BufferKind::Intermediate, true);
+            let high = self.new_buffer(4, BufferKind::Intermediate, true);
+            self.plan.zeroed.extend([low, high]);
+            self.ranges.insert(reader, (low, high));
+            self.range_words = Some((low, high));
         }
         self.emit(node, lowered)
     }
@@ -633,6 +730,15 @@ impl<'g> Builder<'g> {
                     Slot::Scratch(i) => View::whole(scratch[i]),
                     Slot::Table(i) => View::whole(tables[i]),
                     Slot::Check(i) => View::whole(checks[i]),
+                    Slot::Range(word) => {
+                        let (low, high) = self.range_words.ok_or(CodegenError::Unplaced {
+                            value: node.outputs[0],
+                        })?;
+                        View::whole(match word {
+                            RangeWord::Low => low,
+                            RangeWord::High => high,
+                        })
+                    }
                     Slot::Packed { operand, part } => {
                         let twin = self.view_of(node.inputs[operand])?.buffer;
                         let part = self.packed.get(&twin).and_then(|(_, p)| p.get(part));
@@ -737,6 +843,9 @@ impl<'g> Builder<'g> {
         for check in &mut plan.checks {
             check.buffer = new_id[check.buffer];
         }
+        for buffer in &mut plan.zeroed {
+            *buffer = new_id[*buffer];
+        }
         read_packed
     }
 
@@ -770,6 +879,8 @@ impl<'g> Builder<'g> {
         verify_layout(&self.plan, self.weights.len() as u64)?;
         decisions.device_checks = self.plan.checks.len();
         decisions.packed_products = self.packed_products;
+        decisions.ranges_folded = self.ranges.len();
+        decisions.ranges_read_as_words = self.range_values.len() / 2;
         Ok(CompiledPlan {
             plan: self.plan,
             weights: self.weights,
@@ -810,5 +921,41 @@ impl<'g> Builder<'g> {
         });
         self.kernel_ids.insert(key, id);
         Ok(id)
+    }
+}
+
+impl Builder<'_> {
+    /// True when `node` is a `min_max` whose operand's producer folded its range and
+    /// every reader of its two results decodes range words where it loads them (no
+    /// graph output among them): the results can be the words themselves.
+    fn words_read_decoded(&self, node: Handle<kiln_ir::Node>, limits: &Limits) -> bool {
+        if !self.ranges.contains_key(&node) {
+            return false;
+        }
+        let graph = self.graph;
+        let results = &graph.nodes[node].outputs;
+        if graph.outputs.iter().any(|p| results.contains(&p.value)) {
+            return false;
+        }
+        graph.nodes.iter().all(|(reader, n)| {
+            let support = node_placement_support(graph, reader, limits);
+            n.inputs
+                .iter()
+                .enumerate()
+                .all(|(i, v)| !results.contains(v) || support.reads_range(i))
+        })
+    }
+
+    /// Binds `node`'s results (a `min_max` of a folded range) to its range words.
+    fn bind_range_results(&mut self, handle: Handle<kiln_ir::Node>, node: &kiln_ir::Node) {
+        let (low, high) = self.ranges[&handle];
+        for (&out, (word, buffer)) in node
+            .outputs
+            .iter()
+            .zip([(RangeWord::Low, low), (RangeWord::High, high)])
+        {
+            self.bind_value(out, View::whole(buffer));
+            self.range_values.insert(out, word);
+        }
     }
 }

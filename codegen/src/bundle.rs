@@ -15,7 +15,10 @@
 //! ```
 //!
 //! Writing is deterministic (same plan → same bytes) and atomic (temp file + rename).
-//! Version 1 bundles (the manifest as plain JSON) still read. The manifest is mostly
+//! Version 1 bundles (the manifest as plain JSON) still read. Version 3 is a plan with
+//! buffers the runtime zeroes before each run (`KernelPlan::zeroed`), which a kiln
+//! reading version 2 would not zero: such a plan alone is written as version 3, any
+//! other still as version 2. The manifest is mostly
 //! WGSL text, which deflates about eightfold: without it the kernels of a 10 MB model
 //! were 4% of its bundle, and as much as a quarter of its int8 copy's.
 
@@ -28,8 +31,8 @@ use std::path::Path;
 
 /// The first bytes of every bundle.
 pub const MAGIC: &[u8; 8] = b"KILNBNDL";
-/// The bundle format this kiln writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 2;
+/// The newest bundle format this kiln writes and reads.
+pub const FORMAT_VERSION: u32 = 3;
 /// The most bytes a deflated manifest may inflate to (a guard against crafted files).
 const MANIFEST_MAX: u64 = 1 << 30;
 const HEADER_LEN: usize = 40;
@@ -107,7 +110,13 @@ impl Bundle {
         let weights_offset = (HEADER_LEN + manifest.len()).next_multiple_of(WEIGHTS_ALIGN);
         let mut out = Vec::with_capacity(weights_offset + self.weights.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        // A plan without buffers to zero reads in kiln before format 3 as it always did.
+        let version = if self.manifest.plan.zeroed.is_empty() {
+            2
+        } else {
+            FORMAT_VERSION
+        };
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&[0; 4]); // checksum, filled below
         out.extend_from_slice(&(manifest.len() as u64).to_le_bytes());
         out.extend_from_slice(&(weights_offset as u64).to_le_bytes());

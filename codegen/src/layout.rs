@@ -55,6 +55,13 @@ pub struct PlanDecisions {
     /// manifests when none is).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub packed_products: usize,
+    /// Whole-tensor ranges (`min_max`) folded by the kernel storing the tensor; of
+    /// them, those whose readers decode the range words themselves, so the `min_max`
+    /// runs no kernel (both absent from manifests when none is).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ranges_folded: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ranges_read_as_words: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -101,6 +108,16 @@ impl std::fmt::Display for PlanDecisions {
                 self.packed_products,
                 "integer product on packed dot products",
                 "integer products on packed dot products",
+            ),
+            (
+                self.ranges_folded,
+                "range folded where its tensor is stored",
+                "ranges folded where their tensors are stored",
+            ),
+            (
+                self.ranges_read_as_words,
+                "range decoded by its readers (no kernel)",
+                "ranges decoded by their readers (no kernel)",
             ),
         ]
         .into_iter()
@@ -436,6 +453,8 @@ impl Layout {
             device_checks: 0,
             packed_weights: 0,
             packed_products: 0,
+            ranges_folded: 0,
+            ranges_read_as_words: 0,
         }
     }
 }

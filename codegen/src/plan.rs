@@ -69,6 +69,10 @@ pub struct KernelPlan {
     /// to cut them and does not return.
     #[serde(default)]
     pub extents: Vec<kiln_ir::Extent>,
+    /// Buffers the runtime sets to zero before every run: the words kernels fold a
+    /// tensor's range into (`lower::range`). A bundle with any is format version 3.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zeroed: Vec<BufferId>,
 }
 
 impl KernelPlan {

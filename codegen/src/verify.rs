@@ -64,6 +64,8 @@ pub enum PlanError {
         op: String,
         buffer: usize,
     },
+    #[error("zeroed buffer {buffer} is not an intermediate buffer of the plan")]
+    ZeroedBuffer { buffer: usize },
     #[error("kernel {kernel} '{name}' has workgroup size {size:?}")]
     WorkgroupSize {
         kernel: usize,
@@ -204,6 +206,12 @@ pub(crate) fn verify_layout(plan: &KernelPlan, weights_len: u64) -> Result<(), P
                     buffer: c.buffer,
                 })
             }
+        }
+    }
+    for &buffer in &plan.zeroed {
+        match plan.buffers.get(buffer) {
+            Some(b) if b.kind == BufferKind::Intermediate => {}
+            _ => return Err(PlanError::ZeroedBuffer { buffer }),
         }
     }
     for (what, ports) in [("input", &plan.inputs), ("output", &plan.outputs)] {

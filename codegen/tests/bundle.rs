@@ -58,6 +58,7 @@ fn sample() -> Bundle {
         requirements: Requirements::default(),
         checks: Vec::new(),
         extents: Vec::new(),
+        zeroed: Vec::new(),
     };
     let weights = [1.0f32, 2.0, 3.0]
         .iter()
@@ -194,4 +195,27 @@ fn old_int64_port_flags_still_read() {
     let text = serde_json::to_string(&port).unwrap();
     assert!(text.contains(r#""wide":"f64""#), "{text}");
     assert_eq!(serde_json::from_str::<PlanPort>(&text).unwrap(), port);
+}
+
+/// A plan with buffers to zero before each run is format version 3 (a kiln reading only
+/// version 2 would not zero them); any other plan is still written as version 2, so
+/// kiln before version 3 reads it as before.
+#[test]
+fn only_plans_with_zeroed_buffers_are_version_three() {
+    let plain = sample().to_bytes();
+    assert_eq!(u32::from_le_bytes(plain[8..12].try_into().unwrap()), 2);
+    let mut zeroing = sample();
+    zeroing.manifest.plan.zeroed = vec![2];
+    let bytes = zeroing.to_bytes();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 3);
+    assert_eq!(FORMAT_VERSION, 3);
+    assert_eq!(Bundle::from_bytes(&bytes).unwrap(), zeroing);
+    // Zeroing anything but an intermediate buffer is refused when the bundle is read.
+    zeroing.manifest.plan.zeroed = vec![1];
+    let err = Bundle::from_bytes(&zeroing.to_bytes()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("zeroed buffer 1 is not an intermediate buffer of the plan"),
+        "{err}"
+    );
 }

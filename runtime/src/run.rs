@@ -65,12 +65,17 @@ impl Session {
         Ok(())
     }
 
-    /// Writes the inputs and clears every device check's words (before any dispatch
-    /// of the run, which is submitted after these writes).
+    /// Writes the inputs and clears every device check's words and every buffer the
+    /// plan zeroes (before any dispatch of the run, which is submitted after these
+    /// writes).
     pub(crate) fn write_inputs(&self, inputs: &[Tensor]) {
         for check in &self.checks {
             self.queue
                 .write_buffer(&self.buffers[check.buffer], 0, &[0u8; 8]);
+        }
+        for &(buffer, size) in &self.zeroed {
+            self.queue
+                .write_buffer(&self.buffers[buffer], 0, &vec![0u8; size as usize]);
         }
         for (port, t) in self.inputs.iter().zip(inputs) {
             if t.numel() > 0 {

@@ -24,6 +24,9 @@ pub struct Session {
     pub(crate) staging: Vec<wgpu::Buffer>,
     /// The plan's device checks.
     pub(crate) checks: Vec<kiln_codegen::Check>,
+    /// The buffers zeroed before every run, with their sizes in bytes
+    /// (`KernelPlan::zeroed`).
+    pub(crate) zeroed: Vec<(usize, u64)>,
     /// The plan's outputs of data-dependent length ([`kiln_ir::Extent`]).
     pub(crate) extents: Vec<kiln_ir::Extent>,
     pub(crate) pipelines: Vec<wgpu::ComputePipeline>,
@@ -147,6 +150,11 @@ impl Runtime {
             outputs: plan.outputs.clone(),
             staging,
             checks: plan.checks.clone(),
+            zeroed: plan
+                .zeroed
+                .iter()
+                .map(|&b| (b, plan.buffers[b].size))
+                .collect(),
             extents: plan.extents.clone(),
             pipelines,
             kernel_names: plan.kernels.iter().map(|k| k.name.clone()).collect(),

@@ -340,3 +340,193 @@ fn min_max_of_few_long_rows_splits_into_chunks() {
         check_op(min_max(axes), vec![x], Tol::EXACT);
     }
 }
+
+/// `value` and the `min_max` of everything it holds made outputs, in that order.
+fn whole_range(g: &mut kiln_ir::Graph, value: kiln_ir::Handle<kiln_ir::Value>) {
+    let n = g.outputs.len();
+    g.add_output(format!("value{n}"), value, kiln_ir::Wide::No);
+    let rank = g.ty(value).shape.dims().len();
+    let axes: Vec<usize> = (0..rank).collect();
+    let r = g.add_node(min_max(&axes), &[value], None, "range").unwrap();
+    g.add_output(format!("low{n}"), r[0], kiln_ir::Wide::No);
+    g.add_output(format!("high{n}"), r[1], kiln_ir::Wide::No);
+}
+
+/// A `[d0, d1, ...]` f32 tensor of seeded random values with a NaN at `nan`, if any.
+fn with_nan(dims: &[usize], seed: u64, nan: Option<usize>) -> Tensor {
+    let mut v: Vec<f32> = random_tensor(DType::F32, dims, seed)
+        .to_f64_vec()
+        .iter()
+        .map(|&x| x as f32)
+        .collect();
+    if let Some(i) = nan {
+        v[i] = f32::NAN;
+    }
+    Tensor::new(dims, Data::F32(v)).unwrap()
+}
+
+#[test]
+fn ranges_folded_where_the_tensor_is_stored_match_the_reference_run_after_run() {
+    use kiln_codegen::{build_plan, Limits};
+    use kiln_ir::{BinaryOp, ConvAttrs, Graph, UnaryOp};
+    // An element-wise producer, a conv with a relu epilogue read through a reshape, and
+    // a matmul whose range is taken through a transpose: each folds its result's range
+    // as it stores it, and `min_max` only decodes the two words.
+    let mut g = Graph::new("folded_ranges");
+    let x = g.add_input(
+        "x",
+        kiln_ir::TensorType::new(DType::F32, vec![3, 37, 5]),
+        kiln_ir::Wide::No,
+    );
+    let img = g.add_input(
+        "img",
+        kiln_ir::TensorType::new(DType::F32, vec![1, 3, 9, 11]),
+        kiln_ir::Wide::No,
+    );
+    let a = g.add_input(
+        "a",
+        kiln_ir::TensorType::new(DType::F32, vec![7, 13]),
+        kiln_ir::Wide::No,
+    );
+    let k = g.add_const(None, Tensor::from_f32(vec![], vec![1.5]).unwrap());
+    let y = g.add(Op::Binary(BinaryOp::Mul), &[x, k], "scale").unwrap();
+    let y = g.add(Op::Unary(UnaryOp::Exp), &[y], "exp").unwrap();
+    whole_range(&mut g, y);
+    let w = g.add_const(None, random_tensor(DType::F32, &[5, 3, 3, 3], 91));
+    let conv = Op::Conv(ConvAttrs {
+        strides: vec![2, 1],
+        pads: vec![1, 1, 1, 1],
+        dilations: vec![1, 1],
+        group: 1,
+    });
+    let c = g.add(conv, &[img, w], "conv").unwrap();
+    let c = g.add(Op::Unary(UnaryOp::Relu), &[c], "relu").unwrap();
+    let flat = g
+        .add(Op::Reshape { shape: vec![275] }, &[c], "flat")
+        .unwrap();
+    whole_range(&mut g, flat);
+    let b = g.add_const(None, random_tensor(DType::F32, &[13, 6], 92));
+    let m = g.add(Op::MatMul, &[a, b], "mm").unwrap();
+    let t = g
+        .add(Op::Transpose { perm: vec![1, 0] }, &[m], "t")
+        .unwrap();
+    whole_range(&mut g, t);
+    let compiled = build_plan(&g, &Limits::default()).unwrap();
+    let names: Vec<&str> = compiled
+        .plan
+        .kernels
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect();
+    assert!(
+        names.iter().filter(|n| n.starts_with("range")).count() == 1
+            && !names.iter().any(|n| n.starts_with("min_max")),
+        "every range folded: {names:?}"
+    );
+    let mut session = common::gpu()
+        .load(&compiled.plan, &compiled.weights)
+        .unwrap();
+    // The words are zeroed after each run: a NaN in one run must not leak into the next,
+    // and each run's range is its own.
+    for (run, nan) in [None, Some(100), None, Some(0)].into_iter().enumerate() {
+        let seed = 93 + 3 * run as u64;
+        let inputs = vec![
+            with_nan(&[3, 37, 5], seed, nan),
+            with_nan(&[1, 3, 9, 11], seed + 1, None),
+            with_nan(&[7, 13], seed + 2, None),
+        ];
+        let want = kiln_ir::interp::run(&g, &inputs).unwrap();
+        let got = session.run(&inputs).unwrap();
+        // Each tensor as the reference computes it (exp, sums in another order: a few
+        // ulps), and its range exactly the extremes of what the GPU stored (a NaN in
+        // the tensor makes both NaN, as the reference's min and max propagate it).
+        for (i, part) in got.chunks(3).enumerate() {
+            common::compare(&part[0], &want[3 * i], Tol::LOOSE)
+                .unwrap_or_else(|e| panic!("run {run}, tensor {i}: {e}"));
+            let v = part[0].to_f64_vec();
+            let nan = v.iter().any(|x| x.is_nan());
+            let low = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let high = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let (low, high) = if nan {
+                (f64::NAN, f64::NAN)
+            } else {
+                (low, high)
+            };
+            for (got, want) in [(&part[1], low), (&part[2], high)] {
+                let want = Tensor::from_f32(vec![], vec![want as f32]).unwrap();
+                common::compare(got, &want, Tol::EXACT)
+                    .unwrap_or_else(|e| panic!("run {run}, range of tensor {i}: {e}"));
+            }
+            // And the reference's range of its own tensor, as closely as the tensors agree.
+            common::compare(&part[1], &want[3 * i + 1], Tol::LOOSE).unwrap();
+            common::compare(&part[2], &want[3 * i + 2], Tol::LOOSE).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_range_no_kernel_stores_stays_a_reduction() {
+    use kiln_codegen::{build_plan, Limits};
+    // The graph's input is stored by no kernel: its range is reduced as before.
+    let x = random_tensor(DType::F32, &[4, 9], 97);
+    let g = common::op_graph(min_max(&[0, 1]), std::slice::from_ref(&x));
+    let compiled = build_plan(&g, &Limits::default()).unwrap();
+    assert!(compiled
+        .plan
+        .kernels
+        .iter()
+        .any(|k| k.name.starts_with("min_max")));
+    check_op(min_max(&[0, 1]), vec![x], Tol::EXACT);
+}
+
+#[test]
+fn range_words_decoded_by_their_readers_need_no_kernel() {
+    use kiln_codegen::{build_plan, Limits};
+    use kiln_ir::{BinaryOp, Graph};
+    // `(y - low) / (high - low)` of `y = 1.5 x`: the element-wise kernel storing `y`
+    // folds its range, and the one reading `low` and `high` decodes the words itself,
+    // so the `min_max` runs no kernel at all.
+    let mut g = Graph::new("decoded_ranges");
+    let x = g.add_input(
+        "x",
+        kiln_ir::TensorType::new(DType::F32, vec![5, 33]),
+        kiln_ir::Wide::No,
+    );
+    let k = g.add_const(None, Tensor::from_f32(vec![], vec![1.5]).unwrap());
+    let y = g.add(Op::Binary(BinaryOp::Mul), &[x, k], "scale").unwrap();
+    let r = g.add_node(min_max(&[0, 1]), &[y], None, "range").unwrap();
+    let shifted = g
+        .add(Op::Binary(BinaryOp::Sub), &[y, r[0]], "shift")
+        .unwrap();
+    let span = g
+        .add(Op::Binary(BinaryOp::Sub), &[r[1], r[0]], "span")
+        .unwrap();
+    let z = g
+        .add(Op::Binary(BinaryOp::Div), &[shifted, span], "norm")
+        .unwrap();
+    g.add_output("z", z, kiln_ir::Wide::No);
+    let compiled = build_plan(&g, &Limits::default()).unwrap();
+    let names: Vec<&str> = compiled
+        .plan
+        .kernels
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("range") || n.starts_with("min_max")),
+        "the range is decoded where it is read: {names:?}"
+    );
+    assert_eq!(compiled.plan.zeroed.len(), 2);
+    let mut session = common::gpu()
+        .load(&compiled.plan, &compiled.weights)
+        .unwrap();
+    for (run, nan) in [None, Some(40), None].into_iter().enumerate() {
+        let x = with_nan(&[5, 33], 101 + run as u64, nan);
+        let want = kiln_ir::interp::run(&g, std::slice::from_ref(&x)).unwrap();
+        let got = session.run(&[x]).unwrap();
+        // One subtraction and one division of the same f32 values: exact.
+        common::compare(&got[0], &want[0], Tol::EXACT).unwrap_or_else(|e| panic!("run {run}: {e}"));
+    }
+}

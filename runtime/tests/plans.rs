@@ -80,6 +80,7 @@ fn add_plan(n: usize) -> (KernelPlan, Vec<u8>) {
         requirements: Requirements::default(),
         checks: Vec::new(),
         extents: Vec::new(),
+        zeroed: Vec::new(),
     };
     (plan, weights)
 }

@@ -464,3 +464,28 @@ fn k_imod(a: i32, b: i32) -> i32 {
     }
     return r;
 }
+
+// @fn k_range_value
+// The f32 value of an order-preserving key (codegen's `range`): a non-negative value's
+// bits with the sign bit set, a negative value's bits inverted.
+fn k_range_value(k: u32) -> f32 {
+    return bitcast<f32>(select(~k, k & 0x7fffffffu, (k & 0x80000000u) != 0u));
+}
+
+// @fn k_range_low uses k_range_value
+// The minimum in a folded range's low word (its key inverted, or 0xffffffff for NaN).
+fn k_range_low(w: u32) -> f32 {
+    if w == 0xffffffffu {
+        return bitcast<f32>(0x7fc00000u);
+    }
+    return k_range_value(~w);
+}
+
+// @fn k_range_high uses k_range_value
+// The maximum in a folded range's high word (its key, 0xffffffff for NaN).
+fn k_range_high(w: u32) -> f32 {
+    if w == 0xffffffffu {
+        return bitcast<f32>(0x7fc00000u);
+    }
+    return k_range_value(w);
+}

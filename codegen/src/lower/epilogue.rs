@@ -15,7 +15,7 @@
 use super::elementwise::index::{offsets_code, storage, Affine, BindingSet};
 use super::elementwise::math;
 use super::program::{self, inline_constant};
-use super::{Binding, NodeCtx, Slot};
+use super::{range, Binding, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::{DType, Op};
@@ -33,12 +33,23 @@ pub struct Tail {
     /// The dtype of the stored result.
     pub result: DType,
     identity: bool,
+    /// Stored values also fold the result's range ([`super::range`]).
+    fold: bool,
 }
 
 impl Tail {
     /// The tail of `ctx`'s node: its epilogue program when it is `Fused`, the identity
     /// otherwise. `bound` lists the anchor's operand bindings as (operand, WGSL name).
+    /// Where the plan builder asks for it ([`NodeCtx::fold_range`]), the tail also folds
+    /// the range of the stored values.
     pub fn of(ctx: &NodeCtx<'_>, bound: &[(usize, String)]) -> Result<Tail, CodegenError> {
+        let mut tail = Tail::program(ctx, bound)?;
+        tail.fold = range::wanted(ctx, tail.result);
+        Ok(tail)
+    }
+
+    /// The tail of `ctx`'s node's epilogue program (the identity when not `Fused`).
+    fn program(ctx: &NodeCtx<'_>, bound: &[(usize, String)]) -> Result<Tail, CodegenError> {
         let anchor = ctx.anchor_result()?;
         let Op::Fused { epilogue, .. } = &ctx.node().op else {
             return Ok(Tail::identity(anchor.dtype));
@@ -51,6 +62,7 @@ impl Tail {
         let mut new_inputs: Vec<EpilogueInput> = Vec::new();
         let mut loads = String::new();
         let mut maps: Vec<(String, Affine)> = Vec::new();
+        let mut decoders = BTreeSet::new();
         for i in arity..node.inputs.len() {
             let ty = ctx.operand(i);
             let x = format!("x{}", 1 + i - arity);
@@ -85,7 +97,8 @@ impl Tail {
                 maps.push((format!("o{}", i - arity), a));
                 format!("o{}", i - arity)
             };
-            loads.push_str(&format!("    let {x} = {buf}[{off}];\n"));
+            let load = range::read(ctx, i, format!("{buf}[{off}]"), &mut decoders);
+            loads.push_str(&format!("    let {x} = {load};\n"));
         }
         let code = program::code(epilogue, &inputs, "    ").map_err(|r| ctx.error(r))?;
         // The anchor's own result is f16 before the epilogue reads it.
@@ -95,6 +108,7 @@ impl Tail {
             ("x0", "")
         };
         let mut helpers = code.helpers;
+        helpers.extend(decoders);
         if round {
             helpers.insert("k_round_f16");
         }
@@ -117,6 +131,7 @@ impl Tail {
             inputs: new_inputs,
             result: code.dtype,
             identity: false,
+            fold: false,
         })
     }
 
@@ -133,24 +148,30 @@ impl Tail {
             inputs: Vec::new(),
             result: dtype,
             identity: !round,
+            fold: false,
         }
     }
 
     /// True when the tail stores values unchanged.
     pub fn is_identity(&self) -> bool {
-        self.identity
+        self.identity && !self.fold
     }
 
     /// The WGSL expression storing `value` (of the anchor's storage type) as output
     /// element `idx` (a `u32` expression).
     pub fn apply(&self, value: &str, idx: &str) -> String {
-        if self.identity {
+        let stored = if self.identity {
             value.to_string()
         } else if self.function.is_empty() {
             // Not fused: an f16 result, rounded.
             format!("k_round_f16({value})")
         } else {
             format!("fused({value}, {idx})")
+        };
+        if self.fold {
+            format!("kiln_range_fold({stored})")
+        } else {
+            stored
         }
     }
 
@@ -164,20 +185,30 @@ impl Tail {
     pub fn module_code(&self, family: &BTreeSet<&'static str>) -> Result<String, CodegenError> {
         let mut all = family.clone();
         all.extend(self.helpers.iter().copied());
-        Ok(format!("{}{}", math::helpers(&all)?, self.function))
+        let fold = if self.fold { range::FOLD } else { "" };
+        Ok(format!("{}{}{fold}", math::helpers(&all)?, self.function))
     }
 
-    /// Declarations of the tail's own inputs, from binding `first` on.
+    /// Declarations of the tail's own inputs (and range words), from binding `first` on.
     pub fn decls(&self, first: usize) -> String {
-        input_decls(&self.inputs, first)
+        let mut decls = input_decls(&self.inputs, first);
+        if self.fold {
+            decls.push_str(&range::decls(first + self.inputs.len()));
+        }
+        decls
     }
 
-    /// Bindings of the tail's own inputs.
+    /// Bindings of the tail's own inputs (and range words).
     pub fn bindings(&self) -> impl Iterator<Item = Binding> + '_ {
-        self.inputs.iter().map(|i| Binding::read(i.slot))
+        let range = self.fold.then(range::bindings).into_iter().flatten();
+        self.inputs
+            .iter()
+            .map(|i| Binding::read(i.slot))
+            .chain(range)
     }
 
-    /// Adds the tail's own inputs to a kernel's binding set (after the anchor's).
+    /// Adds the tail's own inputs (and range words) to a kernel's binding set (after
+    /// the anchor's).
     pub fn bind(&self, set: &mut BindingSet) {
         for input in &self.inputs {
             set.add_named(
@@ -186,6 +217,11 @@ impl Tail {
                 storage(input.dtype),
                 input.name.clone(),
             );
+        }
+        if self.fold {
+            for b in range::bindings() {
+                set.add(b.slot, Access::ReadWrite, "atomic<u32>");
+            }
         }
     }
 }
@@ -207,6 +243,9 @@ pub struct Epilogue {
     pub helpers: String,
     /// The dtype of the stored result (f32 unless an epilogue program changes it).
     pub result: DType,
+    /// The expression folds the stored values' range: the range words are bound after
+    /// the inputs ([`super::range`]).
+    pub range: bool,
 }
 
 /// A buffer an epilogue reads, declared as `array<T>` named `name`.
@@ -226,6 +265,7 @@ impl Epilogue {
             inputs: Vec::new(),
             helpers: String::new(),
             result: DType::F32,
+            range: false,
         }
     }
 
@@ -238,6 +278,7 @@ impl Epilogue {
         self.expr = tail.apply(&format!("({})", self.expr), "idx");
         self.inputs.extend(tail.inputs.iter().cloned());
         self.result = tail.result;
+        self.range = tail.fold;
         Ok(self)
     }
 
@@ -257,14 +298,22 @@ impl Epilogue {
         )
     }
 
-    /// Declarations of the extra inputs, starting at binding `first`.
+    /// Declarations of the extra inputs (and range words), starting at binding `first`.
     pub fn decls(&self, first: usize) -> String {
-        input_decls(&self.inputs, first)
+        let mut decls = input_decls(&self.inputs, first);
+        if self.range {
+            decls.push_str(&range::decls(first + self.inputs.len()));
+        }
+        decls
     }
 
-    /// Bindings of the extra inputs.
+    /// Bindings of the extra inputs (and range words).
     pub fn bindings(&self) -> impl Iterator<Item = Binding> + '_ {
-        self.inputs.iter().map(|i| Binding::read(i.slot))
+        let range = self.range.then(range::bindings).into_iter().flatten();
+        self.inputs
+            .iter()
+            .map(|i| Binding::read(i.slot))
+            .chain(range)
     }
 }
 

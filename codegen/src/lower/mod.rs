@@ -23,6 +23,7 @@ mod pool;
 mod program;
 mod prologue;
 mod quant;
+pub(crate) mod range;
 mod reduce;
 mod resize;
 mod scan;
@@ -158,6 +159,9 @@ pub struct NodeCtx<'a> {
     /// Integer products of 8-bit operands run on the packed engine
     /// ([`crate::PlanOptions::packed_dot`]).
     pub packed_dot: bool,
+    /// Fold the range of result 0 as it is stored, where the lowering can (see
+    /// [`range`]): a `min_max` of it reads that instead of the tensor.
+    pub fold_range: bool,
 }
 
 impl<'a> NodeCtx<'a> {
@@ -193,6 +197,7 @@ impl<'a> NodeCtx<'a> {
             operand_places: &[],
             result_place: Placement::default(),
             packed_dot: false,
+            fold_range: false,
         }
     }
 

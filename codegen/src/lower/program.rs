@@ -142,6 +142,7 @@ pub fn compose(anchor: &Program, arity: usize, epilogue: &Program) -> Program {
 /// through the strides of a transpose folded into the node.
 pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
     strided_reads: OperandSet::ALL,
+    range_reads: OperandSet::ALL,
     ..PlacementSupport::NONE
 };
 
@@ -175,6 +176,7 @@ pub fn lower(ctx: &NodeCtx<'_>, program: &Program) -> Result<Lowered, CodegenErr
     let mut inputs = Vec::new();
     let mut loads = String::new();
     let mut maps: Vec<(String, Affine)> = Vec::new();
+    let mut decoders = BTreeSet::new();
     for i in 0..node.inputs.len() {
         let dtype = ctx.operand(i).dtype;
         let x = format!("x{i}");
@@ -189,9 +191,11 @@ pub fn lower(ctx: &NodeCtx<'_>, program: &Program) -> Result<Lowered, CodegenErr
         let buf = set.operand(i, &node.inputs, storage(dtype));
         let a = ctx.operand_map(i, dims);
         let off = broadcast_offset(i, a, dims, &mut maps);
-        loads.push_str(&format!("    let {x} = {buf}[{off}];\n"));
+        let load = super::range::read(ctx, i, format!("{buf}[{off}]"), &mut decoders);
+        loads.push_str(&format!("    let {x} = {load};\n"));
     }
-    let code = code(program, &inputs, "    ").map_err(|r| ctx.error(r))?;
+    let mut code = code(program, &inputs, "    ").map_err(|r| ctx.error(r))?;
+    code.helpers.extend(decoders);
     if code.dtype != out.dtype {
         return Err(ctx.error(format!(
             "the program gives {}, the node's result is {}",

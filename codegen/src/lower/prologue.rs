@@ -23,12 +23,12 @@ pub fn function(
     epi: &Epilogue,
     bound: &[(usize, &str)],
 ) -> Result<String, CodegenError> {
-    let mut x = inputs(ctx, program, epi, bound)?;
+    let mut helpers = BTreeSet::new();
+    let mut x = inputs(ctx, program, epi, bound, &mut helpers)?;
     let (hoisted, varying) = program.hoist_invariant();
     let code = |p: &Program, x: &[(String, DType)], indent: &str| {
         super::program::code(p, x, indent).map_err(|e| ctx.error(e))
     };
-    let mut helpers = BTreeSet::new();
     let (mut vars, mut init) = (String::new(), String::new());
     let fixed = x.clone();
     for (j, h) in hoisted.iter().enumerate() {
@@ -71,6 +71,7 @@ fn inputs(
     program: &Program,
     epi: &Epilogue,
     bound: &[(usize, &str)],
+    helpers: &mut BTreeSet<&'static str>,
 ) -> Result<Vec<(String, DType)>, CodegenError> {
     let operands = &ctx.node().inputs;
     let mut x = vec![("x0".to_string(), ctx.operand(0).dtype)];
@@ -84,9 +85,9 @@ fn inputs(
             .iter()
             .find(|e| matches!(e.slot, Slot::Operand(j) if same(j)))
         {
-            format!("{}[0]", input.name)
+            super::range::read(ctx, i, format!("{}[0]", input.name), helpers)
         } else if let Some((_, read)) = bound.iter().find(|(j, _)| same(*j)) {
-            read.to_string()
+            super::range::read(ctx, i, read.to_string(), helpers)
         } else {
             return Err(ctx.error(format!(
                 "the prologue reads operand {i}, which the kernel does not bind"

@@ -20,6 +20,7 @@ pub(super) const WG: u32 = 256;
 /// a transpose folded into the node; nothing else but the default placement.
 pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
     strided_reads: OperandSet::ALL,
+    range_reads: OperandSet::ALL,
     ..PlacementSupport::NONE
 };
 
@@ -76,10 +77,16 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     let dst = set.add(Slot::Result(0), Access::ReadWrite, dst_ty);
     let mut maps = Vec::new();
     let mut loads = String::new();
+    let mut e = e;
     for i in 0..want {
         let a = ctx.operand_map(i, dims);
         let off = broadcast_offset(i, a, dims, &mut maps);
-        loads.push_str(&format!("    let {} = {}[{off}];\n", xs[i], names[i]));
+        let mut load = super::range::read(ctx, i, format!("{}[{off}]", names[i]), &mut e.helpers);
+        if matches!(node.op, Op::Where) && load.starts_with("k_range") {
+            // Where moves words: a decoded extreme's bits.
+            load = format!("bitcast<u32>({load})");
+        }
+        loads.push_str(&format!("    let {} = {load};\n", xs[i]));
     }
     kernel(ctx, node.op.name(), set, dst, &maps, &loads, e)
 }
@@ -106,13 +113,25 @@ pub(super) fn broadcast_offset(
 pub(super) fn kernel(
     ctx: &NodeCtx<'_>,
     name: &str,
-    set: BindingSet,
+    mut set: BindingSet,
     dst: String,
     maps: &[(String, Affine)],
     body: &str,
     expr: Expr,
 ) -> Result<Lowered, CodegenError> {
     let out = ctx.result(0);
+    // The range of the result folded as it is stored (see `range`).
+    let (code, fold) = if super::range::wanted(ctx, out.dtype) {
+        for b in super::range::bindings() {
+            set.add(b.slot, Access::ReadWrite, "atomic<u32>");
+        }
+        (
+            format!("kiln_range_fold({})", expr.code),
+            super::range::FOLD,
+        )
+    } else {
+        (expr.code, "")
+    };
     let (n, dims) = (out.shape.numel(), out.shape.dims());
     let map_refs: Vec<(&str, &Affine)> = maps.iter().map(|(n, a)| (n.as_str(), a)).collect();
     let offsets = if map_refs.is_empty() {
@@ -127,11 +146,14 @@ pub(super) fn kernel(
             ("BINDINGS", set.decls()),
             ("WG", wg.to_string()),
             ("N", n.to_string()),
-            ("HELPERS", math::helpers(&expr.helpers)?),
+            (
+                "HELPERS",
+                format!("{}{fold}", math::helpers(&expr.helpers)?),
+            ),
             ("INDEX", LINEAR_INDEX.to_string()),
             ("OFFSETS", format!("{offsets}{body}")),
             ("DST", dst),
-            ("EXPR", expr.code),
+            ("EXPR", code),
         ],
     )?;
     Ok(Lowered {

@@ -28,6 +28,9 @@ pub struct Placement {
     /// weight): its kernels bind its parts ([`super::Slot::Packed`]) and decode each
     /// element where they load it.
     pub packed: Option<super::packed::PackedWeight>,
+    /// The operand is a range word a kernel folded a tensor's extremes into (see
+    /// [`super::range`]): its reads decode the word's key into the f32 extreme.
+    pub range: Option<super::range::RangeWord>,
 }
 
 /// A set of operand indices: the operands below 64 in `mask`, and every operand from
@@ -114,6 +117,8 @@ pub struct PlacementSupport {
     pub shuffled_reads: OperandSet,
     /// Operands read from packed weights ([`Placement::packed`]).
     pub packed_reads: OperandSet,
+    /// Operands read as range words, decoded ([`Placement::range`]).
+    pub range_reads: OperandSet,
     /// Result 0 may start at an element base: every store adds it.
     pub base_write: bool,
     /// Result 0 may be written through the strides of a folded transpose.
@@ -127,6 +132,7 @@ impl PlacementSupport {
         strided_reads: OperandSet::NONE,
         shuffled_reads: OperandSet::NONE,
         packed_reads: OperandSet::NONE,
+        range_reads: OperandSet::NONE,
         base_write: false,
         strided_write: false,
     };
@@ -152,6 +158,11 @@ impl PlacementSupport {
         self.packed_reads.contains(i)
     }
 
+    /// True when operand `i` may be a range word, decoded where it is read.
+    pub fn reads_range(&self, i: usize) -> bool {
+        self.range_reads.contains(i)
+    }
+
     /// True when every store of result 0 adds its element base, so it may start at any
     /// element of its binding.
     pub fn writes_at_offset(&self) -> bool {
@@ -165,7 +176,7 @@ impl PlacementSupport {
 
     /// The support of a `Fused` node: the anchor's for operands `0..arity` and result 0;
     /// the epilogue reads operands `arity..` through [`super::NodeCtx::operand_map`],
-    /// strided.
+    /// strided, and decodes range words there (as a prologue does).
     pub(crate) const fn fused(anchor: PlacementSupport, arity: usize) -> PlacementSupport {
         PlacementSupport {
             base_reads: anchor.base_reads.below(arity),
@@ -175,6 +186,10 @@ impl PlacementSupport {
                 .union(OperandSet::from(arity)),
             shuffled_reads: anchor.shuffled_reads.below(arity),
             packed_reads: anchor.packed_reads.below(arity),
+            range_reads: anchor
+                .range_reads
+                .below(arity)
+                .union(OperandSet::from(arity)),
             base_write: anchor.base_write,
             strided_write: anchor.strided_write,
         }
@@ -198,6 +213,11 @@ impl PlacementSupport {
             if p.packed.is_some() && !self.reads_packed(i) {
                 return Some(format!(
                     "operand {i} is kept packed, which its kernels do not decode"
+                ));
+            }
+            if p.range.is_some() && !self.reads_range(i) {
+                return Some(format!(
+                    "operand {i} is a range word, which its kernels do not decode"
                 ));
             }
             if p.shuffle.is_some() && !self.reads_shuffled(i) {

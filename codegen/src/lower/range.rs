@@ -1,0 +1,162 @@
+//! A whole tensor's range folded into the kernel that stores it, instead of a `min_max`
+//! pass reading it again (dynamic quantization takes the range of each layer's input).
+//!
+//! The plan builder asks the producer of a `min_max` operand to fold
+//! ([`super::NodeCtx::fold_range`]); a lowering that does binds the two range words
+//! ([`Slot::Range`]: the low word, then the high word, each a buffer of its own) and
+//! updates them with `atomicMax` as it stores each value. The runtime zeroes them
+//! before every run (`KernelPlan::zeroed`): zero is both words' identity. The
+//! `min_max` then runs no kernel where every reader of its results decodes the words
+//! where it loads them ([`RangeWord`] placements: epilogue and prologue operands,
+//! element-wise programs); otherwise it becomes [`decode`], one invocation writing the
+//! two results.
+//!
+//! The words hold order-preserving keys of f32 values: a non-negative value's bits with
+//! the sign bit set, a negative value's bits inverted, so that larger keys are larger
+//! values; NaN is `0xffffffff`, above every value, as the reference's NaN-propagating
+//! extremes want. The high word holds the largest key (the maximum); the low word the
+//! largest inverted key (the minimum), or the NaN key itself. Each value first reads
+//! the word and writes only a key beyond it: most values are inside the range found so
+//! far, so few invocations write at all.
+
+use super::{Binding, KernelSrc, Lowered, NodeCtx, Slot};
+use crate::CodegenError;
+use kiln_ir::{DType, Op};
+use std::collections::BTreeSet;
+
+/// Which range word an operand is: the low word holds the minimum, the high word the
+/// maximum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RangeWord {
+    Low,
+    High,
+}
+
+impl RangeWord {
+    /// The math helper decoding the word (`k_range_low` or `k_range_high`).
+    pub fn helper(self) -> &'static str {
+        match self {
+            RangeWord::Low => "k_range_low",
+            RangeWord::High => "k_range_high",
+        }
+    }
+}
+
+/// Module-scope WGSL defining `kiln_range_fold(v: f32) -> f32`, which folds `v` into the
+/// range words and returns it.
+pub const FOLD: &str = "fn kiln_range_key(v: f32) -> u32 {
+    let b = bitcast<u32>(v);
+    if (b & 0x7fffffffu) > 0x7f800000u {
+        return 0xffffffffu;
+    }
+    return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+}
+fn kiln_range_fold(v: f32) -> f32 {
+    let k = kiln_range_key(v);
+    if k > atomicLoad(&kiln_range_high[0]) {
+        atomicMax(&kiln_range_high[0], k);
+    }
+    let low = select(~k, k, k == 0xffffffffu);
+    if low > atomicLoad(&kiln_range_low[0]) {
+        atomicMax(&kiln_range_low[0], low);
+    }
+    return v;
+}
+";
+
+/// The declarations of the range words as bindings `first` and `first + 1`.
+pub fn decls(first: usize) -> String {
+    ["kiln_range_low", "kiln_range_high"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            format!(
+                "@group(0) @binding({}) var<storage, read_write> {name}: array<atomic<u32>>;\n",
+                first + i
+            )
+        })
+        .collect()
+}
+
+/// The bindings of the range words, in [`decls`] order.
+pub fn bindings() -> [Binding; 2] {
+    [
+        Binding::write(Slot::Range(RangeWord::Low)),
+        Binding::write(Slot::Range(RangeWord::High)),
+    ]
+}
+
+/// Whether `ctx`'s lowering should fold the range of a result of dtype `dtype` (only
+/// f32 ranges are taken).
+pub fn wanted(ctx: &NodeCtx<'_>, dtype: DType) -> bool {
+    ctx.fold_range && dtype == DType::F32
+}
+
+/// `load`, the WGSL expression loading operand `i` of `ctx`'s node, decoded when the
+/// operand is a range word; the decoding helper joins `helpers`.
+pub fn read(
+    ctx: &NodeCtx<'_>,
+    i: usize,
+    load: String,
+    helpers: &mut BTreeSet<&'static str>,
+) -> String {
+    match ctx.operand_places.get(i).and_then(|p| p.range) {
+        Some(word) => {
+            helpers.insert(word.helper());
+            format!("{}(bitcast<u32>({load}))", word.helper())
+        }
+        None => load,
+    }
+}
+
+/// The `min_max` node of `ctx` whose operand's producer folded its range, where a
+/// reader of its results cannot decode the words: one invocation writing them as
+/// results 0 (minimum) and 1 (maximum).
+pub fn decode(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
+    if !matches!(ctx.node().op, Op::MinMax { .. })
+        || (0..2).any(|i| ctx.result(i).shape.numel() != 1 || ctx.result(i).dtype != DType::F32)
+    {
+        return Err(ctx.error("only a min_max of a whole f32 tensor reads a folded range"));
+    }
+    let helpers =
+        super::elementwise::math::helpers(&BTreeSet::from(["k_range_low", "k_range_high"]))?;
+    let wgsl = format!(
+        "// kiln range decode: the extremes a kernel folded into the range words as it
+// stored the tensor, as f32.
+{}@group(0) @binding(2) var<storage, read_write> dst0: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst1: array<f32>;
+
+{helpers}@compute @workgroup_size(1)
+fn main() {{
+    dst0[0] = k_range_low(atomicLoad(&kiln_range_low[0]));
+    dst1[0] = k_range_high(atomicLoad(&kiln_range_high[0]));
+}}
+",
+        decls(0)
+    );
+    let [low, high] = bindings();
+    Ok(Lowered {
+        kernels: vec![KernelSrc {
+            name: "range".to_string(),
+            wgsl,
+            entry_point: "main".into(),
+            workgroup_size: [1, 1, 1],
+            workgroups: [1, 1, 1],
+            bindings: vec![
+                low,
+                high,
+                Binding::write(Slot::Result(0)),
+                Binding::write(Slot::Result(1)),
+            ],
+        }],
+        ..Lowered::default()
+    })
+}
+
+/// True when `lowered` folds a range (binds [`Slot::Range`]).
+pub fn folds(lowered: &Lowered) -> bool {
+    lowered
+        .kernels
+        .iter()
+        .any(|k| k.bindings.iter().any(|b| matches!(b.slot, Slot::Range(_))))
+}
