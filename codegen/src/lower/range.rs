@@ -15,9 +15,11 @@
 //! the sign bit set, a negative value's bits inverted, so that larger keys are larger
 //! values; NaN is `0xffffffff`, above every value, as the reference's NaN-propagating
 //! extremes want. The high word holds the largest key (the maximum); the low word the
-//! largest inverted key (the minimum), or the NaN key itself. Each value first reads
-//! the word and writes only a key beyond it: most values are inside the range found so
-//! far, so few invocations write at all.
+//! largest inverted key (the minimum), or the NaN key itself. An invocation reads the
+//! words once, at its first value, and keeps what it last saw of them (a lower bound of
+//! each); it writes only a key beyond that: most values are inside the range found so
+//! far, so few invocations write at all, and one storing many values reads the words
+//! once.
 
 use super::{Binding, KernelSrc, Lowered, NodeCtx, Slot};
 use crate::CodegenError;
@@ -51,14 +53,20 @@ pub const FOLD: &str = "fn kiln_range_key(v: f32) -> u32 {
     }
     return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
 }
+var<private> kiln_range_seen: vec2<u32>;
+var<private> kiln_range_read: bool = false;
 fn kiln_range_fold(v: f32) -> f32 {
+    if !kiln_range_read {
+        kiln_range_seen = vec2<u32>(atomicLoad(&kiln_range_low[0]), atomicLoad(&kiln_range_high[0]));
+        kiln_range_read = true;
+    }
     let k = kiln_range_key(v);
-    if k > atomicLoad(&kiln_range_high[0]) {
-        atomicMax(&kiln_range_high[0], k);
+    if k > kiln_range_seen.y {
+        kiln_range_seen.y = max(atomicMax(&kiln_range_high[0], k), k);
     }
     let low = select(~k, k, k == 0xffffffffu);
-    if low > atomicLoad(&kiln_range_low[0]) {
-        atomicMax(&kiln_range_low[0], low);
+    if low > kiln_range_seen.x {
+        kiln_range_seen.x = max(atomicMax(&kiln_range_low[0], low), low);
     }
     return v;
 }
