@@ -352,6 +352,18 @@ fn whole_range(g: &mut kiln_ir::Graph, value: kiln_ir::Handle<kiln_ir::Value>) {
     g.add_output(format!("high{n}"), r[1], kiln_ir::Wide::No);
 }
 
+/// `g` planned for the default limits, and its kernels' names.
+fn planned(g: &kiln_ir::Graph) -> (kiln_codegen::CompiledPlan, Vec<String>) {
+    let compiled = kiln_codegen::build_plan(g, &kiln_codegen::Limits::default()).unwrap();
+    let names = compiled
+        .plan
+        .kernels
+        .iter()
+        .map(|k| k.name.clone())
+        .collect();
+    (compiled, names)
+}
+
 /// A `[d0, d1, ...]` f32 tensor of seeded random values with a NaN at `nan`, if any.
 fn with_nan(dims: &[usize], seed: u64, nan: Option<usize>) -> Tensor {
     let mut v: Vec<f32> = random_tensor(DType::F32, dims, seed)
@@ -367,7 +379,6 @@ fn with_nan(dims: &[usize], seed: u64, nan: Option<usize>) -> Tensor {
 
 #[test]
 fn ranges_folded_where_the_tensor_is_stored_match_the_reference_run_after_run() {
-    use kiln_codegen::{build_plan, Limits};
     use kiln_ir::{BinaryOp, ConvAttrs, Graph, UnaryOp};
     // An element-wise producer, a conv with a relu epilogue read through a reshape, and
     // a matmul whose range is taken through a transpose: each folds its result's range
@@ -411,13 +422,7 @@ fn ranges_folded_where_the_tensor_is_stored_match_the_reference_run_after_run() 
         .add(Op::Transpose { perm: vec![1, 0] }, &[m], "t")
         .unwrap();
     whole_range(&mut g, t);
-    let compiled = build_plan(&g, &Limits::default()).unwrap();
-    let names: Vec<&str> = compiled
-        .plan
-        .kernels
-        .iter()
-        .map(|k| k.name.as_str())
-        .collect();
+    let (compiled, names) = planned(&g);
     assert!(
         names.iter().filter(|n| n.starts_with("range")).count() == 1
             && !names.iter().any(|n| n.starts_with("min_max")),
@@ -466,22 +471,15 @@ fn ranges_folded_where_the_tensor_is_stored_match_the_reference_run_after_run() 
 
 #[test]
 fn a_range_no_kernel_stores_stays_a_reduction() {
-    use kiln_codegen::{build_plan, Limits};
     // The graph's input is stored by no kernel: its range is reduced as before.
     let x = random_tensor(DType::F32, &[4, 9], 97);
     let g = common::op_graph(min_max(&[0, 1]), std::slice::from_ref(&x));
-    let compiled = build_plan(&g, &Limits::default()).unwrap();
-    assert!(compiled
-        .plan
-        .kernels
-        .iter()
-        .any(|k| k.name.starts_with("min_max")));
+    assert!(planned(&g).1.iter().any(|k| k.starts_with("min_max")));
     check_op(min_max(&[0, 1]), vec![x], Tol::EXACT);
 }
 
 #[test]
 fn range_words_decoded_by_their_readers_need_no_kernel() {
-    use kiln_codegen::{build_plan, Limits};
     use kiln_ir::{BinaryOp, Graph};
     // `(y - low) / (high - low)` of `y = 1.5 x`: the element-wise kernel storing `y`
     // folds its range, and the one reading `low` and `high` decodes the words itself,
@@ -505,13 +503,7 @@ fn range_words_decoded_by_their_readers_need_no_kernel() {
         .add(Op::Binary(BinaryOp::Div), &[shifted, span], "norm")
         .unwrap();
     g.add_output("z", z, kiln_ir::Wide::No);
-    let compiled = build_plan(&g, &Limits::default()).unwrap();
-    let names: Vec<&str> = compiled
-        .plan
-        .kernels
-        .iter()
-        .map(|k| k.name.as_str())
-        .collect();
+    let (compiled, names) = planned(&g);
     assert!(
         !names
             .iter()
