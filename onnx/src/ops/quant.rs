@@ -14,7 +14,7 @@ use super::nn::conv_attrs;
 use super::pool;
 use crate::builder::Cx;
 use crate::error::ImportError;
-use kiln_ir::{BinaryOp, DType, Data, Handle, Op, ReduceOp, Tensor, UnaryOp, Value};
+use kiln_ir::{BinaryOp, DType, Data, Handle, Op, Program, ReduceOp, Step, Tensor, UnaryOp, Value};
 
 type Outs = Result<Vec<Handle<Value>>, ImportError>;
 type V = Handle<Value>;
@@ -197,20 +197,40 @@ pub(super) fn dynamic_quantize_linear(cx: &mut Cx) -> Outs {
         axes: axes.clone(),
         keepdims: false,
     };
-    let zero = cx.scalar(DType::F32, 0.0)?;
     let lo = cx.add(reduce(ReduceOp::Min), &[x])?;
-    let lo = cx.binary(BinaryOp::Min, lo, zero)?;
     let hi = cx.add(reduce(ReduceOp::Max), &[x])?;
-    let hi = cx.binary(BinaryOp::Max, hi, zero)?;
-    let range = cx.binary(BinaryOp::Sub, hi, lo)?;
-    let qmax = cx.scalar(DType::F32, 255.0)?;
-    let scale = cx.binary(BinaryOp::Div, range, qmax)?;
-    let shift = cx.binary(BinaryOp::Div, lo, scale)?;
-    let zp = cx.binary(BinaryOp::Sub, zero, shift)?;
-    let zp = cx.binary(BinaryOp::Max, zp, zero)?;
-    let zp = cx.binary(BinaryOp::Min, zp, qmax)?;
-    let zp = cx.unary(UnaryOp::Round, zp)?;
-    let zp = cx.cast(zp, DType::U8)?;
+    // The scale and the zero point, each one element-wise program of the range: as a
+    // chain of scalar ops the fusion phase tried every split of it for every layer, and
+    // ran into its time limit on a MobileNet (a bundle depending on the machine's speed).
+    let f32_const = |value: f64| Step::Const {
+        dtype: DType::F32,
+        value,
+    };
+    let mut steps = vec![
+        Step::Input(0),
+        Step::Input(1),
+        f32_const(0.0),
+        Step::Binary(BinaryOp::Min, 0, 2),
+        Step::Binary(BinaryOp::Max, 1, 2),
+        Step::Binary(BinaryOp::Sub, 4, 3),
+        f32_const(255.0),
+        // Step 7: the scale, (max(hi, 0) - min(lo, 0)) / 255.
+        Step::Binary(BinaryOp::Div, 5, 6),
+    ];
+    let scale = Program {
+        steps: steps.clone(),
+    };
+    steps.extend([
+        Step::Binary(BinaryOp::Div, 3, 7),
+        Step::Binary(BinaryOp::Sub, 2, 8),
+        Step::Binary(BinaryOp::Max, 9, 2),
+        Step::Binary(BinaryOp::Min, 10, 6),
+        Step::Unary(UnaryOp::Round, 11),
+        Step::Cast(DType::U8, 12),
+    ]);
+    let zero = Program { steps };
+    let scale = cx.add(Op::Elementwise { program: scale }, &[lo, hi])?;
+    let zp = cx.add(Op::Elementwise { program: zero }, &[lo, hi])?;
     let y = quantize(cx, x, scale, Some(zp), DType::U8, (0, 0, true))?;
     Ok(vec![y, scale, zp])
 }
