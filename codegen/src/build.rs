@@ -209,11 +209,11 @@ struct Builder<'g> {
     /// Producers asked to fold the range of their result 0, and the `min_max` node
     /// that reads it ([`range_folds`]).
     fold_for: HashMap<Handle<kiln_ir::Node>, Handle<kiln_ir::Node>>,
-    /// The range words (low, high) of each `min_max` node whose operand's producer
-    /// folded them.
-    ranges: HashMap<Handle<kiln_ir::Node>, (BufferId, BufferId)>,
+    /// The range words (one buffer: low, high) of each `min_max` node whose operand's
+    /// producer folded them.
+    ranges: HashMap<Handle<kiln_ir::Node>, BufferId>,
     /// The range words [`Slot::Range`] binds in the node being emitted.
-    range_words: Option<(BufferId, BufferId)>,
+    range_words: Option<BufferId>,
     /// Values that are range words their readers decode (a `min_max` that runs no
     /// kernel: its results are the words).
     range_values: HashMap<Handle<Value>, RangeWord>,
@@ -682,11 +682,10 @@ impl<'g> Builder<'g> {
         self.range_words = None;
         if crate::lower::range::folds(&lowered) {
             let reader = self.fold_for[&handle];
-            let low = self.new_buffer(4, BufferKind::Intermediate, true);
-            let high = self.new_buffer(4, BufferKind::Intermediate, true);
-            self.plan.zeroed.extend([low, high]);
-            self.ranges.insert(reader, (low, high));
-            self.range_words = Some((low, high));
+            let words = self.new_buffer(8, BufferKind::Intermediate, true);
+            self.plan.zeroed.push(words);
+            self.ranges.insert(reader, words);
+            self.range_words = Some(words);
         }
         self.emit(node, lowered)
     }
@@ -730,15 +729,9 @@ impl<'g> Builder<'g> {
                     Slot::Scratch(i) => View::whole(scratch[i]),
                     Slot::Table(i) => View::whole(tables[i]),
                     Slot::Check(i) => View::whole(checks[i]),
-                    Slot::Range(word) => {
-                        let (low, high) = self.range_words.ok_or(CodegenError::Unplaced {
-                            value: node.outputs[0],
-                        })?;
-                        View::whole(match word {
-                            RangeWord::Low => low,
-                            RangeWord::High => high,
-                        })
-                    }
+                    Slot::Range => View::whole(self.range_words.ok_or(CodegenError::Unplaced {
+                        value: node.outputs[0],
+                    })?),
                     Slot::Packed { operand, part } => {
                         let twin = self.view_of(node.inputs[operand])?.buffer;
                         let part = self.packed.get(&twin).and_then(|(_, p)| p.get(part));
@@ -948,13 +941,9 @@ impl Builder<'_> {
 
     /// Binds `node`'s results (a `min_max` of a folded range) to its range words.
     fn bind_range_results(&mut self, handle: Handle<kiln_ir::Node>, node: &kiln_ir::Node) {
-        let (low, high) = self.ranges[&handle];
-        for (&out, (word, buffer)) in node
-            .outputs
-            .iter()
-            .zip([(RangeWord::Low, low), (RangeWord::High, high)])
-        {
-            self.bind_value(out, View::whole(buffer));
+        let words = self.ranges[&handle];
+        for (&out, word) in node.outputs.iter().zip([RangeWord::Low, RangeWord::High]) {
+            self.bind_value(out, View::whole(words));
             self.range_values.insert(out, word);
         }
     }

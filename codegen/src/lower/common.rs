@@ -59,9 +59,9 @@ pub enum Slot {
     /// [`super::packed::PackedWeight`]): 0 its packed words, 1 its scales, 2 its zero
     /// points.
     Packed { operand: usize, part: usize },
-    /// A word the kernel storing a tensor folds its range into, for the `min_max` of
-    /// it (see [`super::range`]).
-    Range(super::range::RangeWord),
+    /// The two words the kernel storing a tensor folds its range into, for the
+    /// `min_max` of it (see [`super::range`]).
+    Range,
 }
 
 /// One binding of a kernel: binding `i` of group 0 is `bindings[i]`.

@@ -97,7 +97,7 @@ impl Tail {
                 maps.push((format!("o{}", i - arity), a));
                 format!("o{}", i - arity)
             };
-            let load = range::read(ctx, i, format!("{buf}[{off}]"), &mut decoders);
+            let load = range::read(ctx, i, &buf, &off, &mut decoders);
             loads.push_str(&format!("    let {x} = {load};\n"));
         }
         let code = program::code(epilogue, &inputs, "    ").map_err(|r| ctx.error(r))?;
@@ -193,14 +193,14 @@ impl Tail {
     pub fn decls(&self, first: usize) -> String {
         let mut decls = input_decls(&self.inputs, first);
         if self.fold {
-            decls.push_str(&range::decls(first + self.inputs.len()));
+            decls.push_str(&range::decl(first + self.inputs.len()));
         }
         decls
     }
 
     /// Bindings of the tail's own inputs (and range words).
     pub fn bindings(&self) -> impl Iterator<Item = Binding> + '_ {
-        let range = self.fold.then(range::bindings).into_iter().flatten();
+        let range = self.fold.then(range::binding);
         self.inputs
             .iter()
             .map(|i| Binding::read(i.slot))
@@ -219,9 +219,7 @@ impl Tail {
             );
         }
         if self.fold {
-            for b in range::bindings() {
-                set.add(b.slot, Access::ReadWrite, "atomic<u32>");
-            }
+            set.add(Slot::Range, Access::ReadWrite, "atomic<u32>");
         }
     }
 }
@@ -302,14 +300,14 @@ impl Epilogue {
     pub fn decls(&self, first: usize) -> String {
         let mut decls = input_decls(&self.inputs, first);
         if self.range {
-            decls.push_str(&range::decls(first + self.inputs.len()));
+            decls.push_str(&range::decl(first + self.inputs.len()));
         }
         decls
     }
 
     /// Bindings of the extra inputs (and range words).
     pub fn bindings(&self) -> impl Iterator<Item = Binding> + '_ {
-        let range = self.range.then(range::bindings).into_iter().flatten();
+        let range = self.range.then(range::binding);
         self.inputs
             .iter()
             .map(|i| Binding::read(i.slot))

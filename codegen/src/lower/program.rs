@@ -191,7 +191,7 @@ pub fn lower(ctx: &NodeCtx<'_>, program: &Program) -> Result<Lowered, CodegenErr
         let buf = set.operand(i, &node.inputs, storage(dtype));
         let a = ctx.operand_map(i, dims);
         let off = broadcast_offset(i, a, dims, &mut maps);
-        let load = super::range::read(ctx, i, format!("{buf}[{off}]"), &mut decoders);
+        let load = super::range::read(ctx, i, &buf, &off, &mut decoders);
         loads.push_str(&format!("    let {x} = {load};\n"));
     }
     let mut code = code(program, &inputs, "    ").map_err(|r| ctx.error(r))?;

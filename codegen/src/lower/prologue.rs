@@ -85,9 +85,10 @@ fn inputs(
             .iter()
             .find(|e| matches!(e.slot, Slot::Operand(j) if same(j)))
         {
-            super::range::read(ctx, i, format!("{}[0]", input.name), helpers)
+            super::range::read(ctx, i, &input.name, "0", helpers)
         } else if let Some((_, read)) = bound.iter().find(|(j, _)| same(*j)) {
-            super::range::read(ctx, i, read.to_string(), helpers)
+            // An anchor operand: never a range word (no anchor decodes one).
+            read.to_string()
         } else {
             return Err(ctx.error(format!(
                 "the prologue reads operand {i}, which the kernel does not bind"

@@ -3,8 +3,8 @@
 //!
 //! The plan builder asks the producer of a `min_max` operand to fold
 //! ([`super::NodeCtx::fold_range`]); a lowering that does binds the two range words
-//! ([`Slot::Range`]: the low word, then the high word, each a buffer of its own) and
-//! updates them with `atomicMax` as it stores each value. The runtime zeroes them
+//! ([`Slot::Range`]: one buffer, the low word then the high word; one binding more)
+//! and updates them with `atomicMax` as it stores each value. The runtime zeroes them
 //! before every run (`KernelPlan::zeroed`): zero is both words' identity. The
 //! `min_max` then runs no kernel where every reader of its results decodes the words
 //! where it loads them ([`RangeWord`] placements: epilogue and prologue operands,
@@ -26,8 +26,8 @@ use crate::CodegenError;
 use kiln_ir::{DType, Op};
 use std::collections::BTreeSet;
 
-/// Which range word an operand is: the low word holds the minimum, the high word the
-/// maximum.
+/// Which range word an operand is: the low word (element 0 of the range buffer) holds
+/// the minimum, the high word (element 1) the maximum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RangeWord {
     Low,
@@ -40,6 +40,14 @@ impl RangeWord {
         match self {
             RangeWord::Low => "k_range_low",
             RangeWord::High => "k_range_high",
+        }
+    }
+
+    /// The word's element in the range buffer.
+    pub fn index(self) -> u32 {
+        match self {
+            RangeWord::Low => 0,
+            RangeWord::High => 1,
         }
     }
 }
@@ -57,42 +65,33 @@ var<private> kiln_range_seen: vec2<u32>;
 var<private> kiln_range_read: bool = false;
 fn kiln_range_fold(v: f32) -> f32 {
     if !kiln_range_read {
-        kiln_range_seen = vec2<u32>(atomicLoad(&kiln_range_low[0]), atomicLoad(&kiln_range_high[0]));
+        kiln_range_seen = vec2<u32>(atomicLoad(&kiln_range[0]), atomicLoad(&kiln_range[1]));
         kiln_range_read = true;
     }
     let k = kiln_range_key(v);
     if k > kiln_range_seen.y {
-        kiln_range_seen.y = max(atomicMax(&kiln_range_high[0], k), k);
+        kiln_range_seen.y = max(atomicMax(&kiln_range[1], k), k);
     }
     let low = select(~k, k, k == 0xffffffffu);
     if low > kiln_range_seen.x {
-        kiln_range_seen.x = max(atomicMax(&kiln_range_low[0], low), low);
+        kiln_range_seen.x = max(atomicMax(&kiln_range[0], low), low);
     }
     return v;
 }
 ";
 
-/// The declarations of the range words as bindings `first` and `first + 1`.
-pub fn decls(first: usize) -> String {
-    ["kiln_range_low", "kiln_range_high"]
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            format!(
-                "@group(0) @binding({}) var<storage, read_write> {name}: array<atomic<u32>>;\n",
-                first + i
-            )
-        })
-        .collect()
+/// The declaration of the range words as binding `binding`.
+pub fn decl(binding: usize) -> String {
+    format!("@group(0) @binding({binding}) var<storage, read_write> {NAME}: array<atomic<u32>>;\n")
 }
 
-/// The bindings of the range words, in [`decls`] order.
-pub fn bindings() -> [Binding; 2] {
-    [
-        Binding::write(Slot::Range(RangeWord::Low)),
-        Binding::write(Slot::Range(RangeWord::High)),
-    ]
+/// The binding of the range words.
+pub fn binding() -> Binding {
+    Binding::write(Slot::Range)
 }
+
+/// The WGSL name of the range words.
+pub const NAME: &str = "kiln_range";
 
 /// Whether `ctx`'s lowering should fold the range of a result of dtype `dtype` (only
 /// f32 ranges are taken).
@@ -100,20 +99,22 @@ pub fn wanted(ctx: &NodeCtx<'_>, dtype: DType) -> bool {
     ctx.fold_range && dtype == DType::F32
 }
 
-/// `load`, the WGSL expression loading operand `i` of `ctx`'s node, decoded when the
-/// operand is a range word; the decoding helper joins `helpers`.
+/// The WGSL expression loading element `off` of operand `i` of `ctx`'s node, bound as
+/// `buf`: `buf[off]`, or, when the operand is a range word, that word of the range
+/// buffer decoded (the decoding helper joins `helpers`).
 pub fn read(
     ctx: &NodeCtx<'_>,
     i: usize,
-    load: String,
+    buf: &str,
+    off: &str,
     helpers: &mut BTreeSet<&'static str>,
 ) -> String {
     match ctx.operand_places.get(i).and_then(|p| p.range) {
         Some(word) => {
             helpers.insert(word.helper());
-            format!("{}(bitcast<u32>({load}))", word.helper())
+            format!("{}(bitcast<u32>({buf}[{}u]))", word.helper(), word.index())
         }
-        None => load,
+        None => format!("{buf}[{off}]"),
     }
 }
 
@@ -131,18 +132,17 @@ pub fn decode(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     let wgsl = format!(
         "// kiln range decode: the extremes a kernel folded into the range words as it
 // stored the tensor, as f32.
-{}@group(0) @binding(2) var<storage, read_write> dst0: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dst1: array<f32>;
+{}@group(0) @binding(1) var<storage, read_write> dst0: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst1: array<f32>;
 
 {helpers}@compute @workgroup_size(1)
 fn main() {{
-    dst0[0] = k_range_low(atomicLoad(&kiln_range_low[0]));
-    dst1[0] = k_range_high(atomicLoad(&kiln_range_high[0]));
+    dst0[0] = k_range_low(atomicLoad(&kiln_range[0]));
+    dst1[0] = k_range_high(atomicLoad(&kiln_range[1]));
 }}
 ",
-        decls(0)
+        decl(0)
     );
-    let [low, high] = bindings();
     Ok(Lowered {
         kernels: vec![KernelSrc {
             name: "range".to_string(),
@@ -151,8 +151,7 @@ fn main() {{
             workgroup_size: [1, 1, 1],
             workgroups: [1, 1, 1],
             bindings: vec![
-                low,
-                high,
+                binding(),
                 Binding::write(Slot::Result(0)),
                 Binding::write(Slot::Result(1)),
             ],
@@ -166,5 +165,5 @@ pub fn folds(lowered: &Lowered) -> bool {
     lowered
         .kernels
         .iter()
-        .any(|k| k.bindings.iter().any(|b| matches!(b.slot, Slot::Range(_))))
+        .any(|k| k.bindings.iter().any(|b| b.slot == Slot::Range))
 }

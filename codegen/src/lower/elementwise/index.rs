@@ -201,8 +201,7 @@ impl BindingSet {
             Slot::Table(i) => format!("tbl{i}"),
             Slot::Check(i) => format!("chk{i}"),
             Slot::Packed { operand, part } => format!("pk{operand}_{part}"),
-            Slot::Range(super::super::range::RangeWord::Low) => "kiln_range_low".to_string(),
-            Slot::Range(super::super::range::RangeWord::High) => "kiln_range_high".to_string(),
+            Slot::Range => super::super::range::NAME.to_string(),
         };
         self.add_named(slot, access, ty, name)
     }

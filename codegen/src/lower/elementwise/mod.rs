@@ -81,7 +81,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     for i in 0..want {
         let a = ctx.operand_map(i, dims);
         let off = broadcast_offset(i, a, dims, &mut maps);
-        let mut load = super::range::read(ctx, i, format!("{}[{off}]", names[i]), &mut e.helpers);
+        let mut load = super::range::read(ctx, i, &names[i], &off, &mut e.helpers);
         if matches!(node.op, Op::Where) && load.starts_with("k_range") {
             // Where moves words: a decoded extreme's bits.
             load = format!("bitcast<u32>({load})");
@@ -122,9 +122,7 @@ pub(super) fn kernel(
     let out = ctx.result(0);
     // The range of the result folded as it is stored (see `range`).
     let (code, fold) = if super::range::wanted(ctx, out.dtype) {
-        for b in super::range::bindings() {
-            set.add(b.slot, Access::ReadWrite, "atomic<u32>");
-        }
+        set.add(Slot::Range, Access::ReadWrite, "atomic<u32>");
         (
             format!("kiln_range_fold({})", expr.code),
             super::range::FOLD,
