@@ -664,7 +664,7 @@ impl<'g> Builder<'g> {
         let fits = |l: &Lowered| l.kernels.iter().all(|k| k.bindings.len() <= most);
         let mut lowered = match lower_with(ctx.fold_range) {
             Ok(lowered) if fits(&lowered) => lowered,
-            // The range words are two bindings more: past the device's limit the node
+            // The range words are one binding more: past the device's limit the node
             // stores as it did, and its `min_max` reduces the tensor.
             _ if ctx.fold_range => lower_with(false)?,
             lowered => lowered?,

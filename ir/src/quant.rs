@@ -2,9 +2,32 @@
 //! `x`: broadcast to `x` like any element-wise operand (one for all, or one per index
 //! of some axes: ONNX's per-axis scales are reshaped to broadcast at import), or one
 //! per block of `block` consecutive indices along an axis (blocked). Shared by shape
-//! inference, the interpreter and the kernels.
+//! inference, the interpreter and the kernels. Also the uint8 scale of a range, which
+//! dynamic quantization computes at run time.
 
-use crate::Shape;
+use crate::{BinaryOp, DType, Shape, Step};
+
+/// The first steps of an element-wise program of a range's minimum (input 0) and maximum
+/// (input 1) that quantizes it to uint8, as ONNX's DynamicQuantizeLinear does: the range
+/// widened to hold 0, divided into 255 steps. Step 2 is the constant 0, step 3 the
+/// widened minimum, step 6 the constant 255 and step 7 the scale
+/// `(max(hi, 0) - min(lo, 0)) / 255`.
+pub fn u8_scale_steps() -> Vec<Step> {
+    let f32_const = |value: f64| Step::Const {
+        dtype: DType::F32,
+        value,
+    };
+    vec![
+        Step::Input(0),
+        Step::Input(1),
+        f32_const(0.0),
+        Step::Binary(BinaryOp::Min, 0, 2),
+        Step::Binary(BinaryOp::Max, 1, 2),
+        Step::Binary(BinaryOp::Sub, 4, 3),
+        f32_const(255.0),
+        Step::Binary(BinaryOp::Div, 5, 6),
+    ]
+}
 
 /// Which scale element applies to each element of `x`.
 #[derive(Clone, Debug, PartialEq, Eq)]

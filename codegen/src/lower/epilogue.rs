@@ -169,7 +169,7 @@ impl Tail {
             format!("fused({value}, {idx})")
         };
         if self.fold {
-            format!("kiln_range_fold({stored})")
+            range::fold(&stored)
         } else {
             stored
         }
@@ -191,20 +191,12 @@ impl Tail {
 
     /// Declarations of the tail's own inputs (and range words), from binding `first` on.
     pub fn decls(&self, first: usize) -> String {
-        let mut decls = input_decls(&self.inputs, first);
-        if self.fold {
-            decls.push_str(&range::decl(first + self.inputs.len()));
-        }
-        decls
+        input_decls(&self.inputs, self.fold, first)
     }
 
     /// Bindings of the tail's own inputs (and range words).
     pub fn bindings(&self) -> impl Iterator<Item = Binding> + '_ {
-        let range = self.fold.then(range::binding);
-        self.inputs
-            .iter()
-            .map(|i| Binding::read(i.slot))
-            .chain(range)
+        input_bindings(&self.inputs, self.fold)
     }
 
     /// Adds the tail's own inputs (and range words) to a kernel's binding set (after
@@ -298,26 +290,19 @@ impl Epilogue {
 
     /// Declarations of the extra inputs (and range words), starting at binding `first`.
     pub fn decls(&self, first: usize) -> String {
-        let mut decls = input_decls(&self.inputs, first);
-        if self.range {
-            decls.push_str(&range::decl(first + self.inputs.len()));
-        }
-        decls
+        input_decls(&self.inputs, self.range, first)
     }
 
     /// Bindings of the extra inputs (and range words).
     pub fn bindings(&self) -> impl Iterator<Item = Binding> + '_ {
-        let range = self.range.then(range::binding);
-        self.inputs
-            .iter()
-            .map(|i| Binding::read(i.slot))
-            .chain(range)
+        input_bindings(&self.inputs, self.range)
     }
 }
 
-/// `var<storage, read>` declarations of epilogue `inputs`, from binding `first` on.
-fn input_decls(inputs: &[EpilogueInput], first: usize) -> String {
-    inputs
+/// `var<storage, read>` declarations of epilogue `inputs`, from binding `first` on,
+/// and, when `words`, of the range words after them.
+fn input_decls(inputs: &[EpilogueInput], words: bool, first: usize) -> String {
+    let mut decls: String = inputs
         .iter()
         .enumerate()
         .map(|(i, input)| {
@@ -328,5 +313,16 @@ fn input_decls(inputs: &[EpilogueInput], first: usize) -> String {
                 storage(input.dtype)
             )
         })
-        .collect()
+        .collect();
+    if words {
+        decls.push_str(&range::decl(first + inputs.len()));
+    }
+    decls
+}
+
+/// The bindings of epilogue `inputs`, and, when `words`, of the range words after them
+/// (in [`input_decls`] order).
+fn input_bindings(inputs: &[EpilogueInput], words: bool) -> impl Iterator<Item = Binding> + '_ {
+    let range = words.then(range::binding);
+    inputs.iter().map(|i| Binding::read(i.slot)).chain(range)
 }

@@ -80,6 +80,12 @@ fn kiln_range_fold(v: f32) -> f32 {
 }
 ";
 
+/// The WGSL expression storing `value` (an f32 expression) that also folds it into the
+/// range words ([`FOLD`] defines the function).
+pub fn fold(value: &str) -> String {
+    format!("kiln_range_fold({value})")
+}
+
 /// The declaration of the range words as binding `binding`.
 pub fn decl(binding: usize) -> String {
     format!("@group(0) @binding({binding}) var<storage, read_write> {NAME}: array<atomic<u32>>;\n")

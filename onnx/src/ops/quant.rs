@@ -202,21 +202,7 @@ pub(super) fn dynamic_quantize_linear(cx: &mut Cx) -> Outs {
     // The scale and the zero point, each one element-wise program of the range: as a
     // chain of scalar ops the fusion phase tried every split of it for every layer, and
     // ran into its time limit on a MobileNet (a bundle depending on the machine's speed).
-    let f32_const = |value: f64| Step::Const {
-        dtype: DType::F32,
-        value,
-    };
-    let mut steps = vec![
-        Step::Input(0),
-        Step::Input(1),
-        f32_const(0.0),
-        Step::Binary(BinaryOp::Min, 0, 2),
-        Step::Binary(BinaryOp::Max, 1, 2),
-        Step::Binary(BinaryOp::Sub, 4, 3),
-        f32_const(255.0),
-        // Step 7: the scale, (max(hi, 0) - min(lo, 0)) / 255.
-        Step::Binary(BinaryOp::Div, 5, 6),
-    ];
+    let mut steps = kiln_ir::quant::u8_scale_steps();
     let scale = Program {
         steps: steps.clone(),
     };

@@ -86,23 +86,16 @@ fn dynamic_params(
     };
     let lo = step(graph, reduce(ReduceOp::Min), &[x], "min")?;
     let hi = step(graph, reduce(ReduceOp::Max), &[x], "max")?;
-    let f32_const = |value: f32| Step::Const {
-        dtype: DType::F32,
-        value: f64::from(value),
-    };
-    // Inputs: the row's minimum and maximum. Step 9 is the scale.
-    let mut steps = vec![
-        Step::Input(0),
-        Step::Input(1),
-        f32_const(0.0),
-        Step::Binary(BinaryOp::Min, 0, 2),
-        Step::Binary(BinaryOp::Max, 1, 2),
-        Step::Binary(BinaryOp::Sub, 4, 3),
-        f32_const(255.0),
-        Step::Binary(BinaryOp::Div, 5, 6),
-        f32_const(f32::MIN_POSITIVE),
+    // Inputs: the row's minimum and maximum. Step 9 is the scale, at least f32's
+    // smallest normal.
+    let mut steps = kiln_ir::quant::u8_scale_steps();
+    steps.extend([
+        Step::Const {
+            dtype: DType::F32,
+            value: f64::from(f32::MIN_POSITIVE),
+        },
         Step::Binary(BinaryOp::Max, 7, 8),
-    ];
+    ]);
     let scale = Program {
         steps: steps.clone(),
     };

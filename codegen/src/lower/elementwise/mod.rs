@@ -82,7 +82,8 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         let a = ctx.operand_map(i, dims);
         let off = broadcast_offset(i, a, dims, &mut maps);
         let mut load = super::range::read(ctx, i, &names[i], &off, &mut e.helpers);
-        if matches!(node.op, Op::Where) && load.starts_with("k_range") {
+        let word = ctx.operand_places.get(i).is_some_and(|p| p.range.is_some());
+        if matches!(node.op, Op::Where) && word {
             // Where moves words: a decoded extreme's bits.
             load = format!("bitcast<u32>({load})");
         }
@@ -123,10 +124,7 @@ pub(super) fn kernel(
     // The range of the result folded as it is stored (see `range`).
     let (code, fold) = if super::range::wanted(ctx, out.dtype) {
         set.add(Slot::Range, Access::ReadWrite, "atomic<u32>");
-        (
-            format!("kiln_range_fold({})", expr.code),
-            super::range::FOLD,
-        )
+        (super::range::fold(&expr.code), super::range::FOLD)
     } else {
         (expr.code, "")
     };
