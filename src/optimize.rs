@@ -177,6 +177,8 @@ pub fn quant_report_json(
 /// products of 8-bit operands run on the packed `dot4I8Packed` engine from level 1 on
 /// where `profile` rates it faster than exact f32 arithmetic (the GPU presets, or a
 /// calibrated device that measured it so; the same rate prices them in the e-graph).
+/// Intermediate 8- and 16-bit tensors are stored narrow, several to a word, from level
+/// 1 on.
 pub fn plan_options(opt_level: u8, limits: &Limits, profile: &DeviceProfile) -> PlanOptions {
     PlanOptions {
         concat_in_place: opt_level >= 1,
@@ -184,6 +186,7 @@ pub fn plan_options(opt_level: u8, limits: &Limits, profile: &DeviceProfile) -> 
         fold_transposes: opt_level >= 1,
         packed_weights: opt_level >= 1 && !limits.cpu_driver,
         packed_dot: opt_level >= 1 && profile.packed_dot(),
+        narrow: opt_level >= 1,
     }
 }
 

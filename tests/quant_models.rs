@@ -132,6 +132,9 @@ fn size(ran: &common::Ran) -> String {
             ran.packed_products
         ));
     }
+    if ran.narrow_tensors > 0 {
+        text.push_str(&format!(", {} tensors stored narrow", ran.narrow_tensors));
+    }
     text
 }
 
@@ -329,4 +332,33 @@ fn qdq_bundle_is_under_three_tenths_of_f32() {
         "{test}: cnn-qdq's bundle is {ratio:.3} of cnn-f32's ({qdq_bytes} of {f32_bytes} bytes), \
          more than {MAX_BUNDLE_RATIO}"
     );
+}
+
+/// The quantized CNNs' 8-bit activations are stored narrow, four to a word, where the
+/// convolutions write and read them (14 of cnn-qdq's, 17 of cnn-qop's today; at least
+/// 10 each, so losing the conv writers or readers fails).
+#[test]
+fn quantized_cnns_store_activations_narrow() {
+    let test = "quant narrow activations";
+    let Some(root) = data_dir("quant", test) else {
+        return;
+    };
+    for name in ["cnn-qdq", "cnn-qop"] {
+        let narrow = catch(|| {
+            let model =
+                kiln::load_onnx(root.join(name).join("model.onnx")).map_err(|e| e.to_string())?;
+            let options = kiln::CompileOptions {
+                opt_level: 2,
+                ..Default::default()
+            };
+            let bundle = kiln::compile_bundle(&model, &options).map_err(|e| e.to_string())?;
+            Ok(bundle.manifest.decisions.narrow_tensors)
+        })
+        .unwrap_or_else(|e| panic!("{test}: {name}: {e}"));
+        show(&format!("{test}: {name}: {narrow} tensors stored narrow"));
+        assert!(
+            narrow >= 10,
+            "{test}: {name}: only {narrow} tensors stored narrow"
+        );
+    }
 }

@@ -45,6 +45,10 @@ pub fn build_plan_with(
     b.packed_weights = options.packed_weights;
     b.packed_dot = options.packed_dot;
     b.fold_for = range_folds(graph);
+    if options.narrow {
+        b.narrow_views = narrow_values(graph, &layout, limits);
+        b.narrow = b.narrow_views.values().flatten().copied().collect();
+    }
     b.assign_ports_and_constants()?;
     let last_use = last_uses(graph);
     let mut split_views = 0;
@@ -67,7 +71,7 @@ pub fn build_plan_with(
             b.bind_range_results(handle, node);
         } else {
             b.place_results(node, &layout);
-            b.lower(handle, node, &layout, limits)?;
+            b.lower_or_widen(handle, node, &layout, limits)?;
         }
         b.release_last_uses(handle, node, &last_use);
     }
@@ -217,6 +221,80 @@ struct Builder<'g> {
     /// Values that are range words their readers decode (a `min_max` that runs no
     /// kernel: its results are the words).
     range_values: HashMap<Handle<Value>, RangeWord>,
+    /// Intermediate tensors stored narrow, each with its views ([`narrow_values`]).
+    narrow_views: HashMap<Handle<Value>, Vec<Handle<Value>>>,
+    /// Those tensors and their views.
+    narrow: HashSet<Handle<Value>>,
+}
+
+/// The intermediate tensors stored narrow, several elements to a word
+/// ([`crate::lower::narrow`]), each with the views of it that share its buffer
+/// (reshapes, transposes folded into their readers): of an 8- or 16-bit dtype, the
+/// only result of a kernel that writes whole words of it into a buffer of its own,
+/// neither it nor a view of it a graph output, and read (itself or through its views)
+/// only by kernels that decode it at every operand it is.
+fn narrow_values(
+    graph: &Graph,
+    layout: &Layout,
+    limits: &Limits,
+) -> HashMap<Handle<Value>, Vec<Handle<Value>>> {
+    let outputs: HashSet<Handle<Value>> = graph.outputs.iter().map(|p| p.value).collect();
+    let mut readers: HashMap<Handle<Value>, Vec<Handle<kiln_ir::Node>>> = HashMap::new();
+    for (handle, node) in graph.nodes.iter() {
+        for &v in &node.inputs {
+            readers.entry(v).or_default().push(handle);
+        }
+    }
+    let dequantized = |node: &kiln_ir::Node| load_time_dequantize(graph, node).is_some();
+    let mut narrow = HashMap::new();
+    for (handle, node) in graph.nodes.iter() {
+        let [v] = node.outputs[..] else {
+            continue;
+        };
+        let ty = &graph.values[v].ty;
+        let writes = node_placement_support(graph, handle, limits).writes_narrow();
+        if crate::lower::narrow::per_word(ty.dtype).is_none()
+            || ty.shape.numel() == 0
+            || !writes
+            || layout.is_alias(node)
+            || dequantized(node)
+            || layout.folded_results.contains_key(&v)
+            || layout.written_transposed.contains(&v)
+        {
+            continue;
+        }
+        // `v` and its views, each read only by views or by kernels decoding it.
+        let mut group = vec![v];
+        let mut decoded = true;
+        let mut next = 0;
+        while decoded && next < group.len() {
+            let u = group[next];
+            next += 1;
+            decoded = !outputs.contains(&u) && !layout.members.contains_key(&u);
+            for &r in readers.get(&u).into_iter().flatten() {
+                let reader = &graph.nodes[r];
+                if dequantized(reader) {
+                    decoded = false;
+                } else if layout.is_alias(reader) {
+                    // The same bytes: a view of the same dtype joins the group.
+                    let view = reader.outputs[0];
+                    decoded &= graph.values[view].ty.dtype == ty.dtype;
+                    group.push(view);
+                } else {
+                    let support = node_placement_support(graph, r, limits);
+                    decoded &= reader
+                        .inputs
+                        .iter()
+                        .enumerate()
+                        .all(|(i, &w)| w != u || support.reads_narrow(i));
+                }
+            }
+        }
+        if decoded {
+            narrow.insert(v, group);
+        }
+    }
+    narrow
 }
 
 /// The `min_max` nodes whose range the kernel storing their operand could fold as it
@@ -289,6 +367,8 @@ impl<'g> Builder<'g> {
             ranges: HashMap::new(),
             range_words: None,
             range_values: HashMap::new(),
+            narrow_views: HashMap::new(),
+            narrow: HashSet::new(),
         }
     }
 
@@ -559,8 +639,13 @@ impl<'g> Builder<'g> {
                 self.bind_value(out, View::slice(base, offset, size));
                 continue;
             }
-            let bytes = buffer_bytes(graph.values[out].ty.shape.numel());
-            let buffer = self.acquire(bytes);
+            let ty = &graph.values[out].ty;
+            let bytes = if self.narrow.contains(&out) {
+                crate::lower::narrow::bytes(ty.dtype, ty.shape.numel())
+            } else {
+                None
+            };
+            let buffer = self.acquire(bytes.unwrap_or_else(|| buffer_bytes(ty.shape.numel())));
             self.bind_value(out, View::whole(buffer));
         }
     }
@@ -596,6 +681,7 @@ impl<'g> Builder<'g> {
                     shuffle: layout.shuffles.get(v).map(|s| (s.groups, s.per_group)),
                     packed: packed.map(|(weight, _)| weight.clone()),
                     range: self.range_values.get(v).copied(),
+                    narrow: self.narrow.contains(v),
                 })
             })
             .collect::<Result<Vec<Placement>, CodegenError>>()?;
@@ -608,8 +694,34 @@ impl<'g> Builder<'g> {
             shuffle: None,
             packed: None,
             range: None,
+            narrow: self.narrow.contains(&node.outputs[0]),
         };
         Ok((operands, result))
+    }
+
+    /// [`Builder::lower`], storing the result one word per element after all where it
+    /// was to be narrow but the engine `node`'s shape takes stores single elements
+    /// ([`CodegenError::WordStores`]); its readers, lowered later, then read it so.
+    fn lower_or_widen(
+        &mut self,
+        handle: Handle<kiln_ir::Node>,
+        node: &kiln_ir::Node,
+        layout: &Layout,
+        limits: &Limits,
+    ) -> Result<(), CodegenError> {
+        let out = node.outputs[0];
+        match self.lower(handle, node, layout, limits) {
+            Err(CodegenError::WordStores(_)) if self.narrow_views.contains_key(&out) => {
+                for view in self.narrow_views.remove(&out).unwrap_or_default() {
+                    self.narrow.remove(&view);
+                }
+                self.release_value(out);
+                self.value_buffer.remove(&out);
+                self.place_results(node, layout);
+                self.lower(handle, node, layout, limits)
+            }
+            lowered => lowered,
+        }
     }
 
     /// Lowers `node` and adds its kernels, tables, scratch buffers, device checks and
@@ -874,6 +986,7 @@ impl<'g> Builder<'g> {
         decisions.packed_products = self.packed_products;
         decisions.ranges_folded = self.ranges.len();
         decisions.ranges_read_as_words = self.range_values.len() / 2;
+        decisions.narrow_tensors = self.narrow_views.len();
         Ok(CompiledPlan {
             plan: self.plan,
             weights: self.weights,

@@ -34,6 +34,11 @@ pub enum CodegenError {
         op: &'static str,
         reason: String,
     },
+    /// A narrow result ([`crate::lower::Placement::narrow`]) the kernels lowered for its
+    /// node cannot store whole words of (the engine the product's shape takes owns
+    /// single elements); the plan builder then stores it one word per element.
+    #[error("internal: the kernels cannot store whole words of a narrow result: {0}")]
+    WordStores(String),
     /// A template and the code filling it disagree (a kiln bug).
     #[error("internal: WGSL template: {0}")]
     Template(String),

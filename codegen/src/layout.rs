@@ -29,6 +29,10 @@ pub struct PlanOptions {
     /// packed engine, four multiply-adds per `dot4I8Packed`, instead of exact f32
     /// arithmetic: for devices whose packed dot products are faster than f32 ones.
     pub packed_dot: bool,
+    /// Store intermediate 8- and 16-bit tensors narrow, several elements to a word,
+    /// where the kernel computing one stores whole words and every reader decodes it
+    /// (see `lower/narrow.rs`).
+    pub narrow: bool,
 }
 
 /// The layout decisions of the plan builder, for reports: values that got no kernel
@@ -62,6 +66,10 @@ pub struct PlanDecisions {
     pub ranges_folded: usize,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub ranges_read_as_words: usize,
+    /// Intermediate 8- and 16-bit tensors stored narrow, several elements to a word
+    /// (absent from manifests when none is).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub narrow_tensors: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -118,6 +126,11 @@ impl std::fmt::Display for PlanDecisions {
                 self.ranges_read_as_words,
                 "range decoded by its readers (no kernel)",
                 "ranges decoded by their readers (no kernel)",
+            ),
+            (
+                self.narrow_tensors,
+                "8- or 16-bit tensor stored narrow",
+                "8- and 16-bit tensors stored narrow",
             ),
         ]
         .into_iter()
@@ -455,6 +468,7 @@ impl Layout {
             packed_products: 0,
             ranges_folded: 0,
             ranges_read_as_words: 0,
+            narrow_tensors: 0,
         }
     }
 }

@@ -31,6 +31,27 @@ fn k_min(a: f32, b: f32) -> f32 {
     return min(a, b);
 }
 
+// @fn k_f16_bits
+// The binary16 bits of x, an f16 value held as f32 (as `k_round_f16` gives it): ±inf
+// and NaN included, which `pack2x16float` leaves indeterminate.
+fn k_f16_bits(x: f32) -> u32 {
+    let bits = bitcast<u32>(x);
+    let sign = (bits >> 16u) & 0x8000u;
+    let mag = bits & 0x7fffffffu;
+    if mag > 0x7f800000u {
+        return sign | 0x7e00u;
+    }
+    if mag >= 0x47800000u {
+        return sign | 0x7c00u;
+    }
+    if mag >= 0x38800000u {
+        // Normal: the exponent rebiased from 127 to 15, the top 10 mantissa bits.
+        return sign | ((mag - 0x38000000u) >> 13u);
+    }
+    // Subnormal: a multiple of 2^-24.
+    return sign | u32(abs(x) * 16777216.0);
+}
+
 // @fn k_round_f16
 // The f16 value nearest to x (ties to even), as an f32; beyond the f16 range it is ±inf.
 fn k_round_f16(x: f32) -> f32 {

@@ -21,6 +21,8 @@ mod tests_compute;
 // --- elementwise / reduce / norm / movement templates (GPU-path helper 1) ---
 /// Elementwise kernel (unary, binary with broadcasting, where, cast).
 pub const ELEMENTWISE: &str = include_str!("elementwise.wgsl");
+/// The elementwise kernel storing a narrow result, a whole word per invocation.
+pub const ELEMENTWISE_NARROW: &str = include_str!("elementwise_narrow.wgsl");
 /// Math helpers WGSL lacks (erf, tanh, expm1, pow, f16 rounding...), spliced by name.
 pub const ELEMENTWISE_MATH: &str = include_str!("elementwise_math.wgsl");
 /// Row reduction (sum/mean/max/min/prod/l2/sum-square) over any axes.

@@ -154,6 +154,8 @@ pub struct Ran {
     pub packed_weights: usize,
     /// GPU: the integer products the bundle runs on packed dot products.
     pub packed_products: usize,
+    /// GPU: the 8- and 16-bit tensors the bundle stores narrow, several to a word.
+    pub narrow_tensors: usize,
 }
 
 /// Compiles a case as `kiln run --backend B --opt L` does (specialised on the case's
@@ -196,6 +198,7 @@ pub fn run_case_for(
         })
         .count();
     let (mut dispatches, mut packed_weights, mut packed_products) = (None, 0, 0);
+    let mut narrow_tensors = 0;
     let outputs = match backend {
         Backend::Cpu => {
             let outputs = run(&graph, &options.values)?;
@@ -211,6 +214,7 @@ pub fn run_case_for(
             dispatches = Some(plan.dispatches.len());
             packed_weights = bundle.manifest.decisions.packed_weights;
             packed_products = bundle.manifest.decisions.packed_products;
+            narrow_tensors = bundle.manifest.decisions.narrow_tensors;
             let inputs =
                 kiln::bind_plan_inputs(plan, &options.values).map_err(|e| e.to_string())?;
             let outputs = kiln::run_gpu(runtime, &bundle, &inputs).map_err(|e| e.to_string())?;
@@ -227,6 +231,7 @@ pub fn run_case_for(
         dispatches,
         packed_weights,
         packed_products,
+        narrow_tensors,
     })
 }
 

@@ -401,6 +401,7 @@ fn gemm(
             bindings: &set.decls(),
             helpers,
             acc: engine::Acc::F32,
+            words: false,
         },
         ctx.limits,
     )?;

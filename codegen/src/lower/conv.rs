@@ -17,16 +17,51 @@ use crate::CodegenError;
 use kiln_ir::{ConvAttrs, DType, Op, PoolAttrs, TensorType};
 
 /// The input (operand 0) is read at `X_BASE` (the operand's element base) through
-/// [`x_channel`] (a folded channel shuffle), with or without a max-pool prologue; the
+/// [`x_channel`] (a folded channel shuffle), decoded where it is narrow, with or
+/// without a max-pool prologue; a narrow result is stored a word at a time; the
 /// result is stored at `Y_BASE` (the result's element base) by the `store` of
 /// [`common_source`].
 pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
     base_reads: OperandSet::first(1),
     shuffled_reads: OperandSet::first(1),
     packed_reads: OperandSet::first(2).from_on(1),
+    narrow_reads: OperandSet::first(1),
     base_write: true,
+    narrow_write: true,
     ..PlacementSupport::NONE
 };
+
+/// `ConvInteger` reads its input decoded where it is narrow and may store a narrow
+/// result ([`narrow_store`]).
+pub(crate) const INTEGER_PLACEMENT: PlacementSupport = PlacementSupport {
+    narrow_reads: OperandSet::first(1),
+    narrow_write: true,
+    ..PlacementSupport::NONE
+};
+
+/// The conv result's `store4` when it is stored narrow ([`super::narrow::store4`]),
+/// `r` the engine's result type and `value` the stored expression with its WGSL type;
+/// an error where the result's words straddle two images (`P` not a multiple of the
+/// elements per word).
+fn narrow_store(
+    ctx: &NodeCtx<'_>,
+    g: &ConvGeometry,
+    r: &str,
+    value: (&str, &str),
+) -> Result<String, CodegenError> {
+    let dtype = ctx.result(0).dtype;
+    if let Some(e) = super::narrow::rows_split_words(dtype, g.p()) {
+        return Err(e);
+    }
+    super::narrow::store4(
+        dtype,
+        r,
+        "y",
+        "    let row = z * MG + m;\n",
+        "((col / P) * MT + row) * P + col % P",
+        value,
+    )
+}
 
 /// The kernels computing a `Conv` node (bias, when present, added in the epilogue),
 /// or a `Fused` node anchored on one.
@@ -178,16 +213,17 @@ pub(super) fn common_source(
     epi: &Epilogue,
     w: &WeightRead,
     helpers: &str,
-) -> (String, Vec<Binding>, String) {
+) -> Result<(String, Vec<Binding>, String), CodegenError> {
     // `x` as stored: f32, or what an element-wise prologue converts (a quantized type).
-    let mut decls = binding_decls(&[("x", ctx.operand(0).dtype, Access::Read)]);
+    let x = ctx.binding_dtype(0, ctx.operand(0).dtype);
+    let mut decls = binding_decls(&[("x", x, Access::Read)]);
     let mut bindings = vec![Binding::read(Slot::Operand(0))];
     let (w_decls, w_bindings) = w.bindings(1);
     decls.push_str(&w_decls);
     bindings.extend(w_bindings);
     decls.push_str(&binding_decls_from(
         bindings.len(),
-        &[("y", epi.result, Access::ReadWrite)],
+        &[("y", ctx.result_binding_dtype(epi.result), Access::ReadWrite)],
     ));
     bindings.push(Binding::write(Slot::Result(0)));
     decls.push_str(&epi.decls(bindings.len()));
@@ -196,11 +232,20 @@ pub(super) fn common_source(
     src.push_str(&epi.function());
     src.push_str(&w.function());
     src.push_str(helpers);
-    src.push_str(
-        "fn store(z: u32, m: u32, col: u32, v: f32) {\n    let row = z * MG + m;\n    \
-         let idx = ((col / P) * MT + row) * P + col % P;\n    y[Y_BASE + idx] = epilogue(v, row, col, idx);\n}\n",
-    );
-    (decls, bindings, src)
+    if ctx.result_place.narrow {
+        src.push_str(&narrow_store(
+            ctx,
+            g,
+            "f32",
+            ("epilogue(v, row, col, idx)", epi.storage()),
+        )?);
+    } else {
+        src.push_str(
+            "fn store(z: u32, m: u32, col: u32, v: f32) {\n    let row = z * MG + m;\n    \
+             let idx = ((col / P) * MT + row) * P + col % P;\n    y[Y_BASE + idx] = epilogue(v, row, col, idx);\n}\n",
+        );
+    }
+    Ok((decls, bindings, src))
 }
 
 /// The WGSL constants of the geometry the gathers and stores use; `x_base` and `y_base`
@@ -258,6 +303,7 @@ fn gemm_kernel_with(
             bindings: decls,
             helpers,
             acc,
+            words: ctx.result_place.narrow,
         },
         ctx.limits,
     )?;
@@ -279,13 +325,14 @@ pub fn lower_with(
     let w = WeightRead::new("w", 1, ctx.operand_packed(1));
     if let Some(Op::Elementwise { program }) = ctx.prologue() {
         // Applied to every input element the gather loads (padding stays 0).
-        let bound = [(0, "x[X_BASE]"), (2, "bias[0]")];
+        let x0 = ctx.element(0, "x", "X_BASE");
+        let bound = [(0, x0.as_str()), (2, "bias[0]")];
         let function = super::prologue::function(ctx, program, &epi, &bound)?;
         let plain = |e: &str| e.to_string();
         let prologue = |e: &str| format!("k_prologue({e})");
         let gather = gathers(ctx, a, &g, &w, [&plain, &prologue], F32_GATHER);
         let (decls, bindings, helpers) =
-            common_source(ctx, &g, &epi, &w, &format!("{function}{gather}"));
+            common_source(ctx, &g, &epi, &w, &format!("{function}{gather}"))?;
         return gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings);
     }
     if let Some(prologue) = ctx.prologue() {
@@ -306,12 +353,12 @@ pub fn lower_with(
             &channel,
             &w,
         );
-        let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &w, &gather);
+        let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &w, &gather)?;
         return gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings);
     }
     let plain = |e: &str| e.to_string();
     let gather = gathers(ctx, a, &g, &w, [&plain, &plain], F32_GATHER);
-    let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &w, &gather);
+    let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &w, &gather)?;
     gemm_kernel(ctx, "conv", &g, &decls, &helpers, bindings)
 }
 
@@ -332,7 +379,7 @@ const F32_GATHER: (&str, &str) = ("f32", "0.0");
 
 /// The implicit-GEMM operand gathers `load_a` (a weight) and `load_b` (an input
 /// element, or `zero` in the padding), both of WGSL type `t`; `read_w` and `read_x`
-/// wrap an element read (`w` as `w` reads it, `x[..]`) into the value the product
+/// wrap an element read (`w` as `w` reads it, `x` as [`NodeCtx::element`] does) into the value the product
 /// multiplies.
 fn gathers(
     ctx: &NodeCtx<'_>,
@@ -367,8 +414,8 @@ fn gathers(
         ));
         in_stride *= g.in_sp[ax];
     }
-    let x = if pointwise { "x[off + pos]" } else { "x[off]" };
-    gather.push_str(&format!("    return {};\n}}\n", read_x(x)));
+    let x = ctx.element(0, "x", if pointwise { "off + pos" } else { "off" });
+    gather.push_str(&format!("    return {};\n}}\n", read_x(&x)));
     gather
 }
 
@@ -403,12 +450,24 @@ pub fn lower_integer(ctx: &NodeCtx<'_>, a: &ConvAttrs) -> Result<Lowered, Codege
         (gather, engine::Acc::I32)
     };
     let (tail, decls, bindings) = super::integer::bindings(ctx, ["x", "w", "xz", "wz"])?;
+    let store = if ctx.result_place.narrow {
+        let r = if matches!(acc, engine::Acc::F32) {
+            "f32"
+        } else {
+            "i32"
+        };
+        narrow_store(ctx, &g, r, (&tail.apply("v", "idx"), tail.storage()))?
+    } else {
+        format!(
+            "fn store(z: u32, m: u32, col: u32, v: i32) {{\n    let row = z * MG + m;\n    \
+             let idx = ((col / P) * MT + row) * P + col % P;\n    y[idx] = {};\n}}\n",
+            tail.apply("v", "idx"),
+        )
+    };
     let helpers = format!(
-        "{}{}{gather}fn store(z: u32, m: u32, col: u32, v: i32) {{\n    let row = z * MG + m;\n    \
-         let idx = ((col / P) * MT + row) * P + col % P;\n    y[idx] = {};\n}}\n",
+        "{}{}{gather}{store}",
         tail.module_code(&Default::default())?,
         constants(&g, 0, 0),
-        tail.apply("v", "idx"),
     );
     let lowered = gemm_kernel_with(ctx, "conv_integer", &g, &decls, &helpers, bindings, acc)?;
     Ok(Lowered {

@@ -89,6 +89,6 @@ pub fn lower_with(
     }
     gather.push_str("    return x[off];\n}\n");
     let w = super::packed::WeightRead::new("w", 1, None);
-    let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &w, &gather);
+    let (decls, bindings, helpers) = common_source(ctx, &g, &epi, &w, &gather)?;
     gemm_kernel(ctx, "conv_transpose", &g, &decls, &helpers, bindings)
 }

@@ -85,7 +85,7 @@ impl Tail {
                 let name = format!("ep{}", i - arity);
                 new_inputs.push(EpilogueInput {
                     name: name.clone(),
-                    dtype: ty.dtype,
+                    dtype: ctx.binding_dtype(i, ty.dtype),
                     slot: Slot::Operand(i),
                 });
                 name
@@ -242,6 +242,8 @@ pub struct Epilogue {
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpilogueInput {
     pub name: String,
+    /// The dtype its binding is declared with (a narrow operand's words: see
+    /// [`NodeCtx::binding_dtype`]).
     pub dtype: DType,
     pub slot: Slot,
 }

@@ -12,13 +12,22 @@ use super::epilogue::Tail;
 use super::matmul::dot4;
 use super::matmul::engine::{self, batch_offset_fn, GemmShape, GemmSource};
 use super::matmul::{problem_of, Strides};
+use super::placement::{OperandSet, PlacementSupport};
 use super::{binding_decls, check_binding_sizes, Binding, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
 
+/// Operand 0 is read decoded where it is narrow, and the result may be stored narrow
+/// (a word at a time: see [`super::narrow::store4`]).
+pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
+    narrow_reads: OperandSet::first(1),
+    narrow_write: true,
+    ..PlacementSupport::NONE
+};
+
 /// The epilogue and the bindings of an integer product: its four operands (value,
-/// value, zero point, zero point) under `names`, the result `y` of the epilogue's dtype,
-/// then the epilogue's own inputs.
+/// value, zero point, zero point) under `names`, the result `y` of the epilogue's dtype
+/// (words where it is narrow), then the epilogue's own inputs.
 pub(super) fn bindings(
     ctx: &NodeCtx<'_>,
     names: [&str; 4],
@@ -27,11 +36,15 @@ pub(super) fn bindings(
     let tail = Tail::of(ctx, &bound)?;
     let dtype = |i: usize| ctx.operand(i).dtype;
     let mut decls = binding_decls(&[
-        (names[0], dtype(0), Access::Read),
+        (names[0], ctx.binding_dtype(0, dtype(0)), Access::Read),
         (names[1], dtype(1), Access::Read),
         (names[2], dtype(2), Access::Read),
         (names[3], dtype(3), Access::Read),
-        ("y", tail.result, Access::ReadWrite),
+        (
+            "y",
+            ctx.result_binding_dtype(tail.result),
+            Access::ReadWrite,
+        ),
     ]);
     decls.push_str(&tail.decls(5));
     let mut bindings: Vec<Binding> = (0..4).map(|i| Binding::read(Slot::Operand(i))).collect();
@@ -121,7 +134,11 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         k: p.k,
     };
     let packed = packed_sums(ctx, shape, [0, 1]);
-    let a_elem = format!("a[a_off(z) + m * {}u + k * {}u]", p.a.row, p.a.col);
+    let a_elem = ctx.element(
+        0,
+        "a",
+        &format!("a_off(z) + m * {}u + k * {}u", p.a.row, p.a.col),
+    );
     let b_elem = format!("b[b_off(z) + k * {}u + n * {}u]", p.b.row, p.b.col);
     let (loads, acc) = if let Some(sums) = packed {
         let byte = |i: usize, e: &str| dot4::signed_byte(ctx.operand(i).dtype, e);
@@ -146,14 +163,36 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         (loads, engine::Acc::I32)
     };
     let (tail, decls, bindings) = bindings(ctx, ["a", "b", "za", "zb"])?;
+    let narrow = ctx.result_place.narrow;
+    let store = if narrow {
+        if let Some(e) = super::narrow::rows_split_words(ctx.result(0).dtype, p.n) {
+            return Err(e);
+        }
+        let r = if matches!(acc, engine::Acc::F32) {
+            "f32"
+        } else {
+            "i32"
+        };
+        super::narrow::store4(
+            ctx.result(0).dtype,
+            r,
+            "y",
+            "",
+            "(z * M + m) * N + col",
+            (&tail.apply("v", "idx"), tail.storage()),
+        )?
+    } else {
+        format!(
+            "fn store(z: u32, m: u32, n: u32, v: i32) {{\n    let idx = (z * M + m) * N + n;\n    \
+             y[idx] = {};\n}}\n",
+            tail.apply("v", "idx"),
+        )
+    };
     let helpers = format!(
-        "{}{}{}{loads}\
-         fn store(z: u32, m: u32, n: u32, v: i32) {{\n    let idx = (z * M + m) * N + n;\n    \
-         y[idx] = {};\n}}\n",
+        "{}{}{}{loads}{store}",
         tail.module_code(&Default::default())?,
         batch_offset_fn("a_off", &p.batch, &p.a_batch, &p.a.batch),
         batch_offset_fn("b_off", &p.batch, &p.b_batch, &p.b.batch),
-        tail.apply("v", "idx"),
     );
     let kernel = engine::either(
         shape,
@@ -161,6 +200,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
             bindings: &decls,
             helpers: &helpers,
             acc,
+            words: narrow,
         },
         ctx.limits,
     )?;

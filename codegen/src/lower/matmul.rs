@@ -18,17 +18,19 @@ use engine::{batch_offset_fn, GemmShape, GemmSource};
 use kiln_ir::DType;
 use split::{Chunk, Split};
 
-/// Both operands are read through the strides of a folded transpose when the product
-/// runs as one dispatch over whole bindings ([`reads_whole_operands`]; [`placement`]
-/// answers for a node's operand types); nothing else but the default placement.
+/// Both operands are read through the strides of a folded transpose, B packed and A
+/// narrow, when the product runs as one dispatch over whole bindings
+/// ([`reads_whole_operands`]; [`placement`] answers for a node's operand types).
 pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
     strided_reads: OperandSet::first(2),
     packed_reads: OperandSet::first(2).from_on(1),
+    narrow_reads: OperandSet::first(1),
+    narrow_write: true,
     ..PlacementSupport::NONE
 };
 
-/// [`PLACEMENT`] for a product of `a` by `b` on a device with `limits`: strided and
-/// packed reads only when it runs as one dispatch over whole bindings.
+/// [`PLACEMENT`] for a product of `a` by `b` on a device with `limits`: strided, packed
+/// and narrow reads only when it runs as one dispatch over whole bindings.
 pub(crate) fn placement(
     support: PlacementSupport,
     a: &kiln_ir::TensorType,
@@ -41,6 +43,7 @@ pub(crate) fn placement(
         PlacementSupport {
             strided_reads: support.strided_reads.from_on(2),
             packed_reads: support.packed_reads.from_on(2),
+            narrow_reads: support.narrow_reads.from_on(2),
             ..support
         }
     }
@@ -252,6 +255,16 @@ pub fn lower_with(ctx: &NodeCtx<'_>, epi: &Epilogue) -> Result<Lowered, CodegenE
             epi.result
         )));
     }
+    if ctx.result_place.narrow {
+        if split.rows_bound || split.k_bound || split.chunks().len() != 1 {
+            return Err(CodegenError::WordStores(
+                "the product is split into chunks".to_string(),
+            ));
+        }
+        if let Some(e) = super::narrow::rows_split_words(ctx.result(0).dtype, p.n) {
+            return Err(e);
+        }
+    }
     let mut kernels = Vec::new();
     for chunk in split.chunks() {
         kernels.push(chunk_kernel(ctx, &p, z, same, &split, &chunk, epi)?);
@@ -285,7 +298,7 @@ fn chunk_kernel(
     } else {
         f
     };
-    let mut decls = binding_decls(&[("a", a_stored, Access::Read)]);
+    let mut decls = binding_decls(&[("a", ctx.binding_dtype(0, a_stored), Access::Read)]);
     let mut bindings = vec![Binding::read(Slot::Operand(0))];
     if !same {
         let (b_decls, b_bindings) = w.bindings(1);
@@ -294,7 +307,7 @@ fn chunk_kernel(
     }
     decls.push_str(&binding_decls_from(
         bindings.len(),
-        &[("c", epi.result, Access::ReadWrite)],
+        &[("c", ctx.result_binding_dtype(epi.result), Access::ReadWrite)],
     ));
     bindings.push(Binding::write(Slot::Result(0)));
     // Element offsets of the chunk's first element inside what is bound.
@@ -328,10 +341,14 @@ fn chunk_kernel(
     helpers.push_str(&epi.function());
     helpers.push_str(&w.function());
     // An element-wise prologue applies to every element of `a` as it is loaded.
-    let a_at = format!(
-        "a[a_batch(z) + A_OFF{}{}]",
-        term("m", p.a.row),
-        term("k", p.a.col)
+    let a_at = ctx.element(
+        0,
+        "a",
+        &format!(
+            "a_batch(z) + A_OFF{}{}",
+            term("m", p.a.row),
+            term("k", p.a.col)
+        ),
     );
     let load_a = match ctx.prologue() {
         Some(kiln_ir::Op::Elementwise { program }) => {
@@ -348,13 +365,27 @@ fn chunk_kernel(
         term("k", p.b.row),
         term("n", p.b.col)
     ));
+    let store = if ctx.result_place.narrow {
+        // One chunk (see `lower_with`): `C_OFF` and `ROW0` are 0, the element is `idx`.
+        super::narrow::store4(
+            ctx.result(0).dtype,
+            "f32",
+            "c",
+            "    let row = ROW0 + m;\n",
+            "(z * MT + row) * N + col",
+            (stored, epi.storage()),
+        )?
+    } else {
+        format!(
+            "fn store(z: u32, m: u32, n: u32, v: f32) {{\n    let i = C_OFF + (z * M + m) * N + n;\n    \
+             let row = ROW0 + m;\n    let col = n;\n    let idx = (z * MT + row) * N + col;\n    c[i] = {stored};\n}}\n"
+        )
+    };
     helpers.push_str(&format!(
         "const A_OFF: u32 = {a_off}u;\nconst B_OFF: u32 = {b_off}u;\nconst C_OFF: u32 = {c_off}u;\n\
          const ROW0: u32 = {row0}u;\nconst MT: u32 = {mt}u;\n\
          fn load_a(z: u32, m: u32, k: u32) -> f32 {{\n    return {load_a};\n}}\n\
-         fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return {b_at};\n}}\n\
-         fn store(z: u32, m: u32, n: u32, v: f32) {{\n    let i = C_OFF + (z * M + m) * N + n;\n    \
-         let row = ROW0 + m;\n    let col = n;\n    let idx = (z * MT + row) * N + col;\n    c[i] = {stored};\n}}\n",
+         fn load_b(z: u32, k: u32, n: u32) -> f32 {{\n    return {b_at};\n}}\n{store}",
         row0 = chunk.m0,
         mt = p.m,
     ));
@@ -368,6 +399,7 @@ fn chunk_kernel(
         bindings: &decls,
         helpers: &helpers,
         acc: engine::Acc::F32,
+        words: ctx.result_place.narrow,
     };
     // A matrix-vector product (a few rows) has nothing to share through workgroup
     // memory: the direct engine reads each B element once for all rows.

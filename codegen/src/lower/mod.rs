@@ -16,6 +16,7 @@ pub(crate) mod fused;
 mod integer;
 pub(crate) mod matmul;
 mod movement;
+pub(crate) mod narrow;
 mod norm;
 pub(crate) mod packed;
 mod placement;
@@ -36,7 +37,7 @@ pub use packed::{PackedScale, PackedWeight};
 pub use placement::{OperandSet, Placement, PlacementSupport};
 
 use crate::CodegenError;
-use kiln_ir::{BinaryOp, Graph, Handle, Node, Op};
+use kiln_ir::{BinaryOp, DType, Graph, Handle, Node, Op};
 
 /// Lowers `node`; `Op::Reshape` and `Op::Identity` never reach here (the builder
 /// aliases their buffers). Refuses, naming the node, operand or result placements its
@@ -61,6 +62,8 @@ pub fn placement_support(op: &Op) -> PlacementSupport {
         | Op::Dequantize { block: 0, .. } => program::PLACEMENT,
         Op::MatMul => matmul::PLACEMENT,
         Op::Conv(_) => conv::PLACEMENT,
+        Op::ConvInteger(_) => conv::INTEGER_PLACEMENT,
+        Op::MatMulInteger => integer::PLACEMENT,
         Op::ConvTranspose(_) => conv_transpose::PLACEMENT,
         Op::Attention { .. } => attention::PLACEMENT,
         Op::Gather { .. } => movement::GATHER_PLACEMENT,
@@ -216,6 +219,41 @@ impl<'a> NodeCtx<'a> {
     /// How operand `i` is stored when the plan keeps it packed.
     pub fn operand_packed(&self, i: usize) -> Option<&'a PackedWeight> {
         self.operand_places.get(i).and_then(|p| p.packed.as_ref())
+    }
+
+    /// True when operand `i` is stored narrow ([`narrow`]).
+    pub fn operand_narrow(&self, i: usize) -> bool {
+        self.operand_places.get(i).is_some_and(|p| p.narrow)
+    }
+
+    /// The WGSL expression reading element `off` of operand `i` bound as `buf`: decoded
+    /// from its word when the operand is narrow, else `buf[off]`.
+    pub fn element(&self, i: usize, buf: &str, off: &str) -> String {
+        if self.operand_narrow(i) {
+            narrow::read(self.operand(i).dtype, buf, off)
+        } else {
+            format!("{buf}[{off}]")
+        }
+    }
+
+    /// The dtype operand `i`'s binding is declared with: the word type of a narrow
+    /// operand ([`narrow::word_type`]), else `wide`.
+    pub fn binding_dtype(&self, i: usize, wide: DType) -> DType {
+        if self.operand_narrow(i) {
+            narrow::word_dtype(self.operand(i).dtype)
+        } else {
+            wide
+        }
+    }
+
+    /// The dtype result 0's binding is declared with: `u32` words when it is stored
+    /// narrow, else `wide`.
+    pub fn result_binding_dtype(&self, wide: DType) -> DType {
+        if self.result_place.narrow {
+            DType::U32
+        } else {
+            wide
+        }
     }
 
     /// The channel shuffle operand `i` is read through, if any (see

@@ -139,10 +139,13 @@ pub fn compose(anchor: &Program, arity: usize, epilogue: &Program) -> Program {
 }
 
 /// Every operand the program reads is loaded through [`NodeCtx::operand_map`], so
-/// through the strides of a transpose folded into the node.
+/// through the strides of a transpose folded into the node, and decoded where it is a
+/// range word or narrow; the result may be stored narrow.
 pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
     strided_reads: OperandSet::ALL,
     range_reads: OperandSet::ALL,
+    narrow_reads: OperandSet::ALL,
+    narrow_write: true,
     ..PlacementSupport::NONE
 };
 
@@ -188,7 +191,8 @@ pub fn lower(ctx: &NodeCtx<'_>, program: &Program) -> Result<Lowered, CodegenErr
             loads.push_str(&format!("    let {x}: {} = {lit};\n", storage(dtype)));
             continue;
         }
-        let buf = set.operand(i, &node.inputs, storage(dtype));
+        let word = super::narrow::binding_type(dtype, ctx.operand_narrow(i), storage(dtype));
+        let buf = set.operand(i, &node.inputs, word);
         let a = ctx.operand_map(i, dims);
         let off = broadcast_offset(i, a, dims, &mut maps);
         let load = super::range::read(ctx, i, &buf, &off, &mut decoders);
@@ -202,7 +206,11 @@ pub fn lower(ctx: &NodeCtx<'_>, program: &Program) -> Result<Lowered, CodegenErr
             code.dtype, out.dtype
         )));
     }
-    let dst = set.add(Slot::Result(0), Access::ReadWrite, storage(out.dtype));
+    let dst = set.add(
+        Slot::Result(0),
+        Access::ReadWrite,
+        super::elementwise::result_type(ctx, storage(out.dtype)),
+    );
     let mut checks = String::new();
     if !code.divisors.is_empty() {
         let chk = set.add(Slot::Check(0), Access::ReadWrite, "u32");

@@ -106,8 +106,9 @@ pub fn wanted(ctx: &NodeCtx<'_>, dtype: DType) -> bool {
 }
 
 /// The WGSL expression loading element `off` of operand `i` of `ctx`'s node, bound as
-/// `buf`: `buf[off]`, or, when the operand is a range word, that word of the range
-/// buffer decoded (the decoding helper joins `helpers`).
+/// `buf`: [`NodeCtx::element`] (`buf[off]`, or decoded from its word when narrow), or,
+/// when the operand is a range word, that word of the range buffer decoded (the
+/// decoding helper joins `helpers`).
 pub fn read(
     ctx: &NodeCtx<'_>,
     i: usize,
@@ -120,7 +121,7 @@ pub fn read(
             helpers.insert(word.helper());
             format!("{}(bitcast<u32>({buf}[{}u]))", word.helper(), word.index())
         }
-        None => format!("{buf}[{off}]"),
+        None => ctx.element(i, buf, off),
     }
 }
 

@@ -6,7 +6,7 @@ pub(super) mod index;
 pub(super) mod math;
 
 use super::placement::{OperandSet, PlacementSupport};
-use super::{render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
+use super::{narrow, render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
 use crate::CodegenError;
 use expr::Expr;
@@ -17,10 +17,13 @@ use kiln_ir::Op;
 pub(super) const WG: u32 = 256;
 
 /// Every operand is read through [`NodeCtx::operand_map`], so through the strides of
-/// a transpose folded into the node; nothing else but the default placement.
+/// a transpose folded into the node, and decoded where it is a range word or narrow;
+/// the result may be stored narrow ([`kernel`]).
 pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
     strided_reads: OperandSet::ALL,
     range_reads: OperandSet::ALL,
+    narrow_reads: OperandSet::ALL,
+    narrow_write: true,
     ..PlacementSupport::NONE
 };
 
@@ -57,11 +60,12 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     }
     .map_err(|reason| ctx.error(reason))?;
     let word = |i: usize| {
-        if matches!(node.op, Op::Where) {
+        let wide = if matches!(node.op, Op::Where) {
             "u32"
         } else {
             storage(dtypes[i])
-        }
+        };
+        narrow::binding_type(dtypes[i], ctx.operand_narrow(i), wide)
     };
     let dst_ty = if matches!(node.op, Op::Where) {
         "u32"
@@ -74,7 +78,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     let names: Vec<String> = (0..want)
         .map(|i| set.operand(i, &node.inputs, word(i)))
         .collect();
-    let dst = set.add(Slot::Result(0), Access::ReadWrite, dst_ty);
+    let dst = set.add(Slot::Result(0), Access::ReadWrite, result_type(ctx, dst_ty));
     let mut maps = Vec::new();
     let mut loads = String::new();
     let mut e = e;
@@ -82,9 +86,12 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         let a = ctx.operand_map(i, dims);
         let off = broadcast_offset(i, a, dims, &mut maps);
         let mut load = super::range::read(ctx, i, &names[i], &off, &mut e.helpers);
-        let word = ctx.operand_places.get(i).is_some_and(|p| p.range.is_some());
-        if matches!(node.op, Op::Where) && word {
-            // Where moves words: a decoded extreme's bits.
+        let decoded = ctx
+            .operand_places
+            .get(i)
+            .is_some_and(|p| p.range.is_some() || p.narrow);
+        if matches!(node.op, Op::Where) && decoded {
+            // Where moves words: a decoded element's (or extreme's) bits.
             load = format!("bitcast<u32>({load})");
         }
         loads.push_str(&format!("    let {} = {load};\n", xs[i]));
@@ -136,33 +143,63 @@ pub(super) fn kernel(
         offsets_code("i", dims, &map_refs, "")
     };
     let wg = WG.min(ctx.limits.max_compute_invocations_per_workgroup);
-    let wgsl = render(
-        kiln_shaders::ELEMENTWISE,
-        &[
-            ("BINDINGS", set.decls()),
-            ("WG", wg.to_string()),
-            ("N", n.to_string()),
-            (
-                "HELPERS",
-                format!("{}{fold}", math::helpers(&expr.helpers)?),
-            ),
-            ("INDEX", LINEAR_INDEX.to_string()),
-            ("OFFSETS", format!("{offsets}{body}")),
-            ("DST", dst),
-            ("EXPR", code),
-        ],
-    )?;
+    let mut helpers = expr.helpers;
+    let mut values = vec![
+        ("BINDINGS", set.decls()),
+        ("WG", wg.to_string()),
+        ("N", n.to_string()),
+        ("INDEX", LINEAR_INDEX.to_string()),
+        ("OFFSETS", format!("{offsets}{body}")),
+        ("DST", dst),
+    ];
+    let per = narrow::per_word(out.dtype).filter(|_| ctx.result_place.narrow);
+    let (template, threads) = match per {
+        None => {
+            values.push(("EXPR", code));
+            (kiln_shaders::ELEMENTWISE, n)
+        }
+        Some(per) => {
+            // `Where` computes the word a wide tensor holds; the others its dtype's
+            // storage value.
+            let ty = if matches!(ctx.node().op, Op::Where) {
+                "u32"
+            } else {
+                storage(out.dtype)
+            };
+            helpers.extend(narrow::pack_helpers(out.dtype));
+            let words = n.div_ceil(per as usize);
+            values.extend([
+                ("WORDS", words.to_string()),
+                ("PER", per.to_string()),
+                ("BITS", (32 / per).to_string()),
+                ("PACK", narrow::bits(out.dtype, &code, ty)),
+            ]);
+            (kiln_shaders::ELEMENTWISE_NARROW, words)
+        }
+    };
+    values.push(("HELPERS", format!("{}{fold}", math::helpers(&helpers)?)));
+    let wgsl = render(template, &values)?;
     Ok(Lowered {
         kernels: vec![KernelSrc::linear(
             name,
             wgsl,
-            n,
+            threads,
             wg,
             ctx.limits,
             set.bindings,
         )?],
         ..Lowered::default()
     })
+}
+
+/// The WGSL element type result 0's binding is declared with: `u32` words when the
+/// result is stored narrow, else `wide`.
+pub(super) fn result_type(ctx: &NodeCtx<'_>, wide: &'static str) -> &'static str {
+    if ctx.result_place.narrow {
+        "u32"
+    } else {
+        wide
+    }
 }
 
 #[cfg(test)]

@@ -113,6 +113,7 @@ mod tests {
             bindings: "",
             helpers: "",
             acc: crate::lower::matmul::engine::Acc::Dot4(sums),
+            words: false,
         };
         let wgsl = |a, b| {
             let sums = Sums { a, b };

@@ -19,11 +19,22 @@ pub struct GemmShape {
 /// The WGSL an op supplies: binding declarations and the helpers
 /// `fn load_a(z: u32, m: u32, k: u32) -> f32`, `fn load_b(z: u32, k: u32, n: u32) -> f32`
 /// and `fn store(z: u32, m: u32, n: u32, v: R)` (which applies the epilogue), `R` the
-/// result type of [`Acc`].
+/// result type of [`Acc`]; with `words`, `fn store4(z: u32, m: u32, n: u32, v:
+/// vec4<R>)` instead, storing columns `n..n + 4` (those below N) of row `m` as whole
+/// words of a narrow result ([`crate::lower::narrow::store4`]).
 pub struct GemmSource<'a> {
     pub bindings: &'a str,
     pub helpers: &'a str,
     pub acc: Acc,
+    pub words: bool,
+}
+
+/// The error for a product whose engine stores single elements, asked for whole words.
+fn no_word_stores(shape: GemmShape, engine: &str) -> CodegenError {
+    CodegenError::WordStores(format!(
+        "a {}×{}×{} product runs on the {engine} engine, whose invocations store single elements",
+        shape.m, shape.k, shape.n
+    ))
 }
 
 /// What a product's result is. `F32`: fused multiply-adds in f32. `I32`: an exact
@@ -245,6 +256,10 @@ pub fn tiled(
 ) -> Result<GemmKernel, CodegenError> {
     let groups = tile_groups(shape, tile, limits)?;
     let acc = src.acc;
+    let vec4 = tile.tm.is_multiple_of(4) && tile.tn.is_multiple_of(4);
+    if src.words && (!vec4 || matches!(acc, Acc::Dot4(_))) {
+        return Err(no_word_stores(shape, "tiled scalar or packed 8-bit"));
+    }
     if let Acc::Dot4(sums) = acc {
         return super::dot4::kernel(shape, tile, src, sums, groups);
     }
@@ -255,9 +270,9 @@ pub fn tiled(
             tile.bk
         )));
     }
-    let wgsl = if tile.tm.is_multiple_of(4) && tile.tn.is_multiple_of(4) {
+    let wgsl = if vec4 {
         let (rm, rn) = (tile.tm / 4, tile.tn / 4);
-        let (decl, update, flush, store) = vec4_accumulators(rm, rn, acc);
+        let (decl, update, flush, store) = vec4_accumulators(rm, rn, acc, src.words);
         let mut values = tiled_values(shape, tile, src);
         values.extend([
             ("BK", tile.bk.to_string()),
@@ -347,8 +362,14 @@ pub(super) fn tile_groups(
 /// bounds-checked stores from rows `mb + i`, columns `nb + j`, as a loop that picks
 /// each accumulator with a `switch`, so the store (and the epilogue inlined into it)
 /// appears once in the kernel rather than once per output: unrolled, it made large
-/// blocks slow for drivers to compile.
-fn vec4_accumulators(rm: usize, rn: usize, acc: Acc) -> (String, String, String, String) {
+/// blocks slow for drivers to compile. With `words`, each vec4 of four columns is one
+/// `store4` (whole words of a narrow result).
+fn vec4_accumulators(
+    rm: usize,
+    rn: usize,
+    acc: Acc,
+    words: bool,
+) -> (String, String, String, String) {
     let (mut decl, mut update) = (String::new(), String::new());
     for r in 0..rm {
         update.push_str(&format!("            let a{r} = tile_a[ar + {r}u];\n"));
@@ -384,12 +405,17 @@ fn vec4_accumulators(rm: usize, rn: usize, acc: Acc) -> (String, String, String,
     decl.push_str(&total_decl);
     let t = if acc == Acc::F32 { "f32" } else { "i32" };
     let zero = if acc == Acc::F32 { "0.0" } else { "0i" };
+    let stores = if words {
+        "        if (m < M && n < N) {\n            store4(z, m, n, acc);\n        }\n".to_string()
+    } else {
+        "        for (var j = 0u; j < 4u; j++) {\n            if (m < M && n + j < N) {\n                \
+         store(z, m, n + j, acc[j]);\n            }\n        }\n"
+            .to_string()
+    };
     let store = format!(
         "    for (var t = 0u; t < {blocks}u; t++) {{\n        var acc = vec4<{t}>({zero});\n        \
          switch t {{\n{cases}            default: {{}}\n        }}\n        \
-         let m = mb + t / {rn}u;\n        let n = nb + (t % {rn}u) * 4u;\n        \
-         for (var j = 0u; j < 4u; j++) {{\n            if (m < M && n + j < N) {{\n                \
-         store(z, m, n + j, acc[j]);\n            }}\n        }}\n    }}\n",
+         let m = mb + t / {rn}u;\n        let n = nb + (t % {rn}u) * 4u;\n{stores}    }}\n",
         blocks = 4 * rm * rn,
     );
     (decl, update, flush, store)
@@ -429,6 +455,9 @@ pub fn naive(
     }
     let rm = naive_rows(shape.m);
     let acc = src.acc;
+    if src.words {
+        return Err(no_word_stores(shape, "direct"));
+    }
     if matches!(acc, Acc::Dot4(_)) {
         return Err(CodegenError::Template(format!(
             "a {}×{}×{} product is too thin for the packed 8-bit engine",
@@ -613,7 +642,7 @@ mod tests {
 
     #[test]
     fn vec4_accumulators_cover_every_output_once() {
-        let (decl, update, _, store) = vec4_accumulators(2, 1, Acc::F32);
+        let (decl, update, _, store) = vec4_accumulators(2, 1, Acc::F32, false);
         assert_eq!(decl.matches("var c").count(), 8);
         assert!(
             update.contains("c7_0 = fma(vec4<f32>(a1.w), b0, c7_0);"),

@@ -31,6 +31,10 @@ pub struct Placement {
     /// The operand is a range word a kernel folded a tensor's extremes into (see
     /// [`super::range`]): its reads decode the word's key into the f32 extreme.
     pub range: Option<super::range::RangeWord>,
+    /// The tensor is stored narrow, several elements to a word ([`super::narrow`]):
+    /// reads decode the element from its word; a result is written a whole word per
+    /// invocation.
+    pub narrow: bool,
 }
 
 /// A set of operand indices: the operands below 64 in `mask`, and every operand from
@@ -119,10 +123,14 @@ pub struct PlacementSupport {
     pub packed_reads: OperandSet,
     /// Operands read as range words, decoded ([`Placement::range`]).
     pub range_reads: OperandSet,
+    /// Operands read narrow, decoded from their words ([`Placement::narrow`]).
+    pub narrow_reads: OperandSet,
     /// Result 0 may start at an element base: every store adds it.
     pub base_write: bool,
     /// Result 0 may be written through the strides of a folded transpose.
     pub strided_write: bool,
+    /// Result 0 may be stored narrow: each invocation writes whole words.
+    pub narrow_write: bool,
 }
 
 impl PlacementSupport {
@@ -133,8 +141,10 @@ impl PlacementSupport {
         shuffled_reads: OperandSet::NONE,
         packed_reads: OperandSet::NONE,
         range_reads: OperandSet::NONE,
+        narrow_reads: OperandSet::NONE,
         base_write: false,
         strided_write: false,
+        narrow_write: false,
     };
 
     /// True when every read of operand `i` adds its element base, so the operand may
@@ -163,6 +173,16 @@ impl PlacementSupport {
         self.range_reads.contains(i)
     }
 
+    /// True when operand `i` may be stored narrow, decoded where it is read.
+    pub fn reads_narrow(&self, i: usize) -> bool {
+        self.narrow_reads.contains(i)
+    }
+
+    /// True when result 0 may be stored narrow.
+    pub fn writes_narrow(&self) -> bool {
+        self.narrow_write
+    }
+
     /// True when every store of result 0 adds its element base, so it may start at any
     /// element of its binding.
     pub fn writes_at_offset(&self) -> bool {
@@ -176,7 +196,7 @@ impl PlacementSupport {
 
     /// The support of a `Fused` node: the anchor's for operands `0..arity` and result 0;
     /// the epilogue reads operands `arity..` through [`super::NodeCtx::operand_map`],
-    /// strided, and decodes range words there (as a prologue does).
+    /// strided, decodes range words there (as a prologue does) and narrow operands.
     pub(crate) const fn fused(anchor: PlacementSupport, arity: usize) -> PlacementSupport {
         PlacementSupport {
             base_reads: anchor.base_reads.below(arity),
@@ -190,8 +210,13 @@ impl PlacementSupport {
                 .range_reads
                 .below(arity)
                 .union(OperandSet::from(arity)),
+            narrow_reads: anchor
+                .narrow_reads
+                .below(arity)
+                .union(OperandSet::from(arity)),
             base_write: anchor.base_write,
             strided_write: anchor.strided_write,
+            narrow_write: anchor.narrow_write,
         }
     }
 
@@ -220,6 +245,11 @@ impl PlacementSupport {
                     "operand {i} is a range word, which its kernels do not decode"
                 ));
             }
+            if p.narrow && !self.reads_narrow(i) {
+                return Some(format!(
+                    "operand {i} is stored narrow, which its kernels do not decode"
+                ));
+            }
             if p.shuffle.is_some() && !self.reads_shuffled(i) {
                 return Some(format!(
                     "operand {i} is placed through a channel shuffle, which its kernels do not remap"
@@ -235,6 +265,12 @@ impl PlacementSupport {
         if result.strides.is_some() && !self.writes_strided() {
             return Some(
                 "result 0 is placed through transposed strides, which its kernels do not store through"
+                    .to_string(),
+            );
+        }
+        if result.narrow && !self.writes_narrow() {
+            return Some(
+                "result 0 is stored narrow, which its kernels do not write whole words of"
                     .to_string(),
             );
         }

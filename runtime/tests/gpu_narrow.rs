@@ -1,0 +1,453 @@
+//! Narrow tensors on the GPU: intermediate 8- and 16-bit tensors (u8, i8, u16, i16,
+//! f16) stored several elements to a word, written a whole word per invocation by the
+//! element-wise kernels and by the conv, matmul and integer-product engines (which
+//! store four columns of a row at once), and decoded where they are read (element-wise
+//! kernels, `Where` moving words, epilogue operands, a conv's and a matmul's input
+//! behind a dequantizing prologue, integer products' left operand); products whose
+//! engine stores single elements keep one word per element. Each graph runs with
+//! narrow tensors and without, against the CPU reference on fresh random data of
+//! sizes that leave words part-filled, and the two plans' outputs must be identical.
+//!
+//! Tolerance: none where both sides compute the same correctly rounded operations
+//! (element-wise ops, casts, quantization, and products of small integers, exact in
+//! f32 in any order); `Tol::F32` for products of random floats, summed in another
+//! order.
+
+mod common;
+
+use common::{compare, gpu, random_tensor, Tol};
+use kiln_codegen::{build_plan_with, Limits, PlanOptions};
+use kiln_ir::{BinaryOp, ConvAttrs, DType, Graph, Op, Program, Step, Tensor, TensorType, Wide};
+
+/// Builds `g` with narrow tensors and without, checks that `narrow` tensors are stored
+/// narrow, runs both on the GPU with `inputs` and compares every output with the
+/// reference within `tol`, and the two plans' outputs with each other exactly (storage
+/// changes no value).
+fn check_narrow(g: &Graph, inputs: &[Tensor], narrow: usize, tol: Tol) {
+    let want = kiln_ir::interp::run(g, inputs).unwrap();
+    let mut outputs = Vec::new();
+    for on in [false, true] {
+        let options = PlanOptions {
+            narrow: on,
+            fold_transposes: true,
+            ..PlanOptions::default()
+        };
+        let compiled = build_plan_with(g, &Limits::default(), &options).unwrap();
+        kiln_codegen::verify_plan(&compiled.plan, compiled.weights.len() as u64).unwrap();
+        assert_eq!(
+            compiled.decisions.narrow_tensors,
+            if on { narrow } else { 0 },
+            "graph '{}': {}",
+            g.name,
+            compiled.decisions
+        );
+        let got = gpu()
+            .load(&compiled.plan, &compiled.weights)
+            .unwrap()
+            .run(inputs)
+            .unwrap();
+        for (i, (got, want)) in got.iter().zip(&want).enumerate() {
+            compare(got, want, tol)
+                .unwrap_or_else(|e| panic!("graph '{}', narrow {on}, output {i}: {e}", g.name));
+        }
+        outputs.push(got);
+    }
+    for (i, (narrow, wide)) in outputs[1].iter().zip(&outputs[0]).enumerate() {
+        compare(narrow, wide, Tol::EXACT)
+            .unwrap_or_else(|e| panic!("graph '{}', output {i}, narrow against wide: {e}", g.name));
+    }
+}
+
+#[test]
+fn narrow_tensors_of_every_dtype_are_written_and_read_exactly() {
+    // t = max(x, y) and u = where(m, x, y) are stored narrow (111 and 385 elements: the
+    // last word part-filled); read as they are (a cast), broadcast against a row, and
+    // as words by `where`.
+    for (seed, dtype) in [DType::U8, DType::I8, DType::U16, DType::I16, DType::F16]
+        .into_iter()
+        .enumerate()
+    {
+        for (k, dims) in [vec![3usize, 37], vec![5, 7, 11]].into_iter().enumerate() {
+            let seed = (seed * 10 + k) as u64;
+            let row = vec![*dims.last().unwrap()];
+            let mut g = Graph::new(format!("narrow_{dtype}_{k}"));
+            let ty = |d: &[usize]| TensorType::new(dtype, d.to_vec());
+            let x = g.add_input("x", ty(&dims), Wide::No);
+            let y = g.add_input("y", ty(&dims), Wide::No);
+            let r = g.add_input("r", ty(&row), Wide::No);
+            let m = g.add_input("m", TensorType::new(DType::Bool, dims.clone()), Wide::No);
+            let t = g.add(Op::Binary(BinaryOp::Max), &[x, y], "t").unwrap();
+            let u = g.add(Op::Where, &[m, x, y], "u").unwrap();
+            let wide = g.add(Op::Cast { to: DType::F32 }, &[t], "wide").unwrap();
+            let low = g.add(Op::Binary(BinaryOp::Min), &[t, r], "low").unwrap();
+            let moved = g.add(Op::Where, &[m, u, t], "moved").unwrap();
+            let back = g.add(Op::Cast { to: DType::F32 }, &[u], "back").unwrap();
+            for (name, v) in [
+                ("wide", wide),
+                ("low", low),
+                ("moved", moved),
+                ("back", back),
+            ] {
+                g.add_output(name, v, Wide::No);
+            }
+            let inputs = [
+                random_tensor(dtype, &dims, seed),
+                random_tensor(dtype, &dims, seed + 1),
+                random_tensor(dtype, &row, seed + 2),
+                random_tensor(DType::Bool, &dims, seed + 3),
+            ];
+            check_narrow(&g, &inputs, 2, Tol::EXACT);
+        }
+    }
+}
+
+#[test]
+fn views_of_narrow_tensors_are_read_narrow() {
+    // t = max(x, y), i8 [4, 6, 5], is read through a reshape and through a transpose
+    // folded into its reader (strided reads of the same words): one narrow tensor.
+    let dims = [4usize, 6, 5];
+    let mut g = Graph::new("narrow_views");
+    let ty = TensorType::new(DType::I8, dims.to_vec());
+    let x = g.add_input("x", ty.clone(), Wide::No);
+    let y = g.add_input("y", ty, Wide::No);
+    let t = g.add(Op::Binary(BinaryOp::Max), &[x, y], "t").unwrap();
+    let flat = g
+        .add(Op::Reshape { shape: vec![24, 5] }, &[t], "flat")
+        .unwrap();
+    let turned = g
+        .add(
+            Op::Transpose {
+                perm: vec![2, 0, 1],
+            },
+            &[t],
+            "turned",
+        )
+        .unwrap();
+    for (name, v) in [("flat", flat), ("turned", turned)] {
+        let out = g.add(Op::Cast { to: DType::F32 }, &[v], name).unwrap();
+        g.add_output(name, out, Wide::No);
+    }
+    let inputs = [
+        random_tensor(DType::I8, &dims, 21),
+        random_tensor(DType::I8, &dims, 22),
+    ];
+    check_narrow(&g, &inputs, 1, Tol::EXACT);
+}
+
+#[test]
+fn f16_special_values_survive_narrow_storage() {
+    // ±0, ±inf, NaN, the largest finite halves and subnormals down to 2^-24, through a
+    // narrow f16 tensor (x · 1, stored; cast to f32).
+    let specials: Vec<f32> = vec![
+        0.0,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        65504.0,
+        -65504.0,
+        6.1035156e-5,
+        5.9604645e-8,
+        -5.9604645e-8,
+        3.0517578e-5,
+        1.0,
+        -2.5,
+    ];
+    let n = specials.len();
+    let halves: Vec<half::f16> = specials.iter().map(|&v| half::f16::from_f32(v)).collect();
+    let x = Tensor::new([n].as_slice(), kiln_ir::Data::F16(halves)).unwrap();
+    let one = Tensor::new([1].as_slice(), kiln_ir::Data::F16(vec![half::f16::ONE])).unwrap();
+    let mut g = Graph::new("narrow_f16_specials");
+    let xi = g.add_input("x", TensorType::new(DType::F16, vec![n]), Wide::No);
+    let k = g.add_const(None, one);
+    let t = g.add(Op::Binary(BinaryOp::Mul), &[xi, k], "t").unwrap();
+    let y = g.add(Op::Cast { to: DType::F32 }, &[t], "y").unwrap();
+    g.add_output("y", y, Wide::No);
+    check_narrow(&g, &[x], 1, Tol::EXACT);
+}
+
+/// A program quantizing input 0 with scale `s` and zero point `z` (u8).
+fn quantize(s: f32, z: f32) -> Program {
+    Program {
+        steps: vec![
+            Step::Input(0),
+            Step::Const {
+                dtype: DType::F32,
+                value: s as f64,
+            },
+            Step::Const {
+                dtype: DType::U8,
+                value: z as f64,
+            },
+            Step::Quantize {
+                saturate: true,
+                args: [0, 1, 2],
+            },
+        ],
+    }
+}
+
+/// The prologue dequantizing what [`quantize`] stores.
+fn dequantize(s: f32, z: f32) -> Program {
+    let mut p = quantize(s, z);
+    p.steps[3] = Step::Dequantize([0, 1, 2]);
+    p
+}
+
+#[test]
+fn products_and_epilogues_read_narrow_inputs_where_they_load_them() {
+    // x → u8 (narrow) → conv dequantizing it in its prologue, whose epilogue adds a
+    // narrow i8 tensor; a → u8 (narrow) → matmul dequantizing it where it loads A.
+    let (s, z) = (0.03125f32, 121.0f32);
+    let mut g = Graph::new("narrow_products");
+    let f = |d: &[usize]| TensorType::new(DType::F32, d.to_vec());
+    let x = g.add_input("x", f(&[1, 6, 11, 9]), Wide::No);
+    let e = g.add_input("e", f(&[1, 4, 6, 9]), Wide::No);
+    let a = g.add_input("a", f(&[5, 13]), Wide::No);
+    let w = g.add_const(None, random_tensor(DType::F32, &[4, 3, 3, 3], 61));
+    let b = g.add_const(None, random_tensor(DType::F32, &[13, 7], 62));
+    let program = quantize(s, z);
+    let qx = g
+        .add(
+            Op::Elementwise {
+                program: program.clone(),
+            },
+            &[x],
+            "qx",
+        )
+        .unwrap();
+    let qa = g.add(Op::Elementwise { program }, &[a], "qa").unwrap();
+    let qe = g.add(Op::Cast { to: DType::I8 }, &[e], "qe").unwrap();
+    let conv = Op::Fused {
+        anchor: Box::new(Op::Conv(ConvAttrs {
+            strides: vec![2, 1],
+            pads: vec![1, 0, 1, 2],
+            dilations: vec![1, 1],
+            group: 2,
+        })),
+        prologue: Some(Box::new(Op::Elementwise {
+            program: dequantize(s, z),
+        })),
+        arity: 2,
+        epilogue: Program {
+            steps: vec![
+                Step::Input(0),
+                Step::Input(1),
+                Step::Cast(DType::F32, 1),
+                Step::Binary(BinaryOp::Add, 0, 2),
+            ],
+        },
+    };
+    let y = g.add(conv, &[qx, w, qe], "y").unwrap();
+    let matmul = Op::Fused {
+        anchor: Box::new(Op::MatMul),
+        prologue: Some(Box::new(Op::Elementwise {
+            program: dequantize(s, z),
+        })),
+        arity: 2,
+        epilogue: Program::identity(),
+    };
+    let c = g.add(matmul, &[qa, b], "c").unwrap();
+    g.add_output("y", y, Wide::No);
+    g.add_output("c", c, Wide::No);
+    // Inputs spread over the whole u8 range (and past it: saturation), i8 addends.
+    let spread = |t: Tensor, k: f64| {
+        let v: Vec<f32> = t.to_f64_vec().iter().map(|v| (v * k) as f32).collect();
+        Tensor::new(t.shape().dims(), kiln_ir::Data::F32(v)).unwrap()
+    };
+    let inputs = [
+        spread(random_tensor(DType::F32, &[1, 6, 11, 9], 63), 2.5),
+        spread(random_tensor(DType::F32, &[1, 4, 6, 9], 64), 40.0),
+        spread(random_tensor(DType::F32, &[5, 13], 65), 2.5),
+    ];
+    check_narrow(&g, &inputs, 3, Tol::F32);
+}
+
+/// Small integers (±1..±9) as f32: products and sums of them, and their quantization by
+/// power-of-two scales, are exact in f32, so the GPU's summation order changes nothing
+/// and every requantized value is the reference's.
+fn small_ints(dims: &[usize], seed: u64) -> Tensor {
+    let t = random_tensor(DType::I8, dims, seed);
+    let v: Vec<f32> = t.to_f64_vec().iter().map(|&v| v as f32).collect();
+    Tensor::new(dims, kiln_ir::Data::F32(v)).unwrap()
+}
+
+/// A fused 2-D conv (square padding and stride) with `prologue` and `epilogue` programs.
+fn conv(pads: usize, stride: usize, prologue: Option<Program>, epilogue: Program) -> Op {
+    Op::Fused {
+        anchor: Box::new(Op::Conv(ConvAttrs {
+            strides: vec![stride; 2],
+            pads: vec![pads; 4],
+            dilations: vec![1, 1],
+            group: 1,
+        })),
+        prologue: prologue.map(|program| Box::new(Op::Elementwise { program })),
+        arity: 2,
+        epilogue,
+    }
+}
+
+/// An epilogue casting the anchor's value to `to`.
+fn cast(to: DType) -> Program {
+    Program {
+        steps: vec![Step::Input(0), Step::Cast(to, 0)],
+    }
+}
+
+#[test]
+fn convs_store_narrow_results_a_word_at_a_time() {
+    // conv → u8 (120 positions: whole words) → conv dequantizing it → f16 (30 positions:
+    // two halves to a word), read by a cast; a third conv's u8 result has 99 positions,
+    // whose words would straddle images: it stays one word per element.
+    let mut g = Graph::new("narrow_convs");
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::F32, vec![1, 3, 10, 12]),
+        Wide::No,
+    );
+    let w1 = g.add_const(None, small_ints(&[8, 3, 3, 3], 71));
+    let w2 = g.add_const(None, small_ints(&[6, 8, 3, 3], 72));
+    let w3 = g.add_const(None, small_ints(&[5, 8, 2, 2], 73));
+    let c1 = g
+        .add(conv(1, 1, None, quantize(16.0, 128.0)), &[x, w1], "c1")
+        .unwrap();
+    let back = Some(dequantize(0.0625, 128.0));
+    let c2 = g
+        .add(conv(1, 2, back.clone(), cast(DType::F16)), &[c1, w2], "c2")
+        .unwrap();
+    let c3 = g
+        .add(conv(0, 1, back, quantize(16.0, 128.0)), &[c1, w3], "c3")
+        .unwrap();
+    for (name, v) in [("y2", c2), ("y3", c3)] {
+        let y = g.add(Op::Cast { to: DType::F32 }, &[v], name).unwrap();
+        g.add_output(name, y, Wide::No);
+    }
+    check_narrow(&g, &[small_ints(&[1, 3, 10, 12], 74)], 2, Tol::EXACT);
+}
+
+#[test]
+fn matmuls_store_narrow_results_a_word_at_a_time() {
+    // 6 × 16 u8 from the tiled engine (narrow), read as A by a matmul dequantizing it;
+    // 3 × 16 from the direct engine, whose invocations own single elements: one word
+    // per element.
+    let mut g = Graph::new("narrow_matmuls");
+    let f = |d: &[usize]| TensorType::new(DType::F32, d.to_vec());
+    let a = g.add_input("a", f(&[6, 20]), Wide::No);
+    let thin = g.add_input("thin", f(&[3, 20]), Wide::No);
+    let b1 = g.add_const(None, small_ints(&[20, 16], 81));
+    let b2 = g.add_const(None, small_ints(&[16, 12], 82));
+    let matmul = |prologue: Option<Program>, epilogue: Program| Op::Fused {
+        anchor: Box::new(Op::MatMul),
+        prologue: prologue.map(|program| Box::new(Op::Elementwise { program })),
+        arity: 2,
+        epilogue,
+    };
+    for (name, a) in [("wide", a), ("thin", thin)] {
+        let q = g
+            .add(matmul(None, quantize(16.0, 128.0)), &[a, b1], "q")
+            .unwrap();
+        let back = Some(dequantize(0.0625, 128.0));
+        let r = g
+            .add(matmul(back, Program::identity()), &[q, b2], name)
+            .unwrap();
+        g.add_output(name, r, Wide::No);
+    }
+    let inputs = [small_ints(&[6, 20], 83), small_ints(&[3, 20], 84)];
+    check_narrow(&g, &inputs, 1, Tol::EXACT);
+}
+
+#[test]
+fn integer_products_read_and_store_narrow_tensors() {
+    // u8 → matmul_integer requantizing to u8 → matmul_integer; u8 → conv_integer
+    // requantizing to u8 → cast. Every 8-bit tensor between them is narrow.
+    let requantize = Program {
+        steps: vec![
+            Step::Input(0),
+            Step::Cast(DType::F32, 0),
+            Step::Const {
+                dtype: DType::F32,
+                value: 1.0 / 64.0,
+            },
+            Step::Binary(BinaryOp::Mul, 1, 2),
+            Step::Const {
+                dtype: DType::F32,
+                value: 1.0,
+            },
+            Step::Const {
+                dtype: DType::U8,
+                value: 128.0,
+            },
+            Step::Quantize {
+                saturate: true,
+                args: [3, 4, 5],
+            },
+        ],
+    };
+    let integer = |anchor: Op, epilogue: Program| Op::Fused {
+        anchor: Box::new(anchor),
+        prologue: None,
+        arity: 4,
+        epilogue,
+    };
+    let mut g = Graph::new("narrow_integer_products");
+    let f = |d: &[usize]| TensorType::new(DType::F32, d.to_vec());
+    let a = g.add_input("a", f(&[6, 20]), Wide::No);
+    let x = g.add_input("x", f(&[1, 3, 10, 12]), Wide::No);
+    let i8s = |dims: &[usize], seed| random_tensor(DType::I8, dims, seed);
+    let b1 = g.add_const(None, i8s(&[20, 16], 91));
+    let b2 = g.add_const(None, i8s(&[16, 8], 92));
+    let w = g.add_const(None, i8s(&[8, 3, 3, 3], 93));
+    let z_u8 = g.add_const(
+        None,
+        Tensor::new([0usize; 0].as_slice(), kiln_ir::Data::U8(vec![128])).unwrap(),
+    );
+    let z_i8 = g.add_const(
+        None,
+        Tensor::new([0usize; 0].as_slice(), kiln_ir::Data::I8(vec![0])).unwrap(),
+    );
+    let to_u8 = quantize(1.0, 128.0);
+    let qa = g
+        .add(
+            Op::Elementwise {
+                program: to_u8.clone(),
+            },
+            &[a],
+            "qa",
+        )
+        .unwrap();
+    let qx = g
+        .add(Op::Elementwise { program: to_u8 }, &[x], "qx")
+        .unwrap();
+    let y1 = g
+        .add(
+            integer(Op::MatMulInteger, requantize.clone()),
+            &[qa, b1, z_u8, z_i8],
+            "y1",
+        )
+        .unwrap();
+    let y2 = g
+        .add(
+            integer(Op::MatMulInteger, Program::identity()),
+            &[y1, b2, z_u8, z_i8],
+            "y2",
+        )
+        .unwrap();
+    let attrs = ConvAttrs {
+        strides: vec![1, 1],
+        pads: vec![1; 4],
+        dilations: vec![1, 1],
+        group: 1,
+    };
+    let c = g
+        .add(
+            integer(Op::ConvInteger(attrs), requantize),
+            &[qx, w, z_u8, z_i8],
+            "c",
+        )
+        .unwrap();
+    let y3 = g.add(Op::Cast { to: DType::F32 }, &[c], "y3").unwrap();
+    g.add_output("y2", y2, Wide::No);
+    g.add_output("y3", y3, Wide::No);
+    let inputs = [small_ints(&[6, 20], 94), small_ints(&[1, 3, 10, 12], 95)];
+    check_narrow(&g, &inputs, 4, Tol::EXACT);
+}
