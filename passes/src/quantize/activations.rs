@@ -1,8 +1,10 @@
-//! `w8a8`'s activations: the input each quantized layer reads, and the uint8 `quantize`
-//! → `dequantize` pair the layer reads in its place (asymmetric, the range widened to
-//! hold 0 as ONNX's quantizers do). With calibration sets the range is their range, per
-//! tensor, fixed at compile time; without, it is each row's (a matmul's row, a
-//! convolution's image), computed by the kernels at run time.
+//! `w8a8`'s and `f16`'s activations: the input each quantized layer reads, and what the
+//! layer reads in its place. `w8a8`: a uint8 `quantize` → `dequantize` pair
+//! (asymmetric, the range widened to hold 0 as ONNX's quantizers do); with calibration
+//! sets the range is their range, per tensor, fixed at compile time; without, it is
+//! each row's (a matmul's row, a convolution's image), computed by the kernels at run
+//! time. `f16`: a cast to f16 and back, which fusion turns into an f16 tensor (stored
+//! narrow, two to a word, where the kernels allow) widened where the layer loads it.
 
 use super::weights::Role;
 use kiln_ir::{
@@ -25,6 +27,8 @@ pub enum Range {
     Fixed { scale: f32, zero: u8 },
     /// Each row's, at run time: the minimum and maximum over `axes`.
     Dynamic { axes: Vec<usize> },
+    /// None: the activation is rounded to f16 (`f16` mode).
+    Half,
 }
 
 /// The axes a dynamic range reduces over for a layer reading its activation as `role`:
@@ -127,7 +131,8 @@ pub fn params((lo, hi): (f32, f32)) -> (f32, u8) {
     (scale, (-lo / scale).round().clamp(0.0, 255.0) as u8)
 }
 
-/// Adds `dequantize(quantize(x))` with `act`'s range to `graph`, returning its result.
+/// Adds `dequantize(quantize(x))` with `act`'s range to `graph` (`cast(cast(x, f16),
+/// f32)` for [`Range::Half`]), returning its result.
 pub fn emit(
     graph: &mut Graph,
     x: Handle<Value>,
@@ -135,6 +140,14 @@ pub fn emit(
     name: &str,
 ) -> Result<Handle<Value>, String> {
     let (scale, zero) = match &act.range {
+        Range::Half => {
+            let cast = |g: &mut Graph, to, x, what: &str| {
+                g.add(Op::Cast { to }, &[x], format!("{name}.{what}_input"))
+                    .map_err(|e| e.to_string())
+            };
+            let half = cast(graph, DType::F16, x, "f16")?;
+            return cast(graph, DType::F32, half, "f32");
+        }
         Range::Fixed { scale, zero } => {
             let scale = Tensor::from_f32(vec![], vec![*scale]).map_err(|e| e.to_string())?;
             let zero = Tensor::new(vec![], Data::U8(vec![*zero])).map_err(|e| e.to_string())?;

@@ -25,8 +25,9 @@ pub struct Layer {
     pub stored: Stored,
     pub f32_bytes: usize,
     pub stored_bytes: usize,
-    /// `w8a8`: the reader's input activation, quantized with the layer (dynamic per
-    /// row until calibration sets fix its range: [`activations::ranges`]).
+    /// `w8a8` and `f16`: the reader's input activation, quantized with the layer (to
+    /// f16; to uint8 dynamic per row until calibration sets fix its range:
+    /// [`activations::ranges`]).
     pub activation: Option<Activation>,
 }
 
@@ -38,6 +39,7 @@ pub fn find(
     target: &dyn KernelTarget,
 ) -> Result<Vec<Layer>, String> {
     let mut layers: Vec<Layer> = Vec::new();
+    let uses = graph.use_counts();
     for (handle, node) in graph.nodes.iter() {
         for (operand, &v) in node.inputs.iter().enumerate() {
             let (Some(role), Some(w)) = (Role::of(&node.op, operand), graph.constant(v)) else {
@@ -48,15 +50,31 @@ pub fn find(
             }
             let name = crate::node_label(graph, handle);
             let stored = store(w, role, mode).map_err(|e| format!("node '{name}': {e}"))?;
+            // f16 stores a layer's input as f16 only where its producer can round it as
+            // it stores it, at no extra pass: the layer is its one reader (a tensor other
+            // kernels read in f32 would need a pass more to round), and a kernel computes
+            // it (not a graph input, nor a view: a reshape's producer stores the tensor
+            // it reshapes).
+            let rounded_by_producer = |x: Handle<Value>| {
+                let kernel = graph
+                    .producer(x)
+                    .is_some_and(|p| !graph.nodes[p].op.is_view());
+                uses[x.index()] == 1 && kernel
+            };
             let activation = activations::operand(role)
                 .filter(|_| mode.activations())
                 .map(|operand| (operand, node.inputs[operand]))
+                .filter(|&(_, x)| mode != QuantMode::F16 || rounded_by_producer(x))
                 .filter(|&(_, x)| graph.ty(x).dtype == DType::F32 && graph.constant(x).is_none())
                 .map(|(operand, value)| Activation {
                     operand,
                     value,
-                    range: Range::Dynamic {
-                        axes: activations::row_axes(role, graph.ty(value).shape.rank()),
+                    range: if mode == QuantMode::F16 {
+                        Range::Half
+                    } else {
+                        Range::Dynamic {
+                            axes: activations::row_axes(role, graph.ty(value).shape.rank()),
+                        }
                     },
                 });
             layers.push(Layer {

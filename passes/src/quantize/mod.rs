@@ -78,6 +78,12 @@ pub fn check_budget(budget: f64) -> Result<(), String> {
     }
 }
 
+/// Whether `act` is quantized to a range the calibration sets fix (`w8a8`'s uint8),
+/// rather than rounded to f16.
+fn ranged(act: &activations::Activation) -> bool {
+    !matches!(act.range, activations::Range::Half)
+}
+
 /// `graph` quantized as `options` say, and what was done.
 pub fn quantize(
     graph: &Graph,
@@ -96,13 +102,16 @@ pub fn quantize(
     } else {
         layers
             .iter()
-            .filter_map(|l| Some(l.activation.as_ref()?.value))
+            .filter_map(|l| l.activation.as_ref())
+            .filter(|a| ranged(a))
+            .map(|a| a.value)
             .collect()
     };
     let (reference, probed) = measure::run_probed(graph, &probes, &samples)
         .map_err(|e| format!("the float model: {e}"))?;
     let mut ranges = activations::ranges(&probed).into_iter();
-    for act in layers.iter_mut().filter_map(|l| l.activation.as_mut()) {
+    let acts = layers.iter_mut().filter_map(|l| l.activation.as_mut());
+    for act in acts.filter(|a| ranged(a)) {
         if let Some(range) = ranges.next() {
             let (scale, zero) = activations::params(range);
             act.range = activations::Range::Fixed { scale, zero };
@@ -145,7 +154,7 @@ pub fn quantize(
             form: if kept_because.is_some() {
                 "f32"
             } else {
-                options.mode.form()
+                options.mode.form(l.activation.is_some())
             },
             error,
             bytes_before: l.f32_bytes,

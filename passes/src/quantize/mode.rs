@@ -12,7 +12,8 @@ pub enum QuantMode {
     /// int4 weights, symmetric, one scale per block of [`W4_BLOCK`] along the reduction
     /// axis (along a table's rows for embeddings), scales rounded up to f16 values.
     W4,
-    /// f16 weights, widened to f32 when uploaded; arithmetic stays f32.
+    /// f16 weights, and each quantized layer's input activation stored as f16 (rounded
+    /// where it is stored, widened where the layer loads it); arithmetic stays f32.
     F16,
     /// int8 weights as [`QuantMode::W8`], and each quantized layer's input activation
     /// quantized to uint8: per tensor with the range the calibration sets give it, or,
@@ -42,19 +43,22 @@ impl QuantMode {
         }
     }
 
-    /// How a weight quantized in this mode is stored, for reports.
-    pub fn form(self) -> &'static str {
-        match self {
-            QuantMode::W8 => "int8 per channel",
-            QuantMode::W4 => "int4 blocks of 32",
-            QuantMode::F16 => "f16",
-            QuantMode::W8A8 => "int8 weights and input",
+    /// How a layer quantized in this mode is stored, for reports: its weight, and its
+    /// input when `input` (the activation quantized with it).
+    pub fn form(self, input: bool) -> &'static str {
+        match (self, input) {
+            (QuantMode::W8, _) => "int8 per channel",
+            (QuantMode::W4, _) => "int4 blocks of 32",
+            (QuantMode::F16, false) => "f16",
+            (QuantMode::F16, true) => "f16 weights and input",
+            (QuantMode::W8A8, false) => "int8 per channel",
+            (QuantMode::W8A8, true) => "int8 weights and input",
         }
     }
 
     /// Whether the mode quantizes activations too.
     pub fn activations(self) -> bool {
-        self == QuantMode::W8A8
+        matches!(self, QuantMode::W8A8 | QuantMode::F16)
     }
 }
 

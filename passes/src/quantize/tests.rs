@@ -346,3 +346,32 @@ fn errors_are_not_made_up_when_the_float_model_gives_nan() {
         "{report}"
     );
 }
+
+#[test]
+fn f16_rounds_the_inputs_their_producers_store() {
+    // mm1 reads the graph's input (no kernel stores it: it stays f32); mm2 reads mm1's
+    // result, which only mm2 reads: rounded to f16 and widened where mm2 loads it.
+    let g = two_matmuls(64, 48, 33);
+    let (q, report) = quantize(&g, &options(QuantMode::F16, None), &Limits::default()).unwrap();
+    let forms: Vec<&str> = report.layers.iter().map(|l| l.form).collect();
+    assert_eq!(forms, ["f16", "f16 weights and input"]);
+    let casts: Vec<(DType, String)> = q
+        .nodes
+        .iter()
+        .filter_map(|(_, n)| match n.op {
+            Op::Cast { to } if q.constant(n.inputs[0]).is_none() => Some((to, n.name.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        casts,
+        [
+            (DType::F16, "mm2.f16_input".to_string()),
+            (DType::F32, "mm2.f32_input".to_string())
+        ]
+    );
+    // The rounding is measured: mm2 alone moves the output (its input and weights
+    // rounded), by about f16's relative precision.
+    let mm2 = &report.layers[1];
+    assert!(mm2.error > 0.0 && mm2.error < 2e-3, "{report}");
+}

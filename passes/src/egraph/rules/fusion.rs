@@ -17,7 +17,7 @@ use super::{code, ops_in, RuleSpec, Term};
 use crate::egraph::analysis::{ty, EGraph};
 use crate::egraph::lang::{IrOp, Kiln};
 use egg::Id;
-use kiln_ir::{Op, Program, Step};
+use kiln_ir::{DType, Op, Program, Step};
 
 #[rustfmt::skip]
 pub(super) const RULES: &[RuleSpec] = &[
@@ -28,7 +28,7 @@ pub(super) const RULES: &[RuleSpec] = &[
     // conv(max_pool(x), w, ..) = fused{conv, prologue max_pool}(x, w, ..) for a 1×1 conv
     // fused{a; f}(xs, .., g(ys), ..) = fused{a; f ∘ g}(xs, .., ys, ..) for a one-element g
     code("fuse-epilogue-input", fuse_epilogue_input, "fused{a; f}(xs, .., g(ys), ..) = fused{a; f∘g}(xs, .., ys, ..) for element-wise g of one element"),
-    code("fuse-prologue", fuse_prologue, "conv₁ₓ₁(max_pool(x), w, ..) = fused{max_pool; conv₁ₓ₁}(x, w, ..); conv(dequantize(x), w, ..) = fused{dequantize; conv}(x, w, ..); conv(f(x, s..), w, ..) = fused{f; conv}(x, w, .., s..) for element-wise f and one-element s; likewise matmul(f(x, s..), b)"),
+    code("fuse-prologue", fuse_prologue, "conv₁ₓ₁(max_pool(x), w, ..) = fused{max_pool; conv₁ₓ₁}(x, w, ..); conv(dequantize(x), w, ..) = fused{dequantize; conv}(x, w, ..); conv(cast_f32(x_f16), w, ..) = fused{cast; conv}(x, w, ..); conv(f(x, s..), w, ..) = fused{f; conv}(x, w, .., s..) for element-wise f and one-element s; likewise matmul(f(x, s..), b)"),
 ];
 
 /// True when `c` has exactly one user and is no graph output.
@@ -360,13 +360,25 @@ fn single_result_pools(egraph: &EGraph, c: Id) -> Vec<(Op, Id)> {
 }
 
 /// The `dequantize{block=0}(x, s, z)` nodes of class `c` (read only by the conv) whose
-/// scale and zero point are single known values: each as a one-input program on `x`.
+/// scale and zero point are single known values, and the casts of an f16 value `x`
+/// that is not a constant to f32 (an activation `--quantize f16` stores as f16): each
+/// as a one-input program on `x`.
 fn dequantize_prologues(egraph: &EGraph, c: Id) -> Vec<(Op, Id)> {
     if !used_once(egraph, c) {
         return vec![];
     }
     ops_in(egraph, c)
         .filter_map(|(op, kids)| {
+            if let (Op::Cast { to: DType::F32 }, [x]) = (op.op(), kids) {
+                let half = ty(egraph, *x)?.dtype == DType::F16;
+                if !half || egraph[*x].data.value.is_some() {
+                    return None;
+                }
+                let program = Program {
+                    steps: vec![Step::Input(0), Step::Cast(DType::F32, 0)],
+                };
+                return Some((Op::Elementwise { program }, egraph.find(*x)));
+            }
             let Op::Dequantize { block: 0, .. } = op.op() else {
                 return None;
             };
