@@ -416,6 +416,7 @@ mod tests {
                 "egraph-composite",
                 "egraph-fusion",
                 "merge-siblings",
+                "egraph-fusion",
                 "egraph-sparsity",
                 "merge-min-max"
             ]

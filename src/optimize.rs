@@ -4,8 +4,8 @@
 //! | level | passes ([`pipeline`]) | plan |
 //! |-------|-------|------|
 //! | 0 | canonicalization only: one kernel per op | [`PlanOptions::default`] |
-//! | 1 | + the e-graph phases `egraph-algebra` and `egraph-fusion`, and `merge-min-max` last | + in-place concat, split views, transposes folded into their readers |
-//! | 2 (default) | + `egraph-composite` (composite ops) between them, then `merge-siblings`, then `egraph-sparsity` (sparse kernels for weights with enough zero blocks; it leaves a graph without such weights untouched) | the same as level 1 |
+//! | 1 | + the e-graph phases `egraph-algebra` and `egraph-fusion`, and `merge-min-max` last | + in-place concat, split views, transposes folded into their readers, 8- and 16-bit tensors stored narrow |
+//! | 2 (default) | + `egraph-composite` (composite ops) between them, then `merge-siblings`, `egraph-fusion` again (what the first run's single-reader conditions left), then `egraph-sparsity` (sparse kernels for weights with enough zero blocks; it leaves a graph without such weights untouched) | the same as level 1 |
 
 use crate::{CompileOptions, Error, Result};
 use kiln_codegen::{Limits, PlanOptions};
@@ -316,7 +316,8 @@ mod tests {
             .iter()
             .copied()
             .chain(["egraph-algebra", "egraph-composite", "egraph-fusion"])
-            .chain(["merge-siblings", "egraph-sparsity", "merge-min-max"])
+            .chain(["merge-siblings", "egraph-fusion", "egraph-sparsity"])
+            .chain(["merge-min-max"])
             .collect();
         assert_eq!(names(2), two);
         let mut options = CompileOptions::default();
@@ -334,6 +335,7 @@ mod tests {
                 kiln_passes::quantize::QuantMode::W8,
                 vec![
                     "merge-siblings",
+                    "egraph-fusion",
                     "egraph-sparsity",
                     "quantize",
                     "merge-min-max",
@@ -343,6 +345,7 @@ mod tests {
                 kiln_passes::quantize::QuantMode::W8A8,
                 vec![
                     "merge-siblings",
+                    "egraph-fusion",
                     "egraph-sparsity",
                     "quantize",
                     "egraph-fusion",

@@ -104,11 +104,19 @@ pub fn pipeline(
         .into_iter()
         .partition(|p| p.name() == egraph::SPARSITY_PHASE);
     manager.extend(phases);
-    // Sibling convolutions over one input become one (level 2).
+    // Sibling convolutions over one input become one (level 2); the fusion phase then
+    // runs again: over the merged products, and over what one e-graph run leaves (its
+    // rules fuse a value into its only reader, and every e-node reading a class counts,
+    // alternatives that extraction dropped included).
     if options.opt_level >= 2 {
         manager.add(Box::new(MergeSiblings {
             target: target.clone(),
         }));
+        manager.extend(
+            egraph::phase_passes(&egraph, target)
+                .into_iter()
+                .filter(|p| p.name() == "egraph-fusion"),
+        );
     }
     // Weights zeroed on the final weights (batch norms folded, siblings merged), then
     // sparse kernels where constant weights hold enough zero blocks (level 2).
