@@ -326,6 +326,48 @@ fn convs_store_narrow_results_a_word_at_a_time() {
 }
 
 #[test]
+fn a_conv_pooling_its_narrow_input_decodes_it() {
+    // An f16 model: t = x · 1 (narrow f16), read by a 1×1 conv through a max-pool
+    // prologue, which loads each tap of every window from the packed words.
+    let mut g = Graph::new("narrow_pooled_conv");
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::F16, vec![1, 5, 9, 11]),
+        Wide::No,
+    );
+    let one = Tensor::new([1].as_slice(), kiln_ir::Data::F16(vec![half::f16::ONE])).unwrap();
+    let k = g.add_const(None, one);
+    let t = g.add(Op::Binary(BinaryOp::Mul), &[x, k], "t").unwrap();
+    let w = g.add_const(None, random_tensor(DType::F16, &[4, 5, 1, 1], 101));
+    let pool = Op::MaxPool(kiln_ir::PoolAttrs::window(
+        &[2, 2],
+        &[2, 2],
+        &[0; 4],
+        &[1, 1],
+    ));
+    let op = Op::Fused {
+        anchor: Box::new(Op::Conv(ConvAttrs {
+            strides: vec![1, 1],
+            pads: vec![0; 4],
+            dilations: vec![1, 1],
+            group: 1,
+        })),
+        prologue: Some(Box::new(pool)),
+        arity: 2,
+        epilogue: Program::identity(),
+    };
+    let y = g.add(op, &[t, w], "y").unwrap();
+    g.add_output("y", y, Wide::No);
+    // f16 products of 5 terms, rounded to f16 once: within one f16 step.
+    check_narrow(
+        &g,
+        &[random_tensor(DType::F16, &[1, 5, 9, 11], 102)],
+        1,
+        Tol::new(1e-6, 1e-3),
+    );
+}
+
+#[test]
 fn matmuls_store_narrow_results_a_word_at_a_time() {
     // 6 × 16 u8 from the tiled engine (narrow), read as A by a matmul dequantizing it;
     // 3 × 16 from the direct engine, whose invocations own single elements: one word

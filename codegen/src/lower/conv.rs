@@ -347,6 +347,7 @@ pub fn lower_with(
         }
         let channel = x_channel(ctx, "z * CG + k");
         let gather = max_pool_load_b(
+            ctx,
             pool,
             &ctx.operand(0).shape.dims()[2..],
             &g.in_sp,
@@ -482,6 +483,7 @@ pub fn lower_integer(ctx: &NodeCtx<'_>, a: &ConvAttrs) -> Result<Lowered, Codege
 /// `out_sp` are the pre- and post-pool spatial dims (the latter already reflecting
 /// `ceil_mode`); `channel` is the input channel's expression.
 fn max_pool_load_b(
+    ctx: &NodeCtx<'_>,
     pool: &PoolAttrs,
     x_sp: &[usize],
     out_sp: &[usize],
@@ -494,7 +496,7 @@ fn max_pool_load_b(
          fn load_b(z: u32, k: u32, col: u32) -> f32 {{\n    let pos = col % P;\n    \
          let base = X_BASE + ((col / P) * C + {channel}) * {pin}u;\n{}    return v;\n}}\n",
         w.at("(z * MG + m) * CG + k"),
-        super::pool::max_window(pool, x_sp, out_sp)
+        super::pool::max_window(pool, x_sp, out_sp, &ctx.element(0, "x", "off"))
     )
 }
 

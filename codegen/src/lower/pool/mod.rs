@@ -44,7 +44,7 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Lowered, CodegenError> 
     // row-major they are the flat input offset itself.
     let column_major = with_indices && a.storage_order == 1;
     let red = if max {
-        Reduction::max(dtype, with_indices, column_major)
+        Reduction::max(dtype, "x[off]", with_indices, column_major)
     } else {
         Reduction::average(&axes, a.count_include_pad)
     };
@@ -196,10 +196,11 @@ fn axes(a: &PoolAttrs, in_sp: &[usize], out_sp: &[usize]) -> Vec<Axis> {
 /// Statements leaving `v`, the maximum of f32 `x` over the window of pooled position
 /// `pos` in the plane that starts at `base` (both in scope), with the attributes `a`
 /// pooling `in_sp` to `out_sp`: a max pool evaluated where a 1×1 convolution loads its
-/// input (a `Fused` prologue).
-pub(super) fn max_window(a: &PoolAttrs, in_sp: &[usize], out_sp: &[usize]) -> String {
+/// input (a `Fused` prologue). `read` is the f32 element at `off` (decoded where `x`
+/// is narrow).
+pub(super) fn max_window(a: &PoolAttrs, in_sp: &[usize], out_sp: &[usize], read: &str) -> String {
     let axes = axes(a, in_sp, out_sp);
-    let red = Reduction::max(DType::F32, false, false);
+    let red = Reduction::max(DType::F32, read, false, false);
     let walk = Walk {
         axes: &axes,
         column_major: false,
@@ -345,16 +346,17 @@ struct Reduction {
 }
 
 impl Reduction {
-    /// Max pooling: the first maximum in window order wins (a NaN first tap stays); a
-    /// window entirely in padding yields the lowest value and index 0.
-    fn max(dtype: DType, with_indices: bool, column_major: bool) -> Reduction {
+    /// Max pooling of the elements `read` loads at `off`: the first maximum in window
+    /// order wins (a NaN first tap stays); a window entirely in padding yields the
+    /// lowest value and index 0.
+    fn max(dtype: DType, read: &str, with_indices: bool, column_major: bool) -> Reduction {
         let ty = super::wgsl_type(dtype);
         let mut state = format!(
             "    var best: {ty} = {};\n    var found = false;\n",
             lowest(dtype)
         );
-        let mut tap = String::from(
-            "let xv = x[off];\nif (!found || xv > best) {\n    best = xv;\n    found = true;\n",
+        let mut tap = format!(
+            "let xv = {read};\nif (!found || xv > best) {{\n    best = xv;\n    found = true;\n"
         );
         let mut extra = String::new();
         if with_indices {
