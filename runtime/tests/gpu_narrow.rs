@@ -368,6 +368,39 @@ fn a_conv_pooling_its_narrow_input_decodes_it() {
 }
 
 #[test]
+fn pools_read_narrow_inputs() {
+    // t = max(x, y) stored narrow (u8, i8, f16; 5 × 7 × 9 elements: the last word
+    // part-filled), max-pooled (u8, i8) or average-pooled (f16) with padding.
+    for (seed, dtype) in [DType::U8, DType::I8, DType::F16].into_iter().enumerate() {
+        let dims = [1usize, 5, 7, 9];
+        let mut g = Graph::new(format!("narrow_pool_{dtype}"));
+        let ty = TensorType::new(dtype, dims.to_vec());
+        let x = g.add_input("x", ty.clone(), Wide::No);
+        let y = g.add_input("y", ty, Wide::No);
+        let t = g.add(Op::Binary(BinaryOp::Max), &[x, y], "t").unwrap();
+        let attrs = kiln_ir::PoolAttrs::window(&[3, 2], &[2, 1], &[1, 0, 1, 1], &[1, 1]);
+        let pool = if dtype == DType::F16 {
+            Op::AveragePool(attrs)
+        } else {
+            Op::MaxPool(attrs)
+        };
+        let p = g.add(pool, &[t], "pool").unwrap();
+        g.add_output("p", p, Wide::No);
+        let inputs = [
+            random_tensor(dtype, &dims, 111 + seed as u64),
+            random_tensor(dtype, &dims, 121 + seed as u64),
+        ];
+        // An f16 average is a sum in f32 rounded once: within one f16 step.
+        let tol = if dtype == DType::F16 {
+            Tol::new(1e-6, 1e-3)
+        } else {
+            Tol::EXACT
+        };
+        check_narrow(&g, &inputs, 1, tol);
+    }
+}
+
+#[test]
 fn matmuls_store_narrow_results_a_word_at_a_time() {
     // 6 × 16 u8 from the tiled engine (narrow), read as A by a matmul dequantizing it;
     // 3 × 16 from the direct engine, whose invocations own single elements: one word

@@ -66,6 +66,7 @@ pub fn placement_support(op: &Op) -> PlacementSupport {
         Op::MatMulInteger => integer::PLACEMENT,
         Op::ConvTranspose(_) => conv_transpose::PLACEMENT,
         Op::Attention { .. } => attention::PLACEMENT,
+        Op::MaxPool(_) | Op::AveragePool(_) => pool::PLACEMENT,
         Op::Gather { .. } => movement::GATHER_PLACEMENT,
         Op::Fused { anchor, arity, .. } => {
             PlacementSupport::fused(placement_support(anchor), *arity)

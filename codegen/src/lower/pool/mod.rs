@@ -8,12 +8,19 @@
 
 use super::check_binding_sizes;
 use super::epilogue::Tail;
+use super::placement::{OperandSet, PlacementSupport};
 use super::{binding_decls, render, Binding, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
 use crate::CodegenError;
 use kiln_ir::{DType, Op, PoolAttrs};
 
 const WG: u32 = 64;
+
+/// The input is read through [`NodeCtx::element`], so decoded where it is narrow.
+pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
+    narrow_reads: OperandSet::first(1),
+    ..PlacementSupport::NONE
+};
 
 /// The kernel computing a `MaxPool` or `AveragePool` node, or a `Fused` node anchored
 /// on one.
@@ -28,7 +35,7 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Lowered, CodegenError> 
     let pin: usize = axes.iter().map(|ax| ax.input).product();
     let tail = Tail::of(ctx, &[(0, "x".to_string())])?;
     let mut decls = vec![
-        ("x", dtype, Access::Read),
+        ("x", ctx.binding_dtype(0, dtype), Access::Read),
         ("y", tail.result, Access::ReadWrite),
     ];
     let mut bindings = vec![
@@ -43,10 +50,11 @@ pub fn lower(ctx: &NodeCtx<'_>, a: &PoolAttrs) -> Result<Lowered, CodegenError> 
     // Max-pool indices count the spatial position column-major with storage_order 1;
     // row-major they are the flat input offset itself.
     let column_major = with_indices && a.storage_order == 1;
+    let read = ctx.element(0, "x", "off");
     let red = if max {
-        Reduction::max(dtype, "x[off]", with_indices, column_major)
+        Reduction::max(dtype, &read, with_indices, column_major)
     } else {
-        Reduction::average(&axes, a.count_include_pad)
+        Reduction::average(&axes, a.count_include_pad, &read)
     };
     let mut binding_code = binding_decls(&decls);
     binding_code.push_str(&tail.decls(bindings.len()));
@@ -377,9 +385,9 @@ impl Reduction {
     /// Average pooling: the divisor counts the taps inside the input, or with
     /// `count_include_pad` those inside the explicitly padded input (never the extra
     /// region ceil_mode adds); a window with no taps yields NaN.
-    fn average(axes: &[Axis], count_include_pad: bool) -> Reduction {
+    fn average(axes: &[Axis], count_include_pad: bool, read: &str) -> Reduction {
         let mut state = String::from("    var sum = 0.0;\n");
-        let mut tap = String::from("sum += x[off];\n");
+        let mut tap = format!("sum += {read};\n");
         let mut result = String::new();
         if count_include_pad {
             // Per axis, the taps before the end of the padded input (every window
