@@ -296,13 +296,14 @@ fn cast(to: DType) -> Program {
 
 #[test]
 fn convs_store_narrow_results_a_word_at_a_time() {
-    // conv → u8 (120 positions: whole words) → conv dequantizing it → f16 (30 positions:
-    // two halves to a word), read by a cast; a third conv's u8 result has 99 positions,
-    // whose words would straddle images: it stays one word per element.
+    // Two images. conv → u8 (120 positions: whole words) → conv dequantizing it → f16
+    // (30 positions: two halves to a word, and a store's four columns may cross into
+    // the next image), read by a cast; a third conv's u8 result has 99 positions, whose
+    // words would straddle images: it stays one word per element.
     let mut g = Graph::new("narrow_convs");
     let x = g.add_input(
         "x",
-        TensorType::new(DType::F32, vec![1, 3, 10, 12]),
+        TensorType::new(DType::F32, vec![2, 3, 10, 12]),
         Wide::No,
     );
     let w1 = g.add_const(None, small_ints(&[8, 3, 3, 3], 71));
@@ -322,7 +323,7 @@ fn convs_store_narrow_results_a_word_at_a_time() {
         let y = g.add(Op::Cast { to: DType::F32 }, &[v], name).unwrap();
         g.add_output(name, y, Wide::No);
     }
-    check_narrow(&g, &[small_ints(&[1, 3, 10, 12], 74)], 2, Tol::EXACT);
+    check_narrow(&g, &[small_ints(&[2, 3, 10, 12], 74)], 2, Tol::EXACT);
 }
 
 #[test]

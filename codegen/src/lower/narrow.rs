@@ -98,7 +98,8 @@ pub fn pack_helpers(dtype: DType) -> &'static [&'static str] {
 /// value `value` (an expression of WGSL type `ty` over `v`, `row`, `col` and `idx`),
 /// packed into the one word (8-bit) or two (16-bit) the four columns fill. The caller
 /// guarantees that they do: `n` a multiple of 4 and the columns of a word consecutive
-/// elements of `dst` (rows of a multiple of 4 elements).
+/// elements of `dst` (rows of a multiple of the elements per word:
+/// [`rows_split_words`]).
 pub fn store4(
     dtype: DType,
     r: &str,
@@ -112,18 +113,21 @@ pub fn store4(
     let per = per_word(dtype).unwrap_or(1);
     let width = 32 / per;
     let stored = bits(dtype, value.0, value.1);
+    // Each word's first element, found where it is computed: the two words of 16-bit
+    // values need not be adjacent (a conv's columns n + 2 and n + 3 may start the next
+    // image).
     let second = if per == 2 {
-        format!("    if (n + 2u < N) {{\n        {dst}[first / 2u + 1u] = words[1];\n    }}\n")
+        format!("    if (n + 2u < N) {{\n        {dst}[first[1] / 2u] = words[1];\n    }}\n")
     } else {
         String::new()
     };
     Ok(format!(
         "{helpers}fn store4(z: u32, m: u32, n: u32, v4: vec4<{r}>) {{\n{pre}    var words = array<u32, 2>(0u, 0u);\n    \
-         var first = 0u;\n    for (var j = 0u; j < 4u; j++) {{\n        let col = n + j;\n        \
+         var first = array<u32, 2>(0u, 0u);\n    for (var j = 0u; j < 4u; j++) {{\n        let col = n + j;\n        \
          if (col >= N) {{\n            break;\n        }}\n        let v = v4[j];\n        let idx = {index};\n        \
-         if (j == 0u) {{\n            first = idx;\n        }}\n        \
+         if (j % {per}u == 0u) {{\n            first[j / {per}u] = idx;\n        }}\n        \
          words[j / {per}u] |= extractBits({stored}, 0u, {width}u) << ((j % {per}u) * {width}u);\n    }}\n    \
-         {dst}[first / {per}u] = words[0];\n{second}}}\n"
+         {dst}[first[0] / {per}u] = words[0];\n{second}}}\n"
     ))
 }
 
