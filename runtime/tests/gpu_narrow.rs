@@ -527,3 +527,27 @@ fn integer_products_read_and_store_narrow_tensors() {
     let inputs = [small_ints(&[6, 20], 94), small_ints(&[1, 3, 10, 12], 95)];
     check_narrow(&g, &inputs, 4, Tol::EXACT);
 }
+
+#[test]
+fn batched_products_store_narrow_results() {
+    // A batched matmul (3 × 6 × 20 by 20 × 16) quantizing to u8 and one rounding to
+    // f16 (N = 18: the second half-word pair of a row's last store is cut), read by
+    // casts.
+    let mut g = Graph::new("narrow_batched");
+    let a = g.add_input("a", TensorType::new(DType::F32, vec![3, 6, 20]), Wide::No);
+    let b1 = g.add_const(None, small_ints(&[20, 16], 131));
+    let b2 = g.add_const(None, small_ints(&[20, 18], 132));
+    let matmul = |epilogue: Program| Op::Fused {
+        anchor: Box::new(Op::MatMul),
+        prologue: None,
+        arity: 2,
+        epilogue,
+    };
+    let q = g.add(matmul(quantize(16.0, 128.0)), &[a, b1], "q").unwrap();
+    let h = g.add(matmul(cast(DType::F16)), &[a, b2], "h").unwrap();
+    for (name, v) in [("q", q), ("h", h)] {
+        let y = g.add(Op::Cast { to: DType::F32 }, &[v], name).unwrap();
+        g.add_output(name, y, Wide::No);
+    }
+    check_narrow(&g, &[small_ints(&[3, 6, 20], 133)], 2, Tol::EXACT);
+}
