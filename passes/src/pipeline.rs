@@ -115,7 +115,7 @@ pub fn pipeline(
         manager.extend(
             egraph::phase_passes(&egraph, target)
                 .into_iter()
-                .filter(|p| p.name() == "egraph-fusion"),
+                .filter(|p| p.name() == egraph::FUSION_PHASE),
         );
     }
     // Weights zeroed on the final weights (batch norms folded, siblings merged), then
@@ -139,7 +139,9 @@ pub fn pipeline(
             let algebra = egraph.profile.integer_faster() && egraph.level >= 1;
             let phases = egraph::phase_passes(&egraph, target)
                 .into_iter()
-                .filter(|p| p.name() == "egraph-fusion" || algebra && p.name() == "egraph-algebra");
+                .filter(|p| {
+                    p.name() == egraph::FUSION_PHASE || algebra && p.name() == "egraph-algebra"
+                });
             manager.extend(phases);
         }
     }

@@ -31,31 +31,20 @@ pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
     ..PlacementSupport::NONE
 };
 
-/// `ConvInteger` reads its input decoded where it is narrow and may store a narrow
-/// result ([`narrow_store`]).
-pub(crate) const INTEGER_PLACEMENT: PlacementSupport = PlacementSupport {
-    narrow_reads: OperandSet::first(1),
-    narrow_write: true,
-    ..PlacementSupport::NONE
-};
-
 /// The conv result's `store4` when it is stored narrow ([`super::narrow::store4`]),
-/// `r` the engine's result type and `value` the stored expression with its WGSL type;
-/// an error where the result's words straddle two images (`P` not a multiple of the
-/// elements per word).
+/// `acc` the engine's and `value` the stored expression with its WGSL type; an error
+/// where the result's words straddle two images (`P` not a multiple of the elements
+/// per word).
 fn narrow_store(
     ctx: &NodeCtx<'_>,
     g: &ConvGeometry,
-    r: &str,
+    acc: engine::Acc,
     value: (&str, &str),
 ) -> Result<String, CodegenError> {
-    let dtype = ctx.result(0).dtype;
-    if let Some(e) = super::narrow::rows_split_words(dtype, g.p()) {
-        return Err(e);
-    }
     super::narrow::store4(
-        dtype,
-        r,
+        ctx.result(0).dtype,
+        g.p(),
+        acc.result_type(),
         "y",
         "    let row = z * MG + m;\n",
         "((col / P) * MT + row) * P + col % P",
@@ -236,7 +225,7 @@ pub(super) fn common_source(
         src.push_str(&narrow_store(
             ctx,
             g,
-            "f32",
+            engine::Acc::F32,
             ("epilogue(v, row, col, idx)", epi.storage()),
         )?);
     } else {
@@ -452,12 +441,7 @@ pub fn lower_integer(ctx: &NodeCtx<'_>, a: &ConvAttrs) -> Result<Lowered, Codege
     };
     let (tail, decls, bindings) = super::integer::bindings(ctx, ["x", "w", "xz", "wz"])?;
     let store = if ctx.result_place.narrow {
-        let r = if matches!(acc, engine::Acc::F32) {
-            "f32"
-        } else {
-            "i32"
-        };
-        narrow_store(ctx, &g, r, (&tail.apply("v", "idx"), tail.storage()))?
+        narrow_store(ctx, &g, acc, (&tail.apply("v", "idx"), tail.storage()))?
     } else {
         format!(
             "fn store(z: u32, m: u32, col: u32, v: i32) {{\n    let row = z * MG + m;\n    \

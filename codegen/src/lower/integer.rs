@@ -17,8 +17,9 @@ use super::{binding_decls, check_binding_sizes, Binding, Lowered, NodeCtx, Slot}
 use crate::plan::Access;
 use crate::CodegenError;
 
-/// Operand 0 is read decoded where it is narrow, and the result may be stored narrow
-/// (a word at a time: see [`super::narrow::store4`]).
+/// `MatMulInteger` and `ConvInteger` (`conv::lower_integer`): operand 0 is read decoded
+/// where it is narrow, and the result may be stored narrow (a word at a time: see
+/// [`super::narrow::store4`]).
 pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
     narrow_reads: OperandSet::first(1),
     narrow_write: true,
@@ -165,17 +166,10 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     let (tail, decls, bindings) = bindings(ctx, ["a", "b", "za", "zb"])?;
     let narrow = ctx.result_place.narrow;
     let store = if narrow {
-        if let Some(e) = super::narrow::rows_split_words(ctx.result(0).dtype, p.n) {
-            return Err(e);
-        }
-        let r = if matches!(acc, engine::Acc::F32) {
-            "f32"
-        } else {
-            "i32"
-        };
         super::narrow::store4(
             ctx.result(0).dtype,
-            r,
+            p.n,
+            acc.result_type(),
             "y",
             "",
             "(z * M + m) * N + col",

@@ -255,15 +255,11 @@ pub fn lower_with(ctx: &NodeCtx<'_>, epi: &Epilogue) -> Result<Lowered, CodegenE
             epi.result
         )));
     }
-    if ctx.result_place.narrow {
-        if split.rows_bound || split.k_bound || split.chunks().len() != 1 {
-            return Err(CodegenError::WordStores(
-                "the product is split into chunks".to_string(),
-            ));
-        }
-        if let Some(e) = super::narrow::rows_split_words(ctx.result(0).dtype, p.n) {
-            return Err(e);
-        }
+    let split_up = split.rows_bound || split.k_bound || split.chunks().len() != 1;
+    if ctx.result_place.narrow && split_up {
+        return Err(CodegenError::WordStores(
+            "the product is split into chunks".to_string(),
+        ));
     }
     let mut kernels = Vec::new();
     for chunk in split.chunks() {
@@ -369,7 +365,8 @@ fn chunk_kernel(
         // One chunk (see `lower_with`): `C_OFF` and `ROW0` are 0, the element is `idx`.
         super::narrow::store4(
             ctx.result(0).dtype,
-            "f32",
+            p.n,
+            engine::Acc::F32.result_type(),
             "c",
             "    let row = ROW0 + m;\n",
             "(z * MT + row) * N + col",

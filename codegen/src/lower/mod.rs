@@ -62,8 +62,7 @@ pub fn placement_support(op: &Op) -> PlacementSupport {
         | Op::Dequantize { block: 0, .. } => program::PLACEMENT,
         Op::MatMul => matmul::PLACEMENT,
         Op::Conv(_) => conv::PLACEMENT,
-        Op::ConvInteger(_) => conv::INTEGER_PLACEMENT,
-        Op::MatMulInteger => integer::PLACEMENT,
+        Op::ConvInteger(_) | Op::MatMulInteger => integer::PLACEMENT,
         Op::ConvTranspose(_) => conv_transpose::PLACEMENT,
         Op::Attention { .. } => attention::PLACEMENT,
         Op::MaxPool(_) | Op::AveragePool(_) => pool::PLACEMENT,
@@ -238,7 +237,7 @@ impl<'a> NodeCtx<'a> {
     }
 
     /// The dtype operand `i`'s binding is declared with: the word type of a narrow
-    /// operand ([`narrow::word_type`]), else `wide`.
+    /// operand ([`narrow::word_dtype`]), else `wide`.
     pub fn binding_dtype(&self, i: usize, wide: DType) -> DType {
         if self.operand_narrow(i) {
             narrow::word_dtype(self.operand(i).dtype)

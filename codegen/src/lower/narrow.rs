@@ -40,21 +40,6 @@ pub fn word_dtype(dtype: DType) -> DType {
     }
 }
 
-/// The WGSL element type of a narrow tensor's binding ([`word_dtype`]).
-pub fn word_type(dtype: DType) -> &'static str {
-    super::wgsl_type(word_dtype(dtype))
-}
-
-/// The WGSL element type a binding of `dtype` is declared with: [`word_type`] when it
-/// is narrow, else `wide` (the kernel's own choice for one word per element).
-pub fn binding_type(dtype: DType, narrow: bool, wide: &'static str) -> &'static str {
-    if narrow {
-        word_type(dtype)
-    } else {
-        wide
-    }
-}
-
 /// The WGSL expression reading element `off` (a `u32` expression) of the narrow tensor
 /// of `dtype` bound as `buf`.
 pub fn read(dtype: DType, buf: &str, off: &str) -> String {
@@ -93,21 +78,25 @@ pub fn pack_helpers(dtype: DType) -> &'static [&'static str] {
 
 /// `fn store4(z: u32, m: u32, n: u32, v4: vec4<R>)` for a product engine storing whole
 /// words of the narrow result `dst` of `dtype` ([`super::matmul::engine::GemmSource`]'s
-/// `words`): `pre` (statements deriving what follows from `z` and `m`, such as `row`),
-/// then for each column `col = n + j` below `N` its element `idx = index` and stored
-/// value `value` (an expression of WGSL type `ty` over `v`, `row`, `col` and `idx`),
-/// packed into the one word (8-bit) or two (16-bit) the four columns fill. The caller
-/// guarantees that they do: `n` a multiple of 4 and the columns of a word consecutive
-/// elements of `dst` (rows of a multiple of the elements per word:
-/// [`rows_split_words`]).
+/// `words`; `R` is `r`): `pre` (statements deriving what follows from `z` and `m`, such
+/// as `row`), then for each column `col = n + j` below `N` its element `idx = index`
+/// and stored value `value` (an expression of WGSL type `ty` over `v`, `row`, `col` and
+/// `idx`), packed into the one word (8-bit) or two (16-bit) the four columns fill. They
+/// do when `n` is a multiple of 4 (the engine's) and the result's rows of `row`
+/// consecutive elements hold whole words; [`crate::CodegenError::WordStores`] where
+/// they do not.
 pub fn store4(
     dtype: DType,
+    row: usize,
     r: &str,
     dst: &str,
     pre: &str,
     index: &str,
     value: (&str, &str),
 ) -> Result<String, crate::CodegenError> {
+    if let Some(e) = rows_split_words(dtype, row) {
+        return Err(e);
+    }
     let helpers: std::collections::BTreeSet<&str> = pack_helpers(dtype).iter().copied().collect();
     let helpers = super::elementwise::math::helpers(&helpers)?;
     let per = per_word(dtype).unwrap_or(1);
@@ -133,7 +122,7 @@ pub fn store4(
 
 /// Why the product storing a narrow result of `dtype` in rows of `row` elements cannot
 /// store whole words of it (a word would straddle two rows), or `None` when it can.
-pub fn rows_split_words(dtype: DType, row: usize) -> Option<crate::CodegenError> {
+fn rows_split_words(dtype: DType, row: usize) -> Option<crate::CodegenError> {
     let per = per_word(dtype)? as usize;
     (!row.is_multiple_of(per)).then(|| {
         crate::CodegenError::WordStores(format!("rows of {row} elements split words of {per}"))

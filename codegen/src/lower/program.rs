@@ -191,7 +191,7 @@ pub fn lower(ctx: &NodeCtx<'_>, program: &Program) -> Result<Lowered, CodegenErr
             loads.push_str(&format!("    let {x}: {} = {lit};\n", storage(dtype)));
             continue;
         }
-        let word = super::narrow::binding_type(dtype, ctx.operand_narrow(i), storage(dtype));
+        let word = super::wgsl_type(ctx.binding_dtype(i, dtype));
         let buf = set.operand(i, &node.inputs, word);
         let a = ctx.operand_map(i, dims);
         let off = broadcast_offset(i, a, dims, &mut maps);
@@ -209,7 +209,7 @@ pub fn lower(ctx: &NodeCtx<'_>, program: &Program) -> Result<Lowered, CodegenErr
     let dst = set.add(
         Slot::Result(0),
         Access::ReadWrite,
-        super::elementwise::result_type(ctx, storage(out.dtype)),
+        super::wgsl_type(ctx.result_binding_dtype(out.dtype)),
     );
     let mut checks = String::new();
     if !code.divisors.is_empty() {

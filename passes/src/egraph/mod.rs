@@ -139,7 +139,7 @@ pub const PHASES: [Phase; 4] = [
         sets: &[RuleSet::Composite, RuleSet::Algebra, RuleSet::Layout],
     },
     Phase {
-        name: "egraph-fusion",
+        name: FUSION_PHASE,
         sets: &[RuleSet::Fusion],
     },
     Phase {
@@ -147,6 +147,10 @@ pub const PHASES: [Phase; 4] = [
         sets: &[RuleSet::Sparsity],
     },
 ];
+
+/// The fusion phase; the pipeline runs it again after `merge-siblings` and after a
+/// quantize pass that adds element-wise steps.
+pub const FUSION_PHASE: &str = "egraph-fusion";
 
 /// The phase that offers sparse kernels for constant weights with enough zeros; the
 /// pipeline runs it after `merge-siblings` and pruning, on the final weights.

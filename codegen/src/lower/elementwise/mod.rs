@@ -6,12 +6,12 @@ pub(super) mod index;
 pub(super) mod math;
 
 use super::placement::{OperandSet, PlacementSupport};
-use super::{narrow, render, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
+use super::{narrow, render, wgsl_type, KernelSrc, Lowered, NodeCtx, Slot, LINEAR_INDEX};
 use crate::plan::Access;
 use crate::CodegenError;
 use expr::Expr;
 use index::{offsets_code, storage, Affine, BindingSet};
-use kiln_ir::Op;
+use kiln_ir::{DType, Op};
 
 /// Invocations per workgroup of the one-thread-per-element kernels.
 pub(super) const WG: u32 = 256;
@@ -59,26 +59,23 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         op => Err(format!("{} is not an elementwise op", op.name())),
     }
     .map_err(|reason| ctx.error(reason))?;
-    let word = |i: usize| {
-        let wide = if matches!(node.op, Op::Where) {
-            "u32"
+    // Where moves words: its operands and result are u32 words whatever their dtype.
+    let wide = |dtype| {
+        if matches!(node.op, Op::Where) {
+            DType::U32
         } else {
-            storage(dtypes[i])
-        };
-        narrow::binding_type(dtypes[i], ctx.operand_narrow(i), wide)
+            dtype
+        }
     };
-    let dst_ty = if matches!(node.op, Op::Where) {
-        "u32"
-    } else {
-        storage(out.dtype)
-    };
+    let word = |i: usize| wgsl_type(ctx.binding_dtype(i, wide(dtypes[i])));
 
     let dims = out.shape.dims();
     let mut set = BindingSet::new();
     let names: Vec<String> = (0..want)
         .map(|i| set.operand(i, &node.inputs, word(i)))
         .collect();
-    let dst = set.add(Slot::Result(0), Access::ReadWrite, result_type(ctx, dst_ty));
+    let dst_ty = wgsl_type(ctx.result_binding_dtype(wide(out.dtype)));
+    let dst = set.add(Slot::Result(0), Access::ReadWrite, dst_ty);
     let mut maps = Vec::new();
     let mut loads = String::new();
     let mut e = e;
@@ -190,16 +187,6 @@ pub(super) fn kernel(
         )?],
         ..Lowered::default()
     })
-}
-
-/// The WGSL element type result 0's binding is declared with: `u32` words when the
-/// result is stored narrow, else `wide`.
-pub(super) fn result_type(ctx: &NodeCtx<'_>, wide: &'static str) -> &'static str {
-    if ctx.result_place.narrow {
-        "u32"
-    } else {
-        wide
-    }
 }
 
 #[cfg(test)]

@@ -57,6 +57,16 @@ pub enum Acc {
 }
 
 impl Acc {
+    /// The WGSL type of the values the engine hands `store` and `store4`: `f32`, or
+    /// `i32` for the integer products.
+    pub fn result_type(self) -> &'static str {
+        if self == Acc::F32 {
+            "f32"
+        } else {
+            "i32"
+        }
+    }
+
     /// Most k-steps an i32 product accumulates in f32 between flushes: 256 products of
     /// at most 255 · 255 stay below 2^24.
     pub const FLUSH_STEPS: usize = 256;
@@ -403,7 +413,7 @@ fn vec4_accumulators(
         ("vec4<i32>", "vec4<f32>(0.0)", "        "),
     );
     decl.push_str(&total_decl);
-    let t = if acc == Acc::F32 { "f32" } else { "i32" };
+    let t = acc.result_type();
     let zero = if acc == Acc::F32 { "0.0" } else { "0i" };
     let stores = if words {
         "        if (m < M && n < N) {\n            store4(z, m, n, acc);\n        }\n".to_string()
