@@ -334,17 +334,22 @@ fn qdq_bundle_is_under_three_tenths_of_f32() {
     );
 }
 
-/// The quantized CNNs' 8-bit activations are stored narrow, four to a word, where the
-/// convolutions write and read them (14 of cnn-qdq's, 17 of cnn-qop's today; at least
-/// 10 each, so losing the conv writers or readers fails).
+/// The quantized models' 8-bit tensors are stored narrow, four to a word: the CNNs'
+/// activations where the convolutions write and read them (15 of cnn-qdq's, 17 of
+/// cnn-qop's today; at least 10 each, so losing the conv writers or readers fails), and
+/// the QOperator models' constant weights, which integer products and gathers decode
+/// where they load them (15 of cnn-qop's, 14 of bert-qop's, its embedding table among
+/// them; at least 10 each).
 #[test]
-fn quantized_cnns_store_activations_narrow() {
-    let test = "quant narrow activations";
+fn quantized_models_store_8_bit_tensors_narrow() {
+    let test = "quant narrow tensors";
     let Some(root) = data_dir("quant", test) else {
         return;
     };
-    for name in ["cnn-qdq", "cnn-qop"] {
-        let narrow = catch(|| {
+    for (name, activations, constants) in
+        [("cnn-qdq", 10, 0), ("cnn-qop", 10, 10), ("bert-qop", 0, 10)]
+    {
+        let decisions = catch(|| {
             let model =
                 kiln::load_onnx(root.join(name).join("model.onnx")).map_err(|e| e.to_string())?;
             let options = kiln::CompileOptions {
@@ -352,13 +357,18 @@ fn quantized_cnns_store_activations_narrow() {
                 ..Default::default()
             };
             let bundle = kiln::compile_bundle(&model, &options).map_err(|e| e.to_string())?;
-            Ok(bundle.manifest.decisions.narrow_tensors)
+            Ok(bundle.manifest.decisions)
         })
         .unwrap_or_else(|e| panic!("{test}: {name}: {e}"));
-        show(&format!("{test}: {name}: {narrow} tensors stored narrow"));
+        let narrow = decisions.narrow_tensors - decisions.narrow_constants;
+        let weights = decisions.narrow_constants;
+        show(&format!(
+            "{test}: {name}: {narrow} activations and {weights} constants stored narrow"
+        ));
         assert!(
-            narrow >= 10,
-            "{test}: {name}: only {narrow} tensors stored narrow"
+            narrow >= activations && weights >= constants,
+            "{test}: {name}: only {narrow} activations (want {activations}) and {weights} \
+             constants (want {constants}) stored narrow"
         );
     }
 }

@@ -227,12 +227,17 @@ struct Builder<'g> {
     narrow: HashSet<Handle<Value>>,
 }
 
-/// The intermediate tensors stored narrow, several elements to a word
-/// ([`crate::lower::narrow`]), each with the views of it that share its buffer
-/// (reshapes, transposes folded into their readers): of an 8- or 16-bit dtype, the
-/// only result of a kernel that writes whole words of it into a buffer of its own,
-/// neither it nor a view of it a graph output, and read (itself or through its views)
-/// only by kernels that decode it at every operand it is.
+/// The tensors stored narrow, several elements to a word ([`crate::lower::narrow`]),
+/// each with the views of it that share its buffer (reshapes, transposes folded into
+/// their readers): of an 8- or 16-bit dtype, neither it nor a view of it a graph
+/// output, read (itself or through its views) only by kernels that decode it at every
+/// operand it is, and either
+/// - the only result of a kernel that writes whole words of it into a buffer of its
+///   own, or
+/// - a constant (not a splat, more than one word's worth of elements): the bundle
+///   holds its elements packed at their width already ([`pack`]), in the narrow
+///   words' layout, so the device keeps those bytes as they are instead of widening
+///   them to a word per element.
 fn narrow_values(
     graph: &Graph,
     layout: &Layout,
@@ -246,15 +251,54 @@ fn narrow_values(
         }
     }
     let dequantized = |node: &kiln_ir::Node| load_time_dequantize(graph, node).is_some();
+    // `v` and its views, when each is read only by views or by kernels decoding it.
+    let decoded_group = |v: Handle<Value>| {
+        let dtype = graph.values[v].ty.dtype;
+        let mut group = vec![v];
+        let mut next = 0;
+        while next < group.len() {
+            let u = group[next];
+            next += 1;
+            if outputs.contains(&u) || layout.members.contains_key(&u) {
+                return None;
+            }
+            for &r in readers.get(&u).into_iter().flatten() {
+                let reader = &graph.nodes[r];
+                if dequantized(reader) {
+                    return None;
+                } else if layout.is_alias(reader) {
+                    // The same bytes: a view of the same dtype joins the group.
+                    let view = reader.outputs[0];
+                    if graph.values[view].ty.dtype != dtype {
+                        return None;
+                    }
+                    group.push(view);
+                } else {
+                    let support = node_placement_support(graph, r, limits);
+                    let decodes = reader
+                        .inputs
+                        .iter()
+                        .enumerate()
+                        .all(|(i, &w)| w != u || support.reads_narrow(i));
+                    if !decodes {
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(group)
+    };
+    let narrowable = |v: Handle<Value>| {
+        let ty = &graph.values[v].ty;
+        crate::lower::narrow::per_word(ty.dtype).is_some() && ty.shape.numel() > 0
+    };
     let mut narrow = HashMap::new();
     for (handle, node) in graph.nodes.iter() {
         let [v] = node.outputs[..] else {
             continue;
         };
-        let ty = &graph.values[v].ty;
         let writes = node_placement_support(graph, handle, limits).writes_narrow();
-        if crate::lower::narrow::per_word(ty.dtype).is_none()
-            || ty.shape.numel() == 0
+        if !narrowable(v)
             || !writes
             || layout.is_alias(node)
             || dequantized(node)
@@ -263,34 +307,25 @@ fn narrow_values(
         {
             continue;
         }
-        // `v` and its views, each read only by views or by kernels decoding it.
-        let mut group = vec![v];
-        let mut decoded = true;
-        let mut next = 0;
-        while decoded && next < group.len() {
-            let u = group[next];
-            next += 1;
-            decoded = !outputs.contains(&u) && !layout.members.contains_key(&u);
-            for &r in readers.get(&u).into_iter().flatten() {
-                let reader = &graph.nodes[r];
-                if dequantized(reader) {
-                    decoded = false;
-                } else if layout.is_alias(reader) {
-                    // The same bytes: a view of the same dtype joins the group.
-                    let view = reader.outputs[0];
-                    decoded &= graph.values[view].ty.dtype == ty.dtype;
-                    group.push(view);
-                } else {
-                    let support = node_placement_support(graph, r, limits);
-                    decoded &= reader
-                        .inputs
-                        .iter()
-                        .enumerate()
-                        .all(|(i, &w)| w != u || support.reads_narrow(i));
-                }
-            }
+        if let Some(group) = decoded_group(v) {
+            narrow.insert(v, group);
         }
-        if decoded {
+    }
+    for (v, value) in graph.values.iter() {
+        let ValueDef::Const(tensor) = &value.def else {
+            continue;
+        };
+        // One word holds the whole of a small constant either way: decoding it would
+        // only cost its readers.
+        let per_word = crate::lower::narrow::per_word(value.ty.dtype).unwrap_or(1) as usize;
+        if !narrowable(v)
+            || value.ty.shape.numel() <= per_word
+            || tensor.is_splat()
+            || pack(tensor.stored()).is_none()
+        {
+            continue;
+        }
+        if let Some(group) = decoded_group(v) {
             narrow.insert(v, group);
         }
     }
@@ -400,6 +435,13 @@ impl<'g> Builder<'g> {
             let buffer = if tensor.is_splat() {
                 let bytes = buffer_bytes(tensor.numel());
                 self.new_buffer(bytes, BufferKind::Splat { word: words[0] }, true)
+            } else if self.narrow.contains(&handle) {
+                // Packed in the bundle and kept so on the device: its readers decode it.
+                let (packed, _, _) = pack(tensor.stored()).expect("a narrow dtype packs");
+                let offset = self.weights.len().next_multiple_of(4);
+                self.weights.resize(offset, 0);
+                self.weights.extend(&packed);
+                self.raw_buffer(offset as u64, packed.len() as u64)
             } else if let Some((packed, bits, signed)) = pack(tensor.stored()) {
                 // Low-bit weights stay packed in the bundle (unpacked when uploaded).
                 let offset = self.packed_offset();
@@ -987,6 +1029,9 @@ impl<'g> Builder<'g> {
         decisions.ranges_folded = self.ranges.len();
         decisions.ranges_read_as_words = self.range_values.len() / 2;
         decisions.narrow_tensors = self.narrow_views.len();
+        decisions.narrow_constants = (self.narrow_views.keys())
+            .filter(|&&v| self.graph.constant(v).is_some())
+            .count();
         Ok(CompiledPlan {
             plan: self.plan,
             weights: self.weights,

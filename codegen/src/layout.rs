@@ -70,6 +70,10 @@ pub struct PlanDecisions {
     /// (absent from manifests when none is).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub narrow_tensors: usize,
+    /// Of them, 8- and 16-bit constants the device keeps at their width, as the bundle
+    /// packs them (absent from manifests when none is).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub narrow_constants: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -131,6 +135,11 @@ impl std::fmt::Display for PlanDecisions {
                 self.narrow_tensors,
                 "8- or 16-bit tensor stored narrow",
                 "8- and 16-bit tensors stored narrow",
+            ),
+            (
+                self.narrow_constants,
+                "of them a constant",
+                "of them constants",
             ),
         ]
         .into_iter()
@@ -469,6 +478,7 @@ impl Layout {
             ranges_folded: 0,
             ranges_read_as_words: 0,
             narrow_tensors: 0,
+            narrow_constants: 0,
         }
     }
 }

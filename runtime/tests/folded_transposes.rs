@@ -4,7 +4,7 @@
 //! transpose kernel, in the one-kernel and the three-kernel form of attention.
 //! Matrix products: either operand (batched, broadcast, or the anchor of a fused node)
 //! read through the strides of the transpose before it, unless the product must be
-//! split over bindings. Convolutions: a channel shuffle (ShuffleNet's reshape →
+//! split over bindings; likewise integer products. Convolutions: a channel shuffle (ShuffleNet's reshape →
 //! transpose → reshape) before a plain, depthwise or fused conv is a channel remap of
 //! its input reads.
 
@@ -237,6 +237,64 @@ fn transposes_fold_into_both_operands_of_products() {
     assert_eq!(unfolded - folded, 5);
     assert_eq!(folded, 4);
     assert_eq!(decisions(&g).transposes_read_strided, 5);
+}
+
+#[test]
+fn transposes_fold_into_integer_products() {
+    // A quantized attention's products: u8 heads [B, H, S, DH] and transposed keys
+    // [B, H, DH, S] read through the strides of the transposes before them, with a
+    // zero point per row of `a`, on the exact f32 engine and the packed 8-bit one;
+    // and an i8 batch-permuted `a` times an unbatched `b`. Integer results are exact.
+    let mut g = Graph::new("integer_products");
+    let u8s = |d: &[usize]| TensorType::new(DType::U8, d.to_vec());
+    let q = g.add_input("q", u8s(&[B, S, H, DH]), kiln_ir::Wide::No);
+    let k = g.add_input("k", u8s(&[B, S, H, DH]), kiln_ir::Wide::No);
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::I8, vec![3, 2, 5, K]),
+        kiln_ir::Wide::No,
+    );
+    let qh = transpose(&mut g, q, &[0, 2, 1, 3]);
+    let kt = transpose(&mut g, k, &[0, 2, 3, 1]);
+    let zq = g.add_const(None, random_tensor(DType::U8, &[S], 70));
+    let zk = g.add_const(None, random_tensor(DType::U8, &[], 71));
+    let scores = g
+        .add(Op::MatMulInteger, &[qh, kt, zq, zk], "scores")
+        .unwrap();
+    let a = transpose(&mut g, x, &[1, 0, 2, 3]);
+    let w = g.add_const(None, random_tensor(DType::I8, &[K, 9], 72));
+    let zx = g.add_const(None, random_tensor(DType::I8, &[], 73));
+    let zw = g.add_const(None, random_tensor(DType::I8, &[9], 74));
+    let y = g.add(Op::MatMulInteger, &[a, w, zx, zw], "y").unwrap();
+    g.add_output("scores", scores, kiln_ir::Wide::No);
+    g.add_output("y", y, kiln_ir::Wide::No);
+    let inputs = [
+        random_tensor(DType::U8, &[B, S, H, DH], 75),
+        random_tensor(DType::U8, &[B, S, H, DH], 76),
+        random_tensor(DType::I8, &[3, 2, 5, K], 77),
+    ];
+    let want = kiln_ir::interp::run(&g, &inputs).unwrap();
+    for packed_dot in [false, true] {
+        let mut counts = Vec::new();
+        for fold_transposes in [false, true] {
+            let options = PlanOptions {
+                fold_transposes,
+                packed_dot,
+                ..Default::default()
+            };
+            let compiled = build_plan_with(&g, &Limits::default(), &options).unwrap();
+            counts.push(compiled.plan.dispatches.len());
+            let mut session = gpu().load(&compiled.plan, &compiled.weights).unwrap();
+            let got = session.run(&inputs).unwrap();
+            for (i, (got, want)) in got.iter().zip(&want).enumerate() {
+                compare(got, want, Tol::EXACT).unwrap_or_else(|e| {
+                    panic!("packed {packed_dot}, folded {fold_transposes}, result {i}: {e}")
+                });
+            }
+        }
+        // Three transposes run no kernel; the two products are all that is left.
+        assert_eq!(counts, [5, 2], "packed {packed_dot}");
+    }
 }
 
 #[test]

@@ -24,13 +24,21 @@ use kiln_ir::{BinaryOp, ConvAttrs, DType, Graph, Op, Program, Step, Tensor, Tens
 /// reference within `tol`, and the two plans' outputs with each other exactly (storage
 /// changes no value).
 fn check_narrow(g: &Graph, inputs: &[Tensor], narrow: usize, tol: Tol) {
+    let base = PlanOptions {
+        fold_transposes: true,
+        ..PlanOptions::default()
+    };
+    check_narrow_with(g, inputs, narrow, tol, &base);
+}
+
+/// [`check_narrow`] with the plan options `base` (`narrow` switched on and off).
+fn check_narrow_with(g: &Graph, inputs: &[Tensor], narrow: usize, tol: Tol, base: &PlanOptions) {
     let want = kiln_ir::interp::run(g, inputs).unwrap();
     let mut outputs = Vec::new();
     for on in [false, true] {
         let options = PlanOptions {
             narrow: on,
-            fold_transposes: true,
-            ..PlanOptions::default()
+            ..base.clone()
         };
         let compiled = build_plan_with(g, &Limits::default(), &options).unwrap();
         kiln_codegen::verify_plan(&compiled.plan, compiled.weights.len() as u64).unwrap();
@@ -435,7 +443,8 @@ fn matmuls_store_narrow_results_a_word_at_a_time() {
 #[test]
 fn integer_products_read_and_store_narrow_tensors() {
     // u8 → matmul_integer requantizing to u8 → matmul_integer; u8 → conv_integer
-    // requantizing to u8 → cast. Every 8-bit tensor between them is narrow.
+    // requantizing to u8 → cast. Every 8-bit tensor between them is narrow, and so are
+    // the three i8 weights (constants).
     let requantize = Program {
         steps: vec![
             Step::Input(0),
@@ -525,7 +534,58 @@ fn integer_products_read_and_store_narrow_tensors() {
     g.add_output("y2", y2, Wide::No);
     g.add_output("y3", y3, Wide::No);
     let inputs = [small_ints(&[6, 20], 94), small_ints(&[1, 3, 10, 12], 95)];
-    check_narrow(&g, &inputs, 4, Tol::EXACT);
+    check_narrow(&g, &inputs, 7, Tol::EXACT);
+}
+
+#[test]
+fn integer_products_decode_narrow_constant_weights() {
+    // Constant 8-bit weights stay packed on the device, as the bundle stores them, and
+    // the integer products decode them where they load them: u8 weights of a matmul
+    // (13 × 7: the last word part-filled) with a zero point per column, i8 weights of
+    // a depthwise conv (5 × 1 × 3 × 3, the direct engine) and of a dense conv (6 × 5 ×
+    // 3 × 3, tiled), on the exact f32 engines and on the packed 8-bit one. An i16
+    // constant read by an element-wise kernel is decoded too. The weights and the
+    // inputs are random over the whole 8-bit range: the products are exact in i32.
+    let mut g = Graph::new("narrow_constant_weights");
+    let ty = |d: DType, dims: &[usize]| TensorType::new(d, dims.to_vec());
+    let a = g.add_input("a", ty(DType::U8, &[9, 13]), Wide::No);
+    let x = g.add_input("x", ty(DType::I8, &[1, 5, 7, 9]), Wide::No);
+    let h = g.add_input("h", ty(DType::I16, &[37]), Wide::No);
+    let b = g.add_const(None, random_tensor(DType::U8, &[13, 7], 201));
+    let zb = g.add_const(None, random_tensor(DType::U8, &[7], 202));
+    let za = g.add_const(None, random_tensor(DType::U8, &[9], 203));
+    let dw = g.add_const(None, random_tensor(DType::I8, &[5, 1, 3, 3], 204));
+    let w = g.add_const(None, random_tensor(DType::I8, &[6, 5, 3, 3], 205));
+    let zx = g.add_const(None, random_tensor(DType::I8, &[], 206));
+    let zw = g.add_const(None, random_tensor(DType::I8, &[], 207));
+    let k = g.add_const(None, random_tensor(DType::I16, &[37], 208));
+    let y = g.add(Op::MatMulInteger, &[a, b, za, zb], "y").unwrap();
+    let conv = |group| {
+        Op::ConvInteger(ConvAttrs {
+            strides: vec![1, 1],
+            pads: vec![1; 4],
+            dilations: vec![1, 1],
+            group,
+        })
+    };
+    let d = g.add(conv(5), &[x, dw, zx, zw], "d").unwrap();
+    let c = g.add(conv(1), &[x, w, zx, zw], "c").unwrap();
+    let s = g.add(Op::Binary(BinaryOp::Max), &[h, k], "s").unwrap();
+    for (name, v) in [("y", y), ("d", d), ("c", c), ("s", s)] {
+        g.add_output(name, v, Wide::No);
+    }
+    let inputs = [
+        random_tensor(DType::U8, &[9, 13], 209),
+        random_tensor(DType::I8, &[1, 5, 7, 9], 210),
+        random_tensor(DType::I16, &[37], 211),
+    ];
+    for packed_dot in [false, true] {
+        let base = PlanOptions {
+            packed_dot,
+            ..PlanOptions::default()
+        };
+        check_narrow_with(&g, &inputs, 4, Tol::EXACT, &base);
+    }
 }
 
 #[test]
@@ -550,4 +610,37 @@ fn batched_products_store_narrow_results() {
         g.add_output(name, y, Wide::No);
     }
     check_narrow(&g, &[small_ints(&[3, 6, 20], 133)], 2, Tol::EXACT);
+}
+
+#[test]
+fn gathers_decode_narrow_tables() {
+    // Embedding tables of 8- and 16-bit constants (37 rows of 5: the last word
+    // part-filled) stay narrow; the gather decodes the rows it copies, at constant and
+    // at run-time indices, negative ones included.
+    for (seed, dtype) in [DType::U8, DType::I8, DType::I16, DType::F16]
+        .into_iter()
+        .enumerate()
+    {
+        let seed = 300 + 10 * seed as u64;
+        let mut g = Graph::new(format!("narrow_table_{dtype}"));
+        let ids = g.add_input("ids", TensorType::new(DType::I32, vec![2, 3]), Wide::No);
+        let table = g.add_const(None, random_tensor(dtype, &[37, 5], seed));
+        let fixed = g.add_const(
+            None,
+            Tensor::new([4usize].as_slice(), kiln_ir::Data::I32(vec![36, 0, -1, 17])).unwrap(),
+        );
+        let gather = Op::Gather { axis: 0 };
+        let a = g.add(gather.clone(), &[table, ids], "a").unwrap();
+        let b = g.add(gather, &[table, fixed], "b").unwrap();
+        for (name, v) in [("a", a), ("b", b)] {
+            let wide = g.add(Op::Cast { to: DType::F32 }, &[v], name).unwrap();
+            g.add_output(name, wide, Wide::No);
+        }
+        let ids = Tensor::new(
+            [2usize, 3].as_slice(),
+            kiln_ir::Data::I32(vec![5, -37, 36, 0, 12, -3]),
+        )
+        .unwrap();
+        check_narrow(&g, &[ids], 1, Tol::EXACT);
+    }
 }

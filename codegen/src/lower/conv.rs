@@ -414,7 +414,7 @@ fn gathers(
 /// to each i32 result before it is stored.
 pub fn lower_integer(ctx: &NodeCtx<'_>, a: &ConvAttrs) -> Result<Lowered, CodegenError> {
     let g = geometry(ctx, a, ctx.operand(0))?;
-    let w = WeightRead::new("w", 1, None);
+    let w = WeightRead::new("w", 1, None).narrow(ctx.operand_narrow(1), ctx.operand(1).dtype);
     let packed = super::integer::packed_sums(ctx, gemm_shape(&g), [1, 0]);
     let (gather, acc) = if let Some(sums) = packed {
         // Signed bytes; the padding is x's zero point, which adds nothing to the product.

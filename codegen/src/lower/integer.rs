@@ -6,24 +6,34 @@
 //! integer form (`conv::lower_integer`). Where the plan asks for packed dot products
 //! (`PlanOptions::packed_dot`) and both operands are 8-bit, both run on the packed
 //! engine instead (`matmul::dot4`: four products per `dot4I8Packed`, exact in i32).
-//! Operands stay one word per element in memory; they are packed as they are loaded.
+//! Operands 0 and 1 may be narrow (an 8-bit activation its producer stored packed, an
+//! 8-bit constant weight the bundle's bytes hold packed: see `build.rs`), decoded as
+//! they are loaded; the packed engine repacks them into its words.
 
 use super::epilogue::Tail;
 use super::matmul::dot4;
 use super::matmul::engine::{self, batch_offset_fn, GemmShape, GemmSource};
-use super::matmul::{problem_of, Strides};
+use super::matmul::{problem_of, read_strides, Strides};
 use super::placement::{OperandSet, PlacementSupport};
 use super::{binding_decls, check_binding_sizes, Binding, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
 use crate::CodegenError;
 
-/// `MatMulInteger` and `ConvInteger` (`conv::lower_integer`): operand 0 is read decoded
-/// where it is narrow, and the result may be stored narrow (a word at a time: see
-/// [`super::narrow::store4`]).
+/// `ConvInteger` (`conv::lower_integer`): operands 0 and 1 (input and weight) are read
+/// decoded where they are narrow, and the result may be stored narrow (a word at a
+/// time: see [`super::narrow::store4`]).
 pub(crate) const PLACEMENT: PlacementSupport = PlacementSupport {
-    narrow_reads: OperandSet::first(1),
+    narrow_reads: OperandSet::first(2),
     narrow_write: true,
     ..PlacementSupport::NONE
+};
+
+/// `MatMulInteger`: as [`PLACEMENT`], and both operands are read through the strides of
+/// a folded transpose (an attention's heads split, a key transposed), as a float
+/// matmul's are.
+pub(crate) const MATMUL_PLACEMENT: PlacementSupport = PlacementSupport {
+    strided_reads: OperandSet::first(2),
+    ..PLACEMENT
 };
 
 /// The epilogue and the bindings of an integer product: its four operands (value,
@@ -38,7 +48,7 @@ pub(super) fn bindings(
     let dtype = |i: usize| ctx.operand(i).dtype;
     let mut decls = binding_decls(&[
         (names[0], ctx.binding_dtype(0, dtype(0)), Access::Read),
-        (names[1], dtype(1), Access::Read),
+        (names[1], ctx.binding_dtype(1, dtype(1)), Access::Read),
         (names[2], dtype(2), Access::Read),
         (names[3], dtype(3), Access::Read),
         (
@@ -123,8 +133,8 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
     let p = problem_of(
         a.shape.dims(),
         b.shape.dims(),
-        Strides::of(&a.shape.strides(), true),
-        Strides::of(&b.shape.strides(), false),
+        Strides::of(&read_strides(ctx, 0, a), true),
+        Strides::of(&read_strides(ctx, 1, b), false),
         false,
     )
     .map_err(|e| ctx.error(e))?;
@@ -140,7 +150,11 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         "a",
         &format!("a_off(z) + m * {}u + k * {}u", p.a.row, p.a.col),
     );
-    let b_elem = format!("b[b_off(z) + k * {}u + n * {}u]", p.b.row, p.b.col);
+    let b_elem = ctx.element(
+        1,
+        "b",
+        &format!("b_off(z) + k * {}u + n * {}u", p.b.row, p.b.col),
+    );
     let (loads, acc) = if let Some(sums) = packed {
         let byte = |i: usize, e: &str| dot4::signed_byte(ctx.operand(i).dtype, e);
         let loads = format!(

@@ -124,18 +124,21 @@ fn problem(ctx: &NodeCtx<'_>) -> Result<Problem, CodegenError> {
             return Err(ctx.error(format!("{what} must be f32 or f16, got {}", ty.dtype)));
         }
     }
-    let strides = |i: usize, ty: &kiln_ir::TensorType| {
-        ctx.operand_strides(i)
-            .map_or_else(|| ty.shape.strides(), <[usize]>::to_vec)
-    };
     problem_of(
         a.shape.dims(),
         b.shape.dims(),
-        Strides::of(&strides(0, a), true),
-        Strides::of(&strides(1, b), false),
+        Strides::of(&read_strides(ctx, 0, a), true),
+        Strides::of(&read_strides(ctx, 1, b), false),
         ctx.operand_strides(0).is_none(),
     )
     .map_err(|e| ctx.error(e))
+}
+
+/// The element strides operand `i` (of type `ty`) is read through: a folded
+/// transpose's, else row-major.
+pub(super) fn read_strides(ctx: &NodeCtx<'_>, i: usize, ty: &kiln_ir::TensorType) -> Vec<usize> {
+    ctx.operand_strides(i)
+        .map_or_else(|| ty.shape.strides(), <[usize]>::to_vec)
 }
 
 /// The problem of `a` (dims `ad`, laid out by `sa`) times `b`; `a_row_major` allows

@@ -43,11 +43,15 @@ pub struct PackedScale {
 
 /// How a kernel reads the weight operand it names `name`: straight from an f32 binding
 /// (`name[i]`), or through `name_decode(i)` decoding packed words. Either way
-/// [`WeightRead::at`] gives the f32 element.
+/// [`WeightRead::at`] gives the f32 element. An integer product's weight is read as
+/// its integers instead: one per word, or decoded from a narrow constant's words
+/// ([`WeightRead::narrow`]).
 pub struct WeightRead {
     name: String,
     operand: usize,
     packed: Option<PackedWeight>,
+    /// The dtype of a weight stored narrow ([`super::narrow`]), decoded by [`WeightRead::at`].
+    narrow: Option<DType>,
 }
 
 impl WeightRead {
@@ -57,13 +61,25 @@ impl WeightRead {
             name: name.to_string(),
             operand,
             packed: packed.cloned(),
+            narrow: None,
+        }
+    }
+
+    /// `self`, reading a weight of `dtype` from its narrow words where `narrow`.
+    pub fn narrow(self, narrow: bool, dtype: DType) -> WeightRead {
+        WeightRead {
+            narrow: narrow.then_some(dtype),
+            ..self
         }
     }
 
     /// Element `index` (a WGSL u32 expression) as f32.
     pub fn at(&self, index: &str) -> String {
         match self.packed {
-            None => format!("{}[{index}]", self.name),
+            None => match self.narrow {
+                Some(dtype) => super::narrow::read(dtype, &self.name, index),
+                None => format!("{}[{index}]", self.name),
+            },
             Some(_) => format!("{}_decode({index})", self.name),
         }
     }
@@ -116,8 +132,8 @@ impl WeightRead {
         (decls, parts.into_iter().map(|(_, _, b)| b).collect())
     }
 
-    /// Binds the weight into `set` (an f32 operand read as 32-bit words, or its packed
-    /// parts) and returns the WGSL function `name_word(i: u32) -> u32` giving element
+    /// Binds the weight into `set` (an f32 operand read as 32-bit words, its narrow
+    /// words, or its packed parts) and returns the WGSL function `name_word(i: u32) -> u32` giving element
     /// `i`'s 32-bit word: what a kernel moving words (a gather) reads.
     pub fn bind_words(
         &self,
@@ -125,6 +141,16 @@ impl WeightRead {
         inputs: &[kiln_ir::Handle<kiln_ir::Value>],
     ) -> String {
         let name = &self.name;
+        if let (None, Some(dtype)) = (&self.packed, self.narrow) {
+            // The word a one-word-per-element tensor holds: the integer sign- or
+            // zero-extended, an f16 value's f32 bits.
+            let ty = super::wgsl_type(super::narrow::word_dtype(dtype));
+            let data = set.operand(self.operand, inputs, ty);
+            let element = super::narrow::read(dtype, &data, "i");
+            return format!(
+                "fn {name}_word(i: u32) -> u32 {{\n    return bitcast<u32>({element});\n}}\n"
+            );
+        }
         if self.packed.is_none() {
             let data = set.operand(self.operand, inputs, "u32");
             return format!("fn {name}_word(i: u32) -> u32 {{\n    return {data}[i];\n}}\n");

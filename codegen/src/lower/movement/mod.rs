@@ -143,10 +143,11 @@ pub(super) fn copy_kernel(
     )?])
 }
 
-/// A gather reads its table (operand 0) from packed weights too: an embedding table
-/// stays packed on the device ([`super::packed`]).
+/// A gather reads its table (operand 0) from packed weights or narrow words too: an
+/// embedding table stays packed on the device ([`super::packed`], [`super::narrow`]).
 pub(crate) const GATHER_PLACEMENT: PlacementSupport = PlacementSupport {
     packed_reads: OperandSet::first(1),
+    narrow_reads: OperandSet::first(1),
     ..PlacementSupport::NONE
 };
 

@@ -159,9 +159,11 @@ pub(super) fn gather(ctx: &NodeCtx<'_>, axis: usize) -> Result<Lowered, CodegenE
             return Err(ctx.error(format!("index {bad} is out of range {range}")));
         }
     }
-    // The table as words: read, or decoded from the words of packed weights.
+    // The table as words: read, decoded from a narrow table's words, or from the
+    // words of packed weights.
     let mut set = BindingSet::new();
-    let data = WeightRead::new("data", 0, ctx.operand_packed(0));
+    let data = WeightRead::new("data", 0, ctx.operand_packed(0))
+        .narrow(ctx.operand_narrow(0), ctx.operand(0).dtype);
     let data_word = data.bind_words(&mut set, &ctx.node().inputs);
     let indices = set.operand(1, &ctx.node().inputs, "u32");
     let dst = set.add(Slot::Result(0), Access::ReadWrite, "u32");
