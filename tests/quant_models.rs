@@ -335,7 +335,7 @@ fn qdq_bundle_is_under_three_tenths_of_f32() {
 }
 
 /// The quantized models' 8-bit tensors are stored narrow, four to a word: the CNNs'
-/// activations where the convolutions write and read them (15 of cnn-qdq's, 17 of
+/// activations where the convolutions write and read them (14 of cnn-qdq's, 17 of
 /// cnn-qop's today; at least 10 each, so losing the conv writers or readers fails), and
 /// the QOperator models' constant weights, which integer products and gathers decode
 /// where they load them (15 of cnn-qop's, 14 of bert-qop's, its embedding table among

@@ -21,7 +21,7 @@ const WG: u32 = {{WG}}u;
 
 @compute @workgroup_size({{WG}}, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let t = {{LINEAR_INDEX}};
+{{INIT}}    let t = {{LINEAR_INDEX}};
     if (t >= Z * MB * N) {
         return;
     }

@@ -51,7 +51,7 @@ fn main(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    let z = wid.z;
+{{INIT}}    let z = wid.z;
     let m0 = wid.y * BM;
     let n0 = wid.x * BN;
 {{ACC_DECL}}    for (var kt = 0u; kt < K; kt += BK) {

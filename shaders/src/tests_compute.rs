@@ -39,6 +39,7 @@ fn matmul_tiled_validates() {
             ("FLUSH", ""),
             ("RESULT", "acc"),
             ("HELPERS", GEMM_HELPERS),
+            ("INIT", ""),
         ],
     ));
 }
@@ -70,6 +71,7 @@ fn matmul_tiled_vec4_validates() {
             ),
             ("ACC_STORE", "    store(z, mb, nb, c0_0.x);\n"),
             ("HELPERS", GEMM_HELPERS),
+            ("INIT", ""),
         ],
     ));
 }
@@ -109,6 +111,7 @@ fn matmul_dot4_validates() {
                 " - zero_b(z, n) * sum_a[i] - zero_a(z, m) * sum_b[j]",
             ),
             ("HELPERS", helpers),
+            ("INIT", ""),
         ],
     ));
 }
@@ -127,6 +130,7 @@ fn matmul_naive_validates() {
             ("RM", "2"),
             ("WG", "64"),
             ("HELPERS", GEMM_HELPERS),
+            ("INIT", ""),
             ("LINEAR_INDEX", LINEAR),
             ("ACC_DECL", "    var acc0 = 0.0;\n    var acc1 = 0.0;\n"),
             (

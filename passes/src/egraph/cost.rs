@@ -290,9 +290,8 @@ fn prologue_flops(
 
 /// The arithmetic of the computed steps of `program` that depend on its input 0: what
 /// each evaluation of a GPU prologue pays, which computes the others once
-/// ([`kiln_ir::Program::hoist_invariant`]). Steps are weighted by the instructions
-/// their WGSL takes ([`step_flops`]): a prologue runs once per load, so a quantizing
-/// one at every tap of a depthwise conv is most of that kernel's work.
+/// ([`kiln_ir::Program::hoist_invariant`]), each weighted by what it costs
+/// ([`step_flops`]): a prologue runs once per load, at every tap of a conv.
 fn varying_flops(program: &Program) -> f64 {
     program
         .steps
@@ -303,22 +302,18 @@ fn varying_flops(program: &Program) -> f64 {
         .sum()
 }
 
-/// The f32 operations one evaluation of `step` takes, as f32 operations at the
-/// device's rate: a quantize is a division, a round to even, the zero point's
-/// addition, a NaN test and two comparisons saturating it and two conversions
-/// (`k_f32_to_u32`), where the division alone costs several multiply-adds; a
-/// dequantize converts, subtracts the zero point and scales; a division 4; the rest 1.
-/// The quantize's 40 is measured (`kiln bench`, lavapipe, the dynamically quantized
-/// CNN): a depthwise 3×3 conv over 16 channels of 32 × 32 that quantizes and
-/// dequantizes its input at each of its 147k taps took 0.55 ms, the same conv in f32
-/// 0.26 ms: 2 ns, or about 45 f32 operations at lavapipe's 23 GFLOP/s, per evaluation.
+/// The f32 operations one evaluation of `step` takes, at the device's rate: a
+/// quantize is a division, a round to even, the zero point's addition, a NaN test and
+/// a clamp (`k_f32_to_u32`), about 4 (measured: `kiln bench`, lavapipe, the
+/// dynamically quantized CNN: a depthwise 3×3 conv over 16 channels of 32 × 32 that
+/// quantizes and dequantizes its input at each of its 147k taps took 0.28 ms, the
+/// same conv in f32 0.25 ms: 0.2 ns, 5 f32 operations at lavapipe's 23 GFLOP/s, per
+/// evaluation of both); every other step 1.
 fn step_flops(step: &kiln_ir::Step) -> f64 {
-    use kiln_ir::{BinaryOp, Step};
+    use kiln_ir::Step;
     match step {
         Step::Input(_) | Step::Const { .. } => 0.0,
-        Step::Quantize { .. } => 40.0,
-        Step::Dequantize(_) => 3.0,
-        Step::Binary(BinaryOp::Div, ..) => 4.0,
+        Step::Quantize { .. } => 4.0,
         _ => 1.0,
     }
 }

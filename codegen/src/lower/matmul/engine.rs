@@ -341,7 +341,14 @@ pub(super) fn tiled_values(
         ("WX", tile.wx.to_string()),
         ("WY", tile.wy.to_string()),
         ("HELPERS", src.helpers.to_string()),
+        ("INIT", init(src)),
     ]
+}
+
+/// The statements each invocation runs first: computing the hoisted values of a
+/// prologue among the helpers ([`crate::lower::prologue`]) once, before any load.
+fn init(src: &GemmSource) -> String {
+    crate::lower::prologue::init_call(src.helpers)
 }
 
 /// The workgroup grid of a tiled product: columns of tiles, rows of tiles, batches;
@@ -512,6 +519,7 @@ pub fn naive(
             ("RM", rm.to_string()),
             ("WG", NAIVE_WG.to_string()),
             ("HELPERS", src.helpers.to_string()),
+            ("INIT", init(src)),
             ("LINEAR_INDEX", LINEAR_INDEX.to_string()),
             ("ACC_DECL", decl),
             ("ACC_UPDATE", update),
