@@ -52,14 +52,16 @@ pub fn find(
             let stored = store(w, role, mode).map_err(|e| format!("node '{name}': {e}"))?;
             // f16 stores a layer's input as f16 only where its producer can round it as
             // it stores it, at no extra pass: the layer is its one reader (a tensor other
-            // kernels read in f32 would need a pass more to round), and a kernel computes
-            // it (not a graph input, nor a view: a reshape's producer stores the tensor
-            // it reshapes).
+            // kernels read in f32 would need a pass more to round), and a kernel that
+            // takes the rounding into its epilogue or its element-wise program computes
+            // it (not a graph input, a view, or a data movement such as a transpose or a
+            // concat, which would round in a kernel of its own).
             let rounded_by_producer = |x: Handle<Value>| {
-                let kernel = graph
-                    .producer(x)
-                    .is_some_and(|p| !graph.nodes[p].op.is_view());
-                uses[x.index()] == 1 && kernel
+                let rounds = graph.producer(x).is_some_and(|p| {
+                    let op = &graph.nodes[p].op;
+                    op.is_elementwise() || target.takes_epilogue(op)
+                });
+                uses[x.index()] == 1 && rounds
             };
             let activation = activations::operand(role)
                 .filter(|_| mode.activations())

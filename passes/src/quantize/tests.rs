@@ -375,3 +375,32 @@ fn f16_rounds_the_inputs_their_producers_store() {
     let mm2 = &report.layers[1];
     assert!(mm2.error > 0.0 && mm2.error < 2e-3, "{report}");
 }
+
+#[test]
+fn f16_leaves_inputs_a_data_movement_produces_in_f32() {
+    // mm2 reads a transpose of mm1's result: a transpose kernel cannot round as it
+    // stores (no epilogue), so rounding would take a kernel of its own; mm2's input
+    // stays f32 and only its weights are f16.
+    let mut g = Graph::new("g");
+    let x = g.add_input(
+        "x",
+        TensorType::new(DType::F32, vec![3, 64]),
+        kiln_ir::Wide::No,
+    );
+    let w1 = g.add_const(None, weight(&[64, 48], 1, 1));
+    let w2 = g.add_const(None, weight(&[3, 400], 1, 2));
+    let h = g.add(Op::MatMul, &[x, w1], "mm1").unwrap();
+    let t = g
+        .add(Op::Transpose { perm: vec![1, 0] }, &[h], "t")
+        .unwrap();
+    let y = g.add(Op::MatMul, &[t, w2], "mm2").unwrap();
+    g.add_output("y", y, kiln_ir::Wide::No);
+    let (q, report) = quantize(&g, &options(QuantMode::F16, None), &Limits::default()).unwrap();
+    let forms: Vec<&str> = report.layers.iter().map(|l| l.form).collect();
+    assert_eq!(forms, ["f16", "f16"], "{report}");
+    let rounded = q
+        .nodes
+        .iter()
+        .any(|(_, n)| matches!(n.op, Op::Cast { .. }) && q.constant(n.inputs[0]).is_none());
+    assert!(!rounded, "no activation is rounded");
+}
