@@ -23,8 +23,9 @@ use kiln_ir::{DType, Op, Program, Step};
 pub(super) const RULES: &[RuleSpec] = &[
     // f(.., g(ys), ..) = elementwise{f ∘ g}(.., ys, ..) for element-wise f and g
     code("fuse-elementwise", fuse_elementwise, "f(.., g(ys), ..) = elementwise{f∘g}(.., ys, ..)"),
-    // f(.., a(xs), ..) = fused{a, epilogue f}(xs, ..) for an anchor a used once
-    code("fuse-epilogue", fuse_epilogue, "f(.., a(xs), ..) = fused{a; f}(xs, ..)"),
+    // f(.., a(xs), ..) = fused{a, epilogue f}(xs, ..) for an anchor a used once; also
+    // f(reshape(a(xs)), s..) = reshape(fused{a; f}(xs, s..)) for one-element s
+    code("fuse-epilogue", fuse_epilogue, "f(.., a(xs), ..) = fused{a; f}(xs, ..); f(reshape(a(xs)), s..) = reshape(fused{a; f}(xs, s..)) for one-element s"),
     // conv(max_pool(x), w, ..) = fused{conv, prologue max_pool}(x, w, ..) for a 1×1 conv
     // fused{a; f}(xs, .., g(ys), ..) = fused{a; f ∘ g}(xs, .., ys, ..) for a one-element g
     code("fuse-epilogue-input", fuse_epilogue_input, "fused{a; f}(xs, .., g(ys), ..) = fused{a; f∘g}(xs, .., ys, ..) for element-wise g of one element"),
@@ -152,7 +153,7 @@ fn fuse_elementwise(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> 
     out
 }
 
-fn fuse_epilogue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
+fn fuse_epilogue(egraph: &EGraph, class: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
     let Some(outer) = consumer(op) else {
         return vec![];
     };
@@ -169,70 +170,103 @@ fn fuse_epilogue(egraph: &EGraph, _class: Id, op: &IrOp, children: &[Id]) -> Vec
             continue;
         }
         seen.push(c);
-        for (aop, akids) in ops_in(egraph, c) {
-            if aop.result() != 0 || !egraph.analysis.target.takes_epilogue(aop.op()) {
-                continue;
-            }
-            let mut b = Builder::new(1);
-            let (anchor, arity, anchor_in, r) = match aop.op() {
-                Op::Fused {
-                    anchor,
-                    prologue,
-                    arity,
-                    epilogue,
-                } => {
-                    // The epilogue's operands are rebuilt below: a prologue reading them
-                    // would read others (see `reads_operands`).
-                    let Some(extra) = akids.get(*arity..).filter(|_| !reads_operands(prologue))
-                    else {
-                        continue;
-                    };
-                    let mut args = vec![b.reserved(0)];
-                    args.extend(extra.iter().map(|&k| b.operand(egraph.find(k))));
-                    let Some(r) = b.inline(epilogue, &args) else {
-                        continue;
-                    };
-                    let anchor = ((**anchor).clone(), prologue.clone());
-                    (anchor, *arity, &akids[..*arity], r)
-                }
-                a => ((a.clone(), None), akids.len(), akids, b.reserved(0)),
-            };
-            let (anchor, prologue) = anchor;
-            let outer_args: Vec<usize> = children
-                .iter()
-                .map(|&k| {
-                    let k = egraph.find(k);
-                    if k == c {
-                        r
-                    } else {
-                        b.operand(k)
-                    }
-                })
-                .collect();
-            let Some(result) = b.inline(&outer, &outer_args) else {
-                continue;
-            };
-            let Some((epilogue, extras)) = b.finish(egraph, result) else {
-                continue;
-            };
-            if arity + extras.len() > egraph.analysis.target.max_kernel_operands() {
-                continue;
-            }
-            let operands = anchor_in
-                .iter()
-                .chain(&extras)
-                .map(|&k| Term::Class(k))
-                .collect();
-            out.push(Term::Node(
-                Op::Fused {
-                    anchor: Box::new(anchor),
-                    prologue,
-                    arity,
-                    epilogue,
-                },
-                operands,
-            ));
+        out.extend(epilogues(egraph, &outer, children, c, c));
+        // Through a reshape of an anchor's result (a gemm's 2-D result reshaped back to
+        // the model's 3-D tensor): the same elements in the same order, so where every
+        // other operand is one element (no index to remap) the anchor computes `f` in
+        // its epilogue and the fused result is reshaped instead.
+        let single = |k: &Id| ty(egraph, *k).is_some_and(|t| t.shape.numel() == 1);
+        let others_single = children.iter().all(|&k| egraph.find(k) == c || single(&k));
+        let Some(dims) = ty(egraph, class).map(|t| t.shape.dims().to_vec()) else {
+            continue;
+        };
+        if !others_single {
+            continue;
         }
+        for (rop, rkids) in ops_in(egraph, c) {
+            let (Op::Reshape { .. }, &[a]) = (rop.op(), rkids) else {
+                continue;
+            };
+            let a = egraph.find(a);
+            if rop.result() != 0 || a == c || !used_once(egraph, a) {
+                continue;
+            }
+            for fused in epilogues(egraph, &outer, children, c, a) {
+                let shape = dims.clone();
+                out.push(Term::Node(Op::Reshape { shape }, vec![fused]));
+            }
+        }
+    }
+    out
+}
+
+/// `outer` (the element-wise program of a node reading `children`) moved into the
+/// epilogue of each anchor computing class `a`, which stands for the operand class `c`
+/// (`a` itself, or what a reshape `c` reshapes).
+fn epilogues(egraph: &EGraph, outer: &Program, children: &[Id], c: Id, a: Id) -> Vec<Term> {
+    let mut out = Vec::new();
+    for (aop, akids) in ops_in(egraph, a) {
+        if aop.result() != 0 || !egraph.analysis.target.takes_epilogue(aop.op()) {
+            continue;
+        }
+        let mut b = Builder::new(1);
+        let (anchor, arity, anchor_in, r) = match aop.op() {
+            Op::Fused {
+                anchor,
+                prologue,
+                arity,
+                epilogue,
+            } => {
+                // The epilogue's operands are rebuilt below: a prologue reading them
+                // would read others (see `reads_operands`).
+                let Some(extra) = akids.get(*arity..).filter(|_| !reads_operands(prologue)) else {
+                    continue;
+                };
+                let mut args = vec![b.reserved(0)];
+                args.extend(extra.iter().map(|&k| b.operand(egraph.find(k))));
+                let Some(r) = b.inline(epilogue, &args) else {
+                    continue;
+                };
+                let anchor = ((**anchor).clone(), prologue.clone());
+                (anchor, *arity, &akids[..*arity], r)
+            }
+            x => ((x.clone(), None), akids.len(), akids, b.reserved(0)),
+        };
+        let (anchor, prologue) = anchor;
+        let outer_args: Vec<usize> = children
+            .iter()
+            .map(|&k| {
+                let k = egraph.find(k);
+                if k == c {
+                    r
+                } else {
+                    b.operand(k)
+                }
+            })
+            .collect();
+        let Some(result) = b.inline(outer, &outer_args) else {
+            continue;
+        };
+        let Some((epilogue, extras)) = b.finish(egraph, result) else {
+            continue;
+        };
+        if arity + extras.len() > egraph.analysis.target.max_kernel_operands() {
+            continue;
+        }
+        let operands = anchor_in
+            .iter()
+            .chain(&extras)
+            .map(|&k| Term::Class(k))
+            .collect();
+        out.push(Term::Node(
+            Op::Fused {
+                anchor: Box::new(anchor),
+                prologue,
+                arity,
+                epilogue,
+            },
+            operands,
+        ));
     }
     out
 }
