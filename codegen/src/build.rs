@@ -316,13 +316,9 @@ fn narrow_values(
             continue;
         };
         // One word holds the whole of a small constant either way: decoding it would
-        // only cost its readers.
+        // only cost its readers. (Every narrow dtype packs: see `pack`.)
         let per_word = crate::lower::narrow::per_word(value.ty.dtype).unwrap_or(1) as usize;
-        if !narrowable(v)
-            || value.ty.shape.numel() <= per_word
-            || tensor.is_splat()
-            || pack(tensor.stored()).is_none()
-        {
+        if !narrowable(v) || value.ty.shape.numel() <= per_word || tensor.is_splat() {
             continue;
         }
         if let Some(group) = decoded_group(v) {
@@ -431,17 +427,15 @@ impl<'g> Builder<'g> {
             if dequantized.contains(&handle) {
                 continue;
             }
-            let words = data_words(tensor.stored());
             let buffer = if tensor.is_splat() {
                 let bytes = buffer_bytes(tensor.numel());
-                self.new_buffer(bytes, BufferKind::Splat { word: words[0] }, true)
+                let word = data_words(tensor.stored())[0];
+                self.new_buffer(bytes, BufferKind::Splat { word }, true)
             } else if self.narrow.contains(&handle) {
                 // Packed in the bundle and kept so on the device: its readers decode it.
                 let (packed, _, _) = pack(tensor.stored()).expect("a narrow dtype packs");
-                let offset = self.weights.len().next_multiple_of(4);
-                self.weights.resize(offset, 0);
-                self.weights.extend(&packed);
-                self.raw_buffer(offset as u64, packed.len() as u64)
+                let offset = self.append_aligned(&packed);
+                self.raw_buffer(offset, packed.len() as u64)
             } else if let Some((packed, bits, signed)) = pack(tensor.stored()) {
                 // Low-bit weights stay packed in the bundle (unpacked when uploaded).
                 let offset = self.packed_offset();
@@ -454,7 +448,7 @@ impl<'g> Builder<'g> {
                     signed,
                     half,
                 };
-                let buffer = self.new_buffer(buffer_bytes(words.len()), kind, true);
+                let buffer = self.new_buffer(buffer_bytes(tensor.numel()), kind, true);
                 if half && self.packed_weights {
                     // f16 values its readers may decode where they load them.
                     let weight = PackedWeight {
@@ -467,7 +461,7 @@ impl<'g> Builder<'g> {
                 }
                 buffer
             } else {
-                self.constant_buffer(&words)
+                self.constant_buffer(&data_words(tensor.stored()))
             };
             self.bind_value(handle, View::whole(buffer));
         }
@@ -573,19 +567,23 @@ impl<'g> Builder<'g> {
 
     /// A pinned constant buffer holding `words`, appended (word-aligned) to the weights.
     fn constant_buffer(&mut self, words: &[u32]) -> BufferId {
-        // Each constant is uploaded into a buffer of its own, so its bytes need only
-        // word alignment in the weights (no per-constant padding in the bundle).
-        let offset = self.weights.len().next_multiple_of(4);
-        self.weights.resize(offset, 0);
-        self.weights
-            .extend(words.iter().flat_map(|w| w.to_le_bytes()));
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let offset = self.append_aligned(&bytes);
         if words.is_empty() {
             self.weights.extend([0u8; 4]);
         }
-        let kind = BufferKind::Constant {
-            offset: offset as u64,
-        };
+        let kind = BufferKind::Constant { offset };
         self.new_buffer(buffer_bytes(words.len()), kind, true)
+    }
+
+    /// Appends `bytes` to the weights at the next word boundary; returns where they
+    /// start. Each constant is uploaded into a buffer of its own, so its bytes need
+    /// only word alignment in the weights (no per-constant padding in the bundle).
+    fn append_aligned(&mut self, bytes: &[u8]) -> u64 {
+        let offset = self.weights.len().next_multiple_of(4);
+        self.weights.resize(offset, 0);
+        self.weights.extend_from_slice(bytes);
+        offset as u64
     }
 
     /// A free intermediate buffer of at least `bytes` (the smallest that fits), or a new one.
@@ -1029,9 +1027,8 @@ impl<'g> Builder<'g> {
         decisions.ranges_folded = self.ranges.len();
         decisions.ranges_read_as_words = self.range_values.len() / 2;
         decisions.narrow_tensors = self.narrow_views.len();
-        decisions.narrow_constants = (self.narrow_views.keys())
-            .filter(|&&v| self.graph.constant(v).is_some())
-            .count();
+        let constant = |v: &&Handle<Value>| self.graph.constant(**v).is_some();
+        decisions.narrow_constants = self.narrow_views.keys().filter(constant).count();
         Ok(CompiledPlan {
             plan: self.plan,
             weights: self.weights,

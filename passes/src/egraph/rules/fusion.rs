@@ -164,6 +164,8 @@ fn fuse_epilogue(egraph: &EGraph, class: Id, op: &IrOp, children: &[Id]) -> Vec<
     }
     let mut out = Vec::new();
     let mut seen = Vec::new();
+    let single = |k: Id| ty(egraph, k).is_some_and(|t| t.shape.numel() == 1);
+    let dims = ty(egraph, class).map(|t| t.shape.dims().to_vec());
     for &c in children {
         let c = egraph.find(c);
         if seen.contains(&c) || !used_once(egraph, c) {
@@ -175,14 +177,10 @@ fn fuse_epilogue(egraph: &EGraph, class: Id, op: &IrOp, children: &[Id]) -> Vec<
         // the model's 3-D tensor): the same elements in the same order, so where every
         // other operand is one element (no index to remap) the anchor computes `f` in
         // its epilogue and the fused result is reshaped instead.
-        let single = |k: &Id| ty(egraph, *k).is_some_and(|t| t.shape.numel() == 1);
-        let others_single = children.iter().all(|&k| egraph.find(k) == c || single(&k));
-        let Some(dims) = ty(egraph, class).map(|t| t.shape.dims().to_vec()) else {
+        let others_single = children.iter().all(|&k| egraph.find(k) == c || single(k));
+        let Some(dims) = dims.as_ref().filter(|_| others_single) else {
             continue;
         };
-        if !others_single {
-            continue;
-        }
         for (rop, rkids) in ops_in(egraph, c) {
             let (Op::Reshape { .. }, &[a]) = (rop.op(), rkids) else {
                 continue;
