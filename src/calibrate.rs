@@ -11,7 +11,9 @@
 //! - sparse kernels: a 256-row product with 1024×1024 weights stored in 4×4 blocks (a
 //!   tenth kept), CSR (a tenth of the weights) and 2:4, per stored weight;
 //! - dispatch cost: the wall time of a chain of 201 dependent one-element kernels minus
-//!   that of a chain of 1, per extra dispatch (what a kernel boundary costs a run).
+//!   that of a chain of 1, per extra dispatch (what a kernel boundary costs a run);
+//! - f16 arithmetic, where the adapter has `SHADER_F16`: a 16-step f16 element-wise
+//!   chain over 1 Mi elements computed in f32 (rounded after each step) and in f16.
 //!
 //! Each time is the least of [`RUNS`] measurements after warm-up runs: other work on a
 //! shared machine only ever adds time, so the minimum is the device's own figure.
@@ -19,7 +21,8 @@
 use crate::{Error, Result};
 use kiln_codegen::{build_plan_with, KernelPlan, PlanOptions};
 use kiln_ir::{
-    DType, Graph, Handle, Op, ReduceOp, SparseFormat, Tensor, TensorType, UnaryOp, Value,
+    BinaryOp, DType, Graph, Handle, Op, Program, ReduceOp, SparseFormat, Step, Tensor, TensorType,
+    UnaryOp, Value,
 };
 use kiln_passes::egraph::{DeviceProfile, SPARSE_SHARE};
 use kiln_runtime::{Runtime, Session};
@@ -39,6 +42,8 @@ const MATMUL_SIDE: usize = 384;
 const CHAIN: usize = 200;
 /// Side of the square weight matrix the sparse kernels are timed on.
 const SPARSE_SIDE: usize = 1024;
+/// Steps of the f16 element-wise chain timed for [`Calibration::f16_speedup`].
+const F16_STEPS: usize = 16;
 
 /// A measured device profile and how it was measured; the JSON form of it is what
 /// `--profile FILE` reads back.
@@ -66,6 +71,11 @@ pub struct Calibration {
     pub sparse_gops: Option<[f64; 3]>,
     /// Cost of one more dispatch in a run, microseconds.
     pub launch_us: f64,
+    /// Time of an f16 element-wise chain computed in f32 (each step rounded to f16)
+    /// over its time computed in f16; none where the adapter has no `SHADER_F16` (and
+    /// in files written before this field). Above 1, f16 steps compute in f16.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f16_speedup: Option<f64>,
     /// How kernel times were taken (GPU timestamps or host wall clock).
     #[serde(default)]
     pub timing: String,
@@ -89,6 +99,7 @@ impl Calibration {
                 .sparse_gops
                 .unwrap_or(SPARSE_SHARE.map(|s| s * self.gflops)),
             launch_us: self.launch_us,
+            f16_arithmetic: self.f16_speedup.is_some_and(|r| r > 1.0),
         }
     }
 
@@ -227,6 +238,12 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
     // A noisy host can make the difference tiny or negative; a dispatch costs something.
     let launch_us = ((long - short) / CHAIN as f64 / 1e3).max(0.1);
 
+    let f16_speedup = if runtime.has_f16() {
+        Some(f16_speedup(runtime)?)
+    } else {
+        None
+    };
+
     Ok(Calibration {
         name: runtime.describe(),
         bandwidth_gbs,
@@ -237,7 +254,35 @@ pub fn calibrate(runtime: &Runtime) -> Result<Calibration> {
         launch_us,
         timing,
         cpu: Some(runtime.is_cpu()),
+        f16_speedup,
     })
+}
+
+/// Time of an f16 element-wise chain ([`F16_STEPS`] products and differences over
+/// [`STREAM_ELEMENTS`] / 4 elements) computed in f32 and rounded after each step, over
+/// its time computed in f16 (`PlanOptions::f16_arithmetic`).
+fn f16_speedup(runtime: &Runtime) -> Result<f64> {
+    let n = STREAM_ELEMENTS / 4;
+    let mut g = Graph::new("calibrate_f16");
+    let x = g.add_input("x", TensorType::new(DType::F16, vec![n]), kiln_ir::Wide::No);
+    let mut steps = vec![Step::Input(0)];
+    for _ in 0..F16_STEPS / 2 {
+        let s = steps.len() - 1;
+        steps.push(Step::Binary(BinaryOp::Mul, s, 0));
+        steps.push(Step::Binary(BinaryOp::Sub, s + 1, 0));
+    }
+    let program = Program { steps };
+    let y = add(&mut g, Op::Elementwise { program }, &[x])?;
+    g.add_output("y", y, kiln_ir::Wide::No);
+    let input = [crate::random_tensor(DType::F16, &[n], 9)];
+    let time = |f16_arithmetic| {
+        let options = PlanOptions {
+            f16_arithmetic,
+            ..PlanOptions::default()
+        };
+        kernel_ns(runtime, &g, "elementwise", &input, &options).map(|(ns, _)| ns)
+    };
+    Ok(time(false)? / time(true)?)
 }
 
 /// Rates of the sparse kernels per stored weight: `[blocks, csr, n_of_m]` on a
@@ -399,6 +444,7 @@ mod tests {
             launch_us: 21.0,
             timing: "GPU timestamps".into(),
             cpu: Some(true),
+            f16_speedup: Some(1.6),
         };
         let f = write(&serde_json::to_string(&c).unwrap());
         let read = Calibration::read(f.path()).unwrap();
@@ -411,9 +457,10 @@ mod tests {
                 back.int_gops,
                 back.dot4_gops,
                 back.launch_us,
-                read.cpu_driver()
+                read.cpu_driver(),
+                back.f16_arithmetic
             ),
-            (2.5, 12.0, 7.5, 30.0, 21.0, true)
+            (2.5, 12.0, 7.5, 30.0, 21.0, true, true)
         );
         // Files from before the `cpu` and `int_gops` fields: the adapter description
         // says the first, the f32 rate stands in for the second.
@@ -425,6 +472,7 @@ mod tests {
             assert_eq!(c.cpu_driver(), cpu);
             assert_eq!(c.profile().int_gops, 2.0);
             assert!(!c.profile().packed_dot());
+            assert!(!c.profile().f16_arithmetic);
         }
     }
 

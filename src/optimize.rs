@@ -178,7 +178,8 @@ pub fn quant_report_json(
 /// where `profile` rates it faster than exact f32 arithmetic (the GPU presets, or a
 /// calibrated device that measured it so; the same rate prices them in the e-graph).
 /// Intermediate 8- and 16-bit tensors are stored narrow, several to a word, from level
-/// 1 on.
+/// 1 on; f16 element-wise steps compute in f16 from level 1 on where `profile` says
+/// the device does that faster ([`DeviceProfile::f16_arithmetic`]).
 pub fn plan_options(opt_level: u8, limits: &Limits, profile: &DeviceProfile) -> PlanOptions {
     PlanOptions {
         concat_in_place: opt_level >= 1,
@@ -187,6 +188,7 @@ pub fn plan_options(opt_level: u8, limits: &Limits, profile: &DeviceProfile) -> 
         packed_weights: opt_level >= 1 && !limits.cpu_driver,
         packed_dot: opt_level >= 1 && profile.packed_dot(),
         narrow: opt_level >= 1,
+        f16_arithmetic: opt_level >= 1 && profile.f16_arithmetic,
     }
 }
 
@@ -206,7 +208,7 @@ pub fn egraph_manifest(options: &CompileOptions, report: Option<&Report>) -> Val
         v
     };
     let time_limited = report.map(|r| r.time_limited()).unwrap_or_default();
-    json!({
+    let mut manifest = json!({
         "iter_limit": e.iter_limit,
         "node_limit": e.node_limit,
         "time_limit_s": e.time_limit.as_secs_f64(),
@@ -221,7 +223,12 @@ pub fn egraph_manifest(options: &CompileOptions, report: Option<&Report>) -> Val
             "int_gops": e.profile.int_gops,
             "dot4_gops": e.profile.dot4_gops,
         },
-    })
+    });
+    if e.profile.f16_arithmetic {
+        // Only where set: manifests of profiles without it keep their bytes.
+        manifest["profile"]["f16_arithmetic"] = json!(true);
+    }
+    manifest
 }
 
 #[cfg(test)]
@@ -280,6 +287,25 @@ mod tests {
             let err = check_options(&options).unwrap_err().to_string();
             assert!(err.contains("unknown rule 'no-such-rule'"), "{err}");
         }
+    }
+
+    #[test]
+    fn f16_arithmetic_follows_the_profile_from_level_one() {
+        let limits = Limits::default();
+        let mut profile = DeviceProfile::cpu_emulation();
+        assert!(!plan_options(2, &limits, &profile).f16_arithmetic);
+        let mut options = CompileOptions::default();
+        assert!(egraph_manifest(&options, None)["profile"]
+            .get("f16_arithmetic")
+            .is_none());
+        profile.f16_arithmetic = true;
+        assert!(plan_options(1, &limits, &profile).f16_arithmetic);
+        assert!(!plan_options(0, &limits, &profile).f16_arithmetic);
+        options.egraph.profile = profile;
+        assert_eq!(
+            egraph_manifest(&options, None)["profile"]["f16_arithmetic"],
+            json!(true)
+        );
     }
 
     #[test]

@@ -411,3 +411,76 @@ fn out_of_range_gather_indices_are_one_error_line() {
         "{line}"
     );
 }
+
+#[test]
+fn a_profile_with_f16_arithmetic_computes_f16_steps_in_f16() {
+    // relu(x·y + x) on f16 inputs in ±[0.01, 1): the product is within an ulp of 2^-11
+    // of the reference's, the sum (below 2) within one of 2^-10 more.
+    let f = Fixture::new();
+    let half = kiln_onnx::proto::data_type::FLOAT16;
+    let mut b = onnx_build::OnnxBuilder::new("half");
+    let x = b.input("x", half, &[3, 7]);
+    let y = b.input("y", half, &[7]);
+    let p = b.node("Mul", &[&x, &y], &[]);
+    let s = b.node("Add", &[&p, &x], &[]);
+    let r = b.node("Relu", &[&s], &[]);
+    b.output(&r, half, &[3, 7]);
+    std::fs::write(f.path("half.onnx"), b.encode(17)).unwrap();
+    for (name, dims, seed) in [("hx.npy", [3usize, 7].as_slice(), 1), ("hy.npy", &[7], 2)] {
+        let t = kiln::random_tensor(kiln_ir::DType::F16, dims, seed);
+        let mut file = std::fs::File::create(f.path(name)).unwrap();
+        kiln::npy::write_npy(&mut file, &t, kiln::Wide::No).unwrap();
+    }
+
+    let calibrated: Value =
+        serde_json::from_str(&f.ok(&["bench", "--calibrate", "--json"])).unwrap();
+    // Only an adapter with SHADER_F16 measures the speed-up (lavapipe on Vulkan, not GL).
+    let has_f16 = calibrated.get("f16_speedup").is_some();
+    let mut profile = calibrated;
+    profile["f16_speedup"] = serde_json::json!(2.0);
+    std::fs::write(f.path("device.json"), profile.to_string()).unwrap();
+    f.ok(&["compile", "half.onnx", "-o", "f32.kiln"]);
+    f.ok(&[
+        "compile",
+        "half.onnx",
+        "-o",
+        "f16.kiln",
+        "--profile",
+        "device.json",
+    ]);
+    let features = |bundle: &str| -> Value {
+        let json: Value = serde_json::from_str(&f.ok(&["inspect", bundle, "--json"])).unwrap();
+        json["requirements"]["features"].clone()
+    };
+    assert_eq!(features("f32.kiln"), serde_json::json!([]));
+    assert_eq!(features("f16.kiln"), serde_json::json!(["SHADER_F16"]));
+
+    let run = |bundle: &str, out: &str| {
+        f.kiln(&["run", bundle, "-i", "x=hx.npy", "-i", "y=hy.npy", "-o", out])
+    };
+    if has_f16 {
+        assert!(run("f16.kiln", "gpu").status.success());
+        f.ok(&[
+            "run",
+            "half.onnx",
+            "--backend",
+            "cpu",
+            "-i",
+            "x=hx.npy",
+            "-i",
+            "y=hy.npy",
+            "-o",
+            "cpu",
+        ]);
+        let (gpu, cpu) = (read_output(&f.path("gpu")), read_output(&f.path("cpu")));
+        for (g, c) in gpu.iter().zip(&cpu) {
+            assert!(
+                (g - c).abs() <= 1.0 / 2048.0 + 1.0 / 1024.0,
+                "{g} against {c}"
+            );
+        }
+    } else {
+        let line = error_line(&run("f16.kiln", "gpu"), 1);
+        assert!(line.contains("SHADER_F16"), "{line}");
+    }
+}

@@ -44,6 +44,7 @@ pub fn build_plan_with(
     let mut b = Builder::new(graph);
     b.packed_weights = options.packed_weights;
     b.packed_dot = options.packed_dot;
+    b.f16_arithmetic = options.f16_arithmetic;
     b.fold_for = range_folds(graph);
     if options.narrow {
         b.narrow_views = narrow_values(graph, &layout, limits);
@@ -205,6 +206,8 @@ struct Builder<'g> {
     /// Integer products of 8-bit operands run on the packed engine
     /// ([`PlanOptions::packed_dot`]).
     packed_dot: bool,
+    /// f16 steps compute in f16 ([`PlanOptions::f16_arithmetic`]).
+    f16_arithmetic: bool,
     /// Integer products lowered to the packed 8-bit engine.
     packed_products: usize,
     /// The constant buffers whose elements also exist packed: each f32 twin → how the
@@ -392,6 +395,7 @@ impl<'g> Builder<'g> {
             kernel_ids: HashMap::new(),
             packed_weights: false,
             packed_dot: false,
+            f16_arithmetic: false,
             packed_products: 0,
             packed: HashMap::new(),
             fold_for: HashMap::new(),
@@ -783,6 +787,7 @@ impl<'g> Builder<'g> {
             operand_places: &places,
             result_place: result_place.clone(),
             packed_dot: self.packed_dot,
+            f16_arithmetic: self.f16_arithmetic,
             fold_range: self.fold_for.contains_key(&handle),
         };
         if let Some(&words) = self.ranges.get(&handle) {
@@ -1047,6 +1052,11 @@ impl<'g> Builder<'g> {
         bindings: Vec<Access>,
     ) -> Result<usize, CodegenError> {
         let wgsl = crate::portable::runtime_non_finite(wgsl);
+        let wgsl = if crate::lower::uses_f16(&wgsl) {
+            format!("enable f16;\n{wgsl}")
+        } else {
+            wgsl
+        };
         let key = (wgsl, entry_point, workgroup_size);
         if let Some(&id) = self.kernel_ids.get(&key) {
             return Ok(id);

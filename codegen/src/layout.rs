@@ -33,6 +33,11 @@ pub struct PlanOptions {
     /// where the kernel computing one stores whole words and every reader decodes it
     /// (see `lower/narrow.rs`).
     pub narrow: bool,
+    /// Compute the f16 steps of element-wise code in f16 (WGSL's `f16`, which needs the
+    /// device's `SHADER_F16`) where the result stays within one f16 ulp of the
+    /// reference's (see `lower/elementwise/half.rs`), instead of in f32 rounded to f16
+    /// after every step.
+    pub f16_arithmetic: bool,
 }
 
 /// The layout decisions of the plan builder, for reports: values that got no kernel

@@ -1,10 +1,18 @@
-//! What a plan asks of a device: the limits its kernels, buffers and dispatches
+//! What a plan asks of a device: the features and limits its kernels, buffers and dispatches
 //! actually use (never below WebGPU's defaults).
 
 use crate::lower::Limits;
 use crate::plan::{KernelPlan, Requirements};
 
-/// The limits the plan actually uses (never below WebGPU's defaults).
+/// The wgpu feature a kernel computing in f16 needs.
+pub const SHADER_F16: &str = "SHADER_F16";
+
+/// Whether the kernel source `wgsl` enables f16 arithmetic.
+pub fn enables_f16(wgsl: &str) -> bool {
+    wgsl.starts_with("enable f16;")
+}
+
+/// The features and limits the plan actually uses (never below WebGPU's defaults).
 pub(crate) fn requirements(plan: &KernelPlan) -> Requirements {
     let defaults = Limits::default();
     let max_bindings = plan
@@ -42,8 +50,14 @@ pub(crate) fn requirements(plan: &KernelPlan) -> Requirements {
         .map(|k| k.workgroup_storage_bytes)
         .max()
         .unwrap_or(0);
+    // Kernels computing in f16 enable it (`lower/elementwise/half.rs`).
+    let f16 = plan.kernels.iter().any(|k| enables_f16(&k.wgsl));
     Requirements {
-        features: Vec::new(),
+        features: if f16 {
+            vec![SHADER_F16.to_string()]
+        } else {
+            Vec::new()
+        },
         max_storage_buffers_per_shader_stage: max_bindings
             .max(defaults.max_storage_buffers_per_shader_stage),
         max_storage_buffer_binding_size: max_binding.max(defaults.max_storage_buffer_binding_size),

@@ -146,6 +146,16 @@ pub fn verify_plan(plan: &KernelPlan, weights_len: u64) -> Result<(), PlanError>
                 message,
             }
         })?;
+        let f16 = crate::requirements::SHADER_F16;
+        if crate::requirements::enables_f16(&kernel.wgsl)
+            && !plan.requirements.features.iter().any(|f| f == f16)
+        {
+            return Err(PlanError::Shader {
+                kernel: i,
+                name: kernel.name.clone(),
+                message: format!("it computes in f16, the plan does not require {f16}"),
+            });
+        }
         if declared != kernel.workgroup_storage_bytes {
             return Err(PlanError::WorkgroupStorage {
                 kernel: i,

@@ -148,3 +148,18 @@ fn a_kernel_naga_rejects_is_rejected() {
         "{err}"
     );
 }
+
+#[test]
+fn a_kernel_enabling_f16_needs_the_feature_declared() {
+    let enable = |plan: &mut kiln_codegen::KernelPlan| {
+        plan.kernels[1].wgsl = format!("enable f16;\n{}", plan.kernels[1].wgsl);
+    };
+    let err = verify_after(enable).unwrap_err();
+    assert!(matches!(err, PlanError::Shader { kernel: 1, .. }), "{err}");
+    assert!(err.to_string().contains("SHADER_F16"), "{err}");
+    verify_after(|plan| {
+        enable(plan);
+        plan.requirements.features.push("SHADER_F16".into());
+    })
+    .unwrap();
+}

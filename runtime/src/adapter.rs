@@ -116,6 +116,12 @@ impl Runtime {
         self.info.device_type == wgpu::DeviceType::IntegratedGpu
     }
 
+    /// Whether the adapter computes in f16 (`SHADER_F16`): plans built with
+    /// `PlanOptions::f16_arithmetic` ask for it.
+    pub fn has_f16(&self) -> bool {
+        self.adapter.features().contains(wgpu::Features::SHADER_F16)
+    }
+
     /// Whether the adapter can time each dispatch on the GPU (see [`crate::TimingSource`]).
     pub fn has_timestamps(&self) -> bool {
         self.adapter

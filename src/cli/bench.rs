@@ -137,6 +137,14 @@ fn calibrate(a: &BenchArgs) -> Result<()> {
         "  dispatch    {:>10.2} µs       (preset cpu-emulation: {})",
         c.launch_us, preset.launch_us
     )?;
+    let f16 = match c.f16_speedup {
+        Some(r) if c.profile().f16_arithmetic => {
+            format!("{r:>10.2}× in f16 (faster: f16 element-wise steps compute in f16)")
+        }
+        Some(r) => format!("{r:>10.2}× in f16 (not faster: f16 steps compute in f32)"),
+        None => format!("{:>10} (no SHADER_F16: f16 steps compute in f32)", "-"),
+    };
+    writeln!(out, "  f16 steps   {f16}")?;
     writeln!(
         out,
         "save it with 'kiln bench --calibrate --json > FILE' and compile with '--profile FILE'"

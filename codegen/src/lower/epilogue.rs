@@ -10,10 +10,11 @@
 //!
 //! An f16 result is computed in f32 and rounded to f16 once per op, as the reference
 //! does: the tail rounds the anchor's value of an f16 anchor (its own result, or the
-//! epilogue program's `x0`), and the program rounds each f16 step (`expr`).
+//! epilogue program's `x0`), and the program rounds each f16 step (`expr`); with
+//! `PlanOptions::f16_arithmetic`, natively (`elementwise/half.rs`).
 
 use super::elementwise::index::{offsets_code, storage, Affine, BindingSet};
-use super::elementwise::math;
+use super::elementwise::{half, math};
 use super::program::{self, inline_constant};
 use super::{range, Binding, NodeCtx, Slot};
 use crate::plan::Access;
@@ -35,6 +36,8 @@ pub struct Tail {
     identity: bool,
     /// Stored values also fold the result's range ([`super::range`]).
     fold: bool,
+    /// An f16 anchor's value is rounded by a native conversion (`half::round`).
+    native_f16: bool,
 }
 
 impl Tail {
@@ -45,6 +48,10 @@ impl Tail {
     pub fn of(ctx: &NodeCtx<'_>, bound: &[(usize, String)]) -> Result<Tail, CodegenError> {
         let mut tail = Tail::program(ctx, bound)?;
         tail.fold = range::wanted(ctx, tail.result);
+        if ctx.f16_arithmetic && tail.function.is_empty() {
+            tail.native_f16 = true;
+            tail.helpers.remove("k_round_f16");
+        }
         Ok(tail)
     }
 
@@ -100,16 +107,18 @@ impl Tail {
             let load = range::read(ctx, i, &buf, &off, &mut decoders);
             loads.push_str(&format!("    let {x} = {load};\n"));
         }
-        let code = program::code(epilogue, &inputs, "    ").map_err(|r| ctx.error(r))?;
+        let native = ctx.f16_arithmetic;
+        let code = program::code(epilogue, &inputs, "    ", native).map_err(|r| ctx.error(r))?;
         // The anchor's own result is f16 before the epilogue reads it.
         let (param, x0) = if round {
-            ("k_anchor", "    let x0 = k_round_f16(k_anchor);\n")
+            let x0 = format!("    let x0 = {};\n", half::round("k_anchor", native));
+            ("k_anchor", x0)
         } else {
-            ("x0", "")
+            ("x0", String::new())
         };
         let mut helpers = code.helpers;
         helpers.extend(decoders);
-        if round {
+        if round && !native {
             helpers.insert("k_round_f16");
         }
         let map_refs: Vec<(&str, &Affine)> = maps.iter().map(|(n, a)| (n.as_str(), a)).collect();
@@ -132,6 +141,7 @@ impl Tail {
             result: code.dtype,
             identity: false,
             fold: false,
+            native_f16: native,
         })
     }
 
@@ -149,6 +159,7 @@ impl Tail {
             result: dtype,
             identity: !round,
             fold: false,
+            native_f16: false,
         }
     }
 
@@ -164,7 +175,7 @@ impl Tail {
             value.to_string()
         } else if self.function.is_empty() {
             // Not fused: an f16 result, rounded.
-            format!("k_round_f16({value})")
+            half::round(value, self.native_f16)
         } else {
             format!("fused({value}, {idx})")
         };

@@ -33,6 +33,7 @@ mod select;
 mod sparse;
 
 pub use common::*;
+pub(crate) use elementwise::half::uses_f16;
 pub use packed::{PackedScale, PackedWeight};
 pub use placement::{OperandSet, Placement, PlacementSupport};
 
@@ -163,6 +164,9 @@ pub struct NodeCtx<'a> {
     /// Integer products of 8-bit operands run on the packed engine
     /// ([`crate::PlanOptions::packed_dot`]).
     pub packed_dot: bool,
+    /// f16 element-wise steps compute in f16 where they can
+    /// ([`crate::PlanOptions::f16_arithmetic`]).
+    pub f16_arithmetic: bool,
     /// Fold the range of result 0 as it is stored, where the lowering can (see
     /// [`range`]): a `min_max` of it reads that instead of the tensor.
     pub fold_range: bool,
@@ -201,6 +205,7 @@ impl<'a> NodeCtx<'a> {
             operand_places: &[],
             result_place: Placement::default(),
             packed_dot: false,
+            f16_arithmetic: false,
             fold_range: false,
         }
     }

@@ -2,9 +2,9 @@
 //! through the elementwise lowering's expression generator, and `Op::Elementwise`
 //! becomes one `elementwise.wgsl` kernel (one invocation per result element).
 
-use super::elementwise::expr;
 use super::elementwise::index::{storage, Affine, BindingSet};
 use super::elementwise::{broadcast_offset, kernel};
+use super::elementwise::{expr, half};
 use super::placement::{OperandSet, PlacementSupport};
 use super::{f32_literal, Lowered, NodeCtx, Slot};
 use crate::plan::Access;
@@ -27,13 +27,49 @@ pub struct Code {
 
 /// The statements computing `program` on `inputs` (a WGSL identifier holding each input's
 /// value in its storage type, and its dtype), one typed `let` per step, indented by `indent`.
-pub fn code(program: &Program, inputs: &[(String, DType)], indent: &str) -> Result<Code, String> {
+/// With `f16`, the f16 steps [`half`] knows compute in f16 (`h{i}`, also kept as `s{i}`).
+pub fn code(
+    program: &Program,
+    inputs: &[(String, DType)],
+    indent: &str,
+    f16: bool,
+) -> Result<Code, String> {
     let dtypes: Vec<DType> = inputs.iter().map(|(_, d)| *d).collect();
     let types = program.step_types(&dtypes).map_err(|e| e.to_string())?;
     let name = |i: usize| format!("s{i}");
     let mut body = String::new();
     let mut helpers = BTreeSet::new();
+    let mut native = vec![false; program.steps.len()];
     for (i, step) in program.steps.iter().enumerate() {
+        if f16 && types[i] == DType::F16 {
+            // An f16 step's f32 value holds an f16 exactly: converting it is exact.
+            let h = |j: usize| {
+                if native[j] {
+                    format!("h{j}")
+                } else {
+                    format!("f16({})", name(j))
+                }
+            };
+            let e = match *step {
+                Step::Unary(op, a) => half::unary(op, &h(a)),
+                Step::Binary(op, a, b) => half::binary(op, &h(a), &h(b)),
+                Step::Cast(DType::F16, a) if types[a] == DType::F32 => {
+                    Some(format!("f16({})", name(a)))
+                }
+                Step::Where(c, a, b) if native[a] || native[b] => {
+                    Some(format!("select({}, {}, {} != 0u)", h(b), h(a), name(c)))
+                }
+                _ => None,
+            };
+            if let Some(e) = e {
+                native[i] = true;
+                body.push_str(&format!(
+                    "{indent}let h{i}: f16 = {e};\n{indent}let {}: f32 = f32(h{i});\n",
+                    name(i)
+                ));
+                continue;
+            }
+        }
         let e = match *step {
             Step::Input(k) => inputs[k].0.clone(),
             Step::Const { dtype, value } => literal(dtype, value),
@@ -198,7 +234,7 @@ pub fn lower(ctx: &NodeCtx<'_>, program: &Program) -> Result<Lowered, CodegenErr
         let load = super::range::read(ctx, i, &buf, &off, &mut decoders);
         loads.push_str(&format!("    let {x} = {load};\n"));
     }
-    let mut code = code(program, &inputs, "    ").map_err(|r| ctx.error(r))?;
+    let mut code = code(program, &inputs, "    ", ctx.f16_arithmetic).map_err(|r| ctx.error(r))?;
     code.helpers.extend(decoders);
     if code.dtype != out.dtype {
         return Err(ctx.error(format!(

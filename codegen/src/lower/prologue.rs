@@ -43,7 +43,7 @@ pub fn function(
     let mut x = inputs(ctx, program, epi, bound, &mut helpers)?;
     let (hoisted, varying) = program.hoist_invariant();
     let code = |p: &Program, x: &[(String, DType)], indent: &str| {
-        super::program::code(p, x, indent).map_err(|e| ctx.error(e))
+        super::program::code(p, x, indent, ctx.f16_arithmetic).map_err(|e| ctx.error(e))
     };
     let (mut vars, mut init) = (String::new(), String::new());
     let fixed = x.clone();

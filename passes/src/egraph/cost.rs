@@ -31,6 +31,11 @@ pub struct DeviceProfile {
     pub sparse_gops: [f64; 3],
     /// Cost of one kernel dispatch, microseconds.
     pub launch_us: f64,
+    /// Whether f16 element-wise steps compute in f16 on this device (WGSL's `f16`):
+    /// it has `SHADER_F16` and computes them faster so than in f32 rounded to f16 after
+    /// each step. No preset assumes the feature; `kiln run` and `kiln bench` set it for
+    /// a GPU adapter that has it, `kiln bench --calibrate` measures it.
+    pub f16_arithmetic: bool,
 }
 
 impl DeviceProfile {
@@ -95,6 +100,7 @@ impl DeviceProfile {
             dot4_gops: gflops,
             sparse_gops: SPARSE_SHARE.map(|s| s * gflops),
             launch_us,
+            f16_arithmetic: false,
         }
     }
 

@@ -2,6 +2,7 @@
 //! to one `elementwise.wgsl` kernel each: one invocation per result element.
 
 pub(super) mod expr;
+pub(crate) mod half;
 pub(super) mod index;
 pub(super) mod math;
 
@@ -47,16 +48,32 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         return Err(ctx.error(format!("expected {want} operands, got {}", dtypes.len())));
     }
     let xs: Vec<String> = (0..want).map(|i| format!("x{i}")).collect();
-    let e: Expr = match &node.op {
-        Op::Unary(u) => expr::unary(*u, dtypes[0], &xs[0]),
-        Op::Binary(b) => expr::binary(*b, dtypes[0], dtypes[1], &xs[0], &xs[1]),
+    // An f16 op natively: its f32 operands hold f16 values, so converting them is exact.
+    let native = if ctx.f16_arithmetic && out.dtype == DType::F16 {
+        let h: Vec<String> = xs.iter().map(|x| format!("f16({x})")).collect();
+        match &node.op {
+            Op::Unary(u) => half::unary(*u, &h[0]),
+            Op::Binary(b) => half::binary(*b, &h[0], &h[1]),
+            Op::Cast { .. } if dtypes[0] == DType::F32 => Some(format!("f16({})", xs[0])),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let e: Expr = match (&node.op, native) {
+        (_, Some(code)) => Ok(Expr {
+            code: format!("f32({code})"),
+            ..Expr::default()
+        }),
+        (Op::Unary(u), _) => expr::unary(*u, dtypes[0], &xs[0]),
+        (Op::Binary(b), _) => expr::binary(*b, dtypes[0], dtypes[1], &xs[0], &xs[1]),
         // Where moves words: x and y are read as u32 whatever their dtype.
-        Op::Where => Ok(Expr {
+        (Op::Where, _) => Ok(Expr {
             code: format!("select({}, {}, {} != 0u)", xs[2], xs[1], xs[0]),
             ..Expr::default()
         }),
-        Op::Cast { to } => Ok(expr::cast(dtypes[0], *to, &xs[0])),
-        op => Err(format!("{} is not an elementwise op", op.name())),
+        (Op::Cast { to }, _) => Ok(expr::cast(dtypes[0], *to, &xs[0])),
+        (op, _) => Err(format!("{} is not an elementwise op", op.name())),
     }
     .map_err(|reason| ctx.error(reason))?;
     // Where moves words: its operands and result are u32 words whatever their dtype.

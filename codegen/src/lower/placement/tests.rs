@@ -89,6 +89,7 @@ fn lower_placed(
         operand_places: operands,
         result_place: result,
         packed_dot: false,
+        f16_arithmetic: false,
         fold_range: false,
     };
     lower_node(&ctx)
