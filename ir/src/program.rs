@@ -179,10 +179,15 @@ impl Program {
 
     /// For each step, whether its value depends on input `k` (through its operands).
     pub fn depends_on(&self, k: usize) -> Vec<bool> {
+        self.depends_on_any(|i| i == k)
+    }
+
+    /// For each step, whether its value depends on an input `varies` holds for.
+    pub fn depends_on_any(&self, varies: impl Fn(usize) -> bool) -> Vec<bool> {
         let mut dep: Vec<bool> = Vec::with_capacity(self.steps.len());
         for step in &self.steps {
             let d = match *step {
-                Step::Input(i) => i == k,
+                Step::Input(i) => varies(i),
                 ref s => s.operands().iter().any(|&o| dep.get(o) == Some(&true)),
             };
             dep.push(d);
@@ -197,7 +202,13 @@ impl Program {
     /// inputs `num_inputs() + j` instead. Nothing is hoisted (an empty list and the
     /// program itself) when the result does not depend on input 0.
     pub fn hoist_invariant(&self) -> (Vec<Program>, Program) {
-        let dep = self.depends_on(0);
+        self.hoist_fixed(|i| i == 0)
+    }
+
+    /// [`Program::hoist_invariant`] with the inputs `varies` holds for varying and the
+    /// others fixed (an epilogue's per-element operands vary with its anchor's value).
+    pub fn hoist_fixed(&self, varies: impl Fn(usize) -> bool) -> (Vec<Program>, Program) {
+        let dep = self.depends_on_any(varies);
         if dep.last() != Some(&true) {
             return (Vec::new(), self.clone());
         }
@@ -348,5 +359,13 @@ mod tests {
         // A result that does not depend on input 0 hoists nothing.
         let q: Program = "[in0, in1, neg(%1)]".parse().unwrap();
         assert_eq!(q.hoist_invariant(), (vec![], q.clone()));
+        // With input 2 varying too, only `x1 + 1` is computed once.
+        let (hoisted, varying) = p.hoist_fixed(|i| i != 1);
+        assert_eq!(hoisted.len(), 1);
+        assert_eq!(hoisted[0].to_string(), "[in1, const(f32 1.0), add(%0,%1)]");
+        assert_eq!(
+            varying.to_string(),
+            "[in0, in1, const(f32 1.0), in3, div(%0,%3), in2, const(f32 2.0), mul(%5,%6), add(%4,%7), relu(%8)]"
+        );
     }
 }

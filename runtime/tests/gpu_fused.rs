@@ -702,3 +702,56 @@ fn fused_matmul_prologues_dequantize_the_left_operand() {
         check_fused(op, vec![q, b, s, z], bound);
     }
 }
+
+/// An epilogue whose steps on single-element runtime operands are computed once per
+/// invocation (`k_epilogue_init`) rather than per element: `x0·(s·s + 1) + b` with `s`
+/// a graph input, on a matmul (the product engines call the init first thing) and a
+/// reduction (its first element does). `t = s·s + 1 ≥ 1` is within 2u of exact, so the
+/// product passes the anchor's error on times `t` and adds 3u·|x0·t|.
+#[test]
+fn epilogue_steps_on_runtime_scalars_are_computed_once() {
+    let epilogue: Program =
+        "[in0, in1, in1, mul(%1,%2), const(f32 1.0), add(%3,%4), mul(%0,%5), in2, add(%6,%7)]"
+            .parse()
+            .unwrap();
+    let s = rand(&[], 5);
+    let t = {
+        let v = s.to_f64_vec()[0];
+        v * v + 1.0
+    };
+    let sum = Op::Reduce {
+        op: ReduceOp::Sum,
+        axes: vec![1],
+        keepdims: false,
+    };
+    let x = rand(&[9, 23], 6);
+    let y = rand(&[23, 11], 7);
+    for (anchor, arity, operands, b_dims, k) in [
+        (Op::MatMul, 2, vec![x.clone(), y.clone()], vec![11usize], 23),
+        (sum, 1, vec![x.clone()], vec![9], 23),
+    ] {
+        let abs_operands: Vec<Tensor> = operands.iter().map(abs).collect();
+        let magnitude = cpu(&anchor, &abs_operands, 0);
+        let value = cpu(&anchor, &operands, 0);
+        let bound: Vec<f64> = dot_bound(&magnitude, k, 0.0)
+            .iter()
+            .zip(&value)
+            .map(|(e, v)| e * t + 3.0 * U * (v * t).abs())
+            .collect();
+        let op = fused(anchor, arity, epilogue.clone());
+        let mut inputs = operands;
+        inputs.push(s.clone());
+        inputs.push(rand(&b_dims, 8));
+        let graph = common::op_graph(op.clone(), &inputs);
+        let plan = kiln_codegen::build_plan(&graph, &kiln_codegen::Limits::default()).unwrap();
+        assert!(
+            plan.plan
+                .kernels
+                .iter()
+                .any(|k| k.wgsl.contains("fn k_epilogue_init()")),
+            "{}: nothing hoisted",
+            op.name()
+        );
+        check_fused(op, inputs, bound);
+    }
+}

@@ -22,6 +22,12 @@ use crate::CodegenError;
 use kiln_ir::{DType, Op};
 use std::collections::BTreeSet;
 
+/// The values an epilogue computes once per invocation (`k_epi_h{j}`), the function
+/// computing them, and whether it has run.
+const EPI_HOISTED: &str = "k_epi_h";
+pub(super) const EPI_INIT: &str = "k_epilogue_init";
+const EPI_READY: &str = "k_epi_ready";
+
 /// A compiled epilogue (or the identity).
 #[derive(Clone, Debug)]
 pub struct Tail {
@@ -70,14 +76,21 @@ impl Tail {
         let mut loads = String::new();
         let mut maps: Vec<(String, Affine)> = Vec::new();
         let mut decoders = BTreeSet::new();
+        // Loads of the single-element operands, the same for every element.
+        let mut fixed_loads = String::new();
+        let mut fixed = vec![false];
         for i in arity..node.inputs.len() {
             let ty = ctx.operand(i);
             let x = format!("x{}", 1 + i - arity);
             inputs.push((x.clone(), ty.dtype));
             if let Some(lit) = inline_constant(ctx, i) {
-                loads.push_str(&format!("    let {x}: {} = {lit};\n", storage(ty.dtype)));
+                let load = format!("    let {x}: {} = {lit};\n", storage(ty.dtype));
+                loads.push_str(&load);
+                fixed_loads.push_str(&load);
+                fixed.push(true);
                 continue;
             }
+            fixed.push(ty.shape.numel() == 1);
             let buf = if let Some((_, name)) = bound
                 .iter()
                 .find(|(j, _)| node.inputs[*j] == node.inputs[i])
@@ -106,9 +119,41 @@ impl Tail {
             };
             let load = range::read(ctx, i, &buf, &off, &mut decoders);
             loads.push_str(&format!("    let {x} = {load};\n"));
+            if ty.shape.numel() == 1 {
+                let load = range::read(ctx, i, &buf, "0u", &mut decoders);
+                fixed_loads.push_str(&format!("        let {x} = {load};\n"));
+            }
         }
         let native = ctx.f16_arithmetic;
-        let code = program::code(epilogue, &inputs, "    ", native).map_err(|r| ctx.error(r))?;
+        let code = |p: &kiln_ir::Program, x: &[(String, DType)], indent: &str| {
+            program::code(p, x, indent, native).map_err(|r| ctx.error(r))
+        };
+        // Steps reading only single-element operands are computed once per invocation
+        // (a dynamically quantized layer's scale from its input's range, say), not once
+        // per element.
+        let (hoisted, varying) = epilogue.hoist_fixed(|k| !fixed.get(k).copied().unwrap_or(false));
+        let mut once = String::new();
+        let mut helpers = BTreeSet::new();
+        if !hoisted.is_empty() {
+            let (mut vars, mut init) = (String::new(), String::new());
+            let all = inputs.clone();
+            for (j, h) in hoisted.iter().enumerate() {
+                let c = code(h, &all, "        ")?;
+                let name = format!("{EPI_HOISTED}{j}");
+                vars.push_str(&format!("var<private> {name}: {};\n", storage(c.dtype)));
+                init.push_str(&format!(
+                    "    {{\n{fixed_loads}{}        {name} = {};\n    }}\n",
+                    c.body, c.result
+                ));
+                helpers.extend(c.helpers);
+                inputs.push((name, c.dtype));
+            }
+            once = format!(
+                "{vars}var<private> {EPI_READY}: bool = false;\nfn {EPI_INIT}() {{\n{init}    {EPI_READY} = true;\n}}\n"
+            );
+            loads = format!("    if !{EPI_READY} {{\n        {EPI_INIT}();\n    }}\n{loads}");
+        }
+        let code = code(&varying, &inputs, "    ")?;
         // The anchor's own result is f16 before the epilogue reads it.
         let (param, x0) = if round {
             let x0 = format!("    let x0 = {};\n", half::round("k_anchor", native));
@@ -116,7 +161,7 @@ impl Tail {
         } else {
             ("x0", String::new())
         };
-        let mut helpers = code.helpers;
+        helpers.extend(code.helpers);
         helpers.extend(decoders);
         if round && !native {
             helpers.insert("k_round_f16");
@@ -128,7 +173,7 @@ impl Tail {
             offsets_code("idx", dims, &map_refs, "e")
         };
         let function = format!(
-            "fn fused({param}: {}, idx: u32) -> {} {{\n{x0}{offsets}{loads}{}    return {};\n}}\n",
+            "{once}fn fused({param}: {}, idx: u32) -> {} {{\n{x0}{offsets}{loads}{}    return {};\n}}\n",
             storage(anchor.dtype),
             storage(code.dtype),
             code.body,

@@ -19,14 +19,15 @@ use std::collections::BTreeSet;
 /// The function computing a prologue's hoisted values.
 const INIT: &str = "k_prologue_init";
 
-/// The statement a product engine runs first in `main` when `helpers` hold a prologue
-/// with hoisted values (`k_prologue_init();`), else nothing.
+/// The statements a product engine runs first in `main`: `k_prologue_init();` when
+/// `helpers` hold a prologue with hoisted values, and the epilogue's
+/// `k_epilogue_init();` likewise (which `fused` then finds done).
 pub fn init_call(helpers: &str) -> String {
-    if helpers.contains(&format!("fn {INIT}()")) {
-        format!("    {INIT}();\n")
-    } else {
-        String::new()
-    }
+    [INIT, super::epilogue::EPI_INIT]
+        .iter()
+        .filter(|f| helpers.contains(&format!("fn {f}()")))
+        .map(|f| format!("    {f}();\n"))
+        .collect()
 }
 
 /// `fn k_prologue(x0) -> f32` for `program`, with the math helpers the epilogue `epi`
