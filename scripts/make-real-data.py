@@ -5,7 +5,8 @@ Silero voice-activity detector shipped inside the silero-vad wheel (both fetched
 `pip download`, never committed); with seeded synthetic inputs and onnxruntime's f32
 outputs.
 
-Usage: python3 make-real-data.py OUT_DIR   (needs numpy, onnx, onnxruntime and pip)
+Usage: python3 make-real-data.py OUT_DIR   (needs numpy, onnx, onnxruntime, onnxconverter-common
+                                            and pip)
 
 OUT_DIR/real/cls/   ch_ppocr_mobile_v2.0_cls_infer.onnx (0.6 MB): a MobileNetV3 that tells a
                     text line upright (class 0) from one turned 180 degrees (class 1), input
@@ -26,9 +27,14 @@ OUT_DIR/real/vad/   silero_vad.onnx (2.3 MB): Silero VAD, convolutions, 4 LSTMs 
                     8 kHz, each pair a voiced chunk (harmonics of a 120-220 Hz pitch,
                     amplitude-modulated, with noise) from the zero state, then the next chunk
                     from the state the first one returned.
+OUT_DIR/real/cls-f16/ the classifier converted to f16 by onnxconverter-common (weights and
+                    activations f16, input and output kept f32: the form of a model exported
+                    in half precision), on cls's 24 inputs; its outputs onnxruntime's on the
+                    f16 model (the f32 model's are cls's).
 The outputs are onnxruntime's at ORT_ENABLE_ALL (its default), the reference.
 """
 import glob
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -36,9 +42,13 @@ import tempfile
 import zipfile
 
 import numpy as np
+import onnx
 import onnx.numpy_helper as nh
 import onnxruntime as ort
+from onnxconverter_common import float16
 
+# The converter scripts/setup-test-data.sh installs (its version stamps this data).
+CONVERTER = "1.16.0"
 WHEEL = "rapidocr-onnxruntime==1.4.4"
 VAD_WHEEL = "silero-vad==6.2.3"
 MODELS = {
@@ -112,26 +122,38 @@ def write_vad(wheel, out):
             case += 1
 
 
+def write_model(out, case, model, shape, count):
+    """`model` and its test sets: `count` text lines of `shape`, onnxruntime's outputs."""
+    folder = os.path.join(out, "real", case)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "model.onnx"), "wb") as f:
+        f.write(model)
+    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(7)
+    for i in range(count):
+        x = text_line(rng, *shape, turned=i % 2 == 1)
+        (y,) = sess.run(None, {"x": x})
+        data = os.path.join(folder, f"test_data_set_{i}")
+        os.makedirs(data, exist_ok=True)
+        for kind, name, array in (("input", "x", x), ("output", "y", y)):
+            with open(os.path.join(data, f"{kind}_0.pb"), "wb") as f:
+                f.write(nh.from_array(array, name).SerializeToString())
+
+
 def main(out):
+    have = importlib.metadata.version("onnxconverter-common")
+    if have != CONVERTER:
+        sys.exit(f"make-real-data: onnxconverter-common {CONVERTER} expected, found {have}")
     with tempfile.TemporaryDirectory() as tmp:
         write_vad(download(VAD_WHEEL, tmp), out)
         wheel = download(WHEEL, tmp)
-        for case, (file, (h, w), count) in MODELS.items():
-            folder = os.path.join(out, "real", case)
-            os.makedirs(folder, exist_ok=True)
+        for case, (file, shape, count) in MODELS.items():
             model = wheel.read(f"rapidocr_onnxruntime/models/{file}")
-            with open(os.path.join(folder, "model.onnx"), "wb") as f:
-                f.write(model)
-            sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-            rng = np.random.default_rng(7)
-            for i in range(count):
-                x = text_line(rng, h, w, turned=i % 2 == 1)
-                (y,) = sess.run(None, {"x": x})
-                data = os.path.join(folder, f"test_data_set_{i}")
-                os.makedirs(data, exist_ok=True)
-                for kind, name, array in (("input", "x", x), ("output", "y", y)):
-                    with open(os.path.join(data, f"{kind}_0.pb"), "wb") as f:
-                        f.write(nh.from_array(array, name).SerializeToString())
+            write_model(out, case, model, shape, count)
+            if case == "cls":
+                half = float16.convert_float_to_float16(onnx.load_from_string(model),
+                                                        keep_io_types=True)
+                write_model(out, "cls-f16", half.SerializeToString(), shape, count)
 
 
 if __name__ == "__main__":

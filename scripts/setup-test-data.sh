@@ -30,10 +30,11 @@ if ! { [ -x "$py" ] && "$py" -c "$check_pins" "${pins[@]}" 2>/dev/null; }; then
     "$py" -m pip install --quiet --disable-pip-version-check "${pins[@]}"
 fi
 
-# The Python package's build and test tools (scripts/test-python.sh) and the browser test's
-# driver (scripts/test-web.sh): pinned apart from the pins above, which also stamp the
-# generated data.
-tools=(maturin==1.16.0 pytest==9.2.0 selenium==4.50.0)
+# The Python package's build and test tools (scripts/test-python.sh), the browser test's
+# driver (scripts/test-web.sh) and the f16 converter of scripts/make-real-data.py: pinned
+# apart from the pins above, which also stamp all the generated data (the converter's pin
+# stamps the real-weight data through the script, which names it).
+tools=(maturin==1.16.0 pytest==9.2.0 selenium==4.50.0 onnxconverter-common==1.16.0)
 if ! "$py" -c "$check_pins" "${tools[@]}" 2>/dev/null; then
     echo "setup-test-data: installing ${tools[*]} into $venv"
     "$py" -m pip install --quiet --disable-pip-version-check "${tools[@]}"

@@ -5,6 +5,7 @@
 
 mod common;
 
+use kiln_ir::DType;
 use kiln_passes::egraph::{list_rules, optimize, DeviceProfile, EgraphOptions};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -87,7 +88,12 @@ fn rule_files() {
         let (out, report) = optimize(&input, &options_for(&case.rules), &common::target())
             .unwrap_or_else(|e| panic!("{:?}: {e}", case.path));
         let actual = kiln_ir::print::print(&out);
-        common::assert_same_outputs(&input, &out, 7, 1e-5);
+        // An f16 rewrite may round its result to the other side of a tie: one f16 ulp.
+        let f16 = input
+            .inputs
+            .iter()
+            .any(|p| input.ty(p.value).dtype == DType::F16);
+        common::assert_same_outputs(&input, &out, 7, if f16 { 1.0 / 1024.0 } else { 1e-5 });
         let fired: BTreeSet<&str> = report
             .phases
             .iter()

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 
-/// Random non-zero inputs for every graph input (floats in ±[0.1, 2], ints in 1..=3,
+/// Random non-zero inputs for every graph input (floats, f16 too, in ±[0.1, 2], ints in 1..=3,
 /// bools random).
 pub fn random_inputs(graph: &Graph, seed: u64) -> Vec<Tensor> {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -18,19 +18,17 @@ pub fn random_inputs(graph: &Graph, seed: u64) -> Vec<Tensor> {
         .map(|p| {
             let ty = graph.ty(p.value);
             let n = ty.shape.numel();
+            let mut float = || {
+                let m: f32 = rng.gen_range(0.1..2.0);
+                if rng.gen_bool(0.5) {
+                    m
+                } else {
+                    -m
+                }
+            };
             let data = match ty.dtype {
-                DType::F32 => Data::F32(
-                    (0..n)
-                        .map(|_| {
-                            let m: f32 = rng.gen_range(0.1..2.0);
-                            if rng.gen_bool(0.5) {
-                                m
-                            } else {
-                                -m
-                            }
-                        })
-                        .collect(),
-                ),
+                DType::F32 => Data::F32((0..n).map(|_| float()).collect()),
+                DType::F16 => Data::F16((0..n).map(|_| half::f16::from_f32(float())).collect()),
                 DType::I32 => Data::I32((0..n).map(|_| rng.gen_range(1..=3)).collect()),
                 DType::Bool => Data::Bool((0..n).map(|_| rng.gen_bool(0.5)).collect()),
                 // Other integers: anywhere in their range.

@@ -437,7 +437,7 @@ fn attention(egraph: &EGraph, _: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
 }
 
 /// The index of the constant leaf in class `c`.
-fn const_index(egraph: &EGraph, c: Id) -> Option<usize> {
+pub(super) fn const_index(egraph: &EGraph, c: Id) -> Option<usize> {
     egraph[c].nodes.iter().find_map(|n| match n {
         Kiln::Const(l) => Some(l.0),
         _ => None,

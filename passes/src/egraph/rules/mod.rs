@@ -6,6 +6,7 @@ mod algebra;
 mod composite;
 mod fusion;
 mod layout;
+mod norm_affine;
 pub(crate) mod program;
 mod quant;
 mod roundtrip;
@@ -174,7 +175,7 @@ pub const fn code(name: &'static str, finder: Finder, identity: &'static str) ->
 pub use quant::QDQ_AS_INTEGER;
 
 /// Every rule table with its set (a set may have several tables).
-fn tables() -> [(RuleSet, &'static [RuleSpec]); 7] {
+fn tables() -> [(RuleSet, &'static [RuleSpec]); 8] {
     [
         (RuleSet::Algebra, algebra::RULES),
         (RuleSet::Algebra, quant::RULES),
@@ -182,6 +183,7 @@ fn tables() -> [(RuleSet, &'static [RuleSpec]); 7] {
         (RuleSet::Layout, layout::RULES),
         (RuleSet::Composite, composite::RULES),
         (RuleSet::Fusion, fusion::RULES),
+        (RuleSet::Fusion, norm_affine::RULES),
         (RuleSet::Sparsity, sparse::RULES),
     ]
 }
