@@ -208,6 +208,9 @@ fn epilogues(egraph: &EGraph, outer: &Program, children: &[Id], c: Id, a: Id) ->
             continue;
         }
         let mut b = Builder::new(1);
+        // A prologue reads the epilogue's operands by position (`reads_operands`): they
+        // must keep theirs in the rebuilt list.
+        let mut pinned: &[Id] = &[];
         let (anchor, arity, anchor_in, r) = match aop.op() {
             Op::Fused {
                 anchor,
@@ -215,11 +218,12 @@ fn epilogues(egraph: &EGraph, outer: &Program, children: &[Id], c: Id, a: Id) ->
                 arity,
                 epilogue,
             } => {
-                // The epilogue's operands are rebuilt below: a prologue reading them
-                // would read others (see `reads_operands`).
-                let Some(extra) = akids.get(*arity..).filter(|_| !reads_operands(prologue)) else {
+                let Some(extra) = akids.get(*arity..) else {
                     continue;
                 };
+                if reads_operands(prologue) {
+                    pinned = extra;
+                }
                 let mut args = vec![b.reserved(0)];
                 args.extend(extra.iter().map(|&k| b.operand(egraph.find(k))));
                 let Some(r) = b.inline(epilogue, &args) else {
@@ -248,7 +252,11 @@ fn epilogues(egraph: &EGraph, outer: &Program, children: &[Id], c: Id, a: Id) ->
         let Some((epilogue, extras)) = b.finish(egraph, result) else {
             continue;
         };
-        if arity + extras.len() > egraph.analysis.target.max_kernel_operands() {
+        let kept = |(&e, &p): (&Id, &Id)| egraph.find(e) == egraph.find(p);
+        if arity + extras.len() > egraph.analysis.target.max_kernel_operands()
+            || extras.len() < pinned.len()
+            || !extras.iter().zip(pinned).all(kept)
+        {
             continue;
         }
         let operands = anchor_in
