@@ -175,10 +175,17 @@ fn fuse_epilogue(egraph: &EGraph, class: Id, op: &IrOp, children: &[Id]) -> Vec<
         out.extend(epilogues(egraph, &outer, children, c, c));
         // Through a reshape of an anchor's result (a gemm's 2-D result reshaped back to
         // the model's 3-D tensor): the same elements in the same order, so where every
-        // other operand is one element (no index to remap) the anchor computes `f` in
-        // its epilogue and the fused result is reshaped instead.
-        let others_single = children.iter().all(|&k| egraph.find(k) == c || single(k));
-        let Some(dims) = dims.as_ref().filter(|_| others_single) else {
+        // other operand is one element (no index to remap) or has the consumer's shape
+        // (read at the same linear index, reshaped like the anchor's result: a residual
+        // add) the anchor computes `f` in its epilogue and the fused result is reshaped
+        // instead.
+        let same = |k: Id| ty(egraph, k).is_some_and(|t| Some(t.shape.dims()) == dims.as_deref());
+        // Only where the reshaped result is not broadcast itself.
+        let full = |k: Id| same(c) && same(k);
+        let others = children
+            .iter()
+            .all(|&k| egraph.find(k) == c || single(k) || full(k));
+        let Some(dims) = dims.as_ref().filter(|_| others) else {
             continue;
         };
         for (rop, rkids) in ops_in(egraph, c) {
@@ -186,16 +193,40 @@ fn fuse_epilogue(egraph: &EGraph, class: Id, op: &IrOp, children: &[Id]) -> Vec<
                 continue;
             };
             let a = egraph.find(a);
+            let Some(inner) = ty(egraph, a).map(|t| t.shape.dims().to_vec()) else {
+                continue;
+            };
             if rop.result() != 0 || a == c || !used_once(egraph, a) {
                 continue;
             }
             for fused in epilogues(egraph, &outer, children, c, a) {
+                let fused = reshaped_operands(fused, &inner, &full);
                 let shape = dims.clone();
                 out.push(Term::Node(Op::Reshape { shape }, vec![fused]));
             }
         }
     }
     out
+}
+
+/// `fused` (a `Fused` term) with each epilogue operand `full` holds for reshaped to the
+/// anchor's result `dims` (a view), as the anchor's result is.
+fn reshaped_operands(fused: Term, dims: &[usize], full: &impl Fn(Id) -> bool) -> Term {
+    let Term::Node(op, mut operands) = fused else {
+        return fused;
+    };
+    let Op::Fused { arity, .. } = op else {
+        return Term::Node(op, operands);
+    };
+    for t in operands.iter_mut().skip(arity) {
+        if let Term::Class(k) = *t {
+            if full(k) {
+                let shape = dims.to_vec();
+                *t = Term::Node(Op::Reshape { shape }, vec![Term::Class(k)]);
+            }
+        }
+    }
+    Term::Node(op, operands)
 }
 
 /// `outer` (the element-wise program of a node reading `children`) moved into the
