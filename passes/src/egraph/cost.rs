@@ -34,7 +34,7 @@ pub struct DeviceProfile {
     /// Whether f16 element-wise steps compute in f16 on this device (WGSL's `f16`):
     /// it has `SHADER_F16` and computes them faster so than in f32 rounded to f16 after
     /// each step. No preset assumes the feature; `kiln run` and `kiln bench` set it for
-    /// a GPU adapter that has it, `kiln bench --calibrate` measures it.
+    /// an adapter that has it, `kiln bench --calibrate` measures it.
     pub f16_arithmetic: bool,
 }
 
