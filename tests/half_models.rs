@@ -15,29 +15,12 @@
 
 mod common;
 
-use common::{catch, data_dir, read_pbs, relative_l2, show};
+use common::{catch, data_dir, relative_l2, sets, show};
 use kiln::{CompileOptions, Tensor};
 use std::path::Path;
 
 /// kiln's distance to the f32 model's output, at most this times onnxruntime's.
 const FACTOR: f64 = 2.0;
-
-/// The input and output of each `test_data_set_<i>` of `dir`.
-fn sets(dir: &Path) -> Result<Vec<(Tensor, Tensor)>, String> {
-    let mut sets = Vec::new();
-    for i in 0.. {
-        let data = dir.join(format!("test_data_set_{i}"));
-        if !data.is_dir() {
-            break;
-        }
-        let (mut x, mut y) = (read_pbs(&data, "input")?, read_pbs(&data, "output")?);
-        if x.is_empty() || y.is_empty() {
-            return Err(format!("{}: no input_0.pb or output_0.pb", data.display()));
-        }
-        sets.push((x.swap_remove(0).tensor, y.swap_remove(0).tensor));
-    }
-    Ok(sets)
-}
 
 fn argmax(v: &[f64]) -> usize {
     (0..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })

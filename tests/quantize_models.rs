@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{catch, data_dir, read_pbs, relative_l2, show};
+use common::{catch, data_dir, read_pbs, relative_l2, sets, show};
 use kiln::{CompileOptions, Graph, QuantMode, QuantizeOptions, Reports, Tensor};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -40,23 +40,6 @@ fn with_case(test: &str, sub: &str, case: &str, check: impl FnOnce(&Path) -> Res
         return;
     };
     catch(|| check(&root.join(case))).unwrap_or_else(|e| panic!("{test}: {e}"));
-}
-
-/// The input and onnxruntime's output of each `test_data_set_<i>` of `dir`.
-fn sets(dir: &Path) -> Result<Vec<(Tensor, Tensor)>, String> {
-    let mut sets = Vec::new();
-    for i in 0.. {
-        let data = dir.join(format!("test_data_set_{i}"));
-        if !data.is_dir() {
-            break;
-        }
-        let (mut input, mut output) = (read_pbs(&data, "input")?, read_pbs(&data, "output")?);
-        if input.is_empty() || output.is_empty() {
-            return Err(format!("{}: no input_0.pb or output_0.pb", data.display()));
-        }
-        sets.push((input.swap_remove(0).tensor, output.swap_remove(0).tensor));
-    }
-    Ok(sets)
 }
 
 /// The model of `dir` compiled at `--opt 2` for input `x` of `x`'s shape (`name`), with

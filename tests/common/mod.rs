@@ -32,6 +32,24 @@ pub struct Case {
     pub outputs: Vec<NamedTensor>,
 }
 
+/// The first input and output of each `test_data_set_<i>` of `dir` (a model with one
+/// input and one output and several test sets).
+pub fn sets(dir: &Path) -> Result<Vec<(Tensor, Tensor)>, String> {
+    let mut sets = Vec::new();
+    for i in 0.. {
+        let data = dir.join(format!("test_data_set_{i}"));
+        if !data.is_dir() {
+            break;
+        }
+        let (mut input, mut output) = (read_pbs(&data, "input")?, read_pbs(&data, "output")?);
+        if input.is_empty() || output.is_empty() {
+            return Err(format!("{}: no input_0.pb or output_0.pb", data.display()));
+        }
+        sets.push((input.swap_remove(0).tensor, output.swap_remove(0).tensor));
+    }
+    Ok(sets)
+}
+
 /// Reads the `.pb` files `prefix_0.pb`, `prefix_1.pb`, ... of `dir`, in order.
 pub fn read_pbs(dir: &Path, prefix: &str) -> Result<Vec<NamedTensor>, String> {
     let mut tensors = Vec::new();

@@ -436,8 +436,13 @@ fn attention(egraph: &EGraph, _: Id, op: &IrOp, children: &[Id]) -> Vec<Term> {
     out
 }
 
+/// The indices of the constant leaves of classes `ids`, if every one has one.
+pub(super) fn const_indices(egraph: &EGraph, ids: &[Id]) -> Option<Vec<usize>> {
+    ids.iter().map(|&q| const_index(egraph, q)).collect()
+}
+
 /// The index of the constant leaf in class `c`.
-pub(super) fn const_index(egraph: &EGraph, c: Id) -> Option<usize> {
+fn const_index(egraph: &EGraph, c: Id) -> Option<usize> {
     egraph[c].nodes.iter().find_map(|n| match n {
         Kiln::Const(l) => Some(l.0),
         _ => None,
@@ -458,11 +463,7 @@ fn conv_batch_norm(egraph: &EGraph, _: Id, op: &IrOp, children: &[Id]) -> Vec<Te
     if op.result() != 0 || params.len() != 4 || !used_once(egraph, *c) {
         return vec![];
     }
-    let Some(p) = params
-        .iter()
-        .map(|&q| const_index(egraph, q))
-        .collect::<Option<Vec<_>>>()
-    else {
+    let Some(p) = const_indices(egraph, params) else {
         return vec![];
     };
     let mut out = Vec::new();

@@ -4,7 +4,7 @@
 //! the cost model prices it so; beside `fuse-epilogue`, extraction weighs the conv with
 //! the norm in its epilogue against the two kernels.
 
-use super::composite::const_index;
+use super::composite::const_indices;
 use super::{code, RuleSpec, Term};
 use crate::egraph::analysis::{ty, EGraph};
 use crate::egraph::lang::IrOp;
@@ -38,11 +38,7 @@ fn batch_norm_affine(egraph: &EGraph, _: Id, op: &IrOp, children: &[Id]) -> Vec<
     if op.result() != 0 || params.len() != 4 || tx.dtype != DType::F16 || dims.len() < 2 {
         return vec![];
     }
-    let Some(p) = params
-        .iter()
-        .map(|&q| const_index(egraph, q))
-        .collect::<Option<Vec<_>>>()
-    else {
+    let Some(p) = const_indices(egraph, params) else {
         return vec![];
     };
     let consts = &egraph.analysis.consts;
