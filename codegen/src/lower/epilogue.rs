@@ -90,7 +90,8 @@ impl Tail {
                 fixed.push(true);
                 continue;
             }
-            fixed.push(ty.shape.numel() == 1);
+            let one = ty.shape.numel() == 1;
+            fixed.push(one);
             let buf = if let Some((_, name)) = bound
                 .iter()
                 .find(|(j, _)| node.inputs[*j] == node.inputs[i])
@@ -119,41 +120,28 @@ impl Tail {
             };
             let load = range::read(ctx, i, &buf, &off, &mut decoders);
             loads.push_str(&format!("    let {x} = {load};\n"));
-            if ty.shape.numel() == 1 {
+            if one {
                 let load = range::read(ctx, i, &buf, "0u", &mut decoders);
                 fixed_loads.push_str(&format!("        let {x} = {load};\n"));
             }
         }
         let native = ctx.f16_arithmetic;
-        let code = |p: &kiln_ir::Program, x: &[(String, DType)], indent: &str| {
-            program::code(p, x, indent, native).map_err(|r| ctx.error(r))
-        };
         // Steps reading only single-element operands are computed once per invocation
         // (a dynamically quantized layer's scale from its input's range, say), not once
         // per element.
         let (hoisted, varying) = epilogue.hoist_fixed(|k| !fixed.get(k).copied().unwrap_or(false));
+        let values = program::hoisted(&hoisted, &mut inputs, EPI_HOISTED, &fixed_loads, native)
+            .map_err(|r| ctx.error(r))?;
+        let mut helpers = values.helpers;
         let mut once = String::new();
-        let mut helpers = BTreeSet::new();
         if !hoisted.is_empty() {
-            let (mut vars, mut init) = (String::new(), String::new());
-            let all = inputs.clone();
-            for (j, h) in hoisted.iter().enumerate() {
-                let c = code(h, &all, "        ")?;
-                let name = format!("{EPI_HOISTED}{j}");
-                vars.push_str(&format!("var<private> {name}: {};\n", storage(c.dtype)));
-                init.push_str(&format!(
-                    "    {{\n{fixed_loads}{}        {name} = {};\n    }}\n",
-                    c.body, c.result
-                ));
-                helpers.extend(c.helpers);
-                inputs.push((name, c.dtype));
-            }
             once = format!(
-                "{vars}var<private> {EPI_READY}: bool = false;\nfn {EPI_INIT}() {{\n{init}    {EPI_READY} = true;\n}}\n"
+                "{}var<private> {EPI_READY}: bool = false;\nfn {EPI_INIT}() {{\n{}    {EPI_READY} = true;\n}}\n",
+                values.vars, values.init
             );
             loads = format!("    if !{EPI_READY} {{\n        {EPI_INIT}();\n    }}\n{loads}");
         }
-        let code = code(&varying, &inputs, "    ")?;
+        let code = program::code(&varying, &inputs, "    ", native).map_err(|r| ctx.error(r))?;
         // The anchor's own result is f16 before the epilogue reads it.
         let (param, x0) = if round {
             let x0 = format!("    let x0 = {};\n", half::round("k_anchor", native));

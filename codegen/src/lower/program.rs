@@ -53,9 +53,7 @@ pub fn code(
             let e = match *step {
                 Step::Unary(op, a) => half::unary(op, &h(a)),
                 Step::Binary(op, a, b) => half::binary(op, &h(a), &h(b)),
-                Step::Cast(DType::F16, a) if types[a] == DType::F32 => {
-                    Some(format!("f16({})", name(a)))
-                }
+                Step::Cast(DType::F16, a) => half::cast(types[a], &name(a)),
                 Step::Where(c, a, b) if native[a] || native[b] => {
                     Some(format!("select({}, {}, {} != 0u)", h(b), h(a), name(c)))
                 }
@@ -122,6 +120,46 @@ pub fn code(
             .map(name)
             .collect(),
     })
+}
+
+/// The values a prologue or an epilogue computes once per invocation
+/// ([`Program::hoist_invariant`], [`Program::hoist_fixed`]).
+#[derive(Debug, Default)]
+pub struct Hoisted {
+    /// `var<private> {prefix}{j}: T;` for each value.
+    pub vars: String,
+    /// A block per value assigning its variable.
+    pub init: String,
+    /// The math helpers the blocks call.
+    pub helpers: BTreeSet<&'static str>,
+}
+
+/// [`Hoisted`] for `programs` on `inputs` (the values they read): value `j` in the
+/// private variable `{prefix}{j}`, each block opening with `preamble` (statements
+/// defining inputs it reads); each variable is appended to `inputs`, for the program
+/// reading them.
+pub fn hoisted(
+    programs: &[Program],
+    inputs: &mut Vec<(String, DType)>,
+    prefix: &str,
+    preamble: &str,
+    f16: bool,
+) -> Result<Hoisted, String> {
+    let fixed = inputs.clone();
+    let mut out = Hoisted::default();
+    for (j, p) in programs.iter().enumerate() {
+        let c = code(p, &fixed, "        ", f16)?;
+        let name = format!("{prefix}{j}");
+        out.vars
+            .push_str(&format!("var<private> {name}: {};\n", storage(c.dtype)));
+        out.init.push_str(&format!(
+            "    {{\n{preamble}{}        {name} = {};\n    }}\n",
+            c.body, c.result
+        ));
+        out.helpers.extend(c.helpers);
+        inputs.push((name, c.dtype));
+    }
+    Ok(out)
 }
 
 /// A WGSL literal of `value` in `dtype`'s storage type (`value` is exact for the dtype).

@@ -43,29 +43,16 @@ pub fn function(
     let mut helpers = BTreeSet::new();
     let mut x = inputs(ctx, program, epi, bound, &mut helpers)?;
     let (hoisted, varying) = program.hoist_invariant();
-    let code = |p: &Program, x: &[(String, DType)], indent: &str| {
-        super::program::code(p, x, indent, ctx.f16_arithmetic).map_err(|e| ctx.error(e))
-    };
-    let (mut vars, mut init) = (String::new(), String::new());
-    let fixed = x.clone();
-    for (j, h) in hoisted.iter().enumerate() {
-        let c = code(h, &fixed, "        ")?;
-        let name = format!("k_pro_h{j}");
-        let ty = super::wgsl_type(c.dtype);
-        vars.push_str(&format!("var<private> {name}: {ty};\n"));
-        init.push_str(&format!(
-            "    {{\n{}        {name} = {};\n    }}\n",
-            c.body, c.result
-        ));
-        helpers.extend(c.helpers);
-        x.push((name, c.dtype));
-    }
-    let c = code(&varying, &x, "    ")?;
+    let f16 = ctx.f16_arithmetic;
+    let once =
+        super::program::hoisted(&hoisted, &mut x, "k_pro_h", "", f16).map_err(|e| ctx.error(e))?;
+    helpers.extend(once.helpers);
+    let c = super::program::code(&varying, &x, "    ", f16).map_err(|e| ctx.error(e))?;
     helpers.extend(c.helpers);
     let once = if hoisted.is_empty() {
         String::new()
     } else {
-        format!("{vars}fn {INIT}() {{\n{init}}}\n")
+        format!("{}fn {INIT}() {{\n{}}}\n", once.vars, once.init)
     };
     Ok(format!(
         "{}{once}fn k_prologue(x0: {}) -> f32 {{\n{}    return {};\n}}\n",

@@ -13,7 +13,7 @@
 //! statistics of a norm) computes in f32 and rounds as before. A subnormal result may
 //! be flushed to zero: an error of at most 2^-14.
 
-use kiln_ir::{BinaryOp, UnaryOp};
+use kiln_ir::{BinaryOp, DType, UnaryOp};
 
 /// `op(x)` in f16 for an f16 identifier `x`, or None where `op` is not computed natively.
 pub fn unary(op: UnaryOp, x: &str) -> Option<String> {
@@ -45,6 +45,12 @@ pub fn binary(op: BinaryOp, a: &str, b: &str) -> Option<String> {
         Prelu => format!("select({a}, {a} * {b}, {a} < 0.0h)"),
         _ => return None,
     })
+}
+
+/// A cast to f16 of `x`, a value of `from`, in f16: an f32 value converted (to either
+/// neighbour), or None from another dtype.
+pub fn cast(from: DType, x: &str) -> Option<String> {
+    (from == DType::F32).then(|| format!("f16({x})"))
 }
 
 /// An f32 `value` rounded to f16 and back to f32: natively (either neighbour of the

@@ -54,7 +54,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         match &node.op {
             Op::Unary(u) => half::unary(*u, &h[0]),
             Op::Binary(b) => half::binary(*b, &h[0], &h[1]),
-            Op::Cast { .. } if dtypes[0] == DType::F32 => Some(format!("f16({})", xs[0])),
+            Op::Cast { .. } => half::cast(dtypes[0], &xs[0]),
             _ => None,
         }
     } else {
