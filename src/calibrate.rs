@@ -128,6 +128,7 @@ impl Calibration {
             ("int_gops", c.int_gops.unwrap_or(c.gflops)),
             ("dot4_gops", c.dot4_gops.unwrap_or(c.gflops)),
             ("launch_us", c.launch_us),
+            ("f16_speedup", c.f16_speedup.unwrap_or(1.0)),
         ]
         .into_iter()
         .chain(
@@ -482,6 +483,14 @@ mod tests {
         let err = Calibration::read(f.path()).unwrap_err().to_string();
         assert!(
             err.contains("bandwidth_gbs must be a positive number"),
+            "{err}"
+        );
+        let f = write(
+            r#"{"name": "x", "bandwidth_gbs": 1, "gflops": 1, "launch_us": 1, "f16_speedup": -2}"#,
+        );
+        let err = Calibration::read(f.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("f16_speedup must be a positive number"),
             "{err}"
         );
         let f = write("not json");
