@@ -644,3 +644,135 @@ fn gathers_decode_narrow_tables() {
         check_narrow(&g, &[ids], 1, Tol::EXACT);
     }
 }
+
+/// `n` 8-bit values of `dtype` spread over its whole range (a fixed LCG), as a tensor
+/// of `dims`.
+fn full_range(dtype: DType, dims: &[usize], seed: u32) -> Tensor {
+    let n: usize = dims.iter().product();
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    let bytes: Vec<u8> = (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 24) as u8
+        })
+        .collect();
+    let data = match dtype {
+        DType::U8 => kiln_ir::Data::U8(bytes),
+        DType::I8 => kiln_ir::Data::I8(bytes.into_iter().map(|b| b as i8).collect()),
+        other => panic!("not an 8-bit dtype: {other}"),
+    };
+    Tensor::new(dims, data).unwrap()
+}
+
+#[test]
+fn thin_integer_products_read_whole_words() {
+    // Integer products too thin to tile (M ≤ 3) run on the direct engine, which reads
+    // a narrow 8-bit operand a word at a time where the layout allows: four columns of
+    // B per load (N a multiple of 4) and four k of A (K a multiple of 4), each
+    // invocation then computing four columns. Cases: a matrix-vector product with
+    // K = 300 (an i32 flush inside K), per-row and per-column zero points, K = 18 (A by
+    // element, B by word), N = 10 (B by element, A by word), and a batched product.
+    // Operands and zero points span the whole 8-bit range, signed and unsigned; A comes
+    // from an element-wise kernel that stores it narrow, B is a constant weight. The
+    // products are exact in i32: every output must equal the reference's.
+    struct Case {
+        name: &'static str,
+        a: (DType, Vec<usize>),
+        b: (DType, Vec<usize>),
+        za: Vec<usize>,
+        zb: Vec<usize>,
+        words: [bool; 2],
+    }
+    let case =
+        |name, a: (DType, &[usize]), b: (DType, &[usize]), za: &[usize], zb: &[usize], words| {
+            Case {
+                name,
+                a: (a.0, a.1.to_vec()),
+                b: (b.0, b.1.to_vec()),
+                za: za.to_vec(),
+                zb: zb.to_vec(),
+                words,
+            }
+        };
+    let cases = [
+        case(
+            "vector",
+            (DType::U8, &[1, 300]),
+            (DType::I8, &[300, 20]),
+            &[],
+            &[],
+            [true, true],
+        ),
+        case(
+            "rows",
+            (DType::I8, &[3, 20]),
+            (DType::U8, &[20, 12]),
+            &[3],
+            &[12],
+            [true, true],
+        ),
+        case(
+            "odd_k",
+            (DType::U8, &[2, 18]),
+            (DType::I8, &[18, 16]),
+            &[],
+            &[16],
+            [false, true],
+        ),
+        case(
+            "odd_n",
+            (DType::I8, &[1, 16]),
+            (DType::U8, &[16, 10]),
+            &[1],
+            &[],
+            [true, false],
+        ),
+        case(
+            "batched",
+            (DType::U8, &[2, 1, 24]),
+            (DType::I8, &[2, 24, 8]),
+            &[],
+            &[],
+            [true, true],
+        ),
+    ];
+    for (i, c) in cases.iter().enumerate() {
+        let seed = 400 + 10 * i as u32;
+        let mut g = Graph::new(format!("thin_integer_{}", c.name));
+        let x = g.add_input("x", TensorType::new(DType::F32, c.a.1.clone()), Wide::No);
+        // Whole numbers in the 8-bit range of A's dtype: quantizing them with scale 1
+        // and zero point 0 stores them exactly, narrow.
+        let values = full_range(c.a.0, &c.a.1, seed);
+        let input = Tensor::new(
+            c.a.1.as_slice(),
+            kiln_ir::Data::F32(values.to_f64_vec().iter().map(|&v| v as f32).collect()),
+        )
+        .unwrap();
+        let mut to_a = quantize(1.0, 0.0);
+        to_a.steps[2] = Step::Const {
+            dtype: c.a.0,
+            value: 0.0,
+        };
+        let a = g.add(Op::Elementwise { program: to_a }, &[x], "a").unwrap();
+        let b = g.add_const(None, full_range(c.b.0, &c.b.1, seed + 1));
+        let za = g.add_const(None, full_range(c.a.0, &c.za, seed + 2));
+        let zb = g.add_const(None, full_range(c.b.0, &c.zb, seed + 3));
+        let y = g.add(Op::MatMulInteger, &[a, b, za, zb], "y").unwrap();
+        g.add_output("y", y, Wide::No);
+        let options = PlanOptions {
+            narrow: true,
+            ..PlanOptions::default()
+        };
+        let compiled = build_plan_with(&g, &Limits::default(), &options).unwrap();
+        let product = compiled
+            .plan
+            .kernels
+            .iter()
+            .find(|k| k.name.starts_with("matmul_integer"))
+            .expect("an integer product kernel");
+        for (load, want) in ["fn load_a4(", "fn load_b4("].iter().zip(c.words) {
+            assert_eq!(product.wgsl.contains(load), want, "{}: {load}", c.name);
+        }
+        check_narrow_with(&g, &[input], 2, Tol::EXACT, &PlanOptions::default());
+    }
+}

@@ -128,6 +128,8 @@ fn matmul_naive_validates() {
             ("KSTEP", "4u"),
             ("Z", "32"),
             ("RM", "2"),
+            ("CW", "1"),
+            ("KW", "1"),
             ("WG", "64"),
             ("HELPERS", GEMM_HELPERS),
             ("INIT", ""),
@@ -135,7 +137,8 @@ fn matmul_naive_validates() {
             ("ACC_DECL", "    var acc0 = 0.0;\n    var acc1 = 0.0;\n"),
             (
                 "ACC_UPDATE",
-                "            acc0 = fma(load_a(z, m0, k), b, acc0);\n            \
+                "            let b = load_b(z, k, n);\n            \
+                 acc0 = fma(load_a(z, m0, k), b, acc0);\n            \
                  acc1 = fma(load_a(z, m0 + 1u, k), b, acc1);\n",
             ),
             ("ACC_FLUSH", ""),

@@ -402,6 +402,8 @@ fn gemm(
             helpers,
             acc: engine::Acc::F32,
             words: false,
+            load_b4: false,
+            load_a4: false,
         },
         ctx.limits,
     )?;

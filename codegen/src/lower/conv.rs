@@ -293,6 +293,8 @@ fn gemm_kernel_with(
             helpers,
             acc,
             words: ctx.result_place.narrow,
+            load_b4: false,
+            load_a4: false,
         },
         ctx.limits,
     )?;

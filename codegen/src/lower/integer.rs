@@ -145,6 +145,8 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         k: p.k,
     };
     let packed = packed_sums(ctx, shape, [0, 1]);
+    // Word-at-a-time reads on the direct engine (the packed engine repacks its own).
+    let words = packed.is_none().then(|| WordReads::of(ctx, shape, &p));
     let a_elem = ctx.element(
         0,
         "a",
@@ -175,6 +177,7 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
             zero_point(ctx, 2, "za", "m"),
             zero_point(ctx, 3, "zb", "n"),
         );
+        let loads = loads + &words.as_ref().map_or(String::new(), |w| w.loads(ctx, &p));
         (loads, engine::Acc::I32)
     };
     let (tail, decls, bindings) = bindings(ctx, ["a", "b", "za", "zb"])?;
@@ -209,6 +212,8 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
             helpers: &helpers,
             acc,
             words: narrow,
+            load_a4: words.as_ref().is_some_and(|w| w.a),
+            load_b4: words.as_ref().is_some_and(|w| w.b),
         },
         ctx.limits,
     )?;
@@ -217,4 +222,81 @@ pub fn lower(ctx: &NodeCtx<'_>) -> Result<Lowered, CodegenError> {
         packed_dot: packed.is_some(),
         ..Lowered::default()
     })
+}
+
+/// Whether the direct engine may read operand `i` (laid out by `strides`, its
+/// contiguous axis `extent` long) a word of four elements at a time along that axis
+/// ([`engine::GemmSource::load_a4`], [`engine::GemmSource::load_b4`]): an 8-bit operand
+/// stored packed, the axis adjacent in memory, and every row, batch entry and run of
+/// four elements starting on a word, in a product too thin to tile.
+fn word_reads(
+    ctx: &NodeCtx<'_>,
+    shape: GemmShape,
+    i: usize,
+    strides: &super::matmul::Strides,
+    extent: usize,
+) -> bool {
+    !engine::worth_tiling(shape)
+        && ctx.operand_narrow(i)
+        && super::narrow::per_word(ctx.operand(i).dtype) == Some(4)
+        && extent.is_multiple_of(4)
+        && strides.col == 1
+        && strides.row.is_multiple_of(4)
+        && strides.batch.iter().all(|s| s.is_multiple_of(4))
+}
+
+/// `fn NAME(z: u32, x: u32, y: u32) -> vec4<f32>`: the four elements of operand `i`
+/// bound as `buf` in the word at element `off` (a WGSL expression of `z`, `x`, `y`),
+/// each less its zero point (`zeros`, i32 expressions).
+fn load4(ctx: &NodeCtx<'_>, i: usize, header: &str, off: &str, zeros: [String; 4]) -> String {
+    let buf = ["a", "b"][i];
+    let lanes = super::narrow::lanes4(ctx.operand(i).dtype, "w");
+    format!(
+        "fn {header} -> vec4<f32> {{\n    let w = {buf}[({off}) / 4u];\n    \
+         return vec4<f32>({lanes} - vec4<i32>({}));\n}}\n",
+        zeros.join(", ")
+    )
+}
+
+/// Which operands the direct engine reads a word of four elements at a time
+/// ([`word_reads`]): A along k, B along n.
+struct WordReads {
+    a: bool,
+    b: bool,
+}
+
+impl WordReads {
+    fn of(ctx: &NodeCtx<'_>, shape: GemmShape, p: &super::matmul::Problem) -> WordReads {
+        WordReads {
+            a: word_reads(ctx, shape, 0, &p.a, shape.k),
+            b: word_reads(ctx, shape, 1, &p.b, shape.n),
+        }
+    }
+
+    /// `load_a4` (four elements of a row of A, less the row's zero point) and `load_b4`
+    /// (four columns of a row of B, less theirs), where allowed.
+    fn loads(&self, ctx: &NodeCtx<'_>, p: &super::matmul::Problem) -> String {
+        let mut loads = String::new();
+        if self.a {
+            let zero = zero_point(ctx, 2, "za", "m");
+            loads.push_str(&load4(
+                ctx,
+                0,
+                "load_a4(z: u32, m: u32, k: u32)",
+                &format!("a_off(z) + m * {}u + k", p.a.row),
+                [(); 4].map(|_| zero.clone()),
+            ));
+        }
+        if self.b {
+            let zeros = [0, 1, 2, 3].map(|j| zero_point(ctx, 3, "zb", &format!("n + {j}u")));
+            loads.push_str(&load4(
+                ctx,
+                1,
+                "load_b4(z: u32, k: u32, n: u32)",
+                &format!("b_off(z) + k * {}u + n", p.b.row),
+                zeros,
+            ));
+        }
+        loads
+    }
 }

@@ -400,6 +400,8 @@ fn chunk_kernel(
         helpers: &helpers,
         acc: engine::Acc::F32,
         words: ctx.result_place.narrow,
+        load_b4: false,
+        load_a4: false,
     };
     // A matrix-vector product (a few rows) has nothing to share through workgroup
     // memory: the direct engine reads each B element once for all rows.

@@ -54,6 +54,21 @@ pub fn read(dtype: DType, buf: &str, off: &str) -> String {
     }
 }
 
+/// The `vec4<i32>` WGSL expression of the four elements of `word` (a word expression of
+/// a narrow 8-bit tensor of `dtype`, bound with [`word_dtype`]), lowest bits first:
+/// sign-extended for signed dtypes, zero-extended for unsigned ones.
+pub fn lanes4(dtype: DType, word: &str) -> String {
+    let lanes: Vec<String> = (0..4)
+        .map(|i| format!("extractBits({word}, {}u, 8u)", 8 * i))
+        .collect();
+    let lanes = lanes.join(", ");
+    if word_dtype(dtype) == DType::I32 {
+        format!("vec4<i32>({lanes})")
+    } else {
+        format!("vec4<i32>(vec4<u32>({lanes}))")
+    }
+}
+
 /// The WGSL expression giving the bits a narrow tensor of `dtype` stores for `value`,
 /// an expression of type `ty` (`u32` or `i32` for integers; `f32` for an f16 value, or
 /// `u32` for its f32 bits, as `Where` moves words); [`pack_helpers`] names the helper

@@ -114,6 +114,8 @@ mod tests {
             helpers: "",
             acc: crate::lower::matmul::engine::Acc::Dot4(sums),
             words: false,
+            load_b4: false,
+            load_a4: false,
         };
         let wgsl = |a, b| {
             let sums = Sums { a, b };

@@ -21,12 +21,20 @@ pub struct GemmShape {
 /// and `fn store(z: u32, m: u32, n: u32, v: R)` (which applies the epilogue), `R` the
 /// result type of [`Acc`]; with `words`, `fn store4(z: u32, m: u32, n: u32, v:
 /// vec4<R>)` instead, storing columns `n..n + 4` (those below N) of row `m` as whole
-/// words of a narrow result ([`crate::lower::narrow::store4`]).
+/// words of a narrow result ([`crate::lower::narrow::store4`]). With `load_b4`, the
+/// helpers also define `fn load_b4(z: u32, k: u32, n: u32) -> vec4<f32>`, columns
+/// `n..n + 4` of row k of B for `n` a multiple of 4 (one word of an 8-bit operand stored
+/// packed), and N is a multiple of 4: the direct engine then computes four columns per
+/// invocation. With `load_a4`, likewise `fn load_a4(z: u32, m: u32, k: u32) ->
+/// vec4<f32>`, elements `k..k + 4` of row m of A for `k` a multiple of 4: the direct
+/// engine then steps k four at a time where K is a multiple of 4.
 pub struct GemmSource<'a> {
     pub bindings: &'a str,
     pub helpers: &'a str,
     pub acc: Acc,
     pub words: bool,
+    pub load_b4: bool,
+    pub load_a4: bool,
 }
 
 /// The error for a product whose engine stores single elements, asked for whole words.
@@ -481,25 +489,78 @@ pub fn naive(
             shape.m, shape.k, shape.n
         )));
     }
+    // Columns per invocation: four where B is read a word of four columns at a time;
+    // steps of k per iteration: four where A is read a word of four elements at a time.
+    let cw = if src.load_b4 && shape.n.is_multiple_of(4) {
+        4
+    } else {
+        1
+    };
+    let kw = if src.load_a4 && shape.k.is_multiple_of(4) {
+        4
+    } else {
+        1
+    };
+    // The accumulators' zero, an A element as an accumulator, the totals' type.
+    let (fzero, splat, ity): (&str, fn(&str) -> String, &str) = if cw == 4 {
+        ("vec4<f32>(0.0)", |a| format!("vec4<f32>({a})"), "vec4<i32>")
+    } else {
+        ("0.0", str::to_string, "i32")
+    };
+    let load_b = if cw == 4 { "load_b4" } else { "load_b" };
     let (mut decl, mut update, mut store) = (String::new(), String::new(), String::new());
-    for i in 0..rm {
-        decl.push_str(&format!("    var acc{i} = 0.0;\n"));
-        update.push_str(&format!(
-            "            acc{i} = fma(load_a(z, m0 + {i}u, k), b, acc{i});\n"
-        ));
-        if acc == Acc::F32 {
-            store.push_str(&format!("    store(z, m0 + {i}u, n, acc{i});\n"));
-        } else {
-            store.push_str(&format!(
-                "    store(z, m0 + {i}u, n, total{i} + i32(acc{i}));\n"
+    if kw == 1 {
+        update.push_str(&format!("            let b = {load_b}(z, k, n);\n"));
+        for i in 0..rm {
+            update.push_str(&format!(
+                "            acc{i} = fma({}, b, acc{i});\n",
+                splat(&format!("load_a(z, m0 + {i}u, k)"))
             ));
+        }
+    } else {
+        for i in 0..rm {
+            update.push_str(&format!(
+                "            let a{i} = load_a4(z, m0 + {i}u, k);\n"
+            ));
+        }
+        for (j, lane) in ["x", "y", "z", "w"].iter().enumerate() {
+            let k = if j == 0 {
+                "k".to_string()
+            } else {
+                format!("k + {j}u")
+            };
+            update.push_str(&format!("            let b{j} = {load_b}(z, {k}, n);\n"));
+            for i in 0..rm {
+                update.push_str(&format!(
+                    "            acc{i} = fma({}, b{j}, acc{i});\n",
+                    splat(&format!("a{i}.{lane}"))
+                ));
+            }
+        }
+    }
+    for i in 0..rm {
+        decl.push_str(&format!("    var acc{i} = {fzero};\n"));
+        let value = if acc == Acc::F32 {
+            format!("acc{i}")
+        } else {
+            format!("total{i} + {ity}(acc{i})")
+        };
+        if cw == 1 {
+            store.push_str(&format!("    store(z, m0 + {i}u, n, {value});\n"));
+        } else {
+            store.push_str(&format!("    let v{i} = {value};\n"));
+            for (j, lane) in ["x", "y", "z", "w"].iter().enumerate() {
+                store.push_str(&format!(
+                    "    store(z, m0 + {i}u, n + {j}u, v{i}.{lane});\n"
+                ));
+            }
         }
     }
     let (totals, flush) = acc.totals(
         rm,
         |i| format!("acc{i}"),
         |i| format!("total{i}"),
-        ("i32", "0.0", "        "),
+        (ity, fzero, "        "),
     );
     decl.push_str(&totals);
     // K is walked in steps between flushes (one step for f32 accumulators), so the
@@ -517,6 +578,8 @@ pub fn naive(
             ("K", shape.k.to_string()),
             ("Z", shape.z.to_string()),
             ("RM", rm.to_string()),
+            ("CW", cw.to_string()),
+            ("KW", kw.to_string()),
             ("WG", NAIVE_WG.to_string()),
             ("HELPERS", src.helpers.to_string()),
             ("INIT", init(src)),
@@ -531,7 +594,7 @@ pub fn naive(
     Ok(GemmKernel {
         wgsl,
         workgroup_size: [NAIVE_WG, 1, 1],
-        workgroups: grid_1d(total / rm, NAIVE_WG, limits)?,
+        workgroups: grid_1d(total / rm / cw, NAIVE_WG, limits)?,
     })
 }
 
