@@ -25,6 +25,7 @@ impl Session {
         scoped_async(&self.device, &self.sink, "running", || {
             self.write_inputs(inputs);
             let mut encoder = self.device.create_command_encoder(&Default::default());
+            self.record_clears(&mut encoder);
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 for d in &self.dispatches {
@@ -65,18 +66,20 @@ impl Session {
         Ok(())
     }
 
-    /// Writes the inputs and clears every device check's words and every buffer the
-    /// plan zeroes (before any dispatch of the run, which is submitted after these
-    /// writes).
+    /// Records clearing every device check's words and every buffer the plan zeroes
+    /// into `encoder`, ahead of the run's dispatches (commands, not a staged write per
+    /// buffer: a dynamically quantized model zeroes one pair of range words per layer).
+    pub(crate) fn record_clears(&self, encoder: &mut wgpu::CommandEncoder) {
+        let checks = self.checks.iter().map(|c| c.buffer);
+        let zeroed = self.zeroed.iter().copied();
+        for buffer in checks.chain(zeroed) {
+            encoder.clear_buffer(&self.buffers[buffer], 0, None);
+        }
+    }
+
+    /// Writes the inputs (before any dispatch of the run, which is submitted after
+    /// these writes).
     pub(crate) fn write_inputs(&self, inputs: &[Tensor]) {
-        for check in &self.checks {
-            self.queue
-                .write_buffer(&self.buffers[check.buffer], 0, &[0u8; 8]);
-        }
-        for &(buffer, size) in &self.zeroed {
-            self.queue
-                .write_buffer(&self.buffers[buffer], 0, &vec![0u8; size as usize]);
-        }
         for (port, t) in self.inputs.iter().zip(inputs) {
             if t.numel() > 0 {
                 self.queue.write_buffer(

@@ -24,9 +24,8 @@ pub struct Session {
     pub(crate) staging: Vec<wgpu::Buffer>,
     /// The plan's device checks.
     pub(crate) checks: Vec<kiln_codegen::Check>,
-    /// The buffers zeroed before every run, with their sizes in bytes
-    /// (`KernelPlan::zeroed`).
-    pub(crate) zeroed: Vec<(usize, u64)>,
+    /// The buffers zeroed before every run (`KernelPlan::zeroed`).
+    pub(crate) zeroed: Vec<usize>,
     /// The plan's outputs of data-dependent length ([`kiln_ir::Extent`]).
     pub(crate) extents: Vec<kiln_ir::Extent>,
     pub(crate) pipelines: Vec<wgpu::ComputePipeline>,
@@ -150,11 +149,7 @@ impl Runtime {
             outputs: plan.outputs.clone(),
             staging,
             checks: plan.checks.clone(),
-            zeroed: plan
-                .zeroed
-                .iter()
-                .map(|&b| (b, plan.buffers[b].size))
-                .collect(),
+            zeroed: plan.zeroed.clone(),
             extents: plan.extents.clone(),
             pipelines,
             kernel_names: plan.kernels.iter().map(|k| k.name.clone()).collect(),

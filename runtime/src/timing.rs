@@ -105,6 +105,7 @@ impl Session {
 
             self.write_inputs(inputs);
             let mut encoder = self.device.create_command_encoder(&Default::default());
+            self.record_clears(&mut encoder);
             if inside_pass {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 for (i, d) in self.dispatches.iter().enumerate() {
@@ -164,7 +165,9 @@ impl Session {
     fn run_wall_clock(&self, inputs: &[Tensor]) -> Result<(Vec<Tensor>, Vec<u64>), RuntimeError> {
         scoped(&self.device, &self.sink, "running timed", || {
             self.write_inputs(inputs);
-            self.queue.submit([]);
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            self.record_clears(&mut encoder);
+            self.queue.submit([encoder.finish()]);
             self.wait("running timed")?;
             let mut ns = Vec::with_capacity(self.dispatches.len());
             for d in &self.dispatches {
