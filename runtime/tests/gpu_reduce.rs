@@ -428,20 +428,37 @@ fn ranges_folded_where_the_tensor_is_stored_match_the_reference_run_after_run() 
             && !names.iter().any(|n| n.starts_with("min_max")),
         "every range folded: {names:?}"
     );
+    // The words are zeroed after each run: a NaN in one run must not leak into the next,
+    // and each run's range is its own.
+    let runs: Vec<Vec<Tensor>> = [None, Some(100), None, Some(0)]
+        .into_iter()
+        .enumerate()
+        .map(|(run, nan)| {
+            let seed = 93 + 3 * run as u64;
+            vec![
+                with_nan(&[3, 37, 5], seed, nan),
+                with_nan(&[1, 3, 9, 11], seed + 1, None),
+                with_nan(&[7, 13], seed + 2, None),
+            ]
+        })
+        .collect();
+    check_folded_ranges(&g, &compiled, &runs);
+}
+
+/// Runs `compiled` (the plan of `g`, whose outputs are [`whole_range`] triples) on each
+/// input set in turn in one session, and checks each tensor against the reference and
+/// each range exactly against the extremes of what the GPU stored.
+fn check_folded_ranges(
+    g: &kiln_ir::Graph,
+    compiled: &kiln_codegen::CompiledPlan,
+    runs: &[Vec<Tensor>],
+) {
     let mut session = common::gpu()
         .load(&compiled.plan, &compiled.weights)
         .unwrap();
-    // The words are zeroed after each run: a NaN in one run must not leak into the next,
-    // and each run's range is its own.
-    for (run, nan) in [None, Some(100), None, Some(0)].into_iter().enumerate() {
-        let seed = 93 + 3 * run as u64;
-        let inputs = vec![
-            with_nan(&[3, 37, 5], seed, nan),
-            with_nan(&[1, 3, 9, 11], seed + 1, None),
-            with_nan(&[7, 13], seed + 2, None),
-        ];
-        let want = kiln_ir::interp::run(&g, &inputs).unwrap();
-        let got = session.run(&inputs).unwrap();
+    for (run, inputs) in runs.iter().enumerate() {
+        let want = kiln_ir::interp::run(g, inputs).unwrap();
+        let got = session.run(inputs).unwrap();
         // Each tensor as the reference computes it (exp, sums in another order: a few
         // ulps), and its range exactly the extremes of what the GPU stored (a NaN in
         // the tensor makes both NaN, as the reference's min and max propagate it).
@@ -466,6 +483,100 @@ fn ranges_folded_where_the_tensor_is_stored_match_the_reference_run_after_run() 
             common::compare(&part[1], &want[3 * i + 1], Tol::LOOSE).unwrap();
             common::compare(&part[2], &want[3 * i + 2], Tol::LOOSE).unwrap();
         }
+    }
+}
+
+#[test]
+fn product_engines_fold_ranges_after_their_last_store() {
+    use kiln_ir::{Graph, Program, Step, TensorType, Wide};
+    // The product engines keep each invocation's extremes in registers and fold them
+    // into the words after its last store: the direct engine (a 2-row matmul), the
+    // tiled one (9 rows), and an integer product dequantized to f32 on the exact
+    // engine and on the packed 8-bit one. A NaN in A in some runs makes whole rows NaN.
+    let mut g = Graph::new("engine_ranges");
+    let f32_input = |g: &mut Graph, name: &str, dims: &[usize]| {
+        g.add_input(name, TensorType::new(DType::F32, dims.to_vec()), Wide::No)
+    };
+    let thin = f32_input(&mut g, "thin", &[2, 13]);
+    let wide = f32_input(&mut g, "wide", &[9, 13]);
+    let q = g.add_input("q", TensorType::new(DType::U8, vec![9, 16]), Wide::No);
+    let b = g.add_const(None, random_tensor(DType::F32, &[13, 6], 120));
+    for a in [thin, wide] {
+        let m = g.add(Op::MatMul, &[a, b], "mm").unwrap();
+        whole_range(&mut g, m);
+    }
+    let w = g.add_const(None, random_tensor(DType::I8, &[16, 12], 121));
+    let za = g.add_const(
+        None,
+        Tensor::new([0usize; 0].as_slice(), Data::U8(vec![3])).unwrap(),
+    );
+    let zw = g.add_const(
+        None,
+        Tensor::new([0usize; 0].as_slice(), Data::I8(vec![-2])).unwrap(),
+    );
+    let dequantize = Program {
+        steps: vec![
+            Step::Input(0),
+            Step::Cast(DType::F32, 0),
+            Step::Const {
+                dtype: DType::F32,
+                value: -0.25,
+            },
+            Step::Binary(kiln_ir::BinaryOp::Mul, 1, 2),
+        ],
+    };
+    let integer = Op::Fused {
+        anchor: Box::new(Op::MatMulInteger),
+        prologue: None,
+        arity: 4,
+        epilogue: dequantize,
+    };
+    let y = g.add(integer, &[q, w, za, zw], "int").unwrap();
+    whole_range(&mut g, y);
+    let runs: Vec<Vec<Tensor>> = [None, Some(14), None, Some(0)]
+        .into_iter()
+        .enumerate()
+        .map(|(run, nan)| {
+            let seed = 130 + 3 * run as u64;
+            vec![
+                with_nan(&[2, 13], seed, nan),
+                with_nan(&[9, 13], seed + 1, nan),
+                random_tensor(DType::U8, &[9, 16], seed + 2),
+            ]
+        })
+        .collect();
+    for packed_dot in [false, true] {
+        let options = kiln_codegen::PlanOptions {
+            packed_dot,
+            ..Default::default()
+        };
+        let compiled =
+            kiln_codegen::build_plan_with(&g, &kiln_codegen::Limits::default(), &options).unwrap();
+        let flushes = compiled
+            .plan
+            .kernels
+            .iter()
+            .filter(|k| k.wgsl.contains("kiln_range_flush();"))
+            .count();
+        assert_eq!(
+            flushes, 3,
+            "packed_dot {packed_dot}: every product folds at its end"
+        );
+        let engines = |text: &str| {
+            let k = &compiled.plan.kernels;
+            k.iter().filter(|k| k.wgsl.contains(text)).count()
+        };
+        assert_eq!(engines("Direct matrix-product engine"), 1);
+        assert_eq!(engines("dot4I8Packed(av"), usize::from(packed_dot));
+        assert!(
+            !compiled
+                .plan
+                .kernels
+                .iter()
+                .any(|k| k.name.starts_with("min_max")),
+            "packed_dot {packed_dot}: every range folded"
+        );
+        check_folded_ranges(&g, &compiled, &runs);
     }
 }
 

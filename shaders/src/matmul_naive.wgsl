@@ -40,4 +40,4 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         for (var k = k0; k < k1; k += KW) {
 {{ACC_UPDATE}}        }
 {{ACC_FLUSH}}    }
-{{ACC_STORE}}}
+{{ACC_STORE}}{{FINISH}}}

@@ -85,4 +85,4 @@ fn main(
             }
         }
     }
-}
+{{FINISH}}}

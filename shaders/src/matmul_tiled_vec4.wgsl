@@ -75,4 +75,4 @@ fn main(
     }
     let mb = m0 + lid.y * RM * 4u;
     let nb = n0 + lid.x * RN * 4u;
-{{ACC_STORE}}}
+{{ACC_STORE}}{{FINISH}}}

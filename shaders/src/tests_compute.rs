@@ -40,6 +40,7 @@ fn matmul_tiled_validates() {
             ("RESULT", "acc"),
             ("HELPERS", GEMM_HELPERS),
             ("INIT", ""),
+            ("FINISH", ""),
         ],
     ));
 }
@@ -72,6 +73,7 @@ fn matmul_tiled_vec4_validates() {
             ("ACC_STORE", "    store(z, mb, nb, c0_0.x);\n"),
             ("HELPERS", GEMM_HELPERS),
             ("INIT", ""),
+            ("FINISH", ""),
         ],
     ));
 }
@@ -112,6 +114,7 @@ fn matmul_dot4_validates() {
             ),
             ("HELPERS", helpers),
             ("INIT", ""),
+            ("FINISH", ""),
         ],
     ));
 }
@@ -133,6 +136,7 @@ fn matmul_naive_validates() {
             ("WG", "64"),
             ("HELPERS", GEMM_HELPERS),
             ("INIT", ""),
+            ("FINISH", ""),
             ("LINEAR_INDEX", LINEAR),
             ("ACC_DECL", "    var acc0 = 0.0;\n    var acc1 = 0.0;\n"),
             (

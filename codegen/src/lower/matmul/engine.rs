@@ -4,7 +4,7 @@
 //! products at least a few rows and columns wide) or the one-output-per-invocation
 //! template (for thin ones).
 
-use crate::lower::{grid_1d, render, Binding, KernelSrc, Limits, LINEAR_INDEX};
+use crate::lower::{grid_1d, range, render, Binding, KernelSrc, Limits, LINEAR_INDEX};
 use crate::CodegenError;
 
 /// The extent of a product: `z` independent products of `m × k` by `k × n`.
@@ -341,15 +341,27 @@ pub(super) fn tiled_values(
     tile: Tile,
     src: &GemmSource,
 ) -> Vec<(&'static str, String)> {
-    vec![
+    let mut values = vec![
         ("BINDINGS", src.bindings.to_string()),
         ("M", shape.m.to_string()),
         ("N", shape.n.to_string()),
         ("K", shape.k.to_string()),
         ("WX", tile.wx.to_string()),
         ("WY", tile.wy.to_string()),
-        ("HELPERS", src.helpers.to_string()),
+    ];
+    values.extend(hooks(src));
+    values
+}
+
+/// The placeholders around the op's helpers every engine template shares: the helpers
+/// (a range fold deferred to the end of each invocation: [`range::defer`]), what each
+/// invocation runs first ([`init`]) and what it runs after its last store.
+fn hooks(src: &GemmSource) -> [(&'static str, String); 3] {
+    let (helpers, finish) = range::defer(src.helpers);
+    [
+        ("HELPERS", helpers),
         ("INIT", init(src)),
+        ("FINISH", finish.to_string()),
     ]
 }
 
@@ -569,28 +581,25 @@ pub fn naive(
         Acc::F32 => shape.k.max(1),
         Acc::I32 | Acc::Dot4(_) => Acc::FLUSH_STEPS,
     };
-    let wgsl = render(
-        kiln_shaders::MATMUL_NAIVE,
-        &[
-            ("BINDINGS", src.bindings.to_string()),
-            ("M", shape.m.to_string()),
-            ("N", shape.n.to_string()),
-            ("K", shape.k.to_string()),
-            ("Z", shape.z.to_string()),
-            ("RM", rm.to_string()),
-            ("CW", cw.to_string()),
-            ("KW", kw.to_string()),
-            ("WG", NAIVE_WG.to_string()),
-            ("HELPERS", src.helpers.to_string()),
-            ("INIT", init(src)),
-            ("LINEAR_INDEX", LINEAR_INDEX.to_string()),
-            ("ACC_DECL", decl),
-            ("ACC_UPDATE", update),
-            ("ACC_FLUSH", flush),
-            ("KSTEP", format!("{kstep}u")),
-            ("ACC_STORE", store),
-        ],
-    )?;
+    let mut values = vec![
+        ("BINDINGS", src.bindings.to_string()),
+        ("M", shape.m.to_string()),
+        ("N", shape.n.to_string()),
+        ("K", shape.k.to_string()),
+        ("Z", shape.z.to_string()),
+        ("RM", rm.to_string()),
+        ("CW", cw.to_string()),
+        ("KW", kw.to_string()),
+        ("WG", NAIVE_WG.to_string()),
+        ("LINEAR_INDEX", LINEAR_INDEX.to_string()),
+        ("ACC_DECL", decl),
+        ("ACC_UPDATE", update),
+        ("ACC_FLUSH", flush),
+        ("KSTEP", format!("{kstep}u")),
+        ("ACC_STORE", store),
+    ];
+    values.extend(hooks(src));
+    let wgsl = render(kiln_shaders::MATMUL_NAIVE, &values)?;
     Ok(GemmKernel {
         wgsl,
         workgroup_size: [NAIVE_WG, 1, 1],
