@@ -726,9 +726,18 @@ fn epilogue_steps_on_runtime_scalars_are_computed_once() {
     };
     let x = rand(&[9, 23], 6);
     let y = rand(&[23, 11], 7);
-    for (anchor, arity, operands, b_dims, k) in [
-        (Op::MatMul, 2, vec![x.clone(), y.clone()], vec![11usize], 23),
-        (sum, 1, vec![x.clone()], vec![9], 23),
+    // The matmul's engine runs the init first thing; the reduction's `fused` runs it at
+    // the first stored value, behind a flag.
+    for (anchor, arity, operands, b_dims, k, lazy) in [
+        (
+            Op::MatMul,
+            2,
+            vec![x.clone(), y.clone()],
+            vec![11usize],
+            23,
+            false,
+        ),
+        (sum, 1, vec![x.clone()], vec![9], 23, true),
     ] {
         let abs_operands: Vec<Tensor> = operands.iter().map(abs).collect();
         let magnitude = cpu(&anchor, &abs_operands, 0);
@@ -750,6 +759,19 @@ fn epilogue_steps_on_runtime_scalars_are_computed_once() {
                 .iter()
                 .any(|k| k.wgsl.contains("fn k_epilogue_init()")),
             "{}: nothing hoisted",
+            op.name()
+        );
+        let wgsl = &plan.plan.kernels[0].wgsl;
+        assert_eq!(
+            wgsl.contains("if !k_epi_ready {"),
+            lazy,
+            "{}: the init's flag tested at every stored value",
+            op.name()
+        );
+        assert_eq!(
+            wgsl.matches("k_epilogue_init();").count(),
+            1,
+            "{}: one call of the init",
             op.name()
         );
         check_fused(op, inputs, bound);

@@ -4,7 +4,7 @@
 //! products at least a few rows and columns wide) or the one-output-per-invocation
 //! template (for thin ones).
 
-use crate::lower::{grid_1d, range, render, Binding, KernelSrc, Limits, LINEAR_INDEX};
+use crate::lower::{epilogue, grid_1d, range, render, Binding, KernelSrc, Limits, LINEAR_INDEX};
 use crate::CodegenError;
 
 /// The extent of a product: `z` independent products of `m × k` by `k × n`.
@@ -354,12 +354,13 @@ pub(super) fn tiled_values(
 }
 
 /// The placeholders around the op's helpers every engine template shares: the helpers
-/// (a range fold deferred to the end of each invocation: [`range::defer`]), what each
+/// (a range fold deferred to the end of each invocation: [`range::defer`]; the
+/// epilogue's hoisted values computed up front: [`epilogue::eager`]), what each
 /// invocation runs first ([`init`]) and what it runs after its last store.
 fn hooks(src: &GemmSource) -> [(&'static str, String); 3] {
     let (helpers, finish) = range::defer(src.helpers);
     [
-        ("HELPERS", helpers),
+        ("HELPERS", epilogue::eager(&helpers)),
         ("INIT", init(src)),
         ("FINISH", finish.to_string()),
     ]
