@@ -417,7 +417,7 @@ fn vec4_accumulators(
     }
     let mut cases = String::new();
     for i in 0..4 * rm {
-        let (r, lane) = (i / 4, ["x", "y", "z", "w"][i % 4]);
+        let (r, lane) = (i / 4, LANES[i % 4]);
         for c in 0..rn {
             decl.push_str(&format!("    var c{i}_{c} = vec4<f32>(0.0);\n"));
             update.push_str(&format!(
@@ -474,6 +474,9 @@ fn scalar_totals(acc: Acc, n: usize) -> (String, String) {
     )
 }
 
+/// The components of a WGSL `vec4`, in order.
+const LANES: [&str; 4] = ["x", "y", "z", "w"];
+
 /// Workgroup size of the direct engine.
 const NAIVE_WG: u32 = 64;
 /// Most rows one invocation of the direct engine computes (all of them, up to this).
@@ -522,33 +525,31 @@ pub fn naive(
     };
     let load_b = if cw == 4 { "load_b4" } else { "load_b" };
     let (mut decl, mut update, mut store) = (String::new(), String::new(), String::new());
-    if kw == 1 {
-        update.push_str(&format!("            let b = {load_b}(z, k, n);\n"));
-        for i in 0..rm {
-            update.push_str(&format!(
-                "            acc{i} = fma({}, b, acc{i});\n",
-                splat(&format!("load_a(z, m0 + {i}u, k)"))
-            ));
-        }
-    } else {
+    // One step of k per B row read: `k`, or `k..k + 4` from the A words `a{i}`.
+    if kw == 4 {
         for i in 0..rm {
             update.push_str(&format!(
                 "            let a{i} = load_a4(z, m0 + {i}u, k);\n"
             ));
         }
-        for (j, lane) in ["x", "y", "z", "w"].iter().enumerate() {
-            let k = if j == 0 {
-                "k".to_string()
+    }
+    for (j, lane) in LANES[..kw].iter().enumerate() {
+        let k = if j == 0 {
+            "k".to_string()
+        } else {
+            format!("k + {j}u")
+        };
+        update.push_str(&format!("            let b{j} = {load_b}(z, {k}, n);\n"));
+        for i in 0..rm {
+            let a = if kw == 4 {
+                format!("a{i}.{lane}")
             } else {
-                format!("k + {j}u")
+                format!("load_a(z, m0 + {i}u, k)")
             };
-            update.push_str(&format!("            let b{j} = {load_b}(z, {k}, n);\n"));
-            for i in 0..rm {
-                update.push_str(&format!(
-                    "            acc{i} = fma({}, b{j}, acc{i});\n",
-                    splat(&format!("a{i}.{lane}"))
-                ));
-            }
+            update.push_str(&format!(
+                "            acc{i} = fma({}, b{j}, acc{i});\n",
+                splat(&a)
+            ));
         }
     }
     for i in 0..rm {
@@ -562,7 +563,7 @@ pub fn naive(
             store.push_str(&format!("    store(z, m0 + {i}u, n, {value});\n"));
         } else {
             store.push_str(&format!("    let v{i} = {value};\n"));
-            for (j, lane) in ["x", "y", "z", "w"].iter().enumerate() {
+            for (j, lane) in LANES.iter().enumerate() {
                 store.push_str(&format!(
                     "    store(z, m0 + {i}u, n + {j}u, v{i}.{lane});\n"
                 ));
